@@ -1,0 +1,28 @@
+#include "index_scan.hpp"
+
+#include "parallel.hpp"
+
+namespace embedkit::cpu {
+
+template <class Index>
+std::int64_t count_out_of_range(const Index* ids, std::int64_t count, std::int64_t input_dim) {
+  std::int64_t bad = 0;
+#pragma omp parallel for schedule(static) reduction(+ : bad) if (count >= kParallelMinIds)
+  for (std::int64_t i = 0; i < count; ++i) bad += in_range(ids[i], input_dim) ? 0 : 1;
+  return bad;
+}
+
+template <class Index>
+std::int64_t first_out_of_range(const Index* ids, std::int64_t count, std::int64_t input_dim) {
+  for (std::int64_t i = 0; i < count; ++i) {
+    if (!in_range(ids[i], input_dim)) return i;
+  }
+  return -1;
+}
+
+template std::int64_t count_out_of_range(const std::int32_t*, std::int64_t, std::int64_t);
+template std::int64_t count_out_of_range(const std::int64_t*, std::int64_t, std::int64_t);
+template std::int64_t first_out_of_range(const std::int32_t*, std::int64_t, std::int64_t);
+template std::int64_t first_out_of_range(const std::int64_t*, std::int64_t, std::int64_t);
+
+}  // namespace embedkit::cpu

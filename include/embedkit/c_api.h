@@ -1,0 +1,75 @@
+/* embedkit C ABI over DLPack tensors.
+ *
+ * Conventions: tensors are borrowed `DLTensor*`, compact row-major (strides NULL or compact),
+ * in host memory (kDLCPU or kDLCUDAHost). Every function returns an ek_status; on failure the
+ * table and every output are unchanged and ek_last_error() holds a message naming the bad value
+ * and its position. A 0-d tensor may carry a NULL `shape`. Functions are thread-safe: lookups on
+ * one table may run concurrently; ek_set_weights excludes them. */
+#ifndef EMBEDKIT_C_API_H
+#define EMBEDKIT_C_API_H
+
+#include <dlpack/dlpack.h>
+#include <embedkit/export.h>
+#include <stddef.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* An embedding table; create with ek_table_create, free with ek_table_destroy. */
+typedef struct ek_table ek_table;
+
+/* Why a call failed. */
+typedef enum ek_status {
+  EK_OK = 0,
+  EK_INVALID_ARGUMENT = 1, /* NULL pointer, bad config, bad shape value, stride or offset */
+  EK_OUT_OF_RANGE = 2,     /* an id outside [0, input_dim) */
+  EK_SHAPE_MISMATCH = 3,   /* a tensor whose shape is not the one the call needs */
+  EK_DTYPE_MISMATCH = 4,   /* a tensor of the wrong element type */
+  EK_OUT_OF_MEMORY = 5,    /* not enough memory, checked before allocating */
+  EK_UNSUPPORTED = 6,      /* valid, but not available in this build or on this machine */
+  EK_IO_ERROR = 7,         /* a file could not be read or written */
+  EK_INTERNAL = 8          /* a broken invariant: a bug in embedkit */
+} ek_status;
+
+/* The library version, "MAJOR.MINOR.PATCH". */
+EMBEDKIT_API const char* ek_version(void);
+
+/* The message of this thread's last failed call; a success leaves it as it was. Never NULL. */
+EMBEDKIT_API const char* ek_last_error(void);
+
+/* The status's name, e.g. "EK_OUT_OF_RANGE"; "EK_UNKNOWN_STATUS" for a value not in the enum. */
+EMBEDKIT_API const char* ek_status_name(ek_status status);
+
+/* Creates a table from a JSON object of TableConfig fields ("input_dim" and "output_dim"
+ * required). EK_INVALID_ARGUMENT for malformed JSON or fields, EK_OUT_OF_MEMORY when the weights
+ * do not fit the memory available, EK_UNSUPPORTED for a device this build or machine lacks. */
+EMBEDKIT_API ek_status ek_table_create(const char* config_json, ek_table** out);
+
+/* Frees a table; NULL is a no-op. */
+EMBEDKIT_API void ek_table_destroy(ek_table* table);
+
+/* Gathers rows: `out` is float32 of shape indices.shape + (output_dim,); indices int32 or int64. */
+EMBEDKIT_API ek_status ek_lookup(ek_table* t, const DLTensor* indices, DLTensor* out);
+
+/* mask = indices != 0 under mask_zero, all 1 otherwise; `mask` is uint8 (or DLPack bool,
+ * code 6, 8 bits) of shape indices.shape. */
+EMBEDKIT_API ek_status ek_compute_mask(ek_table* t, const DLTensor* indices, DLTensor* mask);
+
+/* Copies the matrix into `out`, float32 of shape (input_dim, output_dim). */
+EMBEDKIT_API ek_status ek_get_weights(ek_table* t, DLTensor* out);
+
+/* Replaces the matrix from `weights`, float32 of shape (input_dim, output_dim). */
+EMBEDKIT_API ek_status ek_set_weights(ek_table* t, const DLTensor* weights);
+
+/* Writes the table's description as JSON (name, dims, seed, step, placement, bytes) into
+ * `buffer`. When `capacity` is too small (NULL with 0 included) it writes nothing, sets *length
+ * to the size needed including the terminating NUL and returns EK_INVALID_ARGUMENT; on success
+ * *length is the same size. */
+EMBEDKIT_API ek_status ek_table_info(ek_table* t, char* buffer, size_t capacity, size_t* length);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* EMBEDKIT_C_API_H */

@@ -1,0 +1,56 @@
+#pragma once
+/// @file config.hpp
+/// @brief TableConfig: everything that defines a table, readable from and writable to JSON.
+
+#include <embedkit/export.h>
+#include <embedkit/initializer.hpp>
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+
+namespace embedkit {
+
+/// @brief What a lookup does with an id outside [0, input_dim).
+enum class BoundsCheck {
+  error,      ///< Fail with Status::out_of_range, naming the first bad position (the default).
+  zero_fill,  ///< Read the row as zeros, count it and report the count in a warning.
+};
+
+/// @brief Where the user wants the table: decided by embedkit (auto) or forced.
+enum class PlacementPolicy { automatic, cpu, cuda };
+
+/// @brief The definition of an embedding table, with Keras's names and defaults.
+struct EMBEDKIT_API TableConfig {
+  std::int64_t input_dim = 0;   ///< Number of rows (vocabulary size, + 1 under mask_zero). Required.
+  std::int64_t output_dim = 0;  ///< Embedding width. Required.
+  Initializer embeddings_initializer = Initializer::keras_default();
+  std::optional<std::uint64_t> seed;  ///< Drawn at creation when absent, and recorded in the table.
+  bool mask_zero = false;             ///< compute_mask returns indices != 0 (row 0 is still looked up).
+  std::optional<std::int64_t> padding_idx;  ///< This row reads as zeros.
+  BoundsCheck bounds_check = BoundsCheck::error;
+  bool trainable = true;
+  std::string name = "embedding";
+  PlacementPolicy placement = PlacementPolicy::automatic;
+
+  /// @brief Parses a JSON object holding the fields above under the same names
+  /// (`embeddings_initializer` as a Keras name string; `placement` as "auto", "cpu" or "cuda").
+  /// @throws Error(Status::invalid_argument) naming a malformed document, an unknown key or a value
+  ///         of the wrong type or range, e.g. `input_dim must be a positive integer, got 0`.
+  static TableConfig from_json(std::string_view json);
+
+  /// @brief The config as a JSON object that from_json reads back to an equal config.
+  std::string to_json() const;
+
+  /// @brief Checks the values' ranges (as from_json does) for a config built in C++.
+  /// @throws Error(Status::invalid_argument) naming the first bad field.
+  void validate() const;
+};
+
+/// @brief The JSON spelling of a bounds-check mode: "error" or "zero_fill".
+EMBEDKIT_API const char* to_string(BoundsCheck mode) noexcept;
+/// @brief The JSON spelling of a placement policy: "auto", "cpu" or "cuda".
+EMBEDKIT_API const char* to_string(PlacementPolicy policy) noexcept;
+
+}  // namespace embedkit

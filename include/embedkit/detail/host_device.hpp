@@ -1,0 +1,9 @@
+#pragma once
+// C++17: included by .cu files. EK_HOST_DEVICE marks functions compiled for both the host and the
+// device under nvcc, and expands to nothing for a host compiler, so one header serves both.
+
+#if defined(__CUDACC__)
+#define EK_HOST_DEVICE __host__ __device__
+#else
+#define EK_HOST_DEVICE
+#endif

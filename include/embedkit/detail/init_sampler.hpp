@@ -1,0 +1,63 @@
+#pragma once
+// C++17, host and device. The value an initializer puts at (row, column): a pure function of
+// (seed, row, column), so every thread count, device and shard builds the same matrix.
+
+#include <embedkit/detail/host_device.hpp>
+#include <embedkit/detail/philox.hpp>
+
+#include <cmath>
+#include <cstdint>
+
+namespace embedkit::detail {
+
+/// An initializer reduced to one base distribution with its two parameters.
+struct InitSampler {
+  enum Kind : int { uniform, normal, truncated_normal, constant };
+  Kind kind = uniform;
+  double a = 0.0;  // uniform: minval; normal, truncated_normal: mean; constant: value
+  double b = 0.0;  // uniform: maxval; normal, truncated_normal: stddev
+};
+
+// Keras redraws a truncated normal at most this often in spirit "until it lands"; two draws per
+// attempt miss with probability 0.0455² each, so 32 attempts never all miss in practice.
+constexpr int kTruncatedNormalAttempts = 32;
+
+/// 53 random bits as a double in [0, 1).
+EK_HOST_DEVICE inline double unit_double(std::uint32_t high, std::uint32_t low) {
+  return (static_cast<double>(high >> 5) * 67108864.0 + static_cast<double>(low >> 6)) *
+         (1.0 / 9007199254740992.0);
+}
+
+/// The Philox block for one (row, column, attempt) of a table seeded with `seed`.
+EK_HOST_DEVICE inline Philox4x32 init_block(std::uint64_t seed, std::uint64_t row, std::uint32_t col,
+                                            std::uint32_t attempt) {
+  return philox4x32_10(Philox4x32{{static_cast<std::uint32_t>(row),
+                                   static_cast<std::uint32_t>(row >> 32), col, attempt}},
+                       seed);
+}
+
+/// The initial value of weights[row, col].
+EK_HOST_DEVICE inline float init_value(const InitSampler& s, std::uint64_t seed, std::uint64_t row,
+                                       std::uint32_t col) {
+  if (s.kind == InitSampler::constant) return static_cast<float>(s.a);
+  if (s.kind == InitSampler::uniform) {
+    const Philox4x32 r = init_block(seed, row, col, 0);
+    // fma rounds once on every platform, so host and device agree exactly here.
+    return static_cast<float>(::fma(s.b - s.a, unit_double(r.v[0], r.v[1]), s.a));
+  }
+  constexpr double kTwoPi = 6.283185307179586476925286766559;
+  for (std::uint32_t attempt = 0; attempt < kTruncatedNormalAttempts; ++attempt) {
+    const Philox4x32 r = init_block(seed, row, col, attempt);
+    const double u1 = 1.0 - unit_double(r.v[0], r.v[1]);  // (0, 1]: log is finite
+    const double u2 = unit_double(r.v[2], r.v[3]);
+    const double radius = ::sqrt(-2.0 * ::log(u1));
+    const double z0 = radius * ::cos(kTwoPi * u2);
+    if (s.kind == InitSampler::normal) return static_cast<float>(::fma(s.b, z0, s.a));
+    if (::fabs(z0) <= 2.0) return static_cast<float>(::fma(s.b, z0, s.a));
+    const double z1 = radius * ::sin(kTwoPi * u2);
+    if (::fabs(z1) <= 2.0) return static_cast<float>(::fma(s.b, z1, s.a));
+  }
+  return static_cast<float>(s.a);
+}
+
+}  // namespace embedkit::detail

@@ -1,0 +1,13 @@
+#pragma once
+/// @file embedkit.hpp
+/// @brief The whole C++ API in one include.
+
+#include <embedkit/config.hpp>
+#include <embedkit/initializer.hpp>
+#include <embedkit/logging.hpp>
+#include <embedkit/placement.hpp>
+#include <embedkit/status.hpp>
+#include <embedkit/summary.hpp>
+#include <embedkit/table.hpp>
+#include <embedkit/tensor.hpp>
+#include <embedkit/version.hpp>

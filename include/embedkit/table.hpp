@@ -1,0 +1,89 @@
+#pragma once
+/// @file table.hpp
+/// @brief EmbeddingTable: one embedding matrix, its lookups and its weights.
+
+#include <embedkit/config.hpp>
+#include <embedkit/export.h>
+#include <embedkit/placement.hpp>
+#include <embedkit/summary.hpp>
+#include <embedkit/tensor.hpp>
+
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <string>
+#include <vector>
+
+namespace embedkit {
+
+/// @brief An embedding matrix of input_dim rows and output_dim float32 columns.
+///
+/// Every method that fails throws embedkit::Error and leaves the table unchanged.
+/// Lookups may run concurrently from many threads; writes (set_weights, set_row) exclude them.
+class EMBEDKIT_API EmbeddingTable {
+ public:
+  /// @brief Validates `config`, decides the placement, allocates and initialises the weights.
+  /// @throws Error: invalid_argument (bad config), out_of_memory (weights larger than the memory
+  ///         available), unsupported (placement "cuda" where no CUDA table can be made).
+  explicit EmbeddingTable(TableConfig config);
+  ~EmbeddingTable();
+  EmbeddingTable(EmbeddingTable&&) noexcept;
+  EmbeddingTable& operator=(EmbeddingTable&&) noexcept;
+  EmbeddingTable(const EmbeddingTable&) = delete;
+  EmbeddingTable& operator=(const EmbeddingTable&) = delete;
+
+  /// @brief The config, with the seed that was drawn when none was given.
+  const TableConfig& config() const noexcept;
+  std::int64_t input_dim() const noexcept;
+  std::int64_t output_dim() const noexcept;
+  /// @brief The seed the weights were initialised from (drawn at creation when not configured).
+  std::uint64_t seed() const noexcept;
+  /// @brief Optimizer steps taken so far.
+  std::int64_t step() const noexcept;
+  /// @brief Where the table lives, why, and the bytes it holds there.
+  const PlacementDecision& placement() const noexcept;
+  /// @brief Ids read as zeros so far under bounds_check zero_fill.
+  std::int64_t out_of_range_count() const noexcept;
+
+  /// @brief Gathers rows: the output has shape indices.shape + (output_dim,). padding_idx reads
+  /// as zeros. @throws Error(out_of_range) `indices[3,7] = 15000 is not in [0, 10000)`.
+  Array<float> lookup(const IndexTensor& indices) const;
+  /// @brief As lookup, into caller memory of exactly indices.size() × output_dim floats.
+  /// @throws Error(shape_mismatch) when `out` has another size; nothing is written on failure.
+  void lookup(const IndexTensor& indices, std::span<float> out) const;
+
+  /// @brief indices != 0 under mask_zero, all ones otherwise; shape indices.shape.
+  Array<std::uint8_t> compute_mask(const IndexTensor& indices) const;
+  /// @brief As compute_mask, into caller memory of exactly indices.size() bytes.
+  void compute_mask(const IndexTensor& indices, std::span<std::uint8_t> out) const;
+
+  /// @brief A copy of the whole matrix, shape (input_dim, output_dim).
+  Array<float> get_weights() const;
+  /// @brief Copies the matrix into caller memory of exactly input_dim × output_dim floats.
+  void get_weights(std::span<float> out) const;
+  /// @brief Replaces the matrix. @throws Error(shape_mismatch) in Keras's words:
+  /// `weight shape (20000, 100) is not compatible with provided weight shape (20001, 100)`.
+  void set_weights(std::span<const float> values, std::span<const std::int64_t> shape);
+  void set_weights(const Array<float>& weights);
+
+  /// @brief A copy of row `id`. @throws Error(out_of_range) for an id outside [0, input_dim).
+  std::vector<float> row(std::int64_t id) const;
+  /// @brief Replaces row `id`. @throws Error(out_of_range) or Error(shape_mismatch).
+  void set_row(std::int64_t id, std::span<const float> values);
+
+  /// @brief The table's figures without a batch.
+  Summary summary() const;
+  /// @brief The figures for a batch of this shape (output shape and bytes).
+  Summary summary(std::span<const std::int64_t> batch_shape) const;
+  /// @brief The figures for an actual batch: also how many entries are padding under mask_zero.
+  Summary summary(const IndexTensor& batch) const;
+
+  /// @brief name, dims, seed, step, config, placement {device, reason_code, reason} and bytes, as JSON.
+  std::string info_json() const;
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace embedkit

@@ -1,0 +1,44 @@
+// The CUDA row gather: a __global__ wrapper over gather_body, and its host launcher.
+#include "gather.hpp"
+#include "gather_kernel.hpp"
+
+#include <embedkit/status.hpp>
+
+#include <cuda_runtime_api.h>
+
+#include <cstdint>
+#include <string>
+
+namespace embedkit::kernels {
+namespace {
+
+template <class Index>
+__global__ void gather_kernel(GatherPlan plan, GatherArgs<Index> args) {
+  gather_body(static_cast<std::int64_t>(blockIdx.x), static_cast<int>(threadIdx.x), plan, args);
+}
+
+bool aligned16(const void* p) { return reinterpret_cast<std::uintptr_t>(p) % 16 == 0; }
+
+}  // namespace
+
+template <class Index>
+void run_gather(const float* weights, std::int64_t input_dim, std::int64_t dim, const Index* ids,
+                std::int64_t count, std::int64_t padding_idx, float* out, unsigned int* out_of_range,
+                void* stream) {
+  if (count == 0) return;
+  const GatherPlan plan = plan_gather(count, dim, aligned16(weights) && aligned16(out));
+  const GatherArgs<Index> args{weights, input_dim, dim, ids, count, padding_idx, out, out_of_range};
+  gather_kernel<<<static_cast<unsigned int>(plan.blocks), plan.threads(), 0,
+                  static_cast<cudaStream_t>(stream)>>>(plan, args);
+  const cudaError_t status = cudaPeekAtLastError();
+  if (status != cudaSuccess) {
+    throw Error(Status::internal, std::string("gather kernel launch failed: ") + cudaGetErrorString(status));
+  }
+}
+
+template void run_gather(const float*, std::int64_t, std::int64_t, const std::int32_t*, std::int64_t,
+                         std::int64_t, float*, unsigned int*, void*);
+template void run_gather(const float*, std::int64_t, std::int64_t, const std::int64_t*, std::int64_t,
+                         std::int64_t, float*, unsigned int*, void*);
+
+}  // namespace embedkit::kernels

@@ -1,0 +1,131 @@
+// The C ABI: opaque handles, a status per call, a thread-local last error, and one catch-all
+// wrapper so no exception ever crosses into C.
+#include <embedkit/c_api.h>
+#include <embedkit/status.hpp>
+#include <embedkit/table.hpp>
+#include <embedkit/version.hpp>
+
+#include "dlpack_view.hpp"
+
+#include <fmt/format.h>
+
+#include <cstring>
+#include <new>
+#include <string>
+
+struct ek_table {
+  embedkit::EmbeddingTable table;
+};
+
+namespace {
+
+using embedkit::Error;
+using embedkit::Status;
+
+thread_local std::string last_error;
+
+ek_status fail(Status status, std::string message) {
+  last_error = std::move(message);
+  return static_cast<ek_status>(status);
+}
+
+// Runs `body`, turning every exception into a status and this thread's last error.
+template <class Body>
+ek_status guarded(const char* function, Body&& body) noexcept {
+  try {
+    body();
+    return EK_OK;
+  } catch (const Error& e) {
+    return fail(e.status(), e.what());
+  } catch (const std::bad_alloc&) {
+    return fail(Status::out_of_memory, fmt::format("{}: out of host memory", function));
+  } catch (const std::exception& e) {
+    return fail(Status::internal, fmt::format("{}: internal error: {}", function, e.what()));
+  } catch (...) {
+    return fail(Status::internal, fmt::format("{}: internal error: unknown exception", function));
+  }
+}
+
+embedkit::EmbeddingTable& table_of(ek_table* table) {
+  if (table == nullptr) throw Error(Status::invalid_argument, "table is NULL");
+  return table->table;
+}
+
+}  // namespace
+
+extern "C" {
+
+const char* ek_version(void) { return EMBEDKIT_VERSION_STRING; }
+
+const char* ek_last_error(void) { return last_error.c_str(); }
+
+const char* ek_status_name(ek_status status) { return embedkit::status_name(static_cast<Status>(status)); }
+
+ek_status ek_table_create(const char* config_json, ek_table** out) {
+  return guarded(__func__, [&] {
+    if (out == nullptr) throw Error(Status::invalid_argument, "out (the ek_table** to fill) is NULL");
+    if (config_json == nullptr) throw Error(Status::invalid_argument, "config_json is NULL");
+    *out = new ek_table{embedkit::EmbeddingTable(embedkit::TableConfig::from_json(config_json))};
+  });
+}
+
+void ek_table_destroy(ek_table* table) { delete table; }
+
+ek_status ek_lookup(ek_table* t, const DLTensor* indices, DLTensor* out) {
+  return guarded(__func__, [&] {
+    auto& table = table_of(t);
+    const embedkit::IndexTensor ids = embedkit::detail::index_tensor(indices);
+    const auto output = embedkit::detail::host_tensor(out, "out", embedkit::detail::Accept::float32);
+    std::vector<std::int64_t> expected = ids.shape();
+    expected.push_back(table.output_dim());
+    embedkit::detail::expect_shape("out", expected, output.shape);
+    table.lookup(ids, std::span(static_cast<float*>(output.data), static_cast<std::size_t>(output.size)));
+  });
+}
+
+ek_status ek_compute_mask(ek_table* t, const DLTensor* indices, DLTensor* mask) {
+  return guarded(__func__, [&] {
+    auto& table = table_of(t);
+    const embedkit::IndexTensor ids = embedkit::detail::index_tensor(indices);
+    const auto output = embedkit::detail::host_tensor(mask, "mask", embedkit::detail::Accept::mask);
+    embedkit::detail::expect_shape("mask", ids.shape(), output.shape);
+    table.compute_mask(ids, std::span(static_cast<std::uint8_t*>(output.data), static_cast<std::size_t>(output.size)));
+  });
+}
+
+ek_status ek_get_weights(ek_table* t, DLTensor* out) {
+  return guarded(__func__, [&] {
+    auto& table = table_of(t);
+    const auto output = embedkit::detail::host_tensor(out, "out", embedkit::detail::Accept::float32);
+    embedkit::detail::expect_shape("out", {table.input_dim(), table.output_dim()}, output.shape);
+    table.get_weights(std::span(static_cast<float*>(output.data), static_cast<std::size_t>(output.size)));
+  });
+}
+
+ek_status ek_set_weights(ek_table* t, const DLTensor* weights) {
+  return guarded(__func__, [&] {
+    auto& table = table_of(t);
+    const auto input = embedkit::detail::host_tensor(weights, "weights", embedkit::detail::Accept::float32);
+    table.set_weights(std::span(static_cast<const float*>(input.data), static_cast<std::size_t>(input.size)),
+                      input.shape);
+  });
+}
+
+ek_status ek_table_info(ek_table* t, char* buffer, size_t capacity, size_t* length) {
+  return guarded(__func__, [&] {
+    auto& table = table_of(t);
+    if (length == nullptr) throw Error(Status::invalid_argument, "length is NULL");
+    const std::string info = table.info_json();
+    const std::size_t needed = info.size() + 1;
+    *length = needed;
+    if (buffer == nullptr || capacity < needed) {
+      throw Error(Status::invalid_argument,
+                  fmt::format("info buffer holds {} bytes, but the table info needs {} (including the NUL); "
+                              "*length says how many",
+                              buffer == nullptr ? 0 : capacity, needed));
+    }
+    std::memcpy(buffer, info.c_str(), needed);
+  });
+}
+
+}  // extern "C"

@@ -1,0 +1,155 @@
+#include <embedkit/config.hpp>
+#include <embedkit/status.hpp>
+
+#include "initializer_json.hpp"
+#include "json_fields.hpp"
+
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+
+#include <cmath>
+#include <limits>
+
+namespace embedkit {
+namespace {
+
+// Columns are a 32-bit counter of the initializer's generator.
+constexpr std::int64_t kMaxOutputDim = std::numeric_limits<std::int32_t>::max();
+
+BoundsCheck parse_bounds_check(const nlohmann::json& value) {
+  const std::string mode = detail::string(value, "bounds_check");
+  if (mode == "error") return BoundsCheck::error;
+  if (mode == "zero_fill") return BoundsCheck::zero_fill;
+  throw Error(Status::invalid_argument,
+              fmt::format("bounds_check must be 'error' or 'zero_fill', got {}", detail::json_repr(value)));
+}
+
+PlacementPolicy parse_placement(const nlohmann::json& value) {
+  const std::string policy = detail::string(value, "placement");
+  if (policy == "auto") return PlacementPolicy::automatic;
+  if (policy == "cpu") return PlacementPolicy::cpu;
+  if (policy == "cuda") return PlacementPolicy::cuda;
+  throw Error(Status::invalid_argument,
+              fmt::format("placement must be 'auto', 'cpu' or 'cuda', got {}", detail::json_repr(value)));
+}
+
+void check_finite(double value, std::string_view name) {
+  if (!std::isfinite(value)) {
+    throw Error(Status::invalid_argument, fmt::format("embeddings_initializer {} must be finite, got {}", name, value));
+  }
+}
+
+}  // namespace
+
+TableConfig TableConfig::from_json(std::string_view json) {
+  nlohmann::json document;
+  try {
+    document = nlohmann::json::parse(json.begin(), json.end());
+  } catch (const nlohmann::json::exception& e) {
+    throw Error(Status::invalid_argument, fmt::format("config is not valid JSON: {}", e.what()));
+  }
+  if (!document.is_object()) {
+    throw Error(Status::invalid_argument,
+                fmt::format("config must be a JSON object, got {}", detail::json_repr(document)));
+  }
+  TableConfig config;
+  bool has_input_dim = false, has_output_dim = false;
+  for (const auto& [key, value] : document.items()) {
+    if (key == "input_dim") {
+      config.input_dim = detail::positive_integer(value, key);
+      has_input_dim = true;
+    } else if (key == "output_dim") {
+      config.output_dim = detail::positive_integer(value, key);
+      has_output_dim = true;
+    } else if (key == "embeddings_initializer") {
+      config.embeddings_initializer = detail::initializer_from_json(value);
+    } else if (key == "seed") {
+      if (!value.is_null()) config.seed = detail::non_negative_integer(value, key);
+    } else if (key == "mask_zero") {
+      config.mask_zero = detail::boolean(value, key);
+    } else if (key == "padding_idx") {
+      if (!value.is_null()) config.padding_idx = detail::integer(value, key);
+    } else if (key == "bounds_check") {
+      config.bounds_check = parse_bounds_check(value);
+    } else if (key == "trainable") {
+      config.trainable = detail::boolean(value, key);
+    } else if (key == "name") {
+      config.name = detail::string(value, key);
+    } else if (key == "placement") {
+      config.placement = parse_placement(value);
+    } else {
+      throw Error(Status::invalid_argument, fmt::format("unknown config key '{}'", key));
+    }
+  }
+  if (!has_input_dim) throw Error(Status::invalid_argument, "config is missing the required key 'input_dim'");
+  if (!has_output_dim) throw Error(Status::invalid_argument, "config is missing the required key 'output_dim'");
+  config.validate();
+  return config;
+}
+
+void TableConfig::validate() const {
+  if (input_dim <= 0) {
+    throw Error(Status::invalid_argument, fmt::format("input_dim must be a positive integer, got {}", input_dim));
+  }
+  if (output_dim <= 0) {
+    throw Error(Status::invalid_argument, fmt::format("output_dim must be a positive integer, got {}", output_dim));
+  }
+  if (output_dim > kMaxOutputDim) {
+    throw Error(Status::invalid_argument,
+                fmt::format("output_dim must be at most {}, got {}", kMaxOutputDim, output_dim));
+  }
+  if (padding_idx && (*padding_idx < 0 || *padding_idx >= input_dim)) {
+    throw Error(Status::invalid_argument,
+                fmt::format("padding_idx must be in [0, input_dim) = [0, {}), got {}", input_dim, *padding_idx));
+  }
+  const Initializer& init = embeddings_initializer;
+  for (const auto& [field, value] : {std::pair{"minval", init.minval}, {"maxval", init.maxval},
+                                    {"mean", init.mean}, {"stddev", init.stddev},
+                                    {"value", init.value}, {"scale", init.scale}}) {
+    check_finite(value, field);
+  }
+  if (init.kind == InitializerKind::uniform && init.minval > init.maxval) {
+    throw Error(Status::invalid_argument,
+                fmt::format("embeddings_initializer minval must not exceed maxval, got minval {} > maxval {}",
+                            init.minval, init.maxval));
+  }
+  if (init.stddev < 0) {
+    throw Error(Status::invalid_argument,
+                fmt::format("embeddings_initializer stddev must be non-negative, got {}", init.stddev));
+  }
+  if (init.kind == InitializerKind::variance_scaling && init.scale <= 0) {
+    throw Error(Status::invalid_argument,
+                fmt::format("embeddings_initializer scale must be positive, got {}", init.scale));
+  }
+}
+
+std::string TableConfig::to_json() const {
+  nlohmann::json document = {
+      {"name", name},
+      {"input_dim", input_dim},
+      {"output_dim", output_dim},
+      {"embeddings_initializer", detail::initializer_to_json(embeddings_initializer)},
+      {"seed", seed ? nlohmann::json(*seed) : nlohmann::json(nullptr)},
+      {"mask_zero", mask_zero},
+      {"padding_idx", padding_idx ? nlohmann::json(*padding_idx) : nlohmann::json(nullptr)},
+      {"bounds_check", embedkit::to_string(bounds_check)},
+      {"trainable", trainable},
+      {"placement", embedkit::to_string(placement)},
+  };
+  return document.dump();
+}
+
+const char* to_string(BoundsCheck mode) noexcept {
+  return mode == BoundsCheck::zero_fill ? "zero_fill" : "error";
+}
+
+const char* to_string(PlacementPolicy policy) noexcept {
+  switch (policy) {
+    case PlacementPolicy::automatic: return "auto";
+    case PlacementPolicy::cpu: return "cpu";
+    case PlacementPolicy::cuda: return "cuda";
+  }
+  return "auto";
+}
+
+}  // namespace embedkit

@@ -1,0 +1,131 @@
+#include "dlpack_view.hpp"
+
+#include <embedkit/status.hpp>
+
+#include "dispatch/device_probe.hpp"
+#include "shape.hpp"
+
+#include <fmt/format.h>
+
+namespace embedkit::detail {
+namespace {
+
+// DLPack >= 0.8 names code 6 kDLBool; the installed header may predate it.
+constexpr std::uint8_t kDLBoolCode = 6;
+
+std::string dtype_name(DLDataType dtype) {
+  std::string base;
+  switch (dtype.code) {
+    case kDLInt: base = fmt::format("int{}", dtype.bits); break;
+    case kDLUInt: base = fmt::format("uint{}", dtype.bits); break;
+    case kDLFloat: base = fmt::format("float{}", dtype.bits); break;
+    case kDLBfloat: base = fmt::format("bfloat{}", dtype.bits); break;
+    case kDLComplex: base = fmt::format("complex{}", dtype.bits); break;
+    case kDLOpaqueHandle: base = "opaque handle"; break;
+    case kDLBoolCode: base = "bool"; break;
+    default: base = fmt::format("type code {} of {} bits", dtype.code, dtype.bits); break;
+  }
+  return dtype.lanes == 1 ? base : fmt::format("{}x{}", base, dtype.lanes);
+}
+
+bool is(DLDataType dtype, std::uint8_t code, std::uint8_t bits) {
+  return dtype.code == code && dtype.bits == bits && dtype.lanes == 1;
+}
+
+void check_dtype(DLDataType dtype, std::string_view name, Accept accept) {
+  switch (accept) {
+    case Accept::index:
+      if (is(dtype, kDLInt, 32) || is(dtype, kDLInt, 64)) return;
+      throw Error(Status::dtype_mismatch, fmt::format("{} must be int32 or int64, got {}", name, dtype_name(dtype)));
+    case Accept::float32:
+      if (is(dtype, kDLFloat, 32)) return;
+      throw Error(Status::dtype_mismatch, fmt::format("{} must be float32, got {}", name, dtype_name(dtype)));
+    case Accept::mask:
+      if (is(dtype, kDLUInt, 8) || is(dtype, kDLBoolCode, 8)) return;
+      throw Error(Status::dtype_mismatch,
+                  fmt::format("{} must be uint8 or bool, got {}", name, dtype_name(dtype)));
+  }
+}
+
+void check_device(DLDevice device, std::string_view name) {
+  if (device.device_type == kDLCPU || device.device_type == kDLCUDAHost) return;
+  if (device.device_type == kDLCUDA || device.device_type == kDLCUDAManaged) {
+    const char* why = probe_cuda().built_with_cuda
+                          ? "this version of embedkit keeps tables on the CPU and does not yet stage CUDA tensors"
+                          : "this embedkit was built without CUDA";
+    throw Error(Status::unsupported,
+                fmt::format("{} is in CUDA memory (cuda:{}), but {}; pass a host tensor", name, device.device_id, why));
+  }
+  throw Error(Status::unsupported,
+              fmt::format("{} is on DLPack device type {}, which embedkit does not support; pass a host tensor",
+                          name, static_cast<int>(device.device_type)));
+}
+
+void check_strides(const DLTensor& tensor, std::string_view name, const std::vector<std::int64_t>& shape) {
+  if (tensor.strides == nullptr) return;
+  std::int64_t expected = 1;
+  std::vector<std::int64_t> compact(shape.size());
+  for (std::size_t axis = shape.size(); axis-- > 0;) {
+    compact[axis] = expected;
+    expected *= shape[axis] > 0 ? shape[axis] : 1;
+  }
+  for (std::size_t axis = 0; axis < shape.size(); ++axis) {
+    // A stride along an axis of extent 0 or 1 is never used, and frameworks leave it arbitrary.
+    if (shape[axis] > 1 && tensor.strides[axis] != compact[axis]) {
+      throw Error(Status::invalid_argument,
+                  fmt::format("{} has strides {}, but embedkit needs compact row-major tensors (strides {} or NULL)",
+                              name, format_shape(std::span(tensor.strides, shape.size())), format_shape(compact)));
+    }
+  }
+}
+
+}  // namespace
+
+HostTensor host_tensor(const DLTensor* tensor, std::string_view name, Accept accept) {
+  if (tensor == nullptr) throw Error(Status::invalid_argument, fmt::format("{} is NULL", name));
+  if (tensor->ndim < 0 || tensor->ndim > kMaxRank) {
+    throw Error(Status::invalid_argument,
+                fmt::format("{} has ndim {}, expected 0 to {}", name, tensor->ndim, kMaxRank));
+  }
+  if (tensor->ndim > 0 && tensor->shape == nullptr) {
+    throw Error(Status::invalid_argument, fmt::format("{} has ndim {} but a NULL shape", name, tensor->ndim));
+  }
+  check_device(tensor->device, name);
+  check_dtype(tensor->dtype, name, accept);
+  HostTensor view;
+  view.shape.assign(tensor->shape, tensor->shape + tensor->ndim);
+  const std::size_t element_bytes = tensor->dtype.bits / 8;
+  view.size = checked_numel(view.shape, name, element_bytes);
+  check_strides(*tensor, name, view.shape);
+  if (tensor->data == nullptr) {
+    if (view.size > 0) {
+      throw Error(Status::invalid_argument,
+                  fmt::format("{} data is NULL for a non-empty shape {}", name, format_shape(view.shape)));
+    }
+    return view;
+  }
+  const auto address = reinterpret_cast<std::uintptr_t>(tensor->data) + tensor->byte_offset;
+  if (address % element_bytes != 0) {
+    throw Error(Status::invalid_argument,
+                fmt::format("{} data + byte_offset {} is not aligned to its {}-byte elements", name,
+                            tensor->byte_offset, element_bytes));
+  }
+  view.data = reinterpret_cast<void*>(address);
+  return view;
+}
+
+IndexTensor index_tensor(const DLTensor* tensor, std::string_view name) {
+  HostTensor view = host_tensor(tensor, name, Accept::index);
+  if (tensor->dtype.bits == 32) return IndexTensor(static_cast<const std::int32_t*>(view.data), std::move(view.shape));
+  return IndexTensor(static_cast<const std::int64_t*>(view.data), std::move(view.shape));
+}
+
+void expect_shape(std::string_view name, const std::vector<std::int64_t>& expected,
+                  const std::vector<std::int64_t>& got) {
+  if (expected != got) {
+    throw Error(Status::shape_mismatch,
+                fmt::format("{} shape must be {}, got {}", name, format_shape(expected), format_shape(got)));
+  }
+}
+
+}  // namespace embedkit::detail

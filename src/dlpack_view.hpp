@@ -1,0 +1,37 @@
+#pragma once
+// Checks a borrowed DLTensor before any entry point touches its memory: pointers, rank, shape,
+// strides, alignment, device and element type, each failure with its own status and message.
+
+#include <dlpack/dlpack.h>
+
+#include <embedkit/tensor.hpp>
+
+#include <cstdint>
+#include <string_view>
+#include <vector>
+
+namespace embedkit::detail {
+
+/// A validated host tensor: compact row-major, aligned data (NULL only when empty).
+struct HostTensor {
+  void* data = nullptr;
+  std::vector<std::int64_t> shape;
+  std::int64_t size = 0;
+};
+
+/// Element types an entry point accepts for one tensor.
+enum class Accept { index, float32, mask };
+
+/// Validates `tensor` (named `name` in messages) as a host tensor of an `accept`ed type.
+/// Throws invalid_argument (NULL, rank, shape, strides, alignment), unsupported (device) or
+/// dtype_mismatch, e.g. `indices must be int32 or int64, got float32`.
+HostTensor host_tensor(const DLTensor* tensor, std::string_view name, Accept accept);
+
+/// The indices tensor as the C++ API's IndexTensor (validated as above).
+IndexTensor index_tensor(const DLTensor* tensor, std::string_view name = "indices");
+
+/// Throws shape_mismatch `NAME shape must be (2, 3, 64), got (2, 3, 32)` unless equal.
+void expect_shape(std::string_view name, const std::vector<std::int64_t>& expected,
+                  const std::vector<std::int64_t>& got);
+
+}  // namespace embedkit::detail
