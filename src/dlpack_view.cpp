@@ -83,9 +83,11 @@ void check_strides(const DLTensor& tensor, std::string_view name, const std::vec
 
 HostTensor host_tensor(const DLTensor* tensor, std::string_view name, Accept accept) {
   if (tensor == nullptr) throw Error(Status::invalid_argument, fmt::format("{} is NULL", name));
-  if (tensor->ndim < 0 || tensor->ndim > kMaxRank) {
+  // An output has one axis more than its ids, so tensors may be one rank above the ids' limit.
+  constexpr int kMaxTensorRank = kMaxRank + 1;
+  if (tensor->ndim < 0 || tensor->ndim > kMaxTensorRank) {
     throw Error(Status::invalid_argument,
-                fmt::format("{} has ndim {}, expected 0 to {}", name, tensor->ndim, kMaxRank));
+                fmt::format("{} has ndim {}, expected 0 to {}", name, tensor->ndim, kMaxTensorRank));
   }
   if (tensor->ndim > 0 && tensor->shape == nullptr) {
     throw Error(Status::invalid_argument, fmt::format("{} has ndim {} but a NULL shape", name, tensor->ndim));
@@ -96,7 +98,7 @@ HostTensor host_tensor(const DLTensor* tensor, std::string_view name, Accept acc
   view.shape.assign(tensor->shape, tensor->shape + tensor->ndim);
   const std::size_t element_bytes = tensor->dtype.bits / 8;
   view.size = checked_numel(view.shape, name, element_bytes);
-  check_strides(*tensor, name, view.shape);
+  if (view.size > 0) check_strides(*tensor, name, view.shape);  // an empty tensor reads nothing
   if (tensor->data == nullptr) {
     if (view.size > 0) {
       throw Error(Status::invalid_argument,

@@ -14,6 +14,7 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <bit>
 #include <cstring>
 #include <limits>
@@ -78,9 +79,10 @@ EmbeddingTable::EmbeddingTable(TableConfig config) : impl_(std::make_unique<Impl
                     detail::resolve_sampler(config.embeddings_initializer, config.input_dim, config.output_dim),
                     seed);
   impl_->config = std::move(config);
-  detail::logger().info("table '{}' placed on {}: {}; needs {} (weights {})", impl_->config.name,
-                        impl_->placement.device_name(), impl_->placement.reason,
-                        format_bytes(bytes.total()), format_bytes(bytes.weights));
+  detail::logger().info("table '{}' placed on {}: {} (weights {}, optimizer state {}, workspace {})",
+                        impl_->config.name, impl_->placement.device_name(), impl_->placement.reason,
+                        format_bytes(bytes.weights), format_bytes(bytes.optimizer_state),
+                        format_bytes(bytes.workspace));
 }
 
 EmbeddingTable::~EmbeddingTable() = default;
@@ -149,7 +151,7 @@ void EmbeddingTable::compute_mask(const IndexTensor& indices, std::span<std::uin
                             detail::format_shape(indices.shape()), out.size()));
   }
   if (!impl_->config.mask_zero) {
-    std::memset(out.data(), 1, out.size());
+    std::fill(out.begin(), out.end(), std::uint8_t{1});  // memset would see NULL for an empty mask
     return;
   }
   with_ids(indices, [&](const auto* ids) { cpu::nonzero_mask(ids, indices.size(), out.data()); });

@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# Installs what embedkit builds with, from Debian packages. Idempotent: installs only what is
+# missing, and runs apt-get update only then. The CUDA toolkit is optional and not installed here:
+# with nvcc (e.g. /usr/local/cuda/bin/nvcc) the CUDA backend is built, without it a CPU-only library.
+set -euo pipefail
+
+packages=(
+  build-essential cmake ninja-build pkg-config
+  libspdlog-dev libfmt-dev nlohmann-json3-dev libdlpack-dev libcli11-dev libxxhash-dev
+  libgtest-dev libgmock-dev libbenchmark-dev
+)
+
+missing=()
+for package in "${packages[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed"; then
+    missing+=("$package")
+  fi
+done
+
+if [ ${#missing[@]} -eq 0 ]; then
+  echo "[setup] all ${#packages[@]} Debian packages present"
+  exit 0
+fi
+
+sudo=""
+if [ "$(id -u)" -ne 0 ]; then
+  command -v sudo >/dev/null || { echo "[setup] need root or sudo to install: ${missing[*]}" >&2; exit 1; }
+  sudo="sudo"
+fi
+echo "[setup] installing: ${missing[*]}"
+$sudo apt-get update -qq
+DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}"
+echo "[setup] done"

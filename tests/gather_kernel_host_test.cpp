@@ -1,0 +1,91 @@
+// The CUDA gather kernel's body, run on the CPU at every launch coordinate, against a reference.
+#include <gtest/gtest.h>
+
+#include "kernels/gather_kernel.hpp"
+#include "tests/kernel_host_launch.hpp"
+
+#include <cstdint>
+#include <cstdlib>
+#include <random>
+#include <string>
+#include <vector>
+
+namespace {
+
+using embedkit::kernels::GatherArgs;
+using embedkit::kernels::GatherPlan;
+using embedkit::kernels::plan_gather;
+
+// 16-byte aligned storage, as cudaMalloc gives.
+struct AlignedFloats {
+  explicit AlignedFloats(std::size_t n)
+      : data(static_cast<float*>(std::aligned_alloc(16, ((n * sizeof(float) + 15) / 16) * 16 + 16))), size(n) {}
+  ~AlignedFloats() { std::free(data); }
+  AlignedFloats(const AlignedFloats&) = delete;
+  AlignedFloats& operator=(const AlignedFloats&) = delete;
+  float* data;
+  std::size_t size;
+};
+
+struct Case {
+  std::int64_t dim;
+  bool aligned;
+};
+
+class GatherKernelHost : public ::testing::TestWithParam<Case> {};
+
+TEST_P(GatherKernelHost, EveryCoordinateMatchesReference) {
+  const auto [dim, aligned] = GetParam();
+  constexpr std::int64_t kRows = 97, kCount = 301;
+  AlignedFloats weights(static_cast<std::size_t>(kRows * dim));
+  std::mt19937 rng(static_cast<unsigned>(dim));
+  for (std::size_t i = 0; i < weights.size; ++i) weights.data[i] = std::uniform_real_distribution<float>(-1, 1)(rng);
+  std::vector<std::int64_t> ids(kCount);
+  for (auto& id : ids) id = std::uniform_int_distribution<std::int64_t>(0, kRows - 1)(rng);
+  ids[5] = 13;    // padding
+  ids[7] = kRows; // out of range: zeros and the flag
+  ids[9] = -2;
+  AlignedFloats out(static_cast<std::size_t>(kCount * dim) + 1);
+  float* destination = aligned ? out.data : out.data + 1;  // +1 float breaks 16-byte alignment
+  for (std::size_t i = 0; i < static_cast<std::size_t>(kCount * dim); ++i) destination[i] = -9.0f;
+
+  unsigned int flag = 0;
+  const GatherPlan plan = plan_gather(kCount, dim, aligned);
+  EXPECT_EQ(plan.vectorized, aligned && dim % 4 == 0);
+  const GatherArgs<std::int64_t> args{weights.data, kRows, dim, ids.data(), kCount, 13, destination, &flag};
+  embedkit::testing::host_launch(plan.blocks, plan.threads(),
+                                 [&](std::int64_t block, int thread) { gather_body(block, thread, plan, args); });
+
+  EXPECT_EQ(flag, 1u);
+  for (std::int64_t i = 0; i < kCount; ++i) {
+    const bool zero = ids[i] < 0 || ids[i] >= kRows || ids[i] == 13;
+    for (std::int64_t c = 0; c < dim; ++c) {
+      const float expected = zero ? 0.0f : weights.data[ids[i] * dim + c];
+      ASSERT_EQ(destination[i * dim + c], expected) << "row " << i << " column " << c;
+    }
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Dims, GatherKernelHost,
+                         ::testing::Values(Case{1, true}, Case{3, true}, Case{4, true}, Case{4, false},
+                                           Case{16, true}, Case{64, true}, Case{64, false}, Case{129, true},
+                                           Case{512, true}),
+                         [](const ::testing::TestParamInfo<Case>& param_info) {
+                           return "dim" + std::to_string(param_info.param.dim) +
+                                  (param_info.param.aligned ? "_aligned" : "_misaligned");
+                         });
+
+TEST(GatherPlan, LaneGroupSizedToRow) {
+  EXPECT_EQ(plan_gather(10, 1, true).lanes, 4);
+  EXPECT_EQ(plan_gather(10, 16, true).lanes, 4);    // 4 float4 per row
+  EXPECT_EQ(plan_gather(10, 16, false).lanes, 16);  // 16 scalars per row
+  EXPECT_EQ(plan_gather(10, 64, true).lanes, 16);
+  EXPECT_EQ(plan_gather(10, 512, true).lanes, 32);
+  const GatherPlan plan = plan_gather(1000, 64, true);
+  EXPECT_EQ(plan.threads(), embedkit::kernels::kGatherBlockThreads);
+  EXPECT_EQ(plan.blocks * plan.rows_per_block >= 1000, true);
+  EXPECT_LT((plan.blocks - 1) * plan.rows_per_block, 1000);
+  EXPECT_EQ(plan_gather(0, 64, true).blocks, 0);
+}
+
+}  // namespace
