@@ -6,6 +6,7 @@
 #include <embedkit/version.hpp>
 
 #include "dlpack_view.hpp"
+#include "shape.hpp"
 
 #include <fmt/format.h>
 
@@ -80,6 +81,34 @@ ek_status ek_lookup(ek_table* t, const DLTensor* indices, DLTensor* out) {
     expected.push_back(table.output_dim());
     embedkit::detail::expect_shape("out", expected, output.shape);
     table.lookup(ids, std::span(static_cast<float*>(output.data), static_cast<std::size_t>(output.size)));
+  });
+}
+
+ek_status ek_lookup_pooled(ek_table* t, const DLTensor* indices, const DLTensor* offsets,
+                           const DLTensor* per_sample_weights, const char* mode, DLTensor* out) {
+  return guarded(__func__, [&] {
+    using embedkit::detail::Accept;
+    auto& table = table_of(t);
+    if (mode == nullptr) throw Error(Status::invalid_argument, "mode is NULL");
+    const embedkit::PoolingMode pooling = embedkit::parse_pooling_mode(mode);
+    const embedkit::IndexTensor ids = embedkit::detail::index_tensor(indices);
+    const auto csr = embedkit::detail::host_tensor(offsets, "offsets", Accept::int64);
+    if (csr.shape.size() != 1) {
+      throw Error(Status::shape_mismatch,
+                  "offsets must be 1-D, got shape " + embedkit::detail::format_shape(csr.shape));
+    }
+    std::span<const float> sample_weights;
+    if (per_sample_weights != nullptr) {
+      const auto w = embedkit::detail::host_tensor(per_sample_weights, "per_sample_weights", Accept::float32);
+      embedkit::detail::expect_shape("per_sample_weights", ids.shape(), w.shape);
+      sample_weights = std::span(static_cast<const float*>(w.data), static_cast<std::size_t>(w.size));
+    }
+    const auto output = embedkit::detail::host_tensor(out, "out", Accept::float32);
+    const std::int64_t bags = csr.size > 0 ? csr.size - 1 : 0;
+    embedkit::detail::expect_shape("out", {bags, table.output_dim()}, output.shape);
+    table.lookup_pooled(ids, std::span(static_cast<const std::int64_t*>(csr.data), static_cast<std::size_t>(csr.size)),
+                        pooling, sample_weights,
+                        std::span(static_cast<float*>(output.data), static_cast<std::size_t>(output.size)));
   });
 }
 

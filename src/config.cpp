@@ -3,6 +3,7 @@
 
 #include "initializer_json.hpp"
 #include "json_fields.hpp"
+#include "keras_objects.hpp"
 
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
@@ -31,6 +32,32 @@ PlacementPolicy parse_placement(const nlohmann::json& value) {
   if (policy == "cuda") return PlacementPolicy::cuda;
   throw Error(Status::invalid_argument,
               fmt::format("placement must be 'auto', 'cpu' or 'cuda', got {}", detail::json_repr(value)));
+}
+
+// A Keras option embedkit does not implement is accepted at its default and refused otherwise.
+void require_keras_default(std::string_view key, const nlohmann::json& value, bool is_default,
+                           std::string_view default_text) {
+  if (is_default) return;
+  throw Error(Status::unsupported,
+              fmt::format("{} = {} is not supported by embedkit (only the Keras default, {})", key,
+                          detail::json_repr(value), default_text));
+}
+
+// input_length: null or a positive integer; batch_input_shape: null or a list of those.
+void check_shape_hint(const nlohmann::json& value, std::string_view key) {
+  const auto dimension_ok = [](const nlohmann::json& d) {
+    return d.is_null() || (d.is_number_integer() && d.get<std::int64_t>() > 0);
+  };
+  bool ok = dimension_ok(value);
+  if (value.is_array()) {
+    ok = true;
+    for (const auto& d : value) ok = ok && dimension_ok(d);
+  }
+  if (!ok) {
+    throw Error(Status::invalid_argument,
+                fmt::format("{} must be null, a positive integer or a list of them, got {}", key,
+                            detail::json_repr(value)));
+  }
 }
 
 void check_finite(double value, std::string_view name) {
@@ -63,6 +90,10 @@ TableConfig TableConfig::from_json(std::string_view json) {
       has_output_dim = true;
     } else if (key == "embeddings_initializer") {
       config.embeddings_initializer = detail::initializer_from_json(value);
+    } else if (key == "embeddings_regularizer") {
+      config.embeddings_regularizer = detail::regularizer_from_json(value);
+    } else if (key == "embeddings_constraint") {
+      config.embeddings_constraint = detail::constraint_from_json(value);
     } else if (key == "seed") {
       if (!value.is_null()) config.seed = detail::non_negative_integer(value, key);
     } else if (key == "mask_zero") {
@@ -77,6 +108,18 @@ TableConfig TableConfig::from_json(std::string_view json) {
       config.name = detail::string(value, key);
     } else if (key == "placement") {
       config.placement = parse_placement(value);
+    } else if (key == "dtype") {
+      detail::check_dtype_policy(value);
+    } else if (key == "input_length" || key == "batch_input_shape") {
+      check_shape_hint(value, key);  // shape hints of the layer's input: ignored, as Keras 3 does
+    } else if (key == "activity_regularizer" || key == "quantization_config") {
+      require_keras_default(key, value, value.is_null(), "null");
+    } else if (key == "sparse") {
+      require_keras_default(key, value, value.is_null() || value == false, "false");
+    } else if (key == "lora_rank") {
+      require_keras_default(key, value, value.is_null() || value == 0, "null");
+    } else if (key == "lora_alpha") {
+      if (!value.is_null()) detail::finite_number(value, key);  // meaningful only with a lora_rank
     } else {
       throw Error(Status::invalid_argument, fmt::format("unknown config key '{}'", key));
     }
@@ -126,14 +169,17 @@ void TableConfig::validate() const {
 std::string TableConfig::to_json() const {
   nlohmann::json document = {
       {"name", name},
+      {"trainable", trainable},
+      {"dtype", "float32"},
       {"input_dim", input_dim},
       {"output_dim", output_dim},
       {"embeddings_initializer", detail::initializer_to_json(embeddings_initializer)},
+      {"embeddings_regularizer", detail::regularizer_to_json(embeddings_regularizer)},
+      {"embeddings_constraint", detail::constraint_to_json(embeddings_constraint)},
       {"seed", seed ? nlohmann::json(*seed) : nlohmann::json(nullptr)},
       {"mask_zero", mask_zero},
       {"padding_idx", padding_idx ? nlohmann::json(*padding_idx) : nlohmann::json(nullptr)},
       {"bounds_check", embedkit::to_string(bounds_check)},
-      {"trainable", trainable},
       {"placement", embedkit::to_string(placement)},
   };
   return document.dump();

@@ -37,6 +37,9 @@ void check_dtype(DLDataType dtype, std::string_view name, Accept accept) {
     case Accept::index:
       if (is(dtype, kDLInt, 32) || is(dtype, kDLInt, 64)) return;
       throw Error(Status::dtype_mismatch, fmt::format("{} must be int32 or int64, got {}", name, dtype_name(dtype)));
+    case Accept::int64:
+      if (is(dtype, kDLInt, 64)) return;
+      throw Error(Status::dtype_mismatch, fmt::format("{} must be int64, got {}", name, dtype_name(dtype)));
     case Accept::float32:
       if (is(dtype, kDLFloat, 32)) return;
       throw Error(Status::dtype_mismatch, fmt::format("{} must be float32, got {}", name, dtype_name(dtype)));

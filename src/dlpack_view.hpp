@@ -20,7 +20,7 @@ struct HostTensor {
 };
 
 /// Element types an entry point accepts for one tensor.
-enum class Accept { index, float32, mask };
+enum class Accept { index, int64, float32, mask };
 
 /// Validates `tensor` (named `name` in messages) as a host tensor of an `accept`ed type.
 /// Throws invalid_argument (NULL, rank, shape, strides, alignment), unsupported (device) or

@@ -3,10 +3,10 @@
 #include <embedkit/status.hpp>
 
 #include "json_fields.hpp"
+#include "keras_objects.hpp"
 
 #include <fmt/format.h>
 
-#include <initializer_list>
 #include <string>
 #include <string_view>
 
@@ -14,18 +14,6 @@ namespace embedkit::detail {
 namespace {
 
 constexpr std::string_view kWhat = "embeddings_initializer";
-
-void reject_unknown_keys(const nlohmann::json& object, std::string_view where,
-                         std::initializer_list<std::string_view> known) {
-  for (const auto& [key, value] : object.items()) {
-    bool found = false;
-    for (const std::string_view name : known) found = found || key == name;
-    if (!found) {
-      throw Error(Status::invalid_argument,
-                  fmt::format("unknown key '{}' in {}", key, where));
-    }
-  }
-}
 
 FanMode fan_mode(const nlohmann::json& value) {
   const std::string mode = string(value, "embeddings_initializer mode");
@@ -66,16 +54,11 @@ const char* distribution_name(ScalingDistribution d) {
 }
 
 Initializer from_object(const nlohmann::json& object) {
-  reject_unknown_keys(object, "embeddings_initializer", {"module", "class_name", "config", "registered_name"});
+  const nlohmann::json config = keras_object_config(object, kWhat);
   if (!object.contains("class_name")) {
     throw Error(Status::invalid_argument, "embeddings_initializer object has no 'class_name'");
   }
   Initializer init = Initializer::from_name(string(object["class_name"], "embeddings_initializer class_name"));
-  const nlohmann::json config = object.value("config", nlohmann::json::object());
-  if (!config.is_object()) {
-    throw Error(Status::invalid_argument,
-                fmt::format("embeddings_initializer config must be an object, got {}", json_repr(config)));
-  }
   const std::string where = fmt::format("embeddings_initializer config of {}", init.name);
   switch (init.kind) {
     case InitializerKind::uniform: reject_unknown_keys(config, where, {"minval", "maxval", "seed"}); break;
@@ -84,9 +67,9 @@ Initializer from_object(const nlohmann::json& object) {
     case InitializerKind::constant: reject_unknown_keys(config, where, {"value"}); break;
     case InitializerKind::variance_scaling:
       if (init.name == "VarianceScaling" || init.name == "variance_scaling") {
-        reject_unknown_keys(config, where, {"scale", "mode", "distribution", "seed"});
+        reject_unknown_keys(config, where, {"scale", "mode", "distribution", "seed", "input_axes", "output_axes"});
       } else {
-        reject_unknown_keys(config, where, {"seed"});
+        reject_unknown_keys(config, where, {"seed", "input_axes", "output_axes"});
       }
       break;
   }
@@ -110,6 +93,13 @@ Initializer from_object(const nlohmann::json& object) {
       init.mode = fan_mode(value);
     } else if (key == "distribution") {
       init.distribution = distribution(value);
+    } else if ((key == "input_axes" || key == "output_axes") && !value.is_null()) {
+      // Keras 3 computes fans over these axes; for a (input_dim, output_dim) table the defaults
+      // (null) give fan_in = input_dim and fan_out = output_dim, the only reading embedkit has.
+      throw Error(Status::unsupported,
+                  fmt::format("embeddings_initializer {} = {} is not supported: embedkit's fans are "
+                              "fan_in = input_dim and fan_out = output_dim",
+                              key, json_repr(value)));
     }
   }
   return init;

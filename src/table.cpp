@@ -47,42 +47,50 @@ ByteBreakdown bytes_needed(const TableConfig& config) {
   return bytes;
 }
 
-std::string out_of_range_message(const IndexTensor& indices, std::int64_t position, std::int64_t id,
-                                 std::int64_t input_dim) {
-  return fmt::format("indices{} = {} is not in [0, {})", detail::format_position(indices.shape(), position),
-                     id, input_dim);
-}
-
-template <class Index>
-const Index* ids_of(const IndexTensor& indices) {
-  return static_cast<const Index*>(indices.data());
-}
-
-// Calls body(ids) with the ids typed as they are stored.
-template <class Body>
-decltype(auto) with_ids(const IndexTensor& indices, Body&& body) {
-  if (indices.type() == IndexType::int32) return body(ids_of<std::int32_t>(indices));
-  return body(ids_of<std::int64_t>(indices));
+// A whole-matrix shape must be (input_dim, output_dim); the message is Keras's.
+void check_weight_shape(const TableConfig& config, std::span<const std::int64_t> shape) {
+  const std::int64_t expected[] = {config.input_dim, config.output_dim};
+  if (!std::equal(shape.begin(), shape.end(), std::begin(expected), std::end(expected))) {
+    throw Error(Status::shape_mismatch,
+                fmt::format("table '{}' weight shape {} is not compatible with provided weight shape {}", config.name,
+                            detail::format_shape(expected), detail::format_shape(shape)));
+  }
 }
 
 }  // namespace
 
-EmbeddingTable::EmbeddingTable(TableConfig config) : impl_(std::make_unique<Impl>()) {
+EmbeddingTable::EmbeddingTable(TableConfig config) : EmbeddingTable(std::move(config), Fill::initializer) {}
+
+EmbeddingTable::EmbeddingTable(TableConfig config, Fill fill) : impl_(std::make_unique<Impl>()) {
   config.validate();
   if (!config.seed) config.seed = draw_seed();
   const ByteBreakdown bytes = bytes_needed(config);
   impl_->placement = detail::decide_placement(config.placement, bytes, detail::probe_cuda());
   impl_->weights = detail::allocate_host_floats(bytes.weights / sizeof(float),
                                                 fmt::format("table '{}' weights", config.name));
-  const std::uint64_t seed = config.embeddings_initializer.seed.value_or(*config.seed);
-  cpu::fill_initial(impl_->weights.get(), config.input_dim, config.output_dim,
-                    detail::resolve_sampler(config.embeddings_initializer, config.input_dim, config.output_dim),
-                    seed);
+  if (fill == Fill::initializer) {
+    const std::uint64_t seed = config.embeddings_initializer.seed.value_or(*config.seed);
+    cpu::fill_initial(impl_->weights.get(), config.input_dim, config.output_dim,
+                      detail::resolve_sampler(config.embeddings_initializer, config.input_dim, config.output_dim),
+                      seed);
+  }
   impl_->config = std::move(config);
   detail::logger().info("table '{}' placed on {}: {} (weights {}, optimizer state {}, workspace {})",
                         impl_->config.name, impl_->placement.device_name(), impl_->placement.reason,
                         format_bytes(bytes.weights), format_bytes(bytes.optimizer_state),
                         format_bytes(bytes.workspace));
+}
+
+EmbeddingTable EmbeddingTable::from_pretrained(const Array<float>& matrix, bool trainable, TableConfig config) {
+  if (matrix.shape.size() == 2) {
+    if (config.input_dim == 0) config.input_dim = matrix.shape[0];
+    if (config.output_dim == 0) config.output_dim = matrix.shape[1];
+  }
+  check_weight_shape(config, matrix.shape);  // before allocating a table of the wrong size
+  config.trainable = trainable;
+  EmbeddingTable table(std::move(config), Fill::none);  // the matrix overwrites every value
+  table.set_weights(matrix);
+  return table;
 }
 
 EmbeddingTable::~EmbeddingTable() = default;
@@ -94,6 +102,12 @@ std::int64_t EmbeddingTable::input_dim() const noexcept { return impl_->config.i
 std::int64_t EmbeddingTable::output_dim() const noexcept { return impl_->config.output_dim; }
 std::uint64_t EmbeddingTable::seed() const noexcept { return *impl_->config.seed; }
 std::int64_t EmbeddingTable::step() const noexcept { return impl_->step; }
+bool EmbeddingTable::trainable() const noexcept { return impl_->config.trainable; }
+
+void EmbeddingTable::set_trainable(bool trainable) {
+  std::unique_lock lock(impl_->mutex);
+  impl_->config.trainable = trainable;
+}
 const PlacementDecision& EmbeddingTable::placement() const noexcept { return impl_->placement; }
 std::int64_t EmbeddingTable::out_of_range_count() const noexcept { return impl_->out_of_range_count.load(); }
 
@@ -116,21 +130,8 @@ void EmbeddingTable::lookup(const IndexTensor& indices, std::span<float> out) co
                             count, config.output_dim, detail::format_shape(indices.shape()), out.size()));
   }
   std::shared_lock lock(impl_->mutex);
-  with_ids(indices, [&](const auto* ids) {
-    const std::int64_t bad = cpu::count_out_of_range(ids, count, config.input_dim);
-    if (bad > 0) {
-      const std::int64_t position = cpu::first_out_of_range(ids, count, config.input_dim);
-      const std::string message = out_of_range_message(indices, position, ids[position], config.input_dim);
-      if (config.bounds_check == BoundsCheck::error) throw Error(Status::out_of_range, message);
-      const std::int64_t before = impl_->out_of_range_count.fetch_add(bad);
-      // Warn on the first zero-filled id and then each time the total crosses a power of two,
-      // so a training loop that keeps sending bad ids is told without being flooded.
-      if (std::bit_width(static_cast<std::uint64_t>(before)) !=
-          std::bit_width(static_cast<std::uint64_t>(before + bad))) {
-        detail::logger().warn("table '{}': {} out-of-range ids read as zeros ({} so far); first: {}",
-                              config.name, bad, before + bad, message);
-      }
-    }
+  detail::with_ids(indices, [&](const auto* ids) {
+    detail::check_ids(*impl_, indices, ids);
     const std::int64_t padding = config.padding_idx.value_or(-1);
     cpu::gather_rows(impl_->weights.get(), config.input_dim, config.output_dim, ids, count, padding, out.data());
   });
@@ -154,7 +155,7 @@ void EmbeddingTable::compute_mask(const IndexTensor& indices, std::span<std::uin
     std::fill(out.begin(), out.end(), std::uint8_t{1});  // memset would see NULL for an empty mask
     return;
   }
-  with_ids(indices, [&](const auto* ids) { cpu::nonzero_mask(ids, indices.size(), out.data()); });
+  detail::with_ids(indices, [&](const auto* ids) { cpu::nonzero_mask(ids, indices.size(), out.data()); });
 }
 
 Array<float> EmbeddingTable::get_weights() const {
@@ -176,12 +177,7 @@ void EmbeddingTable::get_weights(std::span<float> out) const {
 }
 
 void EmbeddingTable::set_weights(std::span<const float> values, std::span<const std::int64_t> shape) {
-  const std::int64_t expected[] = {input_dim(), output_dim()};
-  if (!std::equal(shape.begin(), shape.end(), std::begin(expected), std::end(expected))) {
-    throw Error(Status::shape_mismatch,
-                fmt::format("table '{}' weight shape {} is not compatible with provided weight shape {}",
-                            impl_->config.name, detail::format_shape(expected), detail::format_shape(shape)));
-  }
+  check_weight_shape(impl_->config, shape);
   if (values.size() != impl_->weight_count()) {
     throw Error(Status::invalid_argument,
                 fmt::format("weights of shape {} must hold {} values, got {}", detail::format_shape(shape),

@@ -5,7 +5,17 @@
 #include <embedkit/placement.hpp>
 #include <embedkit/table.hpp>
 
+#include <embedkit/status.hpp>
+
+#include "../cpu/index_scan.hpp"
 #include "host_memory.hpp"
+#include "log.hpp"
+#include "shape.hpp"
+
+#include <fmt/format.h>
+
+#include <bit>
+#include <string>
 
 #include <atomic>
 #include <cstdint>
@@ -27,4 +37,43 @@ struct EmbeddingTable::Impl {
   }
 };
 
+namespace detail {
+
+inline std::string out_of_range_message(const IndexTensor& indices, std::int64_t position, std::int64_t id,
+                                 std::int64_t input_dim) {
+  return fmt::format("indices{} = {} is not in [0, {})", format_position(indices.shape(), position),
+                     id, input_dim);
+}
+
+template <class Index>
+inline const Index* ids_of(const IndexTensor& indices) {
+  return static_cast<const Index*>(indices.data());
+}
+
+// Calls body(ids) with the ids typed as they are stored.
+template <class Body>
+inline decltype(auto) with_ids(const IndexTensor& indices, Body&& body) {
+  if (indices.type() == IndexType::int32) return body(ids_of<std::int32_t>(indices));
+  return body(ids_of<std::int64_t>(indices));
+}
+
+// Rejects an out-of-range id under bounds_check error; under zero_fill counts them and warns on
+// the first one and each time the table's total crosses a power of two, so a training loop that
+// keeps sending bad ids is told without being flooded.
+template <class Index>
+void check_ids(EmbeddingTable::Impl& impl, const IndexTensor& indices, const Index* ids) {
+  const TableConfig& config = impl.config;
+  const std::int64_t bad = cpu::count_out_of_range(ids, indices.size(), config.input_dim);
+  if (bad == 0) return;
+  const std::int64_t position = cpu::first_out_of_range(ids, indices.size(), config.input_dim);
+  const std::string message = out_of_range_message(indices, position, ids[position], config.input_dim);
+  if (config.bounds_check == BoundsCheck::error) throw Error(Status::out_of_range, message);
+  const std::int64_t before = impl.out_of_range_count.fetch_add(bad);
+  if (std::bit_width(static_cast<std::uint64_t>(before)) != std::bit_width(static_cast<std::uint64_t>(before + bad))) {
+    logger().warn("table '{}': {} out-of-range ids read as zeros ({} so far); first: {}", config.name, bad,
+                          before + bad, message);
+  }
+}
+
+}  // namespace detail
 }  // namespace embedkit

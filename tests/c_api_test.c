@@ -1430,6 +1430,88 @@ static void test_last_error_sticky(void) {
  * Main
  * ------------------------------------------------------------------------------------------- */
 
+/* ek_lookup_pooled: values on W = [[0,0],[2,2],[3,3]], every mode, weights, and each bad input. */
+static void test_pooled(void) {
+  ek_table* table = CREATE_OK("{\"input_dim\": 3, \"output_dim\": 2, \"padding_idx\": 0}");
+  set_w(table);
+  int64_t x[5] = {2, 1, 0, 1, 2}; /* bags: [2, 1], [] , [0, 1, 2] (0 is padding: skipped, not counted) */
+  int64_t x_shape[1] = {5};
+  int64_t offsets[4] = {0, 2, 2, 5};
+  int64_t offsets_shape[1] = {4};
+  float w[5] = {1.0f, 3.0f, 7.0f, 1.0f, 1.0f};
+  float out[6];
+  int64_t out_shape[2] = {3, 2};
+  DLTensor ids = i64(x, 1, x_shape);
+  DLTensor csr = i64(offsets, 1, offsets_shape);
+  DLTensor weights = f32(w, 1, x_shape);
+  DLTensor out_t = f32(out, 2, out_shape);
+
+  EXPECT_OK(ek_lookup_pooled(table, &ids, &csr, NULL, "sum", &out_t));
+  CHECK(out[0] == 5 && out[1] == 5 && out[2] == 0 && out[3] == 0 && out[4] == 5 && out[5] == 5);
+  EXPECT_OK(ek_lookup_pooled(table, &ids, &csr, NULL, "mean", &out_t));
+  CHECK(out[0] == 2.5f && out[2] == 0 && out[4] == 2.5f);
+  EXPECT_OK(ek_lookup_pooled(table, &ids, &csr, NULL, "max", &out_t));
+  CHECK(out[0] == 3 && out[2] == 0 && out[4] == 3);
+  EXPECT_OK(ek_lookup_pooled(table, &ids, &csr, &weights, "sum", &out_t));
+  CHECK(out[0] == 9 && out[4] == 5); /* 1*3 + 3*2; padding's weight 7 ignored */
+  EXPECT_OK(ek_lookup_pooled(table, &ids, &csr, &weights, "mean", &out_t));
+  CHECK(out[0] == 2.25f);
+  EXPECT_OK(ek_lookup_pooled(table, &ids, &csr, &weights, "sqrtn", &out_t));
+  CHECK(fabsf(out[0] - 9.0f / sqrtf(10.0f)) < 1e-6f);
+
+  fill_floats(out, 6, -4.0f);
+  EXPECT_FAIL(ek_lookup_pooled(table, &ids, &csr, NULL, "avg", &out_t), EK_INVALID_ARGUMENT,
+              "pooling mode must be 'sum', 'mean', 'max' or 'sqrtn', got 'avg'");
+  EXPECT_FAIL(ek_lookup_pooled(table, &ids, &csr, NULL, NULL, &out_t), EK_INVALID_ARGUMENT, "mode is NULL");
+  EXPECT_FAIL(ek_lookup_pooled(table, &ids, NULL, NULL, "sum", &out_t), EK_INVALID_ARGUMENT, "offsets is NULL");
+  EXPECT_FAIL(ek_lookup_pooled(table, &ids, &csr, &weights, "max", &out_t), EK_INVALID_ARGUMENT,
+              "per_sample_weights are not supported with pooling mode 'max'");
+  {
+    int32_t offsets32[4] = {0, 2, 2, 5};
+    DLTensor csr32 = i32(offsets32, 1, offsets_shape);
+    EXPECT_FAIL(ek_lookup_pooled(table, &ids, &csr32, NULL, "sum", &out_t), EK_DTYPE_MISMATCH,
+                "offsets must be int64, got int32");
+    int64_t bad_offsets[4] = {0, 3, 2, 5};
+    DLTensor bad = i64(bad_offsets, 1, offsets_shape);
+    EXPECT_FAIL(ek_lookup_pooled(table, &ids, &bad, NULL, "sum", &out_t), EK_INVALID_ARGUMENT,
+                "offsets[2] = 2 is less than offsets[1] = 3");
+    int64_t short_offsets[4] = {0, 2, 2, 4};
+    DLTensor short_csr = i64(short_offsets, 1, offsets_shape);
+    EXPECT_FAIL(ek_lookup_pooled(table, &ids, &short_csr, NULL, "sum", &out_t), EK_INVALID_ARGUMENT,
+                "offsets[3] = 4 (the last) must equal the number of indices, 5");
+    int64_t two_d_shape[2] = {1, 5};
+    DLTensor ids_2d = i64(x, 2, two_d_shape);
+    EXPECT_FAIL(ek_lookup_pooled(table, &ids_2d, &csr, NULL, "sum", &out_t), EK_SHAPE_MISMATCH,
+                "pooled lookup indices must be 1-D, got shape (1, 5)");
+    int64_t w_shape[1] = {4};
+    DLTensor short_w = f32(w, 1, w_shape);
+    EXPECT_FAIL(ek_lookup_pooled(table, &ids, &csr, &short_w, "sum", &out_t), EK_SHAPE_MISMATCH,
+                "per_sample_weights shape must be (5,), got (4,)");
+    int64_t wrong_out_shape[2] = {2, 2};
+    DLTensor wrong_out = f32(out, 2, wrong_out_shape);
+    EXPECT_FAIL(ek_lookup_pooled(table, &ids, &csr, NULL, "sum", &wrong_out), EK_SHAPE_MISMATCH,
+                "out shape must be (3, 2), got (2, 2)");
+    int64_t bad_x[5] = {2, 1, 0, 1, 3};
+    DLTensor bad_ids = i64(bad_x, 1, x_shape);
+    EXPECT_FAIL(ek_lookup_pooled(table, &bad_ids, &csr, NULL, "sum", &out_t), EK_OUT_OF_RANGE,
+                "indices[4] = 3 is not in [0, 3)");
+  }
+  CHECK(all_floats_equal(out, 6, -4.0f));
+
+  /* No bags at all: offsets = [0], an empty batch, a (0, 2) output. */
+  {
+    int64_t zero[1] = {0};
+    int64_t one_shape[1] = {1};
+    int64_t empty_shape[1] = {0};
+    int64_t empty_out_shape[2] = {0, 2};
+    DLTensor no_ids = i64(NULL, 1, empty_shape);
+    DLTensor no_bags = i64(zero, 1, one_shape);
+    DLTensor no_out = f32(NULL, 2, empty_out_shape);
+    EXPECT_OK(ek_lookup_pooled(table, &no_ids, &no_bags, NULL, "mean", &no_out));
+  }
+  ek_table_destroy(table);
+}
+
 int main(void) {
   /* Never NULL, even before any failure. */
   CHECK(ek_last_error() != NULL);
@@ -1455,6 +1537,7 @@ int main(void) {
   test_shape_mismatch();
   test_large_batch();
   test_last_error_sticky();
+  test_pooled();
 
   printf("%d passed, %d failed\n", g_passed, g_failed);
   return g_failed > 0 ? 1 : 0;

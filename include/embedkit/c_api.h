@@ -52,6 +52,14 @@ EMBEDKIT_API void ek_table_destroy(ek_table* table);
 /* Gathers rows: `out` is float32 of shape indices.shape + (output_dim,); indices int32 or int64. */
 EMBEDKIT_API ek_status ek_lookup(ek_table* t, const DLTensor* indices, DLTensor* out);
 
+/* Pools bags of rows into `out`, float32 of shape (bags, output_dim). `indices` is 1-D int32 or
+ * int64; `offsets` is 1-D int64 CSR with bags + 1 entries (first 0, non-decreasing, last the number
+ * of indices); `per_sample_weights` is NULL or float32 of the indices' shape (not with "max");
+ * `mode` is "sum", "mean", "max" or "sqrtn". Empty bags give zeros; padding_idx entries are
+ * skipped and not counted. */
+EMBEDKIT_API ek_status ek_lookup_pooled(ek_table* t, const DLTensor* indices, const DLTensor* offsets,
+                                        const DLTensor* per_sample_weights, const char* mode, DLTensor* out);
+
 /* mask = indices != 0 under mask_zero, all 1 otherwise; `mask` is uint8 (or DLPack bool,
  * code 6, 8 bits) of shape indices.shape. */
 EMBEDKIT_API ek_status ek_compute_mask(ek_table* t, const DLTensor* indices, DLTensor* mask);

@@ -21,6 +21,26 @@ enum class BoundsCheck {
 /// @brief Where the user wants the table: decided by embedkit (auto) or forced.
 enum class PlacementPolicy { automatic, cpu, cuda };
 
+/// @brief Keras's L1, L2 and L1L2 weight penalties: loss += l1·Σ|w| + l2·Σw².
+struct Regularizer {
+  double l1 = 0.0;
+  double l2 = 0.0;
+};
+
+/// @brief A Keras constraint, applied per embedding row (Keras axis 1) after each update.
+enum class ConstraintKind {
+  none,
+  max_norm,   ///< rows with a norm above max_value are scaled down to it
+  unit_norm,  ///< rows are scaled to norm 1
+  non_neg,    ///< negative values become 0
+};
+
+/// @brief A constraint and its parameter.
+struct Constraint {
+  ConstraintKind kind = ConstraintKind::none;
+  double max_value = 2.0;  ///< max_norm (Keras's default)
+};
+
 /// @brief The definition of an embedding table, with Keras's names and defaults.
 struct EMBEDKIT_API TableConfig {
   std::int64_t input_dim = 0;   ///< Number of rows (vocabulary size, + 1 under mask_zero). Required.
@@ -33,11 +53,16 @@ struct EMBEDKIT_API TableConfig {
   bool trainable = true;
   std::string name = "embedding";
   PlacementPolicy placement = PlacementPolicy::automatic;
+  std::optional<Regularizer> embeddings_regularizer;  ///< Stored now; applied by training.
+  Constraint embeddings_constraint;                   ///< Stored now; applied by training.
 
-  /// @brief Parses a JSON object holding the fields above under the same names
-  /// (`embeddings_initializer` as a Keras name string; `placement` as "auto", "cpu" or "cuda").
+  /// @brief Parses a JSON object: a Keras `Embedding.get_config()` as it is (Keras 3 or tf-keras),
+  /// plus embedkit's own keys (padding_idx, bounds_check, placement, seed). Initializers,
+  /// regularizers and constraints come as Keras names or Keras objects.
   /// @throws Error(Status::invalid_argument) naming a malformed document, an unknown key or a value
-  ///         of the wrong type or range, e.g. `input_dim must be a positive integer, got 0`.
+  ///         of the wrong type or range, e.g. `input_dim must be a positive integer, got 0`;
+  ///         Error(Status::unsupported) naming a Keras option embedkit does not implement
+  ///         (sparse, LoRA, quantization, an activity regularizer, a dtype other than float32).
   static TableConfig from_json(std::string_view json);
 
   /// @brief The config as a JSON object that from_json reads back to an equal config.

@@ -5,6 +5,7 @@
 #include <embedkit/config.hpp>
 #include <embedkit/export.h>
 #include <embedkit/placement.hpp>
+#include <embedkit/pooling.hpp>
 #include <embedkit/summary.hpp>
 #include <embedkit/tensor.hpp>
 
@@ -27,6 +28,10 @@ class EMBEDKIT_API EmbeddingTable {
   ///         available), unsupported (placement "cuda" where no CUDA table can be made).
   explicit EmbeddingTable(TableConfig config);
   ~EmbeddingTable();
+  /// @brief A table holding a copy of `matrix` (pretrained vectors), trainable or frozen. The
+  /// config's input_dim and output_dim, when 0, are taken from the matrix's shape.
+  /// @throws Error(shape_mismatch) in Keras's words when they are set and differ, as set_weights.
+  static EmbeddingTable from_pretrained(const Array<float>& matrix, bool trainable, TableConfig config = {});
   EmbeddingTable(EmbeddingTable&&) noexcept;
   EmbeddingTable& operator=(EmbeddingTable&&) noexcept;
   EmbeddingTable(const EmbeddingTable&) = delete;
@@ -38,6 +43,10 @@ class EMBEDKIT_API EmbeddingTable {
   std::int64_t output_dim() const noexcept;
   /// @brief The seed the weights were initialised from (drawn at creation when not configured).
   std::uint64_t seed() const noexcept;
+  /// @brief Whether training steps change the table.
+  bool trainable() const noexcept;
+  /// @brief Freezes (false) or unfreezes (true) the table, as Keras's `layer.trainable`.
+  void set_trainable(bool trainable);
   /// @brief Optimizer steps taken so far.
   std::int64_t step() const noexcept;
   /// @brief Where the table lives, why, and the bytes it holds there.
@@ -51,6 +60,19 @@ class EMBEDKIT_API EmbeddingTable {
   /// @brief As lookup, into caller memory of exactly indices.size() × output_dim floats.
   /// @throws Error(shape_mismatch) when `out` has another size; nothing is written on failure.
   void lookup(const IndexTensor& indices, std::span<float> out) const;
+
+  /// @brief Pools bags of rows into shape (bags, output_dim). Bag b holds the 1-D `indices` at
+  /// positions offsets[b] .. offsets[b+1] (CSR: bags + 1 offsets, the first 0, non-decreasing, the
+  /// last indices.size()). `per_sample_weights`, when not empty, weighs each entry (not with max).
+  /// Empty bags give zeros; padding_idx entries are skipped and not counted; mask_zero does not
+  /// apply (id 0 is an ordinary id here).
+  /// @throws Error: invalid_argument (offsets, weights with max), shape_mismatch (indices not 1-D,
+  ///         weights of another length), out_of_range (as lookup).
+  Array<float> lookup_pooled(const IndexTensor& indices, std::span<const std::int64_t> offsets, PoolingMode mode,
+                             std::span<const float> per_sample_weights = {}) const;
+  /// @brief As lookup_pooled, into caller memory of exactly bags × output_dim floats.
+  void lookup_pooled(const IndexTensor& indices, std::span<const std::int64_t> offsets, PoolingMode mode,
+                     std::span<const float> per_sample_weights, std::span<float> out) const;
 
   /// @brief indices != 0 under mask_zero, all ones otherwise; shape indices.shape.
   Array<std::uint8_t> compute_mask(const IndexTensor& indices) const;
@@ -81,8 +103,11 @@ class EMBEDKIT_API EmbeddingTable {
   /// @brief name, dims, seed, step, config, placement {device, reason_code, reason} and bytes, as JSON.
   std::string info_json() const;
 
+  struct Impl;  ///< Opaque: the table's state, defined inside the library.
+
  private:
-  struct Impl;
+  enum class Fill { initializer, none };
+  EmbeddingTable(TableConfig config, Fill fill);
   std::unique_ptr<Impl> impl_;
 };
 

@@ -1,0 +1,58 @@
+// EmbeddingTable::lookup_pooled: bags of rows combined by sum, mean, max or sqrtn.
+#include <embedkit/status.hpp>
+#include <embedkit/table.hpp>
+
+#include "../cpu/pooled.hpp"
+#include "offsets.hpp"
+#include "shape.hpp"
+#include "table_impl.hpp"
+
+#include <fmt/format.h>
+
+#include <mutex>
+
+namespace embedkit {
+
+Array<float> EmbeddingTable::lookup_pooled(const IndexTensor& indices, std::span<const std::int64_t> offsets,
+                                           PoolingMode mode, std::span<const float> per_sample_weights) const {
+  Array<float> out;
+  const std::int64_t bags = offsets.empty() ? 0 : static_cast<std::int64_t>(offsets.size()) - 1;
+  out.shape = {bags, output_dim()};
+  out.values.resize(static_cast<std::size_t>(detail::checked_numel(out.shape, "pooled output", sizeof(float))));
+  lookup_pooled(indices, offsets, mode, per_sample_weights, out.values);
+  return out;
+}
+
+void EmbeddingTable::lookup_pooled(const IndexTensor& indices, std::span<const std::int64_t> offsets,
+                                   PoolingMode mode, std::span<const float> per_sample_weights,
+                                   std::span<float> out) const {
+  const TableConfig& config = impl_->config;
+  if (indices.shape().size() != 1) {
+    throw Error(Status::shape_mismatch, fmt::format("pooled lookup indices must be 1-D, got shape {}",
+                                                    detail::format_shape(indices.shape())));
+  }
+  detail::check_offsets(offsets, indices.size());
+  const std::int64_t bags = static_cast<std::int64_t>(offsets.size()) - 1;
+  const bool weighted = !per_sample_weights.empty();
+  if (weighted && mode == PoolingMode::max) {
+    throw Error(Status::invalid_argument, "per_sample_weights are not supported with pooling mode 'max'");
+  }
+  if (weighted && per_sample_weights.size() != static_cast<std::size_t>(indices.size())) {
+    throw Error(Status::shape_mismatch,
+                fmt::format("per_sample_weights shape must be ({},), the shape of indices, got ({},)",
+                            indices.size(), per_sample_weights.size()));
+  }
+  if (out.size() != static_cast<std::size_t>(bags) * static_cast<std::size_t>(config.output_dim)) {
+    throw Error(Status::shape_mismatch, fmt::format("pooled output must hold {} x {} floats, got {}", bags,
+                                                    config.output_dim, out.size()));
+  }
+  std::shared_lock lock(impl_->mutex);
+  detail::with_ids(indices, [&](const auto* ids) {
+    detail::check_ids(*impl_, indices, ids);
+    cpu::pooled_lookup(impl_->weights.get(), config.input_dim, config.output_dim, ids, offsets.data(), bags,
+                       weighted ? per_sample_weights.data() : nullptr, mode, config.padding_idx.value_or(-1),
+                       out.data());
+  });
+}
+
+}  // namespace embedkit
