@@ -52,6 +52,36 @@ embedkit::EmbeddingTable& table_of(ek_table* table) {
   return table->table;
 }
 
+// The checked arguments of a pooled call (the tensors stay the caller's).
+struct PooledArguments {
+  embedkit::IndexTensor ids;
+  std::span<const std::int64_t> offsets;
+  std::span<const float> sample_weights;
+  embedkit::PoolingMode mode;
+  std::int64_t bags;
+};
+
+PooledArguments pooled_arguments(const DLTensor* indices, const DLTensor* offsets, const DLTensor* per_sample_weights,
+                                 const char* mode) {
+  using embedkit::detail::Accept;
+  if (mode == nullptr) throw Error(Status::invalid_argument, "mode is NULL");
+  const embedkit::PoolingMode pooling = embedkit::parse_pooling_mode(mode);
+  embedkit::IndexTensor ids = embedkit::detail::index_tensor(indices);
+  const auto csr = embedkit::detail::host_tensor(offsets, "offsets", Accept::int64);
+  if (csr.shape.size() != 1) {
+    throw Error(Status::shape_mismatch, "offsets must be 1-D, got shape " + embedkit::detail::format_shape(csr.shape));
+  }
+  std::span<const float> sample_weights;
+  if (per_sample_weights != nullptr) {
+    const auto w = embedkit::detail::host_tensor(per_sample_weights, "per_sample_weights", Accept::float32);
+    embedkit::detail::expect_shape("per_sample_weights", ids.shape(), w.shape);
+    sample_weights = std::span(static_cast<const float*>(w.data), static_cast<std::size_t>(w.size));
+  }
+  return PooledArguments{std::move(ids),
+                         std::span(static_cast<const std::int64_t*>(csr.data), static_cast<std::size_t>(csr.size)),
+                         sample_weights, pooling, csr.size > 0 ? csr.size - 1 : 0};
+}
+
 }  // namespace
 
 extern "C" {
@@ -87,29 +117,41 @@ ek_status ek_lookup(ek_table* t, const DLTensor* indices, DLTensor* out) {
 ek_status ek_lookup_pooled(ek_table* t, const DLTensor* indices, const DLTensor* offsets,
                            const DLTensor* per_sample_weights, const char* mode, DLTensor* out) {
   return guarded(__func__, [&] {
-    using embedkit::detail::Accept;
     auto& table = table_of(t);
-    if (mode == nullptr) throw Error(Status::invalid_argument, "mode is NULL");
-    const embedkit::PoolingMode pooling = embedkit::parse_pooling_mode(mode);
-    const embedkit::IndexTensor ids = embedkit::detail::index_tensor(indices);
-    const auto csr = embedkit::detail::host_tensor(offsets, "offsets", Accept::int64);
-    if (csr.shape.size() != 1) {
-      throw Error(Status::shape_mismatch,
-                  "offsets must be 1-D, got shape " + embedkit::detail::format_shape(csr.shape));
-    }
-    std::span<const float> sample_weights;
-    if (per_sample_weights != nullptr) {
-      const auto w = embedkit::detail::host_tensor(per_sample_weights, "per_sample_weights", Accept::float32);
-      embedkit::detail::expect_shape("per_sample_weights", ids.shape(), w.shape);
-      sample_weights = std::span(static_cast<const float*>(w.data), static_cast<std::size_t>(w.size));
-    }
-    const auto output = embedkit::detail::host_tensor(out, "out", Accept::float32);
-    const std::int64_t bags = csr.size > 0 ? csr.size - 1 : 0;
-    embedkit::detail::expect_shape("out", {bags, table.output_dim()}, output.shape);
-    table.lookup_pooled(ids, std::span(static_cast<const std::int64_t*>(csr.data), static_cast<std::size_t>(csr.size)),
-                        pooling, sample_weights,
+    const PooledArguments args = pooled_arguments(indices, offsets, per_sample_weights, mode);
+    const auto output = embedkit::detail::host_tensor(out, "out", embedkit::detail::Accept::float32);
+    embedkit::detail::expect_shape("out", {args.bags, table.output_dim()}, output.shape);
+    table.lookup_pooled(args.ids, args.offsets, args.mode, args.sample_weights,
                         std::span(static_cast<float*>(output.data), static_cast<std::size_t>(output.size)));
   });
+}
+
+ek_status ek_train_step(ek_table* t, const DLTensor* indices, const DLTensor* grad_out) {
+  return guarded(__func__, [&] {
+    auto& table = table_of(t);
+    const embedkit::IndexTensor ids = embedkit::detail::index_tensor(indices);
+    const auto grad = embedkit::detail::host_tensor(grad_out, "grad_out", embedkit::detail::Accept::float32);
+    std::vector<std::int64_t> expected = ids.shape();
+    expected.push_back(table.output_dim());
+    embedkit::detail::expect_shape("grad_out", expected, grad.shape);
+    table.train_step(ids, std::span(static_cast<const float*>(grad.data), static_cast<std::size_t>(grad.size)));
+  });
+}
+
+ek_status ek_train_step_pooled(ek_table* t, const DLTensor* indices, const DLTensor* offsets,
+                               const DLTensor* per_sample_weights, const char* mode, const DLTensor* grad_out) {
+  return guarded(__func__, [&] {
+    auto& table = table_of(t);
+    const PooledArguments args = pooled_arguments(indices, offsets, per_sample_weights, mode);
+    const auto grad = embedkit::detail::host_tensor(grad_out, "grad_out", embedkit::detail::Accept::float32);
+    embedkit::detail::expect_shape("grad_out", {args.bags, table.output_dim()}, grad.shape);
+    table.train_step_pooled(args.ids, args.offsets, args.mode, args.sample_weights,
+                            std::span(static_cast<const float*>(grad.data), static_cast<std::size_t>(grad.size)));
+  });
+}
+
+ek_status ek_set_learning_rate(ek_table* t, double lr) {
+  return guarded(__func__, [&] { table_of(t).set_learning_rate(lr); });
 }
 
 ek_status ek_compute_mask(ek_table* t, const DLTensor* indices, DLTensor* mask) {

@@ -25,6 +25,15 @@ BoundsCheck parse_bounds_check(const nlohmann::json& value) {
               fmt::format("bounds_check must be 'error' or 'zero_fill', got {}", detail::json_repr(value)));
 }
 
+NonFiniteGradients parse_nonfinite(const nlohmann::json& value) {
+  const std::string policy = detail::string(value, "nonfinite_gradients");
+  if (policy == "skip") return NonFiniteGradients::skip;
+  if (policy == "apply") return NonFiniteGradients::apply;
+  if (policy == "error") return NonFiniteGradients::error;
+  throw Error(Status::invalid_argument, fmt::format("nonfinite_gradients must be 'skip', 'apply' or 'error', got {}",
+                                                    detail::json_repr(value)));
+}
+
 PlacementPolicy parse_placement(const nlohmann::json& value) {
   const std::string policy = detail::string(value, "placement");
   if (policy == "auto") return PlacementPolicy::automatic;
@@ -108,6 +117,10 @@ TableConfig TableConfig::from_json(std::string_view json) {
       config.name = detail::string(value, key);
     } else if (key == "placement") {
       config.placement = parse_placement(value);
+    } else if (key == "optimizer") {
+      if (!value.is_null()) config.optimizer = OptimizerConfig::from_json(value.dump());
+    } else if (key == "nonfinite_gradients") {
+      config.nonfinite_gradients = parse_nonfinite(value);
     } else if (key == "dtype") {
       detail::check_dtype_policy(value);
     } else if (key == "input_length" || key == "batch_input_shape") {
@@ -145,6 +158,7 @@ void TableConfig::validate() const {
     throw Error(Status::invalid_argument,
                 fmt::format("padding_idx must be in [0, input_dim) = [0, {}), got {}", input_dim, *padding_idx));
   }
+  optimizer.validate();
   const Initializer& init = embeddings_initializer;
   for (const auto& [field, value] : {std::pair{"minval", init.minval}, {"maxval", init.maxval},
                                     {"mean", init.mean}, {"stddev", init.stddev},
@@ -181,12 +195,24 @@ std::string TableConfig::to_json() const {
       {"padding_idx", padding_idx ? nlohmann::json(*padding_idx) : nlohmann::json(nullptr)},
       {"bounds_check", embedkit::to_string(bounds_check)},
       {"placement", embedkit::to_string(placement)},
+      {"optimizer", optimizer.kind == OptimizerKind::custom ? nlohmann::json(nullptr)
+                                                              : nlohmann::json::parse(optimizer.to_json())},
+      {"nonfinite_gradients", embedkit::to_string(nonfinite_gradients)},
   };
   return document.dump();
 }
 
 const char* to_string(BoundsCheck mode) noexcept {
   return mode == BoundsCheck::zero_fill ? "zero_fill" : "error";
+}
+
+const char* to_string(NonFiniteGradients policy) noexcept {
+  switch (policy) {
+    case NonFiniteGradients::skip: return "skip";
+    case NonFiniteGradients::apply: return "apply";
+    case NonFiniteGradients::error: return "error";
+  }
+  return "skip";
 }
 
 const char* to_string(PlacementPolicy policy) noexcept {

@@ -44,6 +44,7 @@ ByteBreakdown bytes_needed(const TableConfig& config) {
   }
   ByteBreakdown bytes;
   bytes.weights = weights;
+  bytes.optimizer_state = detail::optimizer_state_bytes(config.optimizer, config.input_dim, config.output_dim);
   return bytes;
 }
 
@@ -66,8 +67,18 @@ EmbeddingTable::EmbeddingTable(TableConfig config, Fill fill) : impl_(std::make_
   if (!config.seed) config.seed = draw_seed();
   const ByteBreakdown bytes = bytes_needed(config);
   impl_->placement = detail::decide_placement(config.placement, bytes, detail::probe_cuda());
+  const std::uint64_t available = detail::host_memory_available();
+  if (bytes.total() > available) {
+    throw Error(Status::out_of_memory,
+                fmt::format("table '{}' needs {} (weights {}, {} state {}) but only {} of host memory is available",
+                            config.name, format_bytes(bytes.total()), format_bytes(bytes.weights),
+                            to_string(config.optimizer.kind), format_bytes(bytes.optimizer_state),
+                            format_bytes(available)));
+  }
   impl_->weights = detail::allocate_host_floats(bytes.weights / sizeof(float),
                                                 fmt::format("table '{}' weights", config.name));
+  impl_->slots = detail::allocate_slots(config.optimizer, config.input_dim, config.output_dim,
+                                        fmt::format("table '{}' optimizer", config.name));
   if (fill == Fill::initializer) {
     const std::uint64_t seed = config.embeddings_initializer.seed.value_or(*config.seed);
     cpu::fill_initial(impl_->weights.get(), config.input_dim, config.output_dim,

@@ -9,6 +9,7 @@
 
 #include "../cpu/index_scan.hpp"
 #include "host_memory.hpp"
+#include "optimizer_state.hpp"
 #include "log.hpp"
 #include "shape.hpp"
 
@@ -16,10 +17,12 @@
 
 #include <bit>
 #include <string>
+#include <vector>
 
 #include <atomic>
 #include <cstdint>
 #include <shared_mutex>
+#include <span>
 
 namespace embedkit {
 
@@ -27,8 +30,11 @@ struct EmbeddingTable::Impl {
   TableConfig config;           // with the seed filled in
   PlacementDecision placement;  // decided once, at creation
   detail::HostFloats weights;   // (input_dim, output_dim), row-major
+  std::vector<detail::OptimizerSlot> slots;  // the optimizer's state, named as Keras names it
   std::int64_t step = 0;
   std::atomic<std::int64_t> out_of_range_count{0};
+  std::int64_t nonfinite_rows = 0;  // gradient rows skipped as non-finite, under the writer lock
+  bool frozen_step_logged = false;  // a step on a frozen table is logged once, under the writer lock
   // Lookups share it; writes to the weights take it alone, so no lookup sees a half-written row.
   mutable std::shared_mutex mutex;
 
@@ -74,6 +80,11 @@ void check_ids(EmbeddingTable::Impl& impl, const IndexTensor& indices, const Ind
                           before + bad, message);
   }
 }
+
+/// Checks a pooled lookup's indices (1-D), offsets (CSR) and weights (none with max; one per
+/// index otherwise) as lookup_pooled documents, and returns the number of bags.
+std::int64_t check_pooled_arguments(const IndexTensor& indices, std::span<const std::int64_t> offsets, PoolingMode mode,
+                                    std::span<const float> per_sample_weights);
 
 }  // namespace detail
 }  // namespace embedkit

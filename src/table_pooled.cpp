@@ -13,6 +13,28 @@
 
 namespace embedkit {
 
+namespace detail {
+
+std::int64_t check_pooled_arguments(const IndexTensor& indices, std::span<const std::int64_t> offsets, PoolingMode mode,
+                                    std::span<const float> per_sample_weights) {
+  if (indices.shape().size() != 1) {
+    throw Error(Status::shape_mismatch,
+                fmt::format("pooled lookup indices must be 1-D, got shape {}", format_shape(indices.shape())));
+  }
+  check_offsets(offsets, indices.size());
+  if (!per_sample_weights.empty() && mode == PoolingMode::max) {
+    throw Error(Status::invalid_argument, "per_sample_weights are not supported with pooling mode 'max'");
+  }
+  if (!per_sample_weights.empty() && per_sample_weights.size() != static_cast<std::size_t>(indices.size())) {
+    throw Error(Status::shape_mismatch,
+                fmt::format("per_sample_weights shape must be ({},), the shape of indices, got ({},)", indices.size(),
+                            per_sample_weights.size()));
+  }
+  return static_cast<std::int64_t>(offsets.size()) - 1;
+}
+
+}  // namespace detail
+
 Array<float> EmbeddingTable::lookup_pooled(const IndexTensor& indices, std::span<const std::int64_t> offsets,
                                            PoolingMode mode, std::span<const float> per_sample_weights) const {
   Array<float> out;
@@ -27,21 +49,8 @@ void EmbeddingTable::lookup_pooled(const IndexTensor& indices, std::span<const s
                                    PoolingMode mode, std::span<const float> per_sample_weights,
                                    std::span<float> out) const {
   const TableConfig& config = impl_->config;
-  if (indices.shape().size() != 1) {
-    throw Error(Status::shape_mismatch, fmt::format("pooled lookup indices must be 1-D, got shape {}",
-                                                    detail::format_shape(indices.shape())));
-  }
-  detail::check_offsets(offsets, indices.size());
-  const std::int64_t bags = static_cast<std::int64_t>(offsets.size()) - 1;
+  const std::int64_t bags = detail::check_pooled_arguments(indices, offsets, mode, per_sample_weights);
   const bool weighted = !per_sample_weights.empty();
-  if (weighted && mode == PoolingMode::max) {
-    throw Error(Status::invalid_argument, "per_sample_weights are not supported with pooling mode 'max'");
-  }
-  if (weighted && per_sample_weights.size() != static_cast<std::size_t>(indices.size())) {
-    throw Error(Status::shape_mismatch,
-                fmt::format("per_sample_weights shape must be ({},), the shape of indices, got ({},)",
-                            indices.size(), per_sample_weights.size()));
-  }
   if (out.size() != static_cast<std::size_t>(bags) * static_cast<std::size_t>(config.output_dim)) {
     throw Error(Status::shape_mismatch, fmt::format("pooled output must hold {} x {} floats, got {}", bags,
                                                     config.output_dim, out.size()));

@@ -1512,6 +1512,79 @@ static void test_pooled(void) {
   ek_table_destroy(table);
 }
 
+/* ek_train_step, ek_train_step_pooled, ek_set_learning_rate: SGD on W = [[0,0],[2,2],[3,3]], the
+ * step count in the info, and failures that change nothing. */
+static void test_training(void) {
+  ek_table* table = CREATE_OK("{\"input_dim\": 3, \"output_dim\": 2, \"optimizer\": "
+                              "{\"class_name\": \"SGD\", \"config\": {\"learning_rate\": 0.5}}}");
+  set_w(table);
+  int64_t x[3] = {2, 1, 2};
+  int64_t x_shape[1] = {3};
+  float g[6] = {1, 2, 3, 4, 5, 6};
+  int64_t g_shape[2] = {3, 2};
+  DLTensor ids = i64(x, 1, x_shape);
+  DLTensor grad = f32(g, 2, g_shape);
+  EXPECT_OK(ek_train_step(table, &ids, &grad));
+  float w[6];
+  int64_t w_shape[2] = {3, 2};
+  DLTensor w_t = f32(w, 2, w_shape);
+  EXPECT_OK(ek_get_weights(table, &w_t));
+  /* row 1 -= 0.5 * (3, 4); row 2 -= 0.5 * ((1, 2) + (5, 6)) */
+  CHECK(w[0] == 0 && w[1] == 0 && w[2] == 0.5f && w[3] == 0 && w[4] == 0 && w[5] == -1);
+  char* info = table_info(table);
+  CHECK(info != NULL && strstr(info, "\"step\":1") != NULL);
+  free(info);
+
+  EXPECT_OK(ek_set_learning_rate(table, 1.0));
+  EXPECT_FAIL(ek_set_learning_rate(table, -1.0), EK_INVALID_ARGUMENT, "learning_rate must be a finite number >= 0");
+  EXPECT_FAIL(ek_set_learning_rate(NULL, 1.0), EK_INVALID_ARGUMENT, "table is NULL");
+
+  /* Pooled: one bag [1, 2] with mean: each row receives half the bag's gradient. */
+  int64_t offsets[2] = {0, 2};
+  int64_t offsets_shape[1] = {2};
+  int64_t pooled_x[2] = {1, 2};
+  int64_t pooled_shape[1] = {2};
+  float bag_grad[2] = {2, 4};
+  int64_t bag_shape[2] = {1, 2};
+  DLTensor pooled_ids = i64(pooled_x, 1, pooled_shape);
+  DLTensor csr = i64(offsets, 1, offsets_shape);
+  DLTensor bag = f32(bag_grad, 2, bag_shape);
+  EXPECT_OK(ek_train_step_pooled(table, &pooled_ids, &csr, NULL, "mean", &bag));
+  EXPECT_OK(ek_get_weights(table, &w_t));
+  CHECK(w[2] == -0.5f && w[3] == -2 && w[4] == -1 && w[5] == -3);
+
+  /* Failures change nothing, the step count included. */
+  float before[6];
+  memcpy(before, w, sizeof(w));
+  int64_t wrong_shape[2] = {3, 3};
+  DLTensor wrong = f32(g, 2, wrong_shape);
+  EXPECT_FAIL(ek_train_step(table, &ids, &wrong), EK_SHAPE_MISMATCH, "grad_out shape must be (3, 2), got (3, 3)");
+  int64_t bad_x[3] = {2, 1, 3};
+  DLTensor bad_ids = i64(bad_x, 1, x_shape);
+  EXPECT_FAIL(ek_train_step(table, &bad_ids, &grad), EK_OUT_OF_RANGE, "indices[2] = 3 is not in [0, 3)");
+  DLTensor int_grad = i64(x, 2, g_shape);
+  EXPECT_FAIL(ek_train_step(table, &ids, &int_grad), EK_DTYPE_MISMATCH, "grad_out must be float32, got int64");
+  EXPECT_FAIL(ek_train_step(table, &ids, NULL), EK_INVALID_ARGUMENT, "grad_out is NULL");
+  EXPECT_FAIL(ek_train_step_pooled(table, &pooled_ids, &csr, NULL, "max", &wrong), EK_SHAPE_MISMATCH,
+              "grad_out shape must be (1, 2), got (3, 3)");
+  EXPECT_OK(ek_get_weights(table, &w_t));
+  CHECK(floats_equal(w, before, 6));
+  info = table_info(table);
+  CHECK(info != NULL && strstr(info, "\"step\":2") != NULL);
+  free(info);
+
+  /* A non-finite gradient under "error" is refused whole. */
+  ek_table* strict = CREATE_OK("{\"input_dim\": 3, \"output_dim\": 2, \"nonfinite_gradients\": \"error\"}");
+  float nan_grad[6] = {1, 1, 1, 1, NAN, 1};
+  DLTensor nan_t = f32(nan_grad, 2, g_shape);
+  EXPECT_FAIL(ek_train_step(strict, &ids, &nan_t), EK_INVALID_ARGUMENT, "are not finite");
+  info = table_info(strict);
+  CHECK(info != NULL && strstr(info, "\"step\":0") != NULL);
+  free(info);
+  ek_table_destroy(strict);
+  ek_table_destroy(table);
+}
+
 int main(void) {
   /* Never NULL, even before any failure. */
   CHECK(ek_last_error() != NULL);
@@ -1538,6 +1611,7 @@ int main(void) {
   test_large_batch();
   test_last_error_sticky();
   test_pooled();
+  test_training();
 
   printf("%d passed, %d failed\n", g_passed, g_failed);
   return g_failed > 0 ? 1 : 0;

@@ -64,6 +64,21 @@ EMBEDKIT_API ek_status ek_lookup_pooled(ek_table* t, const DLTensor* indices, co
  * code 6, 8 bits) of shape indices.shape. */
 EMBEDKIT_API ek_status ek_compute_mask(ek_table* t, const DLTensor* indices, DLTensor* mask);
 
+/* One training step: the sparse gradient of ek_lookup(indices) from `grad_out` (float32, shape
+ * indices.shape + (output_dim,)), duplicates folded, then the table's optimizer on the touched rows.
+ * The step count grows by one (also for an empty batch); a frozen table is left unchanged. On any
+ * error the weights, optimizer state and step count are unchanged. */
+EMBEDKIT_API ek_status ek_train_step(ek_table* t, const DLTensor* indices, const DLTensor* grad_out);
+
+/* One training step of a pooled lookup: as ek_lookup_pooled's arguments, with `grad_out` float32 of
+ * shape (bags, output_dim). */
+EMBEDKIT_API ek_status ek_train_step_pooled(ek_table* t, const DLTensor* indices, const DLTensor* offsets,
+                                           const DLTensor* per_sample_weights, const char* mode,
+                                           const DLTensor* grad_out);
+
+/* Sets the learning rate of the next steps (finite, >= 0; > 0 for Ftrl). */
+EMBEDKIT_API ek_status ek_set_learning_rate(ek_table* t, double lr);
+
 /* Copies the matrix into `out`, float32 of shape (input_dim, output_dim). */
 EMBEDKIT_API ek_status ek_get_weights(ek_table* t, DLTensor* out);
 

@@ -4,6 +4,7 @@
 
 #include <embedkit/export.h>
 #include <embedkit/initializer.hpp>
+#include <embedkit/optimizer.hpp>
 
 #include <cstdint>
 #include <optional>
@@ -16,6 +17,13 @@ namespace embedkit {
 enum class BoundsCheck {
   error,      ///< Fail with Status::out_of_range, naming the first bad position (the default).
   zero_fill,  ///< Read the row as zeros, count it and report the count in a warning.
+};
+
+/// @brief What a train step does with a folded gradient row holding a NaN or an infinity.
+enum class NonFiniteGradients {
+  skip,   ///< leave that row (and its optimizer state) alone, count it, warn (the default)
+  apply,  ///< apply it as it is
+  error,  ///< fail the step with Status::invalid_argument; nothing changes
 };
 
 /// @brief Where the user wants the table: decided by embedkit (auto) or forced.
@@ -53,11 +61,14 @@ struct EMBEDKIT_API TableConfig {
   bool trainable = true;
   std::string name = "embedding";
   PlacementPolicy placement = PlacementPolicy::automatic;
-  std::optional<Regularizer> embeddings_regularizer;  ///< Stored now; applied by training.
-  Constraint embeddings_constraint;                   ///< Stored now; applied by training.
+  std::optional<Regularizer> embeddings_regularizer;  ///< Added to touched rows' gradients (lazy).
+  Constraint embeddings_constraint;                   ///< Applied to touched rows after each update.
+  OptimizerConfig optimizer = OptimizerConfig::defaults(OptimizerKind::sgd);
+  NonFiniteGradients nonfinite_gradients = NonFiniteGradients::skip;
 
   /// @brief Parses a JSON object: a Keras `Embedding.get_config()` as it is (Keras 3 or tf-keras),
-  /// plus embedkit's own keys (padding_idx, bounds_check, placement, seed). Initializers,
+  /// plus embedkit's own keys (padding_idx, bounds_check, placement, seed, optimizer as a name or a
+  /// Keras optimizer object, nonfinite_gradients). Initializers,
   /// regularizers and constraints come as Keras names or Keras objects.
   /// @throws Error(Status::invalid_argument) naming a malformed document, an unknown key or a value
   ///         of the wrong type or range, e.g. `input_dim must be a positive integer, got 0`;
@@ -75,6 +86,8 @@ struct EMBEDKIT_API TableConfig {
 
 /// @brief The JSON spelling of a bounds-check mode: "error" or "zero_fill".
 EMBEDKIT_API const char* to_string(BoundsCheck mode) noexcept;
+/// @brief The JSON spelling of a non-finite gradient policy: "skip", "apply" or "error".
+EMBEDKIT_API const char* to_string(NonFiniteGradients policy) noexcept;
 /// @brief The JSON spelling of a placement policy: "auto", "cpu" or "cuda".
 EMBEDKIT_API const char* to_string(PlacementPolicy policy) noexcept;
 

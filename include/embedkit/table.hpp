@@ -6,6 +6,7 @@
 #include <embedkit/export.h>
 #include <embedkit/placement.hpp>
 #include <embedkit/pooling.hpp>
+#include <embedkit/sparse_grad.hpp>
 #include <embedkit/summary.hpp>
 #include <embedkit/tensor.hpp>
 
@@ -13,6 +14,7 @@
 #include <memory>
 #include <span>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace embedkit {
@@ -92,6 +94,45 @@ class EMBEDKIT_API EmbeddingTable {
   std::vector<float> row(std::int64_t id) const;
   /// @brief Replaces row `id`. @throws Error(out_of_range) or Error(shape_mismatch).
   void set_row(std::int64_t id, std::span<const float> values);
+
+  /// @brief The sparse gradient of a lookup: `grad_out` is the upstream gradient, indices.size() ×
+  /// output_dim floats (shape indices.shape + (output_dim,)). Duplicate ids are folded in the canonical
+  /// order; padding_idx and (under zero_fill) out-of-range ids receive nothing. Memory and time follow
+  /// the batch, never input_dim. @throws Error: shape_mismatch, out_of_range (as lookup).
+  SparseGrad sparse_grad(const IndexTensor& indices, std::span<const float> grad_out) const;
+  /// @brief The sparse gradient of lookup_pooled from `grad_bags` (bags × output_dim): sum gives each
+  /// entry the bag's gradient × its weight; mean divides by the bag's count (or weight sum); sqrtn
+  /// by √Σw²; max gives each column's gradient to that column's argmax entry (ties: first position).
+  SparseGrad sparse_grad_pooled(const IndexTensor& indices, std::span<const std::int64_t> offsets, PoolingMode mode,
+                                std::span<const float> per_sample_weights, std::span<const float> grad_bags) const;
+  /// @brief One optimizer step from a sparse gradient: only touched rows change (unless the
+  /// optimizer is Adam with lazy = false). Regularizers add their gradient first, constraints run
+  /// after; the step count grows by one, also for an empty gradient. A no-op on a frozen table.
+  /// @throws Error: invalid_argument (ids not strictly increasing, rows of the wrong size, a
+  ///         non-finite row under nonfinite_gradients "error"), out_of_range. Nothing changes then.
+  void apply(const SparseGrad& grad);
+  /// @brief sparse_grad then apply, as one step under one lock.
+  void train_step(const IndexTensor& indices, std::span<const float> grad_out);
+  /// @brief sparse_grad_pooled then apply, as one step under one lock.
+  void train_step_pooled(const IndexTensor& indices, std::span<const std::int64_t> offsets, PoolingMode mode,
+                         std::span<const float> per_sample_weights, std::span<const float> grad_bags);
+
+  /// @brief The optimizer, with the current learning rate.
+  const OptimizerConfig& optimizer() const noexcept;
+  /// @brief Sets the learning rate of the next steps (for schedules). @throws Error(invalid_argument)
+  /// unless it is finite and >= 0 (> 0 for Ftrl).
+  void set_learning_rate(double learning_rate);
+  /// @brief The names of the optimizer's state arrays, e.g. {"momentum", "velocity"} for Adam.
+  std::vector<std::string> optimizer_state_names() const;
+  /// @brief A copy of one state array: (input_dim, output_dim), or (input_dim,) for a per-row slot.
+  /// @throws Error(invalid_argument) naming an unknown slot.
+  Array<float> optimizer_state(std::string_view name) const;
+  /// @brief The full penalty of the table's regularizer: l1·Σ|w| + l2·Σw² over every row (0 without).
+  double regularization_loss() const;
+  /// @brief Applies the constraint to every row (training applies it to touched rows only).
+  void apply_constraints();
+  /// @brief Gradient rows skipped so far because they held a NaN or an infinity.
+  std::int64_t nonfinite_gradient_rows() const noexcept;
 
   /// @brief The table's figures without a batch.
   Summary summary() const;

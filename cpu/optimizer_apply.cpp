@@ -1,0 +1,96 @@
+#include "optimizer_apply.hpp"
+
+#include "parallel.hpp"
+
+#include <algorithm>
+#include <cmath>
+
+namespace embedkit::cpu {
+namespace {
+
+float row_norm(const float* row, std::int64_t dim) {
+  float squares = 0.0f;
+  for (std::int64_t c = 0; c < dim; ++c) squares += row[c] * row[c];
+  return std::sqrt(squares);
+}
+
+}  // namespace
+
+void constrain_row(float* row, std::int64_t dim, const Constraint& constraint) {
+  switch (constraint.kind) {
+    case ConstraintKind::none: return;
+    case ConstraintKind::non_neg:
+      for (std::int64_t c = 0; c < dim; ++c) row[c] = detail::non_neg(row[c]);
+      return;
+    case ConstraintKind::max_norm:
+    case ConstraintKind::unit_norm: {
+      const float norm = row_norm(row, dim);
+      const float scale = constraint.kind == ConstraintKind::max_norm
+                              ? detail::max_norm_scale(norm, static_cast<float>(constraint.max_value))
+                              : detail::unit_norm_scale(norm);
+      for (std::int64_t c = 0; c < dim; ++c) row[c] *= scale;
+      return;
+    }
+  }
+}
+
+void update_row(const RowUpdate& update, std::int64_t id, const float* grad) {
+  const std::int64_t dim = update.dim;
+  const detail::StepScalars& s = update.scalars;
+  float* w = update.weights + id * dim;
+  const std::int64_t at = id * dim;
+  const auto gradient = [&](std::int64_t c) {  // the regularized gradient, from w before decay
+    return detail::regularized_gradient(grad != nullptr ? grad[c] : 0.0f, w[c], s);
+  };
+  if (update.kind == OptimizerKind::rowwise_adagrad) {
+    float squares = 0.0f;
+    for (std::int64_t c = 0; c < dim; ++c) squares += gradient(c) * gradient(c);
+    float& accumulator = update.slot0[id];
+    accumulator += squares / static_cast<float>(dim);
+    for (std::int64_t c = 0; c < dim; ++c) {
+      const float g = gradient(c);
+      w[c] = detail::decayed_weight(w[c], s);
+      detail::rowwise_adagrad_update(w[c], accumulator, g, s);
+    }
+  } else {
+    for (std::int64_t c = 0; c < dim; ++c) {
+      const float g = gradient(c);
+      w[c] = detail::decayed_weight(w[c], s);
+      switch (update.kind) {
+        case OptimizerKind::sgd: {
+          float unused = 0.0f;
+          detail::sgd_update(w[c], update.slot0 != nullptr ? update.slot0[at + c] : unused, g, s);
+          break;
+        }
+        case OptimizerKind::adagrad: detail::adagrad_update(w[c], update.slot0[at + c], g, s); break;
+        case OptimizerKind::adam: detail::adam_update(w[c], update.slot0[at + c], update.slot1[at + c], g, s); break;
+        case OptimizerKind::ftrl: detail::ftrl_update(w[c], update.slot0[at + c], update.slot1[at + c], g, s); break;
+        case OptimizerKind::rowwise_adagrad:
+        case OptimizerKind::custom: break;  // handled above / by the table on the calling thread
+      }
+    }
+  }
+  constrain_row(w, dim, update.constraint);
+}
+
+void update_rows(const RowUpdate& update, const std::int64_t* ids, const float* grads, const std::uint8_t* skip,
+                 std::int64_t count) {
+#pragma omp parallel for schedule(static) if (count * update.dim >= kParallelMinFloats)
+  for (std::int64_t i = 0; i < count; ++i) {
+    if (skip[i] == 0) update_row(update, ids[i], grads + i * update.dim);
+  }
+}
+
+void update_every_row(const RowUpdate& update, std::int64_t input_dim, const std::int64_t* ids, const float* grads,
+                      const std::uint8_t* skip, std::int64_t count, std::int64_t excluded) {
+#pragma omp parallel for schedule(static) if (input_dim * update.dim >= kParallelMinFloats)
+  for (std::int64_t id = 0; id < input_dim; ++id) {
+    if (id == excluded) continue;
+    const std::int64_t* found = std::lower_bound(ids, ids + count, id);
+    const std::int64_t i = found - ids;
+    const bool touched = i < count && *found == id && skip[i] == 0;
+    update_row(update, id, touched ? grads + i * update.dim : nullptr);
+  }
+}
+
+}  // namespace embedkit::cpu

@@ -1,0 +1,40 @@
+#pragma once
+// The optimizer step on the CPU: for each touched row, the regularizer's gradient, weight decay,
+// the optimizer's update (include/embedkit/detail/optimizer_math.hpp) and the constraint.
+
+#include <embedkit/config.hpp>
+#include <embedkit/detail/optimizer_math.hpp>
+#include <embedkit/optimizer.hpp>
+
+#include <cstdint>
+
+namespace embedkit::cpu {
+
+/// Where one step writes and with what scalars.
+struct RowUpdate {
+  float* weights = nullptr;  // (input_dim, dim)
+  std::int64_t dim = 0;
+  OptimizerKind kind = OptimizerKind::sgd;  // a built-in kind
+  float* slot0 = nullptr;  // sgd momentum, adagrad / ftrl accumulator, adam m: (input_dim, dim);
+                           // rowwise_adagrad: (input_dim,)
+  float* slot1 = nullptr;  // adam v, ftrl linear: (input_dim, dim)
+  detail::StepScalars scalars;
+  Constraint constraint;
+};
+
+/// Updates row `id` from its folded gradient `grad` (NULL: a zero gradient).
+void update_row(const RowUpdate& update, std::int64_t id, const float* grad);
+
+/// Updates rows ids[i] from grads[i·dim ..] in parallel, leaving rows with skip[i] != 0 alone.
+void update_rows(const RowUpdate& update, const std::int64_t* ids, const float* grads, const std::uint8_t* skip,
+                 std::int64_t count);
+
+/// Updates every row except `excluded`: the touched ones (sorted `ids`) from their gradients, the
+/// others (and skipped ones) from a zero gradient: Keras's dense semantics, O(input_dim·dim).
+void update_every_row(const RowUpdate& update, std::int64_t input_dim, const std::int64_t* ids, const float* grads,
+                      const std::uint8_t* skip, std::int64_t count, std::int64_t excluded);
+
+/// Applies `constraint` to one row of `dim` weights.
+void constrain_row(float* row, std::int64_t dim, const Constraint& constraint);
+
+}  // namespace embedkit::cpu

@@ -1,0 +1,23 @@
+#pragma once
+// What each entry of a pooled lookup receives of its bag's gradient (the backward of cpu/pooled).
+
+#include <embedkit/pooling.hpp>
+
+#include <cstdint>
+
+namespace embedkit::cpu {
+
+/// For sum, mean and sqrtn: scales[j] = w_j / (the denominator of j's bag), so entry j receives
+/// scales[j] × the bag's gradient (0 for padding entries and bags whose denominator is 0), and
+/// bag_of[j] = the bag of entry j. `sample_weights` may be NULL (all ones).
+template <class Index>
+void pooled_entry_scales(const Index* ids, const std::int64_t* offsets, std::int64_t bags, const float* sample_weights,
+                         PoolingMode mode, std::int64_t padding_idx, float* scales, std::int64_t* bag_of);
+
+/// For max: argmax[b·dim + c] = the first position of bag b holding the maximum of column c
+/// (-1 for a bag without entries), recomputed from the weights as the forward chose it.
+template <class Index>
+void pooled_argmax(const float* weights, std::int64_t input_dim, std::int64_t dim, const Index* ids,
+                   const std::int64_t* offsets, std::int64_t bags, std::int64_t padding_idx, std::int64_t* argmax);
+
+}  // namespace embedkit::cpu

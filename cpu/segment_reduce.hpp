@@ -1,0 +1,62 @@
+#pragma once
+// Folds each id's gradient rows into one, in the canonical summation order
+// (include/embedkit/detail/summation_order.hpp), in parallel over ids and over the pieces of hot ids.
+
+#include <embedkit/detail/summation_order.hpp>
+
+#include "segments.hpp"
+
+#include <algorithm>
+#include <cstdint>
+#include <vector>
+
+namespace embedkit::cpu {
+
+/// rows[u, :] = the canonical sum over positions p of segment u of the gradient row of p, which
+/// `accumulate(p, acc, first)` writes (first: acc = row) or adds (acc += row) into `acc`.
+/// Scratch follows the batch: one dim-row per piece of the ids that span several pieces.
+template <class Accumulate>
+void reduce_segments(const Segments& segments, std::int64_t dim, const Accumulate& accumulate, float* rows) {
+  constexpr std::int64_t kPiece = detail::kSumPieceSize;
+  const std::int64_t unique = segments.size();
+  const auto sum_piece = [&](std::int64_t begin, std::int64_t end, float* acc) {
+    for (std::int64_t k = begin; k < end; ++k) accumulate(segments.positions[k], acc, k == begin);
+  };
+  // Ids that fit one piece sum straight into their row; the others are listed for the piece pass.
+  std::vector<std::int64_t> hot;
+  for (std::int64_t u = 0; u < unique; ++u) {
+    if (segments.run_begin[u + 1] - segments.run_begin[u] > kPiece) hot.push_back(u);
+  }
+#pragma omp parallel for schedule(dynamic, 256)
+  for (std::int64_t u = 0; u < unique; ++u) {
+    const std::int64_t begin = segments.run_begin[u], end = segments.run_begin[u + 1];
+    if (end - begin <= kPiece) sum_piece(begin, end, rows + u * dim);
+  }
+  if (hot.empty()) return;
+  std::vector<std::int64_t> first_piece(hot.size() + 1, 0);
+  for (std::size_t h = 0; h < hot.size(); ++h) {
+    const std::int64_t count = segments.run_begin[hot[h] + 1] - segments.run_begin[hot[h]];
+    first_piece[h + 1] = first_piece[h] + detail::sum_piece_count(count);
+  }
+  std::vector<float> piece_sums(static_cast<std::size_t>(first_piece.back() * dim));
+#pragma omp parallel for schedule(dynamic, 16)
+  for (std::int64_t p = 0; p < first_piece.back(); ++p) {
+    const auto h = static_cast<std::size_t>(std::upper_bound(first_piece.begin(), first_piece.end(), p) -
+                                            first_piece.begin() - 1);
+    const std::int64_t run_begin = segments.run_begin[hot[h]], run_end = segments.run_begin[hot[h] + 1];
+    const std::int64_t begin = run_begin + (p - first_piece[h]) * kPiece;
+    sum_piece(begin, std::min(begin + kPiece, run_end), piece_sums.data() + p * dim);
+  }
+#pragma omp parallel for schedule(dynamic, 16)
+  for (std::size_t h = 0; h < hot.size(); ++h) {
+    float* row = rows + hot[h] * dim;
+    const float* piece = piece_sums.data() + first_piece[h] * dim;
+    std::copy(piece, piece + dim, row);
+    for (std::int64_t p = first_piece[h] + 1; p < first_piece[h + 1]; ++p) {
+      piece = piece_sums.data() + p * dim;
+      for (std::int64_t c = 0; c < dim; ++c) row[c] += piece[c];
+    }
+  }
+}
+
+}  // namespace embedkit::cpu

@@ -1,0 +1,24 @@
+#pragma once
+// Groups the positions of a batch by id: sort (id, position) on the id's bits, then run-length
+// encode. The first step of every sparse gradient, as on the GPU.
+
+#include <cstdint>
+#include <vector>
+
+namespace embedkit::cpu {
+
+/// The positions of each distinct id, in increasing order: positions[run_begin[u] .. run_begin[u+1])
+/// looked up unique_ids[u].
+struct Segments {
+  std::vector<std::int64_t> unique_ids;
+  std::vector<std::int64_t> run_begin;
+  std::vector<std::int64_t> positions;
+  std::int64_t size() const { return static_cast<std::int64_t>(unique_ids.size()); }
+};
+
+/// Groups positions 0..count-1 of `ids` by id, leaving out ids outside [0, input_dim) and
+/// `padding_idx` (>= 0): they receive no gradient.
+template <class Index>
+Segments group_positions(const Index* ids, std::int64_t count, std::int64_t input_dim, std::int64_t padding_idx);
+
+}  // namespace embedkit::cpu

@@ -1,0 +1,53 @@
+#include "optimizer_state.hpp"
+
+#include <embedkit/status.hpp>
+
+#include <fmt/format.h>
+
+#include <algorithm>
+
+namespace embedkit::detail {
+
+std::vector<SlotSpec> slot_specs(const OptimizerConfig& optimizer, std::int64_t dim) {
+  const auto initial_accumulator = static_cast<float>(optimizer.initial_accumulator_value);
+  switch (optimizer.kind) {
+    case OptimizerKind::sgd:
+      if (optimizer.momentum == 0.0) return {};
+      return {{"momentum", dim, 0.0f}};
+    case OptimizerKind::adagrad: return {{"accumulator", dim, initial_accumulator}};
+    case OptimizerKind::rowwise_adagrad: return {{"row_accumulator", 1, initial_accumulator}};
+    case OptimizerKind::adam: return {{"momentum", dim, 0.0f}, {"velocity", dim, 0.0f}};
+    case OptimizerKind::ftrl: return {{"accumulator", dim, initial_accumulator}, {"linear", dim, 0.0f}};
+    case OptimizerKind::custom:
+      if (optimizer.custom_state_width == 0) return {};
+      return {{"state", optimizer.custom_state_width, 0.0f}};
+  }
+  return {};
+}
+
+std::uint64_t optimizer_state_bytes(const OptimizerConfig& optimizer, std::int64_t input_dim, std::int64_t dim) {
+  std::uint64_t total = 0;
+  for (const SlotSpec& slot : slot_specs(optimizer, dim)) {
+    std::uint64_t bytes = 0;
+    if (__builtin_mul_overflow(static_cast<std::uint64_t>(input_dim), static_cast<std::uint64_t>(slot.width) * 4,
+                               &bytes) ||
+        __builtin_add_overflow(total, bytes, &total)) {
+      throw Error(Status::out_of_memory, "optimizer state needs more bytes than memory can address");
+    }
+  }
+  return total;
+}
+
+std::vector<OptimizerSlot> allocate_slots(const OptimizerConfig& optimizer, std::int64_t input_dim, std::int64_t dim,
+                                          const std::string& what) {
+  std::vector<OptimizerSlot> slots;
+  for (const SlotSpec& spec : slot_specs(optimizer, dim)) {
+    const std::uint64_t count = static_cast<std::uint64_t>(input_dim) * static_cast<std::uint64_t>(spec.width);
+    OptimizerSlot slot{spec.name, spec.width, allocate_host_floats(count, fmt::format("{} {}", what, spec.name))};
+    std::fill(slot.values.get(), slot.values.get() + count, spec.initial);
+    slots.push_back(std::move(slot));
+  }
+  return slots;
+}
+
+}  // namespace embedkit::detail

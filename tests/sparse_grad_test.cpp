@@ -1,0 +1,171 @@
+// sparse_grad against a reference that sums each id's rows in the documented canonical order,
+// bitwise, on random and adversarial batches, and on 1 and 2 threads.
+#include <embedkit/embedkit.hpp>
+
+#include <gtest/gtest.h>
+#include <omp.h>
+
+#include <cmath>
+#include <cstdint>
+#include <cstring>
+#include <map>
+#include <random>
+#include <vector>
+
+namespace {
+
+using embedkit::EmbeddingTable;
+using embedkit::Error;
+using embedkit::IndexTensor;
+using embedkit::SparseGrad;
+using embedkit::Status;
+using embedkit::TableConfig;
+
+// The canonical order, written out: positions in increasing order, pieces of 32 summed left to
+// right from their first row, piece sums added left to right from the first.
+template <class Index>
+SparseGrad canonical_reference(const std::vector<Index>& ids, const std::vector<float>& grad, std::int64_t dim,
+                               std::int64_t input_dim, std::int64_t padding_idx = -1) {
+  std::map<std::int64_t, std::vector<std::int64_t>> positions;
+  for (std::size_t p = 0; p < ids.size(); ++p) {
+    if (ids[p] >= 0 && ids[p] < input_dim && ids[p] != padding_idx) positions[ids[p]].push_back(static_cast<std::int64_t>(p));
+  }
+  SparseGrad out;
+  out.dim = dim;
+  for (const auto& [id, list] : positions) {
+    out.unique_ids.push_back(id);
+    std::vector<float> total(dim);
+    for (std::size_t start = 0; start < list.size(); start += 32) {
+      std::vector<float> piece(grad.begin() + list[start] * dim, grad.begin() + (list[start] + 1) * dim);
+      for (std::size_t k = start + 1; k < std::min(list.size(), start + 32); ++k) {
+        for (std::int64_t c = 0; c < dim; ++c) piece[c] += grad[list[k] * dim + c];
+      }
+      for (std::int64_t c = 0; c < dim; ++c) total[c] = start == 0 ? piece[c] : total[c] + piece[c];
+    }
+    out.rows.insert(out.rows.end(), total.begin(), total.end());
+  }
+  return out;
+}
+
+EmbeddingTable make_table(std::int64_t rows, std::int64_t dim, std::int64_t padding_idx = -1,
+                          embedkit::BoundsCheck bounds = embedkit::BoundsCheck::error) {
+  TableConfig config;
+  config.input_dim = rows;
+  config.output_dim = dim;
+  config.seed = 1;
+  config.bounds_check = bounds;
+  if (padding_idx >= 0) config.padding_idx = padding_idx;
+  return EmbeddingTable(config);
+}
+
+std::vector<float> random_grad(std::size_t count, std::uint64_t seed) {
+  std::mt19937_64 rng(seed);
+  std::uniform_real_distribution<float> value(-1.0f, 1.0f);
+  std::vector<float> grad(count);
+  for (auto& g : grad) g = value(rng);
+  return grad;
+}
+
+void expect_bitwise(const SparseGrad& got, const SparseGrad& expected) {
+  EXPECT_EQ(got.dim, expected.dim);
+  EXPECT_EQ(got.unique_ids, expected.unique_ids);
+  ASSERT_EQ(got.rows.size(), expected.rows.size());
+  EXPECT_EQ(std::memcmp(got.rows.data(), expected.rows.data(), got.rows.size() * sizeof(float)), 0);
+}
+
+template <class Index>
+class SparseGradTest : public ::testing::Test {};
+using IndexTypes = ::testing::Types<std::int32_t, std::int64_t>;
+TYPED_TEST_SUITE(SparseGradTest, IndexTypes);
+
+TYPED_TEST(SparseGradTest, RandomBatchWithDuplicates) {
+  const EmbeddingTable table = make_table(300, 9);
+  std::mt19937_64 rng(2);
+  std::vector<TypeParam> ids(20000);
+  for (auto& id : ids) id = static_cast<TypeParam>(rng() % 300);  // ~67 occurrences each: several pieces
+  const auto grad = random_grad(ids.size() * 9, 3);
+  const SparseGrad got = table.sparse_grad(IndexTensor(ids.data(), {100, 200}), grad);
+  expect_bitwise(got, canonical_reference(ids, grad, 9, 300));
+  // And it is the sum: against double precision, within float rounding of ~70 terms.
+  std::map<std::int64_t, std::vector<double>> exact;
+  for (std::size_t p = 0; p < ids.size(); ++p) {
+    auto& row = exact[ids[p]];
+    row.resize(9);
+    for (int c = 0; c < 9; ++c) row[c] += grad[p * 9 + c];
+  }
+  for (std::size_t u = 0; u < got.unique_ids.size(); ++u) {
+    for (int c = 0; c < 9; ++c) EXPECT_NEAR(got.rows[u * 9 + c], exact[got.unique_ids[u]][c], 1e-4);
+  }
+}
+
+TYPED_TEST(SparseGradTest, OneHotIdInAMillionBitwiseOnOneAndTwoThreads) {
+  const EmbeddingTable table = make_table(1 << 20, 4);
+  std::mt19937_64 rng(5);
+  std::vector<TypeParam> ids(1 << 20);
+  for (auto& id : ids) id = rng() % 10 < 9 ? 77 : static_cast<TypeParam>(rng() % (1 << 20));  // 90% one id
+  const auto grad = random_grad(ids.size() * 4, 6);
+  const int threads = omp_get_max_threads();
+  omp_set_num_threads(1);
+  const SparseGrad one = table.sparse_grad(IndexTensor(ids), grad);
+  omp_set_num_threads(2);
+  const SparseGrad two = table.sparse_grad(IndexTensor(ids), grad);
+  omp_set_num_threads(threads);
+  expect_bitwise(one, two);
+  expect_bitwise(one, canonical_reference(ids, grad, 4, 1 << 20));
+}
+
+TYPED_TEST(SparseGradTest, EmptyBatchAndAllPadding) {
+  const EmbeddingTable table = make_table(10, 3, 0);
+  const SparseGrad empty = table.sparse_grad(IndexTensor(static_cast<const TypeParam*>(nullptr), {0, 5}), {});
+  EXPECT_TRUE(empty.unique_ids.empty());
+  EXPECT_TRUE(empty.rows.empty());
+  EXPECT_EQ(empty.dim, 3);
+  const std::vector<TypeParam> padding = {0, 0, 0};
+  EXPECT_TRUE(table.sparse_grad(IndexTensor(padding), random_grad(9, 1)).unique_ids.empty());
+}
+
+TYPED_TEST(SparseGradTest, PaddingAndZeroFilledIdsGetNothing) {
+  const EmbeddingTable table = make_table(10, 2, 4, embedkit::BoundsCheck::zero_fill);
+  const std::vector<TypeParam> ids = {4, 3, 12, -1, 3, 4, 9};
+  const auto grad = random_grad(ids.size() * 2, 7);
+  const SparseGrad got = table.sparse_grad(IndexTensor(ids), grad);
+  EXPECT_EQ(got.unique_ids, (std::vector<std::int64_t>{3, 9}));
+  expect_bitwise(got, canonical_reference(ids, grad, 2, 10, 4));
+}
+
+TYPED_TEST(SparseGradTest, ErrorsNameTheProblem) {
+  const EmbeddingTable table = make_table(10, 2);
+  const std::vector<TypeParam> ids = {1, 2, 3};
+  try {
+    table.sparse_grad(IndexTensor(ids), std::vector<float>(5));
+    FAIL();
+  } catch (const Error& e) {
+    EXPECT_EQ(e.status(), Status::shape_mismatch);
+    EXPECT_STREQ(e.what(), "grad_out must hold 3 x 2 floats for indices of shape (3,), got 5");
+  }
+  const std::vector<TypeParam> bad = {1, 10, 3};
+  try {
+    table.sparse_grad(IndexTensor(bad), std::vector<float>(6));
+    FAIL();
+  } catch (const Error& e) {
+    EXPECT_EQ(e.status(), Status::out_of_range);
+    EXPECT_STREQ(e.what(), "indices[1] = 10 is not in [0, 10)");
+  }
+}
+
+TEST(SparseGrad, HugeIdsAcrossTheWholeKeyRange) {
+  // 2^26 one-wide rows: the sort's keys use all 26 bits (three radix passes).
+  constexpr std::int64_t kRows = std::int64_t{1} << 26;
+  TableConfig config;
+  config.input_dim = kRows;
+  config.output_dim = 1;
+  config.embeddings_initializer = embedkit::Initializer::from_name("zeros");
+  const EmbeddingTable table(config);
+  const std::vector<std::int64_t> ids = {kRows - 1, 0, (kRows >> 1) + 5, 0, kRows - 1};
+  const std::vector<float> grad = {1, 2, 3, 4, 5};
+  const SparseGrad got = table.sparse_grad(IndexTensor(ids), grad);
+  EXPECT_EQ(got.unique_ids, (std::vector<std::int64_t>{0, (kRows >> 1) + 5, kRows - 1}));
+  EXPECT_EQ(got.rows, (std::vector<float>{6, 3, 6}));
+}
+
+}  // namespace
