@@ -81,10 +81,10 @@ void update_rows(const RowUpdate& update, const std::int64_t* ids, const float* 
   }
 }
 
-void update_every_row(const RowUpdate& update, std::int64_t input_dim, const std::int64_t* ids, const float* grads,
-                      const std::uint8_t* skip, std::int64_t count, std::int64_t excluded) {
-#pragma omp parallel for schedule(static) if (input_dim * update.dim >= kParallelMinFloats)
-  for (std::int64_t id = 0; id < input_dim; ++id) {
+void update_every_row(const RowUpdate& update, std::int64_t row_begin, std::int64_t row_end, const std::int64_t* ids,
+                      const float* grads, const std::uint8_t* skip, std::int64_t count, std::int64_t excluded) {
+#pragma omp parallel for schedule(static) if ((row_end - row_begin) * update.dim >= kParallelMinFloats)
+  for (std::int64_t id = row_begin; id < row_end; ++id) {
     if (id == excluded) continue;
     const std::int64_t* found = std::lower_bound(ids, ids + count, id);
     const std::int64_t i = found - ids;

@@ -29,10 +29,10 @@ void update_row(const RowUpdate& update, std::int64_t id, const float* grad);
 void update_rows(const RowUpdate& update, const std::int64_t* ids, const float* grads, const std::uint8_t* skip,
                  std::int64_t count);
 
-/// Updates every row except `excluded`: the touched ones (sorted `ids`) from their gradients, the
-/// others (and skipped ones) from a zero gradient: Keras's dense semantics, O(input_dim·dim).
-void update_every_row(const RowUpdate& update, std::int64_t input_dim, const std::int64_t* ids, const float* grads,
-                      const std::uint8_t* skip, std::int64_t count, std::int64_t excluded);
+/// Updates every row of [row_begin, row_end) except `excluded`: the touched ones (sorted `ids`) from
+/// their gradients, the others (and skipped ones) from a zero gradient: Keras's dense semantics.
+void update_every_row(const RowUpdate& update, std::int64_t row_begin, std::int64_t row_end, const std::int64_t* ids,
+                      const float* grads, const std::uint8_t* skip, std::int64_t count, std::int64_t excluded);
 
 /// Applies `constraint` to one row of `dim` weights.
 void constrain_row(float* row, std::int64_t dim, const Constraint& constraint);

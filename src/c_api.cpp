@@ -5,6 +5,7 @@
 #include <embedkit/table.hpp>
 #include <embedkit/version.hpp>
 
+#include "context_impl.hpp"
 #include "dlpack_view.hpp"
 #include "shape.hpp"
 
@@ -47,6 +48,9 @@ ek_status guarded(const char* function, Body&& body) noexcept {
   }
 }
 
+// The device the C ABI's tensors in CUDA memory belong to: the default context's.
+embedkit::detail::Backend* default_device() { return embedkit::Context::default_context().impl().device.get(); }
+
 embedkit::EmbeddingTable& table_of(ek_table* table) {
   if (table == nullptr) throw Error(Status::invalid_argument, "table is NULL");
   return table->table;
@@ -61,19 +65,19 @@ struct PooledArguments {
   std::int64_t bags;
 };
 
-PooledArguments pooled_arguments(const DLTensor* indices, const DLTensor* offsets, const DLTensor* per_sample_weights,
-                                 const char* mode) {
+PooledArguments pooled_arguments(embedkit::detail::TensorStaging& staging, const DLTensor* indices,
+                                 const DLTensor* offsets, const DLTensor* per_sample_weights, const char* mode) {
   using embedkit::detail::Accept;
   if (mode == nullptr) throw Error(Status::invalid_argument, "mode is NULL");
   const embedkit::PoolingMode pooling = embedkit::parse_pooling_mode(mode);
-  embedkit::IndexTensor ids = embedkit::detail::index_tensor(indices);
-  const auto csr = embedkit::detail::host_tensor(offsets, "offsets", Accept::int64);
+  embedkit::IndexTensor ids = staging.indices(indices);
+  const auto csr = staging.input(offsets, "offsets", Accept::int64);
   if (csr.shape.size() != 1) {
     throw Error(Status::shape_mismatch, "offsets must be 1-D, got shape " + embedkit::detail::format_shape(csr.shape));
   }
   std::span<const float> sample_weights;
   if (per_sample_weights != nullptr) {
-    const auto w = embedkit::detail::host_tensor(per_sample_weights, "per_sample_weights", Accept::float32);
+    const auto w = staging.input(per_sample_weights, "per_sample_weights", Accept::float32);
     embedkit::detail::expect_shape("per_sample_weights", ids.shape(), w.shape);
     sample_weights = std::span(static_cast<const float*>(w.data), static_cast<std::size_t>(w.size));
   }
@@ -105,12 +109,14 @@ void ek_table_destroy(ek_table* table) { delete table; }
 ek_status ek_lookup(ek_table* t, const DLTensor* indices, DLTensor* out) {
   return guarded(__func__, [&] {
     auto& table = table_of(t);
-    const embedkit::IndexTensor ids = embedkit::detail::index_tensor(indices);
-    const auto output = embedkit::detail::host_tensor(out, "out", embedkit::detail::Accept::float32);
+    embedkit::detail::TensorStaging staging(default_device());
+    const embedkit::IndexTensor ids = staging.indices(indices);
+    const auto output = staging.output(out, "out", embedkit::detail::Accept::float32);
     std::vector<std::int64_t> expected = ids.shape();
     expected.push_back(table.output_dim());
     embedkit::detail::expect_shape("out", expected, output.shape);
     table.lookup(ids, std::span(static_cast<float*>(output.data), static_cast<std::size_t>(output.size)));
+    staging.finish();
   });
 }
 
@@ -118,23 +124,27 @@ ek_status ek_lookup_pooled(ek_table* t, const DLTensor* indices, const DLTensor*
                            const DLTensor* per_sample_weights, const char* mode, DLTensor* out) {
   return guarded(__func__, [&] {
     auto& table = table_of(t);
-    const PooledArguments args = pooled_arguments(indices, offsets, per_sample_weights, mode);
-    const auto output = embedkit::detail::host_tensor(out, "out", embedkit::detail::Accept::float32);
+    embedkit::detail::TensorStaging staging(default_device());
+    const PooledArguments args = pooled_arguments(staging, indices, offsets, per_sample_weights, mode);
+    const auto output = staging.output(out, "out", embedkit::detail::Accept::float32);
     embedkit::detail::expect_shape("out", {args.bags, table.output_dim()}, output.shape);
     table.lookup_pooled(args.ids, args.offsets, args.mode, args.sample_weights,
                         std::span(static_cast<float*>(output.data), static_cast<std::size_t>(output.size)));
+    staging.finish();
   });
 }
 
 ek_status ek_train_step(ek_table* t, const DLTensor* indices, const DLTensor* grad_out) {
   return guarded(__func__, [&] {
     auto& table = table_of(t);
-    const embedkit::IndexTensor ids = embedkit::detail::index_tensor(indices);
-    const auto grad = embedkit::detail::host_tensor(grad_out, "grad_out", embedkit::detail::Accept::float32);
+    embedkit::detail::TensorStaging staging(default_device());
+    const embedkit::IndexTensor ids = staging.indices(indices);
+    const auto grad = staging.input(grad_out, "grad_out", embedkit::detail::Accept::float32);
     std::vector<std::int64_t> expected = ids.shape();
     expected.push_back(table.output_dim());
     embedkit::detail::expect_shape("grad_out", expected, grad.shape);
     table.train_step(ids, std::span(static_cast<const float*>(grad.data), static_cast<std::size_t>(grad.size)));
+    staging.finish();
   });
 }
 
@@ -142,11 +152,21 @@ ek_status ek_train_step_pooled(ek_table* t, const DLTensor* indices, const DLTen
                                const DLTensor* per_sample_weights, const char* mode, const DLTensor* grad_out) {
   return guarded(__func__, [&] {
     auto& table = table_of(t);
-    const PooledArguments args = pooled_arguments(indices, offsets, per_sample_weights, mode);
-    const auto grad = embedkit::detail::host_tensor(grad_out, "grad_out", embedkit::detail::Accept::float32);
+    embedkit::detail::TensorStaging staging(default_device());
+    const PooledArguments args = pooled_arguments(staging, indices, offsets, per_sample_weights, mode);
+    const auto grad = staging.input(grad_out, "grad_out", embedkit::detail::Accept::float32);
     embedkit::detail::expect_shape("grad_out", {args.bags, table.output_dim()}, grad.shape);
     table.train_step_pooled(args.ids, args.offsets, args.mode, args.sample_weights,
                             std::span(static_cast<const float*>(grad.data), static_cast<std::size_t>(grad.size)));
+    staging.finish();
+  });
+}
+
+ek_status ek_table_migrate(ek_table* t, const char* device) {
+  return guarded(__func__, [&] {
+    auto& table = table_of(t);
+    if (device == nullptr) throw Error(Status::invalid_argument, "device is NULL");
+    table.migrate(device);
   });
 }
 
@@ -157,28 +177,34 @@ ek_status ek_set_learning_rate(ek_table* t, double lr) {
 ek_status ek_compute_mask(ek_table* t, const DLTensor* indices, DLTensor* mask) {
   return guarded(__func__, [&] {
     auto& table = table_of(t);
-    const embedkit::IndexTensor ids = embedkit::detail::index_tensor(indices);
-    const auto output = embedkit::detail::host_tensor(mask, "mask", embedkit::detail::Accept::mask);
+    embedkit::detail::TensorStaging staging(default_device());
+    const embedkit::IndexTensor ids = staging.indices(indices);
+    const auto output = staging.output(mask, "mask", embedkit::detail::Accept::mask);
     embedkit::detail::expect_shape("mask", ids.shape(), output.shape);
     table.compute_mask(ids, std::span(static_cast<std::uint8_t*>(output.data), static_cast<std::size_t>(output.size)));
+    staging.finish();
   });
 }
 
 ek_status ek_get_weights(ek_table* t, DLTensor* out) {
   return guarded(__func__, [&] {
     auto& table = table_of(t);
-    const auto output = embedkit::detail::host_tensor(out, "out", embedkit::detail::Accept::float32);
+    embedkit::detail::TensorStaging staging(default_device());
+    const auto output = staging.output(out, "out", embedkit::detail::Accept::float32);
     embedkit::detail::expect_shape("out", {table.input_dim(), table.output_dim()}, output.shape);
     table.get_weights(std::span(static_cast<float*>(output.data), static_cast<std::size_t>(output.size)));
+    staging.finish();
   });
 }
 
 ek_status ek_set_weights(ek_table* t, const DLTensor* weights) {
   return guarded(__func__, [&] {
     auto& table = table_of(t);
-    const auto input = embedkit::detail::host_tensor(weights, "weights", embedkit::detail::Accept::float32);
+    embedkit::detail::TensorStaging staging(default_device());
+    const auto input = staging.input(weights, "weights", embedkit::detail::Accept::float32);
     table.set_weights(std::span(static_cast<const float*>(input.data), static_cast<std::size_t>(input.size)),
                       input.shape);
+    staging.finish();
   });
 }
 

@@ -119,6 +119,12 @@ TableConfig TableConfig::from_json(std::string_view json) {
       config.placement = parse_placement(value);
     } else if (key == "optimizer") {
       if (!value.is_null()) config.optimizer = OptimizerConfig::from_json(value.dump());
+    } else if (key == "gpu_memory_limit") {
+      if (!value.is_null()) config.gpu_memory_limit = detail::non_negative_integer(value, key);
+    } else if (key == "gpu_memory_headroom") {
+      if (!value.is_null()) config.gpu_memory_headroom = detail::non_negative_integer(value, key);
+    } else if (key == "max_batch_lookups") {
+      config.max_batch_lookups = detail::positive_integer(value, key);
     } else if (key == "nonfinite_gradients") {
       config.nonfinite_gradients = parse_nonfinite(value);
     } else if (key == "dtype") {
@@ -159,6 +165,10 @@ void TableConfig::validate() const {
                 fmt::format("padding_idx must be in [0, input_dim) = [0, {}), got {}", input_dim, *padding_idx));
   }
   optimizer.validate();
+  if (max_batch_lookups <= 0) {
+    throw Error(Status::invalid_argument,
+                fmt::format("max_batch_lookups must be a positive integer, got {}", max_batch_lookups));
+  }
   const Initializer& init = embeddings_initializer;
   for (const auto& [field, value] : {std::pair{"minval", init.minval}, {"maxval", init.maxval},
                                     {"mean", init.mean}, {"stddev", init.stddev},
@@ -198,6 +208,9 @@ std::string TableConfig::to_json() const {
       {"optimizer", optimizer.kind == OptimizerKind::custom ? nlohmann::json(nullptr)
                                                               : nlohmann::json::parse(optimizer.to_json())},
       {"nonfinite_gradients", embedkit::to_string(nonfinite_gradients)},
+      {"gpu_memory_limit", gpu_memory_limit ? nlohmann::json(*gpu_memory_limit) : nlohmann::json(nullptr)},
+      {"gpu_memory_headroom", gpu_memory_headroom ? nlohmann::json(*gpu_memory_headroom) : nlohmann::json(nullptr)},
+      {"max_batch_lookups", max_batch_lookups},
   };
   return document.dump();
 }

@@ -2,7 +2,9 @@
 
 #include <embedkit/status.hpp>
 
-#include "dispatch/device_probe.hpp"
+#include "context_impl.hpp"
+
+#include <vector>
 #include "shape.hpp"
 
 #include <fmt/format.h>
@@ -50,17 +52,14 @@ void check_dtype(DLDataType dtype, std::string_view name, Accept accept) {
   }
 }
 
-void check_device(DLDevice device, std::string_view name) {
-  if (device.device_type == kDLCPU || device.device_type == kDLCUDAHost) return;
-  if (device.device_type == kDLCUDA || device.device_type == kDLCUDAManaged) {
-    const char* why = probe_cuda().built_with_cuda
-                          ? "this version of embedkit keeps tables on the CPU and does not yet stage CUDA tensors"
-                          : "this embedkit was built without CUDA";
-    throw Error(Status::unsupported,
-                fmt::format("{} is in CUDA memory (cuda:{}), but {}; pass a host tensor", name, device.device_id, why));
+bool in_device_memory(DLDevice device, std::string_view name) {
+  // Pinned and managed (unified) memory are addressable from the host: read in place.
+  if (device.device_type == kDLCPU || device.device_type == kDLCUDAHost || device.device_type == kDLCUDAManaged) {
+    return false;
   }
+  if (device.device_type == kDLCUDA) return true;
   throw Error(Status::unsupported,
-              fmt::format("{} is on DLPack device type {}, which embedkit does not support; pass a host tensor",
+              fmt::format("{} is on DLPack device type {}, which embedkit does not support; pass a host or CUDA tensor",
                           name, static_cast<int>(device.device_type)));
 }
 
@@ -84,7 +83,8 @@ void check_strides(const DLTensor& tensor, std::string_view name, const std::vec
 
 }  // namespace
 
-HostTensor host_tensor(const DLTensor* tensor, std::string_view name, Accept accept) {
+// The checks every tensor gets, wherever its memory is; data is left NULL for device tensors.
+HostTensor checked_tensor(const DLTensor* tensor, std::string_view name, Accept accept, bool* on_device) {
   if (tensor == nullptr) throw Error(Status::invalid_argument, fmt::format("{} is NULL", name));
   // An output has one axis more than its ids, so tensors may be one rank above the ids' limit.
   constexpr int kMaxTensorRank = kMaxRank + 1;
@@ -95,7 +95,7 @@ HostTensor host_tensor(const DLTensor* tensor, std::string_view name, Accept acc
   if (tensor->ndim > 0 && tensor->shape == nullptr) {
     throw Error(Status::invalid_argument, fmt::format("{} has ndim {} but a NULL shape", name, tensor->ndim));
   }
-  check_device(tensor->device, name);
+  *on_device = in_device_memory(tensor->device, name);
   check_dtype(tensor->dtype, name, accept);
   HostTensor view;
   view.shape.assign(tensor->shape, tensor->shape + tensor->ndim);
@@ -119,10 +119,56 @@ HostTensor host_tensor(const DLTensor* tensor, std::string_view name, Accept acc
   return view;
 }
 
+HostTensor host_tensor(const DLTensor* tensor, std::string_view name, Accept accept) {
+  TensorStaging staging(nullptr);
+  return staging.input(tensor, name, accept);
+}
+
 IndexTensor index_tensor(const DLTensor* tensor, std::string_view name) {
-  HostTensor view = host_tensor(tensor, name, Accept::index);
+  TensorStaging staging(nullptr);
+  return staging.indices(tensor, name);
+}
+
+HostTensor TensorStaging::stage(const DLTensor* tensor, std::string_view name, Accept accept, bool copy_in) {
+  bool on_device = false;
+  HostTensor view = checked_tensor(tensor, name, accept, &on_device);
+  if (!on_device || view.data == nullptr) return view;
+  if (device_ == nullptr) {
+    throw Error(Status::unsupported,
+                fmt::format("{} is in CUDA memory (cuda:{}), but {}; pass a host tensor", name, tensor->device.device_id,
+                            Context::default_context().impl().built_with_cuda
+                                ? "no CUDA device is usable here"
+                                : "this embedkit was built without CUDA"));
+  }
+  const std::size_t bytes = static_cast<std::size_t>(view.size) * (tensor->dtype.bits / 8);
+  if (!device_->owns(view.data, bytes)) {
+    throw Error(Status::invalid_argument,
+                fmt::format("{} says it is in CUDA memory, but its data is not memory of {}", name, device_->name()));
+  }
+  copies_.emplace_back(bytes);
+  if (copy_in) device_->copy_to_host(copies_.back().data(), view.data, bytes);
+  void* device_data = view.data;
+  view.data = copies_.back().data();
+  if (!copy_in) outputs_.push_back({device_data, view.data, bytes});
+  return view;
+}
+
+HostTensor TensorStaging::input(const DLTensor* tensor, std::string_view name, Accept accept) {
+  return stage(tensor, name, accept, true);
+}
+
+IndexTensor TensorStaging::indices(const DLTensor* tensor, std::string_view name) {
+  HostTensor view = input(tensor, name, Accept::index);
   if (tensor->dtype.bits == 32) return IndexTensor(static_cast<const std::int32_t*>(view.data), std::move(view.shape));
   return IndexTensor(static_cast<const std::int64_t*>(view.data), std::move(view.shape));
+}
+
+HostTensor TensorStaging::output(DLTensor* tensor, std::string_view name, Accept accept) {
+  return stage(tensor, name, accept, false);
+}
+
+void TensorStaging::finish() {
+  for (const Output& output : outputs_) device_->copy_from_host(output.device_data, output.host_data, output.bytes);
 }
 
 void expect_shape(std::string_view name, const std::vector<std::int64_t>& expected,

@@ -6,6 +6,8 @@
 
 #include <embedkit/tensor.hpp>
 
+#include "backend/backend.hpp"
+
 #include <cstdint>
 #include <string_view>
 #include <vector>
@@ -29,6 +31,30 @@ HostTensor host_tensor(const DLTensor* tensor, std::string_view name, Accept acc
 
 /// The indices tensor as the C++ API's IndexTensor (validated as above).
 IndexTensor index_tensor(const DLTensor* tensor, std::string_view name = "indices");
+
+/// One call's tensors on the host: host tensors as they are, tensors in CUDA memory (kDLCUDA)
+/// staged across through `device`, the backend that owns that memory (null when there is none,
+/// and then such a tensor is Error(unsupported)). Outputs in device memory are written back only
+/// by finish(), so a failed call writes nothing.
+class TensorStaging {
+ public:
+  explicit TensorStaging(Backend* device) : device_(device) {}
+  HostTensor input(const DLTensor* tensor, std::string_view name, Accept accept);
+  IndexTensor indices(const DLTensor* tensor, std::string_view name = "indices");
+  HostTensor output(DLTensor* tensor, std::string_view name, Accept accept);
+  void finish();
+
+ private:
+  struct Output {
+    void* device_data;
+    const void* host_data;
+    std::size_t bytes;
+  };
+  HostTensor stage(const DLTensor* tensor, std::string_view name, Accept accept, bool copy_in);
+  Backend* device_;
+  std::vector<std::vector<unsigned char>> copies_;
+  std::vector<Output> outputs_;
+};
 
 /// Throws shape_mismatch `NAME shape must be (2, 3, 64), got (2, 3, 32)` unless equal.
 void expect_shape(std::string_view name, const std::vector<std::int64_t>& expected,

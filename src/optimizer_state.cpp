@@ -4,7 +4,6 @@
 
 #include <fmt/format.h>
 
-#include <algorithm>
 
 namespace embedkit::detail {
 
@@ -36,18 +35,6 @@ std::uint64_t optimizer_state_bytes(const OptimizerConfig& optimizer, std::int64
     }
   }
   return total;
-}
-
-std::vector<OptimizerSlot> allocate_slots(const OptimizerConfig& optimizer, std::int64_t input_dim, std::int64_t dim,
-                                          const std::string& what) {
-  std::vector<OptimizerSlot> slots;
-  for (const SlotSpec& spec : slot_specs(optimizer, dim)) {
-    const std::uint64_t count = static_cast<std::uint64_t>(input_dim) * static_cast<std::uint64_t>(spec.width);
-    OptimizerSlot slot{spec.name, spec.width, allocate_host_floats(count, fmt::format("{} {}", what, spec.name))};
-    std::fill(slot.values.get(), slot.values.get() + count, spec.initial);
-    slots.push_back(std::move(slot));
-  }
-  return slots;
 }
 
 }  // namespace embedkit::detail

@@ -1,28 +1,27 @@
 #include <embedkit/status.hpp>
 #include <embedkit/table.hpp>
 
-#include "../cpu/fill.hpp"
-#include "../cpu/gather.hpp"
 #include "../cpu/index_scan.hpp"
 #include "../cpu/mask.hpp"
-#include "dispatch/device_probe.hpp"
+#include "backend/cpu_backend.hpp"
 #include "dispatch/placement.hpp"
 #include "initializer_resolve.hpp"
 #include "log.hpp"
 #include "shape.hpp"
+#include "staging.hpp"
 #include "table_impl.hpp"
 
 #include <fmt/format.h>
 
 #include <algorithm>
-#include <bit>
 #include <cstring>
-#include <limits>
 #include <mutex>
 #include <random>
 
 namespace embedkit {
 namespace {
+
+using Impl = EmbeddingTable::Impl;
 
 // Drawn seeds stay below 2^53 so that every JSON reader (JavaScript's included) keeps them exact.
 std::uint64_t draw_seed() {
@@ -38,13 +37,13 @@ ByteBreakdown bytes_needed(const TableConfig& config) {
                              static_cast<std::uint64_t>(config.output_dim) * sizeof(float), &weights);
   if (overflow) {
     throw Error(Status::out_of_memory,
-                fmt::format("table '{}' of {} x {} float32 weights needs more bytes than memory can "
-                            "address",
+                fmt::format("table '{}' of {} x {} float32 weights needs more bytes than memory can address",
                             config.name, config.input_dim, config.output_dim));
   }
   ByteBreakdown bytes;
   bytes.weights = weights;
   bytes.optimizer_state = detail::optimizer_state_bytes(config.optimizer, config.input_dim, config.output_dim);
+  bytes.workspace = detail::train_workspace_bytes(config.max_batch_lookups, config.output_dim);
   return bytes;
 }
 
@@ -58,48 +57,127 @@ void check_weight_shape(const TableConfig& config, std::span<const std::int64_t>
   }
 }
 
-}  // namespace
+// The table's memory on `backend`: weights and every optimizer slot, uninitialised.
+struct Storage {
+  detail::DeviceBuffer weights;
+  std::vector<detail::DeviceBuffer> slots;
+};
 
-EmbeddingTable::EmbeddingTable(TableConfig config) : EmbeddingTable(std::move(config), Fill::initializer) {}
+Storage allocate_storage(detail::Backend& backend, const TableConfig& config,
+                         const std::vector<detail::SlotSpec>& specs) {
+  Storage storage;
+  const auto rows = static_cast<std::size_t>(config.input_dim);
+  storage.weights = backend.allocate(rows * static_cast<std::size_t>(config.output_dim) * sizeof(float),
+                                     fmt::format("table '{}' weights", config.name));
+  for (const detail::SlotSpec& spec : specs) {
+    storage.slots.push_back(backend.allocate(rows * static_cast<std::size_t>(spec.width) * sizeof(float),
+                                             fmt::format("table '{}' {}", config.name, spec.name)));
+  }
+  return storage;
+}
 
-EmbeddingTable::EmbeddingTable(TableConfig config, Fill fill) : impl_(std::make_unique<Impl>()) {
-  config.validate();
-  if (!config.seed) config.seed = draw_seed();
-  const ByteBreakdown bytes = bytes_needed(config);
-  impl_->placement = detail::decide_placement(config.placement, bytes, detail::probe_cuda());
+// Host memory for the CPU: weights and state must fit what is available, checked before allocating.
+void check_host_memory(const TableConfig& config, const ByteBreakdown& bytes) {
+  const std::uint64_t resident = bytes.weights + bytes.optimizer_state;
   const std::uint64_t available = detail::host_memory_available();
-  if (bytes.total() > available) {
+  if (resident > available) {
     throw Error(Status::out_of_memory,
                 fmt::format("table '{}' needs {} (weights {}, {} state {}) but only {} of host memory is available",
-                            config.name, format_bytes(bytes.total()), format_bytes(bytes.weights),
+                            config.name, format_bytes(resident), format_bytes(bytes.weights),
                             to_string(config.optimizer.kind), format_bytes(bytes.optimizer_state),
                             format_bytes(available)));
   }
-  impl_->weights = detail::allocate_host_floats(bytes.weights / sizeof(float),
-                                                fmt::format("table '{}' weights", config.name));
-  impl_->slots = detail::allocate_slots(config.optimizer, config.input_dim, config.output_dim,
-                                        fmt::format("table '{}' optimizer", config.name));
-  if (fill == Fill::initializer) {
-    const std::uint64_t seed = config.embeddings_initializer.seed.value_or(*config.seed);
-    cpu::fill_initial(impl_->weights.get(), config.input_dim, config.output_dim,
-                      detail::resolve_sampler(config.embeddings_initializer, config.input_dim, config.output_dim),
-                      seed);
-  }
-  impl_->config = std::move(config);
-  detail::logger().info("table '{}' placed on {}: {} (weights {}, optimizer state {}, workspace {})",
-                        impl_->config.name, impl_->placement.device_name(), impl_->placement.reason,
-                        format_bytes(bytes.weights), format_bytes(bytes.optimizer_state),
-                        format_bytes(bytes.workspace));
 }
 
-EmbeddingTable EmbeddingTable::from_pretrained(const Array<float>& matrix, bool trainable, TableConfig config) {
+void log_placement(const Impl& impl) {
+  detail::logger().info("table '{}' placed on {}: {}", impl.config.name, impl.placement.device_name(),
+                        impl.placement.reason);
+}
+
+}  // namespace
+
+EmbeddingTable::EmbeddingTable(TableConfig config, Context& context)
+    : EmbeddingTable(std::move(config), context, Fill::initializer) {}
+
+EmbeddingTable::EmbeddingTable(TableConfig config, Context& context, Fill fill) : impl_(std::make_unique<Impl>()) {
+  config.validate();
+  if (!config.seed) config.seed = draw_seed();
+  Context::Impl& ctx = context.impl();
+  detail::PlacementInputs inputs;
+  inputs.table_name = config.name;
+  inputs.policy = detail::effective_policy(config.placement, &inputs.policy_from_environment);
+  inputs.bytes = bytes_needed(config);
+  inputs.optimizer_name = to_string(config.optimizer.kind);
+  inputs.optimizer_has_cuda_kernel = config.optimizer.has_cuda_kernel();
+  inputs.built_with_cuda = ctx.built_with_cuda;
+  inputs.device = ctx.device.get();
+  inputs.no_device_reason = ctx.no_device_reason;
+  if (inputs.device != nullptr) inputs.device_memory = inputs.device->memory_info();
+  inputs.limit = config.gpu_memory_limit;
+  inputs.headroom = config.gpu_memory_headroom;
+  inputs.ledger = ctx.ledger();
+  inputs.promised = ctx.promised();
+  PlacementDecision placement = detail::decide_placement(inputs);
+  const std::vector<detail::SlotSpec> specs = detail::slot_specs(config.optimizer, config.output_dim);
+
+  impl_->context = &context;
+  impl_->slot_specs = specs;
+  if (placement.device == DeviceKind::cuda) {
+    try {
+      Storage storage = allocate_storage(*ctx.device, config, specs);
+      impl_->weights = std::move(storage.weights);
+      impl_->slots = std::move(storage.slots);
+      impl_->backend = ctx.device.get();
+    } catch (const Error& e) {
+      if (e.status() != Status::out_of_memory) throw;
+      if (inputs.policy == PlacementPolicy::cuda) {
+        throw Error(Status::out_of_memory, fmt::format("table '{}': placement 'cuda' was requested, but {}; use "
+                                                       "placement 'auto' or 'cpu', or free device memory",
+                                                       config.name, e.what()));
+      }
+      detail::logger().warn("{}; falling back to the CPU", e.what());
+      placement.device = DeviceKind::cpu;
+      placement.device_label = "cpu";
+      placement.reason_code = PlacementReason::device_allocation_failed;
+      placement.reason = fmt::format("it should have fit on {}, but {}", ctx.device->name(), e.what());
+    }
+  }
+  if (impl_->backend == nullptr) {
+    check_host_memory(config, inputs.bytes);
+    Storage storage = allocate_storage(detail::CpuBackend::instance(), config, specs);
+    impl_->weights = std::move(storage.weights);
+    impl_->slots = std::move(storage.slots);
+    impl_->backend = &detail::CpuBackend::instance();
+  }
+  detail::Backend& backend = *impl_->backend;
+  if (fill == Fill::initializer) {
+    const std::uint64_t seed = config.embeddings_initializer.seed.value_or(*config.seed);
+    backend.fill_initial(impl_->weights.as<float>(), config.input_dim, config.output_dim,
+                         detail::resolve_sampler(config.embeddings_initializer, config.input_dim, config.output_dim),
+                         seed);
+  }
+  for (std::size_t k = 0; k < specs.size(); ++k) {
+    backend.fill(impl_->slots[k].as<float>(), config.input_dim * specs[k].width, specs[k].initial);
+  }
+  if (placement.device == DeviceKind::cuda) {
+    impl_->ledger_bytes = inputs.bytes.total();
+    impl_->ledger_resident = inputs.bytes.weights + inputs.bytes.optimizer_state;
+    ctx.reserve(impl_->ledger_bytes, impl_->ledger_resident);
+  }
+  impl_->placement = std::move(placement);
+  impl_->config = std::move(config);
+  log_placement(*impl_);
+}
+
+EmbeddingTable EmbeddingTable::from_pretrained(const Array<float>& matrix, bool trainable, TableConfig config,
+                                               Context& context) {
   if (matrix.shape.size() == 2) {
     if (config.input_dim == 0) config.input_dim = matrix.shape[0];
     if (config.output_dim == 0) config.output_dim = matrix.shape[1];
   }
   check_weight_shape(config, matrix.shape);  // before allocating a table of the wrong size
   config.trainable = trainable;
-  EmbeddingTable table(std::move(config), Fill::none);  // the matrix overwrites every value
+  EmbeddingTable table(std::move(config), context, Fill::none);  // the matrix overwrites every value
   table.set_weights(matrix);
   return table;
 }
@@ -119,6 +197,7 @@ void EmbeddingTable::set_trainable(bool trainable) {
   std::unique_lock lock(impl_->mutex);
   impl_->config.trainable = trainable;
 }
+
 const PlacementDecision& EmbeddingTable::placement() const noexcept { return impl_->placement; }
 std::int64_t EmbeddingTable::out_of_range_count() const noexcept { return impl_->out_of_range_count.load(); }
 
@@ -141,11 +220,13 @@ void EmbeddingTable::lookup(const IndexTensor& indices, std::span<float> out) co
                             count, config.output_dim, detail::format_shape(indices.shape()), out.size()));
   }
   std::shared_lock lock(impl_->mutex);
-  detail::with_ids(indices, [&](const auto* ids) {
-    detail::check_ids(*impl_, indices, ids);
-    const std::int64_t padding = config.padding_idx.value_or(-1);
-    cpu::gather_rows(impl_->weights.get(), config.input_dim, config.output_dim, ids, count, padding, out.data());
-  });
+  detail::with_ids(indices, [&](const auto* ids) { detail::check_ids(*impl_, indices, ids); });
+  detail::Staging staging(*impl_->backend);
+  const detail::DeviceIds ids{staging.in(indices.data(), detail::index_bytes(indices), "lookup ids"), indices.type(),
+                              count};
+  float* device_out = static_cast<float*>(staging.out(out.data(), out.size_bytes(), "lookup output"));
+  impl_->backend->gather(impl_->view(), ids, device_out);
+  staging.finish();
 }
 
 Array<std::uint8_t> EmbeddingTable::compute_mask(const IndexTensor& indices) const {
@@ -166,6 +247,7 @@ void EmbeddingTable::compute_mask(const IndexTensor& indices, std::span<std::uin
     std::fill(out.begin(), out.end(), std::uint8_t{1});  // memset would see NULL for an empty mask
     return;
   }
+  // The mask depends on the ids alone, which are on the host: no table memory is read.
   detail::with_ids(indices, [&](const auto* ids) { cpu::nonzero_mask(ids, indices.size(), out.data()); });
 }
 
@@ -184,7 +266,7 @@ void EmbeddingTable::get_weights(std::span<float> out) const {
                             impl_->weight_count(), out.size()));
   }
   std::shared_lock lock(impl_->mutex);
-  std::memcpy(out.data(), impl_->weights.get(), out.size_bytes());
+  impl_->backend->copy_to_host(out.data(), impl_->weights.as<float>(), out.size_bytes());
 }
 
 void EmbeddingTable::set_weights(std::span<const float> values, std::span<const std::int64_t> shape) {
@@ -195,7 +277,7 @@ void EmbeddingTable::set_weights(std::span<const float> values, std::span<const 
                             impl_->weight_count(), values.size()));
   }
   std::unique_lock lock(impl_->mutex);
-  std::memcpy(impl_->weights.get(), values.data(), values.size_bytes());
+  impl_->backend->copy_from_host(impl_->weights.as<float>(), values.data(), values.size_bytes());
 }
 
 void EmbeddingTable::set_weights(const Array<float>& weights) { set_weights(weights.values, weights.shape); }
@@ -204,9 +286,11 @@ std::vector<float> EmbeddingTable::row(std::int64_t id) const {
   if (!cpu::in_range(id, input_dim())) {
     throw Error(Status::out_of_range, fmt::format("row id {} is not in [0, {})", id, input_dim()));
   }
+  std::vector<float> values(static_cast<std::size_t>(output_dim()));
   std::shared_lock lock(impl_->mutex);
-  const float* begin = impl_->weights.get() + id * output_dim();
-  return std::vector<float>(begin, begin + output_dim());
+  impl_->backend->copy_to_host(values.data(), impl_->weights.as<float>() + id * output_dim(),
+                               values.size() * sizeof(float));
+  return values;
 }
 
 void EmbeddingTable::set_row(std::int64_t id, std::span<const float> values) {
@@ -219,7 +303,7 @@ void EmbeddingTable::set_row(std::int64_t id, std::span<const float> values) {
                             values.size()));
   }
   std::unique_lock lock(impl_->mutex);
-  std::memcpy(impl_->weights.get() + id * output_dim(), values.data(), values.size_bytes());
+  impl_->backend->copy_from_host(impl_->weights.as<float>() + id * output_dim(), values.data(), values.size_bytes());
 }
 
 }  // namespace embedkit

@@ -2,12 +2,15 @@
 // The state behind EmbeddingTable, shared by the files that implement its methods.
 
 #include <embedkit/config.hpp>
+#include <embedkit/context.hpp>
 #include <embedkit/placement.hpp>
 #include <embedkit/table.hpp>
 
 #include <embedkit/status.hpp>
 
 #include "../cpu/index_scan.hpp"
+#include "backend/backend.hpp"
+#include "context_impl.hpp"
 #include "host_memory.hpp"
 #include "optimizer_state.hpp"
 #include "log.hpp"
@@ -28,9 +31,14 @@ namespace embedkit {
 
 struct EmbeddingTable::Impl {
   TableConfig config;           // with the seed filled in
-  PlacementDecision placement;  // decided once, at creation
-  detail::HostFloats weights;   // (input_dim, output_dim), row-major
-  std::vector<detail::OptimizerSlot> slots;  // the optimizer's state, named as Keras names it
+  PlacementDecision placement;  // decided at creation, updated by migrate()
+  Context* context = nullptr;
+  detail::Backend* backend = nullptr;  // where the memory below lives
+  detail::DeviceBuffer weights;        // (input_dim, output_dim), row-major
+  std::vector<detail::SlotSpec> slot_specs;  // the optimizer's state, named as Keras names it
+  std::vector<detail::DeviceBuffer> slots;   // one buffer per spec
+  std::uint64_t ledger_bytes = 0;    // what this table needs in the context's device ledger...
+  std::uint64_t ledger_resident = 0;  // ...and of that, what it holds allocated
   std::int64_t step = 0;
   std::atomic<std::int64_t> out_of_range_count{0};
   std::int64_t nonfinite_rows = 0;  // gradient rows skipped as non-finite, under the writer lock
@@ -38,8 +46,22 @@ struct EmbeddingTable::Impl {
   // Lookups share it; writes to the weights take it alone, so no lookup sees a half-written row.
   mutable std::shared_mutex mutex;
 
+  ~Impl() {
+    if (ledger_bytes > 0) context->impl().release(ledger_bytes, ledger_resident);
+  }
+
   std::uint64_t weight_count() const {
     return static_cast<std::uint64_t>(config.input_dim) * static_cast<std::uint64_t>(config.output_dim);
+  }
+  detail::TableView view() const {
+    detail::TableView view;
+    view.weights = weights.as<float>();
+    view.slot0 = slots.size() > 0 ? slots[0].as<float>() : nullptr;
+    view.slot1 = slots.size() > 1 ? slots[1].as<float>() : nullptr;
+    view.input_dim = config.input_dim;
+    view.dim = config.output_dim;
+    view.padding_idx = config.padding_idx.value_or(-1);
+    return view;
   }
 };
 
@@ -49,6 +71,11 @@ inline std::string out_of_range_message(const IndexTensor& indices, std::int64_t
                                  std::int64_t input_dim) {
   return fmt::format("indices{} = {} is not in [0, {})", format_position(indices.shape(), position),
                      id, input_dim);
+}
+
+/// Bytes of the ids of `indices`.
+inline std::size_t index_bytes(const IndexTensor& indices) {
+  return static_cast<std::size_t>(indices.size()) * (indices.type() == IndexType::int32 ? 4 : 8);
 }
 
 template <class Index>

@@ -2,9 +2,9 @@
 #include <embedkit/status.hpp>
 #include <embedkit/table.hpp>
 
-#include "../cpu/pooled.hpp"
 #include "offsets.hpp"
 #include "shape.hpp"
+#include "staging.hpp"
 #include "table_impl.hpp"
 
 #include <fmt/format.h>
@@ -56,12 +56,18 @@ void EmbeddingTable::lookup_pooled(const IndexTensor& indices, std::span<const s
                                                     config.output_dim, out.size()));
   }
   std::shared_lock lock(impl_->mutex);
-  detail::with_ids(indices, [&](const auto* ids) {
-    detail::check_ids(*impl_, indices, ids);
-    cpu::pooled_lookup(impl_->weights.get(), config.input_dim, config.output_dim, ids, offsets.data(), bags,
-                       weighted ? per_sample_weights.data() : nullptr, mode, config.padding_idx.value_or(-1),
-                       out.data());
-  });
+  detail::with_ids(indices, [&](const auto* ids) { detail::check_ids(*impl_, indices, ids); });
+  detail::Staging staging(*impl_->backend);
+  const detail::DeviceIds ids{staging.in(indices.data(), detail::index_bytes(indices), "pooled ids"), indices.type(),
+                              indices.size()};
+  const auto* device_offsets =
+      static_cast<const std::int64_t*>(staging.in(offsets.data(), offsets.size_bytes(), "pooled offsets"));
+  const auto* device_weights = weighted ? static_cast<const float*>(staging.in(
+                                              per_sample_weights.data(), per_sample_weights.size_bytes(), "per-sample weights"))
+                                        : nullptr;
+  float* device_out = static_cast<float*>(staging.out(out.data(), out.size_bytes(), "pooled output"));
+  impl_->backend->pooled(impl_->view(), ids, device_offsets, bags, device_weights, mode, device_out);
+  staging.finish();
 }
 
 }  // namespace embedkit

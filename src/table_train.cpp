@@ -3,17 +3,17 @@
 #include <embedkit/table.hpp>
 
 #include "../cpu/optimizer_apply.hpp"
-#include "../cpu/pooled_backward.hpp"
-#include "../cpu/segment_reduce.hpp"
-#include "../cpu/segments.hpp"
+#include "backend/cpu_backend.hpp"
 #include "log.hpp"
 #include "shape.hpp"
+#include "staging.hpp"
 #include "table_impl.hpp"
 
 #include <fmt/format.h>
 
 #include <algorithm>
 #include <cmath>
+#include <map>
 #include <mutex>
 
 namespace embedkit {
@@ -53,167 +53,253 @@ void check_grad_size(std::string_view name, std::size_t got, std::int64_t rows, 
   }
 }
 
-// Folds the positions grouped in `segments`, each position's gradient row given by `accumulate`.
-template <class Accumulate>
-SparseGrad fold(const cpu::Segments& segments, std::int64_t dim, const Accumulate& accumulate) {
-  SparseGrad grad;
-  grad.dim = dim;
-  grad.unique_ids = segments.unique_ids;
-  grad.rows.resize(static_cast<std::size_t>(segments.size() * dim));
-  cpu::reduce_segments(segments, dim, accumulate, grad.rows.data());
-  return grad;
+// A folded gradient for the ids of [row_begin, row_end), with the rows a step must leave alone.
+struct Part {
+  detail::FoldedGrad grad;
+  detail::DeviceBuffer skip;  // uint8 per folded row
+  std::int64_t row_begin = 0;
+  std::int64_t row_end = 0;
+};
+
+// Flags the rows of `part` that hold NaN or infinity (and `padding`, for user gradients); returns
+// how many are non-finite, and under "error" throws, naming the first, before anything changes.
+std::int64_t flag_rows(Impl& impl, Part& part, const std::vector<std::uint8_t>& initial) {
+  detail::Backend& backend = *impl.backend;
+  part.skip = backend.allocate(std::max<std::size_t>(initial.size(), 1), "gradient row flags");
+  backend.copy_from_host(part.skip.as<void>(), initial.data(), initial.size());
+  if (impl.config.nonfinite_gradients == NonFiniteGradients::apply) return 0;
+  const std::int64_t dim = impl.config.output_dim;
+  const std::int64_t bad = backend.mark_nonfinite(part.grad, dim, part.skip.as<std::uint8_t>());
+  if (bad > 0 && impl.config.nonfinite_gradients == NonFiniteGradients::error) {
+    std::vector<std::uint8_t> flags(initial.size());
+    backend.copy_to_host(flags.data(), part.skip.as<void>(), flags.size());
+    std::size_t u = 0;
+    std::vector<float> row(static_cast<std::size_t>(dim));
+    std::int64_t id = 0;
+    for (;; ++u) {
+      if (flags[u] == 0) continue;
+      backend.copy_to_host(row.data(), part.grad.rows.as<float>() + static_cast<std::int64_t>(u) * dim, row.size() * 4);
+      backend.copy_to_host(&id, part.grad.ids.as<std::int64_t>() + u, sizeof id);
+      if (!std::all_of(row.begin(), row.end(), [](float v) { return std::isfinite(v); })) break;
+    }
+    const auto column = std::find_if(row.begin(), row.end(), [](float v) { return !std::isfinite(v); }) - row.begin();
+    throw Error(Status::invalid_argument,
+                fmt::format("table '{}': {} gradient rows are not finite; the gradient row of id {} holds {} at "
+                            "column {} (nonfinite_gradients is 'error')",
+                            impl.config.name, bad, id, row[column], column));
+  }
+  return bad;
 }
 
-SparseGrad lookup_gradient(Impl& impl, const IndexTensor& indices, std::span<const float> grad_out) {
-  const TableConfig& config = impl.config;
-  const std::int64_t dim = config.output_dim;
-  check_grad_size("grad_out", grad_out.size(), indices.size(), dim,
-                  "indices of shape " + detail::format_shape(indices.shape()));
-  return detail::with_ids(indices, [&](const auto* ids) {
-    detail::check_ids(impl, indices, ids);
-    const cpu::Segments segments =
-        cpu::group_positions(ids, indices.size(), config.input_dim, config.padding_idx.value_or(-1));
-    const float* g = grad_out.data();
-    return fold(segments, dim, [g, dim](std::int64_t p, float* acc, bool first) {
-      const float* row = g + p * dim;
-      if (first) {
-        std::copy(row, row + dim, acc);
-      } else {
-        for (std::int64_t c = 0; c < dim; ++c) acc[c] += row[c];
+Part make_part(Impl& impl, detail::FoldedGrad grad, std::int64_t row_begin, std::int64_t row_end,
+               std::int64_t* nonfinite) {
+  Part part;
+  part.grad = std::move(grad);
+  part.row_begin = row_begin;
+  part.row_end = row_end;
+  *nonfinite += flag_rows(impl, part, std::vector<std::uint8_t>(static_cast<std::size_t>(part.grad.count), 0));
+  return part;
+}
+
+// Folds positions `picked` of a lookup batch (all of them when empty) on the table's backend.
+template <class Index>
+detail::FoldedGrad fold_positions(Impl& impl, const Index* ids, std::int64_t count, const float* grad_out,
+                                  IndexType type) {
+  const std::int64_t dim = impl.config.output_dim;
+  detail::Backend& backend = *impl.backend;
+  detail::Staging staging(backend);
+  const detail::DeviceIds device_ids{staging.in(ids, static_cast<std::size_t>(count) * sizeof(Index), "gradient ids"),
+                                     type, count};
+  const auto* device_grad = static_cast<const float*>(
+      staging.in(grad_out, static_cast<std::size_t>(count * dim) * sizeof(float), "upstream gradient"));
+  // The sort's keys and scratch, held on a device for the length of the fold.
+  const detail::DeviceBuffer sort_workspace =
+      backend.host_accessible() ? detail::DeviceBuffer() : backend.allocate(16 * static_cast<std::size_t>(count), "sort workspace");
+  return backend.fold_lookup_grad(impl.view(), device_ids, device_grad);
+}
+
+// The ids of a batch cut into `chunks` contiguous id ranges of about equal numbers of positions:
+// each id's positions stay together and in order, so each range folds to the very rows the whole
+// batch gives (the canonical order), and a step made of the parts equals the unchunked step.
+template <class Index>
+std::vector<std::int64_t> chunk_bounds(const Index* ids, std::int64_t count, std::int64_t input_dim, int chunks) {
+  std::map<std::int64_t, std::int64_t> occurrences;
+  for (std::int64_t p = 0; p < count; ++p) ++occurrences[static_cast<std::int64_t>(ids[p])];
+  std::vector<std::int64_t> bounds = {0};
+  std::int64_t seen = 0;
+  for (const auto& [id, n] : occurrences) {
+    if (seen >= count * static_cast<std::int64_t>(bounds.size()) / chunks && id > bounds.back()) bounds.push_back(id);
+    seen += n;
+  }
+  bounds.push_back(input_dim);
+  return bounds;
+}
+
+template <class Index>
+std::vector<Part> fold_lookup(Impl& impl, const Index* ids, std::int64_t count, const float* grad_out, IndexType type,
+                              std::int64_t* nonfinite) {
+  const std::int64_t dim = impl.config.output_dim, input_dim = impl.config.input_dim;
+  for (int chunks = 1;; chunks *= 2) {
+    *nonfinite = 0;
+    const std::vector<std::int64_t> bounds = chunks == 1 ? std::vector<std::int64_t>{0, input_dim}
+                                                         : chunk_bounds(ids, count, input_dim, chunks);
+    try {
+      std::vector<Part> parts;
+      if (bounds.size() == 2) {
+        parts.push_back(make_part(impl, fold_positions(impl, ids, count, grad_out, type), 0, input_dim, nonfinite));
+        return parts;
       }
-    });
-  });
-}
-
-SparseGrad pooled_gradient(Impl& impl, const IndexTensor& indices, std::span<const std::int64_t> offsets,
-                           PoolingMode mode, std::span<const float> per_sample_weights,
-                           std::span<const float> grad_bags) {
-  const TableConfig& config = impl.config;
-  const std::int64_t dim = config.output_dim;
-  const std::int64_t bags = detail::check_pooled_arguments(indices, offsets, mode, per_sample_weights);
-  check_grad_size("grad_bags", grad_bags.size(), bags, dim, fmt::format("{} bags", bags));
-  const std::int64_t padding = config.padding_idx.value_or(-1);
-  const float* g = grad_bags.data();
-  return detail::with_ids(indices, [&](const auto* ids) {
-    detail::check_ids(impl, indices, ids);
-    const std::int64_t n = indices.size();
-    const cpu::Segments segments = cpu::group_positions(ids, n, config.input_dim, padding);
-    std::vector<std::int64_t> bag_of(static_cast<std::size_t>(n));
-    if (mode == PoolingMode::max) {
-      std::vector<std::int64_t> argmax(static_cast<std::size_t>(bags * dim));
-      cpu::pooled_argmax(impl.weights.get(), config.input_dim, dim, ids, offsets.data(), bags, padding, argmax.data());
-      for (std::int64_t b = 0; b < bags; ++b) std::fill(bag_of.begin() + offsets[b], bag_of.begin() + offsets[b + 1], b);
-      return fold(segments, dim, [&](std::int64_t p, float* acc, bool first) {
-        const std::int64_t at = bag_of[p] * dim;
-        for (std::int64_t c = 0; c < dim; ++c) {
-          const float v = argmax[at + c] == p ? g[at + c] : 0.0f;
-          acc[c] = first ? v : acc[c] + v;
+      for (std::size_t k = 0; k + 1 < bounds.size(); ++k) {
+        std::vector<Index> part_ids;
+        std::vector<float> part_grad;
+        for (std::int64_t p = 0; p < count; ++p) {
+          const auto id = static_cast<std::int64_t>(ids[p]);
+          if (id < bounds[k] || id >= bounds[k + 1]) continue;
+          part_ids.push_back(ids[p]);
+          part_grad.insert(part_grad.end(), grad_out + p * dim, grad_out + (p + 1) * dim);
         }
-      });
+        parts.push_back(make_part(impl,
+                                  fold_positions(impl, part_ids.data(), static_cast<std::int64_t>(part_ids.size()),
+                                                 part_grad.data(), type),
+                                  bounds[k], bounds[k + 1], nonfinite));
+      }
+      return parts;
+    } catch (const Error& e) {
+      const bool splittable = static_cast<int>(bounds.size()) - 1 == chunks;  // fewer bounds: an id too hot to split
+      if (e.status() != Status::out_of_memory || impl.backend->host_accessible() || (chunks > 1 && !splittable)) {
+        if (e.status() == Status::out_of_memory && chunks > 1) {
+          throw Error(Status::out_of_memory,
+                      fmt::format("table '{}': the train step does not fit on {} even in {} chunks, as one id's rows "
+                                  "need more than it can give: {}",
+                                  impl.config.name, impl.backend->name(), chunks, e.what()));
+        }
+        throw;
+      }
+      detail::logger().warn("table '{}': {}; retrying the step in {} chunks", impl.config.name, e.what(), chunks * 2);
     }
-    std::vector<float> scales(static_cast<std::size_t>(n));
-    cpu::pooled_entry_scales(ids, offsets.data(), bags, per_sample_weights.empty() ? nullptr : per_sample_weights.data(),
-                             mode, padding, scales.data(), bag_of.data());
-    return fold(segments, dim, [&](std::int64_t p, float* acc, bool first) {
-      const float* row = g + bag_of[p] * dim;
-      const float scale = scales[p];
-      for (std::int64_t c = 0; c < dim; ++c) acc[c] = first ? row[c] * scale : acc[c] + row[c] * scale;
-    });
-  });
+  }
 }
 
-// Rows that must not be applied: padding, and non-finite rows under "skip". Throws under "error".
-std::vector<std::uint8_t> rows_to_skip(Impl& impl, const SparseGrad& grad) {
-  const TableConfig& config = impl.config;
-  const std::int64_t unique = static_cast<std::int64_t>(grad.unique_ids.size()), dim = grad.dim;
-  std::vector<std::uint8_t> skip(static_cast<std::size_t>(unique), 0);
-  std::int64_t nonfinite = 0;
-  if (config.nonfinite_gradients != NonFiniteGradients::apply) {
-#pragma omp parallel for schedule(static) reduction(+ : nonfinite)
-    for (std::int64_t u = 0; u < unique; ++u) {
-      const float* row = grad.rows.data() + u * dim;
-      const bool finite = std::all_of(row, row + dim, [](float v) { return std::isfinite(v); });
-      skip[u] = finite ? 0 : 1;
-      nonfinite += finite ? 0 : 1;
-    }
-  }
-  if (nonfinite > 0) {
-    const auto u = static_cast<std::size_t>(std::find(skip.begin(), skip.end(), 1) - skip.begin());
-    const float* row = grad.rows.data() + u * dim;
-    const auto column = std::find_if(row, row + dim, [](float v) { return !std::isfinite(v); }) - row;
-    const std::string first = fmt::format("the gradient row of id {} holds {} at column {}", grad.unique_ids[u],
-                                          row[column], column);
-    if (config.nonfinite_gradients == NonFiniteGradients::error) {
-      throw Error(Status::invalid_argument,
-                  fmt::format("table '{}': {} of {} gradient rows are not finite; {} (nonfinite_gradients is 'error')",
-                              config.name, nonfinite, unique, first));
-    }
-    impl.nonfinite_rows += nonfinite;
-    detail::logger().warn("table '{}': skipped {} non-finite gradient rows ({} so far); {}", config.name, nonfinite,
-                          impl.nonfinite_rows, first);
-  }
-  if (config.padding_idx) {
-    const auto found = std::lower_bound(grad.unique_ids.begin(), grad.unique_ids.end(), *config.padding_idx);
-    if (found != grad.unique_ids.end() && *found == *config.padding_idx) skip[found - grad.unique_ids.begin()] = 1;
-  }
-  return skip;
+std::vector<Part> fold_pooled(Impl& impl, const IndexTensor& indices, std::span<const std::int64_t> offsets,
+                              std::int64_t bags, PoolingMode mode, std::span<const float> per_sample_weights,
+                              std::span<const float> grad_bags, std::int64_t* nonfinite) {
+  detail::Backend& backend = *impl.backend;
+  detail::Staging staging(backend);
+  const detail::DeviceIds ids{staging.in(indices.data(), detail::index_bytes(indices), "gradient ids"), indices.type(),
+                              indices.size()};
+  const auto* device_offsets =
+      static_cast<const std::int64_t*>(staging.in(offsets.data(), offsets.size_bytes(), "gradient offsets"));
+  const auto* device_weights =
+      per_sample_weights.empty()
+          ? nullptr
+          : static_cast<const float*>(staging.in(per_sample_weights.data(), per_sample_weights.size_bytes(), "weights"));
+  const auto* device_grad = static_cast<const float*>(staging.in(grad_bags.data(), grad_bags.size_bytes(), "bag gradient"));
+  std::vector<Part> parts;
+  *nonfinite = 0;
+  parts.push_back(make_part(impl,
+                            backend.fold_pooled_grad(impl.view(), ids, device_offsets, bags, device_weights, mode,
+                                                     device_grad),
+                            0, impl.config.input_dim, nonfinite));
+  return parts;
 }
 
-// The user's callback on the calling thread, in increasing id order.
-void apply_custom(Impl& impl, const SparseGrad& grad, const std::vector<std::uint8_t>& skip,
-                  const detail::StepScalars& scalars) {
+// The user's callback on the calling thread, in increasing id order (the table is on the CPU).
+void apply_custom(Impl& impl, const Part& part, const detail::StepScalars& scalars) {
   const TableConfig& config = impl.config;
   const std::int64_t dim = config.output_dim;
-  float* state = impl.slots.empty() ? nullptr : impl.slots.front().values.get();
+  float* state = impl.slots.empty() ? nullptr : impl.slots.front().as<float>();
   const std::int64_t width = config.optimizer.custom_state_width;
+  const auto* ids = part.grad.ids.as<const std::int64_t>();
+  const auto* rows = part.grad.rows.as<const float>();
+  const auto* skip = part.skip.as<const std::uint8_t>();
   std::vector<float> g(static_cast<std::size_t>(dim));
-  for (std::size_t u = 0; u < grad.unique_ids.size(); ++u) {
+  for (std::int64_t u = 0; u < part.grad.count; ++u) {
     if (skip[u] != 0) continue;
-    const std::int64_t id = grad.unique_ids[u];
-    float* w = impl.weights.get() + id * dim;
+    float* w = impl.weights.as<float>() + ids[u] * dim;
     for (std::int64_t c = 0; c < dim; ++c) {
-      g[c] = detail::regularized_gradient(grad.rows[u * dim + c], w[c], scalars);
+      g[c] = detail::regularized_gradient(rows[u * dim + c], w[c], scalars);
       w[c] = detail::decayed_weight(w[c], scalars);
     }
-    config.optimizer.custom_update(id, w, g.data(), state != nullptr ? state + id * width : nullptr,
+    config.optimizer.custom_update(ids[u], w, g.data(), state != nullptr ? state + ids[u] * width : nullptr,
                                    static_cast<int>(dim));
     cpu::constrain_row(w, dim, config.embeddings_constraint);
   }
 }
 
-// One optimizer step, under the writer lock; validation is done, so nothing here throws but
-// the non-finite check, which runs before anything changes.
-void apply_step(Impl& impl, const SparseGrad& grad) {
+// The second half of a step, once every part is folded and checked: nothing here allocates or
+// fails, so a step is applied whole or not at all.
+void apply_parts(Impl& impl, const std::vector<Part>& parts, std::int64_t nonfinite) {
   const TableConfig& config = impl.config;
-  if (!config.trainable) {
-    if (!impl.frozen_step_logged) {
-      detail::logger().info("table '{}' is not trainable: train steps leave it unchanged", config.name);
-      impl.frozen_step_logged = true;
-    }
-    return;
+  if (nonfinite > 0) {
+    impl.nonfinite_rows += nonfinite;
+    detail::logger().warn("table '{}': skipped {} gradient rows holding NaN or infinity ({} so far)", config.name,
+                          nonfinite, impl.nonfinite_rows);
   }
-  const std::vector<std::uint8_t> skip = rows_to_skip(impl, grad);
-  const detail::StepScalars scalars = step_scalars(config, impl.step + 1);
-  const auto count = static_cast<std::int64_t>(grad.unique_ids.size());
-  if (config.optimizer.kind == OptimizerKind::custom) {
-    apply_custom(impl, grad, skip, scalars);
-  } else {
-    cpu::RowUpdate update;
-    update.weights = impl.weights.get();
-    update.dim = config.output_dim;
-    update.kind = config.optimizer.kind;
-    update.slot0 = impl.slots.size() > 0 ? impl.slots[0].values.get() : nullptr;
-    update.slot1 = impl.slots.size() > 1 ? impl.slots[1].values.get() : nullptr;
-    update.scalars = scalars;
-    update.constraint = config.embeddings_constraint;
-    if (config.optimizer.kind == OptimizerKind::adam && !config.optimizer.lazy) {
-      cpu::update_every_row(update, config.input_dim, grad.unique_ids.data(), grad.rows.data(), skip.data(), count,
-                            config.padding_idx.value_or(-1));
-    } else {
-      cpu::update_rows(update, grad.unique_ids.data(), grad.rows.data(), skip.data(), count);
+  detail::StepPlan plan;
+  plan.kind = config.optimizer.kind;
+  plan.scalars = step_scalars(config, impl.step + 1);
+  plan.constraint = config.embeddings_constraint;
+  plan.dense = config.optimizer.kind == OptimizerKind::adam && !config.optimizer.lazy;
+  for (const Part& part : parts) {
+    if (config.optimizer.kind == OptimizerKind::custom) {
+      apply_custom(impl, part, plan.scalars);
+      continue;
     }
+    plan.row_begin = part.row_begin;
+    plan.row_end = part.row_end;
+    impl.backend->apply(impl.view(), part.grad, part.skip.as<std::uint8_t>(), plan);
   }
   ++impl.step;
+}
+
+// A frozen table takes no step (said once); the inputs were still checked.
+bool frozen(Impl& impl) {
+  if (impl.config.trainable) return false;
+  if (!impl.frozen_step_logged) {
+    detail::logger().info("table '{}' is not trainable: train steps leave it unchanged", impl.config.name);
+    impl.frozen_step_logged = true;
+  }
+  return true;
+}
+
+SparseGrad to_host(const Impl& impl, const Part& part) {
+  SparseGrad grad;
+  grad.dim = impl.config.output_dim;
+  grad.unique_ids.resize(static_cast<std::size_t>(part.grad.count));
+  grad.rows.resize(static_cast<std::size_t>(part.grad.count * grad.dim));
+  impl.backend->copy_to_host(grad.unique_ids.data(), part.grad.ids.as<void>(), grad.unique_ids.size() * 8);
+  impl.backend->copy_to_host(grad.rows.data(), part.grad.rows.as<void>(), grad.rows.size() * 4);
+  return grad;
+}
+
+SparseGrad concatenate(const Impl& impl, const std::vector<Part>& parts) {
+  SparseGrad all;
+  all.dim = impl.config.output_dim;
+  for (const Part& part : parts) {
+    SparseGrad host = to_host(impl, part);
+    all.unique_ids.insert(all.unique_ids.end(), host.unique_ids.begin(), host.unique_ids.end());
+    all.rows.insert(all.rows.end(), host.rows.begin(), host.rows.end());
+  }
+  return all;
+}
+
+std::vector<Part> lookup_parts(Impl& impl, const IndexTensor& indices, std::span<const float> grad_out,
+                               std::int64_t* nonfinite) {
+  check_grad_size("grad_out", grad_out.size(), indices.size(), impl.config.output_dim,
+                  "indices of shape " + detail::format_shape(indices.shape()));
+  return detail::with_ids(indices, [&](const auto* ids) {
+    detail::check_ids(impl, indices, ids);
+    return fold_lookup(impl, ids, indices.size(), grad_out.data(), indices.type(), nonfinite);
+  });
+}
+
+std::vector<Part> pooled_parts(Impl& impl, const IndexTensor& indices, std::span<const std::int64_t> offsets,
+                               PoolingMode mode, std::span<const float> per_sample_weights,
+                               std::span<const float> grad_bags, std::int64_t* nonfinite) {
+  const std::int64_t bags = detail::check_pooled_arguments(indices, offsets, mode, per_sample_weights);
+  check_grad_size("grad_bags", grad_bags.size(), bags, impl.config.output_dim, fmt::format("{} bags", bags));
+  detail::with_ids(indices, [&](const auto* ids) { detail::check_ids(impl, indices, ids); });
+  return fold_pooled(impl, indices, offsets, bags, mode, per_sample_weights, grad_bags, nonfinite);
 }
 
 void check_sparse_grad(const TableConfig& config, const SparseGrad& grad) {
@@ -240,32 +326,54 @@ void check_sparse_grad(const TableConfig& config, const SparseGrad& grad) {
 
 SparseGrad EmbeddingTable::sparse_grad(const IndexTensor& indices, std::span<const float> grad_out) const {
   std::shared_lock lock(impl_->mutex);
-  return lookup_gradient(*impl_, indices, grad_out);
+  std::int64_t nonfinite = 0;
+  return concatenate(*impl_, lookup_parts(*impl_, indices, grad_out, &nonfinite));
 }
 
 SparseGrad EmbeddingTable::sparse_grad_pooled(const IndexTensor& indices, std::span<const std::int64_t> offsets,
                                               PoolingMode mode, std::span<const float> per_sample_weights,
                                               std::span<const float> grad_bags) const {
   std::shared_lock lock(impl_->mutex);
-  return pooled_gradient(*impl_, indices, offsets, mode, per_sample_weights, grad_bags);
+  std::int64_t nonfinite = 0;
+  return concatenate(*impl_, pooled_parts(*impl_, indices, offsets, mode, per_sample_weights, grad_bags, &nonfinite));
 }
 
 void EmbeddingTable::apply(const SparseGrad& grad) {
   check_sparse_grad(impl_->config, grad);
   std::unique_lock lock(impl_->mutex);
-  apply_step(*impl_, grad);
+  Impl& impl = *impl_;
+  if (frozen(impl)) return;
+  detail::Backend& backend = *impl.backend;
+  std::vector<Part> parts(1);
+  Part& part = parts.front();
+  part.grad.count = static_cast<std::int64_t>(grad.unique_ids.size());
+  part.grad.ids = backend.allocate(grad.unique_ids.size() * 8, "sparse gradient ids");
+  part.grad.rows = backend.allocate(grad.rows.size() * 4, "sparse gradient rows");
+  backend.copy_from_host(part.grad.ids.as<void>(), grad.unique_ids.data(), grad.unique_ids.size() * 8);
+  backend.copy_from_host(part.grad.rows.as<void>(), grad.rows.data(), grad.rows.size() * 4);
+  part.row_end = impl.config.input_dim;
+  // padding_idx never receives gradient, even from a gradient built by hand.
+  std::vector<std::uint8_t> initial(grad.unique_ids.size(), 0);
+  for (std::size_t u = 0; u < initial.size(); ++u) initial[u] = grad.unique_ids[u] == impl.config.padding_idx ? 1 : 0;
+  const std::int64_t nonfinite = flag_rows(impl, part, initial);
+  apply_parts(impl, parts, nonfinite);
 }
 
 void EmbeddingTable::train_step(const IndexTensor& indices, std::span<const float> grad_out) {
   std::unique_lock lock(impl_->mutex);
-  apply_step(*impl_, lookup_gradient(*impl_, indices, grad_out));
+  std::int64_t nonfinite = 0;
+  const std::vector<Part> parts = lookup_parts(*impl_, indices, grad_out, &nonfinite);
+  if (!frozen(*impl_)) apply_parts(*impl_, parts, nonfinite);
 }
 
 void EmbeddingTable::train_step_pooled(const IndexTensor& indices, std::span<const std::int64_t> offsets,
                                        PoolingMode mode, std::span<const float> per_sample_weights,
                                        std::span<const float> grad_bags) {
   std::unique_lock lock(impl_->mutex);
-  apply_step(*impl_, pooled_gradient(*impl_, indices, offsets, mode, per_sample_weights, grad_bags));
+  std::int64_t nonfinite = 0;
+  const std::vector<Part> parts =
+      pooled_parts(*impl_, indices, offsets, mode, per_sample_weights, grad_bags, &nonfinite);
+  if (!frozen(*impl_)) apply_parts(*impl_, parts, nonfinite);
 }
 
 const OptimizerConfig& EmbeddingTable::optimizer() const noexcept { return impl_->config.optimizer; }
@@ -280,19 +388,21 @@ void EmbeddingTable::set_learning_rate(double learning_rate) {
 
 std::vector<std::string> EmbeddingTable::optimizer_state_names() const {
   std::vector<std::string> names;
-  for (const auto& slot : impl_->slots) names.push_back(slot.name);
+  for (const auto& spec : impl_->slot_specs) names.push_back(spec.name);
   return names;
 }
 
 Array<float> EmbeddingTable::optimizer_state(std::string_view name) const {
-  for (const auto& slot : impl_->slots) {
-    if (slot.name != name) continue;
+  for (std::size_t k = 0; k < impl_->slot_specs.size(); ++k) {
+    const detail::SlotSpec& spec = impl_->slot_specs[k];
+    if (spec.name != name) continue;
     Array<float> state;
-    state.shape = slot.width == 1 && impl_->config.optimizer.kind == OptimizerKind::rowwise_adagrad
+    state.shape = impl_->config.optimizer.kind == OptimizerKind::rowwise_adagrad
                       ? std::vector<std::int64_t>{input_dim()}
-                      : std::vector<std::int64_t>{input_dim(), slot.width};
+                      : std::vector<std::int64_t>{input_dim(), spec.width};
+    state.values.resize(static_cast<std::size_t>(input_dim() * spec.width));
     std::shared_lock lock(impl_->mutex);
-    state.values.assign(slot.values.get(), slot.values.get() + input_dim() * slot.width);
+    impl_->backend->copy_to_host(state.values.data(), impl_->slots[k].as<void>(), state.values.size() * sizeof(float));
     return state;
   }
   throw Error(Status::invalid_argument,
@@ -302,34 +412,14 @@ Array<float> EmbeddingTable::optimizer_state(std::string_view name) const {
 
 double EmbeddingTable::regularization_loss() const {
   if (!impl_->config.embeddings_regularizer) return 0.0;
-  const double l1 = impl_->config.embeddings_regularizer->l1, l2 = impl_->config.embeddings_regularizer->l2;
-  const std::int64_t count = static_cast<std::int64_t>(impl_->weight_count());
-  // Fixed chunks summed in order: the same double on any thread count.
-  constexpr std::int64_t kChunk = 1 << 16;
-  const std::int64_t chunks = (count + kChunk - 1) / kChunk;
-  std::vector<double> partial(static_cast<std::size_t>(chunks), 0.0);
   std::shared_lock lock(impl_->mutex);
-  const float* w = impl_->weights.get();
-#pragma omp parallel for schedule(static)
-  for (std::int64_t k = 0; k < chunks; ++k) {
-    double sum = 0.0;
-    for (std::int64_t i = k * kChunk; i < std::min(count, (k + 1) * kChunk); ++i) {
-      sum += l1 * std::abs(static_cast<double>(w[i])) + l2 * static_cast<double>(w[i]) * w[i];
-    }
-    partial[k] = sum;
-  }
-  double total = 0.0;
-  for (const double p : partial) total += p;
-  return total;
+  return impl_->backend->penalty(impl_->weights.as<float>(), static_cast<std::int64_t>(impl_->weight_count()),
+                                 impl_->config.embeddings_regularizer->l1, impl_->config.embeddings_regularizer->l2);
 }
 
 void EmbeddingTable::apply_constraints() {
   std::unique_lock lock(impl_->mutex);
-  const std::int64_t dim = output_dim();
-#pragma omp parallel for schedule(static)
-  for (std::int64_t id = 0; id < input_dim(); ++id) {
-    cpu::constrain_row(impl_->weights.get() + id * dim, dim, impl_->config.embeddings_constraint);
-  }
+  impl_->backend->constrain_all(impl_->view(), impl_->config.embeddings_constraint);
 }
 
 std::int64_t EmbeddingTable::nonfinite_gradient_rows() const noexcept { return impl_->nonfinite_rows; }

@@ -1,9 +1,14 @@
-// The placement decision for each policy and what the device probe found.
+// The placement decision: device absent/present x fits/does not x budget cap x optimizer with and
+// without a sparse kernel x policy auto/cpu/cuda, each with its device and reason code.
 #include <embedkit/embedkit.hpp>
 
 #include <gtest/gtest.h>
 
+#include "src/backend/sim_device_backend.hpp"
 #include "src/dispatch/placement.hpp"
+
+#include <cstdlib>
+#include <string>
 
 namespace {
 
@@ -12,53 +17,126 @@ using embedkit::Error;
 using embedkit::PlacementPolicy;
 using embedkit::PlacementReason;
 using embedkit::Status;
-using embedkit::detail::CudaProbe;
 using embedkit::detail::decide_placement;
+using embedkit::detail::PlacementInputs;
+using embedkit::detail::SimDeviceBackend;
 
-const CudaProbe kCpuOnlyBuild{};
-const CudaProbe kNoDevice{true, 0, "cudaErrorNoDevice: no CUDA-capable device is detected", ""};
-const CudaProbe kOldDriver{true, 0, "cudaErrorInsufficientDriver: CUDA driver version is insufficient", ""};
-const CudaProbe kDevice{true, 1, "", "NVIDIA H100 80GB HBM3"};
+constexpr std::uint64_t kGiB = std::uint64_t{1} << 30;
 
-embedkit::ByteBreakdown bytes() {
-  embedkit::ByteBreakdown b;
-  b.weights = 4000;
-  return b;
-}
+struct Row {
+  const char* name;
+  bool built_with_cuda;
+  bool device_present;
+  std::uint64_t needed;              // bytes the table needs
+  std::optional<std::uint64_t> limit;
+  bool optimizer_kernel;
+  PlacementPolicy policy;
+  // expected:
+  DeviceKind device;
+  PlacementReason reason;            // when no error
+  std::optional<Status> error;       // forced cuda failures
+};
 
-TEST(Placement, CpuPolicyAlwaysCpu) {
-  for (const CudaProbe& probe : {kCpuOnlyBuild, kNoDevice, kDevice}) {
-    const auto decision = decide_placement(PlacementPolicy::cpu, bytes(), probe);
-    EXPECT_EQ(decision.device, DeviceKind::cpu);
-    EXPECT_EQ(decision.reason_code, PlacementReason::cpu_requested);
-    EXPECT_EQ(decision.bytes.weights, 4000u);
-  }
-}
+// A 10 GiB device with 8 GiB free: 1 GiB headroom by default, so 7 GiB usable.
+const Row kTable[] = {
+    {"cpu_policy_with_device", true, true, kGiB, {}, true, PlacementPolicy::cpu, DeviceKind::cpu, PlacementReason::cpu_requested, {}},
+    {"auto_not_built", false, false, kGiB, {}, true, PlacementPolicy::automatic, DeviceKind::cpu, PlacementReason::cuda_not_built, {}},
+    {"auto_no_device", true, false, kGiB, {}, true, PlacementPolicy::automatic, DeviceKind::cpu, PlacementReason::no_cuda_device, {}},
+    {"auto_fits", true, true, 6 * kGiB, {}, true, PlacementPolicy::automatic, DeviceKind::cuda, PlacementReason::fits_on_device, {}},
+    {"auto_does_not_fit", true, true, 8 * kGiB, {}, true, PlacementPolicy::automatic, DeviceKind::cpu, PlacementReason::does_not_fit, {}},
+    {"auto_over_budget", true, true, 3 * kGiB, 2 * kGiB, true, PlacementPolicy::automatic, DeviceKind::cpu, PlacementReason::does_not_fit, {}},
+    {"auto_within_budget", true, true, 2 * kGiB, 2 * kGiB, true, PlacementPolicy::automatic, DeviceKind::cuda, PlacementReason::fits_on_device, {}},
+    {"auto_host_optimizer", true, true, kGiB, {}, false, PlacementPolicy::automatic, DeviceKind::cpu, PlacementReason::optimizer_has_no_cuda_kernel, {}},
+    {"cuda_fits", true, true, kGiB, {}, true, PlacementPolicy::cuda, DeviceKind::cuda, PlacementReason::fits_on_device, {}},
+    {"cuda_not_built", false, false, kGiB, {}, true, PlacementPolicy::cuda, DeviceKind::cpu, {}, Status::unsupported},
+    {"cuda_no_device", true, false, kGiB, {}, true, PlacementPolicy::cuda, DeviceKind::cpu, {}, Status::unsupported},
+    {"cuda_does_not_fit", true, true, 8 * kGiB, {}, true, PlacementPolicy::cuda, DeviceKind::cpu, {}, Status::out_of_memory},
+    {"cuda_over_budget", true, true, 3 * kGiB, 2 * kGiB, true, PlacementPolicy::cuda, DeviceKind::cpu, {}, Status::out_of_memory},
+    {"cuda_host_optimizer", true, true, kGiB, {}, false, PlacementPolicy::cuda, DeviceKind::cpu, {}, Status::unsupported},
+};
 
-TEST(Placement, AutoExplainsWhyCpu) {
-  auto decision = decide_placement(PlacementPolicy::automatic, bytes(), kCpuOnlyBuild);
-  EXPECT_EQ(decision.reason_code, PlacementReason::cuda_not_built);
-  EXPECT_EQ(decision.device_name(), "cpu");
-  decision = decide_placement(PlacementPolicy::automatic, bytes(), kOldDriver);
-  EXPECT_EQ(decision.reason_code, PlacementReason::no_cuda_device);
-  EXPECT_NE(decision.reason.find("cudaErrorInsufficientDriver"), std::string::npos);
-  decision = decide_placement(PlacementPolicy::automatic, bytes(), kDevice);
-  EXPECT_EQ(decision.reason_code, PlacementReason::cuda_backend_not_implemented);
-  EXPECT_NE(decision.reason.find("NVIDIA H100"), std::string::npos);
-  EXPECT_EQ(decision.device, DeviceKind::cpu);
-}
+class PlacementTable : public ::testing::TestWithParam<Row> {};
 
-TEST(Placement, ForcedCudaIsAClearError) {
-  for (const CudaProbe& probe : {kCpuOnlyBuild, kNoDevice, kDevice}) {
+TEST_P(PlacementTable, DeviceAndReason) {
+  const Row& row = GetParam();
+  SimDeviceBackend device(10 * kGiB);
+  auto occupied = device.allocate(0, "nothing");  // a 0-byte block: the device reports 10 GiB free
+  PlacementInputs inputs;
+  inputs.table_name = "t";
+  inputs.policy = row.policy;
+  inputs.bytes.weights = row.needed;
+  inputs.optimizer_name = row.optimizer_kernel ? "adagrad" : "custom";
+  inputs.optimizer_has_cuda_kernel = row.optimizer_kernel;
+  inputs.built_with_cuda = row.built_with_cuda;
+  inputs.device = row.device_present ? &device : nullptr;
+  inputs.no_device_reason = row.built_with_cuda ? "cudaErrorInsufficientDriver: CUDA driver version is insufficient" : "";
+  inputs.device_memory = {8 * kGiB, 10 * kGiB};
+  inputs.limit = row.limit;
+  if (row.error) {
     try {
-      decide_placement(PlacementPolicy::cuda, bytes(), probe);
-      FAIL();
+      decide_placement(inputs);
+      FAIL() << "decided instead of failing";
     } catch (const Error& e) {
-      EXPECT_EQ(e.status(), Status::unsupported);
-      EXPECT_NE(std::string(e.what()).find("placement 'cuda' was requested"), std::string::npos);
-      EXPECT_NE(std::string(e.what()).find("use placement 'auto' or 'cpu'"), std::string::npos);
+      EXPECT_EQ(e.status(), *row.error) << e.what();
+      EXPECT_NE(std::string(e.what()).find("placement 'cuda' was requested by the config"), std::string::npos) << e.what();
     }
+    return;
   }
+  const auto decision = decide_placement(inputs);
+  EXPECT_EQ(decision.device, row.device);
+  EXPECT_EQ(decision.reason_code, row.reason) << decision.reason;
+  EXPECT_EQ(decision.device_name(), row.device == DeviceKind::cuda ? "sim:0" : "cpu");
+  EXPECT_FALSE(decision.reason.empty());
+}
+
+INSTANTIATE_TEST_SUITE_P(Cases, PlacementTable, ::testing::ValuesIn(kTable),
+                         [](const ::testing::TestParamInfo<Row>& param_info) { return std::string(param_info.param.name); });
+
+TEST(Placement, ReasonSpellsOutTheArithmetic) {
+  SimDeviceBackend device(80 * kGiB);
+  PlacementInputs inputs;
+  inputs.table_name = "items";
+  inputs.bytes.weights = 24 * kGiB;
+  inputs.bytes.optimizer_state = 48 * kGiB;
+  inputs.bytes.workspace = 3 * kGiB;
+  inputs.optimizer_name = "adam";
+  inputs.built_with_cuda = true;
+  inputs.device = &device;
+  inputs.device_memory = {78 * kGiB, 80 * kGiB};
+  const auto decision = decide_placement(inputs);
+  EXPECT_EQ(decision.reason_code, PlacementReason::does_not_fit);
+  EXPECT_EQ(decision.reason,
+            "needs 75.0 GiB (weights 24.0 GiB + adam state 48.0 GiB + workspace 3.0 GiB), sim:0 usable 70.0 GiB "
+            "(78.0 GiB free - 8.0 GiB headroom)");
+  EXPECT_EQ(*decision.device_free_bytes, 78 * kGiB);
+  EXPECT_EQ(*decision.device_usable_bytes, 70 * kGiB);
+  // Earlier tables: their allocations are already out of `free`; their promised workspace is not.
+  inputs.ledger = 60 * kGiB;
+  inputs.promised = 2 * kGiB;
+  inputs.bytes = {};
+  inputs.bytes.weights = 69 * kGiB;
+  EXPECT_NE(decide_placement(inputs).reason.find("- 2.0 GiB workspace promised to earlier tables"), std::string::npos);
+  EXPECT_EQ(decide_placement(inputs).reason_code, PlacementReason::does_not_fit);  // 68 GiB usable
+  inputs.bytes.weights = 68 * kGiB;
+  EXPECT_EQ(decide_placement(inputs).reason_code, PlacementReason::fits_on_device);
+  // The user's cap covers everything embedkit placed, allocated or promised.
+  inputs.limit = 70 * kGiB;
+  inputs.bytes.weights = 11 * kGiB;
+  EXPECT_EQ(decide_placement(inputs).reason_code, PlacementReason::does_not_fit);
+  EXPECT_NE(decide_placement(inputs).reason.find("gpu_memory_limit 70.0 GiB - 60.0 GiB placed by earlier tables"),
+            std::string::npos);
+}
+
+TEST(Placement, EnvironmentOverridesTheConfig) {
+  bool from_environment = false;
+  ASSERT_EQ(::setenv("EMBEDKIT_DEVICE", "cpu", 1), 0);
+  EXPECT_EQ(embedkit::detail::effective_policy(PlacementPolicy::cuda, &from_environment), PlacementPolicy::cpu);
+  EXPECT_TRUE(from_environment);
+  ASSERT_EQ(::setenv("EMBEDKIT_DEVICE", "gpu", 1), 0);
+  EXPECT_THROW(embedkit::detail::effective_policy(PlacementPolicy::cpu, &from_environment), Error);
+  ASSERT_EQ(::unsetenv("EMBEDKIT_DEVICE"), 0);
+  EXPECT_EQ(embedkit::detail::effective_policy(PlacementPolicy::cuda, &from_environment), PlacementPolicy::cuda);
+  EXPECT_FALSE(from_environment);
 }
 
 TEST(Placement, TableRecordsItsDecision) {

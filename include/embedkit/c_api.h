@@ -79,6 +79,11 @@ EMBEDKIT_API ek_status ek_train_step_pooled(ek_table* t, const DLTensor* indices
 /* Sets the learning rate of the next steps (finite, >= 0; > 0 for Ftrl). */
 EMBEDKIT_API ek_status ek_set_learning_rate(ek_table* t, double lr);
 
+/* Moves the table (weights, optimizer state, step count) to "cpu" or "cuda"; results before and after
+ * are bitwise equal. EK_UNSUPPORTED when there is no such device or no kernels there,
+ * EK_OUT_OF_MEMORY when the table does not fit; the table is unchanged then. */
+EMBEDKIT_API ek_status ek_table_migrate(ek_table* t, const char* device);
+
 /* Copies the matrix into `out`, float32 of shape (input_dim, output_dim). */
 EMBEDKIT_API ek_status ek_get_weights(ek_table* t, DLTensor* out);
 

@@ -63,12 +63,16 @@ struct EMBEDKIT_API TableConfig {
   PlacementPolicy placement = PlacementPolicy::automatic;
   std::optional<Regularizer> embeddings_regularizer;  ///< Added to touched rows' gradients (lazy).
   Constraint embeddings_constraint;                   ///< Applied to touched rows after each update.
+  std::optional<std::uint64_t> gpu_memory_limit;     ///< A byte cap for this table's device, shared with the model.
+  std::optional<std::uint64_t> gpu_memory_headroom;  ///< Bytes left free on the device; default 10% of its total.
+  std::int64_t max_batch_lookups = 1 << 18;          ///< The largest batch, which sizes the workspace.
   OptimizerConfig optimizer = OptimizerConfig::defaults(OptimizerKind::sgd);
   NonFiniteGradients nonfinite_gradients = NonFiniteGradients::skip;
 
   /// @brief Parses a JSON object: a Keras `Embedding.get_config()` as it is (Keras 3 or tf-keras),
   /// plus embedkit's own keys (padding_idx, bounds_check, placement, seed, optimizer as a name or a
-  /// Keras optimizer object, nonfinite_gradients). Initializers,
+  /// Keras optimizer object, nonfinite_gradients, gpu_memory_limit, gpu_memory_headroom,
+  /// max_batch_lookups). Initializers,
   /// regularizers and constraints come as Keras names or Keras objects.
   /// @throws Error(Status::invalid_argument) naming a malformed document, an unknown key or a value
   ///         of the wrong type or range, e.g. `input_dim must be a positive integer, got 0`;

@@ -18,7 +18,12 @@ enum class PlacementReason {
   cpu_requested,                 ///< The config or EMBEDKIT_DEVICE asked for the CPU.
   cuda_not_built,                ///< This library was built without CUDA.
   no_cuda_device,                ///< Built with CUDA, but no device is usable (driver or count).
-  cuda_backend_not_implemented,  ///< A device is usable, but this version keeps tables on the CPU.
+  cuda_backend_not_implemented,  ///< A device is usable, but its table kernels are not written yet.
+  optimizer_has_no_cuda_kernel,  ///< The optimizer is a host callback: it only runs on the CPU.
+  fits_on_device,                ///< The table fits the device's usable memory: placed there.
+  does_not_fit,                  ///< The table needs more than the device's usable memory.
+  device_allocation_failed,      ///< It should have fit, but allocating on the device failed.
+  migrated,                      ///< Moved by migrate().
 };
 
 /// @brief Bytes a table holds, by purpose.
@@ -32,16 +37,15 @@ struct ByteBreakdown {
 /// @brief The decision taken once, at the table's creation, and why.
 struct PlacementDecision {
   DeviceKind device = DeviceKind::cpu;
-  int device_index = 0;             ///< The CUDA ordinal; 0 for the CPU.
   PlacementReason reason_code = PlacementReason::cpu_requested;
   std::string reason;               ///< One sentence a person can act on.
   ByteBreakdown bytes;              ///< What the table needs where it was placed.
-  std::optional<std::uint64_t> device_free_bytes;  ///< Free device memory seen, when a device was probed.
+  std::optional<std::uint64_t> device_free_bytes;    ///< Free device memory seen, when a device was probed.
+  std::optional<std::uint64_t> device_usable_bytes;  ///< What this table could have used there.
+  std::string device_label = "cpu";                   ///< Its backend's name: "cpu", "cuda:0", "sim:0".
 
-  /// @brief "cpu" or "cuda:N".
-  std::string device_name() const {
-    return device == DeviceKind::cpu ? std::string("cpu") : "cuda:" + std::to_string(device_index);
-  }
+  /// @brief "cpu", "cuda:N" (or a simulated device's name in tests).
+  std::string device_name() const { return device_label; }
 };
 
 /// @brief The snake_case name of a reason code, e.g. "cuda_not_built".

@@ -3,6 +3,7 @@
 /// @brief EmbeddingTable: one embedding matrix, its lookups and its weights.
 
 #include <embedkit/config.hpp>
+#include <embedkit/context.hpp>
 #include <embedkit/export.h>
 #include <embedkit/placement.hpp>
 #include <embedkit/pooling.hpp>
@@ -25,15 +26,19 @@ namespace embedkit {
 /// Lookups may run concurrently from many threads; writes (set_weights, set_row) exclude them.
 class EMBEDKIT_API EmbeddingTable {
  public:
-  /// @brief Validates `config`, decides the placement, allocates and initialises the weights.
-  /// @throws Error: invalid_argument (bad config), out_of_memory (weights larger than the memory
-  ///         available), unsupported (placement "cuda" where no CUDA table can be made).
-  explicit EmbeddingTable(TableConfig config);
+  /// @brief Validates `config`, decides the placement on `context`'s device or the CPU (logged at
+  /// info), allocates and initialises the weights. Under placement "auto" a failed device
+  /// allocation falls back to the CPU with a warning.
+  /// @throws Error: invalid_argument (bad config or EMBEDKIT_DEVICE), out_of_memory (weights and
+  ///         state larger than the memory available; under placement "cuda", a table that does not
+  ///         fit the device), unsupported (placement "cuda" where no CUDA table can be made).
+  explicit EmbeddingTable(TableConfig config, Context& context = Context::default_context());
   ~EmbeddingTable();
   /// @brief A table holding a copy of `matrix` (pretrained vectors), trainable or frozen. The
   /// config's input_dim and output_dim, when 0, are taken from the matrix's shape.
   /// @throws Error(shape_mismatch) in Keras's words when they are set and differ, as set_weights.
-  static EmbeddingTable from_pretrained(const Array<float>& matrix, bool trainable, TableConfig config = {});
+  static EmbeddingTable from_pretrained(const Array<float>& matrix, bool trainable, TableConfig config = {},
+                                        Context& context = Context::default_context());
   EmbeddingTable(EmbeddingTable&&) noexcept;
   EmbeddingTable& operator=(EmbeddingTable&&) noexcept;
   EmbeddingTable(const EmbeddingTable&) = delete;
@@ -134,6 +139,13 @@ class EMBEDKIT_API EmbeddingTable {
   /// @brief Gradient rows skipped so far because they held a NaN or an infinity.
   std::int64_t nonfinite_gradient_rows() const noexcept;
 
+  /// @brief Moves the table (weights, optimizer state, step count) to "cpu" or to its context's
+  /// device ("cuda", or the device's name such as "cuda:0"); results before and after are bitwise
+  /// equal. Nothing changes when it fails.
+  /// @throws Error: invalid_argument (unknown device), unsupported (no such device, no kernels
+  ///         there, or a custom optimizer), out_of_memory (does not fit; allocation failed).
+  void migrate(std::string_view device);
+
   /// @brief The table's figures without a batch.
   Summary summary() const;
   /// @brief The figures for a batch of this shape (output shape and bytes).
@@ -148,7 +160,7 @@ class EMBEDKIT_API EmbeddingTable {
 
  private:
   enum class Fill { initializer, none };
-  EmbeddingTable(TableConfig config, Fill fill);
+  EmbeddingTable(TableConfig config, Context& context, Fill fill);
   std::unique_ptr<Impl> impl_;
 };
 

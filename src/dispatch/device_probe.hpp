@@ -1,21 +1,25 @@
 #pragma once
-// What the machine offers for CUDA tables. One implementation per build: kernels/device_probe.cpp
+// What the machine offers for CUDA tables. One implementation per build: kernels/cuda_device.cpp
 // asks the CUDA runtime; src/dispatch/device_probe_none.cpp answers for a CPU-only build.
 
+#include "../backend/backend.hpp"
+
+#include <memory>
 #include <string>
 
 namespace embedkit::detail {
 
-struct CudaProbe {
-  bool built_with_cuda = false;  ///< The library holds a CUDA backend.
-  int device_count = 0;          ///< Devices the runtime reports; 0 on any runtime or driver error.
-  std::string error;             ///< The runtime's error name and text when the query failed.
-  std::string device_name;       ///< Name of device 0, when there is one.
-
-  bool usable() const { return built_with_cuda && device_count > 0; }
+/// The result of looking for CUDA device 0.
+struct CudaDevice {
+  bool built_with_cuda = false;
+  std::unique_ptr<Backend> backend;  // null when no device is usable
+  std::string error;                 // the runtime's error name and text when the query failed
 };
 
-/// Asks the CUDA runtime, without creating a context, whether a device is usable.
-CudaProbe probe_cuda();
+/// Looks for a usable CUDA device (a driver error such as cudaErrorInsufficientDriver means none).
+CudaDevice open_cuda_device();
+
+/// Whether `data` is CUDA device memory (false in a CPU-only build).
+bool is_cuda_device_pointer(const void* data);
 
 }  // namespace embedkit::detail

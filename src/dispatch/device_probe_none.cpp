@@ -2,6 +2,8 @@
 
 namespace embedkit::detail {
 
-CudaProbe probe_cuda() { return CudaProbe{}; }
+CudaDevice open_cuda_device() { return CudaDevice{}; }
+
+bool is_cuda_device_pointer(const void*) { return false; }
 
 }  // namespace embedkit::detail

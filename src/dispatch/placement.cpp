@@ -4,6 +4,11 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
+#include <array>
+#include <cstdlib>
+#include <string_view>
+
 namespace embedkit {
 
 const char* to_string(PlacementReason reason) noexcept {
@@ -12,6 +17,11 @@ const char* to_string(PlacementReason reason) noexcept {
     case PlacementReason::cuda_not_built: return "cuda_not_built";
     case PlacementReason::no_cuda_device: return "no_cuda_device";
     case PlacementReason::cuda_backend_not_implemented: return "cuda_backend_not_implemented";
+    case PlacementReason::optimizer_has_no_cuda_kernel: return "optimizer_has_no_cuda_kernel";
+    case PlacementReason::fits_on_device: return "fits_on_device";
+    case PlacementReason::does_not_fit: return "does_not_fit";
+    case PlacementReason::device_allocation_failed: return "device_allocation_failed";
+    case PlacementReason::migrated: return "migrated";
   }
   return "unknown";
 }
@@ -19,45 +29,123 @@ const char* to_string(PlacementReason reason) noexcept {
 namespace detail {
 namespace {
 
-PlacementDecision on_cpu(PlacementReason code, std::string reason, const ByteBreakdown& bytes) {
-  PlacementDecision decision;
-  decision.device = DeviceKind::cpu;
-  decision.reason_code = code;
-  decision.reason = std::move(reason);
-  decision.bytes = bytes;
-  return decision;
+PlacementDecision decision(PlacementReason code, std::string reason, const PlacementInputs& inputs) {
+  PlacementDecision d;
+  d.reason_code = code;
+  d.reason = std::move(reason);
+  d.bytes = inputs.bytes;
+  if (inputs.device != nullptr) d.device_free_bytes = inputs.device_memory.free_bytes;
+  return d;
+}
+
+std::string needs_text(const PlacementInputs& inputs) {
+  const ByteBreakdown& b = inputs.bytes;
+  return fmt::format("needs {} (weights {} + {} state {} + workspace {})", short_bytes(b.total()),
+                     short_bytes(b.weights), inputs.optimizer_name, short_bytes(b.optimizer_state),
+                     short_bytes(b.workspace));
 }
 
 }  // namespace
 
-PlacementDecision decide_placement(PlacementPolicy policy, const ByteBreakdown& bytes,
-                                   const CudaProbe& probe) {
-  if (policy == PlacementPolicy::cpu) {
-    return on_cpu(PlacementReason::cpu_requested, "placement 'cpu' was requested", bytes);
+std::string short_bytes(std::uint64_t bytes) {
+  constexpr std::array<const char*, 6> kUnits = {"KiB", "MiB", "GiB", "TiB", "PiB", "EiB"};
+  if (bytes < 1024) return fmt::format("{} bytes", bytes);
+  double scaled = static_cast<double>(bytes) / 1024.0;
+  std::size_t unit = 0;
+  while (scaled >= 1024.0 && unit + 1 < kUnits.size()) {
+    scaled /= 1024.0;
+    ++unit;
   }
-  std::string reason;
-  PlacementReason code;
-  if (!probe.built_with_cuda) {
-    code = PlacementReason::cuda_not_built;
-    reason = "this embedkit was built without CUDA";
-  } else if (!probe.usable()) {
-    code = PlacementReason::no_cuda_device;
-    reason = probe.error.empty() ? std::string("no CUDA device is present")
-                                 : fmt::format("no usable CUDA device ({})", probe.error);
-  } else {
-    code = PlacementReason::cuda_backend_not_implemented;
-    reason = fmt::format("CUDA device 0 ({}) is usable, but this version of embedkit keeps tables "
-                         "on the CPU: its CUDA table backend is not implemented yet",
-                         probe.device_name);
+  return fmt::format("{:.1f} {}", scaled, kUnits[unit]);
+}
+
+std::uint64_t train_workspace_bytes(std::int64_t lookups, std::int64_t dim) {
+  // Per lookup: its id (8), its upstream gradient row (4·dim), two sort keys (16), its position (8),
+  // and at most one folded row (4·dim) with its id (8).
+  const auto n = static_cast<std::uint64_t>(lookups), d = static_cast<std::uint64_t>(dim);
+  return n * (40 + 8 * d);
+}
+
+PlacementPolicy effective_policy(PlacementPolicy configured, bool* from_environment) {
+  *from_environment = false;
+  const char* value = std::getenv("EMBEDKIT_DEVICE");
+  if (value == nullptr || *value == '\0') return configured;
+  const std::string_view text(value);
+  *from_environment = true;
+  if (text == "auto") return PlacementPolicy::automatic;
+  if (text == "cpu") return PlacementPolicy::cpu;
+  if (text == "cuda") return PlacementPolicy::cuda;
+  throw Error(Status::invalid_argument,
+              fmt::format("EMBEDKIT_DEVICE must be 'auto', 'cpu' or 'cuda', got '{}'", text));
+}
+
+PlacementDecision decide_placement(const PlacementInputs& inputs) {
+  const char* source = inputs.policy_from_environment ? "EMBEDKIT_DEVICE" : "the config";
+  if (inputs.policy == PlacementPolicy::cpu) {
+    return decision(PlacementReason::cpu_requested, fmt::format("placement 'cpu' was requested by {}", source), inputs);
   }
-  if (policy == PlacementPolicy::cuda) {
-    const char* remedy = code == PlacementReason::cuda_not_built
-                             ? "rebuild with -DEMBEDKIT_CUDA=ON, or use placement 'auto' or 'cpu'"
-                             : "use placement 'auto' or 'cpu'";
-    throw Error(Status::unsupported,
-                fmt::format("placement 'cuda' was requested, but {}; {}", reason, remedy));
+  const bool forced = inputs.policy == PlacementPolicy::cuda;
+  const auto refuse = [&](Status status, const std::string& why, const char* remedy) {
+    throw Error(status, fmt::format("table '{}': placement 'cuda' was requested by {}, but {}; {}", inputs.table_name,
+                                    source, why, remedy));
+  };
+  if (inputs.device == nullptr) {
+    const PlacementReason code = inputs.built_with_cuda ? PlacementReason::no_cuda_device : PlacementReason::cuda_not_built;
+    const std::string why = inputs.built_with_cuda
+                                ? (inputs.no_device_reason.empty() ? std::string("no CUDA device is present")
+                                                                   : fmt::format("no usable CUDA device ({})",
+                                                                                 inputs.no_device_reason))
+                                : std::string("this embedkit was built without CUDA");
+    if (forced) {
+      refuse(Status::unsupported, why,
+             inputs.built_with_cuda ? "use placement 'auto' or 'cpu'"
+                                    : "rebuild with -DEMBEDKIT_CUDA=ON, or use placement 'auto' or 'cpu'");
+    }
+    return decision(code, why, inputs);
   }
-  return on_cpu(code, std::move(reason), bytes);
+  if (!inputs.optimizer_has_cuda_kernel) {
+    const std::string why = fmt::format("the {} optimizer has no sparse CUDA kernel", inputs.optimizer_name);
+    if (forced) refuse(Status::unsupported, why, "use a built-in optimizer, or placement 'auto' or 'cpu'");
+    return decision(PlacementReason::optimizer_has_no_cuda_kernel, why, inputs);
+  }
+  if (!inputs.device->runs_table_ops()) {
+    const std::string why = fmt::format("{} is usable, but this version of embedkit has no CUDA table kernels yet",
+                                        inputs.device->name());
+    if (forced) refuse(Status::unsupported, why, "use placement 'auto' or 'cpu'");
+    return decision(PlacementReason::cuda_backend_not_implemented, why, inputs);
+  }
+  // Free memory already excludes what earlier tables allocated; only their promised workspace is
+  // still to come out of it. The user's cap covers everything embedkit places.
+  const MemoryInfo& memory = inputs.device_memory;
+  const std::uint64_t headroom = inputs.headroom.value_or(memory.total_bytes / 10);
+  const std::uint64_t taken = headroom + inputs.promised;
+  std::uint64_t usable = memory.free_bytes > taken ? memory.free_bytes - taken : 0;
+  std::string usable_text = fmt::format("{} free - {} headroom", short_bytes(memory.free_bytes), short_bytes(headroom));
+  if (inputs.promised > 0) {
+    usable_text += fmt::format(" - {} workspace promised to earlier tables", short_bytes(inputs.promised));
+  }
+  if (inputs.limit) {
+    const std::uint64_t budget = *inputs.limit > inputs.ledger ? *inputs.limit - inputs.ledger : 0;
+    if (budget < usable) {
+      usable = budget;
+      usable_text = fmt::format("gpu_memory_limit {}", short_bytes(*inputs.limit));
+      if (inputs.ledger > 0) usable_text += fmt::format(" - {} placed by earlier tables", short_bytes(inputs.ledger));
+    }
+  }
+  const bool fits = inputs.bytes.total() <= usable;
+  const std::string why = fmt::format("{}, {} usable {} ({})", needs_text(inputs), inputs.device->name(),
+                                      short_bytes(usable), usable_text);
+  if (!fits && forced) {
+    refuse(Status::out_of_memory, "it does not fit: " + why,
+           "raise gpu_memory_limit, lower max_batch_lookups, free device memory, or use placement 'auto' or 'cpu'");
+  }
+  PlacementDecision d = decision(fits ? PlacementReason::fits_on_device : PlacementReason::does_not_fit, why, inputs);
+  d.device_usable_bytes = usable;
+  if (fits) {
+    d.device = DeviceKind::cuda;
+    d.device_label = inputs.device->name();
+  }
+  return d;
 }
 
 }  // namespace detail

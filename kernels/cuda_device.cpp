@@ -1,0 +1,45 @@
+// Device discovery through the CUDA runtime; compiled only when the library is built with CUDA.
+#include "../src/dispatch/device_probe.hpp"
+#include "cuda_backend.hpp"
+
+#include <embedkit/status.hpp>
+
+#include <cuda_runtime_api.h>
+
+#include <string>
+
+namespace embedkit::detail {
+
+CudaDevice open_cuda_device() {
+  CudaDevice found;
+  found.built_with_cuda = true;
+  int count = 0;
+  const cudaError_t status = cudaGetDeviceCount(&count);
+  if (status != cudaSuccess) {
+    // cudaErrorNoDevice, cudaErrorInsufficientDriver and the like all mean "no device here".
+    found.error = std::string(cudaGetErrorName(status)) + ": " + cudaGetErrorString(status);
+    (void)cudaGetLastError();
+    return found;
+  }
+  if (count == 0) {
+    found.error = "the CUDA runtime reports no device";
+    return found;
+  }
+  try {
+    found.backend = std::make_unique<kernels::CudaBackend>(0);
+  } catch (const Error& e) {
+    found.error = e.what();
+  }
+  return found;
+}
+
+bool is_cuda_device_pointer(const void* data) {
+  cudaPointerAttributes attributes{};
+  if (cudaPointerGetAttributes(&attributes, data) != cudaSuccess) {
+    (void)cudaGetLastError();
+    return false;
+  }
+  return attributes.type == cudaMemoryTypeDevice;
+}
+
+}  // namespace embedkit::detail

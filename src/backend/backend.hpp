@@ -1,0 +1,144 @@
+#pragma once
+// The Backend interface: where a table's memory lives and what runs its operations. The table talks
+// only to this; CpuBackend (host memory, OpenMP kernels), SimDeviceBackend (a simulated device for
+// tests) and CudaBackend (kernels/) implement it. Every pointer an operation takes is memory of that
+// backend; the table stages host inputs across before calling.
+
+#include <embedkit/config.hpp>
+#include <embedkit/detail/init_sampler.hpp>
+#include <embedkit/detail/optimizer_math.hpp>
+#include <embedkit/placement.hpp>
+#include <embedkit/pooling.hpp>
+#include <embedkit/tensor.hpp>
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+namespace embedkit::detail {
+
+class Backend;
+
+/// Free and total bytes of a backend's memory.
+struct MemoryInfo {
+  std::uint64_t free_bytes = 0;
+  std::uint64_t total_bytes = 0;
+};
+
+/// Memory allocated by a backend and returned to it on destruction. Move-only.
+class DeviceBuffer {
+ public:
+  DeviceBuffer() = default;
+  DeviceBuffer(Backend* owner, void* data, std::size_t bytes) : owner_(owner), data_(data), bytes_(bytes) {}
+  DeviceBuffer(DeviceBuffer&& other) noexcept { swap(other); }
+  DeviceBuffer& operator=(DeviceBuffer&& other) noexcept {
+    DeviceBuffer(std::move(other)).swap(*this);
+    return *this;
+  }
+  DeviceBuffer(const DeviceBuffer&) = delete;
+  DeviceBuffer& operator=(const DeviceBuffer&) = delete;
+  ~DeviceBuffer();
+
+  template <class T>
+  T* as() const noexcept {
+    return static_cast<T*>(data_);
+  }
+  std::size_t bytes() const noexcept { return bytes_; }
+  void swap(DeviceBuffer& other) noexcept {
+    std::swap(owner_, other.owner_);
+    std::swap(data_, other.data_);
+    std::swap(bytes_, other.bytes_);
+  }
+
+ private:
+  Backend* owner_ = nullptr;
+  void* data_ = nullptr;
+  std::size_t bytes_ = 0;
+};
+
+/// A table's memory on its backend.
+struct TableView {
+  float* weights = nullptr;  // (input_dim, dim)
+  float* slot0 = nullptr;    // the optimizer's first state array, if any
+  float* slot1 = nullptr;    // its second, if any
+  std::int64_t input_dim = 0;
+  std::int64_t dim = 0;
+  std::int64_t padding_idx = -1;
+};
+
+/// Ids on a backend, typed.
+struct DeviceIds {
+  const void* data = nullptr;
+  IndexType type = IndexType::int64;
+  std::int64_t count = 0;
+};
+
+/// A folded gradient on a backend: `count` strictly increasing ids and their rows.
+struct FoldedGrad {
+  DeviceBuffer ids;   // int64[count]
+  DeviceBuffer rows;  // float[count × dim]
+  std::int64_t count = 0;
+};
+
+/// What one optimizer step does to the rows it updates.
+struct StepPlan {
+  OptimizerKind kind = OptimizerKind::sgd;  // a built-in kind
+  StepScalars scalars;
+  Constraint constraint;
+  bool dense = false;  // Adam without lazy: every row of [row_begin, row_end) but padding moves
+  std::int64_t row_begin = 0;
+  std::int64_t row_end = 0;
+};
+
+class Backend {
+ public:
+  virtual ~Backend() = default;
+
+  /// "cpu", "cuda:0", "sim:0".
+  virtual std::string name() const = 0;
+  virtual DeviceKind kind() const = 0;
+  virtual MemoryInfo memory_info() const = 0;
+  /// Whether this backend has kernels for every table operation (the CUDA backend does not yet).
+  virtual bool runs_table_ops() const = 0;
+  /// Whether its memory can be read by host code (only the CPU's).
+  virtual bool host_accessible() const = 0;
+
+  /// Allocates `bytes` (named `what` in errors). Throws Error(out_of_memory) when it cannot.
+  virtual DeviceBuffer allocate(std::size_t bytes, std::string_view what) = 0;
+  /// Returns memory from allocate(); called by DeviceBuffer.
+  virtual void deallocate(void* data, std::size_t bytes) noexcept = 0;
+  virtual void copy_from_host(void* destination, const void* host, std::size_t bytes) = 0;
+  virtual void copy_to_host(void* host, const void* source, std::size_t bytes) = 0;
+  /// Whether [data, data + bytes) lies in memory this backend allocated.
+  virtual bool owns(const void* data, std::size_t bytes) const = 0;
+
+  // Operations. Every pointer is this backend's memory; arguments were validated by the caller.
+  virtual void fill_initial(float* weights, std::int64_t rows, std::int64_t dim, const InitSampler& sampler,
+                            std::uint64_t seed) = 0;
+  virtual void fill(float* data, std::int64_t count, float value) = 0;
+  virtual void gather(const TableView& table, const DeviceIds& ids, float* out) = 0;
+  virtual void pooled(const TableView& table, const DeviceIds& ids, const std::int64_t* offsets, std::int64_t bags,
+                      const float* sample_weights, PoolingMode mode, float* out) = 0;
+  /// The sparse gradient of gather from `grad_out` (ids.count × dim), padding and bad ids left out.
+  virtual FoldedGrad fold_lookup_grad(const TableView& table, const DeviceIds& ids, const float* grad_out) = 0;
+  /// The sparse gradient of pooled from `grad_bags` (bags × dim).
+  virtual FoldedGrad fold_pooled_grad(const TableView& table, const DeviceIds& ids, const std::int64_t* offsets,
+                                      std::int64_t bags, const float* sample_weights, PoolingMode mode,
+                                      const float* grad_bags) = 0;
+  /// skip[u] = 1 for rows of `grad` holding a NaN or infinity; returns how many.
+  virtual std::int64_t mark_nonfinite(const FoldedGrad& grad, std::int64_t dim, std::uint8_t* skip) = 0;
+  /// One optimizer step from `grad`, leaving rows with skip[u] != 0 alone.
+  virtual void apply(const TableView& table, const FoldedGrad& grad, const std::uint8_t* skip,
+                     const StepPlan& plan) = 0;
+  /// The constraint on every row.
+  virtual void constrain_all(const TableView& table, const Constraint& constraint) = 0;
+  /// l1·Σ|w| + l2·Σw² over `count` weights, the same on any thread count.
+  virtual double penalty(const float* weights, std::int64_t count, double l1, double l2) = 0;
+};
+
+inline DeviceBuffer::~DeviceBuffer() {
+  if (owner_ != nullptr && data_ != nullptr) owner_->deallocate(data_, bytes_);
+}
+
+}  // namespace embedkit::detail

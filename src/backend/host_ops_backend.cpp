@@ -1,0 +1,211 @@
+#include "host_ops_backend.hpp"
+
+#include "../../cpu/fill.hpp"
+#include "../../cpu/gather.hpp"
+#include "../../cpu/optimizer_apply.hpp"
+#include "../../cpu/pooled.hpp"
+#include "../../cpu/pooled_backward.hpp"
+#include "../../cpu/segment_reduce.hpp"
+#include "../../cpu/segments.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <vector>
+
+namespace embedkit::detail {
+namespace {
+
+template <class Body>
+decltype(auto) with_typed(const DeviceIds& ids, Body&& body) {
+  if (ids.type == IndexType::int32) return body(static_cast<const std::int32_t*>(ids.data));
+  return body(static_cast<const std::int64_t*>(ids.data));
+}
+
+std::size_t id_bytes(const DeviceIds& ids) {
+  return static_cast<std::size_t>(ids.count) * (ids.type == IndexType::int32 ? 4 : 8);
+}
+
+std::size_t floats(std::int64_t count) { return static_cast<std::size_t>(count) * sizeof(float); }
+
+// Folds the grouped positions, each position's gradient row given by `accumulate`.
+template <class Accumulate>
+void fold(const cpu::Segments& segments, std::int64_t dim, const Accumulate& accumulate, std::vector<float>& rows) {
+  rows.resize(static_cast<std::size_t>(segments.size() * dim));
+  cpu::reduce_segments(segments, dim, accumulate, rows.data());
+}
+
+}  // namespace
+
+void HostOpsBackend::expect_table(const TableView& table) const {
+  expect_device_memory(table.weights, floats(table.input_dim * table.dim), "table weights");
+}
+
+FoldedGrad HostOpsBackend::to_device(const std::vector<std::int64_t>& ids, const std::vector<float>& rows) {
+  FoldedGrad grad;
+  grad.count = static_cast<std::int64_t>(ids.size());
+  grad.ids = allocate(ids.size() * sizeof(std::int64_t), "sparse gradient ids");
+  grad.rows = allocate(rows.size() * sizeof(float), "sparse gradient rows");
+  if (!ids.empty()) std::memcpy(grad.ids.as<void>(), ids.data(), ids.size() * sizeof(std::int64_t));
+  if (!rows.empty()) std::memcpy(grad.rows.as<void>(), rows.data(), rows.size() * sizeof(float));
+  return grad;
+}
+
+void HostOpsBackend::fill_initial(float* weights, std::int64_t rows, std::int64_t dim, const InitSampler& sampler,
+                                  std::uint64_t seed) {
+  expect_device_memory(weights, floats(rows * dim), "weights to initialise");
+  cpu::fill_initial(weights, rows, dim, sampler, seed);
+}
+
+void HostOpsBackend::fill(float* data, std::int64_t count, float value) {
+  expect_device_memory(data, floats(count), "buffer to fill");
+  std::fill(data, data + count, value);
+}
+
+void HostOpsBackend::gather(const TableView& table, const DeviceIds& ids, float* out) {
+  expect_table(table);
+  expect_device_memory(ids.data, id_bytes(ids), "lookup ids");
+  expect_device_memory(out, floats(ids.count * table.dim), "lookup output");
+  with_typed(ids, [&](const auto* typed) {
+    cpu::gather_rows(table.weights, table.input_dim, table.dim, typed, ids.count, table.padding_idx, out);
+  });
+}
+
+void HostOpsBackend::pooled(const TableView& table, const DeviceIds& ids, const std::int64_t* offsets,
+                            std::int64_t bags, const float* sample_weights, PoolingMode mode, float* out) {
+  expect_table(table);
+  expect_device_memory(ids.data, id_bytes(ids), "pooled ids");
+  expect_device_memory(offsets, static_cast<std::size_t>(bags + 1) * 8, "pooled offsets");
+  if (sample_weights != nullptr) expect_device_memory(sample_weights, floats(ids.count), "per-sample weights");
+  expect_device_memory(out, floats(bags * table.dim), "pooled output");
+  with_typed(ids, [&](const auto* typed) {
+    cpu::pooled_lookup(table.weights, table.input_dim, table.dim, typed, offsets, bags, sample_weights, mode,
+                       table.padding_idx, out);
+  });
+}
+
+FoldedGrad HostOpsBackend::fold_lookup_grad(const TableView& table, const DeviceIds& ids, const float* grad_out) {
+  expect_device_memory(ids.data, id_bytes(ids), "gradient ids");
+  expect_device_memory(grad_out, floats(ids.count * table.dim), "upstream gradient");
+  const std::int64_t dim = table.dim;
+  return with_typed(ids, [&](const auto* typed) {
+    const cpu::Segments segments = cpu::group_positions(typed, ids.count, table.input_dim, table.padding_idx);
+    std::vector<float> rows;
+    fold(segments, dim,
+         [grad_out, dim](std::int64_t p, float* acc, bool first) {
+           const float* row = grad_out + p * dim;
+           if (first) {
+             std::copy(row, row + dim, acc);
+           } else {
+             for (std::int64_t c = 0; c < dim; ++c) acc[c] += row[c];
+           }
+         },
+         rows);
+    return to_device(segments.unique_ids, rows);
+  });
+}
+
+FoldedGrad HostOpsBackend::fold_pooled_grad(const TableView& table, const DeviceIds& ids, const std::int64_t* offsets,
+                                            std::int64_t bags, const float* sample_weights, PoolingMode mode,
+                                            const float* grad_bags) {
+  expect_table(table);
+  expect_device_memory(ids.data, id_bytes(ids), "gradient ids");
+  expect_device_memory(offsets, static_cast<std::size_t>(bags + 1) * 8, "gradient offsets");
+  expect_device_memory(grad_bags, floats(bags * table.dim), "upstream bag gradient");
+  if (sample_weights != nullptr) expect_device_memory(sample_weights, floats(ids.count), "per-sample weights");
+  const std::int64_t dim = table.dim, n = ids.count;
+  return with_typed(ids, [&](const auto* typed) {
+    const cpu::Segments segments = cpu::group_positions(typed, n, table.input_dim, table.padding_idx);
+    std::vector<std::int64_t> bag_of(static_cast<std::size_t>(n));
+    std::vector<float> rows;
+    if (mode == PoolingMode::max) {
+      std::vector<std::int64_t> argmax(static_cast<std::size_t>(bags * dim));
+      cpu::pooled_argmax(table.weights, table.input_dim, dim, typed, offsets, bags, table.padding_idx, argmax.data());
+      for (std::int64_t b = 0; b < bags; ++b) std::fill(bag_of.begin() + offsets[b], bag_of.begin() + offsets[b + 1], b);
+      fold(segments, dim,
+           [&](std::int64_t p, float* acc, bool first) {
+             const std::int64_t at = bag_of[p] * dim;
+             for (std::int64_t c = 0; c < dim; ++c) {
+               const float v = argmax[at + c] == p ? grad_bags[at + c] : 0.0f;
+               acc[c] = first ? v : acc[c] + v;
+             }
+           },
+           rows);
+    } else {
+      std::vector<float> scales(static_cast<std::size_t>(n));
+      cpu::pooled_entry_scales(typed, offsets, bags, sample_weights, mode, table.padding_idx, scales.data(),
+                               bag_of.data());
+      fold(segments, dim,
+           [&](std::int64_t p, float* acc, bool first) {
+             const float* row = grad_bags + bag_of[p] * dim;
+             const float scale = scales[p];
+             for (std::int64_t c = 0; c < dim; ++c) acc[c] = first ? row[c] * scale : acc[c] + row[c] * scale;
+           },
+           rows);
+    }
+    return to_device(segments.unique_ids, rows);
+  });
+}
+
+std::int64_t HostOpsBackend::mark_nonfinite(const FoldedGrad& grad, std::int64_t dim, std::uint8_t* skip) {
+  expect_device_memory(skip, static_cast<std::size_t>(grad.count), "non-finite flags");
+  const float* rows = grad.rows.as<const float>();
+  std::int64_t bad = 0;
+#pragma omp parallel for schedule(static) reduction(+ : bad)
+  for (std::int64_t u = 0; u < grad.count; ++u) {
+    const float* row = rows + u * dim;
+    const bool finite = std::all_of(row, row + dim, [](float v) { return std::isfinite(v); });
+    skip[u] = finite ? skip[u] : std::uint8_t{1};
+    bad += finite ? 0 : 1;
+  }
+  return bad;
+}
+
+void HostOpsBackend::apply(const TableView& table, const FoldedGrad& grad, const std::uint8_t* skip,
+                           const StepPlan& plan) {
+  expect_table(table);
+  expect_device_memory(skip, static_cast<std::size_t>(grad.count), "skip flags");
+  cpu::RowUpdate update;
+  update.weights = table.weights;
+  update.dim = table.dim;
+  update.kind = plan.kind;
+  update.slot0 = table.slot0;
+  update.slot1 = table.slot1;
+  update.scalars = plan.scalars;
+  update.constraint = plan.constraint;
+  const auto* ids = grad.ids.as<const std::int64_t>();
+  const auto* rows = grad.rows.as<const float>();
+  if (plan.dense) {
+    cpu::update_every_row(update, plan.row_begin, plan.row_end, ids, rows, skip, grad.count, table.padding_idx);
+  } else {
+    cpu::update_rows(update, ids, rows, skip, grad.count);
+  }
+}
+
+void HostOpsBackend::constrain_all(const TableView& table, const Constraint& constraint) {
+  expect_table(table);
+#pragma omp parallel for schedule(static)
+  for (std::int64_t id = 0; id < table.input_dim; ++id) cpu::constrain_row(table.weights + id * table.dim, table.dim, constraint);
+}
+
+double HostOpsBackend::penalty(const float* weights, std::int64_t count, double l1, double l2) {
+  expect_device_memory(weights, floats(count), "weights");
+  // Fixed chunks summed in order: the same double on any thread count.
+  constexpr std::int64_t kChunk = 1 << 16;
+  const std::int64_t chunks = (count + kChunk - 1) / kChunk;
+  std::vector<double> partial(static_cast<std::size_t>(chunks), 0.0);
+#pragma omp parallel for schedule(static)
+  for (std::int64_t k = 0; k < chunks; ++k) {
+    double sum = 0.0;
+    for (std::int64_t i = k * kChunk; i < std::min(count, (k + 1) * kChunk); ++i) {
+      const double w = weights[i];
+      sum += l1 * std::abs(w) + l2 * w * w;
+    }
+    partial[k] = sum;
+  }
+  double total = 0.0;
+  for (const double p : partial) total += p;
+  return total;
+}
+
+}  // namespace embedkit::detail

@@ -1,0 +1,107 @@
+#include "sim_device_backend.hpp"
+
+#include <embedkit/status.hpp>
+#include <embedkit/summary.hpp>
+
+#include <fmt/format.h>
+
+#include <cstdlib>
+#include <cstring>
+
+namespace embedkit::detail {
+
+SimDeviceBackend::SimDeviceBackend(std::uint64_t capacity, int ordinal) : capacity_(capacity), ordinal_(ordinal) {}
+
+SimDeviceBackend::~SimDeviceBackend() {
+  for (const auto& [start, bytes] : blocks_) std::free(reinterpret_cast<void*>(start));
+}
+
+MemoryInfo SimDeviceBackend::memory_info() const {
+  std::lock_guard lock(mutex_);
+  return {capacity_ - used_, capacity_};
+}
+
+DeviceBuffer SimDeviceBackend::allocate(std::size_t bytes, std::string_view what) {
+  std::lock_guard lock(mutex_);
+  ++allocations_;
+  if (fail_at_ && allocations_ == *fail_at_) {
+    fail_at_.reset();
+    throw Error(Status::out_of_memory, fmt::format("{}: allocating {} on {} failed (injected fault at allocation {})",
+                                                   what, format_bytes(bytes), name(), allocations_));
+  }
+  if (bytes > capacity_ - used_) {
+    throw Error(Status::out_of_memory, fmt::format("{}: allocating {} on {} failed: {} of {} free", what,
+                                                   format_bytes(bytes), name(), format_bytes(capacity_ - used_),
+                                                   format_bytes(capacity_)));
+  }
+  // Real heap memory, so tools like AddressSanitizer see misuse; at least one byte, so every
+  // buffer has an address of its own.
+  void* data = std::malloc(bytes == 0 ? 1 : bytes);
+  if (data == nullptr) throw Error(Status::out_of_memory, fmt::format("{}: host memory behind {} ran out", what, name()));
+  blocks_[reinterpret_cast<std::uintptr_t>(data)] = bytes;
+  used_ += bytes;
+  return DeviceBuffer(this, data, bytes);
+}
+
+void SimDeviceBackend::deallocate(void* data, std::size_t bytes) noexcept {
+  std::lock_guard lock(mutex_);
+  if (blocks_.erase(reinterpret_cast<std::uintptr_t>(data)) != 0) used_ -= bytes;
+  std::free(data);
+}
+
+bool SimDeviceBackend::owns(const void* data, std::size_t bytes) const {
+  std::lock_guard lock(mutex_);
+  const auto address = reinterpret_cast<std::uintptr_t>(data);
+  auto block = blocks_.upper_bound(address);
+  if (block == blocks_.begin()) return false;
+  --block;
+  return address - block->first + bytes <= std::max<std::size_t>(block->second, 1);
+}
+
+void SimDeviceBackend::expect_device_memory(const void* data, std::size_t bytes, std::string_view what) const {
+  if (bytes == 0 || owns(data, bytes)) return;
+  throw Error(Status::internal, fmt::format("{} passed to {} is not {} memory (a host pointer where a device pointer "
+                                            "belongs)",
+                                            what, name(), name()));
+}
+
+void SimDeviceBackend::copy_from_host(void* destination, const void* host, std::size_t bytes) {
+  expect_device_memory(destination, bytes, "copy destination");
+  if (bytes > 0) std::memcpy(destination, host, bytes);
+  std::lock_guard lock(mutex_);
+  to_device_ += bytes;
+}
+
+void SimDeviceBackend::copy_to_host(void* host, const void* source, std::size_t bytes) {
+  expect_device_memory(source, bytes, "copy source");
+  if (bytes > 0) std::memcpy(host, source, bytes);
+  std::lock_guard lock(mutex_);
+  to_host_ += bytes;
+}
+
+void SimDeviceBackend::fail_allocation_in(std::int64_t n) {
+  std::lock_guard lock(mutex_);
+  fail_at_ = allocations_ + n;
+}
+
+std::int64_t SimDeviceBackend::allocations() const {
+  std::lock_guard lock(mutex_);
+  return allocations_;
+}
+
+std::uint64_t SimDeviceBackend::used_bytes() const {
+  std::lock_guard lock(mutex_);
+  return used_;
+}
+
+std::uint64_t SimDeviceBackend::bytes_to_device() const {
+  std::lock_guard lock(mutex_);
+  return to_device_;
+}
+
+std::uint64_t SimDeviceBackend::bytes_to_host() const {
+  std::lock_guard lock(mutex_);
+  return to_host_;
+}
+
+}  // namespace embedkit::detail

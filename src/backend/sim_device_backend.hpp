@@ -1,0 +1,59 @@
+#pragma once
+// A simulated device for tests: a backend with a fixed capacity that reports its free memory, keeps
+// its buffers apart from host memory (every byte crosses through copy_from_host / copy_to_host, and
+// an operation handed a pointer it did not allocate fails), can fail past capacity or at the Nth
+// allocation on request, and runs the CPU kernels. It proves placement, fallback, chunking,
+// migration and staging without a GPU. Tests select it explicitly; automatic placement never does.
+
+#include "host_ops_backend.hpp"
+
+#include <cstdint>
+#include <map>
+#include <mutex>
+#include <optional>
+
+namespace embedkit::detail {
+
+class SimDeviceBackend final : public HostOpsBackend {
+ public:
+  /// A device of `capacity` bytes named "sim:<ordinal>".
+  explicit SimDeviceBackend(std::uint64_t capacity, int ordinal = 0);
+  ~SimDeviceBackend() override;
+
+  std::string name() const override { return "sim:" + std::to_string(ordinal_); }
+  DeviceKind kind() const override { return DeviceKind::cuda; }
+  MemoryInfo memory_info() const override;
+  bool runs_table_ops() const override { return true; }
+  bool host_accessible() const override { return false; }
+  DeviceBuffer allocate(std::size_t bytes, std::string_view what) override;
+  void deallocate(void* data, std::size_t bytes) noexcept override;
+  void copy_from_host(void* destination, const void* host, std::size_t bytes) override;
+  void copy_to_host(void* host, const void* source, std::size_t bytes) override;
+  bool owns(const void* data, std::size_t bytes) const override;
+
+  /// Fails the allocation that comes `n` allocations from now (1: the next one), once.
+  void fail_allocation_in(std::int64_t n);
+  /// Allocations made so far, successful or not.
+  std::int64_t allocations() const;
+  /// Bytes in use now.
+  std::uint64_t used_bytes() const;
+  /// Bytes copied host to device and device to host so far.
+  std::uint64_t bytes_to_device() const;
+  std::uint64_t bytes_to_host() const;
+
+ protected:
+  void expect_device_memory(const void* data, std::size_t bytes, std::string_view what) const override;
+
+ private:
+  std::uint64_t capacity_;
+  int ordinal_;
+  mutable std::mutex mutex_;
+  std::map<std::uintptr_t, std::size_t> blocks_;  // start -> bytes
+  std::uint64_t used_ = 0;
+  std::int64_t allocations_ = 0;
+  std::optional<std::int64_t> fail_at_;
+  std::uint64_t to_device_ = 0;
+  std::uint64_t to_host_ = 0;
+};
+
+}  // namespace embedkit::detail
