@@ -22,13 +22,14 @@ void constrain_row(float* row, std::int64_t dim, const Constraint& constraint) {
     case ConstraintKind::non_neg:
       for (std::int64_t c = 0; c < dim; ++c) row[c] = detail::non_neg(row[c]);
       return;
-    case ConstraintKind::max_norm:
-    case ConstraintKind::unit_norm: {
-      const float norm = row_norm(row, dim);
-      const float scale = constraint.kind == ConstraintKind::max_norm
-                              ? detail::max_norm_scale(norm, static_cast<float>(constraint.max_value))
-                              : detail::unit_norm_scale(norm);
+    case ConstraintKind::max_norm: {
+      const float scale = detail::max_norm_scale(row_norm(row, dim), static_cast<float>(constraint.max_value));
       for (std::int64_t c = 0; c < dim; ++c) row[c] *= scale;
+      return;
+    }
+    case ConstraintKind::unit_norm: {
+      const float divisor = detail::unit_norm_divisor(row_norm(row, dim));
+      for (std::int64_t c = 0; c < dim; ++c) row[c] /= divisor;
       return;
     }
   }

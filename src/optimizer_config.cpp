@@ -8,6 +8,8 @@
 #include <nlohmann/json.hpp>
 
 #include <cmath>
+#include <limits>
+#include <utility>
 #include <string>
 
 namespace embedkit {
@@ -207,6 +209,17 @@ void OptimizerConfig::validate() const {
   };
   require(std::isfinite(learning_rate) && learning_rate >= 0,
           fmt::format("optimizer learning_rate must be a finite number >= 0, got {}", learning_rate));
+  // Steps compute in float32, as Keras does for float32 tables: every scalar must survive the cast.
+  for (const auto& [name, value] :
+       {std::pair{"learning_rate", learning_rate}, {"weight_decay", weight_decay.value_or(0.0)}, {"momentum", momentum},
+        {"initial_accumulator_value", initial_accumulator_value}, {"epsilon", epsilon}, {"beta_1", beta_1},
+        {"beta_2", beta_2}, {"learning_rate_power", learning_rate_power},
+        {"l1_regularization_strength", l1_regularization_strength},
+        {"l2_regularization_strength", l2_regularization_strength},
+        {"l2_shrinkage_regularization_strength", l2_shrinkage_regularization_strength}, {"beta", beta}}) {
+    require(std::abs(value) <= static_cast<double>(std::numeric_limits<float>::max()),
+            fmt::format("optimizer {} must fit a float32, got {}", name, value));
+  }
   if (weight_decay) {
     require(std::isfinite(*weight_decay) && *weight_decay >= 0,
             fmt::format("optimizer weight_decay must be >= 0, got {}", *weight_decay));
@@ -222,8 +235,11 @@ void OptimizerConfig::validate() const {
       require(epsilon >= 0, fmt::format("optimizer epsilon must be >= 0, got {}", epsilon));
       break;
     case OptimizerKind::adam:
-      require(beta_1 >= 0 && beta_1 < 1, fmt::format("optimizer beta_1 must be in [0, 1), got {}", beta_1));
-      require(beta_2 >= 0 && beta_2 < 1, fmt::format("optimizer beta_2 must be in [0, 1), got {}", beta_2));
+      // In float32, as the step computes them: 0.99999999 would round to 1 and divide by zero.
+      require(beta_1 >= 0 && static_cast<float>(beta_1) < 1.0f,
+              fmt::format("optimizer beta_1 must be in [0, 1) as a float32, got {}", beta_1));
+      require(beta_2 >= 0 && static_cast<float>(beta_2) < 1.0f,
+              fmt::format("optimizer beta_2 must be in [0, 1) as a float32, got {}", beta_2));
       require(epsilon >= 0, fmt::format("optimizer epsilon must be >= 0, got {}", epsilon));
       break;
     case OptimizerKind::ftrl:
@@ -234,7 +250,8 @@ void OptimizerConfig::validate() const {
       require(l1_regularization_strength >= 0 && l2_regularization_strength >= 0 &&
                   l2_shrinkage_regularization_strength >= 0 && beta >= 0,
               "optimizer FTRL regularization strengths and beta must be >= 0");
-      require(learning_rate > 0, "optimizer Ftrl needs learning_rate > 0");
+      require(static_cast<float>(learning_rate) > 0.0f,
+              fmt::format("optimizer Ftrl needs a learning_rate > 0 as a float32, got {}", learning_rate));
       break;
     case OptimizerKind::custom:
       require(static_cast<bool>(custom_update), "custom optimizer has no update function");

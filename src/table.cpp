@@ -191,7 +191,10 @@ std::int64_t EmbeddingTable::input_dim() const noexcept { return impl_->config.i
 std::int64_t EmbeddingTable::output_dim() const noexcept { return impl_->config.output_dim; }
 std::uint64_t EmbeddingTable::seed() const noexcept { return *impl_->config.seed; }
 std::int64_t EmbeddingTable::step() const noexcept { return impl_->step; }
-bool EmbeddingTable::trainable() const noexcept { return impl_->config.trainable; }
+bool EmbeddingTable::trainable() const noexcept {
+  std::shared_lock lock(impl_->mutex);
+  return impl_->config.trainable;
+}
 
 void EmbeddingTable::set_trainable(bool trainable) {
   std::unique_lock lock(impl_->mutex);
@@ -220,13 +223,15 @@ void EmbeddingTable::lookup(const IndexTensor& indices, std::span<float> out) co
                             count, config.output_dim, detail::format_shape(indices.shape()), out.size()));
   }
   std::shared_lock lock(impl_->mutex);
-  detail::with_ids(indices, [&](const auto* ids) { detail::check_ids(*impl_, indices, ids); });
+  const detail::ZeroFilled filled =
+      detail::with_ids(indices, [&](const auto* ids) { return detail::check_ids(*impl_, indices, ids); });
   detail::Staging staging(*impl_->backend);
   const detail::DeviceIds ids{staging.in(indices.data(), detail::index_bytes(indices), "lookup ids"), indices.type(),
                               count};
   float* device_out = static_cast<float*>(staging.out(out.data(), out.size_bytes(), "lookup output"));
   impl_->backend->gather(impl_->view(), ids, device_out);
   staging.finish();
+  detail::record_zero_filled(*impl_, filled);
 }
 
 Array<std::uint8_t> EmbeddingTable::compute_mask(const IndexTensor& indices) const {

@@ -39,9 +39,9 @@ struct EmbeddingTable::Impl {
   std::vector<detail::DeviceBuffer> slots;   // one buffer per spec
   std::uint64_t ledger_bytes = 0;    // what this table needs in the context's device ledger...
   std::uint64_t ledger_resident = 0;  // ...and of that, what it holds allocated
-  std::int64_t step = 0;
+  std::atomic<std::int64_t> step{0};  // written under the writer lock, read by anyone
   std::atomic<std::int64_t> out_of_range_count{0};
-  std::int64_t nonfinite_rows = 0;  // gradient rows skipped as non-finite, under the writer lock
+  std::atomic<std::int64_t> nonfinite_rows{0};  // gradient rows skipped as non-finite
   bool frozen_step_logged = false;  // a step on a frozen table is logged once, under the writer lock
   // Lookups share it; writes to the weights take it alone, so no lookup sees a half-written row.
   mutable std::shared_mutex mutex;
@@ -90,21 +90,34 @@ inline decltype(auto) with_ids(const IndexTensor& indices, Body&& body) {
   return body(ids_of<std::int64_t>(indices));
 }
 
-// Rejects an out-of-range id under bounds_check error; under zero_fill counts them and warns on
-// the first one and each time the table's total crosses a power of two, so a training loop that
-// keeps sending bad ids is told without being flooded.
+/// Out-of-range ids a call read as zeros under zero_fill, recorded only once the call succeeds.
+struct ZeroFilled {
+  std::int64_t count = 0;
+  std::string first;  // the message naming the first one
+};
+
+// Rejects an out-of-range id under bounds_check error; under zero_fill returns how many there are,
+// for record_zero_filled() once the call has succeeded (a failed call changes no counter).
 template <class Index>
-void check_ids(EmbeddingTable::Impl& impl, const IndexTensor& indices, const Index* ids) {
+ZeroFilled check_ids(const EmbeddingTable::Impl& impl, const IndexTensor& indices, const Index* ids) {
   const TableConfig& config = impl.config;
   const std::int64_t bad = cpu::count_out_of_range(ids, indices.size(), config.input_dim);
-  if (bad == 0) return;
+  if (bad == 0) return {};
   const std::int64_t position = cpu::first_out_of_range(ids, indices.size(), config.input_dim);
-  const std::string message = out_of_range_message(indices, position, ids[position], config.input_dim);
+  std::string message = out_of_range_message(indices, position, ids[position], config.input_dim);
   if (config.bounds_check == BoundsCheck::error) throw Error(Status::out_of_range, message);
-  const std::int64_t before = impl.out_of_range_count.fetch_add(bad);
-  if (std::bit_width(static_cast<std::uint64_t>(before)) != std::bit_width(static_cast<std::uint64_t>(before + bad))) {
-    logger().warn("table '{}': {} out-of-range ids read as zeros ({} so far); first: {}", config.name, bad,
-                          before + bad, message);
+  return {bad, std::move(message)};
+}
+
+// Counts zero-filled ids and warns on the first one and each time the table's total crosses a
+// power of two, so a training loop that keeps sending bad ids is told without being flooded.
+inline void record_zero_filled(EmbeddingTable::Impl& impl, const ZeroFilled& filled) {
+  if (filled.count == 0) return;
+  const std::int64_t before = impl.out_of_range_count.fetch_add(filled.count);
+  const std::int64_t after = before + filled.count;
+  if (std::bit_width(static_cast<std::uint64_t>(before)) != std::bit_width(static_cast<std::uint64_t>(after))) {
+    logger().warn("table '{}': {} out-of-range ids read as zeros ({} so far); first: {}", impl.config.name,
+                  filled.count, after, filled.first);
   }
 }
 

@@ -56,7 +56,8 @@ void EmbeddingTable::lookup_pooled(const IndexTensor& indices, std::span<const s
                                                     config.output_dim, out.size()));
   }
   std::shared_lock lock(impl_->mutex);
-  detail::with_ids(indices, [&](const auto* ids) { detail::check_ids(*impl_, indices, ids); });
+  const detail::ZeroFilled filled =
+      detail::with_ids(indices, [&](const auto* ids) { return detail::check_ids(*impl_, indices, ids); });
   detail::Staging staging(*impl_->backend);
   const detail::DeviceIds ids{staging.in(indices.data(), detail::index_bytes(indices), "pooled ids"), indices.type(),
                               indices.size()};
@@ -68,6 +69,7 @@ void EmbeddingTable::lookup_pooled(const IndexTensor& indices, std::span<const s
   float* device_out = static_cast<float*>(staging.out(out.data(), out.size_bytes(), "pooled output"));
   impl_->backend->pooled(impl_->view(), ids, device_offsets, bags, device_weights, mode, device_out);
   staging.finish();
+  detail::record_zero_filled(*impl_, filled);
 }
 
 }  // namespace embedkit

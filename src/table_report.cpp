@@ -8,10 +8,12 @@
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
+#include <mutex>
 
 namespace embedkit {
 
 Summary EmbeddingTable::summary() const {
+  std::shared_lock lock(impl_->mutex);
   Summary summary;
   summary.name = impl_->config.name;
   summary.rows = input_dim();
@@ -47,6 +49,7 @@ Summary EmbeddingTable::summary(const IndexTensor& batch) const {
 }
 
 std::string EmbeddingTable::info_json() const {
+  std::shared_lock lock(impl_->mutex);
   const PlacementDecision& placement = impl_->placement;
   nlohmann::json placement_json = {{"device", placement.device_name()},
                                    {"reason_code", to_string(placement.reason_code)},

@@ -34,10 +34,12 @@ detail::StepScalars step_scalars(const TableConfig& config, std::int64_t t) {
   s.momentum = static_cast<float>(o.momentum);
   s.nesterov = o.nesterov;
   s.epsilon = static_cast<float>(o.epsilon);
-  s.beta_1 = static_cast<float>(o.beta_1);
-  s.beta_2 = static_cast<float>(o.beta_2);
+  s.one_minus_beta_1 = static_cast<float>(1.0 - o.beta_1);
+  s.one_minus_beta_2 = static_cast<float>(1.0 - o.beta_2);
+  // Keras casts β to float32 before raising it to the (float32) step.
   const float step = static_cast<float>(t);
-  s.adam_alpha = s.learning_rate * std::sqrt(1.0f - std::pow(s.beta_2, step)) / (1.0f - std::pow(s.beta_1, step));
+  const float beta_1 = static_cast<float>(o.beta_1), beta_2 = static_cast<float>(o.beta_2);
+  s.adam_alpha = s.learning_rate * std::sqrt(1.0f - std::pow(beta_2, step)) / (1.0f - std::pow(beta_1, step));
   s.ftrl_power = static_cast<float>(-o.learning_rate_power);
   s.ftrl_l1 = static_cast<float>(o.l1_regularization_strength);
   s.ftrl_l2 = static_cast<float>(o.l2_regularization_strength) + static_cast<float>(o.beta) / (2.0f * s.learning_rate);
@@ -212,17 +214,33 @@ void apply_custom(Impl& impl, const Part& part, const detail::StepScalars& scala
   const auto* ids = part.grad.ids.as<const std::int64_t>();
   const auto* rows = part.grad.rows.as<const float>();
   const auto* skip = part.skip.as<const std::uint8_t>();
-  std::vector<float> g(static_cast<std::size_t>(dim));
+  // The callback is the user's: if it throws, the rows it has already updated are put back, so a
+  // failed step changes nothing. The copy follows the batch, not the table.
+  std::vector<float> saved_weights, saved_state;
   for (std::int64_t u = 0; u < part.grad.count; ++u) {
-    if (skip[u] != 0) continue;
-    float* w = impl.weights.as<float>() + ids[u] * dim;
-    for (std::int64_t c = 0; c < dim; ++c) {
-      g[c] = detail::regularized_gradient(rows[u * dim + c], w[c], scalars);
-      w[c] = detail::decayed_weight(w[c], scalars);
+    const float* w = impl.weights.as<const float>() + ids[u] * dim;
+    saved_weights.insert(saved_weights.end(), w, w + dim);
+    if (state != nullptr) saved_state.insert(saved_state.end(), state + ids[u] * width, state + (ids[u] + 1) * width);
+  }
+  std::vector<float> g(static_cast<std::size_t>(dim));
+  try {
+    for (std::int64_t u = 0; u < part.grad.count; ++u) {
+      if (skip[u] != 0) continue;
+      float* w = impl.weights.as<float>() + ids[u] * dim;
+      for (std::int64_t c = 0; c < dim; ++c) {
+        g[c] = detail::regularized_gradient(rows[u * dim + c], w[c], scalars);
+        w[c] = detail::decayed_weight(w[c], scalars);
+      }
+      config.optimizer.custom_update(ids[u], w, g.data(), state != nullptr ? state + ids[u] * width : nullptr,
+                                     static_cast<int>(dim));
+      cpu::constrain_row(w, dim, config.embeddings_constraint);
     }
-    config.optimizer.custom_update(ids[u], w, g.data(), state != nullptr ? state + ids[u] * width : nullptr,
-                                   static_cast<int>(dim));
-    cpu::constrain_row(w, dim, config.embeddings_constraint);
+  } catch (...) {
+    for (std::int64_t u = 0; u < part.grad.count; ++u) {
+      std::copy_n(saved_weights.begin() + u * dim, dim, impl.weights.as<float>() + ids[u] * dim);
+      if (state != nullptr) std::copy_n(saved_state.begin() + u * width, width, state + ids[u] * width);
+    }
+    throw;
   }
 }
 
@@ -231,9 +249,9 @@ void apply_custom(Impl& impl, const Part& part, const detail::StepScalars& scala
 void apply_parts(Impl& impl, const std::vector<Part>& parts, std::int64_t nonfinite) {
   const TableConfig& config = impl.config;
   if (nonfinite > 0) {
-    impl.nonfinite_rows += nonfinite;
+    const std::int64_t total = impl.nonfinite_rows.fetch_add(nonfinite) + nonfinite;
     detail::logger().warn("table '{}': skipped {} gradient rows holding NaN or infinity ({} so far)", config.name,
-                          nonfinite, impl.nonfinite_rows);
+                          nonfinite, total);
   }
   detail::StepPlan plan;
   plan.kind = config.optimizer.kind;
@@ -284,21 +302,21 @@ SparseGrad concatenate(const Impl& impl, const std::vector<Part>& parts) {
 }
 
 std::vector<Part> lookup_parts(Impl& impl, const IndexTensor& indices, std::span<const float> grad_out,
-                               std::int64_t* nonfinite) {
+                               std::int64_t* nonfinite, detail::ZeroFilled* filled) {
   check_grad_size("grad_out", grad_out.size(), indices.size(), impl.config.output_dim,
                   "indices of shape " + detail::format_shape(indices.shape()));
   return detail::with_ids(indices, [&](const auto* ids) {
-    detail::check_ids(impl, indices, ids);
+    *filled = detail::check_ids(impl, indices, ids);
     return fold_lookup(impl, ids, indices.size(), grad_out.data(), indices.type(), nonfinite);
   });
 }
 
 std::vector<Part> pooled_parts(Impl& impl, const IndexTensor& indices, std::span<const std::int64_t> offsets,
                                PoolingMode mode, std::span<const float> per_sample_weights,
-                               std::span<const float> grad_bags, std::int64_t* nonfinite) {
+                               std::span<const float> grad_bags, std::int64_t* nonfinite, detail::ZeroFilled* filled) {
   const std::int64_t bags = detail::check_pooled_arguments(indices, offsets, mode, per_sample_weights);
   check_grad_size("grad_bags", grad_bags.size(), bags, impl.config.output_dim, fmt::format("{} bags", bags));
-  detail::with_ids(indices, [&](const auto* ids) { detail::check_ids(impl, indices, ids); });
+  *filled = detail::with_ids(indices, [&](const auto* ids) { return detail::check_ids(impl, indices, ids); });
   return fold_pooled(impl, indices, offsets, bags, mode, per_sample_weights, grad_bags, nonfinite);
 }
 
@@ -327,7 +345,10 @@ void check_sparse_grad(const TableConfig& config, const SparseGrad& grad) {
 SparseGrad EmbeddingTable::sparse_grad(const IndexTensor& indices, std::span<const float> grad_out) const {
   std::shared_lock lock(impl_->mutex);
   std::int64_t nonfinite = 0;
-  return concatenate(*impl_, lookup_parts(*impl_, indices, grad_out, &nonfinite));
+  detail::ZeroFilled filled;
+  SparseGrad grad = concatenate(*impl_, lookup_parts(*impl_, indices, grad_out, &nonfinite, &filled));
+  detail::record_zero_filled(*impl_, filled);
+  return grad;
 }
 
 SparseGrad EmbeddingTable::sparse_grad_pooled(const IndexTensor& indices, std::span<const std::int64_t> offsets,
@@ -335,7 +356,11 @@ SparseGrad EmbeddingTable::sparse_grad_pooled(const IndexTensor& indices, std::s
                                               std::span<const float> grad_bags) const {
   std::shared_lock lock(impl_->mutex);
   std::int64_t nonfinite = 0;
-  return concatenate(*impl_, pooled_parts(*impl_, indices, offsets, mode, per_sample_weights, grad_bags, &nonfinite));
+  detail::ZeroFilled filled;
+  SparseGrad grad =
+      concatenate(*impl_, pooled_parts(*impl_, indices, offsets, mode, per_sample_weights, grad_bags, &nonfinite, &filled));
+  detail::record_zero_filled(*impl_, filled);
+  return grad;
 }
 
 void EmbeddingTable::apply(const SparseGrad& grad) {
@@ -362,8 +387,10 @@ void EmbeddingTable::apply(const SparseGrad& grad) {
 void EmbeddingTable::train_step(const IndexTensor& indices, std::span<const float> grad_out) {
   std::unique_lock lock(impl_->mutex);
   std::int64_t nonfinite = 0;
-  const std::vector<Part> parts = lookup_parts(*impl_, indices, grad_out, &nonfinite);
+  detail::ZeroFilled filled;
+  const std::vector<Part> parts = lookup_parts(*impl_, indices, grad_out, &nonfinite, &filled);
   if (!frozen(*impl_)) apply_parts(*impl_, parts, nonfinite);
+  detail::record_zero_filled(*impl_, filled);
 }
 
 void EmbeddingTable::train_step_pooled(const IndexTensor& indices, std::span<const std::int64_t> offsets,
@@ -371,18 +398,20 @@ void EmbeddingTable::train_step_pooled(const IndexTensor& indices, std::span<con
                                        std::span<const float> grad_bags) {
   std::unique_lock lock(impl_->mutex);
   std::int64_t nonfinite = 0;
+  detail::ZeroFilled filled;
   const std::vector<Part> parts =
-      pooled_parts(*impl_, indices, offsets, mode, per_sample_weights, grad_bags, &nonfinite);
+      pooled_parts(*impl_, indices, offsets, mode, per_sample_weights, grad_bags, &nonfinite, &filled);
   if (!frozen(*impl_)) apply_parts(*impl_, parts, nonfinite);
+  detail::record_zero_filled(*impl_, filled);
 }
 
 const OptimizerConfig& EmbeddingTable::optimizer() const noexcept { return impl_->config.optimizer; }
 
 void EmbeddingTable::set_learning_rate(double learning_rate) {
+  std::unique_lock lock(impl_->mutex);
   OptimizerConfig changed = impl_->config.optimizer;
   changed.learning_rate = learning_rate;
   changed.validate();
-  std::unique_lock lock(impl_->mutex);
   impl_->config.optimizer.learning_rate = learning_rate;
 }
 
@@ -422,6 +451,6 @@ void EmbeddingTable::apply_constraints() {
   impl_->backend->constrain_all(impl_->view(), impl_->config.embeddings_constraint);
 }
 
-std::int64_t EmbeddingTable::nonfinite_gradient_rows() const noexcept { return impl_->nonfinite_rows; }
+std::int64_t EmbeddingTable::nonfinite_gradient_rows() const noexcept { return impl_->nonfinite_rows.load(); }
 
 }  // namespace embedkit

@@ -4,6 +4,8 @@
 
 #include <gtest/gtest.h>
 
+#include <dlfcn.h>
+
 #include <atomic>
 #include <cstdlib>
 #include <new>
@@ -33,6 +35,15 @@ void* operator new(std::size_t bytes) {
 }
 void operator delete(void* p) noexcept { std::free(p); }
 void operator delete(void* p, std::size_t) noexcept { std::free(p); }
+
+// The library's table and scratch buffers come from aligned_alloc: counted too, then forwarded to
+// the C library's own.
+extern "C" void* aligned_alloc(std::size_t alignment, std::size_t bytes) {
+  using AlignedAlloc = void* (*)(std::size_t, std::size_t);
+  static const auto next = reinterpret_cast<AlignedAlloc>(dlsym(RTLD_NEXT, "aligned_alloc"));
+  record(bytes);
+  return next(alignment, bytes);
+}
 
 namespace {
 

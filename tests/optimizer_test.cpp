@@ -12,6 +12,7 @@
 #include <cstring>
 #include <limits>
 #include <random>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -73,11 +74,12 @@ struct Reference {
             w[i] -= g * (lr / (std::sqrt(row_acc[r]) + static_cast<float>(o.epsilon)));
             break;
           case OptimizerKind::adam: {
+            // Keras: β cast to float32 for the powers; (1 − β) a Python double cast once.
             const float b1 = static_cast<float>(o.beta_1), b2 = static_cast<float>(o.beta_2);
             const float alpha = lr * std::sqrt(1 - std::pow(b2, static_cast<float>(t))) /
                                 (1 - std::pow(b1, static_cast<float>(t)));
-            a[i] += (g - a[i]) * (1 - b1);
-            b[i] += (g * g - b[i]) * (1 - b2);
+            a[i] += (g - a[i]) * static_cast<float>(1.0 - o.beta_1);
+            b[i] += (g * g - b[i]) * static_cast<float>(1.0 - o.beta_2);
             w[i] -= a[i] * alpha / (std::sqrt(b[i]) + static_cast<float>(o.epsilon));
             break;
           }
@@ -134,6 +136,8 @@ std::vector<Case> cases() {
   nesterov.nesterov = true;
   OptimizerConfig decayed = with_lr(OptimizerKind::adagrad, 0.1);
   decayed.weight_decay = 0.05;
+  OptimizerConfig dense_adam = with_lr(OptimizerKind::adam, 0.01);
+  dense_adam.lazy = false;
   OptimizerConfig ftrl = with_lr(OptimizerKind::ftrl, 0.1);
   ftrl.l1_regularization_strength = 0.01;
   ftrl.l2_regularization_strength = 0.02;
@@ -146,6 +150,7 @@ std::vector<Case> cases() {
           {"adagrad_weight_decay", decayed},
           {"rowwise_adagrad", with_lr(OptimizerKind::rowwise_adagrad, 0.1)},
           {"adam_lazy", with_lr(OptimizerKind::adam, 0.01)},
+          {"adam_dense", dense_adam},
           {"ftrl", ftrl}};
 }
 
@@ -167,9 +172,10 @@ TEST_P(OptimizerTest, SparseStepsEqualDenseReference) {
   }
   const std::vector<bool> touched = {true, false, true, false, true};
   const auto untouched_before = table.get_weights().values;
+  const bool dense_rows = !GetParam().optimizer.lazy;
   for (int step = 0; step < 5; ++step) {
     table.train_step(IndexTensor(ids), grad_out);
-    reference.step(dense, touched);
+    reference.step(dense, touched, dense_rows);
   }
   EXPECT_EQ(table.step(), 5);
   expect_near_all(table.get_weights().values, reference.w, GetParam().name);
@@ -193,7 +199,7 @@ TEST_P(OptimizerTest, DuplicatesFoldBeforeTheUpdate) {
   }
   for (int step = 0; step < 3; ++step) {
     table.train_step(IndexTensor(ids), grad_out);
-    reference.step(dense, {false, true, false, true, false});
+    reference.step(dense, {false, true, false, true, false}, !GetParam().optimizer.lazy);
   }
   expect_near_all(table.get_weights().values, reference.w, GetParam().name);
 }
@@ -458,6 +464,49 @@ TEST(Training, BadInputsChangeNothing) {
   EXPECT_THROW(table.apply(out_of_range), Error);
   expect_unchanged();
   EXPECT_THROW(table.optimizer_state("accumulator"), Error);
+}
+
+TEST(Training, AFailedStepCountsNoZeroFilledIds) {
+  TableConfig config = table_config(with_lr(OptimizerKind::sgd, 0.1));
+  config.bounds_check = embedkit::BoundsCheck::zero_fill;
+  config.nonfinite_gradients = embedkit::NonFiniteGradients::error;
+  EmbeddingTable table(config);
+  const std::vector<std::int64_t> ids = {1, 99};
+  const std::vector<float> nan_grad = {std::nanf(""), 1, 1, 1, 1, 1};
+  EXPECT_THROW(table.train_step(IndexTensor(ids), nan_grad), Error);
+  EXPECT_EQ(table.out_of_range_count(), 0);
+  table.train_step(IndexTensor(ids), std::vector<float>(6, 1.0f));
+  EXPECT_EQ(table.out_of_range_count(), 1);
+}
+
+TEST(Training, AThrowingCustomOptimizerChangesNothing) {
+  OptimizerConfig custom = OptimizerConfig::custom(
+      [](std::int64_t id, float* w, const float*, float* state, int dim) {
+        if (id == 3) throw std::runtime_error("refused");
+        state[0] += 1.0f;
+        for (int c = 0; c < dim; ++c) w[c] += 1.0f;
+      },
+      1);
+  EmbeddingTable table(table_config(custom));
+  const auto before = table.get_weights().values;
+  EXPECT_THROW(table.train_step(IndexTensor(std::vector<std::int64_t>{1, 3}), std::vector<float>(6, 1.0f)),
+               std::runtime_error);
+  EXPECT_EQ(table.get_weights().values, before);
+  EXPECT_EQ(table.optimizer_state("state").values, std::vector<float>(kRows, 0.0f));
+  EXPECT_EQ(table.step(), 0);
+}
+
+TEST(Training, PaddingRowsOfAHandMadeGradientAreNeitherAppliedNorRefused) {
+  TableConfig config = table_config(with_lr(OptimizerKind::sgd, 0.1));
+  config.padding_idx = 2;
+  config.nonfinite_gradients = embedkit::NonFiniteGradients::error;
+  EmbeddingTable table(config);
+  const auto before = table.get_weights().values;
+  embedkit::SparseGrad grad{{1, 2}, {1, 1, 1, std::nanf(""), 0, 0}, kDim};
+  table.apply(grad);  // the NaN sits on the padding row, which never receives gradient
+  EXPECT_EQ(table.row(2), std::vector<float>(before.begin() + 6, before.begin() + 9));
+  EXPECT_EQ(table.step(), 1);
+  EXPECT_EQ(table.nonfinite_gradient_rows(), 0);
 }
 
 TEST(Training, ApplyEqualsTrainStep) {

@@ -3,9 +3,11 @@
 #include <embedkit/embedkit.hpp>
 
 #include <gtest/gtest.h>
+#include <omp.h>
 
 #include <cmath>
 #include <cstdint>
+#include <cstring>
 #include <random>
 #include <vector>
 
@@ -108,6 +110,31 @@ INSTANTIATE_TEST_SUITE_P(Modes, FiniteDifferences,
                          [](const ::testing::TestParamInfo<PoolingMode>& param_info) {
                            return std::string(embedkit::to_string(param_info.param));
                          });
+
+TEST(PooledGrad, BitwiseEqualOnOneAndTwoThreads) {
+  const EmbeddingTable table = make_table(5000, 16);
+  std::mt19937_64 rng(9);
+  std::vector<std::int64_t> offsets = {0};
+  for (int b = 0; b < 4000; ++b) offsets.push_back(offsets.back() + static_cast<std::int64_t>(rng() % 64));
+  std::vector<std::int64_t> ids(static_cast<std::size_t>(offsets.back()));
+  for (auto& id : ids) id = rng() % 5 == 0 ? 11 : static_cast<std::int64_t>(rng() % 5000);
+  std::vector<float> w(ids.size()), g(4000 * 16);
+  for (auto& v : w) v = static_cast<float>(rng() % 100) / 50.0f;
+  for (auto& v : g) v = static_cast<float>(static_cast<int>(rng() % 200) - 100) / 50.0f;
+  const int threads = omp_get_max_threads();
+  for (const PoolingMode mode : {PoolingMode::sum, PoolingMode::mean, PoolingMode::max, PoolingMode::sqrtn}) {
+    const std::vector<float> weights = mode == PoolingMode::max ? std::vector<float>{} : w;
+    omp_set_num_threads(1);
+    const SparseGrad one = table.sparse_grad_pooled(IndexTensor(ids), offsets, mode, weights, g);
+    omp_set_num_threads(2);
+    const SparseGrad two = table.sparse_grad_pooled(IndexTensor(ids), offsets, mode, weights, g);
+    EXPECT_EQ(one.unique_ids, two.unique_ids);
+    ASSERT_EQ(one.rows.size(), two.rows.size());
+    EXPECT_EQ(std::memcmp(one.rows.data(), two.rows.data(), one.rows.size() * sizeof(float)), 0)
+        << embedkit::to_string(mode);
+  }
+  omp_set_num_threads(threads);
+}
 
 TEST(PooledGrad, TrainStepPooledEqualsApplyOfTheGradient) {
   EmbeddingTable a = make_table(20, 3), b = make_table(20, 3);

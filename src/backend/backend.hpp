@@ -126,7 +126,8 @@ class Backend {
   virtual FoldedGrad fold_pooled_grad(const TableView& table, const DeviceIds& ids, const std::int64_t* offsets,
                                       std::int64_t bags, const float* sample_weights, PoolingMode mode,
                                       const float* grad_bags) = 0;
-  /// skip[u] = 1 for rows of `grad` holding a NaN or infinity; returns how many.
+  /// skip[u] = 1 for rows of `grad` holding a NaN or infinity, among those not already skipped;
+  /// returns how many.
   virtual std::int64_t mark_nonfinite(const FoldedGrad& grad, std::int64_t dim, std::uint8_t* skip) = 0;
   /// One optimizer step from `grad`, leaving rows with skip[u] != 0 alone.
   virtual void apply(const TableView& table, const FoldedGrad& grad, const std::uint8_t* skip,

@@ -153,9 +153,10 @@ std::int64_t HostOpsBackend::mark_nonfinite(const FoldedGrad& grad, std::int64_t
   std::int64_t bad = 0;
 #pragma omp parallel for schedule(static) reduction(+ : bad)
   for (std::int64_t u = 0; u < grad.count; ++u) {
+    if (skip[u] != 0) continue;  // already left out (padding): not counted, never refused
     const float* row = rows + u * dim;
     const bool finite = std::all_of(row, row + dim, [](float v) { return std::isfinite(v); });
-    skip[u] = finite ? skip[u] : std::uint8_t{1};
+    skip[u] = finite ? std::uint8_t{0} : std::uint8_t{1};
     bad += finite ? 0 : 1;
   }
   return bad;

@@ -20,8 +20,8 @@ struct StepScalars {
   float momentum = 0.0f;  // sgd
   bool nesterov = false;  // sgd
   float epsilon = 0.0f;   // adagrad, rowwise_adagrad, adam
-  float beta_1 = 0.0f;    // adam
-  float beta_2 = 0.0f;    // adam
+  float one_minus_beta_1 = 0.0f;  // adam: float(1 − β1) rounded once from double, as Keras does
+  float one_minus_beta_2 = 0.0f;  // adam
   float adam_alpha = 0.0f;  // adam: lr·√(1 − β2ᵗ) / (1 − β1ᵗ)
   float ftrl_power = 0.0f;  // ftrl: −learning_rate_power
   float ftrl_l1 = 0.0f;
@@ -64,8 +64,8 @@ EK_HOST_DEVICE inline void rowwise_adagrad_update(float& w, float row_accumulato
 
 /// Keras 3's Adam (m, v as Keras writes them: m += (g − m)(1 − β1), v += (g² − v)(1 − β2)).
 EK_HOST_DEVICE inline void adam_update(float& w, float& m, float& v, float g, const StepScalars& s) {
-  m += (g - m) * (1.0f - s.beta_1);
-  v += (g * g - v) * (1.0f - s.beta_2);
+  m += (g - m) * s.one_minus_beta_1;
+  v += (g * g - v) * s.one_minus_beta_2;
   w -= (m * s.adam_alpha) / (::sqrtf(v) + s.epsilon);
 }
 
@@ -89,8 +89,8 @@ EK_HOST_DEVICE inline float max_norm_scale(float norm, float max_value) {
   return ::fminf(::fmaxf(norm, 0.0f), max_value) / (kConstraintEpsilon + norm);
 }
 
-/// The factor UnitNorm scales a row of norm `norm` by: 1 / (ε + norm).
-EK_HOST_DEVICE inline float unit_norm_scale(float norm) { return 1.0f / (kConstraintEpsilon + norm); }
+/// What UnitNorm divides a row of norm `norm` by: ε + norm (Keras divides, so embedkit does too).
+EK_HOST_DEVICE inline float unit_norm_divisor(float norm) { return kConstraintEpsilon + norm; }
 
 /// NonNeg: negative values become 0 (w·[w ≥ 0], as Keras).
 EK_HOST_DEVICE inline float non_neg(float w) { return w * (w >= 0.0f ? 1.0f : 0.0f); }
