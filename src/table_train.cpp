@@ -3,6 +3,7 @@
 #include <embedkit/table.hpp>
 
 #include "../cpu/optimizer_apply.hpp"
+#include "../cpu/pooled_backward.hpp"
 #include "backend/cpu_backend.hpp"
 #include "log.hpp"
 #include "shape.hpp"
@@ -182,27 +183,91 @@ std::vector<Part> fold_lookup(Impl& impl, const Index* ids, std::int64_t count, 
   }
 }
 
+// The gradient row each entry of a pooled batch receives, computed on the host: the very values
+// the backend's pooled fold sums (the bag's gradient times the entry's scale, or, for max, the
+// column's gradient at its argmax entry), so folding them as a plain batch gives the same bits.
+// Max needs the rows of the batch's ids: they are copied over one by one, a cost of the batch.
+template <class Index>
+std::vector<float> entry_gradients(Impl& impl, const Index* ids, std::int64_t count,
+                                   std::span<const std::int64_t> offsets, std::int64_t bags, PoolingMode mode,
+                                   std::span<const float> per_sample_weights, std::span<const float> grad_bags) {
+  const std::int64_t dim = impl.config.output_dim, input_dim = impl.config.input_dim;
+  const std::int64_t padding = impl.config.padding_idx.value_or(-1);
+  std::vector<std::int64_t> bag_of(static_cast<std::size_t>(count));
+  std::vector<float> rows(static_cast<std::size_t>(count * dim), 0.0f);
+  if (mode != PoolingMode::max) {
+    std::vector<float> scales(static_cast<std::size_t>(count));
+    cpu::pooled_entry_scales(ids, offsets.data(), bags, per_sample_weights.empty() ? nullptr : per_sample_weights.data(),
+                             mode, padding, scales.data(), bag_of.data());
+    for (std::int64_t p = 0; p < count; ++p) {
+      for (std::int64_t c = 0; c < dim; ++c) rows[p * dim + c] = grad_bags[bag_of[p] * dim + c] * scales[p];
+    }
+    return rows;
+  }
+  // A compact copy of the rows the batch reads; ids outside the table stay outside it.
+  std::map<std::int64_t, std::int64_t> compact_of;
+  for (std::int64_t p = 0; p < count; ++p) {
+    const auto id = static_cast<std::int64_t>(ids[p]);
+    if (id >= 0 && id < input_dim) compact_of.emplace(id, 0);
+  }
+  std::vector<float> compact(compact_of.size() * static_cast<std::size_t>(dim));
+  std::int64_t next = 0;
+  for (auto& [id, index] : compact_of) {
+    index = next++;
+    impl.backend->copy_to_host(compact.data() + index * dim, impl.weights.as<float>() + id * dim,
+                               static_cast<std::size_t>(dim) * sizeof(float));
+  }
+  const auto outside = static_cast<std::int64_t>(compact_of.size());
+  std::vector<std::int64_t> compact_ids(static_cast<std::size_t>(count));
+  for (std::int64_t p = 0; p < count; ++p) {
+    const auto found = compact_of.find(static_cast<std::int64_t>(ids[p]));
+    compact_ids[p] = found == compact_of.end() ? outside : found->second;
+  }
+  const auto padding_entry = compact_of.find(padding);
+  std::vector<std::int64_t> argmax(static_cast<std::size_t>(bags * dim));
+  cpu::pooled_argmax(compact.data(), outside, dim, compact_ids.data(), offsets.data(), bags,
+                     padding_entry == compact_of.end() ? -1 : padding_entry->second, argmax.data());
+  for (std::int64_t b = 0; b < bags; ++b) {
+    for (std::int64_t c = 0; c < dim; ++c) {
+      if (argmax[b * dim + c] >= 0) rows[argmax[b * dim + c] * dim + c] = grad_bags[b * dim + c];
+    }
+  }
+  return rows;
+}
+
 std::vector<Part> fold_pooled(Impl& impl, const IndexTensor& indices, std::span<const std::int64_t> offsets,
                               std::int64_t bags, PoolingMode mode, std::span<const float> per_sample_weights,
                               std::span<const float> grad_bags, std::int64_t* nonfinite) {
   detail::Backend& backend = *impl.backend;
-  detail::Staging staging(backend);
-  const detail::DeviceIds ids{staging.in(indices.data(), detail::index_bytes(indices), "gradient ids"), indices.type(),
-                              indices.size()};
-  const auto* device_offsets =
-      static_cast<const std::int64_t*>(staging.in(offsets.data(), offsets.size_bytes(), "gradient offsets"));
-  const auto* device_weights =
-      per_sample_weights.empty()
-          ? nullptr
-          : static_cast<const float*>(staging.in(per_sample_weights.data(), per_sample_weights.size_bytes(), "weights"));
-  const auto* device_grad = static_cast<const float*>(staging.in(grad_bags.data(), grad_bags.size_bytes(), "bag gradient"));
-  std::vector<Part> parts;
-  *nonfinite = 0;
-  parts.push_back(make_part(impl,
-                            backend.fold_pooled_grad(impl.view(), ids, device_offsets, bags, device_weights, mode,
-                                                     device_grad),
-                            0, impl.config.input_dim, nonfinite));
-  return parts;
+  try {
+    detail::Staging staging(backend);
+    const detail::DeviceIds ids{staging.in(indices.data(), detail::index_bytes(indices), "gradient ids"),
+                                indices.type(), indices.size()};
+    const auto* device_offsets =
+        static_cast<const std::int64_t*>(staging.in(offsets.data(), offsets.size_bytes(), "gradient offsets"));
+    const auto* device_weights = per_sample_weights.empty()
+                                     ? nullptr
+                                     : static_cast<const float*>(staging.in(
+                                           per_sample_weights.data(), per_sample_weights.size_bytes(), "weights"));
+    const auto* device_grad =
+        static_cast<const float*>(staging.in(grad_bags.data(), grad_bags.size_bytes(), "bag gradient"));
+    std::vector<Part> parts;
+    *nonfinite = 0;
+    parts.push_back(make_part(
+        impl, backend.fold_pooled_grad(impl.view(), ids, device_offsets, bags, device_weights, mode, device_grad), 0,
+        impl.config.input_dim, nonfinite));
+    return parts;
+  } catch (const Error& e) {
+    if (e.status() != Status::out_of_memory || backend.host_accessible()) throw;
+    // Too big for the device at once: each entry's gradient row, folded as a plain batch in chunks.
+    detail::logger().warn("table '{}': {}; retrying the pooled step as per-entry rows in chunks", impl.config.name,
+                          e.what());
+  }
+  return detail::with_ids(indices, [&](const auto* ids) {
+    const std::vector<float> rows =
+        entry_gradients(impl, ids, indices.size(), offsets, bags, mode, per_sample_weights, grad_bags);
+    return fold_lookup(impl, ids, indices.size(), rows.data(), indices.type(), nonfinite);
+  });
 }
 
 // The user's callback on the calling thread, in increasing id order (the table is on the CPU).

@@ -264,6 +264,33 @@ TEST(Dispatch, ChunkedStepsEqualWholeStepsBitwiseAndAHotRowThatCannotFitFails) {
   EXPECT_EQ(table.step(), 0);
 }
 
+TEST(Dispatch, PooledStepsSurviveEveryInjectedFailureBitwise) {
+  const Batch b = batch(300, 8, 900, 6);
+  std::vector<std::int64_t> offsets = {0};
+  for (int bag = 1; bag <= 60; ++bag) offsets.push_back(bag * 15);
+  std::vector<float> sample_weights(900), bag_grad(60 * 8);
+  for (std::size_t i = 0; i < sample_weights.size(); ++i) sample_weights[i] = 0.25f + static_cast<float>(i % 7) / 4.0f;
+  for (std::size_t i = 0; i < bag_grad.size(); ++i) bag_grad[i] = b.grad[i];
+  for (const auto mode : {embedkit::PoolingMode::mean, embedkit::PoolingMode::max}) {
+    const std::vector<float> weights = mode == embedkit::PoolingMode::max ? std::vector<float>{} : sample_weights;
+    TableConfig reference_config = config_for(300, 8, OptimizerKind::adagrad);
+    reference_config.padding_idx = 3;  // the batch's hot id: skipped everywhere
+    TableConfig config = reference_config;
+    reference_config.placement = embedkit::PlacementPolicy::cpu;
+    EmbeddingTable reference(reference_config);
+    reference.train_step_pooled(IndexTensor(b.ids), offsets, mode, weights, bag_grad);
+    // Staged ids, offsets, (weights,) gradient, the folded gradient and its flags: fail each once.
+    for (std::int64_t n = 1; n <= 7; ++n) {
+      auto context = sim_context(64 * kMiB);
+      EmbeddingTable table(config, *context);
+      ASSERT_EQ(table.placement().device, DeviceKind::cuda);
+      sim_of(*context).fail_allocation_in(n);
+      table.train_step_pooled(IndexTensor(b.ids), offsets, mode, weights, bag_grad);
+      EXPECT_EQ(everything(table), everything(reference)) << embedkit::to_string(mode) << " failure at " << n;
+    }
+  }
+}
+
 TEST(Dispatch, MigrationRoundTripsBitwise) {
   auto context = sim_context(64 * kMiB);
   TableConfig config = config_for(400, 8, OptimizerKind::ftrl);
