@@ -7,6 +7,7 @@
 #include <fmt/format.h>
 
 #include <string>
+#include <utility>
 
 namespace embedkit::detail {
 namespace {
@@ -18,6 +19,15 @@ std::string class_name_of(const nlohmann::json& object, std::string_view what) {
     throw Error(Status::invalid_argument, fmt::format("{} object has no 'class_name'", what));
   }
   return string(object["class_name"], fmt::format("{} class_name", what));
+}
+
+// A Keras name string, or an object's class name and config (empty for a name).
+std::pair<std::string, nlohmann::json> name_and_config(const nlohmann::json& value, std::string_view what,
+                                                       std::string_view kind) {
+  if (value.is_string()) return {value.get<std::string>(), nlohmann::json::object()};
+  if (value.is_object()) return {class_name_of(value, what), keras_object_config(value, what)};
+  throw Error(Status::invalid_argument,
+              fmt::format("{} must be null, a Keras {} name or object, got {}", what, kind, json_repr(value)));
 }
 
 // Keras's axis for a rank-2 (input_dim, output_dim) matrix: 1 and -1 name the row.
@@ -54,17 +64,7 @@ nlohmann::json keras_object_config(const nlohmann::json& object, std::string_vie
 std::optional<Regularizer> regularizer_from_json(const nlohmann::json& value) {
   constexpr std::string_view kWhat = "embeddings_regularizer";
   if (value.is_null()) return std::nullopt;
-  std::string name;
-  nlohmann::json config = nlohmann::json::object();
-  if (value.is_string()) {
-    name = value.get<std::string>();
-  } else if (value.is_object()) {
-    name = class_name_of(value, kWhat);
-    config = keras_object_config(value, kWhat);
-  } else {
-    throw Error(Status::invalid_argument,
-                fmt::format("{} must be null, a Keras regularizer name or object, got {}", kWhat, json_repr(value)));
-  }
+  const auto [name, config] = name_and_config(value, kWhat, "regularizer");
   Regularizer regularizer;
   const std::string where = fmt::format("{} config of {}", kWhat, name);
   const auto penalty = [&](const char* key) {
@@ -107,17 +107,7 @@ nlohmann::json regularizer_to_json(const std::optional<Regularizer>& regularizer
 Constraint constraint_from_json(const nlohmann::json& value) {
   constexpr std::string_view kWhat = "embeddings_constraint";
   if (value.is_null()) return Constraint{};
-  std::string name;
-  nlohmann::json config = nlohmann::json::object();
-  if (value.is_string()) {
-    name = value.get<std::string>();
-  } else if (value.is_object()) {
-    name = class_name_of(value, kWhat);
-    config = keras_object_config(value, kWhat);
-  } else {
-    throw Error(Status::invalid_argument,
-                fmt::format("{} must be null, a Keras constraint name or object, got {}", kWhat, json_repr(value)));
-  }
+  const auto [name, config] = name_and_config(value, kWhat, "constraint");
   const std::string where = fmt::format("{} config of {}", kWhat, name);
   Constraint constraint;
   if (name == "MaxNorm" || name == "max_norm") {

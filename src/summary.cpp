@@ -5,6 +5,7 @@
 #include <fmt/format.h>
 
 #include <array>
+#include <utility>
 #include <string>
 
 namespace embedkit {
@@ -20,19 +21,35 @@ std::string with_thousands(std::uint64_t value) {
   return grouped;
 }
 
-}  // namespace
-
-std::string format_bytes(std::uint64_t bytes) {
+// `bytes` (at least 1024) in the largest binary unit that keeps the value at or above 1.
+std::pair<double, const char*> binary_units(std::uint64_t bytes) {
   constexpr std::array<const char*, 6> kUnits = {"KiB", "MiB", "GiB", "TiB", "PiB", "EiB"};
-  if (bytes < 1024) return fmt::format("{} bytes", bytes);
   double scaled = static_cast<double>(bytes) / 1024.0;
   std::size_t unit = 0;
   while (scaled >= 1024.0 && unit + 1 < kUnits.size()) {
     scaled /= 1024.0;
     ++unit;
   }
-  return fmt::format("{:.2f} {} ({} bytes)", scaled, kUnits[unit], with_thousands(bytes));
+  return {scaled, kUnits[unit]};
 }
+
+}  // namespace
+
+std::string format_bytes(std::uint64_t bytes) {
+  if (bytes < 1024) return fmt::format("{} bytes", bytes);
+  const auto [scaled, unit] = binary_units(bytes);
+  return fmt::format("{:.2f} {} ({} bytes)", scaled, unit, with_thousands(bytes));
+}
+
+namespace detail {
+
+std::string short_bytes(std::uint64_t bytes) {
+  if (bytes < 1024) return fmt::format("{} bytes", bytes);
+  const auto [scaled, unit] = binary_units(bytes);
+  return fmt::format("{:.1f} {}", scaled, unit);
+}
+
+}  // namespace detail
 
 std::string Summary::to_string() const {
   const ByteBreakdown& bytes = placement.bytes;

@@ -5,7 +5,6 @@
 #include <fmt/format.h>
 
 #include <algorithm>
-#include <array>
 #include <cstdlib>
 #include <string_view>
 
@@ -46,18 +45,6 @@ std::string needs_text(const PlacementInputs& inputs) {
 }
 
 }  // namespace
-
-std::string short_bytes(std::uint64_t bytes) {
-  constexpr std::array<const char*, 6> kUnits = {"KiB", "MiB", "GiB", "TiB", "PiB", "EiB"};
-  if (bytes < 1024) return fmt::format("{} bytes", bytes);
-  double scaled = static_cast<double>(bytes) / 1024.0;
-  std::size_t unit = 0;
-  while (scaled >= 1024.0 && unit + 1 < kUnits.size()) {
-    scaled /= 1024.0;
-    ++unit;
-  }
-  return fmt::format("{:.1f} {}", scaled, kUnits[unit]);
-}
 
 std::uint64_t train_workspace_bytes(std::int64_t lookups, std::int64_t dim) {
   // Per lookup: its id (8), its upstream gradient row (4·dim), two sort keys (16), its position (8),

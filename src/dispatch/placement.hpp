@@ -43,7 +43,7 @@ PlacementPolicy effective_policy(PlacementPolicy configured, bool* from_environm
 /// ids and upstream gradient, the sort's keys, and the folded rows.
 std::uint64_t train_workspace_bytes(std::int64_t lookups, std::int64_t dim);
 
-/// "74.9 GiB", "12.2 MiB", "512 bytes": short human units for log lines and reasons.
+/// "74.9 GiB", "12.2 MiB", "512 bytes": short human units for log lines and reasons (summary.cpp).
 std::string short_bytes(std::uint64_t bytes);
 
 }  // namespace embedkit::detail
