@@ -4,6 +4,10 @@ find_package(fmt REQUIRED)
 find_package(spdlog REQUIRED)
 find_package(nlohmann_json 3.10 REQUIRED)
 
+# xxHash checksums checkpoint files (Debian: libxxhash-dev).
+find_path(EMBEDKIT_XXHASH_INCLUDE_DIR xxhash.h REQUIRED)
+find_library(EMBEDKIT_XXHASH_LIBRARY xxhash REQUIRED)
+
 # DLPack is a single C header; Debian's libdlpack-dev also ships a CMake package.
 find_path(EMBEDKIT_DLPACK_INCLUDE_DIR dlpack/dlpack.h REQUIRED)
 

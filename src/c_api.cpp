@@ -162,6 +162,22 @@ ek_status ek_train_step_pooled(ek_table* t, const DLTensor* indices, const DLTen
   });
 }
 
+ek_status ek_save(ek_table* t, const char* directory) {
+  return guarded(__func__, [&] {
+    auto& table = table_of(t);
+    if (directory == nullptr) throw Error(Status::invalid_argument, "directory is NULL");
+    table.save(directory);
+  });
+}
+
+ek_status ek_load(const char* directory, ek_table** out) {
+  return guarded(__func__, [&] {
+    if (out == nullptr) throw Error(Status::invalid_argument, "out (the ek_table** to fill) is NULL");
+    if (directory == nullptr) throw Error(Status::invalid_argument, "directory is NULL");
+    *out = new ek_table{embedkit::EmbeddingTable::load(directory)};
+  });
+}
+
 ek_status ek_table_migrate(ek_table* t, const char* device) {
   return guarded(__func__, [&] {
     auto& table = table_of(t);

@@ -110,9 +110,11 @@ EmbeddingTable::EmbeddingTable(TableConfig config, Context& context, Fill fill) 
   inputs.optimizer_name = to_string(config.optimizer.kind);
   inputs.optimizer_has_cuda_kernel = config.optimizer.has_cuda_kernel();
   inputs.built_with_cuda = ctx.built_with_cuda;
-  inputs.device = ctx.device.get();
   inputs.no_device_reason = ctx.no_device_reason;
-  if (inputs.device != nullptr) inputs.device_memory = inputs.device->memory_info();
+  if (ctx.device) {
+    inputs.device = detail::DeviceFacts{ctx.device->name(), ctx.device->runs_table_ops()};
+    inputs.device_memory = ctx.device->memory_info();
+  }
   inputs.limit = config.gpu_memory_limit;
   inputs.headroom = config.gpu_memory_headroom;
   inputs.ledger = ctx.ledger();

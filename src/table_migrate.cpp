@@ -62,7 +62,7 @@ void EmbeddingTable::migrate(std::string_view device) {
     inputs.optimizer_name = to_string(config.optimizer.kind);
     inputs.optimizer_has_cuda_kernel = config.optimizer.has_cuda_kernel();
     inputs.built_with_cuda = context.built_with_cuda;
-    inputs.device = &target;
+    inputs.device = detail::DeviceFacts{target.name(), target.runs_table_ops()};
     inputs.device_memory = target.memory_info();
     inputs.limit = config.gpu_memory_limit;
     inputs.headroom = config.gpu_memory_headroom;

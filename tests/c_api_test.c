@@ -1,3 +1,4 @@
+#define _DEFAULT_SOURCE /* mkdtemp */
 /* Tests of embedkit's C ABI (include/embedkit/c_api.h), written in plain C11 so that the header
  * is checked to compile as C and every entry point is called the way a C caller calls it.
  *
@@ -1587,6 +1588,44 @@ static void test_training(void) {
   ek_table_destroy(table);
 }
 
+/* ek_save / ek_load: a round trip, and the statuses of bad calls. */
+static void test_checkpoint(void) {
+  char directory[] = "/tmp/embedkit-c-api-XXXXXX";
+  CHECK(mkdtemp(directory) != NULL);
+  ek_table* table = CREATE_OK("{\"input_dim\": 3, \"output_dim\": 2, \"optimizer\": \"adagrad\"}");
+  set_w(table);
+  int64_t x[1] = {1};
+  int64_t x_shape[1] = {1};
+  float g[2] = {1, 1};
+  int64_t g_shape[2] = {1, 2};
+  DLTensor ids = i64(x, 1, x_shape);
+  DLTensor grad = f32(g, 2, g_shape);
+  EXPECT_OK(ek_train_step(table, &ids, &grad));
+  EXPECT_OK(ek_save(table, directory));
+  ek_table* loaded = NULL;
+  EXPECT_OK(ek_load(directory, &loaded));
+  float a[6], b[6];
+  int64_t w_shape[2] = {3, 2};
+  DLTensor a_t = f32(a, 2, w_shape);
+  DLTensor b_t = f32(b, 2, w_shape);
+  EXPECT_OK(ek_get_weights(table, &a_t));
+  EXPECT_OK(ek_get_weights(loaded, &b_t));
+  CHECK(floats_equal(a, b, 6));
+  char* info = table_info(loaded);
+  CHECK(info != NULL && strstr(info, "\"step\":1") != NULL);
+  free(info);
+  ek_table* none = NULL;
+  EXPECT_FAIL(ek_load("/tmp/no-such-embedkit-checkpoint", &none), EK_IO_ERROR, "manifest.json: cannot open");
+  CHECK(none == NULL);
+  EXPECT_FAIL(ek_load(NULL, &none), EK_INVALID_ARGUMENT, "directory is NULL");
+  EXPECT_FAIL(ek_load(directory, NULL), EK_INVALID_ARGUMENT, "out (the ek_table** to fill) is NULL");
+  EXPECT_FAIL(ek_save(table, NULL), EK_INVALID_ARGUMENT, "directory is NULL");
+  EXPECT_FAIL(ek_save(NULL, directory), EK_INVALID_ARGUMENT, "table is NULL");
+  EXPECT_FAIL(ek_save(table, "/proc/embedkit-cannot-write-here"), EK_IO_ERROR, "cannot create directory");
+  ek_table_destroy(loaded);
+  ek_table_destroy(table);
+}
+
 int main(void) {
   /* Never NULL, even before any failure. */
   CHECK(ek_last_error() != NULL);
@@ -1614,6 +1653,7 @@ int main(void) {
   test_last_error_sticky();
   test_pooled();
   test_training();
+  test_checkpoint();
 
   printf("%d passed, %d failed\n", g_passed, g_failed);
   return g_failed > 0 ? 1 : 0;

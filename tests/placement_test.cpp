@@ -4,7 +4,6 @@
 
 #include <gtest/gtest.h>
 
-#include "src/backend/sim_device_backend.hpp"
 #include "src/dispatch/placement.hpp"
 
 #include <cstdlib>
@@ -19,7 +18,6 @@ using embedkit::PlacementReason;
 using embedkit::Status;
 using embedkit::detail::decide_placement;
 using embedkit::detail::PlacementInputs;
-using embedkit::detail::SimDeviceBackend;
 
 constexpr std::uint64_t kGiB = std::uint64_t{1} << 30;
 
@@ -59,8 +57,6 @@ class PlacementTable : public ::testing::TestWithParam<Row> {};
 
 TEST_P(PlacementTable, DeviceAndReason) {
   const Row& row = GetParam();
-  SimDeviceBackend device(10 * kGiB);
-  auto occupied = device.allocate(0, "nothing");  // a 0-byte block: the device reports 10 GiB free
   PlacementInputs inputs;
   inputs.table_name = "t";
   inputs.policy = row.policy;
@@ -68,7 +64,7 @@ TEST_P(PlacementTable, DeviceAndReason) {
   inputs.optimizer_name = row.optimizer_kernel ? "adagrad" : "custom";
   inputs.optimizer_has_cuda_kernel = row.optimizer_kernel;
   inputs.built_with_cuda = row.built_with_cuda;
-  inputs.device = row.device_present ? &device : nullptr;
+  if (row.device_present) inputs.device = embedkit::detail::DeviceFacts{"sim:0", true};
   inputs.no_device_reason = row.built_with_cuda ? "cudaErrorInsufficientDriver: CUDA driver version is insufficient" : "";
   inputs.device_memory = {8 * kGiB, 10 * kGiB};
   inputs.limit = row.limit;
@@ -93,7 +89,6 @@ INSTANTIATE_TEST_SUITE_P(Cases, PlacementTable, ::testing::ValuesIn(kTable),
                          [](const ::testing::TestParamInfo<Row>& param_info) { return std::string(param_info.param.name); });
 
 TEST(Placement, ReasonSpellsOutTheArithmetic) {
-  SimDeviceBackend device(80 * kGiB);
   PlacementInputs inputs;
   inputs.table_name = "items";
   inputs.bytes.weights = 24 * kGiB;
@@ -101,7 +96,7 @@ TEST(Placement, ReasonSpellsOutTheArithmetic) {
   inputs.bytes.workspace = 3 * kGiB;
   inputs.optimizer_name = "adam";
   inputs.built_with_cuda = true;
-  inputs.device = &device;
+  inputs.device = embedkit::detail::DeviceFacts{"sim:0", true};
   inputs.device_memory = {78 * kGiB, 80 * kGiB};
   const auto decision = decide_placement(inputs);
   EXPECT_EQ(decision.reason_code, PlacementReason::does_not_fit);

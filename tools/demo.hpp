@@ -1,10 +1,20 @@
 #pragma once
-// `embedkit demo`: the README's main job.
+// `embedkit demo`: the README's main job, a small recommender trained end to end.
+
+#include <string>
 
 namespace embedkit::tools {
 
-/// Creates a table, looks a batch up, checks it against the weights, and prints the summary and
-/// placement decision. Returns the process exit code.
-int run_demo();
+struct DemoOptions {
+  std::string checkpoint_directory;  ///< where the checkpoint goes; a fresh temporary one when empty
+  int epochs = 12;
+};
+
+/// Trains two tables (users x items, dot product, logistic loss with negative sampling) on
+/// synthetic data with a planted low-rank structure and Zipf item popularity, prints placement,
+/// progress, held-out recall@10 against a random baseline, summaries, and checks a checkpoint
+/// round trip. Returns the exit code: 0 when recall beats random 3 times over and the reloaded
+/// checkpoint equals the tables.
+int run_demo(const DemoOptions& options);
 
 }  // namespace embedkit::tools

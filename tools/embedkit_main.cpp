@@ -1,5 +1,7 @@
-// The `embedkit` command-line tool.
+// The `embedkit` command-line tool: demo, plan, inspect.
 #include "demo.hpp"
+#include "inspect_command.hpp"
+#include "plan_command.hpp"
 
 #include <embedkit/embedkit.hpp>
 
@@ -7,15 +9,50 @@
 
 #include <cstdio>
 #include <exception>
+#include <string>
 
 int main(int argc, char** argv) {
   CLI::App app{"embedkit: embedding tables on CUDA or the CPU, placed automatically"};
   app.require_subcommand(1);
+  app.fallthrough();  // --log-level may come after the subcommand too
   app.set_version_flag("--version", EMBEDKIT_VERSION_STRING);
-  CLI::App* demo = app.add_subcommand("demo", "create a table, look rows up, print its summary and placement");
+  std::string log_level;
+  app.add_option("--log-level", log_level, "trace, debug, info, warn, error or off")
+      ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error", "off"}));
+
+  embedkit::tools::DemoOptions demo_options;
+  CLI::App* demo = app.add_subcommand("demo", "train a small two-table recommender end to end");
+  demo->add_option("--checkpoint-dir", demo_options.checkpoint_directory,
+                   "where to save the checkpoint (default: a new directory under /tmp)");
+  demo->add_option("--epochs", demo_options.epochs, "passes over the training likes")->check(CLI::Range(1, 1000));
+
+  embedkit::tools::PlanOptions plan_options;
+  CLI::App* plan = app.add_subcommand("plan", "what placement would decide for a table, and why");
+  plan->add_option("--rows", plan_options.rows, "rows (input_dim)")->required()->check(CLI::PositiveNumber);
+  plan->add_option("--dim", plan_options.dim, "embedding width (output_dim)")->required()->check(CLI::PositiveNumber);
+  plan->add_option("--optimizer", plan_options.optimizer, "sgd, adagrad, rowwise_adagrad, adam or ftrl")
+      ->check(CLI::IsMember({"sgd", "adagrad", "rowwise_adagrad", "adam", "ftrl"}));
+  plan->add_option("--gpu-memory", plan_options.gpu_memory, "a hypothetical device's free memory, e.g. 80GiB");
+  plan->add_option("--batch", plan_options.batch, "the largest batch, in lookups")->check(CLI::PositiveNumber);
+  plan->add_flag("--json", plan_options.json, "print JSON");
+
+  std::string directory;
+  bool inspect_json = false;
+  CLI::App* inspect = app.add_subcommand("inspect", "a checkpoint's manifest, files, checksums and row norms");
+  inspect->add_option("directory", directory, "the checkpoint directory")->required();
+  inspect->add_flag("--json", inspect_json, "print JSON");
+
   CLI11_PARSE(app, argc, argv);
   try {
-    if (demo->parsed()) return embedkit::tools::run_demo();
+    // The demo shows its placement decisions, logged at info; otherwise EMBEDKIT_LOG_LEVEL or warn.
+    if (!log_level.empty()) {
+      embedkit::set_log_level(log_level);
+    } else if (demo->parsed()) {
+      embedkit::set_log_level("info");
+    }
+    if (demo->parsed()) return embedkit::tools::run_demo(demo_options);
+    if (plan->parsed()) return embedkit::tools::run_plan(plan_options);
+    if (inspect->parsed()) return embedkit::tools::run_inspect(directory, inspect_json);
   } catch (const std::exception& e) {
     std::fprintf(stderr, "embedkit: error: %s\n", e.what());
     return 1;

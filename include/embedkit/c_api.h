@@ -84,6 +84,15 @@ EMBEDKIT_API ek_status ek_set_learning_rate(ek_table* t, double lr);
  * EK_OUT_OF_MEMORY when the table does not fit; the table is unchanged then. */
 EMBEDKIT_API ek_status ek_table_migrate(ek_table* t, const char* device);
 
+/* Saves the table into `directory` (created if missing): manifest.json and .npy files, crash-safe
+ * also over an existing checkpoint. EK_IO_ERROR naming the file, EK_UNSUPPORTED for a custom
+ * optimizer. */
+EMBEDKIT_API ek_status ek_save(ek_table* table, const char* directory);
+
+/* Loads a checkpoint saved by ek_save into a new table, placed by today's policy; every checksum,
+ * shape and file name is checked first. EK_IO_ERROR naming the file that fails. */
+EMBEDKIT_API ek_status ek_load(const char* directory, ek_table** out);
+
 /* Copies the matrix into `out`, float32 of shape (input_dim, output_dim). */
 EMBEDKIT_API ek_status ek_get_weights(ek_table* t, DLTensor* out);
 

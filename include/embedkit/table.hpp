@@ -139,6 +139,19 @@ class EMBEDKIT_API EmbeddingTable {
   /// @brief Gradient rows skipped so far because they held a NaN or an infinity.
   std::int64_t nonfinite_gradient_rows() const noexcept;
 
+  /// @brief Saves weights, optimizer state, config, seed and step count into `directory` (created
+  /// if missing): .npy files that numpy.load reads, and manifest.json (format version, config,
+  /// step, placement, each file's name, shape, dtype and xxHash64). Crash-safe, also over an
+  /// existing checkpoint: new files under new names, fsynced; the manifest written aside, fsynced
+  /// and renamed over the old one; the directory fsynced; only then the old files deleted. A crash
+  /// at any moment leaves the old checkpoint or the new one. Not for concurrent saves into one
+  /// directory. @throws Error: io_error (naming the file), unsupported (a custom optimizer).
+  void save(std::string_view directory) const;
+  /// @brief Loads a checkpoint saved by save(), placed by today's policy on `context` (not the
+  /// saved device). Every checksum, shape and file name is checked before the table exists.
+  /// @throws Error(io_error) naming the file that fails (`weights-….npy: checksum mismatch`).
+  static EmbeddingTable load(std::string_view directory, Context& context = Context::default_context());
+
   /// @brief Moves the table (weights, optimizer state, step count) to "cpu" or to its context's
   /// device ("cuda", or the device's name such as "cuda:0"); results before and after are bitwise
   /// equal. Nothing changes when it fails.

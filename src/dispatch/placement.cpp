@@ -33,7 +33,7 @@ PlacementDecision decision(PlacementReason code, std::string reason, const Place
   d.reason_code = code;
   d.reason = std::move(reason);
   d.bytes = inputs.bytes;
-  if (inputs.device != nullptr) d.device_free_bytes = inputs.device_memory.free_bytes;
+  if (inputs.device) d.device_free_bytes = inputs.device_memory.free_bytes;
   return d;
 }
 
@@ -76,7 +76,7 @@ PlacementDecision decide_placement(const PlacementInputs& inputs) {
     throw Error(status, fmt::format("table '{}': placement 'cuda' was requested by {}, but {}; {}", inputs.table_name,
                                     source, why, remedy));
   };
-  if (inputs.device == nullptr) {
+  if (!inputs.device) {
     const PlacementReason code = inputs.built_with_cuda ? PlacementReason::no_cuda_device : PlacementReason::cuda_not_built;
     const std::string why = inputs.built_with_cuda
                                 ? (inputs.no_device_reason.empty() ? std::string("no CUDA device is present")
@@ -95,9 +95,9 @@ PlacementDecision decide_placement(const PlacementInputs& inputs) {
     if (forced) refuse(Status::unsupported, why, "use a built-in optimizer, or placement 'auto' or 'cpu'");
     return decision(PlacementReason::optimizer_has_no_cuda_kernel, why, inputs);
   }
-  if (!inputs.device->runs_table_ops()) {
+  if (!inputs.device->runs_table_ops) {
     const std::string why = fmt::format("{} is usable, but this version of embedkit has no CUDA table kernels yet",
-                                        inputs.device->name());
+                                        inputs.device->name);
     if (forced) refuse(Status::unsupported, why, "use placement 'auto' or 'cpu'");
     return decision(PlacementReason::cuda_backend_not_implemented, why, inputs);
   }
@@ -120,7 +120,7 @@ PlacementDecision decide_placement(const PlacementInputs& inputs) {
     }
   }
   const bool fits = inputs.bytes.total() <= usable;
-  const std::string why = fmt::format("{}, {} usable {} ({})", needs_text(inputs), inputs.device->name(),
+  const std::string why = fmt::format("{}, {} usable {} ({})", needs_text(inputs), inputs.device->name,
                                       short_bytes(usable), usable_text);
   if (!fits && forced) {
     refuse(Status::out_of_memory, "it does not fit: " + why,
@@ -130,7 +130,7 @@ PlacementDecision decide_placement(const PlacementInputs& inputs) {
   d.device_usable_bytes = usable;
   if (fits) {
     d.device = DeviceKind::cuda;
-    d.device_label = inputs.device->name();
+    d.device_label = inputs.device->name;
   }
   return d;
 }

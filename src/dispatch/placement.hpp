@@ -6,11 +6,19 @@
 
 #include "../backend/backend.hpp"
 
+#include <string>
+
 #include <cstdint>
 #include <optional>
 #include <string>
 
 namespace embedkit::detail {
+
+/// What the decision needs to know of a device.
+struct DeviceFacts {
+  std::string name;             // "cuda:0", "sim:0"
+  bool runs_table_ops = false;  // its backend has kernels for every table operation
+};
 
 /// Everything the decision depends on.
 struct PlacementInputs {
@@ -21,7 +29,7 @@ struct PlacementInputs {
   std::string optimizer_name;
   bool optimizer_has_cuda_kernel = true;
   bool built_with_cuda = false;
-  const Backend* device = nullptr;  // the context's device; null when there is none
+  std::optional<DeviceFacts> device;  // the context's device; none when there is none
   std::string no_device_reason;     // the runtime's words when there is none
   MemoryInfo device_memory;         // read from `device`
   std::optional<std::uint64_t> limit;     // gpu_memory_limit

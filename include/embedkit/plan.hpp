@@ -1,0 +1,36 @@
+#pragma once
+/// @file plan.hpp
+/// @brief What placement would decide for a table, without creating it (`embedkit plan`).
+
+#include <embedkit/context.hpp>
+#include <embedkit/export.h>
+#include <embedkit/optimizer.hpp>
+#include <embedkit/placement.hpp>
+
+#include <cstdint>
+#include <optional>
+
+namespace embedkit {
+
+/// @brief A table to plan for, and optionally a hypothetical device.
+struct PlanRequest {
+  std::int64_t rows = 0;
+  std::int64_t dim = 0;
+  OptimizerConfig optimizer = OptimizerConfig::defaults(OptimizerKind::sgd);
+  std::int64_t max_batch_lookups = 1 << 18;
+  std::optional<std::uint64_t> device_memory;  ///< a device of this many free bytes instead of this machine's
+  std::optional<std::uint64_t> gpu_memory_limit;
+  std::optional<std::uint64_t> gpu_memory_headroom;
+};
+
+/// @brief The decision a table of `request` would get, with its reason and byte breakdown. With
+/// device_memory, the device is a hypothetical one with that much memory free (and the CUDA
+/// kernels it would need); without, it is `context`'s device.
+/// @throws Error(invalid_argument) for rows or dim that are not positive.
+EMBEDKIT_API PlacementDecision plan_placement(const PlanRequest& request, Context& context = Context::default_context());
+
+/// @brief Parses "80GiB", "512MiB", "1.5TB", "4096" (bytes) into bytes.
+/// @throws Error(invalid_argument) naming the text.
+EMBEDKIT_API std::uint64_t parse_bytes(std::string_view text);
+
+}  // namespace embedkit

@@ -1,0 +1,110 @@
+#include "files.hpp"
+
+#include <embedkit/status.hpp>
+
+#include <fmt/format.h>
+
+#include <cerrno>
+#include <cstring>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <mutex>
+#include <utility>
+
+namespace embedkit::detail {
+namespace {
+
+[[noreturn]] void fail(std::string_view what, const std::string& path) {
+  throw Error(Status::io_error, fmt::format("{}: {}: {}", path, what, std::strerror(errno)));
+}
+
+// Closes a descriptor on every path out.
+class Descriptor {
+ public:
+  explicit Descriptor(int fd) : fd_(fd) {}
+  ~Descriptor() {
+    if (fd_ >= 0) ::close(fd_);
+  }
+  Descriptor(const Descriptor&) = delete;
+  Descriptor& operator=(const Descriptor&) = delete;
+  int get() const { return fd_; }
+  int release() { return std::exchange(fd_, -1); }
+
+ private:
+  int fd_;
+};
+
+std::mutex hook_mutex;
+FaultHook fault_hook;
+
+}  // namespace
+
+std::string read_file(const std::string& path) {
+  Descriptor fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+  if (fd.get() < 0) fail("cannot open", path);
+  struct stat info {};
+  if (::fstat(fd.get(), &info) != 0) fail("cannot stat", path);
+  if (!S_ISREG(info.st_mode)) throw Error(Status::io_error, fmt::format("{}: not a regular file", path));
+  std::string bytes(static_cast<std::size_t>(info.st_size), '\0');
+  std::size_t done = 0;
+  while (done < bytes.size()) {
+    const ssize_t n = ::read(fd.get(), bytes.data() + done, bytes.size() - done);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) fail("cannot read", path);
+    if (n == 0) break;
+    done += static_cast<std::size_t>(n);
+  }
+  bytes.resize(done);
+  return bytes;
+}
+
+void write_file_durably(const std::string& path, std::string_view bytes) {
+  Descriptor fd(::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644));
+  if (fd.get() < 0) fail("cannot create", path);
+  std::size_t done = 0;
+  while (done < bytes.size()) {
+    const ssize_t n = ::write(fd.get(), bytes.data() + done, bytes.size() - done);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) fail("cannot write", path);
+    done += static_cast<std::size_t>(n);
+  }
+  if (::fsync(fd.get()) != 0) fail("cannot fsync", path);
+  if (::close(fd.release()) != 0) fail("cannot close", path);
+}
+
+void replace_file(const std::string& from, const std::string& to) {
+  if (std::rename(from.c_str(), to.c_str()) != 0) fail("cannot rename to " + to, from);
+}
+
+void sync_directory(const std::string& directory) {
+  Descriptor fd(::open(directory.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  if (fd.get() < 0) fail("cannot open directory", directory);
+  if (::fsync(fd.get()) != 0) fail("cannot fsync directory", directory);
+}
+
+void ensure_directory(const std::string& directory) {
+  if (::mkdir(directory.c_str(), 0755) != 0 && errno != EEXIST) fail("cannot create directory", directory);
+  struct stat info {};
+  if (::stat(directory.c_str(), &info) != 0 || !S_ISDIR(info.st_mode)) {
+    throw Error(Status::io_error, fmt::format("{}: not a directory", directory));
+  }
+}
+
+void set_checkpoint_fault_hook(FaultHook hook) {
+  std::lock_guard lock(hook_mutex);
+  fault_hook = std::move(hook);
+}
+
+void checkpoint_fault_point(std::string_view point) {
+  FaultHook hook;
+  {
+    std::lock_guard lock(hook_mutex);
+    hook = fault_hook;
+  }
+  if (hook) hook(point);
+}
+
+}  // namespace embedkit::detail

@@ -1,0 +1,26 @@
+#pragma once
+// NumPy's .npy format (versions 1.0 to 3.0) for float32 matrices: what checkpoints write, and what
+// checkpoints and pretrained vectors read, with every malformation named.
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace embedkit::detail {
+
+/// A float32 array read from a .npy file.
+struct NpyArray {
+  std::vector<std::int64_t> shape;
+  std::vector<float> values;
+};
+
+/// The bytes of a version 1.0 .npy file holding `values` as little-endian float32 of `shape`.
+std::string npy_bytes(const float* values, const std::vector<std::int64_t>& shape);
+
+/// Parses the bytes of a .npy file named `name` in messages. Throws Error(io_error) naming the file
+/// for a wrong magic, an unknown version, a malformed header, a dtype other than little-endian
+/// float32, Fortran order, or a payload whose size does not match the shape.
+NpyArray parse_npy(std::string_view bytes, std::string_view name);
+
+}  // namespace embedkit::detail

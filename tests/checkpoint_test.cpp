@@ -1,0 +1,290 @@
+// Checkpoints: round trips, crash safety (a fault at every write, and SIGKILL at random moments),
+// and loads that refuse every kind of damage with the file named.
+#include <embedkit/embedkit.hpp>
+
+#include <gtest/gtest.h>
+
+#include "src/io/files.hpp"
+#include "tests/sim_context.hpp"
+
+#include <dirent.h>
+#include <fmt/format.h>
+#include <xxhash.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdlib>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <random>
+#include <set>
+#include <stdexcept>
+#include <string>
+#include <thread>
+#include <vector>
+
+extern char** environ;
+
+namespace {
+
+using embedkit::EmbeddingTable;
+using embedkit::Error;
+using embedkit::IndexTensor;
+using embedkit::OptimizerConfig;
+using embedkit::OptimizerKind;
+using embedkit::Status;
+using embedkit::TableConfig;
+
+std::string fresh_directory() {
+  char pattern[] = "/tmp/embedkit-checkpoint-test-XXXXXX";
+  if (::mkdtemp(pattern) == nullptr) throw std::runtime_error("mkdtemp failed");
+  return pattern;
+}
+
+std::set<std::string> files_in(const std::string& directory) {
+  std::set<std::string> names;
+  if (DIR* dir = ::opendir(directory.c_str())) {
+    while (const dirent* entry = ::readdir(dir)) {
+      const std::string name = entry->d_name;
+      if (name != "." && name != "..") names.insert(name);
+    }
+    ::closedir(dir);
+  }
+  return names;
+}
+
+TableConfig trained_config(OptimizerKind kind) {
+  TableConfig config;
+  config.name = "ckpt";
+  config.input_dim = 300;
+  config.output_dim = 8;
+  config.seed = 3;
+  config.mask_zero = true;
+  config.optimizer = OptimizerConfig::defaults(kind);
+  return config;
+}
+
+void train(EmbeddingTable& table, int steps) {
+  std::mt19937_64 rng(7);
+  for (int s = 0; s < steps; ++s) {
+    std::vector<std::int64_t> ids(64);
+    for (auto& id : ids) id = static_cast<std::int64_t>(rng() % 300);
+    std::vector<float> grad(64 * 8);
+    for (auto& g : grad) g = static_cast<float>(static_cast<int>(rng() % 200) - 100) / 100.0f;
+    table.train_step(IndexTensor(ids), grad);
+  }
+}
+
+void expect_same(const EmbeddingTable& a, const EmbeddingTable& b) {
+  EXPECT_EQ(a.get_weights().values, b.get_weights().values);
+  EXPECT_EQ(a.step(), b.step());
+  EXPECT_EQ(a.seed(), b.seed());
+  EXPECT_EQ(a.config().to_json(), b.config().to_json());
+  ASSERT_EQ(a.optimizer_state_names(), b.optimizer_state_names());
+  for (const auto& name : a.optimizer_state_names()) {
+    EXPECT_EQ(a.optimizer_state(name).values, b.optimizer_state(name).values) << name;
+  }
+}
+
+void expect_io_error(const std::string& directory, const std::string& text) {
+  try {
+    EmbeddingTable::load(directory);
+    ADD_FAILURE() << "loaded";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.status(), Status::io_error) << e.what();
+    EXPECT_NE(std::string(e.what()).find(text), std::string::npos) << e.what();
+  }
+}
+
+std::string named(const std::string& directory, const std::string& prefix) {
+  for (const auto& name : files_in(directory)) {
+    if (name.rfind(prefix, 0) == 0) return name;
+  }
+  return "";
+}
+
+class CheckpointRoundTrip : public ::testing::TestWithParam<OptimizerKind> {};
+
+TEST_P(CheckpointRoundTrip, LoadGivesTheSameTableAndTrainingContinuesTheSame) {
+  const std::string directory = fresh_directory();
+  EmbeddingTable original(trained_config(GetParam()));
+  train(original, 3);
+  original.save(directory);
+  EmbeddingTable loaded = EmbeddingTable::load(directory);
+  expect_same(original, loaded);
+  train(original, 2);
+  train(loaded, 2);
+  expect_same(original, loaded);
+  // The manifest says what is there, and numpy reads the files as they are (checked by shape here).
+  const auto manifest = nlohmann::json::parse(embedkit::detail::read_file(directory + "/manifest.json"));
+  EXPECT_EQ(manifest["format"], "embedkit-checkpoint");
+  EXPECT_EQ(manifest["format_version"], 1);
+  EXPECT_EQ(manifest["step"], 3);
+  EXPECT_EQ(manifest["files"][0]["shape"], (std::vector<std::int64_t>{300, 8}));
+  EXPECT_EQ(manifest["files"][0]["dtype"], "<f4");
+  EXPECT_EQ(manifest["files"].size(), 1 + original.optimizer_state_names().size());
+}
+
+INSTANTIATE_TEST_SUITE_P(Optimizers, CheckpointRoundTrip,
+                         ::testing::Values(OptimizerKind::sgd, OptimizerKind::adagrad, OptimizerKind::rowwise_adagrad,
+                                           OptimizerKind::adam, OptimizerKind::ftrl),
+                         [](const ::testing::TestParamInfo<OptimizerKind>& param_info) {
+                           return std::string(embedkit::to_string(param_info.param));
+                         });
+
+TEST(Checkpoint, SavingOverAnOldCheckpointReplacesItsFiles) {
+  const std::string directory = fresh_directory();
+  EmbeddingTable table(trained_config(OptimizerKind::adam));
+  table.save(directory);
+  const auto first = files_in(directory);
+  train(table, 1);
+  table.save(directory);
+  const auto second = files_in(directory);
+  EXPECT_EQ(second.size(), 4u);  // manifest, weights, momentum, velocity
+  for (const auto& name : first) {
+    if (name != "manifest.json") {
+      EXPECT_EQ(second.count(name), 0u) << name << " was not deleted";
+    }
+  }
+  expect_same(table, EmbeddingTable::load(directory));
+}
+
+TEST(Checkpoint, LoadPlacesByTodaysPolicy) {
+  const std::string directory = fresh_directory();
+  auto context = embedkit::testing::sim_context(std::uint64_t{64} << 20);
+  EmbeddingTable on_device(trained_config(OptimizerKind::adagrad), *context);
+  ASSERT_EQ(on_device.placement().device_name(), "sim:0");
+  train(on_device, 2);
+  on_device.save(directory);
+  const EmbeddingTable on_cpu = EmbeddingTable::load(directory);  // the default context: the CPU here
+  EXPECT_EQ(on_cpu.placement().device_name(), "cpu");
+  expect_same(on_device, on_cpu);
+  EXPECT_EQ(EmbeddingTable::load(directory, *context).placement().device_name(), "sim:0");
+}
+
+// A fault at every point of a save over an old checkpoint: the directory loads as one or the other.
+TEST(Checkpoint, AFaultBetweenAnyTwoWritesLeavesTheOldOrTheNewState) {
+  EmbeddingTable table(trained_config(OptimizerKind::adam));
+  train(table, 1);
+  EmbeddingTable old_state = EmbeddingTable::from_pretrained(table.get_weights(), true, trained_config(OptimizerKind::adam));
+  std::vector<std::string> points;
+  embedkit::detail::set_checkpoint_fault_hook([&](std::string_view point) { points.emplace_back(point); });
+  const std::string probe = fresh_directory();
+  table.save(probe);
+  table.save(probe);  // a save over a checkpoint passes every point, deletions included
+  embedkit::detail::set_checkpoint_fault_hook({});
+  const std::size_t per_save = points.size() / 2;
+  ASSERT_GE(per_save, 7u);  // 3 data files, the manifest, its rename, the directory sync, 3 deletions
+  for (std::size_t stop = 0; stop < per_save; ++stop) {
+    const std::string directory = fresh_directory();
+    table.save(directory);  // the old state: step 1
+    EmbeddingTable next = EmbeddingTable::load(directory);
+    train(next, 1);  // the new state: step 2
+    std::size_t reached = 0;
+    embedkit::detail::set_checkpoint_fault_hook([&](std::string_view) {
+      if (reached++ == stop) throw std::runtime_error("crash");
+    });
+    EXPECT_THROW(next.save(directory), std::runtime_error);
+    embedkit::detail::set_checkpoint_fault_hook({});
+    const EmbeddingTable loaded = EmbeddingTable::load(directory);
+    if (loaded.step() == 1) {
+      expect_same(loaded, table);
+    } else {
+      EXPECT_EQ(loaded.step(), 2) << "stopped after point " << stop;
+      expect_same(loaded, next);
+    }
+  }
+}
+
+TEST(Checkpoint, SigkillAtRandomMomentsNeverTearsTheCheckpoint) {
+  const std::string directory = fresh_directory();
+  std::mt19937_64 rng(11);
+  int loads = 0;
+  for (int round = 0; round < 12; ++round) {
+    pid_t child = 0;
+    std::string path = directory;
+    char* argv[] = {const_cast<char*>(EMBEDKIT_CHECKPOINT_WRITER), path.data(), nullptr};
+    ASSERT_EQ(::posix_spawn(&child, EMBEDKIT_CHECKPOINT_WRITER, nullptr, nullptr, argv, environ), 0);
+    std::this_thread::sleep_for(std::chrono::milliseconds(40 + rng() % 200));
+    ::kill(child, SIGKILL);
+    int status = 0;
+    ::waitpid(child, &status, 0);
+    if (files_in(directory).count("manifest.json") == 0) continue;  // killed before its first save
+    const EmbeddingTable loaded = EmbeddingTable::load(directory);
+    const auto weights = loaded.get_weights().values;
+    // One whole state: every weight is the step at which it was saved.
+    EXPECT_EQ(std::count(weights.begin(), weights.end(), static_cast<float>(loaded.step())),
+              static_cast<std::ptrdiff_t>(weights.size()));
+    ++loads;
+  }
+  EXPECT_GT(loads, 6);
+}
+
+TEST(Checkpoint, DamageIsRefusedWithTheFileNamed) {
+  const std::string directory = fresh_directory();
+  EmbeddingTable table(trained_config(OptimizerKind::adagrad));
+  table.save(directory);
+  const std::string manifest_text = embedkit::detail::read_file(directory + "/manifest.json");
+  const auto rewrite = [&](const std::string& name, const std::string& text) {
+    std::ofstream(directory + "/" + name, std::ios::binary | std::ios::trunc) << text;
+  };
+  const std::string weights = named(directory, "weights-");
+  const std::string weights_bytes = embedkit::detail::read_file(directory + "/" + weights);
+
+  std::string flipped = weights_bytes;
+  flipped[flipped.size() - 3] ^= 0x40;
+  rewrite(weights, flipped);
+  expect_io_error(directory, weights + ": checksum mismatch");
+  rewrite(weights, weights_bytes.substr(0, weights_bytes.size() / 2));
+  expect_io_error(directory, weights + ": checksum mismatch");
+  rewrite(weights, weights_bytes);
+
+  auto manifest = nlohmann::json::parse(manifest_text);
+  manifest["files"][0]["name"] = "../elsewhere.npy";
+  rewrite("manifest.json", manifest.dump());
+  expect_io_error(directory, "not a plain file name inside the checkpoint directory");
+  manifest = nlohmann::json::parse(manifest_text);
+  manifest["files"][0]["name"] = "/etc/passwd";
+  rewrite("manifest.json", manifest.dump());
+  expect_io_error(directory, "not a plain file name");
+  manifest = nlohmann::json::parse(manifest_text);
+  manifest["format_version"] = 2;
+  rewrite("manifest.json", manifest.dump());
+  expect_io_error(directory, "format version 2 is not supported");
+  manifest = nlohmann::json::parse(manifest_text);
+  manifest["config"]["input_dim"] = 301;  // the manifest lies about the shape
+  rewrite("manifest.json", manifest.dump());
+  expect_io_error(directory, weights + ": shape (300, 8) does not match the table's (301, 8)");
+  manifest = nlohmann::json::parse(manifest_text);
+  manifest["files"].erase(1);
+  rewrite("manifest.json", manifest.dump());
+  expect_io_error(directory, "names no file for the optimizer state 'accumulator'");
+  rewrite("manifest.json", manifest_text.substr(0, manifest_text.size() / 2));
+  expect_io_error(directory, "manifest.json: not valid JSON");
+  rewrite("manifest.json", manifest_text);
+  // A data file that is not what its name says, with a checksum that matches it.
+  manifest = nlohmann::json::parse(manifest_text);
+  const std::string text = "just text";
+  rewrite(weights, text);
+  manifest["files"][0]["xxh64"] = fmt::format("{:016x}", XXH64(text.data(), text.size(), 0));
+  rewrite("manifest.json", manifest.dump());
+  expect_io_error(directory, weights + ": not a .npy file (wrong magic bytes)");
+  expect_io_error(fresh_directory(), "manifest.json: cannot open");
+  EXPECT_THROW(table.save("/proc/no/such/place"), Error);
+}
+
+TEST(Checkpoint, CustomOptimizersCannotBeSaved) {
+  TableConfig config = trained_config(OptimizerKind::sgd);
+  config.optimizer = OptimizerConfig::custom([](std::int64_t, float*, const float*, float*, int) {}, 0);
+  try {
+    EmbeddingTable(config).save(fresh_directory());
+    FAIL();
+  } catch (const Error& e) {
+    EXPECT_EQ(e.status(), Status::unsupported);
+  }
+}
+
+}  // namespace

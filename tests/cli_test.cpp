@@ -1,0 +1,124 @@
+// The `embedkit` command: every subcommand's output parsed, exit codes, and bad arguments.
+#include <embedkit/embedkit.hpp>
+
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <array>
+#include <cstdio>
+#include <fstream>
+#include <string>
+
+namespace {
+
+struct CommandResult {
+  int exit_code;
+  std::string output;  // stdout and stderr together
+};
+
+CommandResult run(const std::string& arguments) {
+  const std::string command = std::string(EMBEDKIT_CLI) + " " + arguments + " 2>&1";
+  FILE* pipe = ::popen(command.c_str(), "r");
+  CommandResult result{-1, ""};
+  if (pipe == nullptr) return result;
+  std::array<char, 4096> buffer{};
+  while (std::fgets(buffer.data(), buffer.size(), pipe) != nullptr) result.output += buffer.data();
+  const int status = ::pclose(pipe);
+  result.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  return result;
+}
+
+TEST(Cli, HelpListsTheSubcommands) {
+  const CommandResult help = run("--help");
+  EXPECT_EQ(help.exit_code, 0);
+  for (const char* word : {"demo", "plan", "inspect", "--log-level"}) {
+    EXPECT_NE(help.output.find(word), std::string::npos) << word;
+  }
+  EXPECT_EQ(run("plan --help").exit_code, 0);
+  EXPECT_EQ(run("inspect --help").exit_code, 0);
+  EXPECT_NE(run("").exit_code, 0);         // a subcommand is required
+  EXPECT_NE(run("train").exit_code, 0);    // unknown subcommand
+}
+
+TEST(Cli, PlanOnAHypotheticalDevice) {
+  const CommandResult fits = run("plan --rows 10000000 --dim 64 --optimizer adam --gpu-memory 80GiB --batch 65536 --json");
+  ASSERT_EQ(fits.exit_code, 0) << fits.output;
+  const auto decision = nlohmann::json::parse(fits.output);
+  EXPECT_EQ(decision["device"], "cuda:0 (hypothetical)");
+  EXPECT_EQ(decision["reason_code"], "fits_on_device");
+  EXPECT_EQ(decision["bytes"]["weights"], 10000000ull * 64 * 4);
+  EXPECT_EQ(decision["bytes"]["optimizer_state"], 2 * 10000000ull * 64 * 4);
+  EXPECT_EQ(decision["bytes"]["workspace"], 65536ull * (40 + 8 * 64));
+  EXPECT_EQ(decision["device_free_bytes"], 80ull << 30);
+  const CommandResult too_big = run("plan --rows 100000000 --dim 128 --optimizer adam --gpu-memory 16GiB");
+  EXPECT_EQ(too_big.exit_code, 0);
+  EXPECT_NE(too_big.output.find("placement: cpu (does_not_fit)"), std::string::npos) << too_big.output;
+  EXPECT_NE(too_big.output.find("weights          47.68 GiB"), std::string::npos) << too_big.output;
+}
+
+TEST(Cli, PlanOnThisMachine) {
+  const CommandResult here = run("plan --rows 1000 --dim 8 --json");
+  ASSERT_EQ(here.exit_code, 0) << here.output;
+  const std::string reason = nlohmann::json::parse(here.output)["reason_code"];
+  EXPECT_TRUE(reason == "cuda_not_built" || reason == "no_cuda_device" || reason == "fits_on_device" ||
+              reason == "cuda_backend_not_implemented")
+      << reason;
+}
+
+TEST(Cli, PlanRefusesBadArguments) {
+  EXPECT_NE(run("plan --dim 4").exit_code, 0);
+  EXPECT_NE(run("plan --rows 5 --dim 4 --optimizer rmsprop").exit_code, 0);
+  EXPECT_NE(run("plan --rows -5 --dim 4").exit_code, 0);
+  const CommandResult size = run("plan --rows 5 --dim 4 --gpu-memory lots");
+  EXPECT_EQ(size.exit_code, 1);
+  EXPECT_NE(size.output.find("embedkit: error: 'lots' is not a size"), std::string::npos) << size.output;
+}
+
+TEST(Cli, InspectACheckpoint) {
+  char pattern[] = "/tmp/embedkit-cli-test-XXXXXX";
+  ASSERT_NE(::mkdtemp(pattern), nullptr);
+  const std::string directory = pattern;
+  embedkit::TableConfig config;
+  config.name = "inspected";
+  config.input_dim = 50;
+  config.output_dim = 4;
+  config.optimizer = embedkit::OptimizerConfig::defaults(embedkit::OptimizerKind::adagrad);
+  embedkit::EmbeddingTable table(config);
+  table.set_row(7, std::vector<float>{0, 0, 0, 0});
+  table.train_step(embedkit::IndexTensor(std::vector<std::int64_t>{1}), std::vector<float>{1, 1, 1, 1});
+  table.save(directory);
+
+  const CommandResult json = run("inspect " + directory + " --json");
+  ASSERT_EQ(json.exit_code, 0) << json.output;
+  const auto info = nlohmann::json::parse(json.output);
+  EXPECT_EQ(info["name"], "inspected");
+  EXPECT_EQ(info["step"], 1);
+  EXPECT_EQ(info["ok"], true);
+  EXPECT_EQ(info["files"].size(), 2u);
+  EXPECT_EQ(info["row_norms"]["zero_rows"], 1);
+  EXPECT_GT(info["row_norms"]["max"].get<double>(), 0.0);
+  const CommandResult text = run("inspect " + directory);
+  EXPECT_EQ(text.exit_code, 0);
+  EXPECT_NE(text.output.find("table 'inspected': 50 x 4, optimizer Adagrad, step 1"), std::string::npos) << text.output;
+  EXPECT_NE(text.output.find("all files check out"), std::string::npos);
+
+  const std::string weights = info["files"][0]["name"];
+  std::fstream file(directory + "/" + weights, std::ios::in | std::ios::out | std::ios::binary);
+  file.seekp(-2, std::ios::end);
+  file.put('\x7f');
+  file.close();
+  const CommandResult damaged = run("inspect " + directory);
+  EXPECT_EQ(damaged.exit_code, 1);
+  EXPECT_NE(damaged.output.find(weights + ": checksum mismatch"), std::string::npos) << damaged.output;
+  const CommandResult missing = run("inspect /tmp/no-such-embedkit-checkpoint");
+  EXPECT_EQ(missing.exit_code, 1);
+  EXPECT_NE(missing.output.find("embedkit: error: /tmp/no-such-embedkit-checkpoint/manifest.json: cannot open"),
+            std::string::npos)
+      << missing.output;
+  EXPECT_NE(run("inspect").exit_code, 0);
+}
+
+}  // namespace

@@ -1,0 +1,48 @@
+#include "inspect_command.hpp"
+
+#include <embedkit/embedkit.hpp>
+
+#include <nlohmann/json.hpp>
+
+#include <algorithm>
+#include <cstdio>
+
+namespace embedkit::tools {
+
+int run_inspect(const std::string& directory, bool json) {
+  const CheckpointInfo info = inspect_checkpoint(directory);
+  const bool all_ok = std::all_of(info.files.begin(), info.files.end(), [](const CheckpointFile& f) { return f.ok; });
+  if (json) {
+    nlohmann::json files = nlohmann::json::array();
+    for (const CheckpointFile& file : info.files) {
+      files.push_back({{"name", file.name}, {"role", file.role}, {"slot", file.slot}, {"shape", file.shape},
+                       {"ok", file.ok}, {"error", file.error}});
+    }
+    nlohmann::json out = {{"name", info.name}, {"input_dim", info.input_dim}, {"output_dim", info.output_dim},
+                          {"step", info.step}, {"optimizer", info.optimizer}, {"files", files}, {"ok", all_ok},
+                          {"manifest", nlohmann::json::parse(info.manifest_json)}};
+    if (info.weights_ok) {
+      out["row_norms"] = {{"min", info.row_norm_min}, {"mean", info.row_norm_mean}, {"max", info.row_norm_max},
+                          {"zero_rows", info.zero_rows}};
+    }
+    std::printf("%s\n", out.dump(2).c_str());
+    return all_ok ? 0 : 1;
+  }
+  std::printf("checkpoint %s\n  table '%s': %lld x %lld, optimizer %s, step %lld\n", directory.c_str(),
+              info.name.c_str(), static_cast<long long>(info.input_dim), static_cast<long long>(info.output_dim),
+              info.optimizer.c_str(), static_cast<long long>(info.step));
+  for (const CheckpointFile& file : info.files) {
+    std::string shape;
+    for (const std::int64_t extent : file.shape) shape += (shape.empty() ? "" : " x ") + std::to_string(extent);
+    std::printf("  %-48s %-16s %-14s %s\n", file.name.c_str(), file.slot.empty() ? file.role.c_str() : file.slot.c_str(),
+                shape.c_str(), file.ok ? "ok" : file.error.c_str());
+  }
+  if (info.weights_ok) {
+    std::printf("  row norms: min %.4g, mean %.4g, max %.4g; rows all zeros: %lld\n", info.row_norm_min,
+                info.row_norm_mean, info.row_norm_max, static_cast<long long>(info.zero_rows));
+  }
+  std::printf("%s\n", all_ok ? "all files check out" : "some files FAILED their checks");
+  return all_ok ? 0 : 1;
+}
+
+}  // namespace embedkit::tools

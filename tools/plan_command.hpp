@@ -1,0 +1,21 @@
+#pragma once
+// `embedkit plan`: what placement would decide for a table, and why.
+
+#include <cstdint>
+#include <string>
+
+namespace embedkit::tools {
+
+struct PlanOptions {
+  std::int64_t rows = 0;
+  std::int64_t dim = 0;
+  std::string optimizer = "sgd";
+  std::string gpu_memory;  ///< a hypothetical device's free memory, e.g. "80GiB"; this machine's when empty
+  std::int64_t batch = 1 << 18;
+  bool json = false;
+};
+
+/// Prints the decision and its byte breakdown; returns the exit code.
+int run_plan(const PlanOptions& options);
+
+}  // namespace embedkit::tools
