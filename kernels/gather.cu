@@ -1,13 +1,11 @@
 // The CUDA row gather: a __global__ wrapper over gather_body, and its host launcher.
+#include "cuda_try.hpp"
 #include "gather.hpp"
 #include "gather_kernel.hpp"
-
-#include <embedkit/status.hpp>
 
 #include <cuda_runtime_api.h>
 
 #include <cstdint>
-#include <string>
 
 namespace embedkit::kernels {
 namespace {
@@ -30,10 +28,7 @@ void run_gather(const float* weights, std::int64_t input_dim, std::int64_t dim, 
   const GatherArgs<Index> args{weights, input_dim, dim, ids, count, padding_idx, out, out_of_range};
   gather_kernel<<<static_cast<unsigned int>(plan.blocks), plan.threads(), 0,
                   static_cast<cudaStream_t>(stream)>>>(plan, args);
-  const cudaError_t status = cudaPeekAtLastError();
-  if (status != cudaSuccess) {
-    throw Error(Status::internal, std::string("gather kernel launch failed: ") + cudaGetErrorString(status));
-  }
+  EMBEDKIT_CUDA_TRY(cudaPeekAtLastError());
 }
 
 template void run_gather(const float*, std::int64_t, std::int64_t, const std::int32_t*, std::int64_t,

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Sets up a fresh machine, then builds and tests embedkit in CI's three lanes:
-#   cuda  - the CUDA backend compiled for sm_80 and sm_90, all tests (GPU tests skip without a GPU)
+#   cuda  - the CUDA backend compiled for sm_80 and sm_90, all tests (GPU tests skip without a GPU),
+#           and scripts/check_kernels.sh (spills, vector loads)
 #   cpu   - the CPU-only library (-DEMBEDKIT_CUDA=OFF), all tests and a benchmark smoke run
 #   asan  - CPU-only under AddressSanitizer + UndefinedBehaviorSanitizer, all tests
 # Usage: scripts/test.sh [lane ...]   (default: all three). Warnings are errors in every lane.
@@ -35,6 +36,10 @@ run_lane() {
   cmake --build "$dir" -j "$jobs"
   echo "[test] === lane $lane: ctest"
   ctest --preset "$lane" -j "$jobs"
+  if [ "$lane" = cuda ]; then
+    echo "[test] === lane cuda: kernel check (no register spills; 128-bit loads in the gather)"
+    ./scripts/check_kernels.sh
+  fi
   if [ "$lane" = cpu ]; then
     echo "[test] === lane cpu: benchmark smoke run (the harness works; no timing is asserted)"
     EMBEDKIT_BENCH_ROWS=65536 "$dir/bench/bench_lookup" --benchmark_min_time=0.01 >"$dir/bench_smoke.log"

@@ -1,0 +1,18 @@
+#pragma once
+// C++17. Host entry point of the CUDA pooled lookup (kernels/pooled.cu); all pointers are device memory.
+
+#include <embedkit/pooling.hpp>
+
+#include <cstdint>
+
+namespace embedkit::kernels {
+
+/// Launches the pooled lookup of `bags` CSR bags on `stream` (a cudaStream_t); asynchronous.
+/// Out-of-range ids (already accepted by the caller under zero_fill) count as rows of zeros.
+/// Throws embedkit::Error(internal) if the launch fails.
+template <class Index>
+void run_pooled(const float* weights, std::int64_t input_dim, std::int64_t dim, const Index* ids,
+                const std::int64_t* offsets, std::int64_t bags, const float* sample_weights, PoolingMode mode,
+                std::int64_t padding_idx, float* out, void* stream);
+
+}  // namespace embedkit::kernels
