@@ -26,7 +26,7 @@ void run_gather(const float* weights, std::int64_t input_dim, std::int64_t dim, 
   if (count == 0) return;
   const GatherPlan plan = plan_gather(count, dim, aligned16(weights) && aligned16(out));
   const GatherArgs<Index> args{weights, input_dim, dim, ids, count, padding_idx, out, out_of_range};
-  gather_kernel<<<static_cast<unsigned int>(plan.blocks), plan.threads(), 0,
+  gather_kernel<<<static_cast<unsigned int>(plan.groups.blocks), plan.groups.threads(), 0,
                   static_cast<cudaStream_t>(stream)>>>(plan, args);
   EMBEDKIT_CUDA_TRY(cudaPeekAtLastError());
 }

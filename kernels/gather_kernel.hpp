@@ -5,30 +5,23 @@
 
 #include <embedkit/detail/host_device.hpp>
 
+#include "launch_plan.hpp"
+
 #include <cstdint>
 
 namespace embedkit::kernels {
 
-/// Launch shape of a gather: a group of `lanes` threads copies one output row.
+/// Launch shape of a gather: a group of lanes copies one output row.
 struct GatherPlan {
-  int lanes = 32;            ///< threads per row: 4, 8, 16 or 32, sized to the row
-  int rows_per_block = 8;    ///< rows a block copies
-  bool vectorized = false;   ///< 16-byte loads and stores (dim % 4 == 0 and aligned pointers)
-  std::int64_t blocks = 0;   ///< grid size
-  int threads() const { return lanes * rows_per_block; }
+  GroupPlan groups;
+  bool vectorized = false;  ///< 16-byte loads and stores (dim % 4 == 0 and aligned pointers)
 };
-
-/// Threads per block for every gather launch.
-constexpr int kGatherBlockThreads = 256;
 
 /// Plans a gather of `count` rows of `dim` floats; `aligned` says both matrices are 16-byte aligned.
 EK_HOST_DEVICE inline GatherPlan plan_gather(std::int64_t count, std::int64_t dim, bool aligned) {
   GatherPlan plan;
   plan.vectorized = aligned && dim % 4 == 0;
-  const std::int64_t units = plan.vectorized ? dim / 4 : dim;  // what one lane moves per step
-  plan.lanes = units <= 4 ? 4 : units <= 8 ? 8 : units <= 16 ? 16 : 32;
-  plan.rows_per_block = kGatherBlockThreads / plan.lanes;
-  plan.blocks = (count + plan.rows_per_block - 1) / plan.rows_per_block;
+  plan.groups = plan_groups(count, plan.vectorized ? dim / 4 : dim);  // what one lane moves per step
   return plan;
 }
 
@@ -53,9 +46,10 @@ struct GatherArgs {
 template <class Index>
 EK_HOST_DEVICE inline void gather_body(std::int64_t block, int thread, const GatherPlan& plan,
                                        const GatherArgs<Index>& a) {
-  const std::int64_t i = block * plan.rows_per_block + thread / plan.lanes;
+  const int lanes = plan.groups.lanes;
+  const std::int64_t i = block * plan.groups.groups_per_block + thread / lanes;
   if (i >= a.count) return;
-  const int lane = thread % plan.lanes;
+  const int lane = thread % lanes;
   const std::int64_t id = static_cast<std::int64_t>(a.ids[i]);
   const bool in_range = static_cast<std::uint64_t>(id) < static_cast<std::uint64_t>(a.input_dim);
   if (!in_range && lane == 0) *a.out_of_range = 1u;  // every writer stores the same value
@@ -64,13 +58,13 @@ EK_HOST_DEVICE inline void gather_body(std::int64_t block, int thread, const Gat
     const std::int64_t width = a.dim / 4;
     const Float4* source = reinterpret_cast<const Float4*>(a.weights + (copy ? id : 0) * a.dim);
     Float4* destination = reinterpret_cast<Float4*>(a.out + i * a.dim);
-    for (std::int64_t c = lane; c < width; c += plan.lanes) {
+    for (std::int64_t c = lane; c < width; c += lanes) {
       destination[c] = copy ? source[c] : Float4{0.f, 0.f, 0.f, 0.f};
     }
   } else {
     const float* source = a.weights + (copy ? id : 0) * a.dim;
     float* destination = a.out + i * a.dim;
-    for (std::int64_t c = lane; c < a.dim; c += plan.lanes) destination[c] = copy ? source[c] : 0.f;
+    for (std::int64_t c = lane; c < a.dim; c += lanes) destination[c] = copy ? source[c] : 0.f;
   }
 }
 

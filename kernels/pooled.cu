@@ -9,7 +9,7 @@ namespace embedkit::kernels {
 namespace {
 
 template <class Index>
-__global__ void pooled_kernel(PooledPlan plan, PooledArgs<Index> args) {
+__global__ void pooled_kernel(GroupPlan plan, PooledArgs<Index> args) {
   pooled_body(static_cast<std::int64_t>(blockIdx.x), static_cast<int>(threadIdx.x), plan, args);
 }
 
@@ -20,7 +20,7 @@ void run_pooled(const float* weights, std::int64_t input_dim, std::int64_t dim, 
                 const std::int64_t* offsets, std::int64_t bags, const float* sample_weights, PoolingMode mode,
                 std::int64_t padding_idx, float* out, void* stream) {
   if (bags == 0) return;
-  const PooledPlan plan = plan_pooled(bags, dim);
+  const GroupPlan plan = plan_groups(bags, dim);
   const PooledArgs<Index> args{weights, input_dim, dim, ids, offsets, bags, sample_weights, mode, padding_idx, out};
   pooled_kernel<<<static_cast<unsigned int>(plan.blocks), plan.threads(), 0, static_cast<cudaStream_t>(stream)>>>(
       plan, args);

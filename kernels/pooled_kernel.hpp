@@ -1,6 +1,6 @@
 #pragma once
-// C++17, host and device. The pooled lookup's per-thread body and its launch plan: a group of
-// lanes per bag, each lane owning columns c = lane, lane + lanes, ...; each column accumulates in a
+// C++17, host and device. The pooled lookup's per-thread body, launched with plan_groups(bags,
+// dim): a group of lanes per bag, each lane owning columns c = lane, lane + lanes, ...; each column accumulates in a
 // register, left to right in position order, with the arithmetic of
 // include/embedkit/detail/pooling_math.hpp, as the CPU does. The __global__ wrapper is in
 // pooled.cu; tests run this body for every coordinate on the CPU.
@@ -8,28 +8,11 @@
 #include <embedkit/detail/host_device.hpp>
 #include <embedkit/detail/pooling_math.hpp>
 
+#include "launch_plan.hpp"
+
 #include <cstdint>
 
 namespace embedkit::kernels {
-
-/// Launch shape of a pooled lookup: `lanes` threads per bag.
-struct PooledPlan {
-  int lanes = 32;
-  int bags_per_block = 8;
-  std::int64_t blocks = 0;
-  int threads() const { return lanes * bags_per_block; }
-};
-
-constexpr int kPooledBlockThreads = 256;
-
-/// Plans a pooled lookup of `bags` bags of rows of `dim` floats.
-EK_HOST_DEVICE inline PooledPlan plan_pooled(std::int64_t bags, std::int64_t dim) {
-  PooledPlan plan;
-  plan.lanes = dim <= 4 ? 4 : dim <= 8 ? 8 : dim <= 16 ? 16 : 32;
-  plan.bags_per_block = kPooledBlockThreads / plan.lanes;
-  plan.blocks = (bags + plan.bags_per_block - 1) / plan.bags_per_block;
-  return plan;
-}
 
 /// Arguments of one pooled lookup (see cpu/pooled.hpp for the semantics).
 template <class Index>
@@ -48,9 +31,9 @@ struct PooledArgs {
 
 /// The work of thread `thread` of block `block`.
 template <class Index>
-EK_HOST_DEVICE inline void pooled_body(std::int64_t block, int thread, const PooledPlan& plan,
+EK_HOST_DEVICE inline void pooled_body(std::int64_t block, int thread, const GroupPlan& plan,
                                        const PooledArgs<Index>& a) {
-  const std::int64_t bag = block * plan.bags_per_block + thread / plan.lanes;
+  const std::int64_t bag = block * plan.groups_per_block + thread / plan.lanes;
   if (bag >= a.bags) return;
   const int lane = thread % plan.lanes;
   for (std::int64_t c = lane; c < a.dim; c += plan.lanes) {

@@ -10,27 +10,11 @@
 #include <embedkit/detail/host_device.hpp>
 #include <embedkit/detail/summation_order.hpp>
 
+#include "launch_plan.hpp"
+
 #include <cstdint>
 
 namespace embedkit::kernels {
-
-/// Launch shape of a per-piece or per-run pass: `lanes` threads per item, sized to the row.
-struct GroupPlan {
-  int lanes = 32;
-  int groups_per_block = 8;
-  std::int64_t blocks = 0;
-  int threads() const { return lanes * groups_per_block; }
-};
-
-constexpr int kGroupBlockThreads = 256;
-
-EK_HOST_DEVICE inline GroupPlan plan_groups(std::int64_t items, std::int64_t dim) {
-  GroupPlan plan;
-  plan.lanes = dim <= 4 ? 4 : dim <= 8 ? 8 : dim <= 16 ? 16 : 32;
-  plan.groups_per_block = kGroupBlockThreads / plan.lanes;
-  plan.blocks = (items + plan.groups_per_block - 1) / plan.groups_per_block;
-  return plan;
-}
 
 /// Threads per block of the one-thread-per-run layout pass.
 constexpr int kLayoutBlockThreads = 256;

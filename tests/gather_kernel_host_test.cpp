@@ -53,7 +53,7 @@ TEST_P(GatherKernelHost, EveryCoordinateMatchesReference) {
   const GatherPlan plan = plan_gather(kCount, dim, aligned);
   EXPECT_EQ(plan.vectorized, aligned && dim % 4 == 0);
   const GatherArgs<std::int64_t> args{weights.data, kRows, dim, ids.data(), kCount, 13, destination, &flag};
-  embedkit::testing::host_launch(plan.blocks, plan.threads(),
+  embedkit::testing::host_launch(plan.groups.blocks, plan.groups.threads(),
                                  [&](std::int64_t block, int thread) { gather_body(block, thread, plan, args); });
 
   EXPECT_EQ(flag, 1u);
@@ -76,16 +76,16 @@ INSTANTIATE_TEST_SUITE_P(Dims, GatherKernelHost,
                          });
 
 TEST(GatherPlan, LaneGroupSizedToRow) {
-  EXPECT_EQ(plan_gather(10, 1, true).lanes, 4);
-  EXPECT_EQ(plan_gather(10, 16, true).lanes, 4);    // 4 float4 per row
-  EXPECT_EQ(plan_gather(10, 16, false).lanes, 16);  // 16 scalars per row
-  EXPECT_EQ(plan_gather(10, 64, true).lanes, 16);
-  EXPECT_EQ(plan_gather(10, 512, true).lanes, 32);
-  const GatherPlan plan = plan_gather(1000, 64, true);
-  EXPECT_EQ(plan.threads(), embedkit::kernels::kGatherBlockThreads);
-  EXPECT_EQ(plan.blocks * plan.rows_per_block >= 1000, true);
-  EXPECT_LT((plan.blocks - 1) * plan.rows_per_block, 1000);
-  EXPECT_EQ(plan_gather(0, 64, true).blocks, 0);
+  EXPECT_EQ(plan_gather(10, 1, true).groups.lanes, 4);
+  EXPECT_EQ(plan_gather(10, 16, true).groups.lanes, 4);    // 4 float4 per row
+  EXPECT_EQ(plan_gather(10, 16, false).groups.lanes, 16);  // 16 scalars per row
+  EXPECT_EQ(plan_gather(10, 64, true).groups.lanes, 16);
+  EXPECT_EQ(plan_gather(10, 512, true).groups.lanes, 32);
+  const auto plan = plan_gather(1000, 64, true).groups;
+  EXPECT_EQ(plan.threads(), embedkit::kernels::kGroupBlockThreads);
+  EXPECT_GE(plan.blocks * plan.groups_per_block, 1000);
+  EXPECT_LT((plan.blocks - 1) * plan.groups_per_block, 1000);
+  EXPECT_EQ(plan_gather(0, 64, true).groups.blocks, 0);
 }
 
 }  // namespace

@@ -16,8 +16,8 @@ namespace {
 
 using embedkit::PoolingMode;
 using embedkit::kernels::PooledArgs;
-using embedkit::kernels::PooledPlan;
-using embedkit::kernels::plan_pooled;
+using embedkit::kernels::GroupPlan;
+using embedkit::kernels::plan_groups;
 
 struct Case {
   std::int64_t dim;
@@ -51,7 +51,7 @@ TEST_P(PooledKernelHost, EveryCoordinateMatchesTheCpu) {
   const float* w = weighted ? sample_weights.data() : nullptr;
   embedkit::cpu::pooled_lookup(weights.data(), kRows, dim, ids.data(), offsets.data(), bags, w, mode, 9,
                                expected.data());
-  const PooledPlan plan = plan_pooled(bags, dim);
+  const GroupPlan plan = plan_groups(bags, dim);
   const PooledArgs<std::int64_t> args{weights.data(), kRows, dim, ids.data(), offsets.data(), bags, w, mode, 9,
                                       got.data()};
   embedkit::testing::host_launch(plan.blocks, plan.threads(),
@@ -68,14 +68,5 @@ INSTANTIATE_TEST_SUITE_P(
       return "dim" + std::to_string(param_info.param.dim) + "_" + embedkit::to_string(param_info.param.mode) +
              (param_info.param.weighted ? "_weighted" : "");
     });
-
-TEST(PooledPlan, LaneGroupSizedToRow) {
-  EXPECT_EQ(plan_pooled(10, 3).lanes, 4);
-  EXPECT_EQ(plan_pooled(10, 64).lanes, 32);
-  const PooledPlan plan = plan_pooled(1000, 16);
-  EXPECT_EQ(plan.threads(), embedkit::kernels::kPooledBlockThreads);
-  EXPECT_GE(plan.blocks * plan.bags_per_block, 1000);
-  EXPECT_EQ(plan_pooled(0, 16).blocks, 0);
-}
 
 }  // namespace
