@@ -3,16 +3,20 @@
 #include <embedkit/status.hpp>
 
 #include "cuda_try.hpp"
+#include "gather.hpp"
+#include "optimizer.hpp"
+#include "pooled.hpp"
+#include "sparse_grad.hpp"
+#include "table_ops.hpp"
+
+#include <algorithm>
+#include <type_traits>
+#include <vector>
 
 #include <cstring>
 
 namespace embedkit::kernels {
 namespace {
-
-[[noreturn]] void not_yet(const char* operation) {
-  throw Error(Status::unsupported, std::string("the CUDA backend's ") + operation +
-                                       " kernel is not implemented yet; place the table on the CPU");
-}
 
 // Device calls run on the backend's device whatever the caller's current device is.
 class DeviceScope {
@@ -31,7 +35,7 @@ class DeviceScope {
 
 }  // namespace
 
-CudaBackend::CudaBackend(int ordinal) : ordinal_(ordinal) {
+CudaBackend::CudaBackend(int ordinal, bool kernels_enabled) : ordinal_(ordinal), kernels_enabled_(kernels_enabled) {
   DeviceScope scope(ordinal_);
   EMBEDKIT_CUDA_TRY(cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking));
 }
@@ -105,31 +109,137 @@ bool CudaBackend::owns(const void* data, std::size_t) const {
   return attributes.type == cudaMemoryTypeDevice && attributes.device == ordinal_;
 }
 
-void CudaBackend::fill_initial(float*, std::int64_t, std::int64_t, const detail::InitSampler&, std::uint64_t) {
-  not_yet("initializer");
+namespace {
+
+// Typed device ids, as the kernels take them.
+template <class Body>
+decltype(auto) with_device_ids(const detail::DeviceIds& ids, Body&& body) {
+  if (ids.type == IndexType::int32) return body(static_cast<const std::int32_t*>(ids.data));
+  return body(static_cast<const std::int64_t*>(ids.data));
 }
-void CudaBackend::fill(float*, std::int64_t, float) { not_yet("fill"); }
-void CudaBackend::gather(const detail::TableView&, const detail::DeviceIds&, float*) { not_yet("gather"); }
-void CudaBackend::pooled(const detail::TableView&, const detail::DeviceIds&, const std::int64_t*, std::int64_t,
-                         const float*, PoolingMode, float*) {
-  not_yet("pooled lookup");
+
+// The sparse gradient pipeline's scratch, held until the folded rows are copied out.
+struct Scratch {
+  detail::Backend* backend;
+  std::vector<detail::DeviceBuffer> buffers;
+  static void* allocate(std::size_t bytes, void* context) {
+    auto* self = static_cast<Scratch*>(context);
+    self->buffers.push_back(self->backend->allocate(bytes, "sparse gradient workspace"));
+    return self->buffers.back().as<void>();
+  }
+};
+
+}  // namespace
+
+void CudaBackend::fill_initial(float* weights, std::int64_t rows, std::int64_t dim, const detail::InitSampler& sampler,
+                               std::uint64_t seed) {
+  DeviceScope scope(ordinal_);
+  run_fill_initial(FillInitialArgs{weights, rows, dim, sampler, seed}, stream_);
+  EMBEDKIT_CUDA_TRY(cudaStreamSynchronize(stream_));
 }
-detail::FoldedGrad CudaBackend::fold_lookup_grad(const detail::TableView&, const detail::DeviceIds&, const float*) {
-  not_yet("sparse gradient");
+
+void CudaBackend::fill(float* data, std::int64_t count, float value) {
+  DeviceScope scope(ordinal_);
+  run_fill(FillArgs{data, count, value}, stream_);
+  EMBEDKIT_CUDA_TRY(cudaStreamSynchronize(stream_));
 }
-detail::FoldedGrad CudaBackend::fold_pooled_grad(const detail::TableView&, const detail::DeviceIds&,
-                                                 const std::int64_t*, std::int64_t, const float*, PoolingMode,
-                                                 const float*) {
-  not_yet("pooled sparse gradient");
+
+void CudaBackend::gather(const detail::TableView& table, const detail::DeviceIds& ids, float* out) {
+  DeviceScope scope(ordinal_);
+  detail::DeviceBuffer flag = allocate(sizeof(unsigned int), "gather flag");
+  EMBEDKIT_CUDA_TRY(cudaMemsetAsync(flag.as<void>(), 0, sizeof(unsigned int), stream_));
+  with_device_ids(ids, [&](const auto* typed) {
+    run_gather(table.weights, table.input_dim, table.dim, typed, ids.count, table.padding_idx, out,
+               flag.as<unsigned int>(), stream_);
+  });
+  EMBEDKIT_CUDA_TRY(cudaStreamSynchronize(stream_));  // the ids were checked on the host: the flag is not read
 }
-std::int64_t CudaBackend::mark_nonfinite(const detail::FoldedGrad&, std::int64_t, std::uint8_t*) {
-  not_yet("non-finite check");
+
+void CudaBackend::pooled(const detail::TableView& table, const detail::DeviceIds& ids, const std::int64_t* offsets,
+                         std::int64_t bags, const float* sample_weights, PoolingMode mode, float* out) {
+  DeviceScope scope(ordinal_);
+  with_device_ids(ids, [&](const auto* typed) {
+    run_pooled(table.weights, table.input_dim, table.dim, typed, offsets, bags, sample_weights, mode,
+               table.padding_idx, out, stream_);
+  });
+  EMBEDKIT_CUDA_TRY(cudaStreamSynchronize(stream_));
 }
-void CudaBackend::apply(const detail::TableView&, const detail::FoldedGrad&, const std::uint8_t*,
-                        const detail::StepPlan&) {
-  not_yet("optimizer");
+
+detail::FoldedGrad CudaBackend::fold(const detail::TableView& table, const detail::DeviceIds& ids, const float* rows) {
+  Scratch scratch{this, {}};
+  const DeviceAllocator allocator{&Scratch::allocate, &scratch};
+  const FoldOutput folded = with_device_ids(ids, [&](const auto* typed) {
+    return run_fold(typed, ids.count, table.input_dim, table.padding_idx, rows, table.dim, allocator, stream_);
+  });
+  detail::FoldedGrad grad;
+  grad.count = folded.count;
+  grad.ids = allocate(static_cast<std::size_t>(folded.count) * sizeof(std::int64_t), "sparse gradient ids");
+  grad.rows = allocate(static_cast<std::size_t>(folded.count * table.dim) * sizeof(float), "sparse gradient rows");
+  if (folded.count > 0) {
+    EMBEDKIT_CUDA_TRY(cudaMemcpyAsync(grad.ids.as<void>(), folded.ids, grad.ids.bytes(), cudaMemcpyDeviceToDevice, stream_));
+    EMBEDKIT_CUDA_TRY(cudaMemcpyAsync(grad.rows.as<void>(), folded.rows, grad.rows.bytes(), cudaMemcpyDeviceToDevice, stream_));
+  }
+  EMBEDKIT_CUDA_TRY(cudaStreamSynchronize(stream_));
+  return grad;
 }
-void CudaBackend::constrain_all(const detail::TableView&, const Constraint&) { not_yet("constraint"); }
-double CudaBackend::penalty(const float*, std::int64_t, double, double) { not_yet("penalty"); }
+
+detail::FoldedGrad CudaBackend::fold_lookup_grad(const detail::TableView& table, const detail::DeviceIds& ids,
+                                                 const float* grad_out) {
+  DeviceScope scope(ordinal_);
+  return fold(table, ids, grad_out);
+}
+
+detail::FoldedGrad CudaBackend::fold_pooled_grad(const detail::TableView& table, const detail::DeviceIds& ids,
+                                                 const std::int64_t* offsets, std::int64_t bags,
+                                                 const float* sample_weights, PoolingMode mode, const float* grad_bags) {
+  DeviceScope scope(ordinal_);
+  detail::DeviceBuffer rows =
+      allocate(static_cast<std::size_t>(ids.count * table.dim) * sizeof(float), "pooled gradient rows");
+  with_device_ids(ids, [&](const auto* typed) {
+    using Index = std::remove_cv_t<std::remove_pointer_t<decltype(typed)>>;
+    run_entry_rows(EntryRowsArgs<Index>{table.weights, table.input_dim, table.dim, typed, offsets, bags,
+                                        sample_weights, mode, table.padding_idx, grad_bags, rows.as<float>()},
+                   stream_);
+  });
+  return fold(table, ids, rows.as<float>());
+}
+
+std::int64_t CudaBackend::mark_nonfinite(const detail::FoldedGrad& grad, std::int64_t dim, std::uint8_t* skip) {
+  DeviceScope scope(ordinal_);
+  run_nonfinite(NonFiniteArgs{grad.rows.as<const float>(), grad.count, dim, skip}, stream_);
+  std::vector<std::uint8_t> flags(static_cast<std::size_t>(grad.count));
+  copy_to_host(flags.data(), skip, flags.size());
+  return std::count(flags.begin(), flags.end(), std::uint8_t{2});
+}
+
+void CudaBackend::apply(const detail::TableView& table, const detail::FoldedGrad& grad, const std::uint8_t* skip,
+                        const detail::StepPlan& plan) {
+  DeviceScope scope(ordinal_);
+  const ApplyArgs args{table.weights, table.slot0, table.slot1, table.dim, plan.kind, plan.scalars,
+                       plan.constraint.kind, static_cast<float>(plan.constraint.max_value),
+                       grad.ids.as<const std::int64_t>(), grad.rows.as<const float>(), skip, grad.count, plan.dense,
+                       plan.row_begin, plan.row_end, table.padding_idx};
+  run_apply(args, plan.dense ? plan.row_end - plan.row_begin : grad.count, stream_);
+  EMBEDKIT_CUDA_TRY(cudaStreamSynchronize(stream_));
+}
+
+void CudaBackend::constrain_all(const detail::TableView& table, const Constraint& constraint) {
+  DeviceScope scope(ordinal_);
+  run_constrain(table.weights, table.input_dim, table.dim, constraint.kind, static_cast<float>(constraint.max_value),
+                stream_);
+  EMBEDKIT_CUDA_TRY(cudaStreamSynchronize(stream_));
+}
+
+double CudaBackend::penalty(const float* weights, std::int64_t count, double l1, double l2) {
+  DeviceScope scope(ordinal_);
+  const std::int64_t chunks = (count + kPenaltyChunk - 1) / kPenaltyChunk;
+  detail::DeviceBuffer partials = allocate(static_cast<std::size_t>(chunks) * sizeof(double), "penalty partials");
+  run_penalty_chunks(weights, count, l1, l2, partials.as<double>(), stream_);
+  std::vector<double> host(static_cast<std::size_t>(chunks));
+  copy_to_host(host.data(), partials.as<void>(), host.size() * sizeof(double));
+  double total = 0.0;
+  for (const double p : host) total += p;  // in chunk order, as the CPU adds them
+  return total;
+}
 
 }  // namespace embedkit::kernels

@@ -1,8 +1,10 @@
 #pragma once
 // The CUDA backend: device memory (cudaMallocAsync on the backend's stream), copies through a
-// pinned staging buffer, memory information and device discovery. Its table operations are not
-// written yet: each throws Error(unsupported), and runs_table_ops() says false so that automatic
-// placement keeps tables on the CPU until they are.
+// pinned staging buffer, memory information, and the table operations on the kernels of kernels/.
+// Those kernels have been checked on the CPU (host-launched bodies) and compiled, but not yet run
+// on a GPU: runs_table_ops() is true only when the backend is opened with its kernels enabled
+// (EMBEDKIT_CUDA_TABLES=1 for the default context, or a test), so automatic placement keeps
+// tables on the CPU until then.
 
 #include "../src/backend/backend.hpp"
 
@@ -14,14 +16,15 @@ namespace embedkit::kernels {
 
 class CudaBackend final : public detail::Backend {
  public:
-  /// Opens device `ordinal` with a stream of its own. Throws Error when the runtime refuses.
-  explicit CudaBackend(int ordinal);
+  /// Opens device `ordinal` with a stream of its own; `kernels_enabled` lets tables be placed on it.
+  /// Throws Error when the runtime refuses.
+  CudaBackend(int ordinal, bool kernels_enabled);
   ~CudaBackend() override;
 
   std::string name() const override { return "cuda:" + std::to_string(ordinal_); }
   DeviceKind kind() const override { return DeviceKind::cuda; }
   detail::MemoryInfo memory_info() const override;
-  bool runs_table_ops() const override { return false; }
+  bool runs_table_ops() const override { return kernels_enabled_; }
   bool host_accessible() const override { return false; }
   detail::DeviceBuffer allocate(std::size_t bytes, std::string_view what) override;
   void deallocate(void* data, std::size_t bytes) noexcept override;
@@ -29,23 +32,30 @@ class CudaBackend final : public detail::Backend {
   void copy_to_host(void* host, const void* source, std::size_t bytes) override;
   bool owns(const void* data, std::size_t bytes) const override;
 
-  void fill_initial(float*, std::int64_t, std::int64_t, const detail::InitSampler&, std::uint64_t) override;
-  void fill(float*, std::int64_t, float) override;
-  void gather(const detail::TableView&, const detail::DeviceIds&, float*) override;
-  void pooled(const detail::TableView&, const detail::DeviceIds&, const std::int64_t*, std::int64_t, const float*,
-              PoolingMode, float*) override;
-  detail::FoldedGrad fold_lookup_grad(const detail::TableView&, const detail::DeviceIds&, const float*) override;
-  detail::FoldedGrad fold_pooled_grad(const detail::TableView&, const detail::DeviceIds&, const std::int64_t*,
-                                      std::int64_t, const float*, PoolingMode, const float*) override;
-  std::int64_t mark_nonfinite(const detail::FoldedGrad&, std::int64_t, std::uint8_t*) override;
-  void apply(const detail::TableView&, const detail::FoldedGrad&, const std::uint8_t*, const detail::StepPlan&) override;
-  void constrain_all(const detail::TableView&, const Constraint&) override;
-  double penalty(const float*, std::int64_t, double, double) override;
+  void fill_initial(float* weights, std::int64_t rows, std::int64_t dim, const detail::InitSampler& sampler,
+                    std::uint64_t seed) override;
+  void fill(float* data, std::int64_t count, float value) override;
+  void gather(const detail::TableView& table, const detail::DeviceIds& ids, float* out) override;
+  void pooled(const detail::TableView& table, const detail::DeviceIds& ids, const std::int64_t* offsets,
+              std::int64_t bags, const float* sample_weights, PoolingMode mode, float* out) override;
+  detail::FoldedGrad fold_lookup_grad(const detail::TableView& table, const detail::DeviceIds& ids,
+                                      const float* grad_out) override;
+  detail::FoldedGrad fold_pooled_grad(const detail::TableView& table, const detail::DeviceIds& ids,
+                                      const std::int64_t* offsets, std::int64_t bags, const float* sample_weights,
+                                      PoolingMode mode, const float* grad_bags) override;
+  std::int64_t mark_nonfinite(const detail::FoldedGrad& grad, std::int64_t dim, std::uint8_t* skip) override;
+  void apply(const detail::TableView& table, const detail::FoldedGrad& grad, const std::uint8_t* skip,
+             const detail::StepPlan& plan) override;
+  void constrain_all(const detail::TableView& table, const Constraint& constraint) override;
+  double penalty(const float* weights, std::int64_t count, double l1, double l2) override;
 
  private:
   void* pinned(std::size_t bytes);  // the staging buffer, grown to at least `bytes`
+  // The sparse gradient of `rows` (one per id) by the CUB pipeline, copied out of its scratch.
+  detail::FoldedGrad fold(const detail::TableView& table, const detail::DeviceIds& ids, const float* rows);
 
   int ordinal_;
+  bool kernels_enabled_;
   cudaStream_t stream_ = nullptr;
   std::mutex staging_mutex_;
   void* staging_ = nullptr;

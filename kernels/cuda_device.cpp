@@ -6,6 +6,7 @@
 
 #include <cuda_runtime_api.h>
 
+#include <cstdlib>
 #include <string>
 
 namespace embedkit::detail {
@@ -26,7 +27,9 @@ CudaDevice open_cuda_device() {
     return found;
   }
   try {
-    found.backend = std::make_unique<kernels::CudaBackend>(0);
+    // The kernels have not yet run on a GPU: tables go there only when the user opts in.
+    const char* opt_in = std::getenv("EMBEDKIT_CUDA_TABLES");
+    found.backend = std::make_unique<kernels::CudaBackend>(0, opt_in != nullptr && std::string(opt_in) == "1");
   } catch (const Error& e) {
     found.error = e.what();
   }

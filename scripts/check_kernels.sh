@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Compiles every CUDA kernel file for sm_80 and sm_90 and checks what the GPU would run without
-# running it: no register spills in any kernel (ptxas -v), and 128-bit global loads in the
+# running it: no register spills in any of embedkit's kernels (ptxas -v; CUB's own kernels are
+# listed, and a spill there is reported but not ours to fix), and 128-bit global loads in the
 # vectorised gather (ld.global[.nc].v4 in its PTX). Prints registers, shared memory and spills.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -25,7 +26,8 @@ for source in kernels/*.cu; do
         match($0, /Used [0-9]+ registers/); registers = substr($0, RSTART + 5, RLENGTH - 15)
         smem = "0"; if (match($0, /[0-9]+ bytes smem/)) smem = substr($0, RSTART, RLENGTH - 11)
         printf "  %-8s %-22s %4s registers %6s B smem  spill stores %s B, loads %s B  %s\n", arch, file, registers, smem, stores, loads, name
-        if (stores + 0 > 0 || loads + 0 > 0) bad = 1
+        if ((stores + 0 > 0 || loads + 0 > 0) && name ~ /8embedkit/) bad = 1
+        if ((stores + 0 > 0 || loads + 0 > 0) && name !~ /8embedkit/) print "    (a spill inside CUB, not in embedkit code)"
       }
       END { exit bad }' "$report" || { echo "[kernels] register spills in $source for sm_$arch" >&2; status=1; }
   done

@@ -18,7 +18,7 @@ enum class PlacementReason {
   cpu_requested,                 ///< The config or EMBEDKIT_DEVICE asked for the CPU.
   cuda_not_built,                ///< This library was built without CUDA.
   no_cuda_device,                ///< Built with CUDA, but no device is usable (driver or count).
-  cuda_backend_not_implemented,  ///< A device is usable, but its table kernels are not written yet.
+  cuda_backend_not_implemented,  ///< A device is usable, but its table kernels are not enabled (unverified).
   optimizer_has_no_cuda_kernel,  ///< The optimizer is a host callback: it only runs on the CPU.
   fits_on_device,                ///< The table fits the device's usable memory: placed there.
   does_not_fit,                  ///< The table needs more than the device's usable memory.

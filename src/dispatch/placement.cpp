@@ -96,7 +96,8 @@ PlacementDecision decide_placement(const PlacementInputs& inputs) {
     return decision(PlacementReason::optimizer_has_no_cuda_kernel, why, inputs);
   }
   if (!inputs.device->runs_table_ops) {
-    const std::string why = fmt::format("{} is usable, but this version of embedkit has no CUDA table kernels yet",
+    const std::string why = fmt::format("{} is usable, but embedkit's CUDA table kernels have not been verified on a "
+                                        "GPU yet (set EMBEDKIT_CUDA_TABLES=1 to use them)",
                                         inputs.device->name);
     if (forced) refuse(Status::unsupported, why, "use placement 'auto' or 'cpu'");
     return decision(PlacementReason::cuda_backend_not_implemented, why, inputs);

@@ -1,0 +1,110 @@
+// The remaining CUDA table operations: __global__ wrappers and launchers.
+#include "cuda_try.hpp"
+#include "group_reduce.hpp"
+#include "optimizer_kernel.hpp"
+#include "table_ops.hpp"
+
+#include <cuda_runtime_api.h>
+
+namespace embedkit::kernels {
+namespace {
+
+unsigned int element_blocks(std::int64_t count) {
+  return static_cast<unsigned int>((count + kElementBlockThreads - 1) / kElementBlockThreads);
+}
+
+
+__global__ void fill_initial_kernel(FillInitialArgs args) {
+  fill_initial_body(static_cast<std::int64_t>(blockIdx.x), static_cast<int>(threadIdx.x), args);
+}
+__global__ void fill_kernel(FillArgs args) {
+  fill_body(static_cast<std::int64_t>(blockIdx.x), static_cast<int>(threadIdx.x), args);
+}
+__global__ void nonfinite_kernel(NonFiniteArgs args) {
+  nonfinite_body(static_cast<std::int64_t>(blockIdx.x), static_cast<int>(threadIdx.x), args);
+}
+template <class Index>
+__global__ void entry_rows_kernel(GroupPlan plan, EntryRowsArgs<Index> args) {
+  entry_rows_body(static_cast<std::int64_t>(blockIdx.x), static_cast<int>(threadIdx.x), plan, args);
+}
+
+__global__ void constrain_kernel(GroupPlan plan, ApplyArgs args, std::int64_t rows) {
+  const std::int64_t group = static_cast<std::int64_t>(blockIdx.x) * plan.groups_per_block +
+                             static_cast<std::int64_t>(threadIdx.x) / plan.lanes;
+  const int lane = static_cast<int>(threadIdx.x) % plan.lanes;
+  RowWork work;
+  work.id = group < rows ? group : -1;  // lanes without a row still join the collective
+  const float squares = group_sum(weight_squares_phase(work, lane, plan.lanes, args), plan.lanes);
+  constraint_phase(work, lane, plan.lanes, args, squares);
+}
+
+__global__ void penalty_kernel(const float* weights, std::int64_t count, double l1, double l2, double* partials) {
+  const std::int64_t k = static_cast<std::int64_t>(blockIdx.x) * kElementBlockThreads + threadIdx.x;
+  const std::int64_t begin = k * kPenaltyChunk;
+  if (begin >= count) return;
+  const std::int64_t end = begin + kPenaltyChunk < count ? begin + kPenaltyChunk : count;
+  double sum = 0.0;
+  for (std::int64_t i = begin; i < end; ++i) {
+    const double w = weights[i];
+    sum += l1 * ::fabs(w) + l2 * w * w;
+  }
+  partials[k] = sum;
+}
+
+}  // namespace
+
+void run_fill_initial(const FillInitialArgs& args, void* stream) {
+  const std::int64_t count = args.rows * args.dim;
+  if (count == 0) return;
+  fill_initial_kernel<<<element_blocks(count), kElementBlockThreads, 0, static_cast<cudaStream_t>(stream)>>>(args);
+  EMBEDKIT_CUDA_TRY(cudaPeekAtLastError());
+}
+
+void run_fill(const FillArgs& args, void* stream) {
+  if (args.count == 0) return;
+  fill_kernel<<<element_blocks(args.count), kElementBlockThreads, 0, static_cast<cudaStream_t>(stream)>>>(args);
+  EMBEDKIT_CUDA_TRY(cudaPeekAtLastError());
+}
+
+void run_nonfinite(const NonFiniteArgs& args, void* stream) {
+  if (args.count == 0) return;
+  nonfinite_kernel<<<element_blocks(args.count), kElementBlockThreads, 0, static_cast<cudaStream_t>(stream)>>>(args);
+  EMBEDKIT_CUDA_TRY(cudaPeekAtLastError());
+}
+
+template <class Index>
+void run_entry_rows(const EntryRowsArgs<Index>& args, void* stream) {
+  if (args.bags == 0) return;
+  const GroupPlan plan = plan_groups(args.bags, args.dim);
+  entry_rows_kernel<<<static_cast<unsigned int>(plan.blocks), plan.threads(), 0, static_cast<cudaStream_t>(stream)>>>(
+      plan, args);
+  EMBEDKIT_CUDA_TRY(cudaPeekAtLastError());
+}
+
+void run_constrain(float* weights, std::int64_t rows, std::int64_t dim, ConstraintKind constraint, float max_value,
+                   void* stream) {
+  if (rows == 0 || constraint == ConstraintKind::none) return;
+  ApplyArgs args{};
+  args.weights = weights;
+  args.dim = dim;
+  args.constraint = constraint;
+  args.max_value = max_value;
+  const GroupPlan plan = plan_groups(rows, dim);
+  constrain_kernel<<<static_cast<unsigned int>(plan.blocks), plan.threads(), 0, static_cast<cudaStream_t>(stream)>>>(
+      plan, args, rows);
+  EMBEDKIT_CUDA_TRY(cudaPeekAtLastError());
+}
+
+void run_penalty_chunks(const float* weights, std::int64_t count, double l1, double l2, double* partials,
+                        void* stream) {
+  const std::int64_t chunks = (count + kPenaltyChunk - 1) / kPenaltyChunk;
+  if (chunks == 0) return;
+  penalty_kernel<<<element_blocks(chunks), kElementBlockThreads, 0, static_cast<cudaStream_t>(stream)>>>(
+      weights, count, l1, l2, partials);
+  EMBEDKIT_CUDA_TRY(cudaPeekAtLastError());
+}
+
+template void run_entry_rows(const EntryRowsArgs<std::int32_t>&, void*);
+template void run_entry_rows(const EntryRowsArgs<std::int64_t>&, void*);
+
+}  // namespace embedkit::kernels

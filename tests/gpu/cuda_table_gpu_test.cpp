@@ -1,0 +1,155 @@
+// Tables on a real CUDA device against the same tables on the CPU: every op, optimizer and mode,
+// two runs bitwise equal, the same error text, and placement limits. Skips, saying why, when no
+// device is usable (every machine this project has had so far).
+#include <embedkit/embedkit.hpp>
+
+#include <gtest/gtest.h>
+
+#include "kernels/cuda_backend.hpp"
+#include "src/context_impl.hpp"
+
+#include <cuda_runtime_api.h>
+
+#include <cmath>
+#include <memory>
+#include <random>
+#include <string>
+#include <vector>
+
+namespace {
+
+using embedkit::Context;
+using embedkit::EmbeddingTable;
+using embedkit::IndexTensor;
+using embedkit::OptimizerKind;
+using embedkit::PoolingMode;
+using embedkit::TableConfig;
+
+std::string no_device_reason() {
+  int count = 0;
+  const cudaError_t status = cudaGetDeviceCount(&count);
+  if (status != cudaSuccess) return std::string("no usable CUDA device: ") + cudaGetErrorString(status);
+  return count == 0 ? "no CUDA device present" : "";
+}
+
+std::unique_ptr<Context> cuda_context() {
+  auto impl = std::make_unique<Context::Impl>();
+  impl->built_with_cuda = true;
+  impl->device = std::make_unique<embedkit::kernels::CudaBackend>(0, true);
+  return std::make_unique<Context>(std::move(impl));
+}
+
+TableConfig config_for(std::int64_t dim, OptimizerKind kind, bool on_device) {
+  TableConfig config;
+  config.input_dim = 3000;
+  config.output_dim = dim;
+  config.seed = 17;
+  config.padding_idx = 5;
+  config.optimizer = embedkit::OptimizerConfig::defaults(kind);
+  config.optimizer.learning_rate = 0.05;
+  config.embeddings_constraint = {embedkit::ConstraintKind::max_norm, 0.5};
+  config.placement = on_device ? embedkit::PlacementPolicy::cuda : embedkit::PlacementPolicy::cpu;
+  return config;
+}
+
+void expect_close(const std::vector<float>& got, const std::vector<float>& expected, float relative) {
+  ASSERT_EQ(got.size(), expected.size());
+  for (std::size_t i = 0; i < got.size(); ++i) {
+    ASSERT_NEAR(got[i], expected[i], relative * (1.0f + std::abs(expected[i]))) << "element " << i;
+  }
+}
+
+class CudaTable : public ::testing::TestWithParam<std::int64_t> {
+ protected:
+  void SetUp() override {
+    const std::string reason = no_device_reason();
+    if (!reason.empty()) GTEST_SKIP() << reason;
+    context_ = cuda_context();
+  }
+  std::unique_ptr<Context> context_;
+};
+
+TEST_P(CudaTable, EveryOperationAgreesWithTheCpu) {
+  const std::int64_t dim = GetParam();
+  std::mt19937_64 rng(static_cast<std::uint64_t>(dim));
+  std::vector<std::int64_t> ids(5000), offsets = {0};
+  for (auto& id : ids) id = rng() % 4 == 0 ? 11 : static_cast<std::int64_t>(rng() % 3000);  // a hot id and padding 5
+  for (int bag = 0; bag < 500; ++bag) offsets.push_back(offsets.back() + static_cast<std::int64_t>(rng() % 19));
+  offsets.back() = 5000;
+  std::vector<float> grad(ids.size() * static_cast<std::size_t>(dim)), bag_grad(500 * static_cast<std::size_t>(dim));
+  for (auto& g : grad) g = static_cast<float>(static_cast<int>(rng() % 2001) - 1000) / 1000.0f;
+  for (auto& g : bag_grad) g = static_cast<float>(static_cast<int>(rng() % 2001) - 1000) / 1000.0f;
+  for (const OptimizerKind kind : {OptimizerKind::sgd, OptimizerKind::adagrad, OptimizerKind::rowwise_adagrad,
+                                   OptimizerKind::adam, OptimizerKind::ftrl}) {
+    EmbeddingTable cpu(config_for(dim, kind, false));
+    EmbeddingTable gpu(config_for(dim, kind, true), *context_);
+    ASSERT_EQ(gpu.placement().device_name(), "cuda:0");
+    EXPECT_EQ(gpu.get_weights().values, cpu.get_weights().values);  // the uniform initializer is exact
+    EXPECT_EQ(gpu.lookup(IndexTensor(ids)).values, cpu.lookup(IndexTensor(ids)).values);
+    for (const PoolingMode mode : {PoolingMode::sum, PoolingMode::mean, PoolingMode::max, PoolingMode::sqrtn}) {
+      expect_close(gpu.lookup_pooled(IndexTensor(ids), offsets, mode).values,
+                   cpu.lookup_pooled(IndexTensor(ids), offsets, mode).values, 1e-6f);
+    }
+    for (int step = 0; step < 3; ++step) {
+      cpu.train_step(IndexTensor(ids), grad);
+      gpu.train_step(IndexTensor(ids), grad);
+      cpu.train_step_pooled(IndexTensor(ids), offsets, PoolingMode::mean, {}, bag_grad);
+      gpu.train_step_pooled(IndexTensor(ids), offsets, PoolingMode::mean, {}, bag_grad);
+    }
+    expect_close(gpu.get_weights().values, cpu.get_weights().values, 1e-5f);
+    for (const auto& name : cpu.optimizer_state_names()) {
+      expect_close(gpu.optimizer_state(name).values, cpu.optimizer_state(name).values, 1e-5f);
+    }
+  }
+}
+
+TEST_P(CudaTable, TwoRunsAreBitwiseEqual) {
+  const std::int64_t dim = GetParam();
+  std::vector<std::int64_t> ids(4000);
+  for (std::size_t i = 0; i < ids.size(); ++i) ids[i] = static_cast<std::int64_t>((i * 7919) % 97);
+  const std::vector<float> grad(ids.size() * static_cast<std::size_t>(dim), 0.25f);
+  std::vector<std::vector<float>> runs;
+  for (int run = 0; run < 2; ++run) {
+    EmbeddingTable gpu(config_for(dim, OptimizerKind::adam, true), *context_);
+    for (int step = 0; step < 3; ++step) gpu.train_step(IndexTensor(ids), grad);
+    runs.push_back(gpu.get_weights().values);
+  }
+  EXPECT_EQ(runs[0], runs[1]);
+}
+
+INSTANTIATE_TEST_SUITE_P(Dims, CudaTable, ::testing::Values(1, 3, 4, 64, 129, 512));
+
+TEST(CudaTablePlacement, ErrorsLimitsAndMigration) {
+  const std::string reason = no_device_reason();
+  if (!reason.empty()) GTEST_SKIP() << reason;
+  auto context = cuda_context();
+  EmbeddingTable gpu(config_for(16, OptimizerKind::adagrad, true), *context);
+  EmbeddingTable cpu(config_for(16, OptimizerKind::adagrad, false));
+  const std::vector<std::int64_t> bad = {1, 3000};
+  std::string gpu_error, cpu_error;
+  try {
+    gpu.lookup(IndexTensor(bad));
+  } catch (const embedkit::Error& e) {
+    gpu_error = e.what();
+  }
+  try {
+    cpu.lookup(IndexTensor(bad));
+  } catch (const embedkit::Error& e) {
+    cpu_error = e.what();
+  }
+  EXPECT_EQ(gpu_error, cpu_error);
+  EXPECT_EQ(gpu_error, "indices[1] = 3000 is not in [0, 3000)");
+  // A budget below the table's needs keeps it off the device.
+  TableConfig capped = config_for(16, OptimizerKind::adagrad, false);
+  capped.placement = embedkit::PlacementPolicy::automatic;
+  capped.gpu_memory_limit = 1024;
+  EXPECT_EQ(EmbeddingTable(capped, *context).placement().reason_code, embedkit::PlacementReason::does_not_fit);
+  // Migration is bitwise both ways.
+  const auto before = cpu.get_weights().values;
+  cpu.migrate("cuda");
+  EXPECT_EQ(cpu.placement().device_name(), "cuda:0");
+  cpu.migrate("cpu");
+  EXPECT_EQ(cpu.get_weights().values, before);
+}
+
+}  // namespace
