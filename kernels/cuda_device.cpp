@@ -36,13 +36,4 @@ CudaDevice open_cuda_device() {
   return found;
 }
 
-bool is_cuda_device_pointer(const void* data) {
-  cudaPointerAttributes attributes{};
-  if (cudaPointerGetAttributes(&attributes, data) != cudaSuccess) {
-    (void)cudaGetLastError();
-    return false;
-  }
-  return attributes.type == cudaMemoryTypeDevice;
-}
-
 }  // namespace embedkit::detail

@@ -119,16 +119,6 @@ HostTensor checked_tensor(const DLTensor* tensor, std::string_view name, Accept 
   return view;
 }
 
-HostTensor host_tensor(const DLTensor* tensor, std::string_view name, Accept accept) {
-  TensorStaging staging(nullptr);
-  return staging.input(tensor, name, accept);
-}
-
-IndexTensor index_tensor(const DLTensor* tensor, std::string_view name) {
-  TensorStaging staging(nullptr);
-  return staging.indices(tensor, name);
-}
-
 HostTensor TensorStaging::stage(const DLTensor* tensor, std::string_view name, Accept accept, bool copy_in) {
   bool on_device = false;
   HostTensor view = checked_tensor(tensor, name, accept, &on_device);

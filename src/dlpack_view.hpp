@@ -24,14 +24,6 @@ struct HostTensor {
 /// Element types an entry point accepts for one tensor.
 enum class Accept { index, int64, float32, mask };
 
-/// Validates `tensor` (named `name` in messages) as a host tensor of an `accept`ed type.
-/// Throws invalid_argument (NULL, rank, shape, strides, alignment), unsupported (device) or
-/// dtype_mismatch, e.g. `indices must be int32 or int64, got float32`.
-HostTensor host_tensor(const DLTensor* tensor, std::string_view name, Accept accept);
-
-/// The indices tensor as the C++ API's IndexTensor (validated as above).
-IndexTensor index_tensor(const DLTensor* tensor, std::string_view name = "indices");
-
 /// One call's tensors on the host: host tensors as they are, tensors in CUDA memory (kDLCUDA)
 /// staged across through `device`, the backend that owns that memory (null when there is none,
 /// and then such a tensor is Error(unsupported)). Outputs in device memory are written back only

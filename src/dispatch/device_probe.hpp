@@ -19,7 +19,4 @@ struct CudaDevice {
 /// Looks for a usable CUDA device (a driver error such as cudaErrorInsufficientDriver means none).
 CudaDevice open_cuda_device();
 
-/// Whether `data` is CUDA device memory (false in a CPU-only build).
-bool is_cuda_device_pointer(const void* data);
-
 }  // namespace embedkit::detail
