@@ -2,6 +2,7 @@
 
 #include <embedkit/status.hpp>
 
+#include "cuda_allocator.hpp"
 #include "cuda_try.hpp"
 #include "gather.hpp"
 #include "optimizer.hpp"
@@ -54,19 +55,17 @@ detail::MemoryInfo CudaBackend::memory_info() const {
 
 detail::DeviceBuffer CudaBackend::allocate(std::size_t bytes, std::string_view what) {
   DeviceScope scope(ordinal_);
-  void* data = nullptr;
-  const cudaError_t status = cudaMallocAsync(&data, bytes == 0 ? 1 : bytes, stream_);
-  if (status != cudaSuccess) {
-    (void)cudaGetLastError();
-    throw Error(status == cudaErrorMemoryAllocation ? Status::out_of_memory : Status::internal,
-                std::string(what) + ": cudaMallocAsync of " + std::to_string(bytes) + " bytes on " + name() +
-                    " failed: " + cudaGetErrorString(status));
+  void* data = cuda_allocate(bytes == 0 ? 1 : bytes, active_stream());
+  if (data == nullptr) {
+    throw Error(Status::out_of_memory,
+                std::string(what) + ": allocating " + std::to_string(bytes) + " bytes on " + name() + " failed");
   }
   return detail::DeviceBuffer(this, data, bytes);
 }
 
 void CudaBackend::deallocate(void* data, std::size_t) noexcept {
-  if (cudaSetDevice(ordinal_) == cudaSuccess) (void)cudaFreeAsync(data, stream_);
+  // Every operation ends by synchronising its stream, so no kernel still uses `data`.
+  if (cudaSetDevice(ordinal_) == cudaSuccess) cuda_free(data, stream_);
 }
 
 void* CudaBackend::pinned(std::size_t bytes) {
@@ -86,8 +85,8 @@ void CudaBackend::copy_from_host(void* destination, const void* host, std::size_
   std::lock_guard lock(staging_mutex_);
   void* staging = pinned(bytes);  // pageable memory cannot be copied asynchronously
   std::memcpy(staging, host, bytes);
-  EMBEDKIT_CUDA_TRY(cudaMemcpyAsync(destination, staging, bytes, cudaMemcpyHostToDevice, stream_));
-  EMBEDKIT_CUDA_TRY(cudaStreamSynchronize(stream_));
+  EMBEDKIT_CUDA_TRY(cudaMemcpyAsync(destination, staging, bytes, cudaMemcpyHostToDevice, active_stream()));
+  EMBEDKIT_CUDA_TRY(cudaStreamSynchronize(active_stream()));
 }
 
 void CudaBackend::copy_to_host(void* host, const void* source, std::size_t bytes) {
@@ -95,8 +94,8 @@ void CudaBackend::copy_to_host(void* host, const void* source, std::size_t bytes
   DeviceScope scope(ordinal_);
   std::lock_guard lock(staging_mutex_);
   void* staging = pinned(bytes);
-  EMBEDKIT_CUDA_TRY(cudaMemcpyAsync(staging, source, bytes, cudaMemcpyDeviceToHost, stream_));
-  EMBEDKIT_CUDA_TRY(cudaStreamSynchronize(stream_));
+  EMBEDKIT_CUDA_TRY(cudaMemcpyAsync(staging, source, bytes, cudaMemcpyDeviceToHost, active_stream()));
+  EMBEDKIT_CUDA_TRY(cudaStreamSynchronize(active_stream()));
   std::memcpy(host, staging, bytes);
 }
 
@@ -110,6 +109,23 @@ bool CudaBackend::owns(const void* data, std::size_t) const {
 }
 
 namespace {
+
+// The stream an operation runs on while it runs: the table's caller-owned stream, if it has one.
+thread_local cudaStream_t operation_stream = nullptr;
+
+// Sets the operation's stream for its length.
+class OperationStream {
+ public:
+  explicit OperationStream(void* stream) : previous_(operation_stream) {
+    operation_stream = static_cast<cudaStream_t>(stream);
+  }
+  ~OperationStream() { operation_stream = previous_; }
+  OperationStream(const OperationStream&) = delete;
+  OperationStream& operator=(const OperationStream&) = delete;
+
+ private:
+  cudaStream_t previous_;
+};
 
 // Typed device ids, as the kernels take them.
 template <class Body>
@@ -134,25 +150,26 @@ struct Scratch {
 void CudaBackend::fill_initial(float* weights, std::int64_t rows, std::int64_t dim, const detail::InitSampler& sampler,
                                std::uint64_t seed) {
   DeviceScope scope(ordinal_);
-  run_fill_initial(FillInitialArgs{weights, rows, dim, sampler, seed}, stream_);
-  EMBEDKIT_CUDA_TRY(cudaStreamSynchronize(stream_));
+  run_fill_initial(FillInitialArgs{weights, rows, dim, sampler, seed}, active_stream());
+  EMBEDKIT_CUDA_TRY(cudaStreamSynchronize(active_stream()));
 }
 
 void CudaBackend::fill(float* data, std::int64_t count, float value) {
   DeviceScope scope(ordinal_);
-  run_fill(FillArgs{data, count, value}, stream_);
-  EMBEDKIT_CUDA_TRY(cudaStreamSynchronize(stream_));
+  run_fill(FillArgs{data, count, value}, active_stream());
+  EMBEDKIT_CUDA_TRY(cudaStreamSynchronize(active_stream()));
 }
 
 void CudaBackend::gather(const detail::TableView& table, const detail::DeviceIds& ids, float* out) {
   DeviceScope scope(ordinal_);
+  const OperationStream on(table.stream);
   detail::DeviceBuffer flag = allocate(sizeof(unsigned int), "gather flag");
-  EMBEDKIT_CUDA_TRY(cudaMemsetAsync(flag.as<void>(), 0, sizeof(unsigned int), stream_));
+  EMBEDKIT_CUDA_TRY(cudaMemsetAsync(flag.as<void>(), 0, sizeof(unsigned int), active_stream()));
   with_device_ids(ids, [&](const auto* typed) {
     run_gather(table.weights, table.input_dim, table.dim, typed, ids.count, table.padding_idx, out,
-               flag.as<unsigned int>(), stream_);
+               flag.as<unsigned int>(), active_stream());
   });
-  EMBEDKIT_CUDA_TRY(cudaStreamSynchronize(stream_));  // the ids were checked on the host: the flag is not read
+  EMBEDKIT_CUDA_TRY(cudaStreamSynchronize(active_stream()));  // the ids were checked on the host: the flag is not read
 }
 
 void CudaBackend::pooled(const detail::TableView& table, const detail::DeviceIds& ids, const std::int64_t* offsets,
@@ -160,32 +177,35 @@ void CudaBackend::pooled(const detail::TableView& table, const detail::DeviceIds
   DeviceScope scope(ordinal_);
   with_device_ids(ids, [&](const auto* typed) {
     run_pooled(table.weights, table.input_dim, table.dim, typed, offsets, bags, sample_weights, mode,
-               table.padding_idx, out, stream_);
+               table.padding_idx, out, active_stream());
   });
-  EMBEDKIT_CUDA_TRY(cudaStreamSynchronize(stream_));
+  EMBEDKIT_CUDA_TRY(cudaStreamSynchronize(active_stream()));
 }
+
+cudaStream_t CudaBackend::active_stream() const { return operation_stream != nullptr ? operation_stream : stream_; }
 
 detail::FoldedGrad CudaBackend::fold(const detail::TableView& table, const detail::DeviceIds& ids, const float* rows) {
   Scratch scratch{this, {}};
   const DeviceAllocator allocator{&Scratch::allocate, &scratch};
   const FoldOutput folded = with_device_ids(ids, [&](const auto* typed) {
-    return run_fold(typed, ids.count, table.input_dim, table.padding_idx, rows, table.dim, allocator, stream_);
+    return run_fold(typed, ids.count, table.input_dim, table.padding_idx, rows, table.dim, allocator, active_stream());
   });
   detail::FoldedGrad grad;
   grad.count = folded.count;
   grad.ids = allocate(static_cast<std::size_t>(folded.count) * sizeof(std::int64_t), "sparse gradient ids");
   grad.rows = allocate(static_cast<std::size_t>(folded.count * table.dim) * sizeof(float), "sparse gradient rows");
   if (folded.count > 0) {
-    EMBEDKIT_CUDA_TRY(cudaMemcpyAsync(grad.ids.as<void>(), folded.ids, grad.ids.bytes(), cudaMemcpyDeviceToDevice, stream_));
-    EMBEDKIT_CUDA_TRY(cudaMemcpyAsync(grad.rows.as<void>(), folded.rows, grad.rows.bytes(), cudaMemcpyDeviceToDevice, stream_));
+    EMBEDKIT_CUDA_TRY(cudaMemcpyAsync(grad.ids.as<void>(), folded.ids, grad.ids.bytes(), cudaMemcpyDeviceToDevice, active_stream()));
+    EMBEDKIT_CUDA_TRY(cudaMemcpyAsync(grad.rows.as<void>(), folded.rows, grad.rows.bytes(), cudaMemcpyDeviceToDevice, active_stream()));
   }
-  EMBEDKIT_CUDA_TRY(cudaStreamSynchronize(stream_));
+  EMBEDKIT_CUDA_TRY(cudaStreamSynchronize(active_stream()));
   return grad;
 }
 
 detail::FoldedGrad CudaBackend::fold_lookup_grad(const detail::TableView& table, const detail::DeviceIds& ids,
                                                  const float* grad_out) {
   DeviceScope scope(ordinal_);
+  const OperationStream on(table.stream);
   return fold(table, ids, grad_out);
 }
 
@@ -193,20 +213,21 @@ detail::FoldedGrad CudaBackend::fold_pooled_grad(const detail::TableView& table,
                                                  const std::int64_t* offsets, std::int64_t bags,
                                                  const float* sample_weights, PoolingMode mode, const float* grad_bags) {
   DeviceScope scope(ordinal_);
+  const OperationStream on(table.stream);
   detail::DeviceBuffer rows =
       allocate(static_cast<std::size_t>(ids.count * table.dim) * sizeof(float), "pooled gradient rows");
   with_device_ids(ids, [&](const auto* typed) {
     using Index = std::remove_cv_t<std::remove_pointer_t<decltype(typed)>>;
     run_entry_rows(EntryRowsArgs<Index>{table.weights, table.input_dim, table.dim, typed, offsets, bags,
                                         sample_weights, mode, table.padding_idx, grad_bags, rows.as<float>()},
-                   stream_);
+                   active_stream());
   });
   return fold(table, ids, rows.as<float>());
 }
 
 std::int64_t CudaBackend::mark_nonfinite(const detail::FoldedGrad& grad, std::int64_t dim, std::uint8_t* skip) {
   DeviceScope scope(ordinal_);
-  run_nonfinite(NonFiniteArgs{grad.rows.as<const float>(), grad.count, dim, skip}, stream_);
+  run_nonfinite(NonFiniteArgs{grad.rows.as<const float>(), grad.count, dim, skip}, active_stream());
   std::vector<std::uint8_t> flags(static_cast<std::size_t>(grad.count));
   copy_to_host(flags.data(), skip, flags.size());
   return std::count(flags.begin(), flags.end(), std::uint8_t{2});
@@ -215,26 +236,28 @@ std::int64_t CudaBackend::mark_nonfinite(const detail::FoldedGrad& grad, std::in
 void CudaBackend::apply(const detail::TableView& table, const detail::FoldedGrad& grad, const std::uint8_t* skip,
                         const detail::StepPlan& plan) {
   DeviceScope scope(ordinal_);
+  const OperationStream on(table.stream);
   const ApplyArgs args{table.weights, table.slot0, table.slot1, table.dim, plan.kind, plan.scalars,
                        plan.constraint.kind, static_cast<float>(plan.constraint.max_value),
                        grad.ids.as<const std::int64_t>(), grad.rows.as<const float>(), skip, grad.count, plan.dense,
                        plan.row_begin, plan.row_end, table.padding_idx};
-  run_apply(args, plan.dense ? plan.row_end - plan.row_begin : grad.count, stream_);
-  EMBEDKIT_CUDA_TRY(cudaStreamSynchronize(stream_));
+  run_apply(args, plan.dense ? plan.row_end - plan.row_begin : grad.count, active_stream());
+  EMBEDKIT_CUDA_TRY(cudaStreamSynchronize(active_stream()));
 }
 
 void CudaBackend::constrain_all(const detail::TableView& table, const Constraint& constraint) {
   DeviceScope scope(ordinal_);
+  const OperationStream on(table.stream);
   run_constrain(table.weights, table.input_dim, table.dim, constraint.kind, static_cast<float>(constraint.max_value),
-                stream_);
-  EMBEDKIT_CUDA_TRY(cudaStreamSynchronize(stream_));
+                active_stream());
+  EMBEDKIT_CUDA_TRY(cudaStreamSynchronize(active_stream()));
 }
 
 double CudaBackend::penalty(const float* weights, std::int64_t count, double l1, double l2) {
   DeviceScope scope(ordinal_);
   const std::int64_t chunks = (count + kPenaltyChunk - 1) / kPenaltyChunk;
   detail::DeviceBuffer partials = allocate(static_cast<std::size_t>(chunks) * sizeof(double), "penalty partials");
-  run_penalty_chunks(weights, count, l1, l2, partials.as<double>(), stream_);
+  run_penalty_chunks(weights, count, l1, l2, partials.as<double>(), active_stream());
   std::vector<double> host(static_cast<std::size_t>(chunks));
   copy_to_host(host.data(), partials.as<void>(), host.size() * sizeof(double));
   double total = 0.0;

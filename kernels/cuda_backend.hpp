@@ -51,6 +51,8 @@ class CudaBackend final : public detail::Backend {
 
  private:
   void* pinned(std::size_t bytes);  // the staging buffer, grown to at least `bytes`
+  // The table's caller-owned stream during an operation on it, the backend's own otherwise.
+  cudaStream_t active_stream() const;
   // The sparse gradient of `rows` (one per id) by the CUB pipeline, copied out of its scratch.
   detail::FoldedGrad fold(const detail::TableView& table, const detail::DeviceIds& ids, const float* rows);
 

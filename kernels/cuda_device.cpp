@@ -1,5 +1,6 @@
 // Device discovery through the CUDA runtime; compiled only when the library is built with CUDA.
 #include "../src/dispatch/device_probe.hpp"
+#include "cuda_allocator.hpp"
 #include "cuda_backend.hpp"
 
 #include <embedkit/status.hpp>
@@ -34,6 +35,11 @@ CudaDevice open_cuda_device() {
     found.error = e.what();
   }
   return found;
+}
+
+void set_device_allocator(void* (*allocate)(std::size_t, void*, void*), void (*release)(void*, void*, void*),
+                          void* context) {
+  kernels::set_cuda_allocator(allocate, release, context);
 }
 
 }  // namespace embedkit::detail

@@ -6,6 +6,7 @@
 #include <embedkit/version.hpp>
 
 #include "context_impl.hpp"
+#include "dispatch/device_probe.hpp"
 #include "dlpack_view.hpp"
 #include "shape.hpp"
 
@@ -184,6 +185,15 @@ ek_status ek_table_migrate(ek_table* t, const char* device) {
     if (device == nullptr) throw Error(Status::invalid_argument, "device is NULL");
     table.migrate(device);
   });
+}
+
+ek_status ek_table_set_cuda_stream(ek_table* t, void* stream) {
+  return guarded(__func__, [&] { table_of(t).set_cuda_stream(stream); });
+}
+
+ek_status ek_set_cuda_allocator(void* (*alloc)(size_t, void*, void*), void (*release)(void*, void*, void*),
+                                void* ctx) {
+  return guarded(__func__, [&] { embedkit::detail::set_device_allocator(alloc, release, ctx); });
 }
 
 ek_status ek_set_learning_rate(ek_table* t, double lr) {

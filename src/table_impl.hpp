@@ -37,6 +37,7 @@ struct EmbeddingTable::Impl {
   detail::DeviceBuffer weights;        // (input_dim, output_dim), row-major
   std::vector<detail::SlotSpec> slot_specs;  // the optimizer's state, named as Keras names it
   std::vector<detail::DeviceBuffer> slots;   // one buffer per spec
+  void* cuda_stream = nullptr;       // the caller's stream for this table's CUDA work, if set
   std::uint64_t ledger_bytes = 0;    // what this table needs in the context's device ledger...
   std::uint64_t ledger_resident = 0;  // ...and of that, what it holds allocated
   std::atomic<std::int64_t> step{0};  // written under the writer lock, read by anyone
@@ -61,6 +62,7 @@ struct EmbeddingTable::Impl {
     view.input_dim = config.input_dim;
     view.dim = config.output_dim;
     view.padding_idx = config.padding_idx.value_or(-1);
+    view.stream = cuda_stream;
     return view;
   }
 };

@@ -1,4 +1,4 @@
-// EmbeddingTable::migrate: moving a live table between the CPU and its context's device.
+// EmbeddingTable::migrate and set_cuda_stream: where a live table works.
 #include <embedkit/status.hpp>
 #include <embedkit/table.hpp>
 
@@ -93,6 +93,16 @@ void EmbeddingTable::migrate(std::string_view device) {
   impl.placement.reason_code = PlacementReason::migrated;
   impl.placement.reason = fmt::format("moved from {} to {} by migrate()", from, target.name());
   detail::logger().info("table '{}' placed on {}: {}", config.name, target.name(), impl.placement.reason);
+}
+
+void EmbeddingTable::set_cuda_stream(void* stream) {
+  std::unique_lock lock(impl_->mutex);
+  if (impl_->backend->kind() != DeviceKind::cuda) {
+    throw Error(Status::unsupported,
+                fmt::format("table '{}' is on {}: a CUDA stream applies only to tables on a CUDA device",
+                            impl_->config.name, impl_->backend->name()));
+  }
+  impl_->cuda_stream = stream;
 }
 
 }  // namespace embedkit

@@ -1626,6 +1626,34 @@ static void test_checkpoint(void) {
   ek_table_destroy(table);
 }
 
+/* Caller-owned CUDA streams and allocators: what a build without a CUDA table can check. */
+static void* fake_alloc(size_t bytes, void* stream, void* ctx) {
+  (void)bytes;
+  (void)stream;
+  (void)ctx;
+  return NULL;
+}
+static void fake_free(void* data, void* stream, void* ctx) {
+  (void)data;
+  (void)stream;
+  (void)ctx;
+}
+
+static void test_cuda_hooks(void) {
+  ek_table* table = CREATE_OK("{\"input_dim\": 3, \"output_dim\": 2, \"placement\": \"cpu\"}");
+  EXPECT_FAIL(ek_table_set_cuda_stream(table, NULL), EK_UNSUPPORTED,
+              "is on cpu: a CUDA stream applies only to tables on a CUDA device");
+  EXPECT_FAIL(ek_table_set_cuda_stream(NULL, NULL), EK_INVALID_ARGUMENT, "table is NULL");
+#if EMBEDKIT_TEST_WITH_CUDA
+  EXPECT_FAIL(ek_set_cuda_allocator(NULL, fake_free, NULL), EK_INVALID_ARGUMENT, "needs both");
+  EXPECT_OK(ek_set_cuda_allocator(fake_alloc, fake_free, NULL));
+  EXPECT_OK(ek_set_cuda_allocator(NULL, NULL, NULL));
+#else
+  EXPECT_FAIL(ek_set_cuda_allocator(fake_alloc, fake_free, NULL), EK_UNSUPPORTED, "built without CUDA");
+#endif
+  ek_table_destroy(table);
+}
+
 int main(void) {
   /* Never NULL, even before any failure. */
   CHECK(ek_last_error() != NULL);
@@ -1654,6 +1682,7 @@ int main(void) {
   test_pooled();
   test_training();
   test_checkpoint();
+  test_cuda_hooks();
 
   printf("%d passed, %d failed\n", g_passed, g_failed);
   return g_failed > 0 ? 1 : 0;

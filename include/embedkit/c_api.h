@@ -93,6 +93,17 @@ EMBEDKIT_API ek_status ek_save(ek_table* table, const char* directory);
  * shape and file name is checked first. EK_IO_ERROR naming the file that fails. */
 EMBEDKIT_API ek_status ek_load(const char* directory, ek_table** out);
 
+/* Puts the table's CUDA work on `stream` (a cudaStream_t the caller owns, e.g. the framework's
+ * current stream; NULL: the table's own). Only that stream is ever synchronised. EK_UNSUPPORTED
+ * when the table is not on a CUDA device. */
+EMBEDKIT_API ek_status ek_table_set_cuda_stream(ek_table* t, void* stream);
+
+/* Lets a framework's caching allocator serve embedkit's CUDA memory (both NULL: cudaMallocAsync
+ * again). Process-wide; set it before creating CUDA tables: EK_INVALID_ARGUMENT while embedkit
+ * holds device memory or when only one function is given, EK_UNSUPPORTED in a CPU-only build. */
+EMBEDKIT_API ek_status ek_set_cuda_allocator(void* (*alloc)(size_t, void* stream, void* ctx),
+                                             void (*free)(void*, void* stream, void* ctx), void* ctx);
+
 /* Copies the matrix into `out`, float32 of shape (input_dim, output_dim). */
 EMBEDKIT_API ek_status ek_get_weights(ek_table* t, DLTensor* out);
 

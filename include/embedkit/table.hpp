@@ -159,6 +159,11 @@ class EMBEDKIT_API EmbeddingTable {
   ///         there, or a custom optimizer), out_of_memory (does not fit; allocation failed).
   void migrate(std::string_view device);
 
+  /// @brief Puts this table's CUDA work on `stream` (a cudaStream_t the caller owns, such as a
+  /// framework's current stream; NULL: the table's own). Operations synchronise only that stream,
+  /// never the device. @throws Error(unsupported) when the table is not on a CUDA device.
+  void set_cuda_stream(void* stream);
+
   /// @brief The table's figures without a batch.
   Summary summary() const;
   /// @brief The figures for a batch of this shape (output shape and bytes).

@@ -65,6 +65,7 @@ struct TableView {
   std::int64_t input_dim = 0;
   std::int64_t dim = 0;
   std::int64_t padding_idx = -1;
+  void* stream = nullptr;  // a caller-owned cudaStream_t the table's work goes on (CUDA only)
 };
 
 /// Ids on a backend, typed.

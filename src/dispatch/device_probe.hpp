@@ -4,6 +4,7 @@
 
 #include "../backend/backend.hpp"
 
+#include <cstddef>
 #include <memory>
 #include <string>
 
@@ -18,5 +19,10 @@ struct CudaDevice {
 
 /// Looks for a usable CUDA device (a driver error such as cudaErrorInsufficientDriver means none).
 CudaDevice open_cuda_device();
+
+/// ek_set_cuda_allocator: installs a framework's CUDA allocator (both NULL: the default). Throws
+/// Error(unsupported) in a CPU-only build, Error(invalid_argument) as kernels/cuda_allocator.hpp says.
+void set_device_allocator(void* (*allocate)(std::size_t, void*, void*), void (*release)(void*, void*, void*),
+                          void* context);
 
 }  // namespace embedkit::detail

@@ -1,6 +1,7 @@
 // Tables on a real CUDA device against the same tables on the CPU: every op, optimizer and mode,
 // two runs bitwise equal, the same error text, and placement limits. Skips, saying why, when no
 // device is usable (every machine this project has had so far).
+#include <embedkit/c_api.h>
 #include <embedkit/embedkit.hpp>
 
 #include <gtest/gtest.h>
@@ -150,6 +151,49 @@ TEST(CudaTablePlacement, ErrorsLimitsAndMigration) {
   EXPECT_EQ(cpu.placement().device_name(), "cuda:0");
   cpu.migrate("cpu");
   EXPECT_EQ(cpu.get_weights().values, before);
+}
+
+// A caching allocator stand-in: counts what embedkit asks of it.
+struct CountingAllocator {
+  int allocations = 0;
+  int frees = 0;
+  static void* allocate(std::size_t bytes, void*, void* context) {
+    ++static_cast<CountingAllocator*>(context)->allocations;
+    void* data = nullptr;
+    return cudaMalloc(&data, bytes) == cudaSuccess ? data : nullptr;
+  }
+  static void release(void* data, void*, void* context) {
+    ++static_cast<CountingAllocator*>(context)->frees;
+    cudaFree(data);
+  }
+};
+
+TEST(CudaTableHooks, CallerStreamAndAllocatorAreHonoured) {
+  const std::string reason = no_device_reason();
+  if (!reason.empty()) GTEST_SKIP() << reason;
+  CountingAllocator counter;
+  ASSERT_EQ(ek_set_cuda_allocator(&CountingAllocator::allocate, &CountingAllocator::release, &counter), EK_OK)
+      << ek_last_error();
+  std::vector<float> own_stream, caller_stream;
+  {
+    auto context = cuda_context();
+    const std::vector<std::int64_t> ids = {1, 2, 2, 9};
+    const std::vector<float> grad(4 * 16, 0.5f);
+    EmbeddingTable a(config_for(16, OptimizerKind::adam, true), *context);
+    a.train_step(IndexTensor(ids), grad);
+    own_stream = a.get_weights().values;
+    EmbeddingTable b(config_for(16, OptimizerKind::adam, true), *context);
+    cudaStream_t stream = nullptr;
+    ASSERT_EQ(cudaStreamCreate(&stream), cudaSuccess);
+    b.set_cuda_stream(stream);
+    b.train_step(IndexTensor(ids), grad);
+    caller_stream = b.get_weights().values;
+    cudaStreamDestroy(stream);
+  }
+  EXPECT_EQ(own_stream, caller_stream);
+  EXPECT_GT(counter.allocations, 0);
+  EXPECT_EQ(counter.allocations, counter.frees);
+  EXPECT_EQ(ek_set_cuda_allocator(nullptr, nullptr, nullptr), EK_OK);
 }
 
 }  // namespace
