@@ -2,9 +2,7 @@
 #include <embedkit/plan.hpp>
 #include <embedkit/status.hpp>
 
-#include "context_impl.hpp"
-#include "dispatch/placement.hpp"
-#include "optimizer_state.hpp"
+#include "dispatch/placement_inputs.hpp"
 
 #include <fmt/format.h>
 
@@ -48,31 +46,23 @@ PlacementDecision plan_placement(const PlanRequest& request, Context& context) {
     throw Error(Status::invalid_argument,
                 fmt::format("rows and dim must be positive integers, got {} and {}", request.rows, request.dim));
   }
-  request.optimizer.validate();
-  const auto rows = static_cast<std::uint64_t>(request.rows), dim = static_cast<std::uint64_t>(request.dim);
-  detail::PlacementInputs inputs;
-  inputs.table_name = "planned";
-  inputs.bytes.weights = rows * dim * sizeof(float);
-  inputs.bytes.optimizer_state = detail::optimizer_state_bytes(request.optimizer, request.rows, request.dim);
-  inputs.bytes.workspace = detail::train_workspace_bytes(request.max_batch_lookups, request.dim);
-  inputs.optimizer_name = to_string(request.optimizer.kind);
-  inputs.optimizer_has_cuda_kernel = request.optimizer.has_cuda_kernel();
-  inputs.limit = request.gpu_memory_limit;
-  inputs.headroom = request.gpu_memory_headroom;
-  Context::Impl& ctx = context.impl();
-  if (request.device_memory) {
+  // The table it would be, so its bytes and policy are exactly a real table's.
+  TableConfig config;
+  config.name = "planned";
+  config.input_dim = request.rows;
+  config.output_dim = request.dim;
+  config.optimizer = request.optimizer;
+  config.max_batch_lookups = request.max_batch_lookups;
+  config.gpu_memory_limit = request.gpu_memory_limit;
+  config.gpu_memory_headroom = request.gpu_memory_headroom;
+  config.validate();
+  detail::PlacementInputs inputs = detail::placement_inputs(config, context.impl());
+  if (request.device_memory) {  // a device of that size, empty, with the kernels it would need
     inputs.built_with_cuda = true;
     inputs.device = detail::DeviceFacts{"cuda:0 (hypothetical)", true};
     inputs.device_memory = {*request.device_memory, *request.device_memory};
-  } else {
-    inputs.built_with_cuda = ctx.built_with_cuda;
-    inputs.no_device_reason = ctx.no_device_reason;
-    if (ctx.device) {
-      inputs.device = detail::DeviceFacts{ctx.device->name(), ctx.device->runs_table_ops()};
-      inputs.device_memory = ctx.device->memory_info();
-      inputs.ledger = ctx.ledger();
-      inputs.promised = ctx.promised();
-    }
+    inputs.ledger = 0;
+    inputs.promised = 0;
   }
   return detail::decide_placement(inputs);
 }

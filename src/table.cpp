@@ -4,7 +4,7 @@
 #include "../cpu/index_scan.hpp"
 #include "../cpu/mask.hpp"
 #include "backend/cpu_backend.hpp"
-#include "dispatch/placement.hpp"
+#include "dispatch/placement_inputs.hpp"
 #include "initializer_resolve.hpp"
 #include "log.hpp"
 #include "shape.hpp"
@@ -28,23 +28,6 @@ std::uint64_t draw_seed() {
   std::random_device device;
   const std::uint64_t high = device(), low = device();
   return ((high << 32) | low) & ((std::uint64_t{1} << 53) - 1);
-}
-
-ByteBreakdown bytes_needed(const TableConfig& config) {
-  std::uint64_t weights = 0;
-  const bool overflow =
-      __builtin_mul_overflow(static_cast<std::uint64_t>(config.input_dim),
-                             static_cast<std::uint64_t>(config.output_dim) * sizeof(float), &weights);
-  if (overflow) {
-    throw Error(Status::out_of_memory,
-                fmt::format("table '{}' of {} x {} float32 weights needs more bytes than memory can address",
-                            config.name, config.input_dim, config.output_dim));
-  }
-  ByteBreakdown bytes;
-  bytes.weights = weights;
-  bytes.optimizer_state = detail::optimizer_state_bytes(config.optimizer, config.input_dim, config.output_dim);
-  bytes.workspace = detail::train_workspace_bytes(config.max_batch_lookups, config.output_dim);
-  return bytes;
 }
 
 // A whole-matrix shape must be (input_dim, output_dim); the message is Keras's.
@@ -103,22 +86,7 @@ EmbeddingTable::EmbeddingTable(TableConfig config, Context& context, Fill fill) 
   config.validate();
   if (!config.seed) config.seed = draw_seed();
   Context::Impl& ctx = context.impl();
-  detail::PlacementInputs inputs;
-  inputs.table_name = config.name;
-  inputs.policy = detail::effective_policy(config.placement, &inputs.policy_from_environment);
-  inputs.bytes = bytes_needed(config);
-  inputs.optimizer_name = to_string(config.optimizer.kind);
-  inputs.optimizer_has_cuda_kernel = config.optimizer.has_cuda_kernel();
-  inputs.built_with_cuda = ctx.built_with_cuda;
-  inputs.no_device_reason = ctx.no_device_reason;
-  if (ctx.device) {
-    inputs.device = detail::DeviceFacts{ctx.device->name(), ctx.device->runs_table_ops()};
-    inputs.device_memory = ctx.device->memory_info();
-  }
-  inputs.limit = config.gpu_memory_limit;
-  inputs.headroom = config.gpu_memory_headroom;
-  inputs.ledger = ctx.ledger();
-  inputs.promised = ctx.promised();
+  const detail::PlacementInputs inputs = detail::placement_inputs(config, ctx);
   PlacementDecision placement = detail::decide_placement(inputs);
   const std::vector<detail::SlotSpec> specs = detail::slot_specs(config.optimizer, config.output_dim);
 

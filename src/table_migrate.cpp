@@ -3,7 +3,7 @@
 #include <embedkit/table.hpp>
 
 #include "backend/cpu_backend.hpp"
-#include "dispatch/placement.hpp"
+#include "dispatch/placement_inputs.hpp"
 #include "log.hpp"
 #include "table_impl.hpp"
 
@@ -51,23 +51,14 @@ void EmbeddingTable::migrate(std::string_view device) {
   std::unique_lock lock(impl.mutex);
   if (&target == impl.backend) return;
   const TableConfig& config = impl.config;
-  const ByteBreakdown& bytes = impl.placement.bytes;
+  const ByteBreakdown bytes = impl.placement.bytes;
   Context::Impl& context = impl.context->impl();
   const bool to_device = target.kind() == DeviceKind::cuda;
   if (to_device) {
-    detail::PlacementInputs inputs;  // the checks of a forced placement, against today's memory
-    inputs.table_name = config.name;
+    // The checks of a forced placement, against today's memory and ledger.
+    detail::PlacementInputs inputs = detail::placement_inputs(config, context);
     inputs.policy = PlacementPolicy::cuda;
-    inputs.bytes = bytes;
-    inputs.optimizer_name = to_string(config.optimizer.kind);
-    inputs.optimizer_has_cuda_kernel = config.optimizer.has_cuda_kernel();
-    inputs.built_with_cuda = context.built_with_cuda;
-    inputs.device = detail::DeviceFacts{target.name(), target.runs_table_ops()};
-    inputs.device_memory = target.memory_info();
-    inputs.limit = config.gpu_memory_limit;
-    inputs.headroom = config.gpu_memory_headroom;
-    inputs.ledger = context.ledger();
-    inputs.promised = context.promised();
+    inputs.policy_from_environment = false;
     detail::decide_placement(inputs);
   }
   // Everything new is allocated and filled before anything old is let go.
