@@ -2,7 +2,7 @@
 # Sets up a fresh machine, then builds and tests embedkit in CI's three lanes:
 #   cuda  - the CUDA backend compiled for sm_80 and sm_90, all tests (GPU tests skip without a GPU),
 #           and scripts/check_kernels.sh (spills, vector loads)
-#   cpu   - the CPU-only library (-DEMBEDKIT_CUDA=OFF), all tests and a benchmark smoke run
+#   cpu   - the CPU-only library (-DEMBEDKIT_CUDA=OFF), all tests and smoke runs of the benchmarks
 #   asan  - CPU-only under AddressSanitizer + UndefinedBehaviorSanitizer, all tests
 # Usage: scripts/test.sh [lane ...]   (default: all three). Warnings are errors in every lane.
 set -euo pipefail
@@ -41,9 +41,16 @@ run_lane() {
     ./scripts/check_kernels.sh
   fi
   if [ "$lane" = cpu ]; then
-    echo "[test] === lane cpu: benchmark smoke run (the harness works; no timing is asserted)"
-    EMBEDKIT_BENCH_ROWS=65536 "$dir/bench/bench_lookup" --benchmark_min_time=0.01 >"$dir/bench_smoke.log"
-    tail -n 5 "$dir/bench_smoke.log"
+    echo "[test] === lane cpu: benchmark smoke runs (the harnesses work; no timing is asserted)"
+    EMBEDKIT_BENCH_SCALE=smoke "$dir/bench/bench_embedkit" --benchmark_min_time=0.01 >"$dir/bench_smoke.log"
+    tail -n 4 "$dir/bench_smoke.log"
+    "$dir/tools/embedkit" bench --scale smoke --seconds 1 >"$dir/embedkit_bench_smoke.log"
+    tail -n 2 "$dir/embedkit_bench_smoke.log"
+    if /usr/bin/python3 -c "import torch" 2>/dev/null; then
+      /usr/bin/python3 bench/compare_pytorch.py --embedkit "$dir/tools/embedkit" --scale smoke --seconds 1 | tail -n 3
+    else
+      echo "[test] compare_pytorch.py not run: Debian's python3-torch is not installed (apt-get install python3-torch)"
+    fi
   fi
   echo "[test] === lane $lane: passed in $((SECONDS - started)) s"
 }

@@ -1,0 +1,47 @@
+#include "peak_memory.hpp"
+
+#include <malloc.h>
+
+#include <algorithm>
+#include <fstream>
+#include <string>
+
+namespace embedkit::bench {
+namespace {
+
+// A field of /proc/self/status in bytes ("VmRSS:  1234 kB"), or -1.
+std::int64_t status_bytes(const std::string& field) {
+  std::ifstream status("/proc/self/status");
+  std::string key;
+  while (status >> key) {
+    if (key == field + ":") {
+      std::int64_t kib = 0;
+      status >> kib;
+      return kib * 1024;
+    }
+    status.ignore(1 << 12, '\n');
+  }
+  return -1;
+}
+
+}  // namespace
+
+std::int64_t peak_resident_growth(const std::function<void()>& call) {
+  // glibc keeps freed memory resident and raises its mmap threshold as large blocks come and go, so
+  // a call could reuse earlier garbage unseen. From here on, blocks of 1 MiB and more are mapped
+  // and unmapped, and what is free is handed back first: resident memory follows live memory.
+  static const bool fixed_threshold = mallopt(M_MMAP_THRESHOLD, 1 << 20) == 1;
+  static_cast<void>(fixed_threshold);
+  malloc_trim(0);
+  std::ofstream clear_refs("/proc/self/clear_refs");
+  clear_refs << "5";  // resets VmHWM to the current resident size
+  clear_refs.close();
+  const std::int64_t before = status_bytes("VmRSS");
+  const bool reset = clear_refs.good() && status_bytes("VmHWM") <= before + (1 << 20);
+  call();
+  const std::int64_t peak = status_bytes("VmHWM");
+  if (!reset || before < 0 || peak < 0) return -1;
+  return std::max<std::int64_t>(0, peak - before);
+}
+
+}  // namespace embedkit::bench
