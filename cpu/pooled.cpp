@@ -4,6 +4,7 @@
 
 #include "index_scan.hpp"
 #include "parallel.hpp"
+#include "prefetch.hpp"
 
 #include <algorithm>
 
@@ -14,6 +15,7 @@ void pooled_lookup(const float* weights, std::int64_t input_dim, std::int64_t di
                    const std::int64_t* offsets, std::int64_t bags, const float* sample_weights,
                    PoolingMode mode, std::int64_t padding_idx, float* out) {
   const std::int64_t entries = offsets[bags];
+  const std::size_t row_bytes = static_cast<std::size_t>(dim) * sizeof(float);
   // Bags differ in size, so threads take them in small dynamic chunks; each bag's arithmetic is
   // sequential, so the result does not depend on the schedule.
 #pragma omp parallel for schedule(dynamic, 64) if (entries * dim >= kParallelMinFloats)
@@ -23,6 +25,10 @@ void pooled_lookup(const float* weights, std::int64_t input_dim, std::int64_t di
     detail::BagStats stats;
     bool seen = false;  // max: the first counted entry initialises the maximum
     for (std::int64_t j = offsets[bag]; j < offsets[bag + 1]; ++j) {
+      if (j + kPrefetchDistance < entries) {
+        const auto ahead = static_cast<std::int64_t>(ids[j + kPrefetchDistance]);
+        if (in_range(ahead, input_dim)) prefetch_row(weights + ahead * dim, row_bytes);
+      }
       const std::int64_t id = static_cast<std::int64_t>(ids[j]);
       if (id == padding_idx) continue;
       const float w = sample_weights != nullptr ? sample_weights[j] : 1.0f;

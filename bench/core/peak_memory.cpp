@@ -27,12 +27,18 @@ std::int64_t status_bytes(const std::string& field) {
 }  // namespace
 
 std::int64_t peak_resident_growth(const std::function<void()>& call) {
-  // glibc keeps freed memory resident and raises its mmap threshold as large blocks come and go, so
-  // a call could reuse earlier garbage unseen. From here on, blocks of 1 MiB and more are mapped
-  // and unmapped, and what is free is handed back first: resident memory follows live memory.
-  static const bool fixed_threshold = mallopt(M_MMAP_THRESHOLD, 1 << 20) == 1;
-  static_cast<void>(fixed_threshold);
+  // glibc keeps freed memory resident, so the call could reuse earlier garbage unseen: for the call,
+  // blocks of 1 MiB and more are mapped and unmapped, and what is free is handed back first, so
+  // resident memory follows live memory. Afterwards the thresholds are those glibc's own dynamic
+  // adjustment ends at (32 MiB, and twice that for trimming), so timed runs see a normal allocator.
+  mallopt(M_MMAP_THRESHOLD, 1 << 20);
   malloc_trim(0);
+  struct Restore {
+    ~Restore() {
+      mallopt(M_MMAP_THRESHOLD, 32 << 20);
+      mallopt(M_TRIM_THRESHOLD, 64 << 20);
+    }
+  } restore;
   std::ofstream clear_refs("/proc/self/clear_refs");
   clear_refs << "5";  // resets VmHWM to the current resident size
   clear_refs.close();
