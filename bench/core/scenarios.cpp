@@ -12,7 +12,9 @@
 
 #include <algorithm>
 #include <optional>
+#include <cstring>
 #include <random>
+#include <stdexcept>
 #include <utility>
 
 namespace embedkit::bench {
@@ -34,6 +36,17 @@ EmbeddingTable make_table(std::int64_t rows, std::int64_t dim, OptimizerKind opt
 }
 
 double float_bytes(std::int64_t count) { return static_cast<double>(count) * sizeof(float); }
+
+// Runs measures `first` and `second` of `scenario` once each and throws unless they wrote the same
+// bytes to `out`: a baseline that computes something else would make its ratio meaningless.
+void check_same_output(const Scenario& scenario, const Floats& out) {
+  scenario.measures.at(0).run();
+  const std::vector<float> first(out.data(), out.data() + out.size());
+  scenario.measures.at(1).run();
+  if (std::memcmp(first.data(), out.data(), first.size() * sizeof(float)) != 0) {
+    throw std::runtime_error(scenario.title + ": embedkit and the naive baseline disagree");
+  }
+}
 
 std::int64_t distinct(std::vector<std::int64_t> ids) {
   std::sort(ids.begin(), ids.end());
@@ -176,6 +189,7 @@ Scenario make_scenario(const PooledShape& shape) {
        [r, dim = shape.dim] { naive_pooled_sum(r->matrix.data(), dim, r->ids, r->offsets, r->out.data()); }},
       {"copy", [r] { stream_copy(r->copy_source.data(), r->copy_destination.data(), r->copy_source.size()); }},
   };
+  check_same_output(scenario, r->out);
   scenario.resources = std::move(resources);
   return scenario;
 }

@@ -95,6 +95,7 @@ FoldedGrad HostOpsBackend::fold_lookup_grad(const TableView& table, const Device
             for (std::int64_t c = 0; c < dim; ++c) acc[c] += row[c];
           }
         },
+        [grad_out, dim](std::int64_t p) { cpu::prefetch_row(grad_out + p * dim, floats(dim)); },
         grad.rows.as<float>());
     return grad;
   });
@@ -126,6 +127,7 @@ FoldedGrad HostOpsBackend::fold_pooled_grad(const TableView& table, const Device
               acc[c] = first ? v : acc[c] + v;
             }
           },
+          [&](std::int64_t p) { cpu::prefetch_row(grad_bags + bag_of[p] * dim, floats(dim)); },
           grad.rows.as<float>());
     } else {
       std::vector<float> scales(static_cast<std::size_t>(n));
@@ -136,8 +138,13 @@ FoldedGrad HostOpsBackend::fold_pooled_grad(const TableView& table, const Device
           [&](std::int64_t p, float* acc, bool first) {
             const float* row = grad_bags + bag_of[p] * dim;
             const float scale = scales[p];
-            for (std::int64_t c = 0; c < dim; ++c) acc[c] = first ? row[c] * scale : acc[c] + row[c] * scale;
+            if (first) {
+              for (std::int64_t c = 0; c < dim; ++c) acc[c] = row[c] * scale;
+            } else {
+              for (std::int64_t c = 0; c < dim; ++c) acc[c] += row[c] * scale;
+            }
           },
+          [&](std::int64_t p) { cpu::prefetch_row(grad_bags + bag_of[p] * dim, floats(dim)); },
           grad.rows.as<float>());
     }
     return grad;
