@@ -8,9 +8,10 @@
 
 namespace embedkit::cpu {
 
-/// Positions ahead whose row is requested: enough misses in flight to hide DRAM latency at every
-/// row width from 64 bytes up, few enough that prefetched lines are still cached when used.
-constexpr std::int64_t kPrefetchDistance = 16;
+/// Positions ahead whose row is requested. Measured on this machine class (2 threads, 2 GiB table,
+/// uniform ids): 8 rows ahead gathers 64-float rows 1.15x faster than no prefetch and 16 ahead
+/// 1.08x; 256-float rows are bound by bandwidth and gain nothing, but lose nothing either.
+constexpr std::int64_t kPrefetchDistance = 8;
 
 /// Asks for every cache line of the `row_bytes` bytes at `row`, for reading.
 inline void prefetch_row(const float* row, std::size_t row_bytes) {
