@@ -148,6 +148,7 @@ class Embedding(torch.nn.Module):
         return _Lookup.apply(self.anchor, self.table, input.contiguous())
 
     def extra_repr(self) -> str:
+        """The sizes and the table's device, for ``repr(module)``."""
         return f"{self.num_embeddings}, {self.embedding_dim}, device={self.table.placement['device']!r}"
 
 
@@ -237,6 +238,7 @@ class EmbeddingBag(torch.nn.Module):
         return _PooledLookup.apply(self.anchor, self.table, ids.contiguous(), csr.contiguous(), weights, self.mode)
 
     def extra_repr(self) -> str:
+        """The sizes, the mode and the table's device, for ``repr(module)``."""
         return (
             f"{self.num_embeddings}, {self.embedding_dim}, mode={self.mode!r}, "
             f"device={self.table.placement['device']!r}"

@@ -52,14 +52,12 @@ class Borrowed {
         if (nb::try_cast(object, read_only, /*convert=*/false)) {
           raise_python(PyExc_ValueError, std::string(name) + " is read-only; pass a writable array");
         }
-        raise_python(PyExc_TypeError, std::string(name) + " must be an array with __dlpack__ or the buffer "
-                                                          "protocol, got " + type_name(object));
+        raise_python(PyExc_TypeError, not_an_array(name, object));
       }
       describe(writable_);
     } else {
       if (!nb::try_cast(object, read_only_, /*convert=*/false)) {
-        raise_python(PyExc_TypeError, std::string(name) + " must be an array with __dlpack__ or the buffer "
-                                                          "protocol, got " + type_name(object));
+        raise_python(PyExc_TypeError, not_an_array(name, object));
       }
       describe(read_only_);
     }
@@ -70,7 +68,12 @@ class Borrowed {
   DLTensor* get() { return &tensor_; }
 
  private:
-  static std::string type_name(nb::handle object) { return nb::cast<std::string>(nb::str(object.type().attr("__name__"))); }
+  static std::string not_an_array(const char* name, nb::handle object) {
+    std::string message = std::string(name) + " must be an array with __dlpack__ or the buffer protocol, got " +
+                          nb::cast<std::string>(nb::str(object.type().attr("__name__")));
+    if (nb::hasattr(object, "__dlpack__")) message += " whose __dlpack__ failed";
+    return message;
+  }
 
   template <class Array>
   void describe(const Array& array) {
