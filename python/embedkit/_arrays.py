@@ -17,3 +17,12 @@ def as_input(value: Any, dtype: Optional[type] = None) -> Any:
 def shape_of(array: Any) -> Tuple[int, ...]:
     """The shape of a NumPy, PyTorch, JAX or CuPy array (all of them have ``.shape``)."""
     return tuple(int(extent) for extent in array.shape)
+
+
+def as_output(value: Any) -> Any:
+    """``value`` for the library to write into, refusing JAX arrays: they are immutable, but their
+    DLPack export does not say so, and writing into one would change a value JAX may share."""
+    if type(value).__module__.split(".")[0] in ("jax", "jaxlib"):
+        raise ValueError("out is a JAX array, which is immutable; pass a NumPy, PyTorch or CuPy array, "
+                         "or use the returned NumPy array")
+    return value

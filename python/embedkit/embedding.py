@@ -8,7 +8,7 @@ from typing import Any, Dict, List, Mapping, Optional, Sequence, TypeVar, Union
 import numpy as np
 
 from . import _embedkit
-from ._arrays import as_input, shape_of
+from ._arrays import as_input, as_output, shape_of
 
 #: Any array embedkit borrows through DLPack (NumPy >= 1.22, PyTorch, JAX, CuPy) or, for inputs,
 #: a nested sequence that NumPy turns into one.
@@ -171,7 +171,7 @@ class Embedding:
         ids = as_input(indices, np.int64)
         if out is None:
             out = np.empty(shape_of(ids) + (self.output_dim,), dtype=np.float32)
-        self._table.lookup(ids, out)
+        self._table.lookup(ids, as_output(out))
         return out
 
     def compute_mask(
@@ -185,7 +185,7 @@ class Embedding:
         ids = as_input(indices, np.int64)
         if out is None:
             out = np.empty(shape_of(ids), dtype=np.bool_)
-        self._table.compute_mask(ids, out)
+        self._table.compute_mask(ids, as_output(out))
         return out
 
     def pooled(
@@ -208,7 +208,7 @@ class Embedding:
             extents = shape_of(csr)
             bags = extents[0] - 1 if len(extents) == 1 and extents[0] > 0 else 0  # the C ABI names bad offsets
             out = np.empty((bags, self.output_dim), dtype=np.float32)
-        self._table.lookup_pooled(ids, csr, weights, mode, out)
+        self._table.lookup_pooled(ids, csr, weights, mode, as_output(out))
         return out
 
     # ---------------------------------------------------------------------------------------------

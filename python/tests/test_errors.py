@@ -1,6 +1,8 @@
 """Every exception type embedkit raises, with the C ABI's status and message, and the promise that
 a failed call changes nothing: not the weights, not the optimizer state, not the step count, not
 the caller's out= array."""
+import ctypes
+
 import numpy as np
 import pytest
 
@@ -90,6 +92,15 @@ def test_value_errors_for_configs_in_keras_words():
         layer(np.array([1]), out=np.broadcast_to(np.float32(0), (1, 3)))
 
 
+def test_immutable_jax_arrays_are_refused_as_out():
+    jnp = pytest.importorskip("jax.numpy")
+    layer = trained_table()
+    out = jnp.zeros((1, 3), jnp.float32)
+    with pytest.raises(ValueError, match="out is a JAX array, which is immutable"):
+        layer(np.array([1]), out=out)
+    assert not np.any(np.asarray(out))
+
+
 def test_memory_error_before_allocating():
     with pytest.raises(MemoryError) as caught:
         embedkit.Embedding(10**12, 1024, placement="cpu")
@@ -126,3 +137,49 @@ def test_each_status_maps_to_its_exception():
         error = error_for(status, f"S{status}", "message")
         assert isinstance(error, kind) and isinstance(error, embedkit.Error)
         assert (error.status, error.status_name, str(error)) == (status, f"S{status}", "message")
+
+
+class _DLDevice(ctypes.Structure):
+    _fields_ = [("device_type", ctypes.c_int), ("device_id", ctypes.c_int)]
+
+
+class _DLDataType(ctypes.Structure):
+    _fields_ = [("code", ctypes.c_uint8), ("bits", ctypes.c_uint8), ("lanes", ctypes.c_uint16)]
+
+
+class _DLManagedTensor(ctypes.Structure):
+    _fields_ = [("data", ctypes.c_void_p), ("device", _DLDevice), ("ndim", ctypes.c_int), ("dtype", _DLDataType),
+                ("shape", ctypes.POINTER(ctypes.c_int64)), ("strides", ctypes.POINTER(ctypes.c_int64)),
+                ("byte_offset", ctypes.c_uint64), ("manager_ctx", ctypes.c_void_p), ("deleter", ctypes.c_void_p)]
+
+
+class CudaIds:
+    """Two int64 ids that say, through DLPack, that they live on cuda:0 (kDLCUDA = 2): what a
+    PyTorch or CuPy CUDA tensor hands over, without needing a GPU."""
+
+    shape = (2,)
+
+    def __init__(self):
+        self._extent = (ctypes.c_int64 * 1)(2)
+        self._memory = (ctypes.c_int64 * 2)(1, 2)  # never read: the library refuses before
+        self._managed = _DLManagedTensor(data=ctypes.addressof(self._memory), device=_DLDevice(2, 0), ndim=1, dtype=_DLDataType(0, 64, 1),
+                                         shape=self._extent, strides=None, byte_offset=0, manager_ctx=None,
+                                         deleter=None)
+
+    def __dlpack__(self, stream=None, max_version=None, **_):
+        if max_version is not None:
+            raise TypeError("only unversioned capsules here")
+        new_capsule = ctypes.pythonapi.PyCapsule_New
+        new_capsule.restype = ctypes.py_object
+        new_capsule.argtypes = [ctypes.c_void_p, ctypes.c_char_p, ctypes.c_void_p]
+        return new_capsule(ctypes.addressof(self._managed), b"dltensor", None)
+
+    def __dlpack_device__(self):
+        return (2, 0)
+
+
+def test_cuda_arrays_without_a_cuda_library_get_a_clear_error():
+    layer = trained_table()
+    with pytest.raises(NotImplementedError, match=r"indices is in CUDA memory \(cuda:0\), but ") as caught:
+        layer(CudaIds())
+    assert caught.value.status_name == "EK_UNSUPPORTED"
