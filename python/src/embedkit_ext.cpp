@@ -231,6 +231,10 @@ std::string plan(const std::string& request_json, bool as_json) {
 
 NB_MODULE(_embedkit, m) {
   m.doc() = "embedkit's C ABI over DLPack; use the embedkit package, not this module.";
+  // PyTorch deliberately never releases the Python objects its autograd graph holds once the
+  // interpreter is finalizing, so a table referenced by a live graph at exit would be reported as
+  // a leak of ours (the OS reclaims it either way).
+  nb::set_leak_warnings(false);
   m.def("version", [] { return std::string(ek_version()); }, "The C library's version, MAJOR.MINOR.PATCH.");
   m.def("plan", &plan, nb::arg("request_json"), nb::arg("as_json"),
         "What placement would decide for a table: the text (or JSON) `embedkit plan` prints.");
