@@ -4,19 +4,52 @@
 #           and scripts/check_kernels.sh (spills, vector loads)
 #   cpu   - the CPU-only library (-DEMBEDKIT_CUDA=OFF), all tests and smoke runs of the benchmarks
 #   asan  - CPU-only under AddressSanitizer + UndefinedBehaviorSanitizer, all tests
-# Usage: scripts/test.sh [lane ...]   (default: all three). Warnings are errors in every lane.
+#   python - the Python package (python/): one CPU-only wheel built from this checkout, installed
+#           into two virtual environments under build/python, pytest in each: `venv` holds the
+#           pinned PyPI Keras 3 + JAX (CPU) + NumPy 2 of python/requirements-test.txt, `venv-torch`
+#           sees Debian's python3-torch and NumPy 1.24 (system site-packages) and adds only pytest
+# Usage: scripts/test.sh [lane ...]   (default: all four). Warnings are errors in every lane.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 lanes=("$@")
-[ ${#lanes[@]} -gt 0 ] || lanes=(cuda cpu asan)
+[ ${#lanes[@]} -gt 0 ] || lanes=(cuda cpu asan python)
 
-./scripts/setup.sh
+setup_groups=()
+for lane in "${lanes[@]}"; do [ "$lane" != python ] || setup_groups+=(python); done
+./scripts/setup.sh "${setup_groups[@]}"
 jobs=$(nproc)
 mkdir -p build
 
+# Debian's Python (the one python3-torch is built for): both environments and the wheel use it.
+python_lane() {
+  local dir=build/python python=/usr/bin/python3 started=$SECONDS
+  local venv=$dir/venv torch_venv=$dir/venv-torch
+  echo "[test] === lane python: virtual environments ($venv: python/requirements-test.txt; $torch_venv: Debian's torch)"
+  [ -x "$venv/bin/python" ] || "$python" -m venv "$venv"
+  [ -x "$torch_venv/bin/python" ] || "$python" -m venv --system-site-packages "$torch_venv"
+  "$venv/bin/pip" install -q --disable-pip-version-check -r python/requirements-test.txt
+  "$torch_venv/bin/pip" install -q --disable-pip-version-check -r python/requirements-test-torch.txt
+  echo "[test] === lane python: wheel (libembedkit, CPU-only, and the extension; incremental in $dir/wheel)"
+  rm -rf "$dir/dist"
+  "$venv/bin/pip" wheel -q --disable-pip-version-check --no-build-isolation --no-deps -w "$dir/dist" \
+    --config-settings=build-dir="$PWD/$dir/wheel" --config-settings=cmake.define.EMBEDKIT_CUDA=OFF \
+    --config-settings=cmake.define.EMBEDKIT_WERROR=ON ./python
+  local env
+  for env in "$venv" "$torch_venv"; do
+    "$env/bin/pip" install -q --disable-pip-version-check --force-reinstall --no-deps "$dir"/dist/embedkit-*.whl
+    echo "[test] === lane python: pytest in $env"
+    "$env/bin/python" -m pytest -q -p no:cacheprovider python/tests
+  done
+  echo "[test] === lane python: passed in $((SECONDS - started)) s"
+}
+
 run_lane() {
   local lane=$1 dir=build/$1 started=$SECONDS
+  if [ "$lane" = python ]; then
+    python_lane
+    return
+  fi
   local flags=()
   case $lane in
     cuda)
@@ -28,7 +61,7 @@ run_lane() {
       fi
       flags+=(-DCMAKE_CUDA_COMPILER="$nvcc") ;;
     cpu | asan) ;;
-    *) echo "[test] unknown lane '$lane' (cuda, cpu, asan)" >&2; return 1 ;;
+    *) echo "[test] unknown lane '$lane' (cuda, cpu, asan, python)" >&2; return 1 ;;
   esac
   echo "[test] === lane $lane: configure (CMakePresets.json preset '$lane')"
   cmake --preset "$lane" "${flags[@]}" >"$dir.configure.log" 2>&1 || { cat "$dir.configure.log"; return 1; }
