@@ -327,6 +327,7 @@ TEST_P(OptimizerTest, NonFiniteRowSkippedIsTheStepWithoutItsId) {
     table.apply(hand);
     twin.apply(hand_clean);
     EXPECT_EQ(everything(table), everything(twin)) << bad;
+    EXPECT_EQ(table.nonfinite_gradient_rows(), 2);
 
     // A pooled step: bag 0 = {2, 0}, bag 1 = {3, 3}; bag 0's gradient is bad, so ids 2 and 0 are.
     std::vector<float> bags = random_values(2 * kDim, 13);

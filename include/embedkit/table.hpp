@@ -28,8 +28,9 @@ namespace embedkit {
 /// compute_mask, sparse_grad, get_weights, row, optimizer_state, summary, info_json, save and the
 /// accessors) run concurrently with each other. Writers (train_step, train_step_pooled, apply,
 /// set_weights, set_row, set_learning_rate, set_trainable, apply_constraints, migrate,
-/// set_cuda_stream) take the table alone: they wait for running readers, and readers wait for
-/// them, so every read sees whole rows from one state, never a row half-way through a step.
+/// set_cuda_stream) take the table alone: they wait for running readers, and readers that come
+/// while a writer waits or works wait for it (so a stream of lookups cannot starve training).
+/// Every read sees whole rows from one state, never a row half-way through a step.
 /// Accessors return copies or immutable values for the same reason. Two tables share nothing
 /// that a caller can race on, even in one Context. Moving, assigning or destroying a table must
 /// not overlap any other call on it.
