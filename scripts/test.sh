@@ -1,15 +1,18 @@
 #!/usr/bin/env bash
-# Sets up a fresh machine, then builds and tests embedkit in CI's three lanes:
+# Sets up a fresh machine, then builds and tests embedkit in CI's four lanes:
 #   cuda  - the CUDA backend compiled for sm_80 and sm_90, all tests (GPU tests skip without a GPU),
 #           and scripts/check_kernels.sh (spills, vector loads)
 #   cpu   - the CPU-only library (-DEMBEDKIT_CUDA=OFF), all tests and a benchmark smoke run
 #   asan  - CPU-only under AddressSanitizer + UndefinedBehaviorSanitizer, all tests
-# Usage: scripts/test.sh [lane ...]   (default: all three). Warnings are errors in every lane.
+#   tsan  - CPU-only under ThreadSanitizer (clang, LLVM's libomp), the concurrency tests, with
+#           OpenMP teams and again on one OpenMP thread (pooled OpenMP workers carry
+#           happens-before edges between callers that can hide a missing table lock)
+# Usage: scripts/test.sh [lane ...]   (default: all four). Warnings are errors in every lane.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 lanes=("$@")
-[ ${#lanes[@]} -gt 0 ] || lanes=(cuda cpu asan)
+[ ${#lanes[@]} -gt 0 ] || lanes=(cuda cpu asan tsan)
 
 ./scripts/setup.sh
 jobs=$(nproc)
@@ -17,7 +20,7 @@ mkdir -p build
 
 run_lane() {
   local lane=$1 dir=build/$1 started=$SECONDS
-  local flags=()
+  local flags=() targets=() tests=()
   case $lane in
     cuda)
       local nvcc
@@ -28,14 +31,21 @@ run_lane() {
       fi
       flags+=(-DCMAKE_CUDA_COMPILER="$nvcc") ;;
     cpu | asan) ;;
-    *) echo "[test] unknown lane '$lane' (cuda, cpu, asan)" >&2; return 1 ;;
+    tsan)  # the library and the concurrency tests (label `concurrency`)
+      targets=(-t concurrency_test c_api_concurrency_test)
+      tests=(-L concurrency --no-tests=error) ;;
+    *) echo "[test] unknown lane '$lane' (cuda, cpu, asan, tsan)" >&2; return 1 ;;
   esac
   echo "[test] === lane $lane: configure (CMakePresets.json preset '$lane')"
   cmake --preset "$lane" "${flags[@]}" >"$dir.configure.log" 2>&1 || { cat "$dir.configure.log"; return 1; }
   echo "[test] === lane $lane: build"
-  cmake --build "$dir" -j "$jobs"
+  cmake --build "$dir" -j "$jobs" "${targets[@]}"
   echo "[test] === lane $lane: ctest"
-  ctest --preset "$lane" -j "$jobs"
+  ctest --preset "$lane" -j "$jobs" "${tests[@]}"
+  if [ "$lane" = tsan ]; then
+    echo "[test] === lane tsan: ctest on one OpenMP thread"
+    OMP_NUM_THREADS=1 ctest --preset "$lane" -j "$jobs" "${tests[@]}"
+  fi
   if [ "$lane" = cuda ]; then
     echo "[test] === lane cuda: kernel check (no register spills; 128-bit loads in the gather)"
     ./scripts/check_kernels.sh
