@@ -72,9 +72,10 @@ struct ReaderState {
   std::int64_t step_count = 0;
 };
 
-// Checks a (rows × kDim) block whose row i is table row ids[i] scaled by weight[i]: every column of
-// a row equal (no torn row), all stair rows on the same step (one state), that step no older than
-// `finished` (the writer's last completed step) nor than this reader's last read.
+// Checks a (bags × kDim) block whose row b is the sum of the table rows bag_ids[b]: every column of
+// a row equal (no torn row), all staircase rows on the same step (one state), that step no older
+// than `finished` (the writer's last completed step) nor than this reader's last read; the
+// set_row row no lower than last read.
 void check_rows(const std::vector<float>& values, const std::vector<std::vector<std::int64_t>>& bag_ids,
                 float finished, ReaderState& seen, Failures& failures, const char* what) {
   float step = -1;
