@@ -3,8 +3,14 @@
  * Conventions: tensors are borrowed `DLTensor*`, compact row-major (strides NULL or compact),
  * in host memory (kDLCPU or kDLCUDAHost). Every function returns an ek_status; on failure the
  * table and every output are unchanged and ek_last_error() holds a message naming the bad value
- * and its position. A 0-d tensor may carry a NULL `shape`. Functions are thread-safe: lookups on
- * one table may run concurrently; ek_set_weights excludes them. */
+ * and its position. A 0-d tensor may carry a NULL `shape`.
+ *
+ * Threads: every function may be called from any thread. On one table, reading calls (ek_lookup,
+ * ek_lookup_pooled, ek_compute_mask, ek_get_weights, ek_table_info, ek_save) run concurrently;
+ * writing calls (ek_train_step, ek_train_step_pooled, ek_set_weights, ek_set_learning_rate,
+ * ek_table_migrate, ek_table_set_cuda_stream) wait for them and run alone, so a read never sees a
+ * row half-way through a step. Different tables are independent. ek_last_error() is per thread.
+ * ek_table_destroy must not overlap any other call on that table. */
 #ifndef EMBEDKIT_C_API_H
 #define EMBEDKIT_C_API_H
 
