@@ -2,12 +2,14 @@
 # Installs what embedkit builds with, from Debian packages. Idempotent: installs only what is
 # missing, and runs apt-get update only then. The CUDA toolkit is optional and not installed here:
 # with nvcc (e.g. /usr/local/cuda/bin/nvcc) the CUDA backend is built, without it a CPU-only library.
+# Open MPI (libopenmpi-dev, openmpi-bin) builds the sharded tables and runs their tests under mpirun.
 set -euo pipefail
 
 packages=(
   build-essential cmake ninja-build pkg-config
   libspdlog-dev libfmt-dev nlohmann-json3-dev libdlpack-dev libcli11-dev libxxhash-dev
   libgtest-dev libgmock-dev libbenchmark-dev
+  libopenmpi-dev openmpi-bin
 )
 
 missing=()
