@@ -12,10 +12,12 @@
 #include <embedkit/tensor.hpp>
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <span>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 namespace embedkit {
@@ -86,6 +88,10 @@ class EMBEDKIT_API ShardedEmbeddingTable {
   ///         world size), out_of_memory (a shard that does not fit, on any rank).
   explicit ShardedEmbeddingTable(TableConfig config, RowSplit split = RowSplit::contiguous, MpiComm comm = {},
                                  Context& context = Context::default_context());
+  /// @brief As the constructor, from TableConfig JSON and a split name ("contiguous", "modulo"),
+  /// both read inside the collective call: a rank whose JSON is bad fails every rank's call.
+  static ShardedEmbeddingTable from_json(std::string_view config_json, std::string_view split = "contiguous",
+                                         MpiComm comm = {}, Context& context = Context::default_context());
   ~ShardedEmbeddingTable();
   ShardedEmbeddingTable(ShardedEmbeddingTable&&) noexcept;
   ShardedEmbeddingTable& operator=(ShardedEmbeddingTable&&) noexcept;
@@ -145,7 +151,9 @@ class EMBEDKIT_API ShardedEmbeddingTable {
   struct Impl;  ///< Opaque: the communicator, layout and shard, defined inside the library.
 
  private:
-  explicit ShardedEmbeddingTable(std::unique_ptr<Impl> impl);
+  // Creation, with the config and split made by `source` inside the first collective step.
+  using ConfigSource = std::function<std::pair<TableConfig, RowSplit>()>;
+  ShardedEmbeddingTable(const ConfigSource& source, MpiComm comm, Context& context);
   std::unique_ptr<Impl> impl_;
 };
 

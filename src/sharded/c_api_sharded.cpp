@@ -77,10 +77,8 @@ ek_status ek_sharded_create(const char* config_json, const char* split, const vo
   return guarded(__func__, [&] {
     if (out == nullptr) throw Error(Status::invalid_argument, "out (the ek_sharded_table** to fill) is NULL");
     if (config_json == nullptr) throw Error(Status::invalid_argument, "config_json is NULL");
-    const embedkit::RowSplit row_split = split == nullptr ? embedkit::RowSplit::contiguous
-                                                          : embedkit::parse_row_split(split);
-    *out = new ek_sharded_table{embedkit::ShardedEmbeddingTable(embedkit::TableConfig::from_json(config_json),
-                                                                row_split, embedkit::MpiComm{mpi_comm})};
+    *out = new ek_sharded_table{embedkit::ShardedEmbeddingTable::from_json(
+        config_json, split == nullptr ? "contiguous" : split, embedkit::MpiComm{mpi_comm})};
   });
 }
 

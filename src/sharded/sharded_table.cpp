@@ -15,6 +15,7 @@
 #include <bit>
 #include <climits>
 #include <cstring>
+#include <tuple>
 
 namespace embedkit {
 namespace {
@@ -38,14 +39,14 @@ TableConfig shard_config(const TableConfig& config, const detail::RowLayout& lay
 }
 
 // Every rank must have passed the same config: compares each rank's hash of it with rank 0's.
-void check_same_config(detail::MpiExchange& exchange, const TableConfig& config) {
-  const std::string json = config.to_json();
+void check_same_config(detail::MpiExchange& exchange, const TableConfig& config, RowSplit split) {
+  const std::string json = config.to_json() + to_string(split);
   const std::vector<std::uint64_t> hashes = exchange.gather(XXH64(json.data(), json.size(), 0));
   for (std::size_t r = 1; r < hashes.size(); ++r) {
     if (hashes[r] != hashes[0]) {
       throw Error(Status::invalid_argument,
-                  fmt::format("rank {}'s table config differs from rank 0's: every rank must create the sharded "
-                              "table '{}' with the same config",
+                  fmt::format("rank {}'s table config or row split differs from rank 0's: every rank must create "
+                              "the sharded table '{}' with the same config and split",
                               r, config.name));
     }
   }
@@ -89,12 +90,24 @@ void check_exchange_size(const MpiExchange& exchange, std::int64_t largest_batch
 bool ShardedEmbeddingTable::available() noexcept { return true; }
 
 ShardedEmbeddingTable::ShardedEmbeddingTable(TableConfig config, RowSplit split, MpiComm comm, Context& context)
+    : ShardedEmbeddingTable([&] { return std::pair(config, split); }, comm, context) {}
+
+ShardedEmbeddingTable ShardedEmbeddingTable::from_json(std::string_view config_json, std::string_view split,
+                                                       MpiComm comm, Context& context) {
+  return ShardedEmbeddingTable(
+      [&] { return std::pair(TableConfig::from_json(config_json), parse_row_split(split)); }, comm, context);
+}
+
+ShardedEmbeddingTable::ShardedEmbeddingTable(const ConfigSource& source, MpiComm comm, Context& context)
     : impl_(std::make_unique<Impl>()) {
   Impl& impl = *impl_;
   impl.exchange = std::make_unique<detail::MpiExchange>(communicator(comm));
   detail::MpiExchange& exchange = *impl.exchange;
   const detail::CallScope call(exchange);
+  TableConfig config;
+  RowSplit split = RowSplit::contiguous;
   const bool lacks_seed = exchange.agree([&]() -> std::int64_t {
+                            std::tie(config, split) = source();
                             config.validate();
                             if (config.optimizer.kind == OptimizerKind::custom) {
                               throw Error(Status::unsupported,
@@ -112,7 +125,7 @@ ShardedEmbeddingTable::ShardedEmbeddingTable(TableConfig config, RowSplit split,
     const std::uint64_t seed = exchange.broadcast(exchange.rank() == 0 ? config.seed.value_or(drawn) : 0);
     if (!config.seed) config.seed = seed;
   }
-  check_same_config(exchange, config);
+  check_same_config(exchange, config, split);
   exchange.agree([&]() -> std::int64_t {
     const ShardRows rows = impl.layout->shard(exchange.rank());
     impl.shard.emplace(detail::TableAccess::make_slice(shard_config(config, *impl.layout, exchange.rank()), context,
@@ -126,7 +139,6 @@ ShardedEmbeddingTable::ShardedEmbeddingTable(TableConfig config, RowSplit split,
                         impl.shard->placement().device_name());
 }
 
-ShardedEmbeddingTable::ShardedEmbeddingTable(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 ShardedEmbeddingTable::~ShardedEmbeddingTable() = default;
 ShardedEmbeddingTable::ShardedEmbeddingTable(ShardedEmbeddingTable&&) noexcept = default;
 ShardedEmbeddingTable& ShardedEmbeddingTable::operator=(ShardedEmbeddingTable&&) noexcept = default;

@@ -18,7 +18,10 @@ struct ShardedEmbeddingTable::Impl {};
 bool ShardedEmbeddingTable::available() noexcept { return false; }
 
 ShardedEmbeddingTable::ShardedEmbeddingTable(TableConfig, RowSplit, MpiComm, Context&) { built_without_mpi(); }
-ShardedEmbeddingTable::ShardedEmbeddingTable(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+ShardedEmbeddingTable ShardedEmbeddingTable::from_json(std::string_view, std::string_view, MpiComm, Context&) {
+  built_without_mpi();
+}
+ShardedEmbeddingTable::ShardedEmbeddingTable(const ConfigSource&, MpiComm, Context&) { built_without_mpi(); }
 ShardedEmbeddingTable::~ShardedEmbeddingTable() = default;
 ShardedEmbeddingTable::ShardedEmbeddingTable(ShardedEmbeddingTable&&) noexcept = default;
 ShardedEmbeddingTable& ShardedEmbeddingTable::operator=(ShardedEmbeddingTable&&) noexcept = default;

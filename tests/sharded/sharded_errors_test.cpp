@@ -107,8 +107,26 @@ TEST(ShardedErrors, ConfigsThatDifferBetweenRanksAreRefusedOnEveryRank) {
   if (world_rank() == 1) config.output_dim = 8;
   const auto [status, message] = failure_of([&] { ShardedEmbeddingTable sharded(config); });
   EXPECT_EQ(status, Status::invalid_argument);
-  EXPECT_EQ(message, "rank 1's table config differs from rank 0's: every rank must create the sharded table 'users' "
-                     "with the same config");
+  EXPECT_EQ(message, "rank 1's table config or row split differs from rank 0's: every rank must create the sharded "
+                     "table 'users' with the same config and split");
+  const auto [split_status, split_message] = failure_of(
+      [&] { ShardedEmbeddingTable sharded(small_config(), world_rank() == 1 ? RowSplit::modulo : RowSplit::contiguous); });
+  EXPECT_EQ(split_status, Status::invalid_argument);
+  EXPECT_EQ(split_message, message);
+}
+
+TEST(ShardedErrors, MalformedJsonOnOneRankFailsEveryRank) {
+  const int last = world_size() - 1;
+  const std::string json = world_rank() == last ? R"({"input_dim": 10, "output_dim": )"
+                                                : R"({"input_dim": 10, "output_dim": 4, "seed": 1})";
+  const auto [status, message] = failure_of([&] { (void)ShardedEmbeddingTable::from_json(json); });
+  EXPECT_EQ(status, Status::invalid_argument);
+  EXPECT_EQ(message.rfind("rank " + std::to_string(last) + ": ", 0), 0u) << message;
+  EXPECT_EQ(rank0_message(message), message);
+  const auto [split_status, split_message] =
+      failure_of([&] { (void)ShardedEmbeddingTable::from_json(R"({"input_dim": 10, "output_dim": 4})", "rows"); });
+  EXPECT_EQ(split_status, Status::invalid_argument);
+  EXPECT_EQ(split_message, "rank 0: row split must be 'contiguous' or 'modulo', got 'rows'");
 }
 
 TEST(ShardedErrors, ABadConfigOnOneRankIsReportedWithItsRank) {

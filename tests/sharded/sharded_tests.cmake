@@ -14,3 +14,26 @@ foreach(ranks IN ITEMS ${EMBEDKIT_MPI_TEST_RANKS})
     LABELS "mpi" PROCESSORS ${ranks} TIMEOUT 300
     ENVIRONMENT "OMP_NUM_THREADS=1;${EMBEDKIT_MPI_TEST_ENVIRONMENT}")
 endforeach()
+
+# A rank killed in the middle of a train step ends the job, non-zero, well within the timeout.
+add_executable(rank_death_helper sharded/rank_death_helper.cpp)
+target_link_libraries(rank_death_helper PRIVATE embedkit::embedkit MPI::MPI_C)
+embedkit_warnings(rank_death_helper)
+add_test(NAME sharded_rank_death
+         COMMAND ${CMAKE_COMMAND} -DTIMEOUT=60
+                 "-DCOMMAND=${MPIEXEC_EXECUTABLE};${MPIEXEC_NUMPROC_FLAG};2;${EMBEDKIT_MPIEXEC_FLAGS};${MPIEXEC_PREFLAGS};$<TARGET_FILE:rank_death_helper>"
+                 -P ${CMAKE_CURRENT_SOURCE_DIR}/sharded/expect_job_ends.cmake)
+set_tests_properties(sharded_rank_death PROPERTIES LABELS "mpi" PROCESSORS 2 TIMEOUT 120
+                     ENVIRONMENT "OMP_NUM_THREADS=1;${EMBEDKIT_MPI_TEST_ENVIRONMENT}")
+
+# The sharded C ABI from a C program.
+add_executable(c_api_sharded_test sharded/c_api_sharded_test.c)
+target_link_libraries(c_api_sharded_test PRIVATE embedkit::embedkit MPI::MPI_C)
+embedkit_warnings(c_api_sharded_test)
+foreach(ranks IN ITEMS 1 2)
+  add_test(NAME c_api_sharded_test_np${ranks}
+           COMMAND ${MPIEXEC_EXECUTABLE} ${MPIEXEC_NUMPROC_FLAG} ${ranks} ${EMBEDKIT_MPIEXEC_FLAGS} ${MPIEXEC_PREFLAGS}
+                   $<TARGET_FILE:c_api_sharded_test> ${MPIEXEC_POSTFLAGS})
+  set_tests_properties(c_api_sharded_test_np${ranks} PROPERTIES LABELS "mpi" PROCESSORS ${ranks} TIMEOUT 120
+                       ENVIRONMENT "OMP_NUM_THREADS=1;${EMBEDKIT_MPI_TEST_ENVIRONMENT}")
+endforeach()
