@@ -1,15 +1,18 @@
 #!/usr/bin/env bash
-# Sets up a fresh machine, then builds and tests embedkit in CI's three lanes:
+# Sets up a fresh machine, then builds and tests embedkit in CI's four lanes:
 #   cuda  - the CUDA backend compiled for sm_80 and sm_90, all tests (GPU tests skip without a GPU),
 #           and scripts/check_kernels.sh (spills, vector loads)
-#   cpu   - the CPU-only library (-DEMBEDKIT_CUDA=OFF), all tests and a benchmark smoke run
-#   asan  - CPU-only under AddressSanitizer + UndefinedBehaviorSanitizer, all tests
-# Usage: scripts/test.sh [lane ...]   (default: all three). Warnings are errors in every lane.
+#   cpu   - the CPU-only library (-DEMBEDKIT_CUDA=OFF), all tests (the sharded ones under mpiexec
+#           on 1, 2 and 4 ranks) and a benchmark smoke run
+#   asan  - CPU-only under AddressSanitizer + UndefinedBehaviorSanitizer, all tests (sharded ones
+#           on 1 and 2 ranks)
+#   nompi - the library built without MPI, and the test that its sharded entry points say so
+# Usage: scripts/test.sh [lane ...]   (default: all four). Warnings are errors in every lane.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 lanes=("$@")
-[ ${#lanes[@]} -gt 0 ] || lanes=(cuda cpu asan)
+[ ${#lanes[@]} -gt 0 ] || lanes=(cuda cpu asan nompi)
 
 ./scripts/setup.sh
 jobs=$(nproc)
@@ -27,13 +30,13 @@ run_lane() {
         return 1
       fi
       flags+=(-DCMAKE_CUDA_COMPILER="$nvcc") ;;
-    cpu | asan) ;;
-    *) echo "[test] unknown lane '$lane' (cuda, cpu, asan)" >&2; return 1 ;;
+    cpu | asan | nompi) ;;
+    *) echo "[test] unknown lane '$lane' (cuda, cpu, asan, nompi)" >&2; return 1 ;;
   esac
   echo "[test] === lane $lane: configure (CMakePresets.json preset '$lane')"
   cmake --preset "$lane" "${flags[@]}" >"$dir.configure.log" 2>&1 || { cat "$dir.configure.log"; return 1; }
   echo "[test] === lane $lane: build"
-  cmake --build "$dir" -j "$jobs"
+  cmake --build --preset "$lane" -j "$jobs"
   echo "[test] === lane $lane: ctest"
   ctest --preset "$lane" -j "$jobs"
   if [ "$lane" = cuda ]; then

@@ -55,6 +55,15 @@ EMBEDKIT_API ek_status ek_sharded_train_step(ek_sharded_table* t, const DLTensor
 /* Sets the learning rate of the next steps; the same value on every rank. */
 EMBEDKIT_API ek_status ek_sharded_set_learning_rate(ek_sharded_table* t, double lr);
 
+/* Saves the table into `directory` (the same path on every rank; created if missing): each rank's
+ * rows as an ek_save checkpoint in `directory`/rank<R>of<W>, and sharded.json naming the world
+ * size, split, step and rows. EK_IO_ERROR naming the file. */
+EMBEDKIT_API ek_status ek_sharded_save(ek_sharded_table* t, const char* directory);
+
+/* Loads a checkpoint saved by ek_sharded_save onto `mpi_comm` (as ek_sharded_create's), of any
+ * size: the rows are re-sharded, and training continues bit for bit. EK_IO_ERROR naming the file. */
+EMBEDKIT_API ek_status ek_sharded_load(const char* directory, const void* mpi_comm, ek_sharded_table** out);
+
 #ifdef __cplusplus
 }
 #endif

@@ -143,6 +143,20 @@ class EMBEDKIT_API ShardedEmbeddingTable {
   /// @brief The whole matrix on every rank, shape (input_dim, output_dim) (for tests and small tables).
   Array<float> get_weights() const;
 
+  /// @brief Saves the table into `directory` (created if missing): each rank its rows with
+  /// EmbeddingTable::save into `directory`/rank<R>of<W> (crash-safe, as that save), then rank 0
+  /// sharded.json, naming the config, split, world size, step and each rank's rows, written aside
+  /// and renamed into place once every shard is saved. Not for concurrent saves into one directory.
+  /// @throws Error(io_error) naming the file, on every rank.
+  void save(std::string_view directory) const;
+  /// @brief Loads a checkpoint saved by save() onto this communicator, of any size: each rank reads
+  /// its rows (weights, optimizer state) from the shards that held them, checksums checked, so
+  /// the table continues bitwise as it would have on the world size it was saved from.
+  /// @throws Error(io_error) naming the file (a missing shard, a checksum, shards saved at
+  ///         different steps), on every rank; as the constructor otherwise.
+  static ShardedEmbeddingTable load(std::string_view directory, MpiComm comm = {},
+                                    Context& context = Context::default_context());
+
   /// @brief Takes this rank's part in a collective call that failed here before reaching the table
   /// (a binding's bad tensor, say) while the other ranks make the call: every rank's call then
   /// throws `error`, its message prefixed with this rank. Always throws.
@@ -151,9 +165,12 @@ class EMBEDKIT_API ShardedEmbeddingTable {
   struct Impl;  ///< Opaque: the communicator, layout and shard, defined inside the library.
 
  private:
-  // Creation, with the config and split made by `source` inside the first collective step.
+  // Creation: `config` makes the table's config and split inside the first collective step, and
+  // `shard` this rank's table of `rows` from its config, given the whole table's.
   using ConfigSource = std::function<std::pair<TableConfig, RowSplit>()>;
-  ShardedEmbeddingTable(const ConfigSource& source, MpiComm comm, Context& context);
+  using ShardSource = std::function<EmbeddingTable(TableConfig shard_config, const ShardRows& rows,
+                                                   const TableConfig& config, Context& context)>;
+  ShardedEmbeddingTable(const ConfigSource& config, const ShardSource& shard, MpiComm comm, Context& context);
   std::unique_ptr<Impl> impl_;
 };
 

@@ -164,4 +164,20 @@ ek_status ek_sharded_set_learning_rate(ek_sharded_table* t, double lr) {
   return guarded(__func__, [&] { table_of(t).set_learning_rate(lr); });
 }
 
+ek_status ek_sharded_save(ek_sharded_table* t, const char* directory) {
+  return guarded(__func__, [&] {
+    auto& table = table_of(t);
+    if (directory == nullptr) table.fail_call(Error(Status::invalid_argument, "directory is NULL"));
+    table.save(directory);
+  });
+}
+
+ek_status ek_sharded_load(const char* directory, const void* mpi_comm, ek_sharded_table** out) {
+  return guarded(__func__, [&] {
+    if (out == nullptr) throw Error(Status::invalid_argument, "out (the ek_sharded_table** to fill) is NULL");
+    if (directory == nullptr) throw Error(Status::invalid_argument, "directory is NULL");
+    *out = new ek_sharded_table{embedkit::ShardedEmbeddingTable::load(directory, embedkit::MpiComm{mpi_comm})};
+  });
+}
+
 }  // extern "C"

@@ -44,6 +44,10 @@ struct DistinctIds {
   std::vector<std::int64_t> slot_of;
 };
 
+/// The config of `rank`'s shard of a table of `config`: its rows, its row of padding_idx (if it
+/// holds it), and ids that the sharded call has already checked.
+TableConfig shard_config(const TableConfig& config, const RowLayout& layout, int rank);
+
 /// Checks this rank's ids as bounds_check says: under "error" throws out_of_range naming the first
 /// bad position, under "zero_fill" returns how many there are (counted once the call succeeds).
 std::int64_t check_sharded_ids(const ShardedEmbeddingTable::Impl& impl, const IndexTensor& indices);

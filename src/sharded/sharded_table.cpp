@@ -26,16 +26,11 @@ MPI_Comm communicator(MpiComm comm) {
   return comm.handle != nullptr ? *static_cast<const MPI_Comm*>(comm.handle) : MPI_COMM_WORLD;
 }
 
-// The config of the rows `rows` of `config`'s table: ids within the shard are its rows, checked
-// already by the sharded call, and padding_idx is the shard's row of it (or none elsewhere).
-TableConfig shard_config(const TableConfig& config, const detail::RowLayout& layout, int rank) {
-  TableConfig shard = config;
-  shard.input_dim = layout.shard(rank).count;
-  shard.name = fmt::format("{}.shard{}", config.name, rank);
-  shard.bounds_check = BoundsCheck::error;
-  shard.padding_idx.reset();
-  if (config.padding_idx && layout.owner(*config.padding_idx) == rank) shard.padding_idx = layout.local(*config.padding_idx);
-  return shard;
+// A new table's shard: its rows of the matrix one table of `config` would start from.
+EmbeddingTable initial_shard(TableConfig shard_config, const ShardRows& rows, const TableConfig& config,
+                             Context& context) {
+  return detail::TableAccess::make_slice(std::move(shard_config), context,
+                                         detail::RowSlice{config.input_dim, rows.first, rows.stride});
 }
 
 // Every rank must have passed the same config: compares each rank's hash of it with rank 0's.
@@ -55,6 +50,16 @@ void check_same_config(detail::MpiExchange& exchange, const TableConfig& config,
 }  // namespace
 
 namespace detail {
+
+TableConfig shard_config(const TableConfig& config, const RowLayout& layout, int rank) {
+  TableConfig shard = config;
+  shard.input_dim = layout.shard(rank).count;
+  shard.name = fmt::format("{}.shard{}", config.name, rank);
+  shard.bounds_check = BoundsCheck::error;  // the sharded call has checked the ids already
+  shard.padding_idx.reset();
+  if (config.padding_idx && layout.owner(*config.padding_idx) == rank) shard.padding_idx = layout.local(*config.padding_idx);
+  return shard;
+}
 
 std::int64_t check_sharded_ids(const ShardedEmbeddingTable::Impl& impl, const IndexTensor& indices) {
   const std::int64_t input_dim = impl.config.input_dim;
@@ -90,15 +95,17 @@ void check_exchange_size(const MpiExchange& exchange, std::int64_t largest_batch
 bool ShardedEmbeddingTable::available() noexcept { return true; }
 
 ShardedEmbeddingTable::ShardedEmbeddingTable(TableConfig config, RowSplit split, MpiComm comm, Context& context)
-    : ShardedEmbeddingTable([&] { return std::pair(config, split); }, comm, context) {}
+    : ShardedEmbeddingTable([&] { return std::pair(config, split); }, initial_shard, comm, context) {}
 
 ShardedEmbeddingTable ShardedEmbeddingTable::from_json(std::string_view config_json, std::string_view split,
                                                        MpiComm comm, Context& context) {
   return ShardedEmbeddingTable(
-      [&] { return std::pair(TableConfig::from_json(config_json), parse_row_split(split)); }, comm, context);
+      [&] { return std::pair(TableConfig::from_json(config_json), parse_row_split(split)); }, initial_shard, comm,
+      context);
 }
 
-ShardedEmbeddingTable::ShardedEmbeddingTable(const ConfigSource& source, MpiComm comm, Context& context)
+ShardedEmbeddingTable::ShardedEmbeddingTable(const ConfigSource& source, const ShardSource& make_shard, MpiComm comm,
+                                             Context& context)
     : impl_(std::make_unique<Impl>()) {
   Impl& impl = *impl_;
   impl.exchange = std::make_unique<detail::MpiExchange>(communicator(comm));
@@ -127,9 +134,8 @@ ShardedEmbeddingTable::ShardedEmbeddingTable(const ConfigSource& source, MpiComm
   }
   check_same_config(exchange, config, split);
   exchange.agree([&]() -> std::int64_t {
-    const ShardRows rows = impl.layout->shard(exchange.rank());
-    impl.shard.emplace(detail::TableAccess::make_slice(shard_config(config, *impl.layout, exchange.rank()), context,
-                                                       detail::RowSlice{config.input_dim, rows.first, rows.stride}));
+    impl.shard.emplace(make_shard(detail::shard_config(config, *impl.layout, exchange.rank()),
+                                  impl.layout->shard(exchange.rank()), config, context));
     return 0;
   });
   exchange.set_row_width(config.output_dim);

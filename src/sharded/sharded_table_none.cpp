@@ -21,7 +21,10 @@ ShardedEmbeddingTable::ShardedEmbeddingTable(TableConfig, RowSplit, MpiComm, Con
 ShardedEmbeddingTable ShardedEmbeddingTable::from_json(std::string_view, std::string_view, MpiComm, Context&) {
   built_without_mpi();
 }
-ShardedEmbeddingTable::ShardedEmbeddingTable(const ConfigSource&, MpiComm, Context&) { built_without_mpi(); }
+ShardedEmbeddingTable::ShardedEmbeddingTable(const ConfigSource&, const ShardSource&, MpiComm, Context&) {
+  built_without_mpi();
+}
+ShardedEmbeddingTable ShardedEmbeddingTable::load(std::string_view, MpiComm, Context&) { built_without_mpi(); }
 ShardedEmbeddingTable::~ShardedEmbeddingTable() = default;
 ShardedEmbeddingTable::ShardedEmbeddingTable(ShardedEmbeddingTable&&) noexcept = default;
 ShardedEmbeddingTable& ShardedEmbeddingTable::operator=(ShardedEmbeddingTable&&) noexcept = default;
@@ -50,6 +53,7 @@ void ShardedEmbeddingTable::lookup_pooled(const IndexTensor&, std::span<const st
 void ShardedEmbeddingTable::train_step(const IndexTensor&, std::span<const float>) { built_without_mpi(); }
 void ShardedEmbeddingTable::set_learning_rate(double) { built_without_mpi(); }
 Array<float> ShardedEmbeddingTable::get_weights() const { built_without_mpi(); }
+void ShardedEmbeddingTable::save(std::string_view) const { built_without_mpi(); }
 void ShardedEmbeddingTable::fail_call(const Error&) const { built_without_mpi(); }
 
 }  // namespace embedkit

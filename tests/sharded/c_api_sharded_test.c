@@ -1,3 +1,4 @@
+#define _DEFAULT_SOURCE /* mkdtemp */
 /* The sharded C ABI (include/embedkit/c_api_sharded.h) from plain C11 under mpiexec: creation on
  * MPI_COMM_WORLD and on a caller's communicator, lookups and a train step against a single
  * ek_table given the concatenated batch, and a bad tensor on one rank failing every rank's call
@@ -11,6 +12,7 @@
 
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 static int g_passed = 0;
@@ -129,6 +131,38 @@ int main(int argc, char** argv) {
   CHECK(ek_sharded_lookup(sharded, &id_tensor, &got_tensor) == EK_OK);
   CHECK(ek_lookup(single, &id_tensor, &want_tensor) == EK_OK);
   CHECK(memcmp(got, want, sizeof got) == 0);
+
+  /* Saved here, loaded by rank 0 alone: the same rows. */
+  char directory[64] = "/tmp/embedkit-c-sharded-XXXXXX";
+  if (g_rank == 0 && mkdtemp(directory) == NULL) directory[0] = '\0';
+  MPI_Bcast(directory, sizeof directory, MPI_CHAR, 0, MPI_COMM_WORLD);
+  CHECK(ek_sharded_save(sharded, directory) == EK_OK);
+  MPI_Comm alone;
+  MPI_Comm_split(MPI_COMM_WORLD, g_rank == 0 ? 0 : MPI_UNDEFINED, 0, &alone);
+  if (g_rank == 0) {
+    ek_sharded_table* loaded = NULL;
+    CHECK(ek_sharded_load(directory, &alone, &loaded) == EK_OK);
+    int64_t all[37];
+    for (int64_t k = 0; k < 37; ++k) all[k] = k;
+    int64_t all_shape[1] = {37}, rows_shape[2] = {37, kDim};
+    float loaded_rows[37 * kDim], single_rows[37 * kDim];
+    DLTensor all_tensor = tensor(all, kInt64, 1, all_shape);
+    DLTensor loaded_tensor = tensor(loaded_rows, kFloat32, 2, rows_shape);
+    DLTensor single_tensor = tensor(single_rows, kFloat32, 2, rows_shape);
+    CHECK(ek_sharded_lookup(loaded, &all_tensor, &loaded_tensor) == EK_OK);
+    CHECK(ek_lookup(single, &all_tensor, &single_tensor) == EK_OK);
+    CHECK(memcmp(loaded_rows, single_rows, sizeof loaded_rows) == 0);
+    ek_sharded_destroy(loaded);
+    CHECK(ek_sharded_load("/nonexistent/embedkit", &alone, &loaded) == EK_IO_ERROR);
+    CHECK(strstr(ek_last_error(), "/nonexistent/embedkit/sharded.json") != NULL);
+    MPI_Comm_free(&alone);
+  }
+  MPI_Barrier(MPI_COMM_WORLD);
+  if (g_rank == 0) {
+    char command[128];
+    snprintf(command, sizeof command, "rm -rf '%s'", directory);
+    CHECK(system(command) == 0);
+  }
 
   CHECK(ek_sharded_create(kConfig, "striped", NULL, &sharded) == EK_INVALID_ARGUMENT);
   CHECK(strcmp(ek_last_error(), "rank 0: row split must be 'contiguous' or 'modulo', got 'striped'") == 0);
