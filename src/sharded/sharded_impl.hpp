@@ -45,7 +45,8 @@ struct DistinctIds {
 };
 
 /// The config of `rank`'s shard of a table of `config`: its rows, its row of padding_idx (if it
-/// holds it), and ids that the sharded call has already checked.
+/// holds it), ids that the sharded call has already checked, and a workspace for every rank's
+/// batch arriving at once (world × max_batch_lookups).
 TableConfig shard_config(const TableConfig& config, const RowLayout& layout, int rank);
 
 /// Checks this rank's ids as bounds_check says: under "error" throws out_of_range naming the first

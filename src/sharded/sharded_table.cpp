@@ -15,6 +15,7 @@
 #include <bit>
 #include <climits>
 #include <cstring>
+#include <limits>
 #include <tuple>
 
 namespace embedkit {
@@ -56,6 +57,10 @@ TableConfig shard_config(const TableConfig& config, const RowLayout& layout, int
   shard.input_dim = layout.shard(rank).count;
   shard.name = fmt::format("{}.shard{}", config.name, rank);
   shard.bounds_check = BoundsCheck::error;  // the sharded call has checked the ids already
+  // An owner may receive every rank's batch at once: its workspace is sized for that.
+  shard.max_batch_lookups = config.max_batch_lookups > std::numeric_limits<std::int64_t>::max() / layout.world()
+                                ? std::numeric_limits<std::int64_t>::max()
+                                : config.max_batch_lookups * layout.world();
   shard.padding_idx.reset();
   if (config.padding_idx && layout.owner(*config.padding_idx) == rank) shard.padding_idx = layout.local(*config.padding_idx);
   return shard;
