@@ -47,6 +47,8 @@ run_lane() {
     echo "[test] === lane cpu: benchmark smoke run (the harness works; no timing is asserted)"
     EMBEDKIT_BENCH_ROWS=65536 "$dir/bench/bench_lookup" --benchmark_min_time=0.01 >"$dir/bench_smoke.log"
     tail -n 5 "$dir/bench_smoke.log"
+    OMP_NUM_THREADS=1 OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 \
+      mpiexec -n 2 --oversubscribe "$dir/bench/bench_sharded" --rows 4096 --batch 256 --steps 2 --warmup 1
   fi
   echo "[test] === lane $lane: passed in $((SECONDS - started)) s"
 }
