@@ -52,6 +52,12 @@ EMBEDKIT_API ek_status ek_sharded_lookup_pooled(ek_sharded_table* t, const DLTen
  * rank's batch concatenated in rank order, bit for bit on CPU shards. */
 EMBEDKIT_API ek_status ek_sharded_train_step(ek_sharded_table* t, const DLTensor* indices, const DLTensor* grad_out);
 
+/* As ek_train_step_pooled, for this rank's bags: bitwise one table's pooled step on the
+ * concatenated bags, on CPU shards. */
+EMBEDKIT_API ek_status ek_sharded_train_step_pooled(ek_sharded_table* t, const DLTensor* indices,
+                                                   const DLTensor* offsets, const DLTensor* per_sample_weights,
+                                                   const char* mode, const DLTensor* grad_out);
+
 /* Sets the learning rate of the next steps; the same value on every rank. */
 EMBEDKIT_API ek_status ek_sharded_set_learning_rate(ek_sharded_table* t, double lr);
 

@@ -136,6 +136,13 @@ class EMBEDKIT_API ShardedEmbeddingTable {
   /// @throws as EmbeddingTable::train_step; nothing changes on any rank then.
   void train_step(const IndexTensor& indices, std::span<const float> grad_out);
 
+  /// @brief One training step of this rank's pooled bags (EmbeddingTable::train_step_pooled's
+  /// arguments): each entry's gradient row is computed here (for max, from the rows its bags
+  /// read, fetched from their owners) and sent to its owner as in train_step, so the step is
+  /// bitwise one table's pooled step on the concatenated bags.
+  void train_step_pooled(const IndexTensor& indices, std::span<const std::int64_t> offsets, PoolingMode mode,
+                         std::span<const float> per_sample_weights, std::span<const float> grad_bags);
+
   /// @brief Sets the learning rate of the next steps; every rank must pass the same value.
   /// @throws Error(invalid_argument) for a bad value or values that differ between ranks.
   void set_learning_rate(double learning_rate);

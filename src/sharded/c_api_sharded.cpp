@@ -62,6 +62,11 @@ struct TrainArguments {
   std::span<const float> grad;
 };
 
+struct PooledTrainArguments {
+  embedkit::detail::PooledArguments pooled;
+  std::span<const float> grad;
+};
+
 struct PooledOutArguments {
   embedkit::detail::PooledArguments pooled;
   std::span<float> out;
@@ -156,6 +161,25 @@ ek_status ek_sharded_train_step(ek_sharded_table* t, const DLTensor* indices, co
                             std::span(static_cast<const float*>(grad.data), static_cast<std::size_t>(grad.size))};
     });
     table.train_step(args.ids, args.grad);
+    staging.finish();
+  });
+}
+
+ek_status ek_sharded_train_step_pooled(ek_sharded_table* t, const DLTensor* indices, const DLTensor* offsets,
+                                       const DLTensor* per_sample_weights, const char* mode, const DLTensor* grad_out) {
+  return guarded(__func__, [&] {
+    auto& table = table_of(t);
+    embedkit::detail::TensorStaging staging(embedkit::detail::c_api_device());
+    const PooledTrainArguments args = prepared(table, [&] {
+      embedkit::detail::PooledArguments pooled =
+          embedkit::detail::pooled_arguments(staging, indices, offsets, per_sample_weights, mode);
+      const auto grad = staging.input(grad_out, "grad_out", embedkit::detail::Accept::float32);
+      embedkit::detail::expect_shape("grad_out", {pooled.bags, table.output_dim()}, grad.shape);
+      return PooledTrainArguments{
+          std::move(pooled), std::span(static_cast<const float*>(grad.data), static_cast<std::size_t>(grad.size))};
+    });
+    table.train_step_pooled(args.pooled.ids, args.pooled.offsets, args.pooled.mode, args.pooled.sample_weights,
+                            args.grad);
     staging.finish();
   });
 }

@@ -49,6 +49,9 @@ struct DistinctIds {
 /// batch arriving at once (world × max_batch_lookups).
 TableConfig shard_config(const TableConfig& config, const RowLayout& layout, int rank);
 
+/// Collective: the rows of `ids` (distinct, in range, sorted), ids.size() × dim, from their owners.
+std::vector<float> fetch_rows(const ShardedEmbeddingTable::Impl& impl, const std::vector<std::int64_t>& ids);
+
 /// Checks this rank's ids as bounds_check says: under "error" throws out_of_range naming the first
 /// bad position, under "zero_fill" returns how many there are (counted once the call succeeds).
 std::int64_t check_sharded_ids(const ShardedEmbeddingTable::Impl& impl, const IndexTensor& indices);

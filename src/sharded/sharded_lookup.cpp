@@ -40,8 +40,11 @@ detail::DistinctIds distinct_ids(const IndexTensor& indices, std::int64_t input_
   });
 }
 
-// Collective: the rows of `ids` (distinct, in range), ids.size() × dim, fetched from their owners.
-std::vector<float> fetch_rows(const Impl& impl, const std::vector<std::int64_t>& ids) {
+}  // namespace
+
+namespace detail {
+
+std::vector<float> fetch_rows(const ShardedEmbeddingTable::Impl& impl, const std::vector<std::int64_t>& ids) {
   detail::MpiExchange& exchange = *impl.exchange;
   const detail::RowLayout& layout = *impl.layout;
   const auto world = static_cast<std::size_t>(exchange.size());
@@ -72,7 +75,7 @@ std::vector<float> fetch_rows(const Impl& impl, const std::vector<std::int64_t>&
   return rows;
 }
 
-}  // namespace
+}  // namespace detail
 
 Array<float> ShardedEmbeddingTable::lookup(const IndexTensor& indices) const {
   Array<float> out;
@@ -100,7 +103,7 @@ void ShardedEmbeddingTable::lookup(const IndexTensor& indices, std::span<float> 
     distinct = distinct_ids(indices, impl.config.input_dim);
     return static_cast<std::int64_t>(distinct.ids.size());
   }));
-  const std::vector<float> rows = fetch_rows(impl, distinct.ids);
+  const std::vector<float> rows = detail::fetch_rows(impl, distinct.ids);
   for (std::size_t p = 0; p < distinct.slot_of.size(); ++p) {
     float* target = out.data() + p * static_cast<std::size_t>(dim);
     const std::int64_t slot = distinct.slot_of[p];
@@ -142,7 +145,7 @@ void ShardedEmbeddingTable::lookup_pooled(const IndexTensor& indices, std::span<
     distinct = distinct_ids(indices, impl.config.input_dim);
     return static_cast<std::int64_t>(distinct.ids.size());
   }));
-  const std::vector<float> rows = fetch_rows(impl, distinct.ids);
+  const std::vector<float> rows = detail::fetch_rows(impl, distinct.ids);
   // The bags over the fetched rows: entry j reads row slot_of[j], an id outside the table a row
   // past them (zeros), and padding_idx keeps its meaning through its slot.
   const auto fetched = static_cast<std::int64_t>(distinct.ids.size());

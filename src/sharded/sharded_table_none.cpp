@@ -51,6 +51,10 @@ void ShardedEmbeddingTable::lookup_pooled(const IndexTensor&, std::span<const st
   built_without_mpi();
 }
 void ShardedEmbeddingTable::train_step(const IndexTensor&, std::span<const float>) { built_without_mpi(); }
+void ShardedEmbeddingTable::train_step_pooled(const IndexTensor&, std::span<const std::int64_t>, PoolingMode,
+                                              std::span<const float>, std::span<const float>) {
+  built_without_mpi();
+}
 void ShardedEmbeddingTable::set_learning_rate(double) { built_without_mpi(); }
 Array<float> ShardedEmbeddingTable::get_weights() const { built_without_mpi(); }
 void ShardedEmbeddingTable::save(std::string_view) const { built_without_mpi(); }

@@ -6,6 +6,7 @@
 #include <embedkit/status.hpp>
 
 #include "../shape.hpp"
+#include "../pooled_entry_gradients.hpp"
 #include "../table_impl.hpp"
 #include "sharded_impl.hpp"
 
@@ -53,6 +54,25 @@ OutgoingRows group_by_owner(const Impl& impl, const IndexTensor& indices, std::s
   });
 }
 
+// Collective: sends every rank's outgoing rows to their owners, which fold them as the shard's own
+// batch, everywhere first, so that a step failing on any rank (a non-finite row under
+// nonfinite_gradients "error", memory) changes no shard; then applies them.
+void exchange_and_apply(Impl& impl, const OutgoingRows& outgoing) {
+  detail::MpiExchange& exchange = *impl.exchange;
+  const std::vector<int> recv_counts = exchange.exchange_counts(outgoing.counts);
+  const std::vector<std::int64_t> ids = exchange.exchange_ids(outgoing.ids, outgoing.counts, recv_counts);
+  const std::vector<float> rows = exchange.exchange_rows(outgoing.rows, outgoing.counts, recv_counts);
+  SparseGrad grad;
+  exchange.agree([&]() -> std::int64_t {
+    grad = impl.shard->sparse_grad(IndexTensor(ids), rows);
+    return 0;
+  });
+  exchange.agree([&]() -> std::int64_t {
+    impl.shard->apply(grad);
+    return 0;
+  });
+}
+
 }  // namespace
 
 void ShardedEmbeddingTable::train_step(const IndexTensor& indices, std::span<const float> grad_out) {
@@ -72,20 +92,44 @@ void ShardedEmbeddingTable::train_step(const IndexTensor& indices, std::span<con
     outgoing = group_by_owner(impl, indices, grad_out);
     return static_cast<std::int64_t>(outgoing.ids.size());
   }));
-  const std::vector<int> recv_counts = exchange.exchange_counts(outgoing.counts);
-  const std::vector<std::int64_t> ids = exchange.exchange_ids(outgoing.ids, outgoing.counts, recv_counts);
-  const std::vector<float> rows = exchange.exchange_rows(outgoing.rows, outgoing.counts, recv_counts);
-  // Fold everywhere first, so that a step failing on any rank (a non-finite row under
-  // nonfinite_gradients "error", memory) changes no shard.
-  SparseGrad grad;
-  exchange.agree([&]() -> std::int64_t {
-    grad = impl.shard->sparse_grad(IndexTensor(ids), rows);
-    return 0;
+  exchange_and_apply(impl, outgoing);
+  detail::record_zero_filled(impl, zero_filled);
+}
+
+void ShardedEmbeddingTable::train_step_pooled(const IndexTensor& indices, std::span<const std::int64_t> offsets,
+                                              PoolingMode mode, std::span<const float> per_sample_weights,
+                                              std::span<const float> grad_bags) {
+  Impl& impl = *impl_;
+  detail::MpiExchange& exchange = *impl.exchange;
+  const detail::CallScope call(exchange);
+  const std::int64_t dim = impl.config.output_dim;
+  std::int64_t zero_filled = 0, bags = 0;
+  detail::CompactRows read;
+  detail::check_exchange_size(exchange, exchange.agree([&] {
+    bags = detail::check_pooled_arguments(indices, offsets, mode, per_sample_weights);
+    if (grad_bags.size() != static_cast<std::size_t>(bags) * static_cast<std::size_t>(dim)) {
+      throw Error(Status::shape_mismatch,
+                  fmt::format("grad_bags must hold {} x {} floats for {} bags, got {}", bags, dim, bags, grad_bags.size()));
+    }
+    zero_filled = detail::check_sharded_ids(impl, indices);
+    if (mode == PoolingMode::max) {
+      read.ids = detail::with_ids(indices, [&](const auto* ids) {
+        return detail::distinct_in_range(ids, indices.size(), impl.config.input_dim);
+      });
+    }
+    return indices.size();
+  }));
+  // Max needs the rows its entries read, from their owners; every rank takes part in the fetch
+  // when any rank pools by max (the others fetch nothing).
+  const bool any_max = exchange.agree([&]() -> std::int64_t { return mode == PoolingMode::max ? 1 : 0; }) != 0;
+  if (any_max) read.rows = detail::fetch_rows(impl, read.ids);
+  // Each entry's gradient row, then the step of a plain batch of those rows: the same bits as one
+  // table's pooled step, whose fold sums exactly these values.
+  const std::vector<float> entry_rows = detail::with_ids(indices, [&](const auto* ids) {
+    return detail::pooled_entry_gradients(ids, indices.size(), offsets, bags, mode, per_sample_weights, grad_bags, dim,
+                                          impl.config.padding_idx.value_or(-1), read);
   });
-  exchange.agree([&]() -> std::int64_t {
-    impl.shard->apply(grad);
-    return 0;
-  });
+  exchange_and_apply(impl, group_by_owner(impl, indices, entry_rows));
   detail::record_zero_filled(impl, zero_filled);
 }
 

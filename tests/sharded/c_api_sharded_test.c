@@ -117,6 +117,26 @@ int main(int argc, char** argv) {
   CHECK(ek_lookup_pooled(single, &id_tensor, &offset_tensor, NULL, "mean", &pooled_want) == EK_OK);
   CHECK(memcmp(got, want, 3 * kDim * sizeof(float)) == 0);
 
+  /* A pooled step with the same bags on every rank: the single table takes them all, rank by rank. */
+  float bag_grads[3 * kDim];
+  for (int k = 0; k < 3 * kDim; ++k) bag_grads[k] = 0.5f - 0.0625f * (float)k;
+  int64_t bag_grad_shape[2] = {3, kDim};
+  DLTensor bag_grad_tensor = tensor(bag_grads, kFloat32, 2, bag_grad_shape);
+  CHECK(ek_sharded_train_step_pooled(sharded, &id_tensor, &offset_tensor, NULL, "sum", &bag_grad_tensor) == EK_OK);
+  int64_t all_offsets[kMaxRanks * 3 + 1] = {0};
+  float all_bag_grads[kMaxRanks * 3 * kDim];
+  for (int r = 0; r < world && r < kMaxRanks; ++r) {
+    for (int b = 1; b <= 3; ++b) all_offsets[r * 3 + b] = r * kBatch + offsets[b];
+    memcpy(all_bag_grads + r * 3 * kDim, bag_grads, sizeof bag_grads);
+  }
+  int64_t all_offset_shape[1] = {(int64_t)world * 3 + 1}, all_bag_shape[2] = {(int64_t)world * 3, kDim};
+  DLTensor all_offset_tensor = tensor(all_offsets, kInt64, 1, all_offset_shape);
+  DLTensor all_bag_tensor = tensor(all_bag_grads, kFloat32, 2, all_bag_shape);
+  CHECK(ek_train_step_pooled(single, &all_id_tensor, &all_offset_tensor, NULL, "sum", &all_bag_tensor) == EK_OK);
+  CHECK(ek_sharded_lookup(sharded, &id_tensor, &got_tensor) == EK_OK);
+  CHECK(ek_lookup(single, &id_tensor, &want_tensor) == EK_OK);
+  CHECK(memcmp(got, want, sizeof got) == 0);
+
   /* A float64 gradient on the last rank fails the step on every rank, with that rank's message. */
   double wide[kBatch * kDim] = {0};
   const DLDataType kFloat64 = {kDLFloat, 64, 1};

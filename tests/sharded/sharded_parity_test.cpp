@@ -232,6 +232,73 @@ TEST_P(TrainParityTest, TwentyStepsEqualTheSingleTableOnTheConcatenatedBatch) {
   expect_same_bits(sharded.get_weights().values, single.get_weights().values, "gathered weights");
 }
 
+// Rank r's pooled batch at a step: bags of 0 .. 4 entries (an empty one first), Zipf ids with a
+// padding entry, per-sample weights, and the bags' upstream gradient.
+struct PooledBatch {
+  std::vector<std::int64_t> ids, offsets;
+  std::vector<float> weights, grad_bags;
+};
+
+PooledBatch pooled_batch(int step, int rank) {
+  PooledBatch batch;
+  batch.ids = zipf_ids(kRows, batch_size(step, rank), 13, step, rank);
+  if (batch.ids.size() > 4) batch.ids[4] = 1;  // padding_idx
+  batch.offsets = {0};
+  for (std::int64_t size = 0; batch.offsets.back() < static_cast<std::int64_t>(batch.ids.size()); size = (size + 1) % 5) {
+    batch.offsets.push_back(std::min<std::int64_t>(batch.offsets.back() + size, static_cast<std::int64_t>(batch.ids.size())));
+  }
+  batch.weights = random_floats(batch.ids.size(), 13, step, rank + 100);
+  batch.grad_bags = random_floats((batch.offsets.size() - 1) * kDim, 13, step, rank);
+  return batch;
+}
+
+// Every rank's pooled batch of a step as one batch, in rank order.
+PooledBatch global_pooled_batch(int step) {
+  PooledBatch all;
+  all.offsets = {0};
+  for (int r = 0; r < world_size(); ++r) {
+    const PooledBatch part = pooled_batch(step, r);
+    for (std::size_t b = 1; b < part.offsets.size(); ++b) {
+      all.offsets.push_back(static_cast<std::int64_t>(all.ids.size()) + part.offsets[b]);
+    }
+    all.ids.insert(all.ids.end(), part.ids.begin(), part.ids.end());
+    all.weights.insert(all.weights.end(), part.weights.begin(), part.weights.end());
+    all.grad_bags.insert(all.grad_bags.end(), part.grad_bags.begin(), part.grad_bags.end());
+  }
+  return all;
+}
+
+class PooledTrainTest : public ::testing::TestWithParam<std::tuple<PoolingMode, RowSplit>> {};
+
+TEST_P(PooledTrainTest, StepsEqualTheSingleTablesPooledStepsOnTheConcatenatedBags) {
+  const auto [mode, split] = GetParam();
+  TableConfig config = base_config(29);
+  config.padding_idx = 1;
+  config.optimizer = with_lr(OptimizerKind::adam, 0.01);
+  ShardedEmbeddingTable sharded(config, split);
+  EmbeddingTable single(config);
+  const bool weighted = mode != PoolingMode::max;
+  for (int step = 0; step < 8; ++step) {
+    const PooledBatch mine = pooled_batch(step, world_rank());
+    const PooledBatch all = global_pooled_batch(step);
+    sharded.train_step_pooled(IndexTensor(mine.ids), mine.offsets, mode,
+                              weighted ? std::span<const float>(mine.weights) : std::span<const float>(),
+                              mine.grad_bags);
+    single.train_step_pooled(IndexTensor(all.ids), all.offsets, mode,
+                             weighted ? std::span<const float>(all.weights) : std::span<const float>(), all.grad_bags);
+  }
+  expect_shard_equals(sharded, single, std::string("pooled ") + to_string(mode));
+}
+
+INSTANTIATE_TEST_SUITE_P(Modes, PooledTrainTest,
+                         ::testing::Combine(::testing::Values(PoolingMode::sum, PoolingMode::mean, PoolingMode::max,
+                                                              PoolingMode::sqrtn),
+                                            ::testing::Values(RowSplit::contiguous, RowSplit::modulo)),
+                         [](const auto& param_info) {
+                           return std::string(to_string(std::get<0>(param_info.param))) + "_" +
+                                  to_string(std::get<1>(param_info.param));
+                         });
+
 INSTANTIATE_TEST_SUITE_P(Optimizers, TrainParityTest, ::testing::ValuesIn(train_cases()),
                          [](const auto& param_info) { return param_info.param.name; });
 
