@@ -37,3 +37,16 @@ if(EMBEDKIT_WITH_MPI)
     set(EMBEDKIT_MPI_TEST_ENVIRONMENT "ASAN_OPTIONS=allocator_may_return_null=1:detect_leaks=0")
   endif()
 endif()
+
+# NCCL (from the CUDA toolkit) moves rows between GPUs of ranks, bootstrapped over MPI: built when
+# both CUDA and MPI are.
+set(EMBEDKIT_WITH_NCCL OFF)
+if(EMBEDKIT_WITH_MPI AND EMBEDKIT_WITH_CUDA)
+  find_package(NCCL)
+  if(NCCL_FOUND)
+    set(EMBEDKIT_WITH_NCCL ON)
+    message(STATUS "embedkit: NCCL ON (${NCCL_VERSION}, ${NCCL_LIBRARY})")
+  else()
+    message(STATUS "embedkit: NCCL not found: no GPU-to-GPU row exchange")
+  endif()
+endif()

@@ -38,3 +38,18 @@ foreach(ranks IN ITEMS 1 2)
   set_tests_properties(c_api_sharded_test_np${ranks} PROPERTIES LABELS "mpi" PROCESSORS ${ranks} TIMEOUT 120
                        ENVIRONMENT "OMP_NUM_THREADS=1;${EMBEDKIT_MPI_TEST_ENVIRONMENT}")
 endforeach()
+
+# NCCL's row exchange between the GPUs of ranks: compiled in the CUDA lane; on a machine with GPUs it
+# runs on one rank (ctest -L gpu), and skips without a device.
+if(EMBEDKIT_WITH_NCCL)
+  add_executable(nccl_exchange_gpu_test sharded/mpi_test_main.cpp gpu/nccl_exchange_gpu_test.cpp)
+  target_link_libraries(nccl_exchange_gpu_test PRIVATE embedkit_internal GTest::gtest MPI::MPI_C NCCL::NCCL
+                                                       CUDA::cudart_static)
+  target_include_directories(nccl_exchange_gpu_test PRIVATE ${PROJECT_SOURCE_DIR})
+  embedkit_warnings(nccl_exchange_gpu_test)
+  add_test(NAME nccl_exchange_gpu_test
+           COMMAND ${MPIEXEC_EXECUTABLE} ${MPIEXEC_NUMPROC_FLAG} 1 ${EMBEDKIT_MPIEXEC_FLAGS} ${MPIEXEC_PREFLAGS}
+                   $<TARGET_FILE:nccl_exchange_gpu_test> ${MPIEXEC_POSTFLAGS})
+  set_tests_properties(nccl_exchange_gpu_test PROPERTIES LABELS "gpu;mpi" TIMEOUT 120
+                       ENVIRONMENT "OMP_NUM_THREADS=1")
+endif()
