@@ -67,9 +67,10 @@ struct ExchangeStats {
 
 /// @brief An embedding matrix of input_dim rows split row-wise across the ranks of a communicator.
 ///
-/// Every method except the const accessors is collective: each rank of the communicator makes the
-/// same calls in the same order, one at a time, each with its own local batch (of any size, empty
-/// included). Results are bitwise those of one EmbeddingTable of the same config given the
+/// Creation, lookups, train steps, set_learning_rate, get_weights, save and load are collective:
+/// each rank of the communicator makes the same calls in the same order, one at a time (not from
+/// several threads), each with its own local batch (of any size, empty included); the accessors
+/// (config() to last_exchange()) are local. Results are bitwise those of one EmbeddingTable of the same config given the
 /// concatenation of the ranks' batches in rank order, on CPU shards (see the README's
 /// floating-point contract). A call that fails on any rank fails on every rank with the same
 /// Error, whose message starts with the rank it came from (`rank 1: indices[3] = 15000 is not in

@@ -127,6 +127,12 @@ ShardedEmbeddingTable::ShardedEmbeddingTable(const ConfigSource& source, const S
                                                       "sharded; use a built-in one",
                                                       config.name));
                             }
+                            if (config.output_dim > INT_MAX) {
+                              throw Error(Status::unsupported,
+                                          fmt::format("sharded table '{}': output_dim {} is more floats than one MPI "
+                                                      "row type holds ({})",
+                                                      config.name, config.output_dim, INT_MAX));
+                            }
                             impl.layout.emplace(config.input_dim, exchange.size(), split);
                             return config.seed ? 0 : 1;
                           }) != 0;
