@@ -42,8 +42,8 @@ void check_same_config(detail::MpiExchange& exchange, const TableConfig& config,
     if (hashes[r] != hashes[0]) {
       throw Error(Status::invalid_argument,
                   fmt::format("rank {}'s table config or row split differs from rank 0's: every rank must create "
-                              "the sharded table '{}' with the same config and split",
-                              r, config.name));
+                              "a sharded table with the same config and split",
+                              r));
     }
   }
 }

@@ -107,8 +107,9 @@ TEST(ShardedErrors, ConfigsThatDifferBetweenRanksAreRefusedOnEveryRank) {
   if (world_rank() == 1) config.output_dim = 8;
   const auto [status, message] = failure_of([&] { ShardedEmbeddingTable sharded(config); });
   EXPECT_EQ(status, Status::invalid_argument);
-  EXPECT_EQ(message, "rank 1's table config or row split differs from rank 0's: every rank must create the sharded "
-                     "table 'users' with the same config and split");
+  EXPECT_EQ(message, "rank 1's table config or row split differs from rank 0's: every rank must create a sharded "
+                     "table with the same config and split");
+  EXPECT_EQ(rank0_message(message), message);
   const auto [split_status, split_message] = failure_of(
       [&] { ShardedEmbeddingTable sharded(small_config(), world_rank() == 1 ? RowSplit::modulo : RowSplit::contiguous); });
   EXPECT_EQ(split_status, Status::invalid_argument);
