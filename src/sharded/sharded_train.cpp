@@ -67,6 +67,8 @@ void exchange_and_apply(Impl& impl, const OutgoingRows& outgoing) {
     grad = impl.shard->sparse_grad(IndexTensor(ids), rows);
     return 0;
   });
+  // Applying a folded, checked gradient can only fail to allocate (a device shard short of memory):
+  // then the ranks that did apply keep their step, and every rank reports the failure.
   exchange.agree([&]() -> std::int64_t {
     impl.shard->apply(grad);
     return 0;
