@@ -4,6 +4,7 @@
 # with nvcc (e.g. /usr/local/cuda/bin/nvcc) the CUDA backend is built, without it a CPU-only library.
 # Usage: scripts/setup.sh [python]   ("python" adds what the Python package and its tests need:
 # Debian's Python with venv and headers, and Debian's PyTorch, which the torch tests run against).
+# Open MPI (libopenmpi-dev, openmpi-bin) builds the sharded tables and runs their tests under mpirun.
 set -euo pipefail
 
 packages=(
@@ -11,6 +12,7 @@ packages=(
   libspdlog-dev libfmt-dev nlohmann-json3-dev libdlpack-dev libcli11-dev libxxhash-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   clang libclang-rt-dev libomp-dev
+  libopenmpi-dev openmpi-bin
 )
 for group in "$@"; do
   case $group in

@@ -42,7 +42,7 @@ python_lane() {
   rm -rf "$dir/dist"
   "$venv/bin/pip" wheel -q --disable-pip-version-check --no-build-isolation --no-deps -w "$dir/dist" \
     --config-settings=build-dir="$PWD/$dir/wheel" --config-settings=cmake.define.EMBEDKIT_CUDA=OFF \
-    --config-settings=cmake.define.EMBEDKIT_WERROR=ON ./python
+    --config-settings=cmake.define.EMBEDKIT_WERROR=ON --config-settings=cmake.define.EMBEDKIT_MPI=OFF ./python
   local env
   for env in "$venv" "$torch_venv"; do
     "$env/bin/pip" install -q --disable-pip-version-check --force-reinstall --no-deps "$dir"/dist/embedkit-*.whl

@@ -6,6 +6,7 @@
 #include <embedkit/table.hpp>
 #include <embedkit/version.hpp>
 
+#include "c_api_support.hpp"
 #include "context_impl.hpp"
 #include "dispatch/device_probe.hpp"
 #include "dlpack_view.hpp"
@@ -26,67 +27,16 @@ namespace {
 
 using embedkit::Error;
 using embedkit::Status;
-
-thread_local std::string last_error;
-
-ek_status fail(Status status, std::string message) {
-  last_error = std::move(message);
-  return static_cast<ek_status>(status);
-}
-
-// Runs `body`, turning every exception into a status and this thread's last error.
-template <class Body>
-ek_status guarded(const char* function, Body&& body) noexcept {
-  try {
-    body();
-    return EK_OK;
-  } catch (const Error& e) {
-    return fail(e.status(), e.what());
-  } catch (const std::bad_alloc&) {
-    return fail(Status::out_of_memory, fmt::format("{}: out of host memory", function));
-  } catch (const std::exception& e) {
-    return fail(Status::internal, fmt::format("{}: internal error: {}", function, e.what()));
-  } catch (...) {
-    return fail(Status::internal, fmt::format("{}: internal error: unknown exception", function));
-  }
-}
+using embedkit::detail::guarded;
+using embedkit::detail::pooled_arguments;
+using embedkit::detail::PooledArguments;
 
 // The device the C ABI's tensors in CUDA memory belong to: the default context's.
-embedkit::detail::Backend* default_device() { return embedkit::Context::default_context().impl().device.get(); }
+embedkit::detail::Backend* default_device() { return embedkit::detail::c_api_device(); }
 
 embedkit::EmbeddingTable& table_of(ek_table* table) {
   if (table == nullptr) throw Error(Status::invalid_argument, "table is NULL");
   return table->table;
-}
-
-// The checked arguments of a pooled call (the tensors stay the caller's).
-struct PooledArguments {
-  embedkit::IndexTensor ids;
-  std::span<const std::int64_t> offsets;
-  std::span<const float> sample_weights;
-  embedkit::PoolingMode mode;
-  std::int64_t bags;
-};
-
-PooledArguments pooled_arguments(embedkit::detail::TensorStaging& staging, const DLTensor* indices,
-                                 const DLTensor* offsets, const DLTensor* per_sample_weights, const char* mode) {
-  using embedkit::detail::Accept;
-  if (mode == nullptr) throw Error(Status::invalid_argument, "mode is NULL");
-  const embedkit::PoolingMode pooling = embedkit::parse_pooling_mode(mode);
-  embedkit::IndexTensor ids = staging.indices(indices);
-  const auto csr = staging.input(offsets, "offsets", Accept::int64);
-  if (csr.shape.size() != 1) {
-    throw Error(Status::shape_mismatch, "offsets must be 1-D, got shape " + embedkit::detail::format_shape(csr.shape));
-  }
-  std::span<const float> sample_weights;
-  if (per_sample_weights != nullptr) {
-    const auto w = staging.input(per_sample_weights, "per_sample_weights", Accept::float32);
-    embedkit::detail::expect_shape("per_sample_weights", ids.shape(), w.shape);
-    sample_weights = std::span(static_cast<const float*>(w.data), static_cast<std::size_t>(w.size));
-  }
-  return PooledArguments{std::move(ids),
-                         std::span(static_cast<const std::int64_t*>(csr.data), static_cast<std::size_t>(csr.size)),
-                         sample_weights, pooling, csr.size > 0 ? csr.size - 1 : 0};
 }
 
 // Copies `text` and its NUL into the caller's buffer, or says in *length how much room it needs.
@@ -110,7 +60,7 @@ extern "C" {
 
 const char* ek_version(void) { return EMBEDKIT_VERSION_STRING; }
 
-const char* ek_last_error(void) { return last_error.c_str(); }
+const char* ek_last_error(void) { return embedkit::detail::c_api_last_error().c_str(); }
 
 const char* ek_status_name(ek_status status) { return embedkit::status_name(static_cast<Status>(status)); }
 

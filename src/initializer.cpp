@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <cctype>
 #include <cmath>
+#include <random>
 
 namespace embedkit {
 namespace {
@@ -82,6 +83,12 @@ Initializer Initializer::from_name(std::string_view name) {
 }
 
 namespace detail {
+
+std::uint64_t draw_seed() {
+  std::random_device device;
+  const std::uint64_t high = device(), low = device();
+  return ((high << 32) | low) & ((std::uint64_t{1} << 53) - 1);
+}
 
 InitSampler resolve_sampler(const Initializer& init, std::int64_t input_dim, std::int64_t output_dim) {
   switch (init.kind) {

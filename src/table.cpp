@@ -9,6 +9,7 @@
 #include "log.hpp"
 #include "shape.hpp"
 #include "staging.hpp"
+#include "table_access.hpp"
 #include "table_impl.hpp"
 
 #include <fmt/format.h>
@@ -16,19 +17,11 @@
 #include <algorithm>
 #include <cstring>
 #include <mutex>
-#include <random>
 
 namespace embedkit {
 namespace {
 
 using Impl = EmbeddingTable::Impl;
-
-// Drawn seeds stay below 2^53 so that every JSON reader (JavaScript's included) keeps them exact.
-std::uint64_t draw_seed() {
-  std::random_device device;
-  const std::uint64_t high = device(), low = device();
-  return ((high << 32) | low) & ((std::uint64_t{1} << 53) - 1);
-}
 
 // A whole-matrix shape must be (input_dim, output_dim); the message is Keras's.
 void check_weight_shape(const TableConfig& config, std::span<const std::int64_t> shape) {
@@ -82,9 +75,10 @@ void log_placement(const Impl& impl) {
 EmbeddingTable::EmbeddingTable(TableConfig config, Context& context)
     : EmbeddingTable(std::move(config), context, Fill::initializer) {}
 
-EmbeddingTable::EmbeddingTable(TableConfig config, Context& context, Fill fill) : impl_(std::make_unique<Impl>()) {
+EmbeddingTable::EmbeddingTable(TableConfig config, Context& context, Fill fill, const detail::RowSlice* rows)
+    : impl_(std::make_unique<Impl>()) {
   config.validate();
-  if (!config.seed) config.seed = draw_seed();
+  if (!config.seed) config.seed = detail::draw_seed();
   Context::Impl& ctx = context.impl();
   std::unique_lock placing(ctx.placement_mutex);
   const detail::PlacementInputs inputs = detail::placement_inputs(config, ctx);
@@ -128,9 +122,14 @@ EmbeddingTable::EmbeddingTable(TableConfig config, Context& context, Fill fill) 
   detail::Backend& backend = *impl_->backend;
   if (fill == Fill::initializer) {
     const std::uint64_t seed = config.embeddings_initializer.seed.value_or(*config.seed);
-    backend.fill_initial(impl_->weights.as<float>(), config.input_dim, config.output_dim,
-                         detail::resolve_sampler(config.embeddings_initializer, config.input_dim, config.output_dim),
-                         seed);
+    // Fans (VarianceScaling) are the whole matrix's, so every slice of it draws the same values.
+    detail::InitSampler sampler = detail::resolve_sampler(
+        config.embeddings_initializer, rows != nullptr ? rows->matrix_rows : config.input_dim, config.output_dim);
+    if (rows != nullptr) {
+      sampler.row_first = static_cast<std::uint64_t>(rows->first);
+      sampler.row_stride = static_cast<std::uint64_t>(rows->stride);
+    }
+    backend.fill_initial(impl_->weights.as<float>(), config.input_dim, config.output_dim, sampler, seed);
   }
   for (std::size_t k = 0; k < specs.size(); ++k) {
     backend.fill(impl_->slots[k].as<float>(), config.input_dim * specs[k].width, specs[k].initial);

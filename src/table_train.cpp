@@ -3,9 +3,9 @@
 #include <embedkit/table.hpp>
 
 #include "../cpu/optimizer_apply.hpp"
-#include "../cpu/pooled_backward.hpp"
 #include "backend/cpu_backend.hpp"
 #include "log.hpp"
+#include "pooled_entry_gradients.hpp"
 #include "shape.hpp"
 #include "staging.hpp"
 #include "table_impl.hpp"
@@ -183,56 +183,24 @@ std::vector<Part> fold_lookup(Impl& impl, const Index* ids, std::int64_t count, 
   }
 }
 
-// The gradient row each entry of a pooled batch receives, computed on the host: the very values
-// the backend's pooled fold sums (the bag's gradient times the entry's scale, or, for max, the
-// column's gradient at its argmax entry), so folding them as a plain batch gives the same bits.
-// Max needs the rows of the batch's ids: they are copied over one by one, a cost of the batch.
+// The gradient row each entry of a pooled batch receives (detail::pooled_entry_gradients). Max
+// needs the rows of the batch's ids: they are copied over one by one, a cost of the batch.
 template <class Index>
 std::vector<float> entry_gradients(Impl& impl, const Index* ids, std::int64_t count,
                                    std::span<const std::int64_t> offsets, std::int64_t bags, PoolingMode mode,
                                    std::span<const float> per_sample_weights, std::span<const float> grad_bags) {
-  const std::int64_t dim = impl.config.output_dim, input_dim = impl.config.input_dim;
-  const std::int64_t padding = impl.config.padding_idx.value_or(-1);
-  std::vector<std::int64_t> bag_of(static_cast<std::size_t>(count));
-  std::vector<float> rows(static_cast<std::size_t>(count * dim), 0.0f);
-  if (mode != PoolingMode::max) {
-    std::vector<float> scales(static_cast<std::size_t>(count));
-    cpu::pooled_entry_scales(ids, offsets.data(), bags, per_sample_weights.empty() ? nullptr : per_sample_weights.data(),
-                             mode, padding, scales.data(), bag_of.data());
-    for (std::int64_t p = 0; p < count; ++p) {
-      for (std::int64_t c = 0; c < dim; ++c) rows[p * dim + c] = grad_bags[bag_of[p] * dim + c] * scales[p];
-    }
-    return rows;
-  }
-  // A compact copy of the rows the batch reads; ids outside the table stay outside it.
-  std::map<std::int64_t, std::int64_t> compact_of;
-  for (std::int64_t p = 0; p < count; ++p) {
-    const auto id = static_cast<std::int64_t>(ids[p]);
-    if (id >= 0 && id < input_dim) compact_of.emplace(id, 0);
-  }
-  std::vector<float> compact(compact_of.size() * static_cast<std::size_t>(dim));
-  std::int64_t next = 0;
-  for (auto& [id, index] : compact_of) {
-    index = next++;
-    impl.backend->copy_to_host(compact.data() + index * dim, impl.weights.as<float>() + id * dim,
-                               static_cast<std::size_t>(dim) * sizeof(float));
-  }
-  const auto outside = static_cast<std::int64_t>(compact_of.size());
-  std::vector<std::int64_t> compact_ids(static_cast<std::size_t>(count));
-  for (std::int64_t p = 0; p < count; ++p) {
-    const auto found = compact_of.find(static_cast<std::int64_t>(ids[p]));
-    compact_ids[p] = found == compact_of.end() ? outside : found->second;
-  }
-  const auto padding_entry = compact_of.find(padding);
-  std::vector<std::int64_t> argmax(static_cast<std::size_t>(bags * dim));
-  cpu::pooled_argmax(compact.data(), outside, dim, compact_ids.data(), offsets.data(), bags,
-                     padding_entry == compact_of.end() ? -1 : padding_entry->second, argmax.data());
-  for (std::int64_t b = 0; b < bags; ++b) {
-    for (std::int64_t c = 0; c < dim; ++c) {
-      if (argmax[b * dim + c] >= 0) rows[argmax[b * dim + c] * dim + c] = grad_bags[b * dim + c];
+  const std::int64_t dim = impl.config.output_dim;
+  detail::CompactRows read;
+  if (mode == PoolingMode::max) {
+    read.ids = detail::distinct_in_range(ids, count, impl.config.input_dim);
+    read.rows.resize(read.ids.size() * static_cast<std::size_t>(dim));
+    for (std::size_t k = 0; k < read.ids.size(); ++k) {
+      impl.backend->copy_to_host(read.rows.data() + static_cast<std::int64_t>(k) * dim,
+                                 impl.weights.as<float>() + read.ids[k] * dim, static_cast<std::size_t>(dim) * sizeof(float));
     }
   }
-  return rows;
+  return detail::pooled_entry_gradients(ids, count, offsets, bags, mode, per_sample_weights, grad_bags, dim,
+                                        impl.config.padding_idx.value_or(-1), read);
 }
 
 std::vector<Part> fold_pooled(Impl& impl, const IndexTensor& indices, std::span<const std::int64_t> offsets,

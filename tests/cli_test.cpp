@@ -68,6 +68,36 @@ TEST(Cli, PlanOnThisMachine) {
       << reason;
 }
 
+TEST(Cli, PlanSplitsATableOverRanks) {
+  const CommandResult split =
+      run("plan --rows 10 --dim 4 --optimizer adagrad --gpu-memory 80GiB --batch 1000 --ranks 3 --json");
+  ASSERT_EQ(split.exit_code, 0) << split.output;
+  const auto plan = nlohmann::json::parse(split.output);
+  EXPECT_EQ(plan["world_size"], 3);
+  EXPECT_EQ(plan["split"], "contiguous");
+  const std::int64_t firsts[] = {0, 4, 7}, counts[] = {4, 3, 3};  // the first 10 % 3 ranks hold one more
+  for (std::size_t r = 0; r < 3; ++r) {
+    const auto& rank = plan["ranks"][r];
+    EXPECT_EQ(rank["first"], firsts[r]);
+    EXPECT_EQ(rank["stride"], 1);
+    EXPECT_EQ(rank["rows"], counts[r]);
+    EXPECT_EQ(rank["bytes"]["weights"], counts[r] * 4 * 4);
+    EXPECT_EQ(rank["bytes"]["optimizer_state"], counts[r] * 4 * 4);        // Adagrad's accumulator
+    EXPECT_EQ(rank["bytes"]["workspace"], 3 * 1000 * (40 + 8 * 4));        // every rank's batch at one owner
+    EXPECT_EQ(rank["device"], "cuda:0 (hypothetical)");
+  }
+  const CommandResult modulo = run("plan --rows 10 --dim 4 --ranks 3 --split modulo");
+  ASSERT_EQ(modulo.exit_code, 0) << modulo.output;
+  EXPECT_NE(modulo.output.find("split over 3 ranks (modulo)"), std::string::npos) << modulo.output;
+  EXPECT_NE(modulo.output.find("id % 3 == 2"), std::string::npos) << modulo.output;
+  const CommandResult too_many = run("plan --rows 10 --dim 4 --ranks 11");
+  EXPECT_EQ(too_many.exit_code, 1);
+  EXPECT_NE(too_many.output.find("embedkit: error: a table of 10 rows cannot be split over 11 ranks"),
+            std::string::npos)
+      << too_many.output;
+  EXPECT_NE(run("plan --rows 10 --dim 4 --ranks 2 --split striped").exit_code, 0);
+}
+
 TEST(Cli, PlanRefusesBadArguments) {
   EXPECT_NE(run("plan --dim 4").exit_code, 0);
   EXPECT_NE(run("plan --rows 5 --dim 4 --optimizer rmsprop").exit_code, 0);

@@ -26,6 +26,8 @@ int main(int argc, char** argv) {
   demo->add_option("--checkpoint-dir", demo_options.checkpoint_directory,
                    "where to save the checkpoint (default: a new directory under /tmp)");
   demo->add_option("--epochs", demo_options.epochs, "passes over the training likes")->check(CLI::Range(1, 1000));
+  bool sharded_demo = false;
+  demo->add_flag("--sharded", sharded_demo, "shard both tables over MPI ranks (run under mpirun -np N)");
 
   embedkit::tools::PlanOptions plan_options;
   CLI::App* plan = app.add_subcommand("plan", "what placement would decide for a table, and why");
@@ -36,6 +38,10 @@ int main(int argc, char** argv) {
   plan->add_option("--gpu-memory", plan_options.gpu_memory, "a hypothetical device's free memory, e.g. 80GiB");
   plan->add_option("--batch", plan_options.batch, "the largest batch, in lookups")->check(CLI::PositiveNumber);
   plan->add_flag("--json", plan_options.json, "print JSON");
+  plan->add_option("--ranks", plan_options.ranks, "split the table over this many MPI ranks: rows and bytes per rank")
+      ->check(CLI::PositiveNumber);
+  plan->add_option("--split", plan_options.split, "with --ranks: contiguous (default) or modulo")
+      ->check(CLI::IsMember({"contiguous", "modulo"}));
 
   std::string directory;
   bool inspect_json = false;
@@ -58,6 +64,13 @@ int main(int argc, char** argv) {
       embedkit::set_log_level(log_level);
     } else if (demo->parsed()) {
       embedkit::set_log_level("info");
+    }
+    if (demo->parsed() && sharded_demo) {
+#if EMBEDKIT_CLI_WITH_MPI
+      return embedkit::tools::run_sharded_demo(demo_options);
+#else
+      throw embedkit::Error(embedkit::Status::unsupported, "demo --sharded needs MPI: embedkit was built without it");
+#endif
     }
     if (demo->parsed()) return embedkit::tools::run_demo(demo_options);
     if (plan->parsed()) return embedkit::tools::run_plan(plan_options);

@@ -9,6 +9,7 @@
 namespace embedkit::tools {
 
 int run_plan(const PlanOptions& options) {
+  if (options.ranks > 0) return run_sharded_plan(options);
   PlanRequest request;
   request.rows = options.rows;
   request.dim = options.dim;

@@ -13,9 +13,15 @@ struct PlanOptions {
   std::string gpu_memory;  ///< a hypothetical device's free memory, e.g. "80GiB"; this machine's when empty
   std::int64_t batch = 1 << 18;
   bool json = false;
+  int ranks = 0;                    ///< > 0: the table sharded over this many ranks
+  std::string split = "contiguous";  ///< with ranks: contiguous or modulo
 };
 
 /// Prints the decision and its byte breakdown; returns the exit code.
 int run_plan(const PlanOptions& options);
+
+/// Prints how a sharded table would be split over options.ranks ranks, each rank's rows, bytes and
+/// placement (tools/plan_sharded.cpp); returns the exit code.
+int run_sharded_plan(const PlanOptions& options);
 
 }  // namespace embedkit::tools

@@ -11,6 +11,7 @@
 #include <embedkit/plan.hpp>
 #include <embedkit/pooling.hpp>
 #include <embedkit/pretrained.hpp>
+#include <embedkit/sharded_table.hpp>
 #include <embedkit/status.hpp>
 #include <embedkit/summary.hpp>
 #include <embedkit/table.hpp>

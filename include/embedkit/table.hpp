@@ -20,6 +20,11 @@
 
 namespace embedkit {
 
+namespace detail {
+struct RowSlice;
+struct TableAccess;
+}  // namespace detail
+
 /// @brief An embedding matrix of input_dim rows and output_dim float32 columns.
 ///
 /// Every method that fails throws embedkit::Error and leaves the table unchanged.
@@ -188,8 +193,10 @@ class EMBEDKIT_API EmbeddingTable {
   struct Impl;  ///< Opaque: the table's state, defined inside the library.
 
  private:
+  friend struct detail::TableAccess;  // the library's sharded tables build their shards through it
   enum class Fill { initializer, none };
-  EmbeddingTable(TableConfig config, Context& context, Fill fill);
+  // `rows`, when given, makes the table rows of a larger matrix, initialised as that matrix's rows.
+  EmbeddingTable(TableConfig config, Context& context, Fill fill, const detail::RowSlice* rows = nullptr);
   std::unique_ptr<Impl> impl_;
 };
 

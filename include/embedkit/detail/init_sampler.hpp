@@ -16,6 +16,10 @@ struct InitSampler {
   Kind kind = uniform;
   double a = 0.0;  // uniform: minval; normal, truncated_normal: mean; constant: value
   double b = 0.0;  // uniform: maxval; normal, truncated_normal: stddev
+  // The table's row r is row row_first + r·row_stride of the matrix drawn: a shard of a sharded
+  // table draws exactly its rows of the whole matrix. A whole table has 0 and 1.
+  std::uint64_t row_first = 0;
+  std::uint64_t row_stride = 1;
 };
 
 // Keras redraws a truncated normal at most this often in spirit "until it lands"; two draws per
@@ -36,10 +40,11 @@ EK_HOST_DEVICE inline Philox4x32 init_block(std::uint64_t seed, std::uint64_t ro
                        seed);
 }
 
-/// The initial value of weights[row, col].
-EK_HOST_DEVICE inline float init_value(const InitSampler& s, std::uint64_t seed, std::uint64_t row,
+/// The initial value of weights[row, col] (`row` of this table, mapped to the matrix's row).
+EK_HOST_DEVICE inline float init_value(const InitSampler& s, std::uint64_t seed, std::uint64_t table_row,
                                        std::uint32_t col) {
   if (s.kind == InitSampler::constant) return static_cast<float>(s.a);
+  const std::uint64_t row = s.row_first + table_row * s.row_stride;
   if (s.kind == InitSampler::uniform) {
     const Philox4x32 r = init_block(seed, row, col, 0);
     // fma rounds once on every platform, so host and device agree exactly here.
