@@ -4,8 +4,10 @@
 
 #include "context_impl.hpp"
 
-#include <vector>
 #include "shape.hpp"
+
+#include <limits>
+#include <vector>
 
 #include <fmt/format.h>
 
@@ -109,7 +111,16 @@ HostTensor checked_tensor(const DLTensor* tensor, std::string_view name, Accept 
     }
     return view;
   }
-  const auto address = reinterpret_cast<std::uintptr_t>(tensor->data) + tensor->byte_offset;
+  // An offset that wraps the address around would point before `data`; no allocation spans it.
+  const auto base = reinterpret_cast<std::uintptr_t>(tensor->data);
+  const auto bytes = static_cast<std::uintptr_t>(view.size) * element_bytes;
+  constexpr auto kLastAddress = std::numeric_limits<std::uintptr_t>::max();
+  if (tensor->byte_offset > kLastAddress - base || bytes > kLastAddress - base - tensor->byte_offset) {
+    throw Error(Status::invalid_argument,
+                fmt::format("{} data + byte_offset {} + its {} bytes run past the end of the address space", name,
+                            tensor->byte_offset, bytes));
+  }
+  const std::uintptr_t address = base + tensor->byte_offset;
   if (address % element_bytes != 0) {
     throw Error(Status::invalid_argument,
                 fmt::format("{} data + byte_offset {} is not aligned to its {}-byte elements", name,
