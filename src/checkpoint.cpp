@@ -60,7 +60,9 @@ bool is_plain_name(const std::string& name) {
 
 void check_plain_name(const std::string& name) {
   if (!is_plain_name(name)) {
-    bad_manifest(fmt::format("names the file '{}', which is not a plain file name inside the checkpoint directory", name));
+    // Quoted as JSON writes it: a NUL or a control character in the name stays visible.
+    bad_manifest(fmt::format("names the file {}, which is not a plain file name inside the checkpoint directory",
+                             detail::json_repr(name)));
   }
 }
 
