@@ -271,6 +271,14 @@ TEST(Checkpoint, DamageIsRefusedWithTheFileNamed) {
       EXPECT_THROW(embedkit::inspect_checkpoint(directory), Error);
     }
   }
+  // 'files' as an object: inspect_checkpoint read its entries, then indexed it as an array, and
+  // nlohmann's type_error escaped instead of an Error.
+  manifest = nlohmann::json::parse(manifest_text);
+  manifest["files"] = {{"only", manifest["files"][0]}};
+  rewrite("manifest.json", manifest.dump());
+  const embedkit::CheckpointInfo inspected = embedkit::inspect_checkpoint(directory);
+  ASSERT_EQ(inspected.files.size(), 1u);
+  EXPECT_TRUE(inspected.files[0].ok) << inspected.files[0].error;
   manifest = nlohmann::json::parse(manifest_text);
   manifest["config"]["input_dim"] = 301;  // the manifest lies about the shape
   rewrite("manifest.json", manifest.dump());
