@@ -8,6 +8,7 @@ packages=(
   build-essential cmake ninja-build pkg-config
   libspdlog-dev libfmt-dev nlohmann-json3-dev libdlpack-dev libcli11-dev libxxhash-dev
   libgtest-dev libgmock-dev libbenchmark-dev
+  clang libclang-rt-dev libomp-dev
 )
 
 missing=()
