@@ -109,7 +109,8 @@ struct FuzzTensor {
   bool passed = true;  // false: the call gets NULL
   std::int64_t count = -1;  // elements, -1 when the shape is invalid
   const DLTensor* pointer() const { return passed ? &tensor : nullptr; }
-  unsigned char* base() { return memory.data() + tensor.byte_offset; }
+  // The first element of a tensor that has elements (an empty one may hold any data and byte_offset).
+  unsigned char* base() { return static_cast<unsigned char*>(tensor.data) + tensor.byte_offset; }
 };
 
 std::size_t element_bytes(DLDataType dtype) {
@@ -377,8 +378,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     require(out.memory == out_before, "a failed call wrote to its output");
   } else if (entry == Entry::lookup) {
     // Each id's row, or zeros for padding_idx and (under zero_fill) ids out of range.
-    const auto* rows = reinterpret_cast<const float*>(out.base());
     for (std::int64_t k = 0; k < id_count; ++k) {
+      const auto* rows = reinterpret_cast<const float*>(out.base());
       const std::int64_t id = id_at(ids, k);
       const bool real = id >= 0 && id < spec.rows && id != spec.padding_idx;
       require(real || spec.zero_fill || id == spec.padding_idx, "an out-of-range id was looked up under 'error'");
