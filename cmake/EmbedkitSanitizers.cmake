@@ -13,3 +13,14 @@ if(EMBEDKIT_SANITIZE)
   add_link_options(-fsanitize=${EMBEDKIT_SANITIZE})
   message(STATUS "embedkit: sanitizers ${EMBEDKIT_SANITIZE}")
 endif()
+
+# EMBEDKIT_BUILD_FUZZERS instruments every target for libFuzzer's coverage feedback, so the fuzz
+# targets are guided by the library's branches, not only their own; the targets link libFuzzer's main.
+if(EMBEDKIT_BUILD_FUZZERS)
+  if(NOT CMAKE_CXX_COMPILER_ID STREQUAL "Clang")
+    message(FATAL_ERROR "EMBEDKIT_BUILD_FUZZERS needs clang (libFuzzer ships with it): use the 'fuzz' preset")
+  endif()
+  add_compile_options("$<$<COMPILE_LANGUAGE:C,CXX>:-fsanitize=fuzzer-no-link>")
+  add_link_options(-fsanitize=fuzzer-no-link)
+  message(STATUS "embedkit: libFuzzer targets")
+endif()

@@ -6,6 +6,8 @@
 
 #include "io/files.hpp"
 #include "io/npy.hpp"
+#include "json_document.hpp"
+#include "json_fields.hpp"
 #include "log.hpp"
 #include "shape.hpp"
 #include "table_impl.hpp"
@@ -42,7 +44,8 @@ std::string join(std::string_view directory, std::string_view name) { return fmt
 std::set<std::string> files_named_by(const std::string& manifest_path) {
   std::set<std::string> names;
   try {
-    const nlohmann::json manifest = nlohmann::json::parse(detail::read_file(manifest_path));
+    const nlohmann::json manifest =
+        detail::parse_json_document(detail::read_file(manifest_path), kManifest, Status::io_error);
     for (const auto& file : manifest.at("files")) names.insert(file.at("name").get<std::string>());
   } catch (const std::exception&) {
   }
@@ -50,10 +53,16 @@ std::set<std::string> files_named_by(const std::string& manifest_path) {
 }
 
 // A name the manifest may use: a plain file name inside the directory.
+bool is_plain_name(const std::string& name) {
+  return !name.empty() && name.find('/') == std::string::npos && name.find('\0') == std::string::npos &&
+         name.find("..") == std::string::npos && name != ".";
+}
+
 void check_plain_name(const std::string& name) {
-  if (name.empty() || name == "." || name == ".." || name.find('/') != std::string::npos ||
-      name.find('\0') != std::string::npos || name.find("..") != std::string::npos) {
-    bad_manifest(fmt::format("names the file '{}', which is not a plain file name inside the checkpoint directory", name));
+  if (!is_plain_name(name)) {
+    // Quoted as JSON writes it: a NUL or a control character in the name stays visible.
+    bad_manifest(fmt::format("names the file {}, which is not a plain file name inside the checkpoint directory",
+                             detail::json_repr(name)));
   }
 }
 
@@ -124,7 +133,7 @@ void EmbeddingTable::save(std::string_view directory) const {
   detail::sync_directory(dir);
   detail::checkpoint_fault_point("synced the directory");
   for (const std::string& name : old_files) {
-    if (name.find('/') != std::string::npos || name == "." || name == "..") continue;  // never outside the directory
+    if (!is_plain_name(name)) continue;  // never outside the directory
     if (std::remove(join(dir, name).c_str()) != 0) {
       detail::logger().warn("checkpoint {}: could not delete the old file {}", dir, name);
     }
@@ -135,27 +144,31 @@ void EmbeddingTable::save(std::string_view directory) const {
 
 EmbeddingTable EmbeddingTable::load(std::string_view directory, Context& context) {
   const std::string dir(directory);
-  nlohmann::json manifest;
-  try {
-    manifest = nlohmann::json::parse(detail::read_file(join(dir, kManifest)));
-  } catch (const nlohmann::json::exception& e) {
-    bad_manifest(fmt::format("not valid JSON: {}", e.what()));
-  }
-  TableConfig config;
+  const nlohmann::json manifest =
+      detail::parse_json_document(detail::read_file(join(dir, kManifest)), kManifest, Status::io_error);
   std::int64_t step = 0;
   try {
     if (manifest.value("format", "") != kFormat) bad_manifest("not an embedkit checkpoint manifest");
-    if (manifest.value("format_version", 0) != kFormatVersion) {
-      bad_manifest(fmt::format("format version {} is not supported (this embedkit reads {})",
-                               manifest.value("format_version", 0), kFormatVersion));
+    const nlohmann::json version = manifest.value("format_version", nlohmann::json());
+    if (version != kFormatVersion) {
+      bad_manifest(fmt::format("format version {} is not supported (this embedkit reads {})", detail::json_repr(version),
+                               kFormatVersion));
     }
-    config = TableConfig::from_json(manifest.at("config").dump());
-    step = manifest.at("step").get<std::int64_t>();
+    // Typed reads: get<std::int64_t>() would convert a float or a boolean, and 1e300 out of range.
+    step = detail::integer(manifest.at("step"), "step");
     if (step < 0) bad_manifest(fmt::format("step {} is negative", step));
   } catch (const nlohmann::json::exception& e) {
     bad_manifest(fmt::format("malformed: {}", e.what()));
   } catch (const Error& e) {
     if (e.status() == Status::io_error) throw;
+    bad_manifest(e.what());
+  }
+  TableConfig config;
+  try {
+    config = TableConfig::from_json(manifest.at("config").dump());
+  } catch (const nlohmann::json::exception& e) {
+    bad_manifest(fmt::format("malformed: {}", e.what()));
+  } catch (const Error& e) {
     bad_manifest(fmt::format("config: {}", e.what()));
   }
   // Every file is read and checked before the table exists.

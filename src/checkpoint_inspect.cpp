@@ -4,6 +4,8 @@
 
 #include "io/files.hpp"
 #include "io/npy.hpp"
+#include "json_document.hpp"
+#include "json_fields.hpp"
 
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
@@ -18,13 +20,14 @@ CheckpointInfo inspect_checkpoint(std::string_view directory) {
   const std::string dir(directory);
   CheckpointInfo info;
   info.manifest_json = detail::read_file(dir + "/manifest.json");
-  nlohmann::json manifest;
+  std::vector<std::string> checksums;  // one per file, as the manifest records them
   try {
-    manifest = nlohmann::json::parse(info.manifest_json);
+    const nlohmann::json manifest = detail::parse_json_document(info.manifest_json, "manifest.json", Status::io_error);
+    // Typed reads: get<std::int64_t>() would convert a float or a boolean, and 1e300 out of range.
     info.name = manifest.at("config").value("name", "");
-    info.input_dim = manifest.at("config").at("input_dim").get<std::int64_t>();
-    info.output_dim = manifest.at("config").at("output_dim").get<std::int64_t>();
-    info.step = manifest.at("step").get<std::int64_t>();
+    info.input_dim = detail::integer(manifest.at("config").at("input_dim"), "config input_dim");
+    info.output_dim = detail::integer(manifest.at("config").at("output_dim"), "config output_dim");
+    info.step = detail::integer(manifest.at("step"), "step");
     const auto& optimizer = manifest.at("config").value("optimizer", nlohmann::json());
     info.optimizer = optimizer.is_object() ? optimizer.value("class_name", "") : std::string("custom");
     for (const auto& entry : manifest.at("files")) {
@@ -32,10 +35,14 @@ CheckpointInfo inspect_checkpoint(std::string_view directory) {
       file.name = entry.at("name").get<std::string>();
       file.role = entry.at("role").get<std::string>();
       file.slot = entry.value("slot", "");
-      file.shape = entry.at("shape").get<std::vector<std::int64_t>>();
+      for (const auto& extent : entry.at("shape")) file.shape.push_back(detail::integer(extent, "shape"));
       info.files.push_back(std::move(file));
+      checksums.push_back(entry.value("xxh64", ""));
     }
   } catch (const nlohmann::json::exception& e) {
+    throw Error(Status::io_error, fmt::format("manifest.json: malformed: {}", e.what()));
+  } catch (const Error& e) {
+    if (e.status() == Status::io_error) throw;
     throw Error(Status::io_error, fmt::format("manifest.json: malformed: {}", e.what()));
   }
   for (std::size_t k = 0; k < info.files.size(); ++k) {
@@ -46,7 +53,7 @@ CheckpointInfo inspect_checkpoint(std::string_view directory) {
       }
       const std::string bytes = detail::read_file(dir + "/" + file.name);
       const std::string sum = fmt::format("{:016x}", XXH64(bytes.data(), bytes.size(), 0));
-      if (sum != manifest["files"][k].value("xxh64", "")) {
+      if (sum != checksums[k]) {
         throw Error(Status::io_error, fmt::format("{}: checksum mismatch", file.name));
       }
       const detail::NpyArray array = detail::parse_npy(bytes, file.name);

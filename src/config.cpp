@@ -2,6 +2,7 @@
 #include <embedkit/status.hpp>
 
 #include "initializer_json.hpp"
+#include "json_document.hpp"
 #include "json_fields.hpp"
 #include "keras_objects.hpp"
 
@@ -78,12 +79,7 @@ void check_finite(double value, std::string_view name) {
 }  // namespace
 
 TableConfig TableConfig::from_json(std::string_view json) {
-  nlohmann::json document;
-  try {
-    document = nlohmann::json::parse(json.begin(), json.end());
-  } catch (const nlohmann::json::exception& e) {
-    throw Error(Status::invalid_argument, fmt::format("config is not valid JSON: {}", e.what()));
-  }
+  const nlohmann::json document = detail::parse_json_document(json, "config", Status::invalid_argument);
   if (!document.is_object()) {
     throw Error(Status::invalid_argument,
                 fmt::format("config must be a JSON object, got {}", detail::json_repr(document)));

@@ -4,8 +4,12 @@
 
 #include "context_impl.hpp"
 
-#include <vector>
 #include "shape.hpp"
+
+#include <cstring>
+#include <limits>
+#include <type_traits>
+#include <vector>
 
 #include <fmt/format.h>
 
@@ -52,15 +56,23 @@ void check_dtype(DLDataType dtype, std::string_view name, Accept accept) {
   }
 }
 
-bool in_device_memory(DLDevice device, std::string_view name) {
+// The device type as the integer the caller stored. A C caller may store any int in the enum field,
+// and C++ may not load an enum whose value lies outside its enumerators' range (UBSan: -fsanitize=enum).
+int device_type_of(const DLTensor& tensor) {
+  std::underlying_type_t<DLDeviceType> type;
+  static_assert(sizeof type == sizeof tensor.device.device_type);
+  std::memcpy(&type, &tensor.device.device_type, sizeof type);
+  return static_cast<int>(type);
+}
+
+bool in_device_memory(const DLTensor& tensor, std::string_view name) {
+  const int type = device_type_of(tensor);
   // Pinned and managed (unified) memory are addressable from the host: read in place.
-  if (device.device_type == kDLCPU || device.device_type == kDLCUDAHost || device.device_type == kDLCUDAManaged) {
-    return false;
-  }
-  if (device.device_type == kDLCUDA) return true;
+  if (type == kDLCPU || type == kDLCUDAHost || type == kDLCUDAManaged) return false;
+  if (type == kDLCUDA) return true;
   throw Error(Status::unsupported,
               fmt::format("{} is on DLPack device type {}, which embedkit does not support; pass a host or CUDA tensor",
-                          name, static_cast<int>(device.device_type)));
+                          name, type));
 }
 
 void check_strides(const DLTensor& tensor, std::string_view name, const std::vector<std::int64_t>& shape) {
@@ -95,7 +107,7 @@ HostTensor checked_tensor(const DLTensor* tensor, std::string_view name, Accept 
   if (tensor->ndim > 0 && tensor->shape == nullptr) {
     throw Error(Status::invalid_argument, fmt::format("{} has ndim {} but a NULL shape", name, tensor->ndim));
   }
-  *on_device = in_device_memory(tensor->device, name);
+  *on_device = in_device_memory(*tensor, name);
   check_dtype(tensor->dtype, name, accept);
   HostTensor view;
   view.shape.assign(tensor->shape, tensor->shape + tensor->ndim);
@@ -109,7 +121,16 @@ HostTensor checked_tensor(const DLTensor* tensor, std::string_view name, Accept 
     }
     return view;
   }
-  const auto address = reinterpret_cast<std::uintptr_t>(tensor->data) + tensor->byte_offset;
+  // An offset that wraps the address around would point before `data`; no allocation spans it.
+  const auto base = reinterpret_cast<std::uintptr_t>(tensor->data);
+  const auto bytes = static_cast<std::uintptr_t>(view.size) * element_bytes;
+  constexpr auto kLastAddress = std::numeric_limits<std::uintptr_t>::max();
+  if (tensor->byte_offset > kLastAddress - base || bytes > kLastAddress - base - tensor->byte_offset) {
+    throw Error(Status::invalid_argument,
+                fmt::format("{} data + byte_offset {} + its {} bytes run past the end of the address space", name,
+                            tensor->byte_offset, bytes));
+  }
+  const std::uintptr_t address = base + tensor->byte_offset;
   if (address % element_bytes != 0) {
     throw Error(Status::invalid_argument,
                 fmt::format("{} data + byte_offset {} is not aligned to its {}-byte elements", name,

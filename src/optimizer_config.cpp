@@ -1,6 +1,7 @@
 #include <embedkit/optimizer.hpp>
 #include <embedkit/status.hpp>
 
+#include "json_document.hpp"
 #include "json_fields.hpp"
 #include "keras_objects.hpp"
 
@@ -136,12 +137,7 @@ OptimizerConfig OptimizerConfig::custom(CustomUpdate update, int state_width) {
 }
 
 OptimizerConfig OptimizerConfig::from_json(std::string_view json) {
-  nlohmann::json document;
-  try {
-    document = nlohmann::json::parse(json.begin(), json.end());
-  } catch (const nlohmann::json::exception& e) {
-    throw Error(Status::invalid_argument, fmt::format("optimizer is not valid JSON: {}", e.what()));
-  }
+  const nlohmann::json document = detail::parse_json_document(json, "optimizer", Status::invalid_argument);
   if (document.is_string()) {
     OptimizerConfig config = defaults(kind_from_name(document.get<std::string>()));
     config.validate();

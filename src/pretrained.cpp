@@ -110,7 +110,12 @@ PretrainedCoverage load_pretrained_text(EmbeddingTable& table, const std::string
       char* end = nullptr;
       errno = 0;
       const float value = std::strtof(field.c_str(), &end);
-      if (end != field.c_str() + field.size() || field.empty() || errno == ERANGE || !std::isfinite(value)) {
+      const bool whole = !field.empty() && end == field.c_str() + field.size();
+      // strtof reports underflow with ERANGE too; a value that rounds to 0 or a subnormal is kept.
+      if (whole && errno == ERANGE && !std::isfinite(value)) {
+        throw Error(Status::io_error, fmt::format("{}:{}: '{}' is outside the range of float32", name, n + 1, field));
+      }
+      if (!whole || !std::isfinite(value)) {
         throw Error(Status::io_error, fmt::format("{}:{}: '{}' is not a finite number", name, n + 1, field));
       }
       row[c] = value;

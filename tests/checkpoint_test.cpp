@@ -24,6 +24,7 @@
 #include <stdexcept>
 #include <string>
 #include <thread>
+#include <tuple>
 #include <vector>
 
 extern char** environ;
@@ -260,6 +261,30 @@ TEST(Checkpoint, DamageIsRefusedWithTheFileNamed) {
   manifest["format_version"] = 2;
   rewrite("manifest.json", manifest.dump());
   expect_io_error(directory, "format version 2 is not supported");
+  // Numbers of the wrong kind: get<std::int64_t>() converted them silently, 1e300 with undefined behaviour.
+  for (const auto& [field, value, text] :
+       {std::tuple<std::string, nlohmann::json, std::string>{"step", 1.5, "manifest.json: step must be an integer, got 1.5"},
+        {"step", true, "manifest.json: step must be an integer, got true"},
+        {"step", 1e300, "manifest.json: step must be an integer, got 1e+300"},
+        {"step", -1, "manifest.json: step -1 is negative"},
+        {"format_version", 1e300, "manifest.json: format version 1e+300 is not supported"},
+        {"format_version", "1", "manifest.json: format version \"1\" is not supported"}}) {
+    manifest = nlohmann::json::parse(manifest_text);
+    manifest[field] = value;
+    rewrite("manifest.json", manifest.dump());
+    expect_io_error(directory, text);
+    if (field == "step" && !value.is_number_integer()) {
+      EXPECT_THROW(embedkit::inspect_checkpoint(directory), Error);
+    }
+  }
+  // 'files' as an object: inspect_checkpoint read its entries, then indexed it as an array, and
+  // nlohmann's type_error escaped instead of an Error.
+  manifest = nlohmann::json::parse(manifest_text);
+  manifest["files"] = {{"only", manifest["files"][0]}};
+  rewrite("manifest.json", manifest.dump());
+  const embedkit::CheckpointInfo inspected = embedkit::inspect_checkpoint(directory);
+  ASSERT_EQ(inspected.files.size(), 1u);
+  EXPECT_TRUE(inspected.files[0].ok) << inspected.files[0].error;
   manifest = nlohmann::json::parse(manifest_text);
   manifest["config"]["input_dim"] = 301;  // the manifest lies about the shape
   rewrite("manifest.json", manifest.dump());
@@ -269,7 +294,7 @@ TEST(Checkpoint, DamageIsRefusedWithTheFileNamed) {
   rewrite("manifest.json", manifest.dump());
   expect_io_error(directory, "names no file for the optimizer state 'accumulator'");
   rewrite("manifest.json", manifest_text.substr(0, manifest_text.size() / 2));
-  expect_io_error(directory, "manifest.json: not valid JSON");
+  expect_io_error(directory, "manifest.json is not valid JSON");
   rewrite("manifest.json", manifest_text);
   // A data file that is not what its name says, with a checksum that matches it.
   manifest = nlohmann::json::parse(manifest_text);

@@ -107,7 +107,41 @@ TEST(Config, MalformedDocuments) {
   expect_rejected("", Status::invalid_argument, "config is not valid JSON");
   expect_rejected(R"({"input_dim": 3,)", Status::invalid_argument, "config is not valid JSON");
   expect_rejected("[1, 2]", Status::invalid_argument, "config must be a JSON object, got [1,2]");
-  expect_rejected(R"({"input_dim": 1e400, "output_dim": 4})", Status::invalid_argument, "");
+  expect_rejected(R"({"input_dim": 1e400, "output_dim": 4})", Status::invalid_argument,
+                  "config is not valid JSON: [json.exception.out_of_range.406] number overflow parsing '1e400'");
+}
+
+// nlohmann::json's dump, copy and comparison recurse: a document 100000 levels deep overflowed the
+// stack when an error message printed it. Nesting is now measured before parsing.
+TEST(Config, NestingDeeperThan64LevelsIsRefusedBeforeParsing) {
+  const auto nested = [](const std::string& before, int depth, const std::string& after) {
+    std::string text = before;
+    text.append(static_cast<std::size_t>(depth), '[').append(static_cast<std::size_t>(depth), ']');
+    return text.append(after);
+  };
+  expect_rejected(nested("", 100000, ""), Status::invalid_argument,
+                  "config nests arrays and objects deeper than 64 levels (byte 64)");
+  expect_rejected(nested(R"({"input_dim": )", 100000, R"(, "output_dim": 2})"), Status::invalid_argument,
+                  "config nests arrays and objects deeper than 64 levels (byte 77)");
+  std::string objects;
+  for (int level = 0; level < 100000; ++level) objects.append(R"({"a":)");
+  objects.append("1").append(100000, '}');
+  expect_rejected(objects, Status::invalid_argument, "deeper than 64 levels");
+  // 64 levels parse, and the error names the value; brackets inside strings do not count.
+  expect_rejected(nested(R"({"input_dim": )", 63, R"(, "output_dim": 2})"), Status::invalid_argument,
+                  "input_dim must be a positive integer, got [[[[");
+  std::string name = R"({"input_dim": 3, "output_dim": 2, "name": "\"[{)";
+  name.append(100000, '[').append(R"("})");
+  EXPECT_EQ(TableConfig::from_json(name).name.size(), 100003u);
+  try {
+    embedkit::OptimizerConfig::from_json(nested(R"({"class_name": "SGD", "config": )", 100000, "}"));
+    ADD_FAILURE() << "accepted";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.status(), Status::invalid_argument);
+    EXPECT_NE(std::string(e.what()).find("optimizer nests arrays and objects deeper than 64 levels"),
+              std::string::npos)
+        << e.what();
+  }
 }
 
 TEST(Config, InitializerObjectsFromKeras) {

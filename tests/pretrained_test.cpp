@@ -7,6 +7,7 @@
 #include <cstdio>
 #include <fstream>
 #include <functional>
+#include <iterator>
 #include <string>
 #include <unistd.h>
 #include <vector>
@@ -117,6 +118,104 @@ TEST(Pretrained, NpyMatrixAndItsShape) {
                "weight shape (5, 3) is not compatible with provided weight shape (4, 3)");
   expect_error([&] { embedkit::load_pretrained_npy(wrong, write_temp("bad.npy", "\x93NUMPY\x01\x00\x10\x00{'descr': '<f8'")); },
                Status::io_error, "bad.npy: ");
+}
+
+// Files that are truncated, have a wrong header, lie about their shape or are not what their name
+// says: each refused with the file named, and the table unchanged.
+TEST(Pretrained, HostileNpyFilesChangeNothing) {
+  EmbeddingTable t = table(4, 3);
+  const auto before = t.get_weights().values;
+  std::string directory = "/tmp/embedkit-pretrained-hostile-";
+  directory.append(std::to_string(::getpid()));
+  table(4, 3).save(directory);
+  std::string good;
+  for (const auto& file : embedkit::inspect_checkpoint(directory).files) {
+    if (file.role == "weights") {
+      std::ifstream in(std::string(directory).append("/").append(file.name), std::ios::binary);
+      good.assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+    }
+  }
+  ASSERT_FALSE(good.empty());
+  const auto npy = [](const std::string& header, const std::string& payload) {
+    std::string dict = header;
+    while ((10 + dict.size() + 1) % 64 != 0) dict.push_back(' ');
+    dict.push_back('\n');
+    std::string bytes("\x93NUMPY\x01\x00", 8);
+    bytes.push_back(static_cast<char>(dict.size() & 0xff));
+    bytes.push_back(static_cast<char>(dict.size() >> 8));
+    return bytes.append(dict).append(payload);
+  };
+  const std::string payload = good.substr(good.size() - 48);
+  const struct {
+    std::string name, bytes;
+    Status status;
+    std::string text;
+  } cases[] = {
+      {"cut.npy", good.substr(0, good.size() - 4), Status::io_error, "cut.npy: shape (4, 3) needs 48 bytes of data, the file holds 44"},
+      {"cut_header.npy", good.substr(0, 30), Status::io_error, "cut_header.npy: the .npy header is truncated"},
+      {"empty.npy", "", Status::io_error, "empty.npy: not a .npy file (wrong magic bytes)"},
+      {"text.npy", "the 1 2 3\n", Status::io_error, "text.npy: not a .npy file (wrong magic bytes)"},
+      {"f8.npy", npy("{'descr': '<f8', 'fortran_order': False, 'shape': (4, 3), }", payload), Status::io_error,
+       "f8.npy: dtype '<f8' is not float32 ('<f4')"},
+      {"fortran.npy", npy("{'descr': '<f4', 'fortran_order': True, 'shape': (4, 3), }", payload), Status::io_error,
+       "fortran.npy: Fortran-ordered arrays are not supported"},
+      {"lies.npy", npy("{'descr': '<f4', 'fortran_order': False, 'shape': (4, 4), }", payload), Status::io_error,
+       "lies.npy: shape (4, 4) needs 64 bytes of data, the file holds 48"},
+      {"huge.npy", npy("{'descr': '<f4', 'fortran_order': False, 'shape': (4611686018427387904, 3), }", payload),
+       Status::io_error, "huge.npy: the array shape (4611686018427387904, 3) has more elements than memory can address"},
+      {"transposed.npy", npy("{'descr': '<f4', 'fortran_order': False, 'shape': (3, 4), }", payload),
+       Status::shape_mismatch, "weight shape (4, 3) is not compatible with provided weight shape (3, 4)"},
+      {"flat.npy", npy("{'descr': '<f4', 'fortran_order': False, 'shape': (12,), }", payload), Status::shape_mismatch,
+       "provided weight shape (12,)"},
+  };
+  for (const auto& c : cases) {
+    expect_error([&] { embedkit::load_pretrained_npy(t, write_temp(c.name, c.bytes)); }, c.status, c.text);
+  }
+  expect_error([&] { embedkit::load_pretrained_npy(t, directory); }, Status::io_error, "not a regular file");
+  EXPECT_EQ(t.get_weights().values, before);
+}
+
+TEST(Pretrained, HostileTextFilesChangeNothing) {
+  EmbeddingTable t = table(6, 3);
+  const auto before = t.get_weights().values;
+  const std::string vocabulary = write_temp("hostile_vocab.txt", "a\nb\nc\n");
+  const struct {
+    std::string name, text, error;
+  } cases[] = {
+      {"binary.txt", std::string("\x93NUMPY\x01\x00v\x00{'descr'", 18), "binary.txt:1: expected 3 values, got 0"},
+      {"token_only.txt", "a 1 2 3\nb\n", "token_only.txt:2: expected 3 values, got 0"},
+      {"long.txt", "a 1 2 3 4\n", "long.txt:1: expected 3 values, got 4"},
+      {"range.txt", "a 1 1e400 3\n", "range.txt:1: '1e400' is outside the range of float32"},
+      {"float_range.txt", "a 1 3.5e38 3\n", "float_range.txt:1: '3.5e38' is outside the range of float32"},
+      {"nan.txt", "a 1 nan 3\n", "nan.txt:1: 'nan' is not a finite number"},
+      {"inf.txt", "a -inf 2 3\n", "inf.txt:1: '-inf' is not a finite number"},
+      {"suffix.txt", "a 1 2 3x\n", "suffix.txt:1: '3x' is not a finite number"},
+      {"nul.txt", std::string("a 1 2\0 3\n", 10), "nul.txt:1: '2"},
+      {"header.txt", "3 4\na 1 2 3\n", "header.txt:1: the word2vec header says 4 values per vector, the table has output_dim 3"},
+      {"late_error.txt", "a 1 2 3\nb 4 5 6\nc 7 8\n", "late_error.txt:3: expected 3 values, got 2"},
+  };
+  for (const auto& c : cases) {
+    expect_error([&] { embedkit::load_pretrained_text(t, write_temp(c.name, c.text), vocabulary); }, Status::io_error,
+                 c.error);
+  }
+  expect_error([&] { embedkit::load_pretrained_text(t, "/tmp", vocabulary); }, Status::io_error, "/tmp: not a regular file");
+  expect_error([&] { embedkit::load_pretrained_text(t, write_temp("ok.txt", "a 1 2 3\n"), "/tmp"); }, Status::io_error,
+               "/tmp: not a regular file");
+  expect_error([&] { embedkit::load_pretrained_text(t, write_temp("ok.txt", "a 1 2 3\n"), vocabulary, -1); },
+               Status::invalid_argument, "reserved leading indices must be in [0, 6), got -1");
+  expect_error([&] { embedkit::load_pretrained_text(t, write_temp("ok.txt", "a 1 2 3\n"), vocabulary, 4); },
+               Status::invalid_argument, "3 tokens after 4 reserved indices need input_dim 7, but the table has 6");
+  EXPECT_EQ(t.get_weights().values, before);
+
+  // What is odd but not wrong loads: an empty file, a word2vec header whose count lies, CRLF line
+  // ends, blank lines, a token twice (the last line wins), vectors of tokens not in the vocabulary,
+  // and values that underflow float32 (strtof's ERANGE), which round to a subnormal or zero.
+  const auto coverage = embedkit::load_pretrained_text(
+      t, write_temp("odd.txt", "100 3\r\n\r\nb 1 2 3\r\nzzz 9 9 9\n\nb 4 5 6\nc 1e-40 -1e-400 1e-38\n"), vocabulary);
+  EXPECT_EQ(coverage.found, 2);
+  EXPECT_EQ(t.row(1), (std::vector<float>{4, 5, 6}));
+  EXPECT_EQ(t.row(2), (std::vector<float>{1e-40f, -0.0f, 1e-38f}));
+  EXPECT_EQ(embedkit::load_pretrained_text(t, write_temp("empty.txt", ""), vocabulary).found, 0);
 }
 
 }  // namespace

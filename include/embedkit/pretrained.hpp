@@ -28,7 +28,8 @@ EMBEDKIT_API void load_pretrained_npy(EmbeddingTable& table, const std::string& 
 /// without a vector keep their values; the coverage is returned and logged. The files are read
 /// and checked whole before any row changes.
 /// @throws Error: io_error naming file and line (`glove.txt:1234: expected 100 values, got 99`, a
-///         value that is not a number), invalid_argument (a vocabulary larger than the table, by how
+///         value that is not a finite number or overflows float32; one that underflows reads as its
+///         subnormal or zero), invalid_argument (a vocabulary larger than the table, by how
 ///         much).
 EMBEDKIT_API PretrainedCoverage load_pretrained_text(EmbeddingTable& table, const std::string& vectors_path,
                                                      const std::string& vocabulary_path, std::int64_t reserved = 0);

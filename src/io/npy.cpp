@@ -105,7 +105,7 @@ NpyArray parse_npy(std::string_view bytes, std::string_view name) {
   array.shape = parse_shape(shape_text, name);
   std::int64_t count = 0;
   try {
-    count = checked_numel(array.shape, name, sizeof(float));
+    count = checked_numel(array.shape, "the array", sizeof(float));
   } catch (const Error& e) {
     malformed(name, e.what());
   }
