@@ -1,5 +1,13 @@
 # Third-party libraries, all from Debian packages (scripts/setup.sh installs them).
 find_package(OpenMP REQUIRED COMPONENTS CXX)
+# ThreadSanitizer understands OpenMP's synchronisation only through LLVM's runtime (libomp, whose
+# Archer tool tells TSan about barriers and tasks); GCC's libgomp makes it report false races.
+# clang picks libomp (-fopenmp=libomp) when libomp-dev is installed; anything else is refused.
+if(EMBEDKIT_SANITIZE MATCHES "thread" AND NOT OpenMP_CXX_LIBRARIES MATCHES "/libomp[.]")
+  message(FATAL_ERROR "EMBEDKIT_SANITIZE=thread needs clang with LLVM's OpenMP runtime (Debian: clang, "
+                      "libomp-dev; scripts/setup.sh installs them), but OpenMP resolved to "
+                      "'${OpenMP_CXX_LIBRARIES}' with ${CMAKE_CXX_COMPILER_ID}: GCC's libgomp gives false TSan reports")
+endif()
 find_package(fmt REQUIRED)
 find_package(spdlog REQUIRED)
 find_package(nlohmann_json 3.10 REQUIRED)

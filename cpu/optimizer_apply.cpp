@@ -38,34 +38,40 @@ void constrain_row(float* row, std::int64_t dim, const Constraint& constraint) {
 void update_row(const RowUpdate& update, std::int64_t id, const float* grad) {
   const std::int64_t dim = update.dim;
   const detail::StepScalars& s = update.scalars;
-  float* w = update.weights + id * dim;
+  // Weights, slots and gradient never overlap: saying so lets the loops below keep values in
+  // registers and vectorise (the arithmetic, and so every bit, is the shared update's).
+  float* __restrict w = update.weights + id * dim;
+  const float* __restrict g_row = grad;
   const std::int64_t at = id * dim;
   const auto gradient = [&](std::int64_t c) {  // the regularized gradient, from w before decay
-    return detail::regularized_gradient(grad != nullptr ? grad[c] : 0.0f, w[c], s);
+    return detail::regularized_gradient(g_row != nullptr ? g_row[c] : 0.0f, w[c], s);
   };
   if (update.kind == OptimizerKind::rowwise_adagrad) {
     float squares = 0.0f;
     for (std::int64_t c = 0; c < dim; ++c) squares += gradient(c) * gradient(c);
     float& accumulator = update.slot0[id];
     accumulator += squares / static_cast<float>(dim);
+    const float row_accumulator = accumulator;  // a value, not a reference the stores to w might change
     for (std::int64_t c = 0; c < dim; ++c) {
       const float g = gradient(c);
       w[c] = detail::decayed_weight(w[c], s);
-      detail::rowwise_adagrad_update(w[c], accumulator, g, s);
+      detail::rowwise_adagrad_update(w[c], row_accumulator, g, s);
     }
   } else {
+    float* __restrict slot0 = update.slot0 != nullptr ? update.slot0 + at : nullptr;
+    float* __restrict slot1 = update.slot1 != nullptr ? update.slot1 + at : nullptr;
     for (std::int64_t c = 0; c < dim; ++c) {
       const float g = gradient(c);
       w[c] = detail::decayed_weight(w[c], s);
       switch (update.kind) {
         case OptimizerKind::sgd: {
           float unused = 0.0f;
-          detail::sgd_update(w[c], update.slot0 != nullptr ? update.slot0[at + c] : unused, g, s);
+          detail::sgd_update(w[c], slot0 != nullptr ? slot0[c] : unused, g, s);
           break;
         }
-        case OptimizerKind::adagrad: detail::adagrad_update(w[c], update.slot0[at + c], g, s); break;
-        case OptimizerKind::adam: detail::adam_update(w[c], update.slot0[at + c], update.slot1[at + c], g, s); break;
-        case OptimizerKind::ftrl: detail::ftrl_update(w[c], update.slot0[at + c], update.slot1[at + c], g, s); break;
+        case OptimizerKind::adagrad: detail::adagrad_update(w[c], slot0[c], g, s); break;
+        case OptimizerKind::adam: detail::adam_update(w[c], slot0[c], slot1[c], g, s); break;
+        case OptimizerKind::ftrl: detail::ftrl_update(w[c], slot0[c], slot1[c], g, s); break;
         case OptimizerKind::rowwise_adagrad:
         case OptimizerKind::custom: break;  // handled above / by the table on the calling thread
       }

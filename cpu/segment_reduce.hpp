@@ -4,6 +4,7 @@
 
 #include <embedkit/detail/summation_order.hpp>
 
+#include "prefetch.hpp"
 #include "segments.hpp"
 
 #include <algorithm>
@@ -15,12 +16,19 @@ namespace embedkit::cpu {
 /// rows[u, :] = the canonical sum over positions p of segment u of the gradient row of p, which
 /// `accumulate(p, acc, first)` writes (first: acc = row) or adds (acc += row) into `acc`.
 /// Scratch follows the batch: one dim-row per piece of the ids that span several pieces.
-template <class Accumulate>
-void reduce_segments(const Segments& segments, std::int64_t dim, const Accumulate& accumulate, float* rows) {
+/// `prefetch(p)` is called kPrefetchDistance positions ahead of `accumulate(p, ...)`, so the
+/// gradient rows, read in id order and so at random, arrive before they are needed.
+template <class Accumulate, class Prefetch>
+void reduce_segments(const Segments& segments, std::int64_t dim, const Accumulate& accumulate,
+                     const Prefetch& prefetch, float* rows) {
   constexpr std::int64_t kPiece = detail::kSumPieceSize;
   const std::int64_t unique = segments.size();
+  const auto total = static_cast<std::int64_t>(segments.positions.size());
   const auto sum_piece = [&](std::int64_t begin, std::int64_t end, float* acc) {
-    for (std::int64_t k = begin; k < end; ++k) accumulate(segments.positions[k], acc, k == begin);
+    for (std::int64_t k = begin; k < end; ++k) {
+      if (k + kPrefetchDistance < total) prefetch(segments.positions[k + kPrefetchDistance]);
+      accumulate(segments.positions[k], acc, k == begin);
+    }
   };
   // Ids that fit one piece sum straight into their row; the others are listed for the piece pass.
   std::vector<std::int64_t> hot;

@@ -2,6 +2,8 @@
 # Installs what embedkit builds with, from Debian packages. Idempotent: installs only what is
 # missing, and runs apt-get update only then. The CUDA toolkit is optional and not installed here:
 # with nvcc (e.g. /usr/local/cuda/bin/nvcc) the CUDA backend is built, without it a CPU-only library.
+# Usage: scripts/setup.sh [python]   ("python" adds what the Python package and its tests need:
+# Debian's Python with venv and headers, and Debian's PyTorch, which the torch tests run against).
 # Open MPI (libopenmpi-dev, openmpi-bin) builds the sharded tables and runs their tests under mpirun.
 set -euo pipefail
 
@@ -9,8 +11,15 @@ packages=(
   build-essential cmake ninja-build pkg-config
   libspdlog-dev libfmt-dev nlohmann-json3-dev libdlpack-dev libcli11-dev libxxhash-dev
   libgtest-dev libgmock-dev libbenchmark-dev
+  clang libclang-rt-dev libomp-dev
   libopenmpi-dev openmpi-bin
 )
+for group in "$@"; do
+  case $group in
+    python) packages+=(python3 python3-dev python3-venv python3-torch) ;;
+    *) echo "[setup] unknown package group '$group' (python)" >&2; exit 1 ;;
+  esac
+done
 
 missing=()
 for package in "${packages[@]}"; do

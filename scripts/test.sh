@@ -1,26 +1,86 @@
 #!/usr/bin/env bash
-# Sets up a fresh machine, then builds and tests embedkit in CI's four lanes:
-#   cuda  - the CUDA backend compiled for sm_80 and sm_90, all tests (GPU tests skip without a GPU),
-#           and scripts/check_kernels.sh (spills, vector loads)
-#   cpu   - the CPU-only library (-DEMBEDKIT_CUDA=OFF), all tests (the sharded ones under mpiexec
-#           on 1, 2 and 4 ranks) and a benchmark smoke run
-#   asan  - CPU-only under AddressSanitizer + UndefinedBehaviorSanitizer, all tests (sharded ones
-#           on 1 and 2 ranks)
-#   nompi - the library built without MPI, and the test that its sharded entry points say so
-# Usage: scripts/test.sh [lane ...]   (default: all four). Warnings are errors in every lane.
+# Sets up a fresh machine, then builds and tests embedkit in CI's lanes:
+#   cuda   - the CUDA backend compiled for sm_80 and sm_90, all tests (GPU tests skip without a GPU),
+#            and scripts/check_kernels.sh (spills, vector loads)
+#   cpu    - the CPU-only library (-DEMBEDKIT_CUDA=OFF), all tests (the sharded ones under mpiexec
+#            on 1, 2 and 4 ranks) and smoke runs of the benchmarks
+#   asan   - CPU-only under AddressSanitizer + UndefinedBehaviorSanitizer, all tests (sharded ones
+#            on 1 and 2 ranks)
+#   tsan   - CPU-only under ThreadSanitizer (clang, LLVM's libomp), the concurrency tests, with
+#            OpenMP teams and again on one OpenMP thread (pooled OpenMP workers carry
+#            happens-before edges between callers that can hide a missing table lock)
+#   fuzz   - the libFuzzer targets in fuzz/ (clang, ASan + UBSan), each run for EMBEDKIT_FUZZ_SECONDS
+#            (default 30) from its checked-in corpus; a crash fails the lane and its input is kept
+#            in build/fuzz/artifacts/ to be added to the corpus
+#   nompi  - the library built without MPI, and the test that its sharded entry points say so
+#   python - the Python package (python/): one CPU-only wheel built from this checkout, installed
+#            into two virtual environments under build/python, pytest in each: `venv` holds the
+#            pinned PyPI Keras 3 + JAX (CPU) + NumPy 2 of python/requirements-test.txt, `venv-torch`
+#            sees Debian's python3-torch and NumPy 1.24 (system site-packages) and adds only pytest
+# Usage: scripts/test.sh [lane ...]   (default: all of them). Warnings are errors in every lane.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 lanes=("$@")
-[ ${#lanes[@]} -gt 0 ] || lanes=(cuda cpu asan nompi)
+[ ${#lanes[@]} -gt 0 ] || lanes=(cuda cpu asan tsan fuzz nompi python)
 
-./scripts/setup.sh
+setup_groups=()
+for lane in "${lanes[@]}"; do [ "$lane" != python ] || setup_groups+=(python); done
+./scripts/setup.sh "${setup_groups[@]}"
 jobs=$(nproc)
 mkdir -p build
+# Debian's Python (the one python3-torch is built for): both environments and the wheel use it.
+python_lane() {
+  local dir=build/python python=/usr/bin/python3 started=$SECONDS
+  local venv=$dir/venv torch_venv=$dir/venv-torch
+  echo "[test] === lane python: virtual environments ($venv: python/requirements-test.txt; $torch_venv: Debian's torch)"
+  [ -x "$venv/bin/python" ] || "$python" -m venv "$venv"
+  [ -x "$torch_venv/bin/python" ] || "$python" -m venv --system-site-packages "$torch_venv"
+  "$venv/bin/pip" install -q --disable-pip-version-check -r python/requirements-test.txt
+  "$torch_venv/bin/pip" install -q --disable-pip-version-check -r python/requirements-test-torch.txt
+  echo "[test] === lane python: wheel (libembedkit, CPU-only, and the extension; incremental in $dir/wheel)"
+  rm -rf "$dir/dist"
+  "$venv/bin/pip" wheel -q --disable-pip-version-check --no-build-isolation --no-deps -w "$dir/dist" \
+    --config-settings=build-dir="$PWD/$dir/wheel" --config-settings=cmake.define.EMBEDKIT_CUDA=OFF \
+    --config-settings=cmake.define.EMBEDKIT_WERROR=ON --config-settings=cmake.define.EMBEDKIT_MPI=OFF ./python
+  local env
+  for env in "$venv" "$torch_venv"; do
+    "$env/bin/pip" install -q --disable-pip-version-check --force-reinstall --no-deps "$dir"/dist/embedkit-*.whl
+    echo "[test] === lane python: pytest in $env"
+    "$env/bin/python" -m pytest -q -p no:cacheprovider python/tests
+  done
+  echo "[test] === lane python: passed in $((SECONDS - started)) s"
+}
+
+# Runs every fuzz target for EMBEDKIT_FUZZ_SECONDS from its seed corpus (read-only; new inputs go to
+# build/fuzz/corpus/) and prints its executions. A crash, leak, timeout or out-of-memory stops the lane.
+run_fuzzers() {
+  local dir=$1 seconds=${EMBEDKIT_FUZZ_SECONDS:-30} target name log execs
+  mkdir -p "$dir/artifacts"
+  for target in "$dir"/fuzz/*_fuzz; do
+    name=$(basename "$target")
+    log="$dir/$name.log"
+    mkdir -p "$dir/corpus/$name"
+    echo "[test] === lane fuzz: $name for ${seconds} s"
+    if ! OMP_NUM_THREADS=1 "$target" -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 \
+        -artifact_prefix="$dir/artifacts/$name-" "$dir/corpus/$name" "fuzz/corpus/$name" >"$log" 2>&1; then
+      tail -n 60 "$log"
+      echo "[test] lane fuzz: $name failed; the input is in $dir/artifacts/ (add it to fuzz/corpus/$name/" \
+           "and a regression test)" >&2
+      return 1
+    fi
+    execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log")
+    echo "[test] lane fuzz: $name: ${execs:-?} executions; $(ls "$dir/corpus/$name" | wc -l) inputs in $dir/corpus/$name"
+  done
+}
 
 run_lane() {
   local lane=$1 dir=build/$1 started=$SECONDS
-  local flags=()
+  if [ "$lane" = python ]; then
+    python_lane
+    return
+  fi
+  local flags=() targets=() tests=()
   case $lane in
     cuda)
       local nvcc
@@ -30,23 +90,42 @@ run_lane() {
         return 1
       fi
       flags+=(-DCMAKE_CUDA_COMPILER="$nvcc") ;;
-    cpu | asan | nompi) ;;
-    *) echo "[test] unknown lane '$lane' (cuda, cpu, asan, nompi)" >&2; return 1 ;;
+    cpu | asan | fuzz | nompi) ;;
+    tsan)  # the library and the concurrency tests (label `concurrency`)
+      targets=(-t concurrency_test c_api_concurrency_test)
+      tests=(-L concurrency --no-tests=error) ;;
+    *) echo "[test] unknown lane '$lane' (cuda, cpu, asan, tsan, fuzz, nompi, python)" >&2; return 1 ;;
   esac
   echo "[test] === lane $lane: configure (CMakePresets.json preset '$lane')"
   cmake --preset "$lane" "${flags[@]}" >"$dir.configure.log" 2>&1 || { cat "$dir.configure.log"; return 1; }
   echo "[test] === lane $lane: build"
-  cmake --build --preset "$lane" -j "$jobs"
+  cmake --build --preset "$lane" -j "$jobs" "${targets[@]}"
+  if [ "$lane" = fuzz ]; then
+    run_fuzzers "$dir"
+    echo "[test] === lane $lane: passed in $((SECONDS - started)) s"
+    return 0
+  fi
   echo "[test] === lane $lane: ctest"
-  ctest --preset "$lane" -j "$jobs"
+  ctest --preset "$lane" -j "$jobs" "${tests[@]}"
+  if [ "$lane" = tsan ]; then
+    echo "[test] === lane tsan: ctest on one OpenMP thread"
+    OMP_NUM_THREADS=1 ctest --preset "$lane" -j "$jobs" "${tests[@]}"
+  fi
   if [ "$lane" = cuda ]; then
     echo "[test] === lane cuda: kernel check (no register spills; 128-bit loads in the gather)"
     ./scripts/check_kernels.sh
   fi
   if [ "$lane" = cpu ]; then
-    echo "[test] === lane cpu: benchmark smoke run (the harness works; no timing is asserted)"
-    EMBEDKIT_BENCH_ROWS=65536 "$dir/bench/bench_lookup" --benchmark_min_time=0.01 >"$dir/bench_smoke.log"
-    tail -n 5 "$dir/bench_smoke.log"
+    echo "[test] === lane cpu: benchmark smoke runs (the harnesses work; no timing is asserted)"
+    EMBEDKIT_BENCH_SCALE=smoke "$dir/bench/bench_embedkit" --benchmark_min_time=0.01 >"$dir/bench_smoke.log"
+    tail -n 4 "$dir/bench_smoke.log"
+    "$dir/tools/embedkit" bench --scale smoke --seconds 1 >"$dir/embedkit_bench_smoke.log"
+    tail -n 2 "$dir/embedkit_bench_smoke.log"
+    if /usr/bin/python3 -c "import torch" 2>/dev/null; then
+      /usr/bin/python3 bench/compare_pytorch.py --embedkit "$dir/tools/embedkit" --scale smoke --seconds 1 | tail -n 3
+    else
+      echo "[test] compare_pytorch.py not run: Debian's python3-torch is not installed (apt-get install python3-torch)"
+    fi
     OMP_NUM_THREADS=1 OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 \
       mpiexec -n 2 --oversubscribe "$dir/bench/bench_sharded" --rows 4096 --batch 256 --steps 2 --warmup 1
   fi

@@ -1,6 +1,7 @@
 // The C ABI: opaque handles, a status per call, a thread-local last error, and one catch-all
 // wrapper so no exception ever crosses into C.
 #include <embedkit/c_api.h>
+#include <embedkit/plan.hpp>
 #include <embedkit/status.hpp>
 #include <embedkit/table.hpp>
 #include <embedkit/version.hpp>
@@ -9,6 +10,7 @@
 #include "context_impl.hpp"
 #include "dispatch/device_probe.hpp"
 #include "dlpack_view.hpp"
+#include "plan_request_json.hpp"
 #include "shape.hpp"
 
 #include <fmt/format.h>
@@ -35,6 +37,21 @@ embedkit::detail::Backend* default_device() { return embedkit::detail::c_api_dev
 embedkit::EmbeddingTable& table_of(ek_table* table) {
   if (table == nullptr) throw Error(Status::invalid_argument, "table is NULL");
   return table->table;
+}
+
+// Copies `text` and its NUL into the caller's buffer, or says in *length how much room it needs.
+void write_text(const std::string& text, std::string_view what, char* buffer, std::size_t capacity,
+                std::size_t* length) {
+  if (length == nullptr) throw Error(Status::invalid_argument, "length is NULL");
+  const std::size_t needed = text.size() + 1;
+  *length = needed;
+  if (buffer == nullptr || capacity < needed) {
+    throw Error(Status::invalid_argument,
+                fmt::format("{} buffer holds {} bytes, but the {} needs {} (including the NUL); "
+                            "*length says how many",
+                            what, buffer == nullptr ? 0 : capacity, what, needed));
+  }
+  std::memcpy(buffer, text.c_str(), needed);
 }
 
 }  // namespace
@@ -185,19 +202,27 @@ ek_status ek_set_weights(ek_table* t, const DLTensor* weights) {
 }
 
 ek_status ek_table_info(ek_table* t, char* buffer, size_t capacity, size_t* length) {
+  return guarded(__func__, [&] { write_text(table_of(t).info_json(), "info", buffer, capacity, length); });
+}
+
+ek_status ek_table_summary(ek_table* t, const DLTensor* batch, char* buffer, size_t capacity, size_t* length) {
   return guarded(__func__, [&] {
     auto& table = table_of(t);
-    if (length == nullptr) throw Error(Status::invalid_argument, "length is NULL");
-    const std::string info = table.info_json();
-    const std::size_t needed = info.size() + 1;
-    *length = needed;
-    if (buffer == nullptr || capacity < needed) {
-      throw Error(Status::invalid_argument,
-                  fmt::format("info buffer holds {} bytes, but the table info needs {} (including the NUL); "
-                              "*length says how many",
-                              buffer == nullptr ? 0 : capacity, needed));
+    if (batch == nullptr) {
+      write_text(table.summary().to_string(), "summary", buffer, capacity, length);
+      return;
     }
-    std::memcpy(buffer, info.c_str(), needed);
+    embedkit::detail::TensorStaging staging(default_device());
+    write_text(table.summary(staging.indices(batch, "batch")).to_string(), "summary", buffer, capacity, length);
+  });
+}
+
+ek_status ek_plan(const char* request_json, int as_json, char* buffer, size_t capacity, size_t* length) {
+  return guarded(__func__, [&] {
+    if (request_json == nullptr) throw Error(Status::invalid_argument, "request_json is NULL");
+    const embedkit::PlanRequest request = embedkit::detail::plan_request_from_json(request_json);
+    const embedkit::PlacementDecision decision = embedkit::plan_placement(request);
+    write_text(embedkit::plan_report(request, decision, as_json != 0), "plan", buffer, capacity, length);
   });
 }
 

@@ -16,7 +16,10 @@ struct Context::Impl {
   std::unique_ptr<detail::Backend> device;  // null: no usable device
   bool built_with_cuda = false;
   std::string no_device_reason;  // the runtime's words when the device query failed
-  std::mutex mutex;
+  // Held while a table is placed on the device (decision, allocation, ledger entry), so tables
+  // created or migrated from several threads at once never overcommit the device together.
+  std::mutex placement_mutex;
+  std::mutex mutex;  // guards the ledger below
   // The ledger: what tables of this context need on `device` (weights, state, and the workspace
   // of their largest batch), and the part of it they hold allocated (weights and state).
   std::uint64_t placed = 0;

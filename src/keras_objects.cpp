@@ -67,15 +67,17 @@ std::optional<Regularizer> regularizer_from_json(const nlohmann::json& value) {
   const auto [name, config] = name_and_config(value, kWhat, "regularizer");
   Regularizer regularizer;
   const std::string where = fmt::format("{} config of {}", kWhat, name);
-  const auto penalty = [&](const char* key) {
-    return config.contains(key) ? finite_number(config[key], fmt::format("{} {}", kWhat, key)) : kKerasDefaultPenalty;
+  // The binding is passed, not captured: clang before 16 cannot capture structured bindings.
+  const auto penalty = [&kWhat](const nlohmann::json& keras_config, const char* key) {
+    return keras_config.contains(key) ? finite_number(keras_config[key], fmt::format("{} {}", kWhat, key))
+                                      : kKerasDefaultPenalty;
   };
   if (name == "L1" || name == "l1") {
     reject_unknown_keys(config, where, {"l1"});
-    regularizer.l1 = penalty("l1");
+    regularizer.l1 = penalty(config, "l1");
   } else if (name == "L2" || name == "l2") {
     reject_unknown_keys(config, where, {"l2"});
-    regularizer.l2 = penalty("l2");
+    regularizer.l2 = penalty(config, "l2");
   } else if (name == "L1L2" || name == "l1l2" || name == "l1_l2") {
     reject_unknown_keys(config, where, {"l1", "l2"});
     // Keras's L1L2() defaults both to 0; tf-keras's l1_l2() function to 0.01 each.

@@ -1,10 +1,14 @@
 // Placement planning without a table: `embedkit plan` and PlanRequest.
 #include <embedkit/plan.hpp>
 #include <embedkit/status.hpp>
+#include <embedkit/summary.hpp>
 
 #include "dispatch/placement_inputs.hpp"
+#include "json_fields.hpp"
+#include "plan_request_json.hpp"
 
 #include <fmt/format.h>
+#include <nlohmann/json.hpp>
 
 #include <cctype>
 #include <cmath>
@@ -66,5 +70,79 @@ PlacementDecision plan_placement(const PlanRequest& request, Context& context) {
   }
   return detail::decide_placement(inputs);
 }
+
+std::string plan_report(const PlanRequest& request, const PlacementDecision& decision, bool json) {
+  const ByteBreakdown& bytes = decision.bytes;
+  if (json) {
+    nlohmann::json out = {{"device", decision.device_name()},
+                          {"reason_code", to_string(decision.reason_code)},
+                          {"reason", decision.reason},
+                          {"bytes",
+                           {{"weights", bytes.weights},
+                            {"optimizer_state", bytes.optimizer_state},
+                            {"workspace", bytes.workspace},
+                            {"total", bytes.total()}}}};
+    if (decision.device_free_bytes) out["device_free_bytes"] = *decision.device_free_bytes;
+    if (decision.device_usable_bytes) out["device_usable_bytes"] = *decision.device_usable_bytes;
+    return out.dump(2) + "\n";
+  }
+  std::string text = fmt::format("table of {} x {}, {}, batches up to {} lookups\n", request.rows, request.dim,
+                                 to_string(request.optimizer.kind), request.max_batch_lookups);
+  const auto line = [&text](std::string_view label, const std::string& value) {
+    text.append(fmt::format("  {:<17}{}\n", label, value));
+  };
+  line("weights", format_bytes(bytes.weights));
+  line("optimizer state", format_bytes(bytes.optimizer_state));
+  line("workspace", format_bytes(bytes.workspace));
+  line("total", format_bytes(bytes.total()));
+  if (decision.device_free_bytes) line("device free", format_bytes(*decision.device_free_bytes));
+  if (decision.device_usable_bytes) line("device usable", format_bytes(*decision.device_usable_bytes) + " (after headroom)");
+  text.append(fmt::format("placement: {} ({})\n  {}\n", decision.device_name(), to_string(decision.reason_code),
+                          decision.reason));
+  return text;
+}
+
+namespace detail {
+
+PlanRequest plan_request_from_json(std::string_view json) {
+  nlohmann::json document;
+  try {
+    document = nlohmann::json::parse(json.begin(), json.end());
+  } catch (const nlohmann::json::exception& e) {
+    throw Error(Status::invalid_argument, fmt::format("plan request is not valid JSON: {}", e.what()));
+  }
+  if (!document.is_object()) {
+    throw Error(Status::invalid_argument,
+                fmt::format("plan request must be a JSON object, got {}", json_repr(document)));
+  }
+  PlanRequest request;
+  const auto bytes = [](const nlohmann::json& value, std::string_view key) {
+    return value.is_string() ? parse_bytes(value.get<std::string>()) : non_negative_integer(value, key);
+  };
+  for (const auto& [key, value] : document.items()) {
+    if (key == "rows") {
+      request.rows = positive_integer(value, key);
+    } else if (key == "dim") {
+      request.dim = positive_integer(value, key);
+    } else if (key == "optimizer") {
+      request.optimizer = OptimizerConfig::from_json(value.dump());
+    } else if (key == "max_batch_lookups") {
+      request.max_batch_lookups = positive_integer(value, key);
+    } else if (key == "gpu_memory") {
+      if (!value.is_null()) request.device_memory = bytes(value, key);
+    } else if (key == "gpu_memory_limit") {
+      if (!value.is_null()) request.gpu_memory_limit = bytes(value, key);
+    } else if (key == "gpu_memory_headroom") {
+      if (!value.is_null()) request.gpu_memory_headroom = bytes(value, key);
+    } else {
+      throw Error(Status::invalid_argument, fmt::format("unknown plan request key '{}'", key));
+    }
+  }
+  if (request.rows == 0) throw Error(Status::invalid_argument, "plan request is missing the required key 'rows'");
+  if (request.dim == 0) throw Error(Status::invalid_argument, "plan request is missing the required key 'dim'");
+  return request;
+}
+
+}  // namespace detail
 
 }  // namespace embedkit

@@ -80,6 +80,7 @@ EmbeddingTable::EmbeddingTable(TableConfig config, Context& context, Fill fill, 
   config.validate();
   if (!config.seed) config.seed = detail::draw_seed();
   Context::Impl& ctx = context.impl();
+  std::unique_lock placing(ctx.placement_mutex);
   const detail::PlacementInputs inputs = detail::placement_inputs(config, ctx);
   PlacementDecision placement = detail::decide_placement(inputs);
   const std::vector<detail::SlotSpec> specs = detail::slot_specs(config.optimizer, config.output_dim);
@@ -92,6 +93,10 @@ EmbeddingTable::EmbeddingTable(TableConfig config, Context& context, Fill fill, 
       impl_->weights = std::move(storage.weights);
       impl_->slots = std::move(storage.slots);
       impl_->backend = ctx.device.get();
+      // In the ledger at once (~Impl takes it out again if this constructor fails later on).
+      impl_->ledger_bytes = inputs.bytes.total();
+      impl_->ledger_resident = inputs.bytes.weights + inputs.bytes.optimizer_state;
+      ctx.reserve(impl_->ledger_bytes, impl_->ledger_resident);
     } catch (const Error& e) {
       if (e.status() != Status::out_of_memory) throw;
       if (inputs.policy == PlacementPolicy::cuda) {
@@ -106,6 +111,7 @@ EmbeddingTable::EmbeddingTable(TableConfig config, Context& context, Fill fill, 
       placement.reason = fmt::format("it should have fit on {}, but {}", ctx.device->name(), e.what());
     }
   }
+  placing.unlock();
   if (impl_->backend == nullptr) {
     check_host_memory(config, inputs.bytes);
     Storage storage = allocate_storage(detail::CpuBackend::instance(), config, specs);
@@ -127,11 +133,6 @@ EmbeddingTable::EmbeddingTable(TableConfig config, Context& context, Fill fill, 
   }
   for (std::size_t k = 0; k < specs.size(); ++k) {
     backend.fill(impl_->slots[k].as<float>(), config.input_dim * specs[k].width, specs[k].initial);
-  }
-  if (placement.device == DeviceKind::cuda) {
-    impl_->ledger_bytes = inputs.bytes.total();
-    impl_->ledger_resident = inputs.bytes.weights + inputs.bytes.optimizer_state;
-    ctx.reserve(impl_->ledger_bytes, impl_->ledger_resident);
   }
   impl_->placement = std::move(placement);
   impl_->config = std::move(config);
@@ -155,7 +156,10 @@ EmbeddingTable::~EmbeddingTable() = default;
 EmbeddingTable::EmbeddingTable(EmbeddingTable&&) noexcept = default;
 EmbeddingTable& EmbeddingTable::operator=(EmbeddingTable&&) noexcept = default;
 
-const TableConfig& EmbeddingTable::config() const noexcept { return impl_->config; }
+TableConfig EmbeddingTable::config() const {
+  std::shared_lock lock(impl_->mutex);
+  return impl_->config;
+}
 std::int64_t EmbeddingTable::input_dim() const noexcept { return impl_->config.input_dim; }
 std::int64_t EmbeddingTable::output_dim() const noexcept { return impl_->config.output_dim; }
 std::uint64_t EmbeddingTable::seed() const noexcept { return *impl_->config.seed; }
@@ -170,7 +174,10 @@ void EmbeddingTable::set_trainable(bool trainable) {
   impl_->config.trainable = trainable;
 }
 
-const PlacementDecision& EmbeddingTable::placement() const noexcept { return impl_->placement; }
+PlacementDecision EmbeddingTable::placement() const {
+  std::shared_lock lock(impl_->mutex);
+  return impl_->placement;
+}
 std::int64_t EmbeddingTable::out_of_range_count() const noexcept { return impl_->out_of_range_count.load(); }
 
 Array<float> EmbeddingTable::lookup(const IndexTensor& indices) const {

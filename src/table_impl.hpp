@@ -15,6 +15,7 @@
 #include "optimizer_state.hpp"
 #include "log.hpp"
 #include "shape.hpp"
+#include "writer_priority_mutex.hpp"
 
 #include <fmt/format.h>
 
@@ -24,7 +25,6 @@
 
 #include <atomic>
 #include <cstdint>
-#include <shared_mutex>
 #include <span>
 
 namespace embedkit {
@@ -44,8 +44,9 @@ struct EmbeddingTable::Impl {
   std::atomic<std::int64_t> out_of_range_count{0};
   std::atomic<std::int64_t> nonfinite_rows{0};  // gradient rows skipped as non-finite
   bool frozen_step_logged = false;  // a step on a frozen table is logged once, under the writer lock
-  // Lookups share it; writes to the weights take it alone, so no lookup sees a half-written row.
-  mutable std::shared_mutex mutex;
+  // The one lock of the threading model (table.hpp): every reading method holds it shared, every
+  // writing method alone, so no read sees a half-written row or a half-applied step.
+  mutable detail::WriterPriorityMutex mutex;
 
   ~Impl() {
     if (ledger_bytes > 0) context->impl().release(ledger_bytes, ledger_resident);

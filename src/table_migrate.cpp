@@ -54,7 +54,9 @@ void EmbeddingTable::migrate(std::string_view device) {
   const ByteBreakdown bytes = impl.placement.bytes;
   Context::Impl& context = impl.context->impl();
   const bool to_device = target.kind() == DeviceKind::cuda;
+  std::unique_lock placing(context.placement_mutex, std::defer_lock);
   if (to_device) {
+    placing.lock();
     // The checks of a forced placement, against today's memory and ledger.
     detail::PlacementInputs inputs = detail::placement_inputs(config, context);
     inputs.policy = PlacementPolicy::cuda;

@@ -438,7 +438,10 @@ void EmbeddingTable::train_step_pooled(const IndexTensor& indices, std::span<con
   detail::record_zero_filled(*impl_, filled);
 }
 
-const OptimizerConfig& EmbeddingTable::optimizer() const noexcept { return impl_->config.optimizer; }
+OptimizerConfig EmbeddingTable::optimizer() const {
+  std::shared_lock lock(impl_->mutex);
+  return impl_->config.optimizer;
+}
 
 void EmbeddingTable::set_learning_rate(double learning_rate) {
   std::unique_lock lock(impl_->mutex);

@@ -262,6 +262,26 @@ static char* table_info(ek_table* table) {
   return buffer;
 }
 
+
+/* A text entry point's output as a malloc'ed string: asks for the size, then fills (NULL and a
+ * counted failure when the calls fail). */
+typedef ek_status (*text_call)(void* context, char* buffer, size_t capacity, size_t* length);
+
+static char* call_for_text(text_call call, void* context) {
+  size_t length = 0;
+  const ek_status query = call(context, NULL, 0, &length);
+  CHECK(query == EK_INVALID_ARGUMENT);
+  CHECK(length > 1);
+  if (query != EK_INVALID_ARGUMENT || length <= 1) return NULL;
+  char* buffer = malloc(length);
+  if (buffer == NULL) return NULL;
+  size_t written = 0;
+  EXPECT_OK(call(context, buffer, length, &written));
+  CHECK(written == length);
+  CHECK(strlen(buffer) + 1 == length);
+  return buffer;
+}
+
 /* ---------------------------------------------------------------------------------------------
  * Status codes
  * ------------------------------------------------------------------------------------------- */
@@ -690,6 +710,128 @@ static void test_tensor_layouts(void) {
   }
 
   ek_table_destroy(table);
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * ek_table_summary
+ * ------------------------------------------------------------------------------------------- */
+
+struct summary_call {
+  ek_table* table;
+  const DLTensor* batch;
+};
+
+static ek_status summary_of(void* context, char* buffer, size_t capacity, size_t* length) {
+  const struct summary_call* call = context;
+  return ek_table_summary(call->table, call->batch, buffer, capacity, length);
+}
+
+static void test_summary(void) {
+  ek_table* table = CREATE_OK(
+      "{\"input_dim\": 3, \"output_dim\": 2, \"mask_zero\": true, \"name\": \"tiny\", \"placement\": \"cpu\"}");
+  struct summary_call call = {table, NULL};
+  char* text = call_for_text(summary_of, &call);
+  CHECK(text != NULL);
+  if (text != NULL) {
+    CHECK(strncmp(text, "Table 'tiny'\n", strlen("Table 'tiny'\n")) == 0);
+    CHECK(strstr(text, "\n  rows x dim      3 x 2 (6 parameters, trainable)\n") != NULL);
+    CHECK(strstr(text, "\n  weights         24 bytes\n") != NULL);
+    CHECK(strstr(text, "\n  placement       cpu (cpu_requested: ") != NULL);
+    CHECK(strstr(text, "output") == NULL); /* no batch, no output line */
+    CHECK(text[strlen(text) - 1] == '\n');
+    free(text);
+  }
+
+  /* With a batch: its output shape and bytes, and the padding under mask_zero. */
+  int64_t ids[6] = {1, 0, 0, 2, 2, 0};
+  int64_t shape[2] = {2, 3};
+  DLTensor batch = i64(ids, 2, shape);
+  call.batch = &batch;
+  text = call_for_text(summary_of, &call);
+  CHECK(text != NULL);
+  if (text != NULL) {
+    CHECK(strstr(text, "\n  output          (2, 3, 2) float32 = 48 bytes\n") != NULL);
+    CHECK(strstr(text, "\n  padding         3 of 6 ids are 0 (masked by mask_zero): 3 effective (50.0%)\n") != NULL);
+    free(text);
+  }
+
+  /* Too small a buffer: nothing written; a batch of floats: EK_DTYPE_MISMATCH naming it. */
+  char small[8];
+  memset(small, 'Z', sizeof small);
+  size_t length = 0;
+  EXPECT_FAIL(ek_table_summary(table, NULL, small, sizeof small, &length), EK_INVALID_ARGUMENT,
+              "summary buffer holds 8 bytes");
+  CHECK(length > sizeof small);
+  CHECK(small[0] == 'Z' && small[7] == 'Z');
+  float values[2] = {1.0f, 2.0f};
+  int64_t two[1] = {2};
+  DLTensor floats = f32(values, 1, two);
+  EXPECT_FAIL(ek_table_summary(table, &floats, NULL, 0, &length), EK_DTYPE_MISMATCH,
+              "batch must be int32 or int64, got float32");
+  EXPECT_FAIL(ek_table_summary(NULL, NULL, NULL, 0, &length), EK_INVALID_ARGUMENT, "table is NULL");
+  EXPECT_FAIL(ek_table_summary(table, NULL, small, sizeof small, NULL), EK_INVALID_ARGUMENT, "length is NULL");
+  ek_table_destroy(table);
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * ek_plan
+ * ------------------------------------------------------------------------------------------- */
+
+struct plan_call {
+  const char* request;
+  int as_json;
+};
+
+static ek_status plan_of(void* context, char* buffer, size_t capacity, size_t* length) {
+  const struct plan_call* call = context;
+  return ek_plan(call->request, call->as_json, buffer, capacity, length);
+}
+
+static void test_plan(void) {
+  /* 10M x 64 with Adam on a hypothetical 80 GiB device: fits; the bytes are the table's. */
+  struct plan_call call = {
+      "{\"rows\": 10000000, \"dim\": 64, \"optimizer\": \"adam\", \"gpu_memory\": \"80GiB\", "
+      "\"max_batch_lookups\": 65536}",
+      1};
+  char* text = call_for_text(plan_of, &call);
+  CHECK(text != NULL);
+  if (text != NULL) {
+    CHECK(is_json_object(text));
+    CHECK(strstr(text, "\"device\": \"cuda:0 (hypothetical)\"") != NULL);
+    CHECK(strstr(text, "\"reason_code\": \"fits_on_device\"") != NULL);
+    CHECK(strstr(text, "\"weights\": 2560000000") != NULL);         /* 10M x 64 x 4 */
+    CHECK(strstr(text, "\"optimizer_state\": 5120000000") != NULL); /* two moments */
+    CHECK(strstr(text, "\"device_free_bytes\": 85899345920") != NULL);
+    free(text);
+  }
+
+  /* The text form, as `embedkit plan` prints it; the device given in bytes. */
+  call.request = "{\"rows\": 100000000, \"dim\": 128, \"optimizer\": {\"class_name\": \"Adam\", \"config\": {}}, "
+                 "\"gpu_memory\": 17179869184}";
+  call.as_json = 0;
+  text = call_for_text(plan_of, &call);
+  CHECK(text != NULL);
+  if (text != NULL) {
+    const char* first_line = "table of 100000000 x 128, adam, batches up to 262144 lookups\n";
+    CHECK(strncmp(text, first_line, strlen(first_line)) == 0);
+    CHECK(strstr(text, "\n  weights          47.68 GiB (51,200,000,000 bytes)\n") != NULL);
+    CHECK(strstr(text, "\n  device free      16.00 GiB (17,179,869,184 bytes)\n") != NULL);
+    CHECK(strstr(text, "\nplacement: cpu (does_not_fit)\n  ") != NULL);
+    free(text);
+  }
+
+  size_t length = 0;
+  EXPECT_FAIL(ek_plan(NULL, 0, NULL, 0, &length), EK_INVALID_ARGUMENT, "request_json is NULL");
+  EXPECT_FAIL(ek_plan("[1]", 0, NULL, 0, &length), EK_INVALID_ARGUMENT, "plan request must be a JSON object, got [1]");
+  EXPECT_FAIL(ek_plan("{\"rows\": 5}", 0, NULL, 0, &length), EK_INVALID_ARGUMENT, "missing the required key 'dim'");
+  EXPECT_FAIL(ek_plan("{\"rows\": 5, \"dim\": 4, \"colour\": 1}", 0, NULL, 0, &length), EK_INVALID_ARGUMENT,
+              "unknown plan request key 'colour'");
+  EXPECT_FAIL(ek_plan("{\"rows\": 0, \"dim\": 4}", 0, NULL, 0, &length), EK_INVALID_ARGUMENT,
+              "rows must be a positive integer, got 0");
+  EXPECT_FAIL(ek_plan("{\"rows\": 5, \"dim\": 4, \"gpu_memory\": \"lots\"}", 0, NULL, 0, &length),
+              EK_INVALID_ARGUMENT, "'lots' is not a size");
+  EXPECT_FAIL(ek_plan("{\"rows\": 5, \"dim\": 4, \"optimizer\": \"rmsprop\"}", 0, NULL, 0, &length),
+              EK_INVALID_ARGUMENT, "rmsprop");
 }
 
 /* ---------------------------------------------------------------------------------------------
@@ -1670,6 +1812,8 @@ int main(void) {
   test_mask();
   test_tensor_layouts();
   test_info();
+  test_summary();
+  test_plan();
   test_seeds();
   test_padding_idx();
   test_zero_fill();

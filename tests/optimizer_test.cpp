@@ -1,12 +1,13 @@
 // Every optimizer against a dense reference written here (Keras 3's formulas, float), with the
 // Keras check adapted to a table; lazy vs dense Adam; regularizers, constraints, weight decay;
-// frozen tables, non-finite rows, learning-rate changes, failures that change nothing, and bitwise
-// equality across thread counts.
+// frozen tables, non-finite gradient rows under each policy for every optimizer, learning-rate
+// changes, failures that change nothing, and bitwise equality across thread counts.
 #include <embedkit/embedkit.hpp>
 
 #include <gtest/gtest.h>
 #include <omp.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <cstring>
@@ -116,6 +117,14 @@ void expect_near_all(const std::vector<float>& got, const std::vector<float>& ex
   for (std::size_t i = 0; i < got.size(); ++i) {
     EXPECT_NEAR(got[i], expected[i], 2e-6f * (1.0f + std::abs(expected[i]))) << what << " element " << i;
   }
+}
+
+std::vector<float> random_values(std::size_t count, std::uint64_t seed) {
+  std::mt19937_64 rng(seed);
+  std::uniform_real_distribution<float> value(-1.0f, 1.0f);
+  std::vector<float> values(count);
+  for (auto& v : values) v = value(rng);
+  return values;
 }
 
 OptimizerConfig with_lr(OptimizerKind kind, double lr) {
@@ -230,6 +239,162 @@ TEST_P(OptimizerTest, BitwiseEqualOnOneAndTwoThreads) {
   omp_set_num_threads(threads);
   ASSERT_EQ(one.size(), two.size());
   EXPECT_EQ(std::memcmp(one.data(), two.data(), one.size() * sizeof(float)), 0);
+}
+
+// Non-finite gradient rows under each nonfinite_gradients policy, for every optimizer. A table that
+// has taken two clean steps (so every state slot is in use) gets a batch in which id 2 occurs twice,
+// once with `bad` at column 1; its twin gets the same batch without id 2.
+struct NonFiniteStep {
+  std::vector<std::int64_t> ids = {1, 2, 4, 2};
+  std::vector<float> grad;
+  std::vector<std::int64_t> clean_ids = {1, 4};  // the batch without id 2
+  std::vector<float> clean_grad;
+
+  explicit NonFiniteStep(float bad) {
+    grad = random_values(ids.size() * kDim, 11);
+    grad[3 * kDim + 1] = bad;
+    clean_grad.assign(grad.begin(), grad.begin() + kDim);
+    clean_grad.insert(clean_grad.end(), grad.begin() + 2 * kDim, grad.begin() + 3 * kDim);
+  }
+};
+
+// Weights, every state array and the step count, to compare two tables bitwise.
+std::vector<float> everything(const EmbeddingTable& table) {
+  std::vector<float> all = table.get_weights().values;
+  for (const auto& name : table.optimizer_state_names()) {
+    const auto state = table.optimizer_state(name).values;
+    all.insert(all.end(), state.begin(), state.end());
+  }
+  all.push_back(static_cast<float>(table.step()));
+  return all;
+}
+
+// As everything(), without the weights and state of row `left_out`.
+std::vector<float> everything_but_row(const EmbeddingTable& table, std::int64_t left_out) {
+  std::vector<float> all;
+  const auto keep_rows = [&](const std::vector<float>& values) {
+    const auto width = static_cast<std::int64_t>(values.size()) / kRows;
+    for (std::int64_t i = 0; i < static_cast<std::int64_t>(values.size()); ++i) {
+      if (i / width != left_out) all.push_back(values[static_cast<std::size_t>(i)]);
+    }
+  };
+  keep_rows(table.get_weights().values);
+  for (const auto& name : table.optimizer_state_names()) keep_rows(table.optimizer_state(name).values);
+  all.push_back(static_cast<float>(table.step()));
+  return all;
+}
+
+// Two clean steps touching every row, so that momentum, accumulators and moments are all non-zero.
+void warm_up(EmbeddingTable& table) {
+  const std::vector<std::int64_t> ids = {0, 1, 2, 3, 4, 2};
+  for (std::uint64_t seed = 1; seed <= 2; ++seed) table.train_step(IndexTensor(ids), random_values(ids.size() * kDim, seed));
+}
+
+const float kBadValues[] = {std::numeric_limits<float>::quiet_NaN(), std::numeric_limits<float>::infinity(),
+                            -std::numeric_limits<float>::infinity()};
+
+TableConfig with_policy(const OptimizerConfig& optimizer, embedkit::NonFiniteGradients policy) {
+  TableConfig config = table_config(optimizer);
+  config.nonfinite_gradients = policy;
+  return config;
+}
+
+// skip: the step is the same step without the bad id, bitwise: that row's weights and state stay
+// as they were (lazy optimizers) or move as an untouched row's do (Adam with lazy = false), every
+// other row is updated, the step count grows. Through train_step, apply and train_step_pooled; and
+// the table trains on cleanly afterwards.
+TEST_P(OptimizerTest, NonFiniteRowSkippedIsTheStepWithoutItsId) {
+  const TableConfig config = with_policy(GetParam().optimizer, embedkit::NonFiniteGradients::skip);
+  for (const float bad : kBadValues) {
+    const NonFiniteStep step(bad);
+    EmbeddingTable table(config), twin(config);
+    warm_up(table);
+    warm_up(twin);
+    const std::vector<float> row2_before = table.row(2);
+    table.train_step(IndexTensor(step.ids), step.grad);
+    twin.train_step(IndexTensor(step.clean_ids), step.clean_grad);
+    EXPECT_EQ(everything(table), everything(twin)) << bad;
+    EXPECT_EQ(table.nonfinite_gradient_rows(), 1);
+    if (GetParam().optimizer.lazy) {
+      EXPECT_EQ(table.row(2), row2_before) << bad;
+    }
+
+    // A sparse gradient made by hand.
+    embedkit::SparseGrad hand{{1, 2, 4}, random_values(3 * kDim, 12), kDim};
+    embedkit::SparseGrad hand_clean{{1, 4}, hand.rows, kDim};
+    hand_clean.rows.erase(hand_clean.rows.begin() + kDim, hand_clean.rows.begin() + 2 * kDim);
+    hand.rows[kDim + 1] = bad;
+    table.apply(hand);
+    twin.apply(hand_clean);
+    EXPECT_EQ(everything(table), everything(twin)) << bad;
+    EXPECT_EQ(table.nonfinite_gradient_rows(), 2);
+
+    // A pooled step: bag 0 = {2, 0}, bag 1 = {3, 3}; bag 0's gradient is bad, so ids 2 and 0 are.
+    std::vector<float> bags = random_values(2 * kDim, 13);
+    bags[1] = bad;
+    table.train_step_pooled(IndexTensor(std::vector<std::int64_t>{2, 0, 3, 3}), std::vector<std::int64_t>{0, 2, 4},
+                            embedkit::PoolingMode::mean, {}, bags);
+    twin.train_step_pooled(IndexTensor(std::vector<std::int64_t>{3, 3}), std::vector<std::int64_t>{0, 2},
+                           embedkit::PoolingMode::mean, {}, std::vector<float>(bags.begin() + kDim, bags.end()));
+    EXPECT_EQ(everything(table), everything(twin)) << bad;
+    EXPECT_EQ(table.nonfinite_gradient_rows(), 4);
+
+    const std::vector<float> clean = random_values(step.ids.size() * kDim, 14);
+    table.train_step(IndexTensor(step.ids), clean);
+    twin.train_step(IndexTensor(step.ids), clean);
+    EXPECT_EQ(everything(table), everything(twin)) << bad;
+  }
+}
+
+// error: the step fails naming the id, the value and the column; weights, every state array, the
+// step count and the skip counter are bitwise as before, and the next clean step is the one a
+// table that never saw the failure takes.
+TEST_P(OptimizerTest, NonFiniteRowUnderErrorChangesNothing) {
+  const TableConfig config = with_policy(GetParam().optimizer, embedkit::NonFiniteGradients::error);
+  for (const float bad : kBadValues) {
+    const NonFiniteStep step(bad);
+    EmbeddingTable table(config), twin(config);
+    warm_up(table);
+    warm_up(twin);
+    const std::vector<float> before = everything(table);
+    try {
+      table.train_step(IndexTensor(step.ids), step.grad);
+      FAIL() << bad;
+    } catch (const Error& e) {
+      EXPECT_EQ(e.status(), Status::invalid_argument);
+      const std::string expected = "1 gradient rows are not finite; the gradient row of id 2 holds " +
+                                   std::string(std::isnan(bad) ? "nan" : bad > 0 ? "inf" : "-inf") + " at column 1";
+      EXPECT_NE(std::string(e.what()).find(expected), std::string::npos) << e.what();
+    }
+    EXPECT_EQ(everything(table), before) << bad;
+    embedkit::SparseGrad hand{{0, 2}, random_values(2 * kDim, 12), kDim};
+    hand.rows[kDim + 2] = bad;
+    EXPECT_THROW(table.apply(hand), Error);
+    EXPECT_EQ(everything(table), before) << bad;
+    EXPECT_EQ(table.nonfinite_gradient_rows(), 0);
+    const std::vector<float> clean = random_values(step.ids.size() * kDim, 14);
+    table.train_step(IndexTensor(step.ids), clean);
+    twin.train_step(IndexTensor(step.ids), clean);
+    EXPECT_EQ(everything(table), everything(twin)) << bad;
+  }
+}
+
+// apply: the bad value reaches its row (some weight of row 2 is no longer finite) and nothing
+// else: every other row, and the step count, are those of the step without id 2, bitwise.
+TEST_P(OptimizerTest, NonFiniteRowUnderApplyReachesOnlyItsRow) {
+  const TableConfig config = with_policy(GetParam().optimizer, embedkit::NonFiniteGradients::apply);
+  for (const float bad : kBadValues) {
+    const NonFiniteStep step(bad);
+    EmbeddingTable table(config), twin(config);
+    warm_up(table);
+    warm_up(twin);
+    table.train_step(IndexTensor(step.ids), step.grad);
+    twin.train_step(IndexTensor(step.clean_ids), step.clean_grad);
+    const std::vector<float> row2 = table.row(2);
+    EXPECT_FALSE(std::all_of(row2.begin(), row2.end(), [](float v) { return std::isfinite(v); })) << bad;
+    EXPECT_EQ(everything_but_row(table, 2), everything_but_row(twin, 2)) << bad;
+    EXPECT_EQ(table.nonfinite_gradient_rows(), 0);
+  }
 }
 
 INSTANTIATE_TEST_SUITE_P(Keras, OptimizerTest, ::testing::ValuesIn(cases()),
@@ -379,48 +544,6 @@ TEST(Training, PaddingAndZeroFilledIdsAreNotUpdated) {
     } else {
       EXPECT_EQ(after[i], before[i]);
     }
-  }
-}
-
-TEST(Training, NonFiniteRowsSkippedAppliedOrRefused) {
-  const std::vector<std::int64_t> ids = {1, 2};
-  std::vector<float> grad = {1, 1, 1, 1, std::numeric_limits<float>::quiet_NaN(), 1};
-  {
-    EmbeddingTable table(table_config(with_lr(OptimizerKind::adagrad, 0.1)));
-    const auto before = table.get_weights().values;
-    const auto state_before = table.optimizer_state("accumulator").values;
-    table.train_step(IndexTensor(ids), grad);
-    EXPECT_EQ(table.nonfinite_gradient_rows(), 1);
-    EXPECT_EQ(table.step(), 1);
-    EXPECT_EQ(table.row(2), std::vector<float>(before.begin() + 6, before.begin() + 9));  // skipped
-    EXPECT_NE(table.row(1), std::vector<float>(before.begin() + 3, before.begin() + 6));  // applied
-    const auto state = table.optimizer_state("accumulator").values;
-    EXPECT_EQ(std::vector<float>(state.begin() + 6, state.begin() + 9),
-              std::vector<float>(state_before.begin() + 6, state_before.begin() + 9));  // state stays clean
-  }
-  {
-    TableConfig config = table_config(with_lr(OptimizerKind::sgd, 0.1));
-    config.nonfinite_gradients = embedkit::NonFiniteGradients::apply;
-    EmbeddingTable table(config);
-    table.train_step(IndexTensor(ids), grad);
-    EXPECT_TRUE(std::isnan(table.row(2)[1]));
-  }
-  {
-    TableConfig config = table_config(with_lr(OptimizerKind::adam, 0.1));
-    config.nonfinite_gradients = embedkit::NonFiniteGradients::error;
-    EmbeddingTable table(config);
-    const auto before = table.get_weights().values;
-    try {
-      table.train_step(IndexTensor(ids), grad);
-      FAIL();
-    } catch (const Error& e) {
-      EXPECT_EQ(e.status(), Status::invalid_argument);
-      EXPECT_NE(std::string(e.what()).find("the gradient row of id 2 holds nan at column 1"), std::string::npos)
-          << e.what();
-    }
-    EXPECT_EQ(table.get_weights().values, before);
-    EXPECT_EQ(table.step(), 0);
-    EXPECT_EQ(table.optimizer_state("momentum").values, std::vector<float>(kRows * kDim, 0.0f));
   }
 }
 

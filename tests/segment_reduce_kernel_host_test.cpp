@@ -38,7 +38,7 @@ TEST_P(SegmentReduceHost, EveryCoordinateMatchesTheCpuReduction) {
       [&](std::int64_t p, float* acc, bool first) {
         for (std::int64_t c = 0; c < dim; ++c) acc[c] = first ? grad[p * dim + c] : acc[c] + grad[p * dim + c];
       },
-      expected.data());
+      [](std::int64_t) {}, expected.data());
 
   // The scan the device does with cub::DeviceScan::ExclusiveSum.
   std::vector<std::int64_t> first_piece(static_cast<std::size_t>(runs + 1), 0);

@@ -5,7 +5,9 @@
 #include <gtest/gtest.h>
 #include <omp.h>
 
+#include <algorithm>
 #include <cmath>
+#include <cstdio>
 #include <cstdint>
 #include <cstring>
 #include <map>
@@ -166,6 +168,70 @@ TEST(SparseGrad, HugeIdsAcrossTheWholeKeyRange) {
   const SparseGrad got = table.sparse_grad(IndexTensor(ids), grad);
   EXPECT_EQ(got.unique_ids, (std::vector<std::int64_t>{0, (kRows >> 1) + 5, kRows - 1}));
   EXPECT_EQ(got.rows, (std::vector<float>{6, 3, 6}));
+}
+
+// Ten million gradient rows of one id, folded in the canonical order, against the exact sum, with
+// the error bound the order implies. Every value is a multiple of 2^-24 in [-1, 1], so each partial
+// sum of the double-precision reference is a multiple of 2^-24 below 2^24 in magnitude: 48
+// significant bits, exact in a double. Column 0 holds values in [0, 1) (no cancellation: the sum
+// is about 5e6), column 1 values in [-1, 1) (the sum is a random walk).
+//
+// The bound. With round to nearest, one float addition gives fl(a + b) = (a + b) / (1 + d), |d| <=
+// u = 2^-24, so its error is at most u·|fl(a + b)|; the errors of a sum simply add up. The
+// canonical order makes n - 1 additions (31 in each piece of K = 32 rows, then P - 1 = n/K - 1 to
+// combine the piece sums left to right), so |error| <= u · Σ |result of each addition|: the
+// running-error bound, computed below along that order. Each row passes through at most K - 1
+// additions in its piece and P - 1 in the combination, which bounds it a priori by
+// γ(K + P - 2) · Σ|g|, γ(m) = m·u / (1 - m·u) (Higham, Accuracy and Stability, §4.2); for n = 10^7
+// that is 0.019 · Σ|g|. The test asserts the library's row is bitwise the order's float sum and
+// that the measured error is within the running bound, itself within the a-priori one.
+TEST(SparseGrad, TenMillionDuplicatesStayWithinTheBoundOfTheCanonicalOrder) {
+  constexpr std::int64_t kCount = 10'000'000, kDim = 2, kPiece = 32;
+  constexpr double kUnit = 0x1p-24;
+  const EmbeddingTable table = make_table(8, kDim);
+  const std::vector<std::int32_t> ids(kCount, 5);
+  std::vector<float> grad(static_cast<std::size_t>(kCount * kDim));
+  std::mt19937_64 rng(9);
+  for (std::int64_t p = 0; p < kCount; ++p) {
+    const std::uint64_t bits = rng();
+    grad[p * kDim] = static_cast<float>(bits & 0xFFFFFF) * 0x1p-24f;
+    grad[p * kDim + 1] = static_cast<float>(static_cast<std::int64_t>((bits >> 24) & 0x1FFFFFF) - 0x1000000) * 0x1p-24f;
+  }
+  const SparseGrad got = table.sparse_grad(IndexTensor(ids), grad);
+  ASSERT_EQ(got.unique_ids, std::vector<std::int64_t>{5});
+  const double pieces = static_cast<double>(kCount / kPiece);
+  const double additions_per_row = kPiece - 1 + pieces - 1;
+  const double gamma = additions_per_row * kUnit / (1 - additions_per_row * kUnit);
+  for (std::int64_t c = 0; c < kDim; ++c) {
+    double exact = 0, magnitude = 0, running = 0;
+    float total = 0;
+    for (std::int64_t start = 0; start < kCount; start += kPiece) {
+      float piece = grad[start * kDim + c];
+      for (std::int64_t p = start + 1; p < std::min(kCount, start + kPiece); ++p) {
+        piece += grad[p * kDim + c];
+        running += std::abs(piece);
+      }
+      if (start == 0) {
+        total = piece;
+      } else {
+        total += piece;
+        running += std::abs(total);
+      }
+    }
+    for (std::int64_t p = 0; p < kCount; ++p) {
+      exact += grad[p * kDim + c];
+      magnitude += std::abs(grad[p * kDim + c]);
+    }
+    const double error = std::abs(static_cast<double>(got.rows[c]) - exact);
+    const double running_bound = kUnit * running, a_priori_bound = gamma * magnitude;
+    EXPECT_EQ(got.rows[c], total) << "column " << c << " is not the canonical order's float sum";
+    EXPECT_LE(error, running_bound) << "column " << c;
+    EXPECT_LE(running_bound, a_priori_bound) << "column " << c;
+    std::printf("column %lld: sum %.6f, float %.6f, |error| %.3g (%.2g of the sum), running bound %.3g, "
+                "a-priori bound %.3g (sum of |g| %.6g)\n",
+                static_cast<long long>(c), exact, static_cast<double>(got.rows[c]), error,
+                error / std::abs(exact), running_bound, a_priori_bound, magnitude);
+  }
 }
 
 }  // namespace

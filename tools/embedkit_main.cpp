@@ -1,4 +1,5 @@
-// The `embedkit` command-line tool: demo, plan, inspect.
+// The `embedkit` command-line tool: demo, plan, inspect, bench.
+#include "bench_command.hpp"
 #include "demo.hpp"
 #include "inspect_command.hpp"
 #include "plan_command.hpp"
@@ -48,6 +49,14 @@ int main(int argc, char** argv) {
   inspect->add_option("directory", directory, "the checkpoint directory")->required();
   inspect->add_flag("--json", inspect_json, "print JSON");
 
+  embedkit::tools::BenchOptions bench_options;
+  CLI::App* bench = app.add_subcommand("bench", "the headline benchmark figures in about a minute, as ratios");
+  bench->add_option("--seconds", bench_options.seconds, "time budget of the timed runs (setup not counted)")
+      ->check(CLI::PositiveNumber);
+  bench->add_option("--scale", bench_options.scale, "full (2 GiB tables) or smoke (tiny shapes)")
+      ->check(CLI::IsMember({"full", "smoke"}));
+  bench->add_flag("--json", bench_options.json, "print JSON");
+
   CLI11_PARSE(app, argc, argv);
   try {
     // The demo shows its placement decisions, logged at info; otherwise EMBEDKIT_LOG_LEVEL or warn.
@@ -66,6 +75,7 @@ int main(int argc, char** argv) {
     if (demo->parsed()) return embedkit::tools::run_demo(demo_options);
     if (plan->parsed()) return embedkit::tools::run_plan(plan_options);
     if (inspect->parsed()) return embedkit::tools::run_inspect(directory, inspect_json);
+    if (bench->parsed()) return embedkit::tools::run_bench(bench_options);
   } catch (const std::exception& e) {
     std::fprintf(stderr, "embedkit: error: %s\n", e.what());
     return 1;

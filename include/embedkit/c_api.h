@@ -3,8 +3,14 @@
  * Conventions: tensors are borrowed `DLTensor*`, compact row-major (strides NULL or compact),
  * in host memory (kDLCPU or kDLCUDAHost). Every function returns an ek_status; on failure the
  * table and every output are unchanged and ek_last_error() holds a message naming the bad value
- * and its position. A 0-d tensor may carry a NULL `shape`. Functions are thread-safe: lookups on
- * one table may run concurrently; ek_set_weights excludes them. */
+ * and its position. A 0-d tensor may carry a NULL `shape`.
+ *
+ * Threads: every function may be called from any thread. On one table, reading calls (ek_lookup,
+ * ek_lookup_pooled, ek_compute_mask, ek_get_weights, ek_table_info, ek_save) run concurrently;
+ * writing calls (ek_train_step, ek_train_step_pooled, ek_set_weights, ek_set_learning_rate,
+ * ek_table_migrate, ek_table_set_cuda_stream) wait for them and run alone, so a read never sees a
+ * row half-way through a step. Different tables are independent. ek_last_error() is per thread.
+ * ek_table_destroy must not overlap any other call on that table. */
 #ifndef EMBEDKIT_C_API_H
 #define EMBEDKIT_C_API_H
 
@@ -115,6 +121,19 @@ EMBEDKIT_API ek_status ek_set_weights(ek_table* t, const DLTensor* weights);
  * to the size needed including the terminating NUL and returns EK_INVALID_ARGUMENT; on success
  * *length is the same size. */
 EMBEDKIT_API ek_status ek_table_info(ek_table* t, char* buffer, size_t capacity, size_t* length);
+
+/* Writes the table's summary, the text of C++'s `summary().to_string()` (rows, dim, bytes, placement
+ * and its reason; with `batch`, an int32 or int64 tensor of ids, also the output shape and bytes and,
+ * under mask_zero, how many ids are padding), into `buffer`, sized as for ek_table_info. */
+EMBEDKIT_API ek_status ek_table_summary(ek_table* t, const DLTensor* batch, char* buffer, size_t capacity,
+                                        size_t* length);
+
+/* Writes what placement would decide for a table, without creating it: the text `embedkit plan`
+ * prints, or its JSON form when `as_json` is non-zero. `request_json` is an object with "rows" and
+ * "dim" (required), "optimizer" (a name or a Keras object), "max_batch_lookups", "gpu_memory" (a
+ * hypothetical device's free memory, in bytes or a size such as "80GiB"; this machine's device when
+ * absent), "gpu_memory_limit" and "gpu_memory_headroom". `buffer` is sized as for ek_table_info. */
+EMBEDKIT_API ek_status ek_plan(const char* request_json, int as_json, char* buffer, size_t capacity, size_t* length);
 
 #ifdef __cplusplus
 }

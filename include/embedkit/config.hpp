@@ -21,7 +21,9 @@ enum class BoundsCheck {
 
 /// @brief What a train step does with a folded gradient row holding a NaN or an infinity.
 enum class NonFiniteGradients {
-  skip,   ///< leave that row (and its optimizer state) alone, count it, warn (the default)
+  skip,   ///< the step goes on as if that id were not in the batch: its row and optimizer state are
+          ///< left alone (with dense Adam, lazy = false, they move as any untouched row's do); the
+          ///< row is counted (nonfinite_gradient_rows) and a warning logged. The default.
   apply,  ///< apply it as it is
   error,  ///< fail the step with Status::invalid_argument; nothing changes
 };

@@ -9,6 +9,8 @@
 
 #include <cstdint>
 #include <optional>
+#include <string>
+#include <string_view>
 
 namespace embedkit {
 
@@ -28,6 +30,11 @@ struct PlanRequest {
 /// kernels it would need); without, it is `context`'s device.
 /// @throws Error(invalid_argument) for rows or dim that are not positive.
 EMBEDKIT_API PlacementDecision plan_placement(const PlanRequest& request, Context& context = Context::default_context());
+
+/// @brief What `embedkit plan` prints for `request` and its `decision`: the byte breakdown and the
+/// decision as lines of text, or (json) one JSON object with device, reason_code, reason, bytes and
+/// the device's free and usable bytes when a device was probed. Ends with a newline.
+EMBEDKIT_API std::string plan_report(const PlanRequest& request, const PlacementDecision& decision, bool json);
 
 /// @brief Parses "80GiB", "512MiB", "1.5TB", "4096" (bytes) into bytes.
 /// @throws Error(invalid_argument) naming the text.

@@ -28,7 +28,17 @@ struct TableAccess;
 /// @brief An embedding matrix of input_dim rows and output_dim float32 columns.
 ///
 /// Every method that fails throws embedkit::Error and leaves the table unchanged.
-/// Lookups may run concurrently from many threads; writes (set_weights, set_row) exclude them.
+///
+/// Threading: every method may be called from any thread. Readers (lookup, lookup_pooled,
+/// compute_mask, sparse_grad, get_weights, row, optimizer_state, summary, info_json, save and the
+/// accessors) run concurrently with each other. Writers (train_step, train_step_pooled, apply,
+/// set_weights, set_row, set_learning_rate, set_trainable, apply_constraints, migrate,
+/// set_cuda_stream) take the table alone: they wait for running readers, and readers that come
+/// while a writer waits or works wait for it (so a stream of lookups cannot starve training).
+/// Every read sees whole rows from one state, never a row half-way through a step.
+/// Accessors return copies or immutable values for the same reason. Two tables share nothing
+/// that a caller can race on, even in one Context. Moving, assigning or destroying a table must
+/// not overlap any other call on it.
 class EMBEDKIT_API EmbeddingTable {
  public:
   /// @brief Validates `config`, decides the placement on `context`'s device or the CPU (logged at
@@ -49,8 +59,9 @@ class EMBEDKIT_API EmbeddingTable {
   EmbeddingTable(const EmbeddingTable&) = delete;
   EmbeddingTable& operator=(const EmbeddingTable&) = delete;
 
-  /// @brief The config, with the seed that was drawn when none was given.
-  const TableConfig& config() const noexcept;
+  /// @brief A copy of the config, with the seed that was drawn when none was given (a copy, as
+  /// set_trainable and set_learning_rate may change it from another thread).
+  TableConfig config() const;
   std::int64_t input_dim() const noexcept;
   std::int64_t output_dim() const noexcept;
   /// @brief The seed the weights were initialised from (drawn at creation when not configured).
@@ -61,8 +72,8 @@ class EMBEDKIT_API EmbeddingTable {
   void set_trainable(bool trainable);
   /// @brief Optimizer steps taken so far.
   std::int64_t step() const noexcept;
-  /// @brief Where the table lives, why, and the bytes it holds there.
-  const PlacementDecision& placement() const noexcept;
+  /// @brief Where the table lives, why, and the bytes it holds there (a copy: migrate changes it).
+  PlacementDecision placement() const;
   /// @brief Ids read as zeros so far under bounds_check zero_fill.
   std::int64_t out_of_range_count() const noexcept;
 
@@ -127,8 +138,8 @@ class EMBEDKIT_API EmbeddingTable {
   void train_step_pooled(const IndexTensor& indices, std::span<const std::int64_t> offsets, PoolingMode mode,
                          std::span<const float> per_sample_weights, std::span<const float> grad_bags);
 
-  /// @brief The optimizer, with the current learning rate.
-  const OptimizerConfig& optimizer() const noexcept;
+  /// @brief A copy of the optimizer config, with the current learning rate.
+  OptimizerConfig optimizer() const;
   /// @brief Sets the learning rate of the next steps (for schedules). @throws Error(invalid_argument)
   /// unless it is finite and >= 0 (> 0 for Ftrl).
   void set_learning_rate(double learning_rate);

@@ -28,26 +28,20 @@ std::size_t id_bytes(const DeviceIds& ids) {
 
 std::size_t floats(std::int64_t count) { return static_cast<std::size_t>(count) * sizeof(float); }
 
-// Folds the grouped positions, each position's gradient row given by `accumulate`.
-template <class Accumulate>
-void fold(const cpu::Segments& segments, std::int64_t dim, const Accumulate& accumulate, std::vector<float>& rows) {
-  rows.resize(static_cast<std::size_t>(segments.size() * dim));
-  cpu::reduce_segments(segments, dim, accumulate, rows.data());
-}
-
 }  // namespace
 
 void HostOpsBackend::expect_table(const TableView& table) const {
   expect_device_memory(table.weights, floats(table.input_dim * table.dim), "table weights");
 }
 
-FoldedGrad HostOpsBackend::to_device(const std::vector<std::int64_t>& ids, const std::vector<float>& rows) {
+FoldedGrad HostOpsBackend::folded(const cpu::Segments& segments, std::int64_t dim) {
   FoldedGrad grad;
-  grad.count = static_cast<std::int64_t>(ids.size());
-  grad.ids = allocate(ids.size() * sizeof(std::int64_t), "sparse gradient ids");
-  grad.rows = allocate(rows.size() * sizeof(float), "sparse gradient rows");
-  if (!ids.empty()) std::memcpy(grad.ids.as<void>(), ids.data(), ids.size() * sizeof(std::int64_t));
-  if (!rows.empty()) std::memcpy(grad.rows.as<void>(), rows.data(), rows.size() * sizeof(float));
+  grad.count = segments.size();
+  grad.ids = allocate(segments.unique_ids.size() * sizeof(std::int64_t), "sparse gradient ids");
+  grad.rows = allocate(floats(grad.count * dim), "sparse gradient rows");
+  if (grad.count > 0) {
+    std::memcpy(grad.ids.as<void>(), segments.unique_ids.data(), segments.unique_ids.size() * sizeof(std::int64_t));
+  }
   return grad;
 }
 
@@ -90,18 +84,20 @@ FoldedGrad HostOpsBackend::fold_lookup_grad(const TableView& table, const Device
   const std::int64_t dim = table.dim;
   return with_typed(ids, [&](const auto* typed) {
     const cpu::Segments segments = cpu::group_positions(typed, ids.count, table.input_dim, table.padding_idx);
-    std::vector<float> rows;
-    fold(segments, dim,
-         [grad_out, dim](std::int64_t p, float* acc, bool first) {
-           const float* row = grad_out + p * dim;
-           if (first) {
-             std::copy(row, row + dim, acc);
-           } else {
-             for (std::int64_t c = 0; c < dim; ++c) acc[c] += row[c];
-           }
-         },
-         rows);
-    return to_device(segments.unique_ids, rows);
+    FoldedGrad grad = folded(segments, dim);
+    cpu::reduce_segments(
+        segments, dim,
+        [grad_out, dim](std::int64_t p, float* acc, bool first) {
+          const float* row = grad_out + p * dim;
+          if (first) {
+            std::copy(row, row + dim, acc);
+          } else {
+            for (std::int64_t c = 0; c < dim; ++c) acc[c] += row[c];
+          }
+        },
+        [grad_out, dim](std::int64_t p) { cpu::prefetch_row(grad_out + p * dim, floats(dim)); },
+        grad.rows.as<float>());
+    return grad;
   });
 }
 
@@ -117,33 +113,41 @@ FoldedGrad HostOpsBackend::fold_pooled_grad(const TableView& table, const Device
   return with_typed(ids, [&](const auto* typed) {
     const cpu::Segments segments = cpu::group_positions(typed, n, table.input_dim, table.padding_idx);
     std::vector<std::int64_t> bag_of(static_cast<std::size_t>(n));
-    std::vector<float> rows;
+    FoldedGrad grad = folded(segments, dim);
     if (mode == PoolingMode::max) {
       std::vector<std::int64_t> argmax(static_cast<std::size_t>(bags * dim));
       cpu::pooled_argmax(table.weights, table.input_dim, dim, typed, offsets, bags, table.padding_idx, argmax.data());
       for (std::int64_t b = 0; b < bags; ++b) std::fill(bag_of.begin() + offsets[b], bag_of.begin() + offsets[b + 1], b);
-      fold(segments, dim,
-           [&](std::int64_t p, float* acc, bool first) {
-             const std::int64_t at = bag_of[p] * dim;
-             for (std::int64_t c = 0; c < dim; ++c) {
-               const float v = argmax[at + c] == p ? grad_bags[at + c] : 0.0f;
-               acc[c] = first ? v : acc[c] + v;
-             }
-           },
-           rows);
+      cpu::reduce_segments(
+          segments, dim,
+          [&](std::int64_t p, float* acc, bool first) {
+            const std::int64_t at = bag_of[p] * dim;
+            for (std::int64_t c = 0; c < dim; ++c) {
+              const float v = argmax[at + c] == p ? grad_bags[at + c] : 0.0f;
+              acc[c] = first ? v : acc[c] + v;
+            }
+          },
+          [&](std::int64_t p) { cpu::prefetch_row(grad_bags + bag_of[p] * dim, floats(dim)); },
+          grad.rows.as<float>());
     } else {
       std::vector<float> scales(static_cast<std::size_t>(n));
       cpu::pooled_entry_scales(typed, offsets, bags, sample_weights, mode, table.padding_idx, scales.data(),
                                bag_of.data());
-      fold(segments, dim,
-           [&](std::int64_t p, float* acc, bool first) {
-             const float* row = grad_bags + bag_of[p] * dim;
-             const float scale = scales[p];
-             for (std::int64_t c = 0; c < dim; ++c) acc[c] = first ? row[c] * scale : acc[c] + row[c] * scale;
-           },
-           rows);
+      cpu::reduce_segments(
+          segments, dim,
+          [&](std::int64_t p, float* acc, bool first) {
+            const float* row = grad_bags + bag_of[p] * dim;
+            const float scale = scales[p];
+            if (first) {
+              for (std::int64_t c = 0; c < dim; ++c) acc[c] = row[c] * scale;
+            } else {
+              for (std::int64_t c = 0; c < dim; ++c) acc[c] += row[c] * scale;
+            }
+          },
+          [&](std::int64_t p) { cpu::prefetch_row(grad_bags + bag_of[p] * dim, floats(dim)); },
+          grad.rows.as<float>());
     }
-    return to_device(segments.unique_ids, rows);
+    return grad;
   });
 }
 

@@ -5,6 +5,8 @@
 
 #include "backend.hpp"
 
+#include "../../cpu/segments.hpp"
+
 namespace embedkit::detail {
 
 class HostOpsBackend : public Backend {
@@ -31,7 +33,9 @@ class HostOpsBackend : public Backend {
 
  private:
   void expect_table(const TableView& table) const;
-  FoldedGrad to_device(const std::vector<std::int64_t>& ids, const std::vector<float>& rows);
+  /// A sparse gradient of the segments' ids with room for their rows, in this backend's memory:
+  /// the fold writes its rows there directly.
+  FoldedGrad folded(const cpu::Segments& segments, std::int64_t dim);
 };
 
 }  // namespace embedkit::detail

@@ -1,0 +1,40 @@
+"""embedkit: embedding tables for Keras and PyTorch users.
+
+``embedkit.Embedding`` is a Keras-style embedding layer whose table (weights and optimizer state)
+lives in embedkit's C++ library; ``embedkit.torch`` (when PyTorch is importable) wraps it as
+``torch.nn`` modules whose backward runs the sparse optimizer step. Arrays cross through DLPack
+without copies. Failed calls raise ``embedkit.Error`` subclasses that are also the matching
+built-in exceptions, and change nothing.
+"""
+from __future__ import annotations
+
+from . import _embedkit
+from ._errors import (
+    CheckpointError,
+    DtypeMismatchError,
+    Error,
+    InternalError,
+    InvalidArgumentError,
+    OutOfMemoryError,
+    OutOfRangeError,
+    ShapeMismatchError,
+    UnsupportedError,
+)
+from .embedding import Embedding
+
+#: The version of the C library this package runs on (MAJOR.MINOR.PATCH).
+__version__: str = _embedkit.version()
+
+__all__ = [
+    "CheckpointError",
+    "DtypeMismatchError",
+    "Embedding",
+    "Error",
+    "InternalError",
+    "InvalidArgumentError",
+    "OutOfMemoryError",
+    "OutOfRangeError",
+    "ShapeMismatchError",
+    "UnsupportedError",
+    "__version__",
+]

@@ -1,0 +1,259 @@
+// embedkit._embedkit: the C ABI (include/embedkit/c_api.h) for Python, and nothing more.
+//
+// Arrays cross as DLPack tensors without copies: any object with __dlpack__ (or the buffer
+// protocol) is imported by nanobind with conversions off, and its DLTensor is handed to the C ABI
+// as it is, data pointer, shape and strides included. Every C call runs without the GIL. A failed
+// call raises the exception embedkit._errors.error_for builds from the status and ek_last_error().
+#include <embedkit/c_api.h>
+
+#include <nanobind/nanobind.h>
+#include <nanobind/ndarray.h>
+#include <nanobind/stl/optional.h>
+#include <nanobind/stl/string.h>
+
+#include <Python.h>
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace nb = nanobind;
+
+namespace {
+
+// Raises the Python exception for `status` (not EK_OK) with this thread's last error.
+[[noreturn]] void raise_status(ek_status status) {
+  const std::string message = ek_last_error();
+  nb::object error = nb::module_::import_("embedkit._errors")
+                         .attr("error_for")(static_cast<int>(status), ek_status_name(status), message);
+  PyErr_SetObject(reinterpret_cast<PyObject*>(Py_TYPE(error.ptr())), error.ptr());
+  throw nb::python_error();
+}
+
+void check(ek_status status) {
+  if (status != EK_OK) raise_status(status);
+}
+
+// Raises TypeError or ValueError with `message`, as the C ABI's own checks would.
+[[noreturn]] void raise_python(PyObject* type, const std::string& message) {
+  PyErr_SetString(type, message.c_str());
+  throw nb::python_error();
+}
+
+// A Python array borrowed as a DLTensor for one call: the nanobind reference keeps its memory alive.
+class Borrowed {
+ public:
+  Borrowed(nb::handle object, const char* name, bool writable) {
+    if (writable) {
+      if (!nb::try_cast(object, writable_, /*convert=*/false)) {
+        nb::ndarray<nb::ro> read_only;
+        if (nb::try_cast(object, read_only, /*convert=*/false)) {
+          raise_python(PyExc_ValueError, std::string(name) + " is read-only; pass a writable array");
+        }
+        raise_python(PyExc_TypeError, not_an_array(name, object));
+      }
+      describe(writable_);
+    } else {
+      if (!nb::try_cast(object, read_only_, /*convert=*/false)) {
+        raise_python(PyExc_TypeError, not_an_array(name, object));
+      }
+      describe(read_only_);
+    }
+  }
+  Borrowed(const Borrowed&) = delete;
+  Borrowed& operator=(const Borrowed&) = delete;
+
+  DLTensor* get() { return &tensor_; }
+
+ private:
+  static std::string not_an_array(const char* name, nb::handle object) {
+    std::string message = std::string(name) + " must be an array with __dlpack__ or the buffer protocol, got " +
+                          nb::cast<std::string>(nb::str(object.type().attr("__name__")));
+    if (nb::hasattr(object, "__dlpack__")) message += " whose __dlpack__ failed";
+    return message;
+  }
+
+  template <class Array>
+  void describe(const Array& array) {
+    const auto ndim = static_cast<std::int32_t>(array.ndim());
+    shape_.assign(array.shape_ptr(), array.shape_ptr() + ndim);
+    if (array.stride_ptr() != nullptr) strides_.assign(array.stride_ptr(), array.stride_ptr() + ndim);
+    tensor_.data = array.data_handle();
+    tensor_.device.device_type = static_cast<DLDeviceType>(array.device_type());
+    tensor_.device.device_id = array.device_id();
+    tensor_.ndim = ndim;
+    tensor_.dtype.code = array.dtype().code;
+    tensor_.dtype.bits = array.dtype().bits;
+    tensor_.dtype.lanes = array.dtype().lanes;
+    tensor_.shape = shape_.data();
+    tensor_.strides = array.stride_ptr() != nullptr ? strides_.data() : nullptr;
+    tensor_.byte_offset = array.byte_offset();
+  }
+
+  nb::ndarray<> writable_;
+  nb::ndarray<nb::ro> read_only_;
+  std::vector<std::int64_t> shape_;
+  std::vector<std::int64_t> strides_;
+  DLTensor tensor_{};
+};
+
+// An optional input: None gives NULL.
+class MaybeBorrowed {
+ public:
+  MaybeBorrowed(nb::handle object, const char* name) {
+    if (!object.is_none()) borrowed_.emplace(object, name, false);
+  }
+  DLTensor* get() { return borrowed_ ? borrowed_->get() : nullptr; }
+
+ private:
+  std::optional<Borrowed> borrowed_;
+};
+
+// Calls `write(buffer, capacity, &length)` of a text entry point until the buffer is large enough
+// (the text may grow between the size query and the call, e.g. the step count in the info).
+template <class Write>
+std::string read_text(Write&& write) {
+  std::string buffer;
+  for (;;) {
+    std::size_t length = 0;
+    ek_status status;
+    {
+      nb::gil_scoped_release release;
+      status = write(buffer.empty() ? nullptr : buffer.data(), buffer.size(), &length);
+    }
+    if (status == EK_OK) {
+      buffer.resize(length - 1);
+      return buffer;
+    }
+    if (status != EK_INVALID_ARGUMENT || length <= buffer.size()) raise_status(status);
+    buffer.assign(length, '\0');
+  }
+}
+
+// Runs a C call without the GIL and raises on failure.
+template <class Call>
+void call_unlocked(Call&& call) {
+  ek_status status;
+  {
+    nb::gil_scoped_release release;
+    status = call();
+  }
+  check(status);
+}
+
+// An embedding table: owns one ek_table.
+class Table {
+ public:
+  explicit Table(const std::string& config_json) {
+    ek_table* table = nullptr;
+    call_unlocked([&] { return ek_table_create(config_json.c_str(), &table); });
+    table_ = table;
+  }
+  static Table load(const std::string& directory) {
+    ek_table* table = nullptr;
+    call_unlocked([&] { return ek_load(directory.c_str(), &table); });
+    return Table(table);
+  }
+  Table(Table&& other) noexcept : table_(std::exchange(other.table_, nullptr)) {}
+  Table(const Table&) = delete;
+  Table& operator=(const Table&) = delete;
+  Table& operator=(Table&&) = delete;
+  ~Table() { ek_table_destroy(table_); }
+
+  void lookup(nb::handle indices, nb::handle out) {
+    Borrowed ids(indices, "indices", false), output(out, "out", true);
+    call_unlocked([&] { return ek_lookup(table_, ids.get(), output.get()); });
+  }
+  void lookup_pooled(nb::handle indices, nb::handle offsets, nb::handle per_sample_weights, const std::string& mode,
+                     nb::handle out) {
+    Borrowed ids(indices, "indices", false), csr(offsets, "offsets", false), output(out, "out", true);
+    MaybeBorrowed weights(per_sample_weights, "per_sample_weights");
+    call_unlocked([&] { return ek_lookup_pooled(table_, ids.get(), csr.get(), weights.get(), mode.c_str(), output.get()); });
+  }
+  void compute_mask(nb::handle indices, nb::handle mask) {
+    Borrowed ids(indices, "indices", false), output(mask, "mask", true);
+    call_unlocked([&] { return ek_compute_mask(table_, ids.get(), output.get()); });
+  }
+  void train_step(nb::handle indices, nb::handle grad) {
+    Borrowed ids(indices, "indices", false), gradient(grad, "grad_out", false);
+    call_unlocked([&] { return ek_train_step(table_, ids.get(), gradient.get()); });
+  }
+  void train_step_pooled(nb::handle indices, nb::handle offsets, nb::handle per_sample_weights,
+                         const std::string& mode, nb::handle grad) {
+    Borrowed ids(indices, "indices", false), csr(offsets, "offsets", false), gradient(grad, "grad_out", false);
+    MaybeBorrowed weights(per_sample_weights, "per_sample_weights");
+    call_unlocked(
+        [&] { return ek_train_step_pooled(table_, ids.get(), csr.get(), weights.get(), mode.c_str(), gradient.get()); });
+  }
+  void get_weights(nb::handle out) {
+    Borrowed output(out, "out", true);
+    call_unlocked([&] { return ek_get_weights(table_, output.get()); });
+  }
+  void set_weights(nb::handle weights) {
+    Borrowed values(weights, "weights", false);
+    call_unlocked([&] { return ek_set_weights(table_, values.get()); });
+  }
+  void set_learning_rate(double learning_rate) {
+    call_unlocked([&] { return ek_set_learning_rate(table_, learning_rate); });
+  }
+  void migrate(const std::string& device) {
+    call_unlocked([&] { return ek_table_migrate(table_, device.c_str()); });
+  }
+  void save(const std::string& directory) {
+    call_unlocked([&] { return ek_save(table_, directory.c_str()); });
+  }
+  std::string info() {
+    return read_text([&](char* buffer, std::size_t capacity, std::size_t* length) {
+      return ek_table_info(table_, buffer, capacity, length);
+    });
+  }
+  std::string summary(nb::handle batch) {
+    MaybeBorrowed ids(batch, "batch");
+    return read_text([&](char* buffer, std::size_t capacity, std::size_t* length) {
+      return ek_table_summary(table_, ids.get(), buffer, capacity, length);
+    });
+  }
+
+ private:
+  explicit Table(ek_table* table) : table_(table) {}
+  ek_table* table_ = nullptr;
+};
+
+std::string plan(const std::string& request_json, bool as_json) {
+  return read_text([&](char* buffer, std::size_t capacity, std::size_t* length) {
+    return ek_plan(request_json.c_str(), as_json ? 1 : 0, buffer, capacity, length);
+  });
+}
+
+}  // namespace
+
+NB_MODULE(_embedkit, m) {
+  m.doc() = "embedkit's C ABI over DLPack; use the embedkit package, not this module.";
+  // PyTorch deliberately never releases the Python objects its autograd graph holds once the
+  // interpreter is finalizing, so a table referenced by a live graph at exit would be reported as
+  // a leak of ours (the OS reclaims it either way).
+  nb::set_leak_warnings(false);
+  m.def("version", [] { return std::string(ek_version()); }, "The C library's version, MAJOR.MINOR.PATCH.");
+  m.def("plan", &plan, nb::arg("request_json"), nb::arg("as_json"),
+        "What placement would decide for a table: the text (or JSON) `embedkit plan` prints.");
+
+  nb::class_<Table>(m, "Table", "One ek_table; every method raises embedkit's exceptions on failure.")
+      .def(nb::init<const std::string&>(), nb::arg("config_json"), "ek_table_create.")
+      .def_static("load", &Table::load, nb::arg("directory"), "ek_load.")
+      .def("lookup", &Table::lookup, nb::arg("indices"), nb::arg("out"), "ek_lookup.")
+      .def("lookup_pooled", &Table::lookup_pooled, nb::arg("indices"), nb::arg("offsets"),
+           nb::arg("per_sample_weights").none(), nb::arg("mode"), nb::arg("out"), "ek_lookup_pooled.")
+      .def("compute_mask", &Table::compute_mask, nb::arg("indices"), nb::arg("mask"), "ek_compute_mask.")
+      .def("train_step", &Table::train_step, nb::arg("indices"), nb::arg("grad"), "ek_train_step.")
+      .def("train_step_pooled", &Table::train_step_pooled, nb::arg("indices"), nb::arg("offsets"),
+           nb::arg("per_sample_weights").none(), nb::arg("mode"), nb::arg("grad"), "ek_train_step_pooled.")
+      .def("get_weights", &Table::get_weights, nb::arg("out"), "ek_get_weights.")
+      .def("set_weights", &Table::set_weights, nb::arg("weights"), "ek_set_weights.")
+      .def("set_learning_rate", &Table::set_learning_rate, nb::arg("learning_rate"), "ek_set_learning_rate.")
+      .def("migrate", &Table::migrate, nb::arg("device"), "ek_table_migrate.")
+      .def("save", &Table::save, nb::arg("directory"), "ek_save.")
+      .def("info", &Table::info, "ek_table_info: the table's description as JSON text.")
+      .def("summary", &Table::summary, nb::arg("batch").none(), "ek_table_summary.");
+}

@@ -1,0 +1,126 @@
+"""embedkit.torch against PyTorch itself (skipped where torch is not importable): F.embedding and
+F.embedding_bag values, PyTorch's offsets conventions, and training with the optimizer fused into
+backward equal to nn.EmbeddingBag(sparse=True) / nn.Embedding(sparse=True) + torch.optim.SGD."""
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+import torch.nn.functional as F  # noqa: E402
+
+import embedkit.torch as ek_torch  # noqa: E402
+
+
+def weights(rows=30, dim=5, seed=0, padding_idx=None):
+    w = torch.from_numpy(np.random.default_rng(seed).standard_normal((rows, dim)).astype(np.float32))
+    if padding_idx is not None:
+        w[padding_idx] = 0  # PyTorch's padding row starts as zeros; embedkit reads it as zeros
+    return w
+
+
+def sgd(lr):
+    return {"class_name": "SGD", "config": {"learning_rate": lr}}
+
+
+@pytest.mark.parametrize("dtype", [torch.int32, torch.int64])
+@pytest.mark.parametrize("padding_idx", [None, 3])
+def test_embedding_values(dtype, padding_idx):
+    module = ek_torch.Embedding(30, 5, padding_idx=padding_idx)
+    w = weights(padding_idx=padding_idx)
+    module.set_weight(w)
+    ids = torch.tensor([[1, 3, 29], [3, 0, 7]], dtype=dtype)
+    torch.testing.assert_close(module(ids), F.embedding(ids.long(), w, padding_idx=padding_idx), rtol=0, atol=0)
+    torch.testing.assert_close(module.weight, w, rtol=0, atol=0)
+    assert (module.num_embeddings, module.embedding_dim) == (30, 5)
+
+
+@pytest.mark.parametrize("mode", ["sum", "mean", "max"])
+@pytest.mark.parametrize("include_last_offset", [False, True])
+def test_embedding_bag_values(mode, include_last_offset):
+    module = ek_torch.EmbeddingBag(30, 5, mode=mode, include_last_offset=include_last_offset)
+    w = weights()
+    module.set_weight(w)
+    ids = torch.tensor([4, 8, 15, 16, 4, 4, 23, 29])
+    offsets = torch.tensor([0, 2, 2, 7] + ([8] if include_last_offset else []))  # an empty bag
+    expected = F.embedding_bag(ids, w, offsets, mode=mode, include_last_offset=include_last_offset)
+    torch.testing.assert_close(module(ids, offsets), expected, rtol=1e-6, atol=1e-6)
+    two_d = ids.reshape(2, 4)  # fixed-size bags, no offsets
+    torch.testing.assert_close(module(two_d), F.embedding_bag(two_d, w, mode=mode), rtol=1e-6, atol=1e-6)
+
+
+def test_embedding_bag_weights_padding_and_int32_offsets():
+    module = ek_torch.EmbeddingBag(30, 5, mode="sum", padding_idx=2)
+    w = weights(padding_idx=2)
+    module.set_weight(w)
+    ids = torch.tensor([1, 2, 5, 2, 9], dtype=torch.int32)
+    offsets = torch.tensor([0, 3], dtype=torch.int32)
+    sample = torch.tensor([0.5, 2.0, 1.5, 3.0, -1.0])
+    expected = F.embedding_bag(ids.long(), w, offsets.long(), mode="sum", per_sample_weights=sample, padding_idx=2)
+    torch.testing.assert_close(module(ids, offsets, sample), expected, rtol=1e-6, atol=1e-6)
+    mean = ek_torch.EmbeddingBag(30, 5, mode="mean", padding_idx=2)
+    mean.set_weight(w)
+    torch.testing.assert_close(mean(ids, offsets), F.embedding_bag(ids.long(), w, offsets.long(), mode="mean", padding_idx=2),
+                               rtol=1e-6, atol=1e-6)  # padding entries are not counted in the mean
+
+
+def test_offsets_become_csr():
+    module = ek_torch.EmbeddingBag(30, 5)
+    ids, csr = module.csr_offsets(torch.tensor([1, 2, 3]), torch.tensor([0, 1], dtype=torch.int32))
+    assert csr.tolist() == [0, 1, 3] and csr.dtype == torch.int64
+    _, csr = module.csr_offsets(torch.zeros((3, 2), dtype=torch.int64), None)
+    assert csr.tolist() == [0, 2, 4, 6]
+    with_last = ek_torch.EmbeddingBag(30, 5, include_last_offset=True)
+    _, csr = with_last.csr_offsets(torch.tensor([1, 2, 3]), torch.tensor([0, 1, 3]))
+    assert csr.tolist() == [0, 1, 3]
+    with pytest.raises(ValueError, match="offsets is required"):
+        module(torch.tensor([1, 2]))
+    with pytest.raises(IndexError, match=r"indices\[1\] = 30 is not in \[0, 30\)"):
+        module(torch.tensor([1, 30]), torch.tensor([0, 1]))
+
+
+@pytest.mark.parametrize("mode", ["sum", "mean", "max"])
+def test_bag_training_equals_sparse_embedding_bag_with_sgd(mode):
+    torch.manual_seed(0)
+    # PyTorch has no sparse gradient for max; plain SGD steps the same with its dense one.
+    reference = torch.nn.EmbeddingBag(40, 6, mode=mode, sparse=mode != "max")
+    optimizer = torch.optim.SGD(reference.parameters(), lr=0.1)
+    module = ek_torch.EmbeddingBag(40, 6, mode=mode, optimizer=sgd(0.1))
+    module.set_weight(reference.weight)
+    rng = np.random.default_rng(1)
+    for _ in range(5):
+        ids = torch.from_numpy(rng.integers(0, 12, size=16))  # many duplicates: hot rows
+        offsets = torch.tensor([0, 3, 3, 9, 10])
+        target = torch.from_numpy(rng.standard_normal((5, 6)).astype(np.float32))
+        optimizer.zero_grad()
+        ((reference(ids, offsets) - target) ** 2).sum().backward()
+        optimizer.step()
+        ((module(ids, offsets) - target) ** 2).sum().backward()  # the step happens here
+    torch.testing.assert_close(module.weight, reference.weight.detach(), rtol=1e-5, atol=1e-6)
+    assert module.table.step == 5
+
+
+def test_embedding_training_equals_sparse_embedding_with_sgd():
+    torch.manual_seed(1)
+    reference = torch.nn.Embedding(25, 4, sparse=True, padding_idx=0)
+    optimizer = torch.optim.SGD(reference.parameters(), lr=0.05)
+    module = ek_torch.Embedding(25, 4, padding_idx=0, optimizer="sgd", lr=0.05)
+    module.set_weight(reference.weight)
+    rng = np.random.default_rng(2)
+    for _ in range(4):
+        ids = torch.from_numpy(rng.integers(0, 25, size=(3, 7)))
+        optimizer.zero_grad()
+        reference(ids).pow(3).sum().backward()
+        optimizer.step()
+        module(ids).pow(3).sum().backward()
+    torch.testing.assert_close(module.weight, reference.weight.detach(), rtol=1e-5, atol=1e-6)
+
+
+def test_frozen_or_no_grad_never_steps():
+    module = ek_torch.EmbeddingBag(10, 3, optimizer=sgd(1.0))
+    before = module.weight
+    with torch.no_grad():
+        module(torch.tensor([[1, 2]]))
+    module.requires_grad_(False)
+    out = module(torch.tensor([[1, 2]]))
+    assert not out.requires_grad
+    torch.testing.assert_close(module.weight, before, rtol=0, atol=0)
+    assert module.table.step == 0
