@@ -4,6 +4,7 @@
 
 #include <embedkit/detail/summation_order.hpp>
 
+#include "parallel.hpp"
 #include "prefetch.hpp"
 #include "segments.hpp"
 
@@ -35,7 +36,7 @@ void reduce_segments(const Segments& segments, std::int64_t dim, const Accumulat
   for (std::int64_t u = 0; u < unique; ++u) {
     if (segments.run_begin[u + 1] - segments.run_begin[u] > kPiece) hot.push_back(u);
   }
-#pragma omp parallel for schedule(dynamic, 256)
+#pragma omp parallel for schedule(dynamic, 256) if (total * dim >= kParallelMinFloats)
   for (std::int64_t u = 0; u < unique; ++u) {
     const std::int64_t begin = segments.run_begin[u], end = segments.run_begin[u + 1];
     if (end - begin <= kPiece) sum_piece(begin, end, rows + u * dim);
@@ -47,7 +48,7 @@ void reduce_segments(const Segments& segments, std::int64_t dim, const Accumulat
     first_piece[h + 1] = first_piece[h] + detail::sum_piece_count(count);
   }
   std::vector<float> piece_sums(static_cast<std::size_t>(first_piece.back() * dim));
-#pragma omp parallel for schedule(dynamic, 16)
+#pragma omp parallel for schedule(dynamic, 16) if (total * dim >= kParallelMinFloats)
   for (std::int64_t p = 0; p < first_piece.back(); ++p) {
     const auto h = static_cast<std::size_t>(std::upper_bound(first_piece.begin(), first_piece.end(), p) -
                                             first_piece.begin() - 1);
@@ -55,7 +56,7 @@ void reduce_segments(const Segments& segments, std::int64_t dim, const Accumulat
     const std::int64_t begin = run_begin + (p - first_piece[h]) * kPiece;
     sum_piece(begin, std::min(begin + kPiece, run_end), piece_sums.data() + p * dim);
   }
-#pragma omp parallel for schedule(dynamic, 16)
+#pragma omp parallel for schedule(dynamic, 16) if (total * dim >= kParallelMinFloats)
   for (std::size_t h = 0; h < hot.size(); ++h) {
     float* row = rows + hot[h] * dim;
     const float* piece = piece_sums.data() + first_piece[h] * dim;

@@ -3,6 +3,7 @@
 #include "../../cpu/fill.hpp"
 #include "../../cpu/gather.hpp"
 #include "../../cpu/optimizer_apply.hpp"
+#include "../../cpu/parallel.hpp"
 #include "../../cpu/pooled.hpp"
 #include "../../cpu/pooled_backward.hpp"
 #include "../../cpu/segment_reduce.hpp"
@@ -155,7 +156,7 @@ std::int64_t HostOpsBackend::mark_nonfinite(const FoldedGrad& grad, std::int64_t
   expect_device_memory(skip, static_cast<std::size_t>(grad.count), "non-finite flags");
   const float* rows = grad.rows.as<const float>();
   std::int64_t bad = 0;
-#pragma omp parallel for schedule(static) reduction(+ : bad)
+#pragma omp parallel for schedule(static) reduction(+ : bad) if (grad.count * dim >= cpu::kParallelMinFloats)
   for (std::int64_t u = 0; u < grad.count; ++u) {
     if (skip[u] != 0) continue;  // already left out (padding): not counted, never refused
     const float* row = rows + u * dim;
@@ -189,7 +190,7 @@ void HostOpsBackend::apply(const TableView& table, const FoldedGrad& grad, const
 
 void HostOpsBackend::constrain_all(const TableView& table, const Constraint& constraint) {
   expect_table(table);
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (table.input_dim * table.dim >= cpu::kParallelMinFloats)
   for (std::int64_t id = 0; id < table.input_dim; ++id) cpu::constrain_row(table.weights + id * table.dim, table.dim, constraint);
 }
 
@@ -199,7 +200,7 @@ double HostOpsBackend::penalty(const float* weights, std::int64_t count, double 
   constexpr std::int64_t kChunk = 1 << 16;
   const std::int64_t chunks = (count + kChunk - 1) / kChunk;
   std::vector<double> partial(static_cast<std::size_t>(chunks), 0.0);
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (chunks > 1)
   for (std::int64_t k = 0; k < chunks; ++k) {
     double sum = 0.0;
     for (std::int64_t i = k * kChunk; i < std::min(count, (k + 1) * kChunk); ++i) {
