@@ -724,7 +724,7 @@ static void test_numbers_out_of_range(void) {
   }
 }
 
-/* One wrong-typed value per key (the values each key accepts are tested in config_test). */
+/* A wrong-typed value for each of the 25 keys (the values each key accepts are tested in config_test). */
 static void test_wrong_types(void) {
   static const struct {
     const char *field, *needle;
@@ -754,6 +754,7 @@ static void test_wrong_types(void) {
       {"\"input_length\": {\"a\":1}", "input_length must be null, a positive integer or a list of them, got {\"a\":1}", EK_INVALID_ARGUMENT},
       {"\"batch_input_shape\": [\"x\"]", "batch_input_shape must be null, a positive integer or a list of them", EK_INVALID_ARGUMENT},
       {"\"activity_regularizer\": [1]", "activity_regularizer = [1] is not supported by embedkit", EK_UNSUPPORTED},
+      {"\"quantization_config\": {\"mode\": \"int8\"}", "quantization_config = {\"mode\":\"int8\"} is not supported", EK_UNSUPPORTED},
       {"\"sparse\": \"x\"", "sparse = \"x\" is not supported by embedkit", EK_UNSUPPORTED},
       {"\"lora_rank\": 3.5", "lora_rank = 3.5 is not supported by embedkit", EK_UNSUPPORTED},
       {"\"lora_alpha\": true", "lora_alpha must be a finite number, got true", EK_INVALID_ARGUMENT},

@@ -6,8 +6,6 @@
 
 #include <fmt/format.h>
 
-#include <limits>
-
 namespace embedkit::detail {
 
 ByteBreakdown table_bytes(const TableConfig& config) {
@@ -23,19 +21,18 @@ ByteBreakdown table_bytes(const TableConfig& config) {
   ByteBreakdown bytes;
   bytes.weights = weights;
   bytes.optimizer_state = detail::optimizer_state_bytes(config.optimizer, config.input_dim, config.output_dim);
-  // The workspace grows with max_batch_lookups, which may be any positive int64: computed checked, and
-  // then the total too, so no byte count anywhere wraps around.
-  const auto lookups = static_cast<std::uint64_t>(config.max_batch_lookups);
+  // max_batch_lookups may be any positive int64: the workspace (linear in it) and the total are
+  // computed checked, so that no byte count anywhere wraps around.
+  const std::uint64_t per_lookup = detail::train_workspace_bytes(1, config.output_dim);
   std::uint64_t total = 0;
-  if (lookups > std::numeric_limits<std::uint64_t>::max() / detail::train_workspace_bytes(1, config.output_dim) ||
+  if (__builtin_mul_overflow(static_cast<std::uint64_t>(config.max_batch_lookups), per_lookup, &bytes.workspace) ||
       __builtin_add_overflow(bytes.weights, bytes.optimizer_state, &total) ||
-      __builtin_add_overflow(total, detail::train_workspace_bytes(config.max_batch_lookups, config.output_dim), &total)) {
+      __builtin_add_overflow(total, bytes.workspace, &total)) {
     throw Error(Status::out_of_memory,
                 fmt::format("table '{}' of {} x {} float32 weights with max_batch_lookups {} needs more bytes than "
                             "memory can address",
                             config.name, config.input_dim, config.output_dim, config.max_batch_lookups));
   }
-  bytes.workspace = detail::train_workspace_bytes(config.max_batch_lookups, config.output_dim);
   return bytes;
 }
 
