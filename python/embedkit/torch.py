@@ -94,7 +94,36 @@ class _PooledLookup(torch.autograd.Function):
         return None, None, None, None, None, None
 
 
-class Embedding(torch.nn.Module):
+class _TableModule(torch.nn.Module):
+    """What both modules share: the embedkit table, the empty ``anchor`` parameter that makes
+    autograd call their backward, and the matrix's sizes and contents."""
+
+    def __init__(self, table: _Table) -> None:
+        super().__init__()
+        self.table: _Table = table
+        self.anchor = torch.nn.Parameter(torch.empty(0))
+
+    @property
+    def num_embeddings(self) -> int:
+        """Rows of the table."""
+        return self.table.input_dim
+
+    @property
+    def embedding_dim(self) -> int:
+        """Width of a row."""
+        return self.table.output_dim
+
+    @property
+    def weight(self) -> torch.Tensor:
+        """A copy of the matrix, ``(num_embeddings, embedding_dim)`` float32."""
+        return torch.from_numpy(self.table.embeddings)
+
+    def set_weight(self, weight: torch.Tensor) -> None:
+        """Replaces the matrix (float32 ``(num_embeddings, embedding_dim)``)."""
+        self.table.set_weights(weight.detach().contiguous())
+
+
+class Embedding(_TableModule):
     """``torch.nn.Embedding`` on an embedkit table: ``forward(input)`` gives ``input.shape +
     (embedding_dim,)``; backward runs the table's optimizer (default: SGD at ``lr``, else Keras's 0.01).
 
@@ -117,31 +146,10 @@ class Embedding(torch.nn.Module):
         placement: str = "auto",
         name: str = "embedding",
     ) -> None:
-        super().__init__()
-        self.table: _Table = _make_table(
+        super().__init__(_make_table(
             num_embeddings, embedding_dim, padding_idx, optimizer, lr,
             embeddings_initializer or _TORCH_INITIALIZER, seed, placement, name,
-        )
-        self.anchor = torch.nn.Parameter(torch.empty(0))
-
-    @property
-    def num_embeddings(self) -> int:
-        """Rows of the table."""
-        return self.table.input_dim
-
-    @property
-    def embedding_dim(self) -> int:
-        """Width of a row."""
-        return self.table.output_dim
-
-    @property
-    def weight(self) -> torch.Tensor:
-        """A copy of the matrix, ``(num_embeddings, embedding_dim)`` float32."""
-        return torch.from_numpy(self.table.embeddings)
-
-    def set_weight(self, weight: torch.Tensor) -> None:
-        """Replaces the matrix (float32 ``(num_embeddings, embedding_dim)``)."""
-        self.table.set_weights(weight.detach().contiguous())
+        ))
 
     def forward(self, input: torch.Tensor) -> torch.Tensor:  # noqa: A002 - PyTorch's argument name
         """The rows of ``input`` (int32 or int64 ids of any shape)."""
@@ -152,7 +160,7 @@ class Embedding(torch.nn.Module):
         return f"{self.num_embeddings}, {self.embedding_dim}, device={self.table.placement['device']!r}"
 
 
-class EmbeddingBag(torch.nn.Module):
+class EmbeddingBag(_TableModule):
     """``torch.nn.EmbeddingBag`` on an embedkit table: sums, means or maxima of bags of rows, with
     PyTorch's inputs (``input`` 2-D of fixed-size bags, or 1-D with ``offsets``: one start per bag,
     plus the end when ``include_last_offset``), converted to embedkit's CSR offsets. Backward runs
@@ -176,35 +184,14 @@ class EmbeddingBag(torch.nn.Module):
         placement: str = "auto",
         name: str = "embedding_bag",
     ) -> None:
-        super().__init__()
         if mode not in ("sum", "mean", "max"):
             raise ValueError(f"mode must be 'sum', 'mean' or 'max', got {mode!r}")
-        self.mode = mode
-        self.include_last_offset = include_last_offset
-        self.table: _Table = _make_table(
+        super().__init__(_make_table(
             num_embeddings, embedding_dim, padding_idx, optimizer, lr,
             embeddings_initializer or _TORCH_INITIALIZER, seed, placement, name,
-        )
-        self.anchor = torch.nn.Parameter(torch.empty(0))
-
-    @property
-    def num_embeddings(self) -> int:
-        """Rows of the table."""
-        return self.table.input_dim
-
-    @property
-    def embedding_dim(self) -> int:
-        """Width of a row."""
-        return self.table.output_dim
-
-    @property
-    def weight(self) -> torch.Tensor:
-        """A copy of the matrix, ``(num_embeddings, embedding_dim)`` float32."""
-        return torch.from_numpy(self.table.embeddings)
-
-    def set_weight(self, weight: torch.Tensor) -> None:
-        """Replaces the matrix (float32 ``(num_embeddings, embedding_dim)``)."""
-        self.table.set_weights(weight.detach().contiguous())
+        ))
+        self.mode = mode
+        self.include_last_offset = include_last_offset
 
     def csr_offsets(self, input: torch.Tensor, offsets: Optional[torch.Tensor]) -> Tuple[torch.Tensor, torch.Tensor]:  # noqa: A002
         """PyTorch's (input, offsets) as embedkit's (1-D ids, int64 CSR offsets of bags + 1 entries)."""
