@@ -3,7 +3,9 @@
 #include <embedkit/status.hpp>
 
 #include "cuda_allocator.hpp"
+#include "cuda_table_resources.hpp"
 #include "cuda_try.hpp"
+#include "fold_workspace.hpp"
 #include "gather.hpp"
 #include "optimizer.hpp"
 #include "pooled.hpp"
@@ -11,6 +13,8 @@
 #include "table_ops.hpp"
 
 #include <algorithm>
+#include <memory>
+#include <mutex>
 #include <type_traits>
 #include <vector>
 
@@ -116,15 +120,39 @@ thread_local cudaStream_t operation_stream = nullptr;
 // Sets the operation's stream for its length.
 class OperationStream {
  public:
-  explicit OperationStream(void* stream) : previous_(operation_stream) {
-    operation_stream = static_cast<cudaStream_t>(stream);
-  }
+  explicit OperationStream(cudaStream_t stream) : previous_(operation_stream) { operation_stream = stream; }
   ~OperationStream() { operation_stream = previous_; }
   OperationStream(const OperationStream&) = delete;
   OperationStream& operator=(const OperationStream&) = delete;
 
  private:
   cudaStream_t previous_;
+};
+
+CudaTableResources& resources_of(const detail::TableView& table) {
+  auto* resources = dynamic_cast<CudaTableResources*>(table.resources);
+  if (resources == nullptr) {
+    throw Error(Status::internal, "a table on a CUDA device reached its backend without its CUDA resources");
+  }
+  return *resources;
+}
+
+// One operation on one table: on the backend's device, on the table's stream (the caller's when
+// set, the table's own otherwise), with the table's workspace to itself.
+class TableOperation {
+ public:
+  TableOperation(int ordinal, const detail::TableView& table)
+      : device_(ordinal),
+        resources_(resources_of(table)),
+        lock_(resources_.mutex()),
+        stream_(table.stream != nullptr ? static_cast<cudaStream_t>(table.stream) : resources_.stream()) {}
+  detail::Workspace& workspace() { return resources_.workspace(); }
+
+ private:
+  DeviceScope device_;
+  CudaTableResources& resources_;
+  std::unique_lock<std::mutex> lock_;
+  OperationStream stream_;
 };
 
 // Typed device ids, as the kernels take them.
@@ -134,14 +162,17 @@ decltype(auto) with_device_ids(const detail::DeviceIds& ids, Body&& body) {
   return body(static_cast<const std::int64_t*>(ids.data));
 }
 
-// The sparse gradient pipeline's scratch, held until the folded rows are copied out.
-struct Scratch {
+// The folded gradient's two outputs, allocated by the pipeline once it knows their sizes.
+struct FoldedOutputs {
   detail::Backend* backend;
-  std::vector<detail::DeviceBuffer> buffers;
+  detail::FoldedGrad* grad;
+  int taken = 0;  // the ids come first, then the rows
   static void* allocate(std::size_t bytes, void* context) {
-    auto* self = static_cast<Scratch*>(context);
-    self->buffers.push_back(self->backend->allocate(bytes, "sparse gradient workspace"));
-    return self->buffers.back().as<void>();
+    auto* self = static_cast<FoldedOutputs*>(context);
+    const bool ids = self->taken++ == 0;
+    detail::DeviceBuffer& slot = ids ? self->grad->ids : self->grad->rows;
+    slot = self->backend->allocate(bytes, ids ? "sparse gradient ids" : "sparse gradient rows");
+    return slot.as<void>();
   }
 };
 
@@ -160,21 +191,30 @@ void CudaBackend::fill(float* data, std::int64_t count, float value) {
   EMBEDKIT_CUDA_TRY(cudaStreamSynchronize(active_stream()));
 }
 
+void* CudaBackend::bind_stream(void* stream) {
+  void* previous = operation_stream;
+  operation_stream = static_cast<cudaStream_t>(stream);
+  return previous;
+}
+
+std::unique_ptr<detail::TableResources> CudaBackend::open_table() {
+  return std::make_unique<CudaTableResources>(ordinal_);
+}
+
 void CudaBackend::gather(const detail::TableView& table, const detail::DeviceIds& ids, float* out) {
-  DeviceScope scope(ordinal_);
-  const OperationStream on(table.stream);
-  detail::DeviceBuffer flag = allocate(sizeof(unsigned int), "gather flag");
-  EMBEDKIT_CUDA_TRY(cudaMemsetAsync(flag.as<void>(), 0, sizeof(unsigned int), active_stream()));
+  TableOperation operation(ordinal_, table);
+  auto* flag = static_cast<unsigned int*>(operation.workspace().reserve(*this, sizeof(unsigned int), "table workspace"));
+  EMBEDKIT_CUDA_TRY(cudaMemsetAsync(flag, 0, sizeof(unsigned int), active_stream()));
   with_device_ids(ids, [&](const auto* typed) {
-    run_gather(table.weights, table.input_dim, table.dim, typed, ids.count, table.padding_idx, out,
-               flag.as<unsigned int>(), active_stream());
+    run_gather(table.weights, table.input_dim, table.dim, typed, ids.count, table.padding_idx, out, flag,
+               active_stream());
   });
   EMBEDKIT_CUDA_TRY(cudaStreamSynchronize(active_stream()));  // the ids were checked on the host: the flag is not read
 }
 
 void CudaBackend::pooled(const detail::TableView& table, const detail::DeviceIds& ids, const std::int64_t* offsets,
                          std::int64_t bags, const float* sample_weights, PoolingMode mode, float* out) {
-  DeviceScope scope(ordinal_);
+  const TableOperation operation(ordinal_, table);
   with_device_ids(ids, [&](const auto* typed) {
     run_pooled(table.weights, table.input_dim, table.dim, typed, offsets, bags, sample_weights, mode,
                table.padding_idx, out, active_stream());
@@ -184,19 +224,18 @@ void CudaBackend::pooled(const detail::TableView& table, const detail::DeviceIds
 
 cudaStream_t CudaBackend::active_stream() const { return operation_stream != nullptr ? operation_stream : stream_; }
 
-detail::FoldedGrad CudaBackend::fold(const detail::TableView& table, const detail::DeviceIds& ids, const float* rows) {
-  Scratch scratch{this, {}};
-  const DeviceAllocator allocator{&Scratch::allocate, &scratch};
-  const FoldOutput folded = with_device_ids(ids, [&](const auto* typed) {
-    return run_fold(typed, ids.count, table.input_dim, table.padding_idx, rows, table.dim, allocator, active_stream());
-  });
+detail::FoldedGrad CudaBackend::fold(const detail::TableView& table, const detail::DeviceIds& ids, const float* rows,
+                                     void* workspace, const FoldWorkspace& layout) {
   detail::FoldedGrad grad;
+  FoldedOutputs outputs{this, &grad};
+  const FoldOutput folded = with_device_ids(ids, [&](const auto* typed) {
+    return run_fold(typed, ids.count, table.input_dim, table.padding_idx, rows, table.dim, workspace, layout,
+                    DeviceAllocator{&FoldedOutputs::allocate, &outputs}, active_stream());
+  });
   grad.count = folded.count;
-  grad.ids = allocate(static_cast<std::size_t>(folded.count) * sizeof(std::int64_t), "sparse gradient ids");
-  grad.rows = allocate(static_cast<std::size_t>(folded.count * table.dim) * sizeof(float), "sparse gradient rows");
-  if (folded.count > 0) {
-    EMBEDKIT_CUDA_TRY(cudaMemcpyAsync(grad.ids.as<void>(), folded.ids, grad.ids.bytes(), cudaMemcpyDeviceToDevice, active_stream()));
-    EMBEDKIT_CUDA_TRY(cudaMemcpyAsync(grad.rows.as<void>(), folded.rows, grad.rows.bytes(), cudaMemcpyDeviceToDevice, active_stream()));
+  if (grad.ids.as<void>() == nullptr) {  // an empty batch: the pipeline stopped before its outputs
+    grad.ids = allocate(0, "sparse gradient ids");
+    grad.rows = allocate(0, "sparse gradient rows");
   }
   EMBEDKIT_CUDA_TRY(cudaStreamSynchronize(active_stream()));
   return grad;
@@ -204,25 +243,31 @@ detail::FoldedGrad CudaBackend::fold(const detail::TableView& table, const detai
 
 detail::FoldedGrad CudaBackend::fold_lookup_grad(const detail::TableView& table, const detail::DeviceIds& ids,
                                                  const float* grad_out) {
-  DeviceScope scope(ordinal_);
-  const OperationStream on(table.stream);
-  return fold(table, ids, grad_out);
+  TableOperation operation(ordinal_, table);
+  const FoldWorkspace layout =
+      plan_fold_workspace(ids.count, table.dim, query_fold_cub_bytes(ids.count, table.input_dim, active_stream()));
+  void* workspace = operation.workspace().reserve(*this, layout.bytes, "table workspace");
+  return fold(table, ids, grad_out, workspace, layout);
 }
 
 detail::FoldedGrad CudaBackend::fold_pooled_grad(const detail::TableView& table, const detail::DeviceIds& ids,
                                                  const std::int64_t* offsets, std::int64_t bags,
                                                  const float* sample_weights, PoolingMode mode, const float* grad_bags) {
-  DeviceScope scope(ordinal_);
-  const OperationStream on(table.stream);
-  detail::DeviceBuffer rows =
-      allocate(static_cast<std::size_t>(ids.count * table.dim) * sizeof(float), "pooled gradient rows");
+  TableOperation operation(ordinal_, table);
+  // The workspace holds each entry's gradient row, then the fold's intermediates.
+  const std::size_t rows_bytes = fold_align(static_cast<std::size_t>(ids.count * table.dim) * sizeof(float));
+  const FoldWorkspace layout =
+      plan_fold_workspace(ids.count, table.dim, query_fold_cub_bytes(ids.count, table.input_dim, active_stream()));
+  auto* workspace =
+      static_cast<unsigned char*>(operation.workspace().reserve(*this, rows_bytes + layout.bytes, "table workspace"));
+  auto* rows = reinterpret_cast<float*>(workspace);
   with_device_ids(ids, [&](const auto* typed) {
     using Index = std::remove_cv_t<std::remove_pointer_t<decltype(typed)>>;
     run_entry_rows(EntryRowsArgs<Index>{table.weights, table.input_dim, table.dim, typed, offsets, bags,
-                                        sample_weights, mode, table.padding_idx, grad_bags, rows.as<float>()},
+                                        sample_weights, mode, table.padding_idx, grad_bags, rows},
                    active_stream());
   });
-  return fold(table, ids, rows.as<float>());
+  return fold(table, ids, rows, workspace + rows_bytes, layout);
 }
 
 std::int64_t CudaBackend::mark_nonfinite(const detail::FoldedGrad& grad, std::int64_t dim, std::uint8_t* skip) {
@@ -235,8 +280,7 @@ std::int64_t CudaBackend::mark_nonfinite(const detail::FoldedGrad& grad, std::in
 
 void CudaBackend::apply(const detail::TableView& table, const detail::FoldedGrad& grad, const std::uint8_t* skip,
                         const detail::StepPlan& plan) {
-  DeviceScope scope(ordinal_);
-  const OperationStream on(table.stream);
+  const TableOperation operation(ordinal_, table);
   const ApplyArgs args{table.weights, table.slot0, table.slot1, table.dim, plan.kind, plan.scalars,
                        plan.constraint.kind, static_cast<float>(plan.constraint.max_value),
                        grad.ids.as<const std::int64_t>(), grad.rows.as<const float>(), skip, grad.count, plan.dense,
@@ -246,8 +290,7 @@ void CudaBackend::apply(const detail::TableView& table, const detail::FoldedGrad
 }
 
 void CudaBackend::constrain_all(const detail::TableView& table, const Constraint& constraint) {
-  DeviceScope scope(ordinal_);
-  const OperationStream on(table.stream);
+  const TableOperation operation(ordinal_, table);
   run_constrain(table.weights, table.input_dim, table.dim, constraint.kind, static_cast<float>(constraint.max_value),
                 active_stream());
   EMBEDKIT_CUDA_TRY(cudaStreamSynchronize(active_stream()));

@@ -1,12 +1,15 @@
 #pragma once
-// The CUDA backend: device memory (cudaMallocAsync on the backend's stream), copies through a
+// The CUDA backend: device memory (cudaMallocAsync, or the caller's allocator), copies through a
 // pinned staging buffer, memory information, and the table operations on the kernels of kernels/.
+// Each table has a stream and a workspace of its own (cuda_table_resources.hpp); its operations
+// run on the caller's stream instead when one is set.
 // Those kernels have been checked on the CPU (host-launched bodies) and compiled, but not yet run
 // on a GPU: runs_table_ops() is true only when the backend is opened with its kernels enabled
 // (EMBEDKIT_CUDA_TABLES=1 for the default context, or a test), so automatic placement keeps
 // tables on the CPU until then.
 
 #include "../src/backend/backend.hpp"
+#include "fold_workspace.hpp"
 
 #include <cuda_runtime_api.h>
 
@@ -16,7 +19,8 @@ namespace embedkit::kernels {
 
 class CudaBackend final : public detail::Backend {
  public:
-  /// Opens device `ordinal` with a stream of its own; `kernels_enabled` lets tables be placed on it.
+  /// Opens device `ordinal` with a stream of its own for work outside any table's operations;
+  /// `kernels_enabled` lets tables be placed on it.
   /// Throws Error when the runtime refuses.
   CudaBackend(int ordinal, bool kernels_enabled);
   ~CudaBackend() override;
@@ -31,6 +35,8 @@ class CudaBackend final : public detail::Backend {
   void copy_from_host(void* destination, const void* host, std::size_t bytes) override;
   void copy_to_host(void* host, const void* source, std::size_t bytes) override;
   bool owns(const void* data, std::size_t bytes) const override;
+  void* bind_stream(void* stream) override;
+  std::unique_ptr<detail::TableResources> open_table() override;
 
   void fill_initial(float* weights, std::int64_t rows, std::int64_t dim, const detail::InitSampler& sampler,
                     std::uint64_t seed) override;
@@ -51,10 +57,11 @@ class CudaBackend final : public detail::Backend {
 
  private:
   void* pinned(std::size_t bytes);  // the staging buffer, grown to at least `bytes`
-  // The table's caller-owned stream during an operation on it, the backend's own otherwise.
+  // The table's stream during an operation on it, the backend's own otherwise.
   cudaStream_t active_stream() const;
-  // The sparse gradient of `rows` (one per id) by the CUB pipeline, copied out of its scratch.
-  detail::FoldedGrad fold(const detail::TableView& table, const detail::DeviceIds& ids, const float* rows);
+  // The sparse gradient of `rows` (one per id) by the CUB pipeline, in `workspace` laid out as `layout`.
+  detail::FoldedGrad fold(const detail::TableView& table, const detail::DeviceIds& ids, const float* rows,
+                          void* workspace, const FoldWorkspace& layout);
 
   int ordinal_;
   bool kernels_enabled_;

@@ -36,7 +36,12 @@ __global__ void piece_counts_kernel(const std::int64_t* run_counts, std::int64_t
 }
 
 template <class T>
-T* take(const DeviceAllocator& allocator, std::int64_t count) {
+T* at(void* workspace, std::size_t offset) {
+  return reinterpret_cast<T*>(static_cast<unsigned char*>(workspace) + offset);
+}
+
+template <class T>
+T* output(const DeviceAllocator& allocator, std::int64_t count) {
   return static_cast<T*>(allocator.allocate(static_cast<std::size_t>(count > 0 ? count : 1) * sizeof(T), allocator.context));
 }
 
@@ -56,66 +61,69 @@ int fold_key_bits(std::int64_t input_dim) {
   return bits;
 }
 
+FoldCubBytes query_fold_cub_bytes(std::int64_t count, std::int64_t input_dim, void* stream_handle) {
+  const auto stream = static_cast<cudaStream_t>(stream_handle);
+  FoldCubBytes bytes;
+  if (count == 0) return bytes;
+  // With no scratch pointer CUB only computes its size: nothing is read or written.
+  std::int64_t* none = nullptr;
+  EMBEDKIT_CUDA_TRY(cub::DeviceRadixSort::SortPairs(nullptr, bytes.sort, none, none, none, none, count, 0,
+                                                    fold_key_bits(input_dim), stream));
+  EMBEDKIT_CUDA_TRY(cub::DeviceRunLengthEncode::Encode(nullptr, bytes.encode, none, none, none, none, count, stream));
+  EMBEDKIT_CUDA_TRY(cub::DeviceScan::InclusiveSum(nullptr, bytes.scan, none, none, count, stream));
+  return bytes;
+}
+
 template <class Index>
 FoldOutput run_fold(const Index* ids, std::int64_t count, std::int64_t input_dim, std::int64_t padding_idx,
-                    const float* grad_rows, std::int64_t dim, const DeviceAllocator& allocator, void* stream_handle) {
+                    const float* grad_rows, std::int64_t dim, void* workspace, const FoldWorkspace& layout,
+                    const DeviceAllocator& outputs, void* stream_handle) {
   const auto stream = static_cast<cudaStream_t>(stream_handle);
   FoldOutput out;
   if (count == 0) return out;
-  std::int64_t* keys = take<std::int64_t>(allocator, count);
-  std::int64_t* positions = take<std::int64_t>(allocator, count);
-  std::int64_t* sorted_keys = take<std::int64_t>(allocator, count);
-  std::int64_t* sorted_positions = take<std::int64_t>(allocator, count);
+  auto* keys = at<std::int64_t>(workspace, layout.keys);
+  auto* positions = at<std::int64_t>(workspace, layout.positions);
+  auto* sorted_keys = at<std::int64_t>(workspace, layout.sorted_keys);
+  auto* sorted_positions = at<std::int64_t>(workspace, layout.sorted_positions);
+  void* scratch = at<void>(workspace, layout.cub_scratch);
+  std::size_t scratch_bytes = layout.cub_scratch_bytes;
   make_keys_kernel<<<blocks_for(count), kThreads, 0, stream>>>(ids, count, input_dim, padding_idx, keys, positions);
   EMBEDKIT_CUDA_TRY(cudaPeekAtLastError());
-
-  // Each CUB call sizes its scratch first (the two-phase query), then runs.
-  const int key_bits = fold_key_bits(input_dim);
-  std::size_t scratch_bytes = 0;
-  EMBEDKIT_CUDA_TRY(cub::DeviceRadixSort::SortPairs(nullptr, scratch_bytes, keys, sorted_keys, positions,
-                                                    sorted_positions, count, 0, key_bits, stream));
-  void* scratch = allocator.allocate(scratch_bytes, allocator.context);
   EMBEDKIT_CUDA_TRY(cub::DeviceRadixSort::SortPairs(scratch, scratch_bytes, keys, sorted_keys, positions,
-                                                    sorted_positions, count, 0, key_bits, stream));
+                                                    sorted_positions, count, 0, fold_key_bits(input_dim), stream));
 
-  std::int64_t* unique = take<std::int64_t>(allocator, count);
-  std::int64_t* run_counts = take<std::int64_t>(allocator, count);
-  std::int64_t* run_total = take<std::int64_t>(allocator, 1);
-  scratch_bytes = 0;
-  EMBEDKIT_CUDA_TRY(cub::DeviceRunLengthEncode::Encode(nullptr, scratch_bytes, sorted_keys, unique, run_counts,
-                                                       run_total, count, stream));
-  scratch = allocator.allocate(scratch_bytes, allocator.context);
+  auto* unique = at<std::int64_t>(workspace, layout.unique);
+  auto* run_counts = at<std::int64_t>(workspace, layout.run_counts);
+  auto* run_total = at<std::int64_t>(workspace, layout.run_total);
+  scratch_bytes = layout.cub_scratch_bytes;
   EMBEDKIT_CUDA_TRY(cub::DeviceRunLengthEncode::Encode(scratch, scratch_bytes, sorted_keys, unique, run_counts,
                                                        run_total, count, stream));
   std::int64_t runs = read_back(run_total, stream);
   if (runs > 0 && read_back(unique + runs - 1, stream) == input_dim) --runs;  // the left-out positions
-  out.ids = unique;
   out.count = runs;
-  out.rows = take<float>(allocator, runs * dim);
+  out.ids = output<std::int64_t>(outputs, runs);
+  out.rows = output<float>(outputs, runs * dim);
   if (runs == 0) return out;
+  EMBEDKIT_CUDA_TRY(cudaMemcpyAsync(out.ids, unique, static_cast<std::size_t>(runs) * sizeof(std::int64_t),
+                                    cudaMemcpyDeviceToDevice, stream));
 
   // run_begin and first_piece: inclusive scans written one past a leading zero.
-  std::int64_t* run_begin = take<std::int64_t>(allocator, runs + 1);
-  std::int64_t* first_piece = take<std::int64_t>(allocator, runs + 1);
-  std::int64_t* piece_counts = take<std::int64_t>(allocator, runs);
+  auto* run_begin = at<std::int64_t>(workspace, layout.run_begin);
+  auto* first_piece = at<std::int64_t>(workspace, layout.first_piece);
+  auto* piece_counts = at<std::int64_t>(workspace, layout.piece_counts);
   EMBEDKIT_CUDA_TRY(cudaMemsetAsync(run_begin, 0, sizeof(std::int64_t), stream));
   EMBEDKIT_CUDA_TRY(cudaMemsetAsync(first_piece, 0, sizeof(std::int64_t), stream));
   piece_counts_kernel<<<blocks_for(runs), kThreads, 0, stream>>>(run_counts, runs, piece_counts);
   EMBEDKIT_CUDA_TRY(cudaPeekAtLastError());
-  scratch_bytes = 0;
-  EMBEDKIT_CUDA_TRY(cub::DeviceScan::InclusiveSum(nullptr, scratch_bytes, run_counts, run_begin + 1, runs, stream));
-  std::size_t piece_scratch_bytes = 0;
-  EMBEDKIT_CUDA_TRY(
-      cub::DeviceScan::InclusiveSum(nullptr, piece_scratch_bytes, piece_counts, first_piece + 1, runs, stream));
-  scratch_bytes = scratch_bytes > piece_scratch_bytes ? scratch_bytes : piece_scratch_bytes;
-  scratch = allocator.allocate(scratch_bytes, allocator.context);
+  scratch_bytes = layout.cub_scratch_bytes;
   EMBEDKIT_CUDA_TRY(cub::DeviceScan::InclusiveSum(scratch, scratch_bytes, run_counts, run_begin + 1, runs, stream));
+  scratch_bytes = layout.cub_scratch_bytes;
   EMBEDKIT_CUDA_TRY(cub::DeviceScan::InclusiveSum(scratch, scratch_bytes, piece_counts, first_piece + 1, runs, stream));
   const std::int64_t pieces = read_back(first_piece + runs, stream);
 
-  std::int64_t* piece_begin = take<std::int64_t>(allocator, pieces);
-  std::int64_t* piece_end = take<std::int64_t>(allocator, pieces);
-  float* piece_sums = take<float>(allocator, pieces * dim);
+  auto* piece_begin = at<std::int64_t>(workspace, layout.piece_begin);
+  auto* piece_end = at<std::int64_t>(workspace, layout.piece_end);
+  auto* piece_sums = at<float>(workspace, layout.piece_sums);
   run_piece_layout(PieceLayoutArgs{run_begin, first_piece, runs, piece_begin, piece_end}, stream);
   run_piece_sums(PieceSumArgs{sorted_positions, piece_begin, piece_end, pieces, grad_rows, dim, piece_sums}, stream);
   run_combine(CombineArgs{first_piece, runs, piece_sums, dim, out.rows}, stream);
@@ -123,8 +131,8 @@ FoldOutput run_fold(const Index* ids, std::int64_t count, std::int64_t input_dim
 }
 
 template FoldOutput run_fold(const std::int32_t*, std::int64_t, std::int64_t, std::int64_t, const float*,
-                             std::int64_t, const DeviceAllocator&, void*);
+                             std::int64_t, void*, const FoldWorkspace&, const DeviceAllocator&, void*);
 template FoldOutput run_fold(const std::int64_t*, std::int64_t, std::int64_t, std::int64_t, const float*,
-                             std::int64_t, const DeviceAllocator&, void*);
+                             std::int64_t, void*, const FoldWorkspace&, const DeviceAllocator&, void*);
 
 }  // namespace embedkit::kernels

@@ -1,15 +1,18 @@
 #pragma once
 // C++17. The CUDA sparse gradient (kernels/sparse_grad.cu): sort (id, position) on the bits
 // input_dim needs with cub::DeviceRadixSort, run-length encode with cub::DeviceRunLengthEncode,
-// then the canonical reduction of segment_reduce.cu. Device memory throughout.
+// then the canonical reduction of segment_reduce.cu. Device memory throughout; the intermediates
+// live in a workspace laid out by plan_fold_workspace (fold_workspace.hpp).
+
+#include "fold_workspace.hpp"
 
 #include <cstddef>
 #include <cstdint>
 
 namespace embedkit::kernels {
 
-/// Where the pipeline gets its device memory: `allocate` returns memory that stays valid until the
-/// caller's `context` releases it (after the result has been used).
+/// Where the pipeline gets its outputs' device memory: `allocate` returns memory the caller's
+/// `context` owns from then on.
 struct DeviceAllocator {
   void* (*allocate)(std::size_t bytes, void* context);
   void* context;
@@ -22,12 +25,18 @@ struct FoldOutput {
   std::int64_t count = 0;
 };
 
+/// CUB's scratch sizes for a fold of `count` positions (its size query: nothing runs on `stream`).
+FoldCubBytes query_fold_cub_bytes(std::int64_t count, std::int64_t input_dim, void* stream);
+
 /// Folds the rows grad_rows[p] (count × dim) of positions p by ids[p], leaving out ids outside
-/// [0, input_dim) and padding_idx (>= 0). Synchronises `stream` (a cudaStream_t) twice, to learn
-/// the number of distinct ids and of pieces.
+/// [0, input_dim) and padding_idx (>= 0). Works in `workspace` (layout.bytes, laid out by
+/// plan_fold_workspace(count, dim, query_fold_cub_bytes(count, input_dim))) and takes the two
+/// outputs from `outputs` once their size is known. Synchronises `stream` (a cudaStream_t) three
+/// times, to learn the number of distinct ids and of pieces.
 template <class Index>
 FoldOutput run_fold(const Index* ids, std::int64_t count, std::int64_t input_dim, std::int64_t padding_idx,
-                    const float* grad_rows, std::int64_t dim, const DeviceAllocator& allocator, void* stream);
+                    const float* grad_rows, std::int64_t dim, void* workspace, const FoldWorkspace& layout,
+                    const DeviceAllocator& outputs, void* stream);
 
 /// Bits of a sort key that holds every id below input_dim and the sentinel input_dim itself.
 int fold_key_bits(std::int64_t input_dim);

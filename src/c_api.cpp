@@ -77,7 +77,7 @@ void ek_table_destroy(ek_table* table) { delete table; }
 ek_status ek_lookup(ek_table* t, const DLTensor* indices, DLTensor* out) {
   return guarded(__func__, [&] {
     auto& table = table_of(t);
-    embedkit::detail::TensorStaging staging(default_device());
+    embedkit::detail::TensorStaging staging(default_device(), table.cuda_stream());
     const embedkit::IndexTensor ids = staging.indices(indices);
     const auto output = staging.output(out, "out", embedkit::detail::Accept::float32);
     std::vector<std::int64_t> expected = ids.shape();
@@ -92,7 +92,7 @@ ek_status ek_lookup_pooled(ek_table* t, const DLTensor* indices, const DLTensor*
                            const DLTensor* per_sample_weights, const char* mode, DLTensor* out) {
   return guarded(__func__, [&] {
     auto& table = table_of(t);
-    embedkit::detail::TensorStaging staging(default_device());
+    embedkit::detail::TensorStaging staging(default_device(), table.cuda_stream());
     const PooledArguments args = pooled_arguments(staging, indices, offsets, per_sample_weights, mode);
     const auto output = staging.output(out, "out", embedkit::detail::Accept::float32);
     embedkit::detail::expect_shape("out", {args.bags, table.output_dim()}, output.shape);
@@ -105,7 +105,7 @@ ek_status ek_lookup_pooled(ek_table* t, const DLTensor* indices, const DLTensor*
 ek_status ek_train_step(ek_table* t, const DLTensor* indices, const DLTensor* grad_out) {
   return guarded(__func__, [&] {
     auto& table = table_of(t);
-    embedkit::detail::TensorStaging staging(default_device());
+    embedkit::detail::TensorStaging staging(default_device(), table.cuda_stream());
     const embedkit::IndexTensor ids = staging.indices(indices);
     const auto grad = staging.input(grad_out, "grad_out", embedkit::detail::Accept::float32);
     std::vector<std::int64_t> expected = ids.shape();
@@ -120,7 +120,7 @@ ek_status ek_train_step_pooled(ek_table* t, const DLTensor* indices, const DLTen
                                const DLTensor* per_sample_weights, const char* mode, const DLTensor* grad_out) {
   return guarded(__func__, [&] {
     auto& table = table_of(t);
-    embedkit::detail::TensorStaging staging(default_device());
+    embedkit::detail::TensorStaging staging(default_device(), table.cuda_stream());
     const PooledArguments args = pooled_arguments(staging, indices, offsets, per_sample_weights, mode);
     const auto grad = staging.input(grad_out, "grad_out", embedkit::detail::Accept::float32);
     embedkit::detail::expect_shape("grad_out", {args.bags, table.output_dim()}, grad.shape);
@@ -170,7 +170,7 @@ ek_status ek_set_learning_rate(ek_table* t, double lr) {
 ek_status ek_compute_mask(ek_table* t, const DLTensor* indices, DLTensor* mask) {
   return guarded(__func__, [&] {
     auto& table = table_of(t);
-    embedkit::detail::TensorStaging staging(default_device());
+    embedkit::detail::TensorStaging staging(default_device(), table.cuda_stream());
     const embedkit::IndexTensor ids = staging.indices(indices);
     const auto output = staging.output(mask, "mask", embedkit::detail::Accept::mask);
     embedkit::detail::expect_shape("mask", ids.shape(), output.shape);
@@ -182,7 +182,7 @@ ek_status ek_compute_mask(ek_table* t, const DLTensor* indices, DLTensor* mask) 
 ek_status ek_get_weights(ek_table* t, DLTensor* out) {
   return guarded(__func__, [&] {
     auto& table = table_of(t);
-    embedkit::detail::TensorStaging staging(default_device());
+    embedkit::detail::TensorStaging staging(default_device(), table.cuda_stream());
     const auto output = staging.output(out, "out", embedkit::detail::Accept::float32);
     embedkit::detail::expect_shape("out", {table.input_dim(), table.output_dim()}, output.shape);
     table.get_weights(std::span(static_cast<float*>(output.data), static_cast<std::size_t>(output.size)));
@@ -193,7 +193,7 @@ ek_status ek_get_weights(ek_table* t, DLTensor* out) {
 ek_status ek_set_weights(ek_table* t, const DLTensor* weights) {
   return guarded(__func__, [&] {
     auto& table = table_of(t);
-    embedkit::detail::TensorStaging staging(default_device());
+    embedkit::detail::TensorStaging staging(default_device(), table.cuda_stream());
     const auto input = staging.input(weights, "weights", embedkit::detail::Accept::float32);
     table.set_weights(std::span(static_cast<const float*>(input.data), static_cast<std::size_t>(input.size)),
                       input.shape);

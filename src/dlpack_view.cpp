@@ -157,7 +157,10 @@ HostTensor TensorStaging::stage(const DLTensor* tensor, std::string_view name, A
                 fmt::format("{} says it is in CUDA memory, but its data is not memory of {}", name, device_->name()));
   }
   copies_.emplace_back(bytes);
-  if (copy_in) device_->copy_to_host(copies_.back().data(), view.data, bytes);
+  if (copy_in) {
+    const BoundStream bound(*device_, stream_);
+    device_->copy_to_host(copies_.back().data(), view.data, bytes);
+  }
   void* device_data = view.data;
   view.data = copies_.back().data();
   if (!copy_in) outputs_.push_back({device_data, view.data, bytes});
@@ -179,6 +182,8 @@ HostTensor TensorStaging::output(DLTensor* tensor, std::string_view name, Accept
 }
 
 void TensorStaging::finish() {
+  if (outputs_.empty()) return;
+  const BoundStream bound(*device_, stream_);
   for (const Output& output : outputs_) device_->copy_from_host(output.device_data, output.host_data, output.bytes);
 }
 

@@ -26,11 +26,12 @@ enum class Accept { index, int64, float32, mask };
 
 /// One call's tensors on the host: host tensors as they are, tensors in CUDA memory (kDLCUDA)
 /// staged across through `device`, the backend that owns that memory (null when there is none,
-/// and then such a tensor is Error(unsupported)). Outputs in device memory are written back only
-/// by finish(), so a failed call writes nothing.
+/// and then such a tensor is Error(unsupported)), on `stream` (the table's caller-set stream, so
+/// the copies follow the caller's work on it; NULL: the device's own). Outputs in device memory
+/// are written back only by finish(), so a failed call writes nothing.
 class TensorStaging {
  public:
-  explicit TensorStaging(Backend* device) : device_(device) {}
+  explicit TensorStaging(Backend* device, void* stream = nullptr) : device_(device), stream_(stream) {}
   HostTensor input(const DLTensor* tensor, std::string_view name, Accept accept);
   IndexTensor indices(const DLTensor* tensor, std::string_view name = "indices");
   HostTensor output(DLTensor* tensor, std::string_view name, Accept accept);
@@ -44,6 +45,7 @@ class TensorStaging {
   };
   HostTensor stage(const DLTensor* tensor, std::string_view name, Accept accept, bool copy_in);
   Backend* device_;
+  void* stream_;
   std::vector<std::vector<unsigned char>> copies_;
   std::vector<Output> outputs_;
 };

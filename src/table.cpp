@@ -120,6 +120,7 @@ EmbeddingTable::EmbeddingTable(TableConfig config, Context& context, Fill fill, 
     impl_->backend = &detail::CpuBackend::instance();
   }
   detail::Backend& backend = *impl_->backend;
+  impl_->resources = backend.open_table();
   if (fill == Fill::initializer) {
     const std::uint64_t seed = config.embeddings_initializer.seed.value_or(*config.seed);
     // Fans (VarianceScaling) are the whole matrix's, so every slice of it draws the same values.

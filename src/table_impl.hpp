@@ -24,6 +24,7 @@
 #include <vector>
 
 #include <atomic>
+#include <memory>
 #include <cstdint>
 #include <span>
 
@@ -37,6 +38,7 @@ struct EmbeddingTable::Impl {
   detail::DeviceBuffer weights;        // (input_dim, output_dim), row-major
   std::vector<detail::SlotSpec> slot_specs;  // the optimizer's state, named as Keras names it
   std::vector<detail::DeviceBuffer> slots;   // one buffer per spec
+  std::unique_ptr<detail::TableResources> resources;  // the backend's per-table state, freed first
   void* cuda_stream = nullptr;       // the caller's stream for this table's CUDA work, if set
   std::uint64_t ledger_bytes = 0;    // what this table needs in the context's device ledger...
   std::uint64_t ledger_resident = 0;  // ...and of that, what it holds allocated
@@ -64,6 +66,7 @@ struct EmbeddingTable::Impl {
     view.dim = config.output_dim;
     view.padding_idx = config.padding_idx.value_or(-1);
     view.stream = cuda_stream;
+    view.resources = resources.get();
     return view;
   }
 };

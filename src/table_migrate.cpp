@@ -10,6 +10,7 @@
 #include <fmt/format.h>
 
 #include <mutex>
+#include <shared_mutex>
 #include <vector>
 
 namespace embedkit {
@@ -69,11 +70,13 @@ void EmbeddingTable::migrate(std::string_view device) {
   for (std::size_t k = 0; k < impl.slots.size(); ++k) {
     slots.push_back(target.allocate(impl.slots[k].bytes(), fmt::format("table '{}' {}", config.name, impl.slot_specs[k].name)));
   }
+  std::unique_ptr<detail::TableResources> resources = target.open_table();
   copy_across(*impl.backend, impl.weights.as<void>(), target, weights.as<void>(), weights.bytes());
   for (std::size_t k = 0; k < slots.size(); ++k) {
     copy_across(*impl.backend, impl.slots[k].as<void>(), target, slots[k].as<void>(), slots[k].bytes());
   }
   const std::string from = impl.backend->name();
+  impl.resources = std::move(resources);
   impl.weights = std::move(weights);
   impl.slots = std::move(slots);
   impl.backend = &target;
@@ -96,6 +99,11 @@ void EmbeddingTable::set_cuda_stream(void* stream) {
                             impl_->config.name, impl_->backend->name()));
   }
   impl_->cuda_stream = stream;
+}
+
+void* EmbeddingTable::cuda_stream() const {
+  std::shared_lock lock(impl_->mutex);
+  return impl_->cuda_stream;
 }
 
 }  // namespace embedkit

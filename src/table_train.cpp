@@ -115,9 +115,6 @@ detail::FoldedGrad fold_positions(Impl& impl, const Index* ids, std::int64_t cou
                                      type, count};
   const auto* device_grad = static_cast<const float*>(
       staging.in(grad_out, static_cast<std::size_t>(count * dim) * sizeof(float), "upstream gradient"));
-  // The sort's keys and scratch, held on a device for the length of the fold.
-  const detail::DeviceBuffer sort_workspace =
-      backend.host_accessible() ? detail::DeviceBuffer() : backend.allocate(16 * static_cast<std::size_t>(count), "sort workspace");
   return backend.fold_lookup_grad(impl.view(), device_ids, device_grad);
 }
 

@@ -179,6 +179,8 @@ class EMBEDKIT_API EmbeddingTable {
   /// framework's current stream; NULL: the table's own). Operations synchronise only that stream,
   /// never the device. @throws Error(unsupported) when the table is not on a CUDA device.
   void set_cuda_stream(void* stream);
+  /// @brief The stream set by set_cuda_stream, or NULL while the table uses its own.
+  void* cuda_stream() const;
 
   /// @brief The table's figures without a batch.
   Summary summary() const;

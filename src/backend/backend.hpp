@@ -13,6 +13,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <string_view>
 
@@ -57,6 +58,13 @@ class DeviceBuffer {
   std::size_t bytes_ = 0;
 };
 
+/// What a backend keeps for one table between operations (the CUDA backend: the table's own stream
+/// and its workspace). Created by Backend::open_table, owned by the table, released before it.
+class TableResources {
+ public:
+  virtual ~TableResources() = default;
+};
+
 /// A table's memory on its backend.
 struct TableView {
   float* weights = nullptr;  // (input_dim, dim)
@@ -66,6 +74,7 @@ struct TableView {
   std::int64_t dim = 0;
   std::int64_t padding_idx = -1;
   void* stream = nullptr;  // a caller-owned cudaStream_t the table's work goes on (CUDA only)
+  TableResources* resources = nullptr;  // from open_table(); NULL for a backend that keeps none
 };
 
 /// Ids on a backend, typed.
@@ -113,6 +122,16 @@ class Backend {
   virtual void copy_to_host(void* host, const void* source, std::size_t bytes) = 0;
   /// Whether [data, data + bytes) lies in memory this backend allocated.
   virtual bool owns(const void* data, std::size_t bytes) const = 0;
+  /// Makes this thread's copies and allocations on this backend go on `stream` (a cudaStream_t
+  /// on CUDA; NULL: the backend's own stream) and returns the stream bound before. A backend
+  /// without streams ignores it.
+  virtual void* bind_stream(void* stream) {
+    (void)stream;
+    return nullptr;
+  }
+  /// The per-table state of a new table (or of one migrated here); NULL when none is kept.
+  /// Throws Error when it cannot be created.
+  virtual std::unique_ptr<TableResources> open_table() { return nullptr; }
 
   // Operations. Every pointer is this backend's memory; arguments were validated by the caller.
   virtual void fill_initial(float* weights, std::int64_t rows, std::int64_t dim, const InitSampler& sampler,
@@ -137,6 +156,19 @@ class Backend {
   virtual void constrain_all(const TableView& table, const Constraint& constraint) = 0;
   /// l1·Σ|w| + l2·Σw² over `count` weights, the same on any thread count.
   virtual double penalty(const float* weights, std::int64_t count, double l1, double l2) = 0;
+};
+
+/// Binds a stream to this thread's copies on `backend` for the scope's length.
+class BoundStream {
+ public:
+  BoundStream(Backend& backend, void* stream) : backend_(backend), previous_(backend.bind_stream(stream)) {}
+  ~BoundStream() { backend_.bind_stream(previous_); }
+  BoundStream(const BoundStream&) = delete;
+  BoundStream& operator=(const BoundStream&) = delete;
+
+ private:
+  Backend& backend_;
+  void* previous_;
 };
 
 inline DeviceBuffer::~DeviceBuffer() {

@@ -3,12 +3,30 @@
 #include <embedkit/status.hpp>
 #include <embedkit/summary.hpp>
 
+#include "../../kernels/fold_workspace.hpp"
+#include "workspace.hpp"
+
 #include <fmt/format.h>
 
 #include <cstdlib>
 #include <cstring>
 
 namespace embedkit::detail {
+namespace {
+
+struct SimTableResources final : TableResources {
+  std::mutex mutex;  // one fold at a time uses the workspace
+  Workspace workspace;
+};
+
+// The workspace the CUDA fold lays out for this batch, CUB's sort scratch modelled as its
+// alternate keys and values (16 bytes a position); the other CUB steps need less.
+std::size_t fold_workspace_bytes(std::int64_t count, std::int64_t dim) {
+  const auto sort = static_cast<std::size_t>(count) * 16;
+  return kernels::plan_fold_workspace(count, dim, kernels::FoldCubBytes{sort, 0, 0}).bytes;
+}
+
+}  // namespace
 
 SimDeviceBackend::SimDeviceBackend(std::uint64_t capacity, int ordinal) : capacity_(capacity), ordinal_(ordinal) {}
 
@@ -102,6 +120,26 @@ std::uint64_t SimDeviceBackend::bytes_to_device() const {
 std::uint64_t SimDeviceBackend::bytes_to_host() const {
   std::lock_guard lock(mutex_);
   return to_host_;
+}
+
+std::unique_ptr<TableResources> SimDeviceBackend::open_table() { return std::make_unique<SimTableResources>(); }
+
+FoldedGrad SimDeviceBackend::fold_lookup_grad(const TableView& table, const DeviceIds& ids, const float* grad_out) {
+  auto& resources = dynamic_cast<SimTableResources&>(*table.resources);
+  const std::lock_guard lock(resources.mutex);
+  resources.workspace.reserve(*this, fold_workspace_bytes(ids.count, table.dim), "table workspace");
+  return HostOpsBackend::fold_lookup_grad(table, ids, grad_out);
+}
+
+FoldedGrad SimDeviceBackend::fold_pooled_grad(const TableView& table, const DeviceIds& ids, const std::int64_t* offsets,
+                                              std::int64_t bags, const float* sample_weights, PoolingMode mode,
+                                              const float* grad_bags) {
+  auto& resources = dynamic_cast<SimTableResources&>(*table.resources);
+  const std::lock_guard lock(resources.mutex);
+  // As on CUDA: each entry's gradient row, then the fold's intermediates.
+  const std::size_t rows = kernels::fold_align(static_cast<std::size_t>(ids.count * table.dim) * sizeof(float));
+  resources.workspace.reserve(*this, rows + fold_workspace_bytes(ids.count, table.dim), "table workspace");
+  return HostOpsBackend::fold_pooled_grad(table, ids, offsets, bags, sample_weights, mode, grad_bags);
 }
 
 }  // namespace embedkit::detail

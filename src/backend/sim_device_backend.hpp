@@ -30,6 +30,13 @@ class SimDeviceBackend final : public HostOpsBackend {
   void copy_from_host(void* destination, const void* host, std::size_t bytes) override;
   void copy_to_host(void* host, const void* source, std::size_t bytes) override;
   bool owns(const void* data, std::size_t bytes) const override;
+  /// A workspace per table, grown as the CUDA backend grows its own.
+  std::unique_ptr<TableResources> open_table() override;
+  /// The host fold, after reserving the workspace the CUDA fold of this batch lays out.
+  FoldedGrad fold_lookup_grad(const TableView& table, const DeviceIds& ids, const float* grad_out) override;
+  FoldedGrad fold_pooled_grad(const TableView& table, const DeviceIds& ids, const std::int64_t* offsets,
+                              std::int64_t bags, const float* sample_weights, PoolingMode mode,
+                              const float* grad_bags) override;
 
   /// Fails the allocation that comes `n` allocations from now (1: the next one), once.
   void fail_allocation_in(std::int64_t n);

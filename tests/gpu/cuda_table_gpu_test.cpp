@@ -15,6 +15,7 @@
 #include <memory>
 #include <random>
 #include <string>
+#include <thread>
 #include <vector>
 
 namespace {
@@ -194,6 +195,62 @@ TEST(CudaTableHooks, CallerStreamAndAllocatorAreHonoured) {
   EXPECT_GT(counter.allocations, 0);
   EXPECT_EQ(counter.allocations, counter.frees);
   EXPECT_EQ(ek_set_cuda_allocator(nullptr, nullptr, nullptr), EK_OK);
+}
+
+TEST(CudaTableHooks, SteadyStepsReuseTheTableWorkspace) {
+  const std::string reason = no_device_reason();
+  if (!reason.empty()) GTEST_SKIP() << reason;
+  CountingAllocator counter;
+  ASSERT_EQ(ek_set_cuda_allocator(&CountingAllocator::allocate, &CountingAllocator::release, &counter), EK_OK)
+      << ek_last_error();
+  {
+    auto context = cuda_context();
+    EmbeddingTable table(config_for(16, OptimizerKind::adagrad, true), *context);
+    std::mt19937_64 rng(4);
+    const auto make_ids = [&](std::size_t count) {
+      std::vector<std::int64_t> ids(count);
+      for (auto& id : ids) id = static_cast<std::int64_t>(rng() % 3000);
+      return ids;
+    };
+    const std::vector<std::int64_t> small = make_ids(1000), large = make_ids(3000);
+    const std::vector<float> small_grad(small.size() * 16, 0.25f), large_grad(large.size() * 16, 0.25f);
+    const auto allocations_of = [&](const std::vector<std::int64_t>& ids, const std::vector<float>& grad) {
+      const int before = counter.allocations;
+      table.train_step(IndexTensor(ids), grad);
+      return counter.allocations - before;
+    };
+    const int first = allocations_of(small, small_grad);
+    const int steady = allocations_of(small, small_grad);
+    EXPECT_EQ(steady, first - 1);
+    EXPECT_EQ(allocations_of(large, large_grad), first);
+    EXPECT_EQ(allocations_of(large, large_grad), steady);
+    EXPECT_EQ(allocations_of(small, small_grad), steady);
+  }
+  EXPECT_EQ(counter.allocations, counter.frees);
+  EXPECT_EQ(ek_set_cuda_allocator(nullptr, nullptr, nullptr), EK_OK);
+}
+
+TEST(CudaTableHooks, TablesOnTheirOwnStreamsTrainConcurrentlyAsOneAfterAnother) {
+  const std::string reason = no_device_reason();
+  if (!reason.empty()) GTEST_SKIP() << reason;
+  auto context = cuda_context();
+  std::mt19937_64 rng(5);
+  std::vector<std::int64_t> ids(4096);
+  for (auto& id : ids) id = rng() % 2 == 0 ? 11 : static_cast<std::int64_t>(rng() % 3000);
+  const std::vector<float> grad(ids.size() * 64, 0.125f);
+  const auto train = [&](EmbeddingTable& table) {
+    for (int step = 0; step < 5; ++step) table.train_step(IndexTensor(ids), grad);
+  };
+  EmbeddingTable a(config_for(64, OptimizerKind::adam, true), *context);
+  EmbeddingTable b(config_for(64, OptimizerKind::adam, true), *context);
+  EmbeddingTable alone(config_for(64, OptimizerKind::adam, true), *context);
+  std::thread first([&] { train(a); });
+  std::thread second([&] { train(b); });
+  first.join();
+  second.join();
+  train(alone);
+  EXPECT_EQ(a.get_weights().values, alone.get_weights().values);
+  EXPECT_EQ(b.get_weights().values, alone.get_weights().values);
 }
 
 }  // namespace
