@@ -155,7 +155,8 @@ TEST(Checkpoint, SavingOverAnOldCheckpointReplacesItsFiles) {
 
 TEST(Checkpoint, LoadPlacesByTodaysPolicy) {
   const std::string directory = fresh_directory();
-  auto context = embedkit::testing::sim_context(std::uint64_t{64} << 20);
+  // Room for two tables, each promised the workspace of 2^18 lookups (about 46 MB at dim 8).
+  auto context = embedkit::testing::sim_context(std::uint64_t{128} << 20);
   EmbeddingTable on_device(trained_config(OptimizerKind::adagrad), *context);
   ASSERT_EQ(on_device.placement().device_name(), "sim:0");
   train(on_device, 2);

@@ -51,7 +51,7 @@ TEST(Cli, PlanOnAHypotheticalDevice) {
   EXPECT_EQ(decision["reason_code"], "fits_on_device");
   EXPECT_EQ(decision["bytes"]["weights"], 10000000ull * 64 * 4);
   EXPECT_EQ(decision["bytes"]["optimizer_state"], 2 * 10000000ull * 64 * 4);
-  EXPECT_EQ(decision["bytes"]["workspace"], 65536ull * (40 + 8 * 64));
+  EXPECT_EQ(decision["bytes"]["workspace"], 65536ull * (80 + 12 * 64));
   EXPECT_EQ(decision["device_free_bytes"], 80ull << 30);
   const CommandResult too_big = run("plan --rows 100000000 --dim 128 --optimizer adam --gpu-memory 16GiB");
   EXPECT_EQ(too_big.exit_code, 0);
@@ -83,7 +83,7 @@ TEST(Cli, PlanSplitsATableOverRanks) {
     EXPECT_EQ(rank["rows"], counts[r]);
     EXPECT_EQ(rank["bytes"]["weights"], counts[r] * 4 * 4);
     EXPECT_EQ(rank["bytes"]["optimizer_state"], counts[r] * 4 * 4);        // Adagrad's accumulator
-    EXPECT_EQ(rank["bytes"]["workspace"], 3 * 1000 * (40 + 8 * 4));        // every rank's batch at one owner
+    EXPECT_EQ(rank["bytes"]["workspace"], 3 * 1000 * (80 + 12 * 4));       // every rank's batch at one owner
     EXPECT_EQ(rank["device"], "cuda:0 (hypothetical)");
   }
   const CommandResult modulo = run("plan --rows 10 --dim 4 --ranks 3 --split modulo");

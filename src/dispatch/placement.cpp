@@ -47,10 +47,11 @@ std::string needs_text(const PlacementInputs& inputs) {
 }  // namespace
 
 std::uint64_t train_workspace_bytes(std::int64_t lookups, std::int64_t dim) {
-  // Per lookup: its id (8), its upstream gradient row (4·dim), two sort keys (16), its position (8),
-  // and at most one folded row (4·dim) with its id (8).
+  // Per lookup: its staged id (8) and upstream gradient row (4·dim); the fold's workspace
+  // (kernels/fold_workspace.hpp: four id arrays and two scans, 48, a piece sum row, 4·dim, and
+  // CUB's sort scratch, about 16); at most one folded row (4·dim) with its id (8).
   const auto n = static_cast<std::uint64_t>(lookups), d = static_cast<std::uint64_t>(dim);
-  return n * (40 + 8 * d);
+  return n * (80 + 12 * d);
 }
 
 PlacementPolicy effective_policy(PlacementPolicy configured, bool* from_environment) {
