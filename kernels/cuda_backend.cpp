@@ -7,6 +7,7 @@
 #include "cuda_try.hpp"
 #include "fold_workspace.hpp"
 #include "gather.hpp"
+#include "id_check.hpp"
 #include "optimizer.hpp"
 #include "pooled.hpp"
 #include "sparse_grad.hpp"
@@ -162,6 +163,15 @@ decltype(auto) with_device_ids(const detail::DeviceIds& ids, Body&& body) {
   return body(static_cast<const std::int64_t*>(ids.data));
 }
 
+// The bounds check's second pass over `ids`, reported to `check`, with scratch from `workspace`.
+void find_out_of_range(const detail::DeviceIds& ids, std::int64_t input_dim, void* scratch, cudaStream_t stream,
+                       detail::IdCheck* check) {
+  const OutOfRangeIds found = with_device_ids(ids, [&](const auto* typed) {
+    return run_find_out_of_range(typed, ids.count, input_dim, scratch, stream);
+  });
+  *check = detail::IdCheck{found.count, found.first_position, found.first_id};
+}
+
 // The folded gradient's two outputs, allocated by the pipeline once it knows their sizes.
 struct FoldedOutputs {
   detail::Backend* backend;
@@ -201,31 +211,43 @@ std::unique_ptr<detail::TableResources> CudaBackend::open_table() {
   return std::make_unique<CudaTableResources>(ordinal_);
 }
 
-void CudaBackend::gather(const detail::TableView& table, const detail::DeviceIds& ids, float* out) {
+void CudaBackend::gather(const detail::TableView& table, const detail::DeviceIds& ids, float* out,
+                         detail::IdCheck* check) {
   TableOperation operation(ordinal_, table);
-  auto* flag = static_cast<unsigned int*>(operation.workspace().reserve(*this, sizeof(unsigned int), "table workspace"));
+  // The flag, then the second pass's tallies.
+  auto* flag = static_cast<unsigned int*>(operation.workspace().reserve(*this, 2 * kFoldAlignment, "table workspace"));
   EMBEDKIT_CUDA_TRY(cudaMemsetAsync(flag, 0, sizeof(unsigned int), active_stream()));
   with_device_ids(ids, [&](const auto* typed) {
     run_gather(table.weights, table.input_dim, table.dim, typed, ids.count, table.padding_idx, out, flag,
                active_stream());
   });
-  EMBEDKIT_CUDA_TRY(cudaStreamSynchronize(active_stream()));  // the ids were checked on the host: the flag is not read
+  unsigned int raised = 0;  // read with the call's one synchronisation
+  EMBEDKIT_CUDA_TRY(cudaMemcpyAsync(&raised, flag, sizeof raised, cudaMemcpyDeviceToHost, active_stream()));
+  EMBEDKIT_CUDA_TRY(cudaStreamSynchronize(active_stream()));
+  if (check == nullptr) return;
+  *check = {};
+  if (raised != 0) find_out_of_range(ids, table.input_dim, flag + kFoldAlignment / sizeof *flag, active_stream(), check);
 }
 
 void CudaBackend::pooled(const detail::TableView& table, const detail::DeviceIds& ids, const std::int64_t* offsets,
-                         std::int64_t bags, const float* sample_weights, PoolingMode mode, float* out) {
-  const TableOperation operation(ordinal_, table);
+                         std::int64_t bags, const float* sample_weights, PoolingMode mode, float* out,
+                         detail::IdCheck* check) {
+  TableOperation operation(ordinal_, table);
   with_device_ids(ids, [&](const auto* typed) {
     run_pooled(table.weights, table.input_dim, table.dim, typed, offsets, bags, sample_weights, mode,
                table.padding_idx, out, active_stream());
   });
   EMBEDKIT_CUDA_TRY(cudaStreamSynchronize(active_stream()));
+  if (check == nullptr) return;
+  *check = {};
+  find_out_of_range(ids, table.input_dim, operation.workspace().reserve(*this, kFoldAlignment, "table workspace"),
+                    active_stream(), check);
 }
 
 cudaStream_t CudaBackend::active_stream() const { return operation_stream != nullptr ? operation_stream : stream_; }
 
 detail::FoldedGrad CudaBackend::fold(const detail::TableView& table, const detail::DeviceIds& ids, const float* rows,
-                                     void* workspace, const FoldWorkspace& layout) {
+                                     void* workspace, const FoldWorkspace& layout, detail::IdCheck* check) {
   detail::FoldedGrad grad;
   FoldedOutputs outputs{this, &grad};
   const FoldOutput folded = with_device_ids(ids, [&](const auto* typed) {
@@ -233,6 +255,14 @@ detail::FoldedGrad CudaBackend::fold(const detail::TableView& table, const detai
                     DeviceAllocator{&FoldedOutputs::allocate, &outputs}, active_stream());
   });
   grad.count = folded.count;
+  if (check != nullptr) {
+    *check = {};
+    // The tallies go where the keys were: the fold no longer needs them.
+    if (folded.out_of_range) {
+      find_out_of_range(ids, table.input_dim, static_cast<unsigned char*>(workspace) + layout.keys, active_stream(),
+                        check);
+    }
+  }
   if (grad.ids.as<void>() == nullptr) {  // an empty batch: the pipeline stopped before its outputs
     grad.ids = allocate(0, "sparse gradient ids");
     grad.rows = allocate(0, "sparse gradient rows");
@@ -242,17 +272,18 @@ detail::FoldedGrad CudaBackend::fold(const detail::TableView& table, const detai
 }
 
 detail::FoldedGrad CudaBackend::fold_lookup_grad(const detail::TableView& table, const detail::DeviceIds& ids,
-                                                 const float* grad_out) {
+                                                 const float* grad_out, detail::IdCheck* check) {
   TableOperation operation(ordinal_, table);
   const FoldWorkspace layout =
       plan_fold_workspace(ids.count, table.dim, query_fold_cub_bytes(ids.count, table.input_dim, active_stream()));
   void* workspace = operation.workspace().reserve(*this, layout.bytes, "table workspace");
-  return fold(table, ids, grad_out, workspace, layout);
+  return fold(table, ids, grad_out, workspace, layout, check);
 }
 
 detail::FoldedGrad CudaBackend::fold_pooled_grad(const detail::TableView& table, const detail::DeviceIds& ids,
                                                  const std::int64_t* offsets, std::int64_t bags,
-                                                 const float* sample_weights, PoolingMode mode, const float* grad_bags) {
+                                                 const float* sample_weights, PoolingMode mode, const float* grad_bags,
+                                                 detail::IdCheck* check) {
   TableOperation operation(ordinal_, table);
   // The workspace holds each entry's gradient row, then the fold's intermediates.
   const std::size_t rows_bytes = fold_align(static_cast<std::size_t>(ids.count * table.dim) * sizeof(float));
@@ -267,7 +298,7 @@ detail::FoldedGrad CudaBackend::fold_pooled_grad(const detail::TableView& table,
                                         sample_weights, mode, table.padding_idx, grad_bags, rows},
                    active_stream());
   });
-  return fold(table, ids, rows, workspace + rows_bytes, layout);
+  return fold(table, ids, rows, workspace + rows_bytes, layout, check);
 }
 
 std::int64_t CudaBackend::mark_nonfinite(const detail::FoldedGrad& grad, std::int64_t dim, std::uint8_t* skip) {

@@ -30,6 +30,7 @@ class CudaBackend final : public detail::Backend {
   detail::MemoryInfo memory_info() const override;
   bool runs_table_ops() const override { return kernels_enabled_; }
   bool host_accessible() const override { return false; }
+  bool checks_ids() const override { return true; }
   detail::DeviceBuffer allocate(std::size_t bytes, std::string_view what) override;
   void deallocate(void* data, std::size_t bytes) noexcept override;
   void copy_from_host(void* destination, const void* host, std::size_t bytes) override;
@@ -41,14 +42,15 @@ class CudaBackend final : public detail::Backend {
   void fill_initial(float* weights, std::int64_t rows, std::int64_t dim, const detail::InitSampler& sampler,
                     std::uint64_t seed) override;
   void fill(float* data, std::int64_t count, float value) override;
-  void gather(const detail::TableView& table, const detail::DeviceIds& ids, float* out) override;
+  void gather(const detail::TableView& table, const detail::DeviceIds& ids, float* out, detail::IdCheck* check) override;
   void pooled(const detail::TableView& table, const detail::DeviceIds& ids, const std::int64_t* offsets,
-              std::int64_t bags, const float* sample_weights, PoolingMode mode, float* out) override;
+              std::int64_t bags, const float* sample_weights, PoolingMode mode, float* out,
+              detail::IdCheck* check) override;
   detail::FoldedGrad fold_lookup_grad(const detail::TableView& table, const detail::DeviceIds& ids,
-                                      const float* grad_out) override;
+                                      const float* grad_out, detail::IdCheck* check) override;
   detail::FoldedGrad fold_pooled_grad(const detail::TableView& table, const detail::DeviceIds& ids,
                                       const std::int64_t* offsets, std::int64_t bags, const float* sample_weights,
-                                      PoolingMode mode, const float* grad_bags) override;
+                                      PoolingMode mode, const float* grad_bags, detail::IdCheck* check) override;
   std::int64_t mark_nonfinite(const detail::FoldedGrad& grad, std::int64_t dim, std::uint8_t* skip) override;
   void apply(const detail::TableView& table, const detail::FoldedGrad& grad, const std::uint8_t* skip,
              const detail::StepPlan& plan) override;
@@ -60,8 +62,9 @@ class CudaBackend final : public detail::Backend {
   // The table's stream during an operation on it, the backend's own otherwise.
   cudaStream_t active_stream() const;
   // The sparse gradient of `rows` (one per id) by the CUB pipeline, in `workspace` laid out as `layout`.
+  // `check`, when given, receives the out-of-range ids the pipeline's flag caught.
   detail::FoldedGrad fold(const detail::TableView& table, const detail::DeviceIds& ids, const float* rows,
-                          void* workspace, const FoldWorkspace& layout);
+                          void* workspace, const FoldWorkspace& layout, detail::IdCheck* check);
 
   int ordinal_;
   bool kernels_enabled_;

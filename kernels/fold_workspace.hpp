@@ -9,7 +9,8 @@
 //   region b   positions            run counts ............ (read)                 piece ends
 //   region c   sorted keys (read)   ...                     piece counts (read)    piece begins
 //   region d   sorted positions ..........................................................(read)
-//   own        CUB scratch (each CUB call in turn), run total, run begins, first pieces, piece sums.
+//   own        CUB scratch (each CUB call in turn), run total and bounds flag, run begins, first
+//              pieces, piece sums.
 
 #include <cstddef>
 #include <cstdint>
@@ -31,7 +32,7 @@ struct FoldWorkspace {
   std::size_t sorted_positions = 0;                              // region d: int64[count]
   std::size_t cub_scratch = 0;                                   // max of FoldCubBytes
   std::size_t cub_scratch_bytes = 0;
-  std::size_t run_total = 0;    // int64[1]
+  std::size_t run_total = 0;    // int64[2]: the run total, then the bounds check's flag
   std::size_t run_begin = 0;    // int64[count + 1]
   std::size_t first_piece = 0;  // int64[count + 1]
   std::size_t piece_sums = 0;   // float[count × dim]
@@ -65,7 +66,7 @@ inline FoldWorkspace plan_fold_workspace(std::int64_t count, std::int64_t dim, c
   w.cub_scratch_bytes = cub.sort > cub.encode ? cub.sort : cub.encode;
   if (cub.scan > w.cub_scratch_bytes) w.cub_scratch_bytes = cub.scan;
   w.cub_scratch = take(w.cub_scratch_bytes > 0 ? w.cub_scratch_bytes : 1);
-  w.run_total = take(sizeof(std::int64_t));
+  w.run_total = take(2 * sizeof(std::int64_t));
   w.run_begin = take(scans);
   w.first_piece = take(scans);
   w.piece_sums = take(n * static_cast<std::size_t>(dim > 0 ? dim : 1) * sizeof(float));

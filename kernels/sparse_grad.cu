@@ -18,15 +18,17 @@ constexpr int kThreads = 256;
 unsigned int blocks_for(std::int64_t items) { return static_cast<unsigned int>((items + kThreads - 1) / kThreads); }
 
 // Left-out positions (bad ids, padding) get the key input_dim: they sort last, in one run dropped
-// below.
+// below. An out-of-range id also raises the bounds check's flag.
 template <class Index>
 __global__ void make_keys_kernel(const Index* ids, std::int64_t count, std::int64_t input_dim,
-                                 std::int64_t padding_idx, std::int64_t* keys, std::int64_t* positions) {
+                                 std::int64_t padding_idx, std::int64_t* keys, std::int64_t* positions,
+                                 std::int64_t* out_of_range) {
   const std::int64_t i = static_cast<std::int64_t>(blockIdx.x) * kThreads + threadIdx.x;
   if (i >= count) return;
   const std::int64_t id = static_cast<std::int64_t>(ids[i]);
-  const bool kept = static_cast<std::uint64_t>(id) < static_cast<std::uint64_t>(input_dim) && id != padding_idx;
-  keys[i] = kept ? id : input_dim;
+  const bool in_range = static_cast<std::uint64_t>(id) < static_cast<std::uint64_t>(input_dim);
+  if (!in_range) *out_of_range = 1;  // every writer stores the same value
+  keys[i] = in_range && id != padding_idx ? id : input_dim;
   positions[i] = i;
 }
 
@@ -44,6 +46,12 @@ template <class T>
 T* output(const DeviceAllocator& allocator, std::int64_t count) {
   return static_cast<T*>(allocator.allocate(static_cast<std::size_t>(count > 0 ? count : 1) * sizeof(T), allocator.context));
 }
+
+// The run total and the bounds check's flag, read back in one copy.
+struct Tallies {
+  std::int64_t runs;
+  std::int64_t out_of_range;
+};
 
 template <class T>
 T read_back(const T* device, cudaStream_t stream) {
@@ -87,18 +95,22 @@ FoldOutput run_fold(const Index* ids, std::int64_t count, std::int64_t input_dim
   auto* sorted_positions = at<std::int64_t>(workspace, layout.sorted_positions);
   void* scratch = at<void>(workspace, layout.cub_scratch);
   std::size_t scratch_bytes = layout.cub_scratch_bytes;
-  make_keys_kernel<<<blocks_for(count), kThreads, 0, stream>>>(ids, count, input_dim, padding_idx, keys, positions);
+  auto* tallies = at<std::int64_t>(workspace, layout.run_total);  // the run total, then the flag
+  EMBEDKIT_CUDA_TRY(cudaMemsetAsync(tallies, 0, 2 * sizeof(std::int64_t), stream));
+  make_keys_kernel<<<blocks_for(count), kThreads, 0, stream>>>(ids, count, input_dim, padding_idx, keys, positions,
+                                                               tallies + 1);
   EMBEDKIT_CUDA_TRY(cudaPeekAtLastError());
   EMBEDKIT_CUDA_TRY(cub::DeviceRadixSort::SortPairs(scratch, scratch_bytes, keys, sorted_keys, positions,
                                                     sorted_positions, count, 0, fold_key_bits(input_dim), stream));
 
   auto* unique = at<std::int64_t>(workspace, layout.unique);
   auto* run_counts = at<std::int64_t>(workspace, layout.run_counts);
-  auto* run_total = at<std::int64_t>(workspace, layout.run_total);
   scratch_bytes = layout.cub_scratch_bytes;
   EMBEDKIT_CUDA_TRY(cub::DeviceRunLengthEncode::Encode(scratch, scratch_bytes, sorted_keys, unique, run_counts,
-                                                       run_total, count, stream));
-  std::int64_t runs = read_back(run_total, stream);
+                                                       tallies, count, stream));
+  const Tallies read = read_back(reinterpret_cast<const Tallies*>(tallies), stream);
+  out.out_of_range = read.out_of_range != 0;
+  std::int64_t runs = read.runs;
   if (runs > 0 && read_back(unique + runs - 1, stream) == input_dim) --runs;  // the left-out positions
   out.count = runs;
   out.ids = output<std::int64_t>(outputs, runs);

@@ -23,6 +23,7 @@ struct FoldOutput {
   std::int64_t* ids = nullptr;
   float* rows = nullptr;
   std::int64_t count = 0;
+  bool out_of_range = false;  ///< whether any id was outside [0, input_dim) (the bounds check's flag)
 };
 
 /// CUB's scratch sizes for a fold of `count` positions (its size query: nothing runs on `stream`).

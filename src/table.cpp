@@ -200,13 +200,13 @@ void EmbeddingTable::lookup(const IndexTensor& indices, std::span<float> out) co
                             count, config.output_dim, detail::format_shape(indices.shape()), out.size()));
   }
   std::shared_lock lock(impl_->mutex);
-  const detail::ZeroFilled filled =
-      detail::with_ids(indices, [&](const auto* ids) { return detail::check_ids(*impl_, indices, ids); });
+  detail::IdsCheck check(*impl_, indices);
   detail::Staging staging(*impl_->backend);
   const detail::DeviceIds ids{staging.in(indices.data(), detail::index_bytes(indices), "lookup ids"), indices.type(),
                               count};
   float* device_out = static_cast<float*>(staging.out(out.data(), out.size_bytes(), "lookup output"));
-  impl_->backend->gather(impl_->view(), ids, device_out);
+  impl_->backend->gather(impl_->view(), ids, device_out, check.report());
+  const detail::ZeroFilled filled = check.result();
   staging.finish();
   detail::record_zero_filled(*impl_, filled);
 }

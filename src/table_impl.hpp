@@ -115,6 +115,42 @@ ZeroFilled check_ids(const EmbeddingTable::Impl& impl, const IndexTensor& indice
   return {bad, std::move(message)};
 }
 
+/// A call's id check, made where the table's backend wants it: on the host before the operation
+/// (check_ids), or by the operation itself in its own pass over the ids (Backend::checks_ids),
+/// reported to report() and judged by result() once it has run. Either way the call throws the
+/// same error, before anything is written back or applied, or records the same zero-filled ids.
+class IdsCheck {
+ public:
+  IdsCheck(const EmbeddingTable::Impl& impl, const IndexTensor& indices)
+      : impl_(impl), indices_(indices), by_backend_(impl.backend->checks_ids()) {
+    if (!by_backend_) check_on_host();
+  }
+  /// Where the operation reports, or NULL when the host has checked.
+  IdCheck* report() { return by_backend_ ? &report_ : nullptr; }
+  /// Checks on the host now, for a path whose operations see only part of the batch.
+  void check_on_host() {
+    by_backend_ = false;
+    filled_ = with_ids(indices_, [&](const auto* ids) { return check_ids(impl_, indices_, ids); });
+  }
+  /// The zero-filled ids to record; throws Error(out_of_range) as check_ids does.
+  ZeroFilled result() {
+    if (by_backend_ && report_.out_of_range > 0) {
+      std::string message =
+          out_of_range_message(indices_, report_.first_position, report_.first_id, impl_.config.input_dim);
+      if (impl_.config.bounds_check == BoundsCheck::error) throw Error(Status::out_of_range, message);
+      filled_ = {report_.out_of_range, std::move(message)};
+    }
+    return filled_;
+  }
+
+ private:
+  const EmbeddingTable::Impl& impl_;
+  const IndexTensor& indices_;
+  bool by_backend_;
+  IdCheck report_;
+  ZeroFilled filled_;
+};
+
 // Counts zero-filled ids and warns on the first one and each time the table's total crosses a
 // power of two, so a training loop that keeps sending bad ids is told without being flooded.
 inline void record_zero_filled(EmbeddingTable::Impl& impl, const ZeroFilled& filled) {

@@ -56,8 +56,7 @@ void EmbeddingTable::lookup_pooled(const IndexTensor& indices, std::span<const s
                                                     config.output_dim, out.size()));
   }
   std::shared_lock lock(impl_->mutex);
-  const detail::ZeroFilled filled =
-      detail::with_ids(indices, [&](const auto* ids) { return detail::check_ids(*impl_, indices, ids); });
+  detail::IdsCheck check(*impl_, indices);
   detail::Staging staging(*impl_->backend);
   const detail::DeviceIds ids{staging.in(indices.data(), detail::index_bytes(indices), "pooled ids"), indices.type(),
                               indices.size()};
@@ -67,7 +66,8 @@ void EmbeddingTable::lookup_pooled(const IndexTensor& indices, std::span<const s
                                               per_sample_weights.data(), per_sample_weights.size_bytes(), "per-sample weights"))
                                         : nullptr;
   float* device_out = static_cast<float*>(staging.out(out.data(), out.size_bytes(), "pooled output"));
-  impl_->backend->pooled(impl_->view(), ids, device_offsets, bags, device_weights, mode, device_out);
+  impl_->backend->pooled(impl_->view(), ids, device_offsets, bags, device_weights, mode, device_out, check.report());
+  const detail::ZeroFilled filled = check.result();
   staging.finish();
   detail::record_zero_filled(*impl_, filled);
 }

@@ -107,7 +107,7 @@ Part make_part(Impl& impl, detail::FoldedGrad grad, std::int64_t row_begin, std:
 // Folds positions `picked` of a lookup batch (all of them when empty) on the table's backend.
 template <class Index>
 detail::FoldedGrad fold_positions(Impl& impl, const Index* ids, std::int64_t count, const float* grad_out,
-                                  IndexType type) {
+                                  IndexType type, detail::IdCheck* check) {
   const std::int64_t dim = impl.config.output_dim;
   detail::Backend& backend = *impl.backend;
   detail::Staging staging(backend);
@@ -115,7 +115,7 @@ detail::FoldedGrad fold_positions(Impl& impl, const Index* ids, std::int64_t cou
                                      type, count};
   const auto* device_grad = static_cast<const float*>(
       staging.in(grad_out, static_cast<std::size_t>(count * dim) * sizeof(float), "upstream gradient"));
-  return backend.fold_lookup_grad(impl.view(), device_ids, device_grad);
+  return backend.fold_lookup_grad(impl.view(), device_ids, device_grad, check);
 }
 
 // The ids of a batch cut into `chunks` contiguous id ranges of about equal numbers of positions:
@@ -135,9 +135,10 @@ std::vector<std::int64_t> chunk_bounds(const Index* ids, std::int64_t count, std
   return bounds;
 }
 
+// Out-of-range ids are judged by `check` before anything else about the step.
 template <class Index>
 std::vector<Part> fold_lookup(Impl& impl, const Index* ids, std::int64_t count, const float* grad_out, IndexType type,
-                              std::int64_t* nonfinite) {
+                              std::int64_t* nonfinite, detail::IdsCheck& check) {
   const std::int64_t dim = impl.config.output_dim, input_dim = impl.config.input_dim;
   for (int chunks = 1;; chunks *= 2) {
     *nonfinite = 0;
@@ -146,9 +147,13 @@ std::vector<Part> fold_lookup(Impl& impl, const Index* ids, std::int64_t count, 
     try {
       std::vector<Part> parts;
       if (bounds.size() == 2) {
-        parts.push_back(make_part(impl, fold_positions(impl, ids, count, grad_out, type), 0, input_dim, nonfinite));
+        detail::FoldedGrad grad = fold_positions(impl, ids, count, grad_out, type, check.report());
+        check.result();
+        parts.push_back(make_part(impl, std::move(grad), 0, input_dim, nonfinite));
         return parts;
       }
+      // The parts hold only in-range ids: the whole batch is checked here.
+      if (check.report() != nullptr) check.check_on_host();
       for (std::size_t k = 0; k + 1 < bounds.size(); ++k) {
         std::vector<Index> part_ids;
         std::vector<float> part_grad;
@@ -160,7 +165,7 @@ std::vector<Part> fold_lookup(Impl& impl, const Index* ids, std::int64_t count, 
         }
         parts.push_back(make_part(impl,
                                   fold_positions(impl, part_ids.data(), static_cast<std::int64_t>(part_ids.size()),
-                                                 part_grad.data(), type),
+                                                 part_grad.data(), type, nullptr),
                                   bounds[k], bounds[k + 1], nonfinite));
       }
       return parts;
@@ -202,7 +207,7 @@ std::vector<float> entry_gradients(Impl& impl, const Index* ids, std::int64_t co
 
 std::vector<Part> fold_pooled(Impl& impl, const IndexTensor& indices, std::span<const std::int64_t> offsets,
                               std::int64_t bags, PoolingMode mode, std::span<const float> per_sample_weights,
-                              std::span<const float> grad_bags, std::int64_t* nonfinite) {
+                              std::span<const float> grad_bags, std::int64_t* nonfinite, detail::IdsCheck& check) {
   detail::Backend& backend = *impl.backend;
   try {
     detail::Staging staging(backend);
@@ -218,9 +223,10 @@ std::vector<Part> fold_pooled(Impl& impl, const IndexTensor& indices, std::span<
         static_cast<const float*>(staging.in(grad_bags.data(), grad_bags.size_bytes(), "bag gradient"));
     std::vector<Part> parts;
     *nonfinite = 0;
-    parts.push_back(make_part(
-        impl, backend.fold_pooled_grad(impl.view(), ids, device_offsets, bags, device_weights, mode, device_grad), 0,
-        impl.config.input_dim, nonfinite));
+    detail::FoldedGrad grad =
+        backend.fold_pooled_grad(impl.view(), ids, device_offsets, bags, device_weights, mode, device_grad, check.report());
+    check.result();
+    parts.push_back(make_part(impl, std::move(grad), 0, impl.config.input_dim, nonfinite));
     return parts;
   } catch (const Error& e) {
     if (e.status() != Status::out_of_memory || backend.host_accessible()) throw;
@@ -231,7 +237,7 @@ std::vector<Part> fold_pooled(Impl& impl, const IndexTensor& indices, std::span<
   return detail::with_ids(indices, [&](const auto* ids) {
     const std::vector<float> rows =
         entry_gradients(impl, ids, indices.size(), offsets, bags, mode, per_sample_weights, grad_bags);
-    return fold_lookup(impl, ids, indices.size(), rows.data(), indices.type(), nonfinite);
+    return fold_lookup(impl, ids, indices.size(), rows.data(), indices.type(), nonfinite, check);
   });
 }
 
@@ -335,10 +341,12 @@ std::vector<Part> lookup_parts(Impl& impl, const IndexTensor& indices, std::span
                                std::int64_t* nonfinite, detail::ZeroFilled* filled) {
   check_grad_size("grad_out", grad_out.size(), indices.size(), impl.config.output_dim,
                   "indices of shape " + detail::format_shape(indices.shape()));
-  return detail::with_ids(indices, [&](const auto* ids) {
-    *filled = detail::check_ids(impl, indices, ids);
-    return fold_lookup(impl, ids, indices.size(), grad_out.data(), indices.type(), nonfinite);
+  detail::IdsCheck check(impl, indices);
+  std::vector<Part> parts = detail::with_ids(indices, [&](const auto* ids) {
+    return fold_lookup(impl, ids, indices.size(), grad_out.data(), indices.type(), nonfinite, check);
   });
+  *filled = check.result();
+  return parts;
 }
 
 std::vector<Part> pooled_parts(Impl& impl, const IndexTensor& indices, std::span<const std::int64_t> offsets,
@@ -346,8 +354,10 @@ std::vector<Part> pooled_parts(Impl& impl, const IndexTensor& indices, std::span
                                std::span<const float> grad_bags, std::int64_t* nonfinite, detail::ZeroFilled* filled) {
   const std::int64_t bags = detail::check_pooled_arguments(indices, offsets, mode, per_sample_weights);
   check_grad_size("grad_bags", grad_bags.size(), bags, impl.config.output_dim, fmt::format("{} bags", bags));
-  *filled = detail::with_ids(indices, [&](const auto* ids) { return detail::check_ids(impl, indices, ids); });
-  return fold_pooled(impl, indices, offsets, bags, mode, per_sample_weights, grad_bags, nonfinite);
+  detail::IdsCheck check(impl, indices);
+  std::vector<Part> parts = fold_pooled(impl, indices, offsets, bags, mode, per_sample_weights, grad_bags, nonfinite, check);
+  *filled = check.result();
+  return parts;
 }
 
 void check_sparse_grad(const TableConfig& config, const SparseGrad& grad) {

@@ -38,7 +38,7 @@ std::vector<Array> arrays(const FoldWorkspace& w, std::int64_t count, std::int64
       {"cub scratch", w.cub_scratch, w.cub_scratch_bytes, 1, 3},
       {"unique", w.unique, 8 * n, 2, 6},  // copied out after encode; kept to the end for safety
       {"run counts", w.run_counts, 8 * n, 2, 3},
-      {"run total", w.run_total, 8, 2, 2},
+      {"run total and flag", w.run_total, 16, 0, 2},
       {"piece counts", w.piece_counts, 8 * n, 3, 3},
       {"run begin", w.run_begin, 8 * (n + 1), 3, 4},
       {"first piece", w.first_piece, 8 * (n + 1), 3, 6},

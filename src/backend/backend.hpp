@@ -84,6 +84,14 @@ struct DeviceIds {
   std::int64_t count = 0;
 };
 
+/// The out-of-range ids an operation met (see Backend::checks_ids): how many, and the first by
+/// position.
+struct IdCheck {
+  std::int64_t out_of_range = 0;
+  std::int64_t first_position = -1;
+  std::int64_t first_id = 0;
+};
+
 /// A folded gradient on a backend: `count` strictly increasing ids and their rows.
 struct FoldedGrad {
   DeviceBuffer ids;   // int64[count]
@@ -113,6 +121,9 @@ class Backend {
   virtual bool runs_table_ops() const = 0;
   /// Whether its memory can be read by host code (only the CPU's).
   virtual bool host_accessible() const = 0;
+  /// Whether gather, pooled and the folds find out-of-range ids themselves, in their own pass over
+  /// the ids (a device: no pass over them on the host first). Otherwise the caller checks first.
+  virtual bool checks_ids() const { return false; }
 
   /// Allocates `bytes` (named `what` in errors). Throws Error(out_of_memory) when it cannot.
   virtual DeviceBuffer allocate(std::size_t bytes, std::string_view what) = 0;
@@ -137,15 +148,18 @@ class Backend {
   virtual void fill_initial(float* weights, std::int64_t rows, std::int64_t dim, const InitSampler& sampler,
                             std::uint64_t seed) = 0;
   virtual void fill(float* data, std::int64_t count, float value) = 0;
-  virtual void gather(const TableView& table, const DeviceIds& ids, float* out) = 0;
+  // Out-of-range ids read as zeros and receive no gradient. With a non-NULL `check` (only where
+  // checks_ids() is true), the operation also reports them there, found in its own pass.
+  virtual void gather(const TableView& table, const DeviceIds& ids, float* out, IdCheck* check) = 0;
   virtual void pooled(const TableView& table, const DeviceIds& ids, const std::int64_t* offsets, std::int64_t bags,
-                      const float* sample_weights, PoolingMode mode, float* out) = 0;
+                      const float* sample_weights, PoolingMode mode, float* out, IdCheck* check) = 0;
   /// The sparse gradient of gather from `grad_out` (ids.count × dim), padding and bad ids left out.
-  virtual FoldedGrad fold_lookup_grad(const TableView& table, const DeviceIds& ids, const float* grad_out) = 0;
+  virtual FoldedGrad fold_lookup_grad(const TableView& table, const DeviceIds& ids, const float* grad_out,
+                                      IdCheck* check) = 0;
   /// The sparse gradient of pooled from `grad_bags` (bags × dim).
   virtual FoldedGrad fold_pooled_grad(const TableView& table, const DeviceIds& ids, const std::int64_t* offsets,
                                       std::int64_t bags, const float* sample_weights, PoolingMode mode,
-                                      const float* grad_bags) = 0;
+                                      const float* grad_bags, IdCheck* check) = 0;
   /// skip[u] = 1 for rows of `grad` holding a NaN or infinity, among those not already skipped;
   /// returns how many.
   virtual std::int64_t mark_nonfinite(const FoldedGrad& grad, std::int64_t dim, std::uint8_t* skip) = 0;

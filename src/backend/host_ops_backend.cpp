@@ -2,6 +2,7 @@
 
 #include "../../cpu/fill.hpp"
 #include "../../cpu/gather.hpp"
+#include "../../cpu/index_scan.hpp"
 #include "../../cpu/optimizer_apply.hpp"
 #include "../../cpu/parallel.hpp"
 #include "../../cpu/pooled.hpp"
@@ -28,6 +29,19 @@ std::size_t id_bytes(const DeviceIds& ids) {
 }
 
 std::size_t floats(std::int64_t count) { return static_cast<std::size_t>(count) * sizeof(float); }
+
+// What a device reports of the out-of-range ids it met, here from the CPU's scan of them.
+template <class Index>
+void report_out_of_range(const Index* ids, std::int64_t count, std::int64_t input_dim, IdCheck* check) {
+  if (check == nullptr) return;
+  IdCheck found;
+  found.out_of_range = cpu::count_out_of_range(ids, count, input_dim);
+  if (found.out_of_range > 0) {
+    found.first_position = cpu::first_out_of_range(ids, count, input_dim);
+    found.first_id = static_cast<std::int64_t>(ids[found.first_position]);
+  }
+  *check = found;
+}
 
 }  // namespace
 
@@ -57,17 +71,19 @@ void HostOpsBackend::fill(float* data, std::int64_t count, float value) {
   std::fill(data, data + count, value);
 }
 
-void HostOpsBackend::gather(const TableView& table, const DeviceIds& ids, float* out) {
+void HostOpsBackend::gather(const TableView& table, const DeviceIds& ids, float* out, IdCheck* check) {
   expect_table(table);
   expect_device_memory(ids.data, id_bytes(ids), "lookup ids");
   expect_device_memory(out, floats(ids.count * table.dim), "lookup output");
   with_typed(ids, [&](const auto* typed) {
     cpu::gather_rows(table.weights, table.input_dim, table.dim, typed, ids.count, table.padding_idx, out);
+    report_out_of_range(typed, ids.count, table.input_dim, check);
   });
 }
 
 void HostOpsBackend::pooled(const TableView& table, const DeviceIds& ids, const std::int64_t* offsets,
-                            std::int64_t bags, const float* sample_weights, PoolingMode mode, float* out) {
+                            std::int64_t bags, const float* sample_weights, PoolingMode mode, float* out,
+                            IdCheck* check) {
   expect_table(table);
   expect_device_memory(ids.data, id_bytes(ids), "pooled ids");
   expect_device_memory(offsets, static_cast<std::size_t>(bags + 1) * 8, "pooled offsets");
@@ -76,14 +92,17 @@ void HostOpsBackend::pooled(const TableView& table, const DeviceIds& ids, const 
   with_typed(ids, [&](const auto* typed) {
     cpu::pooled_lookup(table.weights, table.input_dim, table.dim, typed, offsets, bags, sample_weights, mode,
                        table.padding_idx, out);
+    report_out_of_range(typed, ids.count, table.input_dim, check);
   });
 }
 
-FoldedGrad HostOpsBackend::fold_lookup_grad(const TableView& table, const DeviceIds& ids, const float* grad_out) {
+FoldedGrad HostOpsBackend::fold_lookup_grad(const TableView& table, const DeviceIds& ids, const float* grad_out,
+                                            IdCheck* check) {
   expect_device_memory(ids.data, id_bytes(ids), "gradient ids");
   expect_device_memory(grad_out, floats(ids.count * table.dim), "upstream gradient");
   const std::int64_t dim = table.dim;
   return with_typed(ids, [&](const auto* typed) {
+    report_out_of_range(typed, ids.count, table.input_dim, check);
     const cpu::Segments segments = cpu::group_positions(typed, ids.count, table.input_dim, table.padding_idx);
     FoldedGrad grad = folded(segments, dim);
     cpu::reduce_segments(
@@ -104,7 +123,7 @@ FoldedGrad HostOpsBackend::fold_lookup_grad(const TableView& table, const Device
 
 FoldedGrad HostOpsBackend::fold_pooled_grad(const TableView& table, const DeviceIds& ids, const std::int64_t* offsets,
                                             std::int64_t bags, const float* sample_weights, PoolingMode mode,
-                                            const float* grad_bags) {
+                                            const float* grad_bags, IdCheck* check) {
   expect_table(table);
   expect_device_memory(ids.data, id_bytes(ids), "gradient ids");
   expect_device_memory(offsets, static_cast<std::size_t>(bags + 1) * 8, "gradient offsets");
@@ -112,6 +131,7 @@ FoldedGrad HostOpsBackend::fold_pooled_grad(const TableView& table, const Device
   if (sample_weights != nullptr) expect_device_memory(sample_weights, floats(ids.count), "per-sample weights");
   const std::int64_t dim = table.dim, n = ids.count;
   return with_typed(ids, [&](const auto* typed) {
+    report_out_of_range(typed, ids.count, table.input_dim, check);
     const cpu::Segments segments = cpu::group_positions(typed, n, table.input_dim, table.padding_idx);
     std::vector<std::int64_t> bag_of(static_cast<std::size_t>(n));
     FoldedGrad grad = folded(segments, dim);

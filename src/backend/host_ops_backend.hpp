@@ -14,13 +14,14 @@ class HostOpsBackend : public Backend {
   void fill_initial(float* weights, std::int64_t rows, std::int64_t dim, const InitSampler& sampler,
                     std::uint64_t seed) override;
   void fill(float* data, std::int64_t count, float value) override;
-  void gather(const TableView& table, const DeviceIds& ids, float* out) override;
+  void gather(const TableView& table, const DeviceIds& ids, float* out, IdCheck* check) override;
   void pooled(const TableView& table, const DeviceIds& ids, const std::int64_t* offsets, std::int64_t bags,
-              const float* sample_weights, PoolingMode mode, float* out) override;
-  FoldedGrad fold_lookup_grad(const TableView& table, const DeviceIds& ids, const float* grad_out) override;
+              const float* sample_weights, PoolingMode mode, float* out, IdCheck* check) override;
+  FoldedGrad fold_lookup_grad(const TableView& table, const DeviceIds& ids, const float* grad_out,
+                              IdCheck* check) override;
   FoldedGrad fold_pooled_grad(const TableView& table, const DeviceIds& ids, const std::int64_t* offsets,
                               std::int64_t bags, const float* sample_weights, PoolingMode mode,
-                              const float* grad_bags) override;
+                              const float* grad_bags, IdCheck* check) override;
   std::int64_t mark_nonfinite(const FoldedGrad& grad, std::int64_t dim, std::uint8_t* skip) override;
   void apply(const TableView& table, const FoldedGrad& grad, const std::uint8_t* skip, const StepPlan& plan) override;
   void constrain_all(const TableView& table, const Constraint& constraint) override;

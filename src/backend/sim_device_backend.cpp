@@ -124,22 +124,23 @@ std::uint64_t SimDeviceBackend::bytes_to_host() const {
 
 std::unique_ptr<TableResources> SimDeviceBackend::open_table() { return std::make_unique<SimTableResources>(); }
 
-FoldedGrad SimDeviceBackend::fold_lookup_grad(const TableView& table, const DeviceIds& ids, const float* grad_out) {
+FoldedGrad SimDeviceBackend::fold_lookup_grad(const TableView& table, const DeviceIds& ids, const float* grad_out,
+                                              IdCheck* check) {
   auto& resources = dynamic_cast<SimTableResources&>(*table.resources);
   const std::lock_guard lock(resources.mutex);
   resources.workspace.reserve(*this, fold_workspace_bytes(ids.count, table.dim), "table workspace");
-  return HostOpsBackend::fold_lookup_grad(table, ids, grad_out);
+  return HostOpsBackend::fold_lookup_grad(table, ids, grad_out, check);
 }
 
 FoldedGrad SimDeviceBackend::fold_pooled_grad(const TableView& table, const DeviceIds& ids, const std::int64_t* offsets,
                                               std::int64_t bags, const float* sample_weights, PoolingMode mode,
-                                              const float* grad_bags) {
+                                              const float* grad_bags, IdCheck* check) {
   auto& resources = dynamic_cast<SimTableResources&>(*table.resources);
   const std::lock_guard lock(resources.mutex);
   // As on CUDA: each entry's gradient row, then the fold's intermediates.
   const std::size_t rows = kernels::fold_align(static_cast<std::size_t>(ids.count * table.dim) * sizeof(float));
   resources.workspace.reserve(*this, rows + fold_workspace_bytes(ids.count, table.dim), "table workspace");
-  return HostOpsBackend::fold_pooled_grad(table, ids, offsets, bags, sample_weights, mode, grad_bags);
+  return HostOpsBackend::fold_pooled_grad(table, ids, offsets, bags, sample_weights, mode, grad_bags, check);
 }
 
 }  // namespace embedkit::detail

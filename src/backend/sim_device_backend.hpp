@@ -25,6 +25,8 @@ class SimDeviceBackend final : public HostOpsBackend {
   MemoryInfo memory_info() const override;
   bool runs_table_ops() const override { return true; }
   bool host_accessible() const override { return false; }
+  /// Like a device, it reports out-of-range ids from its operations (from the CPU's scan).
+  bool checks_ids() const override { return true; }
   DeviceBuffer allocate(std::size_t bytes, std::string_view what) override;
   void deallocate(void* data, std::size_t bytes) noexcept override;
   void copy_from_host(void* destination, const void* host, std::size_t bytes) override;
@@ -33,10 +35,11 @@ class SimDeviceBackend final : public HostOpsBackend {
   /// A workspace per table, grown as the CUDA backend grows its own.
   std::unique_ptr<TableResources> open_table() override;
   /// The host fold, after reserving the workspace the CUDA fold of this batch lays out.
-  FoldedGrad fold_lookup_grad(const TableView& table, const DeviceIds& ids, const float* grad_out) override;
+  FoldedGrad fold_lookup_grad(const TableView& table, const DeviceIds& ids, const float* grad_out,
+                              IdCheck* check) override;
   FoldedGrad fold_pooled_grad(const TableView& table, const DeviceIds& ids, const std::int64_t* offsets,
                               std::int64_t bags, const float* sample_weights, PoolingMode mode,
-                              const float* grad_bags) override;
+                              const float* grad_bags, IdCheck* check) override;
 
   /// Fails the allocation that comes `n` allocations from now (1: the next one), once.
   void fail_allocation_in(std::int64_t n);
