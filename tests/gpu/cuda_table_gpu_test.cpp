@@ -12,6 +12,7 @@
 #include <cuda_runtime_api.h>
 
 #include <cmath>
+#include <functional>
 #include <memory>
 #include <random>
 #include <string>
@@ -152,6 +153,66 @@ TEST(CudaTablePlacement, ErrorsLimitsAndMigration) {
   EXPECT_EQ(cpu.placement().device_name(), "cuda:0");
   cpu.migrate("cpu");
   EXPECT_EQ(cpu.get_weights().values, before);
+}
+
+// The bounds check runs in the kernels' own pass on the device: every entry point must still fail
+// with the CPU's text (naming the first bad position of a multi-block batch) and change nothing,
+// and under zero_fill give the CPU's results and count.
+TEST(CudaTablePlacement, DeviceBoundsCheckMatchesTheCpuAtEveryEntryPoint) {
+  const std::string reason = no_device_reason();
+  if (!reason.empty()) GTEST_SKIP() << reason;
+  auto context = cuda_context();
+  std::mt19937_64 rng(6);
+  std::vector<std::int64_t> ids(100 * 64);
+  for (auto& id : ids) id = static_cast<std::int64_t>(rng() % 3000);
+  ids[37 * 64 + 5] = 3000;
+  ids[90 * 64 + 1] = -2;
+  std::vector<std::int64_t> offsets;
+  for (std::int64_t b = 0; b <= 100; ++b) offsets.push_back(b * 64);
+  const std::vector<float> grad(ids.size() * 16, 0.5f), grad_bags(100 * 16, 0.25f);
+  const IndexTensor batch(ids.data(), {100, 64});
+  for (const auto bounds : {embedkit::BoundsCheck::error, embedkit::BoundsCheck::zero_fill}) {
+    TableConfig on_gpu = config_for(16, OptimizerKind::adagrad, true), on_cpu = config_for(16, OptimizerKind::adagrad, false);
+    on_gpu.bounds_check = on_cpu.bounds_check = bounds;
+    EmbeddingTable gpu(on_gpu, *context), cpu(on_cpu);
+    const std::vector<std::function<std::vector<float>(EmbeddingTable&)>> calls = {
+        [&](EmbeddingTable& t) { return t.lookup(batch).values; },
+        [&](EmbeddingTable& t) { return t.lookup_pooled(IndexTensor(ids), offsets, PoolingMode::mean, {}).values; },
+        [&](EmbeddingTable& t) { return t.sparse_grad(batch, grad).rows; },
+        [&](EmbeddingTable& t) {
+          t.train_step(batch, grad);
+          return t.get_weights().values;
+        },
+        [&](EmbeddingTable& t) {
+          t.train_step_pooled(IndexTensor(ids), offsets, PoolingMode::sum, {}, grad_bags);
+          return t.get_weights().values;
+        },
+    };
+    for (std::size_t k = 0; k < calls.size(); ++k) {
+      const auto before = gpu.get_weights().values;
+      std::string gpu_error, cpu_error;
+      std::vector<float> gpu_result, cpu_result;
+      try {
+        gpu_result = calls[k](gpu);
+      } catch (const embedkit::Error& e) {
+        gpu_error = e.what();
+      }
+      try {
+        cpu_result = calls[k](cpu);
+      } catch (const embedkit::Error& e) {
+        cpu_error = e.what();
+      }
+      EXPECT_EQ(gpu_error, cpu_error) << "call " << k;
+      if (bounds == embedkit::BoundsCheck::error) {
+        EXPECT_NE(gpu_error, "") << "call " << k;
+        EXPECT_EQ(gpu.get_weights().values, before) << "call " << k;
+      } else {
+        expect_close(gpu_result, cpu_result, 1e-5f);
+      }
+      EXPECT_EQ(gpu.out_of_range_count(), cpu.out_of_range_count()) << "call " << k;
+      EXPECT_EQ(gpu.step(), cpu.step()) << "call " << k;
+    }
+  }
 }
 
 // A caching allocator stand-in: counts what embedkit asks of it.
