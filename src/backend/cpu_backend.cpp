@@ -43,12 +43,16 @@ MemoryInfo CpuBackend::memory_info() const {
 }
 
 DeviceBuffer CpuBackend::allocate(std::size_t bytes, std::string_view what) {
-  const std::uint64_t available = host_memory_available();
-  if (bytes > available) {
-    throw Error(Status::out_of_memory, fmt::format("{} needs {} but only {} of host memory is available", what,
-                                                   format_bytes(bytes), format_bytes(available)));
-  }
   const bool huge = bytes >= kHugePageMinBytes;
+  // Only a large buffer can outgrow what is left; asking /proc and the cgroup costs a few system
+  // calls, too many for every step's scratch. A small one that fails is caught below.
+  if (huge) {
+    const std::uint64_t available = host_memory_available();
+    if (bytes > available) {
+      throw Error(Status::out_of_memory, fmt::format("{} needs {} but only {} of host memory is available", what,
+                                                     format_bytes(bytes), format_bytes(available)));
+    }
+  }
   const std::size_t alignment = huge ? kHugePage : kAlignment;
   const std::size_t rounded = round_up(bytes, alignment);
   void* data = std::aligned_alloc(alignment, rounded);
