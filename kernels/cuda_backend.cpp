@@ -134,6 +134,12 @@ decltype(auto) with_device_ids(const detail::DeviceIds& ids, Body&& body) {
   return body(static_cast<const std::int64_t*>(ids.data));
 }
 
+// The kernels' view of what a step does to each row it updates.
+RowStep row_step(const detail::TableView& table, const detail::StepPlan& plan) {
+  return RowStep{table.weights, table.slot0, table.slot1, table.dim, plan.kind, plan.scalars, plan.constraint.kind,
+                 static_cast<float>(plan.constraint.max_value)};
+}
+
 // The sparse gradient pipeline's scratch, held until the folded rows are copied out.
 struct Scratch {
   detail::Backend* backend;
@@ -237,10 +243,8 @@ void CudaBackend::apply(const detail::TableView& table, const detail::FoldedGrad
                         const detail::StepPlan& plan) {
   DeviceScope scope(ordinal_);
   const OperationStream on(table.stream);
-  const ApplyArgs args{table.weights, table.slot0, table.slot1, table.dim, plan.kind, plan.scalars,
-                       plan.constraint.kind, static_cast<float>(plan.constraint.max_value),
-                       grad.ids.as<const std::int64_t>(), grad.rows.as<const float>(), skip, grad.count, plan.dense,
-                       plan.row_begin, plan.row_end, table.padding_idx};
+  const ApplyArgs args{row_step(table, plan), grad.ids.as<const std::int64_t>(), grad.rows.as<const float>(), skip,
+                       grad.count, plan.dense, plan.row_begin, plan.row_end, table.padding_idx};
   run_apply(args, plan.dense ? plan.row_end - plan.row_begin : grad.count, active_stream());
   EMBEDKIT_CUDA_TRY(cudaStreamSynchronize(active_stream()));
 }
