@@ -97,9 +97,14 @@ EK_HOST_DEVICE inline void update_column(const RowStep& s, std::int64_t id, std:
   float& w = s.weights[at];
   const float g = detail::regularized_gradient(gradient, w, s.scalars);
   w = detail::decayed_weight(w, s.scalars);
-  float unused = 0.0f;
   switch (s.kind) {
-    case OptimizerKind::sgd: detail::sgd_update(w, s.slot0 != nullptr ? s.slot0[at] : unused, g, s.scalars); break;
+    case OptimizerKind::sgd: {
+      // A value, not a reference to a stand-in: a local whose address is taken lives in memory.
+      float velocity = s.slot0 != nullptr ? s.slot0[at] : 0.0f;
+      detail::sgd_update(w, velocity, g, s.scalars);
+      if (s.slot0 != nullptr) s.slot0[at] = velocity;
+      break;
+    }
     case OptimizerKind::adagrad: detail::adagrad_update(w, s.slot0[at], g, s.scalars); break;
     case OptimizerKind::rowwise_adagrad: detail::rowwise_adagrad_update(w, accumulator, g, s.scalars); break;
     case OptimizerKind::adam: detail::adam_update(w, s.slot0[at], s.slot1[at], g, s.scalars); break;
