@@ -4,6 +4,7 @@
 
 #include "cuda_allocator.hpp"
 #include "cuda_try.hpp"
+#include "fused_apply.hpp"
 #include "gather.hpp"
 #include "optimizer.hpp"
 #include "pooled.hpp"
@@ -247,6 +248,29 @@ void CudaBackend::apply(const detail::TableView& table, const detail::FoldedGrad
                        grad.count, plan.dense, plan.row_begin, plan.row_end, table.padding_idx};
   run_apply(args, plan.dense ? plan.row_end - plan.row_begin : grad.count, active_stream());
   EMBEDKIT_CUDA_TRY(cudaStreamSynchronize(active_stream()));
+}
+
+bool CudaBackend::fuses_steps(std::int64_t dim) const { return fits_fused(dim); }
+
+std::int64_t CudaBackend::fold_and_apply(const detail::TableView& table, const detail::DeviceIds& ids,
+                                         const float* grad_rows, const detail::StepPlan& plan, bool skip_nonfinite) {
+  DeviceScope scope(ordinal_);
+  const OperationStream on(table.stream);
+  Scratch scratch{this, {}};
+  const DeviceAllocator allocator{&Scratch::allocate, &scratch};
+  const FoldPieces pieces = with_device_ids(ids, [&](const auto* typed) {
+    return run_fold_pieces(typed, ids.count, table.input_dim, table.padding_idx, grad_rows, table.dim, allocator,
+                           active_stream());
+  });
+  // The step's last allocation: the table is untouched until it has succeeded.
+  detail::DeviceBuffer skipped = allocate(sizeof(unsigned long long), "fused step counter");
+  EMBEDKIT_CUDA_TRY(cudaMemsetAsync(skipped.as<void>(), 0, sizeof(unsigned long long), active_stream()));
+  run_fused_apply(FusedApplyArgs{row_step(table, plan), pieces.ids, pieces.first_piece, pieces.runs, pieces.piece_sums,
+                                 skip_nonfinite, skipped.as<unsigned long long>()},
+                  active_stream());
+  unsigned long long count = 0;
+  copy_to_host(&count, skipped.as<void>(), sizeof count);  // waits for the step, before the scratch goes
+  return static_cast<std::int64_t>(count);
 }
 
 void CudaBackend::constrain_all(const detail::TableView& table, const Constraint& constraint) {

@@ -46,6 +46,9 @@ class CudaBackend final : public detail::Backend {
   std::int64_t mark_nonfinite(const detail::FoldedGrad& grad, std::int64_t dim, std::uint8_t* skip) override;
   void apply(const detail::TableView& table, const detail::FoldedGrad& grad, const std::uint8_t* skip,
              const detail::StepPlan& plan) override;
+  bool fuses_steps(std::int64_t dim) const override;
+  std::int64_t fold_and_apply(const detail::TableView& table, const detail::DeviceIds& ids, const float* grad_rows,
+                              const detail::StepPlan& plan, bool skip_nonfinite) override;
   void constrain_all(const detail::TableView& table, const Constraint& constraint) override;
   double penalty(const float* weights, std::int64_t count, double l1, double l2) override;
 

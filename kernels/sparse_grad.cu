@@ -57,10 +57,11 @@ int fold_key_bits(std::int64_t input_dim) {
 }
 
 template <class Index>
-FoldOutput run_fold(const Index* ids, std::int64_t count, std::int64_t input_dim, std::int64_t padding_idx,
-                    const float* grad_rows, std::int64_t dim, const DeviceAllocator& allocator, void* stream_handle) {
+FoldPieces run_fold_pieces(const Index* ids, std::int64_t count, std::int64_t input_dim, std::int64_t padding_idx,
+                           const float* grad_rows, std::int64_t dim, const DeviceAllocator& allocator,
+                           void* stream_handle) {
   const auto stream = static_cast<cudaStream_t>(stream_handle);
-  FoldOutput out;
+  FoldPieces out;
   if (count == 0) return out;
   std::int64_t* keys = take<std::int64_t>(allocator, count);
   std::int64_t* positions = take<std::int64_t>(allocator, count);
@@ -90,8 +91,7 @@ FoldOutput run_fold(const Index* ids, std::int64_t count, std::int64_t input_dim
   std::int64_t runs = read_back(run_total, stream);
   if (runs > 0 && read_back(unique + runs - 1, stream) == input_dim) --runs;  // the left-out positions
   out.ids = unique;
-  out.count = runs;
-  out.rows = take<float>(allocator, runs * dim);
+  out.runs = runs;
   if (runs == 0) return out;
 
   // run_begin and first_piece: inclusive scans written one past a leading zero.
@@ -118,10 +118,30 @@ FoldOutput run_fold(const Index* ids, std::int64_t count, std::int64_t input_dim
   float* piece_sums = take<float>(allocator, pieces * dim);
   run_piece_layout(PieceLayoutArgs{run_begin, first_piece, runs, piece_begin, piece_end}, stream);
   run_piece_sums(PieceSumArgs{sorted_positions, piece_begin, piece_end, pieces, grad_rows, dim, piece_sums}, stream);
-  run_combine(CombineArgs{first_piece, runs, piece_sums, dim, out.rows}, stream);
+  out.first_piece = first_piece;
+  out.piece_sums = piece_sums;
   return out;
 }
 
+template <class Index>
+FoldOutput run_fold(const Index* ids, std::int64_t count, std::int64_t input_dim, std::int64_t padding_idx,
+                    const float* grad_rows, std::int64_t dim, const DeviceAllocator& allocator, void* stream) {
+  const FoldPieces pieces = run_fold_pieces(ids, count, input_dim, padding_idx, grad_rows, dim, allocator, stream);
+  FoldOutput out;
+  out.ids = pieces.ids;
+  out.count = pieces.runs;
+  if (count == 0) return out;
+  out.rows = take<float>(allocator, pieces.runs * dim);
+  if (pieces.runs > 0) {
+    run_combine(CombineArgs{pieces.first_piece, pieces.runs, pieces.piece_sums, dim, out.rows}, stream);
+  }
+  return out;
+}
+
+template FoldPieces run_fold_pieces(const std::int32_t*, std::int64_t, std::int64_t, std::int64_t, const float*,
+                                    std::int64_t, const DeviceAllocator&, void*);
+template FoldPieces run_fold_pieces(const std::int64_t*, std::int64_t, std::int64_t, std::int64_t, const float*,
+                                    std::int64_t, const DeviceAllocator&, void*);
 template FoldOutput run_fold(const std::int32_t*, std::int64_t, std::int64_t, std::int64_t, const float*,
                              std::int64_t, const DeviceAllocator&, void*);
 template FoldOutput run_fold(const std::int64_t*, std::int64_t, std::int64_t, std::int64_t, const float*,

@@ -22,6 +22,20 @@ struct FoldOutput {
   std::int64_t count = 0;
 };
 
+/// The fold up to its piece sums (segment_reduce_kernel.hpp): `runs` strictly increasing ids, run u
+/// made of pieces [first_piece[u], first_piece[u+1]) of piece_sums (pieces × dim).
+struct FoldPieces {
+  std::int64_t* ids = nullptr;
+  std::int64_t runs = 0;
+  std::int64_t* first_piece = nullptr;  // runs + 1
+  float* piece_sums = nullptr;
+};
+
+/// run_fold without the last pass: what the fused step (fused_apply.hpp) combines in registers.
+template <class Index>
+FoldPieces run_fold_pieces(const Index* ids, std::int64_t count, std::int64_t input_dim, std::int64_t padding_idx,
+                           const float* grad_rows, std::int64_t dim, const DeviceAllocator& allocator, void* stream);
+
 /// Folds the rows grad_rows[p] (count × dim) of positions p by ids[p], leaving out ids outside
 /// [0, input_dim) and padding_idx (>= 0). Synchronises `stream` (a cudaStream_t) twice, to learn
 /// the number of distinct ids and of pieces.

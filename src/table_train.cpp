@@ -104,10 +104,10 @@ Part make_part(Impl& impl, detail::FoldedGrad grad, std::int64_t row_begin, std:
   return part;
 }
 
-// Folds positions `picked` of a lookup batch (all of them when empty) on the table's backend.
-template <class Index>
-detail::FoldedGrad fold_positions(Impl& impl, const Index* ids, std::int64_t count, const float* grad_out,
-                                  IndexType type) {
+// Runs `body(device_ids, device_grad)` on a lookup batch staged onto the table's backend.
+template <class Index, class Body>
+decltype(auto) with_staged_lookup(Impl& impl, const Index* ids, std::int64_t count, const float* grad_out,
+                                  IndexType type, Body&& body) {
   const std::int64_t dim = impl.config.output_dim;
   detail::Backend& backend = *impl.backend;
   detail::Staging staging(backend);
@@ -118,7 +118,17 @@ detail::FoldedGrad fold_positions(Impl& impl, const Index* ids, std::int64_t cou
   // The sort's keys and scratch, held on a device for the length of the fold.
   const detail::DeviceBuffer sort_workspace =
       backend.host_accessible() ? detail::DeviceBuffer() : backend.allocate(16 * static_cast<std::size_t>(count), "sort workspace");
-  return backend.fold_lookup_grad(impl.view(), device_ids, device_grad);
+  return body(device_ids, device_grad);
+}
+
+// Folds positions `picked` of a lookup batch (all of them when empty) on the table's backend.
+template <class Index>
+detail::FoldedGrad fold_positions(Impl& impl, const Index* ids, std::int64_t count, const float* grad_out,
+                                  IndexType type) {
+  return with_staged_lookup(impl, ids, count, grad_out, type,
+                            [&](const detail::DeviceIds& device_ids, const float* device_grad) {
+                              return impl.backend->fold_lookup_grad(impl.view(), device_ids, device_grad);
+                            });
 }
 
 // The ids of a batch cut into `chunks` contiguous id ranges of about equal numbers of positions:
@@ -277,20 +287,32 @@ void apply_custom(Impl& impl, const Part& part, const detail::StepScalars& scala
   }
 }
 
-// The second half of a step, once every part is folded and checked: nothing here allocates or
-// fails, so a step is applied whole or not at all.
-void apply_parts(Impl& impl, const std::vector<Part>& parts, std::int64_t nonfinite) {
+// Rows a step left alone as non-finite: counted on the table and said once per step.
+void record_nonfinite(Impl& impl, std::int64_t nonfinite) {
+  if (nonfinite == 0) return;
+  const std::int64_t total = impl.nonfinite_rows.fetch_add(nonfinite) + nonfinite;
+  detail::logger().warn("table '{}': skipped {} gradient rows holding NaN or infinity ({} so far)", impl.config.name,
+                        nonfinite, total);
+}
+
+// What the next step does to the rows it updates (the row range is set per part).
+detail::StepPlan step_plan(const Impl& impl) {
   const TableConfig& config = impl.config;
-  if (nonfinite > 0) {
-    const std::int64_t total = impl.nonfinite_rows.fetch_add(nonfinite) + nonfinite;
-    detail::logger().warn("table '{}': skipped {} gradient rows holding NaN or infinity ({} so far)", config.name,
-                          nonfinite, total);
-  }
   detail::StepPlan plan;
   plan.kind = config.optimizer.kind;
   plan.scalars = step_scalars(config, impl.step + 1);
   plan.constraint = config.embeddings_constraint;
   plan.dense = config.optimizer.kind == OptimizerKind::adam && !config.optimizer.lazy;
+  plan.row_end = config.input_dim;
+  return plan;
+}
+
+// The second half of a step, once every part is folded and checked: nothing here allocates or
+// fails, so a step is applied whole or not at all.
+void apply_parts(Impl& impl, const std::vector<Part>& parts, std::int64_t nonfinite) {
+  const TableConfig& config = impl.config;
+  record_nonfinite(impl, nonfinite);
+  detail::StepPlan plan = step_plan(impl);
   for (const Part& part : parts) {
     if (config.optimizer.kind == OptimizerKind::custom) {
       apply_custom(impl, part, plan.scalars);
@@ -310,6 +332,39 @@ bool frozen(Impl& impl) {
     detail::logger().info("table '{}' is not trainable: train steps leave it unchanged", impl.config.name);
     impl.frozen_step_logged = true;
   }
+  return true;
+}
+
+// A lookup train step in one backend call that folds and applies (Backend::fold_and_apply), the
+// folded rows never handed out. Taken when the backend fuses rows of this dim, the table trains,
+// the optimizer is built in and sparse (dense Adam moves every row), and non-finite rows are
+// applied or skipped ("error" must name the row before anything changes). Returns false, with the
+// table unchanged, when the step is not fused or the device runs out of memory for it: the
+// unfused path then takes the step, in chunks if need be.
+template <class Index>
+bool fused_step(Impl& impl, const Index* ids, std::int64_t count, const float* grad_out, IndexType type) {
+  const TableConfig& config = impl.config;
+  detail::Backend& backend = *impl.backend;
+  const OptimizerKind kind = config.optimizer.kind;
+  if (!config.trainable || kind == OptimizerKind::custom || (kind == OptimizerKind::adam && !config.optimizer.lazy) ||
+      config.nonfinite_gradients == NonFiniteGradients::error || !backend.fuses_steps(config.output_dim)) {
+    return false;
+  }
+  const bool skip_nonfinite = config.nonfinite_gradients == NonFiniteGradients::skip;
+  std::int64_t skipped = 0;
+  try {
+    skipped = with_staged_lookup(impl, ids, count, grad_out, type,
+                                 [&](const detail::DeviceIds& device_ids, const float* device_grad) {
+                                   return backend.fold_and_apply(impl.view(), device_ids, device_grad, step_plan(impl),
+                                                                 skip_nonfinite);
+                                 });
+  } catch (const Error& e) {
+    if (e.status() != Status::out_of_memory) throw;
+    detail::logger().warn("table '{}': {}; taking the step unfused", config.name, e.what());
+    return false;
+  }
+  record_nonfinite(impl, skipped);
+  ++impl.step;
   return true;
 }
 
@@ -419,11 +474,18 @@ void EmbeddingTable::apply(const SparseGrad& grad) {
 
 void EmbeddingTable::train_step(const IndexTensor& indices, std::span<const float> grad_out) {
   std::unique_lock lock(impl_->mutex);
-  std::int64_t nonfinite = 0;
+  Impl& impl = *impl_;
+  check_grad_size("grad_out", grad_out.size(), indices.size(), impl.config.output_dim,
+                  "indices of shape " + detail::format_shape(indices.shape()));
   detail::ZeroFilled filled;
-  const std::vector<Part> parts = lookup_parts(*impl_, indices, grad_out, &nonfinite, &filled);
-  if (!frozen(*impl_)) apply_parts(*impl_, parts, nonfinite);
-  detail::record_zero_filled(*impl_, filled);
+  detail::with_ids(indices, [&](const auto* ids) {
+    filled = detail::check_ids(impl, indices, ids);
+    if (fused_step(impl, ids, indices.size(), grad_out.data(), indices.type())) return;
+    std::int64_t nonfinite = 0;
+    const std::vector<Part> parts = fold_lookup(impl, ids, indices.size(), grad_out.data(), indices.type(), &nonfinite);
+    if (!frozen(impl)) apply_parts(impl, parts, nonfinite);
+  });
+  detail::record_zero_filled(impl, filled);
 }
 
 void EmbeddingTable::train_step_pooled(const IndexTensor& indices, std::span<const std::int64_t> offsets,

@@ -5,6 +5,9 @@
 
 #include <fmt/format.h>
 
+#include "../../kernels/fused_apply_kernel.hpp"
+
+#include <algorithm>
 #include <cstdlib>
 #include <cstring>
 
@@ -77,6 +80,35 @@ void SimDeviceBackend::copy_to_host(void* host, const void* source, std::size_t 
   if (bytes > 0) std::memcpy(host, source, bytes);
   std::lock_guard lock(mutex_);
   to_host_ += bytes;
+}
+
+bool SimDeviceBackend::fuses_steps(std::int64_t dim) const {
+  std::lock_guard lock(mutex_);
+  return fused_offered_ && kernels::fits_fused(dim);
+}
+
+std::int64_t SimDeviceBackend::fold_and_apply(const TableView& table, const DeviceIds& ids, const float* grad_rows,
+                                              const StepPlan& plan, bool skip_nonfinite) {
+  const FoldedGrad grad = fold_lookup_grad(table, ids, grad_rows);
+  const auto rows = static_cast<std::size_t>(grad.count);
+  const DeviceBuffer skip = allocate(std::max<std::size_t>(rows, 1), "fused step flags");
+  std::memset(skip.as<void>(), 0, rows);
+  // Every allocation has succeeded: from here on nothing fails, so the step is whole or absent.
+  const std::int64_t skipped = skip_nonfinite ? mark_nonfinite(grad, table.dim, skip.as<std::uint8_t>()) : 0;
+  apply(table, grad, skip.as<const std::uint8_t>(), plan);
+  std::lock_guard lock(mutex_);
+  ++fused_steps_;
+  return skipped;
+}
+
+void SimDeviceBackend::offer_fused_steps(bool offered) {
+  std::lock_guard lock(mutex_);
+  fused_offered_ = offered;
+}
+
+std::int64_t SimDeviceBackend::fused_steps() const {
+  std::lock_guard lock(mutex_);
+  return fused_steps_;
 }
 
 void SimDeviceBackend::fail_allocation_in(std::int64_t n) {
