@@ -215,8 +215,10 @@ TEST(Dispatch, TrainStepSurvivesEveryInjectedFailureBitwise) {
   reference.train_step(IndexTensor(b.ids), b.grad);
   // A step stages ids and gradient, reserves sort workspace, and allocates the folded gradient and
   // its row flags: fail each of them once. The step retries in chunks and lands on the same bits.
+  // (The fused step's fallback to this path is tests/fused_step_test.cpp's.)
   for (std::int64_t n = 1; n <= 6; ++n) {
     auto context = sim_context(64 * kMiB);
+    sim_of(*context).offer_fused_steps(false);
     EmbeddingTable table(config_for(300, 8, OptimizerKind::adam), *context);
     ASSERT_EQ(table.placement().device, DeviceKind::cuda);
     table.train_step(IndexTensor(b.ids), b.grad);
