@@ -221,6 +221,13 @@ detail::FoldedGrad CudaBackend::fold_pooled_grad(const detail::TableView& table,
                                                  const float* sample_weights, PoolingMode mode, const float* grad_bags) {
   DeviceScope scope(ordinal_);
   const OperationStream on(table.stream);
+  const detail::DeviceBuffer rows = entry_rows(table, ids, offsets, bags, sample_weights, mode, grad_bags);
+  return fold(table, ids, rows.as<float>());
+}
+
+detail::DeviceBuffer CudaBackend::entry_rows(const detail::TableView& table, const detail::DeviceIds& ids,
+                                             const std::int64_t* offsets, std::int64_t bags,
+                                             const float* sample_weights, PoolingMode mode, const float* grad_bags) {
   detail::DeviceBuffer rows =
       allocate(static_cast<std::size_t>(ids.count * table.dim) * sizeof(float), "pooled gradient rows");
   with_device_ids(ids, [&](const auto* typed) {
@@ -229,7 +236,7 @@ detail::FoldedGrad CudaBackend::fold_pooled_grad(const detail::TableView& table,
                                         sample_weights, mode, table.padding_idx, grad_bags, rows.as<float>()},
                    active_stream());
   });
-  return fold(table, ids, rows.as<float>());
+  return rows;
 }
 
 std::int64_t CudaBackend::mark_nonfinite(const detail::FoldedGrad& grad, std::int64_t dim, std::uint8_t* skip) {
@@ -256,10 +263,26 @@ std::int64_t CudaBackend::fold_and_apply(const detail::TableView& table, const d
                                          const float* grad_rows, const detail::StepPlan& plan, bool skip_nonfinite) {
   DeviceScope scope(ordinal_);
   const OperationStream on(table.stream);
+  return fused_step(table, ids, grad_rows, plan, skip_nonfinite);
+}
+
+std::int64_t CudaBackend::fold_pooled_and_apply(const detail::TableView& table, const detail::DeviceIds& ids,
+                                                const std::int64_t* offsets, std::int64_t bags,
+                                                const float* sample_weights, PoolingMode mode, const float* grad_bags,
+                                                const detail::StepPlan& plan, bool skip_nonfinite) {
+  DeviceScope scope(ordinal_);
+  const OperationStream on(table.stream);
+  // The entry rows read the weights before the step changes them: the same stream orders the two.
+  const detail::DeviceBuffer rows = entry_rows(table, ids, offsets, bags, sample_weights, mode, grad_bags);
+  return fused_step(table, ids, rows.as<float>(), plan, skip_nonfinite);
+}
+
+std::int64_t CudaBackend::fused_step(const detail::TableView& table, const detail::DeviceIds& ids, const float* rows,
+                                     const detail::StepPlan& plan, bool skip_nonfinite) {
   Scratch scratch{this, {}};
   const DeviceAllocator allocator{&Scratch::allocate, &scratch};
   const FoldPieces pieces = with_device_ids(ids, [&](const auto* typed) {
-    return run_fold_pieces(typed, ids.count, table.input_dim, table.padding_idx, grad_rows, table.dim, allocator,
+    return run_fold_pieces(typed, ids.count, table.input_dim, table.padding_idx, rows, table.dim, allocator,
                            active_stream());
   });
   // The step's last allocation: the table is untouched until it has succeeded.

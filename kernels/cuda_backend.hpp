@@ -49,6 +49,10 @@ class CudaBackend final : public detail::Backend {
   bool fuses_steps(std::int64_t dim) const override;
   std::int64_t fold_and_apply(const detail::TableView& table, const detail::DeviceIds& ids, const float* grad_rows,
                               const detail::StepPlan& plan, bool skip_nonfinite) override;
+  std::int64_t fold_pooled_and_apply(const detail::TableView& table, const detail::DeviceIds& ids,
+                                     const std::int64_t* offsets, std::int64_t bags, const float* sample_weights,
+                                     PoolingMode mode, const float* grad_bags, const detail::StepPlan& plan,
+                                     bool skip_nonfinite) override;
   void constrain_all(const detail::TableView& table, const Constraint& constraint) override;
   double penalty(const float* weights, std::int64_t count, double l1, double l2) override;
 
@@ -58,6 +62,13 @@ class CudaBackend final : public detail::Backend {
   cudaStream_t active_stream() const;
   // The sparse gradient of `rows` (one per id) by the CUB pipeline, copied out of its scratch.
   detail::FoldedGrad fold(const detail::TableView& table, const detail::DeviceIds& ids, const float* rows);
+  // The fused step from `rows` (one per id): the CUB pipeline to the piece sums, then the kernel.
+  std::int64_t fused_step(const detail::TableView& table, const detail::DeviceIds& ids, const float* rows,
+                          const detail::StepPlan& plan, bool skip_nonfinite);
+  // Each entry's gradient row of a pooled batch, in a buffer of its own.
+  detail::DeviceBuffer entry_rows(const detail::TableView& table, const detail::DeviceIds& ids,
+                                  const std::int64_t* offsets, std::int64_t bags, const float* sample_weights,
+                                  PoolingMode mode, const float* grad_bags);
 
   int ordinal_;
   bool kernels_enabled_;

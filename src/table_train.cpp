@@ -213,28 +213,46 @@ std::vector<float> entry_gradients(Impl& impl, const Index* ids, std::int64_t co
                                         impl.config.padding_idx.value_or(-1), read);
 }
 
+// A pooled batch's inputs on the table's backend.
+struct StagedPooled {
+  detail::DeviceIds ids;
+  const std::int64_t* offsets;
+  const float* sample_weights;  // NULL: none
+  const float* grad_bags;
+};
+
+// Runs `body(staged)` on a pooled batch staged onto the table's backend.
+template <class Body>
+decltype(auto) with_staged_pooled(Impl& impl, const IndexTensor& indices, std::span<const std::int64_t> offsets,
+                                  std::span<const float> per_sample_weights, std::span<const float> grad_bags,
+                                  Body&& body) {
+  detail::Staging staging(*impl.backend);
+  const detail::DeviceIds ids{staging.in(indices.data(), detail::index_bytes(indices), "gradient ids"), indices.type(),
+                              indices.size()};
+  const auto* device_offsets =
+      static_cast<const std::int64_t*>(staging.in(offsets.data(), offsets.size_bytes(), "gradient offsets"));
+  const auto* device_weights =
+      per_sample_weights.empty()
+          ? nullptr
+          : static_cast<const float*>(staging.in(per_sample_weights.data(), per_sample_weights.size_bytes(), "weights"));
+  const auto* device_grad =
+      static_cast<const float*>(staging.in(grad_bags.data(), grad_bags.size_bytes(), "bag gradient"));
+  return body(StagedPooled{ids, device_offsets, device_weights, device_grad});
+}
+
 std::vector<Part> fold_pooled(Impl& impl, const IndexTensor& indices, std::span<const std::int64_t> offsets,
                               std::int64_t bags, PoolingMode mode, std::span<const float> per_sample_weights,
                               std::span<const float> grad_bags, std::int64_t* nonfinite) {
   detail::Backend& backend = *impl.backend;
   try {
-    detail::Staging staging(backend);
-    const detail::DeviceIds ids{staging.in(indices.data(), detail::index_bytes(indices), "gradient ids"),
-                                indices.type(), indices.size()};
-    const auto* device_offsets =
-        static_cast<const std::int64_t*>(staging.in(offsets.data(), offsets.size_bytes(), "gradient offsets"));
-    const auto* device_weights = per_sample_weights.empty()
-                                     ? nullptr
-                                     : static_cast<const float*>(staging.in(
-                                           per_sample_weights.data(), per_sample_weights.size_bytes(), "weights"));
-    const auto* device_grad =
-        static_cast<const float*>(staging.in(grad_bags.data(), grad_bags.size_bytes(), "bag gradient"));
-    std::vector<Part> parts;
-    *nonfinite = 0;
-    parts.push_back(make_part(
-        impl, backend.fold_pooled_grad(impl.view(), ids, device_offsets, bags, device_weights, mode, device_grad), 0,
-        impl.config.input_dim, nonfinite));
-    return parts;
+    return with_staged_pooled(impl, indices, offsets, per_sample_weights, grad_bags, [&](const StagedPooled& in) {
+      std::vector<Part> parts;
+      *nonfinite = 0;
+      parts.push_back(make_part(
+          impl, backend.fold_pooled_grad(impl.view(), in.ids, in.offsets, bags, in.sample_weights, mode, in.grad_bags),
+          0, impl.config.input_dim, nonfinite));
+      return parts;
+    });
   } catch (const Error& e) {
     if (e.status() != Status::out_of_memory || backend.host_accessible()) throw;
     // Too big for the device at once: each entry's gradient row, folded as a plain batch in chunks.
@@ -335,32 +353,28 @@ bool frozen(Impl& impl) {
   return true;
 }
 
-// A lookup train step in one backend call that folds and applies (Backend::fold_and_apply), the
-// folded rows never handed out. Taken when the backend fuses rows of this dim, the table trains,
-// the optimizer is built in and sparse (dense Adam moves every row), and non-finite rows are
-// applied or skipped ("error" must name the row before anything changes). Returns false, with the
-// table unchanged, when the step is not fused or the device runs out of memory for it: the
-// unfused path then takes the step, in chunks if need be.
-template <class Index>
-bool fused_step(Impl& impl, const Index* ids, std::int64_t count, const float* grad_out, IndexType type) {
+// Whether a train step may fold and apply in one backend call (Backend::fold_and_apply), the
+// folded rows never handed out: the backend fuses rows of this dim, the table trains, the
+// optimizer is built in and sparse (dense Adam moves every row), and non-finite rows are applied
+// or skipped ("error" must name the row before anything changes).
+bool fusable(const Impl& impl) {
   const TableConfig& config = impl.config;
-  detail::Backend& backend = *impl.backend;
   const OptimizerKind kind = config.optimizer.kind;
-  if (!config.trainable || kind == OptimizerKind::custom || (kind == OptimizerKind::adam && !config.optimizer.lazy) ||
-      config.nonfinite_gradients == NonFiniteGradients::error || !backend.fuses_steps(config.output_dim)) {
-    return false;
-  }
-  const bool skip_nonfinite = config.nonfinite_gradients == NonFiniteGradients::skip;
+  return config.trainable && kind != OptimizerKind::custom && !(kind == OptimizerKind::adam && !config.optimizer.lazy) &&
+         config.nonfinite_gradients != NonFiniteGradients::error && impl.backend->fuses_steps(config.output_dim);
+}
+
+// Takes a fusable step by `run(skip_nonfinite)` (a fused backend call returning the rows it
+// skipped) and counts it. Returns false, with the table unchanged, when the device runs out of
+// memory for it: the unfused path then takes the step, in chunks if need be.
+template <class Run>
+bool take_fused_step(Impl& impl, Run&& run) {
   std::int64_t skipped = 0;
   try {
-    skipped = with_staged_lookup(impl, ids, count, grad_out, type,
-                                 [&](const detail::DeviceIds& device_ids, const float* device_grad) {
-                                   return backend.fold_and_apply(impl.view(), device_ids, device_grad, step_plan(impl),
-                                                                 skip_nonfinite);
-                                 });
+    skipped = run(impl.config.nonfinite_gradients == NonFiniteGradients::skip);
   } catch (const Error& e) {
     if (e.status() != Status::out_of_memory) throw;
-    detail::logger().warn("table '{}': {}; taking the step unfused", config.name, e.what());
+    detail::logger().warn("table '{}': {}; taking the step unfused", impl.config.name, e.what());
     return false;
   }
   record_nonfinite(impl, skipped);
@@ -480,7 +494,14 @@ void EmbeddingTable::train_step(const IndexTensor& indices, std::span<const floa
   detail::ZeroFilled filled;
   detail::with_ids(indices, [&](const auto* ids) {
     filled = detail::check_ids(impl, indices, ids);
-    if (fused_step(impl, ids, indices.size(), grad_out.data(), indices.type())) return;
+    const bool fused = fusable(impl) && take_fused_step(impl, [&](bool skip_nonfinite) {
+      return with_staged_lookup(impl, ids, indices.size(), grad_out.data(), indices.type(),
+                                [&](const detail::DeviceIds& device_ids, const float* device_grad) {
+                                  return impl.backend->fold_and_apply(impl.view(), device_ids, device_grad,
+                                                                      step_plan(impl), skip_nonfinite);
+                                });
+    });
+    if (fused) return;
     std::int64_t nonfinite = 0;
     const std::vector<Part> parts = fold_lookup(impl, ids, indices.size(), grad_out.data(), indices.type(), &nonfinite);
     if (!frozen(impl)) apply_parts(impl, parts, nonfinite);
@@ -492,12 +513,24 @@ void EmbeddingTable::train_step_pooled(const IndexTensor& indices, std::span<con
                                        PoolingMode mode, std::span<const float> per_sample_weights,
                                        std::span<const float> grad_bags) {
   std::unique_lock lock(impl_->mutex);
-  std::int64_t nonfinite = 0;
-  detail::ZeroFilled filled;
-  const std::vector<Part> parts =
-      pooled_parts(*impl_, indices, offsets, mode, per_sample_weights, grad_bags, &nonfinite, &filled);
-  if (!frozen(*impl_)) apply_parts(*impl_, parts, nonfinite);
-  detail::record_zero_filled(*impl_, filled);
+  Impl& impl = *impl_;
+  const std::int64_t bags = detail::check_pooled_arguments(indices, offsets, mode, per_sample_weights);
+  check_grad_size("grad_bags", grad_bags.size(), bags, impl.config.output_dim, fmt::format("{} bags", bags));
+  const detail::ZeroFilled filled =
+      detail::with_ids(indices, [&](const auto* ids) { return detail::check_ids(impl, indices, ids); });
+  const bool fused = fusable(impl) && take_fused_step(impl, [&](bool skip_nonfinite) {
+    return with_staged_pooled(impl, indices, offsets, per_sample_weights, grad_bags, [&](const StagedPooled& in) {
+      return impl.backend->fold_pooled_and_apply(impl.view(), in.ids, in.offsets, bags, in.sample_weights, mode,
+                                                 in.grad_bags, step_plan(impl), skip_nonfinite);
+    });
+  });
+  if (!fused) {
+    std::int64_t nonfinite = 0;
+    const std::vector<Part> parts =
+        fold_pooled(impl, indices, offsets, bags, mode, per_sample_weights, grad_bags, &nonfinite);
+    if (!frozen(impl)) apply_parts(impl, parts, nonfinite);
+  }
+  detail::record_zero_filled(impl, filled);
 }
 
 OptimizerConfig EmbeddingTable::optimizer() const {

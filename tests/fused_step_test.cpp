@@ -1,7 +1,8 @@
-// The table's fused train step (Backend::fold_and_apply) on a simulated device: bitwise the
-// unfused step for each built-in optimizer, taken only when it may be (not under "error", not for
-// dense Adam, rows that fit, lookup steps), counting skipped rows as the unfused step does, and
-// falling back to the unfused step, whole and once, when any allocation of it fails.
+// The table's fused train step (Backend::fold_and_apply, fold_pooled_and_apply) on a simulated
+// device: bitwise the unfused step for each built-in optimizer and pooling mode, taken only when
+// it may be (not under "error", not for dense Adam, rows that fit, train steps), counting skipped
+// rows as the unfused step does, and falling back to the unfused step, whole and once, when any
+// allocation of it fails.
 #include <embedkit/embedkit.hpp>
 
 #include <gtest/gtest.h>
@@ -233,15 +234,56 @@ TEST(FusedStepFallback, AFailedAllocationOfTheFusedStepFallsBackToTheUnfusedStep
   }
 }
 
-TEST(FusedStepChoice, PooledStepsAndSparseGradientsStayUnfused) {
+TEST(FusedStepPooled, EqualsTheUnfusedPooledStepBitwiseAndFallsBackOnEveryFailure) {
+  const Optimizer& optimizer = kOptimizers[4];  // row-wise Adagrad
+  const Batch b = batch(8, 600, 12, false);
+  std::vector<std::int64_t> offsets = {0};
+  for (int bag = 1; bag <= 40; ++bag) offsets.push_back(bag * 15);
+  std::vector<float> sample_weights(600), bag_grad(40 * 8);
+  for (std::size_t i = 0; i < sample_weights.size(); ++i) sample_weights[i] = 0.25f + static_cast<float>(i % 7) / 4.0f;
+  for (std::size_t i = 0; i < bag_grad.size(); ++i) bag_grad[i] = b.grad[i];
+  bag_grad[5 * 8 + 2] = std::numeric_limits<float>::quiet_NaN();  // bag 5's entries: non-finite rows
+  for (const auto mode : {embedkit::PoolingMode::sum, embedkit::PoolingMode::mean, embedkit::PoolingMode::sqrtn,
+                          embedkit::PoolingMode::max}) {
+    const std::vector<float> weights = mode == embedkit::PoolingMode::max ? std::vector<float>{} : sample_weights;
+    auto reference_context = sim_context(64 * kMiB);
+    sim_of(*reference_context).offer_fused_steps(false);
+    EmbeddingTable reference(config_for(optimizer, 8), *reference_context);
+    for (int step = 0; step < 2; ++step) reference.train_step_pooled(IndexTensor(b.ids), offsets, mode, weights, bag_grad);
+    ASSERT_GT(reference.nonfinite_gradient_rows(), 0);
+
+    auto probe_context = sim_context(64 * kMiB);
+    EmbeddingTable probe(config_for(optimizer, 8), *probe_context);
+    const std::int64_t before = sim_of(*probe_context).allocations();
+    probe.train_step_pooled(IndexTensor(b.ids), offsets, mode, weights, bag_grad);
+    const std::int64_t per_step = sim_of(*probe_context).allocations() - before;
+    probe.train_step_pooled(IndexTensor(b.ids), offsets, mode, weights, bag_grad);
+    EXPECT_EQ(sim_of(*probe_context).fused_steps(), 2);
+    EXPECT_TRUE(same_bits(everything(probe), everything(reference))) << embedkit::to_string(mode);
+    EXPECT_EQ(probe.nonfinite_gradient_rows(), reference.nonfinite_gradient_rows());
+
+    for (std::int64_t n = 1; n <= per_step; ++n) {
+      auto context = sim_context(64 * kMiB);
+      EmbeddingTable table(config_for(optimizer, 8), *context);
+      table.train_step_pooled(IndexTensor(b.ids), offsets, mode, weights, bag_grad);
+      sim_of(*context).fail_allocation_in(n);
+      table.train_step_pooled(IndexTensor(b.ids), offsets, mode, weights, bag_grad);
+      EXPECT_EQ(sim_of(*context).fused_steps(), 1) << n;
+      EXPECT_EQ(table.step(), 2) << n;
+      EXPECT_EQ(table.nonfinite_gradient_rows(), reference.nonfinite_gradient_rows()) << n;
+      EXPECT_TRUE(same_bits(everything(table), everything(reference)))
+          << embedkit::to_string(mode) << ": injected failure at allocation " << n;
+    }
+  }
+}
+
+TEST(FusedStepChoice, SparseGradientsStayUnfused) {
   auto context = sim_context(64 * kMiB);
   EmbeddingTable table(config_for(kOptimizers[3], 8), *context);
   const Batch b = batch(8, 600, 12, false);
-  const std::vector<std::int64_t> offsets = {0, 200, 600};
-  const std::vector<float> bag_grad(2 * 8, 0.5f);
-  table.train_step_pooled(IndexTensor(b.ids), offsets, embedkit::PoolingMode::mean, {}, bag_grad);
   const embedkit::SparseGrad grad = table.sparse_grad(IndexTensor(b.ids), b.grad);
   EXPECT_FALSE(grad.unique_ids.empty());
+  table.apply(grad);
   EXPECT_EQ(table.step(), 1);
   EXPECT_EQ(sim_of(*context).fused_steps(), 0);
 }

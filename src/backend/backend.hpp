@@ -149,6 +149,15 @@ class Backend {
     (void)table, (void)ids, (void)grad_rows, (void)plan, (void)skip_nonfinite;
     throw Error(Status::internal, name() + " has no fused train step");
   }
+  /// fold_and_apply for a pooled step: what fold_pooled_grad, then mark_nonfinite, then apply
+  /// compute, under the same promises.
+  virtual std::int64_t fold_pooled_and_apply(const TableView& table, const DeviceIds& ids, const std::int64_t* offsets,
+                                             std::int64_t bags, const float* sample_weights, PoolingMode mode,
+                                             const float* grad_bags, const StepPlan& plan, bool skip_nonfinite) {
+    (void)table, (void)ids, (void)offsets, (void)bags, (void)sample_weights, (void)mode, (void)grad_bags, (void)plan,
+        (void)skip_nonfinite;
+    throw Error(Status::internal, name() + " has no fused train step");
+  }
   /// The constraint on every row.
   virtual void constrain_all(const TableView& table, const Constraint& constraint) = 0;
   /// l1·Σ|w| + l2·Σw² over `count` weights, the same on any thread count.

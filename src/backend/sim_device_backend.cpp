@@ -89,7 +89,20 @@ bool SimDeviceBackend::fuses_steps(std::int64_t dim) const {
 
 std::int64_t SimDeviceBackend::fold_and_apply(const TableView& table, const DeviceIds& ids, const float* grad_rows,
                                               const StepPlan& plan, bool skip_nonfinite) {
-  const FoldedGrad grad = fold_lookup_grad(table, ids, grad_rows);
+  return apply_fused(table, fold_lookup_grad(table, ids, grad_rows), plan, skip_nonfinite);
+}
+
+std::int64_t SimDeviceBackend::fold_pooled_and_apply(const TableView& table, const DeviceIds& ids,
+                                                     const std::int64_t* offsets, std::int64_t bags,
+                                                     const float* sample_weights, PoolingMode mode,
+                                                     const float* grad_bags, const StepPlan& plan,
+                                                     bool skip_nonfinite) {
+  return apply_fused(table, fold_pooled_grad(table, ids, offsets, bags, sample_weights, mode, grad_bags), plan,
+                     skip_nonfinite);
+}
+
+std::int64_t SimDeviceBackend::apply_fused(const TableView& table, const FoldedGrad& grad, const StepPlan& plan,
+                                           bool skip_nonfinite) {
   const auto rows = static_cast<std::size_t>(grad.count);
   const DeviceBuffer skip = allocate(std::max<std::size_t>(rows, 1), "fused step flags");
   std::memset(skip.as<void>(), 0, rows);

@@ -37,6 +37,9 @@ class SimDeviceBackend final : public HostOpsBackend {
   /// the non-finite scan and the step, so it is bitwise the unfused step and the CPU's.
   std::int64_t fold_and_apply(const TableView& table, const DeviceIds& ids, const float* grad_rows,
                               const StepPlan& plan, bool skip_nonfinite) override;
+  std::int64_t fold_pooled_and_apply(const TableView& table, const DeviceIds& ids, const std::int64_t* offsets,
+                                     std::int64_t bags, const float* sample_weights, PoolingMode mode,
+                                     const float* grad_bags, const StepPlan& plan, bool skip_nonfinite) override;
 
   /// Withdraws (false) or restores (true, the default) the fused step, for comparisons.
   void offer_fused_steps(bool offered);
@@ -56,6 +59,9 @@ class SimDeviceBackend final : public HostOpsBackend {
   void expect_device_memory(const void* data, std::size_t bytes, std::string_view what) const override;
 
  private:
+  // The rest of a fused step once `grad` is folded: its flags allocated, then the scan and the step.
+  std::int64_t apply_fused(const TableView& table, const FoldedGrad& grad, const StepPlan& plan, bool skip_nonfinite);
+
   std::uint64_t capacity_;
   int ordinal_;
   mutable std::mutex mutex_;
