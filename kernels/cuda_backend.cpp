@@ -6,6 +6,7 @@
 #include "cuda_table_resources.hpp"
 #include "cuda_try.hpp"
 #include "fold_workspace.hpp"
+#include "fused_apply.hpp"
 #include "gather.hpp"
 #include "id_check.hpp"
 #include "optimizer.hpp"
@@ -172,6 +173,60 @@ void find_out_of_range(const detail::DeviceIds& ids, std::int64_t input_dim, voi
   *check = detail::IdCheck{found.count, found.first_position, found.first_id};
 }
 
+// Ends an operation whose kernel raised `flag` on an out-of-range id (the second pass's tallies
+// follow it at kFoldAlignment): reads the flag with the call's one synchronisation and, when it is
+// up and `check` asks, runs the second pass into `check`.
+void finish_checked(const detail::DeviceIds& ids, std::int64_t input_dim, unsigned int* flag, cudaStream_t stream,
+                    detail::IdCheck* check) {
+  unsigned int raised = 0;
+  EMBEDKIT_CUDA_TRY(cudaMemcpyAsync(&raised, flag, sizeof raised, cudaMemcpyDeviceToHost, stream));
+  EMBEDKIT_CUDA_TRY(cudaStreamSynchronize(stream));
+  if (check == nullptr) return;
+  *check = {};
+  if (raised != 0) find_out_of_range(ids, input_dim, flag + kFoldAlignment / sizeof *flag, stream, check);
+}
+
+// The kernels' view of what a step does to each row it updates.
+RowStep row_step(const detail::TableView& table, const detail::StepPlan& plan) {
+  return RowStep{table.weights, table.slot0, table.slot1, table.dim, plan.kind, plan.scalars, plan.constraint.kind,
+                 static_cast<float>(plan.constraint.max_value)};
+}
+
+// Bytes a pooled step's entry rows need besides their own: for max, the forward pass's output
+// and argmax, whose argmax says which entry takes each column's gradient.
+std::size_t entry_rows_scratch_bytes(PoolingMode mode, std::int64_t bags, std::int64_t dim) {
+  if (mode != PoolingMode::max) return 0;
+  const auto cells = static_cast<std::size_t>(bags * dim);
+  return fold_align(cells * sizeof(float)) + fold_align(cells * sizeof(std::int64_t));
+}
+
+// Each entry's gradient row of a pooled batch, written to `rows` (ids.count × dim), with
+// entry_rows_scratch_bytes of `scratch`.
+void write_entry_rows(const detail::TableView& table, const detail::DeviceIds& ids, const std::int64_t* offsets,
+                      std::int64_t bags, const float* sample_weights, PoolingMode mode, const float* grad_bags,
+                      float* rows, unsigned char* scratch, cudaStream_t stream) {
+  std::int64_t* argmax = nullptr;
+  if (mode == PoolingMode::max) {
+    auto* pooled = reinterpret_cast<float*>(scratch);
+    argmax = reinterpret_cast<std::int64_t*>(scratch + fold_align(static_cast<std::size_t>(bags * table.dim) * sizeof(float)));
+    with_device_ids(ids, [&](const auto* typed) {
+      run_pooled(table.weights, table.input_dim, table.dim, typed, offsets, bags, sample_weights, mode,
+                 table.padding_idx, pooled, nullptr, argmax, stream);
+    });
+  }
+  with_device_ids(ids, [&](const auto* typed) {
+    using Index = std::remove_cv_t<std::remove_pointer_t<decltype(typed)>>;
+    run_entry_rows(EntryRowsArgs<Index>{argmax, table.dim, typed, offsets, bags, sample_weights, mode,
+                                        table.padding_idx, grad_bags, rows},
+                   stream);
+  });
+}
+
+// The fold's layout for a batch of `count` positions, CUB's scratch included.
+FoldWorkspace fold_layout(std::int64_t count, const detail::TableView& table, cudaStream_t stream) {
+  return plan_fold_workspace(count, table.dim, query_fold_cub_bytes(count, table.input_dim, stream));
+}
+
 // The folded gradient's two outputs, allocated by the pipeline once it knows their sizes.
 struct FoldedOutputs {
   detail::Backend* backend;
@@ -221,27 +276,21 @@ void CudaBackend::gather(const detail::TableView& table, const detail::DeviceIds
     run_gather(table.weights, table.input_dim, table.dim, typed, ids.count, table.padding_idx, out, flag,
                active_stream());
   });
-  unsigned int raised = 0;  // read with the call's one synchronisation
-  EMBEDKIT_CUDA_TRY(cudaMemcpyAsync(&raised, flag, sizeof raised, cudaMemcpyDeviceToHost, active_stream()));
-  EMBEDKIT_CUDA_TRY(cudaStreamSynchronize(active_stream()));
-  if (check == nullptr) return;
-  *check = {};
-  if (raised != 0) find_out_of_range(ids, table.input_dim, flag + kFoldAlignment / sizeof *flag, active_stream(), check);
+  finish_checked(ids, table.input_dim, flag, active_stream(), check);
 }
 
 void CudaBackend::pooled(const detail::TableView& table, const detail::DeviceIds& ids, const std::int64_t* offsets,
                          std::int64_t bags, const float* sample_weights, PoolingMode mode, float* out,
                          detail::IdCheck* check) {
   TableOperation operation(ordinal_, table);
+  // The flag, then the second pass's tallies.
+  auto* flag = static_cast<unsigned int*>(operation.workspace().reserve(*this, 2 * kFoldAlignment, "table workspace"));
+  EMBEDKIT_CUDA_TRY(cudaMemsetAsync(flag, 0, sizeof(unsigned int), active_stream()));
   with_device_ids(ids, [&](const auto* typed) {
     run_pooled(table.weights, table.input_dim, table.dim, typed, offsets, bags, sample_weights, mode,
-               table.padding_idx, out, active_stream());
+               table.padding_idx, out, flag, nullptr, active_stream());
   });
-  EMBEDKIT_CUDA_TRY(cudaStreamSynchronize(active_stream()));
-  if (check == nullptr) return;
-  *check = {};
-  find_out_of_range(ids, table.input_dim, operation.workspace().reserve(*this, kFoldAlignment, "table workspace"),
-                    active_stream(), check);
+  finish_checked(ids, table.input_dim, flag, active_stream(), check);
 }
 
 cudaStream_t CudaBackend::active_stream() const { return operation_stream != nullptr ? operation_stream : stream_; }
@@ -274,8 +323,7 @@ detail::FoldedGrad CudaBackend::fold(const detail::TableView& table, const detai
 detail::FoldedGrad CudaBackend::fold_lookup_grad(const detail::TableView& table, const detail::DeviceIds& ids,
                                                  const float* grad_out, detail::IdCheck* check) {
   TableOperation operation(ordinal_, table);
-  const FoldWorkspace layout =
-      plan_fold_workspace(ids.count, table.dim, query_fold_cub_bytes(ids.count, table.input_dim, active_stream()));
+  const FoldWorkspace layout = fold_layout(ids.count, table, active_stream());
   void* workspace = operation.workspace().reserve(*this, layout.bytes, "table workspace");
   return fold(table, ids, grad_out, workspace, layout, check);
 }
@@ -285,19 +333,16 @@ detail::FoldedGrad CudaBackend::fold_pooled_grad(const detail::TableView& table,
                                                  const float* sample_weights, PoolingMode mode, const float* grad_bags,
                                                  detail::IdCheck* check) {
   TableOperation operation(ordinal_, table);
-  // The workspace holds each entry's gradient row, then the fold's intermediates.
+  // The workspace holds each entry's gradient row, then the fold's intermediates, which the entry
+  // rows' own scratch precedes in time (one stream orders them) and so shares bytes with.
   const std::size_t rows_bytes = fold_align(static_cast<std::size_t>(ids.count * table.dim) * sizeof(float));
-  const FoldWorkspace layout =
-      plan_fold_workspace(ids.count, table.dim, query_fold_cub_bytes(ids.count, table.input_dim, active_stream()));
+  const FoldWorkspace layout = fold_layout(ids.count, table, active_stream());
+  const std::size_t after_rows = std::max(layout.bytes, entry_rows_scratch_bytes(mode, bags, table.dim));
   auto* workspace =
-      static_cast<unsigned char*>(operation.workspace().reserve(*this, rows_bytes + layout.bytes, "table workspace"));
+      static_cast<unsigned char*>(operation.workspace().reserve(*this, rows_bytes + after_rows, "table workspace"));
   auto* rows = reinterpret_cast<float*>(workspace);
-  with_device_ids(ids, [&](const auto* typed) {
-    using Index = std::remove_cv_t<std::remove_pointer_t<decltype(typed)>>;
-    run_entry_rows(EntryRowsArgs<Index>{table.weights, table.input_dim, table.dim, typed, offsets, bags,
-                                        sample_weights, mode, table.padding_idx, grad_bags, rows},
+  write_entry_rows(table, ids, offsets, bags, sample_weights, mode, grad_bags, rows, workspace + rows_bytes,
                    active_stream());
-  });
   return fold(table, ids, rows, workspace + rows_bytes, layout, check);
 }
 
@@ -312,12 +357,69 @@ std::int64_t CudaBackend::mark_nonfinite(const detail::FoldedGrad& grad, std::in
 void CudaBackend::apply(const detail::TableView& table, const detail::FoldedGrad& grad, const std::uint8_t* skip,
                         const detail::StepPlan& plan) {
   const TableOperation operation(ordinal_, table);
-  const ApplyArgs args{table.weights, table.slot0, table.slot1, table.dim, plan.kind, plan.scalars,
-                       plan.constraint.kind, static_cast<float>(plan.constraint.max_value),
-                       grad.ids.as<const std::int64_t>(), grad.rows.as<const float>(), skip, grad.count, plan.dense,
-                       plan.row_begin, plan.row_end, table.padding_idx};
+  const ApplyArgs args{row_step(table, plan), grad.ids.as<const std::int64_t>(), grad.rows.as<const float>(), skip,
+                       grad.count, plan.dense, plan.row_begin, plan.row_end, table.padding_idx};
   run_apply(args, plan.dense ? plan.row_end - plan.row_begin : grad.count, active_stream());
   EMBEDKIT_CUDA_TRY(cudaStreamSynchronize(active_stream()));
+}
+
+bool CudaBackend::fuses_steps(std::int64_t dim) const { return fits_fused(dim); }
+
+std::int64_t CudaBackend::fold_and_apply(const detail::TableView& table, const detail::DeviceIds& ids,
+                                         const float* grad_rows, const detail::StepPlan& plan, bool skip_nonfinite,
+                                         detail::IdCheck* check) {
+  TableOperation operation(ordinal_, table);
+  const FoldWorkspace layout = fold_layout(ids.count, table, active_stream());
+  // The fold's intermediates, then the skip counter: all there before the table changes.
+  auto* workspace = static_cast<unsigned char*>(
+      operation.workspace().reserve(*this, layout.bytes + kFoldAlignment, "table workspace"));
+  return fused_step(table, ids, grad_rows, workspace, layout, plan, skip_nonfinite, check);
+}
+
+std::int64_t CudaBackend::fold_pooled_and_apply(const detail::TableView& table, const detail::DeviceIds& ids,
+                                                const std::int64_t* offsets, std::int64_t bags,
+                                                const float* sample_weights, PoolingMode mode, const float* grad_bags,
+                                                const detail::StepPlan& plan, bool skip_nonfinite,
+                                                detail::IdCheck* check) {
+  TableOperation operation(ordinal_, table);
+  const std::size_t rows_bytes = fold_align(static_cast<std::size_t>(ids.count * table.dim) * sizeof(float));
+  const FoldWorkspace layout = fold_layout(ids.count, table, active_stream());
+  const std::size_t after_rows =
+      std::max(layout.bytes + kFoldAlignment, entry_rows_scratch_bytes(mode, bags, table.dim));
+  auto* workspace =
+      static_cast<unsigned char*>(operation.workspace().reserve(*this, rows_bytes + after_rows, "table workspace"));
+  auto* rows = reinterpret_cast<float*>(workspace);
+  // The entry rows read the weights before the step changes them: the one stream orders the two.
+  write_entry_rows(table, ids, offsets, bags, sample_weights, mode, grad_bags, rows, workspace + rows_bytes,
+                   active_stream());
+  return fused_step(table, ids, rows, workspace + rows_bytes, layout, plan, skip_nonfinite, check);
+}
+
+std::int64_t CudaBackend::fused_step(const detail::TableView& table, const detail::DeviceIds& ids, const float* rows,
+                                     unsigned char* workspace, const FoldWorkspace& layout,
+                                     const detail::StepPlan& plan, bool skip_nonfinite, detail::IdCheck* check) {
+  const FoldPieces pieces = with_device_ids(ids, [&](const auto* typed) {
+    return run_fold_pieces(typed, ids.count, table.input_dim, table.padding_idx, rows, table.dim, workspace, layout,
+                           active_stream());
+  });
+  if (check != nullptr) {
+    *check = {};
+    if (pieces.out_of_range) {  // reported, and nothing applied: the caller decides
+      find_out_of_range(ids, table.input_dim, workspace + layout.keys, active_stream(), check);
+      return 0;
+    }
+  }
+  auto* skipped = reinterpret_cast<unsigned long long*>(workspace + layout.bytes);
+  EMBEDKIT_CUDA_TRY(cudaMemsetAsync(skipped, 0, sizeof *skipped, active_stream()));
+  if (pieces.runs > 0) {
+    run_fused_apply(FusedApplyArgs{row_step(table, plan), pieces.ids, pieces.first_piece, pieces.runs,
+                                   pieces.piece_sums, skip_nonfinite, skipped},
+                    active_stream());
+  }
+  unsigned long long count = 0;
+  EMBEDKIT_CUDA_TRY(cudaMemcpyAsync(&count, skipped, sizeof count, cudaMemcpyDeviceToHost, active_stream()));
+  EMBEDKIT_CUDA_TRY(cudaStreamSynchronize(active_stream()));
+  return static_cast<std::int64_t>(count);
 }
 
 void CudaBackend::constrain_all(const detail::TableView& table, const Constraint& constraint) {

@@ -54,6 +54,13 @@ class CudaBackend final : public detail::Backend {
   std::int64_t mark_nonfinite(const detail::FoldedGrad& grad, std::int64_t dim, std::uint8_t* skip) override;
   void apply(const detail::TableView& table, const detail::FoldedGrad& grad, const std::uint8_t* skip,
              const detail::StepPlan& plan) override;
+  bool fuses_steps(std::int64_t dim) const override;
+  std::int64_t fold_and_apply(const detail::TableView& table, const detail::DeviceIds& ids, const float* grad_rows,
+                              const detail::StepPlan& plan, bool skip_nonfinite, detail::IdCheck* check) override;
+  std::int64_t fold_pooled_and_apply(const detail::TableView& table, const detail::DeviceIds& ids,
+                                     const std::int64_t* offsets, std::int64_t bags, const float* sample_weights,
+                                     PoolingMode mode, const float* grad_bags, const detail::StepPlan& plan,
+                                     bool skip_nonfinite, detail::IdCheck* check) override;
   void constrain_all(const detail::TableView& table, const Constraint& constraint) override;
   double penalty(const float* weights, std::int64_t count, double l1, double l2) override;
 
@@ -65,6 +72,12 @@ class CudaBackend final : public detail::Backend {
   // `check`, when given, receives the out-of-range ids the pipeline's flag caught.
   detail::FoldedGrad fold(const detail::TableView& table, const detail::DeviceIds& ids, const float* rows,
                           void* workspace, const FoldWorkspace& layout, detail::IdCheck* check);
+
+  // The fused step from `rows` (one per id): the CUB pipeline to the piece sums in `workspace`,
+  // then the kernel; its skip counter sits at workspace + layout.bytes.
+  std::int64_t fused_step(const detail::TableView& table, const detail::DeviceIds& ids, const float* rows,
+                          unsigned char* workspace, const FoldWorkspace& layout, const detail::StepPlan& plan,
+                          bool skip_nonfinite, detail::IdCheck* check);
 
   int ordinal_;
   bool kernels_enabled_;

@@ -54,12 +54,15 @@ struct NonFiniteArgs {
   std::uint8_t* skip;
 };
 
+/// Whether v is neither NaN nor infinite, without a libm call the host and device spell differently.
+EK_HOST_DEVICE inline bool finite_value(float v) { return v - v == 0.0f; }
+
 EK_HOST_DEVICE inline void nonfinite_body(std::int64_t block, int thread, const NonFiniteArgs& a) {
   const std::int64_t u = element_index(block, thread);
   if (u >= a.count || a.skip[u] != 0) return;
   for (std::int64_t c = 0; c < a.dim; ++c) {
     const float v = a.rows[u * a.dim + c];
-    if (!(v - v == 0.0f)) {  // NaN and infinities, without a libm call the host and device spell differently
+    if (!finite_value(v)) {
       a.skip[u] = 2;  // 2: non-finite (1: left out before the scan)
       return;
     }

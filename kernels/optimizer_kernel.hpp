@@ -14,10 +14,8 @@
 
 namespace embedkit::kernels {
 
-/// One step over `count` rows: ids[i] (sorted) with gradient rows grads[i·dim ..]; rows with
-/// skip[i] != 0 are left alone. Dense (Adam without lazy): every row of [row_begin, row_end) but
-/// padding moves, untouched ones with a zero gradient; `count` then only describes the touched.
-struct ApplyArgs {
+/// What a step does to any row it updates: the table's arrays and the optimizer's settings.
+struct RowStep {
   float* weights;
   float* slot0;  // momentum / accumulator / m ((rows, dim)), or row-wise Adagrad's (rows,)
   float* slot1;  // v / linear
@@ -26,6 +24,13 @@ struct ApplyArgs {
   detail::StepScalars scalars;
   ConstraintKind constraint;
   float max_value;
+};
+
+/// One step over `count` rows: ids[i] (sorted) with gradient rows grads[i·dim ..]; rows with
+/// skip[i] != 0 are left alone. Dense (Adam without lazy): every row of [row_begin, row_end) but
+/// padding moves, untouched ones with a zero gradient; `count` then only describes the touched.
+struct ApplyArgs {
+  RowStep step;
   const std::int64_t* ids;
   const float* grads;
   const std::uint8_t* skip;
@@ -47,7 +52,7 @@ EK_HOST_DEVICE inline RowWork row_work(std::int64_t group, const ApplyArgs& a) {
   if (!a.dense) {
     if (group < a.count && a.skip[group] == 0) {
       work.id = a.ids[group];
-      work.grad = a.grads + group * a.dim;
+      work.grad = a.grads + group * a.step.dim;
     }
     return work;
   }
@@ -63,67 +68,91 @@ EK_HOST_DEVICE inline RowWork row_work(std::int64_t group, const ApplyArgs& a) {
       high = mid;
     }
   }
-  if (low < a.count && a.ids[low] == id && a.skip[low] == 0) work.grad = a.grads + low * a.dim;
+  if (low < a.count && a.ids[low] == id && a.skip[low] == 0) work.grad = a.grads + low * a.step.dim;
   return work;
+}
+
+// The per-column steps of the phases, shared by every kernel that updates rows (the optimizer
+// step here, the fused step of fused_apply_kernel.hpp): only where the gradient comes from differs.
+
+/// Column c's regularized g², from w before the step (row-wise Adagrad's statistic).
+EK_HOST_DEVICE inline float gradient_square(const RowStep& s, std::int64_t id, std::int64_t c, float gradient) {
+  const float g = detail::regularized_gradient(gradient, s.weights[id * s.dim + c], s.scalars);
+  return g * g;
+}
+
+/// The row accumulator after the step (row-wise Adagrad: m + mean(g²)), written by lane 0;
+/// `accumulator_before` was read by every lane before the collective.
+EK_HOST_DEVICE inline float step_row_accumulator(const RowStep& s, std::int64_t id, int lane, float squares,
+                                                 float accumulator_before) {
+  const float accumulator = accumulator_before + squares / static_cast<float>(s.dim);
+  if (s.kind == OptimizerKind::rowwise_adagrad && lane == 0) s.slot0[id] = accumulator;
+  return accumulator;
+}
+
+/// The optimizer's update of column c of row `id`; `accumulator` is step_row_accumulator's.
+EK_HOST_DEVICE inline void update_column(const RowStep& s, std::int64_t id, std::int64_t c, float gradient,
+                                         float accumulator) {
+  const std::int64_t at = id * s.dim + c;
+  float& w = s.weights[at];
+  const float g = detail::regularized_gradient(gradient, w, s.scalars);
+  w = detail::decayed_weight(w, s.scalars);
+  switch (s.kind) {
+    case OptimizerKind::sgd: {
+      // A value, not a reference to a stand-in: a local whose address is taken lives in memory.
+      float velocity = s.slot0 != nullptr ? s.slot0[at] : 0.0f;
+      detail::sgd_update(w, velocity, g, s.scalars);
+      if (s.slot0 != nullptr) s.slot0[at] = velocity;
+      break;
+    }
+    case OptimizerKind::adagrad: detail::adagrad_update(w, s.slot0[at], g, s.scalars); break;
+    case OptimizerKind::rowwise_adagrad: detail::rowwise_adagrad_update(w, accumulator, g, s.scalars); break;
+    case OptimizerKind::adam: detail::adam_update(w, s.slot0[at], s.slot1[at], g, s.scalars); break;
+    case OptimizerKind::ftrl: detail::ftrl_update(w, s.slot0[at], s.slot1[at], g, s.scalars); break;
+    case OptimizerKind::custom: break;  // never on a device
+  }
 }
 
 /// Phase 1: this lane's share of Σ g² for row-wise Adagrad (0 otherwise), from w before the step.
 EK_HOST_DEVICE inline float gradient_squares_phase(const RowWork& work, int lane, int lanes, const ApplyArgs& a) {
-  if (work.id < 0 || a.kind != OptimizerKind::rowwise_adagrad) return 0.0f;
-  const float* w = a.weights + work.id * a.dim;
+  if (work.id < 0 || a.step.kind != OptimizerKind::rowwise_adagrad) return 0.0f;
   float squares = 0.0f;
-  for (std::int64_t c = lane; c < a.dim; c += lanes) {
-    const float g = detail::regularized_gradient(work.grad != nullptr ? work.grad[c] : 0.0f, w[c], a.scalars);
-    squares += g * g;
+  for (std::int64_t c = lane; c < a.step.dim; c += lanes) {
+    squares += gradient_square(a.step, work.id, c, work.grad != nullptr ? work.grad[c] : 0.0f);
   }
   return squares;
 }
 
 /// Phase 2: the update of this lane's columns; `squares` is the row's Σ g² (row-wise Adagrad).
-/// `accumulator_before` is the row accumulator read before the phase (every lane reads it before
-/// the collective; lane 0 writes it).
 EK_HOST_DEVICE inline void update_phase(const RowWork& work, int lane, int lanes, const ApplyArgs& a, float squares,
                                         float accumulator_before) {
   if (work.id < 0) return;
-  float* w = a.weights + work.id * a.dim;
-  const std::int64_t at = work.id * a.dim;
-  const float accumulator = accumulator_before + squares / static_cast<float>(a.dim);
-  if (a.kind == OptimizerKind::rowwise_adagrad && lane == 0) a.slot0[work.id] = accumulator;
-  for (std::int64_t c = lane; c < a.dim; c += lanes) {
-    const float g = detail::regularized_gradient(work.grad != nullptr ? work.grad[c] : 0.0f, w[c], a.scalars);
-    w[c] = detail::decayed_weight(w[c], a.scalars);
-    float unused = 0.0f;
-    switch (a.kind) {
-      case OptimizerKind::sgd: detail::sgd_update(w[c], a.slot0 != nullptr ? a.slot0[at + c] : unused, g, a.scalars); break;
-      case OptimizerKind::adagrad: detail::adagrad_update(w[c], a.slot0[at + c], g, a.scalars); break;
-      case OptimizerKind::rowwise_adagrad: detail::rowwise_adagrad_update(w[c], accumulator, g, a.scalars); break;
-      case OptimizerKind::adam: detail::adam_update(w[c], a.slot0[at + c], a.slot1[at + c], g, a.scalars); break;
-      case OptimizerKind::ftrl: detail::ftrl_update(w[c], a.slot0[at + c], a.slot1[at + c], g, a.scalars); break;
-      case OptimizerKind::custom: break;  // never on a device
-    }
+  const float accumulator = step_row_accumulator(a.step, work.id, lane, squares, accumulator_before);
+  for (std::int64_t c = lane; c < a.step.dim; c += lanes) {
+    update_column(a.step, work.id, c, work.grad != nullptr ? work.grad[c] : 0.0f, accumulator);
   }
 }
 
-/// Phase 3: this lane's share of Σ w² after the update, for MaxNorm and UnitNorm (0 otherwise).
-EK_HOST_DEVICE inline float weight_squares_phase(const RowWork& work, int lane, int lanes, const ApplyArgs& a) {
-  if (work.id < 0 || (a.constraint != ConstraintKind::max_norm && a.constraint != ConstraintKind::unit_norm)) {
+/// Phase 3: this lane's share of Σ w² of row `id` (< 0: none) after the update, for MaxNorm and
+/// UnitNorm (0 otherwise).
+EK_HOST_DEVICE inline float weight_squares_phase(std::int64_t id, int lane, int lanes, const RowStep& s) {
+  if (id < 0 || (s.constraint != ConstraintKind::max_norm && s.constraint != ConstraintKind::unit_norm)) {
     return 0.0f;
   }
-  const float* w = a.weights + work.id * a.dim;
+  const float* w = s.weights + id * s.dim;
   float squares = 0.0f;
-  for (std::int64_t c = lane; c < a.dim; c += lanes) squares += w[c] * w[c];
+  for (std::int64_t c = lane; c < s.dim; c += lanes) squares += w[c] * w[c];
   return squares;
 }
 
-/// Phase 4: the constraint on this lane's columns; `squares` is the row's Σ w².
-EK_HOST_DEVICE inline void constraint_phase(const RowWork& work, int lane, int lanes, const ApplyArgs& a,
-                                            float squares) {
-  if (work.id < 0 || a.constraint == ConstraintKind::none) return;
-  float* w = a.weights + work.id * a.dim;
+/// Phase 4: the constraint on this lane's columns of row `id`; `squares` is the row's Σ w².
+EK_HOST_DEVICE inline void constraint_phase(std::int64_t id, int lane, int lanes, const RowStep& s, float squares) {
+  if (id < 0 || s.constraint == ConstraintKind::none) return;
+  float* w = s.weights + id * s.dim;
   const float norm = ::sqrtf(squares);
-  for (std::int64_t c = lane; c < a.dim; c += lanes) {
-    switch (a.constraint) {
-      case ConstraintKind::max_norm: w[c] *= detail::max_norm_scale(norm, a.max_value); break;
+  for (std::int64_t c = lane; c < s.dim; c += lanes) {
+    switch (s.constraint) {
+      case ConstraintKind::max_norm: w[c] *= detail::max_norm_scale(norm, s.max_value); break;
       case ConstraintKind::unit_norm: w[c] /= detail::unit_norm_divisor(norm); break;
       case ConstraintKind::non_neg: w[c] = detail::non_neg(w[c]); break;
       case ConstraintKind::none: break;

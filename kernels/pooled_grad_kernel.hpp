@@ -2,7 +2,8 @@
 // C++17, host and device. What each entry of a pooled batch receives of its bag's gradient, written
 // as one row per entry, which the sparse gradient then folds like a plain batch: the bag's
 // gradient times w / denominator (sum, mean, sqrtn), or, for max, the column's gradient at the
-// column's first maximal entry. The same products the CPU forms, so the fold is the CPU's.
+// column's first maximal entry, as the forward pass recorded it (pooled_kernel.hpp's argmax). The
+// same products the CPU forms, so the fold is the CPU's.
 // Launched with plan_groups(bags, dim); tests run the body for every coordinate on the CPU.
 
 #include <embedkit/detail/host_device.hpp>
@@ -16,8 +17,7 @@ namespace embedkit::kernels {
 
 template <class Index>
 struct EntryRowsArgs {
-  const float* weights;  // (input_dim, dim): the max mode's argmax reads them
-  std::int64_t input_dim;
+  const std::int64_t* argmax;  // (bags, dim) from the forward pass, for max; NULL otherwise
   std::int64_t dim;
   const Index* ids;
   const std::int64_t* offsets;
@@ -38,18 +38,7 @@ EK_HOST_DEVICE inline void entry_rows_body(std::int64_t block, int thread, const
   for (std::int64_t c = thread % plan.lanes; c < a.dim; c += plan.lanes) {
     const float g = a.grad_bags[bag * a.dim + c];
     if (a.mode == PoolingMode::max) {
-      std::int64_t best = -1;
-      float best_value = 0.0f;
-      for (std::int64_t j = begin; j < end; ++j) {
-        const std::int64_t id = static_cast<std::int64_t>(a.ids[j]);
-        if (id == a.padding_idx) continue;
-        const bool in_range = static_cast<std::uint64_t>(id) < static_cast<std::uint64_t>(a.input_dim);
-        const float v = in_range ? a.weights[id * a.dim + c] : 0.0f;
-        if (best < 0 || v > best_value) {  // strictly greater: ties stay with the first position
-          best = j;
-          best_value = v;
-        }
-      }
+      const std::int64_t best = a.argmax[bag * a.dim + c];
       for (std::int64_t j = begin; j < end; ++j) a.rows[j * a.dim + c] = j == best ? g : 0.0f;
       continue;
     }

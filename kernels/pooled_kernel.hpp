@@ -1,18 +1,36 @@
 #pragma once
-// C++17, host and device. The pooled lookup's per-thread body, launched with plan_groups(bags,
-// dim): a group of lanes per bag, each lane owning columns c = lane, lane + lanes, ...; each column accumulates in a
-// register, left to right in position order, with the arithmetic of
-// include/embedkit/detail/pooling_math.hpp, as the CPU does. The __global__ wrapper is in
-// pooled.cu; tests run this body for every coordinate on the CPU.
+// C++17, host and device. The pooled lookup's per-thread body: a group of lanes per bag, each lane
+// owning column units u = lane, lane + lanes, ... of one column (scalar path) or four columns
+// loaded and stored as one 16-byte vector (dim % 4 == 0 and aligned matrices). Each column
+// accumulates in a register, left to right in position order, with the arithmetic of
+// include/embedkit/detail/pooling_math.hpp, as the CPU does, so both paths give the CPU's bits.
+// The same pass raises the bounds check's flag and, for max, records each column's argmax for the
+// backward. The __global__ wrapper is in pooled.cu; tests run this body for every coordinate on
+// the CPU.
 
 #include <embedkit/detail/host_device.hpp>
 #include <embedkit/detail/pooling_math.hpp>
 
+#include "gather_kernel.hpp"
 #include "launch_plan.hpp"
 
 #include <cstdint>
 
 namespace embedkit::kernels {
+
+/// Launch shape of a pooled lookup: a group of lanes per bag.
+struct PooledPlan {
+  GroupPlan groups;
+  bool vectorized = false;  ///< 16-byte loads and stores (dim % 4 == 0 and aligned matrices)
+};
+
+/// Plans `bags` bags of rows of `dim` floats; `aligned` says weights and output are 16-byte aligned.
+EK_HOST_DEVICE inline PooledPlan plan_pooled(std::int64_t bags, std::int64_t dim, bool aligned) {
+  PooledPlan plan;
+  plan.vectorized = aligned && dim % 4 == 0;
+  plan.groups = plan_groups(bags, plan.vectorized ? dim / 4 : dim);  // what one lane moves per step
+  return plan;
+}
 
 /// Arguments of one pooled lookup (see cpu/pooled.hpp for the semantics).
 template <class Index>
@@ -27,35 +45,72 @@ struct PooledArgs {
   PoolingMode mode;
   std::int64_t padding_idx;     ///< -1 for none
   float* out;                   ///< (bags, dim)
+  unsigned int* out_of_range;   ///< NULL, or set to 1 when any id is outside [0, input_dim)
+  std::int64_t* argmax;         ///< NULL, or (bags, dim) for max: the position of each column's
+                                ///< first maximal entry, -1 for a bag with no counted entry
 };
+
+/// Columns [c, c + Width) of bag `bag`: Width is 1 (scalar) or 4 (one 16-byte vector).
+template <int Width, class Index>
+EK_HOST_DEVICE inline void pool_columns(std::int64_t bag, std::int64_t c, const PooledArgs<Index>& a) {
+  detail::BagStats stats;
+  float pooled[Width] = {};
+  std::int64_t best[Width];
+  for (int k = 0; k < Width; ++k) best[k] = -1;
+  for (std::int64_t j = a.offsets[bag]; j < a.offsets[bag + 1]; ++j) {
+    const std::int64_t id = static_cast<std::int64_t>(a.ids[j]);
+    if (id == a.padding_idx) continue;
+    const float w = a.sample_weights != nullptr ? a.sample_weights[j] : 1.0f;
+    stats.add(w);
+    const bool in_range = static_cast<std::uint64_t>(id) < static_cast<std::uint64_t>(a.input_dim);
+    if (!in_range && a.out_of_range != nullptr) *a.out_of_range = 1u;  // every writer stores the same value
+    float v[Width] = {};
+    if (in_range) {
+      if constexpr (Width == 4) {
+        const Float4 row = *reinterpret_cast<const Float4*>(a.weights + id * a.dim + c);
+        v[0] = row.x, v[1] = row.y, v[2] = row.z, v[3] = row.w;
+      } else {
+        v[0] = a.weights[id * a.dim + c];
+      }
+    }
+    for (int k = 0; k < Width; ++k) {
+      if (a.mode == PoolingMode::max) {
+        if (best[k] < 0 || v[k] > pooled[k]) {  // strictly greater: ties stay with the first position
+          pooled[k] = v[k];
+          best[k] = j;
+        }
+      } else if (in_range) {
+        pooled[k] += a.sample_weights != nullptr ? w * v[k] : v[k];
+      }
+    }
+  }
+  const float denominator = detail::pool_denominator(a.mode, stats);
+  float result[Width];
+  for (int k = 0; k < Width; ++k) {
+    result[k] = denominator != 1.0f ? detail::pool_finish(pooled[k], denominator) : pooled[k];
+  }
+  if constexpr (Width == 4) {
+    *reinterpret_cast<Float4*>(a.out + bag * a.dim + c) = Float4{result[0], result[1], result[2], result[3]};
+  } else {
+    a.out[bag * a.dim + c] = result[0];
+  }
+  if (a.argmax != nullptr) {
+    for (int k = 0; k < Width; ++k) a.argmax[bag * a.dim + c + k] = best[k];
+  }
+}
 
 /// The work of thread `thread` of block `block`.
 template <class Index>
-EK_HOST_DEVICE inline void pooled_body(std::int64_t block, int thread, const GroupPlan& plan,
+EK_HOST_DEVICE inline void pooled_body(std::int64_t block, int thread, const PooledPlan& plan,
                                        const PooledArgs<Index>& a) {
-  const std::int64_t bag = block * plan.groups_per_block + thread / plan.lanes;
+  const int lanes = plan.groups.lanes;
+  const std::int64_t bag = block * plan.groups.groups_per_block + thread / lanes;
   if (bag >= a.bags) return;
-  const int lane = thread % plan.lanes;
-  for (std::int64_t c = lane; c < a.dim; c += plan.lanes) {
-    detail::BagStats stats;
-    float pooled = 0.0f;
-    bool seen = false;  // max: the first counted entry initialises the maximum
-    for (std::int64_t j = a.offsets[bag]; j < a.offsets[bag + 1]; ++j) {
-      const std::int64_t id = static_cast<std::int64_t>(a.ids[j]);
-      if (id == a.padding_idx) continue;
-      const float w = a.sample_weights != nullptr ? a.sample_weights[j] : 1.0f;
-      stats.add(w);
-      const bool in_range = static_cast<std::uint64_t>(id) < static_cast<std::uint64_t>(a.input_dim);
-      const float v = in_range ? a.weights[id * a.dim + c] : 0.0f;
-      if (a.mode == PoolingMode::max) {
-        pooled = !seen || v > pooled ? v : pooled;
-        seen = true;
-      } else if (in_range) {
-        pooled += a.sample_weights != nullptr ? w * v : v;
-      }
-    }
-    const float denominator = detail::pool_denominator(a.mode, stats);
-    a.out[bag * a.dim + c] = denominator != 1.0f ? detail::pool_finish(pooled, denominator) : pooled;
+  const int lane = thread % lanes;
+  if (plan.vectorized) {
+    for (std::int64_t u = lane; u < a.dim / 4; u += lanes) pool_columns<4>(bag, 4 * u, a);
+  } else {
+    for (std::int64_t c = lane; c < a.dim; c += lanes) pool_columns<1>(bag, c, a);
   }
 }
 

@@ -74,13 +74,20 @@ struct CombineArgs {
   float* rows;
 };
 
+/// Column c of run u's gradient: its piece sums added left to right from the first. The fused
+/// step (fused_apply_kernel.hpp) calls this too, so both paths add in the one canonical order.
+EK_HOST_DEVICE inline float combined_column(const std::int64_t* first_piece, std::int64_t u, const float* piece_sums,
+                                            std::int64_t dim, std::int64_t c) {
+  float sum = piece_sums[first_piece[u] * dim + c];
+  for (std::int64_t q = first_piece[u] + 1; q < first_piece[u + 1]; ++q) sum += piece_sums[q * dim + c];
+  return sum;
+}
+
 EK_HOST_DEVICE inline void combine_body(std::int64_t block, int thread, const GroupPlan& plan, const CombineArgs& a) {
   const std::int64_t u = block * plan.groups_per_block + thread / plan.lanes;
   if (u >= a.runs) return;
   for (std::int64_t c = thread % plan.lanes; c < a.dim; c += plan.lanes) {
-    float sum = a.piece_sums[a.first_piece[u] * a.dim + c];
-    for (std::int64_t q = a.first_piece[u] + 1; q < a.first_piece[u + 1]; ++q) sum += a.piece_sums[q * a.dim + c];
-    a.rows[u * a.dim + c] = sum;
+    a.rows[u * a.dim + c] = combined_column(a.first_piece, u, a.piece_sums, a.dim, c);
   }
 }
 

@@ -83,11 +83,11 @@ FoldCubBytes query_fold_cub_bytes(std::int64_t count, std::int64_t input_dim, vo
 }
 
 template <class Index>
-FoldOutput run_fold(const Index* ids, std::int64_t count, std::int64_t input_dim, std::int64_t padding_idx,
-                    const float* grad_rows, std::int64_t dim, void* workspace, const FoldWorkspace& layout,
-                    const DeviceAllocator& outputs, void* stream_handle) {
+FoldPieces run_fold_pieces(const Index* ids, std::int64_t count, std::int64_t input_dim, std::int64_t padding_idx,
+                           const float* grad_rows, std::int64_t dim, void* workspace, const FoldWorkspace& layout,
+                           void* stream_handle) {
   const auto stream = static_cast<cudaStream_t>(stream_handle);
-  FoldOutput out;
+  FoldPieces out;
   if (count == 0) return out;
   auto* keys = at<std::int64_t>(workspace, layout.keys);
   auto* positions = at<std::int64_t>(workspace, layout.positions);
@@ -112,12 +112,9 @@ FoldOutput run_fold(const Index* ids, std::int64_t count, std::int64_t input_dim
   out.out_of_range = read.out_of_range != 0;
   std::int64_t runs = read.runs;
   if (runs > 0 && read_back(unique + runs - 1, stream) == input_dim) --runs;  // the left-out positions
-  out.count = runs;
-  out.ids = output<std::int64_t>(outputs, runs);
-  out.rows = output<float>(outputs, runs * dim);
+  out.ids = unique;
+  out.runs = runs;
   if (runs == 0) return out;
-  EMBEDKIT_CUDA_TRY(cudaMemcpyAsync(out.ids, unique, static_cast<std::size_t>(runs) * sizeof(std::int64_t),
-                                    cudaMemcpyDeviceToDevice, stream));
 
   // run_begin and first_piece: inclusive scans written one past a leading zero.
   auto* run_begin = at<std::int64_t>(workspace, layout.run_begin);
@@ -138,10 +135,35 @@ FoldOutput run_fold(const Index* ids, std::int64_t count, std::int64_t input_dim
   auto* piece_sums = at<float>(workspace, layout.piece_sums);
   run_piece_layout(PieceLayoutArgs{run_begin, first_piece, runs, piece_begin, piece_end}, stream);
   run_piece_sums(PieceSumArgs{sorted_positions, piece_begin, piece_end, pieces, grad_rows, dim, piece_sums}, stream);
-  run_combine(CombineArgs{first_piece, runs, piece_sums, dim, out.rows}, stream);
+  out.first_piece = first_piece;
+  out.piece_sums = piece_sums;
   return out;
 }
 
+template <class Index>
+FoldOutput run_fold(const Index* ids, std::int64_t count, std::int64_t input_dim, std::int64_t padding_idx,
+                    const float* grad_rows, std::int64_t dim, void* workspace, const FoldWorkspace& layout,
+                    const DeviceAllocator& outputs, void* stream_handle) {
+  const auto stream = static_cast<cudaStream_t>(stream_handle);
+  const FoldPieces pieces =
+      run_fold_pieces(ids, count, input_dim, padding_idx, grad_rows, dim, workspace, layout, stream_handle);
+  FoldOutput out;
+  out.out_of_range = pieces.out_of_range;
+  if (count == 0) return out;
+  out.count = pieces.runs;
+  out.ids = output<std::int64_t>(outputs, pieces.runs);
+  out.rows = output<float>(outputs, pieces.runs * dim);
+  if (pieces.runs == 0) return out;
+  EMBEDKIT_CUDA_TRY(cudaMemcpyAsync(out.ids, pieces.ids, static_cast<std::size_t>(pieces.runs) * sizeof(std::int64_t),
+                                    cudaMemcpyDeviceToDevice, stream));
+  run_combine(CombineArgs{pieces.first_piece, pieces.runs, pieces.piece_sums, dim, out.rows}, stream);
+  return out;
+}
+
+template FoldPieces run_fold_pieces(const std::int32_t*, std::int64_t, std::int64_t, std::int64_t, const float*,
+                                    std::int64_t, void*, const FoldWorkspace&, void*);
+template FoldPieces run_fold_pieces(const std::int64_t*, std::int64_t, std::int64_t, std::int64_t, const float*,
+                                    std::int64_t, void*, const FoldWorkspace&, void*);
 template FoldOutput run_fold(const std::int32_t*, std::int64_t, std::int64_t, std::int64_t, const float*,
                              std::int64_t, void*, const FoldWorkspace&, const DeviceAllocator&, void*);
 template FoldOutput run_fold(const std::int64_t*, std::int64_t, std::int64_t, std::int64_t, const float*,

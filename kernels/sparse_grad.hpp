@@ -26,6 +26,24 @@ struct FoldOutput {
   bool out_of_range = false;  ///< whether any id was outside [0, input_dim) (the bounds check's flag)
 };
 
+/// The fold up to its piece sums (segment_reduce_kernel.hpp), in the workspace: `runs` strictly
+/// increasing ids, run u made of pieces [first_piece[u], first_piece[u+1]) of piece_sums
+/// (pieces × dim).
+struct FoldPieces {
+  const std::int64_t* ids = nullptr;
+  std::int64_t runs = 0;
+  const std::int64_t* first_piece = nullptr;  // runs + 1
+  const float* piece_sums = nullptr;
+  bool out_of_range = false;  ///< whether any id was outside [0, input_dim) (the bounds check's flag)
+};
+
+/// run_fold without its outputs and last pass: what the fused step (fused_apply.hpp) combines in
+/// registers. Synchronises `stream` three times.
+template <class Index>
+FoldPieces run_fold_pieces(const Index* ids, std::int64_t count, std::int64_t input_dim, std::int64_t padding_idx,
+                           const float* grad_rows, std::int64_t dim, void* workspace, const FoldWorkspace& layout,
+                           void* stream);
+
 /// CUB's scratch sizes for a fold of `count` positions (its size query: nothing runs on `stream`).
 FoldCubBytes query_fold_cub_bytes(std::int64_t count, std::int64_t input_dim, void* stream);
 

@@ -28,14 +28,13 @@ __global__ void entry_rows_kernel(GroupPlan plan, EntryRowsArgs<Index> args) {
   entry_rows_body(static_cast<std::int64_t>(blockIdx.x), static_cast<int>(threadIdx.x), plan, args);
 }
 
-__global__ void constrain_kernel(GroupPlan plan, ApplyArgs args, std::int64_t rows) {
+__global__ void constrain_kernel(GroupPlan plan, RowStep step, std::int64_t rows) {
   const std::int64_t group = static_cast<std::int64_t>(blockIdx.x) * plan.groups_per_block +
                              static_cast<std::int64_t>(threadIdx.x) / plan.lanes;
   const int lane = static_cast<int>(threadIdx.x) % plan.lanes;
-  RowWork work;
-  work.id = group < rows ? group : -1;  // lanes without a row still join the collective
-  const float squares = group_sum(weight_squares_phase(work, lane, plan.lanes, args), plan.lanes);
-  constraint_phase(work, lane, plan.lanes, args, squares);
+  const std::int64_t id = group < rows ? group : -1;  // lanes without a row still join the collective
+  const float squares = group_sum(weight_squares_phase(id, lane, plan.lanes, step), plan.lanes);
+  constraint_phase(id, lane, plan.lanes, step, squares);
 }
 
 __global__ void penalty_kernel(const float* weights, std::int64_t count, double l1, double l2, double* partials) {
@@ -84,14 +83,14 @@ void run_entry_rows(const EntryRowsArgs<Index>& args, void* stream) {
 void run_constrain(float* weights, std::int64_t rows, std::int64_t dim, ConstraintKind constraint, float max_value,
                    void* stream) {
   if (rows == 0 || constraint == ConstraintKind::none) return;
-  ApplyArgs args{};
-  args.weights = weights;
-  args.dim = dim;
-  args.constraint = constraint;
-  args.max_value = max_value;
+  RowStep step{};
+  step.weights = weights;
+  step.dim = dim;
+  step.constraint = constraint;
+  step.max_value = max_value;
   const GroupPlan plan = plan_groups(rows, dim);
   constrain_kernel<<<static_cast<unsigned int>(plan.blocks), plan.threads(), 0, static_cast<cudaStream_t>(stream)>>>(
-      plan, args, rows);
+      plan, step, rows);
   EMBEDKIT_CUDA_TRY(cudaPeekAtLastError());
 }
 

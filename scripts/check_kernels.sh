@@ -2,7 +2,8 @@
 # Compiles every CUDA kernel file for sm_80 and sm_90 and checks what the GPU would run without
 # running it: no register spills in any of embedkit's kernels (ptxas -v; CUB's own kernels are
 # listed, and a spill there is reported but not ours to fix), and 128-bit global loads in the
-# vectorised gather (ld.global[.nc].v4 in its PTX). Prints registers, shared memory and spills.
+# vectorised gather and pooled lookup (ld.global[.nc].v4 in their PTX). Prints registers, shared
+# memory and spills.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -33,13 +34,16 @@ for source in kernels/*.cu; do
   done
 done
 
-for arch in 80 90; do
-  "$nvcc" "${flags[@]}" -arch="sm_$arch" -ptx kernels/gather.cu -o "$out/gather.ptx"
-  if grep -Eq 'ld\.global(\.nc)?\.v4\.(f32|b32|u32)' "$out/gather.ptx"; then
-    echo "  sm_$arch  kernels/gather.cu: 128-bit global loads present"
-  else
-    echo "[kernels] kernels/gather.cu has no 128-bit global load for sm_$arch" >&2
-    status=1
-  fi
+for source in kernels/gather.cu kernels/pooled.cu; do
+  for arch in 80 90; do
+    ptx="$out/$(basename "$source" .cu)-sm$arch.ptx"
+    "$nvcc" "${flags[@]}" -arch="sm_$arch" -ptx "$source" -o "$ptx"
+    if grep -Eq 'ld\.global(\.nc)?\.v4\.(f32|b32|u32)' "$ptx"; then
+      echo "  sm_$arch  $source: 128-bit global loads present"
+    else
+      echo "[kernels] $source has no 128-bit global load for sm_$arch" >&2
+      status=1
+    fi
+  done
 done
 exit $status

@@ -104,10 +104,10 @@ Part make_part(Impl& impl, detail::FoldedGrad grad, std::int64_t row_begin, std:
   return part;
 }
 
-// Folds positions `picked` of a lookup batch (all of them when empty) on the table's backend.
-template <class Index>
-detail::FoldedGrad fold_positions(Impl& impl, const Index* ids, std::int64_t count, const float* grad_out,
-                                  IndexType type, detail::IdCheck* check) {
+// Runs `body(device_ids, device_grad)` on a lookup batch staged onto the table's backend.
+template <class Index, class Body>
+decltype(auto) with_staged_lookup(Impl& impl, const Index* ids, std::int64_t count, const float* grad_out,
+                                  IndexType type, Body&& body) {
   const std::int64_t dim = impl.config.output_dim;
   detail::Backend& backend = *impl.backend;
   detail::Staging staging(backend);
@@ -115,7 +115,17 @@ detail::FoldedGrad fold_positions(Impl& impl, const Index* ids, std::int64_t cou
                                      type, count};
   const auto* device_grad = static_cast<const float*>(
       staging.in(grad_out, static_cast<std::size_t>(count * dim) * sizeof(float), "upstream gradient"));
-  return backend.fold_lookup_grad(impl.view(), device_ids, device_grad, check);
+  return body(device_ids, device_grad);
+}
+
+// Folds positions `picked` of a lookup batch (all of them when empty) on the table's backend.
+template <class Index>
+detail::FoldedGrad fold_positions(Impl& impl, const Index* ids, std::int64_t count, const float* grad_out,
+                                  IndexType type, detail::IdCheck* check) {
+  return with_staged_lookup(impl, ids, count, grad_out, type,
+                            [&](const detail::DeviceIds& device_ids, const float* device_grad) {
+                              return impl.backend->fold_lookup_grad(impl.view(), device_ids, device_grad, check);
+                            });
 }
 
 // The ids of a batch cut into `chunks` contiguous id ranges of about equal numbers of positions:
@@ -205,29 +215,47 @@ std::vector<float> entry_gradients(Impl& impl, const Index* ids, std::int64_t co
                                         impl.config.padding_idx.value_or(-1), read);
 }
 
+// A pooled batch's inputs on the table's backend.
+struct StagedPooled {
+  detail::DeviceIds ids;
+  const std::int64_t* offsets;
+  const float* sample_weights;  // NULL: none
+  const float* grad_bags;
+};
+
+// Runs `body(staged)` on a pooled batch staged onto the table's backend.
+template <class Body>
+decltype(auto) with_staged_pooled(Impl& impl, const IndexTensor& indices, std::span<const std::int64_t> offsets,
+                                  std::span<const float> per_sample_weights, std::span<const float> grad_bags,
+                                  Body&& body) {
+  detail::Staging staging(*impl.backend);
+  const detail::DeviceIds ids{staging.in(indices.data(), detail::index_bytes(indices), "gradient ids"), indices.type(),
+                              indices.size()};
+  const auto* device_offsets =
+      static_cast<const std::int64_t*>(staging.in(offsets.data(), offsets.size_bytes(), "gradient offsets"));
+  const auto* device_weights =
+      per_sample_weights.empty()
+          ? nullptr
+          : static_cast<const float*>(staging.in(per_sample_weights.data(), per_sample_weights.size_bytes(), "weights"));
+  const auto* device_grad =
+      static_cast<const float*>(staging.in(grad_bags.data(), grad_bags.size_bytes(), "bag gradient"));
+  return body(StagedPooled{ids, device_offsets, device_weights, device_grad});
+}
+
 std::vector<Part> fold_pooled(Impl& impl, const IndexTensor& indices, std::span<const std::int64_t> offsets,
                               std::int64_t bags, PoolingMode mode, std::span<const float> per_sample_weights,
                               std::span<const float> grad_bags, std::int64_t* nonfinite, detail::IdsCheck& check) {
   detail::Backend& backend = *impl.backend;
   try {
-    detail::Staging staging(backend);
-    const detail::DeviceIds ids{staging.in(indices.data(), detail::index_bytes(indices), "gradient ids"),
-                                indices.type(), indices.size()};
-    const auto* device_offsets =
-        static_cast<const std::int64_t*>(staging.in(offsets.data(), offsets.size_bytes(), "gradient offsets"));
-    const auto* device_weights = per_sample_weights.empty()
-                                     ? nullptr
-                                     : static_cast<const float*>(staging.in(
-                                           per_sample_weights.data(), per_sample_weights.size_bytes(), "weights"));
-    const auto* device_grad =
-        static_cast<const float*>(staging.in(grad_bags.data(), grad_bags.size_bytes(), "bag gradient"));
-    std::vector<Part> parts;
-    *nonfinite = 0;
-    detail::FoldedGrad grad =
-        backend.fold_pooled_grad(impl.view(), ids, device_offsets, bags, device_weights, mode, device_grad, check.report());
-    check.result();
-    parts.push_back(make_part(impl, std::move(grad), 0, impl.config.input_dim, nonfinite));
-    return parts;
+    return with_staged_pooled(impl, indices, offsets, per_sample_weights, grad_bags, [&](const StagedPooled& in) {
+      std::vector<Part> parts;
+      *nonfinite = 0;
+      detail::FoldedGrad grad = backend.fold_pooled_grad(impl.view(), in.ids, in.offsets, bags, in.sample_weights, mode,
+                                                         in.grad_bags, check.report());
+      check.result();
+      parts.push_back(make_part(impl, std::move(grad), 0, impl.config.input_dim, nonfinite));
+      return parts;
+    });
   } catch (const Error& e) {
     if (e.status() != Status::out_of_memory || backend.host_accessible()) throw;
     // Too big for the device at once: each entry's gradient row, folded as a plain batch in chunks.
@@ -280,20 +308,32 @@ void apply_custom(Impl& impl, const Part& part, const detail::StepScalars& scala
   }
 }
 
-// The second half of a step, once every part is folded and checked: nothing here allocates or
-// fails, so a step is applied whole or not at all.
-void apply_parts(Impl& impl, const std::vector<Part>& parts, std::int64_t nonfinite) {
+// Rows a step left alone as non-finite: counted on the table and said once per step.
+void record_nonfinite(Impl& impl, std::int64_t nonfinite) {
+  if (nonfinite == 0) return;
+  const std::int64_t total = impl.nonfinite_rows.fetch_add(nonfinite) + nonfinite;
+  detail::logger().warn("table '{}': skipped {} gradient rows holding NaN or infinity ({} so far)", impl.config.name,
+                        nonfinite, total);
+}
+
+// What the next step does to the rows it updates (the row range is set per part).
+detail::StepPlan step_plan(const Impl& impl) {
   const TableConfig& config = impl.config;
-  if (nonfinite > 0) {
-    const std::int64_t total = impl.nonfinite_rows.fetch_add(nonfinite) + nonfinite;
-    detail::logger().warn("table '{}': skipped {} gradient rows holding NaN or infinity ({} so far)", config.name,
-                          nonfinite, total);
-  }
   detail::StepPlan plan;
   plan.kind = config.optimizer.kind;
   plan.scalars = step_scalars(config, impl.step + 1);
   plan.constraint = config.embeddings_constraint;
   plan.dense = config.optimizer.kind == OptimizerKind::adam && !config.optimizer.lazy;
+  plan.row_end = config.input_dim;
+  return plan;
+}
+
+// The second half of a step, once every part is folded and checked: nothing here allocates or
+// fails, so a step is applied whole or not at all.
+void apply_parts(Impl& impl, const std::vector<Part>& parts, std::int64_t nonfinite) {
+  const TableConfig& config = impl.config;
+  record_nonfinite(impl, nonfinite);
+  detail::StepPlan plan = step_plan(impl);
   for (const Part& part : parts) {
     if (config.optimizer.kind == OptimizerKind::custom) {
       apply_custom(impl, part, plan.scalars);
@@ -313,6 +353,39 @@ bool frozen(Impl& impl) {
     detail::logger().info("table '{}' is not trainable: train steps leave it unchanged", impl.config.name);
     impl.frozen_step_logged = true;
   }
+  return true;
+}
+
+// Whether a train step may fold and apply in one backend call (Backend::fold_and_apply), the
+// folded rows never handed out: the backend fuses rows of this dim, the table trains, the
+// optimizer is built in and sparse (dense Adam moves every row), and non-finite rows are applied
+// or skipped ("error" must name the row before anything changes).
+bool fusable(const Impl& impl) {
+  const TableConfig& config = impl.config;
+  const OptimizerKind kind = config.optimizer.kind;
+  return config.trainable && kind != OptimizerKind::custom && !(kind == OptimizerKind::adam && !config.optimizer.lazy) &&
+         config.nonfinite_gradients != NonFiniteGradients::error && impl.backend->fuses_steps(config.output_dim);
+}
+
+// Takes a fusable step by `run(skip_nonfinite, report)` (a fused backend call returning the rows
+// it skipped) and counts it, with its ids checked as the backend wants (detail::IdsCheck). Returns
+// false, with the table unchanged, when the device runs out of memory for it or reports an
+// out-of-range id: the unfused path then takes the step (in chunks if need be) and judges the ids.
+template <class Run>
+bool take_fused_step(Impl& impl, const IndexTensor& indices, detail::ZeroFilled* filled, Run&& run) {
+  detail::IdsCheck check(impl, indices);
+  std::int64_t skipped = 0;
+  try {
+    skipped = run(impl.config.nonfinite_gradients == NonFiniteGradients::skip, check.report());
+  } catch (const Error& e) {
+    if (e.status() != Status::out_of_memory) throw;
+    detail::logger().warn("table '{}': {}; taking the step unfused", impl.config.name, e.what());
+    return false;
+  }
+  if (check.report() != nullptr && check.report()->out_of_range > 0) return false;
+  *filled = check.result();
+  record_nonfinite(impl, skipped);
+  ++impl.step;
   return true;
 }
 
@@ -426,23 +499,49 @@ void EmbeddingTable::apply(const SparseGrad& grad) {
 
 void EmbeddingTable::train_step(const IndexTensor& indices, std::span<const float> grad_out) {
   std::unique_lock lock(impl_->mutex);
-  std::int64_t nonfinite = 0;
+  Impl& impl = *impl_;
+  check_grad_size("grad_out", grad_out.size(), indices.size(), impl.config.output_dim,
+                  "indices of shape " + detail::format_shape(indices.shape()));
   detail::ZeroFilled filled;
-  const std::vector<Part> parts = lookup_parts(*impl_, indices, grad_out, &nonfinite, &filled);
-  if (!frozen(*impl_)) apply_parts(*impl_, parts, nonfinite);
-  detail::record_zero_filled(*impl_, filled);
+  const bool fused = fusable(impl) && detail::with_ids(indices, [&](const auto* ids) {
+    return take_fused_step(impl, indices, &filled, [&](bool skip_nonfinite, detail::IdCheck* report) {
+      return with_staged_lookup(impl, ids, indices.size(), grad_out.data(), indices.type(),
+                                [&](const detail::DeviceIds& device_ids, const float* device_grad) {
+                                  return impl.backend->fold_and_apply(impl.view(), device_ids, device_grad,
+                                                                      step_plan(impl), skip_nonfinite, report);
+                                });
+    });
+  });
+  if (!fused) {
+    std::int64_t nonfinite = 0;
+    const std::vector<Part> parts = lookup_parts(impl, indices, grad_out, &nonfinite, &filled);
+    if (!frozen(impl)) apply_parts(impl, parts, nonfinite);
+  }
+  detail::record_zero_filled(impl, filled);
 }
 
 void EmbeddingTable::train_step_pooled(const IndexTensor& indices, std::span<const std::int64_t> offsets,
                                        PoolingMode mode, std::span<const float> per_sample_weights,
                                        std::span<const float> grad_bags) {
   std::unique_lock lock(impl_->mutex);
-  std::int64_t nonfinite = 0;
+  Impl& impl = *impl_;
+  const std::int64_t bags = detail::check_pooled_arguments(indices, offsets, mode, per_sample_weights);
+  check_grad_size("grad_bags", grad_bags.size(), bags, impl.config.output_dim, fmt::format("{} bags", bags));
   detail::ZeroFilled filled;
-  const std::vector<Part> parts =
-      pooled_parts(*impl_, indices, offsets, mode, per_sample_weights, grad_bags, &nonfinite, &filled);
-  if (!frozen(*impl_)) apply_parts(*impl_, parts, nonfinite);
-  detail::record_zero_filled(*impl_, filled);
+  const bool fused = fusable(impl) && take_fused_step(impl, indices, &filled, [&](bool skip_nonfinite,
+                                                                                  detail::IdCheck* report) {
+    return with_staged_pooled(impl, indices, offsets, per_sample_weights, grad_bags, [&](const StagedPooled& in) {
+      return impl.backend->fold_pooled_and_apply(impl.view(), in.ids, in.offsets, bags, in.sample_weights, mode,
+                                                 in.grad_bags, step_plan(impl), skip_nonfinite, report);
+    });
+  });
+  if (!fused) {
+    std::int64_t nonfinite = 0;
+    const std::vector<Part> parts =
+        pooled_parts(impl, indices, offsets, mode, per_sample_weights, grad_bags, &nonfinite, &filled);
+    if (!frozen(impl)) apply_parts(impl, parts, nonfinite);
+  }
+  detail::record_zero_filled(impl, filled);
 }
 
 OptimizerConfig EmbeddingTable::optimizer() const {

@@ -215,9 +215,10 @@ TEST(Dispatch, TrainStepSurvivesEveryInjectedFailureBitwise) {
   reference.train_step(IndexTensor(b.ids), b.grad);
   // A step stages ids and gradient (its workspace is held from the first step), and allocates the
   // folded gradient and its row flags: fail each of them once. The step retries in chunks and
-  // lands on the same bits.
+  // lands on the same bits. (The fused step's fallback to this path is tests/fused_step_test.cpp's.)
   for (std::int64_t n = 1; n <= 6; ++n) {
     auto context = sim_context(64 * kMiB);
+    sim_of(*context).offer_fused_steps(false);
     EmbeddingTable table(config_for(300, 8, OptimizerKind::adam), *context);
     ASSERT_EQ(table.placement().device, DeviceKind::cuda);
     table.train_step(IndexTensor(b.ids), b.grad);
@@ -281,8 +282,10 @@ TEST(Dispatch, PooledStepsSurviveEveryInjectedFailureBitwise) {
     EmbeddingTable reference(reference_config);
     reference.train_step_pooled(IndexTensor(b.ids), offsets, mode, weights, bag_grad);
     // Staged ids, offsets, (weights,) gradient, the folded gradient and its flags: fail each once.
+    // (The fused step's fallback to this path is tests/fused_step_test.cpp's.)
     for (std::int64_t n = 1; n <= 7; ++n) {
       auto context = sim_context(64 * kMiB);
+      sim_of(*context).offer_fused_steps(false);
       EmbeddingTable table(config, *context);
       ASSERT_EQ(table.placement().device, DeviceKind::cuda);
       sim_of(*context).fail_allocation_in(n);

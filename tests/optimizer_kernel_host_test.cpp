@@ -27,14 +27,14 @@ void replay(const ApplyArgs& args, std::int64_t groups, int lanes) {
   for (std::int64_t group = 0; group < groups; ++group) {
     const RowWork work = row_work(group, args);
     const float accumulator =
-        work.id >= 0 && args.kind == OptimizerKind::rowwise_adagrad ? args.slot0[work.id] : 0.0f;
+        work.id >= 0 && args.step.kind == OptimizerKind::rowwise_adagrad ? args.step.slot0[work.id] : 0.0f;
     for (int lane = 0; lane < lanes; ++lane) shares[lane] = gradient_squares_phase(work, lane, lanes, args);
     group_sum_host(shares.data(), lanes);
     const std::vector<float> gradient_squares = shares;
     for (int lane = 0; lane < lanes; ++lane) update_phase(work, lane, lanes, args, gradient_squares[lane], accumulator);
-    for (int lane = 0; lane < lanes; ++lane) shares[lane] = weight_squares_phase(work, lane, lanes, args);
+    for (int lane = 0; lane < lanes; ++lane) shares[lane] = weight_squares_phase(work.id, lane, lanes, args.step);
     group_sum_host(shares.data(), lanes);
-    for (int lane = 0; lane < lanes; ++lane) constraint_phase(work, lane, lanes, args, shares[lane]);
+    for (int lane = 0; lane < lanes; ++lane) constraint_phase(work.id, lane, lanes, args.step, shares[lane]);
   }
 }
 
@@ -96,7 +96,7 @@ TEST_P(OptimizerKernelHost, PhasesMatchTheCpuStep) {
     embedkit::cpu::update_rows(update, ids.data(), grads.data(), skip.data(), count);
   }
 
-  const ApplyArgs args{weights.data(), slot0.data(), slot1.data(), dim, kind, s, constraint, 0.5f, ids.data(),
+  const ApplyArgs args{{weights.data(), slot0.data(), slot1.data(), dim, kind, s, constraint, 0.5f}, ids.data(),
                        grads.data(), skip.data(), count, dense, 0, kRows, 5};
   replay(args, dense ? kRows : count, plan_groups(1, dim).lanes);
 

@@ -3,9 +3,11 @@
 #include <gtest/gtest.h>
 
 #include "cpu/pooled.hpp"
+#include "cpu/pooled_backward.hpp"
 #include "kernels/pooled_kernel.hpp"
 #include "tests/kernel_host_launch.hpp"
 
+#include <algorithm>
 #include <cstdint>
 #include <cstring>
 #include <random>
@@ -16,8 +18,8 @@ namespace {
 
 using embedkit::PoolingMode;
 using embedkit::kernels::PooledArgs;
-using embedkit::kernels::GroupPlan;
-using embedkit::kernels::plan_groups;
+using embedkit::kernels::PooledPlan;
+using embedkit::kernels::plan_pooled;
 
 struct Case {
   std::int64_t dim;
@@ -27,46 +29,95 @@ struct Case {
 
 class PooledKernelHost : public ::testing::TestWithParam<Case> {};
 
-TEST_P(PooledKernelHost, EveryCoordinateMatchesTheCpu) {
+// Hot ids, duplicates within a bag, ties (row 17 equals row 18), negative rows, padding, an
+// out-of-range id under zero_fill, empty bags and a bag of padding only; both the scalar path and,
+// where dim allows, the 16-byte path, against the CPU bit for bit.
+TEST_P(PooledKernelHost, EveryCoordinateOfBothPathsMatchesTheCpu) {
   const auto [dim, mode, weighted] = GetParam();
-  constexpr std::int64_t kRows = 200;
+  constexpr std::int64_t kRows = 200, kPadding = 9;
   std::mt19937_64 rng(static_cast<std::uint64_t>(dim) * 7 + static_cast<std::uint64_t>(mode));
   std::vector<float> weights(static_cast<std::size_t>(kRows * dim));
   for (auto& w : weights) w = static_cast<float>(static_cast<int>(rng() % 2001) - 1000) / 997.0f;
+  std::copy_n(weights.begin() + 17 * dim, dim, weights.begin() + 18 * dim);  // a tie in every column
   std::vector<std::int64_t> offsets = {0};
   for (int bag = 0; bag < 70; ++bag) offsets.push_back(offsets.back() + static_cast<std::int64_t>(rng() % 12));
   offsets.push_back(offsets.back());  // an empty last bag
   std::vector<std::int64_t> ids(static_cast<std::size_t>(offsets.back()));
-  for (auto& id : ids) id = static_cast<std::int64_t>(rng() % kRows);
-  if (ids.size() > 3) {
-    ids[1] = 9;        // padding
-    ids[2] = kRows;    // out of range, accepted under zero_fill: a row of zeros
-  }
+  for (auto& id : ids) id = rng() % 5 == 0 ? 3 : static_cast<std::int64_t>(rng() % kRows);  // 3 is hot
+  ASSERT_GT(ids.size(), 20u);
+  ids[1] = kPadding;
+  ids[2] = kRows;  // out of range: a row of zeros, and the flag
+  ids[5] = 17, ids[6] = 18, ids[7] = 17;
+  offsets.push_back(offsets.back() + 2);  // a bag of padding only
+  ids.push_back(kPadding);
+  ids.push_back(kPadding);
   std::vector<float> sample_weights;
   if (weighted) {
     for (std::size_t i = 0; i < ids.size(); ++i) sample_weights.push_back(static_cast<float>(rng() % 9) / 4.0f - 0.5f);
   }
   const std::int64_t bags = static_cast<std::int64_t>(offsets.size()) - 1;
-  std::vector<float> expected(static_cast<std::size_t>(bags * dim)), got(expected.size(), -99.0f);
+  std::vector<float> expected(static_cast<std::size_t>(bags * dim));
   const float* w = weighted ? sample_weights.data() : nullptr;
-  embedkit::cpu::pooled_lookup(weights.data(), kRows, dim, ids.data(), offsets.data(), bags, w, mode, 9,
+  embedkit::cpu::pooled_lookup(weights.data(), kRows, dim, ids.data(), offsets.data(), bags, w, mode, kPadding,
                                expected.data());
-  const GroupPlan plan = plan_groups(bags, dim);
-  const PooledArgs<std::int64_t> args{weights.data(), kRows, dim, ids.data(), offsets.data(), bags, w, mode, 9,
-                                      got.data()};
-  embedkit::testing::host_launch(plan.blocks, plan.threads(),
-                                 [&](std::int64_t block, int thread) { pooled_body(block, thread, plan, args); });
-  EXPECT_EQ(std::memcmp(got.data(), expected.data(), got.size() * sizeof(float)), 0);
+  std::vector<std::int64_t> expected_argmax(expected.size(), -1);
+  if (mode == PoolingMode::max) {
+    embedkit::cpu::pooled_argmax(weights.data(), kRows, dim, ids.data(), offsets.data(), bags, kPadding,
+                                 expected_argmax.data());
+  }
+  for (const bool aligned : {false, true}) {
+    const PooledPlan plan = plan_pooled(bags, dim, aligned);
+    EXPECT_EQ(plan.vectorized, aligned && dim % 4 == 0);
+    std::vector<float> got(expected.size(), -99.0f);
+    std::vector<std::int64_t> argmax(expected.size(), -7);
+    unsigned int flag = 0;
+    const PooledArgs<std::int64_t> args{weights.data(), kRows, dim,      ids.data(), offsets.data(), bags, w,
+                                        mode,           kPadding, got.data(), &flag,   mode == PoolingMode::max ? argmax.data() : nullptr};
+    embedkit::testing::host_launch(plan.groups.blocks, plan.groups.threads(),
+                                   [&](std::int64_t block, int thread) { pooled_body(block, thread, plan, args); });
+    EXPECT_EQ(std::memcmp(got.data(), expected.data(), got.size() * sizeof(float)), 0)
+        << (plan.vectorized ? "vector" : "scalar") << " path";
+    EXPECT_EQ(flag, 1u);
+    if (mode == PoolingMode::max) {
+      EXPECT_EQ(argmax, expected_argmax) << (plan.vectorized ? "vector" : "scalar");
+    }
+  }
 }
 
 INSTANTIATE_TEST_SUITE_P(
     Shapes, PooledKernelHost,
     ::testing::Values(Case{1, PoolingMode::sum, false}, Case{3, PoolingMode::mean, true}, Case{4, PoolingMode::max, false},
-                      Case{16, PoolingMode::sqrtn, true}, Case{64, PoolingMode::mean, false},
-                      Case{129, PoolingMode::sum, true}, Case{512, PoolingMode::max, false}),
+                      Case{8, PoolingMode::sum, true}, Case{16, PoolingMode::sqrtn, true},
+                      Case{64, PoolingMode::mean, false}, Case{64, PoolingMode::max, false},
+                      Case{129, PoolingMode::sum, true}, Case{256, PoolingMode::sqrtn, false},
+                      Case{256, PoolingMode::max, false}, Case{512, PoolingMode::max, false}),
     [](const ::testing::TestParamInfo<Case>& param_info) {
       return "dim" + std::to_string(param_info.param.dim) + "_" + embedkit::to_string(param_info.param.mode) +
              (param_info.param.weighted ? "_weighted" : "");
     });
+
+TEST(PooledKernelPlan, VectorizesExactlyWhenRowsAreWholeAlignedVectors) {
+  EXPECT_TRUE(plan_pooled(10, 64, true).vectorized);
+  EXPECT_FALSE(plan_pooled(10, 64, false).vectorized);
+  EXPECT_FALSE(plan_pooled(10, 66, true).vectorized);
+  EXPECT_EQ(plan_pooled(10, 64, true).groups.lanes, 16);   // 16 vectors a row
+  EXPECT_EQ(plan_pooled(10, 64, false).groups.lanes, 32);  // 64 floats a row
+  EXPECT_EQ(plan_pooled(10, 8, true).groups.lanes, 4);
+  EXPECT_EQ(plan_pooled(1000, 256, true).groups.blocks, 1000 / plan_pooled(1000, 256, true).groups.groups_per_block);
+}
+
+TEST(PooledKernelFlag, StaysDownWhenEveryIdIsInRange) {
+  const std::vector<float> weights(4 * 4, 1.0f);
+  const std::vector<std::int64_t> ids = {0, 3, 2}, offsets = {0, 2, 3};
+  std::vector<float> out(2 * 4);
+  unsigned int flag = 0;
+  const PooledPlan plan = plan_pooled(2, 4, true);
+  const PooledArgs<std::int64_t> args{weights.data(), 4, 4, ids.data(), offsets.data(), 2, nullptr, PoolingMode::sum,
+                                      -1, out.data(), &flag, nullptr};
+  embedkit::testing::host_launch(plan.groups.blocks, plan.groups.threads(),
+                                 [&](std::int64_t block, int thread) { pooled_body(block, thread, plan, args); });
+  EXPECT_EQ(flag, 0u);
+  EXPECT_EQ(out, std::vector<float>({2, 2, 2, 2, 1, 1, 1, 1}));
+}
 
 }  // namespace

@@ -6,6 +6,7 @@
 #include "cpu/pooled_backward.hpp"
 #include "kernels/elementwise_kernel.hpp"
 #include "kernels/pooled_grad_kernel.hpp"
+#include "kernels/pooled_kernel.hpp"
 #include "tests/kernel_host_launch.hpp"
 
 #include <cmath>
@@ -85,10 +86,22 @@ TEST_P(EntryRowsHost, EachEntryGetsWhatTheCpuGivesIt) {
       for (std::int64_t c = 0; c < kDim; ++c) expected[j * kDim + c] = grad_bags[bag_of[j] * kDim + c] * scales[j];
     }
   }
+  // The argmax the max mode's rows follow comes from the forward kernel's body, as on the device.
+  std::vector<float> pooled(static_cast<std::size_t>(bags * kDim));
+  std::vector<std::int64_t> recorded(pooled.size(), -7);
+  if (mode == PoolingMode::max) {
+    const embedkit::kernels::PooledPlan forward = embedkit::kernels::plan_pooled(bags, kDim, false);
+    const embedkit::kernels::PooledArgs<std::int64_t> forward_args{
+        weights.data(), kRows, kDim, ids.data(), offsets.data(), bags, nullptr, mode, 4, pooled.data(), nullptr,
+        recorded.data()};
+    embedkit::testing::host_launch(forward.groups.blocks, forward.groups.threads(), [&](std::int64_t block, int thread) {
+      pooled_body(block, thread, forward, forward_args);
+    });
+  }
   std::vector<float> rows(expected.size(), -7.0f);
   const GroupPlan plan = plan_groups(bags, kDim);
-  const EntryRowsArgs<std::int64_t> args{weights.data(), kRows, kDim, ids.data(), offsets.data(), bags, w, mode, 4,
-                                         grad_bags.data(), rows.data()};
+  const EntryRowsArgs<std::int64_t> args{mode == PoolingMode::max ? recorded.data() : nullptr, kDim, ids.data(),
+                                         offsets.data(), bags, w, mode, 4, grad_bags.data(), rows.data()};
   embedkit::testing::host_launch(plan.blocks, plan.threads(),
                                  [&](std::int64_t block, int thread) { entry_rows_body(block, thread, plan, args); });
   EXPECT_EQ(std::memcmp(rows.data(), expected.data(), rows.size() * sizeof(float)), 0);

@@ -9,6 +9,7 @@
 #include <embedkit/detail/optimizer_math.hpp>
 #include <embedkit/placement.hpp>
 #include <embedkit/pooling.hpp>
+#include <embedkit/status.hpp>
 #include <embedkit/tensor.hpp>
 
 #include <cstddef>
@@ -166,6 +167,32 @@ class Backend {
   /// One optimizer step from `grad`, leaving rows with skip[u] != 0 alone.
   virtual void apply(const TableView& table, const FoldedGrad& grad, const std::uint8_t* skip,
                      const StepPlan& plan) = 0;
+  /// Whether fold_and_apply can take a train step of rows of `dim` (default: no fused path).
+  virtual bool fuses_steps(std::int64_t dim) const {
+    (void)dim;
+    return false;
+  }
+  /// A train step folded and applied at once from the lookup gradient `grad_rows` (ids.count ×
+  /// dim), with a sparse (not dense) `plan`: bit for bit what fold_lookup_grad, then (when
+  /// skip_nonfinite) mark_nonfinite, then apply compute, without handing the sparse gradient out.
+  /// Returns how many rows it left alone as non-finite. Every allocation comes before any change:
+  /// on Error(out_of_memory) the table is as it was. Only called when fuses_steps(table.dim).
+  /// With a non-NULL `check`, out-of-range ids are reported there and then nothing is applied.
+  virtual std::int64_t fold_and_apply(const TableView& table, const DeviceIds& ids, const float* grad_rows,
+                                      const StepPlan& plan, bool skip_nonfinite, IdCheck* check) {
+    (void)table, (void)ids, (void)grad_rows, (void)plan, (void)skip_nonfinite, (void)check;
+    throw Error(Status::internal, name() + " has no fused train step");
+  }
+  /// fold_and_apply for a pooled step: what fold_pooled_grad, then mark_nonfinite, then apply
+  /// compute, under the same promises.
+  virtual std::int64_t fold_pooled_and_apply(const TableView& table, const DeviceIds& ids, const std::int64_t* offsets,
+                                             std::int64_t bags, const float* sample_weights, PoolingMode mode,
+                                             const float* grad_bags, const StepPlan& plan, bool skip_nonfinite,
+                                             IdCheck* check) {
+    (void)table, (void)ids, (void)offsets, (void)bags, (void)sample_weights, (void)mode, (void)grad_bags, (void)plan,
+        (void)skip_nonfinite, (void)check;
+    throw Error(Status::internal, name() + " has no fused train step");
+  }
   /// The constraint on every row.
   virtual void constrain_all(const TableView& table, const Constraint& constraint) = 0;
   /// l1·Σ|w| + l2·Σw² over `count` weights, the same on any thread count.

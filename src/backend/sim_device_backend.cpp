@@ -8,6 +8,9 @@
 
 #include <fmt/format.h>
 
+#include "../../kernels/fused_apply_kernel.hpp"
+
+#include <algorithm>
 #include <cstdlib>
 #include <cstring>
 
@@ -95,6 +98,51 @@ void SimDeviceBackend::copy_to_host(void* host, const void* source, std::size_t 
   if (bytes > 0) std::memcpy(host, source, bytes);
   std::lock_guard lock(mutex_);
   to_host_ += bytes;
+}
+
+bool SimDeviceBackend::fuses_steps(std::int64_t dim) const {
+  std::lock_guard lock(mutex_);
+  return fused_offered_ && kernels::fits_fused(dim);
+}
+
+std::int64_t SimDeviceBackend::fold_and_apply(const TableView& table, const DeviceIds& ids, const float* grad_rows,
+                                              const StepPlan& plan, bool skip_nonfinite, IdCheck* check) {
+  const FoldedGrad grad = fold_lookup_grad(table, ids, grad_rows, check);
+  if (check != nullptr && check->out_of_range > 0) return 0;  // reported; nothing applied
+  return apply_fused(table, grad, plan, skip_nonfinite);
+}
+
+std::int64_t SimDeviceBackend::fold_pooled_and_apply(const TableView& table, const DeviceIds& ids,
+                                                     const std::int64_t* offsets, std::int64_t bags,
+                                                     const float* sample_weights, PoolingMode mode,
+                                                     const float* grad_bags, const StepPlan& plan,
+                                                     bool skip_nonfinite, IdCheck* check) {
+  const FoldedGrad grad = fold_pooled_grad(table, ids, offsets, bags, sample_weights, mode, grad_bags, check);
+  if (check != nullptr && check->out_of_range > 0) return 0;
+  return apply_fused(table, grad, plan, skip_nonfinite);
+}
+
+std::int64_t SimDeviceBackend::apply_fused(const TableView& table, const FoldedGrad& grad, const StepPlan& plan,
+                                           bool skip_nonfinite) {
+  const auto rows = static_cast<std::size_t>(grad.count);
+  const DeviceBuffer skip = allocate(std::max<std::size_t>(rows, 1), "fused step flags");
+  std::memset(skip.as<void>(), 0, rows);
+  // Every allocation has succeeded: from here on nothing fails, so the step is whole or absent.
+  const std::int64_t skipped = skip_nonfinite ? mark_nonfinite(grad, table.dim, skip.as<std::uint8_t>()) : 0;
+  apply(table, grad, skip.as<const std::uint8_t>(), plan);
+  std::lock_guard lock(mutex_);
+  ++fused_steps_;
+  return skipped;
+}
+
+void SimDeviceBackend::offer_fused_steps(bool offered) {
+  std::lock_guard lock(mutex_);
+  fused_offered_ = offered;
+}
+
+std::int64_t SimDeviceBackend::fused_steps() const {
+  std::lock_guard lock(mutex_);
+  return fused_steps_;
 }
 
 void SimDeviceBackend::fail_allocation_in(std::int64_t n) {

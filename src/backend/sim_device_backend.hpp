@@ -41,6 +41,21 @@ class SimDeviceBackend final : public HostOpsBackend {
                               std::int64_t bags, const float* sample_weights, PoolingMode mode,
                               const float* grad_bags, IdCheck* check) override;
 
+  /// Offers fold_and_apply for rows that fit the CUDA fused step (kernels::fits_fused).
+  bool fuses_steps(std::int64_t dim) const override;
+  /// The fused step's contract by the host kernels: the fold and the row flags allocated first, then
+  /// the non-finite scan and the step, so it is bitwise the unfused step and the CPU's.
+  std::int64_t fold_and_apply(const TableView& table, const DeviceIds& ids, const float* grad_rows,
+                              const StepPlan& plan, bool skip_nonfinite, IdCheck* check) override;
+  std::int64_t fold_pooled_and_apply(const TableView& table, const DeviceIds& ids, const std::int64_t* offsets,
+                                     std::int64_t bags, const float* sample_weights, PoolingMode mode,
+                                     const float* grad_bags, const StepPlan& plan, bool skip_nonfinite,
+                                     IdCheck* check) override;
+
+  /// Withdraws (false) or restores (true, the default) the fused step, for comparisons.
+  void offer_fused_steps(bool offered);
+  /// Fused steps completed so far.
+  std::int64_t fused_steps() const;
   /// Fails the allocation that comes `n` allocations from now (1: the next one), once.
   void fail_allocation_in(std::int64_t n);
   /// Allocations made so far, successful or not.
@@ -55,6 +70,9 @@ class SimDeviceBackend final : public HostOpsBackend {
   void expect_device_memory(const void* data, std::size_t bytes, std::string_view what) const override;
 
  private:
+  // The rest of a fused step once `grad` is folded: its flags allocated, then the scan and the step.
+  std::int64_t apply_fused(const TableView& table, const FoldedGrad& grad, const StepPlan& plan, bool skip_nonfinite);
+
   std::uint64_t capacity_;
   int ordinal_;
   mutable std::mutex mutex_;
@@ -64,6 +82,8 @@ class SimDeviceBackend final : public HostOpsBackend {
   std::optional<std::int64_t> fail_at_;
   std::uint64_t to_device_ = 0;
   std::uint64_t to_host_ = 0;
+  bool fused_offered_ = true;
+  std::int64_t fused_steps_ = 0;
 };
 
 }  // namespace embedkit::detail

@@ -7,3 +7,11 @@
 #else
 #define EK_HOST_DEVICE
 #endif
+
+// EK_UNROLL asks nvcc's device pass to unroll the loop that follows, so a small per-thread array
+// it indexes stays in registers; host passes get nothing (an unknown pragma would warn).
+#if defined(__CUDA_ARCH__)
+#define EK_UNROLL _Pragma("unroll")
+#else
+#define EK_UNROLL
+#endif
