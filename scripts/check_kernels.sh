@@ -10,7 +10,7 @@ cd "$(dirname "$0")/.."
 nvcc=$(./scripts/find_nvcc.sh)
 [ -n "$nvcc" ] || { echo "[kernels] no nvcc: nothing to check" >&2; exit 1; }
 cuda_include="$(dirname "$(dirname "$nvcc")")/include"
-flags=(-std=c++17 -O3 --expt-relaxed-constexpr -Iinclude -I. -isystem "$cuda_include/cccl")
+flags=(-std=c++17 -O3 --expt-relaxed-constexpr -fmad=false -Iinclude -I. -isystem "$cuda_include/cccl")
 out=$(mktemp -d)
 trap 'rm -rf "$out"' EXIT
 status=0
