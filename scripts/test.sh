@@ -112,7 +112,7 @@ run_lane() {
     OMP_NUM_THREADS=1 ctest --preset "$lane" -j "$jobs" "${tests[@]}"
   fi
   if [ "$lane" = cuda ]; then
-    echo "[test] === lane cuda: kernel check (no register spills; 128-bit loads in the gather)"
+    echo "[test] === lane cuda: kernel check (no register spills; 128-bit loads in the gather and the pooled lookup)"
     ./scripts/check_kernels.sh
   fi
   if [ "$lane" = cpu ]; then
