@@ -18,18 +18,13 @@
 
 namespace embedkit::kernels {
 
-/// Launch shape of a pooled lookup: a group of lanes per bag.
-struct PooledPlan {
-  GroupPlan groups;
-  bool vectorized = false;  ///< 16-byte loads and stores (dim % 4 == 0 and aligned matrices)
-};
+/// Launch shape of a pooled lookup: a group of lanes per bag, planned as a gather's rows are
+/// (16-byte vectors when dim % 4 == 0 and the matrices are aligned).
+using PooledPlan = GatherPlan;
 
 /// Plans `bags` bags of rows of `dim` floats; `aligned` says weights and output are 16-byte aligned.
 EK_HOST_DEVICE inline PooledPlan plan_pooled(std::int64_t bags, std::int64_t dim, bool aligned) {
-  PooledPlan plan;
-  plan.vectorized = aligned && dim % 4 == 0;
-  plan.groups = plan_groups(bags, plan.vectorized ? dim / 4 : dim);  // what one lane moves per step
-  return plan;
+  return plan_gather(bags, dim, aligned);
 }
 
 /// Arguments of one pooled lookup (see cpu/pooled.hpp for the semantics).
