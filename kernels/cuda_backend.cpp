@@ -123,6 +123,7 @@ thread_local cudaStream_t operation_stream = nullptr;
 class OperationStream {
  public:
   explicit OperationStream(cudaStream_t stream) : previous_(operation_stream) { operation_stream = stream; }
+  cudaStream_t get() const { return operation_stream; }
   ~OperationStream() { operation_stream = previous_; }
   OperationStream(const OperationStream&) = delete;
   OperationStream& operator=(const OperationStream&) = delete;
@@ -149,6 +150,16 @@ class TableOperation {
         lock_(resources_.mutex()),
         stream_(table.stream != nullptr ? static_cast<cudaStream_t>(table.stream) : resources_.stream()) {}
   detail::Workspace& workspace() { return resources_.workspace(); }
+  // The fold's layout for a batch of `count` positions, CUB's scratch included; planned (and CUB
+  // asked) again only when the batch size changes.
+  const FoldWorkspace& fold_layout(std::int64_t count, const detail::TableView& table) {
+    CudaTableResources::FoldPlan& plan = resources_.fold_plan();
+    if (plan.count != count) {
+      plan.layout = plan_fold_workspace(count, table.dim, query_fold_cub_bytes(count, table.input_dim, stream_.get()));
+      plan.count = count;
+    }
+    return plan.layout;
+  }
 
  private:
   DeviceScope device_;
@@ -222,24 +233,6 @@ void write_entry_rows(const detail::TableView& table, const detail::DeviceIds& i
   });
 }
 
-// The fold's layout for a batch of `count` positions, CUB's scratch included.
-FoldWorkspace fold_layout(std::int64_t count, const detail::TableView& table, cudaStream_t stream) {
-  return plan_fold_workspace(count, table.dim, query_fold_cub_bytes(count, table.input_dim, stream));
-}
-
-// The folded gradient's two outputs, allocated by the pipeline once it knows their sizes.
-struct FoldedOutputs {
-  detail::Backend* backend;
-  detail::FoldedGrad* grad;
-  int taken = 0;  // the ids come first, then the rows
-  static void* allocate(std::size_t bytes, void* context) {
-    auto* self = static_cast<FoldedOutputs*>(context);
-    const bool ids = self->taken++ == 0;
-    detail::DeviceBuffer& slot = ids ? self->grad->ids : self->grad->rows;
-    slot = self->backend->allocate(bytes, ids ? "sparse gradient ids" : "sparse gradient rows");
-    return slot.as<void>();
-  }
-};
 
 }  // namespace
 
@@ -295,27 +288,28 @@ void CudaBackend::pooled(const detail::TableView& table, const detail::DeviceIds
 
 cudaStream_t CudaBackend::active_stream() const { return operation_stream != nullptr ? operation_stream : stream_; }
 
-detail::FoldedGrad CudaBackend::fold(const detail::TableView& table, const detail::DeviceIds& ids, const float* rows,
-                                     void* workspace, const FoldWorkspace& layout, detail::IdCheck* check) {
-  detail::FoldedGrad grad;
-  FoldedOutputs outputs{this, &grad};
-  const FoldOutput folded = with_device_ids(ids, [&](const auto* typed) {
-    return run_fold(typed, ids.count, table.input_dim, table.padding_idx, rows, table.dim, workspace, layout,
-                    DeviceAllocator{&FoldedOutputs::allocate, &outputs}, active_stream());
+FoldPieces CudaBackend::fold_pieces(const detail::TableView& table, const detail::DeviceIds& ids, const float* rows,
+                                    unsigned char* workspace, const FoldWorkspace& layout, detail::IdCheck* check) {
+  const FoldPieces pieces = with_device_ids(ids, [&](const auto* typed) {
+    return run_fold_pieces(typed, ids.count, table.input_dim, table.padding_idx, rows, table.dim, workspace, layout,
+                           active_stream());
   });
-  grad.count = folded.count;
   if (check != nullptr) {
     *check = {};
-    // The tallies go where the keys were: the fold no longer needs them.
-    if (folded.out_of_range) {
-      find_out_of_range(ids, table.input_dim, static_cast<unsigned char*>(workspace) + layout.keys, active_stream(),
-                        check);
-    }
+    // The tallies go where the piece ends were: the pieces are summed by now.
+    if (pieces.out_of_range) find_out_of_range(ids, table.input_dim, workspace + layout.piece_end, active_stream(), check);
   }
-  if (grad.ids.as<void>() == nullptr) {  // an empty batch: the pipeline stopped before its outputs
-    grad.ids = allocate(0, "sparse gradient ids");
-    grad.rows = allocate(0, "sparse gradient rows");
-  }
+  return pieces;
+}
+
+detail::FoldedGrad CudaBackend::fold(const detail::TableView& table, const detail::DeviceIds& ids, const float* rows,
+                                     unsigned char* workspace, const FoldWorkspace& layout, detail::IdCheck* check) {
+  const FoldPieces pieces = fold_pieces(table, ids, rows, workspace, layout, check);
+  detail::FoldedGrad grad;
+  grad.count = pieces.runs;
+  grad.ids = allocate(static_cast<std::size_t>(pieces.runs) * sizeof(std::int64_t), "sparse gradient ids");
+  grad.rows = allocate(static_cast<std::size_t>(pieces.runs * table.dim) * sizeof(float), "sparse gradient rows");
+  run_fold_rows(pieces, table.dim, grad.ids.as<std::int64_t>(), grad.rows.as<float>(), active_stream());
   EMBEDKIT_CUDA_TRY(cudaStreamSynchronize(active_stream()));
   return grad;
 }
@@ -323,8 +317,8 @@ detail::FoldedGrad CudaBackend::fold(const detail::TableView& table, const detai
 detail::FoldedGrad CudaBackend::fold_lookup_grad(const detail::TableView& table, const detail::DeviceIds& ids,
                                                  const float* grad_out, detail::IdCheck* check) {
   TableOperation operation(ordinal_, table);
-  const FoldWorkspace layout = fold_layout(ids.count, table, active_stream());
-  void* workspace = operation.workspace().reserve(*this, layout.bytes, "table workspace");
+  const FoldWorkspace layout = operation.fold_layout(ids.count, table);
+  auto* workspace = static_cast<unsigned char*>(operation.workspace().reserve(*this, layout.bytes, "table workspace"));
   return fold(table, ids, grad_out, workspace, layout, check);
 }
 
@@ -336,7 +330,7 @@ detail::FoldedGrad CudaBackend::fold_pooled_grad(const detail::TableView& table,
   // The workspace holds each entry's gradient row, then the fold's intermediates, which the entry
   // rows' own scratch precedes in time (one stream orders them) and so shares bytes with.
   const std::size_t rows_bytes = fold_align(static_cast<std::size_t>(ids.count * table.dim) * sizeof(float));
-  const FoldWorkspace layout = fold_layout(ids.count, table, active_stream());
+  const FoldWorkspace layout = operation.fold_layout(ids.count, table);
   const std::size_t after_rows = std::max(layout.bytes, entry_rows_scratch_bytes(mode, bags, table.dim));
   auto* workspace =
       static_cast<unsigned char*>(operation.workspace().reserve(*this, rows_bytes + after_rows, "table workspace"));
@@ -369,7 +363,7 @@ std::int64_t CudaBackend::fold_and_apply(const detail::TableView& table, const d
                                          const float* grad_rows, const detail::StepPlan& plan, bool skip_nonfinite,
                                          detail::IdCheck* check) {
   TableOperation operation(ordinal_, table);
-  const FoldWorkspace layout = fold_layout(ids.count, table, active_stream());
+  const FoldWorkspace layout = operation.fold_layout(ids.count, table);
   // The fold's intermediates, then the skip counter: all there before the table changes.
   auto* workspace = static_cast<unsigned char*>(
       operation.workspace().reserve(*this, layout.bytes + kFoldAlignment, "table workspace"));
@@ -383,7 +377,7 @@ std::int64_t CudaBackend::fold_pooled_and_apply(const detail::TableView& table, 
                                                 detail::IdCheck* check) {
   TableOperation operation(ordinal_, table);
   const std::size_t rows_bytes = fold_align(static_cast<std::size_t>(ids.count * table.dim) * sizeof(float));
-  const FoldWorkspace layout = fold_layout(ids.count, table, active_stream());
+  const FoldWorkspace layout = operation.fold_layout(ids.count, table);
   const std::size_t after_rows =
       std::max(layout.bytes + kFoldAlignment, entry_rows_scratch_bytes(mode, bags, table.dim));
   auto* workspace =
@@ -398,17 +392,8 @@ std::int64_t CudaBackend::fold_pooled_and_apply(const detail::TableView& table, 
 std::int64_t CudaBackend::fused_step(const detail::TableView& table, const detail::DeviceIds& ids, const float* rows,
                                      unsigned char* workspace, const FoldWorkspace& layout,
                                      const detail::StepPlan& plan, bool skip_nonfinite, detail::IdCheck* check) {
-  const FoldPieces pieces = with_device_ids(ids, [&](const auto* typed) {
-    return run_fold_pieces(typed, ids.count, table.input_dim, table.padding_idx, rows, table.dim, workspace, layout,
-                           active_stream());
-  });
-  if (check != nullptr) {
-    *check = {};
-    if (pieces.out_of_range) {  // reported, and nothing applied: the caller decides
-      find_out_of_range(ids, table.input_dim, workspace + layout.keys, active_stream(), check);
-      return 0;
-    }
-  }
+  const FoldPieces pieces = fold_pieces(table, ids, rows, workspace, layout, check);
+  if (check != nullptr && check->out_of_range > 0) return 0;  // reported, and nothing applied: the caller decides
   auto* skipped = reinterpret_cast<unsigned long long*>(workspace + layout.bytes);
   EMBEDKIT_CUDA_TRY(cudaMemsetAsync(skipped, 0, sizeof *skipped, active_stream()));
   if (pieces.runs > 0) {

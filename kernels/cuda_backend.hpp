@@ -10,6 +10,7 @@
 
 #include "../src/backend/backend.hpp"
 #include "fold_workspace.hpp"
+#include "sparse_grad.hpp"
 
 #include <cuda_runtime_api.h>
 
@@ -69,10 +70,13 @@ class CudaBackend final : public detail::Backend {
   // The table's stream during an operation on it, the backend's own otherwise.
   cudaStream_t active_stream() const;
   // The sparse gradient of `rows` (one per id) by the CUB pipeline, in `workspace` laid out as `layout`.
-  // `check`, when given, receives the out-of-range ids the pipeline's flag caught.
+  // The fold of `rows` (one per id) to its piece sums in `workspace` laid out as `layout`; `check`,
+  // when given, receives the out-of-range ids the pipeline's flag caught.
+  FoldPieces fold_pieces(const detail::TableView& table, const detail::DeviceIds& ids, const float* rows,
+                         unsigned char* workspace, const FoldWorkspace& layout, detail::IdCheck* check);
+  // The sparse gradient of `rows`: fold_pieces, then its rows written out.
   detail::FoldedGrad fold(const detail::TableView& table, const detail::DeviceIds& ids, const float* rows,
-                          void* workspace, const FoldWorkspace& layout, detail::IdCheck* check);
-
+                          unsigned char* workspace, const FoldWorkspace& layout, detail::IdCheck* check);
   // The fused step from `rows` (one per id): the CUB pipeline to the piece sums in `workspace`,
   // then the kernel; its skip counter sits at workspace + layout.bytes.
   std::int64_t fused_step(const detail::TableView& table, const detail::DeviceIds& ids, const float* rows,

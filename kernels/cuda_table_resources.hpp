@@ -1,9 +1,11 @@
 #pragma once
 // What the CUDA backend keeps for each table: a stream of its own, used when the caller has not
 // set one (so two tables' work never waits on each other), and a workspace grown to the table's
-// largest batch (src/backend/workspace.hpp). One operation at a time holds them.
+// largest batch (src/backend/workspace.hpp) with the fold's layout for the last batch size. One
+// operation at a time holds them.
 
 #include "../src/backend/workspace.hpp"
+#include "fold_workspace.hpp"
 
 #include <cuda_runtime_api.h>
 
@@ -24,12 +26,19 @@ class CudaTableResources final : public detail::TableResources {
   cudaStream_t stream() const noexcept { return stream_; }
   std::mutex& mutex() noexcept { return mutex_; }
   detail::Workspace& workspace() noexcept { return workspace_; }
+  /// The fold's last layout and the batch size it was planned for (-1: none yet).
+  struct FoldPlan {
+    std::int64_t count = -1;
+    FoldWorkspace layout;
+  };
+  FoldPlan& fold_plan() noexcept { return fold_plan_; }
 
  private:
   int ordinal_;
   cudaStream_t stream_ = nullptr;
   std::mutex mutex_;
   detail::Workspace workspace_;
+  FoldPlan fold_plan_;
 };
 
 }  // namespace embedkit::kernels

@@ -6,7 +6,9 @@
 // whose lives do not overlap share bytes:
 //   stage      sort                 run-length encode       scans                  layout, sums, combine
 //   region a   keys                 unique ids ........................................................
-//   region b   positions            run counts ............ (read)                 piece ends
+//   region b   positions            run counts ............ (read)                 piece ends, then
+//                                                                                  the bounds check's
+//                                                                                  second-pass tallies
 //   region c   sorted keys (read)   ...                     piece counts (read)    piece begins
 //   region d   sorted positions ..........................................................(read)
 //   own        CUB scratch (each CUB call in turn), run total and bounds flag, run begins, first

@@ -42,11 +42,6 @@ T* at(void* workspace, std::size_t offset) {
   return reinterpret_cast<T*>(static_cast<unsigned char*>(workspace) + offset);
 }
 
-template <class T>
-T* output(const DeviceAllocator& allocator, std::int64_t count) {
-  return static_cast<T*>(allocator.allocate(static_cast<std::size_t>(count > 0 ? count : 1) * sizeof(T), allocator.context));
-}
-
 // The run total and the bounds check's flag, read back in one copy.
 struct Tallies {
   std::int64_t runs;
@@ -140,33 +135,17 @@ FoldPieces run_fold_pieces(const Index* ids, std::int64_t count, std::int64_t in
   return out;
 }
 
-template <class Index>
-FoldOutput run_fold(const Index* ids, std::int64_t count, std::int64_t input_dim, std::int64_t padding_idx,
-                    const float* grad_rows, std::int64_t dim, void* workspace, const FoldWorkspace& layout,
-                    const DeviceAllocator& outputs, void* stream_handle) {
+void run_fold_rows(const FoldPieces& pieces, std::int64_t dim, std::int64_t* ids, float* rows, void* stream_handle) {
+  if (pieces.runs == 0) return;
   const auto stream = static_cast<cudaStream_t>(stream_handle);
-  const FoldPieces pieces =
-      run_fold_pieces(ids, count, input_dim, padding_idx, grad_rows, dim, workspace, layout, stream_handle);
-  FoldOutput out;
-  out.out_of_range = pieces.out_of_range;
-  if (count == 0) return out;
-  out.count = pieces.runs;
-  out.ids = output<std::int64_t>(outputs, pieces.runs);
-  out.rows = output<float>(outputs, pieces.runs * dim);
-  if (pieces.runs == 0) return out;
-  EMBEDKIT_CUDA_TRY(cudaMemcpyAsync(out.ids, pieces.ids, static_cast<std::size_t>(pieces.runs) * sizeof(std::int64_t),
+  EMBEDKIT_CUDA_TRY(cudaMemcpyAsync(ids, pieces.ids, static_cast<std::size_t>(pieces.runs) * sizeof(std::int64_t),
                                     cudaMemcpyDeviceToDevice, stream));
-  run_combine(CombineArgs{pieces.first_piece, pieces.runs, pieces.piece_sums, dim, out.rows}, stream);
-  return out;
+  run_combine(CombineArgs{pieces.first_piece, pieces.runs, pieces.piece_sums, dim, rows}, stream);
 }
 
 template FoldPieces run_fold_pieces(const std::int32_t*, std::int64_t, std::int64_t, std::int64_t, const float*,
                                     std::int64_t, void*, const FoldWorkspace&, void*);
 template FoldPieces run_fold_pieces(const std::int64_t*, std::int64_t, std::int64_t, std::int64_t, const float*,
                                     std::int64_t, void*, const FoldWorkspace&, void*);
-template FoldOutput run_fold(const std::int32_t*, std::int64_t, std::int64_t, std::int64_t, const float*,
-                             std::int64_t, void*, const FoldWorkspace&, const DeviceAllocator&, void*);
-template FoldOutput run_fold(const std::int64_t*, std::int64_t, std::int64_t, std::int64_t, const float*,
-                             std::int64_t, void*, const FoldWorkspace&, const DeviceAllocator&, void*);
 
 }  // namespace embedkit::kernels

@@ -6,25 +6,9 @@
 
 #include "fold_workspace.hpp"
 
-#include <cstddef>
 #include <cstdint>
 
 namespace embedkit::kernels {
-
-/// Where the pipeline gets its outputs' device memory: `allocate` returns memory the caller's
-/// `context` owns from then on.
-struct DeviceAllocator {
-  void* (*allocate)(std::size_t bytes, void* context);
-  void* context;
-};
-
-/// The folded gradient: `count` strictly increasing ids and their rows (count × dim).
-struct FoldOutput {
-  std::int64_t* ids = nullptr;
-  float* rows = nullptr;
-  std::int64_t count = 0;
-  bool out_of_range = false;  ///< whether any id was outside [0, input_dim) (the bounds check's flag)
-};
 
 /// The fold up to its piece sums (segment_reduce_kernel.hpp), in the workspace: `runs` strictly
 /// increasing ids, run u made of pieces [first_piece[u], first_piece[u+1]) of piece_sums
@@ -37,8 +21,12 @@ struct FoldPieces {
   bool out_of_range = false;  ///< whether any id was outside [0, input_dim) (the bounds check's flag)
 };
 
-/// run_fold without its outputs and last pass: what the fused step (fused_apply.hpp) combines in
-/// registers. Synchronises `stream` three times.
+/// Folds the rows grad_rows[p] (count × dim) of positions p by ids[p], leaving out ids outside
+/// [0, input_dim) and padding_idx (>= 0), up to the piece sums. Works in `workspace`
+/// (layout.bytes, laid out by plan_fold_workspace(count, dim, query_fold_cub_bytes(count,
+/// input_dim))). Synchronises `stream` (a cudaStream_t) three times, to learn the number of
+/// distinct ids and of pieces. The fused step (fused_apply.hpp) combines the pieces in registers;
+/// run_fold_rows writes them out as the sparse gradient.
 template <class Index>
 FoldPieces run_fold_pieces(const Index* ids, std::int64_t count, std::int64_t input_dim, std::int64_t padding_idx,
                            const float* grad_rows, std::int64_t dim, void* workspace, const FoldWorkspace& layout,
@@ -47,15 +35,9 @@ FoldPieces run_fold_pieces(const Index* ids, std::int64_t count, std::int64_t in
 /// CUB's scratch sizes for a fold of `count` positions (its size query: nothing runs on `stream`).
 FoldCubBytes query_fold_cub_bytes(std::int64_t count, std::int64_t input_dim, void* stream);
 
-/// Folds the rows grad_rows[p] (count × dim) of positions p by ids[p], leaving out ids outside
-/// [0, input_dim) and padding_idx (>= 0). Works in `workspace` (layout.bytes, laid out by
-/// plan_fold_workspace(count, dim, query_fold_cub_bytes(count, input_dim))) and takes the two
-/// outputs from `outputs` once their size is known. Synchronises `stream` (a cudaStream_t) three
-/// times, to learn the number of distinct ids and of pieces.
-template <class Index>
-FoldOutput run_fold(const Index* ids, std::int64_t count, std::int64_t input_dim, std::int64_t padding_idx,
-                    const float* grad_rows, std::int64_t dim, void* workspace, const FoldWorkspace& layout,
-                    const DeviceAllocator& outputs, void* stream);
+/// The sparse gradient of `pieces`: its pieces.runs ids to `ids` and its rows, each the sum of its
+/// pieces left to right, to `rows` (pieces.runs × dim). Asynchronous on `stream`.
+void run_fold_rows(const FoldPieces& pieces, std::int64_t dim, std::int64_t* ids, float* rows, void* stream);
 
 /// Bits of a sort key that holds every id below input_dim and the sentinel input_dim itself.
 int fold_key_bits(std::int64_t input_dim);

@@ -410,10 +410,14 @@ SparseGrad concatenate(const Impl& impl, const std::vector<Part>& parts) {
   return all;
 }
 
-std::vector<Part> lookup_parts(Impl& impl, const IndexTensor& indices, std::span<const float> grad_out,
-                               std::int64_t* nonfinite, detail::ZeroFilled* filled) {
+void check_lookup_grad(const Impl& impl, const IndexTensor& indices, std::span<const float> grad_out) {
   check_grad_size("grad_out", grad_out.size(), indices.size(), impl.config.output_dim,
                   "indices of shape " + detail::format_shape(indices.shape()));
+}
+
+// The folded parts of a lookup batch whose gradient has been checked (check_lookup_grad).
+std::vector<Part> lookup_parts(Impl& impl, const IndexTensor& indices, std::span<const float> grad_out,
+                               std::int64_t* nonfinite, detail::ZeroFilled* filled) {
   detail::IdsCheck check(impl, indices);
   std::vector<Part> parts = detail::with_ids(indices, [&](const auto* ids) {
     return fold_lookup(impl, ids, indices.size(), grad_out.data(), indices.type(), nonfinite, check);
@@ -422,11 +426,19 @@ std::vector<Part> lookup_parts(Impl& impl, const IndexTensor& indices, std::span
   return parts;
 }
 
-std::vector<Part> pooled_parts(Impl& impl, const IndexTensor& indices, std::span<const std::int64_t> offsets,
+// The number of bags of a pooled batch, its arguments and gradient checked.
+std::int64_t check_pooled_grad(const Impl& impl, const IndexTensor& indices, std::span<const std::int64_t> offsets,
                                PoolingMode mode, std::span<const float> per_sample_weights,
-                               std::span<const float> grad_bags, std::int64_t* nonfinite, detail::ZeroFilled* filled) {
+                               std::span<const float> grad_bags) {
   const std::int64_t bags = detail::check_pooled_arguments(indices, offsets, mode, per_sample_weights);
   check_grad_size("grad_bags", grad_bags.size(), bags, impl.config.output_dim, fmt::format("{} bags", bags));
+  return bags;
+}
+
+// The folded parts of a pooled batch of `bags` bags, checked by check_pooled_grad.
+std::vector<Part> pooled_parts(Impl& impl, const IndexTensor& indices, std::span<const std::int64_t> offsets,
+                               std::int64_t bags, PoolingMode mode, std::span<const float> per_sample_weights,
+                               std::span<const float> grad_bags, std::int64_t* nonfinite, detail::ZeroFilled* filled) {
   detail::IdsCheck check(impl, indices);
   std::vector<Part> parts = fold_pooled(impl, indices, offsets, bags, mode, per_sample_weights, grad_bags, nonfinite, check);
   *filled = check.result();
@@ -457,6 +469,7 @@ void check_sparse_grad(const TableConfig& config, const SparseGrad& grad) {
 
 SparseGrad EmbeddingTable::sparse_grad(const IndexTensor& indices, std::span<const float> grad_out) const {
   std::shared_lock lock(impl_->mutex);
+  check_lookup_grad(*impl_, indices, grad_out);
   std::int64_t nonfinite = 0;
   detail::ZeroFilled filled;
   SparseGrad grad = concatenate(*impl_, lookup_parts(*impl_, indices, grad_out, &nonfinite, &filled));
@@ -468,10 +481,11 @@ SparseGrad EmbeddingTable::sparse_grad_pooled(const IndexTensor& indices, std::s
                                               PoolingMode mode, std::span<const float> per_sample_weights,
                                               std::span<const float> grad_bags) const {
   std::shared_lock lock(impl_->mutex);
+  const std::int64_t bags = check_pooled_grad(*impl_, indices, offsets, mode, per_sample_weights, grad_bags);
   std::int64_t nonfinite = 0;
   detail::ZeroFilled filled;
-  SparseGrad grad =
-      concatenate(*impl_, pooled_parts(*impl_, indices, offsets, mode, per_sample_weights, grad_bags, &nonfinite, &filled));
+  SparseGrad grad = concatenate(
+      *impl_, pooled_parts(*impl_, indices, offsets, bags, mode, per_sample_weights, grad_bags, &nonfinite, &filled));
   detail::record_zero_filled(*impl_, filled);
   return grad;
 }
@@ -500,8 +514,7 @@ void EmbeddingTable::apply(const SparseGrad& grad) {
 void EmbeddingTable::train_step(const IndexTensor& indices, std::span<const float> grad_out) {
   std::unique_lock lock(impl_->mutex);
   Impl& impl = *impl_;
-  check_grad_size("grad_out", grad_out.size(), indices.size(), impl.config.output_dim,
-                  "indices of shape " + detail::format_shape(indices.shape()));
+  check_lookup_grad(impl, indices, grad_out);
   detail::ZeroFilled filled;
   const bool fused = fusable(impl) && detail::with_ids(indices, [&](const auto* ids) {
     return take_fused_step(impl, indices, &filled, [&](bool skip_nonfinite, detail::IdCheck* report) {
@@ -525,8 +538,7 @@ void EmbeddingTable::train_step_pooled(const IndexTensor& indices, std::span<con
                                        std::span<const float> grad_bags) {
   std::unique_lock lock(impl_->mutex);
   Impl& impl = *impl_;
-  const std::int64_t bags = detail::check_pooled_arguments(indices, offsets, mode, per_sample_weights);
-  check_grad_size("grad_bags", grad_bags.size(), bags, impl.config.output_dim, fmt::format("{} bags", bags));
+  const std::int64_t bags = check_pooled_grad(impl, indices, offsets, mode, per_sample_weights, grad_bags);
   detail::ZeroFilled filled;
   const bool fused = fusable(impl) && take_fused_step(impl, indices, &filled, [&](bool skip_nonfinite,
                                                                                   detail::IdCheck* report) {
@@ -538,7 +550,7 @@ void EmbeddingTable::train_step_pooled(const IndexTensor& indices, std::span<con
   if (!fused) {
     std::int64_t nonfinite = 0;
     const std::vector<Part> parts =
-        pooled_parts(impl, indices, offsets, mode, per_sample_weights, grad_bags, &nonfinite, &filled);
+        pooled_parts(impl, indices, offsets, bags, mode, per_sample_weights, grad_bags, &nonfinite, &filled);
     if (!frozen(impl)) apply_parts(impl, parts, nonfinite);
   }
   detail::record_zero_filled(impl, filled);

@@ -19,7 +19,8 @@ using embedkit::kernels::kFoldAlignment;
 using embedkit::kernels::plan_fold_workspace;
 
 // One array of the fold: where it is, how big it must be, and the steps it is alive for
-// (0 keys, 1 sort, 2 encode, 3 piece counts and scans, 4 piece layout, 5 piece sums, 6 combine).
+// (0 keys, 1 sort, 2 encode, 3 piece counts and scans, 4 piece layout, 5 piece sums, 6 the bounds
+// check's second pass and the combine or the fused step).
 struct Array {
   std::string name;
   std::size_t offset;
@@ -45,6 +46,7 @@ std::vector<Array> arrays(const FoldWorkspace& w, std::int64_t count, std::int64
       {"piece begin", w.piece_begin, 8 * n, 4, 5},
       {"piece end", w.piece_end, 8 * n, 4, 5},
       {"piece sums", w.piece_sums, 4 * n * d, 5, 6},
+      {"bounds check tallies", w.piece_end, 16, 6, 6},  // the second pass, once the pieces are summed
   };
 }
 
