@@ -10,6 +10,7 @@
 #include "kernels/elementwise_kernel.hpp"
 #include "kernels/fused_apply_kernel.hpp"
 #include "kernels/group_reduce.hpp"
+#include "tests/apply_kernel_replay.hpp"
 #include "kernels/optimizer_kernel.hpp"
 #include "kernels/segment_reduce_kernel.hpp"
 #include "tests/kernel_host_launch.hpp"
@@ -31,22 +32,6 @@ using embedkit::OptimizerKind;
 using embedkit::testing::host_launch;
 using namespace embedkit::kernels;
 
-// The unfused optimizer kernel (optimizer.cu's apply_kernel) for `groups` groups of `lanes` lanes.
-void replay_apply(const ApplyArgs& args, std::int64_t groups, int lanes) {
-  std::vector<float> shares(static_cast<std::size_t>(lanes));
-  for (std::int64_t group = 0; group < groups; ++group) {
-    const RowWork work = row_work(group, args);
-    const float accumulator =
-        work.id >= 0 && args.step.kind == OptimizerKind::rowwise_adagrad ? args.step.slot0[work.id] : 0.0f;
-    for (int lane = 0; lane < lanes; ++lane) shares[lane] = gradient_squares_phase(work, lane, lanes, args);
-    group_sum_host(shares.data(), lanes);
-    const std::vector<float> squares = shares;
-    for (int lane = 0; lane < lanes; ++lane) update_phase(work, lane, lanes, args, squares[lane], accumulator);
-    for (int lane = 0; lane < lanes; ++lane) shares[lane] = weight_squares_phase(work.id, lane, lanes, args.step);
-    group_sum_host(shares.data(), lanes);
-    for (int lane = 0; lane < lanes; ++lane) constraint_phase(work.id, lane, lanes, args.step, shares[lane]);
-  }
-}
 
 // The fused kernel (fused_apply.cu) for `groups` groups of `lanes` lanes; returns its counter.
 std::int64_t replay_fused(const FusedApplyArgs& args, std::int64_t groups, int lanes) {
@@ -172,9 +157,9 @@ TEST_P(FusedApplyHost, FusedPhasesEqualCombineThenApplyBitwise) {
   }
   const RowStep unfused_step{unfused_weights.data(), has_slot0 ? unfused_slot0.data() : nullptr, unfused_slot1.data(),
                              dim, optimizer.kind, s, constraint, 0.5f};
-  replay_apply(ApplyArgs{unfused_step, segments.unique_ids.data(), rows.data(), flags.data(), runs, false, 0, kRows,
-                         kPadding},
-               groups, plan.lanes);
+  embedkit::testing::replay_apply(ApplyArgs{unfused_step, segments.unique_ids.data(), rows.data(), flags.data(), runs,
+                                            false, 0, kRows, kPadding},
+                                  groups, plan.lanes);
   const auto flagged = static_cast<std::int64_t>(std::count(flags.begin(), flags.end(), std::uint8_t{2}));
   EXPECT_EQ(flagged, skip_nonfinite ? 2 : 0);
 

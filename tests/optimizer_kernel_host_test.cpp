@@ -5,6 +5,7 @@
 
 #include "cpu/optimizer_apply.hpp"
 #include "kernels/group_reduce.hpp"
+#include "tests/apply_kernel_replay.hpp"
 #include "kernels/optimizer_kernel.hpp"
 #include "kernels/segment_reduce_kernel.hpp"
 
@@ -21,22 +22,6 @@ using embedkit::ConstraintKind;
 using embedkit::OptimizerKind;
 using namespace embedkit::kernels;
 
-// Runs the kernel's phases for `groups` groups of `lanes` lanes, as the device would.
-void replay(const ApplyArgs& args, std::int64_t groups, int lanes) {
-  std::vector<float> shares(static_cast<std::size_t>(lanes));
-  for (std::int64_t group = 0; group < groups; ++group) {
-    const RowWork work = row_work(group, args);
-    const float accumulator =
-        work.id >= 0 && args.step.kind == OptimizerKind::rowwise_adagrad ? args.step.slot0[work.id] : 0.0f;
-    for (int lane = 0; lane < lanes; ++lane) shares[lane] = gradient_squares_phase(work, lane, lanes, args);
-    group_sum_host(shares.data(), lanes);
-    const std::vector<float> gradient_squares = shares;
-    for (int lane = 0; lane < lanes; ++lane) update_phase(work, lane, lanes, args, gradient_squares[lane], accumulator);
-    for (int lane = 0; lane < lanes; ++lane) shares[lane] = weight_squares_phase(work.id, lane, lanes, args.step);
-    group_sum_host(shares.data(), lanes);
-    for (int lane = 0; lane < lanes; ++lane) constraint_phase(work.id, lane, lanes, args.step, shares[lane]);
-  }
-}
 
 struct Case {
   OptimizerKind kind;
@@ -98,7 +83,7 @@ TEST_P(OptimizerKernelHost, PhasesMatchTheCpuStep) {
 
   const ApplyArgs args{{weights.data(), slot0.data(), slot1.data(), dim, kind, s, constraint, 0.5f}, ids.data(),
                        grads.data(), skip.data(), count, dense, 0, kRows, 5};
-  replay(args, dense ? kRows : count, plan_groups(1, dim).lanes);
+  embedkit::testing::replay_apply(args, dense ? kRows : count, plan_groups(1, dim).lanes);
 
   const bool statistic = kind == OptimizerKind::rowwise_adagrad || constraint == ConstraintKind::max_norm ||
                          constraint == ConstraintKind::unit_norm;
