@@ -14,11 +14,12 @@
 
 namespace embedkit::cpu {
 
-/// rows[u, :] = the canonical sum over positions p of segment u of the gradient row of p, which
-/// `accumulate(p, acc, first)` writes (first: acc = row) or adds (acc += row) into `acc`.
-/// Scratch follows the batch: one dim-row per piece of the ids that span several pieces.
-/// `prefetch(p)` is called kPrefetchDistance positions ahead of `accumulate(p, ...)`, so the
-/// gradient rows, read in id order and so at random, arrive before they are needed.
+/// rows[u, :] = the canonical sum over the sorted slots k of segment u (slot k holds position
+/// segments.positions[k]) of the gradient row of slot k, which `accumulate(k, acc, first)` writes
+/// (first: acc = row) or adds (acc += row) into `acc`. Scratch follows the batch: one dim-row per
+/// piece of the ids that span several pieces. `prefetch(k)` is called kPrefetchDistance slots
+/// ahead of `accumulate(k, ...)`, so the gradient rows, read in id order and so at random, arrive
+/// before they are needed.
 template <class Accumulate, class Prefetch>
 void reduce_segments(const Segments& segments, std::int64_t dim, const Accumulate& accumulate,
                      const Prefetch& prefetch, float* rows) {
@@ -27,8 +28,8 @@ void reduce_segments(const Segments& segments, std::int64_t dim, const Accumulat
   const auto total = static_cast<std::int64_t>(segments.positions.size());
   const auto sum_piece = [&](std::int64_t begin, std::int64_t end, float* acc) {
     for (std::int64_t k = begin; k < end; ++k) {
-      if (k + kPrefetchDistance < total) prefetch(segments.positions[k + kPrefetchDistance]);
-      accumulate(segments.positions[k], acc, k == begin);
+      if (k + kPrefetchDistance < total) prefetch(k + kPrefetchDistance);
+      accumulate(k, acc, k == begin);
     }
   };
   // Ids that fit one piece sum straight into their row; the others are listed for the piece pass.

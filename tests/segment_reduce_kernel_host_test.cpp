@@ -35,7 +35,8 @@ TEST_P(SegmentReduceHost, EveryCoordinateMatchesTheCpuReduction) {
   std::vector<float> expected(static_cast<std::size_t>(runs * dim));
   embedkit::cpu::reduce_segments(
       segments, dim,
-      [&](std::int64_t p, float* acc, bool first) {
+      [&](std::int64_t k, float* acc, bool first) {
+        const std::int64_t p = segments.positions[k];
         for (std::int64_t c = 0; c < dim; ++c) acc[c] = first ? grad[p * dim + c] : acc[c] + grad[p * dim + c];
       },
       [](std::int64_t) {}, expected.data());

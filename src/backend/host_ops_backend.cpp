@@ -43,6 +43,18 @@ void report_out_of_range(const Index* ids, std::int64_t count, std::int64_t inpu
   *check = found;
 }
 
+// values[positions[k]] for every sorted slot k of `segments`. The fold reads a slot's bag and
+// scale once per slot; gathered here in one pass of independent loads, the fold reads them in
+// order instead of chasing each position into a batch-sized array (a cache miss per slot).
+template <class T>
+std::vector<T> by_slot(const cpu::Segments& segments, const std::vector<T>& values) {
+  const auto slots = static_cast<std::int64_t>(segments.positions.size());
+  std::vector<T> gathered(segments.positions.size());
+#pragma omp parallel for schedule(static) if (slots >= cpu::kParallelMinIds)
+  for (std::int64_t k = 0; k < slots; ++k) gathered[k] = values[segments.positions[k]];
+  return gathered;
+}
+
 }  // namespace
 
 void HostOpsBackend::expect_table(const TableView& table) const {
@@ -107,15 +119,17 @@ FoldedGrad HostOpsBackend::fold_lookup_grad(const TableView& table, const Device
     FoldedGrad grad = folded(segments, dim);
     cpu::reduce_segments(
         segments, dim,
-        [grad_out, dim](std::int64_t p, float* acc, bool first) {
-          const float* row = grad_out + p * dim;
+        [&segments, grad_out, dim](std::int64_t k, float* acc, bool first) {
+          const float* row = grad_out + segments.positions[k] * dim;
           if (first) {
             std::copy(row, row + dim, acc);
           } else {
             for (std::int64_t c = 0; c < dim; ++c) acc[c] += row[c];
           }
         },
-        [grad_out, dim](std::int64_t p) { cpu::prefetch_row(grad_out + p * dim, floats(dim)); },
+        [&segments, grad_out, dim](std::int64_t k) {
+          cpu::prefetch_row(grad_out + segments.positions[k] * dim, floats(dim));
+        },
         grad.rows.as<float>());
     return grad;
   });
@@ -139,33 +153,36 @@ FoldedGrad HostOpsBackend::fold_pooled_grad(const TableView& table, const Device
       std::vector<std::int64_t> argmax(static_cast<std::size_t>(bags * dim));
       cpu::pooled_argmax(table.weights, table.input_dim, dim, typed, offsets, bags, table.padding_idx, argmax.data());
       for (std::int64_t b = 0; b < bags; ++b) std::fill(bag_of.begin() + offsets[b], bag_of.begin() + offsets[b + 1], b);
+      const std::vector<std::int64_t> slot_bag = by_slot(segments, bag_of);
       cpu::reduce_segments(
           segments, dim,
-          [&](std::int64_t p, float* acc, bool first) {
-            const std::int64_t at = bag_of[p] * dim;
+          [&](std::int64_t k, float* acc, bool first) {
+            const std::int64_t at = slot_bag[k] * dim, p = segments.positions[k];
             for (std::int64_t c = 0; c < dim; ++c) {
               const float v = argmax[at + c] == p ? grad_bags[at + c] : 0.0f;
               acc[c] = first ? v : acc[c] + v;
             }
           },
-          [&](std::int64_t p) { cpu::prefetch_row(grad_bags + bag_of[p] * dim, floats(dim)); },
+          [&](std::int64_t k) { cpu::prefetch_row(grad_bags + slot_bag[k] * dim, floats(dim)); },
           grad.rows.as<float>());
     } else {
       std::vector<float> scales(static_cast<std::size_t>(n));
       cpu::pooled_entry_scales(typed, offsets, bags, sample_weights, mode, table.padding_idx, scales.data(),
                                bag_of.data());
+      const std::vector<std::int64_t> slot_bag = by_slot(segments, bag_of);
+      const std::vector<float> slot_scale = by_slot(segments, scales);
       cpu::reduce_segments(
           segments, dim,
-          [&](std::int64_t p, float* acc, bool first) {
-            const float* row = grad_bags + bag_of[p] * dim;
-            const float scale = scales[p];
+          [&](std::int64_t k, float* acc, bool first) {
+            const float* row = grad_bags + slot_bag[k] * dim;
+            const float scale = slot_scale[k];
             if (first) {
               for (std::int64_t c = 0; c < dim; ++c) acc[c] = row[c] * scale;
             } else {
               for (std::int64_t c = 0; c < dim; ++c) acc[c] += row[c] * scale;
             }
           },
-          [&](std::int64_t p) { cpu::prefetch_row(grad_bags + bag_of[p] * dim, floats(dim)); },
+          [&](std::int64_t k) { cpu::prefetch_row(grad_bags + slot_bag[k] * dim, floats(dim)); },
           grad.rows.as<float>());
     }
     return grad;
