@@ -36,49 +36,105 @@ void constrain_row(float* row, std::int64_t dim, const Constraint& constraint) {
   }
 }
 
-void update_row(const RowUpdate& update, std::int64_t id, const float* grad) {
+namespace {
+
+// Σ g² of a row, with g the regularized gradient of column c: eight running sums over the columns
+// c ≡ j (mod 8), each in column order, then added pairwise. A fixed order, so the result does not
+// depend on the thread count; unlike one running sum it is not a chain of `dim` dependent adds,
+// and the compiler keeps the eight sums in vector registers.
+template <class Gradient>
+float gradient_squares(std::int64_t dim, const Gradient& gradient) {
+  constexpr std::int64_t kLanes = 8;
+  float lanes[kLanes] = {};
+  std::int64_t c = 0;
+  for (; c + kLanes <= dim; c += kLanes) {
+    for (std::int64_t j = 0; j < kLanes; ++j) lanes[j] += gradient(c + j) * gradient(c + j);
+  }
+  for (std::int64_t j = 0; c + j < dim; ++j) lanes[j] += gradient(c + j) * gradient(c + j);
+  return ((lanes[0] + lanes[1]) + (lanes[2] + lanes[3])) + ((lanes[4] + lanes[5]) + (lanes[6] + lanes[7]));
+}
+
+// The optimizer's update of one row's columns. kPlain: a gradient row is given and there is no
+// penalty and no weight decay, so the regularized gradient is the gradient and the decayed weight
+// the weight (the shared functions return exactly those then): loops without the tests, which the
+// compiler vectorises.
+template <bool kPlain>
+void update_columns(const RowUpdate& update, std::int64_t id, const float* grad) {
   const std::int64_t dim = update.dim;
-  const detail::StepScalars& s = update.scalars;
-  // Weights, slots and gradient never overlap: saying so lets the loops below keep values in
-  // registers and vectorise (the arithmetic, and so every bit, is the shared update's).
+  // A copy the loops can treat as invariant: the compiler hoists the row constants out of them.
+  const detail::StepScalars s = update.scalars;
   float* __restrict w = update.weights + id * dim;
   const float* __restrict g_row = grad;
   const std::int64_t at = id * dim;
   const auto gradient = [&](std::int64_t c) {  // the regularized gradient, from w before decay
+    if constexpr (kPlain) return g_row[c];
     return detail::regularized_gradient(g_row != nullptr ? g_row[c] : 0.0f, w[c], s);
   };
-  if (update.kind == OptimizerKind::rowwise_adagrad) {
-    float squares = 0.0f;
-    for (std::int64_t c = 0; c < dim; ++c) squares += gradient(c) * gradient(c);
-    float& accumulator = update.slot0[id];
-    accumulator += squares / static_cast<float>(dim);
-    const float row_accumulator = accumulator;  // a value, not a reference the stores to w might change
-    for (std::int64_t c = 0; c < dim; ++c) {
-      const float g = gradient(c);
-      w[c] = detail::decayed_weight(w[c], s);
-      detail::rowwise_adagrad_update(w[c], row_accumulator, g, s);
-    }
-  } else {
-    float* __restrict slot0 = update.slot0 != nullptr ? update.slot0 + at : nullptr;
-    float* __restrict slot1 = update.slot1 != nullptr ? update.slot1 + at : nullptr;
-    for (std::int64_t c = 0; c < dim; ++c) {
-      const float g = gradient(c);
-      w[c] = detail::decayed_weight(w[c], s);
-      switch (update.kind) {
-        case OptimizerKind::sgd: {
-          float unused = 0.0f;
-          detail::sgd_update(w[c], slot0 != nullptr ? slot0[c] : unused, g, s);
-          break;
-        }
-        case OptimizerKind::adagrad: detail::adagrad_update(w[c], slot0[c], g, s); break;
-        case OptimizerKind::adam: detail::adam_update(w[c], slot0[c], slot1[c], g, s); break;
-        case OptimizerKind::ftrl: detail::ftrl_update(w[c], slot0[c], slot1[c], g, s); break;
-        case OptimizerKind::rowwise_adagrad:
-        case OptimizerKind::custom: break;  // handled above / by the table on the calling thread
+  const auto decayed = [&](float weight) {
+    if constexpr (kPlain) return weight;
+    return detail::decayed_weight(weight, s);
+  };
+  float* __restrict slot0 =
+      update.slot0 != nullptr && update.kind != OptimizerKind::rowwise_adagrad ? update.slot0 + at : nullptr;
+  float* __restrict slot1 = update.slot1 != nullptr ? update.slot1 + at : nullptr;
+  switch (update.kind) {
+    case OptimizerKind::rowwise_adagrad: {
+      float& accumulator = update.slot0[id];
+      accumulator += gradient_squares(dim, gradient) / static_cast<float>(dim);
+      const float row_accumulator = accumulator;  // a value, not a reference the stores to w might change
+      for (std::int64_t c = 0; c < dim; ++c) {
+        const float g = gradient(c);
+        w[c] = decayed(w[c]);
+        detail::rowwise_adagrad_update(w[c], row_accumulator, g, s);
       }
+      return;
     }
+    case OptimizerKind::sgd:
+      for (std::int64_t c = 0; c < dim; ++c) {
+        const float g = gradient(c);
+        w[c] = decayed(w[c]);
+        float velocity = slot0 != nullptr ? slot0[c] : 0.0f;
+        detail::sgd_update(w[c], velocity, g, s);
+        if (slot0 != nullptr) slot0[c] = velocity;
+      }
+      return;
+    case OptimizerKind::adagrad:
+      for (std::int64_t c = 0; c < dim; ++c) {
+        const float g = gradient(c);
+        w[c] = decayed(w[c]);
+        detail::adagrad_update(w[c], slot0[c], g, s);
+      }
+      return;
+    case OptimizerKind::adam:
+      for (std::int64_t c = 0; c < dim; ++c) {
+        const float g = gradient(c);
+        w[c] = decayed(w[c]);
+        detail::adam_update(w[c], slot0[c], slot1[c], g, s);
+      }
+      return;
+    case OptimizerKind::ftrl:
+      for (std::int64_t c = 0; c < dim; ++c) {
+        const float g = gradient(c);
+        w[c] = decayed(w[c]);
+        detail::ftrl_update(w[c], slot0[c], slot1[c], g, s);
+      }
+      return;
+    case OptimizerKind::custom: return;  // applied by the table on the calling thread
   }
-  constrain_row(w, dim, update.constraint);
+}
+
+}  // namespace
+
+void update_row(const RowUpdate& update, std::int64_t id, const float* grad) {
+  const detail::StepScalars& s = update.scalars;
+  const bool plain =
+      grad != nullptr && s.regularizer_l1 == 0.0f && s.regularizer_l2 == 0.0f && s.weight_decay == 0.0f;
+  if (plain) {
+    update_columns<true>(update, id, grad);
+  } else {
+    update_columns<false>(update, id, grad);
+  }
+  constrain_row(update.weights + id * update.dim, update.dim, update.constraint);
 }
 
 void update_rows(const RowUpdate& update, const std::int64_t* ids, const float* grads, const std::uint8_t* skip,

@@ -34,68 +34,73 @@ class OptimizerKernelHost : public ::testing::TestWithParam<Case> {};
 
 TEST_P(OptimizerKernelHost, PhasesMatchTheCpuStep) {
   const auto [kind, constraint, dense, dim] = GetParam();
-  constexpr std::int64_t kRows = 120;
-  std::mt19937_64 rng(static_cast<std::uint64_t>(dim) * 31 + static_cast<std::uint64_t>(kind));
-  const auto random = [&] { return static_cast<float>(static_cast<int>(rng() % 2001) - 1000) / 1000.0f; };
-  std::vector<float> weights(static_cast<std::size_t>(kRows * dim)), slot0(weights.size()), slot1(weights.size());
-  for (auto& w : weights) w = random();
-  for (auto& s : slot0) s = std::abs(random()) + 0.1f;  // accumulators are positive
-  for (auto& s : slot1) s = std::abs(random());  // Adam's v is non-negative too
-  std::vector<std::int64_t> ids;
-  for (std::int64_t id = 0; id < kRows; id += 1 + static_cast<std::int64_t>(rng() % 3)) ids.push_back(id);
-  const auto count = static_cast<std::int64_t>(ids.size());
-  std::vector<float> grads(static_cast<std::size_t>(count * dim));
-  for (auto& g : grads) g = random();
-  std::vector<std::uint8_t> skip(static_cast<std::size_t>(count), 0);
-  skip[1] = 1;
+  for (const bool penalized : {true, false}) {
+    SCOPED_TRACE(penalized ? "penalty and weight decay" : "plain");
+    constexpr std::int64_t kRows = 120;
+    std::mt19937_64 rng(static_cast<std::uint64_t>(dim) * 31 + static_cast<std::uint64_t>(kind));
+    const auto random = [&] { return static_cast<float>(static_cast<int>(rng() % 2001) - 1000) / 1000.0f; };
+    std::vector<float> weights(static_cast<std::size_t>(kRows * dim)), slot0(weights.size()), slot1(weights.size());
+    for (auto& w : weights) w = random();
+    for (auto& s : slot0) s = std::abs(random()) + 0.1f;  // accumulators are positive
+    for (auto& s : slot1) s = std::abs(random());  // Adam's v is non-negative too
+    std::vector<std::int64_t> ids;
+    for (std::int64_t id = 0; id < kRows; id += 1 + static_cast<std::int64_t>(rng() % 3)) ids.push_back(id);
+    const auto count = static_cast<std::int64_t>(ids.size());
+    std::vector<float> grads(static_cast<std::size_t>(count * dim));
+    for (auto& g : grads) g = random();
+    std::vector<std::uint8_t> skip(static_cast<std::size_t>(count), 0);
+    skip[1] = 1;
 
-  embedkit::detail::StepScalars s;
-  s.learning_rate = 0.05f;
-  s.weight_decay = 0.01f;
-  s.regularizer_l1 = 0.001f;
-  s.regularizer_l2 = 0.002f;
-  s.momentum = 0.9f;
-  s.nesterov = true;
-  s.epsilon = 1e-7f;
-  s.one_minus_beta_1 = 0.1f;
-  s.one_minus_beta_2 = 0.001f;
-  s.adam_alpha = 0.01f;
-  s.ftrl_power = 0.5f;
-  s.ftrl_l1 = 0.01f;
-  s.ftrl_l2 = 0.02f;
-  s.ftrl_l2_shrinkage = 0.01f;
+    embedkit::detail::StepScalars s;
+    s.learning_rate = 0.05f;
+    // Without penalty and decay the CPU takes its plain loops (cpu/optimizer_apply.cpp): both ways
+    // must give the device's bits.
+    s.weight_decay = penalized ? 0.01f : 0.0f;
+    s.regularizer_l1 = penalized ? 0.001f : 0.0f;
+    s.regularizer_l2 = penalized ? 0.002f : 0.0f;
+    s.momentum = 0.9f;
+    s.nesterov = true;
+    s.epsilon = 1e-7f;
+    s.one_minus_beta_1 = 0.1f;
+    s.one_minus_beta_2 = 0.001f;
+    s.adam_alpha = 0.01f;
+    s.ftrl_power = 0.5f;
+    s.ftrl_l1 = 0.01f;
+    s.ftrl_l2 = 0.02f;
+    s.ftrl_l2_shrinkage = 0.01f;
 
-  // The CPU step on copies.
-  std::vector<float> cpu_weights = weights, cpu_slot0 = slot0, cpu_slot1 = slot1;
-  embedkit::cpu::RowUpdate update;
-  update.weights = cpu_weights.data();
-  update.dim = dim;
-  update.kind = kind;
-  update.slot0 = cpu_slot0.data();
-  update.slot1 = cpu_slot1.data();
-  update.scalars = s;
-  update.constraint = {constraint, 0.5};
-  if (dense) {
-    embedkit::cpu::update_every_row(update, 0, kRows, ids.data(), grads.data(), skip.data(), count, 5);
-  } else {
-    embedkit::cpu::update_rows(update, ids.data(), grads.data(), skip.data(), count);
-  }
-
-  const ApplyArgs args{{weights.data(), slot0.data(), slot1.data(), dim, kind, s, constraint, 0.5f}, ids.data(),
-                       grads.data(), skip.data(), count, dense, 0, kRows, 5};
-  embedkit::testing::replay_apply(args, dense ? kRows : count, plan_groups(1, dim).lanes);
-
-  const bool statistic = kind == OptimizerKind::rowwise_adagrad || constraint == ConstraintKind::max_norm ||
-                         constraint == ConstraintKind::unit_norm;
-  for (const auto& [got, expected, name] : {std::tuple{&weights, &cpu_weights, "weights"},
-                                            std::tuple{&slot0, &cpu_slot0, "slot0"},
-                                            std::tuple{&slot1, &cpu_slot1, "slot1"}}) {
-    if (!statistic) {
-      EXPECT_EQ(std::memcmp(got->data(), expected->data(), got->size() * sizeof(float)), 0) << name;
-      continue;
+    // The CPU step on copies.
+    std::vector<float> cpu_weights = weights, cpu_slot0 = slot0, cpu_slot1 = slot1;
+    embedkit::cpu::RowUpdate update;
+    update.weights = cpu_weights.data();
+    update.dim = dim;
+    update.kind = kind;
+    update.slot0 = cpu_slot0.data();
+    update.slot1 = cpu_slot1.data();
+    update.scalars = s;
+    update.constraint = {constraint, 0.5};
+    if (dense) {
+      embedkit::cpu::update_every_row(update, 0, kRows, ids.data(), grads.data(), skip.data(), count, 5);
+    } else {
+      embedkit::cpu::update_rows(update, ids.data(), grads.data(), skip.data(), count);
     }
-    for (std::size_t i = 0; i < got->size(); ++i) {
-      ASSERT_NEAR((*got)[i], (*expected)[i], 1e-6f * (1.0f + std::abs((*expected)[i]))) << name << " " << i;
+
+    const ApplyArgs args{{weights.data(), slot0.data(), slot1.data(), dim, kind, s, constraint, 0.5f}, ids.data(),
+                         grads.data(), skip.data(), count, dense, 0, kRows, 5};
+    embedkit::testing::replay_apply(args, dense ? kRows : count, plan_groups(1, dim).lanes);
+
+    const bool statistic = kind == OptimizerKind::rowwise_adagrad || constraint == ConstraintKind::max_norm ||
+                           constraint == ConstraintKind::unit_norm;
+    for (const auto& [got, expected, name] : {std::tuple{&weights, &cpu_weights, "weights"},
+                                              std::tuple{&slot0, &cpu_slot0, "slot0"},
+                                              std::tuple{&slot1, &cpu_slot1, "slot1"}}) {
+      if (!statistic) {
+        EXPECT_EQ(std::memcmp(got->data(), expected->data(), got->size() * sizeof(float)), 0) << name;
+        continue;
+      }
+      for (std::size_t i = 0; i < got->size(); ++i) {
+        ASSERT_NEAR((*got)[i], (*expected)[i], 1e-6f * (1.0f + std::abs((*expected)[i]))) << name << " " << i;
+      }
     }
   }
 }
