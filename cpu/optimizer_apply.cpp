@@ -137,26 +137,24 @@ void update_row(const RowUpdate& update, std::int64_t id, const float* grad) {
   constrain_row(update.weights + id * update.dim, update.dim, update.constraint);
 }
 
+void prefetch_update_state(const RowUpdate& update, std::int64_t id) {
+  const std::size_t row_bytes = static_cast<std::size_t>(update.dim) * sizeof(float);
+  prefetch_row(update.weights + id * update.dim, row_bytes);
+  if (update.slot0 != nullptr) {
+    if (update.kind == OptimizerKind::rowwise_adagrad) {
+      prefetch_row(update.slot0 + id, sizeof(float));
+    } else {
+      prefetch_row(update.slot0 + id * update.dim, row_bytes);
+    }
+  }
+  if (update.slot1 != nullptr) prefetch_row(update.slot1 + id * update.dim, row_bytes);
+}
+
 void update_rows(const RowUpdate& update, const std::int64_t* ids, const float* grads, const std::uint8_t* skip,
                  std::int64_t count) {
-  // The touched rows are sorted but sparse over the table, so each is a cache miss the hardware
-  // prefetchers cannot foresee: ask for the weights and state of the row kPrefetchDistance ahead.
-  const std::size_t row_bytes = static_cast<std::size_t>(update.dim) * sizeof(float);
-  const bool slot0_per_row = update.kind == OptimizerKind::rowwise_adagrad;
-  const auto prefetch_state = [&](std::int64_t id) {
-    prefetch_row(update.weights + id * update.dim, row_bytes);
-    if (update.slot0 != nullptr) {
-      if (slot0_per_row) {
-        prefetch_row(update.slot0 + id, sizeof(float));
-      } else {
-        prefetch_row(update.slot0 + id * update.dim, row_bytes);
-      }
-    }
-    if (update.slot1 != nullptr) prefetch_row(update.slot1 + id * update.dim, row_bytes);
-  };
 #pragma omp parallel for schedule(static) if (count * update.dim >= kParallelMinFloats)
   for (std::int64_t i = 0; i < count; ++i) {
-    if (i + kPrefetchDistance < count) prefetch_state(ids[i + kPrefetchDistance]);
+    if (i + kPrefetchDistance < count) prefetch_update_state(update, ids[i + kPrefetchDistance]);
     if (skip[i] == 0) update_row(update, ids[i], grads + i * update.dim);
   }
 }

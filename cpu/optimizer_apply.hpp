@@ -25,6 +25,11 @@ struct RowUpdate {
 /// Updates row `id` from its folded gradient `grad` (NULL: a zero gradient).
 void update_row(const RowUpdate& update, std::int64_t id, const float* grad);
 
+/// Asks the caches for row `id`'s weights and optimizer state, which an update will soon read. The
+/// touched rows are sorted but sparse over the table, so each is a miss the hardware prefetchers
+/// cannot foresee.
+void prefetch_update_state(const RowUpdate& update, std::int64_t id);
+
 /// Updates rows ids[i] from grads[i·dim ..] in parallel, leaving rows with skip[i] != 0 alone.
 void update_rows(const RowUpdate& update, const std::int64_t* ids, const float* grads, const std::uint8_t* skip,
                  std::int64_t count);

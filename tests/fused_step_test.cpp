@@ -1,5 +1,5 @@
 // The table's fused train step (Backend::fold_and_apply, fold_pooled_and_apply) on a simulated
-// device: bitwise the unfused step for each built-in optimizer and pooling mode, taken only when
+// device and on the CPU: bitwise the unfused step for each built-in optimizer and pooling mode, taken only when
 // it may be (not under "error", not for dense Adam, rows that fit, train steps), counting skipped
 // rows as the unfused step does, and falling back to the unfused step, whole and once, when any
 // allocation of it fails.
@@ -132,6 +132,51 @@ TEST_P(FusedStep, EqualsTheUnfusedStepBitwiseAndCountsSkippedRows) {
     EXPECT_TRUE(same_bits(everything(fused), everything(unfused))) << optimizer.name << " dim " << dim;
     EXPECT_EQ(fused.nonfinite_gradient_rows(), 2);
     EXPECT_EQ(unfused.nonfinite_gradient_rows(), 2);
+  }
+}
+
+// The CPU backend fuses every train step it may (HostOpsBackend::fold_and_apply); the simulated
+// device with its fused step off takes the same host kernels unfused: fold, mark, apply.
+TEST_P(FusedStep, TheCpuStepIsTheUnfusedStepBitwise) {
+  const Optimizer& optimizer = kOptimizers[GetParam()];
+  for (const std::int64_t dim : {1, 16, 129}) {
+    TableConfig cpu_config = config_for(optimizer, dim);
+    cpu_config.placement = embedkit::PlacementPolicy::cpu;
+    EmbeddingTable fused(cpu_config);
+    auto unfused_context = sim_context(64 * kMiB);
+    sim_of(*unfused_context).offer_fused_steps(false);
+    EmbeddingTable unfused(config_for(optimizer, dim), *unfused_context);
+    ASSERT_EQ(fused.placement().device, DeviceKind::cpu);
+    ASSERT_TRUE(same_bits(everything(fused), everything(unfused)));
+    for (std::uint64_t step = 0; step < 3; ++step) {
+      const Batch b = batch(dim, 1500, step, step == 1);
+      if (step == 2) {
+        const std::vector<std::int32_t> narrow(b.ids.begin(), b.ids.end());
+        fused.train_step(IndexTensor(narrow), b.grad);
+        unfused.train_step(IndexTensor(narrow), b.grad);
+        continue;
+      }
+      fused.train_step(IndexTensor(b.ids), b.grad);
+      unfused.train_step(IndexTensor(b.ids), b.grad);
+    }
+    // Pooled steps: bags of 15 with weights, bag 5's gradient non-finite, every mode.
+    const Batch b = batch(dim, 600, 12, false);
+    std::vector<std::int64_t> offsets = {0};
+    for (int bag = 1; bag <= 40; ++bag) offsets.push_back(bag * 15);
+    std::vector<float> sample_weights(600), bag_grad(b.grad.begin(), b.grad.begin() + 40 * dim);
+    for (std::size_t i = 0; i < sample_weights.size(); ++i) sample_weights[i] = 0.25f + static_cast<float>(i % 7) / 4.0f;
+    bag_grad[static_cast<std::size_t>(5 * dim)] = std::numeric_limits<float>::quiet_NaN();
+    for (const auto mode : {embedkit::PoolingMode::sum, embedkit::PoolingMode::mean, embedkit::PoolingMode::sqrtn,
+                            embedkit::PoolingMode::max}) {
+      const std::vector<float> weights = mode == embedkit::PoolingMode::max ? std::vector<float>{} : sample_weights;
+      fused.train_step_pooled(IndexTensor(b.ids), offsets, mode, weights, bag_grad);
+      unfused.train_step_pooled(IndexTensor(b.ids), offsets, mode, weights, bag_grad);
+    }
+    EXPECT_EQ(sim_of(*unfused_context).fused_steps(), 0);
+    EXPECT_EQ(fused.step(), unfused.step());
+    EXPECT_TRUE(same_bits(everything(fused), everything(unfused))) << optimizer.name << " dim " << dim;
+    EXPECT_GT(fused.nonfinite_gradient_rows(), 2);
+    EXPECT_EQ(fused.nonfinite_gradient_rows(), unfused.nonfinite_gradient_rows());
   }
 }
 

@@ -11,6 +11,7 @@
 #include "../../cpu/segments.hpp"
 
 #include <algorithm>
+#include <atomic>
 #include <cmath>
 #include <cstring>
 #include <vector>
@@ -54,6 +55,109 @@ std::vector<T> by_slot(const cpu::Segments& segments, const std::vector<T>& valu
   for (std::int64_t k = 0; k < slots; ++k) gathered[k] = values[segments.positions[k]];
   return gathered;
 }
+
+// The lookup gradient `grad_out` (one row per position) folded by `segments`, each row handed to
+// `finish` as cpu::reduce_segments does (into `rows`, or a thread's scratch row when NULL).
+template <class Finish>
+void fold_lookup_rows(const cpu::Segments& segments, std::int64_t dim, const float* grad_out, float* rows,
+                      const Finish& finish) {
+  cpu::reduce_segments(
+      segments, dim,
+      [&segments, grad_out, dim](std::int64_t k, float* acc, bool first) {
+        const float* row = grad_out + segments.positions[k] * dim;
+        if (first) {
+          std::copy(row, row + dim, acc);
+        } else {
+          for (std::int64_t c = 0; c < dim; ++c) acc[c] += row[c];
+        }
+      },
+      [&segments, grad_out, dim](std::int64_t k) {
+        cpu::prefetch_row(grad_out + segments.positions[k] * dim, floats(dim));
+      },
+      rows, finish);
+}
+
+// The pooled gradient `grad_bags` (one row per bag) folded by `segments` onto the entries' ids,
+// each entry receiving its share (pooled_entry_scales, or the argmax's columns for max), each row
+// handed to `finish` as cpu::reduce_segments does.
+template <class Index, class Finish>
+void fold_pooled_rows(const TableView& table, const Index* ids, std::int64_t count, const cpu::Segments& segments,
+                      const std::int64_t* offsets, std::int64_t bags, const float* sample_weights, PoolingMode mode,
+                      const float* grad_bags, float* rows, const Finish& finish) {
+  const std::int64_t dim = table.dim;
+  std::vector<std::int64_t> bag_of(static_cast<std::size_t>(count));
+  if (mode == PoolingMode::max) {
+    std::vector<std::int64_t> argmax(static_cast<std::size_t>(bags * dim));
+    cpu::pooled_argmax(table.weights, table.input_dim, dim, ids, offsets, bags, table.padding_idx, argmax.data());
+    for (std::int64_t b = 0; b < bags; ++b) std::fill(bag_of.begin() + offsets[b], bag_of.begin() + offsets[b + 1], b);
+    const std::vector<std::int64_t> slot_bag = by_slot(segments, bag_of);
+    cpu::reduce_segments(
+        segments, dim,
+        [&](std::int64_t k, float* acc, bool first) {
+          const std::int64_t at = slot_bag[k] * dim, p = segments.positions[k];
+          for (std::int64_t c = 0; c < dim; ++c) {
+            const float v = argmax[at + c] == p ? grad_bags[at + c] : 0.0f;
+            acc[c] = first ? v : acc[c] + v;
+          }
+        },
+        [&](std::int64_t k) { cpu::prefetch_row(grad_bags + slot_bag[k] * dim, floats(dim)); }, rows, finish);
+    return;
+  }
+  std::vector<float> scales(static_cast<std::size_t>(count));
+  cpu::pooled_entry_scales(ids, offsets, bags, sample_weights, mode, table.padding_idx, scales.data(), bag_of.data());
+  const std::vector<std::int64_t> slot_bag = by_slot(segments, bag_of);
+  const std::vector<float> slot_scale = by_slot(segments, scales);
+  cpu::reduce_segments(
+      segments, dim,
+      [&](std::int64_t k, float* acc, bool first) {
+        const float* row = grad_bags + slot_bag[k] * dim;
+        const float scale = slot_scale[k];
+        if (first) {
+          for (std::int64_t c = 0; c < dim; ++c) acc[c] = row[c] * scale;
+        } else {
+          for (std::int64_t c = 0; c < dim; ++c) acc[c] += row[c] * scale;
+        }
+      },
+      [&](std::int64_t k) { cpu::prefetch_row(grad_bags + slot_bag[k] * dim, floats(dim)); }, rows, finish);
+}
+
+// The fused step's end of each folded row: what mark_nonfinite (when skipping) and apply do to
+// it, at once, while the row is in the cache. Rows are disjoint, so the order in which threads
+// finish them does not change any bit.
+class FusedUpdate {
+ public:
+  FusedUpdate(const TableView& table, const StepPlan& plan, const cpu::Segments& segments, bool skip_nonfinite)
+      : segments_(segments), skip_nonfinite_(skip_nonfinite) {
+    if (plan.dense) throw Error(Status::internal, "a fused step takes a sparse plan");
+    update_.weights = table.weights;
+    update_.dim = table.dim;
+    update_.kind = plan.kind;
+    update_.slot0 = table.slot0;
+    update_.slot1 = table.slot1;
+    update_.scalars = plan.scalars;
+    update_.constraint = plan.constraint;
+  }
+
+  void finish(std::int64_t u, const float* row) {
+    // The rows a few segments on are this thread's next ones in most cases: ask for their state.
+    if (u + cpu::kPrefetchDistance < segments_.size()) {
+      cpu::prefetch_update_state(update_, segments_.unique_ids[u + cpu::kPrefetchDistance]);
+    }
+    if (skip_nonfinite_ && !std::all_of(row, row + update_.dim, [](float v) { return std::isfinite(v); })) {
+      skipped_.fetch_add(1, std::memory_order_relaxed);
+      return;
+    }
+    cpu::update_row(update_, segments_.unique_ids[u], row);
+  }
+
+  std::int64_t skipped() const { return skipped_.load(); }
+
+ private:
+  const cpu::Segments& segments_;
+  const bool skip_nonfinite_;
+  cpu::RowUpdate update_;
+  std::atomic<std::int64_t> skipped_{0};
+};
 
 }  // namespace
 
@@ -110,27 +214,12 @@ void HostOpsBackend::pooled(const TableView& table, const DeviceIds& ids, const 
 
 FoldedGrad HostOpsBackend::fold_lookup_grad(const TableView& table, const DeviceIds& ids, const float* grad_out,
                                             IdCheck* check) {
-  expect_device_memory(ids.data, id_bytes(ids), "gradient ids");
-  expect_device_memory(grad_out, floats(ids.count * table.dim), "upstream gradient");
-  const std::int64_t dim = table.dim;
+  expect_lookup_grad(table, ids, grad_out);
   return with_typed(ids, [&](const auto* typed) {
     report_out_of_range(typed, ids.count, table.input_dim, check);
     const cpu::Segments segments = cpu::group_positions(typed, ids.count, table.input_dim, table.padding_idx);
-    FoldedGrad grad = folded(segments, dim);
-    cpu::reduce_segments(
-        segments, dim,
-        [&segments, grad_out, dim](std::int64_t k, float* acc, bool first) {
-          const float* row = grad_out + segments.positions[k] * dim;
-          if (first) {
-            std::copy(row, row + dim, acc);
-          } else {
-            for (std::int64_t c = 0; c < dim; ++c) acc[c] += row[c];
-          }
-        },
-        [&segments, grad_out, dim](std::int64_t k) {
-          cpu::prefetch_row(grad_out + segments.positions[k] * dim, floats(dim));
-        },
-        grad.rows.as<float>());
+    FoldedGrad grad = folded(segments, table.dim);
+    fold_lookup_rows(segments, table.dim, grad_out, grad.rows.as<float>(), [](std::int64_t, const float*) {});
     return grad;
   });
 }
@@ -138,55 +227,62 @@ FoldedGrad HostOpsBackend::fold_lookup_grad(const TableView& table, const Device
 FoldedGrad HostOpsBackend::fold_pooled_grad(const TableView& table, const DeviceIds& ids, const std::int64_t* offsets,
                                             std::int64_t bags, const float* sample_weights, PoolingMode mode,
                                             const float* grad_bags, IdCheck* check) {
+  expect_pooled_grad(table, ids, offsets, bags, sample_weights, grad_bags);
+  return with_typed(ids, [&](const auto* typed) {
+    report_out_of_range(typed, ids.count, table.input_dim, check);
+    const cpu::Segments segments = cpu::group_positions(typed, ids.count, table.input_dim, table.padding_idx);
+    FoldedGrad grad = folded(segments, table.dim);
+    fold_pooled_rows(table, typed, ids.count, segments, offsets, bags, sample_weights, mode, grad_bags,
+                     grad.rows.as<float>(), [](std::int64_t, const float*) {});
+    return grad;
+  });
+}
+
+std::int64_t HostOpsBackend::fold_and_apply(const TableView& table, const DeviceIds& ids, const float* grad_rows,
+                                            const StepPlan& plan, bool skip_nonfinite, IdCheck* check) {
+  expect_table(table);
+  expect_lookup_grad(table, ids, grad_rows);
+  return with_typed(ids, [&](const auto* typed) -> std::int64_t {
+    report_out_of_range(typed, ids.count, table.input_dim, check);
+    if (check != nullptr && check->out_of_range > 0) return 0;  // reported; nothing applied
+    const cpu::Segments segments = cpu::group_positions(typed, ids.count, table.input_dim, table.padding_idx);
+    FusedUpdate fused(table, plan, segments, skip_nonfinite);
+    fold_lookup_rows(segments, table.dim, grad_rows, nullptr,
+                     [&fused](std::int64_t u, const float* row) { fused.finish(u, row); });
+    return fused.skipped();
+  });
+}
+
+std::int64_t HostOpsBackend::fold_pooled_and_apply(const TableView& table, const DeviceIds& ids,
+                                                   const std::int64_t* offsets, std::int64_t bags,
+                                                   const float* sample_weights, PoolingMode mode,
+                                                   const float* grad_bags, const StepPlan& plan, bool skip_nonfinite,
+                                                   IdCheck* check) {
+  expect_pooled_grad(table, ids, offsets, bags, sample_weights, grad_bags);
+  return with_typed(ids, [&](const auto* typed) -> std::int64_t {
+    report_out_of_range(typed, ids.count, table.input_dim, check);
+    if (check != nullptr && check->out_of_range > 0) return 0;
+    const cpu::Segments segments = cpu::group_positions(typed, ids.count, table.input_dim, table.padding_idx);
+    FusedUpdate fused(table, plan, segments, skip_nonfinite);
+    fold_pooled_rows(table, typed, ids.count, segments, offsets, bags, sample_weights, mode, grad_bags, nullptr,
+                     [&fused](std::int64_t u, const float* row) { fused.finish(u, row); });
+    return fused.skipped();
+  });
+}
+
+void HostOpsBackend::expect_lookup_grad(const TableView& table, const DeviceIds& ids, const float* grad_out) const {
+  expect_device_memory(ids.data, id_bytes(ids), "gradient ids");
+  expect_device_memory(grad_out, floats(ids.count * table.dim), "upstream gradient");
+}
+
+void HostOpsBackend::expect_pooled_grad(const TableView& table, const DeviceIds& ids, const std::int64_t* offsets,
+                                        std::int64_t bags, const float* sample_weights,
+                                        const float* grad_bags) const {
   expect_table(table);
   expect_device_memory(ids.data, id_bytes(ids), "gradient ids");
   expect_device_memory(offsets, static_cast<std::size_t>(bags + 1) * 8, "gradient offsets");
   expect_device_memory(grad_bags, floats(bags * table.dim), "upstream bag gradient");
   if (sample_weights != nullptr) expect_device_memory(sample_weights, floats(ids.count), "per-sample weights");
-  const std::int64_t dim = table.dim, n = ids.count;
-  return with_typed(ids, [&](const auto* typed) {
-    report_out_of_range(typed, ids.count, table.input_dim, check);
-    const cpu::Segments segments = cpu::group_positions(typed, n, table.input_dim, table.padding_idx);
-    std::vector<std::int64_t> bag_of(static_cast<std::size_t>(n));
-    FoldedGrad grad = folded(segments, dim);
-    if (mode == PoolingMode::max) {
-      std::vector<std::int64_t> argmax(static_cast<std::size_t>(bags * dim));
-      cpu::pooled_argmax(table.weights, table.input_dim, dim, typed, offsets, bags, table.padding_idx, argmax.data());
-      for (std::int64_t b = 0; b < bags; ++b) std::fill(bag_of.begin() + offsets[b], bag_of.begin() + offsets[b + 1], b);
-      const std::vector<std::int64_t> slot_bag = by_slot(segments, bag_of);
-      cpu::reduce_segments(
-          segments, dim,
-          [&](std::int64_t k, float* acc, bool first) {
-            const std::int64_t at = slot_bag[k] * dim, p = segments.positions[k];
-            for (std::int64_t c = 0; c < dim; ++c) {
-              const float v = argmax[at + c] == p ? grad_bags[at + c] : 0.0f;
-              acc[c] = first ? v : acc[c] + v;
-            }
-          },
-          [&](std::int64_t k) { cpu::prefetch_row(grad_bags + slot_bag[k] * dim, floats(dim)); },
-          grad.rows.as<float>());
-    } else {
-      std::vector<float> scales(static_cast<std::size_t>(n));
-      cpu::pooled_entry_scales(typed, offsets, bags, sample_weights, mode, table.padding_idx, scales.data(),
-                               bag_of.data());
-      const std::vector<std::int64_t> slot_bag = by_slot(segments, bag_of);
-      const std::vector<float> slot_scale = by_slot(segments, scales);
-      cpu::reduce_segments(
-          segments, dim,
-          [&](std::int64_t k, float* acc, bool first) {
-            const float* row = grad_bags + slot_bag[k] * dim;
-            const float scale = slot_scale[k];
-            if (first) {
-              for (std::int64_t c = 0; c < dim; ++c) acc[c] = row[c] * scale;
-            } else {
-              for (std::int64_t c = 0; c < dim; ++c) acc[c] += row[c] * scale;
-            }
-          },
-          [&](std::int64_t k) { cpu::prefetch_row(grad_bags + slot_bag[k] * dim, floats(dim)); },
-          grad.rows.as<float>());
-    }
-    return grad;
-  });
 }
 
 std::int64_t HostOpsBackend::mark_nonfinite(const FoldedGrad& grad, std::int64_t dim, std::uint8_t* skip) {

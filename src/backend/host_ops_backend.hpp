@@ -22,6 +22,14 @@ class HostOpsBackend : public Backend {
   FoldedGrad fold_pooled_grad(const TableView& table, const DeviceIds& ids, const std::int64_t* offsets,
                               std::int64_t bags, const float* sample_weights, PoolingMode mode,
                               const float* grad_bags, IdCheck* check) override;
+  /// The fused step on the CPU: each row is folded into a thread's scratch row, judged and applied
+  /// there, so the sparse gradient is never written out nor read back. Offered by CpuBackend.
+  std::int64_t fold_and_apply(const TableView& table, const DeviceIds& ids, const float* grad_rows,
+                              const StepPlan& plan, bool skip_nonfinite, IdCheck* check) override;
+  std::int64_t fold_pooled_and_apply(const TableView& table, const DeviceIds& ids, const std::int64_t* offsets,
+                                     std::int64_t bags, const float* sample_weights, PoolingMode mode,
+                                     const float* grad_bags, const StepPlan& plan, bool skip_nonfinite,
+                                     IdCheck* check) override;
   std::int64_t mark_nonfinite(const FoldedGrad& grad, std::int64_t dim, std::uint8_t* skip) override;
   void apply(const TableView& table, const FoldedGrad& grad, const std::uint8_t* skip, const StepPlan& plan) override;
   void constrain_all(const TableView& table, const Constraint& constraint) override;
@@ -34,6 +42,9 @@ class HostOpsBackend : public Backend {
 
  private:
   void expect_table(const TableView& table) const;
+  void expect_lookup_grad(const TableView& table, const DeviceIds& ids, const float* grad_out) const;
+  void expect_pooled_grad(const TableView& table, const DeviceIds& ids, const std::int64_t* offsets, std::int64_t bags,
+                          const float* sample_weights, const float* grad_bags) const;
   /// A sparse gradient of the segments' ids with room for their rows, in this backend's memory:
   /// the fold writes its rows there directly.
   FoldedGrad folded(const cpu::Segments& segments, std::int64_t dim);
