@@ -10,10 +10,10 @@ namespace embedkit::cpu {
 
 /// Positions ahead whose row is requested. On the first machine of this class (Intel, 2 threads,
 /// 2 GiB table, uniform ids) 8 ahead gathered 64-float rows 1.15x faster than no prefetch and 16
-/// ahead 1.08x. On the current one (AMD EPYC, 32 MiB L3), alternating runs of the same binary
-/// with 8 and 16: pooled sums of bags of 32 at dim 64 took 22.5-24.3 ms with 16 against
-/// 32.7-57.4 ms with 8, and plain lookups at dim 64 and 256 were level (best of 4: 17.5 / 18.0 ms,
-/// 59.6 / 59.9 ms).
+/// ahead 1.08x. On the current one (AMD EPYC, 32 MiB L3), pooled sums of bags of 8 and 32 at dim
+/// 64, the distance alternating call by call in one process (129 calls each): 8 ahead took 27.5 ms
+/// at best and 33.7 ms at the median, 16 ahead 20.1 and 28.7. Plain lookups were level between
+/// the two; the fold of the train step too (same method: 16 against 32 and 48).
 constexpr std::int64_t kPrefetchDistance = 16;
 
 /// Asks for every cache line of the `row_bytes` bytes at `row`, for reading.
