@@ -105,6 +105,22 @@ bool same_bits(const std::vector<float>& a, const std::vector<float>& b) {
   return a.size() == b.size() && std::memcmp(a.data(), b.data(), a.size() * sizeof(float)) == 0;
 }
 
+// Three lookup steps on both tables: plain, with two non-finite rows, then with int32 ids (the
+// same path).
+void train_both(EmbeddingTable& fused, EmbeddingTable& unfused, std::int64_t dim) {
+  for (std::uint64_t step = 0; step < 3; ++step) {
+    const Batch b = batch(dim, 1500, step, step == 1);
+    if (step == 2) {
+      const std::vector<std::int32_t> narrow(b.ids.begin(), b.ids.end());
+      fused.train_step(IndexTensor(narrow), b.grad);
+      unfused.train_step(IndexTensor(narrow), b.grad);
+      continue;
+    }
+    fused.train_step(IndexTensor(b.ids), b.grad);
+    unfused.train_step(IndexTensor(b.ids), b.grad);
+  }
+}
+
 class FusedStep : public ::testing::TestWithParam<int> {};
 
 TEST_P(FusedStep, EqualsTheUnfusedStepBitwiseAndCountsSkippedRows) {
@@ -115,17 +131,7 @@ TEST_P(FusedStep, EqualsTheUnfusedStepBitwiseAndCountsSkippedRows) {
     EmbeddingTable fused(config_for(optimizer, dim), *fused_context);
     EmbeddingTable unfused(config_for(optimizer, dim), *unfused_context);
     ASSERT_EQ(fused.placement().device, DeviceKind::cuda);
-    for (std::uint64_t step = 0; step < 3; ++step) {
-      const Batch b = batch(dim, 1500, step, step == 1);
-      if (step == 2) {  // int32 ids take the same path
-        const std::vector<std::int32_t> narrow(b.ids.begin(), b.ids.end());
-        fused.train_step(IndexTensor(narrow), b.grad);
-        unfused.train_step(IndexTensor(narrow), b.grad);
-        continue;
-      }
-      fused.train_step(IndexTensor(b.ids), b.grad);
-      unfused.train_step(IndexTensor(b.ids), b.grad);
-    }
+    train_both(fused, unfused, dim);
     EXPECT_EQ(sim_of(*fused_context).fused_steps(), 3) << dim;
     EXPECT_EQ(sim_of(*unfused_context).fused_steps(), 0) << dim;
     EXPECT_EQ(fused.step(), 3);
@@ -148,17 +154,7 @@ TEST_P(FusedStep, TheCpuStepIsTheUnfusedStepBitwise) {
     EmbeddingTable unfused(config_for(optimizer, dim), *unfused_context);
     ASSERT_EQ(fused.placement().device, DeviceKind::cpu);
     ASSERT_TRUE(same_bits(everything(fused), everything(unfused)));
-    for (std::uint64_t step = 0; step < 3; ++step) {
-      const Batch b = batch(dim, 1500, step, step == 1);
-      if (step == 2) {
-        const std::vector<std::int32_t> narrow(b.ids.begin(), b.ids.end());
-        fused.train_step(IndexTensor(narrow), b.grad);
-        unfused.train_step(IndexTensor(narrow), b.grad);
-        continue;
-      }
-      fused.train_step(IndexTensor(b.ids), b.grad);
-      unfused.train_step(IndexTensor(b.ids), b.grad);
-    }
+    train_both(fused, unfused, dim);
     // Pooled steps: bags of 15 with weights, bag 5's gradient non-finite, every mode.
     const Batch b = batch(dim, 600, 12, false);
     std::vector<std::int64_t> offsets = {0};

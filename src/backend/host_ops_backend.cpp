@@ -121,21 +121,27 @@ void fold_pooled_rows(const TableView& table, const Index* ids, std::int64_t cou
       [&](std::int64_t k) { cpu::prefetch_row(grad_bags + slot_bag[k] * dim, floats(dim)); }, rows, finish);
 }
 
+// What the optimizer step writes and with what scalars.
+cpu::RowUpdate row_update(const TableView& table, const StepPlan& plan) {
+  cpu::RowUpdate update;
+  update.weights = table.weights;
+  update.dim = table.dim;
+  update.kind = plan.kind;
+  update.slot0 = table.slot0;
+  update.slot1 = table.slot1;
+  update.scalars = plan.scalars;
+  update.constraint = plan.constraint;
+  return update;
+}
+
 // The fused step's end of each folded row: what mark_nonfinite (when skipping) and apply do to
 // it, at once, while the row is in the cache. Rows are disjoint, so the order in which threads
 // finish them does not change any bit.
 class FusedUpdate {
  public:
   FusedUpdate(const TableView& table, const StepPlan& plan, const cpu::Segments& segments, bool skip_nonfinite)
-      : segments_(segments), skip_nonfinite_(skip_nonfinite) {
+      : segments_(segments), skip_nonfinite_(skip_nonfinite), update_(row_update(table, plan)) {
     if (plan.dense) throw Error(Status::internal, "a fused step takes a sparse plan");
-    update_.weights = table.weights;
-    update_.dim = table.dim;
-    update_.kind = plan.kind;
-    update_.slot0 = table.slot0;
-    update_.slot1 = table.slot1;
-    update_.scalars = plan.scalars;
-    update_.constraint = plan.constraint;
   }
 
   void finish(std::int64_t u, const float* row) {
@@ -155,7 +161,7 @@ class FusedUpdate {
  private:
   const cpu::Segments& segments_;
   const bool skip_nonfinite_;
-  cpu::RowUpdate update_;
+  const cpu::RowUpdate update_;
   std::atomic<std::int64_t> skipped_{0};
 };
 
@@ -304,14 +310,7 @@ void HostOpsBackend::apply(const TableView& table, const FoldedGrad& grad, const
                            const StepPlan& plan) {
   expect_table(table);
   expect_device_memory(skip, static_cast<std::size_t>(grad.count), "skip flags");
-  cpu::RowUpdate update;
-  update.weights = table.weights;
-  update.dim = table.dim;
-  update.kind = plan.kind;
-  update.slot0 = table.slot0;
-  update.slot1 = table.slot1;
-  update.scalars = plan.scalars;
-  update.constraint = plan.constraint;
+  const cpu::RowUpdate update = row_update(table, plan);
   const auto* ids = grad.ids.as<const std::int64_t>();
   const auto* rows = grad.rows.as<const float>();
   if (plan.dense) {
