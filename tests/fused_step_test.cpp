@@ -146,33 +146,43 @@ TEST_P(FusedStep, EqualsTheUnfusedStepBitwiseAndCountsSkippedRows) {
 TEST_P(FusedStep, TheCpuStepIsTheUnfusedStepBitwise) {
   const Optimizer& optimizer = kOptimizers[GetParam()];
   for (const std::int64_t dim : {1, 16, 129}) {
-    TableConfig cpu_config = config_for(optimizer, dim);
-    cpu_config.placement = embedkit::PlacementPolicy::cpu;
-    EmbeddingTable fused(cpu_config);
-    auto unfused_context = sim_context(64 * kMiB);
-    sim_of(*unfused_context).offer_fused_steps(false);
-    EmbeddingTable unfused(config_for(optimizer, dim), *unfused_context);
-    ASSERT_EQ(fused.placement().device, DeviceKind::cpu);
-    ASSERT_TRUE(same_bits(everything(fused), everything(unfused)));
-    train_both(fused, unfused, dim);
-    // Pooled steps: bags of 15 with weights, bag 5's gradient non-finite, every mode.
-    const Batch b = batch(dim, 600, 12, false);
-    std::vector<std::int64_t> offsets = {0};
-    for (int bag = 1; bag <= 40; ++bag) offsets.push_back(bag * 15);
-    std::vector<float> sample_weights(600), bag_grad(b.grad.begin(), b.grad.begin() + 40 * dim);
-    for (std::size_t i = 0; i < sample_weights.size(); ++i) sample_weights[i] = 0.25f + static_cast<float>(i % 7) / 4.0f;
-    bag_grad[static_cast<std::size_t>(5 * dim)] = std::numeric_limits<float>::quiet_NaN();
-    for (const auto mode : {embedkit::PoolingMode::sum, embedkit::PoolingMode::mean, embedkit::PoolingMode::sqrtn,
-                            embedkit::PoolingMode::max}) {
-      const std::vector<float> weights = mode == embedkit::PoolingMode::max ? std::vector<float>{} : sample_weights;
-      fused.train_step_pooled(IndexTensor(b.ids), offsets, mode, weights, bag_grad);
-      unfused.train_step_pooled(IndexTensor(b.ids), offsets, mode, weights, bag_grad);
+    for (const bool penalized : {true, false}) {  // without penalty and decay: the CPU's plain loops
+      SCOPED_TRACE(penalized ? "penalty and weight decay" : "plain");
+      TableConfig config = config_for(optimizer, dim);
+      if (!penalized) {
+        config.optimizer.weight_decay.reset();
+        config.embeddings_regularizer.reset();
+      }
+      TableConfig cpu_config = config;
+      cpu_config.placement = embedkit::PlacementPolicy::cpu;
+      EmbeddingTable fused(cpu_config);
+      auto unfused_context = sim_context(64 * kMiB);
+      sim_of(*unfused_context).offer_fused_steps(false);
+      EmbeddingTable unfused(config, *unfused_context);
+      ASSERT_EQ(fused.placement().device, DeviceKind::cpu);
+      ASSERT_TRUE(same_bits(everything(fused), everything(unfused)));
+      train_both(fused, unfused, dim);
+      // Pooled steps: bags of 15 with weights, bag 5's gradient non-finite, every mode.
+      const Batch b = batch(dim, 600, 12, false);
+      std::vector<std::int64_t> offsets = {0};
+      for (int bag = 1; bag <= 40; ++bag) offsets.push_back(bag * 15);
+      std::vector<float> sample_weights(600), bag_grad(b.grad.begin(), b.grad.begin() + 40 * dim);
+      for (std::size_t i = 0; i < sample_weights.size(); ++i) {
+        sample_weights[i] = 0.25f + static_cast<float>(i % 7) / 4.0f;
+      }
+      bag_grad[static_cast<std::size_t>(5 * dim)] = std::numeric_limits<float>::quiet_NaN();
+      for (const auto mode : {embedkit::PoolingMode::sum, embedkit::PoolingMode::mean, embedkit::PoolingMode::sqrtn,
+                              embedkit::PoolingMode::max}) {
+        const std::vector<float> weights = mode == embedkit::PoolingMode::max ? std::vector<float>{} : sample_weights;
+        fused.train_step_pooled(IndexTensor(b.ids), offsets, mode, weights, bag_grad);
+        unfused.train_step_pooled(IndexTensor(b.ids), offsets, mode, weights, bag_grad);
+      }
+      EXPECT_EQ(sim_of(*unfused_context).fused_steps(), 0);
+      EXPECT_EQ(fused.step(), unfused.step());
+      EXPECT_TRUE(same_bits(everything(fused), everything(unfused))) << optimizer.name << " dim " << dim;
+      EXPECT_GT(fused.nonfinite_gradient_rows(), 2);
+      EXPECT_EQ(fused.nonfinite_gradient_rows(), unfused.nonfinite_gradient_rows());
     }
-    EXPECT_EQ(sim_of(*unfused_context).fused_steps(), 0);
-    EXPECT_EQ(fused.step(), unfused.step());
-    EXPECT_TRUE(same_bits(everything(fused), everything(unfused))) << optimizer.name << " dim " << dim;
-    EXPECT_GT(fused.nonfinite_gradient_rows(), 2);
-    EXPECT_EQ(fused.nonfinite_gradient_rows(), unfused.nonfinite_gradient_rows());
   }
 }
 

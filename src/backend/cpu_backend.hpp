@@ -20,7 +20,8 @@ class CpuBackend final : public HostOpsBackend {
   void copy_from_host(void* destination, const void* host, std::size_t bytes) override;
   void copy_to_host(void* host, const void* source, std::size_t bytes) override;
   bool owns(const void*, std::size_t) const override { return true; }
-  /// Every row width: the fused step needs no more than a scratch row per thread.
+  /// Every row width: the fused step folds each row into a scratch row of its thread, so unlike
+  /// the CUDA one it has no register budget to fit.
   bool fuses_steps(std::int64_t) const override { return true; }
 
  protected:

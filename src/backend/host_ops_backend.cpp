@@ -250,6 +250,7 @@ std::int64_t HostOpsBackend::fold_and_apply(const TableView& table, const Device
   expect_lookup_grad(table, ids, grad_rows);
   return with_typed(ids, [&](const auto* typed) -> std::int64_t {
     report_out_of_range(typed, ids.count, table.input_dim, check);
+    // The contract's report; CpuBackend's tables check their ids on the host first (no check).
     if (check != nullptr && check->out_of_range > 0) return 0;  // reported; nothing applied
     const cpu::Segments segments = cpu::group_positions(typed, ids.count, table.input_dim, table.padding_idx);
     FusedUpdate fused(table, plan, segments, skip_nonfinite);
