@@ -77,48 +77,33 @@ void update_columns(const RowUpdate& update, std::int64_t id, const float* grad)
   float* __restrict slot0 =
       update.slot0 != nullptr && update.kind != OptimizerKind::rowwise_adagrad ? update.slot0 + at : nullptr;
   float* __restrict slot1 = update.slot1 != nullptr ? update.slot1 + at : nullptr;
+  // Every column: its gradient from w before the step, w decayed, then the optimizer's `step`.
+  const auto each_column = [&](const auto& step) {
+    for (std::int64_t c = 0; c < dim; ++c) {
+      const float g = gradient(c);
+      w[c] = decayed(w[c]);
+      step(c, g);
+    }
+  };
   switch (update.kind) {
     case OptimizerKind::rowwise_adagrad: {
       float& accumulator = update.slot0[id];
       accumulator += gradient_squares(dim, gradient) / static_cast<float>(dim);
       const float row_accumulator = accumulator;  // a value, not a reference the stores to w might change
-      for (std::int64_t c = 0; c < dim; ++c) {
-        const float g = gradient(c);
-        w[c] = decayed(w[c]);
-        detail::rowwise_adagrad_update(w[c], row_accumulator, g, s);
-      }
-      return;
+      return each_column([&](std::int64_t c, float g) { detail::rowwise_adagrad_update(w[c], row_accumulator, g, s); });
     }
     case OptimizerKind::sgd:
-      for (std::int64_t c = 0; c < dim; ++c) {
-        const float g = gradient(c);
-        w[c] = decayed(w[c]);
+      return each_column([&](std::int64_t c, float g) {
         float velocity = slot0 != nullptr ? slot0[c] : 0.0f;
         detail::sgd_update(w[c], velocity, g, s);
         if (slot0 != nullptr) slot0[c] = velocity;
-      }
-      return;
+      });
     case OptimizerKind::adagrad:
-      for (std::int64_t c = 0; c < dim; ++c) {
-        const float g = gradient(c);
-        w[c] = decayed(w[c]);
-        detail::adagrad_update(w[c], slot0[c], g, s);
-      }
-      return;
+      return each_column([&](std::int64_t c, float g) { detail::adagrad_update(w[c], slot0[c], g, s); });
     case OptimizerKind::adam:
-      for (std::int64_t c = 0; c < dim; ++c) {
-        const float g = gradient(c);
-        w[c] = decayed(w[c]);
-        detail::adam_update(w[c], slot0[c], slot1[c], g, s);
-      }
-      return;
+      return each_column([&](std::int64_t c, float g) { detail::adam_update(w[c], slot0[c], slot1[c], g, s); });
     case OptimizerKind::ftrl:
-      for (std::int64_t c = 0; c < dim; ++c) {
-        const float g = gradient(c);
-        w[c] = decayed(w[c]);
-        detail::ftrl_update(w[c], slot0[c], slot1[c], g, s);
-      }
-      return;
+      return each_column([&](std::int64_t c, float g) { detail::ftrl_update(w[c], slot0[c], slot1[c], g, s); });
     case OptimizerKind::custom: return;  // applied by the table on the calling thread
   }
 }

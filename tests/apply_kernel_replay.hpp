@@ -5,10 +5,33 @@
 #include "kernels/group_reduce.hpp"
 #include "kernels/optimizer_kernel.hpp"
 
+#include <embedkit/detail/optimizer_math.hpp>
+
 #include <cstdint>
 #include <vector>
 
 namespace embedkit::testing {
+
+/// Step scalars that exercise every optimizer's arithmetic: Nesterov momentum (callers may
+/// override it), Adam's and FTRL's settings, and with `penalized` weight decay and L1/L2 too.
+inline detail::StepScalars replay_scalars(bool penalized) {
+  detail::StepScalars s;
+  s.learning_rate = 0.05f;
+  s.weight_decay = penalized ? 0.01f : 0.0f;
+  s.regularizer_l1 = penalized ? 0.001f : 0.0f;
+  s.regularizer_l2 = penalized ? 0.002f : 0.0f;
+  s.momentum = 0.9f;
+  s.nesterov = true;
+  s.epsilon = 1e-7f;
+  s.one_minus_beta_1 = 0.1f;
+  s.one_minus_beta_2 = 0.001f;
+  s.adam_alpha = 0.01f;
+  s.ftrl_power = 0.5f;
+  s.ftrl_l1 = 0.01f;
+  s.ftrl_l2 = 0.02f;
+  s.ftrl_l2_shrinkage = 0.01f;
+  return s;
+}
 
 /// Runs apply_kernel's phases for `groups` groups of `lanes` lanes.
 inline void replay_apply(const kernels::ApplyArgs& args, std::int64_t groups, int lanes) {

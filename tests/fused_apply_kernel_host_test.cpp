@@ -125,21 +125,9 @@ TEST_P(FusedApplyHost, FusedPhasesEqualCombineThenApplyBitwise) {
   for (auto& s : slot0) s = std::abs(random()) + 0.1f;  // accumulators are positive
   for (auto& s : slot1) s = std::abs(random());         // Adam's v is non-negative too
   const std::vector<float> original = weights;
-  embedkit::detail::StepScalars s;
-  s.learning_rate = 0.05f;
-  s.weight_decay = 0.01f;
-  s.regularizer_l1 = 0.001f;
-  s.regularizer_l2 = 0.002f;
+  embedkit::detail::StepScalars s = embedkit::testing::replay_scalars(true);
   s.momentum = optimizer.momentum;
   s.nesterov = optimizer.nesterov;
-  s.epsilon = 1e-7f;
-  s.one_minus_beta_1 = 0.1f;
-  s.one_minus_beta_2 = 0.001f;
-  s.adam_alpha = 0.01f;
-  s.ftrl_power = 0.5f;
-  s.ftrl_l1 = 0.01f;
-  s.ftrl_l2 = 0.02f;
-  s.ftrl_l2_shrinkage = 0.01f;
   const bool has_slot0 = optimizer.kind != OptimizerKind::sgd || optimizer.momentum != 0.0f;
   const GroupPlan plan = plan_groups(runs, dim);
   const std::int64_t groups = plan.blocks * plan.groups_per_block;  // idle groups of the last block too

@@ -51,23 +51,9 @@ TEST_P(OptimizerKernelHost, PhasesMatchTheCpuStep) {
     std::vector<std::uint8_t> skip(static_cast<std::size_t>(count), 0);
     skip[1] = 1;
 
-    embedkit::detail::StepScalars s;
-    s.learning_rate = 0.05f;
     // Without penalty and decay the CPU takes its plain loops (cpu/optimizer_apply.cpp): both ways
     // must give the device's bits.
-    s.weight_decay = penalized ? 0.01f : 0.0f;
-    s.regularizer_l1 = penalized ? 0.001f : 0.0f;
-    s.regularizer_l2 = penalized ? 0.002f : 0.0f;
-    s.momentum = 0.9f;
-    s.nesterov = true;
-    s.epsilon = 1e-7f;
-    s.one_minus_beta_1 = 0.1f;
-    s.one_minus_beta_2 = 0.001f;
-    s.adam_alpha = 0.01f;
-    s.ftrl_power = 0.5f;
-    s.ftrl_l1 = 0.01f;
-    s.ftrl_l2 = 0.02f;
-    s.ftrl_l2_shrinkage = 0.01f;
+    const embedkit::detail::StepScalars s = embedkit::testing::replay_scalars(penalized);
 
     // The CPU step on copies.
     std::vector<float> cpu_weights = weights, cpu_slot0 = slot0, cpu_slot1 = slot1;
