@@ -330,6 +330,37 @@ TEST(FusedStepPooled, EqualsTheUnfusedPooledStepBitwiseAndFallsBackOnEveryFailur
   }
 }
 
+// A bad id (or gradient) reaches no row on the CPU's fused path: the step is refused, naming the
+// value and its position, with every weight, state and the step count as they were.
+TEST(FusedStepChoice, TheCpuFusedStepRefusesBadInputAndChangesNothing) {
+  TableConfig config = config_for(kOptimizers[4], 8);  // row-wise Adagrad: fused on the CPU
+  config.placement = embedkit::PlacementPolicy::cpu;
+  EmbeddingTable table(config);
+  const Batch good = batch(8, 600, 3, false);
+  table.train_step(IndexTensor(good.ids), good.grad);
+  const std::vector<float> before = everything(table);
+  Batch bad = good;
+  bad.ids[7] = kRows + 5;
+  const auto expect_refused = [&](auto&& step, const std::string& names) {
+    try {
+      step();
+      ADD_FAILURE() << "accepted " << names;
+    } catch (const Error& e) {
+      EXPECT_NE(std::string(e.what()).find(names), std::string::npos) << e.what();
+    }
+    EXPECT_TRUE(same_bits(everything(table), before));
+    EXPECT_EQ(table.step(), 1);
+  };
+  const std::string bad_id = "[7] = " + std::to_string(kRows + 5) + " is not in [0, " + std::to_string(kRows) + ")";
+  expect_refused([&] { table.train_step(IndexTensor(bad.ids), bad.grad); }, bad_id);
+  std::vector<std::int64_t> offsets = {0, 300, 600};
+  expect_refused([&] { table.train_step_pooled(IndexTensor(bad.ids), offsets, embedkit::PoolingMode::sum, {},
+                                               std::vector<float>(2 * 8)); },
+                 bad_id);
+  expect_refused([&] { table.train_step(IndexTensor(good.ids), std::vector<float>(good.grad.size() - 1)); },
+                 "grad_out");
+}
+
 TEST(FusedStepChoice, SparseGradientsStayUnfused) {
   auto context = sim_context(64 * kMiB);
   EmbeddingTable table(config_for(kOptimizers[3], 8), *context);
