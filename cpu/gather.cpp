@@ -20,7 +20,7 @@ void gather_rows(const float* weights, std::int64_t input_dim, std::int64_t dim,
   for (std::int64_t i = 0; i < count; ++i) {
     if (i + kPrefetchDistance < count) {
       const auto ahead = static_cast<std::int64_t>(ids[i + kPrefetchDistance]);
-      if (wanted(ahead)) prefetch_row(weights + ahead * dim, row_bytes);
+      if (wanted(ahead)) prefetch_row<CacheLevel::l2>(weights + ahead * dim, row_bytes);
     }
     const auto id = static_cast<std::int64_t>(ids[i]);
     float* destination = out + i * dim;

@@ -50,7 +50,7 @@ void weighted_bag(const float* weights, std::int64_t input_dim, std::int64_t dim
     for (std::int64_t j = begin; j < end; ++j) {
       if (tile == 0 && j + kPrefetchDistance < entries) {
         const auto ahead = static_cast<std::int64_t>(ids[j + kPrefetchDistance]);
-        if (in_range(ahead, input_dim)) prefetch_row(weights + ahead * dim, row_bytes);
+        if (in_range(ahead, input_dim)) prefetch_row<CacheLevel::l2>(weights + ahead * dim, row_bytes);
       }
       const auto id = static_cast<std::int64_t>(ids[j]);
       if (id == padding_idx || !in_range(id, input_dim)) continue;  // padding: skipped; outside: zeros
