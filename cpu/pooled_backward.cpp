@@ -29,6 +29,20 @@ void pooled_entry_scales(const Index* ids, const std::int64_t* offsets, std::int
 }
 
 template <class Index>
+void pooled_bag_scales(const Index* ids, const std::int64_t* offsets, std::int64_t bags, PoolingMode mode,
+                       std::int64_t padding_idx, float* scales) {
+#pragma omp parallel for schedule(dynamic, 64) if (offsets[bags] >= kParallelMinIds)
+  for (std::int64_t bag = 0; bag < bags; ++bag) {
+    detail::BagStats stats;
+    for (std::int64_t j = offsets[bag]; j < offsets[bag + 1]; ++j) {
+      if (static_cast<std::int64_t>(ids[j]) != padding_idx) stats.add(1.0f);
+    }
+    const float denominator = detail::pool_denominator(mode, stats);
+    scales[bag] = denominator != 0.0f ? 1.0f / denominator : 0.0f;
+  }
+}
+
+template <class Index>
 void pooled_argmax(const float* weights, std::int64_t input_dim, std::int64_t dim, const Index* ids,
                    const std::int64_t* offsets, std::int64_t bags, std::int64_t padding_idx, std::int64_t* argmax) {
 #pragma omp parallel for schedule(dynamic, 64) if (offsets[bags] * dim >= kParallelMinFloats)
@@ -57,6 +71,10 @@ template void pooled_entry_scales(const std::int32_t*, const std::int64_t*, std:
                                   std::int64_t, float*, std::int64_t*);
 template void pooled_entry_scales(const std::int64_t*, const std::int64_t*, std::int64_t, const float*, PoolingMode,
                                   std::int64_t, float*, std::int64_t*);
+template void pooled_bag_scales(const std::int32_t*, const std::int64_t*, std::int64_t, PoolingMode, std::int64_t,
+                                float*);
+template void pooled_bag_scales(const std::int64_t*, const std::int64_t*, std::int64_t, PoolingMode, std::int64_t,
+                                float*);
 template void pooled_argmax(const float*, std::int64_t, std::int64_t, const std::int32_t*, const std::int64_t*,
                             std::int64_t, std::int64_t, std::int64_t*);
 template void pooled_argmax(const float*, std::int64_t, std::int64_t, const std::int64_t*, const std::int64_t*,

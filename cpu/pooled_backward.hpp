@@ -14,6 +14,13 @@ template <class Index>
 void pooled_entry_scales(const Index* ids, const std::int64_t* offsets, std::int64_t bags, const float* sample_weights,
                          PoolingMode mode, std::int64_t padding_idx, float* scales, std::int64_t* bag_of);
 
+/// For sum, mean and sqrtn without per-sample weights, what each counted entry of bag b receives:
+/// scales[b] = 1 / (b's denominator), the value pooled_entry_scales gives each of them (0 for a
+/// bag whose denominator is 0).
+template <class Index>
+void pooled_bag_scales(const Index* ids, const std::int64_t* offsets, std::int64_t bags, PoolingMode mode,
+                       std::int64_t padding_idx, float* scales);
+
 /// For max: argmax[b·dim + c] = the first position of bag b holding the maximum of column c
 /// (-1 for a bag without entries), recomputed from the weights as the forward chose it.
 template <class Index>

@@ -12,49 +12,55 @@ namespace {
 
 int bits_for(std::uint64_t values) { return std::max(1, static_cast<int>(std::bit_width(values - 1))); }
 
-}  // namespace
-
-template <class Index>
-Segments group_positions(const Index* ids, std::int64_t count, std::int64_t input_dim, std::int64_t padding_idx) {
+// Groups the entries `for_each_entry(emit)` lists, emit(position, slot) in increasing position,
+// by id; each id's slots come out in position order. `slot_limit` bounds the slots (> every slot).
+template <class Index, class ForEachEntry>
+Segments group_entries(const Index* ids, std::int64_t count, std::int64_t slot_limit, std::int64_t input_dim,
+                       std::int64_t padding_idx, const ForEachEntry& for_each_entry) {
   Segments segments;
   segments.run_begin.push_back(0);
   if (count == 0) return segments;
   const int key_bits = bits_for(static_cast<std::uint64_t>(input_dim));
-  const int position_bits = bits_for(static_cast<std::uint64_t>(count));
-  const auto kept = [&](std::int64_t i) {
-    const std::int64_t id = static_cast<std::int64_t>(ids[i]);
-    return in_range(id, input_dim) && id != padding_idx;
-  };
-  if (key_bits + position_bits <= 64) {
-    // (id, position) packed in one word: sorting the id bits stably keeps positions increasing.
+  const int slot_bits = bits_for(static_cast<std::uint64_t>(slot_limit));
+  const auto kept = [&](std::int64_t id) { return in_range(id, input_dim) && id != padding_idx; };
+  if (key_bits + slot_bits <= 64) {
+    // (id, slot) packed in one word: sorting the id bits stably keeps each id's slots in order.
     std::vector<std::uint64_t> packed, scratch;
     packed.reserve(static_cast<std::size_t>(count));
-    for (std::int64_t i = 0; i < count; ++i) {
-      if (kept(i)) packed.push_back(static_cast<std::uint64_t>(ids[i]) << position_bits | static_cast<std::uint64_t>(i));
-    }
-    radix_sort_bits(packed, scratch, position_bits, key_bits);
-    const std::uint64_t position_mask = (std::uint64_t{1} << position_bits) - 1;
+    for_each_entry([&](std::int64_t position, std::int64_t slot) {
+      const auto id = static_cast<std::int64_t>(ids[position]);
+      if (kept(id)) packed.push_back(static_cast<std::uint64_t>(id) << slot_bits | static_cast<std::uint64_t>(slot));
+    });
+    radix_sort_bits(packed, scratch, slot_bits, key_bits);
+    const std::uint64_t slot_mask = (std::uint64_t{1} << slot_bits) - 1;
     segments.positions.resize(packed.size());
     for (std::size_t k = 0; k < packed.size(); ++k) {
-      const auto id = static_cast<std::int64_t>(packed[k] >> position_bits);
-      segments.positions[k] = static_cast<std::int64_t>(packed[k] & position_mask);
+      const auto id = static_cast<std::int64_t>(packed[k] >> slot_bits);
+      segments.positions[k] = static_cast<std::int64_t>(packed[k] & slot_mask);
       if (segments.unique_ids.empty() || segments.unique_ids.back() != id) {
         if (!segments.unique_ids.empty()) segments.run_begin.push_back(static_cast<std::int64_t>(k));
         segments.unique_ids.push_back(id);
       }
     }
   } else {
-    // Ids and positions too wide to share a word: sort pairs (distinct, so any sort agrees).
-    std::vector<std::pair<std::int64_t, std::int64_t>> pairs;
-    for (std::int64_t i = 0; i < count; ++i) {
-      if (kept(i)) pairs.emplace_back(static_cast<std::int64_t>(ids[i]), i);
-    }
-    std::sort(pairs.begin(), pairs.end());
-    for (std::size_t k = 0; k < pairs.size(); ++k) {
-      segments.positions.push_back(pairs[k].second);
-      if (segments.unique_ids.empty() || segments.unique_ids.back() != pairs[k].first) {
+    // Ids and slots too wide to share a word: sort (id, position, slot) triples; the positions are
+    // distinct, so any sort agrees.
+    struct Entry {
+      std::int64_t id, position, slot;
+    };
+    std::vector<Entry> entries;
+    for_each_entry([&](std::int64_t position, std::int64_t slot) {
+      const auto id = static_cast<std::int64_t>(ids[position]);
+      if (kept(id)) entries.push_back({id, position, slot});
+    });
+    std::sort(entries.begin(), entries.end(), [](const Entry& a, const Entry& b) {
+      return a.id != b.id ? a.id < b.id : a.position < b.position;
+    });
+    for (std::size_t k = 0; k < entries.size(); ++k) {
+      segments.positions.push_back(entries[k].slot);
+      if (segments.unique_ids.empty() || segments.unique_ids.back() != entries[k].id) {
         if (!segments.unique_ids.empty()) segments.run_begin.push_back(static_cast<std::int64_t>(k));
-        segments.unique_ids.push_back(pairs[k].first);
+        segments.unique_ids.push_back(entries[k].id);
       }
     }
   }
@@ -62,7 +68,28 @@ Segments group_positions(const Index* ids, std::int64_t count, std::int64_t inpu
   return segments;
 }
 
+}  // namespace
+
+template <class Index>
+Segments group_positions(const Index* ids, std::int64_t count, std::int64_t input_dim, std::int64_t padding_idx) {
+  return group_entries(ids, count, count, input_dim, padding_idx, [count](const auto& emit) {
+    for (std::int64_t i = 0; i < count; ++i) emit(i, i);
+  });
+}
+
+template <class Index>
+Segments group_bags(const Index* ids, const std::int64_t* offsets, std::int64_t bags, std::int64_t input_dim,
+                    std::int64_t padding_idx) {
+  return group_entries(ids, offsets[bags], bags, input_dim, padding_idx, [offsets, bags](const auto& emit) {
+    for (std::int64_t bag = 0; bag < bags; ++bag) {
+      for (std::int64_t i = offsets[bag]; i < offsets[bag + 1]; ++i) emit(i, bag);
+    }
+  });
+}
+
 template Segments group_positions(const std::int32_t*, std::int64_t, std::int64_t, std::int64_t);
 template Segments group_positions(const std::int64_t*, std::int64_t, std::int64_t, std::int64_t);
+template Segments group_bags(const std::int32_t*, const std::int64_t*, std::int64_t, std::int64_t, std::int64_t);
+template Segments group_bags(const std::int64_t*, const std::int64_t*, std::int64_t, std::int64_t, std::int64_t);
 
 }  // namespace embedkit::cpu

@@ -8,7 +8,7 @@
 namespace embedkit::cpu {
 
 /// The positions of each distinct id, in increasing order: positions[run_begin[u] .. run_begin[u+1])
-/// looked up unique_ids[u].
+/// looked up unique_ids[u]. From group_bags, the slots hold the positions' bags instead.
 struct Segments {
   std::vector<std::int64_t> unique_ids;
   std::vector<std::int64_t> run_begin;
@@ -20,5 +20,13 @@ struct Segments {
 /// `padding_idx` (>= 0): they receive no gradient.
 template <class Index>
 Segments group_positions(const Index* ids, std::int64_t count, std::int64_t input_dim, std::int64_t padding_idx);
+
+/// group_positions of a pooled batch, each slot holding the bag of its position instead of the
+/// position (the slots of an id keep position order, since bags only grow with position). For a
+/// fold whose share depends on the bag alone, it spares a batch-sized bag-of-position table and
+/// the gather through it.
+template <class Index>
+Segments group_bags(const Index* ids, const std::int64_t* offsets, std::int64_t bags, std::int64_t input_dim,
+                    std::int64_t padding_idx);
 
 }  // namespace embedkit::cpu

@@ -136,6 +136,38 @@ TEST(PooledGrad, BitwiseEqualOnOneAndTwoThreads) {
   omp_set_num_threads(threads);
 }
 
+// Without per-sample weights the CPU folds by bag (cpu::group_bags), with them by position: weights
+// of one must give the same bits, in the gradient and in a train step, for a hot id split into
+// pieces, padding, empty bags and both index types.
+TEST(PooledGrad, NoWeightsGiveTheBitsOfWeightsOfOne) {
+  std::mt19937_64 rng(21);
+  std::vector<std::int64_t> offsets = {0};
+  for (int b = 0; b < 3000; ++b) offsets.push_back(offsets.back() + static_cast<std::int64_t>(rng() % 48));
+  std::vector<std::int64_t> ids(static_cast<std::size_t>(offsets.back()));
+  for (auto& id : ids) {
+    const std::uint64_t draw = rng() % 10;
+    id = draw < 3 ? 11 : draw == 3 ? 0 : static_cast<std::int64_t>(rng() % 5000);  // hot 11, padding 0
+  }
+  std::vector<std::int32_t> narrow(ids.begin(), ids.end());
+  std::vector<float> g(3000 * 8);
+  for (auto& v : g) v = static_cast<float>(static_cast<int>(rng() % 2000) - 1000) / 777.0f;
+  const std::vector<float> ones(ids.size(), 1.0f);
+  for (const PoolingMode mode : {PoolingMode::sum, PoolingMode::mean, PoolingMode::sqrtn}) {
+    for (const IndexTensor& indices : {IndexTensor(ids), IndexTensor(narrow)}) {
+      EmbeddingTable plain = make_table(5000, 8, 0), weighted = make_table(5000, 8, 0);
+      const SparseGrad by_bag = plain.sparse_grad_pooled(indices, offsets, mode, {}, g);
+      const SparseGrad by_position = weighted.sparse_grad_pooled(indices, offsets, mode, ones, g);
+      EXPECT_EQ(by_bag.unique_ids, by_position.unique_ids);
+      ASSERT_EQ(by_bag.rows.size(), by_position.rows.size());
+      EXPECT_EQ(std::memcmp(by_bag.rows.data(), by_position.rows.data(), by_bag.rows.size() * sizeof(float)), 0)
+          << embedkit::to_string(mode);
+      plain.train_step_pooled(indices, offsets, mode, {}, g);
+      weighted.train_step_pooled(indices, offsets, mode, ones, g);
+      EXPECT_EQ(plain.get_weights().values, weighted.get_weights().values) << embedkit::to_string(mode);
+    }
+  }
+}
+
 TEST(PooledGrad, TrainStepPooledEqualsApplyOfTheGradient) {
   EmbeddingTable a = make_table(20, 3), b = make_table(20, 3);
   const std::vector<std::int32_t> ids = {3, 4, 3, 19, 0};

@@ -77,14 +77,53 @@ void fold_lookup_rows(const cpu::Segments& segments, std::int64_t dim, const flo
       rows, finish);
 }
 
-// The pooled gradient `grad_bags` (one row per bag) folded by `segments` onto the entries' ids,
-// each entry receiving its share (pooled_entry_scales, or the argmax's columns for max), each row
-// handed to `finish` as cpu::reduce_segments does.
+// Whether an entry's share of its bag's gradient depends on the bag alone (no per-sample weights,
+// not max): then the fold groups bags instead of positions (cpu::group_bags).
+bool shares_follow_bags(PoolingMode mode, const float* sample_weights) {
+  return mode != PoolingMode::max && sample_weights == nullptr;
+}
+
+// The entries of a pooled batch grouped by id for fold_pooled_rows: by bag where the shares follow
+// the bags, by position otherwise.
+template <class Index>
+cpu::Segments group_pooled(const TableView& table, const Index* ids, std::int64_t count, const std::int64_t* offsets,
+                           std::int64_t bags, PoolingMode mode, const float* sample_weights) {
+  if (shares_follow_bags(mode, sample_weights)) {
+    return cpu::group_bags(ids, offsets, bags, table.input_dim, table.padding_idx);
+  }
+  return cpu::group_positions(ids, count, table.input_dim, table.padding_idx);
+}
+
+// The pooled gradient `grad_bags` (one row per bag) folded by `segments` (from group_pooled) onto
+// the entries' ids, each entry receiving its share (pooled_entry_scales, or the argmax's columns
+// for max), each row handed to `finish` as cpu::reduce_segments does.
 template <class Index, class Finish>
 void fold_pooled_rows(const TableView& table, const Index* ids, std::int64_t count, const cpu::Segments& segments,
                       const std::int64_t* offsets, std::int64_t bags, const float* sample_weights, PoolingMode mode,
                       const float* grad_bags, float* rows, const Finish& finish) {
   const std::int64_t dim = table.dim;
+  const auto fold_scaled = [&](const std::int64_t* slot_bag, const auto& scale_of) {
+    cpu::reduce_segments(
+        segments, dim,
+        [&](std::int64_t k, float* acc, bool first) {
+          const float* row = grad_bags + slot_bag[k] * dim;
+          const float scale = scale_of(k);
+          if (first) {
+            for (std::int64_t c = 0; c < dim; ++c) acc[c] = row[c] * scale;
+          } else {
+            for (std::int64_t c = 0; c < dim; ++c) acc[c] += row[c] * scale;
+          }
+        },
+        [&](std::int64_t k) { cpu::prefetch_row(grad_bags + slot_bag[k] * dim, floats(dim)); }, rows, finish);
+  };
+  if (shares_follow_bags(mode, sample_weights)) {
+    // The slots hold bags; the same share for every counted entry of a bag.
+    std::vector<float> bag_scales(static_cast<std::size_t>(bags));
+    cpu::pooled_bag_scales(ids, offsets, bags, mode, table.padding_idx, bag_scales.data());
+    const std::int64_t* slot_bag = segments.positions.data();
+    fold_scaled(slot_bag, [&](std::int64_t k) { return bag_scales[slot_bag[k]]; });
+    return;
+  }
   std::vector<std::int64_t> bag_of(static_cast<std::size_t>(count));
   if (mode == PoolingMode::max) {
     std::vector<std::int64_t> argmax(static_cast<std::size_t>(bags * dim));
@@ -107,18 +146,7 @@ void fold_pooled_rows(const TableView& table, const Index* ids, std::int64_t cou
   cpu::pooled_entry_scales(ids, offsets, bags, sample_weights, mode, table.padding_idx, scales.data(), bag_of.data());
   const std::vector<std::int64_t> slot_bag = by_slot(segments, bag_of);
   const std::vector<float> slot_scale = by_slot(segments, scales);
-  cpu::reduce_segments(
-      segments, dim,
-      [&](std::int64_t k, float* acc, bool first) {
-        const float* row = grad_bags + slot_bag[k] * dim;
-        const float scale = slot_scale[k];
-        if (first) {
-          for (std::int64_t c = 0; c < dim; ++c) acc[c] = row[c] * scale;
-        } else {
-          for (std::int64_t c = 0; c < dim; ++c) acc[c] += row[c] * scale;
-        }
-      },
-      [&](std::int64_t k) { cpu::prefetch_row(grad_bags + slot_bag[k] * dim, floats(dim)); }, rows, finish);
+  fold_scaled(slot_bag.data(), [&](std::int64_t k) { return slot_scale[k]; });
 }
 
 // What the optimizer step writes and with what scalars.
@@ -236,7 +264,7 @@ FoldedGrad HostOpsBackend::fold_pooled_grad(const TableView& table, const Device
   expect_pooled_grad(table, ids, offsets, bags, sample_weights, grad_bags);
   return with_typed(ids, [&](const auto* typed) {
     report_out_of_range(typed, ids.count, table.input_dim, check);
-    const cpu::Segments segments = cpu::group_positions(typed, ids.count, table.input_dim, table.padding_idx);
+    const cpu::Segments segments = group_pooled(table, typed, ids.count, offsets, bags, mode, sample_weights);
     FoldedGrad grad = folded(segments, table.dim);
     fold_pooled_rows(table, typed, ids.count, segments, offsets, bags, sample_weights, mode, grad_bags,
                      grad.rows.as<float>(), [](std::int64_t, const float*) {});
@@ -269,7 +297,7 @@ std::int64_t HostOpsBackend::fold_pooled_and_apply(const TableView& table, const
   return with_typed(ids, [&](const auto* typed) -> std::int64_t {
     report_out_of_range(typed, ids.count, table.input_dim, check);
     if (check != nullptr && check->out_of_range > 0) return 0;
-    const cpu::Segments segments = cpu::group_positions(typed, ids.count, table.input_dim, table.padding_idx);
+    const cpu::Segments segments = group_pooled(table, typed, ids.count, offsets, bags, mode, sample_weights);
     FusedUpdate fused(table, plan, segments, skip_nonfinite);
     fold_pooled_rows(table, typed, ids.count, segments, offsets, bags, sample_weights, mode, grad_bags, nullptr,
                      [&fused](std::int64_t u, const float* row) { fused.finish(u, row); });
