@@ -1,6 +1,6 @@
 #pragma once
-// Groups the positions of a batch by id: sort (id, position) on the id's bits, then run-length
-// encode. The first step of every sparse gradient, as on the GPU.
+// Groups the positions of a batch by id: sort (id, position), or (id, bag) for a pooled batch, on
+// the id's bits, then run-length encode. The first step of every sparse gradient, as on the GPU.
 
 #include <cstdint>
 #include <vector>

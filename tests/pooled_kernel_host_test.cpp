@@ -1,5 +1,6 @@
 // The CUDA pooled kernel's body, run on the CPU at every launch coordinate, against the CPU pooling:
-// bitwise, since both add in position order with the same shared pooling math.
+// bitwise, since both add in position order with the same shared pooling math. The CPU pooling
+// compiled for each instruction set this CPU runs (cpu/isa.hpp) gives the same bits.
 #include <gtest/gtest.h>
 
 #include "cpu/pooled.hpp"
@@ -17,6 +18,7 @@
 namespace {
 
 using embedkit::PoolingMode;
+using embedkit::cpu::Isa;
 using embedkit::kernels::PooledArgs;
 using embedkit::kernels::PooledPlan;
 using embedkit::kernels::plan_pooled;
@@ -59,7 +61,13 @@ TEST_P(PooledKernelHost, EveryCoordinateOfBothPathsMatchesTheCpu) {
   std::vector<float> expected(static_cast<std::size_t>(bags * dim));
   const float* w = weighted ? sample_weights.data() : nullptr;
   embedkit::cpu::pooled_lookup(weights.data(), kRows, dim, ids.data(), offsets.data(), bags, w, mode, kPadding,
-                               expected.data());
+                               expected.data(), Isa::baseline);
+  if (embedkit::cpu::supports(Isa::avx2)) {
+    std::vector<float> avx2(expected.size(), -99.0f);
+    embedkit::cpu::pooled_lookup(weights.data(), kRows, dim, ids.data(), offsets.data(), bags, w, mode, kPadding,
+                                 avx2.data(), Isa::avx2);
+    EXPECT_EQ(std::memcmp(avx2.data(), expected.data(), avx2.size() * sizeof(float)), 0) << "AVX2 clone";
+  }
   std::vector<std::int64_t> expected_argmax(expected.size(), -1);
   if (mode == PoolingMode::max) {
     embedkit::cpu::pooled_argmax(weights.data(), kRows, dim, ids.data(), offsets.data(), bags, kPadding,
