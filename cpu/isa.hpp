@@ -1,6 +1,7 @@
 #pragma once
 // Run-time choice of an instruction set for the few loops whose speed depends on it. The library
-// is built for baseline x86-64 (SSE2) so that it loads on every x86-64 CPU; a loop compiled a
+// is built for baseline x86-64 (SSE2, unless the builder adds -march to the flags) so that it loads
+// on every x86-64 CPU; a loop compiled a
 // second time with EMBEDKIT_TARGET_AVX2 runs where the CPU supports AVX2. Neither clone contracts
 // a multiply and an add (-ffp-contract=off, and AVX2 alone has no FMA), so both give the same bits.
 

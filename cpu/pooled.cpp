@@ -94,8 +94,8 @@ template <class Index>
 
 // weighted_bags compiled for SSE2 and for AVX2, called once per chunk of bags. With the row
 // prefetches hiding most of the memory latency, the loop's own work shows. The 64-column
-// accumulator: AVX2's 16 registers of 8 floats hold it, SSE2's of 4 cannot (a load and a store per
-// entry and column group); pooled sums of bags of 32 at dim 64 over a 2 GiB table, the two
+// accumulator: AVX2's 16 registers of 8 floats hold it with room for the row; SSE2's 16 of 4
+// would all go to it, so the loop loads and stores it for every entry; pooled sums of bags of 32 at dim 64 over a 2 GiB table, the two
 // alternating call by call in one process (30 calls each, 2 threads, AMD EPYC), took 28.7 ms best
 // and 32.7 median with AVX2 against 36.3 and 44.6 with SSE2 (AVX-512 was level with AVX2 in a
 // standalone copy of the loop). And a call per bag, the batch's fields reloaded for each, made

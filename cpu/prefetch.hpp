@@ -17,9 +17,10 @@ namespace embedkit::cpu {
 constexpr std::int64_t kPrefetchDistance = 16;
 
 /// The cache level a prefetch fills (the value is __builtin_prefetch's locality argument).
-/// Rows that are only read, once (lookup, pooled lookup), go to L2: an L1 prefetch holds one of the
-/// core's few L1 miss buffers until its line arrives, which caps the misses in flight below what 16
-/// rows of several lines each need. On the current machine (AMD EPYC, 2 threads, 2 GiB table,
+/// Rows that are only read, once (lookup, pooled lookup), go to L2, measured faster; the likely
+/// reason (not measured: no PMU here) is that an L1 prefetch holds one of the core's few L1 miss
+/// buffers until its line arrives, capping the misses in flight below what 16 rows of several
+/// lines each need. On the current machine (AMD EPYC, 2 threads, 2 GiB table,
 /// uniform ids, the level alternating call by call in one process, 15 calls each, best / median):
 /// lookups at dim 64 took 20.7 / 22.4 ms into L2 against 24.7 / 27.9 into L1, at dim 256 101 / 109
 /// against 135 / 144, pooled bags of 32 at dim 64 37.7 / 46.1 against 49.0 / 55.3. The train step's

@@ -17,7 +17,7 @@
 namespace embedkit::cpu {
 
 /// The canonical sum, for each segment u, over its sorted slots k (slot k holds position
-/// segments.positions[k]) of the gradient row of slot k, which `accumulate(k, acc, first)` writes
+/// segments.positions[k], or that position's bag for group_bags' segments) of the gradient row of slot k, which `accumulate(k, acc, first)` writes
 /// (first: acc = row) or adds (acc += row) into `acc`. `prefetch(k)` is called kPrefetchDistance
 /// slots ahead of `accumulate(k, ...)`, so the gradient rows, read in id order and so at random,
 /// arrive before they are needed. Each finished row goes to `finish(u, row)`, once per segment,

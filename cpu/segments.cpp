@@ -49,6 +49,7 @@ Segments group_entries(const Index* ids, std::int64_t count, std::int64_t slot_l
       std::int64_t id, position, slot;
     };
     std::vector<Entry> entries;
+    entries.reserve(static_cast<std::size_t>(count));
     for_each_entry([&](std::int64_t position, std::int64_t slot) {
       const auto id = static_cast<std::int64_t>(ids[position]);
       if (kept(id)) entries.push_back({id, position, slot});

@@ -104,6 +104,36 @@ INSTANTIATE_TEST_SUITE_P(
              (param_info.param.weighted ? "_weighted" : "");
     });
 
+// The AVX2 clone against the baseline on a batch of many 64-bag chunks (run by two threads), int32
+// ids, every mode it serves, weighted and not, dims with and without a partial tile.
+TEST(PooledIsa, TheAvx2CloneGivesTheBaselineBitsOnInt32Ids) {
+  if (!embedkit::cpu::supports(Isa::avx2)) GTEST_SKIP() << "this CPU has no AVX2: only the baseline clone runs";
+  std::mt19937_64 rng(77);
+  constexpr std::int64_t kRows = 3000, kPadding = 5;
+  std::vector<std::int64_t> offsets = {0};
+  for (int bag = 0; bag < 1000; ++bag) offsets.push_back(offsets.back() + static_cast<std::int64_t>(rng() % 40));
+  const std::int64_t bags = static_cast<std::int64_t>(offsets.size()) - 1;
+  std::vector<std::int32_t> ids(static_cast<std::size_t>(offsets.back()));
+  for (auto& id : ids) id = rng() % 7 == 0 ? kPadding : static_cast<std::int32_t>(rng() % (kRows + 3));  // some outside
+  std::vector<float> sample_weights(ids.size());
+  for (auto& w : sample_weights) w = static_cast<float>(static_cast<int>(rng() % 200) - 100) / 37.0f;
+  for (const std::int64_t dim : {std::int64_t{64}, std::int64_t{100}}) {
+    std::vector<float> weights(static_cast<std::size_t>(kRows * dim));
+    for (auto& w : weights) w = static_cast<float>(static_cast<int>(rng() % 2001) - 1000) / 997.0f;
+    for (const PoolingMode mode : {PoolingMode::sum, PoolingMode::mean, PoolingMode::sqrtn}) {
+      for (const float* w : {static_cast<const float*>(nullptr), static_cast<const float*>(sample_weights.data())}) {
+        std::vector<float> baseline(static_cast<std::size_t>(bags * dim)), avx2(baseline.size(), -1.0f);
+        embedkit::cpu::pooled_lookup(weights.data(), kRows, dim, ids.data(), offsets.data(), bags, w, mode, kPadding,
+                                     baseline.data(), Isa::baseline);
+        embedkit::cpu::pooled_lookup(weights.data(), kRows, dim, ids.data(), offsets.data(), bags, w, mode, kPadding,
+                                     avx2.data(), Isa::avx2);
+        EXPECT_EQ(std::memcmp(avx2.data(), baseline.data(), avx2.size() * sizeof(float)), 0)
+            << "dim " << dim << " " << embedkit::to_string(mode) << (w != nullptr ? " weighted" : "");
+      }
+    }
+  }
+}
+
 TEST(PooledKernelPlan, VectorizesExactlyWhenRowsAreWholeAlignedVectors) {
   EXPECT_TRUE(plan_pooled(10, 64, true).vectorized);
   EXPECT_FALSE(plan_pooled(10, 64, false).vectorized);

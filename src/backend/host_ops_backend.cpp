@@ -95,8 +95,8 @@ cpu::Segments group_pooled(const TableView& table, const Index* ids, std::int64_
 }
 
 // The pooled gradient `grad_bags` (one row per bag) folded by `segments` (from group_pooled) onto
-// the entries' ids, each entry receiving its share (pooled_entry_scales, or the argmax's columns
-// for max), each row handed to `finish` as cpu::reduce_segments does.
+// the entries' ids, each entry receiving its share (pooled_bag_scales by bag, pooled_entry_scales
+// by position, or the argmax's columns for max), each row handed to `finish` as cpu::reduce_segments does.
 template <class Index, class Finish>
 void fold_pooled_rows(const TableView& table, const Index* ids, std::int64_t count, const cpu::Segments& segments,
                       const std::int64_t* offsets, std::int64_t bags, const float* sample_weights, PoolingMode mode,
