@@ -73,13 +73,8 @@ template <class Index>
   const Batch<Index> batch = shared;  // a local copy: the compiler keeps the fields in registers
   for (std::int64_t bag = first; bag < last; ++bag) {
     const std::int64_t begin = batch.offsets[bag], end = batch.offsets[bag + 1];
-    detail::BagStats stats;
-    for (std::int64_t j = begin; j < end; ++j) {
-      if (static_cast<std::int64_t>(batch.ids[j]) != batch.padding_idx) {
-        stats.add(batch.sample_weights != nullptr ? batch.sample_weights[j] : 1.0f);
-      }
-    }
-    const float denominator = detail::pool_denominator(batch.mode, stats);
+    const float denominator =
+        detail::bag_denominator(batch.mode, batch.ids, begin, end, batch.sample_weights, batch.padding_idx);
     float* pooled = batch.out + bag * batch.dim;
     for (std::int64_t tile = 0; tile < batch.dim; tile += kTile) {
       const std::int64_t width = std::min(kTile, batch.dim - tile);
@@ -155,7 +150,6 @@ void pooled_lookup(const float* weights, std::int64_t input_dim, std::int64_t di
   // Bags differ in size, so threads take them in small dynamic chunks; each bag's arithmetic is
   // sequential, so the result does not depend on the schedule.
   constexpr std::int64_t kChunk = 64;
-  const std::int64_t chunks = (bags + kChunk - 1) / kChunk;
   if (mode == PoolingMode::max) {
 #pragma omp parallel for schedule(dynamic, kChunk) if (entries * dim >= kParallelMinFloats)
     for (std::int64_t bag = 0; bag < bags; ++bag) {
@@ -165,6 +159,7 @@ void pooled_lookup(const float* weights, std::int64_t input_dim, std::int64_t di
   }
   const Batch<Index> batch{weights, input_dim, dim, ids, offsets, entries, sample_weights, mode, padding_idx, out};
   const WeightedBags<Index> weighted_bags_clone = weighted_bags_for<Index>(isa);
+  const std::int64_t chunks = (bags + kChunk - 1) / kChunk;
 #pragma omp parallel for schedule(dynamic, 1) if (entries * dim >= kParallelMinFloats)
   for (std::int64_t chunk = 0; chunk < chunks; ++chunk) {
     weighted_bags_clone(batch, chunk * kChunk, std::min(bags, (chunk + 1) * kChunk));

@@ -14,11 +14,8 @@ void pooled_entry_scales(const Index* ids, const std::int64_t* offsets, std::int
                          PoolingMode mode, std::int64_t padding_idx, float* scales, std::int64_t* bag_of) {
 #pragma omp parallel for schedule(dynamic, 64) if (offsets[bags] >= kParallelMinIds)
   for (std::int64_t bag = 0; bag < bags; ++bag) {
-    detail::BagStats stats;
-    for (std::int64_t j = offsets[bag]; j < offsets[bag + 1]; ++j) {
-      if (static_cast<std::int64_t>(ids[j]) != padding_idx) stats.add(sample_weights != nullptr ? sample_weights[j] : 1.0f);
-    }
-    const float denominator = detail::pool_denominator(mode, stats);
+    const float denominator =
+        detail::bag_denominator(mode, ids, offsets[bag], offsets[bag + 1], sample_weights, padding_idx);
     for (std::int64_t j = offsets[bag]; j < offsets[bag + 1]; ++j) {
       const bool counted = static_cast<std::int64_t>(ids[j]) != padding_idx && denominator != 0.0f;
       const float w = sample_weights != nullptr ? sample_weights[j] : 1.0f;
@@ -33,11 +30,7 @@ void pooled_bag_scales(const Index* ids, const std::int64_t* offsets, std::int64
                        std::int64_t padding_idx, float* scales) {
 #pragma omp parallel for schedule(dynamic, 64) if (offsets[bags] >= kParallelMinIds)
   for (std::int64_t bag = 0; bag < bags; ++bag) {
-    detail::BagStats stats;
-    for (std::int64_t j = offsets[bag]; j < offsets[bag + 1]; ++j) {
-      if (static_cast<std::int64_t>(ids[j]) != padding_idx) stats.add(1.0f);
-    }
-    const float denominator = detail::pool_denominator(mode, stats);
+    const float denominator = detail::bag_denominator(mode, ids, offsets[bag], offsets[bag + 1], nullptr, padding_idx);
     scales[bag] = denominator != 0.0f ? 1.0f / denominator : 0.0f;
   }
 }

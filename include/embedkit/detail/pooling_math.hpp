@@ -7,6 +7,7 @@
 #include <embedkit/pooling.hpp>
 
 #include <cmath>
+#include <cstdint>
 
 namespace embedkit::detail {
 
@@ -30,6 +31,18 @@ EK_HOST_DEVICE inline float pool_denominator(PoolingMode mode, const BagStats& s
     case PoolingMode::max: break;
   }
   return 1.0f;
+}
+
+/// The denominator of the bag of entries [begin, end): its counted entries are those not equal to
+/// `padding_idx`, each weighing sample_weights[j] (1 when NULL).
+template <class Index>
+EK_HOST_DEVICE inline float bag_denominator(PoolingMode mode, const Index* ids, std::int64_t begin, std::int64_t end,
+                                            const float* sample_weights, std::int64_t padding_idx) {
+  BagStats stats;
+  for (std::int64_t j = begin; j < end; ++j) {
+    if (static_cast<std::int64_t>(ids[j]) != padding_idx) stats.add(sample_weights != nullptr ? sample_weights[j] : 1.0f);
+  }
+  return pool_denominator(mode, stats);
 }
 
 /// The pooled value of one column from its accumulated sum (or max) and the bag's denominator.
