@@ -3,20 +3,26 @@
 #include <embedkit/detail/pooling_math.hpp>
 #include <embedkit/status.hpp>
 
+#include "bag_ranges.hpp"
 #include "index_scan.hpp"
 #include "isa.hpp"
 #include "parallel.hpp"
 #include "prefetch.hpp"
+
+#include <omp.h>
 
 #include <algorithm>
 
 namespace embedkit::cpu {
 namespace {
 
-// Columns a bag accumulates at a time, in a local array the compiler keeps in vector registers
-// instead of loading and storing the output row for every entry. Wider rows take several passes
-// over the bag's entries; after the first pass those rows are in L1/L2.
+// Columns a bag accumulates at a time, in eight vectors of eight floats that the compiler keeps in
+// registers (AVX2: eight of its sixteen) instead of loading and storing the output row for every
+// entry. Named variables, not an array: GCC kept a zeroed array in memory as well, clearing it with
+// a microcoded `rep stos` for every bag, which made pooled bags of one entry twice as slow as a
+// plain lookup and bags of 32 1.3x slower (measured in one process, alternating the two).
 constexpr std::int64_t kTile = 64;
+using Lanes = float __attribute__((vector_size(32)));
 
 // A pooled lookup's inputs, as pooled_lookup takes them.
 template <class Index>
@@ -32,37 +38,78 @@ struct Batch {
   float* out;
 };
 
-// Columns [tile, tile + width) of the Σ wᵢ·rowᵢ of entries [begin, end), left to right from 0.0f,
-// divided by `denominator` into pooled. With kFull, width is kTile, a constant: the compiler
-// unrolls the columns and keeps the accumulator in vector registers for the whole bag. The first
-// tile asks for the rows kPrefetchDistance entries ahead.
-template <bool kFull, class Index>
-[[gnu::always_inline]] inline void sum_tile(const Batch<Index>& batch, std::int64_t begin, std::int64_t end,
-                                            std::int64_t tile, std::int64_t width, float denominator,
-                                            float* pooled) {
-  const std::int64_t columns = kFull ? kTile : width;
-  const std::int64_t dim = batch.dim;
-  const std::size_t row_bytes = static_cast<std::size_t>(dim) * sizeof(float);
-  alignas(64) float acc[kTile] = {};
-  for (std::int64_t j = begin; j < end; ++j) {
-    if (tile == 0 && j + kPrefetchDistance < batch.entries) {
-      const auto ahead = static_cast<std::int64_t>(batch.ids[j + kPrefetchDistance]);
-      if (in_range(ahead, batch.input_dim)) prefetch_row<CacheLevel::l2>(batch.weights + ahead * dim, row_bytes);
-    }
-    const auto id = static_cast<std::int64_t>(batch.ids[j]);
-    if (id == batch.padding_idx || !in_range(id, batch.input_dim)) continue;  // padding: skipped; outside: zeros
-    const float* row = batch.weights + id * dim + tile;
-    if (batch.sample_weights != nullptr) {
-      const float w = batch.sample_weights[j];
-      for (std::int64_t c = 0; c < columns; ++c) acc[c] += w * row[c];
-    } else {
-      for (std::int64_t c = 0; c < columns; ++c) acc[c] += row[c];
+// The row of entry j, or NULL for padding (skipped) and ids outside the table (zeros). The first
+// tile of a bag asks for the row kPrefetchDistance entries ahead.
+template <class Index>
+[[gnu::always_inline]] inline const float* entry_row(const Batch<Index>& batch, std::int64_t j, bool prefetch) {
+  if (prefetch && j + kPrefetchDistance < batch.entries) {
+    const auto ahead = static_cast<std::int64_t>(batch.ids[j + kPrefetchDistance]);
+    if (in_range(ahead, batch.input_dim)) {
+      prefetch_row<CacheLevel::l2>(batch.weights + ahead * batch.dim, static_cast<std::size_t>(batch.dim) * sizeof(float));
     }
   }
-  if (denominator == 1.0f) {
-    for (std::int64_t c = 0; c < columns; ++c) pooled[tile + c] = acc[c];
-  } else {
-    for (std::int64_t c = 0; c < columns; ++c) pooled[tile + c] = detail::pool_finish(acc[c], denominator);
+  const auto id = static_cast<std::int64_t>(batch.ids[j]);
+  if (id == batch.padding_idx || !in_range(id, batch.input_dim)) return nullptr;
+  return batch.weights + id * batch.dim;
+}
+
+// Eight floats from `from`, unaligned; an out parameter, as returning a 32-byte vector would be an
+// ABI question where AVX is off.
+[[gnu::always_inline]] inline void load_lanes(Lanes& lanes, const float* from) {
+  __builtin_memcpy(&lanes, from, sizeof lanes);
+}
+
+// Columns [tile, tile + kTile) of the Σ wᵢ·rowᵢ of entries [begin, end), left to right from 0.0f,
+// divided by `denominator`, into pooled.
+template <class Index>
+[[gnu::always_inline]] inline void sum_full_tile(const Batch<Index>& batch, std::int64_t begin, std::int64_t end,
+                                                 std::int64_t tile, float denominator, float* pooled) {
+  Lanes a0{}, a1{}, a2{}, a3{}, a4{}, a5{}, a6{}, a7{};
+  for (std::int64_t j = begin; j < end; ++j) {
+    const float* row = entry_row(batch, j, tile == 0);
+    if (row == nullptr) continue;
+    row += tile;
+    Lanes r0, r1, r2, r3, r4, r5, r6, r7;
+    load_lanes(r0, row), load_lanes(r1, row + 8), load_lanes(r2, row + 16), load_lanes(r3, row + 24);
+    load_lanes(r4, row + 32), load_lanes(r5, row + 40), load_lanes(r6, row + 48), load_lanes(r7, row + 56);
+    if (batch.sample_weights != nullptr) {
+      const float w = batch.sample_weights[j];
+      a0 += w * r0, a1 += w * r1, a2 += w * r2, a3 += w * r3, a4 += w * r4, a5 += w * r5, a6 += w * r6, a7 += w * r7;
+    } else {
+      a0 += r0, a1 += r1, a2 += r2, a3 += r3, a4 += r4, a5 += r5, a6 += r6, a7 += r7;
+    }
+  }
+  float* to = pooled + tile;
+  __builtin_memcpy(to, &a0, sizeof a0), __builtin_memcpy(to + 8, &a1, sizeof a1);
+  __builtin_memcpy(to + 16, &a2, sizeof a2), __builtin_memcpy(to + 24, &a3, sizeof a3);
+  __builtin_memcpy(to + 32, &a4, sizeof a4), __builtin_memcpy(to + 40, &a5, sizeof a5);
+  __builtin_memcpy(to + 48, &a6, sizeof a6), __builtin_memcpy(to + 56, &a7, sizeof a7);
+  if (denominator != 1.0f) {
+    for (std::int64_t c = 0; c < kTile; ++c) to[c] = detail::pool_finish(to[c], denominator);
+  }
+}
+
+// The last `width` (< kTile) columns from `tile` on, as sum_full_tile, accumulated in the output
+// row itself (in L1 after the first entry).
+template <class Index>
+[[gnu::always_inline]] inline void sum_partial_tile(const Batch<Index>& batch, std::int64_t begin, std::int64_t end,
+                                                    std::int64_t tile, std::int64_t width, float denominator,
+                                                    float* pooled) {
+  float* acc = pooled + tile;
+  for (std::int64_t c = 0; c < width; ++c) acc[c] = 0.0f;
+  for (std::int64_t j = begin; j < end; ++j) {
+    const float* row = entry_row(batch, j, tile == 0);
+    if (row == nullptr) continue;
+    row += tile;
+    if (batch.sample_weights != nullptr) {
+      const float w = batch.sample_weights[j];
+      for (std::int64_t c = 0; c < width; ++c) acc[c] += w * row[c];
+    } else {
+      for (std::int64_t c = 0; c < width; ++c) acc[c] += row[c];
+    }
+  }
+  if (denominator != 1.0f) {
+    for (std::int64_t c = 0; c < width; ++c) acc[c] = detail::pool_finish(acc[c], denominator);
   }
 }
 
@@ -79,23 +126,21 @@ template <class Index>
     for (std::int64_t tile = 0; tile < batch.dim; tile += kTile) {
       const std::int64_t width = std::min(kTile, batch.dim - tile);
       if (width == kTile) {
-        sum_tile<true>(batch, begin, end, tile, width, denominator, pooled);
+        sum_full_tile(batch, begin, end, tile, denominator, pooled);
       } else {
-        sum_tile<false>(batch, begin, end, tile, width, denominator, pooled);
+        sum_partial_tile(batch, begin, end, tile, width, denominator, pooled);
       }
     }
   }
 }
 
-// weighted_bags compiled for SSE2 and for AVX2, called once per chunk of bags. With the row
+// weighted_bags compiled for SSE2 and for AVX2, called once per range of bags. With the row
 // prefetches hiding most of the memory latency, the loop's own work shows. The 64-column
 // accumulator: AVX2's 16 registers of 8 floats hold it with room for the row; SSE2's 16 of 4
-// would all go to it, so the loop loads and stores it for every entry; pooled sums of bags of 32 at dim 64 over a 2 GiB table, the two
-// alternating call by call in one process (30 calls each, 2 threads, AMD EPYC), took 28.7 ms best
-// and 32.7 median with AVX2 against 36.3 and 44.6 with SSE2 (AVX-512 was level with AVX2 in a
-// standalone copy of the loop). And a call per bag, the batch's fields reloaded for each, made
-// bags of one entry 1.5x slower: 147.6 / 157.0 ms against 100.7 / 112.3 for 2^21 bags (bags of
-// 8-128 level).
+// would all go to it, so the loop loads and stores it for every entry; pooled sums of bags of 32
+// at dim 64 over a 2 GiB table, the two alternating call by call in one process (30 calls each,
+// 2 threads, AMD EPYC), took 28.7 ms best and 32.7 median with AVX2 against 36.3 and 44.6 with
+// SSE2 (AVX-512 was level with AVX2 in a standalone copy of the loop).
 template <class Index>
 void weighted_bags_baseline(const Batch<Index>& batch, std::int64_t first, std::int64_t last) {
   weighted_bags(batch, first, last);
@@ -147,11 +192,8 @@ void pooled_lookup(const float* weights, std::int64_t input_dim, std::int64_t di
                    const std::int64_t* offsets, std::int64_t bags, const float* sample_weights,
                    PoolingMode mode, std::int64_t padding_idx, float* out, Isa isa) {
   const std::int64_t entries = offsets[bags];
-  // Bags differ in size, so threads take them in small dynamic chunks; each bag's arithmetic is
-  // sequential, so the result does not depend on the schedule.
-  constexpr std::int64_t kChunk = 64;
   if (mode == PoolingMode::max) {
-#pragma omp parallel for schedule(dynamic, kChunk) if (entries * dim >= kParallelMinFloats)
+#pragma omp parallel for schedule(dynamic, 64) if (entries * dim >= kParallelMinFloats)
     for (std::int64_t bag = 0; bag < bags; ++bag) {
       max_bag(weights, input_dim, dim, ids, offsets[bag], offsets[bag + 1], padding_idx, out + bag * dim);
     }
@@ -159,10 +201,16 @@ void pooled_lookup(const float* weights, std::int64_t input_dim, std::int64_t di
   }
   const Batch<Index> batch{weights, input_dim, dim, ids, offsets, entries, sample_weights, mode, padding_idx, out};
   const WeightedBags<Index> weighted_bags_clone = weighted_bags_for<Index>(isa);
-  const std::int64_t chunks = (bags + kChunk - 1) / kChunk;
+  // Threads take contiguous ranges of about equal work, kRangesPerThread each, handed out in turn
+  // (a thread the host preempts holds up one range, not half the batch). Chunks of 64 bags instead
+  // left the prefetch behind at every chunk: bags of one entry took 1.4x as long (in one process,
+  // alternating). Each bag's arithmetic is sequential, so the result does not depend on the schedule.
+  constexpr std::int64_t kRangesPerThread = 8;
+  const std::int64_t ranges = std::min<std::int64_t>(bags, kRangesPerThread * omp_get_max_threads());
 #pragma omp parallel for schedule(dynamic, 1) if (entries * dim >= kParallelMinFloats)
-  for (std::int64_t chunk = 0; chunk < chunks; ++chunk) {
-    weighted_bags_clone(batch, chunk * kChunk, std::min(bags, (chunk + 1) * kChunk));
+  for (std::int64_t range = 0; range < ranges; ++range) {
+    weighted_bags_clone(batch, bag_range_begin(offsets, bags, range, ranges),
+                        bag_range_begin(offsets, bags, range + 1, ranges));
   }
 }
 

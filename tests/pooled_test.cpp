@@ -153,9 +153,11 @@ TYPED_TEST(PooledTest, HugeRandomBagsAndThreadCounts) {
     const std::vector<float> sample_weights = mode == PoolingMode::max ? std::vector<float>{} : w;
     omp_set_num_threads(1);
     const auto one = table.lookup_pooled(IndexTensor(ids), offsets, mode, sample_weights).values;
-    omp_set_num_threads(2);
-    const auto two = table.lookup_pooled(IndexTensor(ids), offsets, mode, sample_weights).values;
-    ASSERT_EQ(std::memcmp(one.data(), two.data(), one.size() * sizeof(float)), 0) << to_string(mode);
+    for (const int team : {2, 3, 5}) {  // each team size cuts the bags into other ranges
+      omp_set_num_threads(team);
+      const auto many = table.lookup_pooled(IndexTensor(ids), offsets, mode, sample_weights).values;
+      ASSERT_EQ(std::memcmp(one.data(), many.data(), one.size() * sizeof(float)), 0) << to_string(mode) << ", " << team;
+    }
     expect_close(one, reference(weights, ids, offsets, mode, sample_weights, -1));
   }
   omp_set_num_threads(threads);
