@@ -7,9 +7,10 @@
 
 namespace embedkit::cpu {
 
-/// The first bag of range `part` of `parts` (part in [0, parts]; part == parts gives `bags`) over
-/// bags [0, bags) with CSR `offsets`: a bag's work is its entries plus one (its output row), and
-/// each range starts at the first bag whose preceding work reaches its share of the total.
+/// The first bag of range `part` of `parts` over bags [0, bags) with CSR `offsets`: a bag's work is
+/// its entries plus one (its output row), and each range starts at the first bag whose preceding
+/// work reaches its share of the total. parts in [1, 2^31), part in [0, parts] (part == parts
+/// gives `bags`), offsets[bags] + bags within int64.
 inline std::int64_t bag_range_begin(const std::int64_t* offsets, std::int64_t bags, std::int64_t part,
                                     std::int64_t parts) {
   // Work before bag b, offsets[b] + b, rises strictly with b: a binary search finds the bag.

@@ -29,7 +29,8 @@ void expect_ranges_match_walk(const std::vector<std::int64_t>& offsets, std::int
   ASSERT_EQ(bag_range_begin(offsets.data(), bags, parts, parts), bags);
   for (std::int64_t part = 0; part <= parts; ++part) {
     const std::int64_t begin = bag_range_begin(offsets.data(), bags, part, parts);
-    EXPECT_EQ(begin, walked_begin(offsets, part, parts)) << "part " << part << " of " << parts << ", " << bags << " bags";
+    EXPECT_EQ(begin, walked_begin(offsets, part, parts))
+        << "part " << part << " of " << parts << ", " << bags << " bags";
     if (part > 0) {
       EXPECT_GE(begin, bag_range_begin(offsets.data(), bags, part - 1, parts));
     }
@@ -63,7 +64,9 @@ TEST(BagRanges, AdversarialBatches) {
 TEST(BagRanges, EqualBagsSplitEvenly) {
   const auto offsets = offsets_of(std::vector<std::int64_t>(1 << 20, 32));
   const std::int64_t bags = 1 << 20;
-  for (std::int64_t part = 0; part <= 16; ++part) EXPECT_EQ(bag_range_begin(offsets.data(), bags, part, 16), bags / 16 * part);
+  for (std::int64_t part = 0; part <= 16; ++part) {
+    EXPECT_EQ(bag_range_begin(offsets.data(), bags, part, 16), bags / 16 * part);
+  }
 }
 
 TEST(BagRanges, HugeBatchesDoNotOverflow) {
