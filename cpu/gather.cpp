@@ -8,33 +8,59 @@
 
 namespace embedkit::cpu {
 
-// Streaming (non-temporal) stores for large outputs were tried and measured slower on this machine
-// class: a gather of random rows is bound by the misses in flight, and write-combining buffers take
-// the same fill buffers the row loads need. Regular stores through libc's memcpy it is.
 template <class Index>
 void gather_rows(const float* weights, std::int64_t input_dim, std::int64_t dim, const Index* ids,
-                 std::int64_t count, std::int64_t padding_idx, float* out) {
+                 std::int64_t count, std::int64_t padding_idx, float* out, RowStores stores) {
   const std::size_t row_bytes = static_cast<std::size_t>(dim) * sizeof(float);
   const auto wanted = [=](std::int64_t id) { return in_range(id, input_dim) && id != padding_idx; };
-#pragma omp parallel for schedule(static) if (count * dim >= kParallelMinFloats)
-  for (std::int64_t i = 0; i < count; ++i) {
-    if (i + kPrefetchDistance < count) {
-      const auto ahead = static_cast<std::int64_t>(ids[i + kPrefetchDistance]);
-      if (wanted(ahead)) prefetch_row<CacheLevel::l2>(weights + ahead * dim, row_bytes);
+  const auto write_row = [&](const float* row, float* destination) {
+#if defined(__SSE2__)
+    if (stores == RowStores::streaming) {
+      if (row != nullptr) {
+        stream_row(row, dim, destination);
+      } else {
+        stream_zeros(dim, destination);
+      }
+      return;
     }
-    const auto id = static_cast<std::int64_t>(ids[i]);
-    float* destination = out + i * dim;
-    if (wanted(id)) {
-      std::memcpy(destination, weights + id * dim, row_bytes);
+#endif
+    if (row != nullptr) {
+      std::memcpy(destination, row, row_bytes);
     } else {
       std::memset(destination, 0, row_bytes);
     }
+  };
+#pragma omp parallel if (count * dim >= kParallelMinFloats)
+  {
+#pragma omp for schedule(static)
+    for (std::int64_t i = 0; i < count; ++i) {
+      if (i + kPrefetchDistance < count) {
+        const auto ahead = static_cast<std::int64_t>(ids[i + kPrefetchDistance]);
+        if (wanted(ahead)) prefetch_row<CacheLevel::l2>(weights + ahead * dim, row_bytes);
+      }
+      const auto id = static_cast<std::int64_t>(ids[i]);
+      write_row(wanted(id) ? weights + id * dim : nullptr, out + i * dim);
+    }
+#if defined(__SSE2__)
+    if (stores == RowStores::streaming) finish_streaming();
+#endif
   }
+}
+
+template <class Index>
+void gather_rows(const float* weights, std::int64_t input_dim, std::int64_t dim, const Index* ids,
+                 std::int64_t count, std::int64_t padding_idx, float* out) {
+  gather_rows(weights, input_dim, dim, ids, count, padding_idx, out,
+              choose_row_stores(out, dim, count, last_level_cache_bytes()));
 }
 
 template void gather_rows(const float*, std::int64_t, std::int64_t, const std::int32_t*, std::int64_t,
                           std::int64_t, float*);
 template void gather_rows(const float*, std::int64_t, std::int64_t, const std::int64_t*, std::int64_t,
                           std::int64_t, float*);
+template void gather_rows(const float*, std::int64_t, std::int64_t, const std::int32_t*, std::int64_t,
+                          std::int64_t, float*, RowStores);
+template void gather_rows(const float*, std::int64_t, std::int64_t, const std::int64_t*, std::int64_t,
+                          std::int64_t, float*, RowStores);
 
 }  // namespace embedkit::cpu
