@@ -3,6 +3,7 @@
 #include "index_scan.hpp"
 #include "parallel.hpp"
 #include "prefetch.hpp"
+#include "stream_stores.hpp"
 
 #include <cstring>
 
@@ -12,38 +13,31 @@ template <class Index>
 void gather_rows(const float* weights, std::int64_t input_dim, std::int64_t dim, const Index* ids,
                  std::int64_t count, std::int64_t padding_idx, float* out, RowStores stores) {
   const std::size_t row_bytes = static_cast<std::size_t>(dim) * sizeof(float);
+  const bool stream = stores == RowStores::streaming && can_stream_rows(out, dim);
   const auto wanted = [=](std::int64_t id) { return in_range(id, input_dim) && id != padding_idx; };
-  const auto write_row = [&](const float* row, float* destination) {
-#if defined(__SSE2__)
-    if (stores == RowStores::streaming) {
-      if (row != nullptr) {
-        stream_row(row, dim, destination);
-      } else {
-        stream_zeros(dim, destination);
-      }
-      return;
-    }
-#endif
-    if (row != nullptr) {
-      std::memcpy(destination, row, row_bytes);
-    } else {
-      std::memset(destination, 0, row_bytes);
-    }
-  };
 #pragma omp parallel if (count * dim >= kParallelMinFloats)
   {
-#pragma omp for schedule(static)
+#pragma omp for schedule(static) nowait
     for (std::int64_t i = 0; i < count; ++i) {
       if (i + kPrefetchDistance < count) {
         const auto ahead = static_cast<std::int64_t>(ids[i + kPrefetchDistance]);
         if (wanted(ahead)) prefetch_row<CacheLevel::l2>(weights + ahead * dim, row_bytes);
       }
       const auto id = static_cast<std::int64_t>(ids[i]);
-      write_row(wanted(id) ? weights + id * dim : nullptr, out + i * dim);
+      float* destination = out + i * dim;
+      if (stream) {
+        if (wanted(id)) {
+          stream_row(weights + id * dim, dim, destination);
+        } else {
+          stream_zeros(dim, destination);
+        }
+      } else if (wanted(id)) {
+        std::memcpy(destination, weights + id * dim, row_bytes);
+      } else {
+        std::memset(destination, 0, row_bytes);
+      }
     }
-#if defined(__SSE2__)
-    if (stores == RowStores::streaming) finish_streaming();
-#endif
+    if (stream) finish_streaming();
   }
 }
 

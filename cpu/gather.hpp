@@ -8,7 +8,7 @@
 namespace embedkit::cpu {
 
 /// Copies row ids[i] of the (input_dim, dim) matrix `weights` to out[i, :] for i < count, written
-/// with `stores` (RowStores::streaming only where choose_row_stores allows it for this output).
+/// with `stores` (RowStores::streaming falls back to cached stores where !can_stream_rows).
 /// Rows of ids outside [0, input_dim) and of `padding_idx` (when >= 0) are written as zeros;
 /// the caller has already rejected out-of-range ids unless it wants them zero-filled.
 template <class Index>

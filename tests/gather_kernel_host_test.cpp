@@ -2,10 +2,10 @@
 #include <gtest/gtest.h>
 
 #include "kernels/gather_kernel.hpp"
+#include "tests/aligned_floats.hpp"
 #include "tests/kernel_host_launch.hpp"
 
 #include <cstdint>
-#include <cstdlib>
 #include <random>
 #include <string>
 #include <vector>
@@ -16,16 +16,7 @@ using embedkit::kernels::GatherArgs;
 using embedkit::kernels::GatherPlan;
 using embedkit::kernels::plan_gather;
 
-// 16-byte aligned storage, as cudaMalloc gives.
-struct AlignedFloats {
-  explicit AlignedFloats(std::size_t n)
-      : data(static_cast<float*>(std::aligned_alloc(16, ((n * sizeof(float) + 15) / 16) * 16 + 16))), size(n) {}
-  ~AlignedFloats() { std::free(data); }
-  AlignedFloats(const AlignedFloats&) = delete;
-  AlignedFloats& operator=(const AlignedFloats&) = delete;
-  float* data;
-  std::size_t size;
-};
+using embedkit::testing::AlignedFloats;
 
 struct Case {
   std::int64_t dim;
@@ -37,7 +28,7 @@ class GatherKernelHost : public ::testing::TestWithParam<Case> {};
 TEST_P(GatherKernelHost, EveryCoordinateMatchesReference) {
   const auto [dim, aligned] = GetParam();
   constexpr std::int64_t kRows = 97, kCount = 301;
-  AlignedFloats weights(static_cast<std::size_t>(kRows * dim));
+  AlignedFloats weights(static_cast<std::size_t>(kRows * dim), 16);  // as cudaMalloc gives
   std::mt19937 rng(static_cast<unsigned>(dim));
   for (std::size_t i = 0; i < weights.size; ++i) weights.data[i] = std::uniform_real_distribution<float>(-1, 1)(rng);
   std::vector<std::int64_t> ids(kCount);
@@ -45,7 +36,7 @@ TEST_P(GatherKernelHost, EveryCoordinateMatchesReference) {
   ids[5] = 13;    // padding
   ids[7] = kRows; // out of range: zeros and the flag
   ids[9] = -2;
-  AlignedFloats out(static_cast<std::size_t>(kCount * dim) + 1);
+  AlignedFloats out(static_cast<std::size_t>(kCount * dim) + 1, 16);
   float* destination = aligned ? out.data : out.data + 1;  // +1 float breaks 16-byte alignment
   for (std::size_t i = 0; i < static_cast<std::size_t>(kCount * dim); ++i) destination[i] = -9.0f;
 

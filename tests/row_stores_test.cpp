@@ -5,11 +5,12 @@
 
 #include "cpu/gather.hpp"
 #include "cpu/row_stores.hpp"
+#include "tests/aligned_floats.hpp"
 
 #include <omp.h>
 
+#include <algorithm>
 #include <cstdint>
-#include <cstdlib>
 #include <cstring>
 #include <random>
 #include <vector>
@@ -19,16 +20,7 @@ namespace {
 using embedkit::cpu::choose_row_stores;
 using embedkit::cpu::gather_rows;
 using embedkit::cpu::RowStores;
-
-// Floats starting on a cache line, as the streamed stores need.
-struct LineAlignedFloats {
-  explicit LineAlignedFloats(std::size_t n)
-      : data(static_cast<float*>(std::aligned_alloc(64, ((n * sizeof(float) + 63) / 64 + 1) * 64))) {}
-  ~LineAlignedFloats() { std::free(data); }
-  LineAlignedFloats(const LineAlignedFloats&) = delete;
-  LineAlignedFloats& operator=(const LineAlignedFloats&) = delete;
-  float* data;
-};
+using embedkit::testing::AlignedFloats;
 
 constexpr std::int64_t kRows = 211, kPadding = 17;
 
@@ -47,8 +39,10 @@ std::vector<Index> adversarial_ids(std::int64_t count, unsigned seed) {
   return ids;
 }
 
+// Gathers into an output `offset` floats past a cache line (0: on one).
 template <class Index>
-void expect_gather_matches_reference(std::int64_t dim, std::int64_t count, RowStores stores, int threads) {
+void expect_gather_matches_reference(std::int64_t dim, std::int64_t count, RowStores stores, int threads,
+                                     std::int64_t offset = 0) {
   std::vector<float> weights(static_cast<std::size_t>(kRows * dim));
   std::mt19937 rng(static_cast<unsigned>(dim * 7 + count));
   for (float& w : weights) w = std::uniform_real_distribution<float>(-1, 1)(rng);
@@ -61,21 +55,21 @@ void expect_gather_matches_reference(std::int64_t dim, std::int64_t count, RowSt
       expected[i * dim + c] = zero ? 0.0f : weights[id * dim + c];
     }
   }
-  LineAlignedFloats out(expected.size());
-  std::fill(out.data, out.data + expected.size(), -99.0f);  // the 16 floats past the end must stay
+  AlignedFloats buffer(expected.size() + static_cast<std::size_t>(offset), 64);  // on a cache line
+  std::fill(buffer.data, buffer.data + expected.size() + offset, -99.0f);  // the floats around must stay
+  float* out = buffer.data + offset;
   const int saved = omp_get_max_threads();
   omp_set_num_threads(threads);
-  gather_rows(weights.data(), kRows, dim, ids.data(), count, kPadding, out.data, stores);
+  gather_rows(weights.data(), kRows, dim, ids.data(), count, kPadding, out, stores);
   omp_set_num_threads(saved);
-  EXPECT_EQ(std::memcmp(out.data, expected.data(), expected.size() * sizeof(float)), 0)
+  EXPECT_EQ(std::memcmp(out, expected.data(), expected.size() * sizeof(float)), 0)
       << "dim " << dim << ", " << count << " rows, " << (stores == RowStores::streaming ? "streamed" : "cached")
-      << ", " << threads << " threads";
+      << ", " << threads << " threads, " << offset << " floats off a line";
+  EXPECT_TRUE(std::all_of(buffer.data, out, [](float v) { return v == -99.0f; })) << "wrote before the output";
 }
 
 TEST(RowStores, StreamedAndCachedGathersMatchReference) {
-  std::vector<RowStores> kinds = {RowStores::cached};
-  if (embedkit::cpu::streaming_stores_available()) kinds.push_back(RowStores::streaming);
-  for (const RowStores stores : kinds) {
+  for (const RowStores stores : {RowStores::cached, RowStores::streaming}) {
     for (const std::int64_t dim : {192, 256, 512}) {
       for (const std::int64_t count : {0, 1, 13, 1000}) {  // 1000 rows run in parallel
         for (const int threads : {1, 2, 3}) {
@@ -93,12 +87,26 @@ TEST(RowStores, CachedStoresServeAnyRowLength) {
   }
 }
 
+// Streaming asked for where rows cannot be streamed (off a line, not whole lines) gives plain stores.
+TEST(RowStores, StreamingFallsBackToCachedWhereRowsCannotStream) {
+  for (const std::int64_t offset : {1, 4, 8}) {
+    expect_gather_matches_reference<std::int64_t>(256, 1000, RowStores::streaming, 2, offset);
+  }
+  for (const std::int64_t dim : {1, 3, 20, 200}) {
+    expect_gather_matches_reference<std::int64_t>(dim, 1000, RowStores::streaming, 2);
+  }
+}
+
 TEST(RowStores, StreamsOnlyLongWholeLineRowsFromALineIntoAnOutputBeyondTheCache) {
-  LineAlignedFloats buffer(64);
+  AlignedFloats buffer(64, 64);
   const float* aligned = buffer.data;
   constexpr std::int64_t kCache = 1 << 20;
   const std::int64_t beyond = kCache / (256 * 4) + 1, within = kCache / (256 * 4);
-  const RowStores streaming = embedkit::cpu::streaming_stores_available() ? RowStores::streaming : RowStores::cached;
+#if defined(__SSE2__)
+  const RowStores streaming = RowStores::streaming;
+#else
+  const RowStores streaming = RowStores::cached;  // no streaming stores in this build
+#endif
   EXPECT_EQ(choose_row_stores(aligned, 256, beyond, kCache), streaming);
   EXPECT_EQ(choose_row_stores(aligned, 192, kCache, kCache), streaming);  // 768 bytes: the shortest streamed row
   EXPECT_EQ(choose_row_stores(aligned, 256, within, kCache), RowStores::cached);  // fits the cache
@@ -108,6 +116,11 @@ TEST(RowStores, StreamsOnlyLongWholeLineRowsFromALineIntoAnOutputBeyondTheCache)
   EXPECT_EQ(choose_row_stores(aligned, 64, kCache, kCache), RowStores::cached);  // short rows measured slower
   EXPECT_EQ(choose_row_stores(aligned, 0, kCache, kCache), RowStores::cached);
   EXPECT_GT(embedkit::cpu::last_level_cache_bytes(), 0);
+  const bool available = streaming == RowStores::streaming;
+  EXPECT_EQ(embedkit::cpu::can_stream_rows(aligned, 16), available);  // one line: streamable, if not chosen
+  EXPECT_FALSE(embedkit::cpu::can_stream_rows(aligned + 1, 16));
+  EXPECT_FALSE(embedkit::cpu::can_stream_rows(aligned, 8));
+  EXPECT_FALSE(embedkit::cpu::can_stream_rows(aligned, 0));
 }
 
 }  // namespace
