@@ -28,12 +28,16 @@ constexpr std::int64_t kPrefetchDistance = 16;
 /// stay in L1.
 enum class CacheLevel : int { l1 = 3, l2 = 2 };
 
+/// Bytes of a cache line on the CPUs this library targets (x86-64, AArch64).
+constexpr std::size_t kCacheLineBytes = 64;
+
 /// Asks for every cache line of the `row_bytes` bytes at `row`, for reading, into `level`.
 template <CacheLevel level = CacheLevel::l1>
 inline void prefetch_row(const float* row, std::size_t row_bytes) {
-  constexpr std::size_t kCacheLine = 64;
   const char* bytes = reinterpret_cast<const char*>(row);
-  for (std::size_t b = 0; b < row_bytes; b += kCacheLine) __builtin_prefetch(bytes + b, 0, static_cast<int>(level));
+  for (std::size_t b = 0; b < row_bytes; b += kCacheLineBytes) {
+    __builtin_prefetch(bytes + b, 0, static_cast<int>(level));
+  }
 }
 
 }  // namespace embedkit::cpu

@@ -1,5 +1,7 @@
 #include "row_stores.hpp"
 
+#include "prefetch.hpp"
+
 #include <unistd.h>
 
 #include <cstdint>
@@ -38,10 +40,9 @@ std::int64_t last_level_cache_bytes() {
 
 bool can_stream_rows(const float* out, std::int64_t dim) {
 #if defined(__SSE2__)
-  constexpr std::int64_t kCacheLineBytes = 64;
   const std::int64_t row_bytes = dim * static_cast<std::int64_t>(sizeof(float));
-  return reinterpret_cast<std::uintptr_t>(out) % kCacheLineBytes == 0 && row_bytes > 0 &&
-         row_bytes % kCacheLineBytes == 0;
+  const auto line = static_cast<std::int64_t>(kCacheLineBytes);
+  return reinterpret_cast<std::uintptr_t>(out) % kCacheLineBytes == 0 && row_bytes > 0 && row_bytes % line == 0;
 #else
   (void)out;
   (void)dim;
