@@ -1,0 +1,2 @@
+// Issue #22 regression tests: see docs/reliability.md, "Round two".
+#include <gtest/gtest.h>
