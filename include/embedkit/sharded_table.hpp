@@ -71,7 +71,7 @@ struct ExchangeStats {
 /// each rank of the communicator makes the same calls in the same order, one at a time (not from
 /// several threads), each with its own local batch (of any size, empty included); the accessors
 /// (config() to last_exchange()) are local. Results are bitwise those of one EmbeddingTable of the same config given the
-/// concatenation of the ranks' batches in rank order, on CPU shards (see the README's
+/// concatenation of the ranks' batches in rank order, on CPU shards (see docs/numerics.md,
 /// floating-point contract). A call that fails on any rank fails on every rank with the same
 /// Error, whose message starts with the rank it came from (`rank 1: indices[3] = 15000 is not in
 /// [0, 10000)`), and changes no shard. A rank that dies ends the job (MPI's default error handling).

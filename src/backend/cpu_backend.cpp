@@ -21,7 +21,7 @@ constexpr std::size_t kAlignment = 64;  // a cache line; what 512-bit vector loa
 // Buffers of at least kHugePageMinBytes (tables, optimizer state, large batches) are aligned to 2 MiB
 // and advised to the kernel as huge-page candidates (transparent huge pages in "madvise" mode, the
 // common default). A random row gather from a table beyond the cache misses the TLB on almost every
-// row with 4 KiB pages; with 2 MiB pages the page walk mostly disappears (bench/README.md). The
+// row with 4 KiB pages; with 2 MiB pages the page walk mostly disappears. The
 // advice is best effort: where THP is off it changes nothing.
 constexpr std::size_t kHugePage = std::size_t{2} << 20;
 constexpr std::size_t kHugePageMinBytes = 32 * kHugePage;
