@@ -11,6 +11,9 @@ nvcc=$(./scripts/find_nvcc.sh)
 [ -n "$nvcc" ] || { echo "[kernels] no nvcc: nothing to check" >&2; exit 1; }
 cuda_include="$(dirname "$(dirname "$nvcc")")/include"
 flags=(-std=c++17 -O3 --expt-relaxed-constexpr -fmad=false -Iinclude -I. -isystem "$cuda_include/cccl")
+# Through ccache when test.sh set it up (scripts/ccache_env.sh): ccache keeps ptxas's report too.
+launcher=()
+[ "${CMAKE_CUDA_COMPILER_LAUNCHER:-}" != ccache ] || launcher=(ccache)
 out=$(mktemp -d)
 trap 'rm -rf "$out"' EXIT
 status=0
@@ -18,7 +21,7 @@ status=0
 for source in kernels/*.cu; do
   for arch in 80 90; do
     report="$out/$(basename "$source" .cu)-sm$arch.txt"
-    "$nvcc" "${flags[@]}" -arch="sm_$arch" -Xptxas -v -c "$source" -o "$out/object.o" 2>"$report"
+    "${launcher[@]}" "$nvcc" "${flags[@]}" -arch="sm_$arch" -Xptxas -v -c "$source" -o "$out/object.o" 2>"$report"
     # ptxas prints a "Compiling entry function" line, then "Used N registers ..." and spills.
     awk -v file="$source" -v arch="sm_$arch" '
       /Compiling entry function/ { match($0, /_Z[A-Za-z0-9_]+/); name = substr($0, RSTART, RLENGTH) }
@@ -37,7 +40,7 @@ done
 for source in kernels/gather.cu kernels/pooled.cu; do
   for arch in 80 90; do
     ptx="$out/$(basename "$source" .cu)-sm$arch.ptx"
-    "$nvcc" "${flags[@]}" -arch="sm_$arch" -ptx "$source" -o "$ptx"
+    "${launcher[@]}" "$nvcc" "${flags[@]}" -arch="sm_$arch" -ptx "$source" -o "$ptx"
     if grep -Eq 'ld\.global(\.nc)?\.v4\.(f32|b32|u32)' "$ptx"; then
       echo "  sm_$arch  $source: 128-bit global loads present"
     else

@@ -4,6 +4,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 ./scripts/setup.sh
+source scripts/ccache_env.sh
 nvcc=$(./scripts/find_nvcc.sh)
 echo "[demo] configuring build/release (CUDA: ${nvcc:-not found, CPU-only})"
 cmake -S . -B build/release -G Ninja -DCMAKE_BUILD_TYPE=Release -DEMBEDKIT_CUDA=AUTO \

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Sets up a fresh machine, then builds and tests embedkit in CI's lanes:
-#   cuda   - the CUDA backend compiled for sm_80 and sm_90, all tests (GPU tests skip without a GPU),
-#            and scripts/check_kernels.sh (spills, vector loads)
+#   cuda   - the CUDA backend compiled for sm_80 and sm_90, the GPU-labelled tests (they skip without
+#            a GPU) and the C ABI test's CUDA-build branch, and scripts/check_kernels.sh (spills,
+#            vector loads); the CPU tests of this build would repeat the cpu lane's
 #   cpu    - the CPU-only library (-DEMBEDKIT_CUDA=OFF), all tests (the sharded ones under mpiexec
 #            on 1, 2 and 4 ranks) and smoke runs of the benchmarks
 #   asan   - CPU-only under AddressSanitizer + UndefinedBehaviorSanitizer, all tests (sharded ones
@@ -9,15 +10,17 @@
 #   tsan   - CPU-only under ThreadSanitizer (clang, LLVM's libomp), the concurrency tests, with
 #            OpenMP teams and again on one OpenMP thread (pooled OpenMP workers carry
 #            happens-before edges between callers that can hide a missing table lock)
-#   fuzz   - the libFuzzer targets in fuzz/ (clang, ASan + UBSan), each run for EMBEDKIT_FUZZ_SECONDS
-#            (default 30) from its checked-in corpus; a crash fails the lane and its input is kept
-#            in build/fuzz/artifacts/ to be added to the corpus
+#   fuzz   - the libFuzzer targets in fuzz/ (clang, ASan + UBSan): each replays its checked-in corpus
+#            and runs for EMBEDKIT_FUZZ_SECONDS (default 10); a crash fails the lane and its input is
+#            kept in build/fuzz/artifacts/ to be added to the corpus
 #   nompi  - the library built without MPI, and the test that its sharded entry points say so
 #   python - the Python package (python/): one CPU-only wheel built from this checkout, installed
 #            into two virtual environments under build/python, pytest in each: `venv` holds the
 #            pinned PyPI Keras 3 + JAX (CPU) + NumPy 2 of python/requirements-test.txt, `venv-torch`
 #            sees Debian's python3-torch and NumPy 1.24 (system site-packages) and adds only pytest
-# Usage: scripts/test.sh [lane ...]   (default: all of them). Warnings are errors in every lane.
+# Not in the default run: fuzz-long, the fuzz lane with EMBEDKIT_FUZZ_SECONDS defaulting to 300.
+# Usage: scripts/test.sh [lane ...]   (default: all but fuzz-long). Warnings are errors in every lane.
+# Every compile goes through ccache when it is installed (scripts/ccache_env.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -27,6 +30,7 @@ lanes=("$@")
 setup_groups=()
 for lane in "${lanes[@]}"; do [ "$lane" != python ] || setup_groups+=(python); done
 ./scripts/setup.sh "${setup_groups[@]}"
+source scripts/ccache_env.sh
 jobs=$(nproc)
 mkdir -p build
 # Debian's Python (the one python3-torch is built for): both environments and the wheel use it.
@@ -55,7 +59,7 @@ python_lane() {
 # Runs every fuzz target for EMBEDKIT_FUZZ_SECONDS from its seed corpus (read-only; new inputs go to
 # build/fuzz/corpus/) and prints its executions. A crash, leak, timeout or out-of-memory stops the lane.
 run_fuzzers() {
-  local dir=$1 seconds=${EMBEDKIT_FUZZ_SECONDS:-30} target name log execs
+  local dir=$1 seconds=$2 target name log execs
   mkdir -p "$dir/artifacts"
   for target in "$dir"/fuzz/*_fuzz; do
     name=$(basename "$target")
@@ -75,7 +79,10 @@ run_fuzzers() {
 }
 
 run_lane() {
-  local lane=$1 dir=build/$1 started=$SECONDS
+  local lane=$1 dir=build/$1 started=$SECONDS fuzz_seconds=${EMBEDKIT_FUZZ_SECONDS:-10}
+  if [ "$lane" = fuzz-long ]; then
+    lane=fuzz dir=build/fuzz fuzz_seconds=${EMBEDKIT_FUZZ_SECONDS:-300}
+  fi
   if [ "$lane" = python ]; then
     python_lane
     return
@@ -89,24 +96,30 @@ run_lane() {
         echo "[test] lane cuda: no nvcc on this machine; install the CUDA toolkit to compile the kernels" >&2
         return 1
       fi
-      flags+=(-DCMAKE_CUDA_COMPILER="$nvcc") ;;
+      flags+=(-DCMAKE_CUDA_COMPILER="$nvcc")
+      targets=(-t embedkit cuda_lane_tests) ;;
     cpu | asan | fuzz | nompi) ;;
     tsan)  # the library and the concurrency tests (label `concurrency`)
       targets=(-t concurrency_test c_api_concurrency_test)
       tests=(-L concurrency --no-tests=error) ;;
-    *) echo "[test] unknown lane '$lane' (cuda, cpu, asan, tsan, fuzz, nompi, python)" >&2; return 1 ;;
+    *) echo "[test] unknown lane '$lane' (cuda, cpu, asan, tsan, fuzz, fuzz-long, nompi, python)" >&2; return 1 ;;
   esac
   echo "[test] === lane $lane: configure (CMakePresets.json preset '$lane')"
   cmake --preset "$lane" "${flags[@]}" >"$dir.configure.log" 2>&1 || { cat "$dir.configure.log"; return 1; }
   echo "[test] === lane $lane: build"
   cmake --build --preset "$lane" -j "$jobs" "${targets[@]}"
   if [ "$lane" = fuzz ]; then
-    run_fuzzers "$dir"
+    run_fuzzers "$dir" "$fuzz_seconds"
     echo "[test] === lane $lane: passed in $((SECONDS - started)) s"
     return 0
   fi
   echo "[test] === lane $lane: ctest"
-  ctest --preset "$lane" -j "$jobs" "${tests[@]}"
+  if [ "$lane" = cuda ]; then
+    ctest --preset cuda -j "$jobs" -L gpu --no-tests=error
+    ctest --preset cuda -R '^c_api_test$' --no-tests=error
+  else
+    ctest --preset "$lane" -j "$jobs" "${tests[@]}"
+  fi
   if [ "$lane" = tsan ]; then
     echo "[test] === lane tsan: ctest on one OpenMP thread"
     OMP_NUM_THREADS=1 ctest --preset "$lane" -j "$jobs" "${tests[@]}"
