@@ -35,7 +35,7 @@ struct Batch {
   std::int64_t entries;         // offsets[bags], for the prefetch ahead
   const float* sample_weights;  // NULL: all ones
   PoolingMode mode;
-  std::int64_t padding_idx;
+  detail::Padding padding;
   float* out;
 };
 
@@ -51,7 +51,7 @@ template <class Index>
     }
   }
   const auto id = static_cast<std::int64_t>(batch.ids[j]);
-  if (id == batch.padding_idx || !in_range(id, batch.input_dim)) return nullptr;
+  if (batch.padding.is(id) || !in_range(id, batch.input_dim)) return nullptr;
   return batch.weights + id * batch.dim;
 }
 
@@ -123,7 +123,7 @@ template <class Index>
   for (std::int64_t bag = first; bag < last; ++bag) {
     const std::int64_t begin = batch.offsets[bag], end = batch.offsets[bag + 1];
     const float denominator =
-        detail::bag_denominator(batch.mode, batch.ids, begin, end, batch.sample_weights, batch.padding_idx);
+        detail::bag_denominator(batch.mode, batch.ids, begin, end, batch.sample_weights, batch.padding);
     float* pooled = batch.out + bag * batch.dim;
     for (std::int64_t tile = 0; tile < batch.dim; tile += kTile) {
       const std::int64_t width = std::min(kTile, batch.dim - tile);
@@ -173,12 +173,12 @@ WeightedBags<Index> weighted_bags_for(Isa isa) {
 // rows of zeros; an empty bag is zeros.
 template <class Index>
 void max_bag(const float* weights, std::int64_t input_dim, std::int64_t dim, const Index* ids, std::int64_t begin,
-             std::int64_t end, std::int64_t padding_idx, float* pooled) {
+             std::int64_t end, detail::Padding padding, float* pooled) {
   std::fill(pooled, pooled + dim, 0.0f);
   bool seen = false;
   for (std::int64_t j = begin; j < end; ++j) {
     const auto id = static_cast<std::int64_t>(ids[j]);
-    if (id == padding_idx) continue;
+    if (padding.is(id)) continue;
     const float* row = in_range(id, input_dim) ? weights + id * dim : nullptr;
     for (std::int64_t c = 0; c < dim; ++c) {
       const float v = row != nullptr ? row[c] : 0.0f;
@@ -193,16 +193,16 @@ void max_bag(const float* weights, std::int64_t input_dim, std::int64_t dim, con
 template <class Index>
 void pooled_lookup(const float* weights, std::int64_t input_dim, std::int64_t dim, const Index* ids,
                    const std::int64_t* offsets, std::int64_t bags, const float* sample_weights,
-                   PoolingMode mode, std::int64_t padding_idx, float* out, Isa isa) {
+                   PoolingMode mode, detail::Padding padding, float* out, Isa isa) {
   const std::int64_t entries = offsets[bags];
   if (mode == PoolingMode::max) {  // bags differ in size: small dynamic chunks of them
 #pragma omp parallel for schedule(dynamic, 64) if (entries * dim >= kParallelMinFloats)
     for (std::int64_t bag = 0; bag < bags; ++bag) {
-      max_bag(weights, input_dim, dim, ids, offsets[bag], offsets[bag + 1], padding_idx, out + bag * dim);
+      max_bag(weights, input_dim, dim, ids, offsets[bag], offsets[bag + 1], padding, out + bag * dim);
     }
     return;
   }
-  const Batch<Index> batch{weights, input_dim, dim, ids, offsets, entries, sample_weights, mode, padding_idx, out};
+  const Batch<Index> batch{weights, input_dim, dim, ids, offsets, entries, sample_weights, mode, padding, out};
   const WeightedBags<Index> weighted_bags_clone = weighted_bags_for<Index>(isa);
   // Contiguous ranges of about equal work, kRangesPerThread times the team in all, handed out
   // dynamically (a thread the host preempts holds up one range, not half the batch). Chunks of 64
@@ -219,8 +219,8 @@ void pooled_lookup(const float* weights, std::int64_t input_dim, std::int64_t di
 }
 
 template void pooled_lookup(const float*, std::int64_t, std::int64_t, const std::int32_t*, const std::int64_t*,
-                            std::int64_t, const float*, PoolingMode, std::int64_t, float*, Isa);
+                            std::int64_t, const float*, PoolingMode, detail::Padding, float*, Isa);
 template void pooled_lookup(const float*, std::int64_t, std::int64_t, const std::int64_t*, const std::int64_t*,
-                            std::int64_t, const float*, PoolingMode, std::int64_t, float*, Isa);
+                            std::int64_t, const float*, PoolingMode, detail::Padding, float*, Isa);
 
 }  // namespace embedkit::cpu

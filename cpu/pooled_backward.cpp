@@ -11,13 +11,13 @@ namespace embedkit::cpu {
 
 template <class Index>
 void pooled_entry_scales(const Index* ids, const std::int64_t* offsets, std::int64_t bags, const float* sample_weights,
-                         PoolingMode mode, std::int64_t padding_idx, float* scales, std::int64_t* bag_of) {
+                         PoolingMode mode, detail::Padding padding, float* scales, std::int64_t* bag_of) {
 #pragma omp parallel for schedule(dynamic, 64) if (offsets[bags] >= kParallelMinIds)
   for (std::int64_t bag = 0; bag < bags; ++bag) {
     const float denominator =
-        detail::bag_denominator(mode, ids, offsets[bag], offsets[bag + 1], sample_weights, padding_idx);
+        detail::bag_denominator(mode, ids, offsets[bag], offsets[bag + 1], sample_weights, padding);
     for (std::int64_t j = offsets[bag]; j < offsets[bag + 1]; ++j) {
-      const bool counted = static_cast<std::int64_t>(ids[j]) != padding_idx && denominator != 0.0f;
+      const bool counted = !padding.is(static_cast<std::int64_t>(ids[j])) && denominator != 0.0f;
       const float w = sample_weights != nullptr ? sample_weights[j] : 1.0f;
       scales[j] = counted ? w / denominator : 0.0f;
       bag_of[j] = bag;
@@ -27,24 +27,24 @@ void pooled_entry_scales(const Index* ids, const std::int64_t* offsets, std::int
 
 template <class Index>
 void pooled_bag_scales(const Index* ids, const std::int64_t* offsets, std::int64_t bags, PoolingMode mode,
-                       std::int64_t padding_idx, float* scales) {
+                       detail::Padding padding, float* scales) {
 #pragma omp parallel for schedule(dynamic, 64) if (offsets[bags] >= kParallelMinIds)
   for (std::int64_t bag = 0; bag < bags; ++bag) {
-    const float denominator = detail::bag_denominator(mode, ids, offsets[bag], offsets[bag + 1], nullptr, padding_idx);
+    const float denominator = detail::bag_denominator(mode, ids, offsets[bag], offsets[bag + 1], nullptr, padding);
     scales[bag] = denominator != 0.0f ? 1.0f / denominator : 0.0f;
   }
 }
 
 template <class Index>
 void pooled_argmax(const float* weights, std::int64_t input_dim, std::int64_t dim, const Index* ids,
-                   const std::int64_t* offsets, std::int64_t bags, std::int64_t padding_idx, std::int64_t* argmax) {
+                   const std::int64_t* offsets, std::int64_t bags, detail::Padding padding, std::int64_t* argmax) {
 #pragma omp parallel for schedule(dynamic, 64) if (offsets[bags] * dim >= kParallelMinFloats)
   for (std::int64_t bag = 0; bag < bags; ++bag) {
     std::int64_t* best = argmax + bag * dim;
     std::fill(best, best + dim, std::int64_t{-1});
     for (std::int64_t j = offsets[bag]; j < offsets[bag + 1]; ++j) {
       const std::int64_t id = static_cast<std::int64_t>(ids[j]);
-      if (id == padding_idx) continue;
+      if (padding.is(id)) continue;
       const float* row = in_range(id, input_dim) ? weights + id * dim : nullptr;  // nullptr: zeros
       for (std::int64_t c = 0; c < dim; ++c) {
         const float v = row != nullptr ? row[c] : 0.0f;
@@ -61,16 +61,16 @@ void pooled_argmax(const float* weights, std::int64_t input_dim, std::int64_t di
 }
 
 template void pooled_entry_scales(const std::int32_t*, const std::int64_t*, std::int64_t, const float*, PoolingMode,
-                                  std::int64_t, float*, std::int64_t*);
+                                  detail::Padding, float*, std::int64_t*);
 template void pooled_entry_scales(const std::int64_t*, const std::int64_t*, std::int64_t, const float*, PoolingMode,
-                                  std::int64_t, float*, std::int64_t*);
-template void pooled_bag_scales(const std::int32_t*, const std::int64_t*, std::int64_t, PoolingMode, std::int64_t,
+                                  detail::Padding, float*, std::int64_t*);
+template void pooled_bag_scales(const std::int32_t*, const std::int64_t*, std::int64_t, PoolingMode, detail::Padding,
                                 float*);
-template void pooled_bag_scales(const std::int64_t*, const std::int64_t*, std::int64_t, PoolingMode, std::int64_t,
+template void pooled_bag_scales(const std::int64_t*, const std::int64_t*, std::int64_t, PoolingMode, detail::Padding,
                                 float*);
 template void pooled_argmax(const float*, std::int64_t, std::int64_t, const std::int32_t*, const std::int64_t*,
-                            std::int64_t, std::int64_t, std::int64_t*);
+                            std::int64_t, detail::Padding, std::int64_t*);
 template void pooled_argmax(const float*, std::int64_t, std::int64_t, const std::int64_t*, const std::int64_t*,
-                            std::int64_t, std::int64_t, std::int64_t*);
+                            std::int64_t, detail::Padding, std::int64_t*);
 
 }  // namespace embedkit::cpu

@@ -22,10 +22,10 @@ bool aligned16(const void* p) { return reinterpret_cast<std::uintptr_t>(p) % 16 
 template <class Index>
 void run_pooled(const float* weights, std::int64_t input_dim, std::int64_t dim, const Index* ids,
                 const std::int64_t* offsets, std::int64_t bags, const float* sample_weights, PoolingMode mode,
-                std::int64_t padding_idx, float* out, unsigned int* out_of_range, std::int64_t* argmax, void* stream) {
+                detail::Padding padding, float* out, unsigned int* out_of_range, std::int64_t* argmax, void* stream) {
   if (bags == 0) return;
   const PooledPlan plan = plan_pooled(bags, dim, aligned16(weights) && aligned16(out));
-  const PooledArgs<Index> args{weights, input_dim,   dim, ids, offsets, bags, sample_weights, mode, padding_idx,
+  const PooledArgs<Index> args{weights, input_dim,   dim, ids, offsets, bags, sample_weights, mode, padding,
                                out,     out_of_range, argmax};
   pooled_kernel<<<static_cast<unsigned int>(plan.groups.blocks), plan.groups.threads(), 0,
                   static_cast<cudaStream_t>(stream)>>>(plan, args);
@@ -33,10 +33,10 @@ void run_pooled(const float* weights, std::int64_t input_dim, std::int64_t dim, 
 }
 
 template void run_pooled(const float*, std::int64_t, std::int64_t, const std::int32_t*, const std::int64_t*,
-                         std::int64_t, const float*, PoolingMode, std::int64_t, float*, unsigned int*, std::int64_t*,
+                         std::int64_t, const float*, PoolingMode, detail::Padding, float*, unsigned int*, std::int64_t*,
                          void*);
 template void run_pooled(const float*, std::int64_t, std::int64_t, const std::int64_t*, const std::int64_t*,
-                         std::int64_t, const float*, PoolingMode, std::int64_t, float*, unsigned int*, std::int64_t*,
+                         std::int64_t, const float*, PoolingMode, detail::Padding, float*, unsigned int*, std::int64_t*,
                          void*);
 
 }  // namespace embedkit::kernels

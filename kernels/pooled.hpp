@@ -1,6 +1,7 @@
 #pragma once
 // C++17. Host entry point of the CUDA pooled lookup (kernels/pooled.cu); all pointers are device memory.
 
+#include <embedkit/detail/padding.hpp>
 #include <embedkit/pooling.hpp>
 
 #include <cstdint>
@@ -15,7 +16,7 @@ namespace embedkit::kernels {
 template <class Index>
 void run_pooled(const float* weights, std::int64_t input_dim, std::int64_t dim, const Index* ids,
                 const std::int64_t* offsets, std::int64_t bags, const float* sample_weights, PoolingMode mode,
-                std::int64_t padding_idx, float* out, unsigned int* out_of_range, std::int64_t* argmax,
+                detail::Padding padding, float* out, unsigned int* out_of_range, std::int64_t* argmax,
                 void* stream);
 
 }  // namespace embedkit::kernels

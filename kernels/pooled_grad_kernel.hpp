@@ -24,7 +24,7 @@ struct EntryRowsArgs {
   std::int64_t bags;
   const float* sample_weights;  // NULL: all ones
   PoolingMode mode;
-  std::int64_t padding_idx;
+  detail::Padding padding;
   const float* grad_bags;  // (bags, dim)
   float* rows;             // (entries, dim)
 };
@@ -44,11 +44,11 @@ EK_HOST_DEVICE inline void entry_rows_body(std::int64_t block, int thread, const
     }
     detail::BagStats stats;
     for (std::int64_t j = begin; j < end; ++j) {
-      if (static_cast<std::int64_t>(a.ids[j]) != a.padding_idx) stats.add(a.sample_weights != nullptr ? a.sample_weights[j] : 1.0f);
+      if (!a.padding.is(static_cast<std::int64_t>(a.ids[j]))) stats.add(a.sample_weights != nullptr ? a.sample_weights[j] : 1.0f);
     }
     const float denominator = detail::pool_denominator(a.mode, stats);
     for (std::int64_t j = begin; j < end; ++j) {
-      const bool counted = static_cast<std::int64_t>(a.ids[j]) != a.padding_idx && denominator != 0.0f;
+      const bool counted = !a.padding.is(static_cast<std::int64_t>(a.ids[j])) && denominator != 0.0f;
       const float w = a.sample_weights != nullptr ? a.sample_weights[j] : 1.0f;
       a.rows[j * a.dim + c] = g * (counted ? w / denominator : 0.0f);
     }

@@ -38,7 +38,7 @@ struct PooledArgs {
   std::int64_t bags;
   const float* sample_weights;  ///< NULL: all ones
   PoolingMode mode;
-  std::int64_t padding_idx;     ///< -1 for none
+  detail::Padding padding;
   float* out;                   ///< (bags, dim)
   unsigned int* out_of_range;   ///< NULL, or set to 1 when any id is outside [0, input_dim)
   std::int64_t* argmax;         ///< NULL, or (bags, dim) for max: the position of each column's
@@ -54,7 +54,7 @@ EK_HOST_DEVICE inline void pool_columns(std::int64_t bag, std::int64_t c, const 
   for (int k = 0; k < Width; ++k) best[k] = -1;
   for (std::int64_t j = a.offsets[bag]; j < a.offsets[bag + 1]; ++j) {
     const std::int64_t id = static_cast<std::int64_t>(a.ids[j]);
-    if (id == a.padding_idx) continue;
+    if (a.padding.is(id)) continue;  // padding first, so an id outside the table is never padding
     const float w = a.sample_weights != nullptr ? a.sample_weights[j] : 1.0f;
     stats.add(w);
     const bool in_range = static_cast<std::uint64_t>(id) < static_cast<std::uint64_t>(a.input_dim);

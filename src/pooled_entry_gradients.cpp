@@ -22,7 +22,7 @@ template <class Index>
 std::vector<float> pooled_entry_gradients(const Index* ids, std::int64_t count, std::span<const std::int64_t> offsets,
                                           std::int64_t bags, PoolingMode mode,
                                           std::span<const float> per_sample_weights, std::span<const float> grad_bags,
-                                          std::int64_t dim, std::int64_t padding, const CompactRows& read) {
+                                          std::int64_t dim, Padding padding, const CompactRows& read) {
   std::vector<std::int64_t> bag_of(static_cast<std::size_t>(count));
   std::vector<float> rows(static_cast<std::size_t>(count * dim), 0.0f);
   if (mode != PoolingMode::max) {
@@ -42,7 +42,7 @@ std::vector<float> pooled_entry_gradients(const Index* ids, std::int64_t count, 
   };
   std::vector<std::int64_t> compact_ids(static_cast<std::size_t>(count));
   for (std::int64_t p = 0; p < count; ++p) compact_ids[p] = slot(static_cast<std::int64_t>(ids[p]));
-  const std::int64_t padding_slot = padding >= 0 && slot(padding) != outside ? slot(padding) : -1;
+  const Padding padding_slot{padding.enabled && slot(padding.id) != outside, padding.enabled ? slot(padding.id) : 0};
   std::vector<std::int64_t> argmax(static_cast<std::size_t>(bags * dim));
   cpu::pooled_argmax(read.rows.data(), outside, dim, compact_ids.data(), offsets.data(), bags, padding_slot,
                      argmax.data());
@@ -58,11 +58,11 @@ template std::vector<std::int64_t> distinct_in_range(const std::int32_t*, std::i
 template std::vector<std::int64_t> distinct_in_range(const std::int64_t*, std::int64_t, std::int64_t);
 template std::vector<float> pooled_entry_gradients(const std::int32_t*, std::int64_t, std::span<const std::int64_t>,
                                                    std::int64_t, PoolingMode, std::span<const float>,
-                                                   std::span<const float>, std::int64_t, std::int64_t,
+                                                   std::span<const float>, std::int64_t, Padding,
                                                    const CompactRows&);
 template std::vector<float> pooled_entry_gradients(const std::int64_t*, std::int64_t, std::span<const std::int64_t>,
                                                    std::int64_t, PoolingMode, std::span<const float>,
-                                                   std::span<const float>, std::int64_t, std::int64_t,
+                                                   std::span<const float>, std::int64_t, Padding,
                                                    const CompactRows&);
 
 }  // namespace embedkit::detail

@@ -5,6 +5,7 @@
 // the pooled fold cannot run whole: a train step retried in chunks, and sharded tables, whose
 // owners fold rows that the requesting rank computed.
 
+#include <embedkit/detail/padding.hpp>
 #include <embedkit/pooling.hpp>
 
 #include <cstdint>
@@ -30,6 +31,6 @@ template <class Index>
 std::vector<float> pooled_entry_gradients(const Index* ids, std::int64_t count, std::span<const std::int64_t> offsets,
                                           std::int64_t bags, PoolingMode mode,
                                           std::span<const float> per_sample_weights, std::span<const float> grad_bags,
-                                          std::int64_t dim, std::int64_t padding, const CompactRows& read);
+                                          std::int64_t dim, Padding padding, const CompactRows& read);
 
 }  // namespace embedkit::detail

@@ -14,6 +14,7 @@
 #include "host_memory.hpp"
 #include "optimizer_state.hpp"
 #include "log.hpp"
+#include "memory_overlap.hpp"
 #include "shape.hpp"
 #include "writer_priority_mutex.hpp"
 
@@ -64,10 +65,19 @@ struct EmbeddingTable::Impl {
     view.slot1 = slots.size() > 1 ? slots[1].as<float>() : nullptr;
     view.input_dim = config.input_dim;
     view.dim = config.output_dim;
-    view.padding_idx = config.padding_idx.value_or(-1);
+    view.padding = {config.padding_idx.has_value(), config.padding_idx.value_or(0)};
     view.stream = cuda_stream;
     view.resources = resources.get();
     return view;
+  }
+  /// The memory the table owns, named for overlap errors: its weights, then each optimizer slot.
+  std::vector<detail::NamedBytes> memory() const {
+    std::vector<detail::NamedBytes> memory{{"the table's weights", weights.as<void>(), weights.bytes()}};
+    for (std::size_t k = 0; k < slots.size(); ++k) {
+      memory.push_back({fmt::format("the table's optimizer state '{}'", slot_specs[k].name), slots[k].as<void>(),
+                        slots[k].bytes()});
+    }
+    return memory;
   }
 };
 
@@ -161,6 +171,13 @@ inline void record_zero_filled(EmbeddingTable::Impl& impl, const ZeroFilled& fil
     logger().warn("table '{}': {} out-of-range ids read as zeros ({} so far); first: {}", impl.config.name,
                   filled.count, after, filled.first);
   }
+}
+
+/// Refuses `output` when it overlaps one of `inputs` or the table's memory (memory_overlap.hpp).
+inline void check_output_apart(const EmbeddingTable::Impl& impl, const NamedBytes& output,
+                               std::vector<NamedBytes> inputs) {
+  for (NamedBytes& owned : impl.memory()) inputs.push_back(std::move(owned));
+  check_outputs_apart(std::span(&output, 1), inputs);
 }
 
 /// Checks a pooled lookup's indices (1-D), offsets (CSR) and weights (none with max; one per

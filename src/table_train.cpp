@@ -212,7 +212,7 @@ std::vector<float> entry_gradients(Impl& impl, const Index* ids, std::int64_t co
     }
   }
   return detail::pooled_entry_gradients(ids, count, offsets, bags, mode, per_sample_weights, grad_bags, dim,
-                                        impl.config.padding_idx.value_or(-1), read);
+                                        impl.view().padding, read);
 }
 
 // A pooled batch's inputs on the table's backend.

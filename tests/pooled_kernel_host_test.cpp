@@ -36,7 +36,8 @@ class PooledKernelHost : public ::testing::TestWithParam<Case> {};
 // where dim allows, the 16-byte path, against the CPU bit for bit.
 TEST_P(PooledKernelHost, EveryCoordinateOfBothPathsMatchesTheCpu) {
   const auto [dim, mode, weighted] = GetParam();
-  constexpr std::int64_t kRows = 200, kPadding = 9;
+  constexpr std::int64_t kRows = 200;
+  constexpr embedkit::detail::Padding kPadding{true, 9};
   std::mt19937_64 rng(static_cast<std::uint64_t>(dim) * 7 + static_cast<std::uint64_t>(mode));
   std::vector<float> weights(static_cast<std::size_t>(kRows * dim));
   for (auto& w : weights) w = static_cast<float>(static_cast<int>(rng() % 2001) - 1000) / 997.0f;
@@ -47,12 +48,12 @@ TEST_P(PooledKernelHost, EveryCoordinateOfBothPathsMatchesTheCpu) {
   std::vector<std::int64_t> ids(static_cast<std::size_t>(offsets.back()));
   for (auto& id : ids) id = rng() % 5 == 0 ? 3 : static_cast<std::int64_t>(rng() % kRows);  // 3 is hot
   ASSERT_GT(ids.size(), 20u);
-  ids[1] = kPadding;
+  ids[1] = kPadding.id;
   ids[2] = kRows;  // out of range: a row of zeros, and the flag
   ids[5] = 17, ids[6] = 18, ids[7] = 17;
   offsets.push_back(offsets.back() + 2);  // a bag of padding only
-  ids.push_back(kPadding);
-  ids.push_back(kPadding);
+  ids.push_back(kPadding.id);
+  ids.push_back(kPadding.id);
   std::vector<float> sample_weights;
   if (weighted) {
     for (std::size_t i = 0; i < ids.size(); ++i) sample_weights.push_back(static_cast<float>(rng() % 9) / 4.0f - 0.5f);
@@ -109,12 +110,13 @@ INSTANTIATE_TEST_SUITE_P(
 TEST(PooledIsa, TheAvx2CloneGivesTheBaselineBitsOnInt32Ids) {
   if (!embedkit::cpu::supports(Isa::avx2)) GTEST_SKIP() << "this CPU has no AVX2: only the baseline clone runs";
   std::mt19937_64 rng(77);
-  constexpr std::int64_t kRows = 3000, kPadding = 5;
+  constexpr std::int64_t kRows = 3000;
+  constexpr embedkit::detail::Padding kPadding{true, 5};
   std::vector<std::int64_t> offsets = {0};
   for (int bag = 0; bag < 1000; ++bag) offsets.push_back(offsets.back() + static_cast<std::int64_t>(rng() % 40));
   const std::int64_t bags = static_cast<std::int64_t>(offsets.size()) - 1;
   std::vector<std::int32_t> ids(static_cast<std::size_t>(offsets.back()));
-  for (auto& id : ids) id = rng() % 7 == 0 ? kPadding : static_cast<std::int32_t>(rng() % (kRows + 3));  // some outside
+  for (auto& id : ids) id = rng() % 7 == 0 ? static_cast<std::int32_t>(kPadding.id) : static_cast<std::int32_t>(rng() % (kRows + 3));  // some outside
   std::vector<float> sample_weights(ids.size());
   for (auto& w : sample_weights) w = static_cast<float>(static_cast<int>(rng() % 200) - 100) / 37.0f;
   for (const std::int64_t dim : {std::int64_t{64}, std::int64_t{100}}) {
@@ -151,11 +153,40 @@ TEST(PooledKernelFlag, StaysDownWhenEveryIdIsInRange) {
   unsigned int flag = 0;
   const PooledPlan plan = plan_pooled(2, 4, true);
   const PooledArgs<std::int64_t> args{weights.data(), 4, 4, ids.data(), offsets.data(), 2, nullptr, PoolingMode::sum,
-                                      -1, out.data(), &flag, nullptr};
+                                      {}, out.data(), &flag, nullptr};
   embedkit::testing::host_launch(plan.groups.blocks, plan.groups.threads(),
                                  [&](std::int64_t block, int thread) { pooled_body(block, thread, plan, args); });
   EXPECT_EQ(flag, 0u);
   EXPECT_EQ(out, std::vector<float>({2, 2, 2, 2, 1, 1, 1, 1}));
+}
+
+// Without a padding_idx, id -1 is an id outside the table like any other (docs/reliability.md,
+// round two, item 12): the kernel raises the flag and pools it as a row of zeros that counts in
+// mean's denominator and in max, as the CPU does; with -1 as "no padding" it was skipped before.
+TEST(PooledKernelFlag, RisesForIdMinusOneWithoutPadding) {
+  std::vector<float> weights(4 * 4);
+  for (std::size_t i = 0; i < weights.size(); ++i) weights[i] = -1.0f - static_cast<float>(i);  // all negative
+  const std::vector<std::int64_t> ids = {-1, 3}, offsets = {0, 2};
+  for (const PoolingMode mode : {PoolingMode::mean, PoolingMode::max}) {
+    for (const bool aligned : {false, true}) {
+      std::vector<float> out(4, -99.0f), expected(4, -99.0f);
+      unsigned int flag = 0;
+      const PooledPlan plan = plan_pooled(1, 4, aligned);
+      const PooledArgs<std::int64_t> args{weights.data(), 4, 4, ids.data(), offsets.data(), 1, nullptr, mode,
+                                          {}, out.data(), &flag, nullptr};
+      embedkit::testing::host_launch(plan.groups.blocks, plan.groups.threads(),
+                                     [&](std::int64_t block, int thread) { pooled_body(block, thread, plan, args); });
+      EXPECT_EQ(flag, 1u) << embedkit::to_string(mode);
+      for (int c = 0; c < 4; ++c) {
+        const float row = weights[12 + static_cast<std::size_t>(c)];
+        EXPECT_EQ(out[static_cast<std::size_t>(c)], mode == PoolingMode::max ? 0.0f : row / 2.0f)
+            << embedkit::to_string(mode) << " column " << c;
+      }
+      embedkit::cpu::pooled_lookup(weights.data(), 4, 4, ids.data(), offsets.data(), 1, nullptr, mode, {},
+                                   expected.data(), Isa::baseline);
+      EXPECT_EQ(out, expected) << embedkit::to_string(mode);
+    }
+  }
 }
 
 }  // namespace

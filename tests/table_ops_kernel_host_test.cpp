@@ -61,7 +61,8 @@ TEST_P(EntryRowsHost, EachEntryGetsWhatTheCpuGivesIt) {
   for (int bag = 0; bag < 40; ++bag) offsets.push_back(offsets.back() + static_cast<std::int64_t>(rng() % 7));
   const std::int64_t bags = static_cast<std::int64_t>(offsets.size()) - 1, entries = offsets.back();
   std::vector<std::int64_t> ids(static_cast<std::size_t>(entries));
-  for (auto& id : ids) id = rng() % 10 == 0 ? 4 : static_cast<std::int64_t>(rng() % kRows);  // 4 is padding
+  const embedkit::detail::Padding kPadding{true, 4};
+  for (auto& id : ids) id = rng() % 10 == 0 ? kPadding.id : static_cast<std::int64_t>(rng() % kRows);
   std::vector<float> sample_weights;
   if (mode != PoolingMode::max) {
     for (std::int64_t j = 0; j < entries; ++j) sample_weights.push_back(static_cast<float>(rng() % 8) / 3.0f);
@@ -73,7 +74,7 @@ TEST_P(EntryRowsHost, EachEntryGetsWhatTheCpuGivesIt) {
   std::vector<std::int64_t> bag_of(static_cast<std::size_t>(entries));
   if (mode == PoolingMode::max) {
     std::vector<std::int64_t> argmax(static_cast<std::size_t>(bags * kDim));
-    embedkit::cpu::pooled_argmax(weights.data(), kRows, kDim, ids.data(), offsets.data(), bags, 4, argmax.data());
+    embedkit::cpu::pooled_argmax(weights.data(), kRows, kDim, ids.data(), offsets.data(), bags, kPadding, argmax.data());
     for (std::int64_t b = 0; b < bags; ++b) {
       for (std::int64_t c = 0; c < kDim; ++c) {
         if (argmax[b * kDim + c] >= 0) expected[argmax[b * kDim + c] * kDim + c] = grad_bags[b * kDim + c];
@@ -81,7 +82,7 @@ TEST_P(EntryRowsHost, EachEntryGetsWhatTheCpuGivesIt) {
     }
   } else {
     std::vector<float> scales(static_cast<std::size_t>(entries));
-    embedkit::cpu::pooled_entry_scales(ids.data(), offsets.data(), bags, w, mode, 4, scales.data(), bag_of.data());
+    embedkit::cpu::pooled_entry_scales(ids.data(), offsets.data(), bags, w, mode, kPadding, scales.data(), bag_of.data());
     for (std::int64_t j = 0; j < entries; ++j) {
       for (std::int64_t c = 0; c < kDim; ++c) expected[j * kDim + c] = grad_bags[bag_of[j] * kDim + c] * scales[j];
     }
@@ -92,7 +93,7 @@ TEST_P(EntryRowsHost, EachEntryGetsWhatTheCpuGivesIt) {
   if (mode == PoolingMode::max) {
     const embedkit::kernels::PooledPlan forward = embedkit::kernels::plan_pooled(bags, kDim, false);
     const embedkit::kernels::PooledArgs<std::int64_t> forward_args{
-        weights.data(), kRows, kDim, ids.data(), offsets.data(), bags, nullptr, mode, 4, pooled.data(), nullptr,
+        weights.data(), kRows, kDim, ids.data(), offsets.data(), bags, nullptr, mode, kPadding, pooled.data(), nullptr,
         recorded.data()};
     embedkit::testing::host_launch(forward.groups.blocks, forward.groups.threads(), [&](std::int64_t block, int thread) {
       pooled_body(block, thread, forward, forward_args);
@@ -101,7 +102,7 @@ TEST_P(EntryRowsHost, EachEntryGetsWhatTheCpuGivesIt) {
   std::vector<float> rows(expected.size(), -7.0f);
   const GroupPlan plan = plan_groups(bags, kDim);
   const EntryRowsArgs<std::int64_t> args{mode == PoolingMode::max ? recorded.data() : nullptr, kDim, ids.data(),
-                                         offsets.data(), bags, w, mode, 4, grad_bags.data(), rows.data()};
+                                         offsets.data(), bags, w, mode, kPadding, grad_bags.data(), rows.data()};
   embedkit::testing::host_launch(plan.blocks, plan.threads(),
                                  [&](std::int64_t block, int thread) { entry_rows_body(block, thread, plan, args); });
   EXPECT_EQ(std::memcmp(rows.data(), expected.data(), rows.size() * sizeof(float)), 0);

@@ -62,7 +62,8 @@ EMBEDKIT_API ek_status ek_lookup(ek_table* t, const DLTensor* indices, DLTensor*
  * int64; `offsets` is 1-D int64 CSR with bags + 1 entries (first 0, non-decreasing, last the number
  * of indices); `per_sample_weights` is NULL or float32 of the indices' shape (not with "max");
  * `mode` is "sum", "mean", "max" or "sqrtn". Empty bags give zeros; padding_idx entries are
- * skipped and not counted. */
+ * skipped and not counted (without a padding_idx no id is padding: -1 is out of range as any
+ * other id outside the table). */
 EMBEDKIT_API ek_status ek_lookup_pooled(ek_table* t, const DLTensor* indices, const DLTensor* offsets,
                                         const DLTensor* per_sample_weights, const char* mode, DLTensor* out);
 

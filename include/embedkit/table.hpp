@@ -87,8 +87,9 @@ class EMBEDKIT_API EmbeddingTable {
   /// @brief Pools bags of rows into shape (bags, output_dim). Bag b holds the 1-D `indices` at
   /// positions offsets[b] .. offsets[b+1] (CSR: bags + 1 offsets, the first 0, non-decreasing, the
   /// last indices.size()). `per_sample_weights`, when not empty, weighs each entry (not with max).
-  /// Empty bags give zeros; padding_idx entries are skipped and not counted; mask_zero does not
-  /// apply (id 0 is an ordinary id here).
+  /// Empty bags give zeros; padding_idx entries are skipped and not counted (without a padding_idx
+  /// no id is padding: -1 is out of range as any other); mask_zero does not apply (id 0 is an
+  /// ordinary id here).
   /// @throws Error: invalid_argument (offsets, weights with max), shape_mismatch (indices not 1-D,
   ///         weights of another length), out_of_range (as lookup).
   Array<float> lookup_pooled(const IndexTensor& indices, std::span<const std::int64_t> offsets, PoolingMode mode,

@@ -7,6 +7,7 @@
 #include <embedkit/config.hpp>
 #include <embedkit/detail/init_sampler.hpp>
 #include <embedkit/detail/optimizer_math.hpp>
+#include <embedkit/detail/padding.hpp>
 #include <embedkit/placement.hpp>
 #include <embedkit/pooling.hpp>
 #include <embedkit/status.hpp>
@@ -73,7 +74,7 @@ struct TableView {
   float* slot1 = nullptr;    // its second, if any
   std::int64_t input_dim = 0;
   std::int64_t dim = 0;
-  std::int64_t padding_idx = -1;
+  Padding padding;  // the table's padding_idx, if it has one
   void* stream = nullptr;  // a caller-owned cudaStream_t the table's work goes on (CUDA only)
   TableResources* resources = nullptr;  // from open_table(); NULL for a backend that keeps none
 };

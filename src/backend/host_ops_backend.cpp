@@ -89,9 +89,9 @@ template <class Index>
 cpu::Segments group_pooled(const TableView& table, const Index* ids, std::int64_t count, const std::int64_t* offsets,
                            std::int64_t bags, PoolingMode mode, const float* sample_weights) {
   if (shares_follow_bags(mode, sample_weights)) {
-    return cpu::group_bags(ids, offsets, bags, table.input_dim, table.padding_idx);
+    return cpu::group_bags(ids, offsets, bags, table.input_dim, table.padding.id_or_none());
   }
-  return cpu::group_positions(ids, count, table.input_dim, table.padding_idx);
+  return cpu::group_positions(ids, count, table.input_dim, table.padding.id_or_none());
 }
 
 // The pooled gradient `grad_bags` (one row per bag) folded by `segments` (from group_pooled) onto
@@ -119,7 +119,7 @@ void fold_pooled_rows(const TableView& table, const Index* ids, std::int64_t cou
   if (shares_follow_bags(mode, sample_weights)) {
     // The slots hold bags; the same share for every counted entry of a bag.
     std::vector<float> bag_scales(static_cast<std::size_t>(bags));
-    cpu::pooled_bag_scales(ids, offsets, bags, mode, table.padding_idx, bag_scales.data());
+    cpu::pooled_bag_scales(ids, offsets, bags, mode, table.padding, bag_scales.data());
     const std::int64_t* slot_bag = segments.positions.data();
     fold_scaled(slot_bag, [&](std::int64_t k) { return bag_scales[slot_bag[k]]; });
     return;
@@ -127,7 +127,7 @@ void fold_pooled_rows(const TableView& table, const Index* ids, std::int64_t cou
   std::vector<std::int64_t> bag_of(static_cast<std::size_t>(count));
   if (mode == PoolingMode::max) {
     std::vector<std::int64_t> argmax(static_cast<std::size_t>(bags * dim));
-    cpu::pooled_argmax(table.weights, table.input_dim, dim, ids, offsets, bags, table.padding_idx, argmax.data());
+    cpu::pooled_argmax(table.weights, table.input_dim, dim, ids, offsets, bags, table.padding, argmax.data());
     for (std::int64_t b = 0; b < bags; ++b) std::fill(bag_of.begin() + offsets[b], bag_of.begin() + offsets[b + 1], b);
     const std::vector<std::int64_t> slot_bag = by_slot(segments, bag_of);
     cpu::reduce_segments(
@@ -143,7 +143,7 @@ void fold_pooled_rows(const TableView& table, const Index* ids, std::int64_t cou
     return;
   }
   std::vector<float> scales(static_cast<std::size_t>(count));
-  cpu::pooled_entry_scales(ids, offsets, bags, sample_weights, mode, table.padding_idx, scales.data(), bag_of.data());
+  cpu::pooled_entry_scales(ids, offsets, bags, sample_weights, mode, table.padding, scales.data(), bag_of.data());
   const std::vector<std::int64_t> slot_bag = by_slot(segments, bag_of);
   const std::vector<float> slot_scale = by_slot(segments, scales);
   fold_scaled(slot_bag.data(), [&](std::int64_t k) { return slot_scale[k]; });
@@ -226,7 +226,7 @@ void HostOpsBackend::gather(const TableView& table, const DeviceIds& ids, float*
   expect_device_memory(ids.data, id_bytes(ids), "lookup ids");
   expect_device_memory(out, floats(ids.count * table.dim), "lookup output");
   with_typed(ids, [&](const auto* typed) {
-    cpu::gather_rows(table.weights, table.input_dim, table.dim, typed, ids.count, table.padding_idx, out);
+    cpu::gather_rows(table.weights, table.input_dim, table.dim, typed, ids.count, table.padding.id_or_none(), out);
     report_out_of_range(typed, ids.count, table.input_dim, check);
   });
 }
@@ -241,7 +241,7 @@ void HostOpsBackend::pooled(const TableView& table, const DeviceIds& ids, const 
   expect_device_memory(out, floats(bags * table.dim), "pooled output");
   with_typed(ids, [&](const auto* typed) {
     cpu::pooled_lookup(table.weights, table.input_dim, table.dim, typed, offsets, bags, sample_weights, mode,
-                       table.padding_idx, out);
+                       table.padding, out);
     report_out_of_range(typed, ids.count, table.input_dim, check);
   });
 }
@@ -251,7 +251,7 @@ FoldedGrad HostOpsBackend::fold_lookup_grad(const TableView& table, const Device
   expect_lookup_grad(table, ids, grad_out);
   return with_typed(ids, [&](const auto* typed) {
     report_out_of_range(typed, ids.count, table.input_dim, check);
-    const cpu::Segments segments = cpu::group_positions(typed, ids.count, table.input_dim, table.padding_idx);
+    const cpu::Segments segments = cpu::group_positions(typed, ids.count, table.input_dim, table.padding.id_or_none());
     FoldedGrad grad = folded(segments, table.dim);
     fold_lookup_rows(segments, table.dim, grad_out, grad.rows.as<float>(), [](std::int64_t, const float*) {});
     return grad;
@@ -280,7 +280,7 @@ std::int64_t HostOpsBackend::fold_and_apply(const TableView& table, const Device
     report_out_of_range(typed, ids.count, table.input_dim, check);
     // The contract's report; CpuBackend's tables check their ids on the host first (no check).
     if (check != nullptr && check->out_of_range > 0) return 0;  // reported; nothing applied
-    const cpu::Segments segments = cpu::group_positions(typed, ids.count, table.input_dim, table.padding_idx);
+    const cpu::Segments segments = cpu::group_positions(typed, ids.count, table.input_dim, table.padding.id_or_none());
     FusedUpdate fused(table, plan, segments, skip_nonfinite);
     fold_lookup_rows(segments, table.dim, grad_rows, nullptr,
                      [&fused](std::int64_t u, const float* row) { fused.finish(u, row); });
@@ -343,7 +343,7 @@ void HostOpsBackend::apply(const TableView& table, const FoldedGrad& grad, const
   const auto* ids = grad.ids.as<const std::int64_t>();
   const auto* rows = grad.rows.as<const float>();
   if (plan.dense) {
-    cpu::update_every_row(update, plan.row_begin, plan.row_end, ids, rows, skip, grad.count, table.padding_idx);
+    cpu::update_every_row(update, plan.row_begin, plan.row_end, ids, rows, skip, grad.count, table.padding.id_or_none());
   } else {
     cpu::update_rows(update, ids, rows, skip, grad.count);
   }

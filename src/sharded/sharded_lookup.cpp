@@ -151,10 +151,10 @@ void ShardedEmbeddingTable::lookup_pooled(const IndexTensor& indices, std::span<
   const auto fetched = static_cast<std::int64_t>(distinct.ids.size());
   std::vector<std::int64_t> slots(distinct.slot_of.size());
   for (std::size_t j = 0; j < slots.size(); ++j) slots[j] = distinct.slot_of[j] < 0 ? fetched : distinct.slot_of[j];
-  std::int64_t padding_slot = -1;
+  detail::Padding padding_slot;
   if (impl.config.padding_idx) {
     const auto found = std::lower_bound(distinct.ids.begin(), distinct.ids.end(), *impl.config.padding_idx);
-    if (found != distinct.ids.end() && *found == *impl.config.padding_idx) padding_slot = found - distinct.ids.begin();
+    if (found != distinct.ids.end() && *found == *impl.config.padding_idx) padding_slot = {true, found - distinct.ids.begin()};
   }
   cpu::pooled_lookup(rows.data(), fetched, dim, slots.data(), offsets.data(), bags,
                      per_sample_weights.empty() ? nullptr : per_sample_weights.data(), mode, padding_slot, out.data());

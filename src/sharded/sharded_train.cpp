@@ -129,7 +129,9 @@ void ShardedEmbeddingTable::train_step_pooled(const IndexTensor& indices, std::s
   // table's pooled step, whose fold sums exactly these values.
   const std::vector<float> entry_rows = detail::with_ids(indices, [&](const auto* ids) {
     return detail::pooled_entry_gradients(ids, indices.size(), offsets, bags, mode, per_sample_weights, grad_bags, dim,
-                                          impl.config.padding_idx.value_or(-1), read);
+                                          detail::Padding{impl.config.padding_idx.has_value(),
+                                                          impl.config.padding_idx.value_or(0)},
+                                          read);
   });
   exchange_and_apply(impl, group_by_owner(impl, indices, entry_rows));
   detail::record_zero_filled(impl, zero_filled);
