@@ -12,12 +12,14 @@
 #include "dlpack_view.hpp"
 #include "plan_request_json.hpp"
 #include "shape.hpp"
+#include "table_access.hpp"
 
 #include <fmt/format.h>
 
 #include <cstring>
 #include <new>
 #include <string>
+#include <vector>
 
 struct ek_table {
   embedkit::EmbeddingTable table;
@@ -28,6 +30,8 @@ namespace {
 using embedkit::Error;
 using embedkit::Status;
 using embedkit::detail::guarded;
+using embedkit::detail::NamedBytes;
+using embedkit::detail::TableAccess;
 using embedkit::detail::pooled_arguments;
 using embedkit::detail::PooledArguments;
 
@@ -39,10 +43,14 @@ embedkit::EmbeddingTable& table_of(ek_table* table) {
   return table->table;
 }
 
-// Copies `text` and its NUL into the caller's buffer, or says in *length how much room it needs.
+// Copies `text` and its NUL into the caller's buffer, or says in *length how much room it needs;
+// neither may overlap what the call read (`read`).
 void write_text(const std::string& text, std::string_view what, char* buffer, std::size_t capacity,
-                std::size_t* length) {
+                std::size_t* length, const std::vector<NamedBytes>& read) {
   if (length == nullptr) throw Error(Status::invalid_argument, "length is NULL");
+  const NamedBytes written[] = {{"buffer", buffer, buffer == nullptr ? 0 : capacity},
+                                {"length", length, sizeof *length}};
+  embedkit::detail::check_outputs_apart(written, read);
   const std::size_t needed = text.size() + 1;
   *length = needed;
   if (buffer == nullptr || capacity < needed) {
@@ -83,6 +91,7 @@ ek_status ek_lookup(ek_table* t, const DLTensor* indices, DLTensor* out) {
     std::vector<std::int64_t> expected = ids.shape();
     expected.push_back(table.output_dim());
     embedkit::detail::expect_shape("out", expected, output.shape);
+    staging.check_outputs_apart(TableAccess::memory(table));
     table.lookup(ids, std::span(static_cast<float*>(output.data), static_cast<std::size_t>(output.size)));
     staging.finish();
   });
@@ -96,6 +105,7 @@ ek_status ek_lookup_pooled(ek_table* t, const DLTensor* indices, const DLTensor*
     const PooledArguments args = pooled_arguments(staging, indices, offsets, per_sample_weights, mode);
     const auto output = staging.output(out, "out", embedkit::detail::Accept::float32);
     embedkit::detail::expect_shape("out", {args.bags, table.output_dim()}, output.shape);
+    staging.check_outputs_apart(TableAccess::memory(table));
     table.lookup_pooled(args.ids, args.offsets, args.mode, args.sample_weights,
                         std::span(static_cast<float*>(output.data), static_cast<std::size_t>(output.size)));
     staging.finish();
@@ -174,6 +184,7 @@ ek_status ek_compute_mask(ek_table* t, const DLTensor* indices, DLTensor* mask) 
     const embedkit::IndexTensor ids = staging.indices(indices);
     const auto output = staging.output(mask, "mask", embedkit::detail::Accept::mask);
     embedkit::detail::expect_shape("mask", ids.shape(), output.shape);
+    staging.check_outputs_apart(TableAccess::memory(table));
     table.compute_mask(ids, std::span(static_cast<std::uint8_t*>(output.data), static_cast<std::size_t>(output.size)));
     staging.finish();
   });
@@ -185,6 +196,7 @@ ek_status ek_get_weights(ek_table* t, DLTensor* out) {
     embedkit::detail::TensorStaging staging(default_device(), table.cuda_stream());
     const auto output = staging.output(out, "out", embedkit::detail::Accept::float32);
     embedkit::detail::expect_shape("out", {table.input_dim(), table.output_dim()}, output.shape);
+    staging.check_outputs_apart(TableAccess::memory(table));
     table.get_weights(std::span(static_cast<float*>(output.data), static_cast<std::size_t>(output.size)));
     staging.finish();
   });
@@ -195,6 +207,8 @@ ek_status ek_set_weights(ek_table* t, const DLTensor* weights) {
     auto& table = table_of(t);
     embedkit::detail::TensorStaging staging(default_device(), table.cuda_stream());
     const auto input = staging.input(weights, "weights", embedkit::detail::Accept::float32);
+    // As given (device memory too): exactly the table's weights is a no-op below, another overlap an error.
+    embedkit::detail::writes_weights_onto_themselves(staging.inputs_read().front(), TableAccess::memory(table).front());
     table.set_weights(std::span(static_cast<const float*>(input.data), static_cast<std::size_t>(input.size)),
                       input.shape);
     staging.finish();
@@ -202,18 +216,24 @@ ek_status ek_set_weights(ek_table* t, const DLTensor* weights) {
 }
 
 ek_status ek_table_info(ek_table* t, char* buffer, size_t capacity, size_t* length) {
-  return guarded(__func__, [&] { write_text(table_of(t).info_json(), "info", buffer, capacity, length); });
+  return guarded(__func__, [&] {
+    auto& table = table_of(t);
+    write_text(table.info_json(), "info", buffer, capacity, length, TableAccess::memory(table));
+  });
 }
 
 ek_status ek_table_summary(ek_table* t, const DLTensor* batch, char* buffer, size_t capacity, size_t* length) {
   return guarded(__func__, [&] {
     auto& table = table_of(t);
+    std::vector<NamedBytes> read = TableAccess::memory(table);
     if (batch == nullptr) {
-      write_text(table.summary().to_string(), "summary", buffer, capacity, length);
+      write_text(table.summary().to_string(), "summary", buffer, capacity, length, read);
       return;
     }
     embedkit::detail::TensorStaging staging(default_device());
-    write_text(table.summary(staging.indices(batch, "batch")).to_string(), "summary", buffer, capacity, length);
+    const std::string text = table.summary(staging.indices(batch, "batch")).to_string();
+    read.insert(read.end(), staging.inputs_read().begin(), staging.inputs_read().end());
+    write_text(text, "summary", buffer, capacity, length, read);
   });
 }
 
@@ -222,7 +242,8 @@ ek_status ek_plan(const char* request_json, int as_json, char* buffer, size_t ca
     if (request_json == nullptr) throw Error(Status::invalid_argument, "request_json is NULL");
     const embedkit::PlanRequest request = embedkit::detail::plan_request_from_json(request_json);
     const embedkit::PlacementDecision decision = embedkit::plan_placement(request);
-    write_text(embedkit::plan_report(request, decision, as_json != 0), "plan", buffer, capacity, length);
+    write_text(embedkit::plan_report(request, decision, as_json != 0), "plan", buffer, capacity, length,
+               {{"request_json", request_json, std::strlen(request_json) + 1}});
   });
 }
 

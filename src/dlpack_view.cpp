@@ -143,6 +143,8 @@ HostTensor checked_tensor(const DLTensor* tensor, std::string_view name, Accept 
 HostTensor TensorStaging::stage(const DLTensor* tensor, std::string_view name, Accept accept, bool copy_in) {
   bool on_device = false;
   HostTensor view = checked_tensor(tensor, name, accept, &on_device);
+  (copy_in ? read_ : written_)
+      .push_back({std::string(name), view.data, static_cast<std::size_t>(view.size) * (tensor->dtype.bits / 8)});
   if (!on_device || view.data == nullptr) return view;
   if (device_ == nullptr) {
     throw Error(Status::unsupported,
@@ -179,6 +181,11 @@ IndexTensor TensorStaging::indices(const DLTensor* tensor, std::string_view name
 
 HostTensor TensorStaging::output(DLTensor* tensor, std::string_view name, Accept accept) {
   return stage(tensor, name, accept, false);
+}
+
+void TensorStaging::check_outputs_apart(std::vector<NamedBytes> also_read) const {
+  also_read.insert(also_read.end(), read_.begin(), read_.end());
+  detail::check_outputs_apart(written_, also_read);
 }
 
 void TensorStaging::finish() {

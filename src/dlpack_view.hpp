@@ -7,6 +7,7 @@
 #include <embedkit/tensor.hpp>
 
 #include "backend/backend.hpp"
+#include "memory_overlap.hpp"
 
 #include <cstdint>
 #include <string_view>
@@ -35,6 +36,11 @@ class TensorStaging {
   HostTensor input(const DLTensor* tensor, std::string_view name, Accept accept);
   IndexTensor indices(const DLTensor* tensor, std::string_view name = "indices");
   HostTensor output(DLTensor* tensor, std::string_view name, Accept accept);
+  /// Refuses the call when an output tensor overlaps an input tensor or `also_read` (the table's
+  /// memory), compared where the caller's tensors are (device memory included): check_outputs_apart.
+  void check_outputs_apart(std::vector<NamedBytes> also_read) const;
+  /// The caller's input tensors so far, where they are.
+  const std::vector<NamedBytes>& inputs_read() const { return read_; }
   void finish();
 
  private:
@@ -48,6 +54,7 @@ class TensorStaging {
   void* stream_;
   std::vector<std::vector<unsigned char>> copies_;
   std::vector<Output> outputs_;
+  std::vector<NamedBytes> read_, written_;  // the caller's tensors, where they are
 };
 
 /// Throws shape_mismatch `NAME shape must be (2, 3, 64), got (2, 3, 32)` unless equal.

@@ -200,6 +200,8 @@ void EmbeddingTable::lookup(const IndexTensor& indices, std::span<float> out) co
                             count, config.output_dim, detail::format_shape(indices.shape()), out.size()));
   }
   std::shared_lock lock(impl_->mutex);
+  detail::check_output_apart(*impl_, {"out", out.data(), out.size_bytes()},
+                             {{"indices", indices.data(), detail::index_bytes(indices)}});
   detail::IdsCheck check(*impl_, indices);
   detail::Staging staging(*impl_->backend);
   const detail::DeviceIds ids{staging.in(indices.data(), detail::index_bytes(indices), "lookup ids"), indices.type(),
@@ -225,6 +227,9 @@ void EmbeddingTable::compute_mask(const IndexTensor& indices, std::span<std::uin
                 fmt::format("mask must hold {} entries for indices of shape {}, got {}", indices.size(),
                             detail::format_shape(indices.shape()), out.size()));
   }
+  std::shared_lock lock(impl_->mutex);  // for the table's memory: migrate moves it
+  detail::check_output_apart(*impl_, {"mask", out.data(), out.size_bytes()},
+                             {{"indices", indices.data(), detail::index_bytes(indices)}});
   if (!impl_->config.mask_zero) {
     std::fill(out.begin(), out.end(), std::uint8_t{1});  // memset would see NULL for an empty mask
     return;
@@ -248,6 +253,7 @@ void EmbeddingTable::get_weights(std::span<float> out) const {
                             impl_->weight_count(), out.size()));
   }
   std::shared_lock lock(impl_->mutex);
+  detail::check_output_apart(*impl_, {"out", out.data(), out.size_bytes()}, {});
   impl_->backend->copy_to_host(out.data(), impl_->weights.as<float>(), out.size_bytes());
 }
 
@@ -259,6 +265,9 @@ void EmbeddingTable::set_weights(std::span<const float> values, std::span<const 
                             impl_->weight_count(), values.size()));
   }
   std::unique_lock lock(impl_->mutex);
+  if (detail::writes_weights_onto_themselves({"weights", values.data(), values.size_bytes()}, impl_->memory().front())) {
+    return;  // the table's own weights, e.g. through a view of them: nothing to change
+  }
   impl_->backend->copy_from_host(impl_->weights.as<float>(), values.data(), values.size_bytes());
 }
 

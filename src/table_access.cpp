@@ -6,6 +6,8 @@
 
 #include <fmt/format.h>
 
+#include <mutex>
+
 namespace embedkit::detail {
 
 EmbeddingTable TableAccess::make_slice(TableConfig config, Context& context, const RowSlice& rows) {
@@ -37,6 +39,11 @@ EmbeddingTable TableAccess::restore(TableConfig config, Context& context, std::s
   }
   impl.step = step;
   return table;
+}
+
+std::vector<NamedBytes> TableAccess::memory(const EmbeddingTable& table) {
+  std::shared_lock lock(table.impl_->mutex);
+  return table.impl_->memory();
 }
 
 }  // namespace embedkit::detail

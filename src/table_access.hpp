@@ -7,6 +7,8 @@
 #include <embedkit/context.hpp>
 #include <embedkit/table.hpp>
 
+#include "memory_overlap.hpp"
+
 #include <cstdint>
 #include <span>
 #include <vector>
@@ -30,6 +32,10 @@ struct TableAccess {
   /// @throws Error(invalid_argument) when an array has the wrong size.
   static EmbeddingTable restore(TableConfig config, Context& context, std::span<const float> weights,
                                 const std::vector<std::vector<float>>& slots, std::int64_t step);
+
+  /// Where `table`'s memory is now (weights, then each optimizer slot), for the C ABI's overlap
+  /// check of tensors in device memory (memory_overlap.hpp).
+  static std::vector<NamedBytes> memory(const EmbeddingTable& table);
 };
 
 }  // namespace embedkit::detail

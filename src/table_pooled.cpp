@@ -56,6 +56,10 @@ void EmbeddingTable::lookup_pooled(const IndexTensor& indices, std::span<const s
                                                     config.output_dim, out.size()));
   }
   std::shared_lock lock(impl_->mutex);
+  detail::check_output_apart(*impl_, {"out", out.data(), out.size_bytes()},
+                             {{"indices", indices.data(), detail::index_bytes(indices)},
+                              {"offsets", offsets.data(), offsets.size_bytes()},
+                              {"per_sample_weights", per_sample_weights.data(), per_sample_weights.size_bytes()}});
   detail::IdsCheck check(*impl_, indices);
   detail::Staging staging(*impl_->backend);
   const detail::DeviceIds ids{staging.in(indices.data(), detail::index_bytes(indices), "pooled ids"), indices.type(),

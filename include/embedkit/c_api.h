@@ -5,6 +5,11 @@
  * table and every output are unchanged and ek_last_error() holds a message naming the bad value
  * and its position. A 0-d tensor may carry a NULL `shape`.
  *
+ * Memory: no output (a tensor, a text buffer or its *length) may share a byte with an input of the
+ * same call or with the table's own memory (weights, optimizer state); such a call is
+ * EK_INVALID_ARGUMENT naming both ("out and offsets overlap ...") and writes nothing. Inputs may
+ * overlap each other. ek_set_weights given exactly the table's weights (a view of them) is a no-op.
+ *
  * Threads: every function may be called from any thread. On one table, reading calls (ek_lookup,
  * ek_lookup_pooled, ek_compute_mask, ek_get_weights, ek_table_info, ek_save) run concurrently;
  * writing calls (ek_train_step, ek_train_step_pooled, ek_set_weights, ek_set_learning_rate,

@@ -29,6 +29,11 @@ struct TableAccess;
 ///
 /// Every method that fails throws embedkit::Error and leaves the table unchanged.
 ///
+/// Memory: an output span may share no byte with the call's inputs or with the table's own memory
+/// (weights, optimizer state): Error(invalid_argument) naming both (`out and offsets overlap ...`),
+/// before anything is written. Inputs may overlap each other. set_weights given exactly the
+/// table's weights (a view of them) is a no-op.
+///
 /// Threading: every method may be called from any thread. Readers (lookup, lookup_pooled,
 /// compute_mask, sparse_grad, get_weights, row, optimizer_state, summary, info_json, save and the
 /// accessors) run concurrently with each other. Writers (train_step, train_step_pooled, apply,

@@ -121,6 +121,7 @@ ek_status ek_sharded_lookup(ek_sharded_table* t, const DLTensor* indices, DLTens
       std::vector<std::int64_t> expected = ids.shape();
       expected.push_back(table.output_dim());
       embedkit::detail::expect_shape("out", expected, output.shape);
+      staging.check_outputs_apart({});  // the shards' memory: checked by the lookup itself
       return LookupArguments{std::move(ids),
                              std::span(static_cast<float*>(output.data), static_cast<std::size_t>(output.size))};
     });
@@ -139,6 +140,7 @@ ek_status ek_sharded_lookup_pooled(ek_sharded_table* t, const DLTensor* indices,
           embedkit::detail::pooled_arguments(staging, indices, offsets, per_sample_weights, mode);
       const auto output = staging.output(out, "out", embedkit::detail::Accept::float32);
       embedkit::detail::expect_shape("out", {pooled.bags, table.output_dim()}, output.shape);
+      staging.check_outputs_apart({});  // the shards' memory: checked by the lookup itself
       return PooledOutArguments{std::move(pooled),
                                 std::span(static_cast<float*>(output.data), static_cast<std::size_t>(output.size))};
     });

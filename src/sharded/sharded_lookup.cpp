@@ -5,6 +5,7 @@
 
 #include "../../cpu/pooled.hpp"
 #include "../shape.hpp"
+#include "../table_access.hpp"
 #include "../table_impl.hpp"
 #include "sharded_impl.hpp"
 
@@ -77,6 +78,18 @@ std::vector<float> fetch_rows(const ShardedEmbeddingTable::Impl& impl, const std
 
 }  // namespace detail
 
+namespace {
+
+// Refuses `out` over one of the call's inputs or this rank's shard (memory_overlap.hpp).
+void check_out_apart(const Impl& impl, std::span<float> out, std::vector<detail::NamedBytes> inputs) {
+  std::vector<detail::NamedBytes> shard = detail::TableAccess::memory(*impl.shard);
+  inputs.insert(inputs.end(), shard.begin(), shard.end());
+  const detail::NamedBytes output{"out", out.data(), out.size_bytes()};
+  detail::check_outputs_apart(std::span(&output, 1), inputs);
+}
+
+}  // namespace
+
 Array<float> ShardedEmbeddingTable::lookup(const IndexTensor& indices) const {
   Array<float> out;
   out.shape = indices.shape();
@@ -99,6 +112,7 @@ void ShardedEmbeddingTable::lookup(const IndexTensor& indices, std::span<float> 
                   fmt::format("lookup output must hold {} x {} floats for indices of shape {}, got {}", indices.size(),
                               dim, detail::format_shape(indices.shape()), out.size()));
     }
+    check_out_apart(impl, out, {{"indices", indices.data(), detail::index_bytes(indices)}});
     zero_filled = detail::check_sharded_ids(impl, indices);
     distinct = distinct_ids(indices, impl.config.input_dim);
     return static_cast<std::int64_t>(distinct.ids.size());
@@ -141,6 +155,10 @@ void ShardedEmbeddingTable::lookup_pooled(const IndexTensor& indices, std::span<
       throw Error(Status::shape_mismatch,
                   fmt::format("pooled output must hold {} x {} floats, got {}", bags, dim, out.size()));
     }
+    check_out_apart(impl, out,
+                    {{"indices", indices.data(), detail::index_bytes(indices)},
+                     {"offsets", offsets.data(), offsets.size_bytes()},
+                     {"per_sample_weights", per_sample_weights.data(), per_sample_weights.size_bytes()}});
     zero_filled = detail::check_sharded_ids(impl, indices);
     distinct = distinct_ids(indices, impl.config.input_dim);
     return static_cast<std::int64_t>(distinct.ids.size());

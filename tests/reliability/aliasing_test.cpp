@@ -1,2 +1,420 @@
 // Issue #22 regression tests: see docs/reliability.md, "Round two".
+// Item 1: outputs that overlap an input or the table's memory are refused before anything is
+// written. Item 12: id -1 is an id like any other in pooled calls (flagged, or a row of zeros under
+// zero_fill), never padding. Item 9 (sqrtn): a per-sample weight whose square overflows float32.
 #include <gtest/gtest.h>
+
+#include <embedkit/c_api.h>
+#include <embedkit/status.hpp>
+#include <embedkit/table.hpp>
+
+#include "src/table_access.hpp"
+#include "tests/sim_context.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <cstring>
+#include <functional>
+#include <limits>
+#include <memory>
+#include <optional>
+#include <span>
+#include <string>
+#include <vector>
+
+// The C ABI's handle as src/c_api.cpp defines it (the same definition), to reach the table's
+// memory through the internal API.
+struct ek_table {
+  embedkit::EmbeddingTable table;
+};
+
+namespace {
+
+using embedkit::EmbeddingTable;
+using embedkit::Error;
+using embedkit::IndexTensor;
+using embedkit::PoolingMode;
+using embedkit::Status;
+using embedkit::TableConfig;
+
+constexpr std::int64_t kRows = 10, kDim = 4;
+
+// ---------------------------------------------------------------------------------------------
+// Item 1 through the C ABI, on host tensors carved out of one buffer so that they can overlap.
+
+struct CTable {
+  ek_table* table = nullptr;
+  explicit CTable(const char* json = R"({"input_dim": 10, "output_dim": 4, "seed": 7, "mask_zero": true})") {
+    EXPECT_EQ(ek_table_create(json, &table), EK_OK) << ek_last_error();
+  }
+  ~CTable() { ek_table_destroy(table); }
+  std::vector<float> weights() const {
+    std::vector<float> values(static_cast<std::size_t>(kRows * kDim));
+    std::int64_t shape[] = {kRows, kDim};
+    DLTensor out{values.data(), {kDLCPU, 0}, 2, {kDLFloat, 32, 1}, shape, nullptr, 0};
+    EXPECT_EQ(ek_get_weights(table, &out), EK_OK) << ek_last_error();
+    return values;
+  }
+};
+
+// A 1-D or 2-D host tensor over `data` (shape storage kept by the caller).
+DLTensor host_tensor(void* data, DLDataType dtype, std::int64_t* shape, int ndim) {
+  return DLTensor{data, {kDLCPU, 0}, ndim, dtype, shape, nullptr, 0};
+}
+constexpr DLDataType kInt64{kDLInt, 64, 1}, kInt32{kDLInt, 32, 1}, kFloat32{kDLFloat, 32, 1}, kUint8{kDLUInt, 8, 1};
+
+// 256 bytes, 16-byte aligned, that tensors are placed in at chosen byte offsets.
+struct Arena {
+  alignas(16) unsigned char bytes[256];
+  Arena() {
+    for (std::size_t i = 0; i < sizeof bytes; ++i) bytes[i] = static_cast<unsigned char>(i * 37 + 11);
+  }
+  template <class T>
+  T* at(std::size_t offset) {
+    return reinterpret_cast<T*>(bytes + offset);
+  }
+  std::vector<unsigned char> snapshot() const { return {bytes, bytes + sizeof bytes}; }
+};
+
+void expect_overlap_refused(ek_status status, const std::string& output, const std::string& input) {
+  EXPECT_EQ(status, EK_INVALID_ARGUMENT);
+  EXPECT_NE(std::string(ek_last_error()).find(output + " and " + input + " overlap"), std::string::npos)
+      << ek_last_error();
+}
+
+// ek_lookup_pooled with `out` laid over `offsets`: a crash in max, garbage in sum before.
+TEST(AliasingCApi, PooledOutputOverOffsetsIsRefusedInEveryMode) {
+  for (const char* mode : {"max", "sum", "mean", "sqrtn"}) {
+    CTable t;
+    const std::vector<float> weights_before = t.weights();
+    Arena arena;
+    std::int64_t* ids = arena.at<std::int64_t>(0);  // 4 ids: bytes [0, 32)
+    ids[0] = 1, ids[1] = 2, ids[2] = 3, ids[3] = 4;
+    std::int64_t* offsets = arena.at<std::int64_t>(64);  // 3 offsets: bytes [64, 88)
+    offsets[0] = 0, offsets[1] = 2, offsets[2] = 4;
+    const std::vector<unsigned char> before = arena.snapshot();
+    std::int64_t ids_shape[] = {4}, offsets_shape[] = {3}, out_shape[] = {2, kDim};
+    DLTensor ids_t = host_tensor(ids, kInt64, ids_shape, 1);
+    DLTensor offsets_t = host_tensor(offsets, kInt64, offsets_shape, 1);
+    DLTensor out_t = host_tensor(offsets, kFloat32, out_shape, 2);  // 32 bytes from offsets[0] on
+    expect_overlap_refused(ek_lookup_pooled(t.table, &ids_t, &offsets_t, nullptr, mode, &out_t), "out", "offsets");
+    EXPECT_EQ(arena.snapshot(), before) << mode << ": nothing may be written";
+    EXPECT_EQ(t.weights(), weights_before) << mode;
+  }
+}
+
+TEST(AliasingCApi, LookupOutputOverIndicesIsRefusedAtEitherEnd) {
+  CTable t;
+  const std::vector<float> weights_before = t.weights();
+  // 4 ids at bytes [64, 96); their 4 output rows (64 bytes) from byte 88 on share the last id's
+  // bytes, and from byte 8 on the first id's.
+  for (const std::size_t out_at : {std::size_t{88}, std::size_t{8}}) {
+    Arena arena;
+    std::int64_t* ids = arena.at<std::int64_t>(64);
+    ids[0] = 1, ids[1] = 2, ids[2] = 3, ids[3] = 4;
+    const std::vector<unsigned char> before = arena.snapshot();
+    std::int64_t ids_shape[] = {4}, out_shape[] = {4, kDim};
+    DLTensor ids_t = host_tensor(ids, kInt64, ids_shape, 1);
+    DLTensor out_t = host_tensor(arena.at<float>(out_at), kFloat32, out_shape, 2);
+    expect_overlap_refused(ek_lookup(t.table, &ids_t, &out_t), "out", "indices");
+    EXPECT_EQ(arena.snapshot(), before) << "out at byte " << out_at;
+  }
+  EXPECT_EQ(t.weights(), weights_before);
+}
+
+// ek_lookup writing its row over the one id it reads: EK_OK and a zero row before.
+TEST(AliasingCApi, LookupOutputExactlyOverItsIndexIsRefused) {
+  CTable t;
+  Arena arena;
+  std::int64_t* ids = arena.at<std::int64_t>(0);
+  ids[0] = 3, ids[1] = 5;
+  const std::vector<unsigned char> before = arena.snapshot();
+  std::int64_t ids_shape[] = {2}, out_shape[] = {2, kDim};
+  DLTensor ids_t = host_tensor(ids, kInt64, ids_shape, 1);
+  DLTensor out_t = host_tensor(ids, kFloat32, out_shape, 2);
+  expect_overlap_refused(ek_lookup(t.table, &ids_t, &out_t), "out", "indices");
+  EXPECT_EQ(arena.snapshot(), before);
+}
+
+// Buffers that touch but share no byte are accepted, and the result is the plain reference.
+TEST(AliasingCApi, AdjacentBuffersAreAccepted) {
+  CTable t;
+  const std::vector<float> weights = t.weights();
+  Arena arena;
+  std::int64_t* ids = arena.at<std::int64_t>(0);  // [0, 16)
+  ids[0] = 3, ids[1] = 5;
+  float* out = arena.at<float>(16);  // [16, 48), right after the ids
+  std::int64_t ids_shape[] = {2}, out_shape[] = {2, kDim};
+  DLTensor ids_t = host_tensor(ids, kInt64, ids_shape, 1);
+  DLTensor out_t = host_tensor(out, kFloat32, out_shape, 2);
+  ASSERT_EQ(ek_lookup(t.table, &ids_t, &out_t), EK_OK) << ek_last_error();
+  for (std::int64_t c = 0; c < kDim; ++c) {
+    EXPECT_EQ(out[c], weights[3 * kDim + c]);
+    EXPECT_EQ(out[kDim + c], weights[5 * kDim + c]);
+  }
+  // The output just before the ids ([0, 32) with ids at [32, 48)) is accepted as well.
+  std::int64_t* later_ids = arena.at<std::int64_t>(32);
+  later_ids[0] = 1, later_ids[1] = 2;
+  ids_t.data = later_ids;
+  out_t.data = arena.at<float>(0);
+  ASSERT_EQ(ek_lookup(t.table, &ids_t, &out_t), EK_OK) << ek_last_error();
+  EXPECT_EQ(arena.at<float>(0)[0], weights[1 * kDim]);
+  // Inputs may overlap each other: pooled weights laid over the offsets' bytes are only read.
+  std::int64_t* offsets = arena.at<std::int64_t>(128);
+  offsets[0] = 0, offsets[1] = 2;
+  std::int64_t offsets_shape[] = {2}, pooled_shape[] = {1, kDim}, sample_shape[] = {2};
+  DLTensor offsets_t = host_tensor(offsets, kInt64, offsets_shape, 1);
+  DLTensor sample_t = host_tensor(offsets, kFloat32, sample_shape, 1);
+  DLTensor pooled_t = host_tensor(arena.at<float>(192), kFloat32, pooled_shape, 2);
+  EXPECT_EQ(ek_lookup_pooled(t.table, &ids_t, &offsets_t, &sample_t, "sum", &pooled_t), EK_OK) << ek_last_error();
+}
+
+// ek_compute_mask writing its bytes over the int32 ids it reads (a race before).
+TEST(AliasingCApi, MaskOverInt32IdsIsRefused) {
+  CTable t;
+  Arena arena;
+  std::int32_t* ids = arena.at<std::int32_t>(0);
+  for (int i = 0; i < 8; ++i) ids[i] = i % 3;
+  const std::vector<unsigned char> before = arena.snapshot();
+  std::int64_t shape[] = {8};
+  DLTensor ids_t = host_tensor(ids, kInt32, shape, 1);
+  DLTensor mask_t = host_tensor(arena.at<std::uint8_t>(4), kUint8, shape, 1);  // inside the ids
+  expect_overlap_refused(ek_compute_mask(t.table, &ids_t, &mask_t), "mask", "indices");
+  EXPECT_EQ(arena.snapshot(), before);
+}
+
+TEST(AliasingCApi, SummaryBufferOverItsBatchIsRefused) {
+  CTable t;
+  Arena arena;
+  std::int64_t* ids = arena.at<std::int64_t>(0);
+  ids[0] = 0, ids[1] = 1;
+  const std::vector<unsigned char> before = arena.snapshot();
+  std::int64_t shape[] = {2};
+  DLTensor batch = host_tensor(ids, kInt64, shape, 1);
+  std::size_t length = 0;
+  expect_overlap_refused(ek_table_summary(t.table, &batch, reinterpret_cast<char*>(arena.bytes + 8), 200, &length),
+                         "buffer", "batch");
+  EXPECT_EQ(arena.snapshot(), before);
+}
+
+// Outputs over the table's own memory: a copy of the weights onto themselves, a lookup's rows
+// written into the matrix it reads. set_weights given exactly its own weights is a no-op.
+TEST(AliasingCApi, OutputsOverTheTablesWeightsAreRefused) {
+  CTable t;
+  const std::vector<float> weights_before = t.weights();
+  const std::vector<embedkit::detail::NamedBytes> memory = embedkit::detail::TableAccess::memory(t.table->table);
+  ASSERT_EQ(memory.front().bytes, weights_before.size() * sizeof(float));
+  auto* own = static_cast<float*>(const_cast<void*>(memory.front().data));
+  std::int64_t weights_shape[] = {kRows, kDim};
+  DLTensor own_t = host_tensor(own, kFloat32, weights_shape, 2);
+  expect_overlap_refused(ek_get_weights(t.table, &own_t), "out", "the table's weights");
+  std::int64_t ids[] = {1, 2};
+  std::int64_t ids_shape[] = {2}, out_shape[] = {2, kDim};
+  DLTensor ids_t = host_tensor(ids, kInt64, ids_shape, 1);
+  DLTensor rows_t = host_tensor(own + 3 * kDim, kFloat32, out_shape, 2);
+  expect_overlap_refused(ek_lookup(t.table, &ids_t, &rows_t), "out", "the table's weights");
+  EXPECT_EQ(t.weights(), weights_before);
+  EXPECT_EQ(ek_set_weights(t.table, &own_t), EK_OK) << ek_last_error();  // a view of its own weights
+  EXPECT_EQ(t.weights(), weights_before);
+  // Shifted by one row, the "new" weights run over the table's from its second row on.
+  DLTensor shifted_t = host_tensor(own + kDim, kFloat32, weights_shape, 2);
+  expect_overlap_refused(ek_set_weights(t.table, &shifted_t), "the table's weights", "weights");
+  EXPECT_EQ(t.weights(), weights_before);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Item 1 through the C++ API, on the CPU and on the simulated device, with the same message.
+
+TableConfig small_config() {
+  TableConfig config;
+  config.input_dim = kRows;
+  config.output_dim = kDim;
+  config.seed = 7;
+  return config;
+}
+
+std::unique_ptr<EmbeddingTable> table_on(bool device, std::unique_ptr<embedkit::Context>& context,
+                                         TableConfig config = small_config()) {
+  if (!device) return std::make_unique<EmbeddingTable>(config);
+  context = embedkit::testing::sim_context(std::uint64_t{64} << 20);
+  auto table = std::make_unique<EmbeddingTable>(config, *context);
+  EXPECT_EQ(table->placement().device, embedkit::DeviceKind::cuda);
+  return table;
+}
+
+std::string error_of(const std::function<void()>& call, Status expected) {
+  try {
+    call();
+  } catch (const Error& e) {
+    EXPECT_EQ(e.status(), expected) << e.what();
+    return e.what();
+  }
+  ADD_FAILURE() << "no error";
+  return {};
+}
+
+TEST(AliasingCpp, OutputsOverInputsAreRefusedAlikeOnCpuAndDevice) {
+  std::vector<std::string> messages;
+  for (const bool device : {false, true}) {
+    std::unique_ptr<embedkit::Context> context;
+    auto table = table_on(device, context);
+    const auto weights = table->get_weights().values;
+    Arena arena;
+    auto* ids = arena.at<std::int64_t>(0);
+    ids[0] = 1, ids[1] = 2;
+    auto* offsets = arena.at<std::int64_t>(64);
+    offsets[0] = 0, offsets[1] = 2;
+    const std::vector<unsigned char> before = arena.snapshot();
+    const IndexTensor indices(ids, {2});
+    const std::string lookup = error_of(
+        [&] { table->lookup(indices, std::span(arena.at<float>(8), 2 * kDim)); }, Status::invalid_argument);
+    EXPECT_NE(lookup.find("out and indices overlap"), std::string::npos) << lookup;
+    const std::string pooled = error_of(
+        [&] {
+          table->lookup_pooled(indices, std::span<const std::int64_t>(offsets, 2), PoolingMode::max, {},
+                               std::span(arena.at<float>(72), kDim));
+        },
+        Status::invalid_argument);
+    EXPECT_NE(pooled.find("out and offsets overlap"), std::string::npos) << pooled;
+    EXPECT_EQ(arena.snapshot(), before);
+    EXPECT_EQ(table->get_weights().values, weights);
+    // The messages differ only in the addresses; their start is the same on both.
+    messages.push_back(lookup.substr(0, lookup.find('(')) + pooled.substr(0, pooled.find('(')));
+  }
+  EXPECT_EQ(messages[0], messages[1]);
+}
+
+TEST(AliasingCpp, OutputsOverTheTablesMemoryAreRefusedOnCpuAndDevice) {
+  for (const bool device : {false, true}) {
+    std::unique_ptr<embedkit::Context> context;
+    TableConfig config = small_config();
+    config.optimizer.kind = embedkit::OptimizerKind::adagrad;
+    auto table = table_on(device, context, config);
+    const auto weights = table->get_weights().values;
+    const auto accumulator = table->optimizer_state("accumulator").values;
+    const auto memory = embedkit::detail::TableAccess::memory(*table);
+    ASSERT_EQ(memory.size(), 2u);
+    auto* own = static_cast<float*>(const_cast<void*>(memory[0].data));
+    auto* slot = static_cast<float*>(const_cast<void*>(memory[1].data));
+    const auto count = static_cast<std::size_t>(kRows * kDim);
+    const std::string copied =
+        error_of([&] { table->get_weights(std::span(own, count)); }, Status::invalid_argument);
+    EXPECT_NE(copied.find("out and the table's weights overlap"), std::string::npos) << copied;
+    const std::vector<std::int64_t> ids = {1, 2};
+    const std::string looked = error_of([&] { table->lookup(IndexTensor(ids), std::span(slot + kDim, 2 * kDim)); },
+                                        Status::invalid_argument);
+    EXPECT_NE(looked.find("out and the table's optimizer state 'accumulator' overlap"), std::string::npos) << looked;
+    const std::vector<std::int64_t> shape = {kRows, kDim};
+    table->set_weights(std::span<const float>(own, count), shape);  // its own weights: a no-op
+    const std::string shifted = error_of([&] { table->set_weights(std::span<const float>(own + kDim, count), shape); },
+                                         Status::invalid_argument);
+    EXPECT_NE(shifted.find("the table's weights and weights overlap"), std::string::npos) << shifted;
+    EXPECT_EQ(table->get_weights().values, weights) << "device " << device;
+    EXPECT_EQ(table->optimizer_state("accumulator").values, accumulator) << "device " << device;
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Item 12: id -1 without padding_idx in pooled calls.
+
+TableConfig config_with(embedkit::BoundsCheck bounds, std::optional<std::int64_t> padding_idx = std::nullopt) {
+  TableConfig config = small_config();
+  config.bounds_check = bounds;
+  config.padding_idx = padding_idx;
+  config.optimizer.kind = embedkit::OptimizerKind::sgd;
+  config.optimizer.learning_rate = 0.5;
+  return config;
+}
+
+constexpr PoolingMode kModes[] = {PoolingMode::sum, PoolingMode::mean, PoolingMode::max, PoolingMode::sqrtn};
+
+TEST(PaddingFlag, MinusOneIsOutOfRangeInPooledCallsAlikeOnCpuAndDevice) {
+  const std::vector<std::int64_t> ids = {2, -1, 3};
+  const std::vector<std::int64_t> offsets = {0, 3};
+  const std::vector<float> grad(kDim, 1.0f);
+  for (const PoolingMode mode : kModes) {
+    for (const bool device : {false, true}) {
+      std::unique_ptr<embedkit::Context> context;
+      auto table = table_on(device, context, config_with(embedkit::BoundsCheck::error));
+      const auto weights = table->get_weights().values;
+      const std::string looked =
+          error_of([&] { table->lookup_pooled(IndexTensor(ids), offsets, mode); }, Status::out_of_range);
+      EXPECT_EQ(looked, "indices[1] = -1 is not in [0, 10)") << embedkit::to_string(mode) << " device " << device;
+      const std::string trained =
+          error_of([&] { table->train_step_pooled(IndexTensor(ids), offsets, mode, {}, grad); }, Status::out_of_range);
+      EXPECT_EQ(trained, "indices[1] = -1 is not in [0, 10)") << embedkit::to_string(mode) << " device " << device;
+      EXPECT_EQ(table->get_weights().values, weights);
+      EXPECT_EQ(table->step(), 0);
+    }
+  }
+}
+
+// Under zero_fill, -1 is a row of zeros that counts, as any other id outside the table (99 here):
+// it was skipped as padding and left out of mean's and sqrtn's denominators and of max before.
+TEST(PaddingFlag, MinusOneUnderZeroFillCountsAsAZeroRowAlikeOnCpuAndDevice) {
+  const std::vector<std::int64_t> minus_one = {-1, 3}, outside = {99, 3};
+  const std::vector<std::int64_t> offsets = {0, 2};
+  const std::vector<float> grad = {1.0f, -2.0f, 0.5f, 4.0f};
+  for (const PoolingMode mode : kModes) {
+    for (const bool device : {false, true}) {
+      std::unique_ptr<embedkit::Context> context_a, context_b;
+      auto a = table_on(device, context_a, config_with(embedkit::BoundsCheck::zero_fill));
+      auto b = table_on(device, context_b, config_with(embedkit::BoundsCheck::zero_fill));
+      const auto row3 = a->row(3);
+      const auto pooled = a->lookup_pooled(IndexTensor(minus_one), offsets, mode).values;
+      EXPECT_EQ(pooled, b->lookup_pooled(IndexTensor(outside), offsets, mode).values)
+          << embedkit::to_string(mode) << " device " << device;
+      // The plain reference: entries 0-row and row 3.
+      for (std::int64_t c = 0; c < kDim; ++c) {
+        const float v = row3[c];
+        const float expected = mode == PoolingMode::sum     ? v
+                               : mode == PoolingMode::mean  ? v / 2.0f
+                               : mode == PoolingMode::sqrtn ? v / std::sqrt(2.0f)
+                                                            : std::max(0.0f, v);
+        EXPECT_FLOAT_EQ(pooled[c], expected) << embedkit::to_string(mode) << " column " << c << " device " << device;
+      }
+      a->train_step_pooled(IndexTensor(minus_one), offsets, mode, {}, grad);
+      b->train_step_pooled(IndexTensor(outside), offsets, mode, {}, grad);
+      EXPECT_EQ(a->get_weights().values, b->get_weights().values) << embedkit::to_string(mode) << " device " << device;
+    }
+  }
+}
+
+TEST(PaddingFlag, ARealPaddingIdxIsStillSkippedAndNotCounted) {
+  const std::vector<std::int64_t> ids = {0, 3};
+  const std::vector<std::int64_t> offsets = {0, 2};
+  for (const bool device : {false, true}) {
+    std::unique_ptr<embedkit::Context> context;
+    auto table = table_on(device, context, config_with(embedkit::BoundsCheck::error, 0));
+    const auto row3 = table->row(3);
+    EXPECT_EQ(table->lookup_pooled(IndexTensor(ids), offsets, PoolingMode::mean).values, row3);
+    EXPECT_EQ(table->lookup_pooled(IndexTensor(ids), offsets, PoolingMode::max).values, row3);
+    const auto before = table->get_weights().values;
+    table->train_step_pooled(IndexTensor(ids), offsets, PoolingMode::mean, {}, std::vector<float>(kDim, 1.0f));
+    EXPECT_EQ(table->row(0), std::vector<float>(before.begin(), before.begin() + kDim)) << "padding row trained";
+    EXPECT_NE(table->row(3), row3);
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Item 9: sqrtn with a per-sample weight of 1e20, whose square overflows float32.
+
+TEST(SqrtnOverflow, AHugeSampleWeightPoolsToTheWeightedRowOverItsNorm) {
+  const std::vector<std::int64_t> ids = {3, 4};
+  const std::vector<std::int64_t> offsets = {0, 1, 2};
+  const std::vector<float> sample_weights = {1e20f, -3e25f};
+  for (const bool device : {false, true}) {
+    std::unique_ptr<embedkit::Context> context;
+    auto table = table_on(device, context);
+    const auto pooled = table->lookup_pooled(IndexTensor(ids), offsets, PoolingMode::sqrtn, sample_weights).values;
+    const auto row3 = table->row(3), row4 = table->row(4);
+    for (std::int64_t c = 0; c < kDim; ++c) {
+      // w·row / sqrt(w²) = sign(w)·row, computed in double as the reference.
+      EXPECT_NEAR(pooled[c], row3[c], 1e-6 * std::abs(row3[c])) << "column " << c << " device " << device;
+      EXPECT_NEAR(pooled[kDim + c], -row4[c], 1e-6 * std::abs(row4[c])) << "column " << c << " device " << device;
+    }
+  }
+}
+
+}  // namespace
