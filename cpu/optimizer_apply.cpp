@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <vector>
 
 namespace embedkit::cpu {
 namespace {
@@ -110,7 +111,10 @@ void update_columns(const RowUpdate& update, std::int64_t id, const float* grad)
 
 }  // namespace
 
-void update_row(const RowUpdate& update, std::int64_t id, const float* grad) {
+namespace {
+
+// The optimizer's update of row `id`, before the constraint.
+void update_state(const RowUpdate& update, std::int64_t id, const float* grad) {
   const detail::StepScalars& s = update.scalars;
   const bool plain =
       grad != nullptr && s.regularizer_l1 == 0.0f && s.regularizer_l2 == 0.0f && s.weight_decay == 0.0f;
@@ -119,7 +123,104 @@ void update_row(const RowUpdate& update, std::int64_t id, const float* grad) {
   } else {
     update_columns<false>(update, id, grad);
   }
+}
+
+// Row `id`'s weights and state as (start, length) pieces: what an update writes.
+struct RowPieces {
+  float* start[3] = {};
+  std::int64_t length[3] = {};
+  int count = 0;
+  std::int64_t floats = 0;
+};
+
+RowPieces row_pieces(const RowUpdate& update, std::int64_t id) {
+  RowPieces pieces;
+  const auto add = [&pieces](float* start, std::int64_t length) {
+    pieces.start[pieces.count] = start;
+    pieces.length[pieces.count++] = length;
+    pieces.floats += length;
+  };
+  const std::int64_t dim = update.dim;
+  add(update.weights + id * dim, dim);
+  if (update.slot0 != nullptr) {
+    if (update.kind == OptimizerKind::rowwise_adagrad) {
+      add(update.slot0 + id, 1);
+    } else {
+      add(update.slot0 + id * dim, dim);
+    }
+  }
+  if (update.slot1 != nullptr) add(update.slot1 + id * dim, dim);
+  return pieces;
+}
+
+void copy_out(const RowPieces& pieces, float* to) {
+  for (int k = 0; k < pieces.count; ++k) to = std::copy_n(pieces.start[k], pieces.length[k], to);
+}
+
+void copy_in(const RowPieces& pieces, const float* from) {
+  for (int k = 0; k < pieces.count; ++k) {
+    std::copy_n(from, pieces.length[k], pieces.start[k]);
+    from += pieces.length[k];
+  }
+}
+
+// Whether every element of row `id` after its update passes detail::keeps_update.
+bool keeps_row(const RowUpdate& update, std::int64_t id) {
+  const std::int64_t dim = update.dim;
+  const float* w = update.weights + id * dim;
+  const bool rowwise = update.kind == OptimizerKind::rowwise_adagrad;
+  const float* slot0 = update.slot0 != nullptr && !rowwise ? update.slot0 + id * dim : nullptr;
+  const float row_slot0 = rowwise ? update.slot0[id] : 0.0f;
+  const float* slot1 = update.slot1 != nullptr ? update.slot1 + id * dim : nullptr;
+  bool keeps = true;
+  for (std::int64_t c = 0; c < dim; ++c) {
+    keeps &= detail::keeps_update(w[c], slot0 != nullptr ? slot0[c] : row_slot0, slot1 != nullptr ? slot1[c] : 0.0f);
+  }
+  return keeps;
+}
+
+// A thread's copy of one row and its state: the row before a judged update, or a probe's scratch.
+std::vector<float>& row_scratch(std::int64_t floats) {
+  thread_local std::vector<float> scratch;
+  if (static_cast<std::int64_t>(scratch.size()) < floats) scratch.resize(static_cast<std::size_t>(floats));
+  return scratch;
+}
+
+}  // namespace
+
+bool update_row(const RowUpdate& update, std::int64_t id, const float* grad) {
+  if (update.judge_results) {
+    const RowPieces pieces = row_pieces(update, id);
+    std::vector<float>& saved = row_scratch(pieces.floats);
+    copy_out(pieces, saved.data());
+    update_state(update, id, grad);
+    if (!keeps_row(update, id)) {
+      copy_in(pieces, saved.data());
+      return false;
+    }
+  } else {
+    update_state(update, id, grad);
+  }
   constrain_row(update.weights + id * update.dim, update.dim, update.constraint);
+  return true;
+}
+
+bool rejects_update(const RowUpdate& update, std::int64_t id, const float* grad) {
+  // The same update on a copy of the row, as row 0 of a one-row table: the same bits, no writes.
+  const RowPieces pieces = row_pieces(update, id);
+  std::vector<float>& copy = row_scratch(pieces.floats);
+  copy_out(pieces, copy.data());
+  RowUpdate probe = update;
+  float* next = copy.data();
+  probe.weights = next;
+  next += update.dim;
+  if (update.slot0 != nullptr) {
+    probe.slot0 = next;
+    next += update.kind == OptimizerKind::rowwise_adagrad ? 1 : update.dim;
+  }
+  if (update.slot1 != nullptr) probe.slot1 = next;
+  update_state(probe, 0, grad);
+  return !keeps_row(probe, 0);
 }
 
 void prefetch_update_state(const RowUpdate& update, std::int64_t id) {
@@ -135,25 +236,55 @@ void prefetch_update_state(const RowUpdate& update, std::int64_t id) {
   if (update.slot1 != nullptr) prefetch_row(update.slot1 + id * update.dim, row_bytes);
 }
 
-void update_rows(const RowUpdate& update, const std::int64_t* ids, const float* grads, const std::uint8_t* skip,
-                 std::int64_t count) {
-#pragma omp parallel for schedule(static) if (count * update.dim >= kParallelMinFloats)
+std::int64_t update_rows(const RowUpdate& update, const std::int64_t* ids, const float* grads,
+                         const std::uint8_t* skip, std::int64_t count) {
+  std::int64_t rejected = 0;
+#pragma omp parallel for schedule(static) reduction(+ : rejected) if (count * update.dim >= kParallelMinFloats)
   for (std::int64_t i = 0; i < count; ++i) {
     if (i + kPrefetchDistance < count) prefetch_update_state(update, ids[i + kPrefetchDistance]);
-    if (skip[i] == 0) update_row(update, ids[i], grads + i * update.dim);
+    if (skip[i] == 0 && !update_row(update, ids[i], grads + i * update.dim)) ++rejected;
   }
+  return rejected;
 }
 
-void update_every_row(const RowUpdate& update, std::int64_t row_begin, std::int64_t row_end, const std::int64_t* ids,
-                      const float* grads, const std::uint8_t* skip, std::int64_t count, std::int64_t excluded) {
-#pragma omp parallel for schedule(static) if ((row_end - row_begin) * update.dim >= kParallelMinFloats)
+namespace {
+
+// Row `id`'s gradient in a dense step: its folded row when touched and not skipped, else NULL (zero).
+const float* dense_gradient(const RowUpdate& update, std::int64_t id, const std::int64_t* ids, const float* grads,
+                            const std::uint8_t* skip, std::int64_t count) {
+  const std::int64_t* found = std::lower_bound(ids, ids + count, id);
+  const std::int64_t i = found - ids;
+  return i < count && *found == id && skip[i] == 0 ? grads + i * update.dim : nullptr;
+}
+
+}  // namespace
+
+std::int64_t update_every_row(const RowUpdate& update, std::int64_t row_begin, std::int64_t row_end,
+                              const std::int64_t* ids, const float* grads, const std::uint8_t* skip,
+                              std::int64_t count, std::int64_t excluded) {
+  std::int64_t rejected = 0;
+#pragma omp parallel for schedule(static) reduction(+ : rejected) \
+    if ((row_end - row_begin) * update.dim >= kParallelMinFloats)
   for (std::int64_t id = row_begin; id < row_end; ++id) {
     if (id == excluded) continue;
-    const std::int64_t* found = std::lower_bound(ids, ids + count, id);
-    const std::int64_t i = found - ids;
-    const bool touched = i < count && *found == id && skip[i] == 0;
-    update_row(update, id, touched ? grads + i * update.dim : nullptr);
+    if (!update_row(update, id, dense_gradient(update, id, ids, grads, skip, count))) ++rejected;
   }
+  return rejected;
+}
+
+std::int64_t first_rejected_update(const RowUpdate& update, bool dense, std::int64_t row_begin, std::int64_t row_end,
+                                   const std::int64_t* ids, const float* grads, const std::uint8_t* skip,
+                                   std::int64_t count, std::int64_t excluded) {
+  const std::int64_t first = dense ? row_begin : 0, end = dense ? row_end : count;
+  std::int64_t found = end;  // the smallest position rejected
+#pragma omp parallel for schedule(static) reduction(min : found) if ((end - first) * update.dim >= kParallelMinFloats)
+  for (std::int64_t k = first; k < end; ++k) {
+    const bool rejected = dense ? k != excluded && rejects_update(update, k, dense_gradient(update, k, ids, grads, skip, count))
+                                : skip[k] == 0 && rejects_update(update, ids[k], grads + k * update.dim);
+    if (rejected && k < found) found = k;
+  }
+  if (found == end) return -1;
+  return dense ? found : ids[found];
 }
 
 }  // namespace embedkit::cpu

@@ -348,13 +348,20 @@ std::int64_t CudaBackend::mark_nonfinite(const detail::FoldedGrad& grad, std::in
   return std::count(flags.begin(), flags.end(), std::uint8_t{2});
 }
 
-void CudaBackend::apply(const detail::TableView& table, const detail::FoldedGrad& grad, const std::uint8_t* skip,
-                        const detail::StepPlan& plan) {
+std::int64_t CudaBackend::apply(const detail::TableView& table, const detail::FoldedGrad& grad,
+                                const std::uint8_t* skip, const detail::StepPlan& plan) {
   const TableOperation operation(ordinal_, table);
   const ApplyArgs args{row_step(table, plan), grad.ids.as<const std::int64_t>(), grad.rows.as<const float>(), skip,
                        grad.count, plan.dense, plan.row_begin, plan.row_end, table.padding.id_or_none()};
   run_apply(args, plan.dense ? plan.row_end - plan.row_begin : grad.count, active_stream());
   EMBEDKIT_CUDA_TRY(cudaStreamSynchronize(active_stream()));
+  return 0;
+}
+
+std::int64_t CudaBackend::first_rejected_update(const detail::TableView& table, const detail::FoldedGrad& grad,
+                                                const std::uint8_t* skip, const detail::StepPlan& plan) {
+  (void)table, (void)grad, (void)skip, (void)plan;
+  return -1;
 }
 
 bool CudaBackend::fuses_steps(std::int64_t dim) const { return fits_fused(dim); }

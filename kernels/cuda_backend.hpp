@@ -53,8 +53,13 @@ class CudaBackend final : public detail::Backend {
                                       const std::int64_t* offsets, std::int64_t bags, const float* sample_weights,
                                       PoolingMode mode, const float* grad_bags, detail::IdCheck* check) override;
   std::int64_t mark_nonfinite(const detail::FoldedGrad& grad, std::int64_t dim, std::uint8_t* skip) override;
-  void apply(const detail::TableView& table, const detail::FoldedGrad& grad, const std::uint8_t* skip,
-             const detail::StepPlan& plan) override;
+  /// The kernels do not judge updates yet (plan.judge_results): every row is kept as computed, and
+  /// 0 is returned. Issue #22 item 7 leaves the kernel side of that rule open.
+  std::int64_t apply(const detail::TableView& table, const detail::FoldedGrad& grad, const std::uint8_t* skip,
+                     const detail::StepPlan& plan) override;
+  /// -1: as apply, the kernels do not judge updates yet.
+  std::int64_t first_rejected_update(const detail::TableView& table, const detail::FoldedGrad& grad,
+                                     const std::uint8_t* skip, const detail::StepPlan& plan) override;
   bool fuses_steps(std::int64_t dim) const override;
   std::int64_t fold_and_apply(const detail::TableView& table, const detail::DeviceIds& ids, const float* grad_rows,
                               const detail::StepPlan& plan, bool skip_nonfinite, detail::IdCheck* check) override;

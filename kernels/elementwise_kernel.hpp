@@ -5,6 +5,7 @@
 
 #include <embedkit/detail/host_device.hpp>
 #include <embedkit/detail/init_sampler.hpp>
+#include <embedkit/detail/optimizer_math.hpp>
 
 #include <cmath>
 #include <cstdint>
@@ -54,8 +55,8 @@ struct NonFiniteArgs {
   std::uint8_t* skip;
 };
 
-/// Whether v is neither NaN nor infinite, without a libm call the host and device spell differently.
-EK_HOST_DEVICE inline bool finite_value(float v) { return v - v == 0.0f; }
+// Whether v is neither NaN nor infinite: the rule the optimizer math judges updates by too.
+using detail::finite_value;
 
 EK_HOST_DEVICE inline void nonfinite_body(std::int64_t block, int thread, const NonFiniteArgs& a) {
   const std::int64_t u = element_index(block, thread);

@@ -1,6 +1,8 @@
 #include <embedkit/config.hpp>
 #include <embedkit/status.hpp>
+#include <embedkit/detail/init_sampler.hpp>
 
+#include "float32_range.hpp"
 #include "initializer_json.hpp"
 #include "json_document.hpp"
 #include "json_fields.hpp"
@@ -67,12 +69,6 @@ void check_shape_hint(const nlohmann::json& value, std::string_view key) {
     throw Error(Status::invalid_argument,
                 fmt::format("{} must be null, a positive integer or a list of them, got {}", key,
                             detail::json_repr(value)));
-  }
-}
-
-void check_finite(double value, std::string_view name) {
-  if (!std::isfinite(value)) {
-    throw Error(Status::invalid_argument, fmt::format("embeddings_initializer {} must be finite, got {}", name, value));
   }
 }
 
@@ -169,8 +165,21 @@ void TableConfig::validate() const {
   for (const auto& [field, value] : {std::pair{"minval", init.minval}, {"maxval", init.maxval},
                                     {"mean", init.mean}, {"stddev", init.stddev},
                                     {"value", init.value}, {"scale", init.scale}}) {
-    check_finite(value, field);
+    detail::require_float32(value, fmt::format("embeddings_initializer {}", field));
   }
+  // A normal draw is mean + stddev·z: every value must fit, not only the two parameters.
+  if (init.kind == InitializerKind::normal || init.kind == InitializerKind::truncated_normal) {
+    const double z = init.kind == InitializerKind::normal ? detail::kLargestNormalDraw : detail::kTruncatedNormalBound;
+    detail::require_float32(std::abs(init.mean) + z * init.stddev,
+                            fmt::format("embeddings_initializer stddev {} with mean {} draws up to |mean| + {}·stddev, "
+                                        "which",
+                                        init.stddev, init.mean, z));
+  }
+  if (embeddings_regularizer) {
+    detail::require_float32(embeddings_regularizer->l1, "embeddings_regularizer l1");
+    detail::require_float32(embeddings_regularizer->l2, "embeddings_regularizer l2");
+  }
+  detail::require_float32(embeddings_constraint.max_value, "embeddings_constraint max_value");
   if (init.kind == InitializerKind::uniform && init.minval > init.maxval) {
     throw Error(Status::invalid_argument,
                 fmt::format("embeddings_initializer minval must not exceed maxval, got minval {} > maxval {}",

@@ -1,6 +1,8 @@
+#include <embedkit/detail/optimizer_math.hpp>
 #include <embedkit/optimizer.hpp>
 #include <embedkit/status.hpp>
 
+#include "float32_range.hpp"
 #include "json_document.hpp"
 #include "json_fields.hpp"
 #include "keras_objects.hpp"
@@ -213,9 +215,17 @@ void OptimizerConfig::validate() const {
         {"l1_regularization_strength", l1_regularization_strength},
         {"l2_regularization_strength", l2_regularization_strength},
         {"l2_shrinkage_regularization_strength", l2_shrinkage_regularization_strength}, {"beta", beta}}) {
-    require(std::abs(value) <= static_cast<double>(std::numeric_limits<float>::max()),
-            fmt::format("optimizer {} must fit a float32, got {}", name, value));
+    detail::require_float32(value, fmt::format("optimizer {}", name));
   }
+  // Whether a value is 0 as the step sees it: in float32, denormals flushed (detail::flush_denormal).
+  const auto zero_in_step = [](double value) { return detail::flush_denormal(static_cast<float>(value)) == 0.0f; };
+  // An accumulator that can be 0 when a zero gradient arrives divides 0 by 0 unless epsilon is > 0.
+  const auto require_no_zero_over_zero = [&](const char* optimizer) {
+    require(!zero_in_step(epsilon) || !zero_in_step(initial_accumulator_value),
+            fmt::format("optimizer {} epsilon {} with initial_accumulator_value {} divides 0 by 0 on a zero gradient: "
+                        "give one of them a value of at least {} (the smallest normal float32)",
+                        optimizer, epsilon, initial_accumulator_value, static_cast<double>(detail::kSmallestNormalFloat)));
+  };
   if (weight_decay) {
     require(std::isfinite(*weight_decay) && *weight_decay >= 0,
             fmt::format("optimizer weight_decay must be >= 0, got {}", *weight_decay));
@@ -229,6 +239,7 @@ void OptimizerConfig::validate() const {
       require(initial_accumulator_value >= 0,
               fmt::format("optimizer initial_accumulator_value must be >= 0, got {}", initial_accumulator_value));
       require(epsilon >= 0, fmt::format("optimizer epsilon must be >= 0, got {}", epsilon));
+      require_no_zero_over_zero(class_name_of(kind));
       break;
     case OptimizerKind::adam:
       // In float32, as the step computes them: 0.99999999 would round to 1 and divide by zero.
@@ -237,6 +248,11 @@ void OptimizerConfig::validate() const {
       require(beta_2 >= 0 && static_cast<float>(beta_2) < 1.0f,
               fmt::format("optimizer beta_2 must be in [0, 1) as a float32, got {}", beta_2));
       require(epsilon >= 0, fmt::format("optimizer epsilon must be >= 0, got {}", epsilon));
+      // m and v start at 0: with epsilon 0 a zero gradient computes 0/0.
+      require(!zero_in_step(epsilon),
+              fmt::format("optimizer Adam epsilon {} divides 0 by 0 on a zero gradient (its moments start at 0): "
+                          "give epsilon a value of at least {} (the smallest normal float32)",
+                          epsilon, static_cast<double>(detail::kSmallestNormalFloat)));
       break;
     case OptimizerKind::ftrl:
       require(learning_rate_power <= 0,
@@ -246,8 +262,18 @@ void OptimizerConfig::validate() const {
       require(l1_regularization_strength >= 0 && l2_regularization_strength >= 0 &&
                   l2_shrinkage_regularization_strength >= 0 && beta >= 0,
               "optimizer FTRL regularization strengths and beta must be >= 0");
-      require(static_cast<float>(learning_rate) > 0.0f,
-              fmt::format("optimizer Ftrl needs a learning_rate > 0 as a float32, got {}", learning_rate));
+      // FTRL divides by the rate: a denormal one is 0 on a device that flushes them, and overflows otherwise.
+      require(!zero_in_step(learning_rate),
+              fmt::format("optimizer Ftrl needs a learning_rate of at least {} (the smallest normal float32), got {}",
+                          static_cast<double>(detail::kSmallestNormalFloat), learning_rate));
+      // At accumulator 0, accumulator^(-learning_rate_power) is 0 too, and so is the divisor
+      // accumulator^p / lr + 2·(l2 + beta / (2·lr)) unless l2 or beta is > 0.
+      require(!zero_in_step(initial_accumulator_value) || learning_rate_power == 0 ||
+                  !zero_in_step(l2_regularization_strength) || !zero_in_step(beta),
+              fmt::format("optimizer Ftrl initial_accumulator_value {} with learning_rate_power {} divides 0 by 0 on a "
+                          "zero gradient (l2_regularization_strength and beta are 0): give "
+                          "initial_accumulator_value a value of at least {} (the smallest normal float32)",
+                          initial_accumulator_value, learning_rate_power, static_cast<double>(detail::kSmallestNormalFloat)));
       break;
     case OptimizerKind::custom:
       require(static_cast<bool>(custom_update), "custom optimizer has no update function");

@@ -26,7 +26,7 @@ using Impl = EmbeddingTable::Impl;
 detail::StepScalars step_scalars(const TableConfig& config, std::int64_t t) {
   const OptimizerConfig& o = config.optimizer;
   detail::StepScalars s;
-  s.learning_rate = static_cast<float>(o.learning_rate);
+  s.learning_rate = detail::flush_denormal(static_cast<float>(o.learning_rate));
   s.weight_decay = static_cast<float>(o.weight_decay.value_or(0.0));
   if (config.embeddings_regularizer) {
     s.regularizer_l1 = static_cast<float>(config.embeddings_regularizer->l1);
@@ -312,8 +312,8 @@ void apply_custom(Impl& impl, const Part& part, const detail::StepScalars& scala
 void record_nonfinite(Impl& impl, std::int64_t nonfinite) {
   if (nonfinite == 0) return;
   const std::int64_t total = impl.nonfinite_rows.fetch_add(nonfinite) + nonfinite;
-  detail::logger().warn("table '{}': skipped {} gradient rows holding NaN or infinity ({} so far)", impl.config.name,
-                        nonfinite, total);
+  detail::logger().warn("table '{}': skipped {} rows whose gradient or update held NaN or infinity ({} so far)",
+                        impl.config.name, nonfinite, total);
 }
 
 // What the next step does to the rows it updates (the row range is set per part).
@@ -325,15 +325,34 @@ detail::StepPlan step_plan(const Impl& impl) {
   plan.constraint = config.embeddings_constraint;
   plan.dense = config.optimizer.kind == OptimizerKind::adam && !config.optimizer.lazy;
   plan.row_end = config.input_dim;
+  plan.judge_results = config.nonfinite_gradients != NonFiniteGradients::apply;
   return plan;
 }
 
-// The second half of a step, once every part is folded and checked: nothing here allocates or
-// fails, so a step is applied whole or not at all.
+// Under "error", a row whose update would not be finite fails the step before anything changes.
+void refuse_nonfinite_updates(Impl& impl, const std::vector<Part>& parts, detail::StepPlan plan) {
+  if (impl.config.nonfinite_gradients != NonFiniteGradients::error) return;
+  for (const Part& part : parts) {
+    plan.row_begin = part.row_begin;
+    plan.row_end = part.row_end;
+    const std::int64_t id =
+        impl.backend->first_rejected_update(impl.view(), part.grad, part.skip.as<std::uint8_t>(), plan);
+    if (id >= 0) {
+      throw Error(Status::invalid_argument,
+                  fmt::format("table '{}': the update of id {} is not finite (its weights or optimizer state would "
+                              "hold NaN or infinity, from finite inputs); nothing changed (nonfinite_gradients is "
+                              "'error')",
+                              impl.config.name, id));
+    }
+  }
+}
+
+// The second half of a step, once every part is folded and checked: after the error policy's
+// check of the updates nothing here allocates or fails, so a step is applied whole or not at all.
 void apply_parts(Impl& impl, const std::vector<Part>& parts, std::int64_t nonfinite) {
   const TableConfig& config = impl.config;
-  record_nonfinite(impl, nonfinite);
   detail::StepPlan plan = step_plan(impl);
+  if (config.optimizer.kind != OptimizerKind::custom) refuse_nonfinite_updates(impl, parts, plan);
   for (const Part& part : parts) {
     if (config.optimizer.kind == OptimizerKind::custom) {
       apply_custom(impl, part, plan.scalars);
@@ -341,8 +360,9 @@ void apply_parts(Impl& impl, const std::vector<Part>& parts, std::int64_t nonfin
     }
     plan.row_begin = part.row_begin;
     plan.row_end = part.row_end;
-    impl.backend->apply(impl.view(), part.grad, part.skip.as<std::uint8_t>(), plan);
+    nonfinite += impl.backend->apply(impl.view(), part.grad, part.skip.as<std::uint8_t>(), plan);
   }
+  record_nonfinite(impl, nonfinite);
   ++impl.step;
 }
 

@@ -109,6 +109,9 @@ struct StepPlan {
   bool dense = false;  // Adam without lazy: every row of [row_begin, row_end) but padding moves
   std::int64_t row_begin = 0;
   std::int64_t row_end = 0;
+  // A row whose update would hold a NaN or infinity (detail::keeps_update) is left as it was and
+  // counted: the skip and error policies (error asks first_rejected_update before applying).
+  bool judge_results = false;
 };
 
 class Backend {
@@ -165,9 +168,14 @@ class Backend {
   /// skip[u] = 1 for rows of `grad` holding a NaN or infinity, among those not already skipped;
   /// returns how many.
   virtual std::int64_t mark_nonfinite(const FoldedGrad& grad, std::int64_t dim, std::uint8_t* skip) = 0;
-  /// One optimizer step from `grad`, leaving rows with skip[u] != 0 alone.
-  virtual void apply(const TableView& table, const FoldedGrad& grad, const std::uint8_t* skip,
-                     const StepPlan& plan) = 0;
+  /// One optimizer step from `grad`, leaving rows with skip[u] != 0 alone. Returns how many rows
+  /// it left alone because plan.judge_results rejected their update.
+  virtual std::int64_t apply(const TableView& table, const FoldedGrad& grad, const std::uint8_t* skip,
+                             const StepPlan& plan) = 0;
+  /// The smallest id whose update apply would reject under plan.judge_results, or -1, computed
+  /// without changing the table.
+  virtual std::int64_t first_rejected_update(const TableView& table, const FoldedGrad& grad,
+                                             const std::uint8_t* skip, const StepPlan& plan) = 0;
   /// Whether fold_and_apply can take a train step of rows of `dim` (default: no fused path).
   virtual bool fuses_steps(std::int64_t dim) const {
     (void)dim;
@@ -176,7 +184,7 @@ class Backend {
   /// A train step folded and applied at once from the lookup gradient `grad_rows` (ids.count ×
   /// dim), with a sparse (not dense) `plan`: bit for bit what fold_lookup_grad, then (when
   /// skip_nonfinite) mark_nonfinite, then apply compute, without handing the sparse gradient out.
-  /// Returns how many rows it left alone as non-finite. Every allocation comes before any change:
+  /// Returns how many rows it left alone as non-finite (gradient or, under plan.judge_results, update). Every allocation comes before any change:
   /// on Error(out_of_memory) the table is as it was. Only called when fuses_steps(table.dim).
   /// With a non-NULL `check`, out-of-range ids are reported there and then nothing is applied.
   virtual std::int64_t fold_and_apply(const TableView& table, const DeviceIds& ids, const float* grad_rows,

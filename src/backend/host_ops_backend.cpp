@@ -159,6 +159,7 @@ cpu::RowUpdate row_update(const TableView& table, const StepPlan& plan) {
   update.slot1 = table.slot1;
   update.scalars = plan.scalars;
   update.constraint = plan.constraint;
+  update.judge_results = plan.judge_results;
   return update;
 }
 
@@ -181,7 +182,7 @@ class FusedUpdate {
       skipped_.fetch_add(1, std::memory_order_relaxed);
       return;
     }
-    cpu::update_row(update_, segments_.unique_ids[u], row);
+    if (!cpu::update_row(update_, segments_.unique_ids[u], row)) skipped_.fetch_add(1, std::memory_order_relaxed);
   }
 
   std::int64_t skipped() const { return skipped_.load(); }
@@ -335,18 +336,27 @@ std::int64_t HostOpsBackend::mark_nonfinite(const FoldedGrad& grad, std::int64_t
   return bad;
 }
 
-void HostOpsBackend::apply(const TableView& table, const FoldedGrad& grad, const std::uint8_t* skip,
-                           const StepPlan& plan) {
+std::int64_t HostOpsBackend::apply(const TableView& table, const FoldedGrad& grad, const std::uint8_t* skip,
+                                   const StepPlan& plan) {
   expect_table(table);
   expect_device_memory(skip, static_cast<std::size_t>(grad.count), "skip flags");
   const cpu::RowUpdate update = row_update(table, plan);
   const auto* ids = grad.ids.as<const std::int64_t>();
   const auto* rows = grad.rows.as<const float>();
   if (plan.dense) {
-    cpu::update_every_row(update, plan.row_begin, plan.row_end, ids, rows, skip, grad.count, table.padding.id_or_none());
-  } else {
-    cpu::update_rows(update, ids, rows, skip, grad.count);
+    return cpu::update_every_row(update, plan.row_begin, plan.row_end, ids, rows, skip, grad.count,
+                                 table.padding.id_or_none());
   }
+  return cpu::update_rows(update, ids, rows, skip, grad.count);
+}
+
+std::int64_t HostOpsBackend::first_rejected_update(const TableView& table, const FoldedGrad& grad,
+                                                   const std::uint8_t* skip, const StepPlan& plan) {
+  expect_table(table);
+  expect_device_memory(skip, static_cast<std::size_t>(grad.count), "skip flags");
+  return cpu::first_rejected_update(row_update(table, plan), plan.dense, plan.row_begin, plan.row_end,
+                                    grad.ids.as<const std::int64_t>(), grad.rows.as<const float>(), skip, grad.count,
+                                    table.padding.id_or_none());
 }
 
 void HostOpsBackend::constrain_all(const TableView& table, const Constraint& constraint) {

@@ -31,7 +31,10 @@ class HostOpsBackend : public Backend {
                                      const float* grad_bags, const StepPlan& plan, bool skip_nonfinite,
                                      IdCheck* check) override;
   std::int64_t mark_nonfinite(const FoldedGrad& grad, std::int64_t dim, std::uint8_t* skip) override;
-  void apply(const TableView& table, const FoldedGrad& grad, const std::uint8_t* skip, const StepPlan& plan) override;
+  std::int64_t apply(const TableView& table, const FoldedGrad& grad, const std::uint8_t* skip,
+                     const StepPlan& plan) override;
+  std::int64_t first_rejected_update(const TableView& table, const FoldedGrad& grad, const std::uint8_t* skip,
+                                     const StepPlan& plan) override;
   void constrain_all(const TableView& table, const Constraint& constraint) override;
   double penalty(const float* weights, std::int64_t count, double l1, double l2) override;
 

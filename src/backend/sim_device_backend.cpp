@@ -128,8 +128,8 @@ std::int64_t SimDeviceBackend::apply_fused(const TableView& table, const FoldedG
   const DeviceBuffer skip = allocate(std::max<std::size_t>(rows, 1), "fused step flags");
   std::memset(skip.as<void>(), 0, rows);
   // Every allocation has succeeded: from here on nothing fails, so the step is whole or absent.
-  const std::int64_t skipped = skip_nonfinite ? mark_nonfinite(grad, table.dim, skip.as<std::uint8_t>()) : 0;
-  apply(table, grad, skip.as<const std::uint8_t>(), plan);
+  const std::int64_t nonfinite = skip_nonfinite ? mark_nonfinite(grad, table.dim, skip.as<std::uint8_t>()) : 0;
+  const std::int64_t skipped = nonfinite + apply(table, grad, skip.as<const std::uint8_t>(), plan);
   std::lock_guard lock(mutex_);
   ++fused_steps_;
   return skipped;

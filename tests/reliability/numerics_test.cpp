@@ -1,2 +1,392 @@
 // Issue #22 regression tests: see docs/reliability.md, "Round two".
+// Items 7, 8 and 9 (the Adagrad accumulator): numbers that do not fit float32, 0/0 in the
+// optimizers, and steps that would turn finite weights or state non-finite. Each case runs on the
+// CPU (fused and unfused steps) and on the simulated device, which must fail or skip alike.
 #include <gtest/gtest.h>
+
+#include <embedkit/c_api.h>
+#include <embedkit/config.hpp>
+#include <embedkit/status.hpp>
+#include <embedkit/table.hpp>
+
+#include "tests/sim_context.hpp"
+
+#include <cmath>
+#include <cstdint>
+#include <functional>
+#include <limits>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace {
+
+using embedkit::Constraint;
+using embedkit::ConstraintKind;
+using embedkit::EmbeddingTable;
+using embedkit::Error;
+using embedkit::IndexTensor;
+using embedkit::InitializerKind;
+using embedkit::NonFiniteGradients;
+using embedkit::OptimizerConfig;
+using embedkit::OptimizerKind;
+using embedkit::Regularizer;
+using embedkit::Status;
+using embedkit::TableConfig;
+
+constexpr std::int64_t kRows = 6;
+constexpr std::int64_t kDim = 4;
+
+// Runs `body` and returns the Error it throws (Status::ok with an empty message if none).
+Error thrown_by(const std::function<void()>& body) {
+  try {
+    body();
+  } catch (const Error& e) {
+    return e;
+  }
+  return Error(Status::ok, "");
+}
+
+void expect_refused(const std::function<void()>& body, const std::vector<std::string>& words) {
+  const Error e = thrown_by(body);
+  EXPECT_EQ(e.status(), Status::invalid_argument) << e.what();
+  for (const std::string& word : words) EXPECT_NE(std::string(e.what()).find(word), std::string::npos) << e.what();
+}
+
+TableConfig base_config() {
+  TableConfig config;
+  config.input_dim = kRows;
+  config.output_dim = kDim;
+  config.seed = 7;
+  return config;
+}
+
+// Where a table lives in a test: the CPU (fused steps where the step allows), the CPU with only
+// unfused steps (through apply), or the simulated device.
+enum class Where { cpu_fused, cpu_unfused, sim };
+const Where kEverywhere[] = {Where::cpu_fused, Where::cpu_unfused, Where::sim};
+
+const char* name_of(Where where) {
+  return where == Where::cpu_fused ? "cpu" : where == Where::cpu_unfused ? "cpu, unfused" : "sim";
+}
+
+struct Placed {
+  std::unique_ptr<embedkit::Context> context = embedkit::testing::sim_context(64 << 20);
+  std::unique_ptr<EmbeddingTable> table;
+  Where where;
+
+  Placed(TableConfig config, Where w) : where(w) {
+    config.placement = w == Where::sim ? embedkit::PlacementPolicy::cuda : embedkit::PlacementPolicy::cpu;
+    table = std::make_unique<EmbeddingTable>(config, *context);
+  }
+
+  // One train step of `ids` with `grad` (ids.size() × kDim).
+  void step(const std::vector<std::int64_t>& ids, const std::vector<float>& grad) {
+    if (where == Where::cpu_unfused) {
+      table->apply(table->sparse_grad(IndexTensor(ids), grad));
+    } else {
+      table->train_step(IndexTensor(ids), grad);
+    }
+  }
+
+  // Weights and every optimizer state, in one vector.
+  std::vector<float> everything() const {
+    std::vector<float> all = table->get_weights().values;
+    for (const std::string& name : table->optimizer_state_names()) {
+      const std::vector<float> state = table->optimizer_state(name).values;
+      all.insert(all.end(), state.begin(), state.end());
+    }
+    return all;
+  }
+};
+
+bool all_finite(const std::vector<float>& values) {
+  for (const float v : values) {
+    if (!std::isfinite(v)) return false;
+  }
+  return true;
+}
+
+// ---- Item 7: initializer, regularizer and constraint values must fit float32 -------------------
+
+TEST(FloatRange, InitializerValuesThatDoNotFitFloat32AreRefusedNamingKeyAndLimit) {
+  const auto refused = [](const std::function<void(TableConfig&)>& change, const std::string& key) {
+    TableConfig config = base_config();
+    change(config);
+    for (const Where where : {Where::cpu_fused, Where::sim}) {
+      SCOPED_TRACE(name_of(where));
+      expect_refused([&] { Placed placed(config, where); },
+                     {"embeddings_initializer " + key, "float32", "3.4028234663852886e+38"});
+    }
+  };
+  refused([](TableConfig& c) {
+    c.embeddings_initializer.kind = InitializerKind::constant;
+    c.embeddings_initializer.value = 1e300;
+  }, "value");
+  refused([](TableConfig& c) {
+    c.embeddings_initializer.minval = -1e300;
+    c.embeddings_initializer.maxval = 1e300;
+  }, "minval");
+  refused([](TableConfig& c) {
+    c.embeddings_initializer.kind = InitializerKind::normal;
+    c.embeddings_initializer.stddev = 1e300;
+  }, "stddev");
+  // Each value fits, but a draw of mean + stddev·z (|z| up to 8.6) would not.
+  refused([](TableConfig& c) {
+    c.embeddings_initializer.kind = InitializerKind::normal;
+    c.embeddings_initializer.stddev = 1e38;
+  }, "stddev");
+}
+
+TEST(FloatRange, JsonInitializerOf1e300IsRefused) {
+  expect_refused(
+      [] {
+        TableConfig::from_json(R"({"input_dim": 6, "output_dim": 4, "embeddings_initializer":
+            {"class_name": "Constant", "config": {"value": 1e300}}})");
+      },
+      {"embeddings_initializer value", "float32"});
+}
+
+TEST(FloatRange, RegularizerAndConstraintValuesMustFitFloat32) {
+  TableConfig config = base_config();
+  config.embeddings_regularizer = Regularizer{0.0, 1e300};
+  expect_refused([&] { config.validate(); }, {"embeddings_regularizer l2", "float32", "3.4028234663852886e+38"});
+  config.embeddings_regularizer = Regularizer{1e39, 0.0};
+  expect_refused([&] { config.validate(); }, {"embeddings_regularizer l1", "float32"});
+  config.embeddings_regularizer.reset();
+  config.embeddings_constraint = Constraint{ConstraintKind::max_norm, 1e300};
+  expect_refused([&] { config.validate(); }, {"embeddings_constraint max_value", "float32"});
+  expect_refused(
+      [] {
+        TableConfig::from_json(R"({"input_dim": 6, "output_dim": 4, "embeddings_regularizer":
+            {"class_name": "L2", "config": {"l2": 1e300}}})");
+      },
+      {"embeddings_regularizer l2", "float32"});
+}
+
+TEST(FloatRange, ValuesThatFitAreStillAccepted) {
+  TableConfig config = base_config();
+  config.embeddings_initializer.kind = InitializerKind::constant;
+  config.embeddings_initializer.value = 3e38;
+  config.embeddings_regularizer = Regularizer{1e30, 1e30};
+  config.embeddings_constraint = Constraint{ConstraintKind::max_norm, 3e38};
+  EXPECT_NO_THROW(config.validate());
+  const EmbeddingTable table(config);
+  EXPECT_TRUE(all_finite(table.get_weights().values));
+}
+
+// ---- Item 7 (and 9): a step that would turn weights or state non-finite ------------------------
+
+// Every built-in optimizer, with Adam both lazy and dense.
+struct OptimizerCase {
+  const char* name;
+  std::function<OptimizerConfig()> make;
+};
+
+const std::vector<OptimizerCase>& optimizer_cases() {
+  static const std::vector<OptimizerCase> cases = {
+      {"sgd", [] { return OptimizerConfig::defaults(OptimizerKind::sgd); }},
+      {"sgd momentum",
+       [] {
+         OptimizerConfig o = OptimizerConfig::defaults(OptimizerKind::sgd);
+         o.momentum = 0.9;
+         return o;
+       }},
+      {"adagrad", [] { return OptimizerConfig::defaults(OptimizerKind::adagrad); }},
+      {"rowwise_adagrad", [] { return OptimizerConfig::defaults(OptimizerKind::rowwise_adagrad); }},
+      {"adam", [] { return OptimizerConfig::defaults(OptimizerKind::adam); }},
+      {"adam dense",
+       [] {
+         OptimizerConfig o = OptimizerConfig::defaults(OptimizerKind::adam);
+         o.lazy = false;
+         return o;
+       }},
+      {"ftrl", [] { return OptimizerConfig::defaults(OptimizerKind::ftrl); }},
+  };
+  return cases;
+}
+
+// Rows 1 and 3 hold ±1e30 and are penalised by L2 = 1e10: their regularized gradient, 2·l2·w, is
+// infinite though every input is finite. The other rows (1e-3) stay finite, state included.
+TableConfig overflowing_config(const OptimizerConfig& optimizer, NonFiniteGradients policy) {
+  TableConfig config = base_config();
+  config.optimizer = optimizer;
+  config.nonfinite_gradients = policy;
+  config.embeddings_regularizer = Regularizer{0.0, 1e10};
+  config.embeddings_initializer.kind = InitializerKind::constant;
+  config.embeddings_initializer.value = 0.0;
+  return config;
+}
+
+void set_big_rows(EmbeddingTable& table) {
+  std::vector<float> weights(kRows * kDim, 1e-3f);
+  for (std::int64_t c = 0; c < kDim; ++c) {
+    weights[1 * kDim + c] = 1e30f;
+    weights[3 * kDim + c] = -1e30f;
+  }
+  table.set_weights(weights, std::vector<std::int64_t>{kRows, kDim});
+}
+
+const std::vector<std::int64_t> kStepIds = {0, 1, 3, 4};
+std::vector<float> step_grad() { return std::vector<float>(kStepIds.size() * kDim, 0.25f); }
+
+TEST(NonfiniteAfterUpdate, SkipLeavesTheOverflowingRowsAndTheirStateAsTheyWereAndCountsThem) {
+  for (const OptimizerCase& optimizer : optimizer_cases()) {
+    for (const Where where : kEverywhere) {
+      SCOPED_TRACE(std::string(optimizer.name) + " on " + name_of(where));
+      Placed placed(overflowing_config(optimizer.make(), NonFiniteGradients::skip), where);
+      set_big_rows(*placed.table);
+      const std::vector<float> before = placed.everything();
+      placed.step(kStepIds, step_grad());
+      const std::vector<float> after = placed.everything();
+      ASSERT_TRUE(all_finite(after));
+      EXPECT_EQ(placed.table->nonfinite_gradient_rows(), 2);
+      // Rows 1 and 3 (weights and every state) are as before; row 0 moved.
+      for (const std::int64_t row : {1, 3}) {
+        for (std::int64_t c = 0; c < kDim; ++c) EXPECT_EQ(after[row * kDim + c], before[row * kDim + c]);
+      }
+      for (std::size_t k = kRows * kDim; k < before.size(); ++k) {
+        const std::int64_t row = optimizer.make().kind == OptimizerKind::rowwise_adagrad
+                                     ? static_cast<std::int64_t>(k - kRows * kDim)
+                                     : static_cast<std::int64_t>((k - kRows * kDim) % (kRows * kDim)) / kDim;
+        if (row == 1 || row == 3) {
+          EXPECT_EQ(after[k], before[k]) << "state at " << k;
+        }
+      }
+      EXPECT_NE(after[0], before[0]);
+    }
+  }
+}
+
+TEST(NonfiniteAfterUpdate, ErrorFailsTheStepNamingTheRowAndChangesNothing) {
+  for (const OptimizerCase& optimizer : optimizer_cases()) {
+    for (const Where where : {Where::cpu_fused, Where::sim}) {
+      SCOPED_TRACE(std::string(optimizer.name) + " on " + name_of(where));
+      Placed placed(overflowing_config(optimizer.make(), NonFiniteGradients::error), where);
+      set_big_rows(*placed.table);
+      const std::vector<float> before = placed.everything();
+      const Error e = thrown_by([&] { placed.step(kStepIds, step_grad()); });
+      EXPECT_EQ(e.status(), Status::invalid_argument) << e.what();
+      EXPECT_NE(std::string(e.what()).find("id 1"), std::string::npos) << e.what();
+      EXPECT_NE(std::string(e.what()).find("not finite"), std::string::npos) << e.what();
+      EXPECT_EQ(placed.everything(), before);
+      // The step counter did not move either: a good step afterwards is step 1.
+      placed.table->set_weights(std::vector<float>(kRows * kDim, 1e-3f), std::vector<std::int64_t>{kRows, kDim});
+      EXPECT_NO_THROW(placed.step(kStepIds, step_grad()));
+    }
+  }
+}
+
+TEST(NonfiniteAfterUpdate, AdagradAccumulatorOverflowIsCountedNotFrozen) {
+  for (const OptimizerKind kind : {OptimizerKind::adagrad, OptimizerKind::rowwise_adagrad}) {
+    for (const Where where : kEverywhere) {
+      SCOPED_TRACE(std::string(embedkit::to_string(kind)) + " on " + name_of(where));
+      TableConfig config = base_config();
+      config.optimizer = OptimizerConfig::defaults(kind);
+      Placed placed(config, where);
+      const std::vector<float> before = placed.everything();
+      // 1e20² overflows float32: the accumulator would become infinite and the row freeze for good.
+      std::vector<float> grad(2 * kDim, 1e20f);
+      std::fill(grad.begin() + kDim, grad.end(), 0.5f);
+      placed.step({2, 5}, grad);
+      const std::vector<float> after = placed.everything();
+      EXPECT_TRUE(all_finite(after));
+      EXPECT_EQ(placed.table->nonfinite_gradient_rows(), 1);
+      for (std::int64_t c = 0; c < kDim; ++c) EXPECT_EQ(after[2 * kDim + c], before[2 * kDim + c]);
+      EXPECT_NE(after[5 * kDim], before[5 * kDim]);
+    }
+  }
+}
+
+// ---- Item 8: 0/0 in the optimizers, and denormal learning rates ---------------------------------
+
+TEST(ZeroOverZero, SettingsThatMakeZeroOverZeroReachableAreRefusedNamingThePair) {
+  OptimizerConfig adagrad = OptimizerConfig::defaults(OptimizerKind::adagrad);
+  adagrad.epsilon = 0.0;
+  adagrad.initial_accumulator_value = 0.0;
+  expect_refused([&] { adagrad.validate(); }, {"epsilon 0", "initial_accumulator_value 0"});
+  OptimizerConfig rowwise = OptimizerConfig::defaults(OptimizerKind::rowwise_adagrad);
+  rowwise.epsilon = 0.0;
+  expect_refused([&] { rowwise.validate(); }, {"epsilon 0", "initial_accumulator_value 0"});
+  OptimizerConfig adam = OptimizerConfig::defaults(OptimizerKind::adam);
+  adam.epsilon = 1e-50;  // 0 as a float32
+  expect_refused([&] { adam.validate(); }, {"Adam", "epsilon 1e-50"});
+  OptimizerConfig ftrl = OptimizerConfig::defaults(OptimizerKind::ftrl);
+  ftrl.initial_accumulator_value = 0.0;
+  expect_refused([&] { ftrl.validate(); }, {"initial_accumulator_value 0", "learning_rate_power -0.5"});
+  expect_refused([] { OptimizerConfig::from_json(R"({"class_name": "Adam", "config": {"epsilon": 0}})"); },
+                 {"epsilon 0"});
+}
+
+TEST(ZeroOverZero, AcceptedNeighboursOfThoseSettingsLeaveAZeroGradientRowUnchanged) {
+  OptimizerConfig adagrad = OptimizerConfig::defaults(OptimizerKind::adagrad);
+  adagrad.epsilon = 0.0;  // the accumulator starts at 0.1: no 0/0
+  OptimizerConfig rowwise = OptimizerConfig::defaults(OptimizerKind::rowwise_adagrad);
+  rowwise.epsilon = 0.0;
+  rowwise.initial_accumulator_value = 0.5;
+  OptimizerConfig ftrl = OptimizerConfig::defaults(OptimizerKind::ftrl);
+  ftrl.initial_accumulator_value = 0.0;
+  ftrl.l2_regularization_strength = 0.01;  // quadratic > 0 even at accumulator 0
+  OptimizerConfig adam = OptimizerConfig::defaults(OptimizerKind::adam);
+  adam.lazy = false;
+  for (const OptimizerConfig& optimizer : {adagrad, rowwise, ftrl, adam}) {
+    for (const Where where : kEverywhere) {
+      SCOPED_TRACE(std::string(embedkit::to_string(optimizer.kind)) + " on " + name_of(where));
+      TableConfig config = base_config();
+      config.optimizer = optimizer;
+      Placed placed(config, where);
+      const std::vector<float> before = placed.table->get_weights().values;
+      placed.step({0, 2}, std::vector<float>(2 * kDim, 0.0f));
+      const std::vector<float> after = placed.table->get_weights().values;
+      EXPECT_TRUE(all_finite(placed.everything()));
+      EXPECT_EQ(placed.table->nonfinite_gradient_rows(), 0);
+      if (optimizer.kind != OptimizerKind::ftrl) {
+        EXPECT_EQ(after, before);  // FTRL moves w to its proximal point
+      }
+    }
+  }
+}
+
+TEST(ZeroOverZero, DenormalLearningRateIsFlushedToZero) {
+  for (const Where where : kEverywhere) {
+    SCOPED_TRACE(name_of(where));
+    TableConfig config = base_config();
+    config.optimizer.learning_rate = 1e-44;  // a float32 denormal
+    Placed placed(config, where);
+    const std::vector<float> before = placed.table->get_weights().values;
+    // g·lr would be 1e-14 if the denormal were used, enough to move w.
+    placed.step({0, 2}, std::vector<float>(2 * kDim, 1e30f));
+    EXPECT_EQ(placed.table->get_weights().values, before);
+  }
+}
+
+TEST(ZeroOverZero, FtrlRefusesALearningRateBelowTheSmallestNormalFloat32) {
+  OptimizerConfig ftrl = OptimizerConfig::defaults(OptimizerKind::ftrl);
+  ftrl.learning_rate = 1e-44;
+  expect_refused([&] { ftrl.validate(); }, {"learning_rate", "1e-44", "1.1754943508222875e-38"});
+  for (const Where where : {Where::cpu_fused, Where::sim}) {
+    SCOPED_TRACE(name_of(where));
+    TableConfig config = base_config();
+    config.optimizer = OptimizerConfig::defaults(OptimizerKind::ftrl);
+    Placed placed(config, where);
+    // A schedule that drives FTRL's rate to 0 fails at that call, and the rate stays.
+    expect_refused([&] { placed.table->set_learning_rate(1e-44); }, {"learning_rate", "1e-44"});
+    expect_refused([&] { placed.table->set_learning_rate(0.0); }, {"learning_rate", "0"});
+    EXPECT_EQ(placed.table->optimizer().learning_rate, 0.001);
+    placed.step({0, 2}, std::vector<float>(2 * kDim, 0.0f));
+    EXPECT_TRUE(all_finite(placed.everything()));
+  }
+}
+
+TEST(ZeroOverZero, CAbiSetLearningRateRefusesADenormalFtrlRate) {
+  ek_table* table = nullptr;
+  ASSERT_EQ(ek_table_create(R"({"input_dim": 6, "output_dim": 4, "optimizer": "ftrl", "placement": "cpu"})", &table),
+            EK_OK)
+      << ek_last_error();
+  EXPECT_EQ(ek_set_learning_rate(table, 1e-44), EK_INVALID_ARGUMENT);
+  EXPECT_NE(std::string(ek_last_error()).find("1e-44"), std::string::npos) << ek_last_error();
+  EXPECT_EQ(ek_set_learning_rate(table, 0.01), EK_OK);
+  ek_table_destroy(table);
+}
+
+}  // namespace

@@ -26,6 +26,12 @@ struct InitSampler {
 // attempt miss with probability 0.0455² each, so 32 attempts never all miss in practice.
 constexpr int kTruncatedNormalAttempts = 32;
 
+/// The largest |z| of a normal draw: √(−2·ln u1) with u1 ≥ 2⁻⁵³ (unit_double's step) is at most
+/// √(106·ln 2) = 8.5717..., rounded up.
+constexpr double kLargestNormalDraw = 8.572;
+/// A truncated normal keeps draws with |z| <= 2.
+constexpr double kTruncatedNormalBound = 2.0;
+
 /// 53 random bits as a double in [0, 1).
 EK_HOST_DEVICE inline double unit_double(std::uint32_t high, std::uint32_t low) {
   return (static_cast<double>(high >> 5) * 67108864.0 + static_cast<double>(low >> 6)) *
@@ -58,9 +64,9 @@ EK_HOST_DEVICE inline float init_value(const InitSampler& s, std::uint64_t seed,
     const double radius = ::sqrt(-2.0 * ::log(u1));
     const double z0 = radius * ::cos(kTwoPi * u2);
     if (s.kind == InitSampler::normal) return static_cast<float>(::fma(s.b, z0, s.a));
-    if (::fabs(z0) <= 2.0) return static_cast<float>(::fma(s.b, z0, s.a));
+    if (::fabs(z0) <= kTruncatedNormalBound) return static_cast<float>(::fma(s.b, z0, s.a));
     const double z1 = radius * ::sin(kTwoPi * u2);
-    if (::fabs(z1) <= 2.0) return static_cast<float>(::fma(s.b, z1, s.a));
+    if (::fabs(z1) <= kTruncatedNormalBound) return static_cast<float>(::fma(s.b, z1, s.a));
   }
   return static_cast<float>(s.a);
 }

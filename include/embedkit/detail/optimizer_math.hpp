@@ -11,6 +11,14 @@
 
 namespace embedkit::detail {
 
+/// The smallest normal float32. Below it a device flushing denormals reads 0: a rate, epsilon or
+/// accumulator smaller than this counts as 0 wherever embedkit decides whether 0/0 is reachable.
+constexpr float kSmallestNormalFloat = 1.17549435082228750797e-38f;
+
+/// `x`, or 0 when it is a denormal: a step scalar means the same on every backend, whether or not
+/// it flushes denormals (a learning rate of 1e-44 is 0, not a rate that moves rows by 1e-44·g).
+EK_HOST_DEVICE inline float flush_denormal(float x) { return ::fabsf(x) < kSmallestNormalFloat ? 0.0f : x; }
+
 /// The scalars of one step, derived once on the host (in float) from the optimizer config.
 struct StepScalars {
   float learning_rate = 0.0f;
@@ -79,6 +87,19 @@ EK_HOST_DEVICE inline void ftrl_update(float& w, float& accumulator, float& line
   const float clipped = ::fminf(::fmaxf(linear, -s.ftrl_l1), s.ftrl_l1);
   w = (clipped - linear) / quadratic;
   accumulator = new_accumulator;
+}
+
+/// Whether v is neither NaN nor infinite, without a libm call the host and device spell differently.
+EK_HOST_DEVICE inline bool finite_value(float v) { return v - v == 0.0f; }
+
+/// Whether a step may keep what it computed for one element of a row: its weight and its optimizer
+/// state (`slot0`, `slot1`; 0 where the optimizer has none) must all be finite. A step never turns
+/// a row non-finite silently: unless the table's policy is to apply non-finite values, a row with
+/// one element failing this is left as it was before the step and counted (skip), or fails the
+/// step before anything changes (error), as a non-finite gradient row is. Checked before the
+/// constraint, which keeps a finite row finite.
+EK_HOST_DEVICE inline bool keeps_update(float w, float slot0, float slot1) {
+  return finite_value(w) && finite_value(slot0) && finite_value(slot1);
 }
 
 /// Keras's backend epsilon, which its norm constraints add to the norm.
