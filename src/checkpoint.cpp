@@ -4,6 +4,7 @@
 #include <embedkit/table.hpp>
 #include <embedkit/version.hpp>
 
+#include "config_json.hpp"
 #include "io/files.hpp"
 #include "io/npy.hpp"
 #include "json_document.hpp"
@@ -102,7 +103,7 @@ void EmbeddingTable::save(std::string_view directory) const {
     manifest = {{"format", kFormat},
                 {"format_version", kFormatVersion},
                 {"embedkit_version", EMBEDKIT_VERSION_STRING},
-                {"config", nlohmann::json::parse(impl.config.to_json())},
+                {"config", detail::config_to_json(impl.config)},
                 {"seed", *impl.config.seed},
                 {"step", impl.step.load()},
                 {"placement", {{"device", impl.placement.device_name()},
@@ -165,7 +166,7 @@ EmbeddingTable EmbeddingTable::load(std::string_view directory, Context& context
   }
   TableConfig config;
   try {
-    config = TableConfig::from_json(manifest.at("config").dump());
+    config = detail::config_from_json(manifest.at("config"));
   } catch (const nlohmann::json::exception& e) {
     bad_manifest(fmt::format("malformed: {}", e.what()));
   } catch (const Error& e) {

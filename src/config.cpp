@@ -1,7 +1,9 @@
 #include <embedkit/config.hpp>
 #include <embedkit/status.hpp>
+
 #include <embedkit/detail/init_sampler.hpp>
 
+#include "config_json.hpp"
 #include "float32_range.hpp"
 #include "initializer_json.hpp"
 #include "json_document.hpp"
@@ -75,7 +77,14 @@ void check_shape_hint(const nlohmann::json& value, std::string_view key) {
 }  // namespace
 
 TableConfig TableConfig::from_json(std::string_view json) {
-  const nlohmann::json document = detail::parse_json_document(json, "config", Status::invalid_argument);
+  return detail::config_from_json(detail::parse_json_document(json, "config", Status::invalid_argument));
+}
+
+std::string TableConfig::to_json() const { return detail::config_to_json(*this).dump(); }
+
+namespace detail {
+
+TableConfig config_from_json(const nlohmann::json& document) {
   if (!document.is_object()) {
     throw Error(Status::invalid_argument,
                 fmt::format("config must be a JSON object, got {}", detail::json_repr(document)));
@@ -110,7 +119,7 @@ TableConfig TableConfig::from_json(std::string_view json) {
     } else if (key == "placement") {
       config.placement = parse_placement(value);
     } else if (key == "optimizer") {
-      if (!value.is_null()) config.optimizer = OptimizerConfig::from_json(value.dump());
+      if (!value.is_null()) config.optimizer = detail::optimizer_from_json(value);
     } else if (key == "gpu_memory_limit") {
       if (!value.is_null()) config.gpu_memory_limit = detail::non_negative_integer(value, key);
     } else if (key == "gpu_memory_headroom") {
@@ -140,6 +149,8 @@ TableConfig TableConfig::from_json(std::string_view json) {
   config.validate();
   return config;
 }
+
+}  // namespace detail
 
 void TableConfig::validate() const {
   if (input_dim <= 0) {
@@ -195,30 +206,35 @@ void TableConfig::validate() const {
   }
 }
 
-std::string TableConfig::to_json() const {
-  nlohmann::json document = {
-      {"name", name},
-      {"trainable", trainable},
+namespace detail {
+
+nlohmann::json config_to_json(const TableConfig& config) {
+  return {
+      {"name", config.name},
+      {"trainable", config.trainable},
       {"dtype", "float32"},
-      {"input_dim", input_dim},
-      {"output_dim", output_dim},
-      {"embeddings_initializer", detail::initializer_to_json(embeddings_initializer)},
-      {"embeddings_regularizer", detail::regularizer_to_json(embeddings_regularizer)},
-      {"embeddings_constraint", detail::constraint_to_json(embeddings_constraint)},
-      {"seed", seed ? nlohmann::json(*seed) : nlohmann::json(nullptr)},
-      {"mask_zero", mask_zero},
-      {"padding_idx", padding_idx ? nlohmann::json(*padding_idx) : nlohmann::json(nullptr)},
-      {"bounds_check", embedkit::to_string(bounds_check)},
-      {"placement", embedkit::to_string(placement)},
-      {"optimizer", optimizer.kind == OptimizerKind::custom ? nlohmann::json(nullptr)
-                                                              : nlohmann::json::parse(optimizer.to_json())},
-      {"nonfinite_gradients", embedkit::to_string(nonfinite_gradients)},
-      {"gpu_memory_limit", gpu_memory_limit ? nlohmann::json(*gpu_memory_limit) : nlohmann::json(nullptr)},
-      {"gpu_memory_headroom", gpu_memory_headroom ? nlohmann::json(*gpu_memory_headroom) : nlohmann::json(nullptr)},
-      {"max_batch_lookups", max_batch_lookups},
+      {"input_dim", config.input_dim},
+      {"output_dim", config.output_dim},
+      {"embeddings_initializer", detail::initializer_to_json(config.embeddings_initializer)},
+      {"embeddings_regularizer", detail::regularizer_to_json(config.embeddings_regularizer)},
+      {"embeddings_constraint", detail::constraint_to_json(config.embeddings_constraint)},
+      {"seed", config.seed ? nlohmann::json(*config.seed) : nlohmann::json(nullptr)},
+      {"mask_zero", config.mask_zero},
+      {"padding_idx", config.padding_idx ? nlohmann::json(*config.padding_idx) : nlohmann::json(nullptr)},
+      {"bounds_check", embedkit::to_string(config.bounds_check)},
+      {"placement", embedkit::to_string(config.placement)},
+      {"optimizer", config.optimizer.kind == OptimizerKind::custom ? nlohmann::json(nullptr)
+                                                                   : optimizer_to_json(config.optimizer)},
+      {"nonfinite_gradients", embedkit::to_string(config.nonfinite_gradients)},
+      {"gpu_memory_limit",
+       config.gpu_memory_limit ? nlohmann::json(*config.gpu_memory_limit) : nlohmann::json(nullptr)},
+      {"gpu_memory_headroom",
+       config.gpu_memory_headroom ? nlohmann::json(*config.gpu_memory_headroom) : nlohmann::json(nullptr)},
+      {"max_batch_lookups", config.max_batch_lookups},
   };
-  return document.dump();
 }
+
+}  // namespace detail
 
 const char* to_string(BoundsCheck mode) noexcept {
   return mode == BoundsCheck::zero_fill ? "zero_fill" : "error";

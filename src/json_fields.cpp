@@ -10,6 +10,35 @@
 namespace embedkit::detail {
 namespace {
 
+// Appends `value` as compact JSON until `text` passes `limit` bytes, so a message about a huge value
+// costs no more than its excerpt. Recursion is bounded by the parser's depth limit.
+void append_repr(const nlohmann::json& value, std::string& text, std::size_t limit) {
+  const auto room = [&] { return text.size() <= limit; };
+  if (value.is_array()) {
+    text += '[';
+    for (auto element = value.begin(); element != value.end() && room(); ++element) {
+      if (element != value.begin()) text += ',';
+      append_repr(*element, text, limit);
+    }
+    text += ']';
+  } else if (value.is_object()) {
+    text += '{';
+    for (auto member = value.begin(); member != value.end() && room(); ++member) {
+      if (member != value.begin()) text += ',';
+      append_repr(member.key(), text, limit);
+      text += ':';
+      append_repr(member.value(), text, limit);
+    }
+    text += '}';
+  } else if (value.is_string()) {
+    // A cut may split a UTF-8 sequence: replaced rather than thrown over.
+    text += nlohmann::json(value.get_ref<const std::string&>().substr(0, limit + 1))
+                .dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+  } else {
+    text += value.dump();
+  }
+}
+
 [[noreturn]] void wrong(std::string_view name, std::string_view expected, const nlohmann::json& value) {
   throw Error(Status::invalid_argument, fmt::format("{} must be {}, got {}", name, expected, json_repr(value)));
 }
@@ -18,7 +47,8 @@ namespace {
 
 std::string json_repr(const nlohmann::json& value) {
   constexpr std::size_t kMaxRepr = 80;
-  std::string text = value.dump();
+  std::string text;
+  append_repr(value, text, kMaxRepr);
   if (text.size() > kMaxRepr) text = text.substr(0, kMaxRepr) + "...";
   return text;
 }

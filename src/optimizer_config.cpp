@@ -2,6 +2,7 @@
 #include <embedkit/optimizer.hpp>
 #include <embedkit/status.hpp>
 
+#include "config_json.hpp"
 #include "float32_range.hpp"
 #include "json_document.hpp"
 #include "json_fields.hpp"
@@ -139,9 +140,16 @@ OptimizerConfig OptimizerConfig::custom(CustomUpdate update, int state_width) {
 }
 
 OptimizerConfig OptimizerConfig::from_json(std::string_view json) {
-  const nlohmann::json document = detail::parse_json_document(json, "optimizer", Status::invalid_argument);
+  return detail::optimizer_from_json(detail::parse_json_document(json, "optimizer", Status::invalid_argument));
+}
+
+std::string OptimizerConfig::to_json() const { return detail::optimizer_to_json(*this).dump(); }
+
+namespace detail {
+
+OptimizerConfig optimizer_from_json(const nlohmann::json& document) {
   if (document.is_string()) {
-    OptimizerConfig config = defaults(kind_from_name(document.get<std::string>()));
+    OptimizerConfig config = OptimizerConfig::defaults(kind_from_name(document.get<std::string>()));
     config.validate();
     return config;
   }
@@ -151,7 +159,7 @@ OptimizerConfig OptimizerConfig::from_json(std::string_view json) {
   }
   if (!document.contains("class_name")) throw Error(Status::invalid_argument, "optimizer object has no 'class_name'");
   const std::string class_name = detail::string(document["class_name"], "optimizer class_name");
-  OptimizerConfig config = defaults(kind_from_name(class_name));
+  OptimizerConfig config = OptimizerConfig::defaults(kind_from_name(class_name));
   const nlohmann::json keras_config = detail::keras_object_config(document, "optimizer");
   for (const auto& [key, value] : keras_config.items()) {
     if (!read_key(config, key, value)) {
@@ -162,44 +170,46 @@ OptimizerConfig OptimizerConfig::from_json(std::string_view json) {
   return config;
 }
 
-std::string OptimizerConfig::to_json() const {
-  nlohmann::json config = {{"name", to_string(kind)},
-                           {"learning_rate", learning_rate},
-                           {"weight_decay", weight_decay ? nlohmann::json(*weight_decay) : nlohmann::json(nullptr)}};
-  switch (kind) {
+nlohmann::json optimizer_to_json(const OptimizerConfig& optimizer) {
+  nlohmann::json config = {{"name", to_string(optimizer.kind)},
+                           {"learning_rate", optimizer.learning_rate},
+                           {"weight_decay", optimizer.weight_decay ? nlohmann::json(*optimizer.weight_decay)
+                                                                   : nlohmann::json(nullptr)}};
+  switch (optimizer.kind) {
     case OptimizerKind::sgd:
-      config["momentum"] = momentum;
-      config["nesterov"] = nesterov;
+      config["momentum"] = optimizer.momentum;
+      config["nesterov"] = optimizer.nesterov;
       break;
     case OptimizerKind::adagrad:
     case OptimizerKind::rowwise_adagrad:
-      config["initial_accumulator_value"] = initial_accumulator_value;
-      config["epsilon"] = epsilon;
+      config["initial_accumulator_value"] = optimizer.initial_accumulator_value;
+      config["epsilon"] = optimizer.epsilon;
       break;
     case OptimizerKind::adam:
-      config["beta_1"] = beta_1;
-      config["beta_2"] = beta_2;
-      config["epsilon"] = epsilon;
-      config["lazy"] = lazy;
+      config["beta_1"] = optimizer.beta_1;
+      config["beta_2"] = optimizer.beta_2;
+      config["epsilon"] = optimizer.epsilon;
+      config["lazy"] = optimizer.lazy;
       break;
     case OptimizerKind::ftrl:
-      config["learning_rate_power"] = learning_rate_power;
-      config["initial_accumulator_value"] = initial_accumulator_value;
-      config["l1_regularization_strength"] = l1_regularization_strength;
-      config["l2_regularization_strength"] = l2_regularization_strength;
-      config["l2_shrinkage_regularization_strength"] = l2_shrinkage_regularization_strength;
-      config["beta"] = beta;
+      config["learning_rate_power"] = optimizer.learning_rate_power;
+      config["initial_accumulator_value"] = optimizer.initial_accumulator_value;
+      config["l1_regularization_strength"] = optimizer.l1_regularization_strength;
+      config["l2_regularization_strength"] = optimizer.l2_regularization_strength;
+      config["l2_shrinkage_regularization_strength"] = optimizer.l2_shrinkage_regularization_strength;
+      config["beta"] = optimizer.beta;
       break;
     case OptimizerKind::custom:
-      config["state_width"] = custom_state_width;
+      config["state_width"] = optimizer.custom_state_width;
       break;
   }
   return nlohmann::json{{"module", "keras.optimizers"},
-                        {"class_name", class_name_of(kind)},
+                        {"class_name", class_name_of(optimizer.kind)},
                         {"config", config},
-                        {"registered_name", nullptr}}
-      .dump();
+                        {"registered_name", nullptr}};
 }
+
+}  // namespace detail
 
 void OptimizerConfig::validate() const {
   const auto require = [](bool ok, const std::string& message) {

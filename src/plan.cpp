@@ -3,7 +3,9 @@
 #include <embedkit/status.hpp>
 #include <embedkit/summary.hpp>
 
+#include "config_json.hpp"
 #include "dispatch/placement_inputs.hpp"
+#include "json_document.hpp"
 #include "json_fields.hpp"
 #include "plan_request_json.hpp"
 
@@ -105,12 +107,7 @@ std::string plan_report(const PlanRequest& request, const PlacementDecision& dec
 namespace detail {
 
 PlanRequest plan_request_from_json(std::string_view json) {
-  nlohmann::json document;
-  try {
-    document = nlohmann::json::parse(json.begin(), json.end());
-  } catch (const nlohmann::json::exception& e) {
-    throw Error(Status::invalid_argument, fmt::format("plan request is not valid JSON: {}", e.what()));
-  }
+  const nlohmann::json document = parse_json_document(json, "plan request", Status::invalid_argument);
   if (!document.is_object()) {
     throw Error(Status::invalid_argument,
                 fmt::format("plan request must be a JSON object, got {}", json_repr(document)));
@@ -125,7 +122,7 @@ PlanRequest plan_request_from_json(std::string_view json) {
     } else if (key == "dim") {
       request.dim = positive_integer(value, key);
     } else if (key == "optimizer") {
-      request.optimizer = OptimizerConfig::from_json(value.dump());
+      request.optimizer = optimizer_from_json(value);
     } else if (key == "max_batch_lookups") {
       request.max_batch_lookups = positive_integer(value, key);
     } else if (key == "gpu_memory") {

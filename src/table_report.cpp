@@ -2,6 +2,7 @@
 #include <embedkit/table.hpp>
 #include <embedkit/version.hpp>
 
+#include "config_json.hpp"
 #include "shape.hpp"
 #include "table_impl.hpp"
 
@@ -64,7 +65,7 @@ std::string EmbeddingTable::info_json() const {
       {"step", step()},
       {"trainable", impl_->config.trainable},
       {"out_of_range_ids", out_of_range_count()},
-      {"config", nlohmann::json::parse(impl_->config.to_json())},
+      {"config", detail::config_to_json(impl_->config)},
       {"placement", placement_json},
       {"bytes",
        {{"weights", placement.bytes.weights},

@@ -3,7 +3,9 @@
 #include <embedkit/sharded_table.hpp>
 #include <embedkit/status.hpp>
 
+#include "../config_json.hpp"
 #include "../io/files.hpp"
+#include "../json_document.hpp"
 #include "../optimizer_state.hpp"
 #include "../table_access.hpp"
 #include "sharded_impl.hpp"
@@ -41,13 +43,14 @@ struct ShardedManifest {
 ShardedManifest read_manifest(const std::string& directory) {
   ShardedManifest manifest;
   try {
-    const nlohmann::json json = nlohmann::json::parse(detail::read_file(join(directory, kManifest)));
+    const nlohmann::json json =
+        detail::parse_json_document(detail::read_file(join(directory, kManifest)), kManifest, Status::io_error);
     if (json.value("format", "") != kFormat) bad_manifest(directory, "not an embedkit sharded checkpoint manifest");
     if (json.value("format_version", 0) != kFormatVersion) {
       bad_manifest(directory, fmt::format("format version {} is not supported (this embedkit reads {})",
                                           json.value("format_version", 0), kFormatVersion));
     }
-    manifest.config = TableConfig::from_json(json.at("config").dump());
+    manifest.config = detail::config_from_json(json.at("config"));
     manifest.split = parse_row_split(json.at("split").get<std::string>());
     manifest.world = json.at("world_size").get<int>();
     manifest.step = json.at("step").get<std::int64_t>();
@@ -141,7 +144,7 @@ void ShardedEmbeddingTable::save(std::string_view directory) const {
     }
     const nlohmann::json manifest = {{"format", kFormat},
                                      {"format_version", kFormatVersion},
-                                     {"config", nlohmann::json::parse(impl.config.to_json())},
+                                     {"config", detail::config_to_json(impl.config)},
                                      {"split", to_string(impl.layout->split())},
                                      {"world_size", world},
                                      {"step", impl.shard->step()},

@@ -1,2 +1,160 @@
 // Issue #22 regression tests: see docs/reliability.md, "Round two".
+// This file: caller text and sizes (JSON, byte sizes, paths), the host's memory limits, and the
+// C ABI's size-query-then-fill pattern under a concurrent writer.
+#include <embedkit/c_api.h>
+#include <embedkit/embedkit.hpp>
+
+#include "src/host_memory.hpp"
+
 #include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
+#include <unistd.h>
+
+#include <atomic>
+#include <cstdint>
+#include <filesystem>
+#include <fstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+namespace {
+
+namespace fs = std::filesystem;
+using embedkit::Error;
+
+// The C ABI's text entry points, asked as documented: size first, then fill.
+template <class Call>
+std::pair<ek_status, std::string> two_calls(Call call) {
+  std::size_t length = 0;
+  if (const ek_status query = call(nullptr, 0, &length); query != EK_INVALID_ARGUMENT) return {query, ek_last_error()};
+  std::string buffer(length, '\0');
+  std::size_t written = 0;
+  const ek_status fill = call(buffer.data(), buffer.size(), &written);
+  if (fill != EK_OK) return {fill, ek_last_error()};
+  EXPECT_EQ(written, length);
+  buffer.resize(written - 1);
+  return {fill, buffer};
+}
+
+std::pair<ek_status, std::string> plan(const std::string& request) {
+  return two_calls([&](char* buffer, std::size_t capacity, std::size_t* length) {
+    return ek_plan(request.c_str(), 1, buffer, capacity, length);
+  });
+}
+
+ek_status create(const std::string& config, ek_table** table) { return ek_table_create(config.c_str(), table); }
+
+std::string nested(std::size_t depth, std::string_view inner) {
+  return std::string(depth, '[') + std::string(inner) + std::string(depth, ']');
+}
+
+// ---------------------------------------------------------------------------------------------
+// Item 2: one guarded parser for every parse of caller JSON.
+
+TEST(GuardedJson, PlanRequestNestedDeepIsRefusedNotAStackOverflow) {
+  for (const char* key : {"optimizer", "rows", "gpu_memory"}) {
+    const std::string request = std::string(R"({"dim": 4, ")") + key + R"(": )" + nested(100000, "1") + "}";
+    const auto [status, message] = plan(request);
+    EXPECT_EQ(status, EK_INVALID_ARGUMENT) << key;
+    EXPECT_NE(message.find("plan request nests arrays and objects deeper than 64 levels"), std::string::npos)
+        << message;
+    EXPECT_LT(message.size(), 300u) << key;  // the input is never re-serialised into the message
+  }
+  const std::string object_nest = R"({"rows": 5, "dim": 4, "optimizer": )" + std::string(100000, '{') + "}";
+  EXPECT_EQ(plan(object_nest).first, EK_INVALID_ARGUMENT);
+  // 64 levels are fine for the parser; the plan reader then names the wrong type, briefly.
+  const auto [status, message] = plan(R"({"rows": 5, "dim": 4, "optimizer": )" + nested(63, "1") + "}");
+  EXPECT_EQ(status, EK_INVALID_ARGUMENT);
+  EXPECT_NE(message.find("optimizer must be a name or a Keras optimizer object, got [[[["), std::string::npos)
+      << message;
+  EXPECT_LT(message.size(), 300u);
+}
+
+TEST(GuardedJson, DuplicateKeysAreRefusedNamingTheKey) {
+  struct Case {
+    std::string config;
+    std::string message;
+  };
+  const std::vector<Case> cases = {
+      {R"({"input_dim": 5, "output_dim": 4, "input_dim": 6})",
+       "config has the key 'input_dim' twice"},
+      {R"({"input_dim": 5, "output_dim": 4, "optimizer": {"class_name": "Adam",
+           "config": {"learning_rate": 0.5, "learning_rate": 0.1}}})",
+       "config has the key 'learning_rate' twice at /optimizer/config"},
+      {R"({"input_dim": 5, "output_dim": 4, "embeddings_initializer": {"class_name": "Constant",
+           "config": {"value": 1, "value": 2}}})",
+       "config has the key 'value' twice at /embeddings_initializer/config"},
+  };
+  for (const Case& c : cases) {
+    ek_table* table = nullptr;
+    EXPECT_EQ(create(c.config, &table), EK_INVALID_ARGUMENT) << c.config;
+    EXPECT_NE(std::string(ek_last_error()).find(c.message), std::string::npos) << ek_last_error();
+    EXPECT_EQ(table, nullptr);
+  }
+  const auto [status, message] = plan(R"({"rows": 5, "dim": 4, "rows": 7})");
+  EXPECT_EQ(status, EK_INVALID_ARGUMENT);
+  EXPECT_NE(message.find("plan request has the key 'rows' twice"), std::string::npos) << message;
+  EXPECT_THROW(embedkit::OptimizerConfig::from_json(R"({"class_name": "SGD", "class_name": "Adam"})"), Error);
+}
+
+TEST(GuardedJson, ManifestWithADuplicateKeyIsRefused) {
+  const fs::path dir = fs::temp_directory_path() / ("embedkit-h2-dup-" + std::to_string(::getpid()));
+  fs::remove_all(dir);
+  embedkit::TableConfig config;
+  config.input_dim = 6;
+  config.output_dim = 3;
+  embedkit::EmbeddingTable(config).save(dir.string());
+  std::string manifest;
+  {
+    std::ifstream in(dir / "manifest.json");
+    manifest.assign(std::istreambuf_iterator<char>(in), {});
+  }
+  const std::size_t open = manifest.find('{');
+  ASSERT_NE(open, std::string::npos);
+  manifest.insert(open + 1, R"("step": 5, )");  // the saved "step" follows: the last one used to win
+  std::ofstream(dir / "manifest.json", std::ios::trunc) << manifest;
+  ek_table* loaded = nullptr;
+  EXPECT_EQ(ek_load(dir.c_str(), &loaded), EK_IO_ERROR);
+  EXPECT_NE(std::string(ek_last_error()).find("manifest.json has the key 'step' twice"), std::string::npos)
+      << ek_last_error();
+  EXPECT_EQ(loaded, nullptr);
+  fs::remove_all(dir);
+}
+
+TEST(GuardedJson, IntegersBeyondSixtyFourBitsAreRefusedAsWritten) {
+  ek_table* table = nullptr;
+  EXPECT_EQ(create(R"({"input_dim": 5, "output_dim": 4, "seed": 18446744073709551616})", &table), EK_INVALID_ARGUMENT);
+  // nlohmann alone turns it into the double 1.8446744073709552e+19 and the message shows that.
+  EXPECT_NE(std::string(ek_last_error()).find("18446744073709551616"), std::string::npos) << ek_last_error();
+  EXPECT_NE(std::string(ek_last_error()).find("out of range"), std::string::npos) << ek_last_error();
+  EXPECT_EQ(create(R"({"input_dim": -9223372036854775809, "output_dim": 4})", &table), EK_INVALID_ARGUMENT);
+  EXPECT_NE(std::string(ek_last_error()).find("-9223372036854775809"), std::string::npos) << ek_last_error();
+  EXPECT_EQ(create(R"({"input_dim": 5, "output_dim": 4, "lora_alpha": 1e400})", &table), EK_INVALID_ARGUMENT);
+  EXPECT_NE(std::string(ek_last_error()).find("1e400"), std::string::npos) << ek_last_error();
+  EXPECT_EQ(table, nullptr);
+  // The extremes that fit are read exactly.
+  ASSERT_EQ(create(R"({"input_dim": 5, "output_dim": 4, "seed": 18446744073709551615})", &table), EK_OK)
+      << ek_last_error();
+  ek_table_destroy(table);
+}
+
+TEST(GuardedJson, ErrorMessagesStayShortWhateverTheInput) {
+  // A megabyte string ending in a control character: the parser's "last read" is that whole token.
+  const std::string config = R"({"input_dim": 5, "output_dim": 4, "name": ")" + std::string(1 << 20, 'a') + "\x01\"}";
+  ek_table* table = nullptr;
+  EXPECT_EQ(create(config, &table), EK_INVALID_ARGUMENT);
+  const std::string message = ek_last_error();
+  EXPECT_NE(message.find("config is not valid JSON"), std::string::npos) << message.substr(0, 300);
+  EXPECT_LT(message.size(), 400u);
+  // A wide (not deep) value of the wrong type: named by a short excerpt.
+  std::string wide = R"({"input_dim": [)";
+  for (int i = 0; i < 100000; ++i) wide += "1,";
+  wide += R"(1], "output_dim": 4})";
+  EXPECT_EQ(create(wide, &table), EK_INVALID_ARGUMENT);
+  EXPECT_LT(std::string(ek_last_error()).size(), 300u);
+  EXPECT_EQ(table, nullptr);
+}
+
+}  // namespace
