@@ -77,6 +77,7 @@ struct SavedArray {
 }  // namespace
 
 void EmbeddingTable::save(std::string_view directory) const {
+  detail::check_checkpoint_directory(directory);
   const Impl& impl = *impl_;
   if (impl.config.optimizer.kind == OptimizerKind::custom) {
     throw Error(Status::unsupported, fmt::format("table '{}' has a custom optimizer, which is code and cannot be "
@@ -144,6 +145,7 @@ void EmbeddingTable::save(std::string_view directory) const {
 }
 
 EmbeddingTable EmbeddingTable::load(std::string_view directory, Context& context) {
+  detail::check_checkpoint_directory(directory);
   const std::string dir(directory);
   const nlohmann::json manifest =
       detail::parse_json_document(detail::read_file(join(dir, kManifest)), kManifest, Status::io_error);

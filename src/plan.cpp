@@ -40,9 +40,16 @@ std::uint64_t parse_bytes(std::string_view text) {
   if (unit == "gb") scale = 1e9;
   if (unit == "tb") scale = 1e12;
   const double bytes = number * scale;
-  if (end == 0 || scale == 0 || !(bytes >= 0) || bytes > 1.8e19) {
+  if (end == 0 || scale == 0 || !(bytes >= 0)) {
     throw Error(Status::invalid_argument,
                 fmt::format("'{}' is not a size (e.g. 80GiB, 512MiB, 1.5TB, or bytes)", text));
+  }
+  // The size passes through a double: above 2^53 - 1 not every byte count is one, so the size used
+  // would not be the size written (and "1e19" would not even fit the llround below).
+  constexpr std::int64_t kLargestExact = (std::int64_t{1} << 53) - 1;
+  if (bytes > static_cast<double>(kLargestExact)) {
+    throw Error(Status::invalid_argument,
+                fmt::format("'{}' is more than {} bytes, the largest size read exactly", text, kLargestExact));
   }
   return static_cast<std::uint64_t>(std::llround(bytes));
 }

@@ -36,8 +36,9 @@ EMBEDKIT_API PlacementDecision plan_placement(const PlanRequest& request, Contex
 /// the device's free and usable bytes when a device was probed. Ends with a newline.
 EMBEDKIT_API std::string plan_report(const PlanRequest& request, const PlacementDecision& decision, bool json);
 
-/// @brief Parses "80GiB", "512MiB", "1.5TB", "4096" (bytes) into bytes.
-/// @throws Error(invalid_argument) naming the text.
+/// @brief Parses "80GiB", "512MiB", "1.5TB", "4096" (bytes) into bytes, at most 2^53 - 1 (just
+/// under 8 PiB), the largest size every byte count up to which a double holds exactly.
+/// @throws Error(invalid_argument) naming the text: not a size, or a larger one.
 EMBEDKIT_API std::uint64_t parse_bytes(std::string_view text);
 
 }  // namespace embedkit

@@ -107,4 +107,8 @@ void checkpoint_fault_point(std::string_view point) {
   if (hook) hook(point);
 }
 
+void check_checkpoint_directory(std::string_view directory) {
+  if (directory.empty()) throw Error(Status::invalid_argument, "checkpoint directory is empty (use \".\" for this one)");
+}
+
 }  // namespace embedkit::detail

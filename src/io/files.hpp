@@ -23,6 +23,10 @@ void sync_directory(const std::string& directory);
 /// Creates `directory` if it is missing (one level).
 void ensure_directory(const std::string& directory);
 
+/// Refuses an empty checkpoint directory, which would otherwise put the checkpoint's files at the
+/// filesystem's root ("" + "/manifest.json"): Error(invalid_argument).
+void check_checkpoint_directory(std::string_view directory);
+
 /// Called between every write of a checkpoint save with a name for the point reached; tests install
 /// a hook that stops the process there. Not for production use.
 using FaultHook = std::function<void(std::string_view point)>;

@@ -126,6 +126,7 @@ void ShardedEmbeddingTable::save(std::string_view directory) const {
   const std::string dir(directory);
   const int world = exchange.size();
   exchange.agree([&]() -> std::int64_t {
+    detail::check_checkpoint_directory(dir);  // inside: a rank given "" fails every rank's call
     detail::ensure_directory(dir);
     impl.shard->save(join(dir, shard_directory(exchange.rank(), world)));
     return 0;
@@ -163,6 +164,7 @@ ShardedEmbeddingTable ShardedEmbeddingTable::load(std::string_view directory, Mp
   ShardedManifest manifest;
   return ShardedEmbeddingTable(
       [&] {
+        detail::check_checkpoint_directory(dir);  // inside: a rank given "" fails every rank's load
         manifest = read_manifest(dir);
         return std::pair(manifest.config, manifest.split);
       },

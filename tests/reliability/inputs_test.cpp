@@ -157,4 +157,37 @@ TEST(GuardedJson, ErrorMessagesStayShortWhateverTheInput) {
   EXPECT_EQ(table, nullptr);
 }
 
+// ---------------------------------------------------------------------------------------------
+// Item 9: sizes past what a double reads exactly, and empty checkpoint paths.
+
+TEST(SizeLimits, GpuMemoryAboveTheLargestExactSizeIsRefused) {
+  for (const char* size : {"1e19", "1.8e19", "2e30", "8192TiB", "9007199254740992", "9007199254740993"}) {
+    const auto [status, message] = plan(std::string(R"({"rows": 5, "dim": 4, "gpu_memory": ")") + size + "\"}");
+    EXPECT_EQ(status, EK_INVALID_ARGUMENT) << size;
+    EXPECT_NE(message.find(std::string("'") + size + "'"), std::string::npos) << message;
+    EXPECT_NE(message.find("9007199254740991 bytes"), std::string::npos) << message;
+    EXPECT_THROW(embedkit::parse_bytes(size), Error);
+  }
+  // The largest exact size itself, and its unit spellings, are read to the byte.
+  EXPECT_EQ(embedkit::parse_bytes("9007199254740991"), (std::uint64_t{1} << 53) - 1);
+  EXPECT_EQ(embedkit::parse_bytes("8191TiB"), std::uint64_t{8191} << 40);
+  EXPECT_EQ(embedkit::parse_bytes("80GiB"), std::uint64_t{80} << 30);
+  const auto [status, report] = plan(R"({"rows": 5, "dim": 4, "gpu_memory": "8191TiB"})");
+  ASSERT_EQ(status, EK_OK) << report;
+  EXPECT_EQ(nlohmann::json::parse(report)["device_free_bytes"], std::uint64_t{8191} << 40);
+}
+
+TEST(SizeLimits, EmptyCheckpointPathIsAnInvalidArgument) {
+  ek_table* loaded = nullptr;
+  EXPECT_EQ(ek_load("", &loaded), EK_INVALID_ARGUMENT);
+  EXPECT_NE(std::string(ek_last_error()).find("checkpoint directory is empty"), std::string::npos) << ek_last_error();
+  EXPECT_EQ(loaded, nullptr);
+  ek_table* table = nullptr;
+  ASSERT_EQ(create(R"({"input_dim": 5, "output_dim": 4})", &table), EK_OK);
+  EXPECT_EQ(ek_save(table, ""), EK_INVALID_ARGUMENT);
+  EXPECT_NE(std::string(ek_last_error()).find("checkpoint directory is empty"), std::string::npos) << ek_last_error();
+  ek_table_destroy(table);
+  EXPECT_FALSE(fs::exists("/manifest.json"));
+}
+
 }  // namespace
