@@ -9,6 +9,7 @@
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
+#include <limits>
 #include <mutex>
 
 namespace embedkit {
@@ -73,7 +74,21 @@ std::string EmbeddingTable::info_json() const {
         {"workspace", placement.bytes.workspace},
         {"total", placement.bytes.total()}}},
   };
-  return info.dump();
+  // Writers change a few values between two calls of a reader: the step and the out-of-range count
+  // (training, lookups), the learning rate (schedules), trainable. Trailing spaces (JSON whitespace)
+  // pad the text to its length with each of them at its widest, so its size stays the same and the
+  // C ABI's size query then fill holds while another thread trains.
+  nlohmann::json widest = info;
+  widest["step"] = std::numeric_limits<std::int64_t>::max();
+  widest["out_of_range_ids"] = std::numeric_limits<std::int64_t>::max();
+  widest["trainable"] = false;
+  widest["config"]["trainable"] = false;
+  if (widest["config"]["optimizer"].is_object()) {
+    widest["config"]["optimizer"]["config"]["learning_rate"] = -std::numeric_limits<double>::min();  // 24 characters
+  }
+  std::string text = info.dump();
+  text.append(widest.dump().size() - text.size(), ' ');
+  return text;
 }
 
 }  // namespace embedkit

@@ -125,12 +125,15 @@ EMBEDKIT_API ek_status ek_set_weights(ek_table* t, const DLTensor* weights);
 /* Writes the table's description as JSON (name, dims, seed, step, placement, bytes) into
  * `buffer`. When `capacity` is too small (NULL with 0 included) it writes nothing, sets *length
  * to the size needed including the terminating NUL and returns EK_INVALID_ARGUMENT; on success
- * *length is the same size. */
+ * *length is the same size. The size does not change while the table trains (the text is padded
+ * with trailing spaces for any step, counter, learning rate and trainable flag), so the size query
+ * then fill works under a concurrent writer; only ek_table_migrate can change it. */
 EMBEDKIT_API ek_status ek_table_info(ek_table* t, char* buffer, size_t capacity, size_t* length);
 
 /* Writes the table's summary, the text of C++'s `summary().to_string()` (rows, dim, bytes, placement
  * and its reason; with `batch`, an int32 or int64 tensor of ids, also the output shape and bytes and,
- * under mask_zero, how many ids are padding), into `buffer`, sized as for ek_table_info. */
+ * under mask_zero, how many ids are padding), into `buffer`, sized as for ek_table_info. It holds no
+ * value training changes, so its size too holds under a concurrent writer (except ek_table_migrate). */
 EMBEDKIT_API ek_status ek_table_summary(ek_table* t, const DLTensor* batch, char* buffer, size_t capacity,
                                         size_t* length);
 

@@ -190,4 +190,89 @@ TEST(SizeLimits, EmptyCheckpointPathIsAnInvalidArgument) {
   EXPECT_FALSE(fs::exists("/manifest.json"));
 }
 
+// ---------------------------------------------------------------------------------------------
+// Item 10: the size query then fill while another thread writes.
+
+struct Trainer {
+  ek_table* table;
+  std::atomic<bool> stop{false};
+  std::atomic<std::int64_t> steps{0};
+  std::thread thread;
+
+  explicit Trainer(ek_table* t) : table(t) {
+    thread = std::thread([this] {
+      std::int64_t ids[2] = {1, 2};
+      float grad[2 * 4] = {0.5f, 0.5f, 0.5f, 0.5f, 0.25f, 0.25f, 0.25f, 0.25f};
+      std::int64_t ids_shape[1] = {2};
+      std::int64_t grad_shape[2] = {2, 4};
+      DLTensor indices{ids, {kDLCPU, 0}, 1, {kDLInt, 64, 1}, ids_shape, nullptr, 0};
+      DLTensor grad_out{grad, {kDLCPU, 0}, 2, {kDLFloat, 32, 1}, grad_shape, nullptr, 0};
+      while (!stop.load()) {
+        if (ek_train_step(table, &indices, &grad_out) != EK_OK) ADD_FAILURE() << ek_last_error();
+        steps.fetch_add(1);
+      }
+    });
+  }
+  ~Trainer() {
+    stop = true;
+    thread.join();
+  }
+};
+
+TEST(TwoCallText, InfoSizeQueryThenFillHoldsWhileAnotherThreadTrains) {
+  ek_table* table = nullptr;
+  ASSERT_EQ(create(R"({"input_dim": 5, "output_dim": 4, "name": "trained"})", &table), EK_OK);
+  int failures = 0;
+  std::int64_t last_step = -1;
+  {
+    Trainer trainer(table);
+    // Until the step has gained a few digits while we read (10, 100, 1000, 10000, ...).
+    for (int call = 0; call < 20000 && (call < 3000 || trainer.steps.load() < 20000); ++call) {
+      const auto [status, text] = two_calls([&](char* buffer, std::size_t capacity, std::size_t* length) {
+        return ek_table_info(table, buffer, capacity, length);
+      });
+      if (status != EK_OK) {
+        ++failures;
+        continue;
+      }
+      const nlohmann::json info = nlohmann::json::parse(text);  // the padding is JSON whitespace
+      EXPECT_GE(info["step"].get<std::int64_t>(), last_step);
+      last_step = info["step"].get<std::int64_t>();
+    }
+    EXPECT_GT(trainer.steps.load(), 1000);
+  }
+  EXPECT_EQ(failures, 0) << "of the two-call reads failed while the table trained";
+  // The padded size is the size at the largest step: the same before and after training.
+  std::size_t at_end = 0;
+  EXPECT_EQ(ek_table_info(table, nullptr, 0, &at_end), EK_INVALID_ARGUMENT);
+  ek_table* fresh = nullptr;
+  ASSERT_EQ(create(R"({"input_dim": 5, "output_dim": 4, "name": "trained"})", &fresh), EK_OK);
+  std::size_t at_start = 0;
+  EXPECT_EQ(ek_table_info(fresh, nullptr, 0, &at_start), EK_INVALID_ARGUMENT);
+  EXPECT_EQ(at_start, at_end);
+  ek_table_destroy(fresh);
+  ek_table_destroy(table);
+}
+
+// The summary holds no value training changes (unlike the info's step): a guard that it stays so.
+TEST(TwoCallText, SummarySizeQueryThenFillHoldsWhileAnotherThreadTrains) {
+  ek_table* table = nullptr;
+  ASSERT_EQ(create(R"({"input_dim": 5, "output_dim": 4, "mask_zero": true})", &table), EK_OK);
+  std::int32_t ids[3] = {0, 1, 4};
+  std::int64_t shape[1] = {3};
+  DLTensor batch{ids, {kDLCPU, 0}, 1, {kDLInt, 32, 1}, shape, nullptr, 0};
+  int failures = 0;
+  {
+    Trainer trainer(table);
+    for (int call = 0; call < 3000; ++call) {
+      const auto [status, text] = two_calls([&](char* buffer, std::size_t capacity, std::size_t* length) {
+        return ek_table_summary(table, call % 2 == 0 ? nullptr : &batch, buffer, capacity, length);
+      });
+      failures += status == EK_OK ? 0 : 1;
+    }
+  }
+  EXPECT_EQ(failures, 0);
+  ek_table_destroy(table);
+}
+
 }  // namespace
