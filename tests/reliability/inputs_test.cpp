@@ -275,4 +275,98 @@ TEST(TwoCallText, SummarySizeQueryThenFillHoldsWhileAnotherThreadTrains) {
   ek_table_destroy(table);
 }
 
+// ---------------------------------------------------------------------------------------------
+// Item 5: the process's own memory cgroup, v1 and v2, read through a root tests can point at.
+
+class MemoryLimit : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    root_ = fs::temp_directory_path() /
+            ("embedkit-h2-cgroup-" + std::to_string(::getpid()) + "-" +
+             ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    fs::remove_all(root_);
+    write("proc/meminfo", "MemTotal:       67108864 kB\nMemAvailable:   33554432 kB\n");  // 32 GiB
+  }
+  void TearDown() override { fs::remove_all(root_); }
+
+  void write(const std::string& path, const std::string& text) {
+    fs::create_directories((root_ / path).parent_path());
+    std::ofstream(root_ / path) << text;
+  }
+  std::uint64_t available() const { return embedkit::detail::host_memory_available(root_.string()); }
+
+  static constexpr std::uint64_t kMiB = 1024 * 1024;
+  fs::path root_;
+};
+
+constexpr const char* kV1Mounts =
+    "31 23 0:28 / /sys/fs/cgroup rw,relatime - tmpfs tmpfs rw,mode=755\n"
+    "32 31 0:29 / /sys/fs/cgroup/cpu,cpuacct rw,relatime - cgroup cgroup rw,cpu,cpuacct\n"
+    "35 31 0:32 / /sys/fs/cgroup/memory rw,relatime - cgroup cgroup rw,memory\n"
+    "41 31 0:38 / /sys/fs/cgroup/unified rw,relatime - cgroup2 cgroup2 rw\n";
+
+TEST_F(MemoryLimit, CgroupV1GroupOfTheProcessAndItsParents) {
+  write("proc/self/mountinfo", kV1Mounts);
+  write("proc/self/cgroup", "5:cpu,cpuacct:/\n4:memory:/jobs/job7\n0::/\n");
+  // The job's own group is unlimited (v1 writes PAGE_COUNTER_MAX); its parent holds 256 MiB.
+  write("sys/fs/cgroup/memory/memory.limit_in_bytes", "9223372036854771712\n");
+  write("sys/fs/cgroup/memory/memory.usage_in_bytes", "4000000000\n");
+  write("sys/fs/cgroup/memory/jobs/memory.limit_in_bytes", std::to_string(256 * kMiB) + "\n");
+  write("sys/fs/cgroup/memory/jobs/memory.usage_in_bytes", std::to_string(200 * kMiB) + "\n");
+  write("sys/fs/cgroup/memory/jobs/job7/memory.limit_in_bytes", "9223372036854771712\n");
+  write("sys/fs/cgroup/memory/jobs/job7/memory.usage_in_bytes", std::to_string(150 * kMiB) + "\n");
+  EXPECT_EQ(available(), 56 * kMiB);
+  // The group itself tighter than its parent.
+  write("sys/fs/cgroup/memory/jobs/job7/memory.limit_in_bytes", std::to_string(160 * kMiB) + "\n");
+  EXPECT_EQ(available(), 10 * kMiB);
+  // Usage past the limit (the kernel reclaims lazily): nothing left, not a wrapped-around size.
+  write("sys/fs/cgroup/memory/jobs/job7/memory.usage_in_bytes", std::to_string(170 * kMiB) + "\n");
+  EXPECT_EQ(available(), 0u);
+}
+
+TEST_F(MemoryLimit, CgroupV2GroupOfTheProcessAndItsParents) {
+  write("proc/self/mountinfo", "30 23 0:26 / /sys/fs/cgroup rw,nosuid - cgroup2 cgroup2 rw,nsdelegate\n");
+  write("proc/self/cgroup", "0::/user.slice/app.scope\n");
+  write("sys/fs/cgroup/memory.current", "4000000000\n");  // the root has no memory.max
+  write("sys/fs/cgroup/user.slice/memory.max", std::to_string(1024 * kMiB) + "\n");
+  write("sys/fs/cgroup/user.slice/memory.current", std::to_string(900 * kMiB) + "\n");
+  write("sys/fs/cgroup/user.slice/app.scope/memory.max", "max\n");
+  write("sys/fs/cgroup/user.slice/app.scope/memory.current", std::to_string(10 * kMiB) + "\n");
+  EXPECT_EQ(available(), 124 * kMiB);
+  write("sys/fs/cgroup/user.slice/app.scope/memory.max", std::to_string(20 * kMiB) + "\n");
+  EXPECT_EQ(available(), 10 * kMiB);
+}
+
+TEST_F(MemoryLimit, HybridHierarchyTakesTheTighterOfV1AndV2) {
+  write("proc/self/mountinfo", kV1Mounts);
+  write("proc/self/cgroup", "4:memory:/a\n0::/b\n");
+  write("sys/fs/cgroup/memory/a/memory.limit_in_bytes", std::to_string(512 * kMiB) + "\n");
+  write("sys/fs/cgroup/memory/a/memory.usage_in_bytes", std::to_string(12 * kMiB) + "\n");
+  write("sys/fs/cgroup/unified/b/memory.max", std::to_string(300 * kMiB) + "\n");
+  write("sys/fs/cgroup/unified/b/memory.current", std::to_string(100 * kMiB) + "\n");
+  EXPECT_EQ(available(), 200 * kMiB);
+}
+
+TEST_F(MemoryLimit, ContainerMountRootAndEscapedMountPoints) {
+  // A container without a cgroup namespace: the mount's root is the group's own path.
+  write("proc/self/mountinfo",
+        "35 31 0:32 /docker/abc /sys/fs/cgroup/my\\040memory ro,nosuid - cgroup cgroup rw,memory\n");
+  write("proc/self/cgroup", "4:memory:/docker/abc\n");
+  write("sys/fs/cgroup/my memory/memory.limit_in_bytes", std::to_string(64 * kMiB) + "\n");
+  write("sys/fs/cgroup/my memory/memory.usage_in_bytes", std::to_string(16 * kMiB) + "\n");
+  EXPECT_EQ(available(), 48 * kMiB);
+}
+
+TEST_F(MemoryLimit, NoCgroupOrUnreadableFilesFallBackToMeminfo) {
+  EXPECT_EQ(available(), 32768 * kMiB);
+  write("proc/self/mountinfo", kV1Mounts);
+  write("proc/self/cgroup", "4:memory:/gone\ngarbage line\n");
+  write("sys/fs/cgroup/memory/gone/memory.limit_in_bytes", "not a number\n");
+  EXPECT_EQ(available(), 32768 * kMiB);
+  // A limit above what the machine has left: MemAvailable is the tighter one.
+  write("sys/fs/cgroup/memory/gone/memory.limit_in_bytes", std::to_string(1ull << 40) + "\n");
+  write("sys/fs/cgroup/memory/gone/memory.usage_in_bytes", "0\n");
+  EXPECT_EQ(available(), 32768 * kMiB);
+}
+
 }  // namespace
