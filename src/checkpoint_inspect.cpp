@@ -2,6 +2,7 @@
 #include <embedkit/checkpoint.hpp>
 #include <embedkit/status.hpp>
 
+#include "checkpoint_names.hpp"
 #include "io/files.hpp"
 #include "io/npy.hpp"
 #include "json_document.hpp"
@@ -19,7 +20,7 @@ namespace embedkit {
 CheckpointInfo inspect_checkpoint(std::string_view directory) {
   const std::string dir(directory);
   CheckpointInfo info;
-  info.manifest_json = detail::read_file(dir + "/manifest.json");
+  info.manifest_json = detail::read_file(dir + "/manifest.json", detail::kMaxManifestBytes);
   std::vector<std::string> checksums;  // one per file, as the manifest records them
   try {
     const nlohmann::json manifest = detail::parse_json_document(info.manifest_json, "manifest.json", Status::io_error);
@@ -48,10 +49,12 @@ CheckpointInfo inspect_checkpoint(std::string_view directory) {
   for (std::size_t k = 0; k < info.files.size(); ++k) {
     CheckpointFile& file = info.files[k];
     try {
-      if (file.name.find('/') != std::string::npos || file.name.find("..") != std::string::npos) {
-        throw Error(Status::io_error, fmt::format("{}: not a plain file name inside the directory", file.name));
+      if (!detail::is_checkpoint_data_name(file.name)) {
+        throw Error(Status::io_error, fmt::format("{}: not a plain file name inside the directory of a form a save writes",
+                                                  detail::json_repr(file.name)));
       }
-      const std::string bytes = detail::read_file(dir + "/" + file.name);
+      // The size against the manifest's shape before a byte is read: a sparse 100 GiB file is refused.
+      const std::string bytes = detail::read_npy_file(dir + "/" + file.name, file.name, &file.shape);
       const std::string sum = fmt::format("{:016x}", XXH64(bytes.data(), bytes.size(), 0));
       if (sum != checksums[k]) {
         throw Error(Status::io_error, fmt::format("{}: checksum mismatch", file.name));

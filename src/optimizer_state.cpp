@@ -13,10 +13,10 @@ std::vector<SlotSpec> slot_specs(const OptimizerConfig& optimizer, std::int64_t 
     case OptimizerKind::sgd:
       if (optimizer.momentum == 0.0) return {};
       return {{"momentum", dim, 0.0f}};
-    case OptimizerKind::adagrad: return {{"accumulator", dim, initial_accumulator}};
-    case OptimizerKind::rowwise_adagrad: return {{"row_accumulator", 1, initial_accumulator}};
-    case OptimizerKind::adam: return {{"momentum", dim, 0.0f}, {"velocity", dim, 0.0f}};
-    case OptimizerKind::ftrl: return {{"accumulator", dim, initial_accumulator}, {"linear", dim, 0.0f}};
+    case OptimizerKind::adagrad: return {{"accumulator", dim, initial_accumulator, true}};
+    case OptimizerKind::rowwise_adagrad: return {{"row_accumulator", 1, initial_accumulator, true}};
+    case OptimizerKind::adam: return {{"momentum", dim, 0.0f}, {"velocity", dim, 0.0f, true}};
+    case OptimizerKind::ftrl: return {{"accumulator", dim, initial_accumulator, true}, {"linear", dim, 0.0f}};
     case OptimizerKind::custom:
       if (optimizer.custom_state_width == 0) return {};
       return {{"state", optimizer.custom_state_width, 0.0f}};

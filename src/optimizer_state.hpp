@@ -10,11 +10,14 @@
 
 namespace embedkit::detail {
 
-/// Names, widths and initial values of the slots `optimizer` keeps for rows of `dim` floats.
+/// Names, widths and initial values of the slots `optimizer` keeps for rows of `dim` floats, and
+/// whether the update needs the values >= 0 (accumulators and second moments, whose square roots
+/// it takes). Every slot value must be finite; a checkpoint's are checked against both at load.
 struct SlotSpec {
   std::string name;
   std::int64_t width;
   float initial;
+  bool non_negative = false;
 };
 std::vector<SlotSpec> slot_specs(const OptimizerConfig& optimizer, std::int64_t dim);
 

@@ -55,7 +55,8 @@ bool is_integer(std::string_view field) {
 }  // namespace
 
 void load_pretrained_npy(EmbeddingTable& table, const std::string& npy_path) {
-  const detail::NpyArray matrix = detail::parse_npy(detail::read_file(npy_path), file_name(npy_path));
+  const std::string name = file_name(npy_path);
+  const detail::NpyArray matrix = detail::parse_npy(detail::read_npy_file(npy_path, name), name);
   table.set_weights(matrix.values, matrix.shape);
 }
 

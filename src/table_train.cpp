@@ -8,6 +8,7 @@
 #include "pooled_entry_gradients.hpp"
 #include "shape.hpp"
 #include "staging.hpp"
+#include "step_limit.hpp"
 #include "table_impl.hpp"
 
 #include <fmt/format.h>
@@ -316,9 +317,16 @@ void record_nonfinite(Impl& impl, std::int64_t nonfinite) {
                         impl.config.name, nonfinite, total);
 }
 
-// What the next step does to the rows it updates (the row range is set per part).
+// What the next step does to the rows it updates (the row range is set per part). Past the last
+// step the count would overflow: the step is refused, not wrapped, before anything changes.
 detail::StepPlan step_plan(const Impl& impl) {
   const TableConfig& config = impl.config;
+  if (impl.step >= detail::kMaxStep) {
+    throw Error(Status::invalid_argument,
+                fmt::format("table '{}' is at step {}, the last step a table takes (steps count to 2^53): no "
+                            "further train step",
+                            config.name, impl.step.load()));
+  }
   detail::StepPlan plan;
   plan.kind = config.optimizer.kind;
   plan.scalars = step_scalars(config, impl.step + 1);
@@ -347,8 +355,9 @@ void refuse_nonfinite_updates(Impl& impl, const std::vector<Part>& parts, detail
   }
 }
 
-// The second half of a step, once every part is folded and checked: after the error policy's
-// check of the updates nothing here allocates or fails, so a step is applied whole or not at all.
+// The second half of a step, once every part is folded and checked: past the step plan (which
+// refuses a step past the last) and the error policy's check of the updates nothing here allocates
+// or fails, so a step is applied whole or not at all.
 void apply_parts(Impl& impl, const std::vector<Part>& parts, std::int64_t nonfinite) {
   const TableConfig& config = impl.config;
   detail::StepPlan plan = step_plan(impl);

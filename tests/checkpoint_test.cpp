@@ -136,6 +136,8 @@ INSTANTIATE_TEST_SUITE_P(Optimizers, CheckpointRoundTrip,
                            return std::string(embedkit::to_string(param_info.param));
                          });
 
+// One previous generation stays (a load that read its manifest still finds its files); the one
+// before goes.
 TEST(Checkpoint, SavingOverAnOldCheckpointReplacesItsFiles) {
   const std::string directory = fresh_directory();
   EmbeddingTable table(trained_config(OptimizerKind::adam));
@@ -144,10 +146,14 @@ TEST(Checkpoint, SavingOverAnOldCheckpointReplacesItsFiles) {
   train(table, 1);
   table.save(directory);
   const auto second = files_in(directory);
-  EXPECT_EQ(second.size(), 4u);  // manifest, weights, momentum, velocity
+  EXPECT_EQ(second.size(), 7u);  // manifest, and weights, momentum, velocity of two generations
+  train(table, 1);
+  table.save(directory);
+  const auto third = files_in(directory);
+  EXPECT_EQ(third.size(), 7u);
   for (const auto& name : first) {
     if (name != "manifest.json") {
-      EXPECT_EQ(second.count(name), 0u) << name << " was not deleted";
+      EXPECT_EQ(third.count(name), 0u) << name << " was not deleted";
     }
   }
   expect_same(table, EmbeddingTable::load(directory));
@@ -173,16 +179,19 @@ TEST(Checkpoint, AFaultBetweenAnyTwoWritesLeavesTheOldOrTheNewState) {
   train(table, 1);
   EmbeddingTable old_state = EmbeddingTable::from_pretrained(table.get_weights(), true, trained_config(OptimizerKind::adam));
   std::vector<std::string> points;
-  embedkit::detail::set_checkpoint_fault_hook([&](std::string_view point) { points.emplace_back(point); });
   const std::string probe = fresh_directory();
   table.save(probe);
-  table.save(probe);  // a save over a checkpoint passes every point, deletions included
+  table.save(probe);
+  // A save over two generations passes every point, the deletion of the older one included.
+  embedkit::detail::set_checkpoint_fault_hook([&](std::string_view point) { points.emplace_back(point); });
+  table.save(probe);
   embedkit::detail::set_checkpoint_fault_hook({});
-  const std::size_t per_save = points.size() / 2;
-  ASSERT_GE(per_save, 7u);  // 3 data files, the manifest, its rename, the directory sync, 3 deletions
+  const std::size_t per_save = points.size();
+  ASSERT_GE(per_save, 9u);  // 3 data files, the manifest, its rename, the directory sync, 3 deletions
   for (std::size_t stop = 0; stop < per_save; ++stop) {
     const std::string directory = fresh_directory();
-    table.save(directory);  // the old state: step 1
+    table.save(directory);  // the old state: step 1, in two generations
+    table.save(directory);
     EmbeddingTable next = EmbeddingTable::load(directory);
     train(next, 1);  // the new state: step 2
     std::size_t reached = 0;
@@ -231,6 +240,43 @@ TEST(Checkpoint, SigkillAtRandomMomentsNeverTearsTheCheckpoint) {
   EXPECT_EQ(loads, 12);
 }
 
+// What killed saves leave (16 kills left 37 files for a 4-file checkpoint) goes with the next save
+// that finishes: the directory then holds its generation and the previous one, nothing else.
+TEST(Checkpoint, TheNextSaveRemovesWhatKilledSavesLeft) {
+  const std::string directory = fresh_directory();
+  std::mt19937_64 rng(13);
+  for (int round = 0; round < 16; ++round) {
+    pid_t child = 0;
+    std::string path = directory;
+    char* argv[] = {const_cast<char*>(EMBEDKIT_CHECKPOINT_WRITER), path.data(), nullptr};
+    ASSERT_EQ(::posix_spawn(&child, EMBEDKIT_CHECKPOINT_WRITER, nullptr, nullptr, argv, environ), 0);
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+    while (files_in(directory).count("manifest.json") == 0 && std::chrono::steady_clock::now() < deadline) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(20 + rng() % 120));
+    ::kill(child, SIGKILL);
+    int status = 0;
+    ::waitpid(child, &status, 0);
+  }
+  const std::string manifest_path = directory + "/manifest.json";
+  const auto listed = [&] {
+    std::set<std::string> names;
+    const nlohmann::json manifest = nlohmann::json::parse(embedkit::detail::read_file(manifest_path));
+    for (const auto& file : manifest["files"]) {
+      names.insert(file["name"].get<std::string>());
+    }
+    return names;
+  };
+  const std::set<std::string> previous = listed();
+  EmbeddingTable table = EmbeddingTable::load(directory);
+  table.save(directory);
+  std::set<std::string> expected = listed();
+  expected.insert(previous.begin(), previous.end());
+  expected.insert("manifest.json");
+  EXPECT_EQ(files_in(directory), expected);
+}
+
 TEST(Checkpoint, DamageIsRefusedWithTheFileNamed) {
   const std::string directory = fresh_directory();
   EmbeddingTable table(trained_config(OptimizerKind::adagrad));
@@ -246,8 +292,8 @@ TEST(Checkpoint, DamageIsRefusedWithTheFileNamed) {
   flipped[flipped.size() - 3] ^= 0x40;
   rewrite(weights, flipped);
   expect_io_error(directory, weights + ": checksum mismatch");
-  rewrite(weights, weights_bytes.substr(0, weights_bytes.size() / 2));
-  expect_io_error(directory, weights + ": checksum mismatch");
+  rewrite(weights, weights_bytes.substr(0, weights_bytes.size() / 2));  // refused by its size, before it is read
+  expect_io_error(directory, weights + ": shape (300, 8) needs 9600 bytes of data, the file holds");
   rewrite(weights, weights_bytes);
 
   auto manifest = nlohmann::json::parse(manifest_text);
@@ -267,7 +313,7 @@ TEST(Checkpoint, DamageIsRefusedWithTheFileNamed) {
        {std::tuple<std::string, nlohmann::json, std::string>{"step", 1.5, "manifest.json: step must be an integer, got 1.5"},
         {"step", true, "manifest.json: step must be an integer, got true"},
         {"step", 1e300, "manifest.json: step must be an integer, got 1e+300"},
-        {"step", -1, "manifest.json: step -1 is negative"},
+        {"step", -1, "manifest.json: step -1 is not in [0, 9007199254740992]"},
         {"format_version", 1e300, "manifest.json: format version 1e+300 is not supported"},
         {"format_version", "1", "manifest.json: format version \"1\" is not supported"}}) {
     manifest = nlohmann::json::parse(manifest_text);

@@ -10,6 +10,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <mutex>
 #include <utility>
@@ -42,23 +43,51 @@ FaultHook fault_hook;
 
 }  // namespace
 
-std::string read_file(const std::string& path) {
-  Descriptor fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
-  if (fd.get() < 0) fail("cannot open", path);
+InputFile::InputFile(std::string path) : path_(std::move(path)), fd_(-1), size_(0) {
+  // O_NONBLOCK: open(2) of a FIFO waits for a writer; with it, it returns and fstat refuses the FIFO.
+  const auto not_regular = [&] { return Error(Status::io_error, fmt::format("{}: not a regular file", path_)); };
+  Descriptor fd(::open(path_.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC));
   struct stat info {};
-  if (::fstat(fd.get(), &info) != 0) fail("cannot stat", path);
-  if (!S_ISREG(info.st_mode)) throw Error(Status::io_error, fmt::format("{}: not a regular file", path));
-  std::string bytes(static_cast<std::size_t>(info.st_size), '\0');
+  if (fd.get() < 0) {
+    const int reason = errno;
+    // A socket cannot be opened at all (ENXIO): said as what it is, like any other special file.
+    if (::stat(path_.c_str(), &info) == 0 && !S_ISREG(info.st_mode)) throw not_regular();
+    errno = reason;
+    fail("cannot open", path_);
+  }
+  if (::fstat(fd.get(), &info) != 0) fail("cannot stat", path_);
+  if (!S_ISREG(info.st_mode)) throw not_regular();
+  // Reads of a regular file never block anyway; cleared so the descriptor reads as any other.
+  const int flags = ::fcntl(fd.get(), F_GETFL);
+  if (flags < 0 || ::fcntl(fd.get(), F_SETFL, flags & ~O_NONBLOCK) != 0) fail("cannot clear O_NONBLOCK on", path_);
+  size_ = static_cast<std::uint64_t>(info.st_size);
+  fd_ = fd.release();
+}
+
+InputFile::~InputFile() { ::close(fd_); }
+
+std::string InputFile::read(std::uint64_t offset, std::uint64_t count) const {
+  const std::uint64_t available = offset < size_ ? size_ - offset : 0;
+  std::string bytes(static_cast<std::size_t>(std::min(count, available)), '\0');
   std::size_t done = 0;
   while (done < bytes.size()) {
-    const ssize_t n = ::read(fd.get(), bytes.data() + done, bytes.size() - done);
+    const ssize_t n = ::pread(fd_, bytes.data() + done, bytes.size() - done, static_cast<off_t>(offset + done));
     if (n < 0 && errno == EINTR) continue;
-    if (n < 0) fail("cannot read", path);
-    if (n == 0) break;
+    if (n < 0) fail("cannot read", path_);
+    if (n == 0) break;  // shorter than at the open
     done += static_cast<std::size_t>(n);
   }
   bytes.resize(done);
   return bytes;
+}
+
+std::string read_file(const std::string& path, std::uint64_t max_bytes) {
+  const InputFile file(path);
+  if (file.size() > max_bytes) {
+    throw Error(Status::io_error, fmt::format("{}: the file holds {} bytes, more than the {} it may", path, file.size(),
+                                              max_bytes));
+  }
+  return file.read(0, file.size());
 }
 
 void write_file_durably(const std::string& path, std::string_view bytes) {

@@ -2,14 +2,40 @@
 // Whole-file reads and durable writes (written, fsynced, then renamed into place by the caller), each
 // failure an Error(io_error) naming the file and the system's reason.
 
+#include <cstdint>
 #include <functional>
+#include <limits>
 #include <string>
 #include <string_view>
 
 namespace embedkit::detail {
 
-/// The whole content of `path`.
-std::string read_file(const std::string& path);
+/// A regular file open for reading: the one way every reader (checkpoints, sharded checkpoints,
+/// pretrained files, .npy files, the tool) opens a file. The open never blocks (a FIFO without a
+/// writer would block open(2) forever), and a FIFO, socket, device or directory is
+/// Error(io_error) `PATH: not a regular file`, at once. Symlinks to regular files are followed.
+class InputFile {
+ public:
+  explicit InputFile(std::string path);
+  ~InputFile();
+  InputFile(const InputFile&) = delete;
+  InputFile& operator=(const InputFile&) = delete;
+
+  const std::string& path() const { return path_; }
+  /// The size fstat(2) gave at the open.
+  std::uint64_t size() const { return size_; }
+  /// Up to `count` bytes from `offset` (fewer only where the file ends sooner).
+  std::string read(std::uint64_t offset, std::uint64_t count) const;
+
+ private:
+  std::string path_;
+  int fd_;
+  std::uint64_t size_;
+};
+
+/// The whole content of `path`, read through InputFile. A file of more than `max_bytes` is
+/// Error(io_error) naming it and both sizes, before any memory is spent on it.
+std::string read_file(const std::string& path, std::uint64_t max_bytes = std::numeric_limits<std::uint64_t>::max());
 
 /// Creates `path` (which must not exist), writes `bytes`, and fsyncs it before closing.
 void write_file_durably(const std::string& path, std::string_view bytes);

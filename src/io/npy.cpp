@@ -3,12 +3,16 @@
 #include <embedkit/status.hpp>
 
 #include "../shape.hpp"
+#include "files.hpp"
 
 #include <fmt/format.h>
 
+#include <algorithm>
+#include <array>
 #include <bit>
 #include <cstring>
 #include <limits>
+#include <utility>
 
 namespace embedkit::detail {
 namespace {
@@ -20,43 +24,165 @@ static_assert(std::endian::native == std::endian::little, "embedkit writes .npy 
   throw Error(Status::io_error, fmt::format("{}: {}", name, what));
 }
 
-// The value of `key` in a NumPy header dict, as written: "'<f4'", "False", "(3, 4)".
-std::string_view header_value(std::string_view header, std::string_view key, std::string_view name) {
-  const std::string quoted = fmt::format("'{}':", key);
-  const std::size_t at = header.find(quoted);
-  if (at == std::string_view::npos) malformed(name, fmt::format("the .npy header has no '{}'", key));
-  std::size_t begin = at + quoted.size();
-  while (begin < header.size() && header[begin] == ' ') ++begin;
-  std::size_t end = begin;
-  if (end < header.size() && header[end] == '(') {
-    end = header.find(')', end);
-    if (end == std::string_view::npos) malformed(name, "the .npy header's shape is not closed");
-    ++end;
+// Where the header dict of a .npy file lies, from its first 10 or 12 bytes (`head`), for a file of
+// `file_size` bytes.
+struct Preamble {
+  std::size_t header_start = 0;
+  std::size_t header_length = 0;
+};
+
+Preamble preamble(std::string_view head, std::uint64_t file_size, std::string_view name) {
+  if (head.size() < 10 || head.substr(0, 6) != kMagic) malformed(name, "not a .npy file (wrong magic bytes)");
+  const auto major = static_cast<unsigned char>(head[6]);
+  Preamble p;
+  if (major == 1) {
+    p.header_length = static_cast<unsigned char>(head[8]) | static_cast<std::size_t>(static_cast<unsigned char>(head[9])) << 8;
+    p.header_start = 10;
+  } else if (major == 2 || major == 3) {
+    if (head.size() < 12) malformed(name, "the .npy header is truncated");
+    for (int k = 3; k >= 0; --k) p.header_length = p.header_length << 8 | static_cast<unsigned char>(head[8 + k]);
+    p.header_start = 12;
   } else {
-    while (end < header.size() && header[end] != ',' && header[end] != '}') ++end;
+    malformed(name, fmt::format(".npy format version {} is not supported (1, 2 or 3)", major));
   }
-  return header.substr(begin, end - begin);
+  if (p.header_length > file_size - p.header_start) malformed(name, "the .npy header is truncated");
+  return p;
 }
 
-std::vector<std::int64_t> parse_shape(std::string_view text, std::string_view name) {
+// The header dict, parsed as the Python literal it is: `{'descr': '<f4', 'fortran_order': False,
+// 'shape': (3, 4), }` in any order and spacing Python reads, with exactly these three keys, each
+// once (as numpy.load requires). Searching the text for a key would find it inside another value.
+struct Header {
+  std::string descr;
+  bool fortran_order = false;
   std::vector<std::int64_t> shape;
-  std::size_t i = 1;  // after '('
-  while (i < text.size() && text[i] != ')') {
-    while (i < text.size() && (text[i] == ' ' || text[i] == ',')) ++i;
-    if (i >= text.size() || text[i] == ')') break;
-    std::int64_t extent = 0;
-    bool digits = false;
-    while (i < text.size() && text[i] >= '0' && text[i] <= '9') {
-      if (extent > (std::numeric_limits<std::int64_t>::max() - 9) / 10) malformed(name, "a .npy dimension overflows");
-      extent = extent * 10 + (text[i] - '0');
-      ++i;
-      digits = true;
+};
+
+class HeaderParser {
+ public:
+  HeaderParser(std::string_view text, std::string_view name) : text_(text), name_(name) {}
+
+  Header parse() {
+    static constexpr std::array<std::string_view, 3> kKeys = {"descr", "fortran_order", "shape"};
+    Header header;
+    std::array<bool, 3> seen = {false, false, false};
+    expect('{');
+    while (skip_space() != '}') {
+      const std::string key = string_literal();
+      const auto k = static_cast<std::size_t>(std::find(kKeys.begin(), kKeys.end(), key) - kKeys.begin());
+      if (k == kKeys.size()) fail(fmt::format("has the key '{}', not one of 'descr', 'fortran_order', 'shape'", key));
+      if (seen[k]) fail(fmt::format("has the key '{}' twice", key));
+      seen[k] = true;
+      expect(':');
+      if (k == 0) header.descr = string_literal();
+      if (k == 1) header.fortran_order = boolean(key);
+      if (k == 2) header.shape = tuple(key);
+      if (skip_space() != ',') break;
+      ++at_;
     }
-    if (!digits) malformed(name, fmt::format("the .npy shape {} is not a tuple of integers", text));
-    shape.push_back(extent);
+    expect('}');
+    skip_space();
+    if (at_ != text_.size()) fail(fmt::format("has {} after its closing brace", detail_at()));
+    for (std::size_t k = 0; k < kKeys.size(); ++k) {
+      if (!seen[k]) fail(fmt::format("has no '{}'", kKeys[k]));
+    }
+    return header;
   }
-  return shape;
+
+ private:
+  [[noreturn]] void fail(const std::string& what) const { malformed(name_, "the .npy header " + what); }
+
+  std::string detail_at() const { return fmt::format("'{}' at byte {}", text_.substr(at_, 16), at_); }
+
+  // The next character that is not white space, or '\0' at the end.
+  char skip_space() {
+    while (at_ < text_.size() && (text_[at_] == ' ' || text_[at_] == '\t' || text_[at_] == '\n' || text_[at_] == '\r')) ++at_;
+    return at_ < text_.size() ? text_[at_] : '\0';
+  }
+
+  void expect(char c) {
+    if (skip_space() != c) fail(fmt::format("is not a dict literal: '{}' expected, found {}", c, at_ < text_.size() ? detail_at() : "the end"));
+    ++at_;
+  }
+
+  std::string string_literal() {
+    const char quote = skip_space();
+    if (quote != '\'' && quote != '"') fail(fmt::format("is not a dict literal: a string expected, found {}", detail_at()));
+    std::string value;
+    for (++at_; at_ < text_.size() && text_[at_] != quote; ++at_) {
+      if (text_[at_] == '\\' && at_ + 1 < text_.size()) ++at_;  // the escaped character as itself
+      value.push_back(text_[at_]);
+    }
+    if (at_ == text_.size()) fail("has a string that is not closed");
+    ++at_;
+    return value;
+  }
+
+  bool boolean(const std::string& key) {
+    skip_space();
+    for (const auto& [word, value] : {std::pair<std::string_view, bool>{"True", true}, {"False", false}}) {
+      if (text_.substr(at_, word.size()) == word) {
+        at_ += word.size();
+        return value;
+      }
+    }
+    fail(fmt::format("'{}' is {}, not True or False", key, detail_at()));
+  }
+
+  // A tuple of non-negative integers: `()`, `(3,)`, `(3, 4)`, `(3, 4,)`; `(3)` is an int in Python.
+  std::vector<std::int64_t> tuple(const std::string& key) {
+    if (skip_space() != '(') {
+      const std::size_t end = text_.find_first_of(",}", at_);
+      malformed(name_, fmt::format("{} {} is not a tuple", key, text_.substr(at_, end == std::string_view::npos ? end : end - at_)));
+    }
+    const std::size_t close = text_.find(')', at_);
+    if (close == std::string_view::npos) malformed(name_, fmt::format("the .npy header's {} is not closed", key));
+    const std::string_view written = text_.substr(at_, close + 1 - at_);
+    ++at_;
+    std::vector<std::int64_t> values;
+    bool comma = false;
+    while (skip_space() != ')') {
+      std::int64_t value = 0;
+      const std::size_t begin = at_;
+      for (; at_ < text_.size() && text_[at_] >= '0' && text_[at_] <= '9'; ++at_) {
+        if (value > (std::numeric_limits<std::int64_t>::max() - 9) / 10) malformed(name_, "a .npy dimension overflows");
+        value = value * 10 + (text_[at_] - '0');
+      }
+      if (at_ == begin) malformed(name_, fmt::format("the .npy {} {} is not a tuple of integers", key, written));
+      values.push_back(value);
+      comma = skip_space() == ',';
+      if (!comma) break;
+      ++at_;
+    }
+    expect(')');
+    if (values.size() == 1 && !comma) malformed(name_, fmt::format("{} {} is not a tuple", key, written));
+    return values;
+  }
+
+  std::string_view text_;
+  std::string_view name_;
+  std::size_t at_ = 0;
+};
+
+// The number of elements of `shape` and their bytes as float32, named as `name`'s.
+std::uint64_t data_bytes(const std::vector<std::int64_t>& shape, std::string_view name) {
+  try {
+    return static_cast<std::uint64_t>(checked_numel(shape, "the array", sizeof(float))) * sizeof(float);
+  } catch (const Error& e) {
+    malformed(name, e.what());
+  }
 }
+
+// The one check of a payload's size against a shape, made before reading and after.
+void check_payload(const std::vector<std::int64_t>& shape, std::uint64_t payload, std::string_view name) {
+  const std::uint64_t needed = data_bytes(shape, name);
+  if (payload != needed) {
+    malformed(name, fmt::format("shape {} needs {} bytes of data, the file holds {}", format_shape(shape), needed, payload));
+  }
+}
+
+// The largest header read: numpy writes a float32 matrix's header in well under a kilobyte.
+constexpr std::uint64_t kMaxHeaderBytes = 1 << 20;
 
 }  // namespace
 
@@ -81,42 +207,33 @@ std::string npy_bytes(const float* values, const std::vector<std::int64_t>& shap
 }
 
 NpyArray parse_npy(std::string_view bytes, std::string_view name) {
-  if (bytes.size() < 10 || bytes.substr(0, 6) != kMagic) malformed(name, "not a .npy file (wrong magic bytes)");
-  const auto major = static_cast<unsigned char>(bytes[6]);
-  std::size_t header_length = 0, header_start = 0;
-  if (major == 1) {
-    header_length = static_cast<unsigned char>(bytes[8]) | static_cast<std::size_t>(static_cast<unsigned char>(bytes[9])) << 8;
-    header_start = 10;
-  } else if (major == 2 || major == 3) {
-    if (bytes.size() < 12) malformed(name, "the .npy header is truncated");
-    for (int k = 3; k >= 0; --k) header_length = header_length << 8 | static_cast<unsigned char>(bytes[8 + k]);
-    header_start = 12;
-  } else {
-    malformed(name, fmt::format(".npy format version {} is not supported (1, 2 or 3)", major));
-  }
-  if (header_length > bytes.size() - header_start) malformed(name, "the .npy header is truncated");
-  const std::string_view header = bytes.substr(header_start, header_length);
-  const std::string_view descr = header_value(header, "descr", name);
-  if (descr != "'<f4'") malformed(name, fmt::format("dtype {} is not float32 ('<f4')", descr));
-  if (header_value(header, "fortran_order", name) != "False") malformed(name, "Fortran-ordered arrays are not supported");
+  const Preamble p = preamble(bytes.substr(0, 12), bytes.size(), name);
+  const Header header = HeaderParser(bytes.substr(p.header_start, p.header_length), name).parse();
+  if (header.descr != "<f4") malformed(name, fmt::format("dtype '{}' is not float32 ('<f4')", header.descr));
+  if (header.fortran_order) malformed(name, "Fortran-ordered arrays are not supported");
+  const std::size_t payload = bytes.size() - p.header_start - p.header_length;
+  check_payload(header.shape, payload, name);
   NpyArray array;
-  const std::string_view shape_text = header_value(header, "shape", name);
-  if (shape_text.empty() || shape_text.front() != '(') malformed(name, fmt::format("shape {} is not a tuple", shape_text));
-  array.shape = parse_shape(shape_text, name);
-  std::int64_t count = 0;
-  try {
-    count = checked_numel(array.shape, "the array", sizeof(float));
-  } catch (const Error& e) {
-    malformed(name, e.what());
-  }
-  const std::size_t payload = bytes.size() - header_start - header_length;
-  if (payload != static_cast<std::size_t>(count) * sizeof(float)) {
-    malformed(name, fmt::format("shape {} needs {} bytes of data, the file holds {}", format_shape(array.shape),
-                                static_cast<std::size_t>(count) * sizeof(float), payload));
-  }
-  array.values.resize(static_cast<std::size_t>(count));
-  if (count > 0) std::memcpy(array.values.data(), bytes.data() + header_start + header_length, payload);
+  array.shape = header.shape;
+  array.values.resize(payload / sizeof(float));
+  if (payload > 0) std::memcpy(array.values.data(), bytes.data() + p.header_start + p.header_length, payload);
   return array;
+}
+
+std::string read_npy_file(const std::string& path, std::string_view name, const std::vector<std::int64_t>* shape) {
+  const InputFile file(path);
+  const Preamble p = preamble(file.read(0, 12), file.size(), name);
+  if (p.header_length > kMaxHeaderBytes) {
+    malformed(name, fmt::format("the .npy header of {} bytes is longer than the {} a float32 array needs",
+                                p.header_length, kMaxHeaderBytes));
+  }
+  Header header;
+  if (shape == nullptr) {
+    header = HeaderParser(file.read(p.header_start, p.header_length), name).parse();
+    shape = &header.shape;
+  }
+  check_payload(*shape, file.size() - p.header_start - p.header_length, name);
+  return file.read(0, file.size());
 }
 
 }  // namespace embedkit::detail

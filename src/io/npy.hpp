@@ -19,8 +19,16 @@ struct NpyArray {
 std::string npy_bytes(const float* values, const std::vector<std::int64_t>& shape);
 
 /// Parses the bytes of a .npy file named `name` in messages. Throws Error(io_error) naming the file
-/// for a wrong magic, an unknown version, a malformed header, a dtype other than little-endian
-/// float32, Fortran order, or a payload whose size does not match the shape.
+/// for a wrong magic, an unknown version, a header that is not the dict literal numpy writes (read
+/// as Python reads it, never by searching its text), a dtype other than little-endian float32,
+/// Fortran order, or a payload whose size does not match the shape.
 NpyArray parse_npy(std::string_view bytes, std::string_view name);
+
+/// The bytes of the .npy file at `path` (named `name` in messages), read whole only once its size
+/// matches `shape` (or, without one, the shape in its own header): a file too large or too small is
+/// Error(io_error) `NAME: shape (3, 4) needs 48 bytes of data, the file holds 107374182400`,
+/// before memory is spent on it. The bytes still need parse_npy.
+std::string read_npy_file(const std::string& path, std::string_view name,
+                          const std::vector<std::int64_t>* shape = nullptr);
 
 }  // namespace embedkit::detail

@@ -3,9 +3,12 @@
 #include <embedkit/sharded_table.hpp>
 #include <embedkit/status.hpp>
 
+#include "../checkpoint_names.hpp"
 #include "../config_json.hpp"
 #include "../io/files.hpp"
 #include "../json_document.hpp"
+#include "../json_fields.hpp"
+#include "../step_limit.hpp"
 #include "../optimizer_state.hpp"
 #include "../table_access.hpp"
 #include "sharded_impl.hpp"
@@ -13,6 +16,7 @@
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
+#include <cstdio>
 #include <map>
 #include <random>
 
@@ -43,8 +47,8 @@ struct ShardedManifest {
 ShardedManifest read_manifest(const std::string& directory) {
   ShardedManifest manifest;
   try {
-    const nlohmann::json json =
-        detail::parse_json_document(detail::read_file(join(directory, kManifest)), kManifest, Status::io_error);
+    const nlohmann::json json = detail::parse_json_document(
+        detail::read_file(join(directory, kManifest), detail::kMaxManifestBytes), kManifest, Status::io_error);
     if (json.value("format", "") != kFormat) bad_manifest(directory, "not an embedkit sharded checkpoint manifest");
     if (json.value("format_version", 0) != kFormatVersion) {
       bad_manifest(directory, fmt::format("format version {} is not supported (this embedkit reads {})",
@@ -53,7 +57,11 @@ ShardedManifest read_manifest(const std::string& directory) {
     manifest.config = detail::config_from_json(json.at("config"));
     manifest.split = parse_row_split(json.at("split").get<std::string>());
     manifest.world = json.at("world_size").get<int>();
-    manifest.step = json.at("step").get<std::int64_t>();
+    // Typed and in range, as a table checkpoint's step: no later train step may overflow it.
+    manifest.step = detail::integer(json.at("step"), "step");
+    if (manifest.step < 0 || manifest.step > detail::kMaxStep) {
+      bad_manifest(directory, fmt::format("step {} is not in [0, {}]", manifest.step, detail::kMaxStep));
+    }
     const detail::RowLayout layout(manifest.config.input_dim, manifest.world, manifest.split);
     const auto& shards = json.at("shards");
     if (static_cast<int>(shards.size()) != manifest.world) {
@@ -152,8 +160,13 @@ void ShardedEmbeddingTable::save(std::string_view directory) const {
                                      {"shards", shards}};
     std::random_device random;
     const std::string temporary = fmt::format("{}.tmp-{:08x}", kManifest, random());
-    detail::write_file_durably(join(dir, temporary), manifest.dump(2) + "\n");
-    detail::replace_file(join(dir, temporary), join(dir, kManifest));
+    try {
+      detail::write_file_durably(join(dir, temporary), manifest.dump(2) + "\n");
+      detail::replace_file(join(dir, temporary), join(dir, kManifest));
+    } catch (...) {
+      std::remove(join(dir, temporary).c_str());  // a failed save leaves no partial file
+      throw;
+    }
     detail::sync_directory(dir);
     return 0;
   });
