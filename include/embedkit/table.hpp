@@ -165,9 +165,12 @@ class EMBEDKIT_API EmbeddingTable {
   /// if missing): .npy files that numpy.load reads, and manifest.json (format version, config,
   /// step, placement, each file's name, shape, dtype and xxHash64). Crash-safe, also over an
   /// existing checkpoint: new files under new names, fsynced; the manifest written aside, fsynced
-  /// and renamed over the old one; the directory fsynced; only then the old files deleted. A crash
-  /// at any moment leaves the old checkpoint or the new one. Not for concurrent saves into one
-  /// directory. @throws Error: io_error (naming the file), unsupported (a custom optimizer).
+  /// and renamed over the old one; the directory fsynced. Then files of the forms a save writes
+  /// that neither the new nor the previous manifest lists are deleted (older generations, leftovers
+  /// of killed saves): one previous generation stays, so a concurrent load still finds its files.
+  /// A failed save removes its own files. A crash at any moment leaves the old checkpoint or the
+  /// new one. Not for concurrent saves into one directory. @throws Error: io_error (naming the
+  /// file; a manifest.json that is not a regular file included), unsupported (a custom optimizer).
   void save(std::string_view directory) const;
   /// @brief Loads a checkpoint saved by save(), placed by today's policy on `context` (not the
   /// saved device). Every checksum, shape and file name is checked before the table exists.
