@@ -151,4 +151,34 @@ TEST(Cli, InspectACheckpoint) {
   EXPECT_NE(run("inspect").exit_code, 0);
 }
 
+// Issue #22 item 11: a path that is not UTF-8 (here byte 0xff) still gets a JSON report.
+TEST(Cli, InspectJsonOfANonUtf8Path) {
+  char pattern[] = "/tmp/embedkit-cli-\xff-XXXXXX";
+  ASSERT_NE(::mkdtemp(pattern), nullptr);
+  const std::string directory = pattern;
+  embedkit::TableConfig config;
+  config.input_dim = 5;
+  config.output_dim = 3;
+  embedkit::EmbeddingTable(config).save(directory);
+  const std::string weights =
+      nlohmann::json::parse(std::ifstream(directory + "/manifest.json"))["files"][0]["name"].get<std::string>();
+  ASSERT_EQ(std::remove((directory + "/" + weights).c_str()), 0);  // its error names the path
+
+  const CommandResult json = run("inspect '" + directory + "' --json");
+  EXPECT_EQ(json.exit_code, 1);
+  nlohmann::json info;
+  ASSERT_NO_THROW(info = nlohmann::json::parse(json.output)) << json.output;
+  EXPECT_EQ(info["ok"], false);
+  const std::string error = info["files"][0]["error"];
+  std::string expected = directory + "/" + weights;
+  expected.replace(expected.find('\xff'), 1, "\xef\xbf\xbd");  // U+FFFD in place of the byte
+  EXPECT_NE(error.find(expected), std::string::npos) << error;
+  // The text report prints the path's bytes as they are.
+  const CommandResult text = run("inspect '" + directory + "'");
+  EXPECT_EQ(text.exit_code, 1);
+  EXPECT_NE(text.output.find(directory + "/" + weights), std::string::npos) << text.output;
+  std::remove((directory + "/manifest.json").c_str());
+  ::rmdir(directory.c_str());
+}
+
 }  // namespace

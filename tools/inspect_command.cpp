@@ -25,7 +25,9 @@ int run_inspect(const std::string& directory, bool json) {
       out["row_norms"] = {{"min", info.row_norm_min}, {"mean", info.row_norm_mean}, {"max", info.row_norm_max},
                           {"zero_rows", info.zero_rows}};
     }
-    std::printf("%s\n", out.dump(2).c_str());
+    // Paths are bytes, not always UTF-8 (an error names the directory): such bytes become U+FFFD,
+    // so the report is valid JSON whatever the path; the text report prints them as they are.
+    std::printf("%s\n", out.dump(2, ' ', false, nlohmann::json::error_handler_t::replace).c_str());
     return all_ok ? 0 : 1;
   }
   std::printf("checkpoint %s\n  table '%s': %lld x %lld, optimizer %s, step %lld\n", directory.c_str(),
