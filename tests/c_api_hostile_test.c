@@ -546,7 +546,7 @@ static void test_other_entry_points(ek_table* table) {
   EXPECT_FAIL(ek_save(NULL, "/tmp"), EK_INVALID_ARGUMENT, "table is NULL");
   EXPECT_FAIL(ek_save(table, NULL), EK_INVALID_ARGUMENT, "directory is NULL");
   EXPECT_FAIL(ek_save(table, "/etc/passwd"), EK_IO_ERROR, "/etc/passwd: not a directory");
-  EXPECT_FAIL(ek_save(table, ""), EK_IO_ERROR, ": cannot create directory");
+  EXPECT_FAIL(ek_save(table, ""), EK_INVALID_ARGUMENT, "checkpoint directory is empty");
   take_snapshot(table, &after);
   CHECK(same_snapshot(&before, &after));
 }
@@ -710,11 +710,11 @@ static void test_numbers_out_of_range(void) {
       {"{\"input_dim\": 8, \"output_dim\": 4, \"embeddings_initializer\": {\"class_name\": \"RandomUniform\", "
        "\"config\": {\"minval\": -1e400}}}",
        "number overflow parsing '-1e400'"},
-      {"{\"input_dim\": 18446744073709551616, \"output_dim\": 4}", "input_dim must be a positive integer, got 1.8446744073709552e+19"},
+      {"{\"input_dim\": 18446744073709551616, \"output_dim\": 4}", "config: the integer 18446744073709551616 at /input_dim is out of range"},
       {"{\"input_dim\": 9223372036854775808, \"output_dim\": 4}", "input_dim must be a positive integer, got 9223372036854775808"},
-      {"{\"input_dim\": -9223372036854775809, \"output_dim\": 4}", "input_dim must be a positive integer, got -9.223372036854776e+18"},
+      {"{\"input_dim\": -9223372036854775809, \"output_dim\": 4}", "config: the integer -9223372036854775809 at /input_dim is out of range"},
       {"{\"input_dim\": 8, \"output_dim\": 2147483648}", "output_dim must be at most 2147483647, got 2147483648"},
-      {"{\"input_dim\": 8, \"output_dim\": 4, \"seed\": 18446744073709551616}", "seed must be a non-negative integer, got 1.8446744073709552e+19"},
+      {"{\"input_dim\": 8, \"output_dim\": 4, \"seed\": 18446744073709551616}", "config: the integer 18446744073709551616 at /seed is out of range"},
       {"{\"input_dim\": 8, \"output_dim\": 4, \"padding_idx\": 9223372036854775808}", "padding_idx must be an integer that fits int64, got 9223372036854775808"},
       {"{\"input_dim\": 8, \"output_dim\": 4, \"optimizer\": {\"class_name\": \"SGD\", \"config\": {\"learning_rate\": 1e300}}}",
        "learning_rate must fit a float32, got 1e+300"},
@@ -765,7 +765,11 @@ static void test_wrong_types(void) {
   };
   char config[512];
   for (size_t i = 0; i < sizeof kCases / sizeof kCases[0]; ++i) {
-    snprintf(config, sizeof config, "{\"input_dim\": 8, \"output_dim\": 4, %s}", kCases[i].field);
+    /* The key under test takes the place of the base's value (a key given twice is refused as such). */
+    const int sets_input = strncmp(kCases[i].field, "\"input_dim\"", 11) == 0;
+    const int sets_output = strncmp(kCases[i].field, "\"output_dim\"", 12) == 0;
+    snprintf(config, sizeof config, "{%s%s%s}", sets_input ? "" : "\"input_dim\": 8, ",
+             sets_output ? "" : "\"output_dim\": 4, ", kCases[i].field);
     expect_create_fails(config, config, kCases[i].status, kCases[i].needle);
   }
 }
