@@ -62,6 +62,11 @@ class GuardedBuilder final : public nlohmann::json_sax<nlohmann::json> {
   bool end_array() override { return close(); }
   bool key(string_t& name) override {
     Level& level = open_.back();
+    // Messages quote keys ("unknown config key '...'"): no key of any document we read comes near.
+    if (name.size() > kMaxJsonKeyBytes) {
+      throw Error(status_, fmt::format("{} has a key of {} bytes{} (keys are at most {}): '{}'", what_, name.size(),
+                                       where(open_.size() - 1), kMaxJsonKeyBytes, excerpt(name, 40)));
+    }
     if (level.container->contains(name)) {
       throw Error(status_, fmt::format("{} has the key '{}' twice{}", what_, excerpt(name), where(open_.size() - 1)));
     }

@@ -154,6 +154,16 @@ TEST(GuardedJson, ErrorMessagesStayShortWhateverTheInput) {
   wide += R"(1], "output_dim": 4})";
   EXPECT_EQ(create(wide, &table), EK_INVALID_ARGUMENT);
   EXPECT_LT(std::string(ek_last_error()).size(), 300u);
+  // A megabyte key: "unknown config key '...'" used to quote it whole.
+  const std::string key(1 << 20, 'k');
+  for (const std::string& document :
+       {R"({"input_dim": 5, "output_dim": 4, ")" + key + R"(": 1})",
+        R"({"input_dim": 5, "output_dim": 4, "optimizer": {"class_name": "SGD", "config": {")" + key + R"(": 1}}})"}) {
+    EXPECT_EQ(create(document, &table), EK_INVALID_ARGUMENT);
+    EXPECT_LT(std::string(ek_last_error()).size(), 300u);
+    EXPECT_NE(std::string(ek_last_error()).find("config has a key of 1048576 bytes"), std::string::npos)
+        << std::string(ek_last_error()).substr(0, 300);
+  }
   EXPECT_EQ(table, nullptr);
 }
 
