@@ -5,6 +5,9 @@
 
 #include <cstdlib>
 #include <filesystem>
+#include <fstream>
+#include <iterator>
+#include <string>
 
 namespace embedkit::testing {
 namespace {
@@ -163,6 +166,48 @@ TEST(ShardedCheckpoint, ShardsOfDifferentSavesAreRefusedOnEveryRank) {
     EXPECT_EQ(e.status(), Status::io_error);
     EXPECT_NE(std::string(e.what()).find("rank 0: "), std::string::npos) << e.what();
     EXPECT_NE(std::string(e.what()).find("sharded.json"), std::string::npos) << e.what();
+  }
+}
+
+// Issue #22 items 6 and 9 on sharded checkpoints: an empty directory is an invalid argument and a
+// manifest step no train step could take without overflow is refused, on every rank alike.
+TEST(ShardedCheckpoint, AnEmptyPathAndAStepOutOfRangeAreRefusedOnEveryRank) {
+  ShardedEmbeddingTable sharded(adam_config());
+  for (const bool saving : {true, false}) {
+    try {
+      if (saving) {
+        sharded.save("");
+      } else {
+        (void)ShardedEmbeddingTable::load("");
+      }
+      ADD_FAILURE() << (saving ? "save" : "load") << " into an empty path succeeded";
+    } catch (const Error& e) {
+      EXPECT_EQ(e.status(), Status::invalid_argument) << e.what();
+      EXPECT_NE(std::string(e.what()).find("checkpoint directory is empty"), std::string::npos) << e.what();
+    }
+  }
+  const SharedDirectory directory;
+  sharded.save(directory.path());
+  const std::string manifest = directory.path() + "/sharded.json";
+  if (world_rank() == 0) {
+    std::ifstream in(manifest);
+    std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    const std::size_t at = text.find("\"step\"");
+    ASSERT_NE(at, std::string::npos) << text;
+    const std::size_t value = text.find_first_of("0123456789", at);
+    const std::size_t end = text.find_first_not_of("0123456789", value);
+    text.replace(value, end - value, "9223372036854775807");
+    std::ofstream(manifest, std::ios::trunc) << text;
+  }
+  MPI_Barrier(MPI_COMM_WORLD);
+  try {
+    (void)ShardedEmbeddingTable::load(directory.path());
+    ADD_FAILURE() << "a step of INT64_MAX loaded";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.status(), Status::io_error) << e.what();
+    EXPECT_NE(std::string(e.what()).find("step 9223372036854775807 is not in [0, 9007199254740992]"),
+              std::string::npos)
+        << e.what();
   }
 }
 
