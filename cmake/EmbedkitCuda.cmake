@@ -5,12 +5,8 @@ include(CheckLanguage)
 string(TOUPPER "${EMBEDKIT_CUDA}" _embedkit_cuda)
 set(EMBEDKIT_WITH_CUDA OFF)
 if(_embedkit_cuda STREQUAL "ON" OR _embedkit_cuda STREQUAL "AUTO")
-  if(NOT CMAKE_CUDA_COMPILER)
-    # nvcc is often installed but not on PATH.
-    if(EXISTS "/usr/local/cuda/bin/nvcc")
-      set(CMAKE_CUDA_COMPILER "/usr/local/cuda/bin/nvcc")
-    endif()
-  endif()
+  # CMake's own search: CMAKE_CUDA_COMPILER, the CUDACXX environment variable, or nvcc on PATH
+  # (scripts/find_nvcc.sh also looks in /usr/local/cuda/bin and passes what it finds).
   check_language(CUDA)
   if(CMAKE_CUDA_COMPILER)
     set(EMBEDKIT_WITH_CUDA ON)

@@ -8,7 +8,10 @@ install(TARGETS embedkit EXPORT embedkitTargets
   LIBRARY DESTINATION ${CMAKE_INSTALL_LIBDIR}
   ARCHIVE DESTINATION ${CMAKE_INSTALL_LIBDIR}
   RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR})
-install(DIRECTORY ${PROJECT_SOURCE_DIR}/include/embedkit DESTINATION ${CMAKE_INSTALL_INCLUDEDIR})
+# detail/ is the library's own host/device math: no public header includes it (the header test in
+# tests/ compiles each public header alone against the installed tree's layout).
+install(DIRECTORY ${PROJECT_SOURCE_DIR}/include/embedkit DESTINATION ${CMAKE_INSTALL_INCLUDEDIR}
+        PATTERN detail EXCLUDE)
 install(FILES ${PROJECT_BINARY_DIR}/include/embedkit/version.hpp
         DESTINATION ${CMAKE_INSTALL_INCLUDEDIR}/embedkit)
 install(EXPORT embedkitTargets NAMESPACE embedkit:: DESTINATION ${CMAKE_INSTALL_LIBDIR}/cmake/embedkit)

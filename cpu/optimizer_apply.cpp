@@ -261,12 +261,12 @@ const float* dense_gradient(const RowUpdate& update, std::int64_t id, const std:
 
 std::int64_t update_every_row(const RowUpdate& update, std::int64_t row_begin, std::int64_t row_end,
                               const std::int64_t* ids, const float* grads, const std::uint8_t* skip,
-                              std::int64_t count, std::int64_t excluded) {
+                              std::int64_t count, detail::Padding padding) {
   std::int64_t rejected = 0;
 #pragma omp parallel for schedule(static) reduction(+ : rejected) \
     if ((row_end - row_begin) * update.dim >= kParallelMinFloats)
   for (std::int64_t id = row_begin; id < row_end; ++id) {
-    if (id == excluded) continue;
+    if (padding.is(id)) continue;
     if (!update_row(update, id, dense_gradient(update, id, ids, grads, skip, count))) ++rejected;
   }
   return rejected;
@@ -274,12 +274,12 @@ std::int64_t update_every_row(const RowUpdate& update, std::int64_t row_begin, s
 
 std::int64_t first_rejected_update(const RowUpdate& update, bool dense, std::int64_t row_begin, std::int64_t row_end,
                                    const std::int64_t* ids, const float* grads, const std::uint8_t* skip,
-                                   std::int64_t count, std::int64_t excluded) {
+                                   std::int64_t count, detail::Padding padding) {
   const std::int64_t first = dense ? row_begin : 0, end = dense ? row_end : count;
   std::int64_t found = end;  // the smallest position rejected
 #pragma omp parallel for schedule(static) reduction(min : found) if ((end - first) * update.dim >= kParallelMinFloats)
   for (std::int64_t k = first; k < end; ++k) {
-    const bool rejected = dense ? k != excluded && rejects_update(update, k, dense_gradient(update, k, ids, grads, skip, count))
+    const bool rejected = dense ? !padding.is(k) && rejects_update(update, k, dense_gradient(update, k, ids, grads, skip, count))
                                 : skip[k] == 0 && rejects_update(update, ids[k], grads + k * update.dim);
     if (rejected && k < found) found = k;
   }

@@ -4,6 +4,7 @@
 
 #include <embedkit/config.hpp>
 #include <embedkit/detail/optimizer_math.hpp>
+#include <embedkit/detail/padding.hpp>
 #include <embedkit/optimizer.hpp>
 
 #include <cstdint>
@@ -43,18 +44,18 @@ void prefetch_update_state(const RowUpdate& update, std::int64_t id);
 std::int64_t update_rows(const RowUpdate& update, const std::int64_t* ids, const float* grads,
                          const std::uint8_t* skip, std::int64_t count);
 
-/// Updates every row of [row_begin, row_end) except `excluded`: the touched ones (sorted `ids`) from
+/// Updates every row of [row_begin, row_end) except `padding`: the touched ones (sorted `ids`) from
 /// their gradients, the others (and skipped ones) from a zero gradient: Keras's dense semantics.
 /// Returns how many updates update_row rejected.
 std::int64_t update_every_row(const RowUpdate& update, std::int64_t row_begin, std::int64_t row_end,
                               const std::int64_t* ids, const float* grads, const std::uint8_t* skip,
-                              std::int64_t count, std::int64_t excluded);
+                              std::int64_t count, detail::Padding padding);
 
 /// The smallest id whose update update_rows (dense: update_every_row) would reject, or -1; nothing
 /// is written.
 std::int64_t first_rejected_update(const RowUpdate& update, bool dense, std::int64_t row_begin, std::int64_t row_end,
                                    const std::int64_t* ids, const float* grads, const std::uint8_t* skip,
-                                   std::int64_t count, std::int64_t excluded);
+                                   std::int64_t count, detail::Padding padding);
 
 /// Applies `constraint` to one row of `dim` weights.
 void constrain_row(float* row, std::int64_t dim, const Constraint& constraint);

@@ -16,13 +16,13 @@ int bits_for(std::uint64_t values) { return std::max(1, static_cast<int>(std::bi
 // by id; each id's slots come out in position order. `slot_limit` bounds the slots (> every slot).
 template <class Index, class ForEachEntry>
 Segments group_entries(const Index* ids, std::int64_t count, std::int64_t slot_limit, std::int64_t input_dim,
-                       std::int64_t padding_idx, const ForEachEntry& for_each_entry) {
+                       detail::Padding padding, const ForEachEntry& for_each_entry) {
   Segments segments;
   segments.run_begin.push_back(0);
   if (count == 0) return segments;
   const int key_bits = bits_for(static_cast<std::uint64_t>(input_dim));
   const int slot_bits = bits_for(static_cast<std::uint64_t>(slot_limit));
-  const auto kept = [&](std::int64_t id) { return in_range(id, input_dim) && id != padding_idx; };
+  const auto kept = [&](std::int64_t id) { return in_range(id, input_dim) && !padding.is(id); };
   if (key_bits + slot_bits <= 64) {
     // (id, slot) packed in one word: sorting the id bits stably keeps each id's slots in order.
     std::vector<std::uint64_t> packed, scratch;
@@ -72,25 +72,25 @@ Segments group_entries(const Index* ids, std::int64_t count, std::int64_t slot_l
 }  // namespace
 
 template <class Index>
-Segments group_positions(const Index* ids, std::int64_t count, std::int64_t input_dim, std::int64_t padding_idx) {
-  return group_entries(ids, count, count, input_dim, padding_idx, [count](const auto& emit) {
+Segments group_positions(const Index* ids, std::int64_t count, std::int64_t input_dim, detail::Padding padding) {
+  return group_entries(ids, count, count, input_dim, padding, [count](const auto& emit) {
     for (std::int64_t i = 0; i < count; ++i) emit(i, i);
   });
 }
 
 template <class Index>
 Segments group_bags(const Index* ids, const std::int64_t* offsets, std::int64_t bags, std::int64_t input_dim,
-                    std::int64_t padding_idx) {
-  return group_entries(ids, offsets[bags], bags, input_dim, padding_idx, [offsets, bags](const auto& emit) {
+                    detail::Padding padding) {
+  return group_entries(ids, offsets[bags], bags, input_dim, padding, [offsets, bags](const auto& emit) {
     for (std::int64_t bag = 0; bag < bags; ++bag) {
       for (std::int64_t i = offsets[bag]; i < offsets[bag + 1]; ++i) emit(i, bag);
     }
   });
 }
 
-template Segments group_positions(const std::int32_t*, std::int64_t, std::int64_t, std::int64_t);
-template Segments group_positions(const std::int64_t*, std::int64_t, std::int64_t, std::int64_t);
-template Segments group_bags(const std::int32_t*, const std::int64_t*, std::int64_t, std::int64_t, std::int64_t);
-template Segments group_bags(const std::int64_t*, const std::int64_t*, std::int64_t, std::int64_t, std::int64_t);
+template Segments group_positions(const std::int32_t*, std::int64_t, std::int64_t, detail::Padding);
+template Segments group_positions(const std::int64_t*, std::int64_t, std::int64_t, detail::Padding);
+template Segments group_bags(const std::int32_t*, const std::int64_t*, std::int64_t, std::int64_t, detail::Padding);
+template Segments group_bags(const std::int64_t*, const std::int64_t*, std::int64_t, std::int64_t, detail::Padding);
 
 }  // namespace embedkit::cpu

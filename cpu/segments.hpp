@@ -2,6 +2,8 @@
 // Groups the positions of a batch by id: sort (id, position), or (id, bag) for a pooled batch, on
 // the id's bits, then run-length encode. The first step of every sparse gradient, as on the GPU.
 
+#include <embedkit/detail/padding.hpp>
+
 #include <cstdint>
 #include <vector>
 
@@ -17,9 +19,9 @@ struct Segments {
 };
 
 /// Groups positions 0..count-1 of `ids` by id, leaving out ids outside [0, input_dim) and
-/// `padding_idx` (>= 0): they receive no gradient.
+/// `padding`: they receive no gradient.
 template <class Index>
-Segments group_positions(const Index* ids, std::int64_t count, std::int64_t input_dim, std::int64_t padding_idx);
+Segments group_positions(const Index* ids, std::int64_t count, std::int64_t input_dim, detail::Padding padding);
 
 /// group_positions of a pooled batch, each slot holding the bag of its position instead of the
 /// position (the slots of an id keep position order, since bags only grow with position). For a
@@ -27,6 +29,6 @@ Segments group_positions(const Index* ids, std::int64_t count, std::int64_t inpu
 /// the gather through it.
 template <class Index>
 Segments group_bags(const Index* ids, const std::int64_t* offsets, std::int64_t bags, std::int64_t input_dim,
-                    std::int64_t padding_idx);
+                    detail::Padding padding);
 
 }  // namespace embedkit::cpu

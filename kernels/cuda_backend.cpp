@@ -266,7 +266,7 @@ void CudaBackend::gather(const detail::TableView& table, const detail::DeviceIds
   auto* flag = static_cast<unsigned int*>(operation.workspace().reserve(*this, 2 * kFoldAlignment, "table workspace"));
   EMBEDKIT_CUDA_TRY(cudaMemsetAsync(flag, 0, sizeof(unsigned int), active_stream()));
   with_device_ids(ids, [&](const auto* typed) {
-    run_gather(table.weights, table.input_dim, table.dim, typed, ids.count, table.padding.id_or_none(), out, flag,
+    run_gather(table.weights, table.input_dim, table.dim, typed, ids.count, table.padding, out, flag,
                active_stream());
   });
   finish_checked(ids, table.input_dim, flag, active_stream(), check);
@@ -291,7 +291,7 @@ cudaStream_t CudaBackend::active_stream() const { return operation_stream != nul
 FoldPieces CudaBackend::fold_pieces(const detail::TableView& table, const detail::DeviceIds& ids, const float* rows,
                                     unsigned char* workspace, const FoldWorkspace& layout, detail::IdCheck* check) {
   const FoldPieces pieces = with_device_ids(ids, [&](const auto* typed) {
-    return run_fold_pieces(typed, ids.count, table.input_dim, table.padding.id_or_none(), rows, table.dim, workspace, layout,
+    return run_fold_pieces(typed, ids.count, table.input_dim, table.padding, rows, table.dim, workspace, layout,
                            active_stream());
   });
   if (check != nullptr) {
@@ -352,7 +352,7 @@ std::int64_t CudaBackend::apply(const detail::TableView& table, const detail::Fo
                                 const std::uint8_t* skip, const detail::StepPlan& plan) {
   const TableOperation operation(ordinal_, table);
   const ApplyArgs args{row_step(table, plan), grad.ids.as<const std::int64_t>(), grad.rows.as<const float>(), skip,
-                       grad.count, plan.dense, plan.row_begin, plan.row_end, table.padding.id_or_none()};
+                       grad.count, plan.dense, plan.row_begin, plan.row_end, table.padding};
   run_apply(args, plan.dense ? plan.row_end - plan.row_begin : grad.count, active_stream());
   EMBEDKIT_CUDA_TRY(cudaStreamSynchronize(active_stream()));
   return 0;

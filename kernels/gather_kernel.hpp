@@ -4,6 +4,7 @@
 // body for every coordinate on the CPU (tests/kernel_host_launch.hpp).
 
 #include <embedkit/detail/host_device.hpp>
+#include <embedkit/detail/padding.hpp>
 
 #include "launch_plan.hpp"
 
@@ -37,7 +38,7 @@ struct GatherArgs {
   std::int64_t dim;
   const Index* ids;
   std::int64_t count;
-  std::int64_t padding_idx;     ///< -1 for none
+  detail::Padding padding;
   float* out;
   unsigned int* out_of_range;   ///< set to 1 when any id is outside [0, input_dim)
 };
@@ -53,7 +54,7 @@ EK_HOST_DEVICE inline void gather_body(std::int64_t block, int thread, const Gat
   const std::int64_t id = static_cast<std::int64_t>(a.ids[i]);
   const bool in_range = static_cast<std::uint64_t>(id) < static_cast<std::uint64_t>(a.input_dim);
   if (!in_range && lane == 0) *a.out_of_range = 1u;  // every writer stores the same value
-  const bool copy = in_range && id != a.padding_idx;
+  const bool copy = in_range && !a.padding.is(id);
   if (plan.vectorized) {
     const std::int64_t width = a.dim / 4;
     const Float4* source = reinterpret_cast<const Float4*>(a.weights + (copy ? id : 0) * a.dim);

@@ -8,6 +8,7 @@
 #include <embedkit/config.hpp>
 #include <embedkit/detail/host_device.hpp>
 #include <embedkit/detail/optimizer_math.hpp>
+#include <embedkit/detail/padding.hpp>
 #include <embedkit/optimizer.hpp>
 
 #include <cstdint>
@@ -38,7 +39,7 @@ struct ApplyArgs {
   bool dense;
   std::int64_t row_begin;
   std::int64_t row_end;
-  std::int64_t padding_idx;
+  detail::Padding padding;
 };
 
 /// The row a group updates and its gradient (NULL: zero), or id < 0 when it has nothing to do.
@@ -57,7 +58,7 @@ EK_HOST_DEVICE inline RowWork row_work(std::int64_t group, const ApplyArgs& a) {
     return work;
   }
   const std::int64_t id = a.row_begin + group;
-  if (id >= a.row_end || id == a.padding_idx) return work;
+  if (id >= a.row_end || a.padding.is(id)) return work;
   work.id = id;
   std::int64_t low = 0, high = a.count;  // binary search of the sorted touched ids
   while (low < high) {

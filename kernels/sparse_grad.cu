@@ -21,14 +21,14 @@ unsigned int blocks_for(std::int64_t items) { return static_cast<unsigned int>((
 // below. An out-of-range id also raises the bounds check's flag.
 template <class Index>
 __global__ void make_keys_kernel(const Index* ids, std::int64_t count, std::int64_t input_dim,
-                                 std::int64_t padding_idx, std::int64_t* keys, std::int64_t* positions,
+                                 detail::Padding padding, std::int64_t* keys, std::int64_t* positions,
                                  std::int64_t* out_of_range) {
   const std::int64_t i = static_cast<std::int64_t>(blockIdx.x) * kThreads + threadIdx.x;
   if (i >= count) return;
   const std::int64_t id = static_cast<std::int64_t>(ids[i]);
   const bool in_range = static_cast<std::uint64_t>(id) < static_cast<std::uint64_t>(input_dim);
   if (!in_range) *out_of_range = 1;  // every writer stores the same value
-  keys[i] = in_range && id != padding_idx ? id : input_dim;
+  keys[i] = in_range && !padding.is(id) ? id : input_dim;
   positions[i] = i;
 }
 
@@ -78,7 +78,7 @@ FoldCubBytes query_fold_cub_bytes(std::int64_t count, std::int64_t input_dim, vo
 }
 
 template <class Index>
-FoldPieces run_fold_pieces(const Index* ids, std::int64_t count, std::int64_t input_dim, std::int64_t padding_idx,
+FoldPieces run_fold_pieces(const Index* ids, std::int64_t count, std::int64_t input_dim, detail::Padding padding,
                            const float* grad_rows, std::int64_t dim, void* workspace, const FoldWorkspace& layout,
                            void* stream_handle) {
   const auto stream = static_cast<cudaStream_t>(stream_handle);
@@ -92,7 +92,7 @@ FoldPieces run_fold_pieces(const Index* ids, std::int64_t count, std::int64_t in
   std::size_t scratch_bytes = layout.cub_scratch_bytes;
   auto* tallies = at<std::int64_t>(workspace, layout.run_total);  // the run total, then the flag
   EMBEDKIT_CUDA_TRY(cudaMemsetAsync(tallies, 0, 2 * sizeof(std::int64_t), stream));
-  make_keys_kernel<<<blocks_for(count), kThreads, 0, stream>>>(ids, count, input_dim, padding_idx, keys, positions,
+  make_keys_kernel<<<blocks_for(count), kThreads, 0, stream>>>(ids, count, input_dim, padding, keys, positions,
                                                                tallies + 1);
   EMBEDKIT_CUDA_TRY(cudaPeekAtLastError());
   EMBEDKIT_CUDA_TRY(cub::DeviceRadixSort::SortPairs(scratch, scratch_bytes, keys, sorted_keys, positions,
@@ -143,9 +143,9 @@ void run_fold_rows(const FoldPieces& pieces, std::int64_t dim, std::int64_t* ids
   run_combine(CombineArgs{pieces.first_piece, pieces.runs, pieces.piece_sums, dim, rows}, stream);
 }
 
-template FoldPieces run_fold_pieces(const std::int32_t*, std::int64_t, std::int64_t, std::int64_t, const float*,
+template FoldPieces run_fold_pieces(const std::int32_t*, std::int64_t, std::int64_t, detail::Padding, const float*,
                                     std::int64_t, void*, const FoldWorkspace&, void*);
-template FoldPieces run_fold_pieces(const std::int64_t*, std::int64_t, std::int64_t, std::int64_t, const float*,
+template FoldPieces run_fold_pieces(const std::int64_t*, std::int64_t, std::int64_t, detail::Padding, const float*,
                                     std::int64_t, void*, const FoldWorkspace&, void*);
 
 }  // namespace embedkit::kernels

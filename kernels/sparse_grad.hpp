@@ -6,6 +6,8 @@
 
 #include "fold_workspace.hpp"
 
+#include <embedkit/detail/padding.hpp>
+
 #include <cstdint>
 
 namespace embedkit::kernels {
@@ -22,13 +24,13 @@ struct FoldPieces {
 };
 
 /// Folds the rows grad_rows[p] (count × dim) of positions p by ids[p], leaving out ids outside
-/// [0, input_dim) and padding_idx (>= 0), up to the piece sums. Works in `workspace`
+/// [0, input_dim) and `padding`, up to the piece sums. Works in `workspace`
 /// (layout.bytes, laid out by plan_fold_workspace(count, dim, query_fold_cub_bytes(count,
 /// input_dim))). Synchronises `stream` (a cudaStream_t) three times, to learn the number of
 /// distinct ids and of pieces. The fused step (fused_apply.hpp) combines the pieces in registers;
 /// run_fold_rows writes them out as the sparse gradient.
 template <class Index>
-FoldPieces run_fold_pieces(const Index* ids, std::int64_t count, std::int64_t input_dim, std::int64_t padding_idx,
+FoldPieces run_fold_pieces(const Index* ids, std::int64_t count, std::int64_t input_dim, detail::Padding padding,
                            const float* grad_rows, std::int64_t dim, void* workspace, const FoldWorkspace& layout,
                            void* stream);
 

@@ -30,6 +30,14 @@
 #include <span>
 
 namespace embedkit {
+namespace detail {
+
+/// A table's padding_idx as its operations take it: a flag and the id, never a sentinel id.
+inline Padding padding_of(const TableConfig& config) {
+  return {config.padding_idx.has_value(), config.padding_idx.value_or(0)};
+}
+
+}  // namespace detail
 
 struct EmbeddingTable::Impl {
   TableConfig config;           // with the seed filled in
@@ -65,7 +73,7 @@ struct EmbeddingTable::Impl {
     view.slot1 = slots.size() > 1 ? slots[1].as<float>() : nullptr;
     view.input_dim = config.input_dim;
     view.dim = config.output_dim;
-    view.padding = {config.padding_idx.has_value(), config.padding_idx.value_or(0)};
+    view.padding = detail::padding_of(config);
     view.stream = cuda_stream;
     view.resources = resources.get();
     return view;

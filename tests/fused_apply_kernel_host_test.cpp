@@ -100,7 +100,7 @@ TEST_P(FusedApplyHost, FusedPhasesEqualCombineThenApplyBitwise) {
   grad[20 * dim + dim - 1] = std::numeric_limits<float>::quiet_NaN();
   grad[21 * dim] = -std::numeric_limits<float>::infinity();
 
-  const embedkit::cpu::Segments segments = embedkit::cpu::group_positions(ids.data(), kPositions, kRows, kPadding);
+  const embedkit::cpu::Segments segments = embedkit::cpu::group_positions(ids.data(), kPositions, kRows, {true, kPadding});
   const std::int64_t runs = segments.size();
   std::vector<std::int64_t> first_piece(static_cast<std::size_t>(runs + 1), 0);
   for (std::int64_t u = 0; u < runs; ++u) {
@@ -146,7 +146,7 @@ TEST_P(FusedApplyHost, FusedPhasesEqualCombineThenApplyBitwise) {
   const RowStep unfused_step{unfused_weights.data(), has_slot0 ? unfused_slot0.data() : nullptr, unfused_slot1.data(),
                              dim, optimizer.kind, s, constraint, 0.5f};
   embedkit::testing::replay_apply(ApplyArgs{unfused_step, segments.unique_ids.data(), rows.data(), flags.data(), runs,
-                                            false, 0, kRows, kPadding},
+                                            false, 0, kRows, {true, kPadding}},
                                   groups, plan.lanes);
   const auto flagged = static_cast<std::int64_t>(std::count(flags.begin(), flags.end(), std::uint8_t{2}));
   EXPECT_EQ(flagged, skip_nonfinite ? 2 : 0);

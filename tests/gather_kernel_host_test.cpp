@@ -43,7 +43,7 @@ TEST_P(GatherKernelHost, EveryCoordinateMatchesReference) {
   unsigned int flag = 0;
   const GatherPlan plan = plan_gather(kCount, dim, aligned);
   EXPECT_EQ(plan.vectorized, aligned && dim % 4 == 0);
-  const GatherArgs<std::int64_t> args{weights.data, kRows, dim, ids.data(), kCount, 13, destination, &flag};
+  const GatherArgs<std::int64_t> args{weights.data, kRows, dim, ids.data(), kCount, {true, 13}, destination, &flag};
   embedkit::testing::host_launch(plan.groups.blocks, plan.groups.threads(),
                                  [&](std::int64_t block, int thread) { gather_body(block, thread, plan, args); });
 

@@ -66,13 +66,13 @@ TEST_P(OptimizerKernelHost, PhasesMatchTheCpuStep) {
     update.scalars = s;
     update.constraint = {constraint, 0.5};
     if (dense) {
-      embedkit::cpu::update_every_row(update, 0, kRows, ids.data(), grads.data(), skip.data(), count, 5);
+      embedkit::cpu::update_every_row(update, 0, kRows, ids.data(), grads.data(), skip.data(), count, {true, 5});
     } else {
       embedkit::cpu::update_rows(update, ids.data(), grads.data(), skip.data(), count);
     }
 
     const ApplyArgs args{{weights.data(), slot0.data(), slot1.data(), dim, kind, s, constraint, 0.5f}, ids.data(),
-                         grads.data(), skip.data(), count, dense, 0, kRows, 5};
+                         grads.data(), skip.data(), count, dense, 0, kRows, {true, 5}};
     embedkit::testing::replay_apply(args, dense ? kRows : count, plan_groups(1, dim).lanes);
 
     const bool statistic = kind == OptimizerKind::rowwise_adagrad || constraint == ConstraintKind::max_norm ||

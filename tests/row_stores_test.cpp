@@ -60,7 +60,7 @@ void expect_gather_matches_reference(std::int64_t dim, std::int64_t count, RowSt
   float* out = buffer.data + offset;
   const int saved = omp_get_max_threads();
   omp_set_num_threads(threads);
-  gather_rows(weights.data(), kRows, dim, ids.data(), count, kPadding, out, stores);
+  gather_rows(weights.data(), kRows, dim, ids.data(), count, {true, kPadding}, out, stores);
   omp_set_num_threads(saved);
   EXPECT_EQ(std::memcmp(out, expected.data(), expected.size() * sizeof(float)), 0)
       << "dim " << dim << ", " << count << " rows, " << (stores == RowStores::streaming ? "streamed" : "cached")

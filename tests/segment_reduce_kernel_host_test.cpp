@@ -29,7 +29,7 @@ TEST_P(SegmentReduceHost, EveryCoordinateMatchesTheCpuReduction) {
   std::vector<float> grad(ids.size() * static_cast<std::size_t>(dim));
   for (auto& g : grad) g = static_cast<float>(static_cast<int>(rng() % 2001) - 1000) / 999.0f;
   const embedkit::cpu::Segments segments =
-      embedkit::cpu::group_positions(ids.data(), static_cast<std::int64_t>(ids.size()), 500, 7);
+      embedkit::cpu::group_positions(ids.data(), static_cast<std::int64_t>(ids.size()), 500, {true, 7});
   const std::int64_t runs = segments.size();
 
   std::vector<float> expected(static_cast<std::size_t>(runs * dim));

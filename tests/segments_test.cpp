@@ -74,17 +74,18 @@ class Grouping : public ::testing::TestWithParam<std::int64_t> {};
 TEST_P(Grouping, PositionsAndBagsMatchAStableSort) {
   const std::int64_t input_dim = GetParam();
   const std::int64_t padding_idx = 3;
+  const embedkit::detail::Padding padding{true, padding_idx};
   const Batch batch = random_batch(input_dim, padding_idx, static_cast<std::uint64_t>(input_dim));
   const auto count = static_cast<std::int64_t>(batch.ids.size());
   const auto bags = static_cast<std::int64_t>(batch.offsets.size()) - 1;
-  expect_same(embedkit::cpu::group_positions(batch.ids.data(), count, input_dim, padding_idx),
+  expect_same(embedkit::cpu::group_positions(batch.ids.data(), count, input_dim, padding),
               reference_grouping(batch.ids, batch.position, input_dim, padding_idx));
-  expect_same(embedkit::cpu::group_bags(batch.ids.data(), batch.offsets.data(), bags, input_dim, padding_idx),
+  expect_same(embedkit::cpu::group_bags(batch.ids.data(), batch.offsets.data(), bags, input_dim, padding),
               reference_grouping(batch.ids, batch.bag_of, input_dim, padding_idx));
   std::vector<std::int32_t> narrow_ids;
   if (input_dim <= INT32_MAX) {
     for (const std::int64_t id : batch.ids) narrow_ids.push_back(static_cast<std::int32_t>(id));
-    expect_same(embedkit::cpu::group_bags(narrow_ids.data(), batch.offsets.data(), bags, input_dim, padding_idx),
+    expect_same(embedkit::cpu::group_bags(narrow_ids.data(), batch.offsets.data(), bags, input_dim, padding),
                 reference_grouping(batch.ids, batch.bag_of, input_dim, padding_idx));
   }
 }
@@ -94,13 +95,21 @@ INSTANTIATE_TEST_SUITE_P(InputDims, Grouping, ::testing::Values(std::int64_t{100
 
 TEST(Grouping, AnEmptyBatchAndOnlyPaddingGiveNoSegments) {
   const std::vector<std::int64_t> offsets = {0, 0, 0};
-  const Segments none = embedkit::cpu::group_bags(static_cast<const std::int64_t*>(nullptr), offsets.data(), 2, 10, 0);
+  const Segments none = embedkit::cpu::group_bags(static_cast<const std::int64_t*>(nullptr), offsets.data(), 2, 10, {true, 0});
   EXPECT_EQ(none.size(), 0);
   EXPECT_EQ(none.run_begin, (std::vector<std::int64_t>{0}));
   const std::vector<std::int64_t> padding = {0, 0, 0}, padding_offsets = {0, 1, 3};
-  const Segments only_padding = embedkit::cpu::group_bags(padding.data(), padding_offsets.data(), 2, 10, 0);
+  const Segments only_padding = embedkit::cpu::group_bags(padding.data(), padding_offsets.data(), 2, 10, {true, 0});
   EXPECT_EQ(only_padding.size(), 0);
   EXPECT_TRUE(only_padding.positions.empty());
 }
 
 }  // namespace
+
+TEST(Grouping, WithoutPaddingEveryIdInTheTableIsKept) {
+  // No padding_idx: id 0 is an ordinary id, and -1 is left out as outside the table, not as padding.
+  const std::vector<std::int64_t> ids = {0, -1, 0, 9};
+  const Segments segments = embedkit::cpu::group_positions(ids.data(), 4, 10, embedkit::detail::Padding{});
+  EXPECT_EQ(segments.unique_ids, (std::vector<std::int64_t>{0, 9}));
+  EXPECT_EQ(segments.positions, (std::vector<std::int64_t>{0, 2, 3}));
+}

@@ -89,9 +89,9 @@ template <class Index>
 cpu::Segments group_pooled(const TableView& table, const Index* ids, std::int64_t count, const std::int64_t* offsets,
                            std::int64_t bags, PoolingMode mode, const float* sample_weights) {
   if (shares_follow_bags(mode, sample_weights)) {
-    return cpu::group_bags(ids, offsets, bags, table.input_dim, table.padding.id_or_none());
+    return cpu::group_bags(ids, offsets, bags, table.input_dim, table.padding);
   }
-  return cpu::group_positions(ids, count, table.input_dim, table.padding.id_or_none());
+  return cpu::group_positions(ids, count, table.input_dim, table.padding);
 }
 
 // The pooled gradient `grad_bags` (one row per bag) folded by `segments` (from group_pooled) onto
@@ -227,7 +227,7 @@ void HostOpsBackend::gather(const TableView& table, const DeviceIds& ids, float*
   expect_device_memory(ids.data, id_bytes(ids), "lookup ids");
   expect_device_memory(out, floats(ids.count * table.dim), "lookup output");
   with_typed(ids, [&](const auto* typed) {
-    cpu::gather_rows(table.weights, table.input_dim, table.dim, typed, ids.count, table.padding.id_or_none(), out);
+    cpu::gather_rows(table.weights, table.input_dim, table.dim, typed, ids.count, table.padding, out);
     report_out_of_range(typed, ids.count, table.input_dim, check);
   });
 }
@@ -252,7 +252,7 @@ FoldedGrad HostOpsBackend::fold_lookup_grad(const TableView& table, const Device
   expect_lookup_grad(table, ids, grad_out);
   return with_typed(ids, [&](const auto* typed) {
     report_out_of_range(typed, ids.count, table.input_dim, check);
-    const cpu::Segments segments = cpu::group_positions(typed, ids.count, table.input_dim, table.padding.id_or_none());
+    const cpu::Segments segments = cpu::group_positions(typed, ids.count, table.input_dim, table.padding);
     FoldedGrad grad = folded(segments, table.dim);
     fold_lookup_rows(segments, table.dim, grad_out, grad.rows.as<float>(), [](std::int64_t, const float*) {});
     return grad;
@@ -281,7 +281,7 @@ std::int64_t HostOpsBackend::fold_and_apply(const TableView& table, const Device
     report_out_of_range(typed, ids.count, table.input_dim, check);
     // The contract's report; CpuBackend's tables check their ids on the host first (no check).
     if (check != nullptr && check->out_of_range > 0) return 0;  // reported; nothing applied
-    const cpu::Segments segments = cpu::group_positions(typed, ids.count, table.input_dim, table.padding.id_or_none());
+    const cpu::Segments segments = cpu::group_positions(typed, ids.count, table.input_dim, table.padding);
     FusedUpdate fused(table, plan, segments, skip_nonfinite);
     fold_lookup_rows(segments, table.dim, grad_rows, nullptr,
                      [&fused](std::int64_t u, const float* row) { fused.finish(u, row); });
@@ -344,8 +344,7 @@ std::int64_t HostOpsBackend::apply(const TableView& table, const FoldedGrad& gra
   const auto* ids = grad.ids.as<const std::int64_t>();
   const auto* rows = grad.rows.as<const float>();
   if (plan.dense) {
-    return cpu::update_every_row(update, plan.row_begin, plan.row_end, ids, rows, skip, grad.count,
-                                 table.padding.id_or_none());
+    return cpu::update_every_row(update, plan.row_begin, plan.row_end, ids, rows, skip, grad.count, table.padding);
   }
   return cpu::update_rows(update, ids, rows, skip, grad.count);
 }
@@ -356,7 +355,7 @@ std::int64_t HostOpsBackend::first_rejected_update(const TableView& table, const
   expect_device_memory(skip, static_cast<std::size_t>(grad.count), "skip flags");
   return cpu::first_rejected_update(row_update(table, plan), plan.dense, plan.row_begin, plan.row_end,
                                     grad.ids.as<const std::int64_t>(), grad.rows.as<const float>(), skip, grad.count,
-                                    table.padding.id_or_none());
+                                    table.padding);
 }
 
 void HostOpsBackend::constrain_all(const TableView& table, const Constraint& constraint) {

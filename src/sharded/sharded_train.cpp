@@ -28,11 +28,12 @@ struct OutgoingRows {
 
 OutgoingRows group_by_owner(const Impl& impl, const IndexTensor& indices, std::span<const float> grad_out) {
   const detail::RowLayout& layout = *impl.layout;
-  const std::int64_t input_dim = impl.config.input_dim, padding = impl.config.padding_idx.value_or(-1);
+  const std::int64_t input_dim = impl.config.input_dim;
+  const detail::Padding padding = detail::padding_of(impl.config);
   const auto dim = static_cast<std::size_t>(impl.config.output_dim);
   return detail::with_ids(indices, [&](const auto* ids) {
     // Ids read as zeros and padding_idx receive no gradient: they are not sent.
-    const auto sent = [&](std::int64_t id) { return id >= 0 && id < input_dim && id != padding; };
+    const auto sent = [&](std::int64_t id) { return id >= 0 && id < input_dim && !padding.is(id); };
     OutgoingRows out;
     out.counts.assign(static_cast<std::size_t>(layout.world()), 0);
     for (std::int64_t p = 0; p < indices.size(); ++p) {
@@ -129,9 +130,7 @@ void ShardedEmbeddingTable::train_step_pooled(const IndexTensor& indices, std::s
   // table's pooled step, whose fold sums exactly these values.
   const std::vector<float> entry_rows = detail::with_ids(indices, [&](const auto* ids) {
     return detail::pooled_entry_gradients(ids, indices.size(), offsets, bags, mode, per_sample_weights, grad_bags, dim,
-                                          detail::Padding{impl.config.padding_idx.has_value(),
-                                                          impl.config.padding_idx.value_or(0)},
-                                          read);
+                                          detail::padding_of(impl.config), read);
   });
   exchange_and_apply(impl, group_by_owner(impl, indices, entry_rows));
   detail::record_zero_filled(impl, zero_filled);

@@ -54,7 +54,7 @@ TEST_P(GatherGpu, MatchesCpuGather) {
   for (auto& id : ids) id = std::uniform_int_distribution<std::int32_t>(0, kRows - 1)(rng);
   ids[0] = 7;  // padding row
   std::vector<float> expected(static_cast<std::size_t>(kCount * dim));
-  embedkit::cpu::gather_rows(weights.data(), kRows, dim, ids.data(), kCount, 7, expected.data());
+  embedkit::cpu::gather_rows(weights.data(), kRows, dim, ids.data(), kCount, {true, 7}, expected.data());
 
   float* d_weights = device_copy(weights);
   std::int32_t* d_ids = device_copy(ids);
@@ -62,7 +62,7 @@ TEST_P(GatherGpu, MatchesCpuGather) {
   unsigned int* d_flag = device_alloc<unsigned int>(1);
   ASSERT_TRUE(d_weights && d_ids && d_out && d_flag) << "cudaMalloc failed";
   CUDA_OK(cudaMemset(d_flag, 0, sizeof(unsigned int)));
-  embedkit::kernels::run_gather(d_weights, kRows, dim, d_ids, kCount, 7, d_out, d_flag, nullptr);
+  embedkit::kernels::run_gather(d_weights, kRows, dim, d_ids, kCount, {true, 7}, d_out, d_flag, nullptr);
   CUDA_OK(cudaDeviceSynchronize());
   std::vector<float> got(expected.size());
   unsigned int flag = 7;

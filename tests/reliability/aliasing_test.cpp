@@ -1,14 +1,17 @@
 // Issue #22 regression tests: see docs/reliability.md, "Round two".
 // Item 1: outputs that overlap an input or the table's memory are refused before anything is
-// written. Item 12: id -1 is an id like any other in pooled calls (flagged, or a row of zeros under
-// zero_fill), never padding. Item 9 (sqrtn): a per-sample weight whose square overflows float32.
+// written. Item 12: id -1 is an id like any other (flagged, or a row of zeros under zero_fill),
+// never padding, in pooled and plain calls, train steps and kernels. Item 9 (sqrtn): a per-sample
+// weight whose square overflows float32.
 #include <gtest/gtest.h>
 
 #include <embedkit/c_api.h>
 #include <embedkit/status.hpp>
 #include <embedkit/table.hpp>
 
+#include "kernels/gather_kernel.hpp"
 #include "src/table_access.hpp"
+#include "tests/kernel_host_launch.hpp"
 #include "tests/sim_context.hpp"
 
 #include <algorithm>
@@ -395,6 +398,110 @@ TEST(PaddingFlag, ARealPaddingIdxIsStillSkippedAndNotCounted) {
     EXPECT_EQ(table->row(0), std::vector<float>(before.begin(), before.begin() + kDim)) << "padding row trained";
     EXPECT_NE(table->row(3), row3);
   }
+}
+
+// Item 12 beyond pooling: every path below the table takes the padding as a flag (detail::Padding),
+// so without a padding_idx id -1 is an id outside the table in plain lookups, in train steps fused
+// and unfused, and in the CUDA gather kernel's body, never a "no padding" value that an id can equal.
+
+// A table on the CPU or the simulated device whose train steps take the fused path or not: the
+// simulated device offers its fused step or not (tests/fused_step_test.cpp); the CPU fuses every
+// step it may, and a step under nonfinite_gradients "error" it may not.
+std::unique_ptr<EmbeddingTable> stepping_table(bool device, bool fused, std::unique_ptr<embedkit::Context>& context,
+                                               TableConfig config) {
+  if (!device && !fused) config.nonfinite_gradients = embedkit::NonFiniteGradients::error;
+  auto table = table_on(device, context, config);
+  if (device) embedkit::testing::sim_of(*context).offer_fused_steps(fused);
+  return table;
+}
+
+TEST(PaddingFlagEverywhere, MinusOneIsOutOfRangeInPlainLookupAndTrainStepsFusedOrNot) {
+  const std::vector<std::int64_t> good = {2, 3}, bad = {2, -1, 3};
+  for (const bool device : {false, true}) {
+    for (const bool fused : {true, false}) {
+      const std::string where = std::string(device ? "device" : "cpu") + (fused ? " fused" : " unfused");
+      std::unique_ptr<embedkit::Context> context;
+      auto table = stepping_table(device, fused, context, config_with(embedkit::BoundsCheck::error));
+      table->train_step(IndexTensor(good), std::vector<float>(2 * kDim, 1.0f));  // a step that lands
+      if (device) {
+        EXPECT_EQ(embedkit::testing::sim_of(*context).fused_steps(), fused ? 1 : 0) << where;
+      }
+      const auto weights = table->get_weights().values;
+      EXPECT_EQ(error_of([&] { table->lookup(IndexTensor(bad)); }, Status::out_of_range),
+                "indices[1] = -1 is not in [0, 10)")
+          << where;
+      EXPECT_EQ(error_of([&] { table->train_step(IndexTensor(bad), std::vector<float>(3 * kDim, 1.0f)); },
+                         Status::out_of_range),
+                "indices[1] = -1 is not in [0, 10)")
+          << where;
+      EXPECT_EQ(table->get_weights().values, weights) << where;
+      EXPECT_EQ(table->step(), 1) << where;
+    }
+  }
+}
+
+// Under zero_fill, -1 reads as zeros and is counted, as any other id outside the table (99 here);
+// it trains nothing, fused or not.
+TEST(PaddingFlagEverywhere, MinusOneUnderZeroFillIsACountedZeroRowInPlainLookups) {
+  const std::vector<std::int64_t> minus_one = {-1, 3, -1}, outside = {99, 3, 99};
+  const std::vector<float> grad = {1.0f, -2.0f, 0.5f, 4.0f, 3.0f, 1.0f, -1.0f, 2.0f, 0.25f, -0.5f, 1.5f, 8.0f};
+  for (const bool device : {false, true}) {
+    for (const bool fused : {true, false}) {
+      const std::string where = std::string(device ? "device" : "cpu") + (fused ? " fused" : " unfused");
+      std::unique_ptr<embedkit::Context> context_a, context_b;
+      auto a = stepping_table(device, fused, context_a, config_with(embedkit::BoundsCheck::zero_fill));
+      auto b = stepping_table(device, fused, context_b, config_with(embedkit::BoundsCheck::zero_fill));
+      std::vector<float> expected(3 * kDim, 0.0f);
+      const auto row3 = a->row(3);
+      std::copy(row3.begin(), row3.end(), expected.begin() + kDim);
+      EXPECT_EQ(a->lookup(IndexTensor(minus_one)).values, expected) << where;
+      EXPECT_EQ(a->out_of_range_count(), 2) << where;
+      a->train_step(IndexTensor(minus_one), grad);
+      b->train_step(IndexTensor(outside), grad);
+      EXPECT_EQ(a->get_weights().values, b->get_weights().values) << where;
+      EXPECT_NE(a->row(3), row3) << where;
+    }
+  }
+}
+
+// The CUDA gather kernel's body on the host at every launch coordinate (as
+// tests/gather_kernel_host_test.cpp): without padding, -1 raises the out-of-range flag and reads
+// as zeros; with padding_idx 0, id 0 reads as zeros without the flag, and -1 still raises it.
+TEST(PaddingFlagEverywhere, TheGatherKernelBodyFlagsMinusOneWithoutPadding) {
+  std::vector<float> weights(static_cast<std::size_t>(kRows * kDim));
+  for (std::size_t i = 0; i < weights.size(); ++i) weights[i] = static_cast<float>(i) + 1.0f;
+  const auto gather = [&](const std::vector<std::int64_t>& ids, embedkit::detail::Padding padding,
+                          std::vector<float>& out) {
+    const auto count = static_cast<std::int64_t>(ids.size());
+    out.assign(static_cast<std::size_t>(count * kDim), -9.0f);
+    unsigned int flag = 0;
+    const embedkit::kernels::GatherPlan plan = embedkit::kernels::plan_gather(count, kDim, false);
+    const embedkit::kernels::GatherArgs<std::int64_t> args{weights.data(), kRows, kDim, ids.data(), count,
+                                                           padding,        out.data(), &flag};
+    embedkit::testing::host_launch(plan.groups.blocks, plan.groups.threads(), [&](std::int64_t block, int thread) {
+      embedkit::kernels::gather_body(block, thread, plan, args);
+    });
+    return flag;
+  };
+  const auto row = [&](std::int64_t id) {
+    return std::vector<float>(weights.begin() + id * kDim, weights.begin() + (id + 1) * kDim);
+  };
+  const auto expect_rows = [&](const std::vector<float>& out, const std::vector<std::vector<float>>& rows) {
+    for (std::size_t i = 0; i < rows.size(); ++i) {
+      EXPECT_EQ(std::vector<float>(out.begin() + static_cast<std::ptrdiff_t>(i) * kDim,
+                                   out.begin() + static_cast<std::ptrdiff_t>(i + 1) * kDim),
+                rows[i])
+          << "row " << i;
+    }
+  };
+  const std::vector<float> zeros(kDim, 0.0f);
+  std::vector<float> out;
+  EXPECT_EQ(gather({0, -1, 3}, embedkit::detail::Padding{}, out), 1u);
+  expect_rows(out, {row(0), zeros, row(3)});
+  EXPECT_EQ(gather({0, 3}, embedkit::detail::Padding{true, 0}, out), 0u);
+  expect_rows(out, {zeros, row(3)});
+  EXPECT_EQ(gather({0, -1}, embedkit::detail::Padding{true, 0}, out), 1u);
+  expect_rows(out, {zeros, zeros});
 }
 
 // ---------------------------------------------------------------------------------------------
