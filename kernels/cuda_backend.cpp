@@ -200,7 +200,26 @@ void finish_checked(const detail::DeviceIds& ids, std::int64_t input_dim, unsign
 // The kernels' view of what a step does to each row it updates.
 RowStep row_step(const detail::TableView& table, const detail::StepPlan& plan) {
   return RowStep{table.weights, table.slot0, table.slot1, table.dim, plan.kind, plan.scalars, plan.constraint.kind,
-                 static_cast<float>(plan.constraint.max_value)};
+                 static_cast<float>(plan.constraint.max_value), plan.judge_results};
+}
+
+// The unfused optimizer kernels' arguments for one step of `grad`.
+ApplyArgs apply_args(const detail::TableView& table, const detail::FoldedGrad& grad, const std::uint8_t* skip,
+                     const detail::StepPlan& plan) {
+  return ApplyArgs{row_step(table, plan), grad.ids.as<const std::int64_t>(), grad.rows.as<const float>(), skip,
+                   grad.count, plan.dense, plan.row_begin, plan.row_end, table.padding};
+}
+
+// The lane groups of one unfused step: a row each, touched or (dense) of the plan's range.
+std::int64_t apply_groups(const detail::FoldedGrad& grad, const detail::StepPlan& plan) {
+  return plan.dense ? plan.row_end - plan.row_begin : grad.count;
+}
+
+// A step's counter or id: one device word in the table's workspace, which every fold of the step
+// has grown well past it, so the reserve allocates nothing and no part of a step fails after
+// another has changed the table.
+unsigned long long* step_word(detail::Backend& backend, detail::Workspace& workspace) {
+  return static_cast<unsigned long long*>(workspace.reserve(backend, kFoldAlignment, "table workspace"));
 }
 
 // Bytes a pooled step's entry rows need besides their own: for max, the forward pass's output
@@ -350,18 +369,33 @@ std::int64_t CudaBackend::mark_nonfinite(const detail::FoldedGrad& grad, std::in
 
 std::int64_t CudaBackend::apply(const detail::TableView& table, const detail::FoldedGrad& grad,
                                 const std::uint8_t* skip, const detail::StepPlan& plan) {
-  const TableOperation operation(ordinal_, table);
-  const ApplyArgs args{row_step(table, plan), grad.ids.as<const std::int64_t>(), grad.rows.as<const float>(), skip,
-                       grad.count, plan.dense, plan.row_begin, plan.row_end, table.padding};
-  run_apply(args, plan.dense ? plan.row_end - plan.row_begin : grad.count, active_stream());
+  TableOperation operation(ordinal_, table);
+  ApplyArgs args = apply_args(table, grad, skip, plan);
+  unsigned long long rejected = 0;
+  if (plan.judge_results) {
+    args.rejected = step_word(*this, operation.workspace());
+    EMBEDKIT_CUDA_TRY(cudaMemsetAsync(args.rejected, 0, sizeof rejected, active_stream()));
+  }
+  run_apply(args, apply_groups(grad, plan), active_stream());
+  if (plan.judge_results) {
+    EMBEDKIT_CUDA_TRY(
+        cudaMemcpyAsync(&rejected, args.rejected, sizeof rejected, cudaMemcpyDeviceToHost, active_stream()));
+  }
   EMBEDKIT_CUDA_TRY(cudaStreamSynchronize(active_stream()));
-  return 0;
+  return static_cast<std::int64_t>(rejected);
 }
 
 std::int64_t CudaBackend::first_rejected_update(const detail::TableView& table, const detail::FoldedGrad& grad,
                                                 const std::uint8_t* skip, const detail::StepPlan& plan) {
-  (void)table, (void)grad, (void)skip, (void)plan;
-  return -1;
+  TableOperation operation(ordinal_, table);
+  const ApplyArgs args = apply_args(table, grad, skip, plan);
+  unsigned long long* first = step_word(*this, operation.workspace());
+  EMBEDKIT_CUDA_TRY(cudaMemsetAsync(first, 0xff, sizeof *first, active_stream()));  // ~0: none
+  run_find_rejected(args, apply_groups(grad, plan), first, active_stream());
+  unsigned long long found = 0;
+  EMBEDKIT_CUDA_TRY(cudaMemcpyAsync(&found, first, sizeof found, cudaMemcpyDeviceToHost, active_stream()));
+  EMBEDKIT_CUDA_TRY(cudaStreamSynchronize(active_stream()));
+  return found == ~0ull ? -1 : static_cast<std::int64_t>(found);
 }
 
 bool CudaBackend::fuses_steps(std::int64_t dim) const { return fits_fused(dim); }

@@ -53,11 +53,11 @@ class CudaBackend final : public detail::Backend {
                                       const std::int64_t* offsets, std::int64_t bags, const float* sample_weights,
                                       PoolingMode mode, const float* grad_bags, detail::IdCheck* check) override;
   std::int64_t mark_nonfinite(const detail::FoldedGrad& grad, std::int64_t dim, std::uint8_t* skip) override;
-  /// The kernels do not judge updates yet (plan.judge_results): every row is kept as computed, and
-  /// 0 is returned. Issue #22 item 7 leaves the kernel side of that rule open.
+  /// Under plan.judge_results the kernel judges each row's update across its lane group and
+  /// counts the rows it leaves alone in a device word read back at the call's one synchronisation.
   std::int64_t apply(const detail::TableView& table, const detail::FoldedGrad& grad, const std::uint8_t* skip,
                      const detail::StepPlan& plan) override;
-  /// -1: as apply, the kernels do not judge updates yet.
+  /// The apply kernel's judgement alone (run_find_rejected): writes nothing of the table.
   std::int64_t first_rejected_update(const detail::TableView& table, const detail::FoldedGrad& grad,
                                      const std::uint8_t* skip, const detail::StepPlan& plan) override;
   bool fuses_steps(std::int64_t dim) const override;

@@ -25,7 +25,15 @@ __global__ void fused_apply_kernel(GroupPlan plan, FusedApplyArgs args) {
   const float accumulator =
       row.id >= 0 && args.step.kind == OptimizerKind::rowwise_adagrad ? args.step.slot0[row.id] : 0.0f;
   const float gradient_squares = group_sum(fused_gradient_squares_phase(row, lane, plan.lanes, args.step), plan.lanes);
-  fused_update_phase(row, lane, plan.lanes, args.step, gradient_squares, accumulator);
+  const LaneUpdate update = fused_update_phase(row, lane, plan.lanes, args.step, gradient_squares, accumulator);
+  if (args.step.judge_results) {  // the same for every thread: the collective stays whole
+    const float rejected = group_sum(fused_judge_phase(row, update, lane, plan.lanes, args.step.dim), plan.lanes);
+    if (rejected > 0.0f) {
+      if (lane == 0) atomicAdd(args.skipped, 1ull);
+      row.id = -1;
+    }
+  }
+  fused_store_phase(row, update, lane, plan.lanes, args.step);
   __syncwarp();
   const float weight_squares = group_sum(weight_squares_phase(row.id, lane, plan.lanes, args.step), plan.lanes);
   constraint_phase(row.id, lane, plan.lanes, args.step, weight_squares);

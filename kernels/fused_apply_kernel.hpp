@@ -6,7 +6,9 @@
 //   1. combine_phase: each lane's columns of the run's gradient, in combine_body's order;
 //   2. (policy skip) nonfinite_phase: a 0/1 flag summed across the group; a row with a NaN or
 //      infinity is left alone and counted;
-//   3. the optimizer's phases on the registers, then optimizer_kernel.hpp's constraint phases.
+//   3. the optimizer's phases on the registers: the row's update computed into registers, then
+//      (step.judge_results) judged across the group by detail::keeps_update, a rejected row left
+//      alone and counted as in 2, else written; then optimizer_kernel.hpp's constraint phases.
 // Bit for bit what combine then apply computes. The __global__ wrapper is in fused_apply.cu;
 // tests replay the phases lane by lane on the CPU.
 
@@ -31,7 +33,8 @@ EK_HOST_DEVICE inline bool fits_fused(std::int64_t dim) {
 
 /// One fused step over `runs` runs: run u is id ids[u] with pieces [first_piece[u],
 /// first_piece[u+1]) of piece_sums (pieces × dim). Under skip_nonfinite, rows whose gradient
-/// holds a NaN or infinity are left alone and counted in *skipped.
+/// holds a NaN or infinity are left alone and counted in *skipped; under step.judge_results, so
+/// are rows whose update fails detail::keeps_update.
 struct FusedApplyArgs {
   RowStep step;
   const std::int64_t* ids;          // runs, strictly increasing
@@ -86,16 +89,50 @@ EK_HOST_DEVICE inline float fused_gradient_squares_phase(const LaneRow& row, int
   return squares;
 }
 
-/// Phase 4: the update of this lane's columns, as update_phase; then weight_squares_phase and
-/// constraint_phase of optimizer_kernel.hpp finish the row.
-EK_HOST_DEVICE inline void fused_update_phase(const LaneRow& row, int lane, int lanes, const RowStep& s, float squares,
-                                              float accumulator_before) {
-  if (row.id < 0) return;
-  const float accumulator = step_row_accumulator(s, row.id, lane, squares, accumulator_before);
+/// A lane's share of a row's update, in registers until fused_store_phase writes it.
+struct LaneUpdate {
+  ColumnUpdate column[kMaxColumnsPerLane];
+  float accumulator = 0.0f;  // row-wise Adagrad's row accumulator after the step
+};
+
+/// Phase 4: the update of this lane's columns, as update_phase computes it, into registers.
+EK_HOST_DEVICE inline LaneUpdate fused_update_phase(const LaneRow& row, int lane, int lanes, const RowStep& s,
+                                                    float squares, float accumulator_before) {
+  LaneUpdate update;
+  if (row.id < 0) return update;
+  update.accumulator = step_row_accumulator(s, squares, accumulator_before);
   EK_UNROLL
   for (int k = 0; k < kMaxColumnsPerLane; ++k) {
     const std::int64_t c = lane + static_cast<std::int64_t>(k) * lanes;
-    if (c < s.dim) update_column(s, row.id, c, row.gradient[k], accumulator);
+    if (c < s.dim) update.column[k] = column_update(s, row.id, c, row.gradient[k], update.accumulator);
+  }
+  return update;
+}
+
+/// Phase 5 (step.judge_results): 1 when one of this lane's updated columns fails keeps_column,
+/// else 0; summed across the group, a non-zero total leaves the row alone, as nonfinite_phase's.
+EK_HOST_DEVICE inline float fused_judge_phase(const LaneRow& row, const LaneUpdate& update, int lane, int lanes,
+                                              std::int64_t dim) {
+  if (row.id < 0) return 0.0f;
+  bool keeps = true;
+  EK_UNROLL
+  for (int k = 0; k < kMaxColumnsPerLane; ++k) {
+    const std::int64_t c = lane + static_cast<std::int64_t>(k) * lanes;
+    if (c < dim) keeps &= keeps_column(update.column[k]);
+  }
+  return keeps ? 0.0f : 1.0f;
+}
+
+/// Phase 6: writes this lane's columns of the update (lane 0 the row accumulator too); then
+/// weight_squares_phase and constraint_phase of optimizer_kernel.hpp finish the row.
+EK_HOST_DEVICE inline void fused_store_phase(const LaneRow& row, const LaneUpdate& update, int lane, int lanes,
+                                             const RowStep& s) {
+  if (row.id < 0) return;
+  store_row_accumulator(s, row.id, lane, update.accumulator);
+  EK_UNROLL
+  for (int k = 0; k < kMaxColumnsPerLane; ++k) {
+    const std::int64_t c = lane + static_cast<std::int64_t>(k) * lanes;
+    if (c < s.dim) store_column(s, row.id, c, update.column[k]);
   }
 }
 

@@ -25,6 +25,9 @@ struct RowStep {
   detail::StepScalars scalars;
   ConstraintKind constraint;
   float max_value;
+  // A row whose update fails detail::keeps_update is left as it was (the skip and error policies):
+  // its update is judged, across the whole row, before any of it is written.
+  bool judge_results = false;
 };
 
 /// One step over `count` rows: ids[i] (sorted) with gradient rows grads[i·dim ..]; rows with
@@ -40,6 +43,7 @@ struct ApplyArgs {
   std::int64_t row_begin;
   std::int64_t row_end;
   detail::Padding padding;
+  unsigned long long* rejected = nullptr;  // step.judge_results: rows left alone, one counter (device memory)
 };
 
 /// The row a group updates and its gradient (NULL: zero), or id < 0 when it has nothing to do.
@@ -82,35 +86,85 @@ EK_HOST_DEVICE inline float gradient_square(const RowStep& s, std::int64_t id, s
   return g * g;
 }
 
-/// The row accumulator after the step (row-wise Adagrad: m + mean(g²)), written by lane 0;
-/// `accumulator_before` was read by every lane before the collective.
-EK_HOST_DEVICE inline float step_row_accumulator(const RowStep& s, std::int64_t id, int lane, float squares,
-                                                 float accumulator_before) {
-  const float accumulator = accumulator_before + squares / static_cast<float>(s.dim);
-  if (s.kind == OptimizerKind::rowwise_adagrad && lane == 0) s.slot0[id] = accumulator;
-  return accumulator;
+/// The row accumulator after the step (row-wise Adagrad: m + mean(g²)); `accumulator_before`
+/// was read by every lane before the collective. Written by store_row_accumulator.
+EK_HOST_DEVICE inline float step_row_accumulator(const RowStep& s, float squares, float accumulator_before) {
+  return accumulator_before + squares / static_cast<float>(s.dim);
 }
 
-/// The optimizer's update of column c of row `id`; `accumulator` is step_row_accumulator's.
-EK_HOST_DEVICE inline void update_column(const RowStep& s, std::int64_t id, std::int64_t c, float gradient,
-                                         float accumulator) {
+/// Lane 0 writes row-wise Adagrad's row accumulator (step_row_accumulator's).
+EK_HOST_DEVICE inline void store_row_accumulator(const RowStep& s, std::int64_t id, int lane, float accumulator) {
+  if (s.kind == OptimizerKind::rowwise_adagrad && lane == 0) s.slot0[id] = accumulator;
+}
+
+/// What the update of one column leaves, computed in registers before anything is written: its
+/// weight and the optimizer state it sees (row-wise Adagrad: the row's accumulator; 0 where the
+/// optimizer keeps none), which detail::keeps_update judges.
+struct ColumnUpdate {
+  float weight = 0.0f;
+  float slot0 = 0.0f;  // velocity / accumulator / m
+  float slot1 = 0.0f;  // v / linear
+};
+
+/// The optimizer's update of column c of row `id`, not written; `accumulator` is
+/// step_row_accumulator's.
+EK_HOST_DEVICE inline ColumnUpdate column_update(const RowStep& s, std::int64_t id, std::int64_t c, float gradient,
+                                                 float accumulator) {
   const std::int64_t at = id * s.dim + c;
-  float& w = s.weights[at];
-  const float g = detail::regularized_gradient(gradient, w, s.scalars);
-  w = detail::decayed_weight(w, s.scalars);
+  ColumnUpdate u;
+  u.weight = s.weights[at];
+  const float g = detail::regularized_gradient(gradient, u.weight, s.scalars);
+  u.weight = detail::decayed_weight(u.weight, s.scalars);
   switch (s.kind) {
-    case OptimizerKind::sgd: {
-      // A value, not a reference to a stand-in: a local whose address is taken lives in memory.
-      float velocity = s.slot0 != nullptr ? s.slot0[at] : 0.0f;
-      detail::sgd_update(w, velocity, g, s.scalars);
-      if (s.slot0 != nullptr) s.slot0[at] = velocity;
+    case OptimizerKind::sgd:
+      if (s.slot0 != nullptr) u.slot0 = s.slot0[at];
+      detail::sgd_update(u.weight, u.slot0, g, s.scalars);
       break;
-    }
-    case OptimizerKind::adagrad: detail::adagrad_update(w, s.slot0[at], g, s.scalars); break;
-    case OptimizerKind::rowwise_adagrad: detail::rowwise_adagrad_update(w, accumulator, g, s.scalars); break;
-    case OptimizerKind::adam: detail::adam_update(w, s.slot0[at], s.slot1[at], g, s.scalars); break;
-    case OptimizerKind::ftrl: detail::ftrl_update(w, s.slot0[at], s.slot1[at], g, s.scalars); break;
+    case OptimizerKind::adagrad:
+      u.slot0 = s.slot0[at];
+      detail::adagrad_update(u.weight, u.slot0, g, s.scalars);
+      break;
+    case OptimizerKind::rowwise_adagrad:
+      u.slot0 = accumulator;
+      detail::rowwise_adagrad_update(u.weight, accumulator, g, s.scalars);
+      break;
+    case OptimizerKind::adam:
+      u.slot0 = s.slot0[at];
+      u.slot1 = s.slot1[at];
+      detail::adam_update(u.weight, u.slot0, u.slot1, g, s.scalars);
+      break;
+    case OptimizerKind::ftrl:
+      u.slot0 = s.slot0[at];
+      u.slot1 = s.slot1[at];
+      detail::ftrl_update(u.weight, u.slot0, u.slot1, g, s.scalars);
+      break;
     case OptimizerKind::custom: break;  // never on a device
+  }
+  return u;
+}
+
+/// Whether the step may keep column_update's result: the shared rule of every backend.
+EK_HOST_DEVICE inline bool keeps_column(const ColumnUpdate& u) {
+  return detail::keeps_update(u.weight, u.slot0, u.slot1);
+}
+
+/// Writes column c of row `id`'s update: its weight and the per-column state the optimizer keeps
+/// (row-wise Adagrad's row accumulator is store_row_accumulator's).
+EK_HOST_DEVICE inline void store_column(const RowStep& s, std::int64_t id, std::int64_t c, const ColumnUpdate& u) {
+  const std::int64_t at = id * s.dim + c;
+  s.weights[at] = u.weight;
+  switch (s.kind) {
+    case OptimizerKind::sgd:
+      if (s.slot0 != nullptr) s.slot0[at] = u.slot0;
+      break;
+    case OptimizerKind::adagrad: s.slot0[at] = u.slot0; break;
+    case OptimizerKind::adam:
+    case OptimizerKind::ftrl:
+      s.slot0[at] = u.slot0;
+      s.slot1[at] = u.slot1;
+      break;
+    case OptimizerKind::rowwise_adagrad:
+    case OptimizerKind::custom: break;
   }
 }
 
@@ -124,17 +178,34 @@ EK_HOST_DEVICE inline float gradient_squares_phase(const RowWork& work, int lane
   return squares;
 }
 
-/// Phase 2: the update of this lane's columns; `squares` is the row's Σ g² (row-wise Adagrad).
+/// Phase 2 (step.judge_results): 1 when the update of one of this lane's columns fails
+/// keeps_column, else 0; summed across the group, a non-zero total leaves the row alone. Rows of
+/// any width: the update is computed and dropped here, and computed again (the same bits) by
+/// update_phase for a row that keeps it.
+EK_HOST_DEVICE inline float judge_phase(const RowWork& work, int lane, int lanes, const ApplyArgs& a, float squares,
+                                        float accumulator_before) {
+  if (work.id < 0) return 0.0f;
+  const float accumulator = step_row_accumulator(a.step, squares, accumulator_before);
+  bool keeps = true;
+  for (std::int64_t c = lane; c < a.step.dim; c += lanes) {
+    keeps &= keeps_column(column_update(a.step, work.id, c, work.grad != nullptr ? work.grad[c] : 0.0f, accumulator));
+  }
+  return keeps ? 0.0f : 1.0f;
+}
+
+/// Phase 3: the update of this lane's columns; `squares` is the row's Σ g² (row-wise Adagrad).
 EK_HOST_DEVICE inline void update_phase(const RowWork& work, int lane, int lanes, const ApplyArgs& a, float squares,
                                         float accumulator_before) {
   if (work.id < 0) return;
-  const float accumulator = step_row_accumulator(a.step, work.id, lane, squares, accumulator_before);
+  const float accumulator = step_row_accumulator(a.step, squares, accumulator_before);
+  store_row_accumulator(a.step, work.id, lane, accumulator);
   for (std::int64_t c = lane; c < a.step.dim; c += lanes) {
-    update_column(a.step, work.id, c, work.grad != nullptr ? work.grad[c] : 0.0f, accumulator);
+    store_column(a.step, work.id, c,
+                 column_update(a.step, work.id, c, work.grad != nullptr ? work.grad[c] : 0.0f, accumulator));
   }
 }
 
-/// Phase 3: this lane's share of Σ w² of row `id` (< 0: none) after the update, for MaxNorm and
+/// Phase 4: this lane's share of Σ w² of row `id` (< 0: none) after the update, for MaxNorm and
 /// UnitNorm (0 otherwise).
 EK_HOST_DEVICE inline float weight_squares_phase(std::int64_t id, int lane, int lanes, const RowStep& s) {
   if (id < 0 || (s.constraint != ConstraintKind::max_norm && s.constraint != ConstraintKind::unit_norm)) {
@@ -146,7 +217,7 @@ EK_HOST_DEVICE inline float weight_squares_phase(std::int64_t id, int lane, int 
   return squares;
 }
 
-/// Phase 4: the constraint on this lane's columns of row `id`; `squares` is the row's Σ w².
+/// Phase 5: the constraint on this lane's columns of row `id`; `squares` is the row's Σ w².
 EK_HOST_DEVICE inline void constraint_phase(std::int64_t id, int lane, int lanes, const RowStep& s, float squares) {
   if (id < 0 || s.constraint == ConstraintKind::none) return;
   float* w = s.weights + id * s.dim;

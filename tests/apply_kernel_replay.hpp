@@ -1,6 +1,7 @@
 #pragma once
-// The unfused optimizer kernel (kernels/optimizer.cu's apply_kernel) replayed on the CPU: its
-// phases for every group, lane by lane, around the collective's host twin, as the device runs them.
+// The unfused optimizer kernels (kernels/optimizer.cu's apply_kernel and find_rejected_kernel)
+// replayed on the CPU: their phases for every group, lane by lane, around the collective's host
+// twin, as the device runs them.
 
 #include "kernels/group_reduce.hpp"
 #include "kernels/optimizer_kernel.hpp"
@@ -33,9 +34,42 @@ inline detail::StepScalars replay_scalars(bool penalized) {
   return s;
 }
 
-/// Runs apply_kernel's phases for `groups` groups of `lanes` lanes.
-inline void replay_apply(const kernels::ApplyArgs& args, std::int64_t groups, int lanes) {
+/// Runs apply_kernel's phases for `groups` groups of `lanes` lanes; returns what its counter
+/// (args.rejected, not written here) would hold: the rows whose update the judgement rejected.
+inline std::int64_t replay_apply(const kernels::ApplyArgs& args, std::int64_t groups, int lanes) {
   using namespace embedkit::kernels;
+  std::int64_t rejected = 0;
+  std::vector<float> shares(static_cast<std::size_t>(lanes));
+  for (std::int64_t group = 0; group < groups; ++group) {
+    RowWork work = row_work(group, args);
+    const float accumulator =
+        work.id >= 0 && args.step.kind == OptimizerKind::rowwise_adagrad ? args.step.slot0[work.id] : 0.0f;
+    for (int lane = 0; lane < lanes; ++lane) shares[lane] = gradient_squares_phase(work, lane, lanes, args);
+    group_sum_host(shares.data(), lanes);
+    const std::vector<float> gradient_squares = shares;
+    if (args.step.judge_results) {
+      for (int lane = 0; lane < lanes; ++lane) {
+        shares[lane] = judge_phase(work, lane, lanes, args, gradient_squares[lane], accumulator);
+      }
+      group_sum_host(shares.data(), lanes);
+      if (shares[0] > 0.0f) {
+        ++rejected;  // lane 0's atomicAdd
+        work.id = -1;
+      }
+    }
+    for (int lane = 0; lane < lanes; ++lane) update_phase(work, lane, lanes, args, gradient_squares[lane], accumulator);
+    for (int lane = 0; lane < lanes; ++lane) shares[lane] = weight_squares_phase(work.id, lane, lanes, args.step);
+    group_sum_host(shares.data(), lanes);
+    for (int lane = 0; lane < lanes; ++lane) constraint_phase(work.id, lane, lanes, args.step, shares[lane]);
+  }
+  return rejected;
+}
+
+/// Runs find_rejected_kernel's phases (optimizer.cu) for `groups` groups of `lanes` lanes: the
+/// smallest id the judgement rejects, or -1, as the backend reads its word back.
+inline std::int64_t replay_find_rejected(const kernels::ApplyArgs& args, std::int64_t groups, int lanes) {
+  using namespace embedkit::kernels;
+  std::int64_t first = -1;
   std::vector<float> shares(static_cast<std::size_t>(lanes));
   for (std::int64_t group = 0; group < groups; ++group) {
     const RowWork work = row_work(group, args);
@@ -44,11 +78,13 @@ inline void replay_apply(const kernels::ApplyArgs& args, std::int64_t groups, in
     for (int lane = 0; lane < lanes; ++lane) shares[lane] = gradient_squares_phase(work, lane, lanes, args);
     group_sum_host(shares.data(), lanes);
     const std::vector<float> gradient_squares = shares;
-    for (int lane = 0; lane < lanes; ++lane) update_phase(work, lane, lanes, args, gradient_squares[lane], accumulator);
-    for (int lane = 0; lane < lanes; ++lane) shares[lane] = weight_squares_phase(work.id, lane, lanes, args.step);
+    for (int lane = 0; lane < lanes; ++lane) {
+      shares[lane] = judge_phase(work, lane, lanes, args, gradient_squares[lane], accumulator);
+    }
     group_sum_host(shares.data(), lanes);
-    for (int lane = 0; lane < lanes; ++lane) constraint_phase(work.id, lane, lanes, args.step, shares[lane]);
+    if (shares[0] > 0.0f && (first < 0 || work.id < first)) first = work.id;  // lane 0's atomicMin
   }
+  return first;
 }
 
 }  // namespace embedkit::testing

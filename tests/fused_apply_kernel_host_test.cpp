@@ -1,11 +1,14 @@
 // The fused train step's phases, replayed lane by lane on the CPU, against the unfused kernels'
 // bodies on the same piece sums (combine_body, then the non-finite scan, then the optimizer
-// step's phases): weights and optimizer state bitwise equal, and the same rows skipped, for every
-// built-in optimizer, constraint and non-finite policy, across dims and a hot id of many pieces.
+// step's phases): weights and optimizer state bitwise equal, and the same rows skipped (a
+// non-finite gradient, or under the skip policy an update that overflows, as the CPU step
+// rejects it), for every built-in optimizer, constraint and non-finite policy, across dims and a
+// hot id of many pieces.
 #include <gtest/gtest.h>
 
 #include <embedkit/detail/summation_order.hpp>
 
+#include "cpu/optimizer_apply.hpp"
 #include "cpu/segments.hpp"
 #include "kernels/elementwise_kernel.hpp"
 #include "kernels/fused_apply_kernel.hpp"
@@ -37,6 +40,7 @@ using namespace embedkit::kernels;
 std::int64_t replay_fused(const FusedApplyArgs& args, std::int64_t groups, int lanes) {
   std::int64_t skipped = 0;
   std::vector<LaneRow> rows(static_cast<std::size_t>(lanes));
+  std::vector<LaneUpdate> updates(static_cast<std::size_t>(lanes));
   std::vector<float> shares(static_cast<std::size_t>(lanes));
   for (std::int64_t group = 0; group < groups; ++group) {
     for (int lane = 0; lane < lanes; ++lane) rows[lane] = combine_phase(group, lane, lanes, args);
@@ -48,15 +52,26 @@ std::int64_t replay_fused(const FusedApplyArgs& args, std::int64_t groups, int l
         for (auto& row : rows) row.id = -1;
       }
     }
-    const std::int64_t id = rows[0].id;
     const float accumulator =
-        id >= 0 && args.step.kind == OptimizerKind::rowwise_adagrad ? args.step.slot0[id] : 0.0f;
+        rows[0].id >= 0 && args.step.kind == OptimizerKind::rowwise_adagrad ? args.step.slot0[rows[0].id] : 0.0f;
     for (int lane = 0; lane < lanes; ++lane) shares[lane] = fused_gradient_squares_phase(rows[lane], lane, lanes, args.step);
     group_sum_host(shares.data(), lanes);
     const std::vector<float> squares = shares;
     for (int lane = 0; lane < lanes; ++lane) {
-      fused_update_phase(rows[lane], lane, lanes, args.step, squares[lane], accumulator);
+      updates[lane] = fused_update_phase(rows[lane], lane, lanes, args.step, squares[lane], accumulator);
     }
+    if (args.step.judge_results) {
+      for (int lane = 0; lane < lanes; ++lane) {
+        shares[lane] = fused_judge_phase(rows[lane], updates[lane], lane, lanes, args.step.dim);
+      }
+      group_sum_host(shares.data(), lanes);
+      if (shares[0] > 0.0f) {
+        ++skipped;  // lane 0's atomicAdd
+        for (auto& row : rows) row.id = -1;
+      }
+    }
+    for (int lane = 0; lane < lanes; ++lane) fused_store_phase(rows[lane], updates[lane], lane, lanes, args.step);
+    const std::int64_t id = rows[0].id;
     for (int lane = 0; lane < lanes; ++lane) shares[lane] = weight_squares_phase(id, lane, lanes, args.step);
     group_sum_host(shares.data(), lanes);
     for (int lane = 0; lane < lanes; ++lane) constraint_phase(id, lane, lanes, args.step, shares[lane]);
@@ -99,6 +114,13 @@ TEST_P(FusedApplyHost, FusedPhasesEqualCombineThenApplyBitwise) {
   ids[21] = 101;
   grad[20 * dim + dim - 1] = std::numeric_limits<float>::quiet_NaN();
   grad[21 * dim] = -std::numeric_limits<float>::infinity();
+  // Rows 200 and 201 have finite gradients, but weights near the float32 limit: their update
+  // overflows (a weight past the limit, or g² in the state), which the skip policy rejects.
+  constexpr std::int64_t kOverflowing[] = {200, 201};
+  ids[22] = kOverflowing[0];
+  ids[23] = kOverflowing[1];
+  grad[22 * dim + dim - 1] = -3.0e38f;
+  grad[23 * dim] = -3.0e38f;
 
   const embedkit::cpu::Segments segments = embedkit::cpu::group_positions(ids.data(), kPositions, kRows, {true, kPadding});
   const std::int64_t runs = segments.size();
@@ -124,6 +146,7 @@ TEST_P(FusedApplyHost, FusedPhasesEqualCombineThenApplyBitwise) {
   for (auto& w : weights) w = random();
   for (auto& s : slot0) s = std::abs(random()) + 0.1f;  // accumulators are positive
   for (auto& s : slot1) s = std::abs(random());         // Adam's v is non-negative too
+  for (const std::int64_t id : kOverflowing) std::fill_n(weights.begin() + id * dim, dim, 3.3e38f);
   const std::vector<float> original = weights;
   embedkit::detail::StepScalars s = embedkit::testing::replay_scalars(true);
   s.momentum = optimizer.momentum;
@@ -143,22 +166,48 @@ TEST_P(FusedApplyHost, FusedPhasesEqualCombineThenApplyBitwise) {
     host_launch((runs + kElementBlockThreads - 1) / kElementBlockThreads, kElementBlockThreads,
                 [&](std::int64_t block, int thread) { nonfinite_body(block, thread, scan); });
   }
+  // The CPU step on the same rows, judging updates under the skip policy as the kernels do.
+  const bool has_slot1 = optimizer.kind == OptimizerKind::adam || optimizer.kind == OptimizerKind::ftrl;
+  std::vector<float> cpu_weights = weights, cpu_slot0 = slot0, cpu_slot1 = slot1;
+  embedkit::cpu::RowUpdate update;
+  update.weights = cpu_weights.data();
+  update.dim = dim;
+  update.kind = optimizer.kind;
+  update.slot0 = has_slot0 ? cpu_slot0.data() : nullptr;
+  update.slot1 = has_slot1 ? cpu_slot1.data() : nullptr;
+  update.scalars = s;
+  update.constraint = {constraint, 0.5};
+  update.judge_results = skip_nonfinite;
+  const std::int64_t cpu_rejected =
+      embedkit::cpu::update_rows(update, segments.unique_ids.data(), rows.data(), flags.data(), runs);
+
   const RowStep unfused_step{unfused_weights.data(), has_slot0 ? unfused_slot0.data() : nullptr, unfused_slot1.data(),
-                             dim, optimizer.kind, s, constraint, 0.5f};
-  embedkit::testing::replay_apply(ApplyArgs{unfused_step, segments.unique_ids.data(), rows.data(), flags.data(), runs,
-                                            false, 0, kRows, {true, kPadding}},
-                                  groups, plan.lanes);
+                             dim, optimizer.kind, s, constraint, 0.5f, skip_nonfinite};
+  const std::int64_t rejected =
+      embedkit::testing::replay_apply(ApplyArgs{unfused_step, segments.unique_ids.data(), rows.data(), flags.data(),
+                                                runs, false, 0, kRows, {true, kPadding}},
+                                      groups, plan.lanes);
   const auto flagged = static_cast<std::int64_t>(std::count(flags.begin(), flags.end(), std::uint8_t{2}));
   EXPECT_EQ(flagged, skip_nonfinite ? 2 : 0);
+  EXPECT_EQ(rejected, skip_nonfinite ? 2 : 0);
+  EXPECT_EQ(rejected, cpu_rejected);
+  // Where no row statistic is summed (in butterfly order here, left to right there), bitwise.
+  const bool statistic = optimizer.kind == OptimizerKind::rowwise_adagrad || constraint == ConstraintKind::max_norm ||
+                         constraint == ConstraintKind::unit_norm;
+  if (skip_nonfinite && !statistic) {
+    EXPECT_EQ(std::memcmp(unfused_weights.data(), cpu_weights.data(), weights.size() * sizeof(float)), 0);
+    EXPECT_EQ(std::memcmp(unfused_slot0.data(), cpu_slot0.data(), slot0.size() * sizeof(float)), 0);
+    EXPECT_EQ(std::memcmp(unfused_slot1.data(), cpu_slot1.data(), slot1.size() * sizeof(float)), 0);
+  }
 
   // Fused: the same piece sums, combined in registers.
   const RowStep fused_step{weights.data(), has_slot0 ? slot0.data() : nullptr, slot1.data(), dim, optimizer.kind, s,
-                           constraint, 0.5f};
+                           constraint, 0.5f, skip_nonfinite};
   const std::int64_t skipped =
       replay_fused(FusedApplyArgs{fused_step, segments.unique_ids.data(), first_piece.data(), runs, piece_sums.data(),
                                   skip_nonfinite, nullptr},
                    groups, plan.lanes);
-  EXPECT_EQ(skipped, flagged);
+  EXPECT_EQ(skipped, flagged + rejected);
   EXPECT_EQ(std::memcmp(weights.data(), unfused_weights.data(), weights.size() * sizeof(float)), 0);
   EXPECT_EQ(std::memcmp(slot0.data(), unfused_slot0.data(), slot0.size() * sizeof(float)), 0);
   EXPECT_EQ(std::memcmp(slot1.data(), unfused_slot1.data(), slot1.size() * sizeof(float)), 0);
@@ -166,8 +215,9 @@ TEST_P(FusedApplyHost, FusedPhasesEqualCombineThenApplyBitwise) {
   const auto row_equal = [&](std::int64_t id) {
     return std::equal(weights.begin() + id * dim, weights.begin() + (id + 1) * dim, original.begin() + id * dim);
   };
-  EXPECT_EQ(row_equal(100), skip_nonfinite);
-  EXPECT_EQ(row_equal(101), skip_nonfinite);
+  for (const std::int64_t id : {std::int64_t{100}, std::int64_t{101}, kOverflowing[0], kOverflowing[1]}) {
+    EXPECT_EQ(row_equal(id), skip_nonfinite) << id;
+  }
   EXPECT_FALSE(row_equal(42));
 }
 
