@@ -11,6 +11,7 @@
 
 #include <cuda_runtime_api.h>
 
+#include <algorithm>
 #include <cmath>
 #include <functional>
 #include <memory>
@@ -121,6 +122,70 @@ TEST_P(CudaTable, TwoRunsAreBitwiseEqual) {
     runs.push_back(gpu.get_weights().values);
   }
   EXPECT_EQ(runs[0], runs[1]);
+}
+
+// A finite step whose update overflows (weights ±1e30 under an L2 factor of 1e10, issue #22 item
+// 7) is judged by the kernels with the CPU's rule: under "skip" the same rows left as they were and
+// counted, under "error" the same id named and nothing changed; fused (dim <= 256) and unfused
+// (wider rows, dense Adam) alike.
+TEST_P(CudaTable, OverflowingUpdatesAreJudgedAsOnTheCpu) {
+  const std::int64_t dim = GetParam();
+  constexpr std::int64_t kRows = 3000;
+  std::vector<float> weights(static_cast<std::size_t>(kRows * dim), 1e-3f);
+  std::fill_n(weights.begin() + dim, dim, 1e30f);       // row 1
+  std::fill_n(weights.begin() + 3 * dim, dim, -1e30f);  // row 3
+  const std::vector<std::int64_t> ids = {0, 1, 3, 4, 11, 11};
+  const std::vector<float> grad(ids.size() * static_cast<std::size_t>(dim), 0.25f);
+  for (const OptimizerKind kind : {OptimizerKind::sgd, OptimizerKind::adagrad, OptimizerKind::rowwise_adagrad,
+                                   OptimizerKind::adam, OptimizerKind::ftrl}) {
+    for (const bool lazy : {true, false}) {
+      if (!lazy && kind != OptimizerKind::adam) continue;
+      for (const auto policy : {embedkit::NonFiniteGradients::skip, embedkit::NonFiniteGradients::error}) {
+        SCOPED_TRACE(std::string(embedkit::to_string(kind)) + (lazy ? "" : " dense") +
+                     (policy == embedkit::NonFiniteGradients::skip ? " skip" : " error"));
+        const auto configured = [&](bool on_device) {
+          TableConfig config = config_for(dim, kind, on_device);
+          config.optimizer.lazy = lazy;
+          config.nonfinite_gradients = policy;
+          config.embeddings_regularizer = embedkit::Regularizer{0.0, 1e10};
+          return config;
+        };
+        EmbeddingTable cpu(configured(false));
+        EmbeddingTable gpu(configured(true), *context_);
+        for (EmbeddingTable* table : {&cpu, &gpu}) table->set_weights(weights, std::vector<std::int64_t>{kRows, dim});
+        std::string cpu_error, gpu_error;
+        try {
+          cpu.train_step(IndexTensor(ids), grad);
+        } catch (const embedkit::Error& e) {
+          cpu_error = e.what();
+        }
+        try {
+          gpu.train_step(IndexTensor(ids), grad);
+        } catch (const embedkit::Error& e) {
+          gpu_error = e.what();
+        }
+        EXPECT_EQ(gpu_error, cpu_error);
+        EXPECT_EQ(gpu.nonfinite_gradient_rows(), cpu.nonfinite_gradient_rows());
+        if (policy == embedkit::NonFiniteGradients::skip) {
+          EXPECT_EQ(cpu_error, "");
+          EXPECT_EQ(cpu.nonfinite_gradient_rows(), 2);
+        } else {
+          EXPECT_NE(cpu_error.find("id 1 is not finite"), std::string::npos) << cpu_error;
+          EXPECT_EQ(gpu.get_weights().values, weights);
+        }
+        const std::vector<float> after = gpu.get_weights().values;
+        for (const std::int64_t row : {1, 3}) {
+          EXPECT_TRUE(
+              std::equal(after.begin() + row * dim, after.begin() + (row + 1) * dim, weights.begin() + row * dim))
+              << row;
+        }
+        expect_close(after, cpu.get_weights().values, 1e-5f);
+        for (const auto& name : cpu.optimizer_state_names()) {
+          expect_close(gpu.optimizer_state(name).values, cpu.optimizer_state(name).values, 1e-5f);
+        }
+      }
+    }
+  }
 }
 
 INSTANTIATE_TEST_SUITE_P(Dims, CudaTable, ::testing::Values(1, 3, 4, 64, 129, 512));
