@@ -354,8 +354,9 @@ TEST(ZeroOverZero, DenormalLearningRateIsFlushedToZero) {
     config.optimizer.learning_rate = 1e-44;  // a float32 denormal
     Placed placed(config, where);
     const std::vector<float> before = placed.table->get_weights().values;
-    // g·lr would be 1e-14 if the denormal were used, enough to move w.
-    placed.step({0, 2}, std::vector<float>(2 * kDim, 1e30f));
+    // Were the denormal used, lr·g = 1.4e-44 · 3e38 = 4.2e-6 would move every w of about 0.05 (an
+    // ulp of which is 3.7e-9).
+    placed.step({0, 2}, std::vector<float>(2 * kDim, 3e38f));
     EXPECT_EQ(placed.table->get_weights().values, before);
   }
 }
