@@ -84,25 +84,46 @@ std::vector<Hierarchy> memory_hierarchies(const std::string& root) {
   return found;
 }
 
+// The inactive file cache of a cgroup directory, in bytes (0 when unreadable): memory.stat's
+// `key` line. Usage counts this page cache, which the kernel reclaims before it kills.
+std::uint64_t inactive_file(const std::string& stat_path, const std::string& key) {
+  std::ifstream stat(stat_path);
+  std::string name;
+  std::uint64_t bytes = 0;
+  while (stat >> name >> bytes) {
+    if (name == key) return bytes;
+  }
+  return 0;
+}
+
 // The smallest limit minus usage over `group` and its ancestors up to the hierarchy's mount point:
 // a parent's limit caps every group below it, whatever the group's own says.
 std::uint64_t hierarchy_available(const std::string& root, const Hierarchy& hierarchy, const std::string& group) {
-  // The part of the group's path below the mount's root (a container's mount shows only its own group).
+  // The part of the group's path below the mount's root (a container's mount shows only its own
+  // group). A path prefix, not a string one: mount root /docker/abc is no ancestor of /docker/abcd.
   std::string below = group;
   if (hierarchy.mount_root != "/") {
     if (below.compare(0, hierarchy.mount_root.size(), hierarchy.mount_root) != 0) return kUnknown;
     below.erase(0, hierarchy.mount_root.size());
   }
+  if (!below.empty() && below.front() != '/') return kUnknown;
+  while (!below.empty() && below.back() == '/') below.pop_back();  // "/" is the mount point itself
   const std::string limit_file = hierarchy.v2 ? "/memory.max" : "/memory.limit_in_bytes";
   const std::string usage_file = hierarchy.v2 ? "/memory.current" : "/memory.usage_in_bytes";
+  // v1's inactive_file is the group's own; total_inactive_file counts those below, as usage does.
+  const std::string inactive_key = hierarchy.v2 ? "inactive_file" : "total_inactive_file";
   std::uint64_t available = kUnknown;
   while (true) {
     const std::string directory = root + hierarchy.mount_point + below;
     const std::uint64_t limit = read_number(directory + limit_file);
-    const std::uint64_t usage = read_number(directory + usage_file);
-    if (limit != kUnknown && usage != kUnknown) available = std::min(available, limit > usage ? limit - usage : 0);
-    if (below.empty() || below == "/") break;
-    below.erase(below.find_last_of('/'));
+    std::uint64_t usage = read_number(directory + usage_file);
+    if (limit != kUnknown && usage != kUnknown) {
+      usage -= std::min(usage, inactive_file(directory + "/memory.stat", inactive_key));
+      available = std::min(available, limit > usage ? limit - usage : 0);
+    }
+    const std::size_t slash = below.find_last_of('/');
+    if (slash == std::string::npos) break;
+    below.erase(slash);
   }
   return available;
 }
@@ -137,7 +158,13 @@ std::uint64_t host_memory_available() { return host_memory_available("/"); }
 std::uint64_t host_memory_available(std::string_view root) {
   // Paths are written root + "/proc/...": the real root is the empty prefix.
   const std::string base(root == "/" ? std::string_view() : root);
-  return std::min(meminfo_available(base), cgroup_available(base));
+  // A probe, not a judge: whatever the cgroup files say, it never fails an allocation by throwing.
+  std::uint64_t cgroup = kUnknown;
+  try {
+    cgroup = cgroup_available(base);
+  } catch (const std::exception&) {
+  }
+  return std::min(meminfo_available(base), cgroup);
 }
 
 }  // namespace embedkit::detail

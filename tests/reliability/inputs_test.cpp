@@ -381,4 +381,50 @@ TEST_F(MemoryLimit, NoCgroupOrUnreadableFilesFallBackToMeminfo) {
   EXPECT_EQ(available(), 32768 * kMiB);
 }
 
+// A mount root is a path prefix of the group, not a string prefix: /docker/abc is not an ancestor
+// of /docker/abcd. Read as one, the parser looked in "<mount>d" and then threw std::out_of_range
+// out of every allocation; now the group is not under the mount and MemAvailable is the answer.
+TEST_F(MemoryLimit, MountRootThatIsOnlyAStringPrefixOfTheGroupIsNotItsAncestor) {
+  write("proc/self/mountinfo", "35 31 0:32 /docker/abc /sys/fs/cgroup/memory ro,nosuid - cgroup cgroup rw,memory\n");
+  write("proc/self/cgroup", "4:memory:/docker/abcd\n");
+  write("sys/fs/cgroup/memoryd/memory.limit_in_bytes", std::to_string(64 * kMiB) + "\n");
+  write("sys/fs/cgroup/memoryd/memory.usage_in_bytes", std::to_string(16 * kMiB) + "\n");
+  EXPECT_EQ(available(), 32768 * kMiB);
+  // A group below the mount root still counts, and so does the mount root itself.
+  write("proc/self/cgroup", "4:memory:/docker/abc/job\n");
+  write("sys/fs/cgroup/memory/memory.limit_in_bytes", std::to_string(64 * kMiB) + "\n");
+  write("sys/fs/cgroup/memory/memory.usage_in_bytes", std::to_string(16 * kMiB) + "\n");
+  write("sys/fs/cgroup/memory/job/memory.limit_in_bytes", std::to_string(40 * kMiB) + "\n");
+  write("sys/fs/cgroup/memory/job/memory.usage_in_bytes", std::to_string(10 * kMiB) + "\n");
+  EXPECT_EQ(available(), 30 * kMiB);
+  // A group path that is not absolute names no directory: MemAvailable, not an exception.
+  write("proc/self/mountinfo", kV1Mounts);
+  write("proc/self/cgroup", "4:memory:job\n");
+  EXPECT_EQ(available(), 32768 * kMiB);
+}
+
+// Usage counts the page cache, which the kernel reclaims before it kills: after reading a large
+// file a container looked out of memory. The inactive file cache is not counted as used.
+TEST_F(MemoryLimit, InactiveFileCacheIsNotCountedAsUsed) {
+  write("proc/self/mountinfo", "30 23 0:26 / /sys/fs/cgroup rw,nosuid - cgroup2 cgroup2 rw,nsdelegate\n");
+  write("proc/self/cgroup", "0::/app\n");
+  write("sys/fs/cgroup/app/memory.max", std::to_string(1024 * kMiB) + "\n");
+  write("sys/fs/cgroup/app/memory.current", std::to_string(1000 * kMiB) + "\n");
+  write("sys/fs/cgroup/app/memory.stat", "anon 104857600\nfile 943718400\nactive_file 104857600\ninactive_file " +
+                                             std::to_string(800 * kMiB) + "\nshmem 0\n");
+  EXPECT_EQ(available(), 824 * kMiB);
+  // More inactive cache than usage (the files are read at different moments): usage 0, not a wrap.
+  write("sys/fs/cgroup/app/memory.stat", "inactive_file " + std::to_string(2000 * kMiB) + "\n");
+  EXPECT_EQ(available(), 1024 * kMiB);
+  // v1: memory.stat's total_inactive_file counts the group and those below it, as usage_in_bytes
+  // does (inactive_file is the group's own).
+  write("proc/self/mountinfo", kV1Mounts);
+  write("proc/self/cgroup", "4:memory:/job\n");
+  write("sys/fs/cgroup/memory/job/memory.limit_in_bytes", std::to_string(512 * kMiB) + "\n");
+  write("sys/fs/cgroup/memory/job/memory.usage_in_bytes", std::to_string(500 * kMiB) + "\n");
+  write("sys/fs/cgroup/memory/job/memory.stat", "cache 1\ninactive_file " + std::to_string(1 * kMiB) +
+                                                    "\ntotal_inactive_file " + std::to_string(300 * kMiB) + "\n");
+  EXPECT_EQ(available(), 312 * kMiB);
+}
+
 }  // namespace
