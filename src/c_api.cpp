@@ -44,16 +44,18 @@ embedkit::EmbeddingTable& table_of(ek_table* table) {
 }
 
 // Copies `text` and its NUL into the caller's buffer, or says in *length how much room it needs;
-// neither may overlap what the call read (`read`).
+// neither may overlap what the call read (`read`). The buffer's bytes checked are those written (the
+// text and its NUL, none when it does not fit), not the capacity the caller claims: a generous
+// capacity over a later input is no overlap.
 void write_text(const std::string& text, std::string_view what, char* buffer, std::size_t capacity,
                 std::size_t* length, const std::vector<NamedBytes>& read) {
   if (length == nullptr) throw Error(Status::invalid_argument, "length is NULL");
-  const NamedBytes written[] = {{"buffer", buffer, buffer == nullptr ? 0 : capacity},
-                                {"length", length, sizeof *length}};
-  embedkit::detail::check_outputs_apart(written, read);
   const std::size_t needed = text.size() + 1;
+  const bool fits = buffer != nullptr && capacity >= needed;
+  const NamedBytes written[] = {{"buffer", buffer, fits ? needed : 0}, {"length", length, sizeof *length}};
+  embedkit::detail::check_outputs_apart(written, read);
   *length = needed;
-  if (buffer == nullptr || capacity < needed) {
+  if (!fits) {
     throw Error(Status::invalid_argument,
                 fmt::format("{} buffer holds {} bytes, but the {} needs {} (including the NUL); "
                             "*length says how many",

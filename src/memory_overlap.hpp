@@ -23,11 +23,13 @@ struct NamedBytes {
   std::size_t bytes = 0;
 };
 
-/// Whether two ranges share a byte (an empty range shares none).
+/// Whether two ranges share a byte (an empty range shares none). Compared by distances from the
+/// lower start, never by end addresses: begin + bytes wraps for a range that reaches the end of the
+/// address space, and the sum would then say "apart" for ranges that share bytes.
 inline bool overlap(const NamedBytes& a, const NamedBytes& b) {
   if (a.bytes == 0 || b.bytes == 0) return false;
   const auto a_begin = reinterpret_cast<std::uintptr_t>(a.data), b_begin = reinterpret_cast<std::uintptr_t>(b.data);
-  return a_begin < b_begin + b.bytes && b_begin < a_begin + a.bytes;
+  return a_begin <= b_begin ? b_begin - a_begin < a.bytes : a_begin - b_begin < b.bytes;
 }
 
 /// Whether two ranges are the same bytes.

@@ -10,6 +10,7 @@
 #include <embedkit/table.hpp>
 
 #include "kernels/gather_kernel.hpp"
+#include "src/memory_overlap.hpp"
 #include "src/table_access.hpp"
 #include "tests/kernel_host_launch.hpp"
 #include "tests/sim_context.hpp"
@@ -196,9 +197,54 @@ TEST(AliasingCApi, SummaryBufferOverItsBatchIsRefused) {
   std::int64_t shape[] = {2};
   DLTensor batch = host_tensor(ids, kInt64, shape, 1);
   std::size_t length = 0;
-  expect_overlap_refused(ek_table_summary(t.table, &batch, reinterpret_cast<char*>(arena.bytes + 8), 200, &length),
+  // Room for the whole summary (it is checked on the bytes it would write, refused before any is).
+  expect_overlap_refused(ek_table_summary(t.table, &batch, reinterpret_cast<char*>(arena.bytes + 8), 4096, &length),
                          "buffer", "batch");
   EXPECT_EQ(arena.snapshot(), before);
+}
+
+// A text buffer is checked on the bytes written (the text and its NUL), not on the capacity the
+// caller claims: a generous capacity over a later input was refused, and a capacity near SIZE_MAX
+// wrapped the range's end around the address space, so text written over the batch was accepted.
+TEST(AliasingCApi, TextBuffersAreCheckedOnTheBytesWrittenNotOnTheirCapacity) {
+  CTable t;
+  std::vector<unsigned char> arena(8192);
+  std::int64_t* ids = reinterpret_cast<std::int64_t*>(arena.data() + arena.size() - 16);  // the last 16 bytes
+  ids[0] = 0, ids[1] = 1;
+  std::int64_t shape[] = {2};
+  DLTensor batch = host_tensor(ids, kInt64, shape, 1);
+  std::size_t length = 0;
+  char* buffer = reinterpret_cast<char*>(arena.data());
+  ASSERT_EQ(ek_table_summary(t.table, &batch, buffer, std::size_t{1} << 40, &length), EK_OK) << ek_last_error();
+  ASSERT_LT(length, arena.size() - 16);
+  EXPECT_EQ(std::strlen(buffer) + 1, length);
+  // The batch 16 bytes into the buffer: the text lands on it whatever the capacity.
+  std::int64_t* inside = reinterpret_cast<std::int64_t*>(arena.data() + 16);
+  inside[0] = 0, inside[1] = 1;
+  batch.data = inside;
+  const std::vector<unsigned char> before = arena;
+  for (const std::size_t capacity : {std::size_t{4096}, SIZE_MAX, SIZE_MAX - 8}) {
+    SCOPED_TRACE(capacity);
+    expect_overlap_refused(ek_table_summary(t.table, &batch, buffer, capacity, &length), "buffer", "batch");
+    EXPECT_EQ(arena, before);
+  }
+}
+
+// overlap() at the top of the address space, where begin + bytes wraps to a small number.
+TEST(AliasingRanges, RangesReachingTheEndOfTheAddressSpaceAreComparedWithoutWrapping) {
+  using embedkit::detail::NamedBytes;
+  using embedkit::detail::overlap;
+  const auto at = [](std::uintptr_t address) { return reinterpret_cast<const void*>(address); };
+  const std::uintptr_t top = std::numeric_limits<std::uintptr_t>::max();
+  const NamedBytes last{"last", at(top - 15), 16}, inside{"inside", at(top - 3), 2}, low{"low", at(0x1000), 16};
+  EXPECT_TRUE(overlap(last, inside));
+  EXPECT_TRUE(overlap(inside, last));
+  EXPECT_FALSE(overlap(last, low));
+  EXPECT_FALSE(overlap(low, last));
+  const NamedBytes everything_above{"huge", at(0x1000), SIZE_MAX}, later{"later", at(0x2000), 8};
+  EXPECT_TRUE(overlap(everything_above, later));
+  EXPECT_TRUE(overlap(later, everything_above));
+  EXPECT_FALSE(overlap(NamedBytes{"before", at(0x800), 0x800}, everything_above));  // touching, not sharing
 }
 
 // Outputs over the table's own memory: a copy of the weights onto themselves, a lookup's rows
