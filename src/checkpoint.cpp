@@ -135,7 +135,11 @@ void EmbeddingTable::save(std::string_view directory) const {
   }
   const std::string dir(directory);
   detail::ensure_directory(dir);
-  // The arrays, copied out under the lock, so the checkpoint is one step's state.
+  // One save at a time in a directory (threads, tables and processes alike): a save's cleanup deletes
+  // files of a save's forms that no manifest lists, which includes those of a save still writing.
+  // Taken before the arrays are copied, so saves land in the order their states were taken.
+  const detail::DirectoryLock one_save_at_a_time(dir);
+  // The arrays, copied out under the table's lock, so the checkpoint is one step's state.
   std::vector<SavedArray> arrays;
   nlohmann::json manifest;
   {

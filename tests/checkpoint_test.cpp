@@ -18,6 +18,7 @@
 #include <chrono>
 #include <cstdlib>
 #include <fstream>
+#include <functional>
 #include <nlohmann/json.hpp>
 #include <random>
 #include <set>
@@ -157,6 +158,45 @@ TEST(Checkpoint, SavingOverAnOldCheckpointReplacesItsFiles) {
     }
   }
   expect_same(table, EmbeddingTable::load(directory));
+}
+
+// Two saves into one directory at once (two tables, two threads): each holds a lock on the directory
+// for its whole save, so both succeed and the checkpoint is one table whole. Before, one save's
+// cleanup deleted the files of the other still in progress, whose manifest then named missing files.
+TEST(Checkpoint, ConcurrentSavesIntoOneDirectoryAreSerialisedAndBothSucceed) {
+  const std::string directory = fresh_directory();
+  TableConfig other_config = trained_config(OptimizerKind::sgd);
+  other_config.name = "other";
+  other_config.seed = 11;
+  EmbeddingTable adam(trained_config(OptimizerKind::adam)), sgd(other_config);
+  train(adam, 1);
+  // A short pause at every step of a save, so the two saves interleave.
+  embedkit::detail::set_checkpoint_fault_hook(
+      [](std::string_view) { std::this_thread::sleep_for(std::chrono::microseconds(300)); });
+  struct Unhook {
+    ~Unhook() { embedkit::detail::set_checkpoint_fault_hook({}); }
+  } unhook;
+  for (int round = 0; round < 12; ++round) {
+    std::string errors[2];
+    const auto save = [&directory](const EmbeddingTable& table, std::string& error) {
+      try {
+        table.save(directory);
+      } catch (const Error& e) {
+        error = e.what();
+      }
+    };
+    std::thread first(save, std::cref(adam), std::ref(errors[0])), second(save, std::cref(sgd), std::ref(errors[1]));
+    first.join();
+    second.join();
+    EXPECT_EQ(errors[0], "") << "round " << round;
+    EXPECT_EQ(errors[1], "") << "round " << round;
+    try {
+      const EmbeddingTable loaded = EmbeddingTable::load(directory);
+      expect_same(loaded.config().name == "other" ? sgd : adam, loaded);
+    } catch (const Error& e) {
+      ADD_FAILURE() << "round " << round << ": " << e.what();
+    }
+  }
 }
 
 TEST(Checkpoint, LoadPlacesByTodaysPolicy) {

@@ -14,7 +14,9 @@
  * ek_lookup_pooled, ek_compute_mask, ek_get_weights, ek_table_info, ek_save) run concurrently;
  * writing calls (ek_train_step, ek_train_step_pooled, ek_set_weights, ek_set_learning_rate,
  * ek_table_migrate, ek_table_set_cuda_stream) wait for them and run alone, so a read never sees a
- * row half-way through a step. Different tables are independent. ek_last_error() is per thread.
+ * row half-way through a step. Different tables are independent. Saves into one directory (of one
+ * table or several, from threads or processes) take turns on a lock on the directory, and each
+ * succeeds. ek_last_error() is per thread.
  * ek_table_destroy must not overlap any other call on that table. */
 #ifndef EMBEDKIT_C_API_H
 #define EMBEDKIT_C_API_H

@@ -169,8 +169,10 @@ class EMBEDKIT_API EmbeddingTable {
   /// that neither the new nor the previous manifest lists are deleted (older generations, leftovers
   /// of killed saves): one previous generation stays, so a concurrent load still finds its files.
   /// A failed save removes its own files. A crash at any moment leaves the old checkpoint or the
-  /// new one. Not for concurrent saves into one directory. @throws Error: io_error (naming the
-  /// file; a manifest.json that is not a regular file included), unsupported (a custom optimizer).
+  /// new one. Saves into one directory (threads, tables, processes) take turns on an exclusive
+  /// flock(2) on the directory, held for the whole save, and each succeeds.
+  /// @throws Error: io_error (naming the file; a manifest.json that is not a regular file
+  ///         included), unsupported (a custom optimizer).
   void save(std::string_view directory) const;
   /// @brief Loads a checkpoint saved by save(), placed by today's policy on `context` (not the
   /// saved device). Every checksum, shape and file name is checked before the table exists.

@@ -2,11 +2,14 @@
 
 #include <embedkit/status.hpp>
 
+#include "../log.hpp"
+
 #include <fmt/format.h>
 
 #include <cerrno>
 #include <cstring>
 #include <fcntl.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -121,6 +124,22 @@ void ensure_directory(const std::string& directory) {
     throw Error(Status::io_error, fmt::format("{}: not a directory", directory));
   }
 }
+
+DirectoryLock::DirectoryLock(const std::string& directory) : fd_(-1) {
+  Descriptor fd(::open(directory.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  if (fd.get() < 0) fail("cannot open directory", directory);
+  int result = 0;
+  while ((result = ::flock(fd.get(), LOCK_EX)) != 0 && errno == EINTR) {
+  }
+  if (result != 0) {
+    if (errno != ENOLCK && errno != EOPNOTSUPP) fail("cannot lock directory", directory);
+    logger().warn("{}: cannot lock the directory ({}); concurrent saves into it are not serialised", directory,
+                  std::strerror(errno));
+  }
+  fd_ = fd.release();
+}
+
+DirectoryLock::~DirectoryLock() { ::close(fd_); }  // closing the last descriptor releases the lock
 
 void set_checkpoint_fault_hook(FaultHook hook) {
   std::lock_guard lock(hook_mutex);

@@ -49,6 +49,23 @@ void sync_directory(const std::string& directory);
 /// Creates `directory` if it is missing (one level).
 void ensure_directory(const std::string& directory);
 
+/// An exclusive flock(2) on `directory` itself, held until destroyed: what serialises checkpoint
+/// saves into one directory, between threads (each lock opens its own descriptor, and flock locks
+/// belong to the open file) and between processes. Released by the kernel if the process dies.
+/// Blocks while another holder has it. A directory that cannot be opened is Error(io_error) naming
+/// it; a filesystem without flock support (ENOLCK, EOPNOTSUPP) is only a warning, as the save then
+/// proceeds unserialised.
+class DirectoryLock {
+ public:
+  explicit DirectoryLock(const std::string& directory);
+  ~DirectoryLock();
+  DirectoryLock(const DirectoryLock&) = delete;
+  DirectoryLock& operator=(const DirectoryLock&) = delete;
+
+ private:
+  int fd_;
+};
+
 /// Refuses an empty checkpoint directory, which would otherwise put the checkpoint's files at the
 /// filesystem's root ("" + "/manifest.json"): Error(invalid_argument).
 void check_checkpoint_directory(std::string_view directory);
