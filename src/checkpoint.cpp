@@ -94,25 +94,25 @@ void delete_unlisted(const std::string& dir, const std::set<std::string>& curren
   }
 }
 
-void check_listed_name(const std::string& name) {
-  if (!detail::is_checkpoint_data_name(name)) {
-    // Quoted as JSON writes it: a NUL or a control character in the name stays visible.
-    bad_manifest(fmt::format("names the file {}, which is not a plain file name inside the checkpoint directory of a "
-                             "form a save writes (weights-STEP-ID.npy, state-SLOT-STEP-ID.npy)",
-                             detail::json_repr(name)));
-  }
-}
-
 // Refuses a state value the optimizer's update cannot take (a NaN momentum, a negative accumulator
-// whose square root is NaN at the next step), naming the file, the row and the value.
+// whose square root is NaN at the next step, an accumulator of 0 that the config's epsilon does not
+// keep from dividing 0 by 0), naming the file, the row and the value.
 void check_state_values(const std::vector<float>& values, const detail::SlotSpec& spec, const std::string& file) {
   for (std::size_t i = 0; i < values.size(); ++i) {
     const float v = values[i];
-    if (std::isfinite(v) && (!spec.non_negative || v >= 0.0f)) continue;
-    throw Error(Status::io_error, fmt::format("{}: row {} holds {}, which is not finite{} as the optimizer state '{}' "
-                                              "must be",
-                                              file, static_cast<std::int64_t>(i) / spec.width, v,
-                                              spec.non_negative ? " and >= 0" : "", spec.name));
+    const std::int64_t row = static_cast<std::int64_t>(i) / spec.width;
+    if (!std::isfinite(v) || (spec.non_negative && v < 0.0f)) {
+      throw Error(Status::io_error, fmt::format("{}: row {} holds {}, which is not finite{} as the optimizer state "
+                                                "'{}' must be",
+                                                file, row, v, spec.non_negative ? " and >= 0" : "", spec.name));
+    }
+    // The rule validate() applies to initial_accumulator_value, applied to every saved value.
+    if (spec.zero_divides && detail::zero_in_step(v)) {
+      throw Error(Status::io_error, fmt::format("{}: row {} holds {}, which is 0 in a step (denormals are flushed): "
+                                                "the optimizer state '{}' of this config would divide 0 by 0 on a "
+                                                "zero gradient",
+                                                file, row, v, spec.name));
+    }
   }
 }
 

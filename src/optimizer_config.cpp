@@ -7,6 +7,7 @@
 #include "json_document.hpp"
 #include "json_fields.hpp"
 #include "keras_objects.hpp"
+#include "optimizer_state.hpp"
 
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
@@ -227,11 +228,10 @@ void OptimizerConfig::validate() const {
         {"l2_shrinkage_regularization_strength", l2_shrinkage_regularization_strength}, {"beta", beta}}) {
     detail::require_float32(value, fmt::format("optimizer {}", name));
   }
-  // Whether a value is 0 as the step sees it: in float32, denormals flushed (detail::flush_denormal).
-  const auto zero_in_step = [](double value) { return detail::flush_denormal(static_cast<float>(value)) == 0.0f; };
+  using detail::zero_in_step;
   // An accumulator that can be 0 when a zero gradient arrives divides 0 by 0 unless epsilon is > 0.
   const auto require_no_zero_over_zero = [&](const char* optimizer) {
-    require(!zero_in_step(epsilon) || !zero_in_step(initial_accumulator_value),
+    require(!detail::zero_accumulator_divides_zero_by_zero(*this) || !zero_in_step(initial_accumulator_value),
             fmt::format("optimizer {} epsilon {} with initial_accumulator_value {} divides 0 by 0 on a zero gradient: "
                         "give one of them a value of at least {} (the smallest normal float32)",
                         optimizer, epsilon, initial_accumulator_value, static_cast<double>(detail::kSmallestNormalFloat)));
@@ -276,10 +276,7 @@ void OptimizerConfig::validate() const {
       require(!zero_in_step(learning_rate),
               fmt::format("optimizer Ftrl needs a learning_rate of at least {} (the smallest normal float32), got {}",
                           static_cast<double>(detail::kSmallestNormalFloat), learning_rate));
-      // At accumulator 0, accumulator^(-learning_rate_power) is 0 too, and so is the divisor
-      // accumulator^p / lr + 2·(l2 + beta / (2·lr)) unless l2 or beta is > 0.
-      require(!zero_in_step(initial_accumulator_value) || learning_rate_power == 0 ||
-                  !zero_in_step(l2_regularization_strength) || !zero_in_step(beta),
+      require(!zero_in_step(initial_accumulator_value) || !detail::zero_accumulator_divides_zero_by_zero(*this),
               fmt::format("optimizer Ftrl initial_accumulator_value {} with learning_rate_power {} divides 0 by 0 on a "
                           "zero gradient (l2_regularization_strength and beta are 0): give "
                           "initial_accumulator_value a value of at least {} (the smallest normal float32)",

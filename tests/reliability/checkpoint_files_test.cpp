@@ -481,6 +481,51 @@ TEST(CheckpointContents, OptimizerStateOutsideWhatItsOptimizerAllowsIsRefusedNam
   }
 }
 
+// An accumulator of 0 (or a denormal, 0 once flushed) where the config has nothing else keeping the
+// step from 0/0: Adagrad and row-wise Adagrad at epsilon 0, FTRL with l2 and beta 0. The rule
+// validate() applies to initial_accumulator_value; the same value under epsilon > 0 loads.
+TEST(CheckpointContents, AZeroAccumulatorThatWouldDivideZeroByZeroIsRefusedNamingFileRowAndValue) {
+  struct Case {
+    OptimizerKind kind;
+    double epsilon;
+    std::string slot;
+    std::int64_t width;
+    float value;
+    bool refused;
+  };
+  const std::vector<Case> cases = {
+      {OptimizerKind::adagrad, 0.0, "accumulator", 4, 0.0f, true},
+      {OptimizerKind::adagrad, 0.0, "accumulator", 4, 1e-40f, true},
+      {OptimizerKind::rowwise_adagrad, 0.0, "row_accumulator", 1, 0.0f, true},
+      {OptimizerKind::ftrl, 1e-7, "accumulator", 4, 0.0f, true},  // l2 and beta 0 by default
+      {OptimizerKind::adagrad, 1e-7, "accumulator", 4, 0.0f, false},
+      {OptimizerKind::rowwise_adagrad, 1e-8, "row_accumulator", 1, 0.0f, false},
+  };
+  for (const Case& c : cases) {
+    SCOPED_TRACE(fmt::format("{} epsilon {} value {}", c.slot, c.epsilon, c.value));
+    const std::string directory = fresh_directory();
+    TableConfig config = small_config(c.kind);
+    config.optimizer.epsilon = c.epsilon;
+    config.optimizer.initial_accumulator_value = 0.1;
+    EmbeddingTable table(config);
+    table.save(directory);
+    std::vector<float> state = table.optimizer_state(c.slot).values;
+    state[static_cast<std::size_t>(7 * c.width)] = c.value;  // row 7
+    replace_array(directory, "optimizer_state", c.slot, state, {40, c.width});
+    nlohmann::json manifest = manifest_of(directory);
+    const std::string name = entry_of(manifest, "optimizer_state", c.slot)["name"].get<std::string>();
+    for (const auto& context : both_contexts()) {
+      if (c.refused) {
+        expect_error([&] { EmbeddingTable::load(directory, *context); }, Status::io_error,
+                     {fmt::format("{}: row 7 holds {}, which is 0 in a step", name, c.value),
+                      "'" + c.slot + "'", "divide 0 by 0"});
+      } else {
+        EXPECT_EQ(EmbeddingTable::load(directory, *context).optimizer_state(c.slot).values, state);
+      }
+    }
+  }
+}
+
 TEST(CheckpointContents, AFileLargerThanTheManifestsShapeIsRefusedBeforeItIsRead) {
   const std::string directory = fresh_directory();
   EmbeddingTable(small_config(OptimizerKind::sgd)).save(directory);
