@@ -18,7 +18,6 @@
 
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
-#include <xxhash.h>
 
 #include <dirent.h>
 #include <sys/stat.h>
@@ -39,10 +38,6 @@ namespace {
 constexpr const char* kFormat = "embedkit-checkpoint";
 constexpr int kFormatVersion = 1;
 constexpr std::string_view kManifest = detail::kManifestName;
-
-std::string checksum(std::string_view bytes) {
-  return fmt::format("{:016x}", XXH64(bytes.data(), bytes.size(), 0));
-}
 
 std::string join(std::string_view directory, std::string_view name) { return fmt::format("{}/{}", directory, name); }
 
@@ -180,7 +175,7 @@ void EmbeddingTable::save(std::string_view directory) const {
       detail::write_file_durably(join(dir, name), bytes);
       detail::checkpoint_fault_point("wrote " + name);
       nlohmann::json entry = {{"name", name}, {"role", array.role}, {"shape", array.shape}, {"dtype", "<f4"},
-                              {"xxh64", checksum(bytes)}};
+                              {"xxh64", detail::checkpoint_checksum(bytes)}};
       if (!array.slot.empty()) entry["slot"] = array.slot;
       files.push_back(std::move(entry));
       current.insert(name);
@@ -224,8 +219,7 @@ EmbeddingTable EmbeddingTable::load(std::string_view directory, Context& context
                                  kFormatVersion));
       }
       // Typed reads: get<std::int64_t>() would convert a float or a boolean, and 1e300 out of range.
-      step = detail::integer(manifest.at("step"), "step");
-      if (step < 0 || step > detail::kMaxStep) bad_manifest(fmt::format("step {} is not in [0, {}]", step, detail::kMaxStep));
+      step = detail::checked_step(detail::integer(manifest.at("step"), "step"));
     } catch (const nlohmann::json::exception& e) {
       bad_manifest(fmt::format("malformed: {}", e.what()));
     } catch (const Error& e) {
@@ -249,7 +243,7 @@ EmbeddingTable EmbeddingTable::load(std::string_view directory, Context& context
     try {
       for (const auto& file : manifest.at("files")) {
         const std::string name = file.at("name").get<std::string>();
-        check_listed_name(name);
+        detail::check_listed_name(name);
         const std::string role = file.at("role").get<std::string>();
         std::vector<std::int64_t> expected;
         std::vector<float>* target = nullptr;
@@ -281,7 +275,7 @@ EmbeddingTable EmbeddingTable::load(std::string_view directory, Context& context
         check_shape(listed_shape);
         // The file's size is checked against that shape before a byte of it is read.
         const std::string bytes = detail::read_npy_file(join(dir, name), name, &expected);
-        if (checksum(bytes) != file.at("xxh64").get<std::string>()) {
+        if (detail::checkpoint_checksum(bytes) != file.at("xxh64").get<std::string>()) {
           throw Error(Status::io_error, fmt::format("{}: checksum mismatch", name));
         }
         detail::NpyArray array = detail::parse_npy(bytes, name);

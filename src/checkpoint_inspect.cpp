@@ -10,7 +10,6 @@
 
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
-#include <xxhash.h>
 
 #include <cmath>
 #include <limits>
@@ -18,6 +17,7 @@
 namespace embedkit {
 
 CheckpointInfo inspect_checkpoint(std::string_view directory) {
+  detail::check_checkpoint_directory(directory);  // "" would read /manifest.json
   const std::string dir(directory);
   CheckpointInfo info;
   info.manifest_json = detail::read_file(dir + "/manifest.json", detail::kMaxManifestBytes);
@@ -49,14 +49,10 @@ CheckpointInfo inspect_checkpoint(std::string_view directory) {
   for (std::size_t k = 0; k < info.files.size(); ++k) {
     CheckpointFile& file = info.files[k];
     try {
-      if (!detail::is_checkpoint_data_name(file.name)) {
-        throw Error(Status::io_error, fmt::format("{}: not a plain file name inside the directory of a form a save writes",
-                                                  detail::json_repr(file.name)));
-      }
+      detail::check_listed_name(file.name);
       // The size against the manifest's shape before a byte is read: a sparse 100 GiB file is refused.
       const std::string bytes = detail::read_npy_file(dir + "/" + file.name, file.name, &file.shape);
-      const std::string sum = fmt::format("{:016x}", XXH64(bytes.data(), bytes.size(), 0));
-      if (sum != checksums[k]) {
+      if (detail::checkpoint_checksum(bytes) != checksums[k]) {
         throw Error(Status::io_error, fmt::format("{}: checksum mismatch", file.name));
       }
       const detail::NpyArray array = detail::parse_npy(bytes, file.name);

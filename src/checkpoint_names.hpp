@@ -5,6 +5,13 @@
 // first to `manifest.json`. A manifest may list only such data files, and a save deletes only files
 // of these forms, so neither a hostile manifest nor a foreign file in the directory is ever deleted.
 
+#include <embedkit/status.hpp>
+
+#include "json_fields.hpp"
+
+#include <fmt/format.h>
+#include <xxhash.h>
+
 #include <cstdint>
 #include <string>
 #include <string_view>
@@ -73,6 +80,22 @@ inline bool is_checkpoint_file_name(std::string_view name) {
   const std::string prefix = manifest_temporary_name("");
   if (name.substr(0, prefix.size()) == prefix) return is_checkpoint_token(name.substr(prefix.size()));
   return is_checkpoint_data_name(name);
+}
+
+/// Refuses a name a manifest lists that is not a data file name a save writes (a path, the manifest
+/// itself, a foreign file): Error(io_error) `manifest.json: names the file "../x", which is not ...`,
+/// the name quoted as JSON writes it, so a NUL or a control character in it stays visible.
+inline void check_listed_name(std::string_view name) {
+  if (is_checkpoint_data_name(name)) return;
+  throw Error(Status::io_error,
+              fmt::format("{}: names the file {}, which is not a plain file name inside the checkpoint directory of a "
+                          "form a save writes (weights-STEP-ID.npy, state-SLOT-STEP-ID.npy)",
+                          kManifestName, json_repr(nlohmann::json(std::string(name)))));
+}
+
+/// A data file's checksum as a manifest records it: xxHash64 (seed 0), 16 lowercase hex digits.
+inline std::string checkpoint_checksum(std::string_view bytes) {
+  return fmt::format("{:016x}", XXH64(bytes.data(), bytes.size(), 0));
 }
 
 }  // namespace embedkit::detail

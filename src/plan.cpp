@@ -8,6 +8,7 @@
 #include "json_document.hpp"
 #include "json_fields.hpp"
 #include "plan_request_json.hpp"
+#include "step_limit.hpp"
 
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
@@ -17,6 +18,13 @@
 #include <string>
 
 namespace embedkit {
+namespace {
+
+// The largest size a plan reads, as a string or as a JSON integer alike: every size up to it is exact
+// as a double, which strings pass through and JSON readers may hold numbers as.
+constexpr std::int64_t kLargestExact = detail::kExactDoubleLimit - 1;
+
+}  // namespace
 
 std::uint64_t parse_bytes(std::string_view text) {
   std::size_t end = 0;
@@ -46,7 +54,6 @@ std::uint64_t parse_bytes(std::string_view text) {
   }
   // The size passes through a double: above 2^53 - 1 not every byte count is one, so the size used
   // would not be the size written (and "1e19" would not even fit the llround below).
-  constexpr std::int64_t kLargestExact = (std::int64_t{1} << 53) - 1;
   if (bytes > static_cast<double>(kLargestExact)) {
     throw Error(Status::invalid_argument,
                 fmt::format("'{}' is more than {} bytes, the largest size read exactly", text, kLargestExact));
@@ -121,7 +128,13 @@ PlanRequest plan_request_from_json(std::string_view json) {
   }
   PlanRequest request;
   const auto bytes = [](const nlohmann::json& value, std::string_view key) {
-    return value.is_string() ? parse_bytes(value.get<std::string>()) : non_negative_integer(value, key);
+    if (value.is_string()) return parse_bytes(value.get<std::string>());
+    const std::uint64_t size = non_negative_integer(value, key);
+    if (size > static_cast<std::uint64_t>(kLargestExact)) {
+      throw Error(Status::invalid_argument,
+                  fmt::format("{} {} is more than {} bytes, the largest size read exactly", key, size, kLargestExact));
+    }
+    return size;
   };
   for (const auto& [key, value] : document.items()) {
     if (key == "rows") {

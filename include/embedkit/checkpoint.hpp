@@ -37,7 +37,8 @@ struct CheckpointInfo {
 
 /// @brief Reads and checks the checkpoint in `directory` without building a table.
 /// @throws Error(io_error) when the manifest itself is missing or malformed; a bad data file is
-///         reported in its CheckpointFile instead.
+///         reported in its CheckpointFile instead. Error(invalid_argument) for an empty `directory`
+///         (use "." for this one), before anything is read.
 EMBEDKIT_API CheckpointInfo inspect_checkpoint(std::string_view directory);
 
 }  // namespace embedkit

@@ -21,7 +21,6 @@ class InputFile {
   InputFile(const InputFile&) = delete;
   InputFile& operator=(const InputFile&) = delete;
 
-  const std::string& path() const { return path_; }
   /// The size fstat(2) gave at the open.
   std::uint64_t size() const { return size_; }
   /// Up to `count` bytes from `offset` (fewer only where the file ends sooner).

@@ -6,6 +6,7 @@
 
 #include "src/host_memory.hpp"
 
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
@@ -185,6 +186,33 @@ TEST(SizeLimits, GpuMemoryAboveTheLargestExactSizeIsRefused) {
   const auto [status, report] = plan(R"({"rows": 5, "dim": 4, "gpu_memory": "8191TiB"})");
   ASSERT_EQ(status, EK_OK) << report;
   EXPECT_EQ(nlohmann::json::parse(report)["device_free_bytes"], std::uint64_t{8191} << 40);
+}
+
+// Sizes given as JSON integers have the same cap as sizes given as strings: they are held as doubles
+// by JSON readers, and were taken to the byte however large.
+TEST(SizeLimits, GpuMemoryAsAJsonIntegerAboveTheLargestExactSizeIsRefused) {
+  for (const char* key : {"gpu_memory", "gpu_memory_limit", "gpu_memory_headroom"}) {
+    for (const char* size : {"9007199254740992", "18446744073709551615"}) {
+      const auto [status, message] = plan(fmt::format(R"({{"rows": 5, "dim": 4, "{}": {}}})", key, size));
+      EXPECT_EQ(status, EK_INVALID_ARGUMENT) << key << " " << size;
+      EXPECT_NE(message.find(fmt::format("{} {} is more than 9007199254740991 bytes", key, size)), std::string::npos)
+          << message;
+    }
+  }
+  const auto [status, report] = plan(R"({"rows": 5, "dim": 4, "gpu_memory": 9007199254740991})");
+  ASSERT_EQ(status, EK_OK) << report;
+  EXPECT_EQ(nlohmann::json::parse(report)["device_free_bytes"], (std::uint64_t{1} << 53) - 1);
+}
+
+// inspect_checkpoint("") read /manifest.json: the empty path is refused first, as load and save refuse it.
+TEST(SizeLimits, InspectingAnEmptyCheckpointPathIsAnInvalidArgument) {
+  try {
+    (void)embedkit::inspect_checkpoint("");
+    ADD_FAILURE() << "inspected";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.status(), embedkit::Status::invalid_argument) << e.what();
+    EXPECT_NE(std::string(e.what()).find("checkpoint directory is empty"), std::string::npos) << e.what();
+  }
 }
 
 TEST(SizeLimits, EmptyCheckpointPathIsAnInvalidArgument) {
