@@ -8,6 +8,7 @@
 #include "../io/files.hpp"
 #include "../json_document.hpp"
 #include "../json_fields.hpp"
+#include "../log.hpp"
 #include "../step_limit.hpp"
 #include "../optimizer_state.hpp"
 #include "../table_access.hpp"
@@ -16,7 +17,11 @@
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
+#include <dirent.h>
+
+#include <cerrno>
 #include <cstdio>
+#include <limits>
 #include <map>
 #include <random>
 
@@ -27,7 +32,31 @@ constexpr const char* kManifest = "sharded.json";
 constexpr const char* kFormat = "embedkit-sharded-checkpoint";
 constexpr int kFormatVersion = 1;
 
+constexpr std::string_view kTemporaryPrefix = "sharded.json.tmp-";  // then 8 hex digits
+
 std::string join(std::string_view directory, std::string_view name) { return fmt::format("{}/{}", directory, name); }
+
+// Deletes the sharded.json.tmp-XXXXXXXX files in `directory` that saves killed before their rename
+// left, which no later save would otherwise remove; only names of that form, never a foreign file.
+// One that cannot be deleted is only a warning: the save is in.
+void remove_killed_saves_temporaries(const std::string& directory) {
+  DIR* listing = ::opendir(directory.c_str());
+  if (listing == nullptr) return;
+  std::vector<std::string> doomed;
+  while (const dirent* entry = ::readdir(listing)) {
+    const std::string_view name = entry->d_name;
+    if (name.size() == kTemporaryPrefix.size() + 8 && name.substr(0, kTemporaryPrefix.size()) == kTemporaryPrefix &&
+        name.find_first_not_of("0123456789abcdef", kTemporaryPrefix.size()) == std::string_view::npos) {
+      doomed.emplace_back(name);
+    }
+  }
+  ::closedir(listing);
+  for (const std::string& name : doomed) {
+    if (std::remove(join(directory, name).c_str()) != 0 && errno != ENOENT) {
+      detail::logger().warn("sharded checkpoint {}: could not delete the leftover {}", directory, name);
+    }
+  }
+}
 
 std::string shard_directory(int rank, int world) { return fmt::format("rank{}of{}", rank, world); }
 
@@ -50,18 +79,21 @@ ShardedManifest read_manifest(const std::string& directory) {
     const nlohmann::json json = detail::parse_json_document(
         detail::read_file(join(directory, kManifest), detail::kMaxManifestBytes), kManifest, Status::io_error);
     if (json.value("format", "") != kFormat) bad_manifest(directory, "not an embedkit sharded checkpoint manifest");
-    if (json.value("format_version", 0) != kFormatVersion) {
+    // Typed reads: get<int>() would truncate 1.9 to 1 and wrap 4294967297 to 1.
+    const nlohmann::json version = json.value("format_version", nlohmann::json());
+    if (!version.is_number_integer() || version != kFormatVersion) {
       bad_manifest(directory, fmt::format("format version {} is not supported (this embedkit reads {})",
-                                          json.value("format_version", 0), kFormatVersion));
+                                          detail::json_repr(version), kFormatVersion));
     }
     manifest.config = detail::config_from_json(json.at("config"));
     manifest.split = parse_row_split(json.at("split").get<std::string>());
-    manifest.world = json.at("world_size").get<int>();
-    // Typed and in range, as a table checkpoint's step: no later train step may overflow it.
-    manifest.step = detail::integer(json.at("step"), "step");
-    if (manifest.step < 0 || manifest.step > detail::kMaxStep) {
-      bad_manifest(directory, fmt::format("step {} is not in [0, {}]", manifest.step, detail::kMaxStep));
+    const std::int64_t world = detail::positive_integer(json.at("world_size"), "world_size");
+    if (world > std::numeric_limits<int>::max()) {
+      bad_manifest(directory, fmt::format("world_size {} is more than an MPI job has ranks", world));
     }
+    manifest.world = static_cast<int>(world);
+    // Typed and in range, as a table checkpoint's step: no later train step may overflow it.
+    manifest.step = detail::checked_step(detail::integer(json.at("step"), "step"));
     const detail::RowLayout layout(manifest.config.input_dim, manifest.world, manifest.split);
     const auto& shards = json.at("shards");
     if (static_cast<int>(shards.size()) != manifest.world) {
@@ -70,8 +102,10 @@ ShardedManifest read_manifest(const std::string& directory) {
     for (int r = 0; r < manifest.world; ++r) {
       const auto& shard = shards.at(static_cast<std::size_t>(r));
       const ShardRows rows = layout.shard(r);
-      if (shard.at("rank").get<int>() != r || shard.at("first").get<std::int64_t>() != rows.first ||
-          shard.at("stride").get<std::int64_t>() != rows.stride || shard.at("rows").get<std::int64_t>() != rows.count) {
+      // Typed: a float or a wrapped integer that happened to convert to the right value is not it.
+      if (detail::integer(shard.at("rank"), "rank") != r || detail::integer(shard.at("first"), "first") != rows.first ||
+          detail::integer(shard.at("stride"), "stride") != rows.stride ||
+          detail::integer(shard.at("rows"), "rows") != rows.count) {
         bad_manifest(directory, fmt::format("shard {} does not hold the rows a {} split of {} rows over {} ranks gives",
                                             r, to_string(manifest.split), manifest.config.input_dim, manifest.world));
       }
@@ -158,8 +192,10 @@ void ShardedEmbeddingTable::save(std::string_view directory) const {
                                      {"world_size", world},
                                      {"step", impl.shard->step()},
                                      {"shards", shards}};
+    // Held across the write and the cleanup, so a concurrent save's temporary is never taken for a leftover.
+    const detail::DirectoryLock one_save_at_a_time(dir);
     std::random_device random;
-    const std::string temporary = fmt::format("{}.tmp-{:08x}", kManifest, random());
+    const std::string temporary = fmt::format("{}{:08x}", kTemporaryPrefix, random());
     try {
       detail::write_file_durably(join(dir, temporary), manifest.dump(2) + "\n");
       detail::replace_file(join(dir, temporary), join(dir, kManifest));
@@ -168,6 +204,7 @@ void ShardedEmbeddingTable::save(std::string_view directory) const {
       throw;
     }
     detail::sync_directory(dir);
+    remove_killed_saves_temporaries(dir);
     return 0;
   });
 }

@@ -7,7 +7,9 @@
 #include <filesystem>
 #include <fstream>
 #include <iterator>
+#include <set>
 #include <string>
+#include <utility>
 
 namespace embedkit::testing {
 namespace {
@@ -209,6 +211,83 @@ TEST(ShardedCheckpoint, AnEmptyPathAndAStepOutOfRangeAreRefusedOnEveryRank) {
               std::string::npos)
         << e.what();
   }
+}
+
+// The manifest's text with the value of the first "KEY": replaced by `value`.
+std::string with_value(std::string text, const std::string& key, const std::string& value) {
+  const std::size_t at = text.find("\"" + key + "\": ");
+  if (at == std::string::npos) return text;
+  const std::size_t begin = at + key.size() + 4, end = text.find_first_of(",\n}", begin);
+  return text.replace(begin, end - begin, value);
+}
+
+std::string read_text(const std::string& path) {
+  std::ifstream in(path);
+  return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+}
+
+// Issue #22 round-two review: the manifest's integers are read typed and in range. get<int>() took
+// world_size 2.5 as 2, wrapped 4294967298 to 2, and took format_version 1.5 as 1; get<std::int64_t>()
+// took a shard's first 0.5 as 0, so such manifests loaded.
+TEST(ShardedCheckpoint, ManifestIntegersThatAreFloatsOrWrapAreRefusedOnEveryRank) {
+  const SharedDirectory directory;
+  ShardedEmbeddingTable sharded(adam_config());
+  sharded.save(directory.path());
+  const std::string manifest = directory.path() + "/sharded.json";
+  const std::string saved = read_text(manifest);
+  const std::string world = std::to_string(world_size());
+  const std::vector<std::tuple<std::string, std::string, std::string>> cases = {
+      {"world_size", world + ".5", "world_size must be a positive integer, got " + world + ".5"},
+      {"world_size", std::to_string((std::int64_t{1} << 32) + world_size()), "world_size"},
+      {"format_version", "1.5", "format version 1.5 is not supported"},
+      {"format_version", "4294967297", "format version 4294967297 is not supported"},
+      {"rank", "0.5", "rank must be an integer, got 0.5"},
+      {"first", "0.5", "first must be an integer, got 0.5"},
+      {"stride", "1.0", "stride must be an integer, got 1.0"},
+      {"rows", "1e1", "rows must be an integer"},
+  };
+  for (const auto& [key, value, message] : cases) {
+    SCOPED_TRACE(key + " " + value);
+    if (world_rank() == 0) {
+      const std::string changed = with_value(saved, key, value);
+      ASSERT_NE(changed, saved);
+      std::ofstream(manifest, std::ios::trunc) << changed;
+    }
+    MPI_Barrier(MPI_COMM_WORLD);
+    try {
+      (void)ShardedEmbeddingTable::load(directory.path());
+      ADD_FAILURE() << "loaded";
+    } catch (const Error& e) {
+      EXPECT_EQ(e.status(), Status::io_error) << e.what();
+      EXPECT_NE(std::string(e.what()).find("sharded.json: "), std::string::npos) << e.what();
+      EXPECT_NE(std::string(e.what()).find(message), std::string::npos) << e.what();
+    }
+    MPI_Barrier(MPI_COMM_WORLD);
+  }
+}
+
+// A save killed between writing sharded.json.tmp-* and renaming it leaves the temporary; the next
+// successful save removes it (and only names of that form: other files stay).
+TEST(ShardedCheckpoint, TheNextSaveRemovesTemporaryManifestsThatKilledSavesLeft) {
+  const SharedDirectory directory;
+  ShardedEmbeddingTable sharded(adam_config());
+  sharded.save(directory.path());
+  const std::vector<std::string> leftovers = {"sharded.json.tmp-0badf00d", "sharded.json.tmp-12345678"};
+  if (world_rank() == 0) {
+    for (const std::string& name : leftovers) std::ofstream(directory.path() + "/" + name) << "{";
+    std::ofstream(directory.path() + "/notes.txt") << "mine";
+  }
+  MPI_Barrier(MPI_COMM_WORLD);
+  sharded.save(directory.path());
+  MPI_Barrier(MPI_COMM_WORLD);
+  std::set<std::string> names;
+  for (const auto& entry : std::filesystem::directory_iterator(directory.path())) {
+    names.insert(entry.path().filename().string());
+  }
+  for (const std::string& name : leftovers) EXPECT_EQ(names.count(name), 0u) << name << " was not removed";
+  EXPECT_EQ(names.count("notes.txt"), 1u);
+  EXPECT_EQ(names.count("sharded.json"), 1u);
+  (void)ShardedEmbeddingTable::load(directory.path());
 }
 
 }  // namespace
