@@ -2,9 +2,11 @@
 #include <embedkit/pretrained.hpp>
 #include <embedkit/status.hpp>
 
+#include "host_memory.hpp"
 #include "io/files.hpp"
 #include "io/npy.hpp"
 #include "log.hpp"
+#include "table_access.hpp"
 
 #include <fmt/format.h>
 
@@ -48,6 +50,19 @@ std::string file_name(const std::string& path) {
   return slash == std::string::npos ? path : path.substr(slash + 1);
 }
 
+// A text file read whole, refused with its name when host memory cannot take it now: a huge file
+// would otherwise fail as an allocation whose error names nothing.
+std::string read_text_file(const std::string& path) {
+  const detail::InputFile file(path);
+  const std::uint64_t available = detail::host_memory_available();
+  if (file.size() > available) {
+    throw Error(Status::out_of_memory, fmt::format("{}: the file holds {} bytes, more than the {} bytes of host memory "
+                                                   "available to read it",
+                                                   path, file.size(), available));
+  }
+  return file.read(0, file.size());
+}
+
 bool is_integer(std::string_view field) {
   return !field.empty() && field.find_first_not_of("0123456789") == std::string_view::npos;
 }
@@ -56,7 +71,11 @@ bool is_integer(std::string_view field) {
 
 void load_pretrained_npy(EmbeddingTable& table, const std::string& npy_path) {
   const std::string name = file_name(npy_path);
-  const detail::NpyArray matrix = detail::parse_npy(detail::read_npy_file(npy_path, name), name);
+  // The shape set_weights takes is checked on the header, before a matrix of another shape is read.
+  const auto fits_table = [&table](const std::vector<std::int64_t>& shape) {
+    detail::check_weight_shape(table.config(), shape);
+  };
+  const detail::NpyArray matrix = detail::parse_npy(detail::read_npy_file(npy_path, name, nullptr, fits_table), name);
   table.set_weights(matrix.values, matrix.shape);
 }
 
@@ -67,7 +86,7 @@ PretrainedCoverage load_pretrained_text(EmbeddingTable& table, const std::string
     throw Error(Status::invalid_argument,
                 fmt::format("reserved leading indices must be in [0, {}), got {}", table.input_dim(), reserved));
   }
-  const std::string vocabulary_text = detail::read_file(vocabulary_path);
+  const std::string vocabulary_text = read_text_file(vocabulary_path);
   const std::vector<std::string_view> tokens = lines_of(vocabulary_text);
   const auto vocabulary = static_cast<std::int64_t>(tokens.size());
   if (vocabulary + reserved > table.input_dim()) {
@@ -84,7 +103,7 @@ PretrainedCoverage load_pretrained_text(EmbeddingTable& table, const std::string
   for (std::int64_t k = 0; k < vocabulary; ++k) index_of.emplace(tokens[k], reserved + k);
 
   // Parse and check every line first: a bad line changes nothing.
-  const std::string vectors_text = detail::read_file(vectors_path);
+  const std::string vectors_text = read_text_file(vectors_path);
   const std::string name = file_name(vectors_path);
   const std::vector<std::string_view> lines = lines_of(vectors_text);
   std::vector<std::pair<std::int64_t, std::vector<float>>> rows;

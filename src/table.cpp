@@ -19,11 +19,8 @@
 #include <mutex>
 
 namespace embedkit {
-namespace {
+namespace detail {
 
-using Impl = EmbeddingTable::Impl;
-
-// A whole-matrix shape must be (input_dim, output_dim); the message is Keras's.
 void check_weight_shape(const TableConfig& config, std::span<const std::int64_t> shape) {
   const std::int64_t expected[] = {config.input_dim, config.output_dim};
   if (!std::equal(shape.begin(), shape.end(), std::begin(expected), std::end(expected))) {
@@ -32,6 +29,13 @@ void check_weight_shape(const TableConfig& config, std::span<const std::int64_t>
                             detail::format_shape(expected), detail::format_shape(shape)));
   }
 }
+
+}  // namespace detail
+
+namespace {
+
+using detail::check_weight_shape;
+using Impl = EmbeddingTable::Impl;
 
 // The table's memory on `backend`: weights and every optimizer slot, uninitialised.
 struct Storage {

@@ -15,6 +15,10 @@
 
 namespace embedkit::detail {
 
+/// A whole-matrix shape must be (input_dim, output_dim): Error(shape_mismatch) with Keras's message
+/// otherwise. set_weights's rule, also for a caller that checks before it reads the matrix.
+void check_weight_shape(const TableConfig& config, std::span<const std::int64_t> shape);
+
 /// Rows first, first + stride, first + 2·stride, ... of a matrix of `matrix_rows` rows.
 struct RowSlice {
   std::int64_t matrix_rows = 0;

@@ -19,7 +19,8 @@ struct PretrainedCoverage {
 };
 
 /// @brief Replaces the table's weights by the float32 matrix in a .npy file.
-/// @throws Error: io_error (unreadable or malformed file, named), shape_mismatch (Keras's words).
+/// @throws Error: io_error (unreadable or malformed file, named), shape_mismatch (Keras's words;
+///         checked on the file's header, before its matrix is read).
 EMBEDKIT_API void load_pretrained_npy(EmbeddingTable& table, const std::string& npy_path);
 
 /// @brief Sets the rows of the tokens of `vocabulary_path` (one token per line; line k is index
@@ -30,7 +31,8 @@ EMBEDKIT_API void load_pretrained_npy(EmbeddingTable& table, const std::string& 
 /// @throws Error: io_error naming file and line (`glove.txt:1234: expected 100 values, got 99`, a
 ///         value that is not a finite number or overflows float32; one that underflows reads as its
 ///         subnormal or zero), invalid_argument (a vocabulary larger than the table, by how
-///         much).
+///         much), out_of_memory (a file larger than the host memory available, named, before it
+///         is read).
 EMBEDKIT_API PretrainedCoverage load_pretrained_text(EmbeddingTable& table, const std::string& vectors_path,
                                                      const std::string& vocabulary_path, std::int64_t reserved = 0);
 

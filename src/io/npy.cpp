@@ -220,7 +220,8 @@ NpyArray parse_npy(std::string_view bytes, std::string_view name) {
   return array;
 }
 
-std::string read_npy_file(const std::string& path, std::string_view name, const std::vector<std::int64_t>* shape) {
+std::string read_npy_file(const std::string& path, std::string_view name, const std::vector<std::int64_t>* shape,
+                          const std::function<void(const std::vector<std::int64_t>&)>& accept_shape) {
   const InputFile file(path);
   const Preamble p = preamble(file.read(0, 12), file.size(), name);
   if (p.header_length > kMaxHeaderBytes) {
@@ -233,6 +234,7 @@ std::string read_npy_file(const std::string& path, std::string_view name, const 
     shape = &header.shape;
   }
   check_payload(*shape, file.size() - p.header_start - p.header_length, name);
+  if (shape == &header.shape && accept_shape) accept_shape(header.shape);
   return file.read(0, file.size());
 }
 

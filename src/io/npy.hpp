@@ -3,6 +3,7 @@
 // checkpoints and pretrained vectors read, with every malformation named.
 
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -28,7 +29,11 @@ NpyArray parse_npy(std::string_view bytes, std::string_view name);
 /// matches `shape` (or, without one, the shape in its own header): a file too large or too small is
 /// Error(io_error) `NAME: shape (3, 4) needs 48 bytes of data, the file holds 107374182400`,
 /// before memory is spent on it. The bytes still need parse_npy.
+/// Without `shape`, `accept_shape` (when given) is called with the header's shape once the size has
+/// been checked against it, before the file is read: a caller that knows what it will take (a table's
+/// set_weights) refuses a 16 GiB matrix of the wrong shape without reading it.
 std::string read_npy_file(const std::string& path, std::string_view name,
-                          const std::vector<std::int64_t>* shape = nullptr);
+                          const std::vector<std::int64_t>* shape = nullptr,
+                          const std::function<void(const std::vector<std::int64_t>&)>& accept_shape = {});
 
 }  // namespace embedkit::detail

@@ -565,6 +565,32 @@ std::string npy_with_header(std::string header, const std::string& payload) {
   return bytes + header + payload;
 }
 
+// Pretrained files larger than any memory: a .npy whose (consistent) header says a 4 TiB matrix is
+// refused for its shape on the header, and 1 TiB GloVe or vocabulary text for its size, naming the
+// file; both were read whole before (an allocation failure naming nothing). Sparse: no disk spent.
+TEST(PretrainedFiles, HugeFilesAreRefusedBeforeTheyAreReadNamingThem) {
+  const std::string directory = fresh_directory();
+  EmbeddingTable table(small_config(OptimizerKind::sgd));  // 40 x 4
+  const std::vector<float> before = table.get_weights().values;
+  const std::string huge_npy = directory + "/huge.npy";
+  const std::string header = npy_with_header("{'descr': '<f4', 'fortran_order': False, 'shape': (1048576, 1048576), }", "");
+  spill(huge_npy, header);
+  ASSERT_EQ(::truncate(huge_npy.c_str(), static_cast<off_t>(header.size() + (std::uint64_t{1} << 42))), 0);
+  const auto started = std::chrono::steady_clock::now();
+  expect_error([&] { embedkit::load_pretrained_npy(table, huge_npy); }, Status::shape_mismatch,
+               {"weight shape (40, 4) is not compatible with provided weight shape (1048576, 1048576)"});
+  const std::string huge_text = directory + "/huge.txt", vocabulary = directory + "/vocabulary.txt";
+  spill(huge_text, "the 1 2 3 4\n");
+  ASSERT_EQ(::truncate(huge_text.c_str(), static_cast<off_t>(std::uint64_t{1} << 40)), 0);
+  spill(vocabulary, "the\n");
+  expect_error([&] { embedkit::load_pretrained_text(table, huge_text, vocabulary); }, Status::out_of_memory,
+               {huge_text + ": the file holds 1099511627776 bytes, more than the"});
+  expect_error([&] { embedkit::load_pretrained_text(table, vocabulary, huge_text); }, Status::out_of_memory,
+               {huge_text + ": the file holds 1099511627776 bytes"});
+  EXPECT_LT(std::chrono::steady_clock::now() - started, std::chrono::seconds(10));
+  EXPECT_EQ(table.get_weights().values, before);
+}
+
 TEST(CheckpointContents, NpyHeadersAreParsedAsTheDictLiteralTheyAre) {
   const std::string payload(32, '\0');  // 2 x 2 float64, or 4 x 2 float32
   // The three keys inside an earlier string value, the real ones saying float64, Fortran, (2, 2).
