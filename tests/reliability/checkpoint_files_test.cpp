@@ -598,7 +598,17 @@ TEST(CheckpointContents, NpyHeadersAreParsedAsTheDictLiteralTheyAre) {
       "{'note': \"'descr': '<f4', 'fortran_order': False, 'shape': (4, 2), \", 'descr': '<f8', "
       "'fortran_order': True, 'shape': (2, 2), }",
       payload);
-  expect_error([&] { embedkit::detail::parse_npy(hidden, "hidden.npy"); }, Status::io_error, {"hidden.npy: "});
+  // Refused for the unknown key 'note' (only the three keys numpy writes are allowed).
+  expect_error([&] { embedkit::detail::parse_npy(hidden, "hidden.npy"); }, Status::io_error,
+               {"hidden.npy: the .npy header has the key 'note'"});
+  // Only the three real keys, spelled so that a search for the text numpy writes ("'descr': '")
+  // would miss them or find the wrong value: the dtype and the order are read exactly.
+  const std::string float64 = npy_with_header("{\"shape\":(2,2),\"fortran_order\" :False ,  \"descr\"  :\"<f8\"}", payload);
+  expect_error([&] { embedkit::detail::parse_npy(float64, "float64.npy"); }, Status::io_error,
+               {"float64.npy: dtype '<f8' is not float32 ('<f4')"});
+  const std::string fortran = npy_with_header("{ 'shape':( 2 ,2 ),'descr' :\"<f4\",'fortran_order':True}", payload);
+  expect_error([&] { embedkit::detail::parse_npy(fortran, "fortran.npy"); }, Status::io_error,
+               {"fortran.npy: Fortran-ordered arrays are not supported"});
   const std::string doubled = npy_with_header(
       "{'descr': '<f4', 'fortran_order': False, 'shape': (4, 2), 'descr': '<f8'}", payload);
   expect_error([&] { embedkit::detail::parse_npy(doubled, "doubled.npy"); }, Status::io_error,
