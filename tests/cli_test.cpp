@@ -9,7 +9,9 @@
 
 #include <array>
 #include <cstdio>
+#include <filesystem>
 #include <fstream>
+#include <iterator>
 #include <string>
 
 namespace {
@@ -149,6 +151,37 @@ TEST(Cli, InspectACheckpoint) {
             std::string::npos)
       << missing.output;
   EXPECT_NE(run("inspect").exit_code, 0);
+}
+
+// The JSON report carries the manifest as inspect_checkpoint read it, with the library's guarded
+// parser, not parsed a second time by the tool (which re-spelled it: 1E-3 became 0.001).
+TEST(Cli, InspectJsonCarriesTheManifestAsWritten) {
+  char pattern[] = "/tmp/embedkit-cli-manifest-XXXXXX";
+  ASSERT_NE(::mkdtemp(pattern), nullptr);
+  const std::string directory = pattern;
+  embedkit::TableConfig config;
+  config.input_dim = 5;
+  config.output_dim = 3;
+  embedkit::EmbeddingTable(config).save(directory);
+  std::string manifest;
+  {
+    std::ifstream in(directory + "/manifest.json");
+    manifest.assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+  }
+  const std::size_t at = manifest.find("\"learning_rate\": ");
+  ASSERT_NE(at, std::string::npos) << manifest;
+  const std::size_t value = at + 17;
+  manifest.replace(value, manifest.find_first_of(",\n", value) - value, "1E-3");
+  std::ofstream(directory + "/manifest.json", std::ios::trunc) << manifest;
+
+  const CommandResult json = run("inspect '" + directory + "' --json");
+  EXPECT_EQ(json.exit_code, 0) << json.output;
+  nlohmann::json info;
+  ASSERT_NO_THROW(info = nlohmann::json::parse(json.output)) << json.output;
+  EXPECT_EQ(info["manifest"], nlohmann::json::parse(manifest));
+  EXPECT_EQ(info["ok"], true);
+  EXPECT_NE(json.output.find("\"learning_rate\": 1E-3"), std::string::npos) << json.output;
+  std::filesystem::remove_all(directory);
 }
 
 // Issue #22 item 11: a path that is not UTF-8 (here byte 0xff) still gets a JSON report.

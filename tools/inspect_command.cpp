@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <string>
 
 namespace embedkit::tools {
 
@@ -19,15 +20,21 @@ int run_inspect(const std::string& directory, bool json) {
                        {"ok", file.ok}, {"error", file.error}});
     }
     nlohmann::json out = {{"name", info.name}, {"input_dim", info.input_dim}, {"output_dim", info.output_dim},
-                          {"step", info.step}, {"optimizer", info.optimizer}, {"files", files}, {"ok", all_ok},
-                          {"manifest", nlohmann::json::parse(info.manifest_json)}};
+                          {"step", info.step}, {"optimizer", info.optimizer}, {"files", files}, {"ok", all_ok}};
     if (info.weights_ok) {
       out["row_norms"] = {{"min", info.row_norm_min}, {"mean", info.row_norm_mean}, {"max", info.row_norm_max},
                           {"zero_rows", info.zero_rows}};
     }
     // Paths are bytes, not always UTF-8 (an error names the directory): such bytes become U+FFFD,
     // so the report is valid JSON whatever the path; the text report prints them as they are.
-    std::printf("%s\n", out.dump(2, ' ', false, nlohmann::json::error_handler_t::replace).c_str());
+    std::string report = out.dump(2, ' ', false, nlohmann::json::error_handler_t::replace);
+    // The manifest goes in as written: inspect_checkpoint has read it with the library's guarded
+    // parser (nesting, key and integer limits), which a second parse here would bypass, and it is
+    // one JSON object. It becomes the report's last member, before the report's closing "\n}".
+    const std::size_t begin = info.manifest_json.find_first_not_of(" \t\r\n");
+    const std::size_t end = info.manifest_json.find_last_not_of(" \t\r\n");
+    report.insert(report.size() - 2, ",\n  \"manifest\": " + info.manifest_json.substr(begin, end - begin + 1));
+    std::printf("%s\n", report.c_str());
     return all_ok ? 0 : 1;
   }
   std::printf("checkpoint %s\n  table '%s': %lld x %lld, optimizer %s, step %lld\n", directory.c_str(),
