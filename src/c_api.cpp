@@ -123,6 +123,8 @@ ek_status ek_train_step(ek_table* t, const DLTensor* indices, const DLTensor* gr
     std::vector<std::int64_t> expected = ids.shape();
     expected.push_back(table.output_dim());
     embedkit::detail::expect_shape("grad_out", expected, grad.shape);
+    // The step writes the table: its inputs, where the caller's tensors are, must lie apart from it.
+    embedkit::detail::check_outputs_apart(TableAccess::memory(table), staging.inputs_read());
     table.train_step(ids, std::span(static_cast<const float*>(grad.data), static_cast<std::size_t>(grad.size)));
     staging.finish();
   });
@@ -136,6 +138,7 @@ ek_status ek_train_step_pooled(ek_table* t, const DLTensor* indices, const DLTen
     const PooledArguments args = pooled_arguments(staging, indices, offsets, per_sample_weights, mode);
     const auto grad = staging.input(grad_out, "grad_out", embedkit::detail::Accept::float32);
     embedkit::detail::expect_shape("grad_out", {args.bags, table.output_dim()}, grad.shape);
+    embedkit::detail::check_outputs_apart(TableAccess::memory(table), staging.inputs_read());
     table.train_step_pooled(args.ids, args.offsets, args.mode, args.sample_weights,
                             std::span(static_cast<const float*>(grad.data), static_cast<std::size_t>(grad.size)));
     staging.finish();

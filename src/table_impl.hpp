@@ -188,6 +188,12 @@ inline void check_output_apart(const EmbeddingTable::Impl& impl, const NamedByte
   check_outputs_apart(std::span(&output, 1), inputs);
 }
 
+/// Refuses a train step whose inputs overlap the table's memory, the step's output: the rule of
+/// memory_overlap.hpp with the weights and optimizer state as what is written.
+inline void check_inputs_apart_from_table(const EmbeddingTable::Impl& impl, std::span<const NamedBytes> inputs) {
+  check_outputs_apart(impl.memory(), inputs);
+}
+
 /// Checks a pooled lookup's indices (1-D), offsets (CSR) and weights (none with max; one per
 /// index otherwise) as lookup_pooled documents, and returns the number of bags.
 std::int64_t check_pooled_arguments(const IndexTensor& indices, std::span<const std::int64_t> offsets, PoolingMode mode,

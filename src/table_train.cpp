@@ -270,43 +270,87 @@ std::vector<Part> fold_pooled(Impl& impl, const IndexTensor& indices, std::span<
   });
 }
 
+// Where a custom update left row `w` (dim floats) and its state (width floats) non-finite: the first
+// element keeps_update refuses, as "weights[2] = inf", or "" when the row passes.
+std::string custom_update_fault(const float* w, std::int64_t dim, const float* state, std::int64_t width) {
+  for (std::int64_t c = 0; c < dim; ++c) {
+    if (!detail::keeps_update(w[c], 0.0f, 0.0f)) return fmt::format("weights[{}] = {}", c, w[c]);
+  }
+  for (std::int64_t k = 0; k < width; ++k) {
+    if (!detail::keeps_update(0.0f, state[k], 0.0f)) return fmt::format("state[{}] = {}", k, state[k]);
+  }
+  return {};
+}
+
 // The user's callback on the calling thread, in increasing id order (the table is on the CPU).
-void apply_custom(Impl& impl, const Part& part, const detail::StepScalars& scalars) {
+// Its results are judged as a built-in optimizer's are (detail::keeps_update, before the
+// constraint): a row it turns non-finite is put back and counted (skip), or fails the step with
+// every row put back (error). Returns the rows put back under skip.
+std::int64_t apply_custom(Impl& impl, const std::vector<Part>& parts, const detail::StepScalars& scalars) {
   const TableConfig& config = impl.config;
   const std::int64_t dim = config.output_dim;
   float* state = impl.slots.empty() ? nullptr : impl.slots.front().as<float>();
-  const std::int64_t width = config.optimizer.custom_state_width;
-  const auto* ids = part.grad.ids.as<const std::int64_t>();
-  const auto* rows = part.grad.rows.as<const float>();
-  const auto* skip = part.skip.as<const std::uint8_t>();
-  // The callback is the user's: if it throws, the rows it has already updated are put back, so a
-  // failed step changes nothing. The copy follows the batch, not the table.
+  const std::int64_t width = state != nullptr ? config.optimizer.custom_state_width : 0;
+  const bool judge = config.nonfinite_gradients != NonFiniteGradients::apply;
+  // The callback is the user's: if it throws, or its update fails the step, the rows already
+  // updated are put back, so a failed step changes nothing. The copy follows the batch, not the table.
   std::vector<float> saved_weights, saved_state;
-  for (std::int64_t u = 0; u < part.grad.count; ++u) {
-    const float* w = impl.weights.as<const float>() + ids[u] * dim;
-    saved_weights.insert(saved_weights.end(), w, w + dim);
-    if (state != nullptr) saved_state.insert(saved_state.end(), state + ids[u] * width, state + (ids[u] + 1) * width);
-  }
-  std::vector<float> g(static_cast<std::size_t>(dim));
-  try {
+  for (const Part& part : parts) {
+    const auto* ids = part.grad.ids.as<const std::int64_t>();
     for (std::int64_t u = 0; u < part.grad.count; ++u) {
-      if (skip[u] != 0) continue;
-      float* w = impl.weights.as<float>() + ids[u] * dim;
-      for (std::int64_t c = 0; c < dim; ++c) {
-        g[c] = detail::regularized_gradient(rows[u * dim + c], w[c], scalars);
-        w[c] = detail::decayed_weight(w[c], scalars);
+      const float* w = impl.weights.as<const float>() + ids[u] * dim;
+      saved_weights.insert(saved_weights.end(), w, w + dim);
+      if (state != nullptr) saved_state.insert(saved_state.end(), state + ids[u] * width, state + (ids[u] + 1) * width);
+    }
+  }
+  // Puts row `ids[u]` back from saved row `at`.
+  const auto restore = [&](std::int64_t id, std::size_t at) {
+    std::copy_n(saved_weights.begin() + static_cast<std::ptrdiff_t>(at) * dim, dim, impl.weights.as<float>() + id * dim);
+    if (state != nullptr) {
+      std::copy_n(saved_state.begin() + static_cast<std::ptrdiff_t>(at) * width, width, state + id * width);
+    }
+  };
+  std::vector<float> g(static_cast<std::size_t>(dim));
+  std::int64_t rejected = 0;
+  try {
+    std::size_t at = 0;
+    for (const Part& part : parts) {
+      const auto* ids = part.grad.ids.as<const std::int64_t>();
+      const auto* rows = part.grad.rows.as<const float>();
+      const auto* skip = part.skip.as<const std::uint8_t>();
+      for (std::int64_t u = 0; u < part.grad.count; ++u, ++at) {
+        if (skip[u] != 0) continue;
+        float* w = impl.weights.as<float>() + ids[u] * dim;
+        float* row_state = state != nullptr ? state + ids[u] * width : nullptr;
+        for (std::int64_t c = 0; c < dim; ++c) {
+          g[c] = detail::regularized_gradient(rows[u * dim + c], w[c], scalars);
+          w[c] = detail::decayed_weight(w[c], scalars);
+        }
+        config.optimizer.custom_update(ids[u], w, g.data(), row_state, static_cast<int>(dim));
+        const std::string fault = judge ? custom_update_fault(w, dim, row_state, width) : std::string();
+        if (!fault.empty() && config.nonfinite_gradients == NonFiniteGradients::error) {
+          throw Error(Status::invalid_argument,
+                      fmt::format("table '{}': the custom update of id {} is not finite ({}, from finite inputs); "
+                                  "nothing changed (nonfinite_gradients is 'error')",
+                                  config.name, ids[u], fault));
+        }
+        if (!fault.empty()) {
+          restore(ids[u], at);
+          ++rejected;
+          continue;
+        }
+        cpu::constrain_row(w, dim, config.embeddings_constraint);
       }
-      config.optimizer.custom_update(ids[u], w, g.data(), state != nullptr ? state + ids[u] * width : nullptr,
-                                     static_cast<int>(dim));
-      cpu::constrain_row(w, dim, config.embeddings_constraint);
     }
   } catch (...) {
-    for (std::int64_t u = 0; u < part.grad.count; ++u) {
-      std::copy_n(saved_weights.begin() + u * dim, dim, impl.weights.as<float>() + ids[u] * dim);
-      if (state != nullptr) std::copy_n(saved_state.begin() + u * width, width, state + ids[u] * width);
+    std::size_t at = 0;
+    for (const Part& part : parts) {
+      const auto* ids = part.grad.ids.as<const std::int64_t>();
+      for (std::int64_t u = 0; u < part.grad.count; ++u, ++at) restore(ids[u], at);
     }
     throw;
   }
+  return rejected;
 }
 
 // Rows a step left alone as non-finite: counted on the table and said once per step.
@@ -361,12 +405,14 @@ void refuse_nonfinite_updates(Impl& impl, const std::vector<Part>& parts, detail
 void apply_parts(Impl& impl, const std::vector<Part>& parts, std::int64_t nonfinite) {
   const TableConfig& config = impl.config;
   detail::StepPlan plan = step_plan(impl);
-  if (config.optimizer.kind != OptimizerKind::custom) refuse_nonfinite_updates(impl, parts, plan);
+  if (config.optimizer.kind == OptimizerKind::custom) {
+    nonfinite += apply_custom(impl, parts, plan.scalars);  // judges its own rows: the callback runs once
+    record_nonfinite(impl, nonfinite);
+    ++impl.step;
+    return;
+  }
+  refuse_nonfinite_updates(impl, parts, plan);
   for (const Part& part : parts) {
-    if (config.optimizer.kind == OptimizerKind::custom) {
-      apply_custom(impl, part, plan.scalars);
-      continue;
-    }
     plan.row_begin = part.row_begin;
     plan.row_end = part.row_end;
     nonfinite += impl.backend->apply(impl.view(), part.grad, part.skip.as<std::uint8_t>(), plan);
@@ -543,6 +589,9 @@ void EmbeddingTable::apply(const SparseGrad& grad) {
 void EmbeddingTable::train_step(const IndexTensor& indices, std::span<const float> grad_out) {
   std::unique_lock lock(impl_->mutex);
   Impl& impl = *impl_;
+  const detail::NamedBytes inputs[] = {{"indices", indices.data(), detail::index_bytes(indices)},
+                                       {"grad_out", grad_out.data(), grad_out.size_bytes()}};
+  detail::check_inputs_apart_from_table(impl, inputs);
   check_lookup_grad(impl, indices, grad_out);
   detail::ZeroFilled filled;
   const bool fused = fusable(impl) && detail::with_ids(indices, [&](const auto* ids) {
@@ -567,6 +616,11 @@ void EmbeddingTable::train_step_pooled(const IndexTensor& indices, std::span<con
                                        std::span<const float> grad_bags) {
   std::unique_lock lock(impl_->mutex);
   Impl& impl = *impl_;
+  const detail::NamedBytes inputs[] = {{"indices", indices.data(), detail::index_bytes(indices)},
+                                       {"offsets", offsets.data(), offsets.size_bytes()},
+                                       {"per_sample_weights", per_sample_weights.data(), per_sample_weights.size_bytes()},
+                                       {"grad_bags", grad_bags.data(), grad_bags.size_bytes()}};
+  detail::check_inputs_apart_from_table(impl, inputs);
   const std::int64_t bags = check_pooled_grad(impl, indices, offsets, mode, per_sample_weights, grad_bags);
   detail::ZeroFilled filled;
   const bool fused = fusable(impl) && take_fused_step(impl, indices, &filled, [&](bool skip_nonfinite,

@@ -7,6 +7,7 @@
 
 #include "../shape.hpp"
 #include "../pooled_entry_gradients.hpp"
+#include "../table_access.hpp"
 #include "../table_impl.hpp"
 #include "sharded_impl.hpp"
 
@@ -76,6 +77,11 @@ void exchange_and_apply(Impl& impl, const OutgoingRows& outgoing) {
   });
 }
 
+// Refuses a step whose inputs overlap this rank's shard, which the step writes (memory_overlap.hpp).
+void check_inputs_apart_from_shard(const Impl& impl, std::span<const detail::NamedBytes> inputs) {
+  detail::check_outputs_apart(detail::TableAccess::memory(*impl.shard), inputs);
+}
+
 }  // namespace
 
 void ShardedEmbeddingTable::train_step(const IndexTensor& indices, std::span<const float> grad_out) {
@@ -91,6 +97,9 @@ void ShardedEmbeddingTable::train_step(const IndexTensor& indices, std::span<con
                   fmt::format("grad_out must hold {} x {} floats for indices of shape {}, got {}", indices.size(), dim,
                               detail::format_shape(indices.shape()), grad_out.size()));
     }
+    const detail::NamedBytes inputs[] = {{"indices", indices.data(), detail::index_bytes(indices)},
+                                         {"grad_out", grad_out.data(), grad_out.size_bytes()}};
+    check_inputs_apart_from_shard(impl, inputs);
     zero_filled = detail::check_sharded_ids(impl, indices);
     outgoing = group_by_owner(impl, indices, grad_out);
     return static_cast<std::int64_t>(outgoing.ids.size());
@@ -114,6 +123,12 @@ void ShardedEmbeddingTable::train_step_pooled(const IndexTensor& indices, std::s
       throw Error(Status::shape_mismatch,
                   fmt::format("grad_bags must hold {} x {} floats for {} bags, got {}", bags, dim, bags, grad_bags.size()));
     }
+    const detail::NamedBytes inputs[] = {
+        {"indices", indices.data(), detail::index_bytes(indices)},
+        {"offsets", offsets.data(), offsets.size_bytes()},
+        {"per_sample_weights", per_sample_weights.data(), per_sample_weights.size_bytes()},
+        {"grad_bags", grad_bags.data(), grad_bags.size_bytes()}};
+    check_inputs_apart_from_shard(impl, inputs);
     zero_filled = detail::check_sharded_ids(impl, indices);
     if (mode == PoolingMode::max) {
       read.ids = detail::with_ids(indices, [&](const auto* ids) {

@@ -364,6 +364,81 @@ TEST(AliasingCpp, OutputsOverTheTablesMemoryAreRefusedOnCpuAndDevice) {
   }
 }
 
+// A train step writes the table: a gradient, ids, offsets or sample weights laid over its weights or
+// optimizer state were read while the step wrote them. Refused before anything changes, on the CPU
+// (fused and unfused) and on the device, as an output over the table is.
+TEST(AliasingCpp, TrainStepInputsOverTheTablesMemoryAreRefused) {
+  for (const bool device : {false, true}) {
+    for (const bool fused : {true, false}) {
+      SCOPED_TRACE(std::string(device ? "device" : "cpu") + (fused ? ", fused" : ", unfused"));
+      std::unique_ptr<embedkit::Context> context;
+      TableConfig config = small_config();
+      config.optimizer.kind = embedkit::OptimizerKind::adagrad;
+      // "error" is never fused: the unfused step is taken.
+      if (!fused) config.nonfinite_gradients = embedkit::NonFiniteGradients::error;
+      auto table = table_on(device, context, config);
+      const auto memory = embedkit::detail::TableAccess::memory(*table);
+      ASSERT_EQ(memory.size(), 2u);
+      auto* own = static_cast<float*>(const_cast<void*>(memory[0].data));
+      auto* slot = static_cast<float*>(const_cast<void*>(memory[1].data));
+      const auto weights = table->get_weights().values;
+      const auto accumulator = table->optimizer_state("accumulator").values;
+      const std::vector<std::int64_t> ids = {1, 2};
+      const std::string grad = error_of(
+          [&] { table->train_step(IndexTensor(ids), std::span<const float>(own + kDim, 2 * kDim)); },
+          Status::invalid_argument);
+      EXPECT_NE(grad.find("the table's weights and grad_out overlap"), std::string::npos) << grad;
+      // Ids over the optimizer state (their bits are small floats' bits: in range or not, refused first).
+      const IndexTensor over_state(reinterpret_cast<const std::int64_t*>(slot), {2});
+      const std::vector<float> gradient(2 * kDim, 0.5f);
+      const std::string idx = error_of([&] { table->train_step(over_state, gradient); }, Status::invalid_argument);
+      EXPECT_NE(idx.find("the table's optimizer state 'accumulator' and indices overlap"), std::string::npos) << idx;
+      const std::vector<std::int64_t> offsets = {0, 2};
+      const std::string bags = error_of(
+          [&] {
+            table->train_step_pooled(IndexTensor(ids), std::span<const std::int64_t>(offsets), PoolingMode::sum,
+                                     std::span<const float>(slot, 2), std::span<const float>(own, kDim));
+          },
+          Status::invalid_argument);
+      EXPECT_NE(bags.find("the table's weights and grad_bags overlap"), std::string::npos) << bags;
+      const std::vector<float> sample_weights = {1.0f, 1.0f};
+      const std::string weighted = error_of(
+          [&] {
+            table->train_step_pooled(IndexTensor(ids), std::span<const std::int64_t>(offsets), PoolingMode::sum,
+                                     std::span<const float>(slot + 4, 2), std::span<const float>(gradient.data(), kDim));
+          },
+          Status::invalid_argument);
+      EXPECT_NE(weighted.find("the table's optimizer state 'accumulator' and per_sample_weights overlap"),
+                std::string::npos)
+          << weighted;
+      EXPECT_EQ(table->get_weights().values, weights);
+      EXPECT_EQ(table->optimizer_state("accumulator").values, accumulator);
+      // Apart, the same calls train.
+      table->train_step(IndexTensor(ids), gradient);
+      table->train_step_pooled(IndexTensor(ids), std::span<const std::int64_t>(offsets), PoolingMode::sum,
+                               sample_weights, std::span<const float>(gradient.data(), kDim));
+      EXPECT_NE(table->get_weights().values, weights);
+    }
+  }
+}
+
+// The same through the C ABI, which checks the caller's tensors where they are.
+TEST(AliasingCApi, TrainStepGradientOverTheTablesWeightsIsRefused) {
+  CTable t;
+  const std::vector<float> weights_before = t.weights();
+  auto* own = static_cast<float*>(const_cast<void*>(embedkit::detail::TableAccess::memory(t.table->table)[0].data));
+  std::int64_t ids[] = {1, 2}, offsets[] = {0, 2};
+  std::int64_t ids_shape[] = {2}, grad_shape[] = {2, kDim}, offsets_shape[] = {2}, bag_shape[] = {1, kDim};
+  DLTensor ids_t = host_tensor(ids, kInt64, ids_shape, 1);
+  DLTensor grad_t = host_tensor(own + 2 * kDim, kFloat32, grad_shape, 2);
+  expect_overlap_refused(ek_train_step(t.table, &ids_t, &grad_t), "the table's weights", "grad_out");
+  DLTensor offsets_t = host_tensor(offsets, kInt64, offsets_shape, 1);
+  DLTensor bag_t = host_tensor(own, kFloat32, bag_shape, 2);
+  expect_overlap_refused(ek_train_step_pooled(t.table, &ids_t, &offsets_t, nullptr, "sum", &bag_t),
+                         "the table's weights", "grad_out");
+  EXPECT_EQ(t.weights(), weights_before);
+}
+
 // ---------------------------------------------------------------------------------------------
 // Item 12: id -1 without padding_idx in pooled calls.
 

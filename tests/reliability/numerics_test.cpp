@@ -298,6 +298,60 @@ TEST(NonfiniteAfterUpdate, AdagradAccumulatorOverflowIsCountedNotFrozen) {
   }
 }
 
+// A custom (callback) optimizer's update is judged as a built-in one's: id 1's callback writes an
+// infinite weight and id 3's a NaN into its state, from finite inputs. Unjudged, both passed under
+// skip and error alike.
+OptimizerConfig overflowing_custom() {
+  return OptimizerConfig::custom(
+      [](std::int64_t id, float* w, const float* g, float* state, int dim) {
+        for (int c = 0; c < dim; ++c) w[c] -= 0.5f * g[c];
+        state[0] += 1.0f;
+        if (id == 1) w[2] = std::numeric_limits<float>::infinity();
+        if (id == 3) state[1] = std::numeric_limits<float>::quiet_NaN();
+      },
+      2);
+}
+
+TEST(NonfiniteAfterUpdate, CustomUpdateThatTurnsARowNonFiniteIsSkippedOrRefused) {
+  for (const Where where : {Where::cpu_fused, Where::cpu_unfused}) {
+    SCOPED_TRACE(name_of(where));
+    TableConfig config = base_config();
+    config.optimizer = overflowing_custom();
+    Placed skipping(config, where);
+    const std::vector<float> before = skipping.everything();
+    skipping.step(kStepIds, step_grad());
+    const std::vector<float> after = skipping.everything();
+    ASSERT_TRUE(all_finite(after));
+    EXPECT_EQ(skipping.table->nonfinite_gradient_rows(), 2);
+    const std::int64_t state_at = kRows * kDim;  // the state follows the weights, 2 floats a row
+    for (const std::int64_t row : {1, 3}) {
+      for (std::int64_t c = 0; c < kDim; ++c) EXPECT_EQ(after[row * kDim + c], before[row * kDim + c]) << row;
+      for (std::int64_t k = 0; k < 2; ++k) EXPECT_EQ(after[state_at + row * 2 + k], before[state_at + row * 2 + k]);
+    }
+    for (const std::int64_t row : {0, 4}) {
+      EXPECT_EQ(after[row * kDim], before[row * kDim] - 0.125f) << row;
+      EXPECT_EQ(after[state_at + row * 2], 1.0f) << row;
+    }
+
+    config.nonfinite_gradients = NonFiniteGradients::error;
+    Placed refusing(config, where);
+    const std::vector<float> untouched = refusing.everything();
+    const Error e = thrown_by([&] { refusing.step(kStepIds, step_grad()); });
+    EXPECT_EQ(e.status(), Status::invalid_argument) << e.what();
+    for (const char* word : {"id 1", "weights[2] = inf", "not finite", "'error'"}) {
+      EXPECT_NE(std::string(e.what()).find(word), std::string::npos) << e.what();
+    }
+    EXPECT_EQ(refusing.everything(), untouched);
+    EXPECT_EQ(refusing.table->nonfinite_gradient_rows(), 0);
+
+    // "apply" keeps what the callback wrote, as it keeps a built-in optimizer's non-finite rows.
+    config.nonfinite_gradients = NonFiniteGradients::apply;
+    Placed applying(config, where);
+    applying.step(kStepIds, step_grad());
+    EXPECT_TRUE(std::isinf(applying.everything()[1 * kDim + 2]));
+  }
+}
+
 // ---- Item 8: 0/0 in the optimizers, and denormal learning rates ---------------------------------
 
 TEST(ZeroOverZero, SettingsThatMakeZeroOverZeroReachableAreRefusedNamingThePair) {
