@@ -132,7 +132,9 @@ DirectoryLock::DirectoryLock(const std::string& directory) : fd_(-1) {
   while ((result = ::flock(fd.get(), LOCK_EX)) != 0 && errno == EINTR) {
   }
   if (result != 0) {
-    if (errno != ENOLCK && errno != EOPNOTSUPP) fail("cannot lock directory", directory);
+    // NFS emulates flock with fcntl locks, whose exclusive kind needs a descriptor open for writing,
+    // which a directory's cannot be: EBADF there, as ENOLCK or EOPNOTSUPP where locks are missing.
+    if (errno != ENOLCK && errno != EOPNOTSUPP && errno != EBADF) fail("cannot lock directory", directory);
     logger().warn("{}: cannot lock the directory ({}); concurrent saves into it are not serialised", directory,
                   std::strerror(errno));
   }

@@ -52,8 +52,8 @@ void ensure_directory(const std::string& directory);
 /// saves into one directory, between threads (each lock opens its own descriptor, and flock locks
 /// belong to the open file) and between processes. Released by the kernel if the process dies.
 /// Blocks while another holder has it. A directory that cannot be opened is Error(io_error) naming
-/// it; a filesystem without flock support (ENOLCK, EOPNOTSUPP) is only a warning, as the save then
-/// proceeds unserialised.
+/// it; a filesystem without flock support for it (ENOLCK, EOPNOTSUPP, EBADF on NFS) is only a
+/// warning, and the save then proceeds unserialised.
 class DirectoryLock {
  public:
   explicit DirectoryLock(const std::string& directory);
