@@ -3,6 +3,8 @@
 #include "parallel.hpp"
 #include "prefetch.hpp"
 
+#include <embedkit/detail/square_sum.hpp>
+
 #include <algorithm>
 #include <cmath>
 #include <vector>
@@ -10,10 +12,11 @@
 namespace embedkit::cpu {
 namespace {
 
+// √Σw² in column order; finite for rows whose Σw² overflows float32 (detail::SquareSum).
 float row_norm(const float* row, std::int64_t dim) {
-  float squares = 0.0f;
-  for (std::int64_t c = 0; c < dim; ++c) squares += row[c] * row[c];
-  return std::sqrt(squares);
+  detail::SquareSum squares;
+  for (std::int64_t c = 0; c < dim; ++c) squares.add(row[c]);
+  return squares.root();
 }
 
 }  // namespace

@@ -35,7 +35,8 @@ __global__ void fused_apply_kernel(GroupPlan plan, FusedApplyArgs args) {
   }
   fused_store_phase(row, update, lane, plan.lanes, args.step);
   __syncwarp();
-  const float weight_squares = group_sum(weight_squares_phase(row.id, lane, plan.lanes, args.step), plan.lanes);
+  const detail::SquareSum weight_squares =
+      group_sum(weight_squares_phase(row.id, lane, plan.lanes, args.step), plan.lanes);
   constraint_phase(row.id, lane, plan.lanes, args.step, weight_squares);
 }
 

@@ -29,7 +29,8 @@ __global__ void apply_kernel(GroupPlan plan, ApplyArgs args) {
   }
   update_phase(work, lane, plan.lanes, args, gradient_squares, accumulator);
   __syncwarp();
-  const float weight_squares = group_sum(weight_squares_phase(work.id, lane, plan.lanes, args.step), plan.lanes);
+  const detail::SquareSum weight_squares =
+      group_sum(weight_squares_phase(work.id, lane, plan.lanes, args.step), plan.lanes);
   constraint_phase(work.id, lane, plan.lanes, args.step, weight_squares);
 }
 

@@ -9,6 +9,7 @@
 #include <embedkit/detail/host_device.hpp>
 #include <embedkit/detail/optimizer_math.hpp>
 #include <embedkit/detail/padding.hpp>
+#include <embedkit/detail/square_sum.hpp>
 #include <embedkit/optimizer.hpp>
 
 #include <cstdint>
@@ -206,22 +207,23 @@ EK_HOST_DEVICE inline void update_phase(const RowWork& work, int lane, int lanes
 }
 
 /// Phase 4: this lane's share of Σ w² of row `id` (< 0: none) after the update, for MaxNorm and
-/// UnitNorm (0 otherwise).
-EK_HOST_DEVICE inline float weight_squares_phase(std::int64_t id, int lane, int lanes, const RowStep& s) {
+/// UnitNorm (0 otherwise); the group adds the shares (group_sum) before constraint_phase.
+EK_HOST_DEVICE inline detail::SquareSum weight_squares_phase(std::int64_t id, int lane, int lanes, const RowStep& s) {
+  detail::SquareSum squares;
   if (id < 0 || (s.constraint != ConstraintKind::max_norm && s.constraint != ConstraintKind::unit_norm)) {
-    return 0.0f;
+    return squares;
   }
   const float* w = s.weights + id * s.dim;
-  float squares = 0.0f;
-  for (std::int64_t c = lane; c < s.dim; c += lanes) squares += w[c] * w[c];
+  for (std::int64_t c = lane; c < s.dim; c += lanes) squares.add(w[c]);
   return squares;
 }
 
 /// Phase 5: the constraint on this lane's columns of row `id`; `squares` is the row's Σ w².
-EK_HOST_DEVICE inline void constraint_phase(std::int64_t id, int lane, int lanes, const RowStep& s, float squares) {
+EK_HOST_DEVICE inline void constraint_phase(std::int64_t id, int lane, int lanes, const RowStep& s,
+                                            const detail::SquareSum& squares) {
   if (id < 0 || s.constraint == ConstraintKind::none) return;
   float* w = s.weights + id * s.dim;
-  const float norm = ::sqrtf(squares);
+  const float norm = squares.root();
   for (std::int64_t c = lane; c < s.dim; c += lanes) {
     switch (s.constraint) {
       case ConstraintKind::max_norm: w[c] *= detail::max_norm_scale(norm, s.max_value); break;

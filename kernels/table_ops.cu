@@ -33,7 +33,7 @@ __global__ void constrain_kernel(GroupPlan plan, RowStep step, std::int64_t rows
                              static_cast<std::int64_t>(threadIdx.x) / plan.lanes;
   const int lane = static_cast<int>(threadIdx.x) % plan.lanes;
   const std::int64_t id = group < rows ? group : -1;  // lanes without a row still join the collective
-  const float squares = group_sum(weight_squares_phase(id, lane, plan.lanes, step), plan.lanes);
+  const detail::SquareSum squares = group_sum(weight_squares_phase(id, lane, plan.lanes, step), plan.lanes);
   constraint_phase(id, lane, plan.lanes, step, squares);
 }
 

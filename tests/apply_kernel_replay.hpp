@@ -58,9 +58,10 @@ inline std::int64_t replay_apply(const kernels::ApplyArgs& args, std::int64_t gr
       }
     }
     for (int lane = 0; lane < lanes; ++lane) update_phase(work, lane, lanes, args, gradient_squares[lane], accumulator);
-    for (int lane = 0; lane < lanes; ++lane) shares[lane] = weight_squares_phase(work.id, lane, lanes, args.step);
-    group_sum_host(shares.data(), lanes);
-    for (int lane = 0; lane < lanes; ++lane) constraint_phase(work.id, lane, lanes, args.step, shares[lane]);
+    std::vector<detail::SquareSum> squares(static_cast<std::size_t>(lanes));
+    for (int lane = 0; lane < lanes; ++lane) squares[lane] = weight_squares_phase(work.id, lane, lanes, args.step);
+    group_sum_host(squares.data(), lanes);
+    for (int lane = 0; lane < lanes; ++lane) constraint_phase(work.id, lane, lanes, args.step, squares[lane]);
   }
   return rejected;
 }

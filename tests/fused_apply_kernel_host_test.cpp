@@ -72,9 +72,10 @@ std::int64_t replay_fused(const FusedApplyArgs& args, std::int64_t groups, int l
     }
     for (int lane = 0; lane < lanes; ++lane) fused_store_phase(rows[lane], updates[lane], lane, lanes, args.step);
     const std::int64_t id = rows[0].id;
-    for (int lane = 0; lane < lanes; ++lane) shares[lane] = weight_squares_phase(id, lane, lanes, args.step);
-    group_sum_host(shares.data(), lanes);
-    for (int lane = 0; lane < lanes; ++lane) constraint_phase(id, lane, lanes, args.step, shares[lane]);
+    std::vector<embedkit::detail::SquareSum> weight_squares(static_cast<std::size_t>(lanes));
+    for (int lane = 0; lane < lanes; ++lane) weight_squares[lane] = weight_squares_phase(id, lane, lanes, args.step);
+    group_sum_host(weight_squares.data(), lanes);
+    for (int lane = 0; lane < lanes; ++lane) constraint_phase(id, lane, lanes, args.step, weight_squares[lane]);
   }
   return skipped;
 }

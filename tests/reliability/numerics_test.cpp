@@ -9,6 +9,8 @@
 #include <embedkit/status.hpp>
 #include <embedkit/table.hpp>
 
+#include "kernels/optimizer_kernel.hpp"
+#include "tests/apply_kernel_replay.hpp"
 #include "tests/sim_context.hpp"
 
 #include <cmath>
@@ -349,6 +351,79 @@ TEST(NonfiniteAfterUpdate, CustomUpdateThatTurnsARowNonFiniteIsSkippedOrRefused)
     Placed applying(config, where);
     applying.step(kStepIds, step_grad());
     EXPECT_TRUE(std::isinf(applying.everything()[1 * kDim + 2]));
+  }
+}
+
+// ---- Norm constraints on rows whose Σ w² overflows float32 --------------------------------------
+
+// Row 1 holds 1e20 in every column (Σ w² = 4e40, past float32) and row 2 a lone 3e38: MaxNorm(1)
+// and UnitNorm scaled them by 1/∞ to zeros. Row 0 (0.25s) is an ordinary row: bit for bit
+// w·min(n, 1)/(ε + n) or w/(ε + n) with n = sqrtf(Σ w²) summed in column order.
+std::vector<float> norm_rows() {
+  std::vector<float> weights(kRows * kDim, 0.25f);
+  for (std::int64_t c = 0; c < kDim; ++c) {
+    weights[1 * kDim + c] = 1e20f;
+    weights[2 * kDim + c] = c == 0 ? 3e38f : 0.0f;
+  }
+  return weights;
+}
+
+void expect_norm_constrained(const std::vector<float>& got, ConstraintKind kind) {
+  for (std::int64_t c = 0; c < kDim; ++c) {
+    EXPECT_NEAR(got[1 * kDim + c], 0.5f, 1e-6f) << "row 1 column " << c;
+    EXPECT_NEAR(got[2 * kDim + c], c == 0 ? 1.0f : 0.0f, 1e-6f) << "row 2 column " << c;
+  }
+  float squares = 0.0f;
+  for (std::int64_t c = 0; c < kDim; ++c) squares += 0.25f * 0.25f;
+  const float norm = std::sqrt(squares);
+  const float expected = kind == ConstraintKind::unit_norm ? 0.25f / (1e-7f + norm) : 0.25f * (norm / (1e-7f + norm));
+  EXPECT_EQ(got[0], expected);
+}
+
+TEST(NormConstraint, RowsWhoseSquaresOverflowAreScaledNotZeroed) {
+  for (const ConstraintKind kind : {ConstraintKind::max_norm, ConstraintKind::unit_norm}) {
+    for (const Where where : kEverywhere) {
+      SCOPED_TRACE(std::string(kind == ConstraintKind::max_norm ? "max_norm" : "unit_norm") + " on " + name_of(where));
+      TableConfig config = base_config();
+      config.embeddings_constraint = Constraint{kind, 1.0};
+      config.optimizer = OptimizerConfig::defaults(OptimizerKind::sgd);
+      Placed placed(config, where);
+      placed.table->set_weights(norm_rows(), std::vector<std::int64_t>{kRows, kDim});
+      placed.table->apply_constraints();
+      expect_norm_constrained(placed.table->get_weights().values, kind);
+      // A train step applies the constraint to the rows it updates (a zero gradient: only the constraint moves them).
+      placed.table->set_weights(norm_rows(), std::vector<std::int64_t>{kRows, kDim});
+      placed.step({0, 1, 2}, std::vector<float>(3 * kDim, 0.0f));
+      expect_norm_constrained(placed.table->get_weights().values, kind);
+    }
+  }
+}
+
+// The CUDA kernels' phases (a lane's share of Σ w², the group's sum, the constraint), replayed on the host.
+TEST(NormConstraint, KernelPhasesScaleRowsWhoseSquaresOverflow) {
+  using namespace embedkit::kernels;
+  for (const ConstraintKind kind : {ConstraintKind::max_norm, ConstraintKind::unit_norm}) {
+    SCOPED_TRACE(kind == ConstraintKind::max_norm ? "max_norm" : "unit_norm");
+    std::vector<float> weights = norm_rows();
+    const std::vector<std::int64_t> ids = {0, 1, 2};
+    const std::vector<float> grads(ids.size() * kDim, 0.0f);
+    const std::vector<std::uint8_t> skip(ids.size(), 0);
+    embedkit::detail::StepScalars s;
+    s.learning_rate = 0.01f;
+    const ApplyArgs args{{weights.data(), nullptr, nullptr, kDim, OptimizerKind::sgd, s, kind, 1.0f},
+                         ids.data(), grads.data(), skip.data(), static_cast<std::int64_t>(ids.size()), false, 0, kRows,
+                         embedkit::detail::Padding{}};
+    for (const int lanes : {1, 2, 4}) {
+      std::vector<float> replayed = weights;
+      ApplyArgs at = args;
+      at.step.weights = replayed.data();
+      embedkit::testing::replay_apply(at, static_cast<std::int64_t>(ids.size()), lanes);
+      SCOPED_TRACE(lanes);
+      for (std::int64_t c = 0; c < kDim; ++c) {
+        EXPECT_NEAR(replayed[1 * kDim + c], 0.5f, 1e-6f) << "row 1 column " << c;
+        EXPECT_NEAR(replayed[2 * kDim + c], c == 0 ? 1.0f : 0.0f, 1e-6f) << "row 2 column " << c;
+      }
+    }
   }
 }
 

@@ -5,6 +5,7 @@
 
 #include <embedkit/detail/host_device.hpp>
 #include <embedkit/detail/padding.hpp>
+#include <embedkit/detail/square_sum.hpp>
 #include <embedkit/pooling.hpp>
 
 #include <cmath>
@@ -14,30 +15,21 @@ namespace embedkit::detail {
 
 /// The running statistics of one bag (w = 1 for every entry without per-sample weights).
 struct BagStats {
-  // 2^-64 and 2^64: Σ(w·2^-64)² holds any float weights without overflow (w² of a weight of 1e20
-  // is past float32's 3.4e38), and both scalings are exact powers of two.
-  static constexpr float kDown = 5.42101086242752217e-20f, kUp = 18446744073709551616.0f;
-  float weight_sum = 0.0f;         // Σ w over the counted entries
-  float weight_square_sum = 0.0f;  // Σ w², as the denominator of ordinary weights is computed
-  float scaled_square_sum = 0.0f;  // Σ (w·2^-64)², used only where Σ w² overflowed
+  float weight_sum = 0.0f;  // Σ w over the counted entries
+  SquareSum squares;        // Σ w², as the denominator of ordinary weights is computed
   EK_HOST_DEVICE void add(float w) {
     weight_sum += w;
-    weight_square_sum += w * w;
-    const float scaled = w * kDown;
-    scaled_square_sum += scaled * scaled;
+    squares.add(w);
   }
 };
 
 /// What the bag's weighted sum is divided by; 0 means the bag pools to zeros (an empty bag, or
-/// weights that cancel), never a division by zero. sqrtn's √Σw² is sqrtf(Σw²) bit for bit where
-/// Σw² is finite, and 2^64·√Σ(w·2^-64)² where it overflowed (finite up to weights near float32's
-/// limit, instead of an infinite denominator that pooled every such bag to zeros).
+/// weights that cancel), never a division by zero. sqrtn's √Σw² is SquareSum::root: finite up to
+/// weights near float32's limit, instead of an infinite denominator that pooled every such bag to zeros.
 EK_HOST_DEVICE inline float pool_denominator(PoolingMode mode, const BagStats& stats) {
   switch (mode) {
     case PoolingMode::mean: return stats.weight_sum;
-    case PoolingMode::sqrtn:
-      if (stats.weight_square_sum <= 3.40282347e38f) return ::sqrtf(stats.weight_square_sum);
-      return BagStats::kUp * ::sqrtf(stats.scaled_square_sum);
+    case PoolingMode::sqrtn: return stats.squares.root();
     case PoolingMode::sum:
     case PoolingMode::max: break;
   }
