@@ -167,18 +167,24 @@ void copy_in(const RowPieces& pieces, const float* from) {
   }
 }
 
-// Whether every element of row `id` after its update passes detail::keeps_update.
+// Whether none of `count` values is NaN or infinite (detail::finite_value). No early exit and no
+// branch in the loop, so it vectorises: it runs on every row a judged step updates.
+bool all_finite(const float* values, std::int64_t count) {
+  int finite = 1;
+  for (std::int64_t c = 0; c < count; ++c) finite &= static_cast<int>(detail::finite_value(values[c]));
+  return finite != 0;
+}
+
+// Whether every element of row `id` after its update passes detail::keeps_update, i.e. its weights
+// and each state slot are all finite (checked array by array, the same verdict).
 bool keeps_row(const RowUpdate& update, std::int64_t id) {
   const std::int64_t dim = update.dim;
-  const float* w = update.weights + id * dim;
-  const bool rowwise = update.kind == OptimizerKind::rowwise_adagrad;
-  const float* slot0 = update.slot0 != nullptr && !rowwise ? update.slot0 + id * dim : nullptr;
-  const float row_slot0 = rowwise ? update.slot0[id] : 0.0f;
-  const float* slot1 = update.slot1 != nullptr ? update.slot1 + id * dim : nullptr;
-  bool keeps = true;
-  for (std::int64_t c = 0; c < dim; ++c) {
-    keeps &= detail::keeps_update(w[c], slot0 != nullptr ? slot0[c] : row_slot0, slot1 != nullptr ? slot1[c] : 0.0f);
+  bool keeps = all_finite(update.weights + id * dim, dim);
+  if (update.slot0 != nullptr) {
+    keeps = keeps && (update.kind == OptimizerKind::rowwise_adagrad ? detail::finite_value(update.slot0[id])
+                                                                      : all_finite(update.slot0 + id * dim, dim));
   }
+  if (update.slot1 != nullptr) keeps = keeps && all_finite(update.slot1 + id * dim, dim);
   return keeps;
 }
 
