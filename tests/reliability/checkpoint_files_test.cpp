@@ -9,6 +9,7 @@
 #include "src/io/files.hpp"
 #include "src/io/npy.hpp"
 #include "tests/sim_context.hpp"
+#include "tests/support/scratch_files.hpp"
 
 #include <dirent.h>
 #include <fcntl.h>
@@ -47,23 +48,9 @@ using embedkit::OptimizerKind;
 using embedkit::Status;
 using embedkit::TableConfig;
 
-std::string fresh_directory() {
-  char pattern[] = "/tmp/embedkit-reliability-ckpt-XXXXXX";
-  if (::mkdtemp(pattern) == nullptr) throw std::runtime_error("mkdtemp failed");
-  return pattern;
-}
+std::string fresh_directory() { return embedkit::testing::fresh_directory("embedkit-reliability-ckpt"); }
 
-std::set<std::string> files_in(const std::string& directory) {
-  std::set<std::string> names;
-  if (DIR* dir = ::opendir(directory.c_str())) {
-    while (const dirent* entry = ::readdir(dir)) {
-      const std::string name = entry->d_name;
-      if (name != "." && name != "..") names.insert(name);
-    }
-    ::closedir(dir);
-  }
-  return names;
-}
+using embedkit::testing::files_in;
 
 std::string slurp(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
