@@ -200,6 +200,21 @@ TEST(Checkpoint, LoadPlacesByTodaysPolicy) {
   EXPECT_EQ(EmbeddingTable::load(directory, *context).placement().device_name(), "sim:0");
 }
 
+// A checkpoint written before the gate's reason was renamed records cuda_backend_not_implemented;
+// the load places the table anew, so it loads as it did.
+TEST(Checkpoint, AManifestRecordingTheOldReasonNameLoads) {
+  const std::string directory = fresh_directory();
+  EmbeddingTable saved(trained_config(OptimizerKind::adagrad));
+  train(saved, 2);
+  saved.save(directory);
+  const std::string path = directory + "/manifest.json";
+  nlohmann::json manifest = nlohmann::json::parse(std::ifstream(path));
+  manifest["placement"]["reason_code"] = "cuda_backend_not_implemented";
+  std::ofstream(path, std::ios::trunc) << manifest.dump(2);
+  const EmbeddingTable loaded = EmbeddingTable::load(directory);
+  expect_same(saved, loaded);
+}
+
 // A fault at every point of a save over an old checkpoint: the directory loads as one or the other.
 TEST(Checkpoint, AFaultBetweenAnyTwoWritesLeavesTheOldOrTheNewState) {
   EmbeddingTable table(trained_config(OptimizerKind::adam));

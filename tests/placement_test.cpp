@@ -88,6 +88,36 @@ TEST_P(PlacementTable, DeviceAndReason) {
 INSTANTIATE_TEST_SUITE_P(Cases, PlacementTable, ::testing::ValuesIn(kTable),
                          [](const ::testing::TestParamInfo<Row>& param_info) { return std::string(param_info.param.name); });
 
+// The gate that keeps tables off a device whose CUDA kernels have not run on a GPU: its reason is
+// named for what it is, and the old enumerator stays as a deprecated alias of it.
+TEST(Placement, UnverifiedKernelsKeepTablesOffTheDeviceUnderAuto) {
+  PlacementInputs inputs;
+  inputs.table_name = "t";
+  inputs.policy = PlacementPolicy::automatic;
+  inputs.bytes.weights = kGiB;
+  inputs.optimizer_name = "adagrad";
+  inputs.optimizer_has_cuda_kernel = true;
+  inputs.built_with_cuda = true;
+  inputs.device = embedkit::detail::DeviceFacts{"cuda:0", false};
+  inputs.device_memory = {8 * kGiB, 10 * kGiB};
+  const auto decision = decide_placement(inputs);
+  EXPECT_EQ(decision.device, DeviceKind::cpu);
+  EXPECT_EQ(decision.reason_code, PlacementReason::cuda_kernels_unverified);
+  EXPECT_STREQ(embedkit::to_string(decision.reason_code), "cuda_kernels_unverified");
+  EXPECT_NE(decision.reason.find("EMBEDKIT_CUDA_TABLES=1"), std::string::npos) << decision.reason;
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wdeprecated-declarations"
+  EXPECT_EQ(PlacementReason::cuda_backend_not_implemented, PlacementReason::cuda_kernels_unverified);
+#pragma GCC diagnostic pop
+  inputs.policy = PlacementPolicy::cuda;
+  try {
+    decide_placement(inputs);
+    FAIL() << "forced cuda placed a table on unverified kernels";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.status(), Status::unsupported) << e.what();
+  }
+}
+
 TEST(Placement, ReasonSpellsOutTheArithmetic) {
   PlacementInputs inputs;
   inputs.table_name = "items";

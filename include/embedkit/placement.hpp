@@ -18,12 +18,16 @@ enum class PlacementReason {
   cpu_requested,                 ///< The config or EMBEDKIT_DEVICE asked for the CPU.
   cuda_not_built,                ///< This library was built without CUDA.
   no_cuda_device,                ///< Built with CUDA, but no device is usable (driver or count).
-  cuda_backend_not_implemented,  ///< A device is usable, but its table kernels are not enabled (unverified).
+  cuda_kernels_unverified,       ///< A device is usable, but the CUDA table kernels have not passed the GPU suite
+                                 ///< on real hardware yet, so auto placement keeps tables off it
+                                 ///< (EMBEDKIT_CUDA_TABLES=1 opens it).
   optimizer_has_no_cuda_kernel,  ///< The optimizer is a host callback: it only runs on the CPU.
   fits_on_device,                ///< The table fits the device's usable memory: placed there.
   does_not_fit,                  ///< The table needs more than the device's usable memory.
   device_allocation_failed,      ///< It should have fit, but allocating on the device failed.
   migrated,                      ///< Moved by migrate().
+  /// @deprecated The name before 0.2 for cuda_kernels_unverified, which reports now print.
+  cuda_backend_not_implemented [[deprecated("use cuda_kernels_unverified")]] = cuda_kernels_unverified,
 };
 
 /// @brief Bytes a table holds, by purpose.

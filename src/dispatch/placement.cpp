@@ -15,7 +15,7 @@ const char* to_string(PlacementReason reason) noexcept {
     case PlacementReason::cpu_requested: return "cpu_requested";
     case PlacementReason::cuda_not_built: return "cuda_not_built";
     case PlacementReason::no_cuda_device: return "no_cuda_device";
-    case PlacementReason::cuda_backend_not_implemented: return "cuda_backend_not_implemented";
+    case PlacementReason::cuda_kernels_unverified: return "cuda_kernels_unverified";
     case PlacementReason::optimizer_has_no_cuda_kernel: return "optimizer_has_no_cuda_kernel";
     case PlacementReason::fits_on_device: return "fits_on_device";
     case PlacementReason::does_not_fit: return "does_not_fit";
@@ -101,7 +101,7 @@ PlacementDecision decide_placement(const PlacementInputs& inputs) {
                                         "GPU yet (set EMBEDKIT_CUDA_TABLES=1 to use them)",
                                         inputs.device->name);
     if (forced) refuse(Status::unsupported, why, "use placement 'auto' or 'cpu'");
-    return decision(PlacementReason::cuda_backend_not_implemented, why, inputs);
+    return decision(PlacementReason::cuda_kernels_unverified, why, inputs);
   }
   // Free memory already excludes what earlier tables allocated; only their promised workspace is
   // still to come out of it. The user's cap covers everything embedkit places.
