@@ -252,25 +252,30 @@ TEST(Checkpoint, AFaultBetweenAnyTwoWritesLeavesTheOldOrTheNewState) {
   }
 }
 
+// Starts the checkpoint writer saving into `directory` in a loop, waits until it has finished one
+// save (however slow the machine: a sanitizer on a loaded one can take longer than the kill delay
+// to start), lets it run `delay` more and SIGKILLs it, mid-save or not.
+void kill_a_saving_writer(const std::string& directory, std::chrono::milliseconds delay) {
+  pid_t child = 0;
+  std::string path = directory;
+  char* argv[] = {const_cast<char*>(EMBEDKIT_CHECKPOINT_WRITER), path.data(), nullptr};
+  ASSERT_EQ(::posix_spawn(&child, EMBEDKIT_CHECKPOINT_WRITER, nullptr, nullptr, argv, environ), 0);
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+  while (files_in(directory).count("manifest.json") == 0 && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  std::this_thread::sleep_for(delay);
+  ::kill(child, SIGKILL);
+  int status = 0;
+  ::waitpid(child, &status, 0);
+}
+
 TEST(Checkpoint, SigkillAtRandomMomentsNeverTearsTheCheckpoint) {
   const std::string directory = fresh_directory();
   std::mt19937_64 rng(11);
   int loads = 0;
   for (int round = 0; round < 12; ++round) {
-    pid_t child = 0;
-    std::string path = directory;
-    char* argv[] = {const_cast<char*>(EMBEDKIT_CHECKPOINT_WRITER), path.data(), nullptr};
-    ASSERT_EQ(::posix_spawn(&child, EMBEDKIT_CHECKPOINT_WRITER, nullptr, nullptr, argv, environ), 0);
-    // The first writer gets to finish one save, however slow the machine (a sanitizer on a loaded
-    // one can take longer than the kill delay to start): from then on a checkpoint must load.
-    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
-    while (files_in(directory).count("manifest.json") == 0 && std::chrono::steady_clock::now() < deadline) {
-      std::this_thread::sleep_for(std::chrono::milliseconds(5));
-    }
-    std::this_thread::sleep_for(std::chrono::milliseconds(40 + rng() % 200));
-    ::kill(child, SIGKILL);
-    int status = 0;
-    ::waitpid(child, &status, 0);
+    ASSERT_NO_FATAL_FAILURE(kill_a_saving_writer(directory, std::chrono::milliseconds(40 + rng() % 200)));
     ASSERT_EQ(files_in(directory).count("manifest.json"), 1u) << "no save finished within 60 s";
     const EmbeddingTable loaded = EmbeddingTable::load(directory);
     const auto weights = loaded.get_weights().values;
@@ -288,18 +293,7 @@ TEST(Checkpoint, TheNextSaveRemovesWhatKilledSavesLeft) {
   const std::string directory = fresh_directory();
   std::mt19937_64 rng(13);
   for (int round = 0; round < 16; ++round) {
-    pid_t child = 0;
-    std::string path = directory;
-    char* argv[] = {const_cast<char*>(EMBEDKIT_CHECKPOINT_WRITER), path.data(), nullptr};
-    ASSERT_EQ(::posix_spawn(&child, EMBEDKIT_CHECKPOINT_WRITER, nullptr, nullptr, argv, environ), 0);
-    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
-    while (files_in(directory).count("manifest.json") == 0 && std::chrono::steady_clock::now() < deadline) {
-      std::this_thread::sleep_for(std::chrono::milliseconds(5));
-    }
-    std::this_thread::sleep_for(std::chrono::milliseconds(20 + rng() % 120));
-    ::kill(child, SIGKILL);
-    int status = 0;
-    ::waitpid(child, &status, 0);
+    ASSERT_NO_FATAL_FAILURE(kill_a_saving_writer(directory, std::chrono::milliseconds(20 + rng() % 120)));
   }
   const std::string manifest_path = directory + "/manifest.json";
   const auto listed = [&] {
