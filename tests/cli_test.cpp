@@ -7,6 +7,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "tests/support/scratch_files.hpp"
+
 #include <array>
 #include <cstdio>
 #include <filesystem>
@@ -153,16 +155,20 @@ TEST(Cli, InspectACheckpoint) {
   EXPECT_NE(run("inspect").exit_code, 0);
 }
 
-// The JSON report carries the manifest as inspect_checkpoint read it, with the library's guarded
-// parser, not parsed a second time by the tool (which re-spelled it: 1E-3 became 0.001).
-TEST(Cli, InspectJsonCarriesTheManifestAsWritten) {
-  char pattern[] = "/tmp/embedkit-cli-manifest-XXXXXX";
-  ASSERT_NE(::mkdtemp(pattern), nullptr);
-  const std::string directory = pattern;
+// A 5 x 3 table saved into a new directory whose name starts with `prefix`.
+std::string small_checkpoint(const std::string& prefix) {
+  const std::string directory = embedkit::testing::fresh_directory(prefix);
   embedkit::TableConfig config;
   config.input_dim = 5;
   config.output_dim = 3;
   embedkit::EmbeddingTable(config).save(directory);
+  return directory;
+}
+
+// The JSON report carries the manifest as inspect_checkpoint read it, with the library's guarded
+// parser, not parsed a second time by the tool (which re-spelled it: 1E-3 became 0.001).
+TEST(Cli, InspectJsonCarriesTheManifestAsWritten) {
+  const std::string directory = small_checkpoint("embedkit-cli-manifest");
   std::string manifest;
   {
     std::ifstream in(directory + "/manifest.json");
@@ -186,13 +192,7 @@ TEST(Cli, InspectJsonCarriesTheManifestAsWritten) {
 
 // Issue #22 item 11: a path that is not UTF-8 (here byte 0xff) still gets a JSON report.
 TEST(Cli, InspectJsonOfANonUtf8Path) {
-  char pattern[] = "/tmp/embedkit-cli-\xff-XXXXXX";
-  ASSERT_NE(::mkdtemp(pattern), nullptr);
-  const std::string directory = pattern;
-  embedkit::TableConfig config;
-  config.input_dim = 5;
-  config.output_dim = 3;
-  embedkit::EmbeddingTable(config).save(directory);
+  const std::string directory = small_checkpoint("embedkit-cli-\xff");
   const std::string weights =
       nlohmann::json::parse(std::ifstream(directory + "/manifest.json"))["files"][0]["name"].get<std::string>();
   ASSERT_EQ(std::remove((directory + "/" + weights).c_str()), 0);  // its error names the path
