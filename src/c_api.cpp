@@ -66,6 +66,10 @@ void write_text(const std::string& text, std::string_view what, char* buffer, st
 
 }  // namespace
 
+namespace embedkit::detail {
+EmbeddingTable& table_of_handle(ek_table* handle) { return handle->table; }
+}  // namespace embedkit::detail
+
 extern "C" {
 
 const char* ek_version(void) { return EMBEDKIT_VERSION_STRING; }

@@ -5,6 +5,7 @@
 #include <embedkit/c_api.h>
 #include <embedkit/pooling.hpp>
 #include <embedkit/status.hpp>
+#include <embedkit/table.hpp>
 #include <embedkit/tensor.hpp>
 
 #include "dlpack_view.hpp"
@@ -45,6 +46,10 @@ ek_status guarded(const char* function, Body&& body) noexcept {
 
 /// The device the C ABI's tensors in CUDA memory belong to: the default context's.
 Backend* c_api_device();
+
+/// The table behind a C ABI handle (not NULL), for internal code and the tests that reach its
+/// memory; the handle's layout stays private to c_api.cpp.
+EmbeddingTable& table_of_handle(ek_table* handle);
 
 /// The checked arguments of a pooled call (the tensors stay the caller's).
 struct PooledArguments {

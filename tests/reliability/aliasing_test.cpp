@@ -11,6 +11,7 @@
 
 #include "kernels/gather_kernel.hpp"
 #include "src/memory_overlap.hpp"
+#include "src/c_api_support.hpp"
 #include "src/table_access.hpp"
 #include "tests/kernel_host_launch.hpp"
 #include "tests/sim_context.hpp"
@@ -26,12 +27,6 @@
 #include <span>
 #include <string>
 #include <vector>
-
-// The C ABI's handle as src/c_api.cpp defines it (the same definition), to reach the table's
-// memory through the internal API.
-struct ek_table {
-  embedkit::EmbeddingTable table;
-};
 
 namespace {
 
@@ -252,7 +247,8 @@ TEST(AliasingRanges, RangesReachingTheEndOfTheAddressSpaceAreComparedWithoutWrap
 TEST(AliasingCApi, OutputsOverTheTablesWeightsAreRefused) {
   CTable t;
   const std::vector<float> weights_before = t.weights();
-  const std::vector<embedkit::detail::NamedBytes> memory = embedkit::detail::TableAccess::memory(t.table->table);
+  const std::vector<embedkit::detail::NamedBytes> memory =
+      embedkit::detail::TableAccess::memory(embedkit::detail::table_of_handle(t.table));
   ASSERT_EQ(memory.front().bytes, weights_before.size() * sizeof(float));
   auto* own = static_cast<float*>(const_cast<void*>(memory.front().data));
   std::int64_t weights_shape[] = {kRows, kDim};
@@ -426,7 +422,8 @@ TEST(AliasingCpp, TrainStepInputsOverTheTablesMemoryAreRefused) {
 TEST(AliasingCApi, TrainStepGradientOverTheTablesWeightsIsRefused) {
   CTable t;
   const std::vector<float> weights_before = t.weights();
-  auto* own = static_cast<float*>(const_cast<void*>(embedkit::detail::TableAccess::memory(t.table->table)[0].data));
+  const auto memory = embedkit::detail::TableAccess::memory(embedkit::detail::table_of_handle(t.table));
+  auto* own = static_cast<float*>(const_cast<void*>(memory[0].data));
   std::int64_t ids[] = {1, 2}, offsets[] = {0, 2};
   std::int64_t ids_shape[] = {2}, grad_shape[] = {2, kDim}, offsets_shape[] = {2}, bag_shape[] = {1, kDim};
   DLTensor ids_t = host_tensor(ids, kInt64, ids_shape, 1);
