@@ -14,7 +14,7 @@ void gather_rows(const float* weights, std::int64_t input_dim, std::int64_t dim,
                  std::int64_t count, detail::Padding padding, float* out, RowStores stores) {
   const std::size_t row_bytes = static_cast<std::size_t>(dim) * sizeof(float);
   const bool stream = stores == RowStores::streaming && can_stream_rows(out, dim);
-  const auto wanted = [=](std::int64_t id) { return in_range(id, input_dim) && !padding.is(id); };
+  const auto wanted = [=](std::int64_t id) { return id_in_range(id, input_dim) && !padding.is(id); };
 #pragma omp parallel if (count * dim >= kParallelMinFloats)
   {
 #pragma omp for schedule(static) nowait

@@ -8,14 +8,14 @@ template <class Index>
 std::int64_t count_out_of_range(const Index* ids, std::int64_t count, std::int64_t input_dim) {
   std::int64_t bad = 0;
 #pragma omp parallel for schedule(static) reduction(+ : bad) if (count >= kParallelMinIds)
-  for (std::int64_t i = 0; i < count; ++i) bad += in_range(ids[i], input_dim) ? 0 : 1;
+  for (std::int64_t i = 0; i < count; ++i) bad += id_in_range(ids[i], input_dim) ? 0 : 1;
   return bad;
 }
 
 template <class Index>
 std::int64_t first_out_of_range(const Index* ids, std::int64_t count, std::int64_t input_dim) {
   for (std::int64_t i = 0; i < count; ++i) {
-    if (!in_range(ids[i], input_dim)) return i;
+    if (!id_in_range(ids[i], input_dim)) return i;
   }
   return -1;
 }

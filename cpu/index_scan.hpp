@@ -2,6 +2,8 @@
 // Index validation on the CPU: a parallel pass that only counts bad ids, and a serial scan for the
 // first one, run only when the count is not zero (so the message costs nothing on good input).
 
+#include <embedkit/detail/id_range.hpp>
+
 #include <cstdint>
 
 namespace embedkit::cpu {
@@ -14,10 +16,7 @@ std::int64_t count_out_of_range(const Index* ids, std::int64_t count, std::int64
 template <class Index>
 std::int64_t first_out_of_range(const Index* ids, std::int64_t count, std::int64_t input_dim);
 
-/// Whether `id` lies in [0, input_dim): one unsigned comparison covers both ends.
-template <class Index>
-inline bool in_range(Index id, std::int64_t input_dim) {
-  return static_cast<std::uint64_t>(static_cast<std::int64_t>(id)) < static_cast<std::uint64_t>(input_dim);
-}
+/// Whether `id` lies in [0, input_dim): the shared rule of detail/id_range.hpp.
+using detail::id_in_range;
 
 }  // namespace embedkit::cpu

@@ -45,13 +45,13 @@ template <class Index>
 [[gnu::always_inline]] inline const float* entry_row(const Batch<Index>& batch, std::int64_t j, bool prefetch) {
   if (prefetch && j + kPrefetchDistance < batch.entries) {
     const auto ahead = static_cast<std::int64_t>(batch.ids[j + kPrefetchDistance]);
-    if (in_range(ahead, batch.input_dim)) {
+    if (id_in_range(ahead, batch.input_dim)) {
       const std::size_t row_bytes = static_cast<std::size_t>(batch.dim) * sizeof(float);
       prefetch_row<CacheLevel::l2>(batch.weights + ahead * batch.dim, row_bytes);
     }
   }
   const auto id = static_cast<std::int64_t>(batch.ids[j]);
-  if (batch.padding.is(id) || !in_range(id, batch.input_dim)) return nullptr;
+  if (batch.padding.is(id) || !id_in_range(id, batch.input_dim)) return nullptr;
   return batch.weights + id * batch.dim;
 }
 
@@ -179,7 +179,7 @@ void max_bag(const float* weights, std::int64_t input_dim, std::int64_t dim, con
   for (std::int64_t j = begin; j < end; ++j) {
     const auto id = static_cast<std::int64_t>(ids[j]);
     if (padding.is(id)) continue;
-    const float* row = in_range(id, input_dim) ? weights + id * dim : nullptr;
+    const float* row = id_in_range(id, input_dim) ? weights + id * dim : nullptr;
     for (std::int64_t c = 0; c < dim; ++c) {
       const float v = row != nullptr ? row[c] : 0.0f;
       pooled[c] = !seen || v > pooled[c] ? v : pooled[c];

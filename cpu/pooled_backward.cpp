@@ -45,14 +45,14 @@ void pooled_argmax(const float* weights, std::int64_t input_dim, std::int64_t di
     for (std::int64_t j = offsets[bag]; j < offsets[bag + 1]; ++j) {
       const std::int64_t id = static_cast<std::int64_t>(ids[j]);
       if (padding.is(id)) continue;
-      const float* row = in_range(id, input_dim) ? weights + id * dim : nullptr;  // nullptr: zeros
+      const float* row = id_in_range(id, input_dim) ? weights + id * dim : nullptr;  // nullptr: zeros
       for (std::int64_t c = 0; c < dim; ++c) {
         const float v = row != nullptr ? row[c] : 0.0f;
         if (best[c] < 0) {
           best[c] = j;
         } else {
           const std::int64_t at = static_cast<std::int64_t>(ids[best[c]]);
-          const float current = in_range(at, input_dim) ? weights[at * dim + c] : 0.0f;
+          const float current = id_in_range(at, input_dim) ? weights[at * dim + c] : 0.0f;
           if (v > current) best[c] = j;  // strictly greater: ties stay with the first position
         }
       }

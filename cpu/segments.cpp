@@ -22,7 +22,7 @@ Segments group_entries(const Index* ids, std::int64_t count, std::int64_t slot_l
   if (count == 0) return segments;
   const int key_bits = bits_for(static_cast<std::uint64_t>(input_dim));
   const int slot_bits = bits_for(static_cast<std::uint64_t>(slot_limit));
-  const auto kept = [&](std::int64_t id) { return in_range(id, input_dim) && !padding.is(id); };
+  const auto kept = [&](std::int64_t id) { return id_in_range(id, input_dim) && !padding.is(id); };
   if (key_bits + slot_bits <= 64) {
     // (id, slot) packed in one word: sorting the id bits stably keeps each id's slots in order.
     std::vector<std::uint64_t> packed, scratch;

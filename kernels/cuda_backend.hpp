@@ -8,7 +8,7 @@
 // (EMBEDKIT_CUDA_TABLES=1 for the default context, or a test), so automatic placement keeps
 // tables on the CPU until then.
 
-#include "../src/backend/backend.hpp"
+#include "backend/backend.hpp"
 #include "fold_workspace.hpp"
 #include "sparse_grad.hpp"
 

@@ -1,5 +1,5 @@
 // Device discovery through the CUDA runtime; compiled only when the library is built with CUDA.
-#include "../src/dispatch/device_probe.hpp"
+#include "backend/backends.hpp"
 #include "cuda_allocator.hpp"
 #include "cuda_backend.hpp"
 

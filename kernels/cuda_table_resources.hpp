@@ -4,7 +4,7 @@
 // largest batch (src/backend/workspace.hpp) with the fold's layout for the last batch size. One
 // operation at a time holds them.
 
-#include "../src/backend/workspace.hpp"
+#include "backend/workspace.hpp"
 #include "fold_workspace.hpp"
 
 #include <cuda_runtime_api.h>

@@ -4,6 +4,7 @@
 // body for every coordinate on the CPU (tests/kernel_host_launch.hpp).
 
 #include <embedkit/detail/host_device.hpp>
+#include <embedkit/detail/id_range.hpp>
 #include <embedkit/detail/padding.hpp>
 
 #include "launch_plan.hpp"
@@ -52,7 +53,7 @@ EK_HOST_DEVICE inline void gather_body(std::int64_t block, int thread, const Gat
   if (i >= a.count) return;
   const int lane = thread % lanes;
   const std::int64_t id = static_cast<std::int64_t>(a.ids[i]);
-  const bool in_range = static_cast<std::uint64_t>(id) < static_cast<std::uint64_t>(a.input_dim);
+  const bool in_range = detail::id_in_range(id, a.input_dim);
   if (!in_range && lane == 0) *a.out_of_range = 1u;  // every writer stores the same value
   const bool copy = in_range && !a.padding.is(id);
   if (plan.vectorized) {

@@ -9,6 +9,7 @@
 // the CPU.
 
 #include <embedkit/detail/host_device.hpp>
+#include <embedkit/detail/id_range.hpp>
 #include <embedkit/detail/pooling_math.hpp>
 
 #include "gather_kernel.hpp"
@@ -57,7 +58,7 @@ EK_HOST_DEVICE inline void pool_columns(std::int64_t bag, std::int64_t c, const 
     if (a.padding.is(id)) continue;  // padding first, so an id outside the table is never padding
     const float w = a.sample_weights != nullptr ? a.sample_weights[j] : 1.0f;
     stats.add(w);
-    const bool in_range = static_cast<std::uint64_t>(id) < static_cast<std::uint64_t>(a.input_dim);
+    const bool in_range = detail::id_in_range(id, a.input_dim);
     if (!in_range && a.out_of_range != nullptr) *a.out_of_range = 1u;  // every writer stores the same value
     float v[Width] = {};
     if (in_range) {

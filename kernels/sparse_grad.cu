@@ -3,6 +3,7 @@
 #include "segment_reduce.hpp"
 #include "sparse_grad.hpp"
 
+#include <embedkit/detail/id_range.hpp>
 #include <embedkit/detail/summation_order.hpp>
 
 #include <cub/device/device_radix_sort.cuh>
@@ -26,7 +27,7 @@ __global__ void make_keys_kernel(const Index* ids, std::int64_t count, std::int6
   const std::int64_t i = static_cast<std::int64_t>(blockIdx.x) * kThreads + threadIdx.x;
   if (i >= count) return;
   const std::int64_t id = static_cast<std::int64_t>(ids[i]);
-  const bool in_range = static_cast<std::uint64_t>(id) < static_cast<std::uint64_t>(input_dim);
+  const bool in_range = detail::id_in_range(id, input_dim);
   if (!in_range) *out_of_range = 1;  // every writer stores the same value
   keys[i] = in_range && !padding.is(id) ? id : input_dim;
   positions[i] = i;

@@ -1,6 +1,6 @@
 // The CPU backend's buffers: cache-line aligned, and from 64 MiB up 2 MiB-aligned and advised as
 // huge pages (MADV_HUGEPAGE shows as the "hg" flag of the mapping in /proc/self/smaps).
-#include "src/backend/cpu_backend.hpp"
+#include "cpu/cpu_backend.hpp"
 
 #include <gtest/gtest.h>
 

@@ -5,7 +5,7 @@
 
 #include <gtest/gtest.h>
 
-#include "src/dlpack_view.hpp"
+#include "src/capi/dlpack_view.hpp"
 #include "tests/sim_context.hpp"
 
 #include <cstdint>

@@ -4,7 +4,7 @@
 
 #include <gtest/gtest.h>
 
-#include "src/dispatch/placement.hpp"
+#include "src/placement/placement.hpp"
 
 #include <cstdlib>
 #include <string>

@@ -3,8 +3,8 @@
 
 #include <embedkit/context.hpp>
 
-#include "src/backend/sim_device_backend.hpp"
-#include "src/context_impl.hpp"
+#include "sim/sim_device_backend.hpp"
+#include "src/placement/context_impl.hpp"
 
 #include <cstdint>
 #include <memory>

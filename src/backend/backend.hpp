@@ -86,6 +86,12 @@ struct DeviceIds {
   std::int64_t count = 0;
 };
 
+/// Typed ids in host memory as DeviceIds.
+inline DeviceIds host_ids(const std::int32_t* ids, std::int64_t count) { return {ids, IndexType::int32, count}; }
+inline DeviceIds host_ids(const std::int64_t* ids, std::int64_t count) { return {ids, IndexType::int64, count}; }
+/// A caller's index tensor as DeviceIds.
+inline DeviceIds host_ids(const IndexTensor& indices) { return {indices.data(), indices.type(), indices.size()}; }
+
 /// The out-of-range ids an operation met (see Backend::checks_ids): how many, and the first by
 /// position.
 struct IdCheck {

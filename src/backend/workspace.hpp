@@ -3,7 +3,7 @@
 // never shrunk, so a training loop of steady batches allocates its intermediates once. Not
 // thread-safe; its owner lets one operation use it at a time.
 
-#include "backend.hpp"
+#include "backend/backend.hpp"
 
 #include <cstddef>
 #include <cstdint>

@@ -1,8 +1,8 @@
-#include "files.hpp"
+#include "io/files.hpp"
 
 #include <embedkit/status.hpp>
 
-#include "../log.hpp"
+#include "core/log.hpp"
 
 #include <fmt/format.h>
 

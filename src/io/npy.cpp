@@ -1,9 +1,9 @@
-#include "npy.hpp"
+#include "io/npy.hpp"
 
 #include <embedkit/status.hpp>
 
-#include "../shape.hpp"
-#include "files.hpp"
+#include "core/shape.hpp"
+#include "io/files.hpp"
 
 #include <fmt/format.h>
 

@@ -1,4 +1,4 @@
-#include "mpi_exchange.hpp"
+#include "sharded/mpi_exchange.hpp"
 
 #include <fmt/format.h>
 

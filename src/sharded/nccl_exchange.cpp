@@ -1,4 +1,4 @@
-#include "nccl_exchange.hpp"
+#include "sharded/nccl_exchange.hpp"
 
 #include <embedkit/status.hpp>
 

@@ -1,4 +1,4 @@
-#include "row_layout.hpp"
+#include "sharded/row_layout.hpp"
 
 #include <embedkit/status.hpp>
 

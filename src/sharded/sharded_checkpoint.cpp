@@ -3,16 +3,16 @@
 #include <embedkit/sharded_table.hpp>
 #include <embedkit/status.hpp>
 
-#include "../checkpoint_names.hpp"
-#include "../config_json.hpp"
-#include "../io/files.hpp"
-#include "../json_document.hpp"
-#include "../json_fields.hpp"
-#include "../log.hpp"
-#include "../step_limit.hpp"
-#include "../optimizer_state.hpp"
-#include "../table_access.hpp"
-#include "sharded_impl.hpp"
+#include "io/checkpoint_names.hpp"
+#include "config/config_json.hpp"
+#include "io/files.hpp"
+#include "config/json_document.hpp"
+#include "config/json_fields.hpp"
+#include "core/log.hpp"
+#include "core/step_limit.hpp"
+#include "config/optimizer_state.hpp"
+#include "table/table_access.hpp"
+#include "sharded/sharded_impl.hpp"
 
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>

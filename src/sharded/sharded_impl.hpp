@@ -3,8 +3,8 @@
 
 #include <embedkit/sharded_table.hpp>
 
-#include "mpi_exchange.hpp"
-#include "row_layout.hpp"
+#include "sharded/mpi_exchange.hpp"
+#include "sharded/row_layout.hpp"
 
 #include <atomic>
 #include <cstdint>

@@ -3,11 +3,11 @@
 #include <embedkit/sharded_table.hpp>
 #include <embedkit/status.hpp>
 
-#include "../../cpu/pooled.hpp"
-#include "../shape.hpp"
-#include "../table_access.hpp"
-#include "../table_impl.hpp"
-#include "sharded_impl.hpp"
+#include "backend/backends.hpp"
+#include "core/shape.hpp"
+#include "table/table_access.hpp"
+#include "table/table_impl.hpp"
+#include "sharded/sharded_impl.hpp"
 
 #include <fmt/format.h>
 
@@ -174,8 +174,10 @@ void ShardedEmbeddingTable::lookup_pooled(const IndexTensor& indices, std::span<
     const auto found = std::lower_bound(distinct.ids.begin(), distinct.ids.end(), *impl.config.padding_idx);
     if (found != distinct.ids.end() && *found == *impl.config.padding_idx) padding_slot = {true, found - distinct.ids.begin()};
   }
-  cpu::pooled_lookup(rows.data(), fetched, dim, slots.data(), offsets.data(), bags,
-                     per_sample_weights.empty() ? nullptr : per_sample_weights.data(), mode, padding_slot, out.data());
+  detail::host_ops().pooled({rows.data(), fetched, dim},
+                            {detail::host_ids(slots.data(), static_cast<std::int64_t>(slots.size())), offsets.data(), bags,
+                             per_sample_weights.empty() ? nullptr : per_sample_weights.data(), mode, padding_slot},
+                            out.data());
   detail::record_zero_filled(impl, zero_filled);
 }
 

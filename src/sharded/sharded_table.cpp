@@ -2,12 +2,12 @@
 #include <embedkit/sharded_table.hpp>
 #include <embedkit/status.hpp>
 
-#include "../../cpu/index_scan.hpp"
-#include "../initializer_resolve.hpp"
-#include "../log.hpp"
-#include "../table_access.hpp"
-#include "../table_impl.hpp"
-#include "sharded_impl.hpp"
+#include "backend/backends.hpp"
+#include "config/initializer_resolve.hpp"
+#include "core/log.hpp"
+#include "table/table_access.hpp"
+#include "table/table_impl.hpp"
+#include "sharded/sharded_impl.hpp"
 
 #include <fmt/format.h>
 #include <xxhash.h>
@@ -68,12 +68,9 @@ TableConfig shard_config(const TableConfig& config, const RowLayout& layout, int
 
 std::int64_t check_sharded_ids(const ShardedEmbeddingTable::Impl& impl, const IndexTensor& indices) {
   const std::int64_t input_dim = impl.config.input_dim;
-  return with_ids(indices, [&](const auto* ids) -> std::int64_t {
-    const std::int64_t bad = cpu::count_out_of_range(ids, indices.size(), input_dim);
-    if (bad == 0 || impl.config.bounds_check == BoundsCheck::zero_fill) return bad;
-    const std::int64_t position = cpu::first_out_of_range(ids, indices.size(), input_dim);
-    throw Error(Status::out_of_range, out_of_range_message(indices, position, ids[position], input_dim));
-  });
+  const IdCheck scan = host_ops().scan_ids(host_ids(indices), input_dim);
+  if (scan.out_of_range == 0 || impl.config.bounds_check == BoundsCheck::zero_fill) return scan.out_of_range;
+  throw Error(Status::out_of_range, out_of_range_message(indices, scan.first_position, scan.first_id, input_dim));
 }
 
 void record_zero_filled(ShardedEmbeddingTable::Impl& impl, std::int64_t count) {

@@ -5,11 +5,11 @@
 #include <embedkit/sharded_table.hpp>
 #include <embedkit/status.hpp>
 
-#include "../shape.hpp"
-#include "../pooled_entry_gradients.hpp"
-#include "../table_access.hpp"
-#include "../table_impl.hpp"
-#include "sharded_impl.hpp"
+#include "core/shape.hpp"
+#include "table/pooled_entry_gradients.hpp"
+#include "table/table_access.hpp"
+#include "table/table_impl.hpp"
+#include "sharded/sharded_impl.hpp"
 
 #include <fmt/format.h>
 

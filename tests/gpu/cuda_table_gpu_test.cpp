@@ -7,7 +7,7 @@
 #include <gtest/gtest.h>
 
 #include "kernels/cuda_backend.hpp"
-#include "src/context_impl.hpp"
+#include "src/placement/context_impl.hpp"
 
 #include <cuda_runtime_api.h>
 

@@ -10,9 +10,9 @@
 #include <embedkit/table.hpp>
 
 #include "kernels/gather_kernel.hpp"
-#include "src/memory_overlap.hpp"
-#include "src/c_api_support.hpp"
-#include "src/table_access.hpp"
+#include "src/core/memory_overlap.hpp"
+#include "src/capi/c_api_support.hpp"
+#include "src/table/table_access.hpp"
 #include "tests/kernel_host_launch.hpp"
 #include "tests/sim_context.hpp"
 

@@ -4,7 +4,7 @@
 #include <embedkit/c_api.h>
 #include <embedkit/embedkit.hpp>
 
-#include "src/host_memory.hpp"
+#include "src/core/host_memory.hpp"
 
 #include <fmt/format.h>
 #include <gtest/gtest.h>

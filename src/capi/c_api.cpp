@@ -1,0 +1,259 @@
+// The C ABI: opaque handles, a status per call, a thread-local last error, and one catch-all
+// wrapper so no exception ever crosses into C.
+#include <embedkit/c_api.h>
+#include <embedkit/plan.hpp>
+#include <embedkit/status.hpp>
+#include <embedkit/table.hpp>
+#include <embedkit/version.hpp>
+
+#include "capi/c_api_support.hpp"
+#include "placement/context_impl.hpp"
+#include "backend/backends.hpp"
+#include "capi/dlpack_view.hpp"
+#include "placement/plan_request_json.hpp"
+#include "core/shape.hpp"
+#include "table/table_access.hpp"
+
+#include <fmt/format.h>
+
+#include <cstring>
+#include <new>
+#include <string>
+#include <vector>
+
+struct ek_table {
+  embedkit::EmbeddingTable table;
+};
+
+namespace {
+
+using embedkit::Error;
+using embedkit::Status;
+using embedkit::detail::guarded;
+using embedkit::detail::NamedBytes;
+using embedkit::detail::TableAccess;
+using embedkit::detail::pooled_arguments;
+using embedkit::detail::PooledArguments;
+
+// The device the C ABI's tensors in CUDA memory belong to: the default context's.
+embedkit::detail::Backend* default_device() { return embedkit::detail::c_api_device(); }
+
+embedkit::EmbeddingTable& table_of(ek_table* table) {
+  if (table == nullptr) throw Error(Status::invalid_argument, "table is NULL");
+  return table->table;
+}
+
+// Copies `text` and its NUL into the caller's buffer, or says in *length how much room it needs;
+// neither may overlap what the call read (`read`). The buffer's bytes checked are those written (the
+// text and its NUL, none when it does not fit), not the capacity the caller claims: a generous
+// capacity over a later input is no overlap.
+void write_text(const std::string& text, std::string_view what, char* buffer, std::size_t capacity,
+                std::size_t* length, const std::vector<NamedBytes>& read) {
+  if (length == nullptr) throw Error(Status::invalid_argument, "length is NULL");
+  const std::size_t needed = text.size() + 1;
+  const bool fits = buffer != nullptr && capacity >= needed;
+  const NamedBytes written[] = {{"buffer", buffer, fits ? needed : 0}, {"length", length, sizeof *length}};
+  embedkit::detail::check_outputs_apart(written, read);
+  *length = needed;
+  if (!fits) {
+    throw Error(Status::invalid_argument,
+                fmt::format("{} buffer holds {} bytes, but the {} needs {} (including the NUL); "
+                            "*length says how many",
+                            what, buffer == nullptr ? 0 : capacity, what, needed));
+  }
+  std::memcpy(buffer, text.c_str(), needed);
+}
+
+}  // namespace
+
+namespace embedkit::detail {
+EmbeddingTable& table_of_handle(ek_table* handle) { return handle->table; }
+}  // namespace embedkit::detail
+
+extern "C" {
+
+const char* ek_version(void) { return EMBEDKIT_VERSION_STRING; }
+
+const char* ek_last_error(void) { return embedkit::detail::c_api_last_error().c_str(); }
+
+const char* ek_status_name(ek_status status) { return embedkit::status_name(static_cast<Status>(status)); }
+
+ek_status ek_table_create(const char* config_json, ek_table** out) {
+  return guarded(__func__, [&] {
+    if (out == nullptr) throw Error(Status::invalid_argument, "out (the ek_table** to fill) is NULL");
+    if (config_json == nullptr) throw Error(Status::invalid_argument, "config_json is NULL");
+    *out = new ek_table{embedkit::EmbeddingTable(embedkit::TableConfig::from_json(config_json))};
+  });
+}
+
+void ek_table_destroy(ek_table* table) { delete table; }
+
+ek_status ek_lookup(ek_table* t, const DLTensor* indices, DLTensor* out) {
+  return guarded(__func__, [&] {
+    auto& table = table_of(t);
+    embedkit::detail::TensorStaging staging(default_device(), table.cuda_stream());
+    const embedkit::IndexTensor ids = staging.indices(indices);
+    const auto output = staging.output(out, "out", embedkit::detail::Accept::float32);
+    std::vector<std::int64_t> expected = ids.shape();
+    expected.push_back(table.output_dim());
+    embedkit::detail::expect_shape("out", expected, output.shape);
+    staging.check_outputs_apart(TableAccess::memory(table));
+    table.lookup(ids, std::span(static_cast<float*>(output.data), static_cast<std::size_t>(output.size)));
+    staging.finish();
+  });
+}
+
+ek_status ek_lookup_pooled(ek_table* t, const DLTensor* indices, const DLTensor* offsets,
+                           const DLTensor* per_sample_weights, const char* mode, DLTensor* out) {
+  return guarded(__func__, [&] {
+    auto& table = table_of(t);
+    embedkit::detail::TensorStaging staging(default_device(), table.cuda_stream());
+    const PooledArguments args = pooled_arguments(staging, indices, offsets, per_sample_weights, mode);
+    const auto output = staging.output(out, "out", embedkit::detail::Accept::float32);
+    embedkit::detail::expect_shape("out", {args.bags, table.output_dim()}, output.shape);
+    staging.check_outputs_apart(TableAccess::memory(table));
+    table.lookup_pooled(args.ids, args.offsets, args.mode, args.sample_weights,
+                        std::span(static_cast<float*>(output.data), static_cast<std::size_t>(output.size)));
+    staging.finish();
+  });
+}
+
+ek_status ek_train_step(ek_table* t, const DLTensor* indices, const DLTensor* grad_out) {
+  return guarded(__func__, [&] {
+    auto& table = table_of(t);
+    embedkit::detail::TensorStaging staging(default_device(), table.cuda_stream());
+    const embedkit::IndexTensor ids = staging.indices(indices);
+    const auto grad = staging.input(grad_out, "grad_out", embedkit::detail::Accept::float32);
+    std::vector<std::int64_t> expected = ids.shape();
+    expected.push_back(table.output_dim());
+    embedkit::detail::expect_shape("grad_out", expected, grad.shape);
+    // The step writes the table: its inputs, where the caller's tensors are, must lie apart from it.
+    embedkit::detail::check_outputs_apart(TableAccess::memory(table), staging.inputs_read());
+    table.train_step(ids, std::span(static_cast<const float*>(grad.data), static_cast<std::size_t>(grad.size)));
+    staging.finish();
+  });
+}
+
+ek_status ek_train_step_pooled(ek_table* t, const DLTensor* indices, const DLTensor* offsets,
+                               const DLTensor* per_sample_weights, const char* mode, const DLTensor* grad_out) {
+  return guarded(__func__, [&] {
+    auto& table = table_of(t);
+    embedkit::detail::TensorStaging staging(default_device(), table.cuda_stream());
+    const PooledArguments args = pooled_arguments(staging, indices, offsets, per_sample_weights, mode);
+    const auto grad = staging.input(grad_out, "grad_out", embedkit::detail::Accept::float32);
+    embedkit::detail::expect_shape("grad_out", {args.bags, table.output_dim()}, grad.shape);
+    embedkit::detail::check_outputs_apart(TableAccess::memory(table), staging.inputs_read());
+    table.train_step_pooled(args.ids, args.offsets, args.mode, args.sample_weights,
+                            std::span(static_cast<const float*>(grad.data), static_cast<std::size_t>(grad.size)));
+    staging.finish();
+  });
+}
+
+ek_status ek_save(ek_table* t, const char* directory) {
+  return guarded(__func__, [&] {
+    auto& table = table_of(t);
+    if (directory == nullptr) throw Error(Status::invalid_argument, "directory is NULL");
+    table.save(directory);
+  });
+}
+
+ek_status ek_load(const char* directory, ek_table** out) {
+  return guarded(__func__, [&] {
+    if (out == nullptr) throw Error(Status::invalid_argument, "out (the ek_table** to fill) is NULL");
+    if (directory == nullptr) throw Error(Status::invalid_argument, "directory is NULL");
+    *out = new ek_table{embedkit::EmbeddingTable::load(directory)};
+  });
+}
+
+ek_status ek_table_migrate(ek_table* t, const char* device) {
+  return guarded(__func__, [&] {
+    auto& table = table_of(t);
+    if (device == nullptr) throw Error(Status::invalid_argument, "device is NULL");
+    table.migrate(device);
+  });
+}
+
+ek_status ek_table_set_cuda_stream(ek_table* t, void* stream) {
+  return guarded(__func__, [&] { table_of(t).set_cuda_stream(stream); });
+}
+
+ek_status ek_set_cuda_allocator(void* (*alloc)(size_t, void*, void*), void (*release)(void*, void*, void*),
+                                void* ctx) {
+  return guarded(__func__, [&] { embedkit::detail::set_device_allocator(alloc, release, ctx); });
+}
+
+ek_status ek_set_learning_rate(ek_table* t, double lr) {
+  return guarded(__func__, [&] { table_of(t).set_learning_rate(lr); });
+}
+
+ek_status ek_compute_mask(ek_table* t, const DLTensor* indices, DLTensor* mask) {
+  return guarded(__func__, [&] {
+    auto& table = table_of(t);
+    embedkit::detail::TensorStaging staging(default_device(), table.cuda_stream());
+    const embedkit::IndexTensor ids = staging.indices(indices);
+    const auto output = staging.output(mask, "mask", embedkit::detail::Accept::mask);
+    embedkit::detail::expect_shape("mask", ids.shape(), output.shape);
+    staging.check_outputs_apart(TableAccess::memory(table));
+    table.compute_mask(ids, std::span(static_cast<std::uint8_t*>(output.data), static_cast<std::size_t>(output.size)));
+    staging.finish();
+  });
+}
+
+ek_status ek_get_weights(ek_table* t, DLTensor* out) {
+  return guarded(__func__, [&] {
+    auto& table = table_of(t);
+    embedkit::detail::TensorStaging staging(default_device(), table.cuda_stream());
+    const auto output = staging.output(out, "out", embedkit::detail::Accept::float32);
+    embedkit::detail::expect_shape("out", {table.input_dim(), table.output_dim()}, output.shape);
+    staging.check_outputs_apart(TableAccess::memory(table));
+    table.get_weights(std::span(static_cast<float*>(output.data), static_cast<std::size_t>(output.size)));
+    staging.finish();
+  });
+}
+
+ek_status ek_set_weights(ek_table* t, const DLTensor* weights) {
+  return guarded(__func__, [&] {
+    auto& table = table_of(t);
+    embedkit::detail::TensorStaging staging(default_device(), table.cuda_stream());
+    const auto input = staging.input(weights, "weights", embedkit::detail::Accept::float32);
+    // As given (device memory too): exactly the table's weights is a no-op below, another overlap an error.
+    embedkit::detail::writes_weights_onto_themselves(staging.inputs_read().front(), TableAccess::memory(table).front());
+    table.set_weights(std::span(static_cast<const float*>(input.data), static_cast<std::size_t>(input.size)),
+                      input.shape);
+    staging.finish();
+  });
+}
+
+ek_status ek_table_info(ek_table* t, char* buffer, size_t capacity, size_t* length) {
+  return guarded(__func__, [&] {
+    auto& table = table_of(t);
+    write_text(table.info_json(), "info", buffer, capacity, length, TableAccess::memory(table));
+  });
+}
+
+ek_status ek_table_summary(ek_table* t, const DLTensor* batch, char* buffer, size_t capacity, size_t* length) {
+  return guarded(__func__, [&] {
+    auto& table = table_of(t);
+    std::vector<NamedBytes> read = TableAccess::memory(table);
+    if (batch == nullptr) {
+      write_text(table.summary().to_string(), "summary", buffer, capacity, length, read);
+      return;
+    }
+    embedkit::detail::TensorStaging staging(default_device());
+    const std::string text = table.summary(staging.indices(batch, "batch")).to_string();
+    read.insert(read.end(), staging.inputs_read().begin(), staging.inputs_read().end());
+    write_text(text, "summary", buffer, capacity, length, read);
+  });
+}
+
+ek_status ek_plan(const char* request_json, int as_json, char* buffer, size_t capacity, size_t* length) {
+  return guarded(__func__, [&] {
+    if (request_json == nullptr) throw Error(Status::invalid_argument, "request_json is NULL");
+    const embedkit::PlanRequest request = embedkit::detail::plan_request_from_json(request_json);
+    const embedkit::PlacementDecision decision = embedkit::plan_placement(request);
+    write_text(embedkit::plan_report(request, decision, as_json != 0), "plan", buffer, capacity, length,
+               {{"request_json", request_json, std::strlen(request_json) + 1}});
+  });
+}
+
+}  // extern "C"

@@ -1,0 +1,205 @@
+#include "capi/dlpack_view.hpp"
+
+#include <embedkit/status.hpp>
+
+#include "placement/context_impl.hpp"
+
+#include "core/shape.hpp"
+
+#include <cstring>
+#include <limits>
+#include <type_traits>
+#include <vector>
+
+#include <fmt/format.h>
+
+namespace embedkit::detail {
+namespace {
+
+// DLPack >= 0.8 names code 6 kDLBool; the installed header may predate it.
+constexpr std::uint8_t kDLBoolCode = 6;
+
+std::string dtype_name(DLDataType dtype) {
+  std::string base;
+  switch (dtype.code) {
+    case kDLInt: base = fmt::format("int{}", dtype.bits); break;
+    case kDLUInt: base = fmt::format("uint{}", dtype.bits); break;
+    case kDLFloat: base = fmt::format("float{}", dtype.bits); break;
+    case kDLBfloat: base = fmt::format("bfloat{}", dtype.bits); break;
+    case kDLComplex: base = fmt::format("complex{}", dtype.bits); break;
+    case kDLOpaqueHandle: base = "opaque handle"; break;
+    case kDLBoolCode: base = "bool"; break;
+    default: base = fmt::format("type code {} of {} bits", dtype.code, dtype.bits); break;
+  }
+  return dtype.lanes == 1 ? base : fmt::format("{}x{}", base, dtype.lanes);
+}
+
+bool is(DLDataType dtype, std::uint8_t code, std::uint8_t bits) {
+  return dtype.code == code && dtype.bits == bits && dtype.lanes == 1;
+}
+
+void check_dtype(DLDataType dtype, std::string_view name, Accept accept) {
+  switch (accept) {
+    case Accept::index:
+      if (is(dtype, kDLInt, 32) || is(dtype, kDLInt, 64)) return;
+      throw Error(Status::dtype_mismatch, fmt::format("{} must be int32 or int64, got {}", name, dtype_name(dtype)));
+    case Accept::int64:
+      if (is(dtype, kDLInt, 64)) return;
+      throw Error(Status::dtype_mismatch, fmt::format("{} must be int64, got {}", name, dtype_name(dtype)));
+    case Accept::float32:
+      if (is(dtype, kDLFloat, 32)) return;
+      throw Error(Status::dtype_mismatch, fmt::format("{} must be float32, got {}", name, dtype_name(dtype)));
+    case Accept::mask:
+      if (is(dtype, kDLUInt, 8) || is(dtype, kDLBoolCode, 8)) return;
+      throw Error(Status::dtype_mismatch,
+                  fmt::format("{} must be uint8 or bool, got {}", name, dtype_name(dtype)));
+  }
+}
+
+// The device type as the integer the caller stored. A C caller may store any int in the enum field,
+// and C++ may not load an enum whose value lies outside its enumerators' range (UBSan: -fsanitize=enum).
+int device_type_of(const DLTensor& tensor) {
+  std::underlying_type_t<DLDeviceType> type;
+  static_assert(sizeof type == sizeof tensor.device.device_type);
+  std::memcpy(&type, &tensor.device.device_type, sizeof type);
+  return static_cast<int>(type);
+}
+
+bool in_device_memory(const DLTensor& tensor, std::string_view name) {
+  const int type = device_type_of(tensor);
+  // Pinned and managed (unified) memory are addressable from the host: read in place.
+  if (type == kDLCPU || type == kDLCUDAHost || type == kDLCUDAManaged) return false;
+  if (type == kDLCUDA) return true;
+  throw Error(Status::unsupported,
+              fmt::format("{} is on DLPack device type {}, which embedkit does not support; pass a host or CUDA tensor",
+                          name, type));
+}
+
+void check_strides(const DLTensor& tensor, std::string_view name, const std::vector<std::int64_t>& shape) {
+  if (tensor.strides == nullptr) return;
+  std::int64_t expected = 1;
+  std::vector<std::int64_t> compact(shape.size());
+  for (std::size_t axis = shape.size(); axis-- > 0;) {
+    compact[axis] = expected;
+    expected *= shape[axis] > 0 ? shape[axis] : 1;
+  }
+  for (std::size_t axis = 0; axis < shape.size(); ++axis) {
+    // A stride along an axis of extent 0 or 1 is never used, and frameworks leave it arbitrary.
+    if (shape[axis] > 1 && tensor.strides[axis] != compact[axis]) {
+      throw Error(Status::invalid_argument,
+                  fmt::format("{} has strides {}, but embedkit needs compact row-major tensors (strides {} or NULL)",
+                              name, format_shape(std::span(tensor.strides, shape.size())), format_shape(compact)));
+    }
+  }
+}
+
+}  // namespace
+
+// The checks every tensor gets, wherever its memory is; data is left NULL for device tensors.
+HostTensor checked_tensor(const DLTensor* tensor, std::string_view name, Accept accept, bool* on_device) {
+  if (tensor == nullptr) throw Error(Status::invalid_argument, fmt::format("{} is NULL", name));
+  // An output has one axis more than its ids, so tensors may be one rank above the ids' limit.
+  constexpr int kMaxTensorRank = kMaxRank + 1;
+  if (tensor->ndim < 0 || tensor->ndim > kMaxTensorRank) {
+    throw Error(Status::invalid_argument,
+                fmt::format("{} has ndim {}, expected 0 to {}", name, tensor->ndim, kMaxTensorRank));
+  }
+  if (tensor->ndim > 0 && tensor->shape == nullptr) {
+    throw Error(Status::invalid_argument, fmt::format("{} has ndim {} but a NULL shape", name, tensor->ndim));
+  }
+  *on_device = in_device_memory(*tensor, name);
+  check_dtype(tensor->dtype, name, accept);
+  HostTensor view;
+  view.shape.assign(tensor->shape, tensor->shape + tensor->ndim);
+  const std::size_t element_bytes = tensor->dtype.bits / 8;
+  view.size = checked_numel(view.shape, name, element_bytes);
+  if (view.size > 0) check_strides(*tensor, name, view.shape);  // an empty tensor reads nothing
+  if (tensor->data == nullptr) {
+    if (view.size > 0) {
+      throw Error(Status::invalid_argument,
+                  fmt::format("{} data is NULL for a non-empty shape {}", name, format_shape(view.shape)));
+    }
+    return view;
+  }
+  // An offset that wraps the address around would point before `data`; no allocation spans it.
+  const auto base = reinterpret_cast<std::uintptr_t>(tensor->data);
+  const auto bytes = static_cast<std::uintptr_t>(view.size) * element_bytes;
+  constexpr auto kLastAddress = std::numeric_limits<std::uintptr_t>::max();
+  if (tensor->byte_offset > kLastAddress - base || bytes > kLastAddress - base - tensor->byte_offset) {
+    throw Error(Status::invalid_argument,
+                fmt::format("{} data + byte_offset {} + its {} bytes run past the end of the address space", name,
+                            tensor->byte_offset, bytes));
+  }
+  const std::uintptr_t address = base + tensor->byte_offset;
+  if (address % element_bytes != 0) {
+    throw Error(Status::invalid_argument,
+                fmt::format("{} data + byte_offset {} is not aligned to its {}-byte elements", name,
+                            tensor->byte_offset, element_bytes));
+  }
+  view.data = reinterpret_cast<void*>(address);
+  return view;
+}
+
+HostTensor TensorStaging::stage(const DLTensor* tensor, std::string_view name, Accept accept, bool copy_in) {
+  bool on_device = false;
+  HostTensor view = checked_tensor(tensor, name, accept, &on_device);
+  (copy_in ? read_ : written_)
+      .push_back({std::string(name), view.data, static_cast<std::size_t>(view.size) * (tensor->dtype.bits / 8)});
+  if (!on_device || view.data == nullptr) return view;
+  if (device_ == nullptr) {
+    throw Error(Status::unsupported,
+                fmt::format("{} is in CUDA memory (cuda:{}), but {}; pass a host tensor", name, tensor->device.device_id,
+                            Context::default_context().impl().built_with_cuda
+                                ? "no CUDA device is usable here"
+                                : "this embedkit was built without CUDA"));
+  }
+  const std::size_t bytes = static_cast<std::size_t>(view.size) * (tensor->dtype.bits / 8);
+  if (!device_->owns(view.data, bytes)) {
+    throw Error(Status::invalid_argument,
+                fmt::format("{} says it is in CUDA memory, but its data is not memory of {}", name, device_->name()));
+  }
+  copies_.emplace_back(bytes);
+  if (copy_in) {
+    const BoundStream bound(*device_, stream_);
+    device_->copy_to_host(copies_.back().data(), view.data, bytes);
+  }
+  void* device_data = view.data;
+  view.data = copies_.back().data();
+  if (!copy_in) outputs_.push_back({device_data, view.data, bytes});
+  return view;
+}
+
+HostTensor TensorStaging::input(const DLTensor* tensor, std::string_view name, Accept accept) {
+  return stage(tensor, name, accept, true);
+}
+
+IndexTensor TensorStaging::indices(const DLTensor* tensor, std::string_view name) {
+  HostTensor view = input(tensor, name, Accept::index);
+  if (tensor->dtype.bits == 32) return IndexTensor(static_cast<const std::int32_t*>(view.data), std::move(view.shape));
+  return IndexTensor(static_cast<const std::int64_t*>(view.data), std::move(view.shape));
+}
+
+HostTensor TensorStaging::output(DLTensor* tensor, std::string_view name, Accept accept) {
+  return stage(tensor, name, accept, false);
+}
+
+void TensorStaging::check_outputs_apart(std::vector<NamedBytes> also_read) const {
+  also_read.insert(also_read.end(), read_.begin(), read_.end());
+  detail::check_outputs_apart(written_, also_read);
+}
+
+void TensorStaging::finish() {
+  if (outputs_.empty()) return;
+  const BoundStream bound(*device_, stream_);
+  for (const Output& output : outputs_) device_->copy_from_host(output.device_data, output.host_data, output.bytes);
+}
+
+void expect_shape(std::string_view name, const std::vector<std::int64_t>& expected,
+                  const std::vector<std::int64_t>& got) {
+  if (expected != got) {
+    throw Error(Status::shape_mismatch,
+                fmt::format("{} shape must be {}, got {}", name, format_shape(expected), format_shape(got)));
+  }
+}
+
+}  // namespace embedkit::detail

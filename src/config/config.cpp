@@ -1,0 +1,261 @@
+#include <embedkit/config.hpp>
+#include <embedkit/status.hpp>
+
+#include <embedkit/detail/init_sampler.hpp>
+
+#include "config/config_json.hpp"
+#include "core/float32_range.hpp"
+#include "config/initializer_json.hpp"
+#include "config/json_document.hpp"
+#include "config/json_fields.hpp"
+#include "config/keras_objects.hpp"
+
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+
+#include <cmath>
+#include <limits>
+
+namespace embedkit {
+namespace {
+
+// Columns are a 32-bit counter of the initializer's generator.
+constexpr std::int64_t kMaxOutputDim = std::numeric_limits<std::int32_t>::max();
+
+BoundsCheck parse_bounds_check(const nlohmann::json& value) {
+  const std::string mode = detail::string(value, "bounds_check");
+  if (mode == "error") return BoundsCheck::error;
+  if (mode == "zero_fill") return BoundsCheck::zero_fill;
+  throw Error(Status::invalid_argument,
+              fmt::format("bounds_check must be 'error' or 'zero_fill', got {}", detail::json_repr(value)));
+}
+
+NonFiniteGradients parse_nonfinite(const nlohmann::json& value) {
+  const std::string policy = detail::string(value, "nonfinite_gradients");
+  if (policy == "skip") return NonFiniteGradients::skip;
+  if (policy == "apply") return NonFiniteGradients::apply;
+  if (policy == "error") return NonFiniteGradients::error;
+  throw Error(Status::invalid_argument, fmt::format("nonfinite_gradients must be 'skip', 'apply' or 'error', got {}",
+                                                    detail::json_repr(value)));
+}
+
+PlacementPolicy parse_placement(const nlohmann::json& value) {
+  const std::string policy = detail::string(value, "placement");
+  if (policy == "auto") return PlacementPolicy::automatic;
+  if (policy == "cpu") return PlacementPolicy::cpu;
+  if (policy == "cuda") return PlacementPolicy::cuda;
+  throw Error(Status::invalid_argument,
+              fmt::format("placement must be 'auto', 'cpu' or 'cuda', got {}", detail::json_repr(value)));
+}
+
+// A Keras option embedkit does not implement is accepted at its default and refused otherwise.
+void require_keras_default(std::string_view key, const nlohmann::json& value, bool is_default,
+                           std::string_view default_text) {
+  if (is_default) return;
+  throw Error(Status::unsupported,
+              fmt::format("{} = {} is not supported by embedkit (only the Keras default, {})", key,
+                          detail::json_repr(value), default_text));
+}
+
+// input_length: null or a positive integer; batch_input_shape: null or a list of those.
+void check_shape_hint(const nlohmann::json& value, std::string_view key) {
+  const auto dimension_ok = [](const nlohmann::json& d) {
+    return d.is_null() || (d.is_number_integer() && d.get<std::int64_t>() > 0);
+  };
+  bool ok = dimension_ok(value);
+  if (value.is_array()) {
+    ok = true;
+    for (const auto& d : value) ok = ok && dimension_ok(d);
+  }
+  if (!ok) {
+    throw Error(Status::invalid_argument,
+                fmt::format("{} must be null, a positive integer or a list of them, got {}", key,
+                            detail::json_repr(value)));
+  }
+}
+
+}  // namespace
+
+TableConfig TableConfig::from_json(std::string_view json) {
+  return detail::config_from_json(detail::parse_json_document(json, "config", Status::invalid_argument));
+}
+
+std::string TableConfig::to_json() const { return detail::config_to_json(*this).dump(); }
+
+namespace detail {
+
+TableConfig config_from_json(const nlohmann::json& document) {
+  if (!document.is_object()) {
+    throw Error(Status::invalid_argument,
+                fmt::format("config must be a JSON object, got {}", detail::json_repr(document)));
+  }
+  TableConfig config;
+  bool has_input_dim = false, has_output_dim = false;
+  for (const auto& [key, value] : document.items()) {
+    if (key == "input_dim") {
+      config.input_dim = detail::positive_integer(value, key);
+      has_input_dim = true;
+    } else if (key == "output_dim") {
+      config.output_dim = detail::positive_integer(value, key);
+      has_output_dim = true;
+    } else if (key == "embeddings_initializer") {
+      config.embeddings_initializer = detail::initializer_from_json(value);
+    } else if (key == "embeddings_regularizer") {
+      config.embeddings_regularizer = detail::regularizer_from_json(value);
+    } else if (key == "embeddings_constraint") {
+      config.embeddings_constraint = detail::constraint_from_json(value);
+    } else if (key == "seed") {
+      if (!value.is_null()) config.seed = detail::non_negative_integer(value, key);
+    } else if (key == "mask_zero") {
+      config.mask_zero = detail::boolean(value, key);
+    } else if (key == "padding_idx") {
+      if (!value.is_null()) config.padding_idx = detail::integer(value, key);
+    } else if (key == "bounds_check") {
+      config.bounds_check = parse_bounds_check(value);
+    } else if (key == "trainable") {
+      config.trainable = detail::boolean(value, key);
+    } else if (key == "name") {
+      config.name = detail::string(value, key);
+    } else if (key == "placement") {
+      config.placement = parse_placement(value);
+    } else if (key == "optimizer") {
+      if (!value.is_null()) config.optimizer = detail::optimizer_from_json(value);
+    } else if (key == "gpu_memory_limit") {
+      if (!value.is_null()) config.gpu_memory_limit = detail::non_negative_integer(value, key);
+    } else if (key == "gpu_memory_headroom") {
+      if (!value.is_null()) config.gpu_memory_headroom = detail::non_negative_integer(value, key);
+    } else if (key == "max_batch_lookups") {
+      config.max_batch_lookups = detail::positive_integer(value, key);
+    } else if (key == "nonfinite_gradients") {
+      config.nonfinite_gradients = parse_nonfinite(value);
+    } else if (key == "dtype") {
+      detail::check_dtype_policy(value);
+    } else if (key == "input_length" || key == "batch_input_shape") {
+      check_shape_hint(value, key);  // shape hints of the layer's input: ignored, as Keras 3 does
+    } else if (key == "activity_regularizer" || key == "quantization_config") {
+      require_keras_default(key, value, value.is_null(), "null");
+    } else if (key == "sparse") {
+      require_keras_default(key, value, value.is_null() || value == false, "false");
+    } else if (key == "lora_rank") {
+      require_keras_default(key, value, value.is_null() || value == 0, "null");
+    } else if (key == "lora_alpha") {
+      if (!value.is_null()) detail::finite_number(value, key);  // meaningful only with a lora_rank
+    } else {
+      throw Error(Status::invalid_argument, fmt::format("unknown config key '{}'", key));
+    }
+  }
+  if (!has_input_dim) throw Error(Status::invalid_argument, "config is missing the required key 'input_dim'");
+  if (!has_output_dim) throw Error(Status::invalid_argument, "config is missing the required key 'output_dim'");
+  config.validate();
+  return config;
+}
+
+}  // namespace detail
+
+void TableConfig::validate() const {
+  if (input_dim <= 0) {
+    throw Error(Status::invalid_argument, fmt::format("input_dim must be a positive integer, got {}", input_dim));
+  }
+  if (output_dim <= 0) {
+    throw Error(Status::invalid_argument, fmt::format("output_dim must be a positive integer, got {}", output_dim));
+  }
+  if (output_dim > kMaxOutputDim) {
+    throw Error(Status::invalid_argument,
+                fmt::format("output_dim must be at most {}, got {}", kMaxOutputDim, output_dim));
+  }
+  if (padding_idx && (*padding_idx < 0 || *padding_idx >= input_dim)) {
+    throw Error(Status::invalid_argument,
+                fmt::format("padding_idx must be in [0, input_dim) = [0, {}), got {}", input_dim, *padding_idx));
+  }
+  optimizer.validate();
+  if (max_batch_lookups <= 0) {
+    throw Error(Status::invalid_argument,
+                fmt::format("max_batch_lookups must be a positive integer, got {}", max_batch_lookups));
+  }
+  const Initializer& init = embeddings_initializer;
+  for (const auto& [field, value] : {std::pair{"minval", init.minval}, {"maxval", init.maxval},
+                                    {"mean", init.mean}, {"stddev", init.stddev},
+                                    {"value", init.value}, {"scale", init.scale}}) {
+    detail::require_float32(value, fmt::format("embeddings_initializer {}", field));
+  }
+  // A normal draw is mean + stddev·z: every value must fit, not only the two parameters.
+  if (init.kind == InitializerKind::normal || init.kind == InitializerKind::truncated_normal) {
+    const double z = init.kind == InitializerKind::normal ? detail::kLargestNormalDraw : detail::kTruncatedNormalBound;
+    detail::require_float32(std::abs(init.mean) + z * init.stddev,
+                            fmt::format("embeddings_initializer stddev {} with mean {} draws up to |mean| + {}·stddev, "
+                                        "which",
+                                        init.stddev, init.mean, z));
+  }
+  if (embeddings_regularizer) {
+    detail::require_float32(embeddings_regularizer->l1, "embeddings_regularizer l1");
+    detail::require_float32(embeddings_regularizer->l2, "embeddings_regularizer l2");
+  }
+  detail::require_float32(embeddings_constraint.max_value, "embeddings_constraint max_value");
+  if (init.kind == InitializerKind::uniform && init.minval > init.maxval) {
+    throw Error(Status::invalid_argument,
+                fmt::format("embeddings_initializer minval must not exceed maxval, got minval {} > maxval {}",
+                            init.minval, init.maxval));
+  }
+  if (init.stddev < 0) {
+    throw Error(Status::invalid_argument,
+                fmt::format("embeddings_initializer stddev must be non-negative, got {}", init.stddev));
+  }
+  if (init.kind == InitializerKind::variance_scaling && init.scale <= 0) {
+    throw Error(Status::invalid_argument,
+                fmt::format("embeddings_initializer scale must be positive, got {}", init.scale));
+  }
+}
+
+namespace detail {
+
+nlohmann::json config_to_json(const TableConfig& config) {
+  return {
+      {"name", config.name},
+      {"trainable", config.trainable},
+      {"dtype", "float32"},
+      {"input_dim", config.input_dim},
+      {"output_dim", config.output_dim},
+      {"embeddings_initializer", detail::initializer_to_json(config.embeddings_initializer)},
+      {"embeddings_regularizer", detail::regularizer_to_json(config.embeddings_regularizer)},
+      {"embeddings_constraint", detail::constraint_to_json(config.embeddings_constraint)},
+      {"seed", config.seed ? nlohmann::json(*config.seed) : nlohmann::json(nullptr)},
+      {"mask_zero", config.mask_zero},
+      {"padding_idx", config.padding_idx ? nlohmann::json(*config.padding_idx) : nlohmann::json(nullptr)},
+      {"bounds_check", embedkit::to_string(config.bounds_check)},
+      {"placement", embedkit::to_string(config.placement)},
+      {"optimizer", config.optimizer.kind == OptimizerKind::custom ? nlohmann::json(nullptr)
+                                                                   : optimizer_to_json(config.optimizer)},
+      {"nonfinite_gradients", embedkit::to_string(config.nonfinite_gradients)},
+      {"gpu_memory_limit",
+       config.gpu_memory_limit ? nlohmann::json(*config.gpu_memory_limit) : nlohmann::json(nullptr)},
+      {"gpu_memory_headroom",
+       config.gpu_memory_headroom ? nlohmann::json(*config.gpu_memory_headroom) : nlohmann::json(nullptr)},
+      {"max_batch_lookups", config.max_batch_lookups},
+  };
+}
+
+}  // namespace detail
+
+const char* to_string(BoundsCheck mode) noexcept {
+  return mode == BoundsCheck::zero_fill ? "zero_fill" : "error";
+}
+
+const char* to_string(NonFiniteGradients policy) noexcept {
+  switch (policy) {
+    case NonFiniteGradients::skip: return "skip";
+    case NonFiniteGradients::apply: return "apply";
+    case NonFiniteGradients::error: return "error";
+  }
+  return "skip";
+}
+
+const char* to_string(PlacementPolicy policy) noexcept {
+  switch (policy) {
+    case PlacementPolicy::automatic: return "auto";
+    case PlacementPolicy::cpu: return "cpu";
+    case PlacementPolicy::cuda: return "cuda";
+  }
+  return "auto";
+}
+
+}  // namespace embedkit

@@ -1,0 +1,305 @@
+#include <embedkit/detail/optimizer_math.hpp>
+#include <embedkit/optimizer.hpp>
+#include <embedkit/status.hpp>
+
+#include "config/config_json.hpp"
+#include "core/float32_range.hpp"
+#include "config/json_document.hpp"
+#include "config/json_fields.hpp"
+#include "config/keras_objects.hpp"
+#include "config/optimizer_state.hpp"
+
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+
+#include <cmath>
+#include <limits>
+#include <utility>
+#include <string>
+
+namespace embedkit {
+namespace {
+
+struct KerasName {
+  const char* class_name;
+  const char* name;
+  OptimizerKind kind;
+};
+
+constexpr KerasName kNames[] = {
+    {"SGD", "sgd", OptimizerKind::sgd},
+    {"Adagrad", "adagrad", OptimizerKind::adagrad},
+    {"RowWiseAdagrad", "rowwise_adagrad", OptimizerKind::rowwise_adagrad},
+    {"Adam", "adam", OptimizerKind::adam},
+    {"Ftrl", "ftrl", OptimizerKind::ftrl},
+};
+
+OptimizerKind kind_from_name(const std::string& name) {
+  for (const KerasName& entry : kNames) {
+    if (name == entry.class_name || name == entry.name) return entry.kind;
+  }
+  throw Error(Status::invalid_argument,
+              fmt::format("unknown optimizer '{}' (expected SGD, Adagrad, RowWiseAdagrad, Adam or Ftrl)", name));
+}
+
+const char* class_name_of(OptimizerKind kind) {
+  for (const KerasName& entry : kNames) {
+    if (entry.kind == kind) return entry.class_name;
+  }
+  return "custom";
+}
+
+// Keras optimizer options embedkit does not implement: accepted at their Keras default only.
+void require_default(const std::string& key, const nlohmann::json& value, bool is_default, const char* default_text) {
+  if (is_default) return;
+  throw Error(Status::unsupported, fmt::format("optimizer {} = {} is not supported by embedkit (only the Keras "
+                                               "default, {})",
+                                               key, detail::json_repr(value), default_text));
+}
+
+// Reads one key of an optimizer's config into `config`; false when the key is not the optimizer's.
+bool read_key(OptimizerConfig& config, const std::string& key, const nlohmann::json& value) {
+  const std::string what = "optimizer " + key;
+  const auto number = [&] { return detail::finite_number(value, what); };
+  const OptimizerKind kind = config.kind;
+  if (key == "name" || key == "ema_momentum" || key == "jit_compile" || key == "is_legacy_optimizer") {
+    return true;  // a label, and options with no effect here (ema_momentum only matters with use_ema)
+  }
+  if (key == "learning_rate") {
+    if (value.is_object()) {
+      throw Error(Status::unsupported,
+                  "optimizer learning_rate schedules are not supported: drive the schedule from the training loop "
+                  "with set_learning_rate");
+    }
+    config.learning_rate = number();
+  } else if (key == "weight_decay") {
+    if (!value.is_null()) config.weight_decay = number();
+  } else if (key == "clipnorm" || key == "global_clipnorm" || key == "clipvalue" || key == "loss_scale_factor" ||
+             key == "gradient_accumulation_steps" || key == "ema_overwrite_frequency") {
+    require_default(key, value, value.is_null(), "null");
+  } else if (key == "use_ema" || (key == "amsgrad" && kind == OptimizerKind::adam)) {
+    require_default(key, value, value.is_boolean() && !value.get<bool>(), "false");
+  } else if (kind == OptimizerKind::sgd && key == "momentum") {
+    config.momentum = number();
+  } else if (kind == OptimizerKind::sgd && key == "nesterov") {
+    config.nesterov = detail::boolean(value, what);
+  } else if ((kind == OptimizerKind::adagrad || kind == OptimizerKind::rowwise_adagrad ||
+              kind == OptimizerKind::ftrl) &&
+             key == "initial_accumulator_value") {
+    config.initial_accumulator_value = number();
+  } else if ((kind == OptimizerKind::adagrad || kind == OptimizerKind::rowwise_adagrad ||
+              kind == OptimizerKind::adam) &&
+             key == "epsilon") {
+    config.epsilon = number();
+  } else if (kind == OptimizerKind::adam && key == "beta_1") {
+    config.beta_1 = number();
+  } else if (kind == OptimizerKind::adam && key == "beta_2") {
+    config.beta_2 = number();
+  } else if (kind == OptimizerKind::adam && key == "lazy") {
+    config.lazy = detail::boolean(value, what);
+  } else if (kind == OptimizerKind::ftrl && key == "learning_rate_power") {
+    config.learning_rate_power = number();
+  } else if (kind == OptimizerKind::ftrl && key == "l1_regularization_strength") {
+    config.l1_regularization_strength = number();
+  } else if (kind == OptimizerKind::ftrl && key == "l2_regularization_strength") {
+    config.l2_regularization_strength = number();
+  } else if (kind == OptimizerKind::ftrl && key == "l2_shrinkage_regularization_strength") {
+    config.l2_shrinkage_regularization_strength = number();
+  } else if (kind == OptimizerKind::ftrl && key == "beta") {
+    config.beta = number();
+  } else {
+    return false;
+  }
+  return true;
+}
+
+}  // namespace
+
+OptimizerConfig OptimizerConfig::defaults(OptimizerKind kind) {
+  OptimizerConfig config;
+  config.kind = kind;
+  switch (kind) {
+    case OptimizerKind::sgd:
+    case OptimizerKind::custom: config.learning_rate = 0.01; break;
+    case OptimizerKind::rowwise_adagrad:
+      config.learning_rate = 0.01;
+      config.epsilon = 1e-8;
+      config.initial_accumulator_value = 0.0;
+      break;
+    case OptimizerKind::adagrad:
+    case OptimizerKind::adam:
+    case OptimizerKind::ftrl: config.learning_rate = 0.001; break;
+  }
+  return config;
+}
+
+OptimizerConfig OptimizerConfig::custom(CustomUpdate update, int state_width) {
+  OptimizerConfig config = defaults(OptimizerKind::custom);
+  config.custom_update = std::move(update);
+  config.custom_state_width = state_width;
+  return config;
+}
+
+OptimizerConfig OptimizerConfig::from_json(std::string_view json) {
+  return detail::optimizer_from_json(detail::parse_json_document(json, "optimizer", Status::invalid_argument));
+}
+
+std::string OptimizerConfig::to_json() const { return detail::optimizer_to_json(*this).dump(); }
+
+namespace detail {
+
+OptimizerConfig optimizer_from_json(const nlohmann::json& document) {
+  if (document.is_string()) {
+    OptimizerConfig config = OptimizerConfig::defaults(kind_from_name(document.get<std::string>()));
+    config.validate();
+    return config;
+  }
+  if (!document.is_object()) {
+    throw Error(Status::invalid_argument,
+                fmt::format("optimizer must be a name or a Keras optimizer object, got {}", detail::json_repr(document)));
+  }
+  if (!document.contains("class_name")) throw Error(Status::invalid_argument, "optimizer object has no 'class_name'");
+  const std::string class_name = detail::string(document["class_name"], "optimizer class_name");
+  OptimizerConfig config = OptimizerConfig::defaults(kind_from_name(class_name));
+  const nlohmann::json keras_config = detail::keras_object_config(document, "optimizer");
+  for (const auto& [key, value] : keras_config.items()) {
+    if (!read_key(config, key, value)) {
+      throw Error(Status::invalid_argument, fmt::format("unknown key '{}' in optimizer config of {}", key, class_name));
+    }
+  }
+  config.validate();
+  return config;
+}
+
+nlohmann::json optimizer_to_json(const OptimizerConfig& optimizer) {
+  nlohmann::json config = {{"name", to_string(optimizer.kind)},
+                           {"learning_rate", optimizer.learning_rate},
+                           {"weight_decay", optimizer.weight_decay ? nlohmann::json(*optimizer.weight_decay)
+                                                                   : nlohmann::json(nullptr)}};
+  switch (optimizer.kind) {
+    case OptimizerKind::sgd:
+      config["momentum"] = optimizer.momentum;
+      config["nesterov"] = optimizer.nesterov;
+      break;
+    case OptimizerKind::adagrad:
+    case OptimizerKind::rowwise_adagrad:
+      config["initial_accumulator_value"] = optimizer.initial_accumulator_value;
+      config["epsilon"] = optimizer.epsilon;
+      break;
+    case OptimizerKind::adam:
+      config["beta_1"] = optimizer.beta_1;
+      config["beta_2"] = optimizer.beta_2;
+      config["epsilon"] = optimizer.epsilon;
+      config["lazy"] = optimizer.lazy;
+      break;
+    case OptimizerKind::ftrl:
+      config["learning_rate_power"] = optimizer.learning_rate_power;
+      config["initial_accumulator_value"] = optimizer.initial_accumulator_value;
+      config["l1_regularization_strength"] = optimizer.l1_regularization_strength;
+      config["l2_regularization_strength"] = optimizer.l2_regularization_strength;
+      config["l2_shrinkage_regularization_strength"] = optimizer.l2_shrinkage_regularization_strength;
+      config["beta"] = optimizer.beta;
+      break;
+    case OptimizerKind::custom:
+      config["state_width"] = optimizer.custom_state_width;
+      break;
+  }
+  return nlohmann::json{{"module", "keras.optimizers"},
+                        {"class_name", class_name_of(optimizer.kind)},
+                        {"config", config},
+                        {"registered_name", nullptr}};
+}
+
+}  // namespace detail
+
+void OptimizerConfig::validate() const {
+  const auto require = [](bool ok, const std::string& message) {
+    if (!ok) throw Error(Status::invalid_argument, message);
+  };
+  require(std::isfinite(learning_rate) && learning_rate >= 0,
+          fmt::format("optimizer learning_rate must be a finite number >= 0, got {}", learning_rate));
+  // Steps compute in float32, as Keras does for float32 tables: every scalar must survive the cast.
+  for (const auto& [name, value] :
+       {std::pair{"learning_rate", learning_rate}, {"weight_decay", weight_decay.value_or(0.0)}, {"momentum", momentum},
+        {"initial_accumulator_value", initial_accumulator_value}, {"epsilon", epsilon}, {"beta_1", beta_1},
+        {"beta_2", beta_2}, {"learning_rate_power", learning_rate_power},
+        {"l1_regularization_strength", l1_regularization_strength},
+        {"l2_regularization_strength", l2_regularization_strength},
+        {"l2_shrinkage_regularization_strength", l2_shrinkage_regularization_strength}, {"beta", beta}}) {
+    detail::require_float32(value, fmt::format("optimizer {}", name));
+  }
+  using detail::zero_in_step;
+  // An accumulator that can be 0 when a zero gradient arrives divides 0 by 0 unless epsilon is > 0.
+  const auto require_no_zero_over_zero = [&](const char* optimizer) {
+    require(!detail::zero_accumulator_divides_zero_by_zero(*this) || !zero_in_step(initial_accumulator_value),
+            fmt::format("optimizer {} epsilon {} with initial_accumulator_value {} divides 0 by 0 on a zero gradient: "
+                        "give one of them a value of at least {} (the smallest normal float32)",
+                        optimizer, epsilon, initial_accumulator_value, static_cast<double>(detail::kSmallestNormalFloat)));
+  };
+  if (weight_decay) {
+    require(std::isfinite(*weight_decay) && *weight_decay >= 0,
+            fmt::format("optimizer weight_decay must be >= 0, got {}", *weight_decay));
+  }
+  switch (kind) {
+    case OptimizerKind::sgd:
+      require(momentum >= 0 && momentum <= 1, fmt::format("optimizer momentum must be in [0, 1], got {}", momentum));
+      break;
+    case OptimizerKind::adagrad:
+    case OptimizerKind::rowwise_adagrad:
+      require(initial_accumulator_value >= 0,
+              fmt::format("optimizer initial_accumulator_value must be >= 0, got {}", initial_accumulator_value));
+      require(epsilon >= 0, fmt::format("optimizer epsilon must be >= 0, got {}", epsilon));
+      require_no_zero_over_zero(class_name_of(kind));
+      break;
+    case OptimizerKind::adam:
+      // In float32, as the step computes them: 0.99999999 would round to 1 and divide by zero.
+      require(beta_1 >= 0 && static_cast<float>(beta_1) < 1.0f,
+              fmt::format("optimizer beta_1 must be in [0, 1) as a float32, got {}", beta_1));
+      require(beta_2 >= 0 && static_cast<float>(beta_2) < 1.0f,
+              fmt::format("optimizer beta_2 must be in [0, 1) as a float32, got {}", beta_2));
+      require(epsilon >= 0, fmt::format("optimizer epsilon must be >= 0, got {}", epsilon));
+      // m and v start at 0: with epsilon 0 a zero gradient computes 0/0.
+      require(!zero_in_step(epsilon),
+              fmt::format("optimizer Adam epsilon {} divides 0 by 0 on a zero gradient (its moments start at 0): "
+                          "give epsilon a value of at least {} (the smallest normal float32)",
+                          epsilon, static_cast<double>(detail::kSmallestNormalFloat)));
+      break;
+    case OptimizerKind::ftrl:
+      require(learning_rate_power <= 0,
+              fmt::format("optimizer learning_rate_power must be <= 0, got {}", learning_rate_power));
+      require(initial_accumulator_value >= 0,
+              fmt::format("optimizer initial_accumulator_value must be >= 0, got {}", initial_accumulator_value));
+      require(l1_regularization_strength >= 0 && l2_regularization_strength >= 0 &&
+                  l2_shrinkage_regularization_strength >= 0 && beta >= 0,
+              "optimizer FTRL regularization strengths and beta must be >= 0");
+      // FTRL divides by the rate: a denormal one is 0 on a device that flushes them, and overflows otherwise.
+      require(!zero_in_step(learning_rate),
+              fmt::format("optimizer Ftrl needs a learning_rate of at least {} (the smallest normal float32), got {}",
+                          static_cast<double>(detail::kSmallestNormalFloat), learning_rate));
+      require(!zero_in_step(initial_accumulator_value) || !detail::zero_accumulator_divides_zero_by_zero(*this),
+              fmt::format("optimizer Ftrl initial_accumulator_value {} with learning_rate_power {} divides 0 by 0 on a "
+                          "zero gradient (l2_regularization_strength and beta are 0): give "
+                          "initial_accumulator_value a value of at least {} (the smallest normal float32)",
+                          initial_accumulator_value, learning_rate_power, static_cast<double>(detail::kSmallestNormalFloat)));
+      break;
+    case OptimizerKind::custom:
+      require(static_cast<bool>(custom_update), "custom optimizer has no update function");
+      require(custom_state_width >= 0,
+              fmt::format("custom optimizer state_width must be >= 0, got {}", custom_state_width));
+      break;
+  }
+}
+
+const char* to_string(OptimizerKind kind) noexcept {
+  switch (kind) {
+    case OptimizerKind::sgd: return "sgd";
+    case OptimizerKind::adagrad: return "adagrad";
+    case OptimizerKind::rowwise_adagrad: return "rowwise_adagrad";
+    case OptimizerKind::adam: return "adam";
+    case OptimizerKind::ftrl: return "ftrl";
+    case OptimizerKind::custom: return "custom";
+  }
+  return "custom";
+}
+
+}  // namespace embedkit

@@ -1,0 +1,57 @@
+#pragma once
+// The placement decision: which backend a new table lives on, and the sentence that says why.
+
+#include <embedkit/config.hpp>
+#include <embedkit/placement.hpp>
+
+#include "backend/backend.hpp"
+
+#include <string>
+
+#include <cstdint>
+#include <optional>
+#include <string>
+
+namespace embedkit::detail {
+
+/// What the decision needs to know of a device.
+struct DeviceFacts {
+  std::string name;             // "cuda:0", "sim:0"
+  bool runs_table_ops = false;  // its backend has kernels for every table operation
+};
+
+/// Everything the decision depends on.
+struct PlacementInputs {
+  std::string table_name;
+  PlacementPolicy policy = PlacementPolicy::automatic;
+  bool policy_from_environment = false;  // EMBEDKIT_DEVICE set it
+  ByteBreakdown bytes;                   // what the table needs wherever it goes
+  std::string optimizer_name;
+  bool optimizer_has_cuda_kernel = true;
+  bool built_with_cuda = false;
+  std::optional<DeviceFacts> device;  // the context's device; none when there is none
+  std::string no_device_reason;     // the runtime's words when there is none
+  MemoryInfo device_memory;         // read from `device`
+  std::optional<std::uint64_t> limit;     // gpu_memory_limit
+  std::optional<std::uint64_t> headroom;  // gpu_memory_headroom; default 10% of the device's total
+  std::uint64_t ledger = 0;    // bytes earlier tables of the context need there (the budget's share)
+  std::uint64_t promised = 0;  // of those, workspace not allocated now, so not yet out of `free`
+};
+
+/// Decides where the table goes. Under policy `cuda`, a device this build or machine cannot give,
+/// an optimizer without a sparse CUDA kernel, or a table that does not fit throws Error
+/// (unsupported, or out_of_memory for the last) saying what to change.
+PlacementDecision decide_placement(const PlacementInputs& inputs);
+
+/// The policy in force: EMBEDKIT_DEVICE (auto|cpu|cuda) when set, else the config's.
+/// Throws Error(invalid_argument) for another value of the variable.
+PlacementPolicy effective_policy(PlacementPolicy configured, bool* from_environment);
+
+/// Workspace bytes a train step of `lookups` ids of `dim` floats needs on a device: the staged
+/// ids and upstream gradient, the sort's keys, and the folded rows.
+std::uint64_t train_workspace_bytes(std::int64_t lookups, std::int64_t dim);
+
+/// "74.9 GiB", "12.2 MiB", "512 bytes": short human units for log lines and reasons (summary.cpp).
+std::string short_bytes(std::uint64_t bytes);
+
+}  // namespace embedkit::detail

@@ -1,0 +1,82 @@
+#include <embedkit/summary.hpp>
+
+#include "core/shape.hpp"
+
+#include <fmt/format.h>
+
+#include <array>
+#include <utility>
+#include <string>
+
+namespace embedkit {
+namespace {
+
+std::string with_thousands(std::uint64_t value) {
+  const std::string digits = std::to_string(value);
+  std::string grouped;
+  for (std::size_t i = 0; i < digits.size(); ++i) {
+    if (i > 0 && (digits.size() - i) % 3 == 0) grouped.push_back(',');
+    grouped.push_back(digits[i]);
+  }
+  return grouped;
+}
+
+// `bytes` (at least 1024) in the largest binary unit that keeps the value at or above 1.
+std::pair<double, const char*> binary_units(std::uint64_t bytes) {
+  constexpr std::array<const char*, 6> kUnits = {"KiB", "MiB", "GiB", "TiB", "PiB", "EiB"};
+  double scaled = static_cast<double>(bytes) / 1024.0;
+  std::size_t unit = 0;
+  while (scaled >= 1024.0 && unit + 1 < kUnits.size()) {
+    scaled /= 1024.0;
+    ++unit;
+  }
+  return {scaled, kUnits[unit]};
+}
+
+}  // namespace
+
+std::string format_bytes(std::uint64_t bytes) {
+  if (bytes < 1024) return fmt::format("{} bytes", bytes);
+  const auto [scaled, unit] = binary_units(bytes);
+  return fmt::format("{:.2f} {} ({} bytes)", scaled, unit, with_thousands(bytes));
+}
+
+namespace detail {
+
+std::string short_bytes(std::uint64_t bytes) {
+  if (bytes < 1024) return fmt::format("{} bytes", bytes);
+  const auto [scaled, unit] = binary_units(bytes);
+  return fmt::format("{:.1f} {}", scaled, unit);
+}
+
+}  // namespace detail
+
+std::string Summary::to_string() const {
+  const ByteBreakdown& bytes = placement.bytes;
+  std::string text = fmt::format("Table '{}'\n", name);
+  const auto line = [&text](std::string_view label, const std::string& value) {
+    text += fmt::format("  {:<16}{}\n", label, value);
+  };
+  line("rows x dim", fmt::format("{} x {} ({} parameters, {})", with_thousands(static_cast<std::uint64_t>(rows)),
+                                 with_thousands(static_cast<std::uint64_t>(dim)),
+                                 with_thousands(static_cast<std::uint64_t>(parameters)),
+                                 trainable ? "trainable" : "not trainable"));
+  line("weights", format_bytes(bytes.weights));
+  line("optimizer state", format_bytes(bytes.optimizer_state));
+  line("workspace", format_bytes(bytes.workspace));
+  line("total", format_bytes(bytes.total()));
+  line("placement", fmt::format("{} ({}: {})", placement.device_name(), embedkit::to_string(placement.reason_code),
+                                placement.reason));
+  if (!output_shape.empty()) {
+    line("output", fmt::format("{} float32 = {}", detail::format_shape(output_shape), format_bytes(output_bytes)));
+  }
+  if (batch_entries && padding_entries) {
+    const std::int64_t effective = *batch_entries - *padding_entries;
+    const double share = *batch_entries > 0 ? 100.0 * static_cast<double>(effective) / static_cast<double>(*batch_entries) : 100.0;
+    line("padding", fmt::format("{} of {} ids are 0 (masked by mask_zero): {} effective ({:.1f}%)",
+                                *padding_entries, *batch_entries, effective, share));
+  }
+  return text;
+}
+
+}  // namespace embedkit

@@ -1,0 +1,304 @@
+#include <embedkit/status.hpp>
+#include <embedkit/table.hpp>
+
+#include "backend/backends.hpp"
+
+#include <embedkit/detail/id_range.hpp>
+#include "placement/placement_inputs.hpp"
+#include "config/initializer_resolve.hpp"
+#include "core/log.hpp"
+#include "core/shape.hpp"
+#include "backend/staging.hpp"
+#include "table/table_access.hpp"
+#include "table/table_impl.hpp"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <cstring>
+#include <mutex>
+
+namespace embedkit {
+namespace detail {
+
+void check_weight_shape(const TableConfig& config, std::span<const std::int64_t> shape) {
+  const std::int64_t expected[] = {config.input_dim, config.output_dim};
+  if (!std::equal(shape.begin(), shape.end(), std::begin(expected), std::end(expected))) {
+    throw Error(Status::shape_mismatch,
+                fmt::format("table '{}' weight shape {} is not compatible with provided weight shape {}", config.name,
+                            detail::format_shape(expected), detail::format_shape(shape)));
+  }
+}
+
+}  // namespace detail
+
+namespace {
+
+using detail::check_weight_shape;
+using Impl = EmbeddingTable::Impl;
+
+// The table's memory on `backend`: weights and every optimizer slot, uninitialised.
+struct Storage {
+  detail::DeviceBuffer weights;
+  std::vector<detail::DeviceBuffer> slots;
+};
+
+Storage allocate_storage(detail::Backend& backend, const TableConfig& config,
+                         const std::vector<detail::SlotSpec>& specs) {
+  Storage storage;
+  const auto rows = static_cast<std::size_t>(config.input_dim);
+  storage.weights = backend.allocate(rows * static_cast<std::size_t>(config.output_dim) * sizeof(float),
+                                     fmt::format("table '{}' weights", config.name));
+  for (const detail::SlotSpec& spec : specs) {
+    storage.slots.push_back(backend.allocate(rows * static_cast<std::size_t>(spec.width) * sizeof(float),
+                                             fmt::format("table '{}' {}", config.name, spec.name)));
+  }
+  return storage;
+}
+
+// Host memory for the CPU: weights and state must fit what is available, checked before allocating.
+void check_host_memory(const TableConfig& config, const ByteBreakdown& bytes) {
+  const std::uint64_t resident = bytes.weights + bytes.optimizer_state;
+  const std::uint64_t available = detail::host_memory_available();
+  if (resident > available) {
+    throw Error(Status::out_of_memory,
+                fmt::format("table '{}' needs {} (weights {}, {} state {}) but only {} of host memory is available",
+                            config.name, format_bytes(resident), format_bytes(bytes.weights),
+                            to_string(config.optimizer.kind), format_bytes(bytes.optimizer_state),
+                            format_bytes(available)));
+  }
+}
+
+void log_placement(const Impl& impl) {
+  detail::logger().info("table '{}' placed on {}: {}", impl.config.name, impl.placement.device_name(),
+                        impl.placement.reason);
+}
+
+}  // namespace
+
+EmbeddingTable::EmbeddingTable(TableConfig config, Context& context)
+    : EmbeddingTable(std::move(config), context, Fill::initializer) {}
+
+EmbeddingTable::EmbeddingTable(TableConfig config, Context& context, Fill fill, const detail::RowSlice* rows)
+    : impl_(std::make_unique<Impl>()) {
+  config.validate();
+  if (!config.seed) config.seed = detail::draw_seed();
+  Context::Impl& ctx = context.impl();
+  std::unique_lock placing(ctx.placement_mutex);
+  const detail::PlacementInputs inputs = detail::placement_inputs(config, ctx);
+  PlacementDecision placement = detail::decide_placement(inputs);
+  const std::vector<detail::SlotSpec> specs = detail::slot_specs(config.optimizer, config.output_dim);
+
+  impl_->context = &context;
+  impl_->slot_specs = specs;
+  if (placement.device == DeviceKind::cuda) {
+    try {
+      Storage storage = allocate_storage(*ctx.device, config, specs);
+      impl_->weights = std::move(storage.weights);
+      impl_->slots = std::move(storage.slots);
+      impl_->backend = ctx.device.get();
+      // In the ledger at once (~Impl takes it out again if this constructor fails later on).
+      impl_->ledger_bytes = inputs.bytes.total();
+      impl_->ledger_resident = inputs.bytes.weights + inputs.bytes.optimizer_state;
+      ctx.reserve(impl_->ledger_bytes, impl_->ledger_resident);
+    } catch (const Error& e) {
+      if (e.status() != Status::out_of_memory) throw;
+      if (inputs.policy == PlacementPolicy::cuda) {
+        throw Error(Status::out_of_memory, fmt::format("table '{}': placement 'cuda' was requested, but {}; use "
+                                                       "placement 'auto' or 'cpu', or free device memory",
+                                                       config.name, e.what()));
+      }
+      detail::logger().warn("{}; falling back to the CPU", e.what());
+      placement.device = DeviceKind::cpu;
+      placement.device_label = "cpu";
+      placement.reason_code = PlacementReason::device_allocation_failed;
+      placement.reason = fmt::format("it should have fit on {}, but {}", ctx.device->name(), e.what());
+    }
+  }
+  placing.unlock();
+  if (impl_->backend == nullptr) {
+    check_host_memory(config, inputs.bytes);
+    Storage storage = allocate_storage(detail::cpu_backend(), config, specs);
+    impl_->weights = std::move(storage.weights);
+    impl_->slots = std::move(storage.slots);
+    impl_->backend = &detail::cpu_backend();
+  }
+  detail::Backend& backend = *impl_->backend;
+  impl_->resources = backend.open_table();
+  if (fill == Fill::initializer) {
+    const std::uint64_t seed = config.embeddings_initializer.seed.value_or(*config.seed);
+    // Fans (VarianceScaling) are the whole matrix's, so every slice of it draws the same values.
+    detail::InitSampler sampler = detail::resolve_sampler(
+        config.embeddings_initializer, rows != nullptr ? rows->matrix_rows : config.input_dim, config.output_dim);
+    if (rows != nullptr) {
+      sampler.row_first = static_cast<std::uint64_t>(rows->first);
+      sampler.row_stride = static_cast<std::uint64_t>(rows->stride);
+    }
+    backend.fill_initial(impl_->weights.as<float>(), config.input_dim, config.output_dim, sampler, seed);
+  }
+  for (std::size_t k = 0; k < specs.size(); ++k) {
+    backend.fill(impl_->slots[k].as<float>(), config.input_dim * specs[k].width, specs[k].initial);
+  }
+  impl_->placement = std::move(placement);
+  impl_->config = std::move(config);
+  log_placement(*impl_);
+}
+
+EmbeddingTable EmbeddingTable::from_pretrained(const Array<float>& matrix, bool trainable, TableConfig config,
+                                               Context& context) {
+  if (matrix.shape.size() == 2) {
+    if (config.input_dim == 0) config.input_dim = matrix.shape[0];
+    if (config.output_dim == 0) config.output_dim = matrix.shape[1];
+  }
+  check_weight_shape(config, matrix.shape);  // before allocating a table of the wrong size
+  config.trainable = trainable;
+  EmbeddingTable table(std::move(config), context, Fill::none);  // the matrix overwrites every value
+  table.set_weights(matrix);
+  return table;
+}
+
+EmbeddingTable::~EmbeddingTable() = default;
+EmbeddingTable::EmbeddingTable(EmbeddingTable&&) noexcept = default;
+EmbeddingTable& EmbeddingTable::operator=(EmbeddingTable&&) noexcept = default;
+
+TableConfig EmbeddingTable::config() const {
+  std::shared_lock lock(impl_->mutex);
+  return impl_->config;
+}
+std::int64_t EmbeddingTable::input_dim() const noexcept { return impl_->config.input_dim; }
+std::int64_t EmbeddingTable::output_dim() const noexcept { return impl_->config.output_dim; }
+std::uint64_t EmbeddingTable::seed() const noexcept { return *impl_->config.seed; }
+std::int64_t EmbeddingTable::step() const noexcept { return impl_->step; }
+bool EmbeddingTable::trainable() const noexcept {
+  std::shared_lock lock(impl_->mutex);
+  return impl_->config.trainable;
+}
+
+void EmbeddingTable::set_trainable(bool trainable) {
+  std::unique_lock lock(impl_->mutex);
+  impl_->config.trainable = trainable;
+}
+
+PlacementDecision EmbeddingTable::placement() const {
+  std::shared_lock lock(impl_->mutex);
+  return impl_->placement;
+}
+std::int64_t EmbeddingTable::out_of_range_count() const noexcept { return impl_->out_of_range_count.load(); }
+
+Array<float> EmbeddingTable::lookup(const IndexTensor& indices) const {
+  Array<float> out;
+  out.shape = indices.shape();
+  out.shape.push_back(output_dim());
+  out.values.resize(static_cast<std::size_t>(detail::checked_numel(out.shape, "lookup output", sizeof(float))));
+  lookup(indices, out.values);
+  return out;
+}
+
+void EmbeddingTable::lookup(const IndexTensor& indices, std::span<float> out) const {
+  const TableConfig& config = impl_->config;
+  const std::int64_t count = indices.size();
+  if (out.size() / static_cast<std::size_t>(config.output_dim) != static_cast<std::size_t>(count) ||
+      out.size() % static_cast<std::size_t>(config.output_dim) != 0) {
+    throw Error(Status::shape_mismatch,
+                fmt::format("lookup output must hold {} x {} floats for indices of shape {}, got {}",
+                            count, config.output_dim, detail::format_shape(indices.shape()), out.size()));
+  }
+  std::shared_lock lock(impl_->mutex);
+  detail::check_output_apart(*impl_, {"out", out.data(), out.size_bytes()},
+                             {{"indices", indices.data(), detail::index_bytes(indices)}});
+  detail::IdsCheck check(*impl_, indices);
+  detail::Staging staging(*impl_->backend);
+  const detail::DeviceIds ids{staging.in(indices.data(), detail::index_bytes(indices), "lookup ids"), indices.type(),
+                              count};
+  float* device_out = static_cast<float*>(staging.out(out.data(), out.size_bytes(), "lookup output"));
+  impl_->backend->gather(impl_->view(), ids, device_out, check.report());
+  const detail::ZeroFilled filled = check.result();
+  staging.finish();
+  detail::record_zero_filled(*impl_, filled);
+}
+
+Array<std::uint8_t> EmbeddingTable::compute_mask(const IndexTensor& indices) const {
+  Array<std::uint8_t> mask;
+  mask.shape = indices.shape();
+  mask.values.resize(static_cast<std::size_t>(indices.size()));
+  compute_mask(indices, mask.values);
+  return mask;
+}
+
+void EmbeddingTable::compute_mask(const IndexTensor& indices, std::span<std::uint8_t> out) const {
+  if (out.size() != static_cast<std::size_t>(indices.size())) {
+    throw Error(Status::shape_mismatch,
+                fmt::format("mask must hold {} entries for indices of shape {}, got {}", indices.size(),
+                            detail::format_shape(indices.shape()), out.size()));
+  }
+  std::shared_lock lock(impl_->mutex);  // for the table's memory: migrate moves it
+  detail::check_output_apart(*impl_, {"mask", out.data(), out.size_bytes()},
+                             {{"indices", indices.data(), detail::index_bytes(indices)}});
+  if (!impl_->config.mask_zero) {
+    std::fill(out.begin(), out.end(), std::uint8_t{1});  // memset would see NULL for an empty mask
+    return;
+  }
+  // The mask depends on the ids alone, which are on the host: no table memory is read.
+  detail::host_ops().nonzero_mask(detail::host_ids(indices), out.data());
+}
+
+Array<float> EmbeddingTable::get_weights() const {
+  Array<float> weights;
+  weights.shape = {input_dim(), output_dim()};
+  weights.values.resize(static_cast<std::size_t>(impl_->weight_count()));
+  get_weights(weights.values);
+  return weights;
+}
+
+void EmbeddingTable::get_weights(std::span<float> out) const {
+  if (out.size() != impl_->weight_count()) {
+    throw Error(Status::shape_mismatch,
+                fmt::format("weights output must hold {} x {} = {} floats, got {}", input_dim(), output_dim(),
+                            impl_->weight_count(), out.size()));
+  }
+  std::shared_lock lock(impl_->mutex);
+  detail::check_output_apart(*impl_, {"out", out.data(), out.size_bytes()}, {});
+  impl_->backend->copy_to_host(out.data(), impl_->weights.as<float>(), out.size_bytes());
+}
+
+void EmbeddingTable::set_weights(std::span<const float> values, std::span<const std::int64_t> shape) {
+  check_weight_shape(impl_->config, shape);
+  if (values.size() != impl_->weight_count()) {
+    throw Error(Status::invalid_argument,
+                fmt::format("weights of shape {} must hold {} values, got {}", detail::format_shape(shape),
+                            impl_->weight_count(), values.size()));
+  }
+  std::unique_lock lock(impl_->mutex);
+  if (detail::writes_weights_onto_themselves({"weights", values.data(), values.size_bytes()}, impl_->memory().front())) {
+    return;  // the table's own weights, e.g. through a view of them: nothing to change
+  }
+  impl_->backend->copy_from_host(impl_->weights.as<float>(), values.data(), values.size_bytes());
+}
+
+void EmbeddingTable::set_weights(const Array<float>& weights) { set_weights(weights.values, weights.shape); }
+
+std::vector<float> EmbeddingTable::row(std::int64_t id) const {
+  if (!detail::id_in_range(id, input_dim())) {
+    throw Error(Status::out_of_range, fmt::format("row id {} is not in [0, {})", id, input_dim()));
+  }
+  std::vector<float> values(static_cast<std::size_t>(output_dim()));
+  std::shared_lock lock(impl_->mutex);
+  impl_->backend->copy_to_host(values.data(), impl_->weights.as<float>() + id * output_dim(),
+                               values.size() * sizeof(float));
+  return values;
+}
+
+void EmbeddingTable::set_row(std::int64_t id, std::span<const float> values) {
+  if (!detail::id_in_range(id, input_dim())) {
+    throw Error(Status::out_of_range, fmt::format("row id {} is not in [0, {})", id, input_dim()));
+  }
+  if (values.size() != static_cast<std::size_t>(output_dim())) {
+    throw Error(Status::shape_mismatch,
+                fmt::format("row shape ({},) is not compatible with provided row shape ({},)", output_dim(),
+                            values.size()));
+  }
+  std::unique_lock lock(impl_->mutex);
+  impl_->backend->copy_from_host(impl_->weights.as<float>() + id * output_dim(), values.data(), values.size_bytes());
+}
+
+}  // namespace embedkit

@@ -1,0 +1,79 @@
+// EmbeddingTable::lookup_pooled: bags of rows combined by sum, mean, max or sqrtn.
+#include <embedkit/status.hpp>
+#include <embedkit/table.hpp>
+
+#include "core/offsets.hpp"
+#include "core/shape.hpp"
+#include "backend/staging.hpp"
+#include "table/table_impl.hpp"
+
+#include <fmt/format.h>
+
+#include <mutex>
+
+namespace embedkit {
+
+namespace detail {
+
+std::int64_t check_pooled_arguments(const IndexTensor& indices, std::span<const std::int64_t> offsets, PoolingMode mode,
+                                    std::span<const float> per_sample_weights) {
+  if (indices.shape().size() != 1) {
+    throw Error(Status::shape_mismatch,
+                fmt::format("pooled lookup indices must be 1-D, got shape {}", format_shape(indices.shape())));
+  }
+  check_offsets(offsets, indices.size());
+  if (!per_sample_weights.empty() && mode == PoolingMode::max) {
+    throw Error(Status::invalid_argument, "per_sample_weights are not supported with pooling mode 'max'");
+  }
+  if (!per_sample_weights.empty() && per_sample_weights.size() != static_cast<std::size_t>(indices.size())) {
+    throw Error(Status::shape_mismatch,
+                fmt::format("per_sample_weights shape must be ({},), the shape of indices, got ({},)", indices.size(),
+                            per_sample_weights.size()));
+  }
+  return static_cast<std::int64_t>(offsets.size()) - 1;
+}
+
+}  // namespace detail
+
+Array<float> EmbeddingTable::lookup_pooled(const IndexTensor& indices, std::span<const std::int64_t> offsets,
+                                           PoolingMode mode, std::span<const float> per_sample_weights) const {
+  Array<float> out;
+  const std::int64_t bags = offsets.empty() ? 0 : static_cast<std::int64_t>(offsets.size()) - 1;
+  out.shape = {bags, output_dim()};
+  out.values.resize(static_cast<std::size_t>(detail::checked_numel(out.shape, "pooled output", sizeof(float))));
+  lookup_pooled(indices, offsets, mode, per_sample_weights, out.values);
+  return out;
+}
+
+void EmbeddingTable::lookup_pooled(const IndexTensor& indices, std::span<const std::int64_t> offsets,
+                                   PoolingMode mode, std::span<const float> per_sample_weights,
+                                   std::span<float> out) const {
+  const TableConfig& config = impl_->config;
+  const std::int64_t bags = detail::check_pooled_arguments(indices, offsets, mode, per_sample_weights);
+  const bool weighted = !per_sample_weights.empty();
+  if (out.size() != static_cast<std::size_t>(bags) * static_cast<std::size_t>(config.output_dim)) {
+    throw Error(Status::shape_mismatch, fmt::format("pooled output must hold {} x {} floats, got {}", bags,
+                                                    config.output_dim, out.size()));
+  }
+  std::shared_lock lock(impl_->mutex);
+  detail::check_output_apart(*impl_, {"out", out.data(), out.size_bytes()},
+                             {{"indices", indices.data(), detail::index_bytes(indices)},
+                              {"offsets", offsets.data(), offsets.size_bytes()},
+                              {"per_sample_weights", per_sample_weights.data(), per_sample_weights.size_bytes()}});
+  detail::IdsCheck check(*impl_, indices);
+  detail::Staging staging(*impl_->backend);
+  const detail::DeviceIds ids{staging.in(indices.data(), detail::index_bytes(indices), "pooled ids"), indices.type(),
+                              indices.size()};
+  const auto* device_offsets =
+      static_cast<const std::int64_t*>(staging.in(offsets.data(), offsets.size_bytes(), "pooled offsets"));
+  const auto* device_weights = weighted ? static_cast<const float*>(staging.in(
+                                              per_sample_weights.data(), per_sample_weights.size_bytes(), "per-sample weights"))
+                                        : nullptr;
+  float* device_out = static_cast<float*>(staging.out(out.data(), out.size_bytes(), "pooled output"));
+  impl_->backend->pooled(impl_->view(), ids, device_offsets, bags, device_weights, mode, device_out, check.report());
+  const detail::ZeroFilled filled = check.result();
+  staging.finish();
+  detail::record_zero_filled(*impl_, filled);
+}
+
+}  // namespace embedkit
