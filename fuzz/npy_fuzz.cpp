@@ -3,7 +3,7 @@
 // read the same.
 #include "fuzz/fuzz_support.hpp"
 #include "src/io/npy.hpp"
-#include "src/shape.hpp"
+#include "src/core/shape.hpp"
 
 #include <cstddef>
 #include <cstdint>
