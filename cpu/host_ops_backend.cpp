@@ -1,5 +1,7 @@
 #include "host_ops_backend.hpp"
 
+#include <embedkit/detail/penalty.hpp>
+
 #include "fill.hpp"
 #include "gather.hpp"
 #include "index_scan.hpp"
@@ -366,19 +368,11 @@ void HostOpsBackend::constrain_all(const TableView& table, const Constraint& con
 
 double HostOpsBackend::penalty(const float* weights, std::int64_t count, double l1, double l2) {
   expect_device_memory(weights, floats(count), "weights");
-  // Fixed chunks summed in order: the same double on any thread count.
-  constexpr std::int64_t kChunk = 1 << 16;
-  const std::int64_t chunks = (count + kChunk - 1) / kChunk;
+  // Fixed chunks summed in order: the same double on any thread count, and the CUDA kernel's.
+  const std::int64_t chunks = penalty_chunks(count);
   std::vector<double> partial(static_cast<std::size_t>(chunks), 0.0);
 #pragma omp parallel for schedule(static) if (chunks > 1)
-  for (std::int64_t k = 0; k < chunks; ++k) {
-    double sum = 0.0;
-    for (std::int64_t i = k * kChunk; i < std::min(count, (k + 1) * kChunk); ++i) {
-      const double w = weights[i];
-      sum += l1 * std::abs(w) + l2 * w * w;
-    }
-    partial[k] = sum;
-  }
+  for (std::int64_t k = 0; k < chunks; ++k) partial[k] = penalty_chunk(weights, count, k, l1, l2);
   double total = 0.0;
   for (const double p : partial) total += p;
   return total;

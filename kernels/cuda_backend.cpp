@@ -1,5 +1,6 @@
 #include "cuda_backend.hpp"
 
+#include <embedkit/detail/penalty.hpp>
 #include <embedkit/status.hpp>
 
 #include "cuda_allocator.hpp"
@@ -457,7 +458,7 @@ void CudaBackend::constrain_all(const detail::TableView& table, const Constraint
 
 double CudaBackend::penalty(const float* weights, std::int64_t count, double l1, double l2) {
   DeviceScope scope(ordinal_);
-  const std::int64_t chunks = (count + kPenaltyChunk - 1) / kPenaltyChunk;
+  const std::int64_t chunks = detail::penalty_chunks(count);
   detail::DeviceBuffer partials = allocate(static_cast<std::size_t>(chunks) * sizeof(double), "penalty partials");
   run_penalty_chunks(weights, count, l1, l2, partials.as<double>(), active_stream());
   std::vector<double> host(static_cast<std::size_t>(chunks));

@@ -1,4 +1,6 @@
 // The remaining CUDA table operations: __global__ wrappers and launchers.
+#include <embedkit/detail/penalty.hpp>
+
 #include "cuda_try.hpp"
 #include "group_reduce.hpp"
 #include "optimizer_kernel.hpp"
@@ -37,17 +39,11 @@ __global__ void constrain_kernel(GroupPlan plan, RowStep step, std::int64_t rows
   constraint_phase(id, lane, plan.lanes, step, squares);
 }
 
+// Thread k sums chunk k, as the CPU's loop does (include/embedkit/detail/penalty.hpp).
 __global__ void penalty_kernel(const float* weights, std::int64_t count, double l1, double l2, double* partials) {
   const std::int64_t k = static_cast<std::int64_t>(blockIdx.x) * kElementBlockThreads + threadIdx.x;
-  const std::int64_t begin = k * kPenaltyChunk;
-  if (begin >= count) return;
-  const std::int64_t end = begin + kPenaltyChunk < count ? begin + kPenaltyChunk : count;
-  double sum = 0.0;
-  for (std::int64_t i = begin; i < end; ++i) {
-    const double w = weights[i];
-    sum += l1 * ::fabs(w) + l2 * w * w;
-  }
-  partials[k] = sum;
+  if (k >= detail::penalty_chunks(count)) return;
+  partials[k] = detail::penalty_chunk(weights, count, k, l1, l2);
 }
 
 }  // namespace
@@ -96,7 +92,7 @@ void run_constrain(float* weights, std::int64_t rows, std::int64_t dim, Constrai
 
 void run_penalty_chunks(const float* weights, std::int64_t count, double l1, double l2, double* partials,
                         void* stream) {
-  const std::int64_t chunks = (count + kPenaltyChunk - 1) / kPenaltyChunk;
+  const std::int64_t chunks = detail::penalty_chunks(count);
   if (chunks == 0) return;
   penalty_kernel<<<element_blocks(chunks), kElementBlockThreads, 0, static_cast<cudaStream_t>(stream)>>>(
       weights, count, l1, l2, partials);

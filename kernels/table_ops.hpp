@@ -20,9 +20,8 @@ void run_entry_rows(const EntryRowsArgs<Index>& args, void* stream);
 /// The constraint on every one of `rows` rows of `dim` weights.
 void run_constrain(float* weights, std::int64_t rows, std::int64_t dim, ConstraintKind constraint, float max_value,
                    void* stream);
-/// Weights per chunk of the penalty sum, as the CPU's.
-constexpr std::int64_t kPenaltyChunk = std::int64_t{1} << 16;
-/// partials[k] = l1·Σ|w| + l2·Σw² over chunk k of `count` weights, in double, left to right.
+/// partials[k] = detail::penalty_chunk(weights, count, k, l1, l2) for each of the
+/// detail::penalty_chunks(count) chunks (include/embedkit/detail/penalty.hpp, shared with the CPU).
 void run_penalty_chunks(const float* weights, std::int64_t count, double l1, double l2, double* partials, void* stream);
 
 }  // namespace embedkit::kernels
