@@ -5,6 +5,8 @@
 #include <gtest/gtest.h>
 #include <omp.h>
 
+#include "tests/support/tables.hpp"
+
 #include <cmath>
 #include <cstdint>
 #include <cstring>
@@ -17,19 +19,12 @@ using embedkit::EmbeddingTable;
 using embedkit::IndexTensor;
 using embedkit::PoolingMode;
 using embedkit::SparseGrad;
-using embedkit::TableConfig;
+using embedkit::testing::make_table;
 
-EmbeddingTable make_table(std::int64_t rows, std::int64_t dim, std::int64_t padding_idx = -1) {
-  TableConfig config;
-  config.input_dim = rows;
-  config.output_dim = dim;
-  config.seed = 12;
-  if (padding_idx >= 0) config.padding_idx = padding_idx;
-  return EmbeddingTable(config);
-}
+constexpr std::uint64_t kSeed = 12;  // the seed of every table here
 
 TEST(PooledGrad, ExactValuesPerMode) {
-  EmbeddingTable table = make_table(4, 2, 0);
+  EmbeddingTable table = make_table(4, 2, kSeed, 0);
   table.set_weights(std::vector<float>{0, 0, 1, 5, 3, 2, 3, -1}, std::vector<std::int64_t>{4, 2});
   // One bag [1, 2, 0, 3, 2]: 0 is padding; rows 1 = (1, 5), 2 = (3, 2), 3 = (3, -1).
   const std::vector<std::int64_t> ids = {1, 2, 0, 3, 2};
@@ -58,7 +53,7 @@ class FiniteDifferences : public ::testing::TestWithParam<PoolingMode> {};
 TEST_P(FiniteDifferences, GradientMatchesTheForward) {
   const PoolingMode mode = GetParam();
   constexpr std::int64_t kRows = 30, kDim = 4;
-  EmbeddingTable table = make_table(kRows, kDim, 5);
+  EmbeddingTable table = make_table(kRows, kDim, kSeed, 5);
   // Values of one column 0.1 apart across rows, so a step of 0.01 never changes a bag's argmax.
   std::vector<float> weights(kRows * kDim);
   for (std::int64_t r = 0; r < kRows; ++r) {
@@ -112,7 +107,7 @@ INSTANTIATE_TEST_SUITE_P(Modes, FiniteDifferences,
                          });
 
 TEST(PooledGrad, BitwiseEqualOnOneAndTwoThreads) {
-  const EmbeddingTable table = make_table(5000, 16);
+  const EmbeddingTable table = make_table(5000, 16, kSeed);
   std::mt19937_64 rng(9);
   std::vector<std::int64_t> offsets = {0};
   for (int b = 0; b < 4000; ++b) offsets.push_back(offsets.back() + static_cast<std::int64_t>(rng() % 64));
@@ -154,7 +149,7 @@ TEST(PooledGrad, NoWeightsGiveTheBitsOfWeightsOfOne) {
   const std::vector<float> ones(ids.size(), 1.0f);
   for (const PoolingMode mode : {PoolingMode::sum, PoolingMode::mean, PoolingMode::sqrtn}) {
     for (const IndexTensor& indices : {IndexTensor(ids), IndexTensor(narrow)}) {
-      EmbeddingTable plain = make_table(5000, 8, 0), weighted = make_table(5000, 8, 0);
+      EmbeddingTable plain = make_table(5000, 8, kSeed, 0), weighted = make_table(5000, 8, kSeed, 0);
       const SparseGrad by_bag = plain.sparse_grad_pooled(indices, offsets, mode, {}, g);
       const SparseGrad by_position = weighted.sparse_grad_pooled(indices, offsets, mode, ones, g);
       EXPECT_EQ(by_bag.unique_ids, by_position.unique_ids);
@@ -169,7 +164,7 @@ TEST(PooledGrad, NoWeightsGiveTheBitsOfWeightsOfOne) {
 }
 
 TEST(PooledGrad, TrainStepPooledEqualsApplyOfTheGradient) {
-  EmbeddingTable a = make_table(20, 3), b = make_table(20, 3);
+  EmbeddingTable a = make_table(20, 3, kSeed), b = make_table(20, 3, kSeed);
   const std::vector<std::int32_t> ids = {3, 4, 3, 19, 0};
   const std::vector<std::int64_t> offsets = {0, 3, 3, 5};
   const std::vector<float> g = {1, 2, 3, 4, 5, 6, 7, 8, 9};

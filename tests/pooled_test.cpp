@@ -5,6 +5,8 @@
 #include <gtest/gtest.h>
 #include <omp.h>
 
+#include "tests/support/tables.hpp"
+
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
@@ -21,15 +23,9 @@ using embedkit::IndexTensor;
 using embedkit::PoolingMode;
 using embedkit::Status;
 using embedkit::TableConfig;
+using embedkit::testing::make_table;
 
-EmbeddingTable make_table(std::int64_t rows, std::int64_t dim, std::int64_t padding_idx = -1) {
-  TableConfig config;
-  config.input_dim = rows;
-  config.output_dim = dim;
-  config.seed = 8;
-  if (padding_idx >= 0) config.padding_idx = padding_idx;
-  return EmbeddingTable(config);
-}
+constexpr std::uint64_t kSeed = 8;  // the seed of every table here
 
 // The textbook definition, in double: torch.nn.EmbeddingBag / tf.nn.embedding_lookup_sparse. With
 // each value, the bound on the error of a float sum taken left to right over the bag (Higham:
@@ -91,7 +87,7 @@ TYPED_TEST_SUITE(PooledTest, IndexTypes);
 constexpr PoolingMode kModes[] = {PoolingMode::sum, PoolingMode::mean, PoolingMode::max, PoolingMode::sqrtn};
 
 TYPED_TEST(PooledTest, AdversarialBagsEveryMode) {
-  const EmbeddingTable table = make_table(50, 7, 3);
+  const EmbeddingTable table = make_table(50, 7, kSeed, 3);
   // Bags: empty, one element, duplicates, all padding, padding inside, a hot row, empty at the end.
   const std::vector<TypeParam> ids = {9, 4, 4, 4, 3, 3, 1, 3, 2, 7, 7, 7, 7, 7, 0};
   const std::vector<std::int64_t> offsets = {0, 0, 1, 4, 6, 9, 14, 15, 15};
@@ -108,7 +104,7 @@ TYPED_TEST(PooledTest, AdversarialBagsEveryMode) {
 }
 
 TYPED_TEST(PooledTest, WeightedModesAndZeroWeightBag) {
-  const EmbeddingTable table = make_table(20, 5);
+  const EmbeddingTable table = make_table(20, 5, kSeed);
   const std::vector<TypeParam> ids = {1, 2, 3, 4, 5, 6, 7};
   const std::vector<std::int64_t> offsets = {0, 3, 5, 7};
   const std::vector<float> w = {0.5f, 2.0f, -1.0f, 1.0f, -1.0f, 3.0f, 0.25f};  // bag 1 sums to 0
@@ -122,7 +118,7 @@ TYPED_TEST(PooledTest, WeightedModesAndZeroWeightBag) {
 }
 
 TYPED_TEST(PooledTest, OneElementBagsEqualLookup) {
-  const EmbeddingTable table = make_table(100, 16);
+  const EmbeddingTable table = make_table(100, 16, kSeed);
   std::vector<TypeParam> ids(64);
   std::vector<std::int64_t> offsets(65);
   for (std::size_t i = 0; i < ids.size(); ++i) {
@@ -136,7 +132,7 @@ TYPED_TEST(PooledTest, OneElementBagsEqualLookup) {
 }
 
 TYPED_TEST(PooledTest, HugeRandomBagsAndThreadCounts) {
-  const EmbeddingTable table = make_table(5000, 64);
+  const EmbeddingTable table = make_table(5000, 64, kSeed);
   std::mt19937_64 rng(4);
   std::vector<std::int64_t> offsets = {0};
   for (int b = 0; b < 600; ++b) offsets.push_back(offsets.back() + static_cast<std::int64_t>(rng() % 300));
@@ -178,7 +174,7 @@ TYPED_TEST(PooledTest, MaskZeroDoesNotChangePooling) {
 }
 
 TYPED_TEST(PooledTest, BadInputsAreNamedAndWriteNothing) {
-  const EmbeddingTable table = make_table(10, 2);
+  const EmbeddingTable table = make_table(10, 2, kSeed);
   const std::vector<TypeParam> ids = {1, 2, 3, 4};
   std::vector<float> out(4, -5.0f);
   const auto expect_error = [&](std::vector<std::int64_t> offsets, std::vector<float> w, PoolingMode mode,

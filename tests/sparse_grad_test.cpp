@@ -5,6 +5,8 @@
 #include <gtest/gtest.h>
 #include <omp.h>
 
+#include "tests/support/tables.hpp"
+
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
@@ -22,6 +24,9 @@ using embedkit::IndexTensor;
 using embedkit::SparseGrad;
 using embedkit::Status;
 using embedkit::TableConfig;
+using embedkit::testing::make_table;
+
+constexpr std::uint64_t kSeed = 1;  // the seed of every table here
 
 // The canonical order, written out: positions in increasing order, pieces of 32 summed left to
 // right from their first row, piece sums added left to right from the first.
@@ -49,17 +54,6 @@ SparseGrad canonical_reference(const std::vector<Index>& ids, const std::vector<
   return out;
 }
 
-EmbeddingTable make_table(std::int64_t rows, std::int64_t dim, std::int64_t padding_idx = -1,
-                          embedkit::BoundsCheck bounds = embedkit::BoundsCheck::error) {
-  TableConfig config;
-  config.input_dim = rows;
-  config.output_dim = dim;
-  config.seed = 1;
-  config.bounds_check = bounds;
-  if (padding_idx >= 0) config.padding_idx = padding_idx;
-  return EmbeddingTable(config);
-}
-
 std::vector<float> random_grad(std::size_t count, std::uint64_t seed) {
   std::mt19937_64 rng(seed);
   std::uniform_real_distribution<float> value(-1.0f, 1.0f);
@@ -81,7 +75,7 @@ using IndexTypes = ::testing::Types<std::int32_t, std::int64_t>;
 TYPED_TEST_SUITE(SparseGradTest, IndexTypes);
 
 TYPED_TEST(SparseGradTest, RandomBatchWithDuplicates) {
-  const EmbeddingTable table = make_table(300, 9);
+  const EmbeddingTable table = make_table(300, 9, kSeed);
   std::mt19937_64 rng(2);
   std::vector<TypeParam> ids(20000);
   for (auto& id : ids) id = static_cast<TypeParam>(rng() % 300);  // ~67 occurrences each: several pieces
@@ -101,7 +95,7 @@ TYPED_TEST(SparseGradTest, RandomBatchWithDuplicates) {
 }
 
 TYPED_TEST(SparseGradTest, OneHotIdInAMillionBitwiseOnOneAndTwoThreads) {
-  const EmbeddingTable table = make_table(1 << 20, 4);
+  const EmbeddingTable table = make_table(1 << 20, 4, kSeed);
   std::mt19937_64 rng(5);
   std::vector<TypeParam> ids(1 << 20);
   for (auto& id : ids) id = rng() % 10 < 9 ? 77 : static_cast<TypeParam>(rng() % (1 << 20));  // 90% one id
@@ -117,7 +111,7 @@ TYPED_TEST(SparseGradTest, OneHotIdInAMillionBitwiseOnOneAndTwoThreads) {
 }
 
 TYPED_TEST(SparseGradTest, EmptyBatchAndAllPadding) {
-  const EmbeddingTable table = make_table(10, 3, 0);
+  const EmbeddingTable table = make_table(10, 3, kSeed, 0);
   const SparseGrad empty = table.sparse_grad(IndexTensor(static_cast<const TypeParam*>(nullptr), {0, 5}), {});
   EXPECT_TRUE(empty.unique_ids.empty());
   EXPECT_TRUE(empty.rows.empty());
@@ -127,7 +121,7 @@ TYPED_TEST(SparseGradTest, EmptyBatchAndAllPadding) {
 }
 
 TYPED_TEST(SparseGradTest, PaddingAndZeroFilledIdsGetNothing) {
-  const EmbeddingTable table = make_table(10, 2, 4, embedkit::BoundsCheck::zero_fill);
+  const EmbeddingTable table = make_table(10, 2, kSeed, 4, embedkit::BoundsCheck::zero_fill);
   const std::vector<TypeParam> ids = {4, 3, 12, -1, 3, 4, 9};
   const auto grad = random_grad(ids.size() * 2, 7);
   const SparseGrad got = table.sparse_grad(IndexTensor(ids), grad);
@@ -136,7 +130,7 @@ TYPED_TEST(SparseGradTest, PaddingAndZeroFilledIdsGetNothing) {
 }
 
 TYPED_TEST(SparseGradTest, ErrorsNameTheProblem) {
-  const EmbeddingTable table = make_table(10, 2);
+  const EmbeddingTable table = make_table(10, 2, kSeed);
   const std::vector<TypeParam> ids = {1, 2, 3};
   try {
     table.sparse_grad(IndexTensor(ids), std::vector<float>(5));
@@ -188,7 +182,7 @@ TEST(SparseGrad, HugeIdsAcrossTheWholeKeyRange) {
 TEST(SparseGrad, TenMillionDuplicatesStayWithinTheBoundOfTheCanonicalOrder) {
   constexpr std::int64_t kCount = 10'000'000, kDim = 2, kPiece = 32;
   constexpr double kUnit = 0x1p-24;
-  const EmbeddingTable table = make_table(8, kDim);
+  const EmbeddingTable table = make_table(8, kDim, kSeed);
   const std::vector<std::int32_t> ids(kCount, 5);
   std::vector<float> grad(static_cast<std::size_t>(kCount * kDim));
   std::mt19937_64 rng(9);

@@ -4,6 +4,8 @@
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
+#include "tests/support/tables.hpp"
+
 #include <string>
 #include <vector>
 
@@ -12,20 +14,19 @@ namespace {
 using embedkit::EmbeddingTable;
 using embedkit::IndexTensor;
 using embedkit::TableConfig;
+using embedkit::testing::table_config;
 
-EmbeddingTable make_table(bool mask_zero) {
-  TableConfig config;
+// The table every case reads.
+EmbeddingTable words_table(bool mask_zero) {
+  TableConfig config = table_config(10001, 64, 99);
   config.name = "words";
-  config.input_dim = 10001;
-  config.output_dim = 64;
   config.mask_zero = mask_zero;
-  config.seed = 99;
   config.max_batch_lookups = 1000;  // workspace: 1000 x (80 + 12 x 64) = 848,000 bytes
   return EmbeddingTable(config);
 }
 
 TEST(Summary, TableFiguresWithoutBatch) {
-  const auto summary = make_table(false).summary();
+  const auto summary = words_table(false).summary();
   EXPECT_EQ(summary.name, "words");
   EXPECT_EQ(summary.rows, 10001);
   EXPECT_EQ(summary.dim, 64);
@@ -43,7 +44,7 @@ TEST(Summary, TableFiguresWithoutBatch) {
 
 TEST(Summary, BatchShapeGivesOutputBytes) {
   const std::int64_t batch[] = {32, 20};
-  const auto summary = make_table(false).summary(batch);
+  const auto summary = words_table(false).summary(batch);
   EXPECT_EQ(summary.output_shape, (std::vector<std::int64_t>{32, 20, 64}));
   EXPECT_EQ(summary.output_bytes, 32u * 20u * 64u * 4u);
   EXPECT_NE(summary.to_string().find("(32, 20, 64) float32 = 160.00 KiB (163,840 bytes)"), std::string::npos);
@@ -51,12 +52,12 @@ TEST(Summary, BatchShapeGivesOutputBytes) {
 
 TEST(Summary, ActualBatchCountsPaddingUnderMaskZero) {
   const std::vector<std::int32_t> ids = {5, 0, 0, 7, 0, 9};
-  const auto summary = make_table(true).summary(IndexTensor(ids.data(), {2, 3}));
+  const auto summary = words_table(true).summary(IndexTensor(ids.data(), {2, 3}));
   EXPECT_EQ(*summary.batch_entries, 6);
   EXPECT_EQ(*summary.padding_entries, 3);
   EXPECT_NE(summary.to_string().find("3 of 6 ids are 0 (masked by mask_zero): 3 effective (50.0%)"),
             std::string::npos);
-  EXPECT_FALSE(make_table(false).summary(IndexTensor(ids)).padding_entries.has_value());
+  EXPECT_FALSE(words_table(false).summary(IndexTensor(ids)).padding_entries.has_value());
 }
 
 TEST(Summary, FormatBytes) {
@@ -67,7 +68,7 @@ TEST(Summary, FormatBytes) {
 }
 
 TEST(Summary, InfoJsonHoldsTheRecord) {
-  const EmbeddingTable table = make_table(true);
+  const EmbeddingTable table = words_table(true);
   const auto info = nlohmann::json::parse(table.info_json());
   EXPECT_EQ(info["name"], "words");
   EXPECT_EQ(info["input_dim"], 10001);

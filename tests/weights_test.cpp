@@ -4,6 +4,8 @@
 
 #include <gtest/gtest.h>
 
+#include "tests/support/tables.hpp"
+
 #include <cstdint>
 #include <numeric>
 #include <thread>
@@ -15,18 +17,12 @@ using embedkit::EmbeddingTable;
 using embedkit::Error;
 using embedkit::IndexTensor;
 using embedkit::Status;
-using embedkit::TableConfig;
+using embedkit::testing::make_table;
 
-EmbeddingTable make_table(std::int64_t rows, std::int64_t dim) {
-  TableConfig config;
-  config.input_dim = rows;
-  config.output_dim = dim;
-  config.seed = 3;
-  return EmbeddingTable(config);
-}
+constexpr std::uint64_t kSeed = 3;  // the seed of every table here
 
 TEST(Weights, SetThenGetAndLookupSeeIt) {
-  EmbeddingTable table = make_table(4, 3);
+  EmbeddingTable table = make_table(4, 3, kSeed);
   std::vector<float> w(12);
   std::iota(w.begin(), w.end(), 1.0f);
   const std::int64_t shape[] = {4, 3};
@@ -39,7 +35,7 @@ TEST(Weights, SetThenGetAndLookupSeeIt) {
 }
 
 TEST(Weights, ShapeMismatchInKerasWordsLeavesTableUnchanged) {
-  EmbeddingTable table = make_table(20000, 100);
+  EmbeddingTable table = make_table(20000, 100, kSeed);
   const auto before = table.get_weights().values;
   const std::vector<float> w(static_cast<std::size_t>(20001 * 100), 1.0f);
   const std::int64_t shape[] = {20001, 100};
@@ -61,7 +57,7 @@ TEST(Weights, ShapeMismatchInKerasWordsLeavesTableUnchanged) {
 }
 
 TEST(Weights, GetIntoWrongSizeIsShapeMismatch) {
-  const EmbeddingTable table = make_table(4, 3);
+  const EmbeddingTable table = make_table(4, 3, kSeed);
   std::vector<float> out(11, -1.0f);
   try {
     table.get_weights(out);
@@ -73,7 +69,7 @@ TEST(Weights, GetIntoWrongSizeIsShapeMismatch) {
 }
 
 TEST(Weights, RowAndSetRow) {
-  EmbeddingTable table = make_table(5, 2);
+  EmbeddingTable table = make_table(5, 2, kSeed);
   const auto weights = table.get_weights().values;
   EXPECT_EQ(table.row(4), (std::vector<float>{weights[8], weights[9]}));
   table.set_row(4, std::vector<float>{7.0f, 8.0f});
@@ -87,7 +83,7 @@ TEST(Weights, RowAndSetRow) {
 }
 
 TEST(Weights, RowErrorsChangeNothing) {
-  EmbeddingTable table = make_table(5, 2);
+  EmbeddingTable table = make_table(5, 2, kSeed);
   const auto before = table.get_weights().values;
   try {
     table.row(5);
@@ -109,7 +105,7 @@ TEST(Weights, RowErrorsChangeNothing) {
 
 TEST(Weights, ConcurrentLookupsSeeWholeRows) {
   // Readers never see a row half-way between two set_row calls.
-  EmbeddingTable table = make_table(8, 256);
+  EmbeddingTable table = make_table(8, 256, kSeed);
   table.set_row(3, std::vector<float>(256, 0.0f));
   std::thread writer([&] {
     for (int step = 1; step <= 200; ++step) table.set_row(3, std::vector<float>(256, static_cast<float>(step)));
