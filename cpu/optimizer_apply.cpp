@@ -22,22 +22,10 @@ float row_norm(const float* row, std::int64_t dim) {
 }  // namespace
 
 void constrain_row(float* row, std::int64_t dim, const Constraint& constraint) {
-  switch (constraint.kind) {
-    case ConstraintKind::none: return;
-    case ConstraintKind::non_neg:
-      for (std::int64_t c = 0; c < dim; ++c) row[c] = detail::non_neg(row[c]);
-      return;
-    case ConstraintKind::max_norm: {
-      const float scale = detail::max_norm_scale(row_norm(row, dim), static_cast<float>(constraint.max_value));
-      for (std::int64_t c = 0; c < dim; ++c) row[c] *= scale;
-      return;
-    }
-    case ConstraintKind::unit_norm: {
-      const float divisor = detail::unit_norm_divisor(row_norm(row, dim));
-      for (std::int64_t c = 0; c < dim; ++c) row[c] /= divisor;
-      return;
-    }
-  }
+  if (constraint.kind == ConstraintKind::none) return;
+  const float norm = detail::needs_row_norm(constraint.kind) ? row_norm(row, dim) : 0.0f;
+  const auto max_value = static_cast<float>(constraint.max_value);
+  for (std::int64_t c = 0; c < dim; ++c) row[c] = detail::constrained(constraint.kind, row[c], norm, max_value);
 }
 
 namespace {
@@ -78,8 +66,8 @@ void update_columns(const RowUpdate& update, std::int64_t id, const float* grad)
     if constexpr (kPlain) return weight;
     return detail::decayed_weight(weight, s);
   };
-  float* __restrict slot0 =
-      update.slot0 != nullptr && update.kind != OptimizerKind::rowwise_adagrad ? update.slot0 + at : nullptr;
+  const bool per_row_slot = detail::describe(update.kind).row_statistic;
+  float* __restrict slot0 = update.slot0 != nullptr && !per_row_slot ? update.slot0 + at : nullptr;
   float* __restrict slot1 = update.slot1 != nullptr ? update.slot1 + at : nullptr;
   // Every column: its gradient from w before the step, w decayed, then the optimizer's `step`.
   const auto each_column = [&](const auto& step) {
@@ -89,27 +77,34 @@ void update_columns(const RowUpdate& update, std::int64_t id, const float* grad)
       step(c, g);
     }
   };
-  switch (update.kind) {
-    case OptimizerKind::rowwise_adagrad: {
+  // One loop per optimizer (detail::with_optimizer), its state read and written as its descriptor
+  // lays it out: a slot it always keeps by reference, an optional one (SGD's momentum) through a
+  // copy, none not at all.
+  detail::with_optimizer(update.kind, [&](auto kind) {
+    constexpr OptimizerKind K = decltype(kind)::value;
+    constexpr detail::OptimizerDescriptor descriptor = detail::describe(K);
+    if constexpr (K == OptimizerKind::custom) {
+      return;  // applied by the table on the calling thread
+    } else if constexpr (descriptor.row_statistic) {
       float& accumulator = update.slot0[id];
       accumulator += gradient_squares(dim, gradient) / static_cast<float>(dim);
       const float row_accumulator = accumulator;  // a value, not a reference the stores to w might change
-      return each_column([&](std::int64_t c, float g) { detail::rowwise_adagrad_update(w[c], row_accumulator, g, s); });
-    }
-    case OptimizerKind::sgd:
-      return each_column([&](std::int64_t c, float g) {
+      float unused = 0.0f;
+      each_column([&](std::int64_t c, float g) {
+        detail::update_element<K>(w[c], unused, unused, g, row_accumulator, s);
+      });
+    } else if constexpr (descriptor.slots[0].only_with_momentum) {
+      each_column([&](std::int64_t c, float g) {
         float velocity = slot0 != nullptr ? slot0[c] : 0.0f;
-        detail::sgd_update(w[c], velocity, g, s);
+        detail::update_element<K>(w[c], velocity, velocity, g, 0.0f, s);
         if (slot0 != nullptr) slot0[c] = velocity;
       });
-    case OptimizerKind::adagrad:
-      return each_column([&](std::int64_t c, float g) { detail::adagrad_update(w[c], slot0[c], g, s); });
-    case OptimizerKind::adam:
-      return each_column([&](std::int64_t c, float g) { detail::adam_update(w[c], slot0[c], slot1[c], g, s); });
-    case OptimizerKind::ftrl:
-      return each_column([&](std::int64_t c, float g) { detail::ftrl_update(w[c], slot0[c], slot1[c], g, s); });
-    case OptimizerKind::custom: return;  // applied by the table on the calling thread
-  }
+    } else if constexpr (descriptor.slot_count == 1) {
+      each_column([&](std::int64_t c, float g) { detail::update_element<K>(w[c], slot0[c], slot0[c], g, 0.0f, s); });
+    } else {
+      each_column([&](std::int64_t c, float g) { detail::update_element<K>(w[c], slot0[c], slot1[c], g, 0.0f, s); });
+    }
+  });
 }
 
 }  // namespace
@@ -146,7 +141,7 @@ RowPieces row_pieces(const RowUpdate& update, std::int64_t id) {
   const std::int64_t dim = update.dim;
   add(update.weights + id * dim, dim);
   if (update.slot0 != nullptr) {
-    if (update.kind == OptimizerKind::rowwise_adagrad) {
+    if (detail::describe(update.kind).row_statistic) {
       add(update.slot0 + id, 1);
     } else {
       add(update.slot0 + id * dim, dim);
@@ -181,7 +176,7 @@ bool keeps_row(const RowUpdate& update, std::int64_t id) {
   const std::int64_t dim = update.dim;
   bool keeps = all_finite(update.weights + id * dim, dim);
   if (update.slot0 != nullptr) {
-    keeps = keeps && (update.kind == OptimizerKind::rowwise_adagrad ? detail::finite_value(update.slot0[id])
+    keeps = keeps && (detail::describe(update.kind).row_statistic ? detail::finite_value(update.slot0[id])
                                                                       : all_finite(update.slot0 + id * dim, dim));
   }
   if (update.slot1 != nullptr) keeps = keeps && all_finite(update.slot1 + id * dim, dim);
@@ -225,7 +220,7 @@ bool rejects_update(const RowUpdate& update, std::int64_t id, const float* grad)
   next += update.dim;
   if (update.slot0 != nullptr) {
     probe.slot0 = next;
-    next += update.kind == OptimizerKind::rowwise_adagrad ? 1 : update.dim;
+    next += detail::describe(update.kind).row_statistic ? 1 : update.dim;
   }
   if (update.slot1 != nullptr) probe.slot1 = next;
   update_state(probe, 0, grad);
@@ -236,7 +231,7 @@ void prefetch_update_state(const RowUpdate& update, std::int64_t id) {
   const std::size_t row_bytes = static_cast<std::size_t>(update.dim) * sizeof(float);
   prefetch_row(update.weights + id * update.dim, row_bytes);
   if (update.slot0 != nullptr) {
-    if (update.kind == OptimizerKind::rowwise_adagrad) {
+    if (detail::describe(update.kind).row_statistic) {
       prefetch_row(update.slot0 + id, sizeof(float));
     } else {
       prefetch_row(update.slot0 + id * update.dim, row_bytes);

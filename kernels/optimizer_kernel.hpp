@@ -95,7 +95,12 @@ EK_HOST_DEVICE inline float step_row_accumulator(const RowStep& s, float squares
 
 /// Lane 0 writes row-wise Adagrad's row accumulator (step_row_accumulator's).
 EK_HOST_DEVICE inline void store_row_accumulator(const RowStep& s, std::int64_t id, int lane, float accumulator) {
-  if (s.kind == OptimizerKind::rowwise_adagrad && lane == 0) s.slot0[id] = accumulator;
+  if (detail::describe(s.kind).row_statistic && lane == 0) s.slot0[id] = accumulator;
+}
+
+/// Whether optimizer `kind` keeps a per-column state array as slot `k` (its descriptor's layout).
+EK_HOST_DEVICE constexpr bool has_column_slot(OptimizerKind kind, int k) {
+  return k < detail::describe(kind).slot_count && detail::describe(kind).slots[k].width == detail::SlotWidth::row_width;
 }
 
 /// What the update of one column leaves, computed in registers before anything is written: its
@@ -116,31 +121,18 @@ EK_HOST_DEVICE inline ColumnUpdate column_update(const RowStep& s, std::int64_t 
   u.weight = s.weights[at];
   const float g = detail::regularized_gradient(gradient, u.weight, s.scalars);
   u.weight = detail::decayed_weight(u.weight, s.scalars);
-  switch (s.kind) {
-    case OptimizerKind::sgd:
-      if (s.slot0 != nullptr) u.slot0 = s.slot0[at];
-      detail::sgd_update(u.weight, u.slot0, g, s.scalars);
-      break;
-    case OptimizerKind::adagrad:
-      u.slot0 = s.slot0[at];
-      detail::adagrad_update(u.weight, u.slot0, g, s.scalars);
-      break;
-    case OptimizerKind::rowwise_adagrad:
-      u.slot0 = accumulator;
-      detail::rowwise_adagrad_update(u.weight, accumulator, g, s.scalars);
-      break;
-    case OptimizerKind::adam:
-      u.slot0 = s.slot0[at];
-      u.slot1 = s.slot1[at];
-      detail::adam_update(u.weight, u.slot0, u.slot1, g, s.scalars);
-      break;
-    case OptimizerKind::ftrl:
-      u.slot0 = s.slot0[at];
-      u.slot1 = s.slot1[at];
-      detail::ftrl_update(u.weight, u.slot0, u.slot1, g, s.scalars);
-      break;
-    case OptimizerKind::custom: break;  // never on a device
-  }
+  detail::with_optimizer(s.kind, [&](auto kind) {
+    constexpr OptimizerKind K = decltype(kind)::value;
+    if constexpr (detail::describe(K).row_statistic) {
+      u.slot0 = accumulator;  // judged as the row's state
+    } else {
+      if constexpr (has_column_slot(K, 0)) {
+        if (s.slot0 != nullptr) u.slot0 = s.slot0[at];  // SGD keeps its momentum only with momentum > 0
+      }
+      if constexpr (has_column_slot(K, 1)) u.slot1 = s.slot1[at];
+    }
+    detail::update_element<K>(u.weight, u.slot0, u.slot1, g, accumulator, s.scalars);  // custom: never on a device
+  });
   return u;
 }
 
@@ -154,24 +146,18 @@ EK_HOST_DEVICE inline bool keeps_column(const ColumnUpdate& u) {
 EK_HOST_DEVICE inline void store_column(const RowStep& s, std::int64_t id, std::int64_t c, const ColumnUpdate& u) {
   const std::int64_t at = id * s.dim + c;
   s.weights[at] = u.weight;
-  switch (s.kind) {
-    case OptimizerKind::sgd:
+  detail::with_optimizer(s.kind, [&](auto kind) {
+    constexpr OptimizerKind K = decltype(kind)::value;
+    if constexpr (has_column_slot(K, 0)) {
       if (s.slot0 != nullptr) s.slot0[at] = u.slot0;
-      break;
-    case OptimizerKind::adagrad: s.slot0[at] = u.slot0; break;
-    case OptimizerKind::adam:
-    case OptimizerKind::ftrl:
-      s.slot0[at] = u.slot0;
-      s.slot1[at] = u.slot1;
-      break;
-    case OptimizerKind::rowwise_adagrad:
-    case OptimizerKind::custom: break;
-  }
+    }
+    if constexpr (has_column_slot(K, 1)) s.slot1[at] = u.slot1;
+  });
 }
 
 /// Phase 1: this lane's share of Σ g² for row-wise Adagrad (0 otherwise), from w before the step.
 EK_HOST_DEVICE inline float gradient_squares_phase(const RowWork& work, int lane, int lanes, const ApplyArgs& a) {
-  if (work.id < 0 || a.step.kind != OptimizerKind::rowwise_adagrad) return 0.0f;
+  if (work.id < 0 || !detail::describe(a.step.kind).row_statistic) return 0.0f;
   float squares = 0.0f;
   for (std::int64_t c = lane; c < a.step.dim; c += lanes) {
     squares += gradient_square(a.step, work.id, c, work.grad != nullptr ? work.grad[c] : 0.0f);
@@ -210,7 +196,7 @@ EK_HOST_DEVICE inline void update_phase(const RowWork& work, int lane, int lanes
 /// UnitNorm (0 otherwise); the group adds the shares (group_sum) before constraint_phase.
 EK_HOST_DEVICE inline detail::SquareSum weight_squares_phase(std::int64_t id, int lane, int lanes, const RowStep& s) {
   detail::SquareSum squares;
-  if (id < 0 || (s.constraint != ConstraintKind::max_norm && s.constraint != ConstraintKind::unit_norm)) {
+  if (id < 0 || !detail::needs_row_norm(s.constraint)) {
     return squares;
   }
   const float* w = s.weights + id * s.dim;
@@ -224,14 +210,7 @@ EK_HOST_DEVICE inline void constraint_phase(std::int64_t id, int lane, int lanes
   if (id < 0 || s.constraint == ConstraintKind::none) return;
   float* w = s.weights + id * s.dim;
   const float norm = squares.root();
-  for (std::int64_t c = lane; c < s.dim; c += lanes) {
-    switch (s.constraint) {
-      case ConstraintKind::max_norm: w[c] *= detail::max_norm_scale(norm, s.max_value); break;
-      case ConstraintKind::unit_norm: w[c] /= detail::unit_norm_divisor(norm); break;
-      case ConstraintKind::non_neg: w[c] = detail::non_neg(w[c]); break;
-      case ConstraintKind::none: break;
-    }
-  }
+  for (std::int64_t c = lane; c < s.dim; c += lanes) w[c] = detail::constrained(s.constraint, w[c], norm, s.max_value);
 }
 
 }  // namespace embedkit::kernels

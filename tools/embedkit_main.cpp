@@ -11,6 +11,26 @@
 #include <cstdio>
 #include <exception>
 #include <string>
+#include <vector>
+
+namespace {
+
+// Every optimizer but the custom one (the last enumerator), by embedkit's names.
+std::vector<std::string> built_in_optimizer_names() {
+  std::vector<std::string> names;
+  for (int k = 0; k < static_cast<int>(embedkit::OptimizerKind::custom); ++k) {
+    names.emplace_back(embedkit::to_string(static_cast<embedkit::OptimizerKind>(k)));
+  }
+  return names;
+}
+
+std::string built_in_optimizers(const char* separator) {
+  std::string text;
+  for (const std::string& name : built_in_optimizer_names()) text += (text.empty() ? "" : separator) + name;
+  return text;
+}
+
+}  // namespace
 
 int main(int argc, char** argv) {
   CLI::App app{"embedkit: embedding tables on CUDA or the CPU, placed automatically"};
@@ -33,8 +53,8 @@ int main(int argc, char** argv) {
   CLI::App* plan = app.add_subcommand("plan", "what placement would decide for a table, and why");
   plan->add_option("--rows", plan_options.rows, "rows (input_dim)")->required()->check(CLI::PositiveNumber);
   plan->add_option("--dim", plan_options.dim, "embedding width (output_dim)")->required()->check(CLI::PositiveNumber);
-  plan->add_option("--optimizer", plan_options.optimizer, "sgd, adagrad, rowwise_adagrad, adam or ftrl")
-      ->check(CLI::IsMember({"sgd", "adagrad", "rowwise_adagrad", "adam", "ftrl"}));
+  plan->add_option("--optimizer", plan_options.optimizer, "a built-in optimizer: " + built_in_optimizers(", "))
+      ->check(CLI::IsMember(built_in_optimizer_names()));
   plan->add_option("--gpu-memory", plan_options.gpu_memory, "a hypothetical device's free memory, e.g. 80GiB");
   plan->add_option("--batch", plan_options.batch, "the largest batch, in lookups")->check(CLI::PositiveNumber);
   plan->add_flag("--json", plan_options.json, "print JSON");

@@ -19,7 +19,7 @@ enum class OptimizerKind {
   rowwise_adagrad,  ///< FBGEMM's: one accumulator per row, m += mean(g²); w -= lr·g / (√m + ε)
   adam,             ///< Keras 3's Adam; lazy (touched rows only) by default
   ftrl,             ///< Keras 3's FTRL-proximal
-  custom,           ///< a host callback: its table stays on the CPU
+  custom,           ///< a host callback: its table stays on the CPU (always the last enumerator)
 };
 
 /// @brief A user-defined update of one touched row: `weights` and `state` (state_width floats,
@@ -63,7 +63,7 @@ struct EMBEDKIT_API OptimizerConfig {
   /// @brief Checks ranges (learning rate ≥ 0, betas in [0, 1), ...). @throws Error(invalid_argument).
   void validate() const;
   /// @brief Whether the optimizer has a sparse CUDA kernel (every built-in does; custom does not).
-  bool has_cuda_kernel() const noexcept { return kind != OptimizerKind::custom; }
+  bool has_cuda_kernel() const noexcept;
 };
 
 /// @brief The snake_case name of an optimizer, e.g. "rowwise_adagrad".

@@ -10,44 +10,33 @@
 #include "config/optimizer_state.hpp"
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 #include <nlohmann/json.hpp>
 
 #include <cmath>
 #include <limits>
 #include <utility>
 #include <string>
+#include <vector>
 
 namespace embedkit {
 namespace {
 
-struct KerasName {
-  const char* class_name;
-  const char* name;
-  OptimizerKind kind;
-};
-
-constexpr KerasName kNames[] = {
-    {"SGD", "sgd", OptimizerKind::sgd},
-    {"Adagrad", "adagrad", OptimizerKind::adagrad},
-    {"RowWiseAdagrad", "rowwise_adagrad", OptimizerKind::rowwise_adagrad},
-    {"Adam", "adam", OptimizerKind::adam},
-    {"Ftrl", "ftrl", OptimizerKind::ftrl},
-};
-
+// A built-in optimizer by its Keras class name or embedkit name (a custom one has neither).
 OptimizerKind kind_from_name(const std::string& name) {
-  for (const KerasName& entry : kNames) {
-    if (name == entry.class_name || name == entry.name) return entry.kind;
+  std::vector<std::string> known;
+  for (const detail::OptimizerDescriptor& entry : detail::kOptimizers) {
+    if (entry.kind == OptimizerKind::custom) continue;
+    if (name == entry.keras_class || name == entry.name) return entry.kind;
+    known.emplace_back(entry.keras_class);
   }
+  const std::string last = known.back();
+  known.pop_back();
   throw Error(Status::invalid_argument,
-              fmt::format("unknown optimizer '{}' (expected SGD, Adagrad, RowWiseAdagrad, Adam or Ftrl)", name));
+              fmt::format("unknown optimizer '{}' (expected {} or {})", name, fmt::join(known, ", "), last));
 }
 
-const char* class_name_of(OptimizerKind kind) {
-  for (const KerasName& entry : kNames) {
-    if (entry.kind == kind) return entry.class_name;
-  }
-  return "custom";
-}
+const char* class_name_of(OptimizerKind kind) { return detail::describe(kind).keras_class; }
 
 // Keras optimizer options embedkit does not implement: accepted at their Keras default only.
 void require_default(const std::string& key, const nlohmann::json& value, bool is_default, const char* default_text) {
@@ -116,20 +105,12 @@ bool read_key(OptimizerConfig& config, const std::string& key, const nlohmann::j
 }  // namespace
 
 OptimizerConfig OptimizerConfig::defaults(OptimizerKind kind) {
+  const detail::OptimizerDescriptor& descriptor = detail::describe(kind);
   OptimizerConfig config;
   config.kind = kind;
-  switch (kind) {
-    case OptimizerKind::sgd:
-    case OptimizerKind::custom: config.learning_rate = 0.01; break;
-    case OptimizerKind::rowwise_adagrad:
-      config.learning_rate = 0.01;
-      config.epsilon = 1e-8;
-      config.initial_accumulator_value = 0.0;
-      break;
-    case OptimizerKind::adagrad:
-    case OptimizerKind::adam:
-    case OptimizerKind::ftrl: config.learning_rate = 0.001; break;
-  }
+  config.learning_rate = descriptor.learning_rate;
+  config.epsilon = descriptor.epsilon;
+  config.initial_accumulator_value = descriptor.initial_accumulator_value;
   return config;
 }
 
@@ -290,16 +271,17 @@ void OptimizerConfig::validate() const {
   }
 }
 
-const char* to_string(OptimizerKind kind) noexcept {
-  switch (kind) {
-    case OptimizerKind::sgd: return "sgd";
-    case OptimizerKind::adagrad: return "adagrad";
-    case OptimizerKind::rowwise_adagrad: return "rowwise_adagrad";
-    case OptimizerKind::adam: return "adam";
-    case OptimizerKind::ftrl: return "ftrl";
-    case OptimizerKind::custom: return "custom";
-  }
-  return "custom";
+namespace {
+
+// Whether `kind` is one of the enumerators (a value cast from a foreign integer may not be).
+bool known(OptimizerKind kind) {
+  return static_cast<std::size_t>(kind) < std::size(detail::kOptimizers);
 }
+
+}  // namespace
+
+bool OptimizerConfig::has_cuda_kernel() const noexcept { return known(kind) && detail::describe(kind).on_cuda; }
+
+const char* to_string(OptimizerKind kind) noexcept { return known(kind) ? detail::describe(kind).name : "custom"; }
 
 }  // namespace embedkit

@@ -27,23 +27,21 @@ bool zero_accumulator_divides_zero_by_zero(const OptimizerConfig& optimizer) {
 }
 
 std::vector<SlotSpec> slot_specs(const OptimizerConfig& optimizer, std::int64_t dim) {
-  const auto initial_accumulator = static_cast<float>(optimizer.initial_accumulator_value);
+  const OptimizerDescriptor& descriptor = describe(optimizer.kind);
   const bool zero_divides = zero_accumulator_divides_zero_by_zero(optimizer);
-  switch (optimizer.kind) {
-    case OptimizerKind::sgd:
-      if (optimizer.momentum == 0.0) return {};
-      return {{"momentum", dim, 0.0f}};
-    case OptimizerKind::adagrad: return {{"accumulator", dim, initial_accumulator, true, zero_divides}};
-    case OptimizerKind::rowwise_adagrad: return {{"row_accumulator", 1, initial_accumulator, true, zero_divides}};
-    case OptimizerKind::adam: return {{"momentum", dim, 0.0f}, {"velocity", dim, 0.0f, true}};
-    case OptimizerKind::ftrl:
-      return {{"accumulator", dim, initial_accumulator, true, zero_divides}, {"linear", dim, 0.0f}};
-    case OptimizerKind::custom:
-      if (optimizer.custom_state_width == 0) return {};
-      return {{"state", optimizer.custom_state_width, 0.0f}};
+  std::vector<SlotSpec> specs;
+  for (int k = 0; k < descriptor.slot_count; ++k) {
+    const SlotDescriptor& slot = descriptor.slots[k];
+    if (slot.only_with_momentum && optimizer.momentum == 0.0) continue;
+    const std::int64_t width = slot.width == SlotWidth::row_width ? dim
+                               : slot.width == SlotWidth::one     ? 1
+                                                                  : optimizer.custom_state_width;
+    if (width == 0) continue;
+    const bool accumulator = slot.starts_at_initial_accumulator;
+    specs.push_back({slot.name, width, accumulator ? static_cast<float>(optimizer.initial_accumulator_value) : 0.0f,
+                     slot.non_negative, accumulator && zero_divides, slot.width == SlotWidth::one});
   }
-  return {};
-}
+  return specs;}
 
 std::uint64_t optimizer_state_bytes(const OptimizerConfig& optimizer, std::int64_t input_dim, std::int64_t dim) {
   std::uint64_t total = 0;

@@ -21,6 +21,8 @@ struct SlotSpec {
   /// The slot is an accumulator that a 0 in it (denormals count: steps flush them) makes the step
   /// divide 0 by 0 on a zero gradient, under this config (zero_accumulator_divides_zero_by_zero).
   bool zero_divides = false;
+  /// One value per row, shaped (input_dim,); otherwise (input_dim, width).
+  bool per_row = false;
 };
 /// Whether `value` is 0 as a step sees it: in float32, denormals flushed (flush_denormal).
 bool zero_in_step(double value);

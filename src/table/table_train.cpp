@@ -662,9 +662,7 @@ Array<float> EmbeddingTable::optimizer_state(std::string_view name) const {
     const detail::SlotSpec& spec = impl_->slot_specs[k];
     if (spec.name != name) continue;
     Array<float> state;
-    state.shape = impl_->config.optimizer.kind == OptimizerKind::rowwise_adagrad
-                      ? std::vector<std::int64_t>{input_dim()}
-                      : std::vector<std::int64_t>{input_dim(), spec.width};
+    state.shape = spec.per_row ? std::vector<std::int64_t>{input_dim()} : std::vector<std::int64_t>{input_dim(), spec.width};
     state.values.resize(static_cast<std::size_t>(input_dim() * spec.width));
     std::shared_lock lock(impl_->mutex);
     impl_->backend->copy_to_host(state.values.data(), impl_->slots[k].as<void>(), state.values.size() * sizeof(float));

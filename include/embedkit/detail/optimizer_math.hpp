@@ -1,13 +1,18 @@
 #pragma once
-// C++17, host and device. The update of one element of a touched row, one function per optimizer,
-// shared by the CPU path and the CUDA kernels so both compute the same thing. Row-wide statistics
-// (row-wise Adagrad's mean(g²), a constraint's row norm) arrive as arguments: each backend reduces
-// them its own way. Formulas follow Keras 3's optimizers, in float as Keras computes float32
-// variables; FBGEMM's for row-wise Adagrad.
+// C++17, host and device. Every optimizer, once: its descriptor (names, Keras's defaults, state
+// slots, row statistic, backends) and the update of one element of a touched row, shared by config
+// parsing, state allocation, the tool, the CPU loops and the CUDA kernels, so all of them compute
+// and lay out the same thing. Row-wide statistics (row-wise Adagrad's mean(g²), a constraint's row
+// norm) arrive as arguments: each backend reduces them its own way. Formulas follow Keras 3's
+// optimizers, in float as Keras computes float32 variables; FBGEMM's for row-wise Adagrad.
+// docs/architecture.md lists what else a new optimizer touches.
 
+#include <embedkit/config.hpp>
 #include <embedkit/detail/host_device.hpp>
+#include <embedkit/optimizer.hpp>
 
 #include <cmath>
+#include <type_traits>
 
 namespace embedkit::detail {
 
@@ -89,6 +94,96 @@ EK_HOST_DEVICE inline void ftrl_update(float& w, float& accumulator, float& line
   accumulator = new_accumulator;
 }
 
+/// How wide one row's share of a state slot is.
+enum class SlotWidth {
+  row_width,  // one value per weight: (input_dim, dim)
+  one,        // one value per row: (input_dim,)
+  custom,     // OptimizerConfig::custom_state_width values per row
+};
+
+/// One array of optimizer state, named as Keras names the variable.
+struct SlotDescriptor {
+  const char* name;
+  SlotWidth width;
+  bool starts_at_initial_accumulator;  // else it starts at 0
+  bool non_negative;                   // an accumulator or second moment: the update takes its root
+  bool only_with_momentum;             // kept only when OptimizerConfig::momentum != 0
+};
+
+/// An optimizer as every layer sees it.
+struct OptimizerDescriptor {
+  OptimizerKind kind;
+  const char* name;         // embedkit's and the C ABI's spelling
+  const char* keras_class;  // Keras's class_name
+  double learning_rate;     // Keras's defaults (FBGEMM's for row-wise Adagrad)
+  double epsilon;
+  double initial_accumulator_value;
+  int slot_count;
+  SlotDescriptor slots[2];
+  bool row_statistic;  // the row's mean(g²) is accumulated (slot 0, width one) before the update
+  bool on_cuda;        // the CUDA kernels run it (a custom update is a host callback)
+};
+
+/// Every optimizer, in OptimizerKind's order.
+constexpr OptimizerDescriptor kOptimizers[] = {
+    {OptimizerKind::sgd, "sgd", "SGD", 0.01, 1e-7, 0.1, 1, {{"momentum", SlotWidth::row_width, false, false, true}}, false,
+     true},
+    {OptimizerKind::adagrad, "adagrad", "Adagrad", 0.001, 1e-7, 0.1, 1,
+     {{"accumulator", SlotWidth::row_width, true, true, false}}, false, true},
+    {OptimizerKind::rowwise_adagrad, "rowwise_adagrad", "RowWiseAdagrad", 0.01, 1e-8, 0.0, 1,
+     {{"row_accumulator", SlotWidth::one, true, true, false}}, true, true},
+    {OptimizerKind::adam, "adam", "Adam", 0.001, 1e-7, 0.1, 2,
+     {{"momentum", SlotWidth::row_width, false, false, false}, {"velocity", SlotWidth::row_width, false, true, false}},
+     false, true},
+    {OptimizerKind::ftrl, "ftrl", "Ftrl", 0.001, 1e-7, 0.1, 2,
+     {{"accumulator", SlotWidth::row_width, true, true, false}, {"linear", SlotWidth::row_width, false, false, false}},
+     false, true},
+    {OptimizerKind::custom, "custom", "custom", 0.01, 1e-7, 0.1, 1, {{"state", SlotWidth::custom, false, false, false}},
+     false, false},
+};
+
+constexpr bool optimizers_in_kind_order() {
+  for (int k = 0; k < static_cast<int>(sizeof kOptimizers / sizeof kOptimizers[0]); ++k) {
+    if (static_cast<int>(kOptimizers[k].kind) != k) return false;
+  }
+  return true;
+}
+static_assert(optimizers_in_kind_order(), "kOptimizers lists the optimizers in OptimizerKind's order");
+
+/// The descriptor of `kind`.
+EK_HOST_DEVICE constexpr const OptimizerDescriptor& describe(OptimizerKind kind) {
+  return kOptimizers[static_cast<int>(kind)];
+}
+
+/// The update of one element by optimizer K: its weight `w` and its per-column state (`slot0`,
+/// `slot1`; ignored where K keeps none); `row_accumulator` is row-wise Adagrad's m after
+/// m += mean(g²). A custom update is the table's host callback, not this.
+template <OptimizerKind K>
+EK_HOST_DEVICE inline void update_element(float& w, float& slot0, float& slot1, float g, float row_accumulator,
+                                          const StepScalars& s) {
+  (void)slot0, (void)slot1, (void)row_accumulator;
+  if constexpr (K == OptimizerKind::sgd) sgd_update(w, slot0, g, s);
+  if constexpr (K == OptimizerKind::adagrad) adagrad_update(w, slot0, g, s);
+  if constexpr (K == OptimizerKind::rowwise_adagrad) rowwise_adagrad_update(w, row_accumulator, g, s);
+  if constexpr (K == OptimizerKind::adam) adam_update(w, slot0, slot1, g, s);
+  if constexpr (K == OptimizerKind::ftrl) ftrl_update(w, slot0, slot1, g, s);
+}
+
+/// Calls `body(std::integral_constant<OptimizerKind, kind>{})`: the one switch over optimizer
+/// kinds, so that each backend's loop is compiled per optimizer.
+template <class Body>
+EK_HOST_DEVICE inline void with_optimizer(OptimizerKind kind, Body&& body) {
+  switch (kind) {
+    case OptimizerKind::sgd: return body(std::integral_constant<OptimizerKind, OptimizerKind::sgd>{});
+    case OptimizerKind::adagrad: return body(std::integral_constant<OptimizerKind, OptimizerKind::adagrad>{});
+    case OptimizerKind::rowwise_adagrad:
+      return body(std::integral_constant<OptimizerKind, OptimizerKind::rowwise_adagrad>{});
+    case OptimizerKind::adam: return body(std::integral_constant<OptimizerKind, OptimizerKind::adam>{});
+    case OptimizerKind::ftrl: return body(std::integral_constant<OptimizerKind, OptimizerKind::ftrl>{});
+    case OptimizerKind::custom: return body(std::integral_constant<OptimizerKind, OptimizerKind::custom>{});
+  }
+}
+
 /// Whether v is neither NaN nor infinite, without a libm call the host and device spell differently.
 EK_HOST_DEVICE inline bool finite_value(float v) { return v - v == 0.0f; }
 
@@ -115,5 +210,22 @@ EK_HOST_DEVICE inline float unit_norm_divisor(float norm) { return kConstraintEp
 
 /// NonNeg: negative values become 0 (w·[w ≥ 0], as Keras).
 EK_HOST_DEVICE inline float non_neg(float w) { return w * (w >= 0.0f ? 1.0f : 0.0f); }
+
+/// Whether `kind` needs the row's norm (√Σw² after the update).
+EK_HOST_DEVICE inline bool needs_row_norm(ConstraintKind kind) {
+  return kind == ConstraintKind::max_norm || kind == ConstraintKind::unit_norm;
+}
+
+/// One weight under the constraint `kind`, given its row's norm after the update: the one switch
+/// over constraints, for the CPU and the kernels.
+EK_HOST_DEVICE inline float constrained(ConstraintKind kind, float w, float norm, float max_value) {
+  switch (kind) {
+    case ConstraintKind::max_norm: return w * max_norm_scale(norm, max_value);
+    case ConstraintKind::unit_norm: return w / unit_norm_divisor(norm);
+    case ConstraintKind::non_neg: return non_neg(w);
+    case ConstraintKind::none: break;
+  }
+  return w;
+}
 
 }  // namespace embedkit::detail
