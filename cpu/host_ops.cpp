@@ -36,22 +36,23 @@ class CpuHostOps final : public HostOps {
   void constrain_row(float* row, std::int64_t dim, const Constraint& constraint) override {
     cpu::constrain_row(row, dim, constraint);
   }
-  void pooled(const HostRows& rows, const HostBags& bags, float* out) override {
-    with_typed(bags.ids, [&](const auto* typed) {
-      cpu::pooled_lookup(rows.data, rows.count, rows.dim, typed, bags.offsets, bags.bags, bags.sample_weights, bags.mode,
-                         bags.padding, out);
-    });
+  void pooled(const HostRows& rows, const PooledBatch<std::int32_t>& batch, float* out) override {
+    cpu::pooled_lookup(rows.data, rows.count, rows.dim, batch, out);
   }
-  void pooled_entry_scales(const HostBags& bags, float* scales, std::int64_t* bag_of) override {
-    with_typed(bags.ids, [&](const auto* typed) {
-      cpu::pooled_entry_scales(typed, bags.offsets, bags.bags, bags.sample_weights, bags.mode, bags.padding, scales,
-                               bag_of);
-    });
+  void pooled(const HostRows& rows, const PooledBatch<std::int64_t>& batch, float* out) override {
+    cpu::pooled_lookup(rows.data, rows.count, rows.dim, batch, out);
   }
-  void pooled_argmax(const HostRows& rows, const HostBags& bags, std::int64_t* argmax) override {
-    with_typed(bags.ids, [&](const auto* typed) {
-      cpu::pooled_argmax(rows.data, rows.count, rows.dim, typed, bags.offsets, bags.bags, bags.padding, argmax);
-    });
+  void pooled_entry_scales(const PooledBatch<std::int32_t>& batch, float* scales, std::int64_t* bag_of) override {
+    cpu::pooled_entry_scales(batch, scales, bag_of);
+  }
+  void pooled_entry_scales(const PooledBatch<std::int64_t>& batch, float* scales, std::int64_t* bag_of) override {
+    cpu::pooled_entry_scales(batch, scales, bag_of);
+  }
+  void pooled_argmax(const HostRows& rows, const PooledBatch<std::int32_t>& batch, std::int64_t* argmax) override {
+    cpu::pooled_argmax(rows.data, rows.count, rows.dim, batch, argmax);
+  }
+  void pooled_argmax(const HostRows& rows, const PooledBatch<std::int64_t>& batch, std::int64_t* argmax) override {
+    cpu::pooled_argmax(rows.data, rows.count, rows.dim, batch, argmax);
   }
 };
 

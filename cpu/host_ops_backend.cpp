@@ -1,6 +1,7 @@
 #include "host_ops_backend.hpp"
 
 #include <embedkit/detail/penalty.hpp>
+#include <embedkit/detail/pooled_batch.hpp>
 
 #include "fill.hpp"
 #include "gather.hpp"
@@ -80,30 +81,31 @@ void fold_lookup_rows(const cpu::Segments& segments, std::int64_t dim, const flo
 }
 
 // Whether an entry's share of its bag's gradient depends on the bag alone (no per-sample weights,
-// not max): then the fold groups bags instead of positions (cpu::group_bags).
-bool shares_follow_bags(PoolingMode mode, const float* sample_weights) {
-  return mode != PoolingMode::max && sample_weights == nullptr;
+// not a mode that picks entries): then the fold groups bags instead of positions (cpu::group_bags).
+template <class Index>
+bool shares_follow_bags(const PooledBatch<Index>& batch) {
+  return !picks_entry(batch.mode) && batch.sample_weights == nullptr;
 }
 
-// The entries of a pooled batch grouped by id for fold_pooled_rows: by bag where the shares follow
-// the bags, by position otherwise.
+// The `count` entries of a pooled batch grouped by id for fold_pooled_rows: by bag where the
+// shares follow the bags, by position otherwise.
 template <class Index>
-cpu::Segments group_pooled(const TableView& table, const Index* ids, std::int64_t count, const std::int64_t* offsets,
-                           std::int64_t bags, PoolingMode mode, const float* sample_weights) {
-  if (shares_follow_bags(mode, sample_weights)) {
-    return cpu::group_bags(ids, offsets, bags, table.input_dim, table.padding);
+cpu::Segments group_pooled(const TableView& table, const PooledBatch<Index>& batch, std::int64_t count) {
+  if (shares_follow_bags(batch)) {
+    return cpu::group_bags(batch.ids, batch.offsets, batch.bags, table.input_dim, batch.padding);
   }
-  return cpu::group_positions(ids, count, table.input_dim, table.padding);
+  return cpu::group_positions(batch.ids, count, table.input_dim, batch.padding);
 }
 
 // The pooled gradient `grad_bags` (one row per bag) folded by `segments` (from group_pooled) onto
-// the entries' ids, each entry receiving its share (pooled_bag_scales by bag, pooled_entry_scales
-// by position, or the argmax's columns for max), each row handed to `finish` as cpu::reduce_segments does.
+// the ids of the `count` entries of `batch`, each entry receiving its share (pooled_bag_scales by
+// bag, pooled_entry_scales by position, or the argmax's columns for max), each row handed to
+// `finish` as cpu::reduce_segments does.
 template <class Index, class Finish>
-void fold_pooled_rows(const TableView& table, const Index* ids, std::int64_t count, const cpu::Segments& segments,
-                      const std::int64_t* offsets, std::int64_t bags, const float* sample_weights, PoolingMode mode,
-                      const float* grad_bags, float* rows, const Finish& finish) {
-  const std::int64_t dim = table.dim;
+void fold_pooled_rows(const TableView& table, const PooledBatch<Index>& batch, std::int64_t count,
+                      const cpu::Segments& segments, const float* grad_bags, float* rows, const Finish& finish) {
+  const std::int64_t dim = table.dim, bags = batch.bags;
+  const std::int64_t* offsets = batch.offsets;
   const auto fold_scaled = [&](const std::int64_t* slot_bag, const auto& scale_of) {
     cpu::reduce_segments(
         segments, dim,
@@ -118,18 +120,18 @@ void fold_pooled_rows(const TableView& table, const Index* ids, std::int64_t cou
         },
         [&](std::int64_t k) { cpu::prefetch_row(grad_bags + slot_bag[k] * dim, floats(dim)); }, rows, finish);
   };
-  if (shares_follow_bags(mode, sample_weights)) {
+  if (shares_follow_bags(batch)) {
     // The slots hold bags; the same share for every counted entry of a bag.
     std::vector<float> bag_scales(static_cast<std::size_t>(bags));
-    cpu::pooled_bag_scales(ids, offsets, bags, mode, table.padding, bag_scales.data());
+    cpu::pooled_bag_scales(batch, bag_scales.data());
     const std::int64_t* slot_bag = segments.positions.data();
     fold_scaled(slot_bag, [&](std::int64_t k) { return bag_scales[slot_bag[k]]; });
     return;
   }
   std::vector<std::int64_t> bag_of(static_cast<std::size_t>(count));
-  if (mode == PoolingMode::max) {
+  if (picks_entry(batch.mode)) {
     std::vector<std::int64_t> argmax(static_cast<std::size_t>(bags * dim));
-    cpu::pooled_argmax(table.weights, table.input_dim, dim, ids, offsets, bags, table.padding, argmax.data());
+    cpu::pooled_argmax(table.weights, table.input_dim, dim, batch, argmax.data());
     for (std::int64_t b = 0; b < bags; ++b) std::fill(bag_of.begin() + offsets[b], bag_of.begin() + offsets[b + 1], b);
     const std::vector<std::int64_t> slot_bag = by_slot(segments, bag_of);
     cpu::reduce_segments(
@@ -145,7 +147,7 @@ void fold_pooled_rows(const TableView& table, const Index* ids, std::int64_t cou
     return;
   }
   std::vector<float> scales(static_cast<std::size_t>(count));
-  cpu::pooled_entry_scales(ids, offsets, bags, sample_weights, mode, table.padding, scales.data(), bag_of.data());
+  cpu::pooled_entry_scales(batch, scales.data(), bag_of.data());
   const std::vector<std::int64_t> slot_bag = by_slot(segments, bag_of);
   const std::vector<float> slot_scale = by_slot(segments, scales);
   fold_scaled(slot_bag.data(), [&](std::int64_t k) { return slot_scale[k]; });
@@ -243,8 +245,8 @@ void HostOpsBackend::pooled(const TableView& table, const DeviceIds& ids, const 
   if (sample_weights != nullptr) expect_device_memory(sample_weights, floats(ids.count), "per-sample weights");
   expect_device_memory(out, floats(bags * table.dim), "pooled output");
   with_typed(ids, [&](const auto* typed) {
-    cpu::pooled_lookup(table.weights, table.input_dim, table.dim, typed, offsets, bags, sample_weights, mode,
-                       table.padding, out);
+    cpu::pooled_lookup(table.weights, table.input_dim, table.dim,
+                       pooled_batch(typed, offsets, bags, sample_weights, mode, table.padding), out);
     report_out_of_range(typed, ids.count, table.input_dim, check);
   });
 }
@@ -267,10 +269,11 @@ FoldedGrad HostOpsBackend::fold_pooled_grad(const TableView& table, const Device
   expect_pooled_grad(table, ids, offsets, bags, sample_weights, grad_bags);
   return with_typed(ids, [&](const auto* typed) {
     report_out_of_range(typed, ids.count, table.input_dim, check);
-    const cpu::Segments segments = group_pooled(table, typed, ids.count, offsets, bags, mode, sample_weights);
+    const auto batch = pooled_batch(typed, offsets, bags, sample_weights, mode, table.padding);
+    const cpu::Segments segments = group_pooled(table, batch, ids.count);
     FoldedGrad grad = folded(segments, table.dim);
-    fold_pooled_rows(table, typed, ids.count, segments, offsets, bags, sample_weights, mode, grad_bags,
-                     grad.rows.as<float>(), [](std::int64_t, const float*) {});
+    fold_pooled_rows(table, batch, ids.count, segments, grad_bags, grad.rows.as<float>(),
+                     [](std::int64_t, const float*) {});
     return grad;
   });
 }
@@ -300,9 +303,10 @@ std::int64_t HostOpsBackend::fold_pooled_and_apply(const TableView& table, const
   return with_typed(ids, [&](const auto* typed) -> std::int64_t {
     report_out_of_range(typed, ids.count, table.input_dim, check);
     if (check != nullptr && check->out_of_range > 0) return 0;
-    const cpu::Segments segments = group_pooled(table, typed, ids.count, offsets, bags, mode, sample_weights);
+    const auto batch = pooled_batch(typed, offsets, bags, sample_weights, mode, table.padding);
+    const cpu::Segments segments = group_pooled(table, batch, ids.count);
     FusedUpdate fused(table, plan, segments, skip_nonfinite);
-    fold_pooled_rows(table, typed, ids.count, segments, offsets, bags, sample_weights, mode, grad_bags, nullptr,
+    fold_pooled_rows(table, batch, ids.count, segments, grad_bags, nullptr,
                      [&fused](std::int64_t u, const float* row) { fused.finish(u, row); });
     return fused.skipped();
   });

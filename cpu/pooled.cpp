@@ -30,12 +30,8 @@ template <class Index>
 struct Batch {
   const float* weights;
   std::int64_t input_dim, dim;
-  const Index* ids;
-  const std::int64_t* offsets;
-  std::int64_t entries;         // offsets[bags], for the prefetch ahead
-  const float* sample_weights;  // NULL: all ones
-  PoolingMode mode;
-  detail::Padding padding;
+  detail::PooledBatch<Index> bags;
+  std::int64_t entries;  // bags.entries(), for the prefetch ahead
   float* out;
 };
 
@@ -44,14 +40,14 @@ struct Batch {
 template <class Index>
 [[gnu::always_inline]] inline const float* entry_row(const Batch<Index>& batch, std::int64_t j, bool prefetch) {
   if (prefetch && j + kPrefetchDistance < batch.entries) {
-    const auto ahead = static_cast<std::int64_t>(batch.ids[j + kPrefetchDistance]);
+    const std::int64_t ahead = batch.bags.id(j + kPrefetchDistance);
     if (id_in_range(ahead, batch.input_dim)) {
       const std::size_t row_bytes = static_cast<std::size_t>(batch.dim) * sizeof(float);
       prefetch_row<CacheLevel::l2>(batch.weights + ahead * batch.dim, row_bytes);
     }
   }
-  const auto id = static_cast<std::int64_t>(batch.ids[j]);
-  if (batch.padding.is(id) || !id_in_range(id, batch.input_dim)) return nullptr;
+  const std::int64_t id = batch.bags.id(j);
+  if (!batch.bags.counted(j) || !id_in_range(id, batch.input_dim)) return nullptr;
   return batch.weights + id * batch.dim;
 }
 
@@ -74,8 +70,8 @@ template <class Index>
     Lanes r0, r1, r2, r3, r4, r5, r6, r7;
     load_lanes(r0, row), load_lanes(r1, row + 8), load_lanes(r2, row + 16), load_lanes(r3, row + 24);
     load_lanes(r4, row + 32), load_lanes(r5, row + 40), load_lanes(r6, row + 48), load_lanes(r7, row + 56);
-    if (batch.sample_weights != nullptr) {
-      const float w = batch.sample_weights[j];
+    if (batch.bags.sample_weights != nullptr) {
+      const float w = batch.bags.sample_weights[j];
       a0 += w * r0, a1 += w * r1, a2 += w * r2, a3 += w * r3, a4 += w * r4, a5 += w * r5, a6 += w * r6, a7 += w * r7;
     } else {
       a0 += r0, a1 += r1, a2 += r2, a3 += r3, a4 += r4, a5 += r5, a6 += r6, a7 += r7;
@@ -103,8 +99,8 @@ template <class Index>
     const float* row = entry_row(batch, j, tile == 0);
     if (row == nullptr) continue;
     row += tile;
-    if (batch.sample_weights != nullptr) {
-      const float w = batch.sample_weights[j];
+    if (batch.bags.sample_weights != nullptr) {
+      const float w = batch.bags.sample_weights[j];
       for (std::int64_t c = 0; c < width; ++c) acc[c] += w * row[c];
     } else {
       for (std::int64_t c = 0; c < width; ++c) acc[c] += row[c];
@@ -121,9 +117,8 @@ template <class Index>
 [[gnu::always_inline]] inline void weighted_bags(const Batch<Index>& shared, std::int64_t first, std::int64_t last) {
   const Batch<Index> batch = shared;  // a local copy: the compiler keeps the fields in registers
   for (std::int64_t bag = first; bag < last; ++bag) {
-    const std::int64_t begin = batch.offsets[bag], end = batch.offsets[bag + 1];
-    const float denominator =
-        detail::bag_denominator(batch.mode, batch.ids, begin, end, batch.sample_weights, batch.padding);
+    const std::int64_t begin = batch.bags.offsets[bag], end = batch.bags.offsets[bag + 1];
+    const float denominator = batch.bags.denominator(bag);
     float* pooled = batch.out + bag * batch.dim;
     for (std::int64_t tile = 0; tile < batch.dim; tile += kTile) {
       const std::int64_t width = std::min(kTile, batch.dim - tile);
@@ -169,20 +164,21 @@ WeightedBags<Index> weighted_bags_for(Isa isa) {
   return weighted_bags_baseline<Index>;
 }
 
-// Max of one bag: element-wise, the first counted entry initialising; ids outside the table are
+// Max (a mode that picks entries) of one bag: element-wise, each column keeping the entry
+// detail::replaces_pick chooses, the first counted entry initialising; ids outside the table are
 // rows of zeros; an empty bag is zeros.
 template <class Index>
-void max_bag(const float* weights, std::int64_t input_dim, std::int64_t dim, const Index* ids, std::int64_t begin,
-             std::int64_t end, detail::Padding padding, float* pooled) {
+void pick_bag(const float* weights, std::int64_t input_dim, std::int64_t dim, const detail::PooledBatch<Index>& batch,
+              std::int64_t bag, float* pooled) {
   std::fill(pooled, pooled + dim, 0.0f);
   bool seen = false;
-  for (std::int64_t j = begin; j < end; ++j) {
-    const auto id = static_cast<std::int64_t>(ids[j]);
-    if (padding.is(id)) continue;
+  for (std::int64_t j = batch.offsets[bag]; j < batch.offsets[bag + 1]; ++j) {
+    if (!batch.counted(j)) continue;
+    const std::int64_t id = batch.id(j);
     const float* row = id_in_range(id, input_dim) ? weights + id * dim : nullptr;
     for (std::int64_t c = 0; c < dim; ++c) {
       const float v = row != nullptr ? row[c] : 0.0f;
-      pooled[c] = !seen || v > pooled[c] ? v : pooled[c];
+      pooled[c] = detail::replaces_pick(batch.mode, v, pooled[c], !seen) ? v : pooled[c];
     }
     seen = true;
   }
@@ -191,18 +187,15 @@ void max_bag(const float* weights, std::int64_t input_dim, std::int64_t dim, con
 }  // namespace
 
 template <class Index>
-void pooled_lookup(const float* weights, std::int64_t input_dim, std::int64_t dim, const Index* ids,
-                   const std::int64_t* offsets, std::int64_t bags, const float* sample_weights,
-                   PoolingMode mode, detail::Padding padding, float* out, Isa isa) {
-  const std::int64_t entries = offsets[bags];
-  if (mode == PoolingMode::max) {  // bags differ in size: small dynamic chunks of them
+void pooled_lookup(const float* weights, std::int64_t input_dim, std::int64_t dim,
+                   const detail::PooledBatch<Index>& bags, float* out, Isa isa) {
+  const std::int64_t entries = bags.entries();
+  if (detail::picks_entry(bags.mode)) {  // bags differ in size: small dynamic chunks of them
 #pragma omp parallel for schedule(dynamic, 64) if (entries * dim >= kParallelMinFloats)
-    for (std::int64_t bag = 0; bag < bags; ++bag) {
-      max_bag(weights, input_dim, dim, ids, offsets[bag], offsets[bag + 1], padding, out + bag * dim);
-    }
+    for (std::int64_t bag = 0; bag < bags.bags; ++bag) pick_bag(weights, input_dim, dim, bags, bag, out + bag * dim);
     return;
   }
-  const Batch<Index> batch{weights, input_dim, dim, ids, offsets, entries, sample_weights, mode, padding, out};
+  const Batch<Index> batch{weights, input_dim, dim, bags, entries, out};
   const WeightedBags<Index> weighted_bags_clone = weighted_bags_for<Index>(isa);
   // Contiguous ranges of about equal work, kRangesPerThread times the team in all, handed out
   // dynamically (a thread the host preempts holds up one range, not half the batch). Chunks of 64
@@ -210,17 +203,17 @@ void pooled_lookup(const float* weights, std::int64_t input_dim, std::int64_t di
   // in one process: 61.8 ms best against 43.0 for one static range per thread). Each bag's
   // arithmetic is sequential, so the result does not depend on the schedule.
   constexpr std::int64_t kRangesPerThread = 8;
-  const std::int64_t ranges = std::min<std::int64_t>(bags, kRangesPerThread * omp_get_max_threads());
+  const std::int64_t ranges = std::min<std::int64_t>(bags.bags, kRangesPerThread * omp_get_max_threads());
 #pragma omp parallel for schedule(dynamic, 1) if (entries * dim >= kParallelMinFloats)
   for (std::int64_t range = 0; range < ranges; ++range) {
-    weighted_bags_clone(batch, bag_range_begin(offsets, bags, range, ranges),
-                        bag_range_begin(offsets, bags, range + 1, ranges));
+    weighted_bags_clone(batch, bag_range_begin(bags.offsets, bags.bags, range, ranges),
+                        bag_range_begin(bags.offsets, bags.bags, range + 1, ranges));
   }
 }
 
-template void pooled_lookup(const float*, std::int64_t, std::int64_t, const std::int32_t*, const std::int64_t*,
-                            std::int64_t, const float*, PoolingMode, detail::Padding, float*, Isa);
-template void pooled_lookup(const float*, std::int64_t, std::int64_t, const std::int64_t*, const std::int64_t*,
-                            std::int64_t, const float*, PoolingMode, detail::Padding, float*, Isa);
+template void pooled_lookup(const float*, std::int64_t, std::int64_t, const detail::PooledBatch<std::int32_t>&, float*,
+                            Isa);
+template void pooled_lookup(const float*, std::int64_t, std::int64_t, const detail::PooledBatch<std::int64_t>&, float*,
+                            Isa);
 
 }  // namespace embedkit::cpu

@@ -1,6 +1,7 @@
 #include "pooled_backward.hpp"
 
 #include <embedkit/detail/pooling_math.hpp>
+#include <embedkit/status.hpp>
 
 #include "index_scan.hpp"
 #include "parallel.hpp"
@@ -10,67 +11,64 @@
 namespace embedkit::cpu {
 
 template <class Index>
-void pooled_entry_scales(const Index* ids, const std::int64_t* offsets, std::int64_t bags, const float* sample_weights,
-                         PoolingMode mode, detail::Padding padding, float* scales, std::int64_t* bag_of) {
-#pragma omp parallel for schedule(dynamic, 64) if (offsets[bags] >= kParallelMinIds)
-  for (std::int64_t bag = 0; bag < bags; ++bag) {
-    const float denominator =
-        detail::bag_denominator(mode, ids, offsets[bag], offsets[bag + 1], sample_weights, padding);
-    for (std::int64_t j = offsets[bag]; j < offsets[bag + 1]; ++j) {
-      const bool counted = !padding.is(static_cast<std::int64_t>(ids[j])) && denominator != 0.0f;
-      const float w = sample_weights != nullptr ? sample_weights[j] : 1.0f;
-      scales[j] = counted ? w / denominator : 0.0f;
+void pooled_entry_scales(const detail::PooledBatch<Index>& batch, float* scales, std::int64_t* bag_of) {
+#pragma omp parallel for schedule(dynamic, 64) if (batch.entries() >= kParallelMinIds)
+  for (std::int64_t bag = 0; bag < batch.bags; ++bag) {
+    const float denominator = batch.denominator(bag);
+    for (std::int64_t j = batch.offsets[bag]; j < batch.offsets[bag + 1]; ++j) {
+      scales[j] = batch.entry_scale(j, denominator);
       bag_of[j] = bag;
     }
   }
 }
 
 template <class Index>
-void pooled_bag_scales(const Index* ids, const std::int64_t* offsets, std::int64_t bags, PoolingMode mode,
-                       detail::Padding padding, float* scales) {
-#pragma omp parallel for schedule(dynamic, 64) if (offsets[bags] >= kParallelMinIds)
-  for (std::int64_t bag = 0; bag < bags; ++bag) {
-    const float denominator = detail::bag_denominator(mode, ids, offsets[bag], offsets[bag + 1], nullptr, padding);
-    scales[bag] = denominator != 0.0f ? 1.0f / denominator : 0.0f;
+void pooled_bag_scales(const detail::PooledBatch<Index>& batch, float* scales) {
+  if (batch.sample_weights != nullptr) {
+    throw Error(Status::internal, "pooled_bag_scales takes a batch without per-sample weights");
+  }
+#pragma omp parallel for schedule(dynamic, 64) if (batch.entries() >= kParallelMinIds)
+  for (std::int64_t bag = 0; bag < batch.bags; ++bag) {
+    // What every counted entry of the bag receives: an entry of weight 1.
+    scales[bag] = detail::entry_scale(true, 1.0f, batch.denominator(bag));
   }
 }
 
 template <class Index>
-void pooled_argmax(const float* weights, std::int64_t input_dim, std::int64_t dim, const Index* ids,
-                   const std::int64_t* offsets, std::int64_t bags, detail::Padding padding, std::int64_t* argmax) {
-#pragma omp parallel for schedule(dynamic, 64) if (offsets[bags] * dim >= kParallelMinFloats)
-  for (std::int64_t bag = 0; bag < bags; ++bag) {
+void pooled_argmax(const float* weights, std::int64_t input_dim, std::int64_t dim,
+                   const detail::PooledBatch<Index>& batch, std::int64_t* argmax) {
+  if (!detail::picks_entry(batch.mode)) {
+    throw Error(Status::internal, "pooled_argmax takes a batch whose mode picks entries (max)");
+  }
+  // The value column c of entry j holds, read again from its row (zero for an id outside the table).
+  const auto value = [&](std::int64_t j, std::int64_t c) {
+    const std::int64_t id = batch.id(j);
+    return id_in_range(id, input_dim) ? weights[id * dim + c] : 0.0f;
+  };
+#pragma omp parallel for schedule(dynamic, 64) if (batch.entries() * dim >= kParallelMinFloats)
+  for (std::int64_t bag = 0; bag < batch.bags; ++bag) {
     std::int64_t* best = argmax + bag * dim;
     std::fill(best, best + dim, std::int64_t{-1});
-    for (std::int64_t j = offsets[bag]; j < offsets[bag + 1]; ++j) {
-      const std::int64_t id = static_cast<std::int64_t>(ids[j]);
-      if (padding.is(id)) continue;
+    for (std::int64_t j = batch.offsets[bag]; j < batch.offsets[bag + 1]; ++j) {
+      if (!batch.counted(j)) continue;
+      const std::int64_t id = batch.id(j);
       const float* row = id_in_range(id, input_dim) ? weights + id * dim : nullptr;  // nullptr: zeros
       for (std::int64_t c = 0; c < dim; ++c) {
         const float v = row != nullptr ? row[c] : 0.0f;
-        if (best[c] < 0) {
-          best[c] = j;
-        } else {
-          const std::int64_t at = static_cast<std::int64_t>(ids[best[c]]);
-          const float current = id_in_range(at, input_dim) ? weights[at * dim + c] : 0.0f;
-          if (v > current) best[c] = j;  // strictly greater: ties stay with the first position
-        }
+        const bool first = best[c] < 0;
+        if (detail::replaces_pick(batch.mode, v, first ? 0.0f : value(best[c], c), first)) best[c] = j;
       }
     }
   }
 }
 
-template void pooled_entry_scales(const std::int32_t*, const std::int64_t*, std::int64_t, const float*, PoolingMode,
-                                  detail::Padding, float*, std::int64_t*);
-template void pooled_entry_scales(const std::int64_t*, const std::int64_t*, std::int64_t, const float*, PoolingMode,
-                                  detail::Padding, float*, std::int64_t*);
-template void pooled_bag_scales(const std::int32_t*, const std::int64_t*, std::int64_t, PoolingMode, detail::Padding,
-                                float*);
-template void pooled_bag_scales(const std::int64_t*, const std::int64_t*, std::int64_t, PoolingMode, detail::Padding,
-                                float*);
-template void pooled_argmax(const float*, std::int64_t, std::int64_t, const std::int32_t*, const std::int64_t*,
-                            std::int64_t, detail::Padding, std::int64_t*);
-template void pooled_argmax(const float*, std::int64_t, std::int64_t, const std::int64_t*, const std::int64_t*,
-                            std::int64_t, detail::Padding, std::int64_t*);
+template void pooled_entry_scales(const detail::PooledBatch<std::int32_t>&, float*, std::int64_t*);
+template void pooled_entry_scales(const detail::PooledBatch<std::int64_t>&, float*, std::int64_t*);
+template void pooled_bag_scales(const detail::PooledBatch<std::int32_t>&, float*);
+template void pooled_bag_scales(const detail::PooledBatch<std::int64_t>&, float*);
+template void pooled_argmax(const float*, std::int64_t, std::int64_t, const detail::PooledBatch<std::int32_t>&,
+                            std::int64_t*);
+template void pooled_argmax(const float*, std::int64_t, std::int64_t, const detail::PooledBatch<std::int64_t>&,
+                            std::int64_t*);
 
 }  // namespace embedkit::cpu

@@ -1,6 +1,7 @@
 #include "cuda_backend.hpp"
 
 #include <embedkit/detail/penalty.hpp>
+#include <embedkit/detail/pooled_batch.hpp>
 #include <embedkit/status.hpp>
 
 #include "cuda_allocator.hpp"
@@ -226,7 +227,7 @@ unsigned long long* step_word(detail::Backend& backend, detail::Workspace& works
 // Bytes a pooled step's entry rows need besides their own: for max, the forward pass's output
 // and argmax, whose argmax says which entry takes each column's gradient.
 std::size_t entry_rows_scratch_bytes(PoolingMode mode, std::int64_t bags, std::int64_t dim) {
-  if (mode != PoolingMode::max) return 0;
+  if (!detail::picks_entry(mode)) return 0;
   const auto cells = static_cast<std::size_t>(bags * dim);
   return fold_align(cells * sizeof(float)) + fold_align(cells * sizeof(std::int64_t));
 }
@@ -236,20 +237,16 @@ std::size_t entry_rows_scratch_bytes(PoolingMode mode, std::int64_t bags, std::i
 void write_entry_rows(const detail::TableView& table, const detail::DeviceIds& ids, const std::int64_t* offsets,
                       std::int64_t bags, const float* sample_weights, PoolingMode mode, const float* grad_bags,
                       float* rows, unsigned char* scratch, cudaStream_t stream) {
-  std::int64_t* argmax = nullptr;
-  if (mode == PoolingMode::max) {
-    auto* pooled = reinterpret_cast<float*>(scratch);
-    argmax = reinterpret_cast<std::int64_t*>(scratch + fold_align(static_cast<std::size_t>(bags * table.dim) * sizeof(float)));
-    with_device_ids(ids, [&](const auto* typed) {
-      run_pooled(table.weights, table.input_dim, table.dim, typed, offsets, bags, sample_weights, mode,
-                 table.padding, pooled, nullptr, argmax, stream);
-    });
-  }
   with_device_ids(ids, [&](const auto* typed) {
     using Index = std::remove_cv_t<std::remove_pointer_t<decltype(typed)>>;
-    run_entry_rows(EntryRowsArgs<Index>{argmax, table.dim, typed, offsets, bags, sample_weights, mode,
-                                        table.padding, grad_bags, rows},
-                   stream);
+    const detail::PooledBatch<Index> batch{typed, offsets, bags, sample_weights, mode, table.padding};
+    std::int64_t* argmax = nullptr;
+    if (detail::picks_entry(mode)) {
+      auto* pooled = reinterpret_cast<float*>(scratch);
+      argmax = reinterpret_cast<std::int64_t*>(scratch + fold_align(static_cast<std::size_t>(bags * table.dim) * sizeof(float)));
+      run_pooled(table.weights, table.input_dim, table.dim, batch, pooled, nullptr, argmax, stream);
+    }
+    run_entry_rows(EntryRowsArgs<Index>{argmax, table.dim, batch, grad_bags, rows}, stream);
   });
 }
 
@@ -300,8 +297,9 @@ void CudaBackend::pooled(const detail::TableView& table, const detail::DeviceIds
   auto* flag = static_cast<unsigned int*>(operation.workspace().reserve(*this, 2 * kFoldAlignment, "table workspace"));
   EMBEDKIT_CUDA_TRY(cudaMemsetAsync(flag, 0, sizeof(unsigned int), active_stream()));
   with_device_ids(ids, [&](const auto* typed) {
-    run_pooled(table.weights, table.input_dim, table.dim, typed, offsets, bags, sample_weights, mode,
-               table.padding, out, flag, nullptr, active_stream());
+    run_pooled(table.weights, table.input_dim, table.dim,
+               detail::pooled_batch(typed, offsets, bags, sample_weights, mode, table.padding), out, flag, nullptr,
+               active_stream());
   });
   finish_checked(ids, table.input_dim, flag, active_stream(), check);
 }

@@ -4,12 +4,13 @@
 // loaded and stored as one 16-byte vector (dim % 4 == 0 and aligned matrices). Each column
 // accumulates in a register, left to right in position order, with the arithmetic of
 // include/embedkit/detail/pooling_math.hpp, as the CPU does, so both paths give the CPU's bits.
-// The same pass raises the bounds check's flag and, for max, records each column's argmax for the
-// backward. The __global__ wrapper is in pooled.cu; tests run this body for every coordinate on
-// the CPU.
+// The same pass raises the bounds check's flag and, for max, records each column's argmax (the
+// entry detail::replaces_pick keeps, as the CPU's pooled_argmax does) for the backward. The
+// __global__ wrapper is in pooled.cu; tests run this body for every coordinate on the CPU.
 
 #include <embedkit/detail/host_device.hpp>
 #include <embedkit/detail/id_range.hpp>
+#include <embedkit/detail/pooled_batch.hpp>
 #include <embedkit/detail/pooling_math.hpp>
 
 #include "gather_kernel.hpp"
@@ -34,29 +35,27 @@ struct PooledArgs {
   const float* weights;
   std::int64_t input_dim;
   std::int64_t dim;
-  const Index* ids;
-  const std::int64_t* offsets;
-  std::int64_t bags;
-  const float* sample_weights;  ///< NULL: all ones
-  PoolingMode mode;
-  detail::Padding padding;
-  float* out;                   ///< (bags, dim)
-  unsigned int* out_of_range;   ///< NULL, or set to 1 when any id is outside [0, input_dim)
-  std::int64_t* argmax;         ///< NULL, or (bags, dim) for max: the position of each column's
-                                ///< first maximal entry, -1 for a bag with no counted entry
+  detail::PooledBatch<Index> batch;
+  float* out;                  ///< (bags, dim)
+  unsigned int* out_of_range;  ///< NULL, or set to 1 when any id is outside [0, input_dim)
+  std::int64_t* argmax;        ///< NULL, or (bags, dim) for a mode that picks entries (max): the
+                               ///< position of each column's pick, -1 for a bag with no counted entry
 };
 
 /// Columns [c, c + Width) of bag `bag`: Width is 1 (scalar) or 4 (one 16-byte vector).
 template <int Width, class Index>
 EK_HOST_DEVICE inline void pool_columns(std::int64_t bag, std::int64_t c, const PooledArgs<Index>& a) {
+  const detail::PooledBatch<Index>& b = a.batch;
+  // The bag's statistics in the same pass as its sum: PooledBatch::denominator's loop, fused.
   detail::BagStats stats;
   float pooled[Width] = {};
   std::int64_t best[Width];
   for (int k = 0; k < Width; ++k) best[k] = -1;
-  for (std::int64_t j = a.offsets[bag]; j < a.offsets[bag + 1]; ++j) {
-    const std::int64_t id = static_cast<std::int64_t>(a.ids[j]);
-    if (a.padding.is(id)) continue;  // padding first, so an id outside the table is never padding
-    const float w = a.sample_weights != nullptr ? a.sample_weights[j] : 1.0f;
+  const bool picks = detail::picks_entry(b.mode);
+  for (std::int64_t j = b.offsets[bag]; j < b.offsets[bag + 1]; ++j) {
+    if (!b.counted(j)) continue;  // padding first, so an id outside the table is never padding
+    const std::int64_t id = b.id(j);
+    const float w = b.weight(j);
     stats.add(w);
     const bool in_range = detail::id_in_range(id, a.input_dim);
     if (!in_range && a.out_of_range != nullptr) *a.out_of_range = 1u;  // every writer stores the same value
@@ -70,17 +69,17 @@ EK_HOST_DEVICE inline void pool_columns(std::int64_t bag, std::int64_t c, const 
       }
     }
     for (int k = 0; k < Width; ++k) {
-      if (a.mode == PoolingMode::max) {
-        if (best[k] < 0 || v[k] > pooled[k]) {  // strictly greater: ties stay with the first position
+      if (picks) {
+        if (detail::replaces_pick(b.mode, v[k], pooled[k], best[k] < 0)) {
           pooled[k] = v[k];
           best[k] = j;
         }
       } else if (in_range) {
-        pooled[k] += a.sample_weights != nullptr ? w * v[k] : v[k];
+        pooled[k] += b.sample_weights != nullptr ? w * v[k] : v[k];
       }
     }
   }
-  const float denominator = detail::pool_denominator(a.mode, stats);
+  const float denominator = detail::pool_denominator(b.mode, stats);
   float result[Width];
   for (int k = 0; k < Width; ++k) {
     result[k] = denominator != 1.0f ? detail::pool_finish(pooled[k], denominator) : pooled[k];
@@ -101,7 +100,7 @@ EK_HOST_DEVICE inline void pooled_body(std::int64_t block, int thread, const Poo
                                        const PooledArgs<Index>& a) {
   const int lanes = plan.groups.lanes;
   const std::int64_t bag = block * plan.groups.groups_per_block + thread / lanes;
-  if (bag >= a.bags) return;
+  if (bag >= a.batch.bags) return;
   const int lane = thread % lanes;
   if (plan.vectorized) {
     for (std::int64_t u = lane; u < a.dim / 4; u += lanes) pool_columns<4>(bag, 4 * u, a);

@@ -69,8 +69,8 @@ void run_nonfinite(const NonFiniteArgs& args, void* stream) {
 
 template <class Index>
 void run_entry_rows(const EntryRowsArgs<Index>& args, void* stream) {
-  if (args.bags == 0) return;
-  const GroupPlan plan = plan_groups(args.bags, args.dim);
+  if (args.batch.bags == 0) return;
+  const GroupPlan plan = plan_groups(args.batch.bags, args.dim);
   entry_rows_kernel<<<static_cast<unsigned int>(plan.blocks), plan.threads(), 0, static_cast<cudaStream_t>(stream)>>>(
       plan, args);
   EMBEDKIT_CUDA_TRY(cudaPeekAtLastError());

@@ -19,6 +19,7 @@ namespace {
 
 using embedkit::PoolingMode;
 using embedkit::cpu::Isa;
+using embedkit::detail::PooledBatch;
 using embedkit::kernels::PooledArgs;
 using embedkit::kernels::PooledPlan;
 using embedkit::kernels::plan_pooled;
@@ -61,18 +62,16 @@ TEST_P(PooledKernelHost, EveryCoordinateOfBothPathsMatchesTheCpu) {
   const std::int64_t bags = static_cast<std::int64_t>(offsets.size()) - 1;
   std::vector<float> expected(static_cast<std::size_t>(bags * dim), -99.0f);  // every column must be written
   const float* w = weighted ? sample_weights.data() : nullptr;
-  embedkit::cpu::pooled_lookup(weights.data(), kRows, dim, ids.data(), offsets.data(), bags, w, mode, kPadding,
-                               expected.data(), Isa::baseline);
+  const PooledBatch<std::int64_t> batch{ids.data(), offsets.data(), bags, w, mode, kPadding};
+  embedkit::cpu::pooled_lookup(weights.data(), kRows, dim, batch, expected.data(), Isa::baseline);
   if (embedkit::cpu::supports(Isa::avx2)) {
     std::vector<float> avx2(expected.size(), -99.0f);
-    embedkit::cpu::pooled_lookup(weights.data(), kRows, dim, ids.data(), offsets.data(), bags, w, mode, kPadding,
-                                 avx2.data(), Isa::avx2);
+    embedkit::cpu::pooled_lookup(weights.data(), kRows, dim, batch, avx2.data(), Isa::avx2);
     EXPECT_EQ(std::memcmp(avx2.data(), expected.data(), avx2.size() * sizeof(float)), 0) << "AVX2 clone";
   }
   std::vector<std::int64_t> expected_argmax(expected.size(), -1);
   if (mode == PoolingMode::max) {
-    embedkit::cpu::pooled_argmax(weights.data(), kRows, dim, ids.data(), offsets.data(), bags, kPadding,
-                                 expected_argmax.data());
+    embedkit::cpu::pooled_argmax(weights.data(), kRows, dim, batch, expected_argmax.data());
   }
   for (const bool aligned : {false, true}) {
     const PooledPlan plan = plan_pooled(bags, dim, aligned);
@@ -80,8 +79,8 @@ TEST_P(PooledKernelHost, EveryCoordinateOfBothPathsMatchesTheCpu) {
     std::vector<float> got(expected.size(), -99.0f);
     std::vector<std::int64_t> argmax(expected.size(), -7);
     unsigned int flag = 0;
-    const PooledArgs<std::int64_t> args{weights.data(), kRows, dim,      ids.data(), offsets.data(), bags, w,
-                                        mode,           kPadding, got.data(), &flag,   mode == PoolingMode::max ? argmax.data() : nullptr};
+    const PooledArgs<std::int64_t> args{weights.data(), kRows, dim, batch, got.data(), &flag,
+                                        mode == PoolingMode::max ? argmax.data() : nullptr};
     embedkit::testing::host_launch(plan.groups.blocks, plan.groups.threads(),
                                    [&](std::int64_t block, int thread) { pooled_body(block, thread, plan, args); });
     EXPECT_EQ(std::memcmp(got.data(), expected.data(), got.size() * sizeof(float)), 0)
@@ -125,10 +124,9 @@ TEST(PooledIsa, TheAvx2CloneGivesTheBaselineBitsOnInt32Ids) {
     for (const PoolingMode mode : {PoolingMode::sum, PoolingMode::mean, PoolingMode::sqrtn}) {
       for (const float* w : {static_cast<const float*>(nullptr), static_cast<const float*>(sample_weights.data())}) {
         std::vector<float> baseline(static_cast<std::size_t>(bags * dim), -99.0f), avx2(baseline.size(), -1.0f);
-        embedkit::cpu::pooled_lookup(weights.data(), kRows, dim, ids.data(), offsets.data(), bags, w, mode, kPadding,
-                                     baseline.data(), Isa::baseline);
-        embedkit::cpu::pooled_lookup(weights.data(), kRows, dim, ids.data(), offsets.data(), bags, w, mode, kPadding,
-                                     avx2.data(), Isa::avx2);
+        const PooledBatch<std::int32_t> batch{ids.data(), offsets.data(), bags, w, mode, kPadding};
+        embedkit::cpu::pooled_lookup(weights.data(), kRows, dim, batch, baseline.data(), Isa::baseline);
+        embedkit::cpu::pooled_lookup(weights.data(), kRows, dim, batch, avx2.data(), Isa::avx2);
         EXPECT_EQ(std::memcmp(avx2.data(), baseline.data(), avx2.size() * sizeof(float)), 0)
             << "dim " << dim << " " << embedkit::to_string(mode) << (w != nullptr ? " weighted" : "");
       }
@@ -152,8 +150,8 @@ TEST(PooledKernelFlag, StaysDownWhenEveryIdIsInRange) {
   std::vector<float> out(2 * 4);
   unsigned int flag = 0;
   const PooledPlan plan = plan_pooled(2, 4, true);
-  const PooledArgs<std::int64_t> args{weights.data(), 4, 4, ids.data(), offsets.data(), 2, nullptr, PoolingMode::sum,
-                                      {}, out.data(), &flag, nullptr};
+  const PooledArgs<std::int64_t> args{
+      weights.data(), 4, 4, {ids.data(), offsets.data(), 2, nullptr, PoolingMode::sum, {}}, out.data(), &flag, nullptr};
   embedkit::testing::host_launch(plan.groups.blocks, plan.groups.threads(),
                                  [&](std::int64_t block, int thread) { pooled_body(block, thread, plan, args); });
   EXPECT_EQ(flag, 0u);
@@ -172,8 +170,8 @@ TEST(PooledKernelFlag, RisesForIdMinusOneWithoutPadding) {
       std::vector<float> out(4, -99.0f), expected(4, -99.0f);
       unsigned int flag = 0;
       const PooledPlan plan = plan_pooled(1, 4, aligned);
-      const PooledArgs<std::int64_t> args{weights.data(), 4, 4, ids.data(), offsets.data(), 1, nullptr, mode,
-                                          {}, out.data(), &flag, nullptr};
+      const PooledBatch<std::int64_t> batch{ids.data(), offsets.data(), 1, nullptr, mode, {}};
+      const PooledArgs<std::int64_t> args{weights.data(), 4, 4, batch, out.data(), &flag, nullptr};
       embedkit::testing::host_launch(plan.groups.blocks, plan.groups.threads(),
                                      [&](std::int64_t block, int thread) { pooled_body(block, thread, plan, args); });
       EXPECT_EQ(flag, 1u) << embedkit::to_string(mode);
@@ -182,8 +180,7 @@ TEST(PooledKernelFlag, RisesForIdMinusOneWithoutPadding) {
         EXPECT_EQ(out[static_cast<std::size_t>(c)], mode == PoolingMode::max ? 0.0f : row / 2.0f)
             << embedkit::to_string(mode) << " column " << c;
       }
-      embedkit::cpu::pooled_lookup(weights.data(), 4, 4, ids.data(), offsets.data(), 1, nullptr, mode, {},
-                                   expected.data(), Isa::baseline);
+      embedkit::cpu::pooled_lookup(weights.data(), 4, 4, batch, expected.data(), Isa::baseline);
       EXPECT_EQ(out, expected) << embedkit::to_string(mode);
     }
   }

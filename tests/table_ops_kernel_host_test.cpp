@@ -69,12 +69,13 @@ TEST_P(EntryRowsHost, EachEntryGetsWhatTheCpuGivesIt) {
   }
   for (std::int64_t i = 0; i < bags * kDim; ++i) grad_bags.push_back(static_cast<float>(static_cast<int>(rng() % 200) - 100) / 7.0f);
   const float* w = sample_weights.empty() ? nullptr : sample_weights.data();
+  const embedkit::detail::PooledBatch<std::int64_t> batch{ids.data(), offsets.data(), bags, w, mode, kPadding};
 
   std::vector<float> expected(static_cast<std::size_t>(entries * kDim), 0.0f);
   std::vector<std::int64_t> bag_of(static_cast<std::size_t>(entries));
   if (mode == PoolingMode::max) {
     std::vector<std::int64_t> argmax(static_cast<std::size_t>(bags * kDim));
-    embedkit::cpu::pooled_argmax(weights.data(), kRows, kDim, ids.data(), offsets.data(), bags, kPadding, argmax.data());
+    embedkit::cpu::pooled_argmax(weights.data(), kRows, kDim, batch, argmax.data());
     for (std::int64_t b = 0; b < bags; ++b) {
       for (std::int64_t c = 0; c < kDim; ++c) {
         if (argmax[b * kDim + c] >= 0) expected[argmax[b * kDim + c] * kDim + c] = grad_bags[b * kDim + c];
@@ -82,7 +83,7 @@ TEST_P(EntryRowsHost, EachEntryGetsWhatTheCpuGivesIt) {
     }
   } else {
     std::vector<float> scales(static_cast<std::size_t>(entries));
-    embedkit::cpu::pooled_entry_scales(ids.data(), offsets.data(), bags, w, mode, kPadding, scales.data(), bag_of.data());
+    embedkit::cpu::pooled_entry_scales(batch, scales.data(), bag_of.data());
     for (std::int64_t j = 0; j < entries; ++j) {
       for (std::int64_t c = 0; c < kDim; ++c) expected[j * kDim + c] = grad_bags[bag_of[j] * kDim + c] * scales[j];
     }
@@ -92,17 +93,16 @@ TEST_P(EntryRowsHost, EachEntryGetsWhatTheCpuGivesIt) {
   std::vector<std::int64_t> recorded(pooled.size(), -7);
   if (mode == PoolingMode::max) {
     const embedkit::kernels::PooledPlan forward = embedkit::kernels::plan_pooled(bags, kDim, false);
-    const embedkit::kernels::PooledArgs<std::int64_t> forward_args{
-        weights.data(), kRows, kDim, ids.data(), offsets.data(), bags, nullptr, mode, kPadding, pooled.data(), nullptr,
-        recorded.data()};
+    const embedkit::kernels::PooledArgs<std::int64_t> forward_args{weights.data(), kRows,  kDim,          batch,
+                                                                   pooled.data(),  nullptr, recorded.data()};
     embedkit::testing::host_launch(forward.groups.blocks, forward.groups.threads(), [&](std::int64_t block, int thread) {
       pooled_body(block, thread, forward, forward_args);
     });
   }
   std::vector<float> rows(expected.size(), -7.0f);
   const GroupPlan plan = plan_groups(bags, kDim);
-  const EntryRowsArgs<std::int64_t> args{mode == PoolingMode::max ? recorded.data() : nullptr, kDim, ids.data(),
-                                         offsets.data(), bags, w, mode, kPadding, grad_bags.data(), rows.data()};
+  const EntryRowsArgs<std::int64_t> args{mode == PoolingMode::max ? recorded.data() : nullptr, kDim, batch,
+                                         grad_bags.data(), rows.data()};
   embedkit::testing::host_launch(plan.blocks, plan.threads(),
                                  [&](std::int64_t block, int thread) { entry_rows_body(block, thread, plan, args); });
   EXPECT_EQ(std::memcmp(rows.data(), expected.data(), rows.size() * sizeof(float)), 0);

@@ -8,7 +8,7 @@
 
 #include <embedkit/config.hpp>
 #include <embedkit/detail/padding.hpp>
-#include <embedkit/pooling.hpp>
+#include <embedkit/detail/pooled_batch.hpp>
 
 #include <cstdint>
 
@@ -21,16 +21,6 @@ struct HostRows {
   std::int64_t dim = 0;
 };
 
-/// A pooled batch in host memory: bag b holds the ids at positions offsets[b] .. offsets[b+1].
-struct HostBags {
-  DeviceIds ids;
-  const std::int64_t* offsets = nullptr;
-  std::int64_t bags = 0;
-  const float* sample_weights = nullptr;  // one per id, or NULL
-  PoolingMode mode = PoolingMode::sum;
-  Padding padding;
-};
-
 class HostOps {
  public:
   virtual ~HostOps() = default;
@@ -40,14 +30,20 @@ class HostOps {
   virtual void nonzero_mask(const DeviceIds& ids, std::uint8_t* mask) = 0;
   /// Applies `constraint` to one row of `dim` weights.
   virtual void constrain_row(float* row, std::int64_t dim, const Constraint& constraint) = 0;
-  /// Pools `bags` of `rows` into out (bags.bags × rows.dim); ids outside the rows read as zeros.
-  virtual void pooled(const HostRows& rows, const HostBags& bags, float* out) = 0;
+  // The pooled work takes a batch in host memory (detail::PooledBatch), with int32 or int64 ids.
+
+  /// Pools the bags of `batch` over `rows` into out (batch.bags × rows.dim); ids outside the rows
+  /// read as zeros.
+  virtual void pooled(const HostRows& rows, const PooledBatch<std::int32_t>& batch, float* out) = 0;
+  virtual void pooled(const HostRows& rows, const PooledBatch<std::int64_t>& batch, float* out) = 0;
   /// What each entry of a sum, mean or sqrtn batch receives of its bag's gradient (scales[p]), and
   /// its bag (bag_of[p]); padding entries receive 0.
-  virtual void pooled_entry_scales(const HostBags& bags, float* scales, std::int64_t* bag_of) = 0;
+  virtual void pooled_entry_scales(const PooledBatch<std::int32_t>& batch, float* scales, std::int64_t* bag_of) = 0;
+  virtual void pooled_entry_scales(const PooledBatch<std::int64_t>& batch, float* scales, std::int64_t* bag_of) = 0;
   /// For max: argmax[b·dim + c] = the first position of bag b holding the maximum of column c of
   /// `rows`, or -1 for an empty bag.
-  virtual void pooled_argmax(const HostRows& rows, const HostBags& bags, std::int64_t* argmax) = 0;
+  virtual void pooled_argmax(const HostRows& rows, const PooledBatch<std::int32_t>& batch, std::int64_t* argmax) = 0;
+  virtual void pooled_argmax(const HostRows& rows, const PooledBatch<std::int64_t>& batch, std::int64_t* argmax) = 0;
 };
 
 }  // namespace embedkit::detail

@@ -175,8 +175,9 @@ void ShardedEmbeddingTable::lookup_pooled(const IndexTensor& indices, std::span<
     if (found != distinct.ids.end() && *found == *impl.config.padding_idx) padding_slot = {true, found - distinct.ids.begin()};
   }
   detail::host_ops().pooled({rows.data(), fetched, dim},
-                            {detail::host_ids(slots.data(), static_cast<std::int64_t>(slots.size())), offsets.data(), bags,
-                             per_sample_weights.empty() ? nullptr : per_sample_weights.data(), mode, padding_slot},
+                            detail::PooledBatch<std::int64_t>{slots.data(), offsets.data(), bags,
+                                                              per_sample_weights.empty() ? nullptr : per_sample_weights.data(),
+                                                              mode, padding_slot},
                             out.data());
   detail::record_zero_filled(impl, zero_filled);
 }

@@ -2,6 +2,7 @@
 // applies them as the shard's own batch. Rows arrive rank by rank, each rank's in position order, so
 // an owner sees each of its ids' rows in (rank, position) order: the order of the concatenated
 // global batch, which the canonical fold then sums exactly as one table would.
+#include <embedkit/detail/pooling_math.hpp>
 #include <embedkit/sharded_table.hpp>
 #include <embedkit/status.hpp>
 
@@ -130,7 +131,7 @@ void ShardedEmbeddingTable::train_step_pooled(const IndexTensor& indices, std::s
         {"grad_bags", grad_bags.data(), grad_bags.size_bytes()}};
     check_inputs_apart_from_shard(impl, inputs);
     zero_filled = detail::check_sharded_ids(impl, indices);
-    if (mode == PoolingMode::max) {
+    if (detail::picks_entry(mode)) {
       read.ids = detail::with_ids(indices, [&](const auto* ids) {
         return detail::distinct_in_range(ids, indices.size(), impl.config.input_dim);
       });
@@ -139,7 +140,7 @@ void ShardedEmbeddingTable::train_step_pooled(const IndexTensor& indices, std::s
   }));
   // Max needs the rows its entries read, from their owners; every rank takes part in the fetch
   // when any rank pools by max (the others fetch nothing).
-  const bool any_max = exchange.agree([&]() -> std::int64_t { return mode == PoolingMode::max ? 1 : 0; }) != 0;
+  const bool any_max = exchange.agree([&]() -> std::int64_t { return detail::picks_entry(mode) ? 1 : 0; }) != 0;
   if (any_max) read.rows = detail::fetch_rows(impl, read.ids);
   // Each entry's gradient row, then the step of a plain batch of those rows: the same bits as one
   // table's pooled step, whose fold sums exactly these values.

@@ -25,10 +25,11 @@ std::vector<float> pooled_entry_gradients(const Index* ids, std::int64_t count, 
                                           std::int64_t dim, Padding padding, const CompactRows& read) {
   std::vector<std::int64_t> bag_of(static_cast<std::size_t>(count));
   std::vector<float> rows(static_cast<std::size_t>(count * dim), 0.0f);
-  if (mode != PoolingMode::max) {
+  if (!picks_entry(mode)) {
     std::vector<float> scales(static_cast<std::size_t>(count));
-    host_ops().pooled_entry_scales({host_ids(ids, count), offsets.data(), bags,
-                                    per_sample_weights.empty() ? nullptr : per_sample_weights.data(), mode, padding},
+    host_ops().pooled_entry_scales(PooledBatch<Index>{ids, offsets.data(), bags,
+                                                      per_sample_weights.empty() ? nullptr : per_sample_weights.data(),
+                                                      mode, padding},
                                    scales.data(), bag_of.data());
     for (std::int64_t p = 0; p < count; ++p) {
       for (std::int64_t c = 0; c < dim; ++c) rows[p * dim + c] = grad_bags[bag_of[p] * dim + c] * scales[p];
@@ -46,7 +47,7 @@ std::vector<float> pooled_entry_gradients(const Index* ids, std::int64_t count, 
   const Padding padding_slot{padding.enabled && slot(padding.id) != outside, padding.enabled ? slot(padding.id) : 0};
   std::vector<std::int64_t> argmax(static_cast<std::size_t>(bags * dim));
   host_ops().pooled_argmax({read.rows.data(), outside, dim},
-                           {host_ids(compact_ids.data(), count), offsets.data(), bags, nullptr, mode, padding_slot},
+                           PooledBatch<std::int64_t>{compact_ids.data(), offsets.data(), bags, nullptr, mode, padding_slot},
                            argmax.data());
   for (std::int64_t b = 0; b < bags; ++b) {
     for (std::int64_t c = 0; c < dim; ++c) {

@@ -1,4 +1,5 @@
 // EmbeddingTable::lookup_pooled: bags of rows combined by sum, mean, max or sqrtn.
+#include <embedkit/detail/pooling_math.hpp>
 #include <embedkit/status.hpp>
 #include <embedkit/table.hpp>
 
@@ -22,8 +23,9 @@ std::int64_t check_pooled_arguments(const IndexTensor& indices, std::span<const 
                 fmt::format("pooled lookup indices must be 1-D, got shape {}", format_shape(indices.shape())));
   }
   check_offsets(offsets, indices.size());
-  if (!per_sample_weights.empty() && mode == PoolingMode::max) {
-    throw Error(Status::invalid_argument, "per_sample_weights are not supported with pooling mode 'max'");
+  if (!per_sample_weights.empty() && picks_entry(mode)) {
+    throw Error(Status::invalid_argument,
+                fmt::format("per_sample_weights are not supported with pooling mode '{}'", to_string(mode)));
   }
   if (!per_sample_weights.empty() && per_sample_weights.size() != static_cast<std::size_t>(indices.size())) {
     throw Error(Status::shape_mismatch,

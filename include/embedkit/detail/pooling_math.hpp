@@ -36,16 +36,32 @@ EK_HOST_DEVICE inline float pool_denominator(PoolingMode mode, const BagStats& s
   return 1.0f;
 }
 
-/// The denominator of the bag of entries [begin, end): its counted entries are those that are not
-/// `padding`, each weighing sample_weights[j] (1 when NULL).
-template <class Index>
-EK_HOST_DEVICE inline float bag_denominator(PoolingMode mode, const Index* ids, std::int64_t begin, std::int64_t end,
-                                            const float* sample_weights, Padding padding) {
-  BagStats stats;
-  for (std::int64_t j = begin; j < end; ++j) {
-    if (!padding.is(static_cast<std::int64_t>(ids[j]))) stats.add(sample_weights != nullptr ? sample_weights[j] : 1.0f);
+/// What an entry of a summing mode receives of its bag's gradient: its weight over the bag's
+/// denominator; 0 for an entry not counted (padding) and for a bag whose denominator is 0 (pooled
+/// to zeros). The CPU's scales (cpu/pooled_backward.cpp) and the kernels' entry rows
+/// (kernels/pooled_grad_kernel.hpp) both take it from here, through PooledBatch::entry_scale.
+EK_HOST_DEVICE inline float entry_scale(bool counted, float weight, float denominator) {
+  return counted && denominator != 0.0f ? weight / denominator : 0.0f;
+}
+
+/// Whether the mode pools each column by picking one of the bag's entries (max) instead of a
+/// weighted sum: its backward gives each column's gradient to the entry picked (the argmax), and
+/// it takes no per-sample weights. Every such branch of the CPU, the kernels and the table asks this.
+EK_HOST_DEVICE constexpr bool picks_entry(PoolingMode mode) { return mode == PoolingMode::max; }
+
+/// For a picking mode: whether a counted entry's value `v` replaces the column's pick so far,
+/// `current` (`first`: no counted entry yet, so `current` is meaningless). Strictly better only:
+/// ties stay with the first position. The CPU's forward and argmax and the kernel's forward (which
+/// records the argmax) all decide here, so they pick the same entry.
+EK_HOST_DEVICE inline bool replaces_pick(PoolingMode mode, float v, float current, bool first) {
+  if (first) return true;
+  switch (mode) {
+    case PoolingMode::max: return v > current;
+    case PoolingMode::sum:
+    case PoolingMode::mean:
+    case PoolingMode::sqrtn: break;
   }
-  return pool_denominator(mode, stats);
+  return false;
 }
 
 /// The pooled value of one column from its accumulated sum (or max) and the bag's denominator.
