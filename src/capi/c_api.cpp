@@ -11,6 +11,7 @@
 #include "backend/backends.hpp"
 #include "capi/dlpack_view.hpp"
 #include "placement/plan_request_json.hpp"
+#include "core/expects.hpp"
 #include "core/shape.hpp"
 #include "table/table_access.hpp"
 
@@ -27,19 +28,16 @@ struct ek_table {
 
 namespace {
 
-using embedkit::Error;
 using embedkit::Status;
 using embedkit::detail::guarded;
 using embedkit::detail::NamedBytes;
 using embedkit::detail::TableAccess;
-using embedkit::detail::pooled_arguments;
-using embedkit::detail::PooledArguments;
 
 // The device the C ABI's tensors in CUDA memory belong to: the default context's.
 embedkit::detail::Backend* default_device() { return embedkit::detail::c_api_device(); }
 
 embedkit::EmbeddingTable& table_of(ek_table* table) {
-  if (table == nullptr) throw Error(Status::invalid_argument, "table is NULL");
+  EMBEDKIT_EXPECTS(table != nullptr, Status::invalid_argument, "table is NULL");
   return table->table;
 }
 
@@ -49,18 +47,15 @@ embedkit::EmbeddingTable& table_of(ek_table* table) {
 // capacity over a later input is no overlap.
 void write_text(const std::string& text, std::string_view what, char* buffer, std::size_t capacity,
                 std::size_t* length, const std::vector<NamedBytes>& read) {
-  if (length == nullptr) throw Error(Status::invalid_argument, "length is NULL");
+  EMBEDKIT_EXPECTS(length != nullptr, Status::invalid_argument, "length is NULL");
   const std::size_t needed = text.size() + 1;
   const bool fits = buffer != nullptr && capacity >= needed;
   const NamedBytes written[] = {{"buffer", buffer, fits ? needed : 0}, {"length", length, sizeof *length}};
   embedkit::detail::check_outputs_apart(written, read);
   *length = needed;
-  if (!fits) {
-    throw Error(Status::invalid_argument,
-                fmt::format("{} buffer holds {} bytes, but the {} needs {} (including the NUL); "
-                            "*length says how many",
-                            what, buffer == nullptr ? 0 : capacity, what, needed));
-  }
+  EMBEDKIT_EXPECTS(fits, Status::invalid_argument,
+                   "{} buffer holds {} bytes, but the {} needs {} (including the NUL); *length says how many", what,
+                   buffer == nullptr ? 0 : capacity, what, needed);
   std::memcpy(buffer, text.c_str(), needed);
 }
 
@@ -80,8 +75,8 @@ const char* ek_status_name(ek_status status) { return embedkit::status_name(stat
 
 ek_status ek_table_create(const char* config_json, ek_table** out) {
   return guarded(__func__, [&] {
-    if (out == nullptr) throw Error(Status::invalid_argument, "out (the ek_table** to fill) is NULL");
-    if (config_json == nullptr) throw Error(Status::invalid_argument, "config_json is NULL");
+    EMBEDKIT_EXPECTS(out != nullptr, Status::invalid_argument, "out (the ek_table** to fill) is NULL");
+    EMBEDKIT_EXPECTS(config_json != nullptr, Status::invalid_argument, "config_json is NULL");
     *out = new ek_table{embedkit::EmbeddingTable(embedkit::TableConfig::from_json(config_json))};
   });
 }
@@ -92,13 +87,9 @@ ek_status ek_lookup(ek_table* t, const DLTensor* indices, DLTensor* out) {
   return guarded(__func__, [&] {
     auto& table = table_of(t);
     embedkit::detail::TensorStaging staging(default_device(), table.cuda_stream());
-    const embedkit::IndexTensor ids = staging.indices(indices);
-    const auto output = staging.output(out, "out", embedkit::detail::Accept::float32);
-    std::vector<std::int64_t> expected = ids.shape();
-    expected.push_back(table.output_dim());
-    embedkit::detail::expect_shape("out", expected, output.shape);
+    const auto args = embedkit::detail::lookup_arguments(staging, indices, out, table.output_dim());
     staging.check_outputs_apart(TableAccess::memory(table));
-    table.lookup(ids, std::span(static_cast<float*>(output.data), static_cast<std::size_t>(output.size)));
+    table.lookup(args.ids, args.out);
     staging.finish();
   });
 }
@@ -108,12 +99,10 @@ ek_status ek_lookup_pooled(ek_table* t, const DLTensor* indices, const DLTensor*
   return guarded(__func__, [&] {
     auto& table = table_of(t);
     embedkit::detail::TensorStaging staging(default_device(), table.cuda_stream());
-    const PooledArguments args = pooled_arguments(staging, indices, offsets, per_sample_weights, mode);
-    const auto output = staging.output(out, "out", embedkit::detail::Accept::float32);
-    embedkit::detail::expect_shape("out", {args.bags, table.output_dim()}, output.shape);
+    const auto args = embedkit::detail::pooled_lookup_arguments(staging, indices, offsets, per_sample_weights, mode, out,
+                                                                table.output_dim());
     staging.check_outputs_apart(TableAccess::memory(table));
-    table.lookup_pooled(args.ids, args.offsets, args.mode, args.sample_weights,
-                        std::span(static_cast<float*>(output.data), static_cast<std::size_t>(output.size)));
+    table.lookup_pooled(args.pooled.ids, args.pooled.offsets, args.pooled.mode, args.pooled.sample_weights, args.out);
     staging.finish();
   });
 }
@@ -122,14 +111,10 @@ ek_status ek_train_step(ek_table* t, const DLTensor* indices, const DLTensor* gr
   return guarded(__func__, [&] {
     auto& table = table_of(t);
     embedkit::detail::TensorStaging staging(default_device(), table.cuda_stream());
-    const embedkit::IndexTensor ids = staging.indices(indices);
-    const auto grad = staging.input(grad_out, "grad_out", embedkit::detail::Accept::float32);
-    std::vector<std::int64_t> expected = ids.shape();
-    expected.push_back(table.output_dim());
-    embedkit::detail::expect_shape("grad_out", expected, grad.shape);
+    const auto args = embedkit::detail::train_arguments(staging, indices, grad_out, table.output_dim());
     // The step writes the table: its inputs, where the caller's tensors are, must lie apart from it.
     embedkit::detail::check_outputs_apart(TableAccess::memory(table), staging.inputs_read());
-    table.train_step(ids, std::span(static_cast<const float*>(grad.data), static_cast<std::size_t>(grad.size)));
+    table.train_step(args.ids, args.grad);
     staging.finish();
   });
 }
@@ -139,12 +124,11 @@ ek_status ek_train_step_pooled(ek_table* t, const DLTensor* indices, const DLTen
   return guarded(__func__, [&] {
     auto& table = table_of(t);
     embedkit::detail::TensorStaging staging(default_device(), table.cuda_stream());
-    const PooledArguments args = pooled_arguments(staging, indices, offsets, per_sample_weights, mode);
-    const auto grad = staging.input(grad_out, "grad_out", embedkit::detail::Accept::float32);
-    embedkit::detail::expect_shape("grad_out", {args.bags, table.output_dim()}, grad.shape);
+    const auto args = embedkit::detail::pooled_train_arguments(staging, indices, offsets, per_sample_weights, mode,
+                                                               grad_out, table.output_dim());
     embedkit::detail::check_outputs_apart(TableAccess::memory(table), staging.inputs_read());
-    table.train_step_pooled(args.ids, args.offsets, args.mode, args.sample_weights,
-                            std::span(static_cast<const float*>(grad.data), static_cast<std::size_t>(grad.size)));
+    table.train_step_pooled(args.pooled.ids, args.pooled.offsets, args.pooled.mode, args.pooled.sample_weights,
+                            args.grad);
     staging.finish();
   });
 }
@@ -152,15 +136,15 @@ ek_status ek_train_step_pooled(ek_table* t, const DLTensor* indices, const DLTen
 ek_status ek_save(ek_table* t, const char* directory) {
   return guarded(__func__, [&] {
     auto& table = table_of(t);
-    if (directory == nullptr) throw Error(Status::invalid_argument, "directory is NULL");
+    EMBEDKIT_EXPECTS(directory != nullptr, Status::invalid_argument, "directory is NULL");
     table.save(directory);
   });
 }
 
 ek_status ek_load(const char* directory, ek_table** out) {
   return guarded(__func__, [&] {
-    if (out == nullptr) throw Error(Status::invalid_argument, "out (the ek_table** to fill) is NULL");
-    if (directory == nullptr) throw Error(Status::invalid_argument, "directory is NULL");
+    EMBEDKIT_EXPECTS(out != nullptr, Status::invalid_argument, "out (the ek_table** to fill) is NULL");
+    EMBEDKIT_EXPECTS(directory != nullptr, Status::invalid_argument, "directory is NULL");
     *out = new ek_table{embedkit::EmbeddingTable::load(directory)};
   });
 }
@@ -168,7 +152,7 @@ ek_status ek_load(const char* directory, ek_table** out) {
 ek_status ek_table_migrate(ek_table* t, const char* device) {
   return guarded(__func__, [&] {
     auto& table = table_of(t);
-    if (device == nullptr) throw Error(Status::invalid_argument, "device is NULL");
+    EMBEDKIT_EXPECTS(device != nullptr, Status::invalid_argument, "device is NULL");
     table.migrate(device);
   });
 }
@@ -248,7 +232,7 @@ ek_status ek_table_summary(ek_table* t, const DLTensor* batch, char* buffer, siz
 
 ek_status ek_plan(const char* request_json, int as_json, char* buffer, size_t capacity, size_t* length) {
   return guarded(__func__, [&] {
-    if (request_json == nullptr) throw Error(Status::invalid_argument, "request_json is NULL");
+    EMBEDKIT_EXPECTS(request_json != nullptr, Status::invalid_argument, "request_json is NULL");
     const embedkit::PlanRequest request = embedkit::detail::plan_request_from_json(request_json);
     const embedkit::PlacementDecision decision = embedkit::plan_placement(request);
     write_text(embedkit::plan_report(request, decision, as_json != 0), "plan", buffer, capacity, length,

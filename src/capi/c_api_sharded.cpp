@@ -5,6 +5,7 @@
 
 #include "capi/c_api_support.hpp"
 #include "capi/dlpack_view.hpp"
+#include "core/expects.hpp"
 
 #include <exception>
 #include <new>
@@ -21,7 +22,7 @@ using embedkit::Status;
 using embedkit::detail::guarded;
 
 embedkit::ShardedEmbeddingTable& table_of(ek_sharded_table* table) {
-  if (table == nullptr) throw Error(Status::invalid_argument, "table is NULL");
+  EMBEDKIT_EXPECTS(table != nullptr, Status::invalid_argument, "table is NULL");
   return table->table;
 }
 
@@ -52,26 +53,6 @@ auto prepared(const embedkit::ShardedEmbeddingTable& table, Prepare&& prepare) {
   return std::move(*arguments);
 }
 
-struct LookupArguments {
-  embedkit::IndexTensor ids;
-  std::span<float> out;
-};
-
-struct TrainArguments {
-  embedkit::IndexTensor ids;
-  std::span<const float> grad;
-};
-
-struct PooledTrainArguments {
-  embedkit::detail::PooledArguments pooled;
-  std::span<const float> grad;
-};
-
-struct PooledOutArguments {
-  embedkit::detail::PooledArguments pooled;
-  std::span<float> out;
-};
-
 }  // namespace
 
 extern "C" {
@@ -80,8 +61,8 @@ int ek_sharded_available(void) { return embedkit::ShardedEmbeddingTable::availab
 
 ek_status ek_sharded_create(const char* config_json, const char* split, const void* mpi_comm, ek_sharded_table** out) {
   return guarded(__func__, [&] {
-    if (out == nullptr) throw Error(Status::invalid_argument, "out (the ek_sharded_table** to fill) is NULL");
-    if (config_json == nullptr) throw Error(Status::invalid_argument, "config_json is NULL");
+    EMBEDKIT_EXPECTS(out != nullptr, Status::invalid_argument, "out (the ek_sharded_table** to fill) is NULL");
+    EMBEDKIT_EXPECTS(config_json != nullptr, Status::invalid_argument, "config_json is NULL");
     *out = new ek_sharded_table{embedkit::ShardedEmbeddingTable::from_json(
         config_json, split == nullptr ? "contiguous" : split, embedkit::MpiComm{mpi_comm})};
   });
@@ -92,7 +73,7 @@ void ek_sharded_destroy(ek_sharded_table* table) { delete table; }
 ek_status ek_sharded_world(ek_sharded_table* t, int* rank, int* world_size) {
   return guarded(__func__, [&] {
     auto& table = table_of(t);
-    if (rank == nullptr || world_size == nullptr) throw Error(Status::invalid_argument, "rank or world_size is NULL");
+    EMBEDKIT_EXPECTS(rank != nullptr && world_size != nullptr, Status::invalid_argument, "rank or world_size is NULL");
     *rank = table.rank();
     *world_size = table.world_size();
   });
@@ -101,9 +82,8 @@ ek_status ek_sharded_world(ek_sharded_table* t, int* rank, int* world_size) {
 ek_status ek_sharded_rows(ek_sharded_table* t, int rank, int64_t* first, int64_t* stride, int64_t* count) {
   return guarded(__func__, [&] {
     auto& table = table_of(t);
-    if (first == nullptr || stride == nullptr || count == nullptr) {
-      throw Error(Status::invalid_argument, "first, stride or count is NULL");
-    }
+    EMBEDKIT_EXPECTS(first != nullptr && stride != nullptr && count != nullptr, Status::invalid_argument,
+                     "first, stride or count is NULL");
     const embedkit::ShardRows rows = table.rows(rank);
     *first = rows.first;
     *stride = rows.stride;
@@ -115,15 +95,10 @@ ek_status ek_sharded_lookup(ek_sharded_table* t, const DLTensor* indices, DLTens
   return guarded(__func__, [&] {
     auto& table = table_of(t);
     embedkit::detail::TensorStaging staging(embedkit::detail::c_api_device());
-    const LookupArguments args = prepared(table, [&] {
-      embedkit::IndexTensor ids = staging.indices(indices);
-      const auto output = staging.output(out, "out", embedkit::detail::Accept::float32);
-      std::vector<std::int64_t> expected = ids.shape();
-      expected.push_back(table.output_dim());
-      embedkit::detail::expect_shape("out", expected, output.shape);
+    const auto args = prepared(table, [&] {
+      auto checked = embedkit::detail::lookup_arguments(staging, indices, out, table.output_dim());
       staging.check_outputs_apart({});  // the shards' memory: checked by the lookup itself
-      return LookupArguments{std::move(ids),
-                             std::span(static_cast<float*>(output.data), static_cast<std::size_t>(output.size))};
+      return checked;
     });
     table.lookup(args.ids, args.out);
     staging.finish();
@@ -135,14 +110,11 @@ ek_status ek_sharded_lookup_pooled(ek_sharded_table* t, const DLTensor* indices,
   return guarded(__func__, [&] {
     auto& table = table_of(t);
     embedkit::detail::TensorStaging staging(embedkit::detail::c_api_device());
-    const PooledOutArguments args = prepared(table, [&] {
-      embedkit::detail::PooledArguments pooled =
-          embedkit::detail::pooled_arguments(staging, indices, offsets, per_sample_weights, mode);
-      const auto output = staging.output(out, "out", embedkit::detail::Accept::float32);
-      embedkit::detail::expect_shape("out", {pooled.bags, table.output_dim()}, output.shape);
+    const auto args = prepared(table, [&] {
+      auto checked = embedkit::detail::pooled_lookup_arguments(staging, indices, offsets, per_sample_weights, mode, out,
+                                                               table.output_dim());
       staging.check_outputs_apart({});  // the shards' memory: checked by the lookup itself
-      return PooledOutArguments{std::move(pooled),
-                                std::span(static_cast<float*>(output.data), static_cast<std::size_t>(output.size))};
+      return checked;
     });
     table.lookup_pooled(args.pooled.ids, args.pooled.offsets, args.pooled.mode, args.pooled.sample_weights, args.out);
     staging.finish();
@@ -153,15 +125,8 @@ ek_status ek_sharded_train_step(ek_sharded_table* t, const DLTensor* indices, co
   return guarded(__func__, [&] {
     auto& table = table_of(t);
     embedkit::detail::TensorStaging staging(embedkit::detail::c_api_device());
-    const TrainArguments args = prepared(table, [&] {
-      embedkit::IndexTensor ids = staging.indices(indices);
-      const auto grad = staging.input(grad_out, "grad_out", embedkit::detail::Accept::float32);
-      std::vector<std::int64_t> expected = ids.shape();
-      expected.push_back(table.output_dim());
-      embedkit::detail::expect_shape("grad_out", expected, grad.shape);
-      return TrainArguments{std::move(ids),
-                            std::span(static_cast<const float*>(grad.data), static_cast<std::size_t>(grad.size))};
-    });
+    const auto args = prepared(
+        table, [&] { return embedkit::detail::train_arguments(staging, indices, grad_out, table.output_dim()); });
     table.train_step(args.ids, args.grad);
     staging.finish();
   });
@@ -172,13 +137,9 @@ ek_status ek_sharded_train_step_pooled(ek_sharded_table* t, const DLTensor* indi
   return guarded(__func__, [&] {
     auto& table = table_of(t);
     embedkit::detail::TensorStaging staging(embedkit::detail::c_api_device());
-    const PooledTrainArguments args = prepared(table, [&] {
-      embedkit::detail::PooledArguments pooled =
-          embedkit::detail::pooled_arguments(staging, indices, offsets, per_sample_weights, mode);
-      const auto grad = staging.input(grad_out, "grad_out", embedkit::detail::Accept::float32);
-      embedkit::detail::expect_shape("grad_out", {pooled.bags, table.output_dim()}, grad.shape);
-      return PooledTrainArguments{
-          std::move(pooled), std::span(static_cast<const float*>(grad.data), static_cast<std::size_t>(grad.size))};
+    const auto args = prepared(table, [&] {
+      return embedkit::detail::pooled_train_arguments(staging, indices, offsets, per_sample_weights, mode, grad_out,
+                                                      table.output_dim());
     });
     table.train_step_pooled(args.pooled.ids, args.pooled.offsets, args.pooled.mode, args.pooled.sample_weights,
                             args.grad);
@@ -200,8 +161,8 @@ ek_status ek_sharded_save(ek_sharded_table* t, const char* directory) {
 
 ek_status ek_sharded_load(const char* directory, const void* mpi_comm, ek_sharded_table** out) {
   return guarded(__func__, [&] {
-    if (out == nullptr) throw Error(Status::invalid_argument, "out (the ek_sharded_table** to fill) is NULL");
-    if (directory == nullptr) throw Error(Status::invalid_argument, "directory is NULL");
+    EMBEDKIT_EXPECTS(out != nullptr, Status::invalid_argument, "out (the ek_sharded_table** to fill) is NULL");
+    EMBEDKIT_EXPECTS(directory != nullptr, Status::invalid_argument, "directory is NULL");
     *out = new ek_sharded_table{embedkit::ShardedEmbeddingTable::load(directory, embedkit::MpiComm{mpi_comm})};
   });
 }

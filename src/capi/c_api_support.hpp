@@ -63,4 +63,37 @@ struct PooledArguments {
 PooledArguments pooled_arguments(TensorStaging& staging, const DLTensor* indices, const DLTensor* offsets,
                                  const DLTensor* per_sample_weights, const char* mode);
 
+// The checked tensors of the four calls every table type has, for a table of `dim` columns: the
+// ids (or a pooled call's arguments) and an output or gradient of the shape the call needs (a row
+// per id, or per bag). The caller then checks that outputs lie apart from what it reads.
+
+struct LookupArguments {
+  IndexTensor ids;
+  std::span<float> out;
+};
+LookupArguments lookup_arguments(TensorStaging& staging, const DLTensor* indices, DLTensor* out, std::int64_t dim);
+
+struct TrainArguments {
+  IndexTensor ids;
+  std::span<const float> grad;
+};
+TrainArguments train_arguments(TensorStaging& staging, const DLTensor* indices, const DLTensor* grad_out,
+                               std::int64_t dim);
+
+struct PooledLookupArguments {
+  PooledArguments pooled;
+  std::span<float> out;
+};
+PooledLookupArguments pooled_lookup_arguments(TensorStaging& staging, const DLTensor* indices, const DLTensor* offsets,
+                                              const DLTensor* per_sample_weights, const char* mode, DLTensor* out,
+                                              std::int64_t dim);
+
+struct PooledTrainArguments {
+  PooledArguments pooled;
+  std::span<const float> grad;
+};
+PooledTrainArguments pooled_train_arguments(TensorStaging& staging, const DLTensor* indices, const DLTensor* offsets,
+                                            const DLTensor* per_sample_weights, const char* mode,
+                                            const DLTensor* grad_out, std::int64_t dim);
+
 }  // namespace embedkit::detail

@@ -4,6 +4,7 @@
 
 #include "placement/context_impl.hpp"
 
+#include "core/expects.hpp"
 #include "core/shape.hpp"
 
 #include <cstring>
@@ -41,18 +42,21 @@ bool is(DLDataType dtype, std::uint8_t code, std::uint8_t bits) {
 void check_dtype(DLDataType dtype, std::string_view name, Accept accept) {
   switch (accept) {
     case Accept::index:
-      if (is(dtype, kDLInt, 32) || is(dtype, kDLInt, 64)) return;
-      throw Error(Status::dtype_mismatch, fmt::format("{} must be int32 or int64, got {}", name, dtype_name(dtype)));
+      EMBEDKIT_EXPECTS(is(dtype, kDLInt, 32) || is(dtype, kDLInt, 64), Status::dtype_mismatch,
+                       "{} must be int32 or int64, got {}", name, dtype_name(dtype));
+      return;
     case Accept::int64:
-      if (is(dtype, kDLInt, 64)) return;
-      throw Error(Status::dtype_mismatch, fmt::format("{} must be int64, got {}", name, dtype_name(dtype)));
+      EMBEDKIT_EXPECTS(is(dtype, kDLInt, 64), Status::dtype_mismatch, "{} must be int64, got {}", name,
+                       dtype_name(dtype));
+      return;
     case Accept::float32:
-      if (is(dtype, kDLFloat, 32)) return;
-      throw Error(Status::dtype_mismatch, fmt::format("{} must be float32, got {}", name, dtype_name(dtype)));
+      EMBEDKIT_EXPECTS(is(dtype, kDLFloat, 32), Status::dtype_mismatch, "{} must be float32, got {}", name,
+                       dtype_name(dtype));
+      return;
     case Accept::mask:
-      if (is(dtype, kDLUInt, 8) || is(dtype, kDLBoolCode, 8)) return;
-      throw Error(Status::dtype_mismatch,
-                  fmt::format("{} must be uint8 or bool, got {}", name, dtype_name(dtype)));
+      EMBEDKIT_EXPECTS(is(dtype, kDLUInt, 8) || is(dtype, kDLBoolCode, 8), Status::dtype_mismatch,
+                       "{} must be uint8 or bool, got {}", name, dtype_name(dtype));
+      return;
   }
 }
 
@@ -85,11 +89,9 @@ void check_strides(const DLTensor& tensor, std::string_view name, const std::vec
   }
   for (std::size_t axis = 0; axis < shape.size(); ++axis) {
     // A stride along an axis of extent 0 or 1 is never used, and frameworks leave it arbitrary.
-    if (shape[axis] > 1 && tensor.strides[axis] != compact[axis]) {
-      throw Error(Status::invalid_argument,
-                  fmt::format("{} has strides {}, but embedkit needs compact row-major tensors (strides {} or NULL)",
-                              name, format_shape(std::span(tensor.strides, shape.size())), format_shape(compact)));
-    }
+    EMBEDKIT_EXPECTS(shape[axis] <= 1 || tensor.strides[axis] == compact[axis], Status::invalid_argument,
+                     "{} has strides {}, but embedkit needs compact row-major tensors (strides {} or NULL)", name,
+                     format_shape(std::span(tensor.strides, shape.size())), format_shape(compact));
   }
 }
 
@@ -97,16 +99,13 @@ void check_strides(const DLTensor& tensor, std::string_view name, const std::vec
 
 // The checks every tensor gets, wherever its memory is; data is left NULL for device tensors.
 HostTensor checked_tensor(const DLTensor* tensor, std::string_view name, Accept accept, bool* on_device) {
-  if (tensor == nullptr) throw Error(Status::invalid_argument, fmt::format("{} is NULL", name));
+  EMBEDKIT_EXPECTS(tensor != nullptr, Status::invalid_argument, "{} is NULL", name);
   // An output has one axis more than its ids, so tensors may be one rank above the ids' limit.
   constexpr int kMaxTensorRank = kMaxRank + 1;
-  if (tensor->ndim < 0 || tensor->ndim > kMaxTensorRank) {
-    throw Error(Status::invalid_argument,
-                fmt::format("{} has ndim {}, expected 0 to {}", name, tensor->ndim, kMaxTensorRank));
-  }
-  if (tensor->ndim > 0 && tensor->shape == nullptr) {
-    throw Error(Status::invalid_argument, fmt::format("{} has ndim {} but a NULL shape", name, tensor->ndim));
-  }
+  EMBEDKIT_EXPECTS(tensor->ndim >= 0 && tensor->ndim <= kMaxTensorRank, Status::invalid_argument,
+                   "{} has ndim {}, expected 0 to {}", name, tensor->ndim, kMaxTensorRank);
+  EMBEDKIT_EXPECTS(tensor->ndim == 0 || tensor->shape != nullptr, Status::invalid_argument,
+                   "{} has ndim {} but a NULL shape", name, tensor->ndim);
   *on_device = in_device_memory(*tensor, name);
   check_dtype(tensor->dtype, name, accept);
   HostTensor view;
@@ -115,27 +114,22 @@ HostTensor checked_tensor(const DLTensor* tensor, std::string_view name, Accept 
   view.size = checked_numel(view.shape, name, element_bytes);
   if (view.size > 0) check_strides(*tensor, name, view.shape);  // an empty tensor reads nothing
   if (tensor->data == nullptr) {
-    if (view.size > 0) {
-      throw Error(Status::invalid_argument,
-                  fmt::format("{} data is NULL for a non-empty shape {}", name, format_shape(view.shape)));
-    }
+    EMBEDKIT_EXPECTS(view.size == 0, Status::invalid_argument, "{} data is NULL for a non-empty shape {}", name,
+                     format_shape(view.shape));
     return view;
   }
   // An offset that wraps the address around would point before `data`; no allocation spans it.
   const auto base = reinterpret_cast<std::uintptr_t>(tensor->data);
   const auto bytes = static_cast<std::uintptr_t>(view.size) * element_bytes;
   constexpr auto kLastAddress = std::numeric_limits<std::uintptr_t>::max();
-  if (tensor->byte_offset > kLastAddress - base || bytes > kLastAddress - base - tensor->byte_offset) {
-    throw Error(Status::invalid_argument,
-                fmt::format("{} data + byte_offset {} + its {} bytes run past the end of the address space", name,
-                            tensor->byte_offset, bytes));
-  }
+  EMBEDKIT_EXPECTS(tensor->byte_offset <= kLastAddress - base && bytes <= kLastAddress - base - tensor->byte_offset,
+                   Status::invalid_argument,
+                   "{} data + byte_offset {} + its {} bytes run past the end of the address space", name,
+                   tensor->byte_offset, bytes);
   const std::uintptr_t address = base + tensor->byte_offset;
-  if (address % element_bytes != 0) {
-    throw Error(Status::invalid_argument,
-                fmt::format("{} data + byte_offset {} is not aligned to its {}-byte elements", name,
-                            tensor->byte_offset, element_bytes));
-  }
+  EMBEDKIT_EXPECTS(address % element_bytes == 0, Status::invalid_argument,
+                   "{} data + byte_offset {} is not aligned to its {}-byte elements", name, tensor->byte_offset,
+                   element_bytes);
   view.data = reinterpret_cast<void*>(address);
   return view;
 }
@@ -146,18 +140,13 @@ HostTensor TensorStaging::stage(const DLTensor* tensor, std::string_view name, A
   (copy_in ? read_ : written_)
       .push_back({std::string(name), view.data, static_cast<std::size_t>(view.size) * (tensor->dtype.bits / 8)});
   if (!on_device || view.data == nullptr) return view;
-  if (device_ == nullptr) {
-    throw Error(Status::unsupported,
-                fmt::format("{} is in CUDA memory (cuda:{}), but {}; pass a host tensor", name, tensor->device.device_id,
-                            Context::default_context().impl().built_with_cuda
-                                ? "no CUDA device is usable here"
-                                : "this embedkit was built without CUDA"));
-  }
+  EMBEDKIT_EXPECTS(device_ != nullptr, Status::unsupported, "{} is in CUDA memory (cuda:{}), but {}; pass a host tensor",
+                   name, tensor->device.device_id,
+                   Context::default_context().impl().built_with_cuda ? "no CUDA device is usable here"
+                                                                     : "this embedkit was built without CUDA");
   const std::size_t bytes = static_cast<std::size_t>(view.size) * (tensor->dtype.bits / 8);
-  if (!device_->owns(view.data, bytes)) {
-    throw Error(Status::invalid_argument,
-                fmt::format("{} says it is in CUDA memory, but its data is not memory of {}", name, device_->name()));
-  }
+  EMBEDKIT_EXPECTS(device_->owns(view.data, bytes), Status::invalid_argument,
+                   "{} says it is in CUDA memory, but its data is not memory of {}", name, device_->name());
   copies_.emplace_back(bytes);
   if (copy_in) {
     const BoundStream bound(*device_, stream_);
@@ -196,10 +185,8 @@ void TensorStaging::finish() {
 
 void expect_shape(std::string_view name, const std::vector<std::int64_t>& expected,
                   const std::vector<std::int64_t>& got) {
-  if (expected != got) {
-    throw Error(Status::shape_mismatch,
-                fmt::format("{} shape must be {}, got {}", name, format_shape(expected), format_shape(got)));
-  }
+  EMBEDKIT_EXPECTS(expected == got, Status::shape_mismatch, "{} shape must be {}, got {}", name, format_shape(expected),
+                   format_shape(got));
 }
 
 }  // namespace embedkit::detail

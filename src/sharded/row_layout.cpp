@@ -1,5 +1,7 @@
 #include "sharded/row_layout.hpp"
 
+#include "core/expects.hpp"
+
 #include <embedkit/status.hpp>
 
 #include <fmt/format.h>
@@ -27,12 +29,10 @@ namespace detail {
 
 RowLayout::RowLayout(std::int64_t rows, int world, RowSplit split)
     : rows_(rows), world_(world), split_(split), base_(0), extra_(0) {
-  if (world < 1 || rows < world) {
-    throw Error(Status::invalid_argument,
-                fmt::format("a table of {} rows cannot be split over {} ranks: every rank must hold at least one "
-                            "row (1 <= ranks <= input_dim)",
-                            rows, world));
-  }
+  EMBEDKIT_EXPECTS(world >= 1 && rows >= world, Status::invalid_argument,
+                   "a table of {} rows cannot be split over {} ranks: every rank must hold at least one "
+                   "row (1 <= ranks <= input_dim)",
+                   rows, world);
   base_ = rows / world;
   extra_ = rows % world;
 }

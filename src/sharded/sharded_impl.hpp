@@ -37,13 +37,6 @@ class CallScope {
   MpiExchange& exchange_;
 };
 
-/// The distinct in-range ids of a batch, sorted, and each position's index among them (-1 for an
-/// id outside the table, read as zeros under zero_fill).
-struct DistinctIds {
-  std::vector<std::int64_t> ids;
-  std::vector<std::int64_t> slot_of;
-};
-
 /// The config of `rank`'s shard of a table of `config`: its rows, its row of padding_idx (if it
 /// holds it), ids that the sharded call has already checked, and a workspace for every rank's
 /// batch arriving at once (world × max_batch_lookups).

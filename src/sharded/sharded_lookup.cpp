@@ -4,6 +4,7 @@
 #include <embedkit/status.hpp>
 
 #include "backend/backends.hpp"
+#include "core/ids.hpp"
 #include "core/shape.hpp"
 #include "table/table_access.hpp"
 #include "table/table_impl.hpp"
@@ -18,28 +19,6 @@ namespace embedkit {
 namespace {
 
 using Impl = ShardedEmbeddingTable::Impl;
-
-detail::DistinctIds distinct_ids(const IndexTensor& indices, std::int64_t input_dim) {
-  return detail::with_ids(indices, [&](const auto* ids) {
-    detail::DistinctIds distinct;
-    const std::int64_t count = indices.size();
-    distinct.ids.reserve(static_cast<std::size_t>(count));
-    for (std::int64_t p = 0; p < count; ++p) {
-      const auto id = static_cast<std::int64_t>(ids[p]);
-      if (id >= 0 && id < input_dim) distinct.ids.push_back(id);
-    }
-    std::sort(distinct.ids.begin(), distinct.ids.end());
-    distinct.ids.erase(std::unique(distinct.ids.begin(), distinct.ids.end()), distinct.ids.end());
-    distinct.slot_of.resize(static_cast<std::size_t>(count));
-    for (std::int64_t p = 0; p < count; ++p) {
-      const auto id = static_cast<std::int64_t>(ids[p]);
-      const auto found = std::lower_bound(distinct.ids.begin(), distinct.ids.end(), id);
-      distinct.slot_of[static_cast<std::size_t>(p)] =
-          found != distinct.ids.end() && *found == id ? found - distinct.ids.begin() : -1;
-    }
-    return distinct;
-  });
-}
 
 }  // namespace
 
@@ -91,10 +70,7 @@ void check_out_apart(const Impl& impl, std::span<float> out, std::vector<detail:
 }  // namespace
 
 Array<float> ShardedEmbeddingTable::lookup(const IndexTensor& indices) const {
-  Array<float> out;
-  out.shape = indices.shape();
-  out.shape.push_back(output_dim());
-  out.values.resize(static_cast<std::size_t>(detail::checked_numel(out.shape, "lookup output", sizeof(float))));
+  Array<float> out = detail::lookup_output(indices, output_dim());
   lookup(indices, out.values);
   return out;
 }
@@ -107,14 +83,10 @@ void ShardedEmbeddingTable::lookup(const IndexTensor& indices, std::span<float> 
   std::int64_t zero_filled = 0;
   detail::DistinctIds distinct;
   detail::check_exchange_size(exchange, exchange.agree([&] {
-    if (out.size() != static_cast<std::size_t>(indices.size()) * static_cast<std::size_t>(dim)) {
-      throw Error(Status::shape_mismatch,
-                  fmt::format("lookup output must hold {} x {} floats for indices of shape {}, got {}", indices.size(),
-                              dim, detail::format_shape(indices.shape()), out.size()));
-    }
+    detail::expect_floats("lookup output", out.size(), indices, dim);
     check_out_apart(impl, out, {{"indices", indices.data(), detail::index_bytes(indices)}});
     zero_filled = detail::check_sharded_ids(impl, indices);
-    distinct = distinct_ids(indices, impl.config.input_dim);
+    distinct = detail::distinct_ids(indices, impl.config.input_dim);
     return static_cast<std::int64_t>(distinct.ids.size());
   }));
   const std::vector<float> rows = detail::fetch_rows(impl, distinct.ids);
@@ -132,10 +104,7 @@ void ShardedEmbeddingTable::lookup(const IndexTensor& indices, std::span<float> 
 
 Array<float> ShardedEmbeddingTable::lookup_pooled(const IndexTensor& indices, std::span<const std::int64_t> offsets,
                                                   PoolingMode mode, std::span<const float> per_sample_weights) const {
-  Array<float> out;
-  const std::int64_t bags = offsets.empty() ? 0 : static_cast<std::int64_t>(offsets.size()) - 1;
-  out.shape = {bags, output_dim()};
-  out.values.resize(static_cast<std::size_t>(detail::checked_numel(out.shape, "pooled output", sizeof(float))));
+  Array<float> out = detail::pooled_output(offsets, output_dim());
   lookup_pooled(indices, offsets, mode, per_sample_weights, out.values);
   return out;
 }
@@ -151,16 +120,13 @@ void ShardedEmbeddingTable::lookup_pooled(const IndexTensor& indices, std::span<
   detail::DistinctIds distinct;
   detail::check_exchange_size(exchange, exchange.agree([&] {
     bags = detail::check_pooled_arguments(indices, offsets, mode, per_sample_weights);
-    if (out.size() != static_cast<std::size_t>(bags) * static_cast<std::size_t>(dim)) {
-      throw Error(Status::shape_mismatch,
-                  fmt::format("pooled output must hold {} x {} floats, got {}", bags, dim, out.size()));
-    }
+    detail::expect_floats("pooled output", out.size(), bags, dim);
     check_out_apart(impl, out,
                     {{"indices", indices.data(), detail::index_bytes(indices)},
                      {"offsets", offsets.data(), offsets.size_bytes()},
                      {"per_sample_weights", per_sample_weights.data(), per_sample_weights.size_bytes()}});
     zero_filled = detail::check_sharded_ids(impl, indices);
-    distinct = distinct_ids(indices, impl.config.input_dim);
+    distinct = detail::distinct_ids(indices, impl.config.input_dim);
     return static_cast<std::int64_t>(distinct.ids.size());
   }));
   const std::vector<float> rows = detail::fetch_rows(impl, distinct.ids);
@@ -171,8 +137,8 @@ void ShardedEmbeddingTable::lookup_pooled(const IndexTensor& indices, std::span<
   for (std::size_t j = 0; j < slots.size(); ++j) slots[j] = distinct.slot_of[j] < 0 ? fetched : distinct.slot_of[j];
   detail::Padding padding_slot;
   if (impl.config.padding_idx) {
-    const auto found = std::lower_bound(distinct.ids.begin(), distinct.ids.end(), *impl.config.padding_idx);
-    if (found != distinct.ids.end() && *found == *impl.config.padding_idx) padding_slot = {true, found - distinct.ids.begin()};
+    const std::int64_t at = detail::slot_in(distinct.ids, *impl.config.padding_idx);
+    if (at >= 0) padding_slot = {true, at};
   }
   detail::host_ops().pooled({rows.data(), fetched, dim},
                             detail::PooledBatch<std::int64_t>{slots.data(), offsets.data(), bags,

@@ -4,6 +4,7 @@
 
 #include "backend/backends.hpp"
 #include "config/initializer_resolve.hpp"
+#include "core/expects.hpp"
 #include "core/log.hpp"
 #include "table/table_access.hpp"
 #include "table/table_impl.hpp"
@@ -39,12 +40,10 @@ void check_same_config(detail::MpiExchange& exchange, const TableConfig& config,
   const std::string json = config.to_json() + to_string(split);
   const std::vector<std::uint64_t> hashes = exchange.gather(XXH64(json.data(), json.size(), 0));
   for (std::size_t r = 1; r < hashes.size(); ++r) {
-    if (hashes[r] != hashes[0]) {
-      throw Error(Status::invalid_argument,
-                  fmt::format("rank {}'s table config or row split differs from rank 0's: every rank must create "
-                              "a sharded table with the same config and split",
-                              r));
-    }
+    EMBEDKIT_EXPECTS(hashes[r] == hashes[0], Status::invalid_argument,
+                     "rank {}'s table config or row split differs from rank 0's: every rank must create "
+                     "a sharded table with the same config and split",
+                     r);
   }
 }
 
@@ -84,12 +83,10 @@ void record_zero_filled(ShardedEmbeddingTable::Impl& impl, std::int64_t count) {
 }
 
 void check_exchange_size(const MpiExchange& exchange, std::int64_t largest_batch) {
-  if (largest_batch > INT_MAX / exchange.size()) {
-    throw Error(Status::invalid_argument,
-                fmt::format("a rank's batch of {} ids on {} ranks could exceed what one MPI exchange counts ({}); "
-                            "split the batch",
-                            largest_batch, exchange.size(), INT_MAX));
-  }
+  EMBEDKIT_EXPECTS(largest_batch <= INT_MAX / exchange.size(), Status::invalid_argument,
+                   "a rank's batch of {} ids on {} ranks could exceed what one MPI exchange counts ({}); "
+                   "split the batch",
+                   largest_batch, exchange.size(), INT_MAX);
 }
 
 }  // namespace detail
@@ -118,18 +115,14 @@ ShardedEmbeddingTable::ShardedEmbeddingTable(const ConfigSource& source, const S
   const bool lacks_seed = exchange.agree([&]() -> std::int64_t {
                             std::tie(config, split) = source();
                             config.validate();
-                            if (config.optimizer.kind == OptimizerKind::custom) {
-                              throw Error(Status::unsupported,
-                                          fmt::format("sharded table '{}': a custom (callback) optimizer cannot be "
-                                                      "sharded; use a built-in one",
-                                                      config.name));
-                            }
-                            if (config.output_dim > INT_MAX) {
-                              throw Error(Status::unsupported,
-                                          fmt::format("sharded table '{}': output_dim {} is more floats than one MPI "
-                                                      "row type holds ({})",
-                                                      config.name, config.output_dim, INT_MAX));
-                            }
+                            EMBEDKIT_EXPECTS(config.optimizer.kind != OptimizerKind::custom, Status::unsupported,
+                                             "sharded table '{}': a custom (callback) optimizer cannot be "
+                                             "sharded; use a built-in one",
+                                             config.name);
+                            EMBEDKIT_EXPECTS(config.output_dim <= INT_MAX, Status::unsupported,
+                                             "sharded table '{}': output_dim {} is more floats than one MPI "
+                                             "row type holds ({})",
+                                             config.name, config.output_dim, INT_MAX);
                             impl.layout.emplace(config.input_dim, exchange.size(), split);
                             return config.seed ? 0 : 1;
                           }) != 0;
@@ -169,9 +162,8 @@ std::int64_t ShardedEmbeddingTable::out_of_range_count() const noexcept { return
 ExchangeStats ShardedEmbeddingTable::last_exchange() const noexcept { return impl_->exchange->stats(); }
 
 ShardRows ShardedEmbeddingTable::rows(int rank) const {
-  if (rank < 0 || rank >= world_size()) {
-    throw Error(Status::invalid_argument, fmt::format("rank {} is not in [0, {})", rank, world_size()));
-  }
+  EMBEDKIT_EXPECTS(rank >= 0 && rank < world_size(), Status::invalid_argument, "rank {} is not in [0, {})", rank,
+                   world_size());
   return impl_->layout->shard(rank);
 }
 
@@ -187,11 +179,9 @@ void ShardedEmbeddingTable::set_learning_rate(double learning_rate) {
   });
   const std::vector<std::uint64_t> rates = exchange.gather(std::bit_cast<std::uint64_t>(learning_rate));
   for (std::size_t r = 1; r < rates.size(); ++r) {
-    if (rates[r] != rates[0]) {
-      throw Error(Status::invalid_argument,
-                  fmt::format("rank {} sets learning rate {} but rank 0 sets {}: every rank must pass the same", r,
-                              std::bit_cast<double>(rates[r]), std::bit_cast<double>(rates[0])));
-    }
+    EMBEDKIT_EXPECTS(rates[r] == rates[0], Status::invalid_argument,
+                     "rank {} sets learning rate {} but rank 0 sets {}: every rank must pass the same", r,
+                     std::bit_cast<double>(rates[r]), std::bit_cast<double>(rates[0]));
   }
   impl.shard->set_learning_rate(learning_rate);  // checked above, so it fails on no rank
   impl.config.optimizer.learning_rate = learning_rate;
@@ -201,10 +191,8 @@ Array<float> ShardedEmbeddingTable::get_weights() const {
   const Impl& impl = *impl_;
   detail::MpiExchange& exchange = *impl.exchange;
   const detail::CallScope call(exchange);
-  if (impl.config.input_dim > INT_MAX) {
-    throw Error(Status::unsupported, fmt::format("get_weights gathers at most {} rows, the table has {}", INT_MAX,
-                                                 impl.config.input_dim));
-  }
+  EMBEDKIT_EXPECTS(impl.config.input_dim <= INT_MAX, Status::unsupported,
+                   "get_weights gathers at most {} rows, the table has {}", INT_MAX, impl.config.input_dim);
   std::vector<float> local;
   exchange.agree([&]() -> std::int64_t {
     local = impl.shard->get_weights().values;

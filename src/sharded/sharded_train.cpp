@@ -6,6 +6,7 @@
 #include <embedkit/sharded_table.hpp>
 #include <embedkit/status.hpp>
 
+#include "core/ids.hpp"
 #include "core/shape.hpp"
 #include "table/pooled_entry_gradients.hpp"
 #include "table/table_access.hpp"
@@ -93,11 +94,7 @@ void ShardedEmbeddingTable::train_step(const IndexTensor& indices, std::span<con
   std::int64_t zero_filled = 0;
   OutgoingRows outgoing;
   detail::check_exchange_size(exchange, exchange.agree([&] {
-    if (grad_out.size() != static_cast<std::size_t>(indices.size()) * static_cast<std::size_t>(dim)) {
-      throw Error(Status::shape_mismatch,
-                  fmt::format("grad_out must hold {} x {} floats for indices of shape {}, got {}", indices.size(), dim,
-                              detail::format_shape(indices.shape()), grad_out.size()));
-    }
+    detail::expect_floats("grad_out", grad_out.size(), indices, dim);
     const detail::NamedBytes inputs[] = {{"indices", indices.data(), detail::index_bytes(indices)},
                                          {"grad_out", grad_out.data(), grad_out.size_bytes()}};
     check_inputs_apart_from_shard(impl, inputs);
@@ -120,10 +117,7 @@ void ShardedEmbeddingTable::train_step_pooled(const IndexTensor& indices, std::s
   detail::CompactRows read;
   detail::check_exchange_size(exchange, exchange.agree([&] {
     bags = detail::check_pooled_arguments(indices, offsets, mode, per_sample_weights);
-    if (grad_bags.size() != static_cast<std::size_t>(bags) * static_cast<std::size_t>(dim)) {
-      throw Error(Status::shape_mismatch,
-                  fmt::format("grad_bags must hold {} x {} floats for {} bags, got {}", bags, dim, bags, grad_bags.size()));
-    }
+    detail::expect_floats("grad_bags", grad_bags.size(), bags, dim, "bags");
     const detail::NamedBytes inputs[] = {
         {"indices", indices.data(), detail::index_bytes(indices)},
         {"offsets", offsets.data(), offsets.size_bytes()},
@@ -132,9 +126,7 @@ void ShardedEmbeddingTable::train_step_pooled(const IndexTensor& indices, std::s
     check_inputs_apart_from_shard(impl, inputs);
     zero_filled = detail::check_sharded_ids(impl, indices);
     if (detail::picks_entry(mode)) {
-      read.ids = detail::with_ids(indices, [&](const auto* ids) {
-        return detail::distinct_in_range(ids, indices.size(), impl.config.input_dim);
-      });
+      read.ids = detail::distinct_in_range(indices, impl.config.input_dim);
     }
     return indices.size();
   }));

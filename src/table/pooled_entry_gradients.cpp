@@ -1,22 +1,11 @@
 #include "table/pooled_entry_gradients.hpp"
 
 #include "backend/backends.hpp"
+#include "core/ids.hpp"
 
 #include <algorithm>
 
 namespace embedkit::detail {
-
-template <class Index>
-std::vector<std::int64_t> distinct_in_range(const Index* ids, std::int64_t count, std::int64_t input_dim) {
-  std::vector<std::int64_t> distinct;
-  for (std::int64_t p = 0; p < count; ++p) {
-    const auto id = static_cast<std::int64_t>(ids[p]);
-    if (id >= 0 && id < input_dim) distinct.push_back(id);
-  }
-  std::sort(distinct.begin(), distinct.end());
-  distinct.erase(std::unique(distinct.begin(), distinct.end()), distinct.end());
-  return distinct;
-}
 
 template <class Index>
 std::vector<float> pooled_entry_gradients(const Index* ids, std::int64_t count, std::span<const std::int64_t> offsets,
@@ -39,8 +28,8 @@ std::vector<float> pooled_entry_gradients(const Index* ids, std::int64_t count, 
   // The argmax over the rows read, each entry naming its row there; ids outside read as zeros.
   const auto outside = static_cast<std::int64_t>(read.ids.size());
   const auto slot = [&](std::int64_t id) {
-    const auto found = std::lower_bound(read.ids.begin(), read.ids.end(), id);
-    return found != read.ids.end() && *found == id ? found - read.ids.begin() : outside;
+    const std::int64_t at = slot_in(read.ids, id);
+    return at < 0 ? outside : at;
   };
   std::vector<std::int64_t> compact_ids(static_cast<std::size_t>(count));
   for (std::int64_t p = 0; p < count; ++p) compact_ids[p] = slot(static_cast<std::int64_t>(ids[p]));
@@ -57,8 +46,6 @@ std::vector<float> pooled_entry_gradients(const Index* ids, std::int64_t count, 
   return rows;
 }
 
-template std::vector<std::int64_t> distinct_in_range(const std::int32_t*, std::int64_t, std::int64_t);
-template std::vector<std::int64_t> distinct_in_range(const std::int64_t*, std::int64_t, std::int64_t);
 template std::vector<float> pooled_entry_gradients(const std::int32_t*, std::int64_t, std::span<const std::int64_t>,
                                                    std::int64_t, PoolingMode, std::span<const float>,
                                                    std::span<const float>, std::int64_t, Padding,

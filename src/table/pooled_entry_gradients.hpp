@@ -20,12 +20,8 @@ struct CompactRows {
   std::vector<float> rows;
 };
 
-/// The distinct ids of `ids` in [0, input_dim), sorted.
-template <class Index>
-std::vector<std::int64_t> distinct_in_range(const Index* ids, std::int64_t count, std::int64_t input_dim);
-
 /// count × dim entry gradient rows of a pooled batch (offsets, per_sample_weights and padding as
-/// lookup_pooled takes them). Max needs `read`: the rows of distinct_in_range(ids); an id outside
+/// lookup_pooled takes them). Max needs `read`: the rows of distinct_in_range(ids) (core/ids.hpp); an id outside
 /// it reads as zeros. Other modes ignore `read`.
 template <class Index>
 std::vector<float> pooled_entry_gradients(const Index* ids, std::int64_t count, std::span<const std::int64_t> offsets,

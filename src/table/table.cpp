@@ -6,6 +6,7 @@
 #include <embedkit/detail/id_range.hpp>
 #include "placement/placement_inputs.hpp"
 #include "config/initializer_resolve.hpp"
+#include "core/expects.hpp"
 #include "core/log.hpp"
 #include "core/shape.hpp"
 #include "backend/staging.hpp"
@@ -23,11 +24,9 @@ namespace detail {
 
 void check_weight_shape(const TableConfig& config, std::span<const std::int64_t> shape) {
   const std::int64_t expected[] = {config.input_dim, config.output_dim};
-  if (!std::equal(shape.begin(), shape.end(), std::begin(expected), std::end(expected))) {
-    throw Error(Status::shape_mismatch,
-                fmt::format("table '{}' weight shape {} is not compatible with provided weight shape {}", config.name,
-                            detail::format_shape(expected), detail::format_shape(shape)));
-  }
+  EMBEDKIT_EXPECTS(std::equal(shape.begin(), shape.end(), std::begin(expected), std::end(expected)),
+                   Status::shape_mismatch, "table '{}' weight shape {} is not compatible with provided weight shape {}",
+                   config.name, detail::format_shape(expected), detail::format_shape(shape));
 }
 
 }  // namespace detail
@@ -60,13 +59,10 @@ Storage allocate_storage(detail::Backend& backend, const TableConfig& config,
 void check_host_memory(const TableConfig& config, const ByteBreakdown& bytes) {
   const std::uint64_t resident = bytes.weights + bytes.optimizer_state;
   const std::uint64_t available = detail::host_memory_available();
-  if (resident > available) {
-    throw Error(Status::out_of_memory,
-                fmt::format("table '{}' needs {} (weights {}, {} state {}) but only {} of host memory is available",
-                            config.name, format_bytes(resident), format_bytes(bytes.weights),
-                            to_string(config.optimizer.kind), format_bytes(bytes.optimizer_state),
-                            format_bytes(available)));
-  }
+  EMBEDKIT_EXPECTS(resident <= available, Status::out_of_memory,
+                   "table '{}' needs {} (weights {}, {} state {}) but only {} of host memory is available", config.name,
+                   format_bytes(resident), format_bytes(bytes.weights), to_string(config.optimizer.kind),
+                   format_bytes(bytes.optimizer_state), format_bytes(available));
 }
 
 void log_placement(const Impl& impl) {
@@ -103,11 +99,10 @@ EmbeddingTable::EmbeddingTable(TableConfig config, Context& context, Fill fill, 
       ctx.reserve(impl_->ledger_bytes, impl_->ledger_resident);
     } catch (const Error& e) {
       if (e.status() != Status::out_of_memory) throw;
-      if (inputs.policy == PlacementPolicy::cuda) {
-        throw Error(Status::out_of_memory, fmt::format("table '{}': placement 'cuda' was requested, but {}; use "
-                                                       "placement 'auto' or 'cpu', or free device memory",
-                                                       config.name, e.what()));
-      }
+      EMBEDKIT_EXPECTS(inputs.policy != PlacementPolicy::cuda, Status::out_of_memory,
+                       "table '{}': placement 'cuda' was requested, but {}; use placement 'auto' or 'cpu', or free "
+                       "device memory",
+                       config.name, e.what());
       detail::logger().warn("{}; falling back to the CPU", e.what());
       placement.device = DeviceKind::cpu;
       placement.device_label = "cpu";
@@ -186,10 +181,7 @@ PlacementDecision EmbeddingTable::placement() const {
 std::int64_t EmbeddingTable::out_of_range_count() const noexcept { return impl_->out_of_range_count.load(); }
 
 Array<float> EmbeddingTable::lookup(const IndexTensor& indices) const {
-  Array<float> out;
-  out.shape = indices.shape();
-  out.shape.push_back(output_dim());
-  out.values.resize(static_cast<std::size_t>(detail::checked_numel(out.shape, "lookup output", sizeof(float))));
+  Array<float> out = detail::lookup_output(indices, output_dim());
   lookup(indices, out.values);
   return out;
 }
@@ -197,12 +189,7 @@ Array<float> EmbeddingTable::lookup(const IndexTensor& indices) const {
 void EmbeddingTable::lookup(const IndexTensor& indices, std::span<float> out) const {
   const TableConfig& config = impl_->config;
   const std::int64_t count = indices.size();
-  if (out.size() / static_cast<std::size_t>(config.output_dim) != static_cast<std::size_t>(count) ||
-      out.size() % static_cast<std::size_t>(config.output_dim) != 0) {
-    throw Error(Status::shape_mismatch,
-                fmt::format("lookup output must hold {} x {} floats for indices of shape {}, got {}",
-                            count, config.output_dim, detail::format_shape(indices.shape()), out.size()));
-  }
+  detail::expect_floats("lookup output", out.size(), indices, config.output_dim);
   std::shared_lock lock(impl_->mutex);
   detail::check_output_apart(*impl_, {"out", out.data(), out.size_bytes()},
                              {{"indices", indices.data(), detail::index_bytes(indices)}});
@@ -226,11 +213,9 @@ Array<std::uint8_t> EmbeddingTable::compute_mask(const IndexTensor& indices) con
 }
 
 void EmbeddingTable::compute_mask(const IndexTensor& indices, std::span<std::uint8_t> out) const {
-  if (out.size() != static_cast<std::size_t>(indices.size())) {
-    throw Error(Status::shape_mismatch,
-                fmt::format("mask must hold {} entries for indices of shape {}, got {}", indices.size(),
-                            detail::format_shape(indices.shape()), out.size()));
-  }
+  EMBEDKIT_EXPECTS(out.size() == static_cast<std::size_t>(indices.size()), Status::shape_mismatch,
+                   "mask must hold {} entries for indices of shape {}, got {}", indices.size(),
+                   detail::format_shape(indices.shape()), out.size());
   std::shared_lock lock(impl_->mutex);  // for the table's memory: migrate moves it
   detail::check_output_apart(*impl_, {"mask", out.data(), out.size_bytes()},
                              {{"indices", indices.data(), detail::index_bytes(indices)}});
@@ -251,11 +236,9 @@ Array<float> EmbeddingTable::get_weights() const {
 }
 
 void EmbeddingTable::get_weights(std::span<float> out) const {
-  if (out.size() != impl_->weight_count()) {
-    throw Error(Status::shape_mismatch,
-                fmt::format("weights output must hold {} x {} = {} floats, got {}", input_dim(), output_dim(),
-                            impl_->weight_count(), out.size()));
-  }
+  EMBEDKIT_EXPECTS(out.size() == impl_->weight_count(), Status::shape_mismatch,
+                   "weights output must hold {} x {} = {} floats, got {}", input_dim(), output_dim(),
+                   impl_->weight_count(), out.size());
   std::shared_lock lock(impl_->mutex);
   detail::check_output_apart(*impl_, {"out", out.data(), out.size_bytes()}, {});
   impl_->backend->copy_to_host(out.data(), impl_->weights.as<float>(), out.size_bytes());
@@ -263,11 +246,9 @@ void EmbeddingTable::get_weights(std::span<float> out) const {
 
 void EmbeddingTable::set_weights(std::span<const float> values, std::span<const std::int64_t> shape) {
   check_weight_shape(impl_->config, shape);
-  if (values.size() != impl_->weight_count()) {
-    throw Error(Status::invalid_argument,
-                fmt::format("weights of shape {} must hold {} values, got {}", detail::format_shape(shape),
-                            impl_->weight_count(), values.size()));
-  }
+  EMBEDKIT_EXPECTS(values.size() == impl_->weight_count(), Status::invalid_argument,
+                   "weights of shape {} must hold {} values, got {}", detail::format_shape(shape),
+                   impl_->weight_count(), values.size());
   std::unique_lock lock(impl_->mutex);
   if (detail::writes_weights_onto_themselves({"weights", values.data(), values.size_bytes()}, impl_->memory().front())) {
     return;  // the table's own weights, e.g. through a view of them: nothing to change
@@ -278,9 +259,8 @@ void EmbeddingTable::set_weights(std::span<const float> values, std::span<const 
 void EmbeddingTable::set_weights(const Array<float>& weights) { set_weights(weights.values, weights.shape); }
 
 std::vector<float> EmbeddingTable::row(std::int64_t id) const {
-  if (!detail::id_in_range(id, input_dim())) {
-    throw Error(Status::out_of_range, fmt::format("row id {} is not in [0, {})", id, input_dim()));
-  }
+  EMBEDKIT_EXPECTS(detail::id_in_range(id, input_dim()), Status::out_of_range, "row id {} is not in [0, {})", id,
+                   input_dim());
   std::vector<float> values(static_cast<std::size_t>(output_dim()));
   std::shared_lock lock(impl_->mutex);
   impl_->backend->copy_to_host(values.data(), impl_->weights.as<float>() + id * output_dim(),
@@ -289,14 +269,10 @@ std::vector<float> EmbeddingTable::row(std::int64_t id) const {
 }
 
 void EmbeddingTable::set_row(std::int64_t id, std::span<const float> values) {
-  if (!detail::id_in_range(id, input_dim())) {
-    throw Error(Status::out_of_range, fmt::format("row id {} is not in [0, {})", id, input_dim()));
-  }
-  if (values.size() != static_cast<std::size_t>(output_dim())) {
-    throw Error(Status::shape_mismatch,
-                fmt::format("row shape ({},) is not compatible with provided row shape ({},)", output_dim(),
-                            values.size()));
-  }
+  EMBEDKIT_EXPECTS(detail::id_in_range(id, input_dim()), Status::out_of_range, "row id {} is not in [0, {})", id,
+                   input_dim());
+  EMBEDKIT_EXPECTS(values.size() == static_cast<std::size_t>(output_dim()), Status::shape_mismatch,
+                   "row shape ({},) is not compatible with provided row shape ({},)", output_dim(), values.size());
   std::unique_lock lock(impl_->mutex);
   impl_->backend->copy_from_host(impl_->weights.as<float>() + id * output_dim(), values.data(), values.size_bytes());
 }

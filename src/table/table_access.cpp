@@ -2,6 +2,7 @@
 
 #include <embedkit/status.hpp>
 
+#include "core/expects.hpp"
 #include "table/table_impl.hpp"
 
 #include <fmt/format.h>
@@ -18,18 +19,14 @@ EmbeddingTable TableAccess::restore(TableConfig config, Context& context, std::s
                                     const std::vector<std::vector<float>>& slots, std::int64_t step) {
   const std::vector<SlotSpec> specs = slot_specs(config.optimizer, config.output_dim);
   const auto rows = static_cast<std::size_t>(config.input_dim);
-  if (weights.size() != rows * static_cast<std::size_t>(config.output_dim) || slots.size() != specs.size()) {
-    throw Error(Status::invalid_argument,
-                fmt::format("table '{}': restoring needs {} x {} weights and {} state arrays, got {} and {}",
-                            config.name, config.input_dim, config.output_dim, specs.size(), weights.size(),
-                            slots.size()));
-  }
+  EMBEDKIT_EXPECTS(weights.size() == rows * static_cast<std::size_t>(config.output_dim) && slots.size() == specs.size(),
+                   Status::invalid_argument,
+                   "table '{}': restoring needs {} x {} weights and {} state arrays, got {} and {}", config.name,
+                   config.input_dim, config.output_dim, specs.size(), weights.size(), slots.size());
   for (std::size_t k = 0; k < specs.size(); ++k) {
-    if (slots[k].size() != rows * static_cast<std::size_t>(specs[k].width)) {
-      throw Error(Status::invalid_argument, fmt::format("table '{}': state '{}' needs {} x {} floats, got {}",
-                                                        config.name, specs[k].name, rows, specs[k].width,
-                                                        slots[k].size()));
-    }
+    EMBEDKIT_EXPECTS(slots[k].size() == rows * static_cast<std::size_t>(specs[k].width), Status::invalid_argument,
+                     "table '{}': state '{}' needs {} x {} floats, got {}", config.name, specs[k].name, rows,
+                     specs[k].width, slots[k].size());
   }
   EmbeddingTable table(std::move(config), context, EmbeddingTable::Fill::none);
   EmbeddingTable::Impl& impl = *table.impl_;

@@ -10,7 +10,9 @@
 
 #include "backend/backends.hpp"
 #include "placement/context_impl.hpp"
+#include "core/expects.hpp"
 #include "core/host_memory.hpp"
+#include "core/ids.hpp"
 #include "config/optimizer_state.hpp"
 #include "core/log.hpp"
 #include "core/memory_overlap.hpp"
@@ -96,23 +98,6 @@ inline std::string out_of_range_message(const IndexTensor& indices, std::int64_t
                      id, input_dim);
 }
 
-/// Bytes of the ids of `indices`.
-inline std::size_t index_bytes(const IndexTensor& indices) {
-  return static_cast<std::size_t>(indices.size()) * (indices.type() == IndexType::int32 ? 4 : 8);
-}
-
-template <class Index>
-inline const Index* ids_of(const IndexTensor& indices) {
-  return static_cast<const Index*>(indices.data());
-}
-
-// Calls body(ids) with the ids typed as they are stored.
-template <class Body>
-inline decltype(auto) with_ids(const IndexTensor& indices, Body&& body) {
-  if (indices.type() == IndexType::int32) return body(ids_of<std::int32_t>(indices));
-  return body(ids_of<std::int64_t>(indices));
-}
-
 /// Out-of-range ids a call read as zeros under zero_fill, recorded only once the call succeeds.
 struct ZeroFilled {
   std::int64_t count = 0;
@@ -127,7 +112,7 @@ ZeroFilled check_ids(const EmbeddingTable::Impl& impl, const IndexTensor& indice
   const IdCheck scan = host_ops().scan_ids(host_ids(ids, indices.size()), config.input_dim);
   if (scan.out_of_range == 0) return {};
   std::string message = out_of_range_message(indices, scan.first_position, scan.first_id, config.input_dim);
-  if (config.bounds_check == BoundsCheck::error) throw Error(Status::out_of_range, message);
+  EMBEDKIT_EXPECTS(config.bounds_check != BoundsCheck::error, Status::out_of_range, "{}", message);
   return {scan.out_of_range, std::move(message)};
 }
 
@@ -153,7 +138,7 @@ class IdsCheck {
     if (by_backend_ && report_.out_of_range > 0) {
       std::string message =
           out_of_range_message(indices_, report_.first_position, report_.first_id, impl_.config.input_dim);
-      if (impl_.config.bounds_check == BoundsCheck::error) throw Error(Status::out_of_range, message);
+      EMBEDKIT_EXPECTS(impl_.config.bounds_check != BoundsCheck::error, Status::out_of_range, "{}", message);
       filled_ = {report_.out_of_range, std::move(message)};
     }
     return filled_;

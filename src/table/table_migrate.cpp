@@ -4,6 +4,7 @@
 
 #include "backend/backends.hpp"
 #include "placement/placement_inputs.hpp"
+#include "core/expects.hpp"
 #include "core/log.hpp"
 #include "table/table_impl.hpp"
 
@@ -21,18 +22,13 @@ using Impl = EmbeddingTable::Impl;
 detail::Backend& target_backend(Impl& impl, std::string_view device) {
   if (device == "cpu") return detail::cpu_backend();
   Context::Impl& context = impl.context->impl();
-  if (device != "cuda" && !(context.device && device == context.device->name())) {
-    throw Error(Status::invalid_argument,
-                fmt::format("migrate: device must be 'cpu' or 'cuda'{}, got '{}'",
-                            context.device ? " or '" + context.device->name() + "'" : std::string(), device));
-  }
-  if (!context.device) {
-    throw Error(Status::unsupported, fmt::format("migrate: table '{}' cannot move to '{}': {}", impl.config.name,
-                                                 device,
-                                                 context.built_with_cuda
-                                                     ? "no CUDA device is usable (" + context.no_device_reason + ")"
-                                                     : std::string("this embedkit was built without CUDA")));
-  }
+  EMBEDKIT_EXPECTS(device == "cuda" || (context.device && device == context.device->name()), Status::invalid_argument,
+                   "migrate: device must be 'cpu' or 'cuda'{}, got '{}'",
+                   context.device ? " or '" + context.device->name() + "'" : std::string(), device);
+  EMBEDKIT_EXPECTS(context.device, Status::unsupported, "migrate: table '{}' cannot move to '{}': {}", impl.config.name,
+                   device,
+                   context.built_with_cuda ? "no CUDA device is usable (" + context.no_device_reason + ")"
+                                           : std::string("this embedkit was built without CUDA"));
   return *context.device;
 }
 
@@ -93,11 +89,9 @@ void EmbeddingTable::migrate(std::string_view device) {
 
 void EmbeddingTable::set_cuda_stream(void* stream) {
   std::unique_lock lock(impl_->mutex);
-  if (impl_->backend->kind() != DeviceKind::cuda) {
-    throw Error(Status::unsupported,
-                fmt::format("table '{}' is on {}: a CUDA stream applies only to tables on a CUDA device",
-                            impl_->config.name, impl_->backend->name()));
-  }
+  EMBEDKIT_EXPECTS(impl_->backend->kind() == DeviceKind::cuda, Status::unsupported,
+                   "table '{}' is on {}: a CUDA stream applies only to tables on a CUDA device", impl_->config.name,
+                   impl_->backend->name());
   impl_->cuda_stream = stream;
 }
 

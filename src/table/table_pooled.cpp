@@ -3,6 +3,7 @@
 #include <embedkit/status.hpp>
 #include <embedkit/table.hpp>
 
+#include "core/expects.hpp"
 #include "core/offsets.hpp"
 #include "core/shape.hpp"
 #include "backend/staging.hpp"
@@ -18,20 +19,14 @@ namespace detail {
 
 std::int64_t check_pooled_arguments(const IndexTensor& indices, std::span<const std::int64_t> offsets, PoolingMode mode,
                                     std::span<const float> per_sample_weights) {
-  if (indices.shape().size() != 1) {
-    throw Error(Status::shape_mismatch,
-                fmt::format("pooled lookup indices must be 1-D, got shape {}", format_shape(indices.shape())));
-  }
+  EMBEDKIT_EXPECTS(indices.shape().size() == 1, Status::shape_mismatch, "pooled lookup indices must be 1-D, got shape {}",
+                   format_shape(indices.shape()));
   check_offsets(offsets, indices.size());
-  if (!per_sample_weights.empty() && picks_entry(mode)) {
-    throw Error(Status::invalid_argument,
-                fmt::format("per_sample_weights are not supported with pooling mode '{}'", to_string(mode)));
-  }
-  if (!per_sample_weights.empty() && per_sample_weights.size() != static_cast<std::size_t>(indices.size())) {
-    throw Error(Status::shape_mismatch,
-                fmt::format("per_sample_weights shape must be ({},), the shape of indices, got ({},)", indices.size(),
-                            per_sample_weights.size()));
-  }
+  EMBEDKIT_EXPECTS(per_sample_weights.empty() || !picks_entry(mode), Status::invalid_argument,
+                   "per_sample_weights are not supported with pooling mode '{}'", to_string(mode));
+  EMBEDKIT_EXPECTS(per_sample_weights.empty() || per_sample_weights.size() == static_cast<std::size_t>(indices.size()),
+                   Status::shape_mismatch, "per_sample_weights shape must be ({},), the shape of indices, got ({},)",
+                   indices.size(), per_sample_weights.size());
   return static_cast<std::int64_t>(offsets.size()) - 1;
 }
 
@@ -39,10 +34,7 @@ std::int64_t check_pooled_arguments(const IndexTensor& indices, std::span<const 
 
 Array<float> EmbeddingTable::lookup_pooled(const IndexTensor& indices, std::span<const std::int64_t> offsets,
                                            PoolingMode mode, std::span<const float> per_sample_weights) const {
-  Array<float> out;
-  const std::int64_t bags = offsets.empty() ? 0 : static_cast<std::int64_t>(offsets.size()) - 1;
-  out.shape = {bags, output_dim()};
-  out.values.resize(static_cast<std::size_t>(detail::checked_numel(out.shape, "pooled output", sizeof(float))));
+  Array<float> out = detail::pooled_output(offsets, output_dim());
   lookup_pooled(indices, offsets, mode, per_sample_weights, out.values);
   return out;
 }
@@ -53,10 +45,7 @@ void EmbeddingTable::lookup_pooled(const IndexTensor& indices, std::span<const s
   const TableConfig& config = impl_->config;
   const std::int64_t bags = detail::check_pooled_arguments(indices, offsets, mode, per_sample_weights);
   const bool weighted = !per_sample_weights.empty();
-  if (out.size() != static_cast<std::size_t>(bags) * static_cast<std::size_t>(config.output_dim)) {
-    throw Error(Status::shape_mismatch, fmt::format("pooled output must hold {} x {} floats, got {}", bags,
-                                                    config.output_dim, out.size()));
-  }
+  detail::expect_floats("pooled output", out.size(), bags, config.output_dim);
   std::shared_lock lock(impl_->mutex);
   detail::check_output_apart(*impl_, {"out", out.data(), out.size_bytes()},
                              {{"indices", indices.data(), detail::index_bytes(indices)},

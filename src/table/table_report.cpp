@@ -3,6 +3,7 @@
 #include <embedkit/version.hpp>
 
 #include "config/config_json.hpp"
+#include "core/ids.hpp"
 #include "core/shape.hpp"
 #include "table/table_impl.hpp"
 
@@ -40,12 +41,9 @@ Summary EmbeddingTable::summary(const IndexTensor& batch) const {
   Summary summary = this->summary(batch.shape());
   summary.batch_entries = batch.size();
   if (impl_->config.mask_zero) {
-    const auto zeros = [&](const auto* ids) {
+    summary.padding_entries = detail::with_ids(batch, [&](const auto* ids) {
       return static_cast<std::int64_t>(std::count(ids, ids + batch.size(), 0));
-    };
-    summary.padding_entries = batch.type() == IndexType::int32
-                                  ? zeros(static_cast<const std::int32_t*>(batch.data()))
-                                  : zeros(static_cast<const std::int64_t*>(batch.data()));
+    });
   }
   return summary;
 }

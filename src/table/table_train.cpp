@@ -3,6 +3,8 @@
 #include <embedkit/table.hpp>
 
 #include "backend/backends.hpp"
+#include "core/expects.hpp"
+#include "core/ids.hpp"
 #include "core/log.hpp"
 #include "table/pooled_entry_gradients.hpp"
 #include "core/shape.hpp"
@@ -46,14 +48,6 @@ detail::StepScalars step_scalars(const TableConfig& config, std::int64_t t) {
   s.ftrl_l2 = static_cast<float>(o.l2_regularization_strength) + static_cast<float>(o.beta) / (2.0f * s.learning_rate);
   s.ftrl_l2_shrinkage = static_cast<float>(o.l2_shrinkage_regularization_strength);
   return s;
-}
-
-void check_grad_size(std::string_view name, std::size_t got, std::int64_t rows, std::int64_t dim,
-                     std::string_view shape_text) {
-  if (got != static_cast<std::size_t>(rows) * static_cast<std::size_t>(dim)) {
-    throw Error(Status::shape_mismatch,
-                fmt::format("{} must hold {} x {} floats for {}, got {}", name, rows, dim, shape_text, got));
-  }
 }
 
 // A folded gradient for the ids of [row_begin, row_end), with the rows a step must leave alone.
@@ -327,12 +321,11 @@ std::int64_t apply_custom(Impl& impl, const std::vector<Part>& parts, const deta
         }
         config.optimizer.custom_update(ids[u], w, g.data(), row_state, static_cast<int>(dim));
         const std::string fault = judge ? custom_update_fault(w, dim, row_state, width) : std::string();
-        if (!fault.empty() && config.nonfinite_gradients == NonFiniteGradients::error) {
-          throw Error(Status::invalid_argument,
-                      fmt::format("table '{}': the custom update of id {} is not finite ({}, from finite inputs); "
-                                  "nothing changed (nonfinite_gradients is 'error')",
-                                  config.name, ids[u], fault));
-        }
+        EMBEDKIT_EXPECTS(fault.empty() || config.nonfinite_gradients != NonFiniteGradients::error,
+                         Status::invalid_argument,
+                         "table '{}': the custom update of id {} is not finite ({}, from finite inputs); nothing "
+                         "changed (nonfinite_gradients is 'error')",
+                         config.name, ids[u], fault);
         if (!fault.empty()) {
           restore(ids[u], at);
           ++rejected;
@@ -364,12 +357,9 @@ void record_nonfinite(Impl& impl, std::int64_t nonfinite) {
 // step the count would overflow: the step is refused, not wrapped, before anything changes.
 detail::StepPlan step_plan(const Impl& impl) {
   const TableConfig& config = impl.config;
-  if (impl.step >= detail::kMaxStep) {
-    throw Error(Status::invalid_argument,
-                fmt::format("table '{}' is at step {}, the last step a table takes (steps count to 2^53): no "
-                            "further train step",
-                            config.name, impl.step.load()));
-  }
+  EMBEDKIT_EXPECTS(impl.step < detail::kMaxStep, Status::invalid_argument,
+                   "table '{}' is at step {}, the last step a table takes (steps count to 2^53): no further train step",
+                   config.name, impl.step.load());
   detail::StepPlan plan;
   plan.kind = config.optimizer.kind;
   plan.scalars = step_scalars(config, impl.step + 1);
@@ -388,13 +378,10 @@ void refuse_nonfinite_updates(Impl& impl, const std::vector<Part>& parts, detail
     plan.row_end = part.row_end;
     const std::int64_t id =
         impl.backend->first_rejected_update(impl.view(), part.grad, part.skip.as<std::uint8_t>(), plan);
-    if (id >= 0) {
-      throw Error(Status::invalid_argument,
-                  fmt::format("table '{}': the update of id {} is not finite (its weights or optimizer state would "
-                              "hold NaN or infinity, from finite inputs); nothing changed (nonfinite_gradients is "
-                              "'error')",
-                              impl.config.name, id));
-    }
+    EMBEDKIT_EXPECTS(id < 0, Status::invalid_argument,
+                     "table '{}': the update of id {} is not finite (its weights or optimizer state would hold NaN or "
+                     "infinity, from finite inputs); nothing changed (nonfinite_gradients is 'error')",
+                     impl.config.name, id);
   }
 }
 
@@ -485,8 +472,7 @@ SparseGrad concatenate(const Impl& impl, const std::vector<Part>& parts) {
 }
 
 void check_lookup_grad(const Impl& impl, const IndexTensor& indices, std::span<const float> grad_out) {
-  check_grad_size("grad_out", grad_out.size(), indices.size(), impl.config.output_dim,
-                  "indices of shape " + detail::format_shape(indices.shape()));
+  detail::expect_floats("grad_out", grad_out.size(), indices, impl.config.output_dim);
 }
 
 // The folded parts of a lookup batch whose gradient has been checked (check_lookup_grad).
@@ -505,7 +491,7 @@ std::int64_t check_pooled_grad(const Impl& impl, const IndexTensor& indices, std
                                PoolingMode mode, std::span<const float> per_sample_weights,
                                std::span<const float> grad_bags) {
   const std::int64_t bags = detail::check_pooled_arguments(indices, offsets, mode, per_sample_weights);
-  check_grad_size("grad_bags", grad_bags.size(), bags, impl.config.output_dim, fmt::format("{} bags", bags));
+  detail::expect_floats("grad_bags", grad_bags.size(), bags, impl.config.output_dim, "bags");
   return bags;
 }
 
@@ -520,22 +506,17 @@ std::vector<Part> pooled_parts(Impl& impl, const IndexTensor& indices, std::span
 }
 
 void check_sparse_grad(const TableConfig& config, const SparseGrad& grad) {
-  if (grad.dim != config.output_dim) {
-    throw Error(Status::shape_mismatch,
-                fmt::format("sparse gradient dim {} does not match output_dim {}", grad.dim, config.output_dim));
-  }
+  EMBEDKIT_EXPECTS(grad.dim == config.output_dim, Status::shape_mismatch,
+                   "sparse gradient dim {} does not match output_dim {}", grad.dim, config.output_dim);
   const auto unique = static_cast<std::int64_t>(grad.unique_ids.size());
-  check_grad_size("sparse gradient rows", grad.rows.size(), unique, grad.dim, fmt::format("{} unique ids", unique));
+  detail::expect_floats("sparse gradient rows", grad.rows.size(), unique, grad.dim, "unique ids");
   for (std::int64_t u = 0; u < unique; ++u) {
     const std::int64_t id = grad.unique_ids[u];
-    if (id < 0 || id >= config.input_dim) {
-      throw Error(Status::out_of_range, fmt::format("unique_ids[{}] = {} is not in [0, {})", u, id, config.input_dim));
-    }
-    if (u > 0 && id <= grad.unique_ids[u - 1]) {
-      throw Error(Status::invalid_argument,
-                  fmt::format("unique_ids[{}] = {} does not exceed unique_ids[{}] = {}; ids must be strictly increasing",
-                              u, id, u - 1, grad.unique_ids[u - 1]));
-    }
+    EMBEDKIT_EXPECTS(id >= 0 && id < config.input_dim, Status::out_of_range, "unique_ids[{}] = {} is not in [0, {})",
+                     u, id, config.input_dim);
+    EMBEDKIT_EXPECTS(u == 0 || id > grad.unique_ids[u - 1], Status::invalid_argument,
+                     "unique_ids[{}] = {} does not exceed unique_ids[{}] = {}; ids must be strictly increasing", u, id,
+                     u - 1, grad.unique_ids[u - 1]);
   }
 }
 
