@@ -4,6 +4,7 @@
 #include <embedkit/detail/init_sampler.hpp>
 
 #include "config/config_json.hpp"
+#include "core/expects.hpp"
 #include "core/float32_range.hpp"
 #include "config/initializer_json.hpp"
 #include "config/json_document.hpp"
@@ -51,10 +52,8 @@ PlacementPolicy parse_placement(const nlohmann::json& value) {
 // A Keras option embedkit does not implement is accepted at its default and refused otherwise.
 void require_keras_default(std::string_view key, const nlohmann::json& value, bool is_default,
                            std::string_view default_text) {
-  if (is_default) return;
-  throw Error(Status::unsupported,
-              fmt::format("{} = {} is not supported by embedkit (only the Keras default, {})", key,
-                          detail::json_repr(value), default_text));
+  EMBEDKIT_EXPECTS(is_default, Status::unsupported, "{} = {} is not supported by embedkit (only the Keras default, {})",
+                   key, detail::json_repr(value), default_text);
 }
 
 // input_length: null or a positive integer; batch_input_shape: null or a list of those.
@@ -67,11 +66,8 @@ void check_shape_hint(const nlohmann::json& value, std::string_view key) {
     ok = true;
     for (const auto& d : value) ok = ok && dimension_ok(d);
   }
-  if (!ok) {
-    throw Error(Status::invalid_argument,
-                fmt::format("{} must be null, a positive integer or a list of them, got {}", key,
-                            detail::json_repr(value)));
-  }
+  EMBEDKIT_EXPECTS(ok, Status::invalid_argument, "{} must be null, a positive integer or a list of them, got {}", key,
+                   detail::json_repr(value));
 }
 
 }  // namespace
@@ -85,10 +81,8 @@ std::string TableConfig::to_json() const { return detail::config_to_json(*this).
 namespace detail {
 
 TableConfig config_from_json(const nlohmann::json& document) {
-  if (!document.is_object()) {
-    throw Error(Status::invalid_argument,
-                fmt::format("config must be a JSON object, got {}", detail::json_repr(document)));
-  }
+  EMBEDKIT_EXPECTS(document.is_object(), Status::invalid_argument, "config must be a JSON object, got {}",
+                   detail::json_repr(document));
   TableConfig config;
   bool has_input_dim = false, has_output_dim = false;
   for (const auto& [key, value] : document.items()) {
@@ -144,8 +138,8 @@ TableConfig config_from_json(const nlohmann::json& document) {
       throw Error(Status::invalid_argument, fmt::format("unknown config key '{}'", key));
     }
   }
-  if (!has_input_dim) throw Error(Status::invalid_argument, "config is missing the required key 'input_dim'");
-  if (!has_output_dim) throw Error(Status::invalid_argument, "config is missing the required key 'output_dim'");
+  EMBEDKIT_EXPECTS(has_input_dim, Status::invalid_argument, "config is missing the required key 'input_dim'");
+  EMBEDKIT_EXPECTS(has_output_dim, Status::invalid_argument, "config is missing the required key 'output_dim'");
   config.validate();
   return config;
 }
@@ -153,25 +147,16 @@ TableConfig config_from_json(const nlohmann::json& document) {
 }  // namespace detail
 
 void TableConfig::validate() const {
-  if (input_dim <= 0) {
-    throw Error(Status::invalid_argument, fmt::format("input_dim must be a positive integer, got {}", input_dim));
-  }
-  if (output_dim <= 0) {
-    throw Error(Status::invalid_argument, fmt::format("output_dim must be a positive integer, got {}", output_dim));
-  }
-  if (output_dim > kMaxOutputDim) {
-    throw Error(Status::invalid_argument,
-                fmt::format("output_dim must be at most {}, got {}", kMaxOutputDim, output_dim));
-  }
-  if (padding_idx && (*padding_idx < 0 || *padding_idx >= input_dim)) {
-    throw Error(Status::invalid_argument,
-                fmt::format("padding_idx must be in [0, input_dim) = [0, {}), got {}", input_dim, *padding_idx));
-  }
+  EMBEDKIT_EXPECTS(input_dim > 0, Status::invalid_argument, "input_dim must be a positive integer, got {}", input_dim);
+  EMBEDKIT_EXPECTS(output_dim > 0, Status::invalid_argument, "output_dim must be a positive integer, got {}",
+                   output_dim);
+  EMBEDKIT_EXPECTS(output_dim <= kMaxOutputDim, Status::invalid_argument, "output_dim must be at most {}, got {}",
+                   kMaxOutputDim, output_dim);
+  EMBEDKIT_EXPECTS(!padding_idx || (*padding_idx >= 0 && *padding_idx < input_dim), Status::invalid_argument,
+                   "padding_idx must be in [0, input_dim) = [0, {}), got {}", input_dim, *padding_idx);
   optimizer.validate();
-  if (max_batch_lookups <= 0) {
-    throw Error(Status::invalid_argument,
-                fmt::format("max_batch_lookups must be a positive integer, got {}", max_batch_lookups));
-  }
+  EMBEDKIT_EXPECTS(max_batch_lookups > 0, Status::invalid_argument, "max_batch_lookups must be a positive integer, got {}",
+                   max_batch_lookups);
   const Initializer& init = embeddings_initializer;
   for (const auto& [field, value] : {std::pair{"minval", init.minval}, {"maxval", init.maxval},
                                     {"mean", init.mean}, {"stddev", init.stddev},
@@ -191,19 +176,13 @@ void TableConfig::validate() const {
     detail::require_float32(embeddings_regularizer->l2, "embeddings_regularizer l2");
   }
   detail::require_float32(embeddings_constraint.max_value, "embeddings_constraint max_value");
-  if (init.kind == InitializerKind::uniform && init.minval > init.maxval) {
-    throw Error(Status::invalid_argument,
-                fmt::format("embeddings_initializer minval must not exceed maxval, got minval {} > maxval {}",
-                            init.minval, init.maxval));
-  }
-  if (init.stddev < 0) {
-    throw Error(Status::invalid_argument,
-                fmt::format("embeddings_initializer stddev must be non-negative, got {}", init.stddev));
-  }
-  if (init.kind == InitializerKind::variance_scaling && init.scale <= 0) {
-    throw Error(Status::invalid_argument,
-                fmt::format("embeddings_initializer scale must be positive, got {}", init.scale));
-  }
+  EMBEDKIT_EXPECTS(!(init.kind == InitializerKind::uniform && init.minval > init.maxval), Status::invalid_argument,
+                   "embeddings_initializer minval must not exceed maxval, got minval {} > maxval {}", init.minval,
+                   init.maxval);
+  EMBEDKIT_EXPECTS(!(init.stddev < 0), Status::invalid_argument,
+                   "embeddings_initializer stddev must be non-negative, got {}", init.stddev);
+  EMBEDKIT_EXPECTS(!(init.kind == InitializerKind::variance_scaling && init.scale <= 0), Status::invalid_argument,
+                   "embeddings_initializer scale must be positive, got {}", init.scale);
 }
 
 namespace detail {

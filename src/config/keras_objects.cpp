@@ -3,6 +3,7 @@
 #include <embedkit/status.hpp>
 
 #include "config/json_fields.hpp"
+#include "core/expects.hpp"
 
 #include <fmt/format.h>
 
@@ -15,9 +16,7 @@ namespace {
 constexpr double kKerasDefaultPenalty = 0.01;
 
 std::string class_name_of(const nlohmann::json& object, std::string_view what) {
-  if (!object.contains("class_name")) {
-    throw Error(Status::invalid_argument, fmt::format("{} object has no 'class_name'", what));
-  }
+  EMBEDKIT_EXPECTS(object.contains("class_name"), Status::invalid_argument, "{} object has no 'class_name'", what);
   return string(object["class_name"], fmt::format("{} class_name", what));
 }
 
@@ -48,16 +47,15 @@ void reject_unknown_keys(const nlohmann::json& object, std::string_view where,
   for (const auto& [key, value] : object.items()) {
     bool found = false;
     for (const std::string_view name : known) found = found || key == name;
-    if (!found) throw Error(Status::invalid_argument, fmt::format("unknown key '{}' in {}", key, where));
+    EMBEDKIT_EXPECTS(found, Status::invalid_argument, "unknown key '{}' in {}", key, where);
   }
 }
 
 nlohmann::json keras_object_config(const nlohmann::json& object, std::string_view what) {
   reject_unknown_keys(object, what, {"module", "class_name", "config", "registered_name"});
   const nlohmann::json config = object.value("config", nlohmann::json::object());
-  if (!config.is_object()) {
-    throw Error(Status::invalid_argument, fmt::format("{} config must be an object, got {}", what, json_repr(config)));
-  }
+  EMBEDKIT_EXPECTS(config.is_object(), Status::invalid_argument, "{} config must be an object, got {}", what,
+                   json_repr(config));
   return config;
 }
 
@@ -91,10 +89,8 @@ std::optional<Regularizer> regularizer_from_json(const nlohmann::json& value) {
     throw Error(Status::invalid_argument,
                 fmt::format("unknown {} '{}' (expected L1, L2 or L1L2)", kWhat, name));
   }
-  if (regularizer.l1 < 0 || regularizer.l2 < 0) {
-    throw Error(Status::invalid_argument,
-                fmt::format("{} penalties must be non-negative, got l1 {} and l2 {}", kWhat, regularizer.l1, regularizer.l2));
-  }
+  EMBEDKIT_EXPECTS(!(regularizer.l1 < 0 || regularizer.l2 < 0), Status::invalid_argument,
+                   "{} penalties must be non-negative, got l1 {} and l2 {}", kWhat, regularizer.l1, regularizer.l2);
   return regularizer;
 }
 
@@ -117,10 +113,8 @@ Constraint constraint_from_json(const nlohmann::json& value) {
     require_row_axis(config, "MaxNorm");
     constraint.kind = ConstraintKind::max_norm;
     if (config.contains("max_value")) constraint.max_value = finite_number(config["max_value"], "embeddings_constraint max_value");
-    if (constraint.max_value < 0) {
-      throw Error(Status::invalid_argument,
-                  fmt::format("embeddings_constraint max_value must be non-negative, got {}", constraint.max_value));
-    }
+    EMBEDKIT_EXPECTS(!(constraint.max_value < 0), Status::invalid_argument,
+                     "embeddings_constraint max_value must be non-negative, got {}", constraint.max_value);
   } else if (name == "UnitNorm" || name == "unit_norm") {
     reject_unknown_keys(config, where, {"axis"});
     require_row_axis(config, "UnitNorm");
@@ -160,10 +154,8 @@ void check_dtype_policy(const nlohmann::json& value) {
     name = value.get<std::string>();
   } else if (value.is_object()) {
     const std::string class_name = class_name_of(value, "dtype");
-    if (class_name != "DTypePolicy" && class_name != "FloatDTypePolicy") {
-      throw Error(Status::unsupported,
-                  fmt::format("dtype policy '{}' is not supported: embedkit tables are float32", class_name));
-    }
+    EMBEDKIT_EXPECTS(class_name == "DTypePolicy" || class_name == "FloatDTypePolicy", Status::unsupported,
+                     "dtype policy '{}' is not supported: embedkit tables are float32", class_name);
     const nlohmann::json config = keras_object_config(value, "dtype");
     reject_unknown_keys(config, "dtype config", {"name"});
     name = config.contains("name") ? string(config["name"], "dtype name") : "float32";
@@ -171,10 +163,8 @@ void check_dtype_policy(const nlohmann::json& value) {
     throw Error(Status::invalid_argument,
                 fmt::format("dtype must be a string or a Keras DTypePolicy object, got {}", json_repr(value)));
   }
-  if (name != "float32") {
-    throw Error(Status::unsupported,
-                fmt::format("dtype '{}' is not supported: embedkit tables are float32 for now", name));
-  }
+  EMBEDKIT_EXPECTS(name == "float32", Status::unsupported, "dtype '{}' is not supported: embedkit tables are float32 for now",
+                   name);
 }
 
 }  // namespace embedkit::detail

@@ -4,6 +4,8 @@
 
 #include <embedkit/status.hpp>
 
+#include "core/expects.hpp"
+
 #include <fmt/format.h>
 
 #include <cmath>
@@ -17,10 +19,8 @@ constexpr double kFloat32Max = static_cast<double>(std::numeric_limits<float>::m
 
 /// @throws Error(invalid_argument) `WHAT must fit a float32, got V (|value| <= 3.4028234663852886e+38)`.
 inline void require_float32(double value, std::string_view what) {
-  if (!(std::abs(value) <= kFloat32Max)) {
-    throw Error(Status::invalid_argument,
-                fmt::format("{} must fit a float32, got {} (|value| <= {})", what, value, kFloat32Max));
-  }
+  EMBEDKIT_EXPECTS(std::abs(value) <= kFloat32Max, Status::invalid_argument,
+                   "{} must fit a float32, got {} (|value| <= {})", what, value, kFloat32Max);
 }
 
 }  // namespace embedkit::detail

@@ -4,6 +4,8 @@
 
 #include <embedkit/status.hpp>
 
+#include "core/expects.hpp"
+
 #include <fmt/format.h>
 
 #include <cstdint>
@@ -22,9 +24,7 @@ inline constexpr std::int64_t kMaxStep = kExactDoubleLimit;
 /// otherwise Error(invalid_argument) `step 9007199254740993 is not in [0, 9007199254740992]`, which
 /// each manifest reader prefixes with its file.
 inline std::int64_t checked_step(std::int64_t step) {
-  if (step < 0 || step > kMaxStep) {
-    throw Error(Status::invalid_argument, fmt::format("step {} is not in [0, {}]", step, kMaxStep));
-  }
+  EMBEDKIT_EXPECTS(step >= 0 && step <= kMaxStep, Status::invalid_argument, "step {} is not in [0, {}]", step, kMaxStep);
   return step;
 }
 

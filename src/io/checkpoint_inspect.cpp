@@ -2,6 +2,7 @@
 #include <embedkit/checkpoint.hpp>
 #include <embedkit/status.hpp>
 
+#include "core/expects.hpp"
 #include "io/checkpoint_names.hpp"
 #include "io/files.hpp"
 #include "io/npy.hpp"
@@ -52,11 +53,10 @@ CheckpointInfo inspect_checkpoint(std::string_view directory) {
       detail::check_listed_name(file.name);
       // The size against the manifest's shape before a byte is read: a sparse 100 GiB file is refused.
       const std::string bytes = detail::read_npy_file(dir + "/" + file.name, file.name, &file.shape);
-      if (detail::checkpoint_checksum(bytes) != checksums[k]) {
-        throw Error(Status::io_error, fmt::format("{}: checksum mismatch", file.name));
-      }
+      EMBEDKIT_EXPECTS(detail::checkpoint_checksum(bytes) == checksums[k], Status::io_error, "{}: checksum mismatch",
+                       file.name);
       const detail::NpyArray array = detail::parse_npy(bytes, file.name);
-      if (array.shape != file.shape) throw Error(Status::io_error, fmt::format("{}: shape differs from the manifest's", file.name));
+      EMBEDKIT_EXPECTS(array.shape == file.shape, Status::io_error, "{}: shape differs from the manifest's", file.name);
       file.ok = true;
       if (file.role != "weights" || array.shape.size() != 2) continue;
       const std::int64_t rows = array.shape[0], dim = array.shape[1];

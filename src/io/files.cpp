@@ -2,6 +2,7 @@
 
 #include <embedkit/status.hpp>
 
+#include "core/expects.hpp"
 #include "core/log.hpp"
 
 #include <fmt/format.h>
@@ -86,10 +87,8 @@ std::string InputFile::read(std::uint64_t offset, std::uint64_t count) const {
 
 std::string read_file(const std::string& path, std::uint64_t max_bytes) {
   const InputFile file(path);
-  if (file.size() > max_bytes) {
-    throw Error(Status::io_error, fmt::format("{}: the file holds {} bytes, more than the {} it may", path, file.size(),
-                                              max_bytes));
-  }
+  EMBEDKIT_EXPECTS(file.size() <= max_bytes, Status::io_error, "{}: the file holds {} bytes, more than the {} it may",
+                   path, file.size(), max_bytes);
   return file.read(0, file.size());
 }
 
@@ -120,9 +119,8 @@ void sync_directory(const std::string& directory) {
 void ensure_directory(const std::string& directory) {
   if (::mkdir(directory.c_str(), 0755) != 0 && errno != EEXIST) fail("cannot create directory", directory);
   struct stat info {};
-  if (::stat(directory.c_str(), &info) != 0 || !S_ISDIR(info.st_mode)) {
-    throw Error(Status::io_error, fmt::format("{}: not a directory", directory));
-  }
+  EMBEDKIT_EXPECTS(::stat(directory.c_str(), &info) == 0 && S_ISDIR(info.st_mode), Status::io_error,
+                   "{}: not a directory", directory);
 }
 
 DirectoryLock::DirectoryLock(const std::string& directory) : fd_(-1) {
@@ -158,7 +156,8 @@ void checkpoint_fault_point(std::string_view point) {
 }
 
 void check_checkpoint_directory(std::string_view directory) {
-  if (directory.empty()) throw Error(Status::invalid_argument, "checkpoint directory is empty (use \".\" for this one)");
+  EMBEDKIT_EXPECTS(!directory.empty(), Status::invalid_argument,
+                   "checkpoint directory is empty (use \".\" for this one)");
 }
 
 }  // namespace embedkit::detail

@@ -2,6 +2,7 @@
 #include <embedkit/pretrained.hpp>
 #include <embedkit/status.hpp>
 
+#include "core/expects.hpp"
 #include "core/host_memory.hpp"
 #include "io/files.hpp"
 #include "io/npy.hpp"
@@ -55,11 +56,9 @@ std::string file_name(const std::string& path) {
 std::string read_text_file(const std::string& path) {
   const detail::InputFile file(path);
   const std::uint64_t available = detail::host_memory_available();
-  if (file.size() > available) {
-    throw Error(Status::out_of_memory, fmt::format("{}: the file holds {} bytes, more than the {} bytes of host memory "
-                                                   "available to read it",
-                                                   path, file.size(), available));
-  }
+  EMBEDKIT_EXPECTS(file.size() <= available, Status::out_of_memory,
+                   "{}: the file holds {} bytes, more than the {} bytes of host memory available to read it", path,
+                   file.size(), available);
   return file.read(0, file.size());
 }
 
@@ -82,23 +81,18 @@ void load_pretrained_npy(EmbeddingTable& table, const std::string& npy_path) {
 PretrainedCoverage load_pretrained_text(EmbeddingTable& table, const std::string& vectors_path,
                                         const std::string& vocabulary_path, std::int64_t reserved) {
   const std::int64_t dim = table.output_dim();
-  if (reserved < 0 || reserved >= table.input_dim()) {
-    throw Error(Status::invalid_argument,
-                fmt::format("reserved leading indices must be in [0, {}), got {}", table.input_dim(), reserved));
-  }
+  EMBEDKIT_EXPECTS(reserved >= 0 && reserved < table.input_dim(), Status::invalid_argument,
+                   "reserved leading indices must be in [0, {}), got {}", table.input_dim(), reserved);
   const std::string vocabulary_text = read_text_file(vocabulary_path);
   const std::vector<std::string_view> tokens = lines_of(vocabulary_text);
   const auto vocabulary = static_cast<std::int64_t>(tokens.size());
-  if (vocabulary + reserved > table.input_dim()) {
-    throw Error(Status::invalid_argument,
-                fmt::format("{}: {} tokens after {} reserved indices need input_dim {}, but the table has {} ({} too "
-                            "many){}",
-                            file_name(vocabulary_path), vocabulary, reserved, vocabulary + reserved,
-                            table.input_dim(), vocabulary + reserved - table.input_dim(),
-                            table.config().mask_zero && reserved == 0
-                                ? "; mask_zero reserves index 0: pass reserved = 1 and input_dim = vocabulary + 1"
-                                : ""));
-  }
+  EMBEDKIT_EXPECTS(vocabulary + reserved <= table.input_dim(), Status::invalid_argument,
+                   "{}: {} tokens after {} reserved indices need input_dim {}, but the table has {} ({} too many){}",
+                   file_name(vocabulary_path), vocabulary, reserved, vocabulary + reserved, table.input_dim(),
+                   vocabulary + reserved - table.input_dim(),
+                   table.config().mask_zero && reserved == 0
+                       ? "; mask_zero reserves index 0: pass reserved = 1 and input_dim = vocabulary + 1"
+                       : "");
   std::unordered_map<std::string_view, std::int64_t> index_of;
   for (std::int64_t k = 0; k < vocabulary; ++k) index_of.emplace(tokens[k], reserved + k);
 
@@ -112,17 +106,13 @@ PretrainedCoverage load_pretrained_text(EmbeddingTable& table, const std::string
     const std::vector<std::string_view> fields = fields_of(lines[n]);
     if (fields.empty()) continue;
     if (n == 0 && fields.size() == 2 && is_integer(fields[0]) && is_integer(fields[1])) {
-      if (std::strtoll(std::string(fields[1]).c_str(), nullptr, 10) != dim) {
-        throw Error(Status::io_error, fmt::format("{}:1: the word2vec header says {} values per vector, the table has "
-                                                  "output_dim {}",
-                                                  name, fields[1], dim));
-      }
+      EMBEDKIT_EXPECTS(std::strtoll(std::string(fields[1]).c_str(), nullptr, 10) == dim, Status::io_error,
+                       "{}:1: the word2vec header says {} values per vector, the table has output_dim {}", name,
+                       fields[1], dim);
       continue;
     }
     const auto values = static_cast<std::int64_t>(fields.size()) - 1;
-    if (values != dim) {
-      throw Error(Status::io_error, fmt::format("{}:{}: expected {} values, got {}", name, n + 1, dim, values));
-    }
+    EMBEDKIT_EXPECTS(values == dim, Status::io_error, "{}:{}: expected {} values, got {}", name, n + 1, dim, values);
     const auto token = index_of.find(fields[0]);
     std::vector<float> row(static_cast<std::size_t>(dim));
     for (std::int64_t c = 0; c < dim; ++c) {
