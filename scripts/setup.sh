@@ -6,13 +6,14 @@
 # Debian's Python with venv and headers, and Debian's PyTorch, which the torch tests run against).
 # Open MPI (libopenmpi-dev, openmpi-bin) builds the sharded tables and runs their tests under mpirun.
 # ccache keeps compiled objects between runs (scripts/test.sh and demo.sh use it when present).
+# clang-format (14, Debian's) formats the sources and checks them in CI (scripts/format.sh).
 set -euo pipefail
 
 packages=(
   build-essential cmake ninja-build pkg-config ccache
   libspdlog-dev libfmt-dev nlohmann-json3-dev libdlpack-dev libcli11-dev libxxhash-dev
   libgtest-dev libgmock-dev libbenchmark-dev
-  clang libclang-rt-dev libomp-dev
+  clang clang-format libclang-rt-dev libomp-dev
   libopenmpi-dev openmpi-bin
 )
 for group in "$@"; do
