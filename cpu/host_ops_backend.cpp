@@ -153,18 +153,9 @@ void fold_pooled_rows(const TableView& table, const PooledBatch<Index>& batch, s
   fold_scaled(slot_bag.data(), [&](std::int64_t k) { return slot_scale[k]; });
 }
 
-// What the optimizer step writes and with what scalars.
-cpu::RowUpdate row_update(const TableView& table, const StepPlan& plan) {
-  cpu::RowUpdate update;
-  update.weights = table.weights;
-  update.dim = table.dim;
-  update.kind = plan.kind;
-  update.slot0 = table.slot0;
-  update.slot1 = table.slot1;
-  update.scalars = plan.scalars;
-  update.constraint = plan.constraint;
-  update.judge_results = plan.judge_results;
-  return update;
+// What the optimizer step writes and what it does there.
+cpu::RowStep row_step(const TableView& table, const StepPlan& plan) {
+  return cpu::RowStep{table.weights, table.slot0, table.slot1, table.dim, plan.rule};
 }
 
 // The fused step's end of each folded row: what mark_nonfinite (when skipping) and apply do to
@@ -172,8 +163,8 @@ cpu::RowUpdate row_update(const TableView& table, const StepPlan& plan) {
 // finish them does not change any bit.
 class FusedUpdate {
  public:
-  FusedUpdate(const TableView& table, const StepPlan& plan, const cpu::Segments& segments, bool skip_nonfinite)
-      : segments_(segments), skip_nonfinite_(skip_nonfinite), update_(row_update(table, plan)) {
+  FusedUpdate(const TableView& table, StepPlan plan, const cpu::Segments& segments, bool skip_nonfinite)
+      : segments_(segments), skip_nonfinite_(skip_nonfinite), update_(row_step(table, plan)) {
     if (plan.dense) throw Error(Status::internal, "a fused step takes a sparse plan");
   }
 
@@ -194,7 +185,7 @@ class FusedUpdate {
  private:
   const cpu::Segments& segments_;
   const bool skip_nonfinite_;
-  const cpu::RowUpdate update_;
+  const cpu::RowStep update_;
   std::atomic<std::int64_t> skipped_{0};
 };
 
@@ -279,7 +270,7 @@ FoldedGrad HostOpsBackend::fold_pooled_grad(const TableView& table, const Device
 }
 
 std::int64_t HostOpsBackend::fold_and_apply(const TableView& table, const DeviceIds& ids, const float* grad_rows,
-                                            const StepPlan& plan, bool skip_nonfinite, IdCheck* check) {
+                                            StepPlan plan, bool skip_nonfinite, IdCheck* check) {
   expect_table(table);
   expect_lookup_grad(table, ids, grad_rows);
   return with_typed(ids, [&](const auto* typed) -> std::int64_t {
@@ -297,7 +288,7 @@ std::int64_t HostOpsBackend::fold_and_apply(const TableView& table, const Device
 std::int64_t HostOpsBackend::fold_pooled_and_apply(const TableView& table, const DeviceIds& ids,
                                                    const std::int64_t* offsets, std::int64_t bags,
                                                    const float* sample_weights, PoolingMode mode,
-                                                   const float* grad_bags, const StepPlan& plan, bool skip_nonfinite,
+                                                   const float* grad_bags, StepPlan plan, bool skip_nonfinite,
                                                    IdCheck* check) {
   expect_pooled_grad(table, ids, offsets, bags, sample_weights, grad_bags);
   return with_typed(ids, [&](const auto* typed) -> std::int64_t {
@@ -343,10 +334,10 @@ std::int64_t HostOpsBackend::mark_nonfinite(const FoldedGrad& grad, std::int64_t
 }
 
 std::int64_t HostOpsBackend::apply(const TableView& table, const FoldedGrad& grad, const std::uint8_t* skip,
-                                   const StepPlan& plan) {
+                                   StepPlan plan) {
   expect_table(table);
   expect_device_memory(skip, static_cast<std::size_t>(grad.count), "skip flags");
-  const cpu::RowUpdate update = row_update(table, plan);
+  const cpu::RowStep update = row_step(table, plan);
   const auto* ids = grad.ids.as<const std::int64_t>();
   const auto* rows = grad.rows.as<const float>();
   if (plan.dense) {
@@ -356,10 +347,10 @@ std::int64_t HostOpsBackend::apply(const TableView& table, const FoldedGrad& gra
 }
 
 std::int64_t HostOpsBackend::first_rejected_update(const TableView& table, const FoldedGrad& grad,
-                                                   const std::uint8_t* skip, const StepPlan& plan) {
+                                                   const std::uint8_t* skip, StepPlan plan) {
   expect_table(table);
   expect_device_memory(skip, static_cast<std::size_t>(grad.count), "skip flags");
-  return cpu::first_rejected_update(row_update(table, plan), plan.dense, plan.row_begin, plan.row_end,
+  return cpu::first_rejected_update(row_step(table, plan), plan.dense, plan.row_begin, plan.row_end,
                                     grad.ids.as<const std::int64_t>(), grad.rows.as<const float>(), skip, grad.count,
                                     table.padding);
 }

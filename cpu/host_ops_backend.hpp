@@ -25,16 +25,16 @@ class HostOpsBackend : public Backend {
   /// The fused step on the CPU: each row is folded into a thread's scratch row, judged and applied
   /// there, so the sparse gradient is never written out nor read back. Offered by CpuBackend.
   std::int64_t fold_and_apply(const TableView& table, const DeviceIds& ids, const float* grad_rows,
-                              const StepPlan& plan, bool skip_nonfinite, IdCheck* check) override;
+                              StepPlan plan, bool skip_nonfinite, IdCheck* check) override;
   std::int64_t fold_pooled_and_apply(const TableView& table, const DeviceIds& ids, const std::int64_t* offsets,
                                      std::int64_t bags, const float* sample_weights, PoolingMode mode,
-                                     const float* grad_bags, const StepPlan& plan, bool skip_nonfinite,
+                                     const float* grad_bags, StepPlan plan, bool skip_nonfinite,
                                      IdCheck* check) override;
   std::int64_t mark_nonfinite(const FoldedGrad& grad, std::int64_t dim, std::uint8_t* skip) override;
   std::int64_t apply(const TableView& table, const FoldedGrad& grad, const std::uint8_t* skip,
-                     const StepPlan& plan) override;
+                     StepPlan plan) override;
   std::int64_t first_rejected_update(const TableView& table, const FoldedGrad& grad, const std::uint8_t* skip,
-                                     const StepPlan& plan) override;
+                                     StepPlan plan) override;
   void constrain_all(const TableView& table, const Constraint& constraint) override;
   double penalty(const float* weights, std::int64_t count, double l1, double l2) override;
 

@@ -21,11 +21,14 @@ float row_norm(const float* row, std::int64_t dim) {
 
 }  // namespace
 
+void constrain_row(float* row, std::int64_t dim, ConstraintKind constraint, float max_value) {
+  if (constraint == ConstraintKind::none) return;
+  const float norm = detail::needs_row_norm(constraint) ? row_norm(row, dim) : 0.0f;
+  for (std::int64_t c = 0; c < dim; ++c) row[c] = detail::constrained(constraint, row[c], norm, max_value);
+}
+
 void constrain_row(float* row, std::int64_t dim, const Constraint& constraint) {
-  if (constraint.kind == ConstraintKind::none) return;
-  const float norm = detail::needs_row_norm(constraint.kind) ? row_norm(row, dim) : 0.0f;
-  const auto max_value = static_cast<float>(constraint.max_value);
-  for (std::int64_t c = 0; c < dim; ++c) row[c] = detail::constrained(constraint.kind, row[c], norm, max_value);
+  constrain_row(row, dim, constraint.kind, static_cast<float>(constraint.max_value));
 }
 
 namespace {
@@ -51,10 +54,10 @@ float gradient_squares(std::int64_t dim, const Gradient& gradient) {
 // the weight (the shared functions return exactly those then): loops without the tests, which the
 // compiler vectorises.
 template <bool kPlain>
-void update_columns(const RowUpdate& update, std::int64_t id, const float* grad) {
+void update_columns(const RowStep& update, std::int64_t id, const float* grad) {
   const std::int64_t dim = update.dim;
   // A copy the loops can treat as invariant: the compiler hoists the row constants out of them.
-  const detail::StepScalars s = update.scalars;
+  const detail::StepScalars s = update.rule.scalars;
   float* __restrict w = update.weights + id * dim;
   const float* __restrict g_row = grad;
   const std::int64_t at = id * dim;
@@ -66,7 +69,7 @@ void update_columns(const RowUpdate& update, std::int64_t id, const float* grad)
     if constexpr (kPlain) return weight;
     return detail::decayed_weight(weight, s);
   };
-  const bool per_row_slot = detail::describe(update.kind).row_statistic;
+  const bool per_row_slot = detail::describe(update.rule.kind).row_statistic;
   float* __restrict slot0 = update.slot0 != nullptr && !per_row_slot ? update.slot0 + at : nullptr;
   float* __restrict slot1 = update.slot1 != nullptr ? update.slot1 + at : nullptr;
   // Every column: its gradient from w before the step, w decayed, then the optimizer's `step`.
@@ -80,7 +83,7 @@ void update_columns(const RowUpdate& update, std::int64_t id, const float* grad)
   // One loop per optimizer (detail::with_optimizer), its state read and written as its descriptor
   // lays it out: a slot it always keeps by reference, an optional one (SGD's momentum) through a
   // copy, none not at all.
-  detail::with_optimizer(update.kind, [&](auto kind) {
+  detail::with_optimizer(update.rule.kind, [&](auto kind) {
     constexpr OptimizerKind K = decltype(kind)::value;
     constexpr detail::OptimizerDescriptor descriptor = detail::describe(K);
     if constexpr (K == OptimizerKind::custom) {
@@ -112,8 +115,8 @@ void update_columns(const RowUpdate& update, std::int64_t id, const float* grad)
 namespace {
 
 // The optimizer's update of row `id`, before the constraint.
-void update_state(const RowUpdate& update, std::int64_t id, const float* grad) {
-  const detail::StepScalars& s = update.scalars;
+void update_state(const RowStep& update, std::int64_t id, const float* grad) {
+  const detail::StepScalars& s = update.rule.scalars;
   const bool plain =
       grad != nullptr && s.regularizer_l1 == 0.0f && s.regularizer_l2 == 0.0f && s.weight_decay == 0.0f;
   if (plain) {
@@ -131,7 +134,7 @@ struct RowPieces {
   std::int64_t floats = 0;
 };
 
-RowPieces row_pieces(const RowUpdate& update, std::int64_t id) {
+RowPieces row_pieces(const RowStep& update, std::int64_t id) {
   RowPieces pieces;
   const auto add = [&pieces](float* start, std::int64_t length) {
     pieces.start[pieces.count] = start;
@@ -141,7 +144,7 @@ RowPieces row_pieces(const RowUpdate& update, std::int64_t id) {
   const std::int64_t dim = update.dim;
   add(update.weights + id * dim, dim);
   if (update.slot0 != nullptr) {
-    if (detail::describe(update.kind).row_statistic) {
+    if (detail::describe(update.rule.kind).row_statistic) {
       add(update.slot0 + id, 1);
     } else {
       add(update.slot0 + id * dim, dim);
@@ -172,11 +175,11 @@ bool all_finite(const float* values, std::int64_t count) {
 
 // Whether every element of row `id` after its update passes detail::keeps_update, i.e. its weights
 // and each state slot are all finite (checked array by array, the same verdict).
-bool keeps_row(const RowUpdate& update, std::int64_t id) {
+bool keeps_row(const RowStep& update, std::int64_t id) {
   const std::int64_t dim = update.dim;
   bool keeps = all_finite(update.weights + id * dim, dim);
   if (update.slot0 != nullptr) {
-    keeps = keeps && (detail::describe(update.kind).row_statistic ? detail::finite_value(update.slot0[id])
+    keeps = keeps && (detail::describe(update.rule.kind).row_statistic ? detail::finite_value(update.slot0[id])
                                                                       : all_finite(update.slot0 + id * dim, dim));
   }
   if (update.slot1 != nullptr) keeps = keeps && all_finite(update.slot1 + id * dim, dim);
@@ -192,8 +195,8 @@ std::vector<float>& row_scratch(std::int64_t floats) {
 
 }  // namespace
 
-bool update_row(const RowUpdate& update, std::int64_t id, const float* grad) {
-  if (update.judge_results) {
+bool update_row(const RowStep& update, std::int64_t id, const float* grad) {
+  if (update.rule.judge_results) {
     const RowPieces pieces = row_pieces(update, id);
     std::vector<float>& saved = row_scratch(pieces.floats);
     copy_out(pieces, saved.data());
@@ -205,33 +208,33 @@ bool update_row(const RowUpdate& update, std::int64_t id, const float* grad) {
   } else {
     update_state(update, id, grad);
   }
-  constrain_row(update.weights + id * update.dim, update.dim, update.constraint);
+  constrain_row(update.weights + id * update.dim, update.dim, update.rule.constraint, update.rule.max_value);
   return true;
 }
 
-bool rejects_update(const RowUpdate& update, std::int64_t id, const float* grad) {
+bool rejects_update(const RowStep& update, std::int64_t id, const float* grad) {
   // The same update on a copy of the row, as row 0 of a one-row table: the same bits, no writes.
   const RowPieces pieces = row_pieces(update, id);
   std::vector<float>& copy = row_scratch(pieces.floats);
   copy_out(pieces, copy.data());
-  RowUpdate probe = update;
+  RowStep probe = update;
   float* next = copy.data();
   probe.weights = next;
   next += update.dim;
   if (update.slot0 != nullptr) {
     probe.slot0 = next;
-    next += detail::describe(update.kind).row_statistic ? 1 : update.dim;
+    next += detail::describe(update.rule.kind).row_statistic ? 1 : update.dim;
   }
   if (update.slot1 != nullptr) probe.slot1 = next;
   update_state(probe, 0, grad);
   return !keeps_row(probe, 0);
 }
 
-void prefetch_update_state(const RowUpdate& update, std::int64_t id) {
+void prefetch_update_state(const RowStep& update, std::int64_t id) {
   const std::size_t row_bytes = static_cast<std::size_t>(update.dim) * sizeof(float);
   prefetch_row(update.weights + id * update.dim, row_bytes);
   if (update.slot0 != nullptr) {
-    if (detail::describe(update.kind).row_statistic) {
+    if (detail::describe(update.rule.kind).row_statistic) {
       prefetch_row(update.slot0 + id, sizeof(float));
     } else {
       prefetch_row(update.slot0 + id * update.dim, row_bytes);
@@ -240,7 +243,7 @@ void prefetch_update_state(const RowUpdate& update, std::int64_t id) {
   if (update.slot1 != nullptr) prefetch_row(update.slot1 + id * update.dim, row_bytes);
 }
 
-std::int64_t update_rows(const RowUpdate& update, const std::int64_t* ids, const float* grads,
+std::int64_t update_rows(const RowStep& update, const std::int64_t* ids, const float* grads,
                          const std::uint8_t* skip, std::int64_t count) {
   std::int64_t rejected = 0;
 #pragma omp parallel for schedule(static) reduction(+ : rejected) if (count * update.dim >= kParallelMinFloats)
@@ -254,7 +257,7 @@ std::int64_t update_rows(const RowUpdate& update, const std::int64_t* ids, const
 namespace {
 
 // Row `id`'s gradient in a dense step: its folded row when touched and not skipped, else NULL (zero).
-const float* dense_gradient(const RowUpdate& update, std::int64_t id, const std::int64_t* ids, const float* grads,
+const float* dense_gradient(const RowStep& update, std::int64_t id, const std::int64_t* ids, const float* grads,
                             const std::uint8_t* skip, std::int64_t count) {
   const std::int64_t* found = std::lower_bound(ids, ids + count, id);
   const std::int64_t i = found - ids;
@@ -263,7 +266,7 @@ const float* dense_gradient(const RowUpdate& update, std::int64_t id, const std:
 
 }  // namespace
 
-std::int64_t update_every_row(const RowUpdate& update, std::int64_t row_begin, std::int64_t row_end,
+std::int64_t update_every_row(const RowStep& update, std::int64_t row_begin, std::int64_t row_end,
                               const std::int64_t* ids, const float* grads, const std::uint8_t* skip,
                               std::int64_t count, detail::Padding padding) {
   std::int64_t rejected = 0;
@@ -276,7 +279,7 @@ std::int64_t update_every_row(const RowUpdate& update, std::int64_t row_begin, s
   return rejected;
 }
 
-std::int64_t first_rejected_update(const RowUpdate& update, bool dense, std::int64_t row_begin, std::int64_t row_end,
+std::int64_t first_rejected_update(const RowStep& update, bool dense, std::int64_t row_begin, std::int64_t row_end,
                                    const std::int64_t* ids, const float* grads, const std::uint8_t* skip,
                                    std::int64_t count, detail::Padding padding) {
   const std::int64_t first = dense ? row_begin : 0, end = dense ? row_end : count;

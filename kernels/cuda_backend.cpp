@@ -200,20 +200,19 @@ void finish_checked(const detail::DeviceIds& ids, std::int64_t input_dim, unsign
 }
 
 // The kernels' view of what a step does to each row it updates.
-RowStep row_step(const detail::TableView& table, const detail::StepPlan& plan) {
-  return RowStep{table.weights, table.slot0, table.slot1, table.dim, plan.kind, plan.scalars, plan.constraint.kind,
-                 static_cast<float>(plan.constraint.max_value), plan.judge_results};
+RowStep row_step(const detail::TableView& table, detail::StepPlan plan) {
+  return RowStep{table.weights, table.slot0, table.slot1, table.dim, plan.rule};
 }
 
 // The unfused optimizer kernels' arguments for one step of `grad`.
 ApplyArgs apply_args(const detail::TableView& table, const detail::FoldedGrad& grad, const std::uint8_t* skip,
-                     const detail::StepPlan& plan) {
+                     detail::StepPlan plan) {
   return ApplyArgs{row_step(table, plan), grad.ids.as<const std::int64_t>(), grad.rows.as<const float>(), skip,
                    grad.count, plan.dense, plan.row_begin, plan.row_end, table.padding};
 }
 
 // The lane groups of one unfused step: a row each, touched or (dense) of the plan's range.
-std::int64_t apply_groups(const detail::FoldedGrad& grad, const detail::StepPlan& plan) {
+std::int64_t apply_groups(const detail::FoldedGrad& grad, detail::StepPlan plan) {
   return plan.dense ? plan.row_end - plan.row_begin : grad.count;
 }
 
@@ -367,16 +366,16 @@ std::int64_t CudaBackend::mark_nonfinite(const detail::FoldedGrad& grad, std::in
 }
 
 std::int64_t CudaBackend::apply(const detail::TableView& table, const detail::FoldedGrad& grad,
-                                const std::uint8_t* skip, const detail::StepPlan& plan) {
+                                const std::uint8_t* skip, detail::StepPlan plan) {
   TableOperation operation(ordinal_, table);
   ApplyArgs args = apply_args(table, grad, skip, plan);
   unsigned long long rejected = 0;
-  if (plan.judge_results) {
+  if (plan.rule.judge_results) {
     args.rejected = step_word(*this, operation.workspace());
     EMBEDKIT_CUDA_TRY(cudaMemsetAsync(args.rejected, 0, sizeof rejected, active_stream()));
   }
   run_apply(args, apply_groups(grad, plan), active_stream());
-  if (plan.judge_results) {
+  if (plan.rule.judge_results) {
     EMBEDKIT_CUDA_TRY(
         cudaMemcpyAsync(&rejected, args.rejected, sizeof rejected, cudaMemcpyDeviceToHost, active_stream()));
   }
@@ -385,7 +384,7 @@ std::int64_t CudaBackend::apply(const detail::TableView& table, const detail::Fo
 }
 
 std::int64_t CudaBackend::first_rejected_update(const detail::TableView& table, const detail::FoldedGrad& grad,
-                                                const std::uint8_t* skip, const detail::StepPlan& plan) {
+                                                const std::uint8_t* skip, detail::StepPlan plan) {
   TableOperation operation(ordinal_, table);
   const ApplyArgs args = apply_args(table, grad, skip, plan);
   unsigned long long* first = step_word(*this, operation.workspace());
@@ -400,7 +399,7 @@ std::int64_t CudaBackend::first_rejected_update(const detail::TableView& table, 
 bool CudaBackend::fuses_steps(std::int64_t dim) const { return fits_fused(dim); }
 
 std::int64_t CudaBackend::fold_and_apply(const detail::TableView& table, const detail::DeviceIds& ids,
-                                         const float* grad_rows, const detail::StepPlan& plan, bool skip_nonfinite,
+                                         const float* grad_rows, detail::StepPlan plan, bool skip_nonfinite,
                                          detail::IdCheck* check) {
   TableOperation operation(ordinal_, table);
   const FoldWorkspace layout = operation.fold_layout(ids.count, table);
@@ -413,7 +412,7 @@ std::int64_t CudaBackend::fold_and_apply(const detail::TableView& table, const d
 std::int64_t CudaBackend::fold_pooled_and_apply(const detail::TableView& table, const detail::DeviceIds& ids,
                                                 const std::int64_t* offsets, std::int64_t bags,
                                                 const float* sample_weights, PoolingMode mode, const float* grad_bags,
-                                                const detail::StepPlan& plan, bool skip_nonfinite,
+                                                detail::StepPlan plan, bool skip_nonfinite,
                                                 detail::IdCheck* check) {
   TableOperation operation(ordinal_, table);
   const std::size_t rows_bytes = fold_align(static_cast<std::size_t>(ids.count * table.dim) * sizeof(float));
@@ -431,7 +430,7 @@ std::int64_t CudaBackend::fold_pooled_and_apply(const detail::TableView& table, 
 
 std::int64_t CudaBackend::fused_step(const detail::TableView& table, const detail::DeviceIds& ids, const float* rows,
                                      unsigned char* workspace, const FoldWorkspace& layout,
-                                     const detail::StepPlan& plan, bool skip_nonfinite, detail::IdCheck* check) {
+                                     detail::StepPlan plan, bool skip_nonfinite, detail::IdCheck* check) {
   const FoldPieces pieces = fold_pieces(table, ids, rows, workspace, layout, check);
   if (check != nullptr && check->out_of_range > 0) return 0;  // reported, and nothing applied: the caller decides
   auto* skipped = reinterpret_cast<unsigned long long*>(workspace + layout.bytes);

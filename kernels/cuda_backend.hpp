@@ -53,19 +53,19 @@ class CudaBackend final : public detail::Backend {
                                       const std::int64_t* offsets, std::int64_t bags, const float* sample_weights,
                                       PoolingMode mode, const float* grad_bags, detail::IdCheck* check) override;
   std::int64_t mark_nonfinite(const detail::FoldedGrad& grad, std::int64_t dim, std::uint8_t* skip) override;
-  /// Under plan.judge_results the kernel judges each row's update across its lane group and
+  /// Under plan.rule.judge_results the kernel judges each row's update across its lane group and
   /// counts the rows it leaves alone in a device word read back at the call's one synchronisation.
   std::int64_t apply(const detail::TableView& table, const detail::FoldedGrad& grad, const std::uint8_t* skip,
-                     const detail::StepPlan& plan) override;
+                     detail::StepPlan plan) override;
   /// The apply kernel's judgement alone (run_find_rejected): writes nothing of the table.
   std::int64_t first_rejected_update(const detail::TableView& table, const detail::FoldedGrad& grad,
-                                     const std::uint8_t* skip, const detail::StepPlan& plan) override;
+                                     const std::uint8_t* skip, detail::StepPlan plan) override;
   bool fuses_steps(std::int64_t dim) const override;
   std::int64_t fold_and_apply(const detail::TableView& table, const detail::DeviceIds& ids, const float* grad_rows,
-                              const detail::StepPlan& plan, bool skip_nonfinite, detail::IdCheck* check) override;
+                              detail::StepPlan plan, bool skip_nonfinite, detail::IdCheck* check) override;
   std::int64_t fold_pooled_and_apply(const detail::TableView& table, const detail::DeviceIds& ids,
                                      const std::int64_t* offsets, std::int64_t bags, const float* sample_weights,
-                                     PoolingMode mode, const float* grad_bags, const detail::StepPlan& plan,
+                                     PoolingMode mode, const float* grad_bags, detail::StepPlan plan,
                                      bool skip_nonfinite, detail::IdCheck* check) override;
   void constrain_all(const detail::TableView& table, const Constraint& constraint) override;
   double penalty(const float* weights, std::int64_t count, double l1, double l2) override;
@@ -85,7 +85,7 @@ class CudaBackend final : public detail::Backend {
   // The fused step from `rows` (one per id): the CUB pipeline to the piece sums in `workspace`,
   // then the kernel; its skip counter sits at workspace + layout.bytes.
   std::int64_t fused_step(const detail::TableView& table, const detail::DeviceIds& ids, const float* rows,
-                          unsigned char* workspace, const FoldWorkspace& layout, const detail::StepPlan& plan,
+                          unsigned char* workspace, const FoldWorkspace& layout, detail::StepPlan plan,
                           bool skip_nonfinite, detail::IdCheck* check);
 
   int ordinal_;

@@ -7,7 +7,7 @@
 //   2. (policy skip) nonfinite_phase: a 0/1 flag summed across the group; a row with a NaN or
 //      infinity is left alone and counted;
 //   3. the optimizer's phases on the registers: the row's update computed into registers, then
-//      (step.judge_results) judged across the group by detail::keeps_update, a rejected row left
+//      (step.rule.judge_results) judged across the group by detail::keeps_update, a rejected row left
 //      alone and counted as in 2, else written; then optimizer_kernel.hpp's constraint phases.
 // Bit for bit what combine then apply computes. The __global__ wrapper is in fused_apply.cu;
 // tests replay the phases lane by lane on the CPU.
@@ -33,7 +33,7 @@ EK_HOST_DEVICE inline bool fits_fused(std::int64_t dim) {
 
 /// One fused step over `runs` runs: run u is id ids[u] with pieces [first_piece[u],
 /// first_piece[u+1]) of piece_sums (pieces × dim). Under skip_nonfinite, rows whose gradient
-/// holds a NaN or infinity are left alone and counted in *skipped; under step.judge_results, so
+/// holds a NaN or infinity are left alone and counted in *skipped; under step.rule.judge_results, so
 /// are rows whose update fails detail::keeps_update.
 struct FusedApplyArgs {
   RowStep step;
@@ -79,7 +79,7 @@ EK_HOST_DEVICE inline float nonfinite_phase(const LaneRow& row, int lane, int la
 
 /// Phase 3: this lane's share of Σ g² for row-wise Adagrad (0 otherwise), as gradient_squares_phase.
 EK_HOST_DEVICE inline float fused_gradient_squares_phase(const LaneRow& row, int lane, int lanes, const RowStep& s) {
-  if (row.id < 0 || !detail::describe(s.kind).row_statistic) return 0.0f;
+  if (row.id < 0 || !detail::describe(s.rule.kind).row_statistic) return 0.0f;
   float squares = 0.0f;
   EK_UNROLL
   for (int k = 0; k < kMaxColumnsPerLane; ++k) {
@@ -109,7 +109,7 @@ EK_HOST_DEVICE inline LaneUpdate fused_update_phase(const LaneRow& row, int lane
   return update;
 }
 
-/// Phase 5 (step.judge_results): 1 when one of this lane's updated columns fails keeps_column,
+/// Phase 5 (step.rule.judge_results): 1 when one of this lane's updated columns fails keeps_column,
 /// else 0; summed across the group, a non-zero total leaves the row alone, as nonfinite_phase's.
 EK_HOST_DEVICE inline float fused_judge_phase(const LaneRow& row, const LaneUpdate& update, int lane, int lanes,
                                               std::int64_t dim) {

@@ -8,7 +8,7 @@
 namespace embedkit::kernels {
 
 /// Launches one step over `groups` rows (args.count touched rows, or the dense range) on `stream`
-/// (a cudaStream_t); asynchronous. Under args.step.judge_results, rows whose update fails
+/// (a cudaStream_t); asynchronous. Under args.step.rule.judge_results, rows whose update fails
 /// detail::keeps_update are left alone and added to *args.rejected. Throws embedkit::Error if the
 /// launch fails.
 void run_apply(const ApplyArgs& args, std::int64_t groups, void* stream);

@@ -9,6 +9,7 @@
 #include <embedkit/detail/host_device.hpp>
 #include <embedkit/detail/optimizer_math.hpp>
 #include <embedkit/detail/padding.hpp>
+#include <embedkit/detail/row_step.hpp>
 #include <embedkit/detail/square_sum.hpp>
 #include <embedkit/optimizer.hpp>
 
@@ -16,20 +17,8 @@
 
 namespace embedkit::kernels {
 
-/// What a step does to any row it updates: the table's arrays and the optimizer's settings.
-struct RowStep {
-  float* weights;
-  float* slot0;  // momentum / accumulator / m ((rows, dim)), or row-wise Adagrad's (rows,)
-  float* slot1;  // v / linear
-  std::int64_t dim;
-  OptimizerKind kind;
-  detail::StepScalars scalars;
-  ConstraintKind constraint;
-  float max_value;
-  // A row whose update fails detail::keeps_update is left as it was (the skip and error policies):
-  // its update is judged, across the whole row, before any of it is written.
-  bool judge_results = false;
-};
+/// What a step does to any row it updates: the table's arrays and the step's rule.
+using detail::RowStep;
 
 /// One step over `count` rows: ids[i] (sorted) with gradient rows grads[i·dim ..]; rows with
 /// skip[i] != 0 are left alone. Dense (Adam without lazy): every row of [row_begin, row_end) but
@@ -44,7 +33,7 @@ struct ApplyArgs {
   std::int64_t row_begin;
   std::int64_t row_end;
   detail::Padding padding;
-  unsigned long long* rejected = nullptr;  // step.judge_results: rows left alone, one counter (device memory)
+  unsigned long long* rejected = nullptr;  // step.rule.judge_results: rows left alone, one counter (device memory)
 };
 
 /// The row a group updates and its gradient (NULL: zero), or id < 0 when it has nothing to do.
@@ -83,7 +72,7 @@ EK_HOST_DEVICE inline RowWork row_work(std::int64_t group, const ApplyArgs& a) {
 
 /// Column c's regularized g², from w before the step (row-wise Adagrad's statistic).
 EK_HOST_DEVICE inline float gradient_square(const RowStep& s, std::int64_t id, std::int64_t c, float gradient) {
-  const float g = detail::regularized_gradient(gradient, s.weights[id * s.dim + c], s.scalars);
+  const float g = detail::regularized_gradient(gradient, s.weights[id * s.dim + c], s.rule.scalars);
   return g * g;
 }
 
@@ -95,7 +84,7 @@ EK_HOST_DEVICE inline float step_row_accumulator(const RowStep& s, float squares
 
 /// Lane 0 writes row-wise Adagrad's row accumulator (step_row_accumulator's).
 EK_HOST_DEVICE inline void store_row_accumulator(const RowStep& s, std::int64_t id, int lane, float accumulator) {
-  if (detail::describe(s.kind).row_statistic && lane == 0) s.slot0[id] = accumulator;
+  if (detail::describe(s.rule.kind).row_statistic && lane == 0) s.slot0[id] = accumulator;
 }
 
 /// Whether optimizer `kind` keeps a per-column state array as slot `k` (its descriptor's layout).
@@ -119,9 +108,9 @@ EK_HOST_DEVICE inline ColumnUpdate column_update(const RowStep& s, std::int64_t 
   const std::int64_t at = id * s.dim + c;
   ColumnUpdate u;
   u.weight = s.weights[at];
-  const float g = detail::regularized_gradient(gradient, u.weight, s.scalars);
-  u.weight = detail::decayed_weight(u.weight, s.scalars);
-  detail::with_optimizer(s.kind, [&](auto kind) {
+  const float g = detail::regularized_gradient(gradient, u.weight, s.rule.scalars);
+  u.weight = detail::decayed_weight(u.weight, s.rule.scalars);
+  detail::with_optimizer(s.rule.kind, [&](auto kind) {
     constexpr OptimizerKind K = decltype(kind)::value;
     if constexpr (detail::describe(K).row_statistic) {
       u.slot0 = accumulator;  // judged as the row's state
@@ -131,7 +120,7 @@ EK_HOST_DEVICE inline ColumnUpdate column_update(const RowStep& s, std::int64_t 
       }
       if constexpr (has_column_slot(K, 1)) u.slot1 = s.slot1[at];
     }
-    detail::update_element<K>(u.weight, u.slot0, u.slot1, g, accumulator, s.scalars);  // custom: never on a device
+    detail::update_element<K>(u.weight, u.slot0, u.slot1, g, accumulator, s.rule.scalars);  // custom: never on a device
   });
   return u;
 }
@@ -146,7 +135,7 @@ EK_HOST_DEVICE inline bool keeps_column(const ColumnUpdate& u) {
 EK_HOST_DEVICE inline void store_column(const RowStep& s, std::int64_t id, std::int64_t c, const ColumnUpdate& u) {
   const std::int64_t at = id * s.dim + c;
   s.weights[at] = u.weight;
-  detail::with_optimizer(s.kind, [&](auto kind) {
+  detail::with_optimizer(s.rule.kind, [&](auto kind) {
     constexpr OptimizerKind K = decltype(kind)::value;
     if constexpr (has_column_slot(K, 0)) {
       if (s.slot0 != nullptr) s.slot0[at] = u.slot0;
@@ -157,7 +146,7 @@ EK_HOST_DEVICE inline void store_column(const RowStep& s, std::int64_t id, std::
 
 /// Phase 1: this lane's share of Σ g² for row-wise Adagrad (0 otherwise), from w before the step.
 EK_HOST_DEVICE inline float gradient_squares_phase(const RowWork& work, int lane, int lanes, const ApplyArgs& a) {
-  if (work.id < 0 || !detail::describe(a.step.kind).row_statistic) return 0.0f;
+  if (work.id < 0 || !detail::describe(a.step.rule.kind).row_statistic) return 0.0f;
   float squares = 0.0f;
   for (std::int64_t c = lane; c < a.step.dim; c += lanes) {
     squares += gradient_square(a.step, work.id, c, work.grad != nullptr ? work.grad[c] : 0.0f);
@@ -165,7 +154,7 @@ EK_HOST_DEVICE inline float gradient_squares_phase(const RowWork& work, int lane
   return squares;
 }
 
-/// Phase 2 (step.judge_results): 1 when the update of one of this lane's columns fails
+/// Phase 2 (step.rule.judge_results): 1 when the update of one of this lane's columns fails
 /// keeps_column, else 0; summed across the group, a non-zero total leaves the row alone. Rows of
 /// any width: the update is computed and dropped here, and computed again (the same bits) by
 /// update_phase for a row that keeps it.
@@ -196,7 +185,7 @@ EK_HOST_DEVICE inline void update_phase(const RowWork& work, int lane, int lanes
 /// UnitNorm (0 otherwise); the group adds the shares (group_sum) before constraint_phase.
 EK_HOST_DEVICE inline detail::SquareSum weight_squares_phase(std::int64_t id, int lane, int lanes, const RowStep& s) {
   detail::SquareSum squares;
-  if (id < 0 || !detail::needs_row_norm(s.constraint)) {
+  if (id < 0 || !detail::needs_row_norm(s.rule.constraint)) {
     return squares;
   }
   const float* w = s.weights + id * s.dim;
@@ -207,10 +196,10 @@ EK_HOST_DEVICE inline detail::SquareSum weight_squares_phase(std::int64_t id, in
 /// Phase 5: the constraint on this lane's columns of row `id`; `squares` is the row's Σ w².
 EK_HOST_DEVICE inline void constraint_phase(std::int64_t id, int lane, int lanes, const RowStep& s,
                                             const detail::SquareSum& squares) {
-  if (id < 0 || s.constraint == ConstraintKind::none) return;
+  if (id < 0 || s.rule.constraint == ConstraintKind::none) return;
   float* w = s.weights + id * s.dim;
   const float norm = squares.root();
-  for (std::int64_t c = lane; c < s.dim; c += lanes) w[c] = detail::constrained(s.constraint, w[c], norm, s.max_value);
+  for (std::int64_t c = lane; c < s.dim; c += lanes) w[c] = detail::constrained(s.rule.constraint, w[c], norm, s.rule.max_value);
 }
 
 }  // namespace embedkit::kernels

@@ -82,8 +82,8 @@ void run_constrain(float* weights, std::int64_t rows, std::int64_t dim, Constrai
   RowStep step{};
   step.weights = weights;
   step.dim = dim;
-  step.constraint = constraint;
-  step.max_value = max_value;
+  step.rule.constraint = constraint;
+  step.rule.max_value = max_value;
   const GroupPlan plan = plan_groups(rows, dim);
   constrain_kernel<<<static_cast<unsigned int>(plan.blocks), plan.threads(), 0, static_cast<cudaStream_t>(stream)>>>(
       plan, step, rows);

@@ -106,7 +106,7 @@ bool SimDeviceBackend::fuses_steps(std::int64_t dim) const {
 }
 
 std::int64_t SimDeviceBackend::fold_and_apply(const TableView& table, const DeviceIds& ids, const float* grad_rows,
-                                              const StepPlan& plan, bool skip_nonfinite, IdCheck* check) {
+                                              StepPlan plan, bool skip_nonfinite, IdCheck* check) {
   const FoldedGrad grad = fold_lookup_grad(table, ids, grad_rows, check);
   if (check != nullptr && check->out_of_range > 0) return 0;  // reported; nothing applied
   return apply_fused(table, grad, plan, skip_nonfinite);
@@ -115,14 +115,14 @@ std::int64_t SimDeviceBackend::fold_and_apply(const TableView& table, const Devi
 std::int64_t SimDeviceBackend::fold_pooled_and_apply(const TableView& table, const DeviceIds& ids,
                                                      const std::int64_t* offsets, std::int64_t bags,
                                                      const float* sample_weights, PoolingMode mode,
-                                                     const float* grad_bags, const StepPlan& plan,
+                                                     const float* grad_bags, StepPlan plan,
                                                      bool skip_nonfinite, IdCheck* check) {
   const FoldedGrad grad = fold_pooled_grad(table, ids, offsets, bags, sample_weights, mode, grad_bags, check);
   if (check != nullptr && check->out_of_range > 0) return 0;
   return apply_fused(table, grad, plan, skip_nonfinite);
 }
 
-std::int64_t SimDeviceBackend::apply_fused(const TableView& table, const FoldedGrad& grad, const StepPlan& plan,
+std::int64_t SimDeviceBackend::apply_fused(const TableView& table, const FoldedGrad& grad, StepPlan plan,
                                            bool skip_nonfinite) {
   const auto rows = static_cast<std::size_t>(grad.count);
   const DeviceBuffer skip = allocate(std::max<std::size_t>(rows, 1), "fused step flags");

@@ -46,10 +46,10 @@ class SimDeviceBackend final : public HostOpsBackend {
   /// The fused step's contract by the host kernels: the fold and the row flags allocated first, then
   /// the non-finite scan and the step, so it is bitwise the unfused step and the CPU's.
   std::int64_t fold_and_apply(const TableView& table, const DeviceIds& ids, const float* grad_rows,
-                              const StepPlan& plan, bool skip_nonfinite, IdCheck* check) override;
+                              StepPlan plan, bool skip_nonfinite, IdCheck* check) override;
   std::int64_t fold_pooled_and_apply(const TableView& table, const DeviceIds& ids, const std::int64_t* offsets,
                                      std::int64_t bags, const float* sample_weights, PoolingMode mode,
-                                     const float* grad_bags, const StepPlan& plan, bool skip_nonfinite,
+                                     const float* grad_bags, StepPlan plan, bool skip_nonfinite,
                                      IdCheck* check) override;
 
   /// Withdraws (false) or restores (true, the default) the fused step, for comparisons.
@@ -71,7 +71,7 @@ class SimDeviceBackend final : public HostOpsBackend {
 
  private:
   // The rest of a fused step once `grad` is folded: its flags allocated, then the scan and the step.
-  std::int64_t apply_fused(const TableView& table, const FoldedGrad& grad, const StepPlan& plan, bool skip_nonfinite);
+  std::int64_t apply_fused(const TableView& table, const FoldedGrad& grad, StepPlan plan, bool skip_nonfinite);
 
   std::uint64_t capacity_;
   int ordinal_;

@@ -43,11 +43,11 @@ inline std::int64_t replay_apply(const kernels::ApplyArgs& args, std::int64_t gr
   for (std::int64_t group = 0; group < groups; ++group) {
     RowWork work = row_work(group, args);
     const float accumulator =
-        work.id >= 0 && args.step.kind == OptimizerKind::rowwise_adagrad ? args.step.slot0[work.id] : 0.0f;
+        work.id >= 0 && embedkit::detail::describe(args.step.rule.kind).row_statistic ? args.step.slot0[work.id] : 0.0f;
     for (int lane = 0; lane < lanes; ++lane) shares[lane] = gradient_squares_phase(work, lane, lanes, args);
     group_sum_host(shares.data(), lanes);
     const std::vector<float> gradient_squares = shares;
-    if (args.step.judge_results) {
+    if (args.step.rule.judge_results) {
       for (int lane = 0; lane < lanes; ++lane) {
         shares[lane] = judge_phase(work, lane, lanes, args, gradient_squares[lane], accumulator);
       }
@@ -75,7 +75,7 @@ inline std::int64_t replay_find_rejected(const kernels::ApplyArgs& args, std::in
   for (std::int64_t group = 0; group < groups; ++group) {
     const RowWork work = row_work(group, args);
     const float accumulator =
-        work.id >= 0 && args.step.kind == OptimizerKind::rowwise_adagrad ? args.step.slot0[work.id] : 0.0f;
+        work.id >= 0 && embedkit::detail::describe(args.step.rule.kind).row_statistic ? args.step.slot0[work.id] : 0.0f;
     for (int lane = 0; lane < lanes; ++lane) shares[lane] = gradient_squares_phase(work, lane, lanes, args);
     group_sum_host(shares.data(), lanes);
     const std::vector<float> gradient_squares = shares;

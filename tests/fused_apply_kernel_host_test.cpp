@@ -53,14 +53,14 @@ std::int64_t replay_fused(const FusedApplyArgs& args, std::int64_t groups, int l
       }
     }
     const float accumulator =
-        rows[0].id >= 0 && args.step.kind == OptimizerKind::rowwise_adagrad ? args.step.slot0[rows[0].id] : 0.0f;
+        rows[0].id >= 0 && embedkit::detail::describe(args.step.rule.kind).row_statistic ? args.step.slot0[rows[0].id] : 0.0f;
     for (int lane = 0; lane < lanes; ++lane) shares[lane] = fused_gradient_squares_phase(rows[lane], lane, lanes, args.step);
     group_sum_host(shares.data(), lanes);
     const std::vector<float> squares = shares;
     for (int lane = 0; lane < lanes; ++lane) {
       updates[lane] = fused_update_phase(rows[lane], lane, lanes, args.step, squares[lane], accumulator);
     }
-    if (args.step.judge_results) {
+    if (args.step.rule.judge_results) {
       for (int lane = 0; lane < lanes; ++lane) {
         shares[lane] = fused_judge_phase(rows[lane], updates[lane], lane, lanes, args.step.dim);
       }
@@ -170,20 +170,14 @@ TEST_P(FusedApplyHost, FusedPhasesEqualCombineThenApplyBitwise) {
   // The CPU step on the same rows, judging updates under the skip policy as the kernels do.
   const bool has_slot1 = optimizer.kind == OptimizerKind::adam || optimizer.kind == OptimizerKind::ftrl;
   std::vector<float> cpu_weights = weights, cpu_slot0 = slot0, cpu_slot1 = slot1;
-  embedkit::cpu::RowUpdate update;
-  update.weights = cpu_weights.data();
-  update.dim = dim;
-  update.kind = optimizer.kind;
-  update.slot0 = has_slot0 ? cpu_slot0.data() : nullptr;
-  update.slot1 = has_slot1 ? cpu_slot1.data() : nullptr;
-  update.scalars = s;
-  update.constraint = {constraint, 0.5};
-  update.judge_results = skip_nonfinite;
+  const embedkit::cpu::RowStep update{cpu_weights.data(), has_slot0 ? cpu_slot0.data() : nullptr,
+                                      has_slot1 ? cpu_slot1.data() : nullptr, dim,
+                                      {optimizer.kind, s, constraint, 0.5f, skip_nonfinite}};
   const std::int64_t cpu_rejected =
       embedkit::cpu::update_rows(update, segments.unique_ids.data(), rows.data(), flags.data(), runs);
 
   const RowStep unfused_step{unfused_weights.data(), has_slot0 ? unfused_slot0.data() : nullptr, unfused_slot1.data(),
-                             dim, optimizer.kind, s, constraint, 0.5f, skip_nonfinite};
+                             dim, {optimizer.kind, s, constraint, 0.5f, skip_nonfinite}};
   const std::int64_t rejected =
       embedkit::testing::replay_apply(ApplyArgs{unfused_step, segments.unique_ids.data(), rows.data(), flags.data(),
                                                 runs, false, 0, kRows, {true, kPadding}},
@@ -202,8 +196,8 @@ TEST_P(FusedApplyHost, FusedPhasesEqualCombineThenApplyBitwise) {
   }
 
   // Fused: the same piece sums, combined in registers.
-  const RowStep fused_step{weights.data(), has_slot0 ? slot0.data() : nullptr, slot1.data(), dim, optimizer.kind, s,
-                           constraint, 0.5f, skip_nonfinite};
+  const RowStep fused_step{weights.data(), has_slot0 ? slot0.data() : nullptr, slot1.data(), dim,
+                           {optimizer.kind, s, constraint, 0.5f, skip_nonfinite}};
   const std::int64_t skipped =
       replay_fused(FusedApplyArgs{fused_step, segments.unique_ids.data(), first_piece.data(), runs, piece_sums.data(),
                                   skip_nonfinite, nullptr},

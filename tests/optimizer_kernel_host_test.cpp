@@ -60,21 +60,15 @@ TEST_P(OptimizerKernelHost, PhasesMatchTheCpuStep) {
 
     // The CPU step on copies.
     std::vector<float> cpu_weights = weights, cpu_slot0 = slot0, cpu_slot1 = slot1;
-    embedkit::cpu::RowUpdate update;
-    update.weights = cpu_weights.data();
-    update.dim = dim;
-    update.kind = kind;
-    update.slot0 = cpu_slot0.data();
-    update.slot1 = cpu_slot1.data();
-    update.scalars = s;
-    update.constraint = {constraint, 0.5};
+    const embedkit::cpu::RowStep update{cpu_weights.data(), cpu_slot0.data(), cpu_slot1.data(), dim,
+                                        {kind, s, constraint, 0.5f, false}};
     if (dense) {
       embedkit::cpu::update_every_row(update, 0, kRows, ids.data(), grads.data(), skip.data(), count, {true, 5});
     } else {
       embedkit::cpu::update_rows(update, ids.data(), grads.data(), skip.data(), count);
     }
 
-    const ApplyArgs args{{weights.data(), slot0.data(), slot1.data(), dim, kind, s, constraint, 0.5f}, ids.data(),
+    const ApplyArgs args{{weights.data(), slot0.data(), slot1.data(), dim, {kind, s, constraint, 0.5f}}, ids.data(),
                          grads.data(), skip.data(), count, dense, 0, kRows, {true, 5}};
     embedkit::testing::replay_apply(args, dense ? kRows : count, plan_groups(1, dim).lanes);
 
@@ -187,21 +181,12 @@ TEST_P(JudgedUpdateHost, KernelRejectsAndNamesTheRowsTheCpuDoes) {
   };
   const Table original{weights, slot0, slot1};
   const auto cpu_update = [&](Table& table) {
-    embedkit::cpu::RowUpdate update;
-    update.weights = table.weights.data();
-    update.dim = dim;
-    update.kind = optimizer.kind;
-    update.slot0 = table.slot0_or_null(has_slot0);
-    update.slot1 = table.slot1_or_null(has_slot1);
-    update.scalars = s;
-    update.constraint = {constraint, 0.5};
-    update.judge_results = true;
-    return update;
+    return embedkit::cpu::RowStep{table.weights.data(), table.slot0_or_null(has_slot0), table.slot1_or_null(has_slot1),
+                                  dim, {optimizer.kind, s, constraint, 0.5f, true}};
   };
   const auto kernel_args = [&](Table& table) {
-    RowStep step{table.weights.data(), table.slot0_or_null(has_slot0), table.slot1_or_null(has_slot1), dim,
-                 optimizer.kind, s, constraint, 0.5f};
-    step.judge_results = true;
+    const RowStep step{table.weights.data(), table.slot0_or_null(has_slot0), table.slot1_or_null(has_slot1), dim,
+                       {optimizer.kind, s, constraint, 0.5f, true}};
     return ApplyArgs{step, ids.data(), grads.data(), skip.data(), count, optimizer.dense, 0, kRows, padding};
   };
   const std::int64_t groups = optimizer.dense ? kRows : count;

@@ -8,6 +8,7 @@
 #include <embedkit/detail/init_sampler.hpp>
 #include <embedkit/detail/optimizer_math.hpp>
 #include <embedkit/detail/padding.hpp>
+#include <embedkit/detail/row_step.hpp>
 #include <embedkit/placement.hpp>
 #include <embedkit/pooling.hpp>
 #include <embedkit/status.hpp>
@@ -107,17 +108,13 @@ struct FoldedGrad {
   std::int64_t count = 0;
 };
 
-/// What one optimizer step does to the rows it updates.
+/// One optimizer step as the table hands it to a backend, by value: the rule every updated row
+/// gets (detail/row_step.hpp, what the CPU loops and the kernels read) and which rows it covers.
 struct StepPlan {
-  OptimizerKind kind = OptimizerKind::sgd;  // a built-in kind
-  StepScalars scalars;
-  Constraint constraint;
+  StepRule rule;
   bool dense = false;  // Adam without lazy: every row of [row_begin, row_end) but padding moves
   std::int64_t row_begin = 0;
   std::int64_t row_end = 0;
-  // A row whose update would hold a NaN or infinity (detail::keeps_update) is left as it was and
-  // counted: the skip and error policies (error asks first_rejected_update before applying).
-  bool judge_results = false;
 };
 
 class Backend {
@@ -175,13 +172,13 @@ class Backend {
   /// returns how many.
   virtual std::int64_t mark_nonfinite(const FoldedGrad& grad, std::int64_t dim, std::uint8_t* skip) = 0;
   /// One optimizer step from `grad`, leaving rows with skip[u] != 0 alone. Returns how many rows
-  /// it left alone because plan.judge_results rejected their update.
+  /// it left alone because plan.rule.judge_results rejected their update.
   virtual std::int64_t apply(const TableView& table, const FoldedGrad& grad, const std::uint8_t* skip,
-                             const StepPlan& plan) = 0;
-  /// The smallest id whose update apply would reject under plan.judge_results, or -1, computed
+                             StepPlan plan) = 0;
+  /// The smallest id whose update apply would reject under plan.rule.judge_results, or -1, computed
   /// without changing the table.
   virtual std::int64_t first_rejected_update(const TableView& table, const FoldedGrad& grad,
-                                             const std::uint8_t* skip, const StepPlan& plan) = 0;
+                                             const std::uint8_t* skip, StepPlan plan) = 0;
   /// Whether fold_and_apply can take a train step of rows of `dim` (default: no fused path).
   virtual bool fuses_steps(std::int64_t dim) const {
     (void)dim;
@@ -190,11 +187,11 @@ class Backend {
   /// A train step folded and applied at once from the lookup gradient `grad_rows` (ids.count ×
   /// dim), with a sparse (not dense) `plan`: bit for bit what fold_lookup_grad, then (when
   /// skip_nonfinite) mark_nonfinite, then apply compute, without handing the sparse gradient out.
-  /// Returns how many rows it left alone as non-finite (gradient or, under plan.judge_results, update). Every allocation comes before any change:
+  /// Returns how many rows it left alone as non-finite (gradient or, under plan.rule.judge_results, update). Every allocation comes before any change:
   /// on Error(out_of_memory) the table is as it was. Only called when fuses_steps(table.dim).
   /// With a non-NULL `check`, out-of-range ids are reported there and then nothing is applied.
   virtual std::int64_t fold_and_apply(const TableView& table, const DeviceIds& ids, const float* grad_rows,
-                                      const StepPlan& plan, bool skip_nonfinite, IdCheck* check) {
+                                      StepPlan plan, bool skip_nonfinite, IdCheck* check) {
     (void)table, (void)ids, (void)grad_rows, (void)plan, (void)skip_nonfinite, (void)check;
     throw Error(Status::internal, name() + " has no fused train step");
   }
@@ -202,7 +199,7 @@ class Backend {
   /// compute, under the same promises.
   virtual std::int64_t fold_pooled_and_apply(const TableView& table, const DeviceIds& ids, const std::int64_t* offsets,
                                              std::int64_t bags, const float* sample_weights, PoolingMode mode,
-                                             const float* grad_bags, const StepPlan& plan, bool skip_nonfinite,
+                                             const float* grad_bags, StepPlan plan, bool skip_nonfinite,
                                              IdCheck* check) {
     (void)table, (void)ids, (void)offsets, (void)bags, (void)sample_weights, (void)mode, (void)grad_bags, (void)plan,
         (void)skip_nonfinite, (void)check;

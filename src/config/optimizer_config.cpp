@@ -7,6 +7,7 @@
 #include "config/json_document.hpp"
 #include "config/json_fields.hpp"
 #include "config/keras_objects.hpp"
+#include "config/optimizer_rules.hpp"
 #include "config/optimizer_state.hpp"
 
 #include <fmt/format.h>
@@ -25,7 +26,8 @@ namespace {
 // A built-in optimizer by its Keras class name or embedkit name (a custom one has neither).
 OptimizerKind kind_from_name(const std::string& name) {
   std::vector<std::string> known;
-  for (const detail::OptimizerDescriptor& entry : detail::kOptimizers) {
+  for (int k = 0; k < detail::kOptimizerCount; ++k) {
+    const detail::OptimizerDescriptor entry = detail::describe(static_cast<OptimizerKind>(k));
     if (entry.kind == OptimizerKind::custom) continue;
     if (name == entry.keras_class || name == entry.name) return entry.kind;
     known.emplace_back(entry.keras_class);
@@ -105,7 +107,7 @@ bool read_key(OptimizerConfig& config, const std::string& key, const nlohmann::j
 }  // namespace
 
 OptimizerConfig OptimizerConfig::defaults(OptimizerKind kind) {
-  const detail::OptimizerDescriptor& descriptor = detail::describe(kind);
+  const detail::OptimizerDescriptor descriptor = detail::describe(kind);
   OptimizerConfig config;
   config.kind = kind;
   config.learning_rate = descriptor.learning_rate;
@@ -128,6 +130,67 @@ OptimizerConfig OptimizerConfig::from_json(std::string_view json) {
 std::string OptimizerConfig::to_json() const { return detail::optimizer_to_json(*this).dump(); }
 
 namespace detail {
+
+bool zero_in_step(double value) { return flush_denormal(static_cast<float>(value)) == 0.0f; }
+
+bool zero_accumulator_divides_zero_by_zero(const OptimizerConfig& optimizer) {
+  switch (optimizer.kind) {
+    case OptimizerKind::adagrad:
+    case OptimizerKind::rowwise_adagrad:
+      // g / (sqrt(accumulator) + epsilon) with g, the accumulator and epsilon 0.
+      return zero_in_step(optimizer.epsilon);
+    case OptimizerKind::ftrl:
+      // At accumulator 0, accumulator^(-learning_rate_power) is 0 too, and so is the divisor
+      // accumulator^p / lr + 2·(l2 + beta / (2·lr)) unless l2 or beta is > 0.
+      return optimizer.learning_rate_power != 0 && zero_in_step(optimizer.l2_regularization_strength) &&
+             zero_in_step(optimizer.beta);
+    default: return false;
+  }
+}
+
+namespace {
+
+// The scalars of step t (1-based), in float as Keras computes float32 variables.
+StepScalars step_scalars(const TableConfig& config, std::int64_t t) {
+  const OptimizerConfig& o = config.optimizer;
+  StepScalars s;
+  s.learning_rate = flush_denormal(static_cast<float>(o.learning_rate));
+  s.weight_decay = static_cast<float>(o.weight_decay.value_or(0.0));
+  if (config.embeddings_regularizer) {
+    s.regularizer_l1 = static_cast<float>(config.embeddings_regularizer->l1);
+    s.regularizer_l2 = static_cast<float>(config.embeddings_regularizer->l2);
+  }
+  s.momentum = static_cast<float>(o.momentum);
+  s.nesterov = o.nesterov;
+  s.epsilon = static_cast<float>(o.epsilon);
+  s.one_minus_beta_1 = static_cast<float>(1.0 - o.beta_1);
+  s.one_minus_beta_2 = static_cast<float>(1.0 - o.beta_2);
+  // Keras casts β to float32 before raising it to the (float32) step.
+  const float step = static_cast<float>(t);
+  const float beta_1 = static_cast<float>(o.beta_1), beta_2 = static_cast<float>(o.beta_2);
+  s.adam_alpha = s.learning_rate * std::sqrt(1.0f - std::pow(beta_2, step)) / (1.0f - std::pow(beta_1, step));
+  s.ftrl_power = static_cast<float>(-o.learning_rate_power);
+  s.ftrl_l1 = static_cast<float>(o.l1_regularization_strength);
+  s.ftrl_l2 = static_cast<float>(o.l2_regularization_strength) + static_cast<float>(o.beta) / (2.0f * s.learning_rate);
+  s.ftrl_l2_shrinkage = static_cast<float>(o.l2_shrinkage_regularization_strength);
+  return s;
+}
+
+}  // namespace
+
+StepRule step_rule(const TableConfig& config, std::int64_t t) {
+  StepRule rule;
+  rule.kind = config.optimizer.kind;
+  rule.scalars = step_scalars(config, t);
+  rule.constraint = config.embeddings_constraint.kind;
+  rule.max_value = static_cast<float>(config.embeddings_constraint.max_value);
+  rule.judge_results = config.nonfinite_gradients != NonFiniteGradients::apply;
+  return rule;
+}
+
+bool updates_every_row(const OptimizerConfig& optimizer) {
+  return optimizer.kind == OptimizerKind::adam && !optimizer.lazy;
+}
 
 OptimizerConfig optimizer_from_json(const nlohmann::json& document) {
   if (document.is_string()) {
@@ -275,7 +338,7 @@ namespace {
 
 // Whether `kind` is one of the enumerators (a value cast from a foreign integer may not be).
 bool known(OptimizerKind kind) {
-  return static_cast<std::size_t>(kind) < std::size(detail::kOptimizers);
+  return static_cast<unsigned>(kind) < static_cast<unsigned>(detail::kOptimizerCount);
 }
 
 }  // namespace

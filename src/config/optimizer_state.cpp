@@ -1,5 +1,7 @@
 #include "config/optimizer_state.hpp"
 
+#include "config/optimizer_rules.hpp"
+
 #include <embedkit/detail/optimizer_math.hpp>
 
 #include <embedkit/status.hpp>
@@ -9,25 +11,8 @@
 
 namespace embedkit::detail {
 
-bool zero_in_step(double value) { return flush_denormal(static_cast<float>(value)) == 0.0f; }
-
-bool zero_accumulator_divides_zero_by_zero(const OptimizerConfig& optimizer) {
-  switch (optimizer.kind) {
-    case OptimizerKind::adagrad:
-    case OptimizerKind::rowwise_adagrad:
-      // g / (sqrt(accumulator) + epsilon) with g, the accumulator and epsilon 0.
-      return zero_in_step(optimizer.epsilon);
-    case OptimizerKind::ftrl:
-      // At accumulator 0, accumulator^(-learning_rate_power) is 0 too, and so is the divisor
-      // accumulator^p / lr + 2·(l2 + beta / (2·lr)) unless l2 or beta is > 0.
-      return optimizer.learning_rate_power != 0 && zero_in_step(optimizer.l2_regularization_strength) &&
-             zero_in_step(optimizer.beta);
-    default: return false;
-  }
-}
-
 std::vector<SlotSpec> slot_specs(const OptimizerConfig& optimizer, std::int64_t dim) {
-  const OptimizerDescriptor& descriptor = describe(optimizer.kind);
+  const OptimizerDescriptor descriptor = describe(optimizer.kind);
   const bool zero_divides = zero_accumulator_divides_zero_by_zero(optimizer);
   std::vector<SlotSpec> specs;
   for (int k = 0; k < descriptor.slot_count; ++k) {

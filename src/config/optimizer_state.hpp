@@ -24,14 +24,6 @@ struct SlotSpec {
   /// One value per row, shaped (input_dim,); otherwise (input_dim, width).
   bool per_row = false;
 };
-/// Whether `value` is 0 as a step sees it: in float32, denormals flushed (flush_denormal).
-bool zero_in_step(double value);
-
-/// Whether an accumulator holding 0 divides 0 by 0 on a zero gradient under `optimizer`: Adagrad and
-/// row-wise Adagrad at epsilon 0; FTRL with a learning_rate_power != 0 and l2 and beta both 0.
-/// The one rule behind OptimizerConfig::validate's check of initial_accumulator_value and the load
-/// check of each saved accumulator value.
-bool zero_accumulator_divides_zero_by_zero(const OptimizerConfig& optimizer);
 
 std::vector<SlotSpec> slot_specs(const OptimizerConfig& optimizer, std::int64_t dim);
 

@@ -11,6 +11,7 @@
 #include "config/json_document.hpp"
 #include "config/json_fields.hpp"
 #include "core/log.hpp"
+#include "config/optimizer_rules.hpp"
 #include "config/optimizer_state.hpp"
 #include "core/shape.hpp"
 #include "core/step_limit.hpp"

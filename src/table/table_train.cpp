@@ -3,6 +3,9 @@
 #include <embedkit/table.hpp>
 
 #include "backend/backends.hpp"
+#include "config/optimizer_rules.hpp"
+
+#include <embedkit/detail/pooling_math.hpp>
 #include "core/expects.hpp"
 #include "core/ids.hpp"
 #include "core/log.hpp"
@@ -23,32 +26,6 @@ namespace embedkit {
 namespace {
 
 using Impl = EmbeddingTable::Impl;
-
-// The scalars of step t (1-based), in float as Keras computes float32 variables.
-detail::StepScalars step_scalars(const TableConfig& config, std::int64_t t) {
-  const OptimizerConfig& o = config.optimizer;
-  detail::StepScalars s;
-  s.learning_rate = detail::flush_denormal(static_cast<float>(o.learning_rate));
-  s.weight_decay = static_cast<float>(o.weight_decay.value_or(0.0));
-  if (config.embeddings_regularizer) {
-    s.regularizer_l1 = static_cast<float>(config.embeddings_regularizer->l1);
-    s.regularizer_l2 = static_cast<float>(config.embeddings_regularizer->l2);
-  }
-  s.momentum = static_cast<float>(o.momentum);
-  s.nesterov = o.nesterov;
-  s.epsilon = static_cast<float>(o.epsilon);
-  s.one_minus_beta_1 = static_cast<float>(1.0 - o.beta_1);
-  s.one_minus_beta_2 = static_cast<float>(1.0 - o.beta_2);
-  // Keras casts β to float32 before raising it to the (float32) step.
-  const float step = static_cast<float>(t);
-  const float beta_1 = static_cast<float>(o.beta_1), beta_2 = static_cast<float>(o.beta_2);
-  s.adam_alpha = s.learning_rate * std::sqrt(1.0f - std::pow(beta_2, step)) / (1.0f - std::pow(beta_1, step));
-  s.ftrl_power = static_cast<float>(-o.learning_rate_power);
-  s.ftrl_l1 = static_cast<float>(o.l1_regularization_strength);
-  s.ftrl_l2 = static_cast<float>(o.l2_regularization_strength) + static_cast<float>(o.beta) / (2.0f * s.learning_rate);
-  s.ftrl_l2_shrinkage = static_cast<float>(o.l2_shrinkage_regularization_strength);
-  return s;
-}
 
 // A folded gradient for the ids of [row_begin, row_end), with the rows a step must leave alone.
 struct Part {
@@ -197,7 +174,7 @@ std::vector<float> entry_gradients(Impl& impl, const Index* ids, std::int64_t co
                                    std::span<const float> per_sample_weights, std::span<const float> grad_bags) {
   const std::int64_t dim = impl.config.output_dim;
   detail::CompactRows read;
-  if (mode == PoolingMode::max) {
+  if (detail::picks_entry(mode)) {
     read.ids = detail::distinct_in_range(ids, count, impl.config.input_dim);
     read.rows.resize(read.ids.size() * static_cast<std::size_t>(dim));
     for (std::size_t k = 0; k < read.ids.size(); ++k) {
@@ -361,12 +338,9 @@ detail::StepPlan step_plan(const Impl& impl) {
                    "table '{}' is at step {}, the last step a table takes (steps count to 2^53): no further train step",
                    config.name, impl.step.load());
   detail::StepPlan plan;
-  plan.kind = config.optimizer.kind;
-  plan.scalars = step_scalars(config, impl.step + 1);
-  plan.constraint = config.embeddings_constraint;
-  plan.dense = config.optimizer.kind == OptimizerKind::adam && !config.optimizer.lazy;
+  plan.rule = detail::step_rule(config, impl.step + 1);
+  plan.dense = detail::updates_every_row(config.optimizer);
   plan.row_end = config.input_dim;
-  plan.judge_results = config.nonfinite_gradients != NonFiniteGradients::apply;
   return plan;
 }
 
@@ -392,7 +366,7 @@ void apply_parts(Impl& impl, const std::vector<Part>& parts, std::int64_t nonfin
   const TableConfig& config = impl.config;
   detail::StepPlan plan = step_plan(impl);
   if (config.optimizer.kind == OptimizerKind::custom) {
-    nonfinite += apply_custom(impl, parts, plan.scalars);  // judges its own rows: the callback runs once
+    nonfinite += apply_custom(impl, parts, plan.rule.scalars);  // judges its own rows: the callback runs once
     record_nonfinite(impl, nonfinite);
     ++impl.step;
     return;
@@ -423,8 +397,8 @@ bool frozen(Impl& impl) {
 // or skipped ("error" must name the row before anything changes).
 bool fusable(const Impl& impl) {
   const TableConfig& config = impl.config;
-  const OptimizerKind kind = config.optimizer.kind;
-  return config.trainable && kind != OptimizerKind::custom && !(kind == OptimizerKind::adam && !config.optimizer.lazy) &&
+  return config.trainable && config.optimizer.kind != OptimizerKind::custom &&
+         !detail::updates_every_row(config.optimizer) &&
          config.nonfinite_gradients != NonFiniteGradients::error && impl.backend->fuses_steps(config.output_dim);
 }
 

@@ -124,36 +124,37 @@ struct OptimizerDescriptor {
   bool on_cuda;        // the CUDA kernels run it (a custom update is a host callback)
 };
 
-/// Every optimizer, in OptimizerKind's order.
-constexpr OptimizerDescriptor kOptimizers[] = {
-    {OptimizerKind::sgd, "sgd", "SGD", 0.01, 1e-7, 0.1, 1, {{"momentum", SlotWidth::row_width, false, false, true}}, false,
-     true},
-    {OptimizerKind::adagrad, "adagrad", "Adagrad", 0.001, 1e-7, 0.1, 1,
-     {{"accumulator", SlotWidth::row_width, true, true, false}}, false, true},
-    {OptimizerKind::rowwise_adagrad, "rowwise_adagrad", "RowWiseAdagrad", 0.01, 1e-8, 0.0, 1,
-     {{"row_accumulator", SlotWidth::one, true, true, false}}, true, true},
-    {OptimizerKind::adam, "adam", "Adam", 0.001, 1e-7, 0.1, 2,
-     {{"momentum", SlotWidth::row_width, false, false, false}, {"velocity", SlotWidth::row_width, false, true, false}},
-     false, true},
-    {OptimizerKind::ftrl, "ftrl", "Ftrl", 0.001, 1e-7, 0.1, 2,
-     {{"accumulator", SlotWidth::row_width, true, true, false}, {"linear", SlotWidth::row_width, false, false, false}},
-     false, true},
-    {OptimizerKind::custom, "custom", "custom", 0.01, 1e-7, 0.1, 1, {{"state", SlotWidth::custom, false, false, false}},
-     false, false},
-};
-
-constexpr bool optimizers_in_kind_order() {
-  for (int k = 0; k < static_cast<int>(sizeof kOptimizers / sizeof kOptimizers[0]); ++k) {
-    if (static_cast<int>(kOptimizers[k].kind) != k) return false;
+/// The descriptor of `kind`: the table of optimizers, one case each. A function rather than an array
+/// so that device code may read it too.
+EK_HOST_DEVICE constexpr OptimizerDescriptor describe(OptimizerKind kind) {
+  switch (kind) {
+    case OptimizerKind::sgd:
+      return {OptimizerKind::sgd, "sgd", "SGD", 0.01, 1e-7, 0.1, 1,
+              {{"momentum", SlotWidth::row_width, false, false, true}, {}}, false, true};
+    case OptimizerKind::adagrad:
+      return {OptimizerKind::adagrad, "adagrad", "Adagrad", 0.001, 1e-7, 0.1, 1,
+              {{"accumulator", SlotWidth::row_width, true, true, false}, {}}, false, true};
+    case OptimizerKind::rowwise_adagrad:
+      return {OptimizerKind::rowwise_adagrad, "rowwise_adagrad", "RowWiseAdagrad", 0.01, 1e-8, 0.0, 1,
+              {{"row_accumulator", SlotWidth::one, true, true, false}, {}}, true, true};
+    case OptimizerKind::adam:
+      return {OptimizerKind::adam, "adam", "Adam", 0.001, 1e-7, 0.1, 2,
+              {{"momentum", SlotWidth::row_width, false, false, false},
+               {"velocity", SlotWidth::row_width, false, true, false}},
+              false, true};
+    case OptimizerKind::ftrl:
+      return {OptimizerKind::ftrl, "ftrl", "Ftrl", 0.001, 1e-7, 0.1, 2,
+              {{"accumulator", SlotWidth::row_width, true, true, false},
+               {"linear", SlotWidth::row_width, false, false, false}},
+              false, true};
+    case OptimizerKind::custom: break;
   }
-  return true;
+  return {OptimizerKind::custom, "custom", "custom", 0.01, 1e-7, 0.1, 1,
+          {{"state", SlotWidth::custom, false, false, false}, {}}, false, false};
 }
-static_assert(optimizers_in_kind_order(), "kOptimizers lists the optimizers in OptimizerKind's order");
 
-/// The descriptor of `kind`.
-EK_HOST_DEVICE constexpr const OptimizerDescriptor& describe(OptimizerKind kind) {
-  return kOptimizers[static_cast<int>(kind)];
-}
+/// How many optimizers there are: OptimizerKind's enumerators, custom the last.
+constexpr int kOptimizerCount = static_cast<int>(OptimizerKind::custom) + 1;
 
 /// The update of one element by optimizer K: its weight `w` and its per-column state (`slot0`,
 /// `slot1`; ignored where K keeps none); `row_accumulator` is row-wise Adagrad's m after
