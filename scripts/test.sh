@@ -13,7 +13,8 @@
 #   fuzz   - the libFuzzer targets in fuzz/ (clang, ASan + UBSan): each replays its checked-in corpus
 #            and runs for EMBEDKIT_FUZZ_SECONDS (default 10); a crash fails the lane and its input is
 #            kept in build/fuzz/artifacts/ to be added to the corpus
-#   nompi  - the library built without MPI, and the test that its sharded entry points say so
+#   nompi  - the library built without MPI, and the test that its sharded entry points say so; first,
+#            the format check of every C/C++/CUDA source (scripts/format.sh --check, a few seconds)
 #   python - the Python package (python/): one CPU-only wheel built from this checkout, installed
 #            into two virtual environments under build/python, pytest in each: `venv` holds the
 #            pinned PyPI Keras 3 + JAX (CPU) + NumPy 2 of python/requirements-test.txt, `venv-torch`
@@ -104,6 +105,10 @@ run_lane() {
       tests=(-L concurrency --no-tests=error) ;;
     *) echo "[test] unknown lane '$lane' (cuda, cpu, asan, tsan, fuzz, fuzz-long, nompi, python)" >&2; return 1 ;;
   esac
+  if [ "$lane" = nompi ]; then
+    echo "[test] === lane nompi: format check (scripts/format.sh --check against .clang-format)"
+    ./scripts/format.sh --check
+  fi
   echo "[test] === lane $lane: configure (CMakePresets.json preset '$lane')"
   cmake --preset "$lane" "${flags[@]}" >"$dir.configure.log" 2>&1 || { cat "$dir.configure.log"; return 1; }
   echo "[test] === lane $lane: build"
