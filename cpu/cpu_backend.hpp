@@ -13,8 +13,7 @@ class CpuBackend final : public HostOpsBackend {
   std::string name() const override { return "cpu"; }
   DeviceKind kind() const override { return DeviceKind::cpu; }
   MemoryInfo memory_info() const override;
-  bool runs_table_ops() const override { return true; }
-  bool host_accessible() const override { return true; }
+  BackendCapabilities capabilities() const override { return {true, true, false}; }
   DeviceBuffer allocate(std::size_t bytes, std::string_view what) override;
   void deallocate(void* data, std::size_t bytes) noexcept override;
   void copy_from_host(void* destination, const void* host, std::size_t bytes) override;
@@ -22,7 +21,7 @@ class CpuBackend final : public HostOpsBackend {
   bool owns(const void*, std::size_t) const override { return true; }
   /// Every row width: the fused step folds each row into a scratch row of its thread, so unlike
   /// the CUDA one it has no register budget to fit.
-  bool fuses_steps(std::int64_t) const override { return true; }
+  bool fuses(std::int64_t) const override { return true; }
 
  protected:
   void expect_device_memory(const void*, std::size_t, std::string_view) const override {}

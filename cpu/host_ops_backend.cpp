@@ -131,7 +131,7 @@ void fold_pooled_rows(const TableView& table, const PooledBatch<Index>& batch, s
   std::vector<std::int64_t> bag_of(static_cast<std::size_t>(count));
   if (picks_entry(batch.mode)) {
     std::vector<std::int64_t> argmax(static_cast<std::size_t>(bags * dim));
-    cpu::pooled_argmax(table.weights, table.input_dim, dim, batch, argmax.data());
+    cpu::pooled_argmax(table.weights.as<float>(), table.input_dim, dim, batch, argmax.data());
     for (std::int64_t b = 0; b < bags; ++b) std::fill(bag_of.begin() + offsets[b], bag_of.begin() + offsets[b + 1], b);
     const std::vector<std::int64_t> slot_bag = by_slot(segments, bag_of);
     cpu::reduce_segments(
@@ -155,7 +155,7 @@ void fold_pooled_rows(const TableView& table, const PooledBatch<Index>& batch, s
 
 // What the optimizer step writes and what it does there.
 cpu::RowStep row_step(const TableView& table, const StepPlan& plan) {
-  return cpu::RowStep{table.weights, table.slot0, table.slot1, table.dim, plan.rule};
+  return cpu::RowStep{table.weights.as<float>(), table.state.slot0, table.state.slot1, table.dim, plan.rule};
 }
 
 // The fused step's end of each folded row: what mark_nonfinite (when skipping) and apply do to
@@ -192,7 +192,7 @@ class FusedUpdate {
 }  // namespace
 
 void HostOpsBackend::expect_table(const TableView& table) const {
-  expect_device_memory(table.weights, floats(table.input_dim * table.dim), "table weights");
+  expect_device_memory(table.weights.as<float>(), floats(table.input_dim * table.dim), "table weights");
 }
 
 FoldedGrad HostOpsBackend::folded(const cpu::Segments& segments, std::int64_t dim) {
@@ -222,7 +222,7 @@ void HostOpsBackend::gather(const TableView& table, const DeviceIds& ids, float*
   expect_device_memory(ids.data, id_bytes(ids), "lookup ids");
   expect_device_memory(out, floats(ids.count * table.dim), "lookup output");
   with_typed(ids, [&](const auto* typed) {
-    cpu::gather_rows(table.weights, table.input_dim, table.dim, typed, ids.count, table.padding, out);
+    cpu::gather_rows(table.weights.as<float>(), table.input_dim, table.dim, typed, ids.count, table.padding, out);
     report_out_of_range(typed, ids.count, table.input_dim, check);
   });
 }
@@ -236,7 +236,7 @@ void HostOpsBackend::pooled(const TableView& table, const DeviceIds& ids, const 
   if (sample_weights != nullptr) expect_device_memory(sample_weights, floats(ids.count), "per-sample weights");
   expect_device_memory(out, floats(bags * table.dim), "pooled output");
   with_typed(ids, [&](const auto* typed) {
-    cpu::pooled_lookup(table.weights, table.input_dim, table.dim,
+    cpu::pooled_lookup(table.weights.as<float>(), table.input_dim, table.dim,
                        pooled_batch(typed, offsets, bags, sample_weights, mode, table.padding), out);
     report_out_of_range(typed, ids.count, table.input_dim, check);
   });
@@ -358,7 +358,7 @@ std::int64_t HostOpsBackend::first_rejected_update(const TableView& table, const
 void HostOpsBackend::constrain_all(const TableView& table, const Constraint& constraint) {
   expect_table(table);
 #pragma omp parallel for schedule(static) if (table.input_dim * table.dim >= cpu::kParallelMinFloats)
-  for (std::int64_t id = 0; id < table.input_dim; ++id) cpu::constrain_row(table.weights + id * table.dim, table.dim, constraint);
+  for (std::int64_t id = 0; id < table.input_dim; ++id) cpu::constrain_row(table.weights.as<float>() + id * table.dim, table.dim, constraint);
 }
 
 double HostOpsBackend::penalty(const float* weights, std::int64_t count, double l1, double l2) {

@@ -9,8 +9,9 @@
 
 namespace embedkit::detail {
 
-class HostOpsBackend : public Backend {
+class HostOpsBackend : public Backend, public FusedStep {
  public:
+  FusedStep* fused_step() override { return this; }
   void fill_initial(float* weights, std::int64_t rows, std::int64_t dim, const InitSampler& sampler,
                     std::uint64_t seed) override;
   void fill(float* data, std::int64_t count, float value) override;

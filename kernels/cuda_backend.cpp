@@ -201,7 +201,7 @@ void finish_checked(const detail::DeviceIds& ids, std::int64_t input_dim, unsign
 
 // The kernels' view of what a step does to each row it updates.
 RowStep row_step(const detail::TableView& table, detail::StepPlan plan) {
-  return RowStep{table.weights, table.slot0, table.slot1, table.dim, plan.rule};
+  return RowStep{table.weights.as<float>(), table.state.slot0, table.state.slot1, table.dim, plan.rule};
 }
 
 // The unfused optimizer kernels' arguments for one step of `grad`.
@@ -243,7 +243,7 @@ void write_entry_rows(const detail::TableView& table, const detail::DeviceIds& i
     if (detail::picks_entry(mode)) {
       auto* pooled = reinterpret_cast<float*>(scratch);
       argmax = reinterpret_cast<std::int64_t*>(scratch + fold_align(static_cast<std::size_t>(bags * table.dim) * sizeof(float)));
-      run_pooled(table.weights, table.input_dim, table.dim, batch, pooled, nullptr, argmax, stream);
+      run_pooled(table.weights.as<float>(), table.input_dim, table.dim, batch, pooled, nullptr, argmax, stream);
     }
     run_entry_rows(EntryRowsArgs<Index>{argmax, table.dim, batch, grad_bags, rows}, stream);
   });
@@ -282,7 +282,7 @@ void CudaBackend::gather(const detail::TableView& table, const detail::DeviceIds
   auto* flag = static_cast<unsigned int*>(operation.workspace().reserve(*this, 2 * kFoldAlignment, "table workspace"));
   EMBEDKIT_CUDA_TRY(cudaMemsetAsync(flag, 0, sizeof(unsigned int), active_stream()));
   with_device_ids(ids, [&](const auto* typed) {
-    run_gather(table.weights, table.input_dim, table.dim, typed, ids.count, table.padding, out, flag,
+    run_gather(table.weights.as<float>(), table.input_dim, table.dim, typed, ids.count, table.padding, out, flag,
                active_stream());
   });
   finish_checked(ids, table.input_dim, flag, active_stream(), check);
@@ -296,7 +296,7 @@ void CudaBackend::pooled(const detail::TableView& table, const detail::DeviceIds
   auto* flag = static_cast<unsigned int*>(operation.workspace().reserve(*this, 2 * kFoldAlignment, "table workspace"));
   EMBEDKIT_CUDA_TRY(cudaMemsetAsync(flag, 0, sizeof(unsigned int), active_stream()));
   with_device_ids(ids, [&](const auto* typed) {
-    run_pooled(table.weights, table.input_dim, table.dim,
+    run_pooled(table.weights.as<float>(), table.input_dim, table.dim,
                detail::pooled_batch(typed, offsets, bags, sample_weights, mode, table.padding), out, flag, nullptr,
                active_stream());
   });
@@ -396,7 +396,7 @@ std::int64_t CudaBackend::first_rejected_update(const detail::TableView& table, 
   return found == ~0ull ? -1 : static_cast<std::int64_t>(found);
 }
 
-bool CudaBackend::fuses_steps(std::int64_t dim) const { return fits_fused(dim); }
+bool CudaBackend::fuses(std::int64_t dim) const { return fits_fused(dim); }
 
 std::int64_t CudaBackend::fold_and_apply(const detail::TableView& table, const detail::DeviceIds& ids,
                                          const float* grad_rows, detail::StepPlan plan, bool skip_nonfinite,
@@ -448,7 +448,7 @@ std::int64_t CudaBackend::fused_step(const detail::TableView& table, const detai
 
 void CudaBackend::constrain_all(const detail::TableView& table, const Constraint& constraint) {
   const TableOperation operation(ordinal_, table);
-  run_constrain(table.weights, table.input_dim, table.dim, constraint.kind, static_cast<float>(constraint.max_value),
+  run_constrain(table.weights.as<float>(), table.input_dim, table.dim, constraint.kind, static_cast<float>(constraint.max_value),
                 active_stream());
   EMBEDKIT_CUDA_TRY(cudaStreamSynchronize(active_stream()));
 }

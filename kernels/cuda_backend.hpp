@@ -4,7 +4,7 @@
 // Each table has a stream and a workspace of its own (cuda_table_resources.hpp); its operations
 // run on the caller's stream instead when one is set.
 // Those kernels have been checked on the CPU (host-launched bodies) and compiled, but not yet run
-// on a GPU: runs_table_ops() is true only when the backend is opened with its kernels enabled
+// on a GPU: capabilities().runs_table_ops is true only when the backend is opened with its kernels enabled
 // (EMBEDKIT_CUDA_TABLES=1 for the default context, or a test), so automatic placement keeps
 // tables on the CPU until then.
 
@@ -18,7 +18,7 @@
 
 namespace embedkit::kernels {
 
-class CudaBackend final : public detail::Backend {
+class CudaBackend final : public detail::Backend, public detail::FusedStep {
  public:
   /// Opens device `ordinal` with a stream of its own for work outside any table's operations;
   /// `kernels_enabled` lets tables be placed on it.
@@ -29,9 +29,8 @@ class CudaBackend final : public detail::Backend {
   std::string name() const override { return "cuda:" + std::to_string(ordinal_); }
   DeviceKind kind() const override { return DeviceKind::cuda; }
   detail::MemoryInfo memory_info() const override;
-  bool runs_table_ops() const override { return kernels_enabled_; }
-  bool host_accessible() const override { return false; }
-  bool checks_ids() const override { return true; }
+  detail::BackendCapabilities capabilities() const override { return {kernels_enabled_, false, true}; }
+  detail::FusedStep* fused_step() override { return this; }
   detail::DeviceBuffer allocate(std::size_t bytes, std::string_view what) override;
   void deallocate(void* data, std::size_t bytes) noexcept override;
   void copy_from_host(void* destination, const void* host, std::size_t bytes) override;
@@ -60,7 +59,7 @@ class CudaBackend final : public detail::Backend {
   /// The apply kernel's judgement alone (run_find_rejected): writes nothing of the table.
   std::int64_t first_rejected_update(const detail::TableView& table, const detail::FoldedGrad& grad,
                                      const std::uint8_t* skip, detail::StepPlan plan) override;
-  bool fuses_steps(std::int64_t dim) const override;
+  bool fuses(std::int64_t dim) const override;
   std::int64_t fold_and_apply(const detail::TableView& table, const detail::DeviceIds& ids, const float* grad_rows,
                               detail::StepPlan plan, bool skip_nonfinite, detail::IdCheck* check) override;
   std::int64_t fold_pooled_and_apply(const detail::TableView& table, const detail::DeviceIds& ids,

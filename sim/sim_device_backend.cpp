@@ -100,7 +100,7 @@ void SimDeviceBackend::copy_to_host(void* host, const void* source, std::size_t 
   to_host_ += bytes;
 }
 
-bool SimDeviceBackend::fuses_steps(std::int64_t dim) const {
+bool SimDeviceBackend::fuses(std::int64_t dim) const {
   std::lock_guard lock(mutex_);
   return fused_offered_ && kernels::fits_fused(dim);
 }

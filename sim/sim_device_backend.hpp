@@ -23,10 +23,8 @@ class SimDeviceBackend final : public HostOpsBackend {
   std::string name() const override { return "sim:" + std::to_string(ordinal_); }
   DeviceKind kind() const override { return DeviceKind::cuda; }
   MemoryInfo memory_info() const override;
-  bool runs_table_ops() const override { return true; }
-  bool host_accessible() const override { return false; }
   /// Like a device, it reports out-of-range ids from its operations (from the CPU's scan).
-  bool checks_ids() const override { return true; }
+  BackendCapabilities capabilities() const override { return {true, false, true}; }
   DeviceBuffer allocate(std::size_t bytes, std::string_view what) override;
   void deallocate(void* data, std::size_t bytes) noexcept override;
   void copy_from_host(void* destination, const void* host, std::size_t bytes) override;
@@ -42,7 +40,7 @@ class SimDeviceBackend final : public HostOpsBackend {
                               const float* grad_bags, IdCheck* check) override;
 
   /// Offers fold_and_apply for rows that fit the CUDA fused step (kernels::fits_fused).
-  bool fuses_steps(std::int64_t dim) const override;
+  bool fuses(std::int64_t dim) const override;
   /// The fused step's contract by the host kernels: the fold and the row flags allocated first, then
   /// the non-finite scan and the step, so it is bitwise the unfused step and the CPU's.
   std::int64_t fold_and_apply(const TableView& table, const DeviceIds& ids, const float* grad_rows,

@@ -376,7 +376,7 @@ TEST(Dispatch, DeviceTensorsAreStagedAcross) {
   }
   // And the simulated device refuses to compute on host memory handed to it as device memory.
   embedkit::detail::TableView view;
-  view.weights = reinterpret_cast<float*>(host_ids);
+  view.weights.data = host_ids;
   view.input_dim = 1;
   view.dim = 1;
   EXPECT_THROW(device.gather(view, {ids_memory.as<void>(), embedkit::IndexType::int64, 3}, out_memory.as<float>(), nullptr),

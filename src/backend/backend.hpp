@@ -1,8 +1,9 @@
 #pragma once
-// The Backend interface: where a table's memory lives and what runs its operations. The table talks
-// only to this; CpuBackend (host memory, OpenMP kernels), SimDeviceBackend (a simulated device for
-// tests) and CudaBackend (kernels/) implement it. Every pointer an operation takes is memory of that
-// backend; the table stages host inputs across before calling.
+// The Backend interface: what runs a table's operations on the memory of backend/memory.hpp. The
+// table talks only to this; CpuBackend (host memory, OpenMP loops), SimDeviceBackend (a simulated
+// device for tests) and CudaBackend (kernels/) implement it. Every pointer an operation takes is
+// memory of that backend; the table stages host inputs across before calling. What a backend can
+// do is one BackendCapabilities; the fused train step is an optional interface (FusedStep).
 
 #include <embedkit/config.hpp>
 #include <embedkit/detail/init_sampler.hpp>
@@ -14,52 +15,16 @@
 #include <embedkit/status.hpp>
 #include <embedkit/tensor.hpp>
 
+#include "backend/memory.hpp"
+
 #include <cstddef>
 #include <cstdint>
 #include <memory>
 #include <string>
 #include <string_view>
+#include <type_traits>
 
 namespace embedkit::detail {
-
-class Backend;
-
-/// Free and total bytes of a backend's memory.
-struct MemoryInfo {
-  std::uint64_t free_bytes = 0;
-  std::uint64_t total_bytes = 0;
-};
-
-/// Memory allocated by a backend and returned to it on destruction. Move-only.
-class DeviceBuffer {
- public:
-  DeviceBuffer() = default;
-  DeviceBuffer(Backend* owner, void* data, std::size_t bytes) : owner_(owner), data_(data), bytes_(bytes) {}
-  DeviceBuffer(DeviceBuffer&& other) noexcept { swap(other); }
-  DeviceBuffer& operator=(DeviceBuffer&& other) noexcept {
-    DeviceBuffer(std::move(other)).swap(*this);
-    return *this;
-  }
-  DeviceBuffer(const DeviceBuffer&) = delete;
-  DeviceBuffer& operator=(const DeviceBuffer&) = delete;
-  ~DeviceBuffer();
-
-  template <class T>
-  T* as() const noexcept {
-    return static_cast<T*>(data_);
-  }
-  std::size_t bytes() const noexcept { return bytes_; }
-  void swap(DeviceBuffer& other) noexcept {
-    std::swap(owner_, other.owner_);
-    std::swap(data_, other.data_);
-    std::swap(bytes_, other.bytes_);
-  }
-
- private:
-  Backend* owner_ = nullptr;
-  void* data_ = nullptr;
-  std::size_t bytes_ = 0;
-};
 
 /// What a backend keeps for one table between operations (the CUDA backend: the table's own stream
 /// and its workspace). Created by Backend::open_table, owned by the table, released before it.
@@ -68,11 +33,44 @@ class TableResources {
   virtual ~TableResources() = default;
 };
 
+/// The element type a table's rows are stored in. Only float32 exists; reduced-precision rows
+/// (bf16, fp16, int8) become enumerators here and a dispatch inside each backend.
+enum class StorageType { float32 };
+
+/// Bytes of one stored element.
+constexpr std::size_t storage_bytes(StorageType type) {
+  switch (type) {
+    case StorageType::float32: return 4;
+  }
+  return 4;
+}
+
+/// A table's rows on its backend, in their storage type.
+struct StoredRows {
+  void* data = nullptr;  // (input_dim, dim) elements of `type`
+  StorageType type = StorageType::float32;
+
+  /// The rows as `T`, which must be their storage type: Error(internal) otherwise.
+  template <class T>
+  T* as() const {
+    static_assert(std::is_same_v<T, float>, "float32 is the only storage type");
+    if (type != StorageType::float32) throw Error(Status::internal, "table rows read as float32 are stored otherwise");
+    return static_cast<T*>(data);
+  }
+};
+
+/// The optimizer's state on the backend: float32 whatever the rows' storage type (an accumulator
+/// in a narrower type would drop small squares), laid out as the optimizer's descriptor says
+/// (detail/optimizer_math.hpp).
+struct OptimizerStateArrays {
+  float* slot0 = nullptr;  // the first state array, if any
+  float* slot1 = nullptr;  // the second, if any
+};
+
 /// A table's memory on its backend.
 struct TableView {
-  float* weights = nullptr;  // (input_dim, dim)
-  float* slot0 = nullptr;    // the optimizer's first state array, if any
-  float* slot1 = nullptr;    // its second, if any
+  StoredRows weights;
+  OptimizerStateArrays state;
   std::int64_t input_dim = 0;
   std::int64_t dim = 0;
   Padding padding;  // the table's padding_idx, if it has one
@@ -117,37 +115,47 @@ struct StepPlan {
   std::int64_t row_end = 0;
 };
 
-class Backend {
+/// What a backend can do, in one place.
+struct BackendCapabilities {
+  /// It has kernels for every table operation that placement may trust with a table (the CUDA
+  /// backend's have not run on a GPU yet: placement's cuda_kernels_unverified gate).
+  bool runs_table_ops = false;
+  /// Host code may read and write its memory directly (only the CPU's).
+  bool host_accessible = false;
+  /// gather, pooled and the folds find out-of-range ids themselves, in their own pass over the ids
+  /// (a device: no pass over them on the host first). Otherwise the caller checks first.
+  bool checks_ids = false;
+};
+
+/// A train step folded and applied in one call, the sparse gradient never handed out: offered by
+/// backends that have one (Backend::fused_step), absent otherwise.
+class FusedStep {
  public:
-  virtual ~Backend() = default;
+  virtual ~FusedStep() = default;
+  /// Whether fold_and_apply can take a train step of rows of `dim`.
+  virtual bool fuses(std::int64_t dim) const = 0;
+  /// A train step from the lookup gradient `grad_rows` (ids.count × dim), with a sparse (not dense)
+  /// `plan`: bit for bit what fold_lookup_grad, then (when skip_nonfinite) mark_nonfinite, then
+  /// apply compute. Returns how many rows it left alone as non-finite (gradient or, under
+  /// plan.rule.judge_results, update). Every allocation comes before any change: on
+  /// Error(out_of_memory) the table is as it was. Only called when fuses(table.dim). With a non-NULL
+  /// `check`, out-of-range ids are reported there and then nothing is applied.
+  virtual std::int64_t fold_and_apply(const TableView& table, const DeviceIds& ids, const float* grad_rows,
+                                      StepPlan plan, bool skip_nonfinite, IdCheck* check) = 0;
+  /// fold_and_apply for a pooled step: what fold_pooled_grad, then mark_nonfinite, then apply
+  /// compute, under the same promises.
+  virtual std::int64_t fold_pooled_and_apply(const TableView& table, const DeviceIds& ids, const std::int64_t* offsets,
+                                             std::int64_t bags, const float* sample_weights, PoolingMode mode,
+                                             const float* grad_bags, StepPlan plan, bool skip_nonfinite,
+                                             IdCheck* check) = 0;
+};
 
-  /// "cpu", "cuda:0", "sim:0".
-  virtual std::string name() const = 0;
-  virtual DeviceKind kind() const = 0;
-  virtual MemoryInfo memory_info() const = 0;
-  /// Whether this backend has kernels for every table operation (the CUDA backend does not yet).
-  virtual bool runs_table_ops() const = 0;
-  /// Whether its memory can be read by host code (only the CPU's).
-  virtual bool host_accessible() const = 0;
-  /// Whether gather, pooled and the folds find out-of-range ids themselves, in their own pass over
-  /// the ids (a device: no pass over them on the host first). Otherwise the caller checks first.
-  virtual bool checks_ids() const { return false; }
-
-  /// Allocates `bytes` (named `what` in errors). Throws Error(out_of_memory) when it cannot.
-  virtual DeviceBuffer allocate(std::size_t bytes, std::string_view what) = 0;
-  /// Returns memory from allocate(); called by DeviceBuffer.
-  virtual void deallocate(void* data, std::size_t bytes) noexcept = 0;
-  virtual void copy_from_host(void* destination, const void* host, std::size_t bytes) = 0;
-  virtual void copy_to_host(void* host, const void* source, std::size_t bytes) = 0;
-  /// Whether [data, data + bytes) lies in memory this backend allocated.
-  virtual bool owns(const void* data, std::size_t bytes) const = 0;
-  /// Makes this thread's copies and allocations on this backend go on `stream` (a cudaStream_t
-  /// on CUDA; NULL: the backend's own stream) and returns the stream bound before. A backend
-  /// without streams ignores it.
-  virtual void* bind_stream(void* stream) {
-    (void)stream;
-    return nullptr;
-  }
+/// A backend: its memory (BackendMemory) and the table operations that run on it.
+class Backend : public BackendMemory {
+ public:
+  virtual BackendCapabilities capabilities() const = 0;
+  /// The fused train step, or NULL where the backend has none.
+  virtual FusedStep* fused_step() { return nullptr; }
   /// The per-table state of a new table (or of one migrated here); NULL when none is kept.
   /// Throws Error when it cannot be created.
   virtual std::unique_ptr<TableResources> open_table() { return nullptr; }
@@ -157,7 +165,7 @@ class Backend {
                             std::uint64_t seed) = 0;
   virtual void fill(float* data, std::int64_t count, float value) = 0;
   // Out-of-range ids read as zeros and receive no gradient. With a non-NULL `check` (only where
-  // checks_ids() is true), the operation also reports them there, found in its own pass.
+  // capabilities().checks_ids), the operation also reports them there, found in its own pass.
   virtual void gather(const TableView& table, const DeviceIds& ids, float* out, IdCheck* check) = 0;
   virtual void pooled(const TableView& table, const DeviceIds& ids, const std::int64_t* offsets, std::int64_t bags,
                       const float* sample_weights, PoolingMode mode, float* out, IdCheck* check) = 0;
@@ -179,53 +187,10 @@ class Backend {
   /// without changing the table.
   virtual std::int64_t first_rejected_update(const TableView& table, const FoldedGrad& grad,
                                              const std::uint8_t* skip, StepPlan plan) = 0;
-  /// Whether fold_and_apply can take a train step of rows of `dim` (default: no fused path).
-  virtual bool fuses_steps(std::int64_t dim) const {
-    (void)dim;
-    return false;
-  }
-  /// A train step folded and applied at once from the lookup gradient `grad_rows` (ids.count ×
-  /// dim), with a sparse (not dense) `plan`: bit for bit what fold_lookup_grad, then (when
-  /// skip_nonfinite) mark_nonfinite, then apply compute, without handing the sparse gradient out.
-  /// Returns how many rows it left alone as non-finite (gradient or, under plan.rule.judge_results, update). Every allocation comes before any change:
-  /// on Error(out_of_memory) the table is as it was. Only called when fuses_steps(table.dim).
-  /// With a non-NULL `check`, out-of-range ids are reported there and then nothing is applied.
-  virtual std::int64_t fold_and_apply(const TableView& table, const DeviceIds& ids, const float* grad_rows,
-                                      StepPlan plan, bool skip_nonfinite, IdCheck* check) {
-    (void)table, (void)ids, (void)grad_rows, (void)plan, (void)skip_nonfinite, (void)check;
-    throw Error(Status::internal, name() + " has no fused train step");
-  }
-  /// fold_and_apply for a pooled step: what fold_pooled_grad, then mark_nonfinite, then apply
-  /// compute, under the same promises.
-  virtual std::int64_t fold_pooled_and_apply(const TableView& table, const DeviceIds& ids, const std::int64_t* offsets,
-                                             std::int64_t bags, const float* sample_weights, PoolingMode mode,
-                                             const float* grad_bags, StepPlan plan, bool skip_nonfinite,
-                                             IdCheck* check) {
-    (void)table, (void)ids, (void)offsets, (void)bags, (void)sample_weights, (void)mode, (void)grad_bags, (void)plan,
-        (void)skip_nonfinite, (void)check;
-    throw Error(Status::internal, name() + " has no fused train step");
-  }
   /// The constraint on every row.
   virtual void constrain_all(const TableView& table, const Constraint& constraint) = 0;
   /// l1·Σ|w| + l2·Σw² over `count` weights, the same on any thread count.
   virtual double penalty(const float* weights, std::int64_t count, double l1, double l2) = 0;
 };
-
-/// Binds a stream to this thread's copies on `backend` for the scope's length.
-class BoundStream {
- public:
-  BoundStream(Backend& backend, void* stream) : backend_(backend), previous_(backend.bind_stream(stream)) {}
-  ~BoundStream() { backend_.bind_stream(previous_); }
-  BoundStream(const BoundStream&) = delete;
-  BoundStream& operator=(const BoundStream&) = delete;
-
- private:
-  Backend& backend_;
-  void* previous_;
-};
-
-inline DeviceBuffer::~DeviceBuffer() {
-  if (owner_ != nullptr && data_ != nullptr) owner_->deallocate(data_, bytes_);
-}
 
 }  // namespace embedkit::detail

@@ -17,7 +17,7 @@ class Staging {
 
   /// `bytes` of host data as the backend sees them.
   const void* in(const void* host, std::size_t bytes, std::string_view what) {
-    if (backend_.host_accessible() || host == nullptr) return host;
+    if (backend_.capabilities().host_accessible || host == nullptr) return host;
     buffers_.push_back(backend_.allocate(bytes, what));
     backend_.copy_from_host(buffers_.back().as<void>(), host, bytes);
     return buffers_.back().as<void>();
@@ -25,7 +25,7 @@ class Staging {
 
   /// Backend memory for an output of `bytes` that finish() copies to `host`.
   void* out(void* host, std::size_t bytes, std::string_view what) {
-    if (backend_.host_accessible() || host == nullptr) return host;
+    if (backend_.capabilities().host_accessible || host == nullptr) return host;
     buffers_.push_back(backend_.allocate(bytes, what));
     outputs_.push_back({host, buffers_.back().as<void>(), bytes});
     return buffers_.back().as<void>();

@@ -69,9 +69,9 @@ struct EmbeddingTable::Impl {
   }
   detail::TableView view() const {
     detail::TableView view;
-    view.weights = weights.as<float>();
-    view.slot0 = slots.size() > 0 ? slots[0].as<float>() : nullptr;
-    view.slot1 = slots.size() > 1 ? slots[1].as<float>() : nullptr;
+    view.weights = {weights.as<void>(), detail::StorageType::float32};
+    view.state.slot0 = slots.size() > 0 ? slots[0].as<float>() : nullptr;
+    view.state.slot1 = slots.size() > 1 ? slots[1].as<float>() : nullptr;
     view.input_dim = config.input_dim;
     view.dim = config.output_dim;
     view.padding = detail::padding_of(config);
@@ -117,13 +117,13 @@ ZeroFilled check_ids(const EmbeddingTable::Impl& impl, const IndexTensor& indice
 }
 
 /// A call's id check, made where the table's backend wants it: on the host before the operation
-/// (check_ids), or by the operation itself in its own pass over the ids (Backend::checks_ids),
+/// (check_ids), or by the operation itself in its own pass over the ids (BackendCapabilities::checks_ids),
 /// reported to report() and judged by result() once it has run. Either way the call throws the
 /// same error, before anything is written back or applied, or records the same zero-filled ids.
 class IdsCheck {
  public:
   IdsCheck(const EmbeddingTable::Impl& impl, const IndexTensor& indices)
-      : impl_(impl), indices_(indices), by_backend_(impl.backend->checks_ids()) {
+      : impl_(impl), indices_(indices), by_backend_(impl.backend->capabilities().checks_ids) {
     if (!by_backend_) check_on_host();
   }
   /// Where the operation reports, or NULL when the host has checked.

@@ -152,7 +152,7 @@ std::vector<Part> fold_lookup(Impl& impl, const Index* ids, std::int64_t count, 
       return parts;
     } catch (const Error& e) {
       const bool splittable = static_cast<int>(bounds.size()) - 1 == chunks;  // fewer bounds: an id too hot to split
-      if (e.status() != Status::out_of_memory || impl.backend->host_accessible() || (chunks > 1 && !splittable)) {
+      if (e.status() != Status::out_of_memory || impl.backend->capabilities().host_accessible || (chunks > 1 && !splittable)) {
         if (e.status() == Status::out_of_memory && chunks > 1) {
           throw Error(Status::out_of_memory,
                       fmt::format("table '{}': the train step does not fit on {} even in {} chunks, as one id's rows "
@@ -228,7 +228,7 @@ std::vector<Part> fold_pooled(Impl& impl, const IndexTensor& indices, std::span<
       return parts;
     });
   } catch (const Error& e) {
-    if (e.status() != Status::out_of_memory || backend.host_accessible()) throw;
+    if (e.status() != Status::out_of_memory || backend.capabilities().host_accessible) throw;
     // Too big for the device at once: each entry's gradient row, folded as a plain batch in chunks.
     detail::logger().warn("table '{}': {}; retrying the pooled step as per-entry rows in chunks", impl.config.name,
                           e.what());
@@ -391,7 +391,7 @@ bool frozen(Impl& impl) {
   return true;
 }
 
-// Whether a train step may fold and apply in one backend call (Backend::fold_and_apply), the
+// Whether a train step may fold and apply in one backend call (FusedStep::fold_and_apply), the
 // folded rows never handed out: the backend fuses rows of this dim, the table trains, the
 // optimizer is built in and sparse (dense Adam moves every row), and non-finite rows are applied
 // or skipped ("error" must name the row before anything changes).
@@ -399,7 +399,8 @@ bool fusable(const Impl& impl) {
   const TableConfig& config = impl.config;
   return config.trainable && config.optimizer.kind != OptimizerKind::custom &&
          !detail::updates_every_row(config.optimizer) &&
-         config.nonfinite_gradients != NonFiniteGradients::error && impl.backend->fuses_steps(config.output_dim);
+         config.nonfinite_gradients != NonFiniteGradients::error && impl.backend->fused_step() != nullptr &&
+         impl.backend->fused_step()->fuses(config.output_dim);
 }
 
 // Takes a fusable step by `run(skip_nonfinite, report)` (a fused backend call returning the rows
@@ -552,7 +553,7 @@ void EmbeddingTable::train_step(const IndexTensor& indices, std::span<const floa
     return take_fused_step(impl, indices, &filled, [&](bool skip_nonfinite, detail::IdCheck* report) {
       return with_staged_lookup(impl, ids, indices.size(), grad_out.data(), indices.type(),
                                 [&](const detail::DeviceIds& device_ids, const float* device_grad) {
-                                  return impl.backend->fold_and_apply(impl.view(), device_ids, device_grad,
+                                  return impl.backend->fused_step()->fold_and_apply(impl.view(), device_ids, device_grad,
                                                                       step_plan(impl), skip_nonfinite, report);
                                 });
     });
@@ -580,7 +581,7 @@ void EmbeddingTable::train_step_pooled(const IndexTensor& indices, std::span<con
   const bool fused = fusable(impl) && take_fused_step(impl, indices, &filled, [&](bool skip_nonfinite,
                                                                                   detail::IdCheck* report) {
     return with_staged_pooled(impl, indices, offsets, per_sample_weights, grad_bags, [&](const StagedPooled& in) {
-      return impl.backend->fold_pooled_and_apply(impl.view(), in.ids, in.offsets, bags, in.sample_weights, mode,
+      return impl.backend->fused_step()->fold_pooled_and_apply(impl.view(), in.ids, in.offsets, bags, in.sample_weights, mode,
                                                  in.grad_bags, step_plan(impl), skip_nonfinite, report);
     });
   });
