@@ -201,6 +201,15 @@ static void test_status_codes(void) {
   CHECK(strcmp(ek_status_name((ek_status)-1), "EK_UNKNOWN_STATUS") == 0);
 }
 
+/* The optimizers a config may name, in the enum's order, and nothing past them or before. */
+static void test_optimizer_names(void) {
+  static const char* const expected[] = {"sgd", "adagrad", "rowwise_adagrad", "adam", "ftrl"};
+  for (int k = 0; k < 5; ++k) CHECK(ek_optimizer_name(k) != NULL && strcmp(ek_optimizer_name(k), expected[k]) == 0);
+  CHECK(ek_optimizer_name(5) == NULL);
+  CHECK(ek_optimizer_name(-1) == NULL);
+  CHECK(ek_optimizer_name(1 << 30) == NULL);
+}
+
 static void test_version(void) {
   const char* version = ek_version();
   CHECK(version != NULL);
@@ -1695,6 +1704,7 @@ int main(void) {
 
   test_status_codes();
   test_version();
+  test_optimizer_names();
   test_create_invalid();
   test_create_resources();
   test_lookup_and_weights();

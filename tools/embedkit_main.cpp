@@ -4,6 +4,7 @@
 #include "inspect_command.hpp"
 #include "plan_command.hpp"
 
+#include <embedkit/c_api.h>
 #include <embedkit/embedkit.hpp>
 
 #include <CLI/CLI.hpp>
@@ -15,12 +16,10 @@
 
 namespace {
 
-// Every optimizer but the custom one (the last enumerator), by embedkit's names.
+// The optimizers a config may name (the C ABI reads them from the optimizer descriptor).
 std::vector<std::string> built_in_optimizer_names() {
   std::vector<std::string> names;
-  for (int k = 0; k < static_cast<int>(embedkit::OptimizerKind::custom); ++k) {
-    names.emplace_back(embedkit::to_string(static_cast<embedkit::OptimizerKind>(k)));
-  }
+  for (int k = 0; ek_optimizer_name(k) != nullptr; ++k) names.emplace_back(ek_optimizer_name(k));
   return names;
 }
 

@@ -54,6 +54,10 @@ EMBEDKIT_API const char* ek_last_error(void);
 /* The status's name, e.g. "EK_OUT_OF_RANGE"; "EK_UNKNOWN_STATUS" for a value not in the enum. */
 EMBEDKIT_API const char* ek_status_name(ek_status status);
 
+/* The name of built-in optimizer `index` ("sgd", "adagrad", ...), as configs spell it, for
+ * index = 0, 1, ...; NULL past the last one. Tools list the optimizers a config may name with it. */
+EMBEDKIT_API const char* ek_optimizer_name(int index);
+
 /* Creates a table from a JSON object of TableConfig fields ("input_dim" and "output_dim"
  * required). EK_INVALID_ARGUMENT for malformed JSON or fields, EK_OUT_OF_MEMORY when the weights
  * do not fit the memory available, EK_UNSUPPORTED for a device this build or machine lacks. */

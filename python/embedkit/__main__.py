@@ -27,7 +27,7 @@ def _parser() -> argparse.ArgumentParser:
     plan.add_argument(
         "--optimizer",
         default="sgd",
-        choices=["sgd", "adagrad", "rowwise_adagrad", "adam", "ftrl"],
+        choices=_embedkit.optimizer_names(),
         help="the optimizer, whose state counts",
     )
     plan.add_argument("--gpu-memory", help="a hypothetical device's free memory, e.g. 80GiB")

@@ -10,6 +10,7 @@
 #include <nanobind/ndarray.h>
 #include <nanobind/stl/optional.h>
 #include <nanobind/stl/string.h>
+#include <nanobind/stl/vector.h>
 
 #include <Python.h>
 
@@ -236,6 +237,14 @@ NB_MODULE(_embedkit, m) {
   // a leak of ours (the OS reclaims it either way).
   nb::set_leak_warnings(false);
   m.def("version", [] { return std::string(ek_version()); }, "The C library's version, MAJOR.MINOR.PATCH.");
+  m.def(
+      "optimizer_names",
+      [] {
+        std::vector<std::string> names;
+        for (int k = 0; ek_optimizer_name(k) != nullptr; ++k) names.emplace_back(ek_optimizer_name(k));
+        return names;
+      },
+      "ek_optimizer_name: the built-in optimizers a config may name.");
   m.def("plan", &plan, nb::arg("request_json"), nb::arg("as_json"),
         "What placement would decide for a table: the text (or JSON) `embedkit plan` prints.");
 

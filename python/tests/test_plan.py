@@ -36,3 +36,10 @@ def test_errors_exit_non_zero_with_the_cli_wording():
     assert result.stderr.startswith("embedkit: error: 'lots' is not a size")
     assert run("--dim", "4").returncode != 0
     assert run("--rows", "5", "--dim", "4", "--optimizer", "rmsprop").returncode != 0
+
+
+def test_the_optimizer_choices_come_from_the_library():
+    from embedkit import _embedkit
+
+    assert _embedkit.optimizer_names() == ["sgd", "adagrad", "rowwise_adagrad", "adam", "ftrl"]
+    assert run("--rows", "5", "--dim", "4", "--optimizer", "rowwise_adagrad").returncode == 0

@@ -69,6 +69,12 @@ extern "C" {
 
 const char* ek_version(void) { return EMBEDKIT_VERSION_STRING; }
 
+const char* ek_optimizer_name(int index) {
+  // Every enumerator but the last, custom: a host callback no config can name.
+  if (index < 0 || index >= static_cast<int>(embedkit::OptimizerKind::custom)) return nullptr;
+  return embedkit::to_string(static_cast<embedkit::OptimizerKind>(index));
+}
+
 const char* ek_last_error(void) { return embedkit::detail::c_api_last_error().c_str(); }
 
 const char* ek_status_name(ek_status status) { return embedkit::status_name(static_cast<Status>(status)); }
