@@ -30,6 +30,7 @@ struct Expected {
   const char* name;
   std::uint64_t weights;
   std::uint64_t state;
+  std::uint64_t penalty;  // regularization_loss()'s bits
   std::int64_t step;
 };
 
@@ -64,6 +65,7 @@ std::uint64_t hash_state(const EmbeddingTable& table) {
 struct Case {
   std::string name;
   TableConfig config;
+  bool checkpoint = true;  // a custom optimizer's table cannot be saved
 };
 
 std::vector<Case> cases() {
@@ -105,6 +107,32 @@ std::vector<Case> cases() {
   auto ftrl_config = base(17, ftrl);
   ftrl_config.embeddings_constraint = {embedkit::ConstraintKind::unit_norm, 2.0};
   all.push_back({"ftrl_unitnorm", ftrl_config});
+  // The other non-finite policies, a max_value float32 cannot hold exactly, weight decay with a
+  // row statistic, and a custom update with its state and the constraint after it.
+  auto sgd_apply_config = base(18, momentum);
+  sgd_apply_config.nonfinite_gradients = embedkit::NonFiniteGradients::apply;
+  sgd_apply_config.embeddings_regularizer = embedkit::Regularizer{0.0, 0.01};
+  sgd_apply_config.embeddings_constraint = {embedkit::ConstraintKind::max_norm, 0.3};
+  all.push_back({"sgd_apply_policy_maxnorm03", sgd_apply_config});
+  auto adam_error = base(19, OptimizerConfig::defaults(OptimizerKind::adam));
+  adam_error.nonfinite_gradients = embedkit::NonFiniteGradients::error;
+  adam_error.embeddings_constraint = {embedkit::ConstraintKind::unit_norm, 2.0};
+  all.push_back({"adam_error_policy_unitnorm", adam_error});
+  auto rowwise = OptimizerConfig::defaults(OptimizerKind::rowwise_adagrad);
+  rowwise.weight_decay = 0.02;
+  auto rowwise_config = base(20, rowwise);
+  rowwise_config.embeddings_constraint = {embedkit::ConstraintKind::non_neg, 2.0};
+  rowwise_config.embeddings_regularizer = embedkit::Regularizer{0.003, 0.0};
+  all.push_back({"rowwise_adagrad_decay_nonneg", rowwise_config});
+  auto custom = base(21, OptimizerConfig::custom(
+                             [](std::int64_t, float* w, const float* g, float* state, int dim) {
+                               for (int c = 0; c < dim; ++c) w[c] -= 0.1f * g[c] + 0.01f * state[0];
+                               state[0] += g[0];
+                               state[1] = w[0];
+                             },
+                             2));
+  custom.embeddings_constraint = {embedkit::ConstraintKind::max_norm, 0.3};
+  all.push_back({"custom_state2_maxnorm03", custom, false});
   return all;
 }
 
@@ -172,15 +200,19 @@ TEST(GoldenBits, EveryOptimizerTrainsToTheRecordedBitsAndItsOldCheckpointLoadsTo
     SCOPED_TRACE(c.name);
     EmbeddingTable table(c.config);
     train(table, 1000 + index);
+    table.apply_constraints();  // every row, not only the touched ones
     const std::uint64_t weights = hash_weights(table), state = hash_state(table);
+    const double loss = table.regularization_loss();
+    std::uint64_t penalty = 0;
+    std::memcpy(&penalty, &loss, sizeof penalty);
     if (write_to != nullptr) {
-      char line[160];
-      std::snprintf(line, sizeof line, "{\"%s\", 0x%016llxull, 0x%016llxull, %lld},\n", c.name.c_str(),
+      char line[200];
+      std::snprintf(line, sizeof line, "{\"%s\", 0x%016llxull, 0x%016llxull, 0x%016llxull, %lld},\n", c.name.c_str(),
                     static_cast<unsigned long long>(weights), static_cast<unsigned long long>(state),
-                    static_cast<long long>(table.step()));
+                    static_cast<unsigned long long>(penalty), static_cast<long long>(table.step()));
       recorded += line;
       std::filesystem::create_directories(std::filesystem::path(write_to) / "checkpoints");
-      table.save((std::filesystem::path(write_to) / "checkpoints" / c.name).string());
+      if (c.checkpoint) table.save((std::filesystem::path(write_to) / "checkpoints" / c.name).string());
       ++index;
       continue;
     }
@@ -189,8 +221,10 @@ TEST(GoldenBits, EveryOptimizerTrainsToTheRecordedBitsAndItsOldCheckpointLoadsTo
     ASSERT_EQ(c.name, expected.name);
     EXPECT_EQ(weights, expected.weights) << "the weights after training changed";
     EXPECT_EQ(state, expected.state) << "the optimizer state after training changed";
+    EXPECT_EQ(penalty, expected.penalty) << "the regularization loss changed";
     EXPECT_EQ(table.step(), expected.step);
 
+    if (!c.checkpoint) continue;
     const auto loaded = EmbeddingTable::load((golden_dir() / "checkpoints" / c.name).string());
     EXPECT_EQ(hash_weights(loaded), expected.weights) << "the recorded checkpoint loads to other weights";
     EXPECT_EQ(hash_state(loaded), expected.state) << "the recorded checkpoint loads to another state";
