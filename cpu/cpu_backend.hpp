@@ -13,7 +13,8 @@ class CpuBackend final : public HostOpsBackend {
   std::string name() const override { return "cpu"; }
   DeviceKind kind() const override { return DeviceKind::cpu; }
   MemoryInfo memory_info() const override;
-  BackendCapabilities capabilities() const override { return {true, true, false}; }
+  bool host_accessible() const override { return true; }
+  BackendCapabilities capabilities() const override { return {.kernels_verified = true, .checks_ids = false}; }
   DeviceBuffer allocate(std::size_t bytes, std::string_view what) override;
   void deallocate(void* data, std::size_t bytes) noexcept override;
   void copy_from_host(void* destination, const void* host, std::size_t bytes) override;

@@ -10,28 +10,13 @@
 namespace embedkit::detail {
 namespace {
 
-// Calls body with the ids typed.
-template <class Body>
-decltype(auto) with_typed(const DeviceIds& ids, Body&& body) {
-  if (ids.type == IndexType::int32) return body(static_cast<const std::int32_t*>(ids.data));
-  return body(static_cast<const std::int64_t*>(ids.data));
-}
-
 class CpuHostOps final : public HostOps {
  public:
   IdCheck scan_ids(const DeviceIds& ids, std::int64_t input_dim) override {
-    return with_typed(ids, [&](const auto* typed) {
-      IdCheck check;
-      check.out_of_range = cpu::count_out_of_range(typed, ids.count, input_dim);
-      if (check.out_of_range > 0) {
-        check.first_position = cpu::first_out_of_range(typed, ids.count, input_dim);
-        check.first_id = static_cast<std::int64_t>(typed[check.first_position]);
-      }
-      return check;
-    });
+    return with_ids(ids, [&](const auto* typed) { return cpu::scan_ids(typed, ids.count, input_dim); });
   }
   void nonzero_mask(const DeviceIds& ids, std::uint8_t* mask) override {
-    with_typed(ids, [&](const auto* typed) { cpu::nonzero_mask(typed, ids.count, mask); });
+    with_ids(ids, [&](const auto* typed) { cpu::nonzero_mask(typed, ids.count, mask); });
   }
   void constrain_row(float* row, std::int64_t dim, const Constraint& constraint) override {
     cpu::constrain_row(row, dim, constraint);

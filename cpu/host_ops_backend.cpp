@@ -22,29 +22,12 @@
 namespace embedkit::detail {
 namespace {
 
-template <class Body>
-decltype(auto) with_typed(const DeviceIds& ids, Body&& body) {
-  if (ids.type == IndexType::int32) return body(static_cast<const std::int32_t*>(ids.data));
-  return body(static_cast<const std::int64_t*>(ids.data));
-}
-
-std::size_t id_bytes(const DeviceIds& ids) {
-  return static_cast<std::size_t>(ids.count) * (ids.type == IndexType::int32 ? 4 : 8);
-}
-
 std::size_t floats(std::int64_t count) { return static_cast<std::size_t>(count) * sizeof(float); }
 
 // What a device reports of the out-of-range ids it met, here from the CPU's scan of them.
 template <class Index>
 void report_out_of_range(const Index* ids, std::int64_t count, std::int64_t input_dim, IdCheck* check) {
-  if (check == nullptr) return;
-  IdCheck found;
-  found.out_of_range = cpu::count_out_of_range(ids, count, input_dim);
-  if (found.out_of_range > 0) {
-    found.first_position = cpu::first_out_of_range(ids, count, input_dim);
-    found.first_id = static_cast<std::int64_t>(ids[found.first_position]);
-  }
-  *check = found;
+  if (check != nullptr) *check = cpu::scan_ids(ids, count, input_dim);
 }
 
 // values[positions[k]] for every sorted slot k of `segments`. The fold reads a slot's bag and
@@ -206,8 +189,9 @@ FoldedGrad HostOpsBackend::folded(const cpu::Segments& segments, std::int64_t di
   return grad;
 }
 
-void HostOpsBackend::fill_initial(float* weights, std::int64_t rows, std::int64_t dim, const InitSampler& sampler,
-                                  std::uint64_t seed) {
+void HostOpsBackend::fill_initial(const StoredRows& rows_of, std::int64_t rows, std::int64_t dim,
+                                  const InitSampler& sampler, std::uint64_t seed) {
+  float* weights = rows_of.as<float>();
   expect_device_memory(weights, floats(rows * dim), "weights to initialise");
   cpu::fill_initial(weights, rows, dim, sampler, seed);
 }
@@ -221,7 +205,7 @@ void HostOpsBackend::gather(const TableView& table, const DeviceIds& ids, float*
   expect_table(table);
   expect_device_memory(ids.data, id_bytes(ids), "lookup ids");
   expect_device_memory(out, floats(ids.count * table.dim), "lookup output");
-  with_typed(ids, [&](const auto* typed) {
+  with_ids(ids, [&](const auto* typed) {
     cpu::gather_rows(table.weights.as<float>(), table.input_dim, table.dim, typed, ids.count, table.padding, out);
     report_out_of_range(typed, ids.count, table.input_dim, check);
   });
@@ -235,7 +219,7 @@ void HostOpsBackend::pooled(const TableView& table, const DeviceIds& ids, const 
   expect_device_memory(offsets, static_cast<std::size_t>(bags + 1) * 8, "pooled offsets");
   if (sample_weights != nullptr) expect_device_memory(sample_weights, floats(ids.count), "per-sample weights");
   expect_device_memory(out, floats(bags * table.dim), "pooled output");
-  with_typed(ids, [&](const auto* typed) {
+  with_ids(ids, [&](const auto* typed) {
     cpu::pooled_lookup(table.weights.as<float>(), table.input_dim, table.dim,
                        pooled_batch(typed, offsets, bags, sample_weights, mode, table.padding), out);
     report_out_of_range(typed, ids.count, table.input_dim, check);
@@ -245,7 +229,7 @@ void HostOpsBackend::pooled(const TableView& table, const DeviceIds& ids, const 
 FoldedGrad HostOpsBackend::fold_lookup_grad(const TableView& table, const DeviceIds& ids, const float* grad_out,
                                             IdCheck* check) {
   expect_lookup_grad(table, ids, grad_out);
-  return with_typed(ids, [&](const auto* typed) {
+  return with_ids(ids, [&](const auto* typed) {
     report_out_of_range(typed, ids.count, table.input_dim, check);
     const cpu::Segments segments = cpu::group_positions(typed, ids.count, table.input_dim, table.padding);
     FoldedGrad grad = folded(segments, table.dim);
@@ -258,7 +242,7 @@ FoldedGrad HostOpsBackend::fold_pooled_grad(const TableView& table, const Device
                                             std::int64_t bags, const float* sample_weights, PoolingMode mode,
                                             const float* grad_bags, IdCheck* check) {
   expect_pooled_grad(table, ids, offsets, bags, sample_weights, grad_bags);
-  return with_typed(ids, [&](const auto* typed) {
+  return with_ids(ids, [&](const auto* typed) {
     report_out_of_range(typed, ids.count, table.input_dim, check);
     const auto batch = pooled_batch(typed, offsets, bags, sample_weights, mode, table.padding);
     const cpu::Segments segments = group_pooled(table, batch, ids.count);
@@ -273,7 +257,7 @@ std::int64_t HostOpsBackend::fold_and_apply(const TableView& table, const Device
                                             StepPlan plan, bool skip_nonfinite, IdCheck* check) {
   expect_table(table);
   expect_lookup_grad(table, ids, grad_rows);
-  return with_typed(ids, [&](const auto* typed) -> std::int64_t {
+  return with_ids(ids, [&](const auto* typed) -> std::int64_t {
     report_out_of_range(typed, ids.count, table.input_dim, check);
     // The contract's report; CpuBackend's tables check their ids on the host first (no check).
     if (check != nullptr && check->out_of_range > 0) return 0;  // reported; nothing applied
@@ -291,7 +275,7 @@ std::int64_t HostOpsBackend::fold_pooled_and_apply(const TableView& table, const
                                                    const float* grad_bags, StepPlan plan, bool skip_nonfinite,
                                                    IdCheck* check) {
   expect_pooled_grad(table, ids, offsets, bags, sample_weights, grad_bags);
-  return with_typed(ids, [&](const auto* typed) -> std::int64_t {
+  return with_ids(ids, [&](const auto* typed) -> std::int64_t {
     report_out_of_range(typed, ids.count, table.input_dim, check);
     if (check != nullptr && check->out_of_range > 0) return 0;
     const auto batch = pooled_batch(typed, offsets, bags, sample_weights, mode, table.padding);
@@ -357,11 +341,13 @@ std::int64_t HostOpsBackend::first_rejected_update(const TableView& table, const
 
 void HostOpsBackend::constrain_all(const TableView& table, const Constraint& constraint) {
   expect_table(table);
+  float* weights = table.weights.as<float>();  // outside the loop: it may throw
 #pragma omp parallel for schedule(static) if (table.input_dim * table.dim >= cpu::kParallelMinFloats)
-  for (std::int64_t id = 0; id < table.input_dim; ++id) cpu::constrain_row(table.weights.as<float>() + id * table.dim, table.dim, constraint);
+  for (std::int64_t id = 0; id < table.input_dim; ++id) cpu::constrain_row(weights + id * table.dim, table.dim, constraint);
 }
 
-double HostOpsBackend::penalty(const float* weights, std::int64_t count, double l1, double l2) {
+double HostOpsBackend::penalty(const StoredRows& rows, std::int64_t count, double l1, double l2) {
+  const float* weights = rows.as<float>();
   expect_device_memory(weights, floats(count), "weights");
   // Fixed chunks summed in order: the same double on any thread count, and the CUDA kernel's.
   const std::int64_t chunks = penalty_chunks(count);

@@ -12,7 +12,7 @@ namespace embedkit::detail {
 class HostOpsBackend : public Backend, public FusedStep {
  public:
   FusedStep* fused_step() override { return this; }
-  void fill_initial(float* weights, std::int64_t rows, std::int64_t dim, const InitSampler& sampler,
+  void fill_initial(const StoredRows& weights, std::int64_t rows, std::int64_t dim, const InitSampler& sampler,
                     std::uint64_t seed) override;
   void fill(float* data, std::int64_t count, float value) override;
   void gather(const TableView& table, const DeviceIds& ids, float* out, IdCheck* check) override;
@@ -37,7 +37,7 @@ class HostOpsBackend : public Backend, public FusedStep {
   std::int64_t first_rejected_update(const TableView& table, const FoldedGrad& grad, const std::uint8_t* skip,
                                      StepPlan plan) override;
   void constrain_all(const TableView& table, const Constraint& constraint) override;
-  double penalty(const float* weights, std::int64_t count, double l1, double l2) override;
+  double penalty(const StoredRows& weights, std::int64_t count, double l1, double l2) override;
 
  protected:
   /// Called with every pointer an operation is given; a device backend throws when one is not its

@@ -24,7 +24,10 @@ float row_norm(const float* row, std::int64_t dim) {
 void constrain_row(float* row, std::int64_t dim, ConstraintKind constraint, float max_value) {
   if (constraint == ConstraintKind::none) return;
   const float norm = detail::needs_row_norm(constraint) ? row_norm(row, dim) : 0.0f;
-  for (std::int64_t c = 0; c < dim; ++c) row[c] = detail::constrained(constraint, row[c], norm, max_value);
+  const float factor = detail::constraint_factor(constraint, norm, max_value);
+  detail::with_constraint(constraint, [&](auto kind) {
+    for (std::int64_t c = 0; c < dim; ++c) row[c] = detail::constrained<decltype(kind)::value>(row[c], factor);
+  });
 }
 
 void constrain_row(float* row, std::int64_t dim, const Constraint& constraint) {
@@ -69,7 +72,7 @@ void update_columns(const RowStep& update, std::int64_t id, const float* grad) {
     if constexpr (kPlain) return weight;
     return detail::decayed_weight(weight, s);
   };
-  const bool per_row_slot = detail::describe(update.rule.kind).row_statistic;
+  const bool per_row_slot = detail::has_row_statistic(update.rule.kind);
   float* __restrict slot0 = update.slot0 != nullptr && !per_row_slot ? update.slot0 + at : nullptr;
   float* __restrict slot1 = update.slot1 != nullptr ? update.slot1 + at : nullptr;
   // Every column: its gradient from w before the step, w decayed, then the optimizer's `step`.
@@ -144,7 +147,7 @@ RowPieces row_pieces(const RowStep& update, std::int64_t id) {
   const std::int64_t dim = update.dim;
   add(update.weights + id * dim, dim);
   if (update.slot0 != nullptr) {
-    if (detail::describe(update.rule.kind).row_statistic) {
+    if (detail::has_row_statistic(update.rule.kind)) {
       add(update.slot0 + id, 1);
     } else {
       add(update.slot0 + id * dim, dim);
@@ -179,7 +182,7 @@ bool keeps_row(const RowStep& update, std::int64_t id) {
   const std::int64_t dim = update.dim;
   bool keeps = all_finite(update.weights + id * dim, dim);
   if (update.slot0 != nullptr) {
-    keeps = keeps && (detail::describe(update.rule.kind).row_statistic ? detail::finite_value(update.slot0[id])
+    keeps = keeps && (detail::has_row_statistic(update.rule.kind) ? detail::finite_value(update.slot0[id])
                                                                       : all_finite(update.slot0 + id * dim, dim));
   }
   if (update.slot1 != nullptr) keeps = keeps && all_finite(update.slot1 + id * dim, dim);
@@ -223,7 +226,7 @@ bool rejects_update(const RowStep& update, std::int64_t id, const float* grad) {
   next += update.dim;
   if (update.slot0 != nullptr) {
     probe.slot0 = next;
-    next += detail::describe(update.rule.kind).row_statistic ? 1 : update.dim;
+    next += detail::has_row_statistic(update.rule.kind) ? 1 : update.dim;
   }
   if (update.slot1 != nullptr) probe.slot1 = next;
   update_state(probe, 0, grad);
@@ -234,7 +237,7 @@ void prefetch_update_state(const RowStep& update, std::int64_t id) {
   const std::size_t row_bytes = static_cast<std::size_t>(update.dim) * sizeof(float);
   prefetch_row(update.weights + id * update.dim, row_bytes);
   if (update.slot0 != nullptr) {
-    if (detail::describe(update.rule.kind).row_statistic) {
+    if (detail::has_row_statistic(update.rule.kind)) {
       prefetch_row(update.slot0 + id, sizeof(float));
     } else {
       prefetch_row(update.slot0 + id * update.dim, row_bytes);

@@ -170,17 +170,10 @@ class TableOperation {
   OperationStream stream_;
 };
 
-// Typed device ids, as the kernels take them.
-template <class Body>
-decltype(auto) with_device_ids(const detail::DeviceIds& ids, Body&& body) {
-  if (ids.type == IndexType::int32) return body(static_cast<const std::int32_t*>(ids.data));
-  return body(static_cast<const std::int64_t*>(ids.data));
-}
-
 // The bounds check's second pass over `ids`, reported to `check`, with scratch from `workspace`.
 void find_out_of_range(const detail::DeviceIds& ids, std::int64_t input_dim, void* scratch, cudaStream_t stream,
                        detail::IdCheck* check) {
-  const OutOfRangeIds found = with_device_ids(ids, [&](const auto* typed) {
+  const OutOfRangeIds found = detail::with_ids(ids, [&](const auto* typed) {
     return run_find_out_of_range(typed, ids.count, input_dim, scratch, stream);
   });
   *check = detail::IdCheck{found.count, found.first_position, found.first_id};
@@ -236,7 +229,7 @@ std::size_t entry_rows_scratch_bytes(PoolingMode mode, std::int64_t bags, std::i
 void write_entry_rows(const detail::TableView& table, const detail::DeviceIds& ids, const std::int64_t* offsets,
                       std::int64_t bags, const float* sample_weights, PoolingMode mode, const float* grad_bags,
                       float* rows, unsigned char* scratch, cudaStream_t stream) {
-  with_device_ids(ids, [&](const auto* typed) {
+  detail::with_ids(ids, [&](const auto* typed) {
     using Index = std::remove_cv_t<std::remove_pointer_t<decltype(typed)>>;
     const detail::PooledBatch<Index> batch{typed, offsets, bags, sample_weights, mode, table.padding};
     std::int64_t* argmax = nullptr;
@@ -252,10 +245,10 @@ void write_entry_rows(const detail::TableView& table, const detail::DeviceIds& i
 
 }  // namespace
 
-void CudaBackend::fill_initial(float* weights, std::int64_t rows, std::int64_t dim, const detail::InitSampler& sampler,
-                               std::uint64_t seed) {
+void CudaBackend::fill_initial(const detail::StoredRows& weights, std::int64_t rows, std::int64_t dim,
+                               const detail::InitSampler& sampler, std::uint64_t seed) {
   DeviceScope scope(ordinal_);
-  run_fill_initial(FillInitialArgs{weights, rows, dim, sampler, seed}, active_stream());
+  run_fill_initial(FillInitialArgs{weights.as<float>(), rows, dim, sampler, seed}, active_stream());
   EMBEDKIT_CUDA_TRY(cudaStreamSynchronize(active_stream()));
 }
 
@@ -281,7 +274,7 @@ void CudaBackend::gather(const detail::TableView& table, const detail::DeviceIds
   // The flag, then the second pass's tallies.
   auto* flag = static_cast<unsigned int*>(operation.workspace().reserve(*this, 2 * kFoldAlignment, "table workspace"));
   EMBEDKIT_CUDA_TRY(cudaMemsetAsync(flag, 0, sizeof(unsigned int), active_stream()));
-  with_device_ids(ids, [&](const auto* typed) {
+  detail::with_ids(ids, [&](const auto* typed) {
     run_gather(table.weights.as<float>(), table.input_dim, table.dim, typed, ids.count, table.padding, out, flag,
                active_stream());
   });
@@ -295,7 +288,7 @@ void CudaBackend::pooled(const detail::TableView& table, const detail::DeviceIds
   // The flag, then the second pass's tallies.
   auto* flag = static_cast<unsigned int*>(operation.workspace().reserve(*this, 2 * kFoldAlignment, "table workspace"));
   EMBEDKIT_CUDA_TRY(cudaMemsetAsync(flag, 0, sizeof(unsigned int), active_stream()));
-  with_device_ids(ids, [&](const auto* typed) {
+  detail::with_ids(ids, [&](const auto* typed) {
     run_pooled(table.weights.as<float>(), table.input_dim, table.dim,
                detail::pooled_batch(typed, offsets, bags, sample_weights, mode, table.padding), out, flag, nullptr,
                active_stream());
@@ -307,7 +300,7 @@ cudaStream_t CudaBackend::active_stream() const { return operation_stream != nul
 
 FoldPieces CudaBackend::fold_pieces(const detail::TableView& table, const detail::DeviceIds& ids, const float* rows,
                                     unsigned char* workspace, const FoldWorkspace& layout, detail::IdCheck* check) {
-  const FoldPieces pieces = with_device_ids(ids, [&](const auto* typed) {
+  const FoldPieces pieces = detail::with_ids(ids, [&](const auto* typed) {
     return run_fold_pieces(typed, ids.count, table.input_dim, table.padding, rows, table.dim, workspace, layout,
                            active_stream());
   });
@@ -453,8 +446,9 @@ void CudaBackend::constrain_all(const detail::TableView& table, const Constraint
   EMBEDKIT_CUDA_TRY(cudaStreamSynchronize(active_stream()));
 }
 
-double CudaBackend::penalty(const float* weights, std::int64_t count, double l1, double l2) {
+double CudaBackend::penalty(const detail::StoredRows& rows, std::int64_t count, double l1, double l2) {
   DeviceScope scope(ordinal_);
+  const float* weights = rows.as<float>();
   const std::int64_t chunks = detail::penalty_chunks(count);
   detail::DeviceBuffer partials = allocate(static_cast<std::size_t>(chunks) * sizeof(double), "penalty partials");
   run_penalty_chunks(weights, count, l1, l2, partials.as<double>(), active_stream());

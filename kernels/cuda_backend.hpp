@@ -4,7 +4,7 @@
 // Each table has a stream and a workspace of its own (cuda_table_resources.hpp); its operations
 // run on the caller's stream instead when one is set.
 // Those kernels have been checked on the CPU (host-launched bodies) and compiled, but not yet run
-// on a GPU: capabilities().runs_table_ops is true only when the backend is opened with its kernels enabled
+// on a GPU: capabilities().kernels_verified is true only when the backend is opened with its kernels enabled
 // (EMBEDKIT_CUDA_TABLES=1 for the default context, or a test), so automatic placement keeps
 // tables on the CPU until then.
 
@@ -29,7 +29,10 @@ class CudaBackend final : public detail::Backend, public detail::FusedStep {
   std::string name() const override { return "cuda:" + std::to_string(ordinal_); }
   DeviceKind kind() const override { return DeviceKind::cuda; }
   detail::MemoryInfo memory_info() const override;
-  detail::BackendCapabilities capabilities() const override { return {kernels_enabled_, false, true}; }
+  bool host_accessible() const override { return false; }
+  detail::BackendCapabilities capabilities() const override {
+    return {.kernels_verified = kernels_enabled_, .checks_ids = true};
+  }
   detail::FusedStep* fused_step() override { return this; }
   detail::DeviceBuffer allocate(std::size_t bytes, std::string_view what) override;
   void deallocate(void* data, std::size_t bytes) noexcept override;
@@ -39,7 +42,7 @@ class CudaBackend final : public detail::Backend, public detail::FusedStep {
   void* bind_stream(void* stream) override;
   std::unique_ptr<detail::TableResources> open_table() override;
 
-  void fill_initial(float* weights, std::int64_t rows, std::int64_t dim, const detail::InitSampler& sampler,
+  void fill_initial(const detail::StoredRows& weights, std::int64_t rows, std::int64_t dim, const detail::InitSampler& sampler,
                     std::uint64_t seed) override;
   void fill(float* data, std::int64_t count, float value) override;
   void gather(const detail::TableView& table, const detail::DeviceIds& ids, float* out, detail::IdCheck* check) override;
@@ -67,7 +70,7 @@ class CudaBackend final : public detail::Backend, public detail::FusedStep {
                                      PoolingMode mode, const float* grad_bags, detail::StepPlan plan,
                                      bool skip_nonfinite, detail::IdCheck* check) override;
   void constrain_all(const detail::TableView& table, const Constraint& constraint) override;
-  double penalty(const float* weights, std::int64_t count, double l1, double l2) override;
+  double penalty(const detail::StoredRows& weights, std::int64_t count, double l1, double l2) override;
 
  private:
   void* pinned(std::size_t bytes);  // the staging buffer, grown to at least `bytes`

@@ -23,7 +23,7 @@ __global__ void fused_apply_kernel(GroupPlan plan, FusedApplyArgs args) {
     }
   }
   const float accumulator =
-      row.id >= 0 && detail::describe(args.step.rule.kind).row_statistic ? args.step.slot0[row.id] : 0.0f;
+      row.id >= 0 && detail::has_row_statistic(args.step.rule.kind) ? args.step.slot0[row.id] : 0.0f;
   const float gradient_squares = group_sum(fused_gradient_squares_phase(row, lane, plan.lanes, args.step), plan.lanes);
   const LaneUpdate update = fused_update_phase(row, lane, plan.lanes, args.step, gradient_squares, accumulator);
   if (args.step.rule.judge_results) {  // the same for every thread: the collective stays whole

@@ -79,7 +79,7 @@ EK_HOST_DEVICE inline float nonfinite_phase(const LaneRow& row, int lane, int la
 
 /// Phase 3: this lane's share of Σ g² for row-wise Adagrad (0 otherwise), as gradient_squares_phase.
 EK_HOST_DEVICE inline float fused_gradient_squares_phase(const LaneRow& row, int lane, int lanes, const RowStep& s) {
-  if (row.id < 0 || !detail::describe(s.rule.kind).row_statistic) return 0.0f;
+  if (row.id < 0 || !detail::has_row_statistic(s.rule.kind)) return 0.0f;
   float squares = 0.0f;
   EK_UNROLL
   for (int k = 0; k < kMaxColumnsPerLane; ++k) {

@@ -17,7 +17,7 @@ __global__ void apply_kernel(GroupPlan plan, ApplyArgs args) {
   // Threads without a row still take part in the collectives, with zeros.
   RowWork work = row_work(group, args);
   const float accumulator =
-      work.id >= 0 && detail::describe(args.step.rule.kind).row_statistic ? args.step.slot0[work.id] : 0.0f;
+      work.id >= 0 && detail::has_row_statistic(args.step.rule.kind) ? args.step.slot0[work.id] : 0.0f;
   const float gradient_squares = group_sum(gradient_squares_phase(work, lane, plan.lanes, args), plan.lanes);
   if (args.step.rule.judge_results) {  // the same for every thread: the collective stays whole
     const float rejected =
@@ -41,7 +41,7 @@ __global__ void find_rejected_kernel(GroupPlan plan, ApplyArgs args, unsigned lo
   const int lane = static_cast<int>(threadIdx.x) % plan.lanes;
   const RowWork work = row_work(group, args);
   const float accumulator =
-      work.id >= 0 && detail::describe(args.step.rule.kind).row_statistic ? args.step.slot0[work.id] : 0.0f;
+      work.id >= 0 && detail::has_row_statistic(args.step.rule.kind) ? args.step.slot0[work.id] : 0.0f;
   const float gradient_squares = group_sum(gradient_squares_phase(work, lane, plan.lanes, args), plan.lanes);
   const float rejected =
       group_sum(judge_phase(work, lane, plan.lanes, args, gradient_squares, accumulator), plan.lanes);

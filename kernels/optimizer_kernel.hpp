@@ -84,7 +84,7 @@ EK_HOST_DEVICE inline float step_row_accumulator(const RowStep& s, float squares
 
 /// Lane 0 writes row-wise Adagrad's row accumulator (step_row_accumulator's).
 EK_HOST_DEVICE inline void store_row_accumulator(const RowStep& s, std::int64_t id, int lane, float accumulator) {
-  if (detail::describe(s.rule.kind).row_statistic && lane == 0) s.slot0[id] = accumulator;
+  if (detail::has_row_statistic(s.rule.kind) && lane == 0) s.slot0[id] = accumulator;
 }
 
 /// Whether optimizer `kind` keeps a per-column state array as slot `k` (its descriptor's layout).
@@ -146,7 +146,7 @@ EK_HOST_DEVICE inline void store_column(const RowStep& s, std::int64_t id, std::
 
 /// Phase 1: this lane's share of Σ g² for row-wise Adagrad (0 otherwise), from w before the step.
 EK_HOST_DEVICE inline float gradient_squares_phase(const RowWork& work, int lane, int lanes, const ApplyArgs& a) {
-  if (work.id < 0 || !detail::describe(a.step.rule.kind).row_statistic) return 0.0f;
+  if (work.id < 0 || !detail::has_row_statistic(a.step.rule.kind)) return 0.0f;
   float squares = 0.0f;
   for (std::int64_t c = lane; c < a.step.dim; c += lanes) {
     squares += gradient_square(a.step, work.id, c, work.grad != nullptr ? work.grad[c] : 0.0f);
@@ -199,7 +199,10 @@ EK_HOST_DEVICE inline void constraint_phase(std::int64_t id, int lane, int lanes
   if (id < 0 || s.rule.constraint == ConstraintKind::none) return;
   float* w = s.weights + id * s.dim;
   const float norm = squares.root();
-  for (std::int64_t c = lane; c < s.dim; c += lanes) w[c] = detail::constrained(s.rule.constraint, w[c], norm, s.rule.max_value);
+  const float factor = detail::constraint_factor(s.rule.constraint, norm, s.rule.max_value);
+  detail::with_constraint(s.rule.constraint, [&](auto kind) {
+    for (std::int64_t c = lane; c < s.dim; c += lanes) w[c] = detail::constrained<decltype(kind)::value>(w[c], factor);
+  });
 }
 
 }  // namespace embedkit::kernels

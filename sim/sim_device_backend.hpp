@@ -24,7 +24,8 @@ class SimDeviceBackend final : public HostOpsBackend {
   DeviceKind kind() const override { return DeviceKind::cuda; }
   MemoryInfo memory_info() const override;
   /// Like a device, it reports out-of-range ids from its operations (from the CPU's scan).
-  BackendCapabilities capabilities() const override { return {true, false, true}; }
+  bool host_accessible() const override { return false; }
+  BackendCapabilities capabilities() const override { return {.kernels_verified = true, .checks_ids = true}; }
   DeviceBuffer allocate(std::size_t bytes, std::string_view what) override;
   void deallocate(void* data, std::size_t bytes) noexcept override;
   void copy_from_host(void* destination, const void* host, std::size_t bytes) override;

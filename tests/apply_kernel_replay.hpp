@@ -43,7 +43,7 @@ inline std::int64_t replay_apply(const kernels::ApplyArgs& args, std::int64_t gr
   for (std::int64_t group = 0; group < groups; ++group) {
     RowWork work = row_work(group, args);
     const float accumulator =
-        work.id >= 0 && embedkit::detail::describe(args.step.rule.kind).row_statistic ? args.step.slot0[work.id] : 0.0f;
+        work.id >= 0 && embedkit::detail::has_row_statistic(args.step.rule.kind) ? args.step.slot0[work.id] : 0.0f;
     for (int lane = 0; lane < lanes; ++lane) shares[lane] = gradient_squares_phase(work, lane, lanes, args);
     group_sum_host(shares.data(), lanes);
     const std::vector<float> gradient_squares = shares;
@@ -75,7 +75,7 @@ inline std::int64_t replay_find_rejected(const kernels::ApplyArgs& args, std::in
   for (std::int64_t group = 0; group < groups; ++group) {
     const RowWork work = row_work(group, args);
     const float accumulator =
-        work.id >= 0 && embedkit::detail::describe(args.step.rule.kind).row_statistic ? args.step.slot0[work.id] : 0.0f;
+        work.id >= 0 && embedkit::detail::has_row_statistic(args.step.rule.kind) ? args.step.slot0[work.id] : 0.0f;
     for (int lane = 0; lane < lanes; ++lane) shares[lane] = gradient_squares_phase(work, lane, lanes, args);
     group_sum_host(shares.data(), lanes);
     const std::vector<float> gradient_squares = shares;

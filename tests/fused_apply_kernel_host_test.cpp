@@ -53,7 +53,7 @@ std::int64_t replay_fused(const FusedApplyArgs& args, std::int64_t groups, int l
       }
     }
     const float accumulator =
-        rows[0].id >= 0 && embedkit::detail::describe(args.step.rule.kind).row_statistic ? args.step.slot0[rows[0].id] : 0.0f;
+        rows[0].id >= 0 && embedkit::detail::has_row_statistic(args.step.rule.kind) ? args.step.slot0[rows[0].id] : 0.0f;
     for (int lane = 0; lane < lanes; ++lane) shares[lane] = fused_gradient_squares_phase(rows[lane], lane, lanes, args.step);
     group_sum_host(shares.data(), lanes);
     const std::vector<float> squares = shares;

@@ -1,4 +1,4 @@
-// The table's fused train step (Backend::fold_and_apply, fold_pooled_and_apply) on a simulated
+// The table's fused train step (FusedStep::fold_and_apply, fold_pooled_and_apply) on a simulated
 // device and on the CPU: bitwise the unfused step for each built-in optimizer and pooling mode, taken only when
 // it may be (not under "error", not for dense Adam, rows that fit, train steps), counting skipped
 // rows as the unfused step does, and falling back to the unfused step, whole and once, when any

@@ -95,6 +95,22 @@ TEST(OptimizerConfig, BadValuesAreNamed) {
                   "momentum must be in [0, 1]");
 }
 
+// A kind cast from a foreign integer is no optimizer: validation names it, and the names and
+// backends asked about it answer as for none (not as for some other optimizer).
+TEST(OptimizerConfig, AKindOutsideTheEnumIsRefused) {
+  OptimizerConfig config = OptimizerConfig::defaults(OptimizerKind::sgd);
+  config.kind = static_cast<OptimizerKind>(17);
+  try {
+    config.validate();
+    FAIL() << "validate accepted kind 17";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.status(), Status::invalid_argument);
+    EXPECT_EQ(std::string(e.what()), "optimizer kind 17 is not one of embedkit's");
+  }
+  EXPECT_FALSE(config.has_cuda_kernel());
+  EXPECT_STREQ(embedkit::to_string(config.kind), "custom");
+}
+
 TEST(OptimizerConfig, RoundTripsAndTableConfigKey) {
   for (const char* json : {kKerasSgdNesterov, kKerasAdagrad, kKerasAdamDecay, kKerasFtrl}) {
     const auto config = OptimizerConfig::from_json(json);

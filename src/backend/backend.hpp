@@ -16,6 +16,7 @@
 #include <embedkit/tensor.hpp>
 
 #include "backend/memory.hpp"
+#include "core/ids.hpp"
 
 #include <cstddef>
 #include <cstdint>
@@ -85,13 +86,22 @@ struct DeviceIds {
   std::int64_t count = 0;
 };
 
+/// Bytes of `ids`.
+inline std::size_t id_bytes(const DeviceIds& ids) { return id_bytes(ids.type, ids.count); }
+
+/// Calls body(ids) with `ids` typed as they are stored (core/ids.hpp's dispatch).
+template <class Body>
+inline decltype(auto) with_ids(const DeviceIds& ids, Body&& body) {
+  return with_typed_ids(ids.data, ids.type, std::forward<Body>(body));
+}
+
 /// Typed ids in host memory as DeviceIds.
 inline DeviceIds host_ids(const std::int32_t* ids, std::int64_t count) { return {ids, IndexType::int32, count}; }
 inline DeviceIds host_ids(const std::int64_t* ids, std::int64_t count) { return {ids, IndexType::int64, count}; }
 /// A caller's index tensor as DeviceIds.
 inline DeviceIds host_ids(const IndexTensor& indices) { return {indices.data(), indices.type(), indices.size()}; }
 
-/// The out-of-range ids an operation met (see Backend::checks_ids): how many, and the first by
+/// The out-of-range ids an operation met (see BackendCapabilities::checks_ids): how many, and the first by
 /// position.
 struct IdCheck {
   std::int64_t out_of_range = 0;
@@ -117,11 +127,10 @@ struct StepPlan {
 
 /// What a backend can do, in one place.
 struct BackendCapabilities {
-  /// It has kernels for every table operation that placement may trust with a table (the CUDA
-  /// backend's have not run on a GPU yet: placement's cuda_kernels_unverified gate).
-  bool runs_table_ops = false;
-  /// Host code may read and write its memory directly (only the CPU's).
-  bool host_accessible = false;
+  /// Its table kernels are verified, so placement may put a table on it: the CPU's and the
+  /// simulated device's are; the CUDA backend's only under EMBEDKIT_CUDA_TABLES=1 until they have
+  /// run on a GPU (placement's cuda_kernels_unverified gate).
+  bool kernels_verified = false;
   /// gather, pooled and the folds find out-of-range ids themselves, in their own pass over the ids
   /// (a device: no pass over them on the host first). Otherwise the caller checks first.
   bool checks_ids = false;
@@ -161,7 +170,7 @@ class Backend : public BackendMemory {
   virtual std::unique_ptr<TableResources> open_table() { return nullptr; }
 
   // Operations. Every pointer is this backend's memory; arguments were validated by the caller.
-  virtual void fill_initial(float* weights, std::int64_t rows, std::int64_t dim, const InitSampler& sampler,
+  virtual void fill_initial(const StoredRows& weights, std::int64_t rows, std::int64_t dim, const InitSampler& sampler,
                             std::uint64_t seed) = 0;
   virtual void fill(float* data, std::int64_t count, float value) = 0;
   // Out-of-range ids read as zeros and receive no gradient. With a non-NULL `check` (only where
@@ -190,7 +199,7 @@ class Backend : public BackendMemory {
   /// The constraint on every row.
   virtual void constrain_all(const TableView& table, const Constraint& constraint) = 0;
   /// l1·Σ|w| + l2·Σw² over `count` weights, the same on any thread count.
-  virtual double penalty(const float* weights, std::int64_t count, double l1, double l2) = 0;
+  virtual double penalty(const StoredRows& weights, std::int64_t count, double l1, double l2) = 0;
 };
 
 }  // namespace embedkit::detail

@@ -1,6 +1,6 @@
 #pragma once
 // Where src/ gets its backends: the one door from the table layer to cpu/ and kernels/ (the
-// simulated device is made by the tests that use it). The CPU's parts are in cpu/cpu_backend.cpp;
+// simulated device is made by the tests that use it). The CPU's parts are in cpu/host_ops.cpp;
 // the CUDA ones in kernels/cuda_device.cpp, or backend/cuda_absent.cpp in a CPU-only build.
 
 #include "backend/backend.hpp"

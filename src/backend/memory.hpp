@@ -1,7 +1,7 @@
 #pragma once
 // A backend's memory, apart from what runs on it: allocation, copies across to and from the host,
-// ownership checks and streams. Backend (backend.hpp) adds the table operations; the table's
-// staging and placement need only this.
+// ownership checks and streams. Backend (backend.hpp) adds the table operations; staging a call's
+// inputs and outputs (Staging, the C ABI's TensorStaging) needs only this.
 
 #include <embedkit/placement.hpp>
 
@@ -61,6 +61,8 @@ class BackendMemory {
   virtual std::string name() const = 0;
   virtual DeviceKind kind() const = 0;
   virtual MemoryInfo memory_info() const = 0;
+  /// Whether host code may read and write this memory directly (only the CPU's).
+  virtual bool host_accessible() const = 0;
   /// Allocates `bytes` (named `what` in errors). Throws Error(out_of_memory) when it cannot.
   virtual DeviceBuffer allocate(std::size_t bytes, std::string_view what) = 0;
   /// Returns memory from allocate(); called by DeviceBuffer.

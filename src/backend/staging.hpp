@@ -3,7 +3,7 @@
 // host pointers through untouched; on a device it allocates, copies in, and copies results out
 // only in finish(), so a call that fails midway never writes the caller's output.
 
-#include "backend/backend.hpp"
+#include "backend/memory.hpp"
 
 #include <cstddef>
 #include <string_view>
@@ -13,11 +13,11 @@ namespace embedkit::detail {
 
 class Staging {
  public:
-  explicit Staging(Backend& backend) : backend_(backend) {}
+  explicit Staging(BackendMemory& backend) : backend_(backend) {}
 
   /// `bytes` of host data as the backend sees them.
   const void* in(const void* host, std::size_t bytes, std::string_view what) {
-    if (backend_.capabilities().host_accessible || host == nullptr) return host;
+    if (backend_.host_accessible() || host == nullptr) return host;
     buffers_.push_back(backend_.allocate(bytes, what));
     backend_.copy_from_host(buffers_.back().as<void>(), host, bytes);
     return buffers_.back().as<void>();
@@ -25,7 +25,7 @@ class Staging {
 
   /// Backend memory for an output of `bytes` that finish() copies to `host`.
   void* out(void* host, std::size_t bytes, std::string_view what) {
-    if (backend_.capabilities().host_accessible || host == nullptr) return host;
+    if (backend_.host_accessible() || host == nullptr) return host;
     buffers_.push_back(backend_.allocate(bytes, what));
     outputs_.push_back({host, buffers_.back().as<void>(), bytes});
     return buffers_.back().as<void>();
@@ -42,7 +42,7 @@ class Staging {
     const void* device;
     std::size_t bytes;
   };
-  Backend& backend_;
+  BackendMemory& backend_;
   std::vector<DeviceBuffer> buffers_;
   std::vector<Output> outputs_;
 };

@@ -32,7 +32,7 @@ enum class Accept { index, int64, float32, mask };
 /// are written back only by finish(), so a failed call writes nothing.
 class TensorStaging {
  public:
-  explicit TensorStaging(Backend* device, void* stream = nullptr) : device_(device), stream_(stream) {}
+  explicit TensorStaging(BackendMemory* device, void* stream = nullptr) : device_(device), stream_(stream) {}
   HostTensor input(const DLTensor* tensor, std::string_view name, Accept accept);
   IndexTensor indices(const DLTensor* tensor, std::string_view name = "indices");
   HostTensor output(DLTensor* tensor, std::string_view name, Accept accept);
@@ -50,7 +50,7 @@ class TensorStaging {
     std::size_t bytes;
   };
   HostTensor stage(const DLTensor* tensor, std::string_view name, Accept accept, bool copy_in);
-  Backend* device_;
+  BackendMemory* device_;
   void* stream_;
   std::vector<std::vector<unsigned char>> copies_;
   std::vector<Output> outputs_;

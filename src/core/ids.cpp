@@ -1,5 +1,7 @@
 #include "core/ids.hpp"
 
+#include <embedkit/detail/id_range.hpp>
+
 #include <algorithm>
 
 namespace embedkit::detail {
@@ -9,7 +11,7 @@ std::vector<std::int64_t> distinct_in_range(const Index* ids, std::int64_t count
   std::vector<std::int64_t> distinct;
   for (std::int64_t p = 0; p < count; ++p) {
     const auto id = static_cast<std::int64_t>(ids[p]);
-    if (id >= 0 && id < input_dim) distinct.push_back(id);
+    if (id_in_range(id, input_dim)) distinct.push_back(id);
   }
   std::sort(distinct.begin(), distinct.end());
   distinct.erase(std::unique(distinct.begin(), distinct.end()), distinct.end());

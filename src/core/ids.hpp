@@ -7,13 +7,25 @@
 #include <cstddef>
 #include <cstdint>
 #include <span>
+#include <utility>
 #include <vector>
 
 namespace embedkit::detail {
 
+/// Bytes of `count` ids of `type`.
+constexpr std::size_t id_bytes(IndexType type, std::int64_t count) {
+  return static_cast<std::size_t>(count) * (type == IndexType::int32 ? 4 : 8);
+}
+
 /// Bytes of the ids of `indices`.
-inline std::size_t index_bytes(const IndexTensor& indices) {
-  return static_cast<std::size_t>(indices.size()) * (indices.type() == IndexType::int32 ? 4 : 8);
+inline std::size_t index_bytes(const IndexTensor& indices) { return id_bytes(indices.type(), indices.size()); }
+
+/// Calls body(ids) with `data` typed as `type` says: the one int32/int64 dispatch, for a caller's
+/// tensor (with_ids below) and for ids on a backend (backend.hpp) alike.
+template <class Body>
+inline decltype(auto) with_typed_ids(const void* data, IndexType type, Body&& body) {
+  if (type == IndexType::int32) return body(static_cast<const std::int32_t*>(data));
+  return body(static_cast<const std::int64_t*>(data));
 }
 
 /// The ids of `indices` as `Index` (the type they are stored as).
@@ -22,11 +34,10 @@ inline const Index* ids_of(const IndexTensor& indices) {
   return static_cast<const Index*>(indices.data());
 }
 
-/// Calls body(ids) with the ids typed as they are stored: the one int32/int64 dispatch.
+/// Calls body(ids) with the ids of `indices` typed as they are stored.
 template <class Body>
 inline decltype(auto) with_ids(const IndexTensor& indices, Body&& body) {
-  if (indices.type() == IndexType::int32) return body(ids_of<std::int32_t>(indices));
-  return body(ids_of<std::int64_t>(indices));
+  return with_typed_ids(indices.data(), indices.type(), std::forward<Body>(body));
 }
 
 /// The distinct ids of `ids` in [0, input_dim), sorted.

@@ -96,7 +96,7 @@ PlacementDecision decide_placement(const PlacementInputs& inputs) {
     if (forced) refuse(Status::unsupported, why, "use a built-in optimizer, or placement 'auto' or 'cpu'");
     return decision(PlacementReason::optimizer_has_no_cuda_kernel, why, inputs);
   }
-  if (!inputs.device->runs_table_ops) {
+  if (!inputs.device->kernels_verified) {
     const std::string why = fmt::format("{} is usable, but embedkit's CUDA table kernels have not been verified on a "
                                         "GPU yet (set EMBEDKIT_CUDA_TABLES=1 to use them)",
                                         inputs.device->name);

@@ -17,7 +17,7 @@ namespace embedkit::detail {
 /// What the decision needs to know of a device.
 struct DeviceFacts {
   std::string name;             // "cuda:0", "sim:0"
-  bool runs_table_ops = false;  // its backend has kernels for every table operation
+  bool kernels_verified = false;  // its table kernels may be trusted (BackendCapabilities)
 };
 
 /// Everything the decision depends on.

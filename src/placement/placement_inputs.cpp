@@ -46,7 +46,7 @@ PlacementInputs placement_inputs(const TableConfig& config, Context::Impl& conte
   inputs.built_with_cuda = context.built_with_cuda;
   inputs.no_device_reason = context.no_device_reason;
   if (context.device) {
-    inputs.device = DeviceFacts{context.device->name(), context.device->capabilities().runs_table_ops};
+    inputs.device = DeviceFacts{context.device->name(), context.device->capabilities().kernels_verified};
     inputs.device_memory = context.device->memory_info();
   }
   inputs.limit = config.gpu_memory_limit;

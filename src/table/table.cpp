@@ -46,7 +46,8 @@ Storage allocate_storage(detail::Backend& backend, const TableConfig& config,
                          const std::vector<detail::SlotSpec>& specs) {
   Storage storage;
   const auto rows = static_cast<std::size_t>(config.input_dim);
-  storage.weights = backend.allocate(rows * static_cast<std::size_t>(config.output_dim) * sizeof(float),
+  storage.weights = backend.allocate(rows * static_cast<std::size_t>(config.output_dim) *
+                                         detail::storage_bytes(detail::StorageType::float32),
                                      fmt::format("table '{}' weights", config.name));
   for (const detail::SlotSpec& spec : specs) {
     storage.slots.push_back(backend.allocate(rows * static_cast<std::size_t>(spec.width) * sizeof(float),
@@ -129,7 +130,7 @@ EmbeddingTable::EmbeddingTable(TableConfig config, Context& context, Fill fill, 
       sampler.row_first = static_cast<std::uint64_t>(rows->first);
       sampler.row_stride = static_cast<std::uint64_t>(rows->stride);
     }
-    backend.fill_initial(impl_->weights.as<float>(), config.input_dim, config.output_dim, sampler, seed);
+    backend.fill_initial(impl_->view().weights, config.input_dim, config.output_dim, sampler, seed);
   }
   for (std::size_t k = 0; k < specs.size(); ++k) {
     backend.fill(impl_->slots[k].as<float>(), config.input_dim * specs[k].width, specs[k].initial);

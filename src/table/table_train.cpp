@@ -152,7 +152,7 @@ std::vector<Part> fold_lookup(Impl& impl, const Index* ids, std::int64_t count, 
       return parts;
     } catch (const Error& e) {
       const bool splittable = static_cast<int>(bounds.size()) - 1 == chunks;  // fewer bounds: an id too hot to split
-      if (e.status() != Status::out_of_memory || impl.backend->capabilities().host_accessible || (chunks > 1 && !splittable)) {
+      if (e.status() != Status::out_of_memory || impl.backend->host_accessible() || (chunks > 1 && !splittable)) {
         if (e.status() == Status::out_of_memory && chunks > 1) {
           throw Error(Status::out_of_memory,
                       fmt::format("table '{}': the train step does not fit on {} even in {} chunks, as one id's rows "
@@ -228,7 +228,7 @@ std::vector<Part> fold_pooled(Impl& impl, const IndexTensor& indices, std::span<
       return parts;
     });
   } catch (const Error& e) {
-    if (e.status() != Status::out_of_memory || backend.capabilities().host_accessible) throw;
+    if (e.status() != Status::out_of_memory || backend.host_accessible()) throw;
     // Too big for the device at once: each entry's gradient row, folded as a plain batch in chunks.
     detail::logger().warn("table '{}': {}; retrying the pooled step as per-entry rows in chunks", impl.config.name,
                           e.what());
@@ -632,7 +632,7 @@ Array<float> EmbeddingTable::optimizer_state(std::string_view name) const {
 double EmbeddingTable::regularization_loss() const {
   if (!impl_->config.embeddings_regularizer) return 0.0;
   std::shared_lock lock(impl_->mutex);
-  return impl_->backend->penalty(impl_->weights.as<float>(), static_cast<std::int64_t>(impl_->weight_count()),
+  return impl_->backend->penalty(impl_->view().weights, static_cast<std::int64_t>(impl_->weight_count()),
                                  impl_->config.embeddings_regularizer->l1, impl_->config.embeddings_regularizer->l2);
 }
 

@@ -185,6 +185,17 @@ EK_HOST_DEVICE inline void with_optimizer(OptimizerKind kind, Body&& body) {
   }
 }
 
+/// Whether `kind` accumulates a row statistic before its update (detail::describe), answered in
+/// a way device code folds to constants: no descriptor, with its names, is built at run time.
+EK_HOST_DEVICE inline bool has_row_statistic(OptimizerKind kind) {
+  bool statistic = false;
+  with_optimizer(kind, [&](auto k) {
+    constexpr bool kStatistic = describe(decltype(k)::value).row_statistic;
+    statistic = kStatistic;
+  });
+  return statistic;
+}
+
 /// Whether v is neither NaN nor infinite, without a libm call the host and device spell differently.
 EK_HOST_DEVICE inline bool finite_value(float v) { return v - v == 0.0f; }
 
@@ -217,16 +228,34 @@ EK_HOST_DEVICE inline bool needs_row_norm(ConstraintKind kind) {
   return kind == ConstraintKind::max_norm || kind == ConstraintKind::unit_norm;
 }
 
-/// One weight under the constraint `kind`, given its row's norm after the update: the one switch
-/// over constraints, for the CPU and the kernels.
-EK_HOST_DEVICE inline float constrained(ConstraintKind kind, float w, float norm, float max_value) {
-  switch (kind) {
-    case ConstraintKind::max_norm: return w * max_norm_scale(norm, max_value);
-    case ConstraintKind::unit_norm: return w / unit_norm_divisor(norm);
-    case ConstraintKind::non_neg: return non_neg(w);
-    case ConstraintKind::none: break;
-  }
+/// What constraint `kind` applies to each weight of a row, computed once per row from its norm
+/// after the update: MaxNorm's scale, UnitNorm's divisor (1 for the others).
+EK_HOST_DEVICE inline float constraint_factor(ConstraintKind kind, float norm, float max_value) {
+  if (kind == ConstraintKind::max_norm) return max_norm_scale(norm, max_value);
+  if (kind == ConstraintKind::unit_norm) return unit_norm_divisor(norm);
+  return 1.0f;
+}
+
+/// One weight under constraint K, given constraint_factor's value for its row.
+template <ConstraintKind K>
+EK_HOST_DEVICE inline float constrained(float w, float factor) {
+  (void)factor;
+  if constexpr (K == ConstraintKind::max_norm) return w * factor;
+  if constexpr (K == ConstraintKind::unit_norm) return w / factor;  // Keras divides: so does embedkit
+  if constexpr (K == ConstraintKind::non_neg) return non_neg(w);
   return w;
+}
+
+/// Calls `body(std::integral_constant<ConstraintKind, kind>{})`: the one switch over constraints,
+/// so that a backend's loop over a row's weights is compiled per constraint.
+template <class Body>
+EK_HOST_DEVICE inline void with_constraint(ConstraintKind kind, Body&& body) {
+  switch (kind) {
+    case ConstraintKind::none: return body(std::integral_constant<ConstraintKind, ConstraintKind::none>{});
+    case ConstraintKind::max_norm: return body(std::integral_constant<ConstraintKind, ConstraintKind::max_norm>{});
+    case ConstraintKind::unit_norm: return body(std::integral_constant<ConstraintKind, ConstraintKind::unit_norm>{});
+    case ConstraintKind::non_neg: return body(std::integral_constant<ConstraintKind, ConstraintKind::non_neg>{});
+  }
 }
 
 }  // namespace embedkit::detail
