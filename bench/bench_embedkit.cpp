@@ -14,10 +14,11 @@
 // Usage: bench_embedkit [Google Benchmark flags]
 //   EMBEDKIT_BENCH_SCALE=smoke   tiny shapes for CI (the harness works; timings mean nothing)
 //   --benchmark_filter=lookup    one group; --benchmark_repetitions=3 for a steadier measurement
+#include <benchmark/benchmark.h>
+
 #include "core/report.hpp"
 #include "core/suite.hpp"
 
-#include <benchmark/benchmark.h>
 #include <omp.h>
 
 #include <cstdlib>

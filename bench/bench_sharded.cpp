@@ -76,7 +76,8 @@ class ZipfIds {
  public:
   ZipfIds(std::int64_t rows, double exponent, std::uint64_t seed) : generator_(seed), permutation_(rows) {
     std::vector<double> weights(static_cast<std::size_t>(rows));
-    for (std::int64_t k = 0; k < rows; ++k) weights[static_cast<std::size_t>(k)] = 1.0 / std::pow(double(k + 1), exponent);
+    for (std::int64_t k = 0; k < rows; ++k)
+      weights[static_cast<std::size_t>(k)] = 1.0 / std::pow(double(k + 1), exponent);
     zipf_ = std::discrete_distribution<std::int64_t>(weights.begin(), weights.end());
     for (std::int64_t k = 0; k < rows; ++k) permutation_[static_cast<std::size_t>(k)] = k;
     std::mt19937_64 shuffle(7);
@@ -152,21 +153,21 @@ int main(int argc, char** argv) {
       const double lookup_kib = sums_all[0] / ranks / steps / 1024, train_kib = sums_all[1] / ranks / steps / 1024;
       const double distinct = sums_all[2] / ranks / steps;
       if (o.json) {
-        std::printf("{\"ranks\": %d, \"rows\": %lld, \"dim\": %lld, \"batch\": %lld, \"split\": \"%s\", "
-                    "\"lookup_ms\": %.3f, \"lookup_comm_share\": %.3f, \"lookup_sent_KiB\": %.1f, "
-                    "\"train_ms\": %.3f, \"train_comm_share\": %.3f, \"train_sent_KiB\": %.1f, "
-                    "\"distinct_per_rank\": %.1f}\n",
-                    world, static_cast<long long>(o.rows), static_cast<long long>(o.dim),
-                    static_cast<long long>(o.batch), o.split.c_str(), lookup_ms, lookup_share, lookup_kib, train_ms,
-                    train_share, train_kib, distinct);
+        std::printf(
+            "{\"ranks\": %d, \"rows\": %lld, \"dim\": %lld, \"batch\": %lld, \"split\": \"%s\", "
+            "\"lookup_ms\": %.3f, \"lookup_comm_share\": %.3f, \"lookup_sent_KiB\": %.1f, "
+            "\"train_ms\": %.3f, \"train_comm_share\": %.3f, \"train_sent_KiB\": %.1f, "
+            "\"distinct_per_rank\": %.1f}\n",
+            world, static_cast<long long>(o.rows), static_cast<long long>(o.dim), static_cast<long long>(o.batch),
+            o.split.c_str(), lookup_ms, lookup_share, lookup_kib, train_ms, train_share, train_kib, distinct);
       } else {
         std::printf("ranks %d  rows %lld  dim %lld  batch %lld/rank  %s split  %d steps\n", world,
                     static_cast<long long>(o.rows), static_cast<long long>(o.dim), static_cast<long long>(o.batch),
                     o.split.c_str(), o.steps);
         std::printf("  lookup     %8.3f ms  (%4.1f%% in MPI)  %9.1f KiB sent per rank  (%.0f distinct ids)\n",
                     lookup_ms, 100 * lookup_share, lookup_kib, distinct);
-        std::printf("  train step %8.3f ms  (%4.1f%% in MPI)  %9.1f KiB sent per rank\n", train_ms,
-                    100 * train_share, train_kib);
+        std::printf("  train step %8.3f ms  (%4.1f%% in MPI)  %9.1f KiB sent per rank\n", train_ms, 100 * train_share,
+                    train_kib);
       }
     }
   } catch (const std::exception& e) {

@@ -6,12 +6,11 @@
 #include "core/host_memory.hpp"
 
 #include <fmt/format.h>
+#include <sys/mman.h>
 
 #include <algorithm>
 #include <cstdlib>
 #include <cstring>
-
-#include <sys/mman.h>
 
 namespace embedkit::detail {
 namespace {

@@ -4,8 +4,8 @@
 
 namespace embedkit::cpu {
 
-void fill_initial(float* weights, std::int64_t rows, std::int64_t dim,
-                  const detail::InitSampler& sampler, std::uint64_t seed) {
+void fill_initial(float* weights, std::int64_t rows, std::int64_t dim, const detail::InitSampler& sampler,
+                  std::uint64_t seed) {
 #pragma omp parallel for schedule(static) if (rows * dim >= kParallelMinFloats)
   for (std::int64_t r = 0; r < rows; ++r) {
     float* row = weights + r * dim;

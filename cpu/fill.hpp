@@ -9,7 +9,7 @@
 namespace embedkit::cpu {
 
 /// weights[r, c] = init_value(sampler, seed, r, c) for the (rows, dim) matrix.
-void fill_initial(float* weights, std::int64_t rows, std::int64_t dim,
-                  const detail::InitSampler& sampler, std::uint64_t seed);
+void fill_initial(float* weights, std::int64_t rows, std::int64_t dim, const detail::InitSampler& sampler,
+                  std::uint64_t seed);
 
 }  // namespace embedkit::cpu

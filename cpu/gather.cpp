@@ -10,8 +10,8 @@
 namespace embedkit::cpu {
 
 template <class Index>
-void gather_rows(const float* weights, std::int64_t input_dim, std::int64_t dim, const Index* ids,
-                 std::int64_t count, detail::Padding padding, float* out, RowStores stores) {
+void gather_rows(const float* weights, std::int64_t input_dim, std::int64_t dim, const Index* ids, std::int64_t count,
+                 detail::Padding padding, float* out, RowStores stores) {
   const std::size_t row_bytes = static_cast<std::size_t>(dim) * sizeof(float);
   const bool stream = stores == RowStores::streaming && can_stream_rows(out, dim);
   const auto wanted = [=](std::int64_t id) { return id_in_range(id, input_dim) && !padding.is(id); };
@@ -42,19 +42,19 @@ void gather_rows(const float* weights, std::int64_t input_dim, std::int64_t dim,
 }
 
 template <class Index>
-void gather_rows(const float* weights, std::int64_t input_dim, std::int64_t dim, const Index* ids,
-                 std::int64_t count, detail::Padding padding, float* out) {
+void gather_rows(const float* weights, std::int64_t input_dim, std::int64_t dim, const Index* ids, std::int64_t count,
+                 detail::Padding padding, float* out) {
   gather_rows(weights, input_dim, dim, ids, count, padding, out,
               choose_row_stores(out, dim, count, last_level_cache_bytes()));
 }
 
-template void gather_rows(const float*, std::int64_t, std::int64_t, const std::int32_t*, std::int64_t,
-                          detail::Padding, float*);
-template void gather_rows(const float*, std::int64_t, std::int64_t, const std::int64_t*, std::int64_t,
-                          detail::Padding, float*);
-template void gather_rows(const float*, std::int64_t, std::int64_t, const std::int32_t*, std::int64_t,
-                          detail::Padding, float*, RowStores);
-template void gather_rows(const float*, std::int64_t, std::int64_t, const std::int64_t*, std::int64_t,
-                          detail::Padding, float*, RowStores);
+template void gather_rows(const float*, std::int64_t, std::int64_t, const std::int32_t*, std::int64_t, detail::Padding,
+                          float*);
+template void gather_rows(const float*, std::int64_t, std::int64_t, const std::int64_t*, std::int64_t, detail::Padding,
+                          float*);
+template void gather_rows(const float*, std::int64_t, std::int64_t, const std::int32_t*, std::int64_t, detail::Padding,
+                          float*, RowStores);
+template void gather_rows(const float*, std::int64_t, std::int64_t, const std::int64_t*, std::int64_t, detail::Padding,
+                          float*, RowStores);
 
 }  // namespace embedkit::cpu

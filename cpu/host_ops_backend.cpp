@@ -293,8 +293,7 @@ void HostOpsBackend::expect_lookup_grad(const TableView& table, const DeviceIds&
 }
 
 void HostOpsBackend::expect_pooled_grad(const TableView& table, const DeviceIds& ids, const std::int64_t* offsets,
-                                        std::int64_t bags, const float* sample_weights,
-                                        const float* grad_bags) const {
+                                        std::int64_t bags, const float* sample_weights, const float* grad_bags) const {
   expect_table(table);
   expect_device_memory(ids.data, id_bytes(ids), "gradient ids");
   expect_device_memory(offsets, static_cast<std::size_t>(bags + 1) * 8, "gradient offsets");
@@ -343,7 +342,8 @@ void HostOpsBackend::constrain_all(const TableView& table, const Constraint& con
   expect_table(table);
   float* weights = table.weights.as<float>();  // outside the loop: it may throw
 #pragma omp parallel for schedule(static) if (table.input_dim * table.dim >= cpu::kParallelMinFloats)
-  for (std::int64_t id = 0; id < table.input_dim; ++id) cpu::constrain_row(weights + id * table.dim, table.dim, constraint);
+  for (std::int64_t id = 0; id < table.input_dim; ++id)
+    cpu::constrain_row(weights + id * table.dim, table.dim, constraint);
 }
 
 double HostOpsBackend::penalty(const StoredRows& rows, std::int64_t count, double l1, double l2) {

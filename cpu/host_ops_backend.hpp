@@ -4,7 +4,6 @@
 // checking that every pointer really is device memory.
 
 #include "backend/backend.hpp"
-
 #include "segments.hpp"
 
 namespace embedkit::detail {
@@ -21,19 +20,18 @@ class HostOpsBackend : public Backend, public FusedStep {
   FoldedGrad fold_lookup_grad(const TableView& table, const DeviceIds& ids, const float* grad_out,
                               IdCheck* check) override;
   FoldedGrad fold_pooled_grad(const TableView& table, const DeviceIds& ids, const std::int64_t* offsets,
-                              std::int64_t bags, const float* sample_weights, PoolingMode mode,
-                              const float* grad_bags, IdCheck* check) override;
+                              std::int64_t bags, const float* sample_weights, PoolingMode mode, const float* grad_bags,
+                              IdCheck* check) override;
   /// The fused step on the CPU: each row is folded into a thread's scratch row, judged and applied
   /// there, so the sparse gradient is never written out nor read back. Offered by CpuBackend.
-  std::int64_t fold_and_apply(const TableView& table, const DeviceIds& ids, const float* grad_rows,
-                              StepPlan plan, bool skip_nonfinite, IdCheck* check) override;
+  std::int64_t fold_and_apply(const TableView& table, const DeviceIds& ids, const float* grad_rows, StepPlan plan,
+                              bool skip_nonfinite, IdCheck* check) override;
   std::int64_t fold_pooled_and_apply(const TableView& table, const DeviceIds& ids, const std::int64_t* offsets,
                                      std::int64_t bags, const float* sample_weights, PoolingMode mode,
                                      const float* grad_bags, StepPlan plan, bool skip_nonfinite,
                                      IdCheck* check) override;
   std::int64_t mark_nonfinite(const FoldedGrad& grad, std::int64_t dim, std::uint8_t* skip) override;
-  std::int64_t apply(const TableView& table, const FoldedGrad& grad, const std::uint8_t* skip,
-                     StepPlan plan) override;
+  std::int64_t apply(const TableView& table, const FoldedGrad& grad, const std::uint8_t* skip, StepPlan plan) override;
   std::int64_t first_rejected_update(const TableView& table, const FoldedGrad& grad, const std::uint8_t* skip,
                                      StepPlan plan) override;
   void constrain_all(const TableView& table, const Constraint& constraint) override;

@@ -1,9 +1,9 @@
 #include "optimizer_apply.hpp"
 
+#include <embedkit/detail/square_sum.hpp>
+
 #include "parallel.hpp"
 #include "prefetch.hpp"
-
-#include <embedkit/detail/square_sum.hpp>
 
 #include <algorithm>
 #include <cmath>
@@ -96,9 +96,8 @@ void update_columns(const RowStep& update, std::int64_t id, const float* grad) {
       accumulator += gradient_squares(dim, gradient) / static_cast<float>(dim);
       const float row_accumulator = accumulator;  // a value, not a reference the stores to w might change
       float unused = 0.0f;
-      each_column([&](std::int64_t c, float g) {
-        detail::update_element<K>(w[c], unused, unused, g, row_accumulator, s);
-      });
+      each_column(
+          [&](std::int64_t c, float g) { detail::update_element<K>(w[c], unused, unused, g, row_accumulator, s); });
     } else if constexpr (descriptor.slots[0].only_with_momentum) {
       each_column([&](std::int64_t c, float g) {
         float velocity = slot0 != nullptr ? slot0[c] : 0.0f;
@@ -120,8 +119,7 @@ namespace {
 // The optimizer's update of row `id`, before the constraint.
 void update_state(const RowStep& update, std::int64_t id, const float* grad) {
   const detail::StepScalars& s = update.rule.scalars;
-  const bool plain =
-      grad != nullptr && s.regularizer_l1 == 0.0f && s.regularizer_l2 == 0.0f && s.weight_decay == 0.0f;
+  const bool plain = grad != nullptr && s.regularizer_l1 == 0.0f && s.regularizer_l2 == 0.0f && s.weight_decay == 0.0f;
   if (plain) {
     update_columns<true>(update, id, grad);
   } else {
@@ -183,7 +181,7 @@ bool keeps_row(const RowStep& update, std::int64_t id) {
   bool keeps = all_finite(update.weights + id * dim, dim);
   if (update.slot0 != nullptr) {
     keeps = keeps && (detail::has_row_statistic(update.rule.kind) ? detail::finite_value(update.slot0[id])
-                                                                      : all_finite(update.slot0 + id * dim, dim));
+                                                                  : all_finite(update.slot0 + id * dim, dim));
   }
   if (update.slot1 != nullptr) keeps = keeps && all_finite(update.slot1 + id * dim, dim);
   return keeps;
@@ -246,8 +244,8 @@ void prefetch_update_state(const RowStep& update, std::int64_t id) {
   if (update.slot1 != nullptr) prefetch_row(update.slot1 + id * update.dim, row_bytes);
 }
 
-std::int64_t update_rows(const RowStep& update, const std::int64_t* ids, const float* grads,
-                         const std::uint8_t* skip, std::int64_t count) {
+std::int64_t update_rows(const RowStep& update, const std::int64_t* ids, const float* grads, const std::uint8_t* skip,
+                         std::int64_t count) {
   std::int64_t rejected = 0;
 #pragma omp parallel for schedule(static) reduction(+ : rejected) if (count * update.dim >= kParallelMinFloats)
   for (std::int64_t i = 0; i < count; ++i) {
@@ -270,8 +268,8 @@ const float* dense_gradient(const RowStep& update, std::int64_t id, const std::i
 }  // namespace
 
 std::int64_t update_every_row(const RowStep& update, std::int64_t row_begin, std::int64_t row_end,
-                              const std::int64_t* ids, const float* grads, const std::uint8_t* skip,
-                              std::int64_t count, detail::Padding padding) {
+                              const std::int64_t* ids, const float* grads, const std::uint8_t* skip, std::int64_t count,
+                              detail::Padding padding) {
   std::int64_t rejected = 0;
 #pragma omp parallel for schedule(static) reduction(+ : rejected) \
     if ((row_end - row_begin) * update.dim >= kParallelMinFloats)
@@ -289,8 +287,9 @@ std::int64_t first_rejected_update(const RowStep& update, bool dense, std::int64
   std::int64_t found = end;  // the smallest position rejected
 #pragma omp parallel for schedule(static) reduction(min : found) if ((end - first) * update.dim >= kParallelMinFloats)
   for (std::int64_t k = first; k < end; ++k) {
-    const bool rejected = dense ? !padding.is(k) && rejects_update(update, k, dense_gradient(update, k, ids, grads, skip, count))
-                                : skip[k] == 0 && rejects_update(update, ids[k], grads + k * update.dim);
+    const bool rejected =
+        dense ? !padding.is(k) && rejects_update(update, k, dense_gradient(update, k, ids, grads, skip, count))
+              : skip[k] == 0 && rejects_update(update, ids[k], grads + k * update.dim);
     if (rejected && k < found) found = k;
   }
   if (found == end) return -1;

@@ -30,15 +30,15 @@ void prefetch_update_state(const RowStep& update, std::int64_t id);
 
 /// Updates rows ids[i] from grads[i·dim ..] in parallel, leaving rows with skip[i] != 0 alone.
 /// Returns how many updates update_row rejected.
-std::int64_t update_rows(const RowStep& update, const std::int64_t* ids, const float* grads,
-                         const std::uint8_t* skip, std::int64_t count);
+std::int64_t update_rows(const RowStep& update, const std::int64_t* ids, const float* grads, const std::uint8_t* skip,
+                         std::int64_t count);
 
 /// Updates every row of [row_begin, row_end) except `padding`: the touched ones (sorted `ids`) from
 /// their gradients, the others (and skipped ones) from a zero gradient: Keras's dense semantics.
 /// Returns how many updates update_row rejected.
 std::int64_t update_every_row(const RowStep& update, std::int64_t row_begin, std::int64_t row_end,
-                              const std::int64_t* ids, const float* grads, const std::uint8_t* skip,
-                              std::int64_t count, detail::Padding padding);
+                              const std::int64_t* ids, const float* grads, const std::uint8_t* skip, std::int64_t count,
+                              detail::Padding padding);
 
 /// The smallest id whose update update_rows (dense: update_every_row) would reject, or -1; nothing
 /// is written.

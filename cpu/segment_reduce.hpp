@@ -17,17 +17,17 @@
 namespace embedkit::cpu {
 
 /// The canonical sum, for each segment u, over its sorted slots k (slot k holds position
-/// segments.positions[k], or that position's bag for group_bags' segments) of the gradient row of slot k, which `accumulate(k, acc, first)` writes
-/// (first: acc = row) or adds (acc += row) into `acc`. `prefetch(k)` is called kPrefetchDistance
-/// slots ahead of `accumulate(k, ...)`, so the gradient rows, read in id order and so at random,
+/// segments.positions[k], or that position's bag for group_bags' segments) of the gradient row of slot k, which
+/// `accumulate(k, acc, first)` writes (first: acc = row) or adds (acc += row) into `acc`. `prefetch(k)` is called
+/// kPrefetchDistance slots ahead of `accumulate(k, ...)`, so the gradient rows, read in id order and so at random,
 /// arrive before they are needed. Each finished row goes to `finish(u, row)`, once per segment,
 /// from any thread: with `rows`, row is rows + u·dim; without (NULL), a scratch row of the calling
 /// thread, reused once finish returns (the fused step applies it there). Scratch follows the
 /// batch (one dim-row per piece of the ids that span several pieces) and is all allocated before
 /// the first finish, so a failed allocation leaves nothing half done.
 template <class Accumulate, class Prefetch, class Finish>
-void reduce_segments(const Segments& segments, std::int64_t dim, const Accumulate& accumulate,
-                     const Prefetch& prefetch, float* rows, const Finish& finish) {
+void reduce_segments(const Segments& segments, std::int64_t dim, const Accumulate& accumulate, const Prefetch& prefetch,
+                     float* rows, const Finish& finish) {
   constexpr std::int64_t kPiece = detail::kSumPieceSize;
   const std::int64_t unique = segments.size();
   const auto total = static_cast<std::int64_t>(segments.positions.size());
@@ -63,8 +63,8 @@ void reduce_segments(const Segments& segments, std::int64_t dim, const Accumulat
   if (hot.empty()) return;
 #pragma omp parallel for schedule(dynamic, 16) if (total * dim >= kParallelMinFloats)
   for (std::int64_t p = 0; p < first_piece.back(); ++p) {
-    const auto h = static_cast<std::size_t>(std::upper_bound(first_piece.begin(), first_piece.end(), p) -
-                                            first_piece.begin() - 1);
+    const auto h =
+        static_cast<std::size_t>(std::upper_bound(first_piece.begin(), first_piece.end(), p) - first_piece.begin() - 1);
     const std::int64_t run_begin = segments.run_begin[hot[h]], run_end = segments.run_begin[hot[h] + 1];
     const std::int64_t begin = run_begin + (p - first_piece[h]) * kPiece;
     sum_piece(begin, std::min(begin + kPiece, run_end), piece_sums.data() + p * dim);
@@ -84,8 +84,8 @@ void reduce_segments(const Segments& segments, std::int64_t dim, const Accumulat
 
 /// reduce_segments into rows[u, :] for every segment u.
 template <class Accumulate, class Prefetch>
-void reduce_segments(const Segments& segments, std::int64_t dim, const Accumulate& accumulate,
-                     const Prefetch& prefetch, float* rows) {
+void reduce_segments(const Segments& segments, std::int64_t dim, const Accumulate& accumulate, const Prefetch& prefetch,
+                     float* rows) {
   reduce_segments(segments, dim, accumulate, prefetch, rows, [](std::int64_t, const float*) {});
 }
 

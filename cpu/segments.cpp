@@ -54,9 +54,8 @@ Segments group_entries(const Index* ids, std::int64_t count, std::int64_t slot_l
       const auto id = static_cast<std::int64_t>(ids[position]);
       if (kept(id)) entries.push_back({id, position, slot});
     });
-    std::sort(entries.begin(), entries.end(), [](const Entry& a, const Entry& b) {
-      return a.id != b.id ? a.id < b.id : a.position < b.position;
-    });
+    std::sort(entries.begin(), entries.end(),
+              [](const Entry& a, const Entry& b) { return a.id != b.id ? a.id < b.id : a.position < b.position; });
     for (std::size_t k = 0; k < entries.size(); ++k) {
       segments.positions.push_back(entries[k].slot);
       if (segments.unique_ids.empty() || segments.unique_ids.back() != entries[k].id) {

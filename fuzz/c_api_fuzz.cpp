@@ -53,7 +53,8 @@ constexpr std::array<TableSpec, 4> kTables = {{
      16, 3, 0, true, true},
     {R"({"input_dim": 1000, "output_dim": 8, "seed": 3, "optimizer": "adam", "nonfinite_gradients": "error"})", 1000, 8,
      -1, false, false},
-    {R"({"input_dim": 5, "output_dim": 1, "seed": 4, "optimizer": "ftrl", "trainable": false})", 5, 1, -1, false, false},
+    {R"({"input_dim": 5, "output_dim": 1, "seed": 4, "optimizer": "ftrl", "trainable": false})", 5, 1, -1, false,
+     false},
 }};
 
 enum class Entry { lookup, lookup_pooled, compute_mask, train_step, train_step_pooled, get_weights, set_weights };
@@ -106,7 +107,7 @@ struct FuzzTensor {
   DLTensor tensor{};
   std::vector<std::int64_t> shape, strides;
   std::vector<unsigned char> memory;
-  bool passed = true;  // false: the call gets NULL
+  bool passed = true;       // false: the call gets NULL
   std::int64_t count = -1;  // elements, -1 when the shape is invalid
   const DLTensor* pointer() const { return passed ? &tensor : nullptr; }
   // The first element of a tensor that has elements (an empty one may hold any data and byte_offset).

@@ -24,7 +24,8 @@ const std::string& checkpoint_directory() {
     embedkit::set_log_level("off");
     const std::string& dir = embedkit::fuzz::scratch_directory();
     embedkit::fuzz::write_file(dir + "/weights.npy", embedkit::detail::npy_bytes(kWeights.data(), {4, 2}));
-    embedkit::fuzz::write_file(dir + "/state-accumulator.npy", embedkit::detail::npy_bytes(kAccumulator.data(), {4, 2}));
+    embedkit::fuzz::write_file(dir + "/state-accumulator.npy",
+                               embedkit::detail::npy_bytes(kAccumulator.data(), {4, 2}));
     return dir;
   }();
   return directory;
@@ -42,7 +43,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   });
   embedkit::Status status = embedkit::Status::ok;
   if (!embedkit::fuzz::succeeds([&] { embedkit::inspect_checkpoint(directory); }, &status)) {
-    embedkit::fuzz::require(status == embedkit::Status::io_error, "inspect_checkpoint failed with a status other than io_error");
+    embedkit::fuzz::require(status == embedkit::Status::io_error,
+                            "inspect_checkpoint failed with a status other than io_error");
   }
   return 0;
 }

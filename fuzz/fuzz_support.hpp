@@ -4,12 +4,13 @@
 
 #include <embedkit/status.hpp>
 
+#include <unistd.h>
+
 #include <cstdarg>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 #include <string>
-#include <unistd.h>
 
 namespace embedkit::fuzz {
 
@@ -59,9 +60,9 @@ inline const std::string& scratch_directory() {
   }();
   static const bool cleanup = [] {
     return std::atexit([] {
-      std::error_code ignored;
-      std::filesystem::remove_all(directory, ignored);
-    }) == 0;
+             std::error_code ignored;
+             std::filesystem::remove_all(directory, ignored);
+           }) == 0;
   }();
   (void)cleanup;
   return directory;

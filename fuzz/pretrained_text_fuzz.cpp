@@ -33,20 +33,24 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   embedkit::PretrainedCoverage coverage;
   embedkit::Status status = embedkit::Status::ok;
   if (!embedkit::fuzz::succeeds(
-          [&] { coverage = embedkit::load_pretrained_text(table, vectors_path, vocabulary_path, reserved); }, &status)) {
+          [&] { coverage = embedkit::load_pretrained_text(table, vectors_path, vocabulary_path, reserved); },
+          &status)) {
     embedkit::fuzz::require(status == embedkit::Status::io_error || status == embedkit::Status::invalid_argument,
                             "a bad vectors file is neither io_error nor invalid_argument");
     embedkit::fuzz::require(table.get_weights().values == before, "a failed load changed the table");
     return 0;
   }
-  embedkit::fuzz::require(coverage.vocabulary + reserved <= config.input_dim, "a vocabulary larger than the table loaded");
-  embedkit::fuzz::require(coverage.found >= 0 && coverage.found <= coverage.vocabulary, "coverage exceeds the vocabulary");
+  embedkit::fuzz::require(coverage.vocabulary + reserved <= config.input_dim,
+                          "a vocabulary larger than the table loaded");
+  embedkit::fuzz::require(coverage.found >= 0 && coverage.found <= coverage.vocabulary,
+                          "coverage exceeds the vocabulary");
   embedkit::fuzz::require(static_cast<std::int64_t>(coverage.missing_examples.size()) ==
                               std::min<std::int64_t>(10, coverage.vocabulary - coverage.found),
                           "missing examples do not match the coverage");
   const auto after = table.get_weights().values;
   for (std::int64_t row = 0; row < reserved; ++row) {
-    embedkit::fuzz::require(std::equal(after.begin() + row * config.output_dim, after.begin() + (row + 1) * config.output_dim,
+    embedkit::fuzz::require(std::equal(after.begin() + row * config.output_dim,
+                                       after.begin() + (row + 1) * config.output_dim,
                                        before.begin() + row * config.output_dim),
                             "a reserved row changed");
   }

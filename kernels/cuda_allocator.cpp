@@ -28,14 +28,15 @@ Registry& registry() {
 
 void set_cuda_allocator(CudaAllocate allocate, CudaFree release, void* context) {
   if ((allocate == nullptr) != (release == nullptr)) {
-    throw Error(Status::invalid_argument, "a CUDA allocator needs both its allocate and its free function (or neither)");
+    throw Error(Status::invalid_argument,
+                "a CUDA allocator needs both its allocate and its free function (or neither)");
   }
   Registry& r = registry();
   std::lock_guard lock(r.mutex);
   if (r.live.load() != 0) {
-    throw Error(Status::invalid_argument,
-                "the CUDA allocator cannot change while embedkit holds " + std::to_string(r.live.load()) +
-                    " device buffers; set it before creating tables on a CUDA device");
+    throw Error(Status::invalid_argument, "the CUDA allocator cannot change while embedkit holds " +
+                                              std::to_string(r.live.load()) +
+                                              " device buffers; set it before creating tables on a CUDA device");
   }
   r.allocate = allocate;
   r.release = release;

@@ -17,12 +17,11 @@
 #include "table_ops.hpp"
 
 #include <algorithm>
+#include <cstring>
 #include <memory>
 #include <mutex>
 #include <type_traits>
 #include <vector>
-
-#include <cstring>
 
 namespace embedkit::kernels {
 namespace {
@@ -200,8 +199,15 @@ RowStep row_step(const detail::TableView& table, detail::StepPlan plan) {
 // The unfused optimizer kernels' arguments for one step of `grad`.
 ApplyArgs apply_args(const detail::TableView& table, const detail::FoldedGrad& grad, const std::uint8_t* skip,
                      detail::StepPlan plan) {
-  return ApplyArgs{row_step(table, plan), grad.ids.as<const std::int64_t>(), grad.rows.as<const float>(), skip,
-                   grad.count, plan.dense, plan.row_begin, plan.row_end, table.padding};
+  return ApplyArgs{row_step(table, plan),
+                   grad.ids.as<const std::int64_t>(),
+                   grad.rows.as<const float>(),
+                   skip,
+                   grad.count,
+                   plan.dense,
+                   plan.row_begin,
+                   plan.row_end,
+                   table.padding};
 }
 
 // The lane groups of one unfused step: a row each, touched or (dense) of the plan's range.
@@ -235,13 +241,13 @@ void write_entry_rows(const detail::TableView& table, const detail::DeviceIds& i
     std::int64_t* argmax = nullptr;
     if (detail::picks_entry(mode)) {
       auto* pooled = reinterpret_cast<float*>(scratch);
-      argmax = reinterpret_cast<std::int64_t*>(scratch + fold_align(static_cast<std::size_t>(bags * table.dim) * sizeof(float)));
+      argmax = reinterpret_cast<std::int64_t*>(scratch +
+                                               fold_align(static_cast<std::size_t>(bags * table.dim) * sizeof(float)));
       run_pooled(table.weights.as<float>(), table.input_dim, table.dim, batch, pooled, nullptr, argmax, stream);
     }
     run_entry_rows(EntryRowsArgs<Index>{argmax, table.dim, batch, grad_bags, rows}, stream);
   });
 }
-
 
 }  // namespace
 
@@ -307,7 +313,8 @@ FoldPieces CudaBackend::fold_pieces(const detail::TableView& table, const detail
   if (check != nullptr) {
     *check = {};
     // The tallies go where the piece ends were: the pieces are summed by now.
-    if (pieces.out_of_range) find_out_of_range(ids, table.input_dim, workspace + layout.piece_end, active_stream(), check);
+    if (pieces.out_of_range)
+      find_out_of_range(ids, table.input_dim, workspace + layout.piece_end, active_stream(), check);
   }
   return pieces;
 }
@@ -405,8 +412,7 @@ std::int64_t CudaBackend::fold_and_apply(const detail::TableView& table, const d
 std::int64_t CudaBackend::fold_pooled_and_apply(const detail::TableView& table, const detail::DeviceIds& ids,
                                                 const std::int64_t* offsets, std::int64_t bags,
                                                 const float* sample_weights, PoolingMode mode, const float* grad_bags,
-                                                detail::StepPlan plan, bool skip_nonfinite,
-                                                detail::IdCheck* check) {
+                                                detail::StepPlan plan, bool skip_nonfinite, detail::IdCheck* check) {
   TableOperation operation(ordinal_, table);
   const std::size_t rows_bytes = fold_align(static_cast<std::size_t>(ids.count * table.dim) * sizeof(float));
   const FoldWorkspace layout = operation.fold_layout(ids.count, table);
@@ -422,8 +428,8 @@ std::int64_t CudaBackend::fold_pooled_and_apply(const detail::TableView& table, 
 }
 
 std::int64_t CudaBackend::fused_step(const detail::TableView& table, const detail::DeviceIds& ids, const float* rows,
-                                     unsigned char* workspace, const FoldWorkspace& layout,
-                                     detail::StepPlan plan, bool skip_nonfinite, detail::IdCheck* check) {
+                                     unsigned char* workspace, const FoldWorkspace& layout, detail::StepPlan plan,
+                                     bool skip_nonfinite, detail::IdCheck* check) {
   const FoldPieces pieces = fold_pieces(table, ids, rows, workspace, layout, check);
   if (check != nullptr && check->out_of_range > 0) return 0;  // reported, and nothing applied: the caller decides
   auto* skipped = reinterpret_cast<unsigned long long*>(workspace + layout.bytes);
@@ -441,8 +447,8 @@ std::int64_t CudaBackend::fused_step(const detail::TableView& table, const detai
 
 void CudaBackend::constrain_all(const detail::TableView& table, const Constraint& constraint) {
   const TableOperation operation(ordinal_, table);
-  run_constrain(table.weights.as<float>(), table.input_dim, table.dim, constraint.kind, static_cast<float>(constraint.max_value),
-                active_stream());
+  run_constrain(table.weights.as<float>(), table.input_dim, table.dim, constraint.kind,
+                static_cast<float>(constraint.max_value), active_stream());
   EMBEDKIT_CUDA_TRY(cudaStreamSynchronize(active_stream()));
 }
 

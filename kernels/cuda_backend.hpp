@@ -42,10 +42,11 @@ class CudaBackend final : public detail::Backend, public detail::FusedStep {
   void* bind_stream(void* stream) override;
   std::unique_ptr<detail::TableResources> open_table() override;
 
-  void fill_initial(const detail::StoredRows& weights, std::int64_t rows, std::int64_t dim, const detail::InitSampler& sampler,
-                    std::uint64_t seed) override;
+  void fill_initial(const detail::StoredRows& weights, std::int64_t rows, std::int64_t dim,
+                    const detail::InitSampler& sampler, std::uint64_t seed) override;
   void fill(float* data, std::int64_t count, float value) override;
-  void gather(const detail::TableView& table, const detail::DeviceIds& ids, float* out, detail::IdCheck* check) override;
+  void gather(const detail::TableView& table, const detail::DeviceIds& ids, float* out,
+              detail::IdCheck* check) override;
   void pooled(const detail::TableView& table, const detail::DeviceIds& ids, const std::int64_t* offsets,
               std::int64_t bags, const float* sample_weights, PoolingMode mode, float* out,
               detail::IdCheck* check) override;

@@ -1,9 +1,9 @@
 // Device discovery through the CUDA runtime; compiled only when the library is built with CUDA.
+#include <embedkit/status.hpp>
+
 #include "backend/backends.hpp"
 #include "cuda_allocator.hpp"
 #include "cuda_backend.hpp"
-
-#include <embedkit/status.hpp>
 
 #include <cuda_runtime_api.h>
 

@@ -19,10 +19,10 @@ namespace embedkit::kernels {
 
 }  // namespace embedkit::kernels
 
-#define EMBEDKIT_CUDA_TRY(call)                                                                   \
-  do {                                                                                            \
-    const cudaError_t embedkit_cuda_status = (call);                                              \
-    if (embedkit_cuda_status != cudaSuccess) {                                                    \
-      ::embedkit::kernels::throw_cuda_error(embedkit_cuda_status, #call, __FILE__, __LINE__);     \
-    }                                                                                             \
+#define EMBEDKIT_CUDA_TRY(call)                                                               \
+  do {                                                                                        \
+    const cudaError_t embedkit_cuda_status = (call);                                          \
+    if (embedkit_cuda_status != cudaSuccess) {                                                \
+      ::embedkit::kernels::throw_cuda_error(embedkit_cuda_status, #call, __FILE__, __LINE__); \
+    }                                                                                         \
   } while (false)

@@ -28,11 +28,11 @@ struct FoldCubBytes {
 
 /// Byte offsets into the workspace; every array is aligned to kFoldAlignment.
 struct FoldWorkspace {
-  std::size_t keys = 0, unique = 0;                              // region a: int64[count]
-  std::size_t positions = 0, run_counts = 0, piece_end = 0;      // region b: int64[count]
+  std::size_t keys = 0, unique = 0;                                // region a: int64[count]
+  std::size_t positions = 0, run_counts = 0, piece_end = 0;        // region b: int64[count]
   std::size_t sorted_keys = 0, piece_counts = 0, piece_begin = 0;  // region c: int64[count]
-  std::size_t sorted_positions = 0;                              // region d: int64[count]
-  std::size_t cub_scratch = 0;                                   // max of FoldCubBytes
+  std::size_t sorted_positions = 0;                                // region d: int64[count]
+  std::size_t cub_scratch = 0;                                     // max of FoldCubBytes
   std::size_t cub_scratch_bytes = 0;
   std::size_t run_total = 0;    // int64[2]: the run total, then the bounds check's flag
   std::size_t run_begin = 0;    // int64[count + 1]

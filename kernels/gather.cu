@@ -20,9 +20,8 @@ bool aligned16(const void* p) { return reinterpret_cast<std::uintptr_t>(p) % 16 
 }  // namespace
 
 template <class Index>
-void run_gather(const float* weights, std::int64_t input_dim, std::int64_t dim, const Index* ids,
-                std::int64_t count, detail::Padding padding, float* out, unsigned int* out_of_range,
-                void* stream) {
+void run_gather(const float* weights, std::int64_t input_dim, std::int64_t dim, const Index* ids, std::int64_t count,
+                detail::Padding padding, float* out, unsigned int* out_of_range, void* stream) {
   if (count == 0) return;
   const GatherPlan plan = plan_gather(count, dim, aligned16(weights) && aligned16(out));
   const GatherArgs<Index> args{weights, input_dim, dim, ids, count, padding, out, out_of_range};
@@ -31,9 +30,9 @@ void run_gather(const float* weights, std::int64_t input_dim, std::int64_t dim, 
   EMBEDKIT_CUDA_TRY(cudaPeekAtLastError());
 }
 
-template void run_gather(const float*, std::int64_t, std::int64_t, const std::int32_t*, std::int64_t,
-                         detail::Padding, float*, unsigned int*, void*);
-template void run_gather(const float*, std::int64_t, std::int64_t, const std::int64_t*, std::int64_t,
-                         detail::Padding, float*, unsigned int*, void*);
+template void run_gather(const float*, std::int64_t, std::int64_t, const std::int32_t*, std::int64_t, detail::Padding,
+                         float*, unsigned int*, void*);
+template void run_gather(const float*, std::int64_t, std::int64_t, const std::int64_t*, std::int64_t, detail::Padding,
+                         float*, unsigned int*, void*);
 
 }  // namespace embedkit::kernels

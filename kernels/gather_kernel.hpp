@@ -41,7 +41,7 @@ struct GatherArgs {
   std::int64_t count;
   detail::Padding padding;
   float* out;
-  unsigned int* out_of_range;   ///< set to 1 when any id is outside [0, input_dim)
+  unsigned int* out_of_range;  ///< set to 1 when any id is outside [0, input_dim)
 };
 
 /// The work of thread `thread` of block `block`.

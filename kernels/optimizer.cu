@@ -54,8 +54,8 @@ __global__ void find_rejected_kernel(GroupPlan plan, ApplyArgs args, unsigned lo
 void run_apply(const ApplyArgs& args, std::int64_t groups, void* stream) {
   if (groups == 0) return;
   const GroupPlan plan = plan_groups(groups, args.step.dim);
-  apply_kernel<<<static_cast<unsigned int>(plan.blocks), plan.threads(), 0, static_cast<cudaStream_t>(stream)>>>(
-      plan, args);
+  apply_kernel<<<static_cast<unsigned int>(plan.blocks), plan.threads(), 0, static_cast<cudaStream_t>(stream)>>>(plan,
+                                                                                                                 args);
   EMBEDKIT_CUDA_TRY(cudaPeekAtLastError());
 }
 

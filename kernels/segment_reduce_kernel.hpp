@@ -36,8 +36,8 @@ EK_HOST_DEVICE inline void piece_layout_body(std::int64_t block, int thread, con
   for (std::int64_t p = a.first_piece[u]; p < a.first_piece[u + 1]; ++p) {
     const std::int64_t begin = a.run_begin[u] + (p - a.first_piece[u]) * detail::kSumPieceSize;
     a.piece_begin[p] = begin;
-    a.piece_end[p] = begin + detail::kSumPieceSize < a.run_begin[u + 1] ? begin + detail::kSumPieceSize
-                                                                         : a.run_begin[u + 1];
+    a.piece_end[p] =
+        begin + detail::kSumPieceSize < a.run_begin[u + 1] ? begin + detail::kSumPieceSize : a.run_begin[u + 1];
   }
 }
 

@@ -1,10 +1,10 @@
 // The CUDA sparse gradient: keys, CUB radix sort and run-length encoding, the canonical reduction.
+#include <embedkit/detail/id_range.hpp>
+#include <embedkit/detail/summation_order.hpp>
+
 #include "cuda_try.hpp"
 #include "segment_reduce.hpp"
 #include "sparse_grad.hpp"
-
-#include <embedkit/detail/id_range.hpp>
-#include <embedkit/detail/summation_order.hpp>
 
 #include <cub/device/device_radix_sort.cuh>
 #include <cub/device/device_run_length_encode.cuh>
@@ -21,9 +21,8 @@ unsigned int blocks_for(std::int64_t items) { return static_cast<unsigned int>((
 // Left-out positions (bad ids, padding) get the key input_dim: they sort last, in one run dropped
 // below. An out-of-range id also raises the bounds check's flag.
 template <class Index>
-__global__ void make_keys_kernel(const Index* ids, std::int64_t count, std::int64_t input_dim,
-                                 detail::Padding padding, std::int64_t* keys, std::int64_t* positions,
-                                 std::int64_t* out_of_range) {
+__global__ void make_keys_kernel(const Index* ids, std::int64_t count, std::int64_t input_dim, detail::Padding padding,
+                                 std::int64_t* keys, std::int64_t* positions, std::int64_t* out_of_range) {
   const std::int64_t i = static_cast<std::int64_t>(blockIdx.x) * kThreads + threadIdx.x;
   if (i >= count) return;
   const std::int64_t id = static_cast<std::int64_t>(ids[i]);
@@ -102,8 +101,8 @@ FoldPieces run_fold_pieces(const Index* ids, std::int64_t count, std::int64_t in
   auto* unique = at<std::int64_t>(workspace, layout.unique);
   auto* run_counts = at<std::int64_t>(workspace, layout.run_counts);
   scratch_bytes = layout.cub_scratch_bytes;
-  EMBEDKIT_CUDA_TRY(cub::DeviceRunLengthEncode::Encode(scratch, scratch_bytes, sorted_keys, unique, run_counts,
-                                                       tallies, count, stream));
+  EMBEDKIT_CUDA_TRY(cub::DeviceRunLengthEncode::Encode(scratch, scratch_bytes, sorted_keys, unique, run_counts, tallies,
+                                                       count, stream));
   const Tallies read = read_back(reinterpret_cast<const Tallies*>(tallies), stream);
   out.out_of_range = read.out_of_range != 0;
   std::int64_t runs = read.runs;

@@ -4,9 +4,9 @@
 // then the canonical reduction of segment_reduce.cu. Device memory throughout; the intermediates
 // live in a workspace laid out by plan_fold_workspace (fold_workspace.hpp).
 
-#include "fold_workspace.hpp"
-
 #include <embedkit/detail/padding.hpp>
+
+#include "fold_workspace.hpp"
 
 #include <cstdint>
 

@@ -15,7 +15,6 @@ unsigned int element_blocks(std::int64_t count) {
   return static_cast<unsigned int>((count + kElementBlockThreads - 1) / kElementBlockThreads);
 }
 
-
 __global__ void fill_initial_kernel(FillInitialArgs args) {
   fill_initial_body(static_cast<std::int64_t>(blockIdx.x), static_cast<int>(threadIdx.x), args);
 }

@@ -3,12 +3,11 @@
 #include <embedkit/status.hpp>
 #include <embedkit/summary.hpp>
 
-#include "kernels/fold_workspace.hpp"
 #include "backend/workspace.hpp"
+#include "kernels/fold_workspace.hpp"
+#include "kernels/fused_apply_kernel.hpp"
 
 #include <fmt/format.h>
-
-#include "kernels/fused_apply_kernel.hpp"
 
 #include <algorithm>
 #include <cstdlib>
@@ -51,14 +50,15 @@ DeviceBuffer SimDeviceBackend::allocate(std::size_t bytes, std::string_view what
                                                    what, format_bytes(bytes), name(), allocations_));
   }
   if (bytes > capacity_ - used_) {
-    throw Error(Status::out_of_memory, fmt::format("{}: allocating {} on {} failed: {} of {} free", what,
-                                                   format_bytes(bytes), name(), format_bytes(capacity_ - used_),
-                                                   format_bytes(capacity_)));
+    throw Error(Status::out_of_memory,
+                fmt::format("{}: allocating {} on {} failed: {} of {} free", what, format_bytes(bytes), name(),
+                            format_bytes(capacity_ - used_), format_bytes(capacity_)));
   }
   // Real heap memory, so tools like AddressSanitizer see misuse; at least one byte, so every
   // buffer has an address of its own.
   void* data = std::malloc(bytes == 0 ? 1 : bytes);
-  if (data == nullptr) throw Error(Status::out_of_memory, fmt::format("{}: host memory behind {} ran out", what, name()));
+  if (data == nullptr)
+    throw Error(Status::out_of_memory, fmt::format("{}: host memory behind {} ran out", what, name()));
   blocks_[reinterpret_cast<std::uintptr_t>(data)] = bytes;
   used_ += bytes;
   return DeviceBuffer(this, data, bytes);
@@ -115,8 +115,8 @@ std::int64_t SimDeviceBackend::fold_and_apply(const TableView& table, const Devi
 std::int64_t SimDeviceBackend::fold_pooled_and_apply(const TableView& table, const DeviceIds& ids,
                                                      const std::int64_t* offsets, std::int64_t bags,
                                                      const float* sample_weights, PoolingMode mode,
-                                                     const float* grad_bags, StepPlan plan,
-                                                     bool skip_nonfinite, IdCheck* check) {
+                                                     const float* grad_bags, StepPlan plan, bool skip_nonfinite,
+                                                     IdCheck* check) {
   const FoldedGrad grad = fold_pooled_grad(table, ids, offsets, bags, sample_weights, mode, grad_bags, check);
   if (check != nullptr && check->out_of_range > 0) return 0;
   return apply_fused(table, grad, plan, skip_nonfinite);

@@ -37,15 +37,15 @@ class SimDeviceBackend final : public HostOpsBackend {
   FoldedGrad fold_lookup_grad(const TableView& table, const DeviceIds& ids, const float* grad_out,
                               IdCheck* check) override;
   FoldedGrad fold_pooled_grad(const TableView& table, const DeviceIds& ids, const std::int64_t* offsets,
-                              std::int64_t bags, const float* sample_weights, PoolingMode mode,
-                              const float* grad_bags, IdCheck* check) override;
+                              std::int64_t bags, const float* sample_weights, PoolingMode mode, const float* grad_bags,
+                              IdCheck* check) override;
 
   /// Offers fold_and_apply for rows that fit the CUDA fused step (kernels::fits_fused).
   bool fuses(std::int64_t dim) const override;
   /// The fused step's contract by the host kernels: the fold and the row flags allocated first, then
   /// the non-finite scan and the step, so it is bitwise the unfused step and the CPU's.
-  std::int64_t fold_and_apply(const TableView& table, const DeviceIds& ids, const float* grad_rows,
-                              StepPlan plan, bool skip_nonfinite, IdCheck* check) override;
+  std::int64_t fold_and_apply(const TableView& table, const DeviceIds& ids, const float* grad_rows, StepPlan plan,
+                              bool skip_nonfinite, IdCheck* check) override;
   std::int64_t fold_pooled_and_apply(const TableView& table, const DeviceIds& ids, const std::int64_t* offsets,
                                      std::int64_t bags, const float* sample_weights, PoolingMode mode,
                                      const float* grad_bags, StepPlan plan, bool skip_nonfinite,

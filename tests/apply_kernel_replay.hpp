@@ -3,10 +3,10 @@
 // replayed on the CPU: their phases for every group, lane by lane, around the collective's host
 // twin, as the device runs them.
 
+#include <embedkit/detail/optimizer_math.hpp>
+
 #include "kernels/group_reduce.hpp"
 #include "kernels/optimizer_kernel.hpp"
-
-#include <embedkit/detail/optimizer_math.hpp>
 
 #include <cstdint>
 #include <vector>

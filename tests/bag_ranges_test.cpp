@@ -70,9 +70,9 @@ TEST(BagRanges, EqualBagsSplitEvenly) {
 }
 
 TEST(BagRanges, HugeBatchesDoNotOverflow) {
-  const std::int64_t entries = std::int64_t{1} << 61;  // total work times parts would overflow 64 bits
+  const std::int64_t entries = std::int64_t{1} << 61;                   // total work times parts would overflow 64 bits
   const std::vector<std::int64_t> offsets = {0, entries / 2, entries};  // total work 2^61 + 2
-  EXPECT_EQ(bag_range_begin(offsets.data(), 2, 1, 1000), 1);    // share about 2^61/1000: past bag 0's work 0
+  EXPECT_EQ(bag_range_begin(offsets.data(), 2, 1, 1000), 1);            // share about 2^61/1000: past bag 0's work 0
   EXPECT_EQ(bag_range_begin(offsets.data(), 2, 500, 1000), 1);  // share 2^60 + 1: exactly bag 1's work before it
   EXPECT_EQ(bag_range_begin(offsets.data(), 2, 999, 1000), 2);  // share above 2^60 + 1: past bag 1
 }

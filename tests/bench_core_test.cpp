@@ -1,10 +1,10 @@
 // The benchmark harness's own parts: if the ids or the memory probe were wrong, every figure built on
 // them would be too.
+#include <gtest/gtest.h>
+
 #include "bench/core/baselines.hpp"
 #include "bench/core/id_streams.hpp"
 #include "bench/core/peak_memory.hpp"
-
-#include <gtest/gtest.h>
 
 #include <algorithm>
 #include <cmath>

@@ -6,7 +6,6 @@
 #include <embedkit/c_api.h>
 
 #include <dlpack/dlpack.h>
-
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -19,15 +18,15 @@
 static int g_passed = 0;
 static int g_failed = 0;
 
-#define CHECK(expr)                                                                              \
-  do {                                                                                           \
-    if (expr) {                                                                                  \
-      ++g_passed;                                                                                \
-    } else {                                                                                     \
-      ++g_failed;                                                                                \
-      fprintf(stderr, "%s:%d: CHECK failed: %s\n    ek_last_error(): \"%s\"\n", __FILE__, __LINE__, \
-              #expr, ek_last_error());                                                           \
-    }                                                                                            \
+#define CHECK(expr)                                                                                        \
+  do {                                                                                                     \
+    if (expr) {                                                                                            \
+      ++g_passed;                                                                                          \
+    } else {                                                                                               \
+      ++g_failed;                                                                                          \
+      fprintf(stderr, "%s:%d: CHECK failed: %s\n    ek_last_error(): \"%s\"\n", __FILE__, __LINE__, #expr, \
+              ek_last_error());                                                                            \
+    }                                                                                                      \
   } while (0)
 
 /* Sets this thread's last error to a message that does not contain `avoid`, so that a check of
@@ -40,7 +39,7 @@ static inline void prime_last_error(const char* avoid) {
 }
 
 static inline void check_failure(const char* file, int line, const char* text, ek_status got, ek_status want,
-                          const char* needle) {
+                                 const char* needle) {
   const char* message = ek_last_error();
   const int status_ok = got == want;
   const int message_ok = needle == NULL || (message != NULL && strstr(message, needle) != NULL);
@@ -56,18 +55,18 @@ static inline void check_failure(const char* file, int line, const char* text, e
 }
 
 /* `call` must fail with `status` and leave a last error containing `needle` (NULL: any). */
-#define EXPECT_FAIL(call, status, needle)                                          \
-  do {                                                                             \
-    prime_last_error(needle);                                                      \
-    const ek_status got_status_ = (call);                                          \
-    check_failure(__FILE__, __LINE__, #call, got_status_, (status), (needle));     \
+#define EXPECT_FAIL(call, status, needle)                                      \
+  do {                                                                         \
+    prime_last_error(needle);                                                  \
+    const ek_status got_status_ = (call);                                      \
+    check_failure(__FILE__, __LINE__, #call, got_status_, (status), (needle)); \
   } while (0)
 
 /* `call` must return EK_OK. */
-#define EXPECT_OK(call)                                                               \
-  do {                                                                                \
-    const ek_status got_status_ = (call);                                             \
-    check_failure(__FILE__, __LINE__, #call, got_status_, EK_OK, NULL);               \
+#define EXPECT_OK(call)                                                 \
+  do {                                                                  \
+    const ek_status got_status_ = (call);                               \
+    check_failure(__FILE__, __LINE__, #call, got_status_, EK_OK, NULL); \
   } while (0)
 
 /* The last error must be exactly `text`. */
@@ -95,10 +94,18 @@ static inline DLTensor make_tensor(void* data, int32_t ndim, int64_t* shape, uin
   return t;
 }
 
-static inline DLTensor i32(int32_t* data, int32_t ndim, int64_t* shape) { return make_tensor(data, ndim, shape, kDLInt, 32); }
-static inline DLTensor i64(int64_t* data, int32_t ndim, int64_t* shape) { return make_tensor(data, ndim, shape, kDLInt, 64); }
-static inline DLTensor f32(float* data, int32_t ndim, int64_t* shape) { return make_tensor(data, ndim, shape, kDLFloat, 32); }
-static inline DLTensor u8(uint8_t* data, int32_t ndim, int64_t* shape) { return make_tensor(data, ndim, shape, kDLUInt, 8); }
+static inline DLTensor i32(int32_t* data, int32_t ndim, int64_t* shape) {
+  return make_tensor(data, ndim, shape, kDLInt, 32);
+}
+static inline DLTensor i64(int64_t* data, int32_t ndim, int64_t* shape) {
+  return make_tensor(data, ndim, shape, kDLInt, 64);
+}
+static inline DLTensor f32(float* data, int32_t ndim, int64_t* shape) {
+  return make_tensor(data, ndim, shape, kDLFloat, 32);
+}
+static inline DLTensor u8(uint8_t* data, int32_t ndim, int64_t* shape) {
+  return make_tensor(data, ndim, shape, kDLUInt, 8);
+}
 
 static inline void fill_floats(float* p, size_t n, float value) {
   for (size_t i = 0; i < n; ++i) p[i] = value;

@@ -41,7 +41,8 @@ static void take_snapshot(ek_table* table, Snapshot* snapshot) {
   int64_t shape[2] = {kRows, kDim};
   DLTensor weights = f32(snapshot->weights, 2, shape);
   size_t length = 0;
-  if (ek_get_weights(table, &weights) != EK_OK || ek_table_info(table, snapshot->info, sizeof snapshot->info, &length) != EK_OK) {
+  if (ek_get_weights(table, &weights) != EK_OK ||
+      ek_table_info(table, snapshot->info, sizeof snapshot->info, &length) != EK_OK) {
     ++g_failed;
     fprintf(stderr, "could not take a snapshot of the table: %s\n", ek_last_error());
   }
@@ -56,12 +57,22 @@ static int same_snapshot(const Snapshot* a, const Snapshot* b) {
  * ------------------------------------------------------------------------------------------- */
 
 typedef enum { ARG_INDICES, ARG_OFFSETS, ARG_SAMPLE_WEIGHTS, ARG_OUT, ARG_GRAD, ARG_MASK, ARG_WEIGHTS, kArgCount } Arg;
-static const char* const kArgNames[kArgCount] = {"indices", "offsets", "per_sample_weights", "out",
-                                                 "grad_out", "mask", "weights"};
+static const char* const kArgNames[kArgCount] = {"indices", "offsets", "per_sample_weights", "out", "grad_out",
+                                                 "mask",    "weights"};
 
-typedef enum { LOOKUP, LOOKUP_POOLED, COMPUTE_MASK, TRAIN_STEP, TRAIN_STEP_POOLED, GET_WEIGHTS, SET_WEIGHTS, kEntryCount } Entry;
-static const char* const kEntryNames[kEntryCount] = {"ek_lookup", "ek_lookup_pooled", "ek_compute_mask", "ek_train_step",
-                                                     "ek_train_step_pooled", "ek_get_weights", "ek_set_weights"};
+typedef enum {
+  LOOKUP,
+  LOOKUP_POOLED,
+  COMPUTE_MASK,
+  TRAIN_STEP,
+  TRAIN_STEP_POOLED,
+  GET_WEIGHTS,
+  SET_WEIGHTS,
+  kEntryCount
+} Entry;
+static const char* const kEntryNames[kEntryCount] = {"ek_lookup",     "ek_lookup_pooled",     "ek_compute_mask",
+                                                     "ek_train_step", "ek_train_step_pooled", "ek_get_weights",
+                                                     "ek_set_weights"};
 /* The tensors each entry point takes; -1 ends the list. */
 static const int kEntryArgs[kEntryCount][5] = {
     {ARG_INDICES, ARG_OUT, -1},
@@ -143,7 +154,8 @@ static ek_status invoke(ek_table* table, const Call* c) {
   switch (c->entry) {
     case LOOKUP: return ek_lookup(table, p[ARG_INDICES], (DLTensor*)p[ARG_OUT]);
     case LOOKUP_POOLED:
-      return ek_lookup_pooled(table, p[ARG_INDICES], p[ARG_OFFSETS], p[ARG_SAMPLE_WEIGHTS], c->mode, (DLTensor*)p[ARG_OUT]);
+      return ek_lookup_pooled(table, p[ARG_INDICES], p[ARG_OFFSETS], p[ARG_SAMPLE_WEIGHTS], c->mode,
+                              (DLTensor*)p[ARG_OUT]);
     case COMPUTE_MASK: return ek_compute_mask(table, p[ARG_INDICES], (DLTensor*)p[ARG_MASK]);
     case TRAIN_STEP: return ek_train_step(table, p[ARG_INDICES], p[ARG_GRAD]);
     case TRAIN_STEP_POOLED:
@@ -157,7 +169,8 @@ static ek_status invoke(ek_table* table, const Call* c) {
 
 /* Runs `call`, which must fail with `status` and a message containing `needle`, and change nothing:
  * not the table, not an output. `what` names the case in a failure report. */
-static void expect_call_fails(ek_table* table, const Call* call, ek_status status, const char* needle, const char* what) {
+static void expect_call_fails(ek_table* table, const Call* call, ek_status status, const char* needle,
+                              const char* what) {
   Snapshot before, after;
   take_snapshot(table, &before);
   prime_last_error(needle);
@@ -232,7 +245,8 @@ enum {
 
 /* Applies mutation `m` to argument `arg` of `call` and says what must happen; 0 when it does not
  * apply to that argument. */
-static int mutate(Call* call, Arg arg, int m, ek_status* status, char* needle, size_t size, char* what, size_t what_size) {
+static int mutate(Call* call, Arg arg, int m, ek_status* status, char* needle, size_t size, char* what,
+                  size_t what_size) {
   DLTensor* t = &call->tensor[arg];
   const char* name = kArgNames[arg];
   const size_t bytes = element_bytes(arg);
@@ -249,7 +263,10 @@ static int mutate(Call* call, Arg arg, int m, ek_status* status, char* needle, s
     case M_NDIM_ABOVE_LIMIT:
     case M_NDIM_INT_MAX:
     case M_NDIM_INT_MIN: {
-      const int32_t ndim = m == M_NDIM_NEGATIVE ? -1 : m == M_NDIM_ABOVE_LIMIT ? 34 : m == M_NDIM_INT_MAX ? INT32_MAX : INT32_MIN;
+      const int32_t ndim = m == M_NDIM_NEGATIVE      ? -1
+                           : m == M_NDIM_ABOVE_LIMIT ? 34
+                           : m == M_NDIM_INT_MAX     ? INT32_MAX
+                                                     : INT32_MIN;
       t->ndim = ndim;
       snprintf(needle, size, "%s has ndim %d, expected 0 to 33", name, (int)ndim);
       snprintf(what, what_size, "%s ndim %d", name, (int)ndim);
@@ -343,14 +360,29 @@ static const struct {
   uint16_t lanes;
   const char* name;
 } kDTypes[] = {
-    {kDLInt, 8, 1, "int8"},          {kDLInt, 16, 1, "int16"},        {kDLInt, 32, 1, "int32"},
-    {kDLInt, 64, 1, "int64"},        {kDLInt, 0, 1, "int0"},          {kDLUInt, 8, 1, "uint8"},
-    {kDLUInt, 16, 1, "uint16"},      {kDLUInt, 32, 1, "uint32"},      {kDLUInt, 64, 1, "uint64"},
-    {kDLFloat, 16, 1, "float16"},    {kDLFloat, 32, 1, "float32"},    {kDLFloat, 64, 1, "float64"},
-    {kDLBfloat, 16, 1, "bfloat16"},  {kBoolCode, 8, 1, "bool"},       {kBoolCode, 1, 1, "bool"},
-    {kDLComplex, 64, 1, "complex64"}, {kDLOpaqueHandle, 64, 1, "opaque handle"},
-    {kDLInt, 32, 4, "int32x4"},      {kDLInt, 64, 2, "int64x2"},      {kDLFloat, 32, 4, "float32x4"},
-    {kDLFloat, 32, 0, "float32x0"},  {kDLUInt, 8, 16, "uint8x16"},    {200, 32, 1, "type code 200 of 32 bits"},
+    {kDLInt, 8, 1, "int8"},
+    {kDLInt, 16, 1, "int16"},
+    {kDLInt, 32, 1, "int32"},
+    {kDLInt, 64, 1, "int64"},
+    {kDLInt, 0, 1, "int0"},
+    {kDLUInt, 8, 1, "uint8"},
+    {kDLUInt, 16, 1, "uint16"},
+    {kDLUInt, 32, 1, "uint32"},
+    {kDLUInt, 64, 1, "uint64"},
+    {kDLFloat, 16, 1, "float16"},
+    {kDLFloat, 32, 1, "float32"},
+    {kDLFloat, 64, 1, "float64"},
+    {kDLBfloat, 16, 1, "bfloat16"},
+    {kBoolCode, 8, 1, "bool"},
+    {kBoolCode, 1, 1, "bool"},
+    {kDLComplex, 64, 1, "complex64"},
+    {kDLOpaqueHandle, 64, 1, "opaque handle"},
+    {kDLInt, 32, 4, "int32x4"},
+    {kDLInt, 64, 2, "int64x2"},
+    {kDLFloat, 32, 4, "float32x4"},
+    {kDLFloat, 32, 0, "float32x0"},
+    {kDLUInt, 8, 16, "uint8x16"},
+    {200, 32, 1, "type code 200 of 32 bits"},
 };
 
 static void test_every_bad_tensor_description(ek_table* table) {
@@ -414,9 +446,16 @@ static void test_wrong_shapes(ek_table* table) {
       {TRAIN_STEP_POOLED, ARG_OFFSETS, 2, {1, 4, 0}, "offsets must be 1-D, got shape (1, 4)"},
       {GET_WEIGHTS, ARG_OUT, 2, {4, 8, 0}, "out shape must be (8, 4), got (4, 8)"},
       {GET_WEIGHTS, ARG_OUT, 1, {32, 0, 0}, "out shape must be (8, 4), got (32,)"},
-      {SET_WEIGHTS, ARG_WEIGHTS, 2, {4, 8, 0},
+      {SET_WEIGHTS,
+       ARG_WEIGHTS,
+       2,
+       {4, 8, 0},
        "table 'hostile' weight shape (8, 4) is not compatible with provided weight shape (4, 8)"},
-      {SET_WEIGHTS, ARG_WEIGHTS, 1, {32, 0, 0}, "weight shape (8, 4) is not compatible with provided weight shape (32,)"},
+      {SET_WEIGHTS,
+       ARG_WEIGHTS,
+       1,
+       {32, 0, 0},
+       "weight shape (8, 4) is not compatible with provided weight shape (32,)"},
       {SET_WEIGHTS, ARG_WEIGHTS, 3, {8, 4, 1}, "provided weight shape (8, 4, 1)"},
       {SET_WEIGHTS, ARG_WEIGHTS, 2, {7, 4, 0}, "provided weight shape (7, 4)"},
   };
@@ -529,7 +568,8 @@ static void test_other_entry_points(ek_table* table) {
   EXPECT_FAIL(ek_table_info(table, NULL, 100000, &length), EK_INVALID_ARGUMENT, "info buffer holds 0 bytes");
   const double rates[] = {NAN, INFINITY, -INFINITY, -1.0, -0.0 - 1e-300};
   for (size_t i = 0; i < sizeof rates / sizeof rates[0]; ++i) {
-    EXPECT_FAIL(ek_set_learning_rate(table, rates[i]), EK_INVALID_ARGUMENT, "learning_rate must be a finite number >= 0");
+    EXPECT_FAIL(ek_set_learning_rate(table, rates[i]), EK_INVALID_ARGUMENT,
+                "learning_rate must be a finite number >= 0");
   }
   EXPECT_FAIL(ek_set_learning_rate(table, 1e308), EK_INVALID_ARGUMENT, "learning_rate must fit a float32, got 1e+308");
   EXPECT_FAIL(ek_set_learning_rate(NULL, 0.1), EK_INVALID_ARGUMENT, "table is NULL");
@@ -665,8 +705,8 @@ static void test_deep_configs(void) {
        "config nests arrays and objects deeper than 64 levels (byte 77)"},
       {"{\"input_dim\": 8, \"output_dim\": 4, \"optimizer\": {\"class_name\": \"SGD\", \"config\": ", "{\"momentum\": ",
        "}", "}}", "the optimizer's config nested 100000 deep", "deeper than 64 levels"},
-      {"{\"input_dim\": 8, \"output_dim\": 4, \"embeddings_initializer\": {\"class_name\": \"Zeros\", \"config\": ", "[", "]",
-       "}}", "the initializer's config nested 100000 deep", "deeper than 64 levels"},
+      {"{\"input_dim\": 8, \"output_dim\": 4, \"embeddings_initializer\": {\"class_name\": \"Zeros\", \"config\": ",
+       "[", "]", "}}", "the initializer's config nested 100000 deep", "deeper than 64 levels"},
       {"{\"input_dim\": 8, \"output_dim\": 4, \"name\": ", "[", "]", "}", "the name nested 100000 deep",
        "deeper than 64 levels"},
       {"{\"input_dim\": 8, \"output_dim\": 4, \"colour\": ", "[", "]", "}", "an unknown key nested 100000 deep",
@@ -701,7 +741,8 @@ static void test_numbers_out_of_range(void) {
   static const struct {
     const char *config, *needle;
   } kCases[] = {
-      {"{\"input_dim\": 1e400, \"output_dim\": 4}", "config is not valid JSON: [json.exception.out_of_range.406] number overflow parsing '1e400'"},
+      {"{\"input_dim\": 1e400, \"output_dim\": 4}",
+       "config is not valid JSON: [json.exception.out_of_range.406] number overflow parsing '1e400'"},
       {"{\"input_dim\": -1e400, \"output_dim\": 4}", "number overflow parsing '-1e400'"},
       {"{\"input_dim\": 8, \"output_dim\": 4, \"seed\": 1e400}", "number overflow parsing '1e400'"},
       {"{\"input_dim\": 8, \"output_dim\": 4, \"lora_alpha\": 1e400}", "number overflow parsing '1e400'"},
@@ -710,12 +751,17 @@ static void test_numbers_out_of_range(void) {
       {"{\"input_dim\": 8, \"output_dim\": 4, \"embeddings_initializer\": {\"class_name\": \"RandomUniform\", "
        "\"config\": {\"minval\": -1e400}}}",
        "number overflow parsing '-1e400'"},
-      {"{\"input_dim\": 18446744073709551616, \"output_dim\": 4}", "config: the integer 18446744073709551616 at /input_dim is out of range"},
-      {"{\"input_dim\": 9223372036854775808, \"output_dim\": 4}", "input_dim must be a positive integer, got 9223372036854775808"},
-      {"{\"input_dim\": -9223372036854775809, \"output_dim\": 4}", "config: the integer -9223372036854775809 at /input_dim is out of range"},
+      {"{\"input_dim\": 18446744073709551616, \"output_dim\": 4}",
+       "config: the integer 18446744073709551616 at /input_dim is out of range"},
+      {"{\"input_dim\": 9223372036854775808, \"output_dim\": 4}",
+       "input_dim must be a positive integer, got 9223372036854775808"},
+      {"{\"input_dim\": -9223372036854775809, \"output_dim\": 4}",
+       "config: the integer -9223372036854775809 at /input_dim is out of range"},
       {"{\"input_dim\": 8, \"output_dim\": 2147483648}", "output_dim must be at most 2147483647, got 2147483648"},
-      {"{\"input_dim\": 8, \"output_dim\": 4, \"seed\": 18446744073709551616}", "config: the integer 18446744073709551616 at /seed is out of range"},
-      {"{\"input_dim\": 8, \"output_dim\": 4, \"padding_idx\": 9223372036854775808}", "padding_idx must be an integer that fits int64, got 9223372036854775808"},
+      {"{\"input_dim\": 8, \"output_dim\": 4, \"seed\": 18446744073709551616}",
+       "config: the integer 18446744073709551616 at /seed is out of range"},
+      {"{\"input_dim\": 8, \"output_dim\": 4, \"padding_idx\": 9223372036854775808}",
+       "padding_idx must be an integer that fits int64, got 9223372036854775808"},
       {"{\"input_dim\": 8, \"output_dim\": 4, \"optimizer\": {\"class_name\": \"SGD\", \"config\": {\"learning_rate\": 1e300}}}",
        "learning_rate must fit a float32, got 1e+300"},
   };
@@ -746,22 +792,30 @@ static void test_wrong_types(void) {
       {"\"optimizer\": {\"a\":1}", "optimizer object has no 'class_name'", EK_INVALID_ARGUMENT},
       {"\"optimizer\": {\"class_name\": 7}", "optimizer class_name must be a string, got 7", EK_INVALID_ARGUMENT},
       {"\"gpu_memory_limit\": -1", "gpu_memory_limit must be a non-negative integer, got -1", EK_INVALID_ARGUMENT},
-      {"\"gpu_memory_headroom\": \"1GB\"", "gpu_memory_headroom must be a non-negative integer, got \"1GB\"", EK_INVALID_ARGUMENT},
+      {"\"gpu_memory_headroom\": \"1GB\"", "gpu_memory_headroom must be a non-negative integer, got \"1GB\"",
+       EK_INVALID_ARGUMENT},
       {"\"max_batch_lookups\": null", "max_batch_lookups must be a positive integer, got null", EK_INVALID_ARGUMENT},
       {"\"nonfinite_gradients\": [1]", "nonfinite_gradients must be a string, got [1]", EK_INVALID_ARGUMENT},
       {"\"dtype\": true", "dtype must be a string or a Keras DTypePolicy object, got true", EK_INVALID_ARGUMENT},
       {"\"dtype\": \"float64\"", "dtype 'float64' is not supported", EK_UNSUPPORTED},
-      {"\"input_length\": {\"a\":1}", "input_length must be null, a positive integer or a list of them, got {\"a\":1}", EK_INVALID_ARGUMENT},
-      {"\"batch_input_shape\": [\"x\"]", "batch_input_shape must be null, a positive integer or a list of them", EK_INVALID_ARGUMENT},
+      {"\"input_length\": {\"a\":1}", "input_length must be null, a positive integer or a list of them, got {\"a\":1}",
+       EK_INVALID_ARGUMENT},
+      {"\"batch_input_shape\": [\"x\"]", "batch_input_shape must be null, a positive integer or a list of them",
+       EK_INVALID_ARGUMENT},
       {"\"activity_regularizer\": [1]", "activity_regularizer = [1] is not supported by embedkit", EK_UNSUPPORTED},
-      {"\"quantization_config\": {\"mode\": \"int8\"}", "quantization_config = {\"mode\":\"int8\"} is not supported", EK_UNSUPPORTED},
+      {"\"quantization_config\": {\"mode\": \"int8\"}", "quantization_config = {\"mode\":\"int8\"} is not supported",
+       EK_UNSUPPORTED},
       {"\"sparse\": \"x\"", "sparse = \"x\" is not supported by embedkit", EK_UNSUPPORTED},
       {"\"lora_rank\": 3.5", "lora_rank = 3.5 is not supported by embedkit", EK_UNSUPPORTED},
       {"\"lora_alpha\": true", "lora_alpha must be a finite number, got true", EK_INVALID_ARGUMENT},
-      {"\"embeddings_initializer\": null", "embeddings_initializer must be a Keras initializer name or object, got null", EK_INVALID_ARGUMENT},
-      {"\"embeddings_initializer\": {\"class_name\": \"RandomUniform\", \"config\": {\"minval\": \"0\"}}", "minval", EK_INVALID_ARGUMENT},
-      {"\"embeddings_regularizer\": true", "embeddings_regularizer must be null, a Keras regularizer name or object, got true", EK_INVALID_ARGUMENT},
-      {"\"embeddings_constraint\": 3.5", "embeddings_constraint must be null, a Keras constraint name or object, got 3.5", EK_INVALID_ARGUMENT},
+      {"\"embeddings_initializer\": null",
+       "embeddings_initializer must be a Keras initializer name or object, got null", EK_INVALID_ARGUMENT},
+      {"\"embeddings_initializer\": {\"class_name\": \"RandomUniform\", \"config\": {\"minval\": \"0\"}}", "minval",
+       EK_INVALID_ARGUMENT},
+      {"\"embeddings_regularizer\": true",
+       "embeddings_regularizer must be null, a Keras regularizer name or object, got true", EK_INVALID_ARGUMENT},
+      {"\"embeddings_constraint\": 3.5",
+       "embeddings_constraint must be null, a Keras constraint name or object, got 3.5", EK_INVALID_ARGUMENT},
   };
   char config[512];
   for (size_t i = 0; i < sizeof kCases / sizeof kCases[0]; ++i) {
@@ -775,16 +829,20 @@ static void test_wrong_types(void) {
 }
 
 static void test_tables_larger_than_memory(void) {
-  expect_create_fails("adam state beyond memory", "{\"input_dim\": 100000000000, \"output_dim\": 64, \"optimizer\": \"adam\"}",
-                      EK_OUT_OF_MEMORY, "adam state");
-  expect_create_fails("weights bytes overflow", "{\"input_dim\": 4611686018427387904, \"output_dim\": 1}", EK_OUT_OF_MEMORY,
-                      "needs more bytes than memory can address");
-  expect_create_fails("weights + state overflow",
-                      "{\"input_dim\": 2147483648, \"output_dim\": 1073741824, \"optimizer\": {\"class_name\": \"SGD\", "
-                      "\"config\": {\"momentum\": 0.9}}}",
+  expect_create_fails("adam state beyond memory",
+                      "{\"input_dim\": 100000000000, \"output_dim\": 64, \"optimizer\": \"adam\"}", EK_OUT_OF_MEMORY,
+                      "adam state");
+  expect_create_fails("weights bytes overflow", "{\"input_dim\": 4611686018427387904, \"output_dim\": 1}",
                       EK_OUT_OF_MEMORY, "needs more bytes than memory can address");
-  expect_create_fails("workspace overflow", "{\"input_dim\": 8, \"output_dim\": 4, \"max_batch_lookups\": 9223372036854775807}",
-                      EK_OUT_OF_MEMORY, "with max_batch_lookups 9223372036854775807 needs more bytes than memory can address");
+  expect_create_fails(
+      "weights + state overflow",
+      "{\"input_dim\": 2147483648, \"output_dim\": 1073741824, \"optimizer\": {\"class_name\": \"SGD\", "
+      "\"config\": {\"momentum\": 0.9}}}",
+      EK_OUT_OF_MEMORY, "needs more bytes than memory can address");
+  expect_create_fails("workspace overflow",
+                      "{\"input_dim\": 8, \"output_dim\": 4, \"max_batch_lookups\": 9223372036854775807}",
+                      EK_OUT_OF_MEMORY,
+                      "with max_batch_lookups 9223372036854775807 needs more bytes than memory can address");
 }
 
 /* ---------------------------------------------------------------------------------------------
@@ -897,7 +955,8 @@ static void expect_manifest_refused(const Checkpoint* c, const char* from, const
 
 /* Replaces the weights file by `bytes` and its checksum in the manifest by theirs, so that the file
  * passes the checksum and the .npy reader is the one that must refuse it. */
-static void expect_weights_refused(const Checkpoint* c, const char* bytes, size_t size, const char* what, const char* needle) {
+static void expect_weights_refused(const Checkpoint* c, const char* bytes, size_t size, const char* what,
+                                   const char* needle) {
   char old_sum[17], new_sum[17];
   checksum_hex(c->weights.bytes, c->weights.size, old_sum);
   checksum_hex(bytes, size, new_sum);
@@ -923,7 +982,8 @@ static int make_checkpoint(Checkpoint* c) {
   DIR* dir = opendir(c->directory);
   if (dir == NULL) return 0;
   for (struct dirent* entry; (entry = readdir(dir)) != NULL;) {
-    if (strncmp(entry->d_name, "weights-", 8) == 0) snprintf(c->weights_name, sizeof c->weights_name, "%s", entry->d_name);
+    if (strncmp(entry->d_name, "weights-", 8) == 0)
+      snprintf(c->weights_name, sizeof c->weights_name, "%s", entry->d_name);
   }
   closedir(dir);
   snprintf(c->manifest_path, sizeof c->manifest_path, "%s/manifest.json", c->directory);
@@ -955,10 +1015,13 @@ static void test_damaged_manifests(const Checkpoint* c) {
   expect_load_fails(c, "nested 100000 deep", "manifest.json nests arrays and objects deeper than 64 levels");
   restore(c);
   /* Header fields that are wrong or of the wrong kind. */
-  expect_manifest_refused(c, "\"embedkit-checkpoint\"", "\"keras\"", "manifest.json: not an embedkit checkpoint manifest");
+  expect_manifest_refused(c, "\"embedkit-checkpoint\"", "\"keras\"",
+                          "manifest.json: not an embedkit checkpoint manifest");
   expect_manifest_refused(c, "\"embedkit-checkpoint\"", "7", "manifest.json: malformed");
-  expect_manifest_refused(c, "\"format_version\": 1", "\"format_version\": 2", "format version 2 is not supported (this embedkit reads 1)");
-  expect_manifest_refused(c, "\"format_version\": 1", "\"format_version\": 1e300", "format version 1e+300 is not supported");
+  expect_manifest_refused(c, "\"format_version\": 1", "\"format_version\": 2",
+                          "format version 2 is not supported (this embedkit reads 1)");
+  expect_manifest_refused(c, "\"format_version\": 1", "\"format_version\": 1e300",
+                          "format version 1e+300 is not supported");
   expect_manifest_refused(c, "\"step\": 0", "\"step\": -1", "manifest.json: step -1 is not in [0, 9007199254740992]");
   expect_manifest_refused(c, "\"step\": 0", "\"step\": 1e300", "manifest.json: step must be an integer, got 1e+300");
   expect_manifest_refused(c, "\"step\": 0", "\"step\": \"0\"", "manifest.json: step must be an integer, got \"0\"");
@@ -982,9 +1045,12 @@ static void test_damaged_manifests(const Checkpoint* c) {
   }
   /* Files missing, unknown roles, and checksums that do not match. */
   expect_manifest_refused(c, "\"files\"", "\"fils\"", "manifest.json: malformed file entry");
-  expect_manifest_refused(c, "\"role\": \"weights\"", "\"role\": \"bias\"", "as 'bias', which this table does not have or has twice");
-  expect_manifest_refused(c, "\"role\": \"optimizer_state\"", "\"role\": \"weights\"", "which this table does not have or has twice");
-  expect_manifest_refused(c, "\"slot\": \"accumulator\"", "\"slot\": \"momentum\"", "which this table does not have or has twice");
+  expect_manifest_refused(c, "\"role\": \"weights\"", "\"role\": \"bias\"",
+                          "as 'bias', which this table does not have or has twice");
+  expect_manifest_refused(c, "\"role\": \"optimizer_state\"", "\"role\": \"weights\"",
+                          "which this table does not have or has twice");
+  expect_manifest_refused(c, "\"slot\": \"accumulator\"", "\"slot\": \"momentum\"",
+                          "which this table does not have or has twice");
   expect_manifest_refused(c, "\"xxh64\": \"", "\"xxh64\": \"0", "checksum mismatch");
   expect_manifest_refused(c, "\"xxh64\": \"", "\"xxh64\": 7, \"x\": \"", "manifest.json: malformed file entry");
 }
@@ -1027,10 +1093,12 @@ static void test_damaged_weights(const Checkpoint* c) {
       {"{'descr': '<f4', 'fortran_order': True, 'shape': (8, 4), }", "Fortran-ordered arrays are not supported"},
       {"{'fortran_order': False, 'shape': (8, 4), }", "the .npy header has no 'descr'"},
       {"{'descr': '<f4', 'fortran_order': False, }", "the .npy header has no 'shape'"},
-      {"{'descr': '<f4', 'fortran_order': False, 'shape': (8, 5), }", "shape (8, 5) needs 160 bytes of data, the file holds 128"},
+      {"{'descr': '<f4', 'fortran_order': False, 'shape': (8, 5), }",
+       "shape (8, 5) needs 160 bytes of data, the file holds 128"},
       {"{'descr': '<f4', 'fortran_order': False, 'shape': (32,), }", "shape (32,) does not match the table's (8, 4)"},
       {"{'descr': '<f4', 'fortran_order': False, 'shape': (4, 8), }", "shape (4, 8) does not match the table's (8, 4)"},
-      {"{'descr': '<f4', 'fortran_order': False, 'shape': (-8, 4), }", "the .npy shape (-8, 4) is not a tuple of integers"},
+      {"{'descr': '<f4', 'fortran_order': False, 'shape': (-8, 4), }",
+       "the .npy shape (-8, 4) is not a tuple of integers"},
       {"{'descr': '<f4', 'fortran_order': False, 'shape': (8, 4, }", "the .npy header's shape is not closed"},
       {"{'descr': '<f4', 'fortran_order': False, 'shape': 32, }", "shape 32 is not a tuple"},
       {"{'descr': '<f4', 'fortran_order': False, 'shape': (99999999999999999999, 4), }", "a .npy dimension overflows"},

@@ -11,17 +11,16 @@
  * AddressSanitizer, LeakSanitizer and UndefinedBehaviorSanitizer: every table is destroyed. */
 #include <embedkit/c_api.h>
 
-#include <dlpack/dlpack.h>
+#include "c_api_check.h"
 
 #include <ctype.h>
+#include <dlpack/dlpack.h>
 #include <math.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-#include "c_api_check.h"
 
 /* Creates a table that must succeed; NULL (and a counted failure) otherwise. */
 static ek_table* create_ok(const char* config, const char* file, int line) {
@@ -151,7 +150,6 @@ static char* table_info(ek_table* table) {
   return buffer;
 }
 
-
 /* A text entry point's output as a malloc'ed string: asks for the size, then fills (NULL and a
  * counted failure when the calls fail). */
 typedef ek_status (*text_call)(void* context, char* buffer, size_t capacity, size_t* length);
@@ -187,9 +185,15 @@ static void test_status_codes(void) {
   CHECK(EK_IO_ERROR == 7);
   CHECK(EK_INTERNAL == 8);
 
-  static const char* const names[] = {"EK_OK",           "EK_INVALID_ARGUMENT", "EK_OUT_OF_RANGE",
-                                      "EK_SHAPE_MISMATCH", "EK_DTYPE_MISMATCH", "EK_OUT_OF_MEMORY",
-                                      "EK_UNSUPPORTED",  "EK_IO_ERROR",         "EK_INTERNAL"};
+  static const char* const names[] = {"EK_OK",
+                                      "EK_INVALID_ARGUMENT",
+                                      "EK_OUT_OF_RANGE",
+                                      "EK_SHAPE_MISMATCH",
+                                      "EK_DTYPE_MISMATCH",
+                                      "EK_OUT_OF_MEMORY",
+                                      "EK_UNSUPPORTED",
+                                      "EK_IO_ERROR",
+                                      "EK_INTERNAL"};
   for (int code = 0; code <= 8; ++code) {
     const char* name = ek_status_name((ek_status)code);
     CHECK(name != NULL && strcmp(name, names[code]) == 0);
@@ -224,8 +228,7 @@ static void test_version(void) {
  * ek_table_create: invalid arguments, resource and support errors
  * ------------------------------------------------------------------------------------------- */
 
-static void expect_create_fails(const char* config, ek_status status, const char* needle, const char* file,
-                                int line) {
+static void expect_create_fails(const char* config, ek_status status, const char* needle, const char* file, int line) {
   static int marker;
   ek_table* table = (ek_table*)(void*)&marker; /* must be left as it is */
   prime_last_error(needle);
@@ -310,8 +313,8 @@ static void test_create_resources(void) {
                       "placement 'cuda' was requested by the config, but");
   EXPECT_CREATE_FAILS("{\"input_dim\": 3, \"output_dim\": 2, \"embeddings_initializer\": \"orthogonal\"}",
                       EK_UNSUPPORTED, "embeddings_initializer 'orthogonal' is not supported");
-  EXPECT_CREATE_FAILS("{\"input_dim\": 3, \"output_dim\": 2, \"embeddings_initializer\": \"identity\"}",
-                      EK_UNSUPPORTED, "embeddings_initializer 'identity' is not supported");
+  EXPECT_CREATE_FAILS("{\"input_dim\": 3, \"output_dim\": 2, \"embeddings_initializer\": \"identity\"}", EK_UNSUPPORTED,
+                      "embeddings_initializer 'identity' is not supported");
 }
 
 /* ---------------------------------------------------------------------------------------------
@@ -704,8 +707,9 @@ static void test_plan(void) {
   }
 
   /* The text form, as `embedkit plan` prints it; the device given in bytes. */
-  call.request = "{\"rows\": 100000000, \"dim\": 128, \"optimizer\": {\"class_name\": \"Adam\", \"config\": {}}, "
-                 "\"gpu_memory\": 17179869184}";
+  call.request =
+      "{\"rows\": 100000000, \"dim\": 128, \"optimizer\": {\"class_name\": \"Adam\", \"config\": {}}, "
+      "\"gpu_memory\": 17179869184}";
   call.as_json = 0;
   text = call_for_text(plan_of, &call);
   CHECK(text != NULL);
@@ -726,8 +730,8 @@ static void test_plan(void) {
               "unknown plan request key 'colour'");
   EXPECT_FAIL(ek_plan("{\"rows\": 0, \"dim\": 4}", 0, NULL, 0, &length), EK_INVALID_ARGUMENT,
               "rows must be a positive integer, got 0");
-  EXPECT_FAIL(ek_plan("{\"rows\": 5, \"dim\": 4, \"gpu_memory\": \"lots\"}", 0, NULL, 0, &length),
-              EK_INVALID_ARGUMENT, "'lots' is not a size");
+  EXPECT_FAIL(ek_plan("{\"rows\": 5, \"dim\": 4, \"gpu_memory\": \"lots\"}", 0, NULL, 0, &length), EK_INVALID_ARGUMENT,
+              "'lots' is not a size");
   EXPECT_FAIL(ek_plan("{\"rows\": 5, \"dim\": 4, \"optimizer\": \"rmsprop\"}", 0, NULL, 0, &length),
               EK_INVALID_ARGUMENT, "rmsprop");
 }
@@ -737,8 +741,8 @@ static void test_plan(void) {
  * ------------------------------------------------------------------------------------------- */
 
 static void test_info(void) {
-  ek_table* table = CREATE_OK(
-      "{\"input_dim\": 3, \"output_dim\": 2, \"mask_zero\": true, \"seed\": 1234, \"name\": \"tiny\"}");
+  ek_table* table =
+      CREATE_OK("{\"input_dim\": 3, \"output_dim\": 2, \"mask_zero\": true, \"seed\": 1234, \"name\": \"tiny\"}");
 
   /* Asking with a NULL buffer and capacity 0: EK_INVALID_ARGUMENT, *length = size with the NUL. */
   size_t needed = 0;
@@ -1009,7 +1013,8 @@ static void test_bad_tensors(void) {
     DLTensor rank33_out = f32(out33, 33, rank33_out_shape);
     EXPECT_OK(ek_lookup(table, &rank32, &rank33_out));
     CHECK(out33[0] != -1.0f);
-    EXPECT_FAIL(ek_lookup(table, &rank33, &rank33_out), EK_INVALID_ARGUMENT, "indices rank 33 exceeds the maximum of 32");
+    EXPECT_FAIL(ek_lookup(table, &rank33, &rank33_out), EK_INVALID_ARGUMENT,
+                "indices rank 33 exceeds the maximum of 32");
     uint8_t mask32 = 0xAA;
     DLTensor mask32_t = u8(&mask32, 32, deep);
     EXPECT_OK(ek_compute_mask(table, &rank32, &mask32_t));
@@ -1060,8 +1065,9 @@ static void test_bad_tensors(void) {
     int64_t out_strides[3] = {12, 4, 2};
     DLTensor strided_out = f32(out, 3, out_shape);
     strided_out.strides = out_strides;
-    EXPECT_FAIL(ek_lookup(table, &ids_ok, &strided_out), EK_INVALID_ARGUMENT,
-                "out has strides (12, 4, 2), but embedkit needs compact row-major tensors (strides (12, 4, 1) or NULL)");
+    EXPECT_FAIL(
+        ek_lookup(table, &ids_ok, &strided_out), EK_INVALID_ARGUMENT,
+        "out has strides (12, 4, 2), but embedkit needs compact row-major tensors (strides (12, 4, 1) or NULL)");
   }
 
   /* Misaligned byte_offset. */
@@ -1088,16 +1094,19 @@ static void test_bad_tensors(void) {
   /* NULL data with a non-empty shape. */
   {
     DLTensor ids = i32(NULL, 2, shape);
-    EXPECT_FAIL(ek_lookup(table, &ids, &out_t), EK_INVALID_ARGUMENT, "indices data is NULL for a non-empty shape (2, 3)");
+    EXPECT_FAIL(ek_lookup(table, &ids, &out_t), EK_INVALID_ARGUMENT,
+                "indices data is NULL for a non-empty shape (2, 3)");
     DLTensor ids_ok = i32(x, 2, shape);
     DLTensor null_out = f32(NULL, 3, out_shape);
     EXPECT_FAIL(ek_lookup(table, &ids_ok, &null_out), EK_INVALID_ARGUMENT,
                 "out data is NULL for a non-empty shape (2, 3, 4)");
     DLTensor scalar = i32(NULL, 0, NULL);
-    EXPECT_FAIL(ek_lookup(table, &scalar, &out_t), EK_INVALID_ARGUMENT, "indices data is NULL for a non-empty shape ()");
+    EXPECT_FAIL(ek_lookup(table, &scalar, &out_t), EK_INVALID_ARGUMENT,
+                "indices data is NULL for a non-empty shape ()");
     int64_t w_shape[2] = {10, 4};
     DLTensor null_w = f32(NULL, 2, w_shape);
-    EXPECT_FAIL(ek_set_weights(table, &null_w), EK_INVALID_ARGUMENT, "weights data is NULL for a non-empty shape (10, 4)");
+    EXPECT_FAIL(ek_set_weights(table, &null_w), EK_INVALID_ARGUMENT,
+                "weights data is NULL for a non-empty shape (10, 4)");
     EXPECT_FAIL(ek_get_weights(table, &null_w), EK_INVALID_ARGUMENT, "out data is NULL for a non-empty shape (10, 4)");
   }
 
@@ -1116,7 +1125,8 @@ static void test_bad_tensors(void) {
     uint8_t xb[6] = {0};
     DLTensor ids_bool = make_tensor(xb, 2, shape, kBoolCode, 8);
     EXPECT_FAIL(ek_lookup(table, &ids_bool, &out_t), EK_DTYPE_MISMATCH, "indices must be int32 or int64, got bool");
-    EXPECT_FAIL(ek_compute_mask(table, &ids_bool, &out_t), EK_DTYPE_MISMATCH, "indices must be int32 or int64, got bool");
+    EXPECT_FAIL(ek_compute_mask(table, &ids_bool, &out_t), EK_DTYPE_MISMATCH,
+                "indices must be int32 or int64, got bool");
     int32_t x4[24] = {0};
     DLTensor ids_vec = i32(x4, 2, shape);
     ids_vec.dtype.lanes = 4;
@@ -1137,11 +1147,13 @@ static void test_bad_tensors(void) {
 
     float maskf[6];
     DLTensor mask_f32 = f32(maskf, 2, shape);
-    EXPECT_FAIL(ek_compute_mask(table, &ids_ok, &mask_f32), EK_DTYPE_MISMATCH, "mask must be uint8 or bool, got float32");
+    EXPECT_FAIL(ek_compute_mask(table, &ids_ok, &mask_f32), EK_DTYPE_MISMATCH,
+                "mask must be uint8 or bool, got float32");
     DLTensor mask_i8 = make_tensor(xb, 2, shape, kDLInt, 8);
     EXPECT_FAIL(ek_compute_mask(table, &ids_ok, &mask_i8), EK_DTYPE_MISMATCH, "mask must be uint8 or bool, got int8");
     DLTensor mask_bool1 = make_tensor(xb, 2, shape, kBoolCode, 1);
-    EXPECT_FAIL(ek_compute_mask(table, &ids_ok, &mask_bool1), EK_DTYPE_MISMATCH, "mask must be uint8 or bool, got bool");
+    EXPECT_FAIL(ek_compute_mask(table, &ids_ok, &mask_bool1), EK_DTYPE_MISMATCH,
+                "mask must be uint8 or bool, got bool");
 
     int64_t w_shape[2] = {10, 4};
     int32_t wi[40] = {0};
@@ -1558,8 +1570,9 @@ static void test_pooled(void) {
 /* ek_train_step, ek_train_step_pooled, ek_set_learning_rate: SGD on W = [[0,0],[2,2],[3,3]], the
  * step count in the info, and failures that change nothing. */
 static void test_training(void) {
-  ek_table* table = CREATE_OK("{\"input_dim\": 3, \"output_dim\": 2, \"optimizer\": "
-                              "{\"class_name\": \"SGD\", \"config\": {\"learning_rate\": 0.5}}}");
+  ek_table* table = CREATE_OK(
+      "{\"input_dim\": 3, \"output_dim\": 2, \"optimizer\": "
+      "{\"class_name\": \"SGD\", \"config\": {\"learning_rate\": 0.5}}}");
   set_w(table);
   int64_t x[3] = {2, 1, 2};
   int64_t x_shape[1] = {3};

@@ -10,17 +10,17 @@
 
 #include <dirent.h>
 #include <fmt/format.h>
-#include <xxhash.h>
+#include <nlohmann/json.hpp>
 #include <signal.h>
 #include <spawn.h>
 #include <sys/wait.h>
 #include <unistd.h>
+#include <xxhash.h>
 
 #include <chrono>
 #include <cstdlib>
 #include <fstream>
 #include <functional>
-#include <nlohmann/json.hpp>
 #include <random>
 #include <set>
 #include <stdexcept>
@@ -219,7 +219,8 @@ TEST(Checkpoint, AManifestRecordingTheOldReasonNameLoads) {
 TEST(Checkpoint, AFaultBetweenAnyTwoWritesLeavesTheOldOrTheNewState) {
   EmbeddingTable table(trained_config(OptimizerKind::adam));
   train(table, 1);
-  EmbeddingTable old_state = EmbeddingTable::from_pretrained(table.get_weights(), true, trained_config(OptimizerKind::adam));
+  EmbeddingTable old_state =
+      EmbeddingTable::from_pretrained(table.get_weights(), true, trained_config(OptimizerKind::adam));
   std::vector<std::string> points;
   const std::string probe = fresh_directory();
   table.save(probe);
@@ -346,7 +347,8 @@ TEST(Checkpoint, DamageIsRefusedWithTheFileNamed) {
   expect_io_error(directory, "format version 2 is not supported");
   // Numbers of the wrong kind: get<std::int64_t>() converted them silently, 1e300 with undefined behaviour.
   for (const auto& [field, value, text] :
-       {std::tuple<std::string, nlohmann::json, std::string>{"step", 1.5, "manifest.json: step must be an integer, got 1.5"},
+       {std::tuple<std::string, nlohmann::json, std::string>{"step", 1.5,
+                                                             "manifest.json: step must be an integer, got 1.5"},
         {"step", true, "manifest.json: step must be an integer, got true"},
         {"step", 1e300, "manifest.json: step must be an integer, got 1e+300"},
         {"step", -1, "manifest.json: step -1 is not in [0, 9007199254740992]"},

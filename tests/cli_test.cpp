@@ -2,12 +2,12 @@
 #include <embedkit/embedkit.hpp>
 
 #include <gtest/gtest.h>
-#include <nlohmann/json.hpp>
-
-#include <sys/wait.h>
-#include <unistd.h>
 
 #include "tests/support/scratch_files.hpp"
+
+#include <nlohmann/json.hpp>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include <array>
 #include <cstdio>
@@ -43,12 +43,13 @@ TEST(Cli, HelpListsTheSubcommands) {
   }
   EXPECT_EQ(run("plan --help").exit_code, 0);
   EXPECT_EQ(run("inspect --help").exit_code, 0);
-  EXPECT_NE(run("").exit_code, 0);         // a subcommand is required
-  EXPECT_NE(run("train").exit_code, 0);    // unknown subcommand
+  EXPECT_NE(run("").exit_code, 0);       // a subcommand is required
+  EXPECT_NE(run("train").exit_code, 0);  // unknown subcommand
 }
 
 TEST(Cli, PlanOnAHypotheticalDevice) {
-  const CommandResult fits = run("plan --rows 10000000 --dim 64 --optimizer adam --gpu-memory 80GiB --batch 65536 --json");
+  const CommandResult fits =
+      run("plan --rows 10000000 --dim 64 --optimizer adam --gpu-memory 80GiB --batch 65536 --json");
   ASSERT_EQ(fits.exit_code, 0) << fits.output;
   const auto decision = nlohmann::json::parse(fits.output);
   EXPECT_EQ(decision["device"], "cuda:0 (hypothetical)");
@@ -86,8 +87,8 @@ TEST(Cli, PlanSplitsATableOverRanks) {
     EXPECT_EQ(rank["stride"], 1);
     EXPECT_EQ(rank["rows"], counts[r]);
     EXPECT_EQ(rank["bytes"]["weights"], counts[r] * 4 * 4);
-    EXPECT_EQ(rank["bytes"]["optimizer_state"], counts[r] * 4 * 4);        // Adagrad's accumulator
-    EXPECT_EQ(rank["bytes"]["workspace"], 3 * 1000 * (80 + 12 * 4));       // every rank's batch at one owner
+    EXPECT_EQ(rank["bytes"]["optimizer_state"], counts[r] * 4 * 4);   // Adagrad's accumulator
+    EXPECT_EQ(rank["bytes"]["workspace"], 3 * 1000 * (80 + 12 * 4));  // every rank's batch at one owner
     EXPECT_EQ(rank["device"], "cuda:0 (hypothetical)");
   }
   const CommandResult modulo = run("plan --rows 10 --dim 4 --ranks 3 --split modulo");

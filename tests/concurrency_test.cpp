@@ -76,8 +76,8 @@ struct ReaderState {
 // a row equal (no torn row), all staircase rows on the same step (one state), that step no older
 // than `finished` (the writer's last completed step) nor than this reader's last read; the
 // set_row row no lower than last read.
-void check_rows(const std::vector<float>& values, const std::vector<std::vector<std::int64_t>>& bag_ids,
-                float finished, ReaderState& seen, Failures& failures, const char* what) {
+void check_rows(const std::vector<float>& values, const std::vector<std::vector<std::int64_t>>& bag_ids, float finished,
+                ReaderState& seen, Failures& failures, const char* what) {
   float step = -1;
   for (std::size_t b = 0; b < bag_ids.size(); ++b) {
     const float* row = values.data() + b * kDim;
@@ -168,9 +168,7 @@ void read_until(const EmbeddingTable& table, const std::atomic<bool>& done, cons
         check_rows(table.lookup_pooled(IndexTensor(pooled_ids), offsets, PoolingMode::sum).values, pooled_bags,
                    finished, seen, failures, "lookup_pooled");
         break;
-      case 3:
-        check_rows(table.get_weights().values, singletons(all), finished, seen, failures, "get_weights");
-        break;
+      case 3: check_rows(table.get_weights().values, singletons(all), finished, seen, failures, "get_weights"); break;
       case 4: {
         const auto r = static_cast<std::int64_t>(rng() % kRows);
         check_rows(table.row(r), {{r}}, finished, seen, failures, "row");

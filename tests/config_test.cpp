@@ -52,7 +52,8 @@ TEST(Config, EveryKeyIsRead) {
   EXPECT_FALSE(config.trainable);
   EXPECT_EQ(config.placement, embedkit::PlacementPolicy::cpu);
   EXPECT_FALSE(TableConfig::from_json(R"({"input_dim": 1, "output_dim": 1, "seed": null,
-                                          "padding_idx": null, "placement": "auto"})").seed);
+                                          "padding_idx": null, "placement": "auto"})")
+                   .seed);
 }
 
 TEST(Config, KerasWordingForBadDims) {
@@ -95,12 +96,12 @@ TEST(Config, UnknownKeysAndBadValuesAreNamed) {
                   "placement must be 'auto', 'cpu' or 'cuda', got \"gpu\"");
   expect_rejected(R"({"input_dim": 3, "output_dim": 4, "name": 7})", Status::invalid_argument,
                   "name must be a string, got 7");
-  expect_rejected(R"({"input_dim": 3, "output_dim": 4, "embeddings_initializer": "unifrom"})",
-                  Status::invalid_argument, "unknown embeddings_initializer 'unifrom'");
-  expect_rejected(R"({"input_dim": 3, "output_dim": 4, "embeddings_initializer": "orthogonal"})",
-                  Status::unsupported, "orthogonal");
-  expect_rejected(R"({"input_dim": 3, "output_dim": 4, "embeddings_initializer": 5})",
-                  Status::invalid_argument, "embeddings_initializer must be a Keras initializer name or object");
+  expect_rejected(R"({"input_dim": 3, "output_dim": 4, "embeddings_initializer": "unifrom"})", Status::invalid_argument,
+                  "unknown embeddings_initializer 'unifrom'");
+  expect_rejected(R"({"input_dim": 3, "output_dim": 4, "embeddings_initializer": "orthogonal"})", Status::unsupported,
+                  "orthogonal");
+  expect_rejected(R"({"input_dim": 3, "output_dim": 4, "embeddings_initializer": 5})", Status::invalid_argument,
+                  "embeddings_initializer must be a Keras initializer name or object");
 }
 
 TEST(Config, MalformedDocuments) {
@@ -138,8 +139,7 @@ TEST(Config, NestingDeeperThan64LevelsIsRefusedBeforeParsing) {
     ADD_FAILURE() << "accepted";
   } catch (const Error& e) {
     EXPECT_EQ(e.status(), Status::invalid_argument);
-    EXPECT_NE(std::string(e.what()).find("optimizer nests arrays and objects deeper than 64 levels"),
-              std::string::npos)
+    EXPECT_NE(std::string(e.what()).find("optimizer nests arrays and objects deeper than 64 levels"), std::string::npos)
         << e.what();
   }
 }

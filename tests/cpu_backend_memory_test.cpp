@@ -1,8 +1,8 @@
 // The CPU backend's buffers: cache-line aligned, and from 64 MiB up 2 MiB-aligned and advised as
 // huge pages (MADV_HUGEPAGE shows as the "hg" flag of the mapping in /proc/self/smaps).
-#include "cpu/cpu_backend.hpp"
-
 #include <gtest/gtest.h>
+
+#include "cpu/cpu_backend.hpp"
 
 #include <cstdint>
 #include <fstream>

@@ -201,7 +201,7 @@ TEST(Dispatch, LookupFailsCleanlyOnEveryInjectedFailure) {
     } catch (const Error& e) {
       EXPECT_EQ(e.status(), Status::out_of_memory);
     }
-    EXPECT_EQ(out, std::vector<float>(12, -1.0f));  // nothing written
+    EXPECT_EQ(out, std::vector<float>(12, -1.0f));               // nothing written
     EXPECT_EQ(table.lookup(IndexTensor(ids)).values, expected);  // still usable
   }
 }
@@ -312,7 +312,7 @@ TEST(Dispatch, MigrationRoundTripsBitwise) {
   EXPECT_EQ(everything(moving), everything(staying));
   moving.train_step(IndexTensor(b.ids), b.grad);  // a step on the device...
   staying.train_step(IndexTensor(b.ids), b.grad);
-  moving.migrate("cpu");                           // ...and back
+  moving.migrate("cpu");  // ...and back
   EXPECT_EQ(context->device_bytes_placed(), 0u);
   EXPECT_EQ(sim_of(*context).used_bytes(), 0u);
   EXPECT_EQ(everything(moving), everything(staying));
@@ -379,7 +379,8 @@ TEST(Dispatch, DeviceTensorsAreStagedAcross) {
   view.weights.data = host_ids;
   view.input_dim = 1;
   view.dim = 1;
-  EXPECT_THROW(device.gather(view, {ids_memory.as<void>(), embedkit::IndexType::int64, 3}, out_memory.as<float>(), nullptr),
+  EXPECT_THROW(device.gather(view, {ids_memory.as<void>(), embedkit::IndexType::int64, 3}, out_memory.as<float>(),
+                             nullptr),
                Error);
 }
 

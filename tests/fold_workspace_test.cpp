@@ -71,7 +71,8 @@ TEST_P(FoldWorkspaceLayout, ArraysAreAlignedLargeEnoughAndNeverShareBytesWhileAl
         const Array& b = all[j];
         const bool alive_together = a.first_step <= b.last_step && b.first_step <= a.last_step;
         const bool overlap = a.offset < b.offset + b.bytes && b.offset < a.offset + a.bytes;
-        EXPECT_FALSE(alive_together && overlap) << a.name << " and " << b.name << " at count " << count << ", dim " << dim;
+        EXPECT_FALSE(alive_together && overlap)
+            << a.name << " and " << b.name << " at count " << count << ", dim " << dim;
       }
     }
   }

@@ -4,18 +4,18 @@
 // non-finite gradient, or under the skip policy an update that overflows, as the CPU step
 // rejects it), for every built-in optimizer, constraint and non-finite policy, across dims and a
 // hot id of many pieces.
-#include <gtest/gtest.h>
-
 #include <embedkit/detail/summation_order.hpp>
+
+#include <gtest/gtest.h>
 
 #include "cpu/optimizer_apply.hpp"
 #include "cpu/segments.hpp"
 #include "kernels/elementwise_kernel.hpp"
 #include "kernels/fused_apply_kernel.hpp"
 #include "kernels/group_reduce.hpp"
-#include "tests/apply_kernel_replay.hpp"
 #include "kernels/optimizer_kernel.hpp"
 #include "kernels/segment_reduce_kernel.hpp"
+#include "tests/apply_kernel_replay.hpp"
 #include "tests/kernel_host_launch.hpp"
 
 #include <algorithm>
@@ -35,7 +35,6 @@ using embedkit::OptimizerKind;
 using embedkit::testing::host_launch;
 using namespace embedkit::kernels;
 
-
 // The fused kernel (fused_apply.cu) for `groups` groups of `lanes` lanes; returns its counter.
 std::int64_t replay_fused(const FusedApplyArgs& args, std::int64_t groups, int lanes) {
   std::int64_t skipped = 0;
@@ -52,9 +51,11 @@ std::int64_t replay_fused(const FusedApplyArgs& args, std::int64_t groups, int l
         for (auto& row : rows) row.id = -1;
       }
     }
-    const float accumulator =
-        rows[0].id >= 0 && embedkit::detail::has_row_statistic(args.step.rule.kind) ? args.step.slot0[rows[0].id] : 0.0f;
-    for (int lane = 0; lane < lanes; ++lane) shares[lane] = fused_gradient_squares_phase(rows[lane], lane, lanes, args.step);
+    const float accumulator = rows[0].id >= 0 && embedkit::detail::has_row_statistic(args.step.rule.kind)
+                                  ? args.step.slot0[rows[0].id]
+                                  : 0.0f;
+    for (int lane = 0; lane < lanes; ++lane)
+      shares[lane] = fused_gradient_squares_phase(rows[lane], lane, lanes, args.step);
     group_sum_host(shares.data(), lanes);
     const std::vector<float> squares = shares;
     for (int lane = 0; lane < lanes; ++lane) {
@@ -123,7 +124,8 @@ TEST_P(FusedApplyHost, FusedPhasesEqualCombineThenApplyBitwise) {
   grad[22 * dim + dim - 1] = -3.0e38f;
   grad[23 * dim] = -3.0e38f;
 
-  const embedkit::cpu::Segments segments = embedkit::cpu::group_positions(ids.data(), kPositions, kRows, {true, kPadding});
+  const embedkit::cpu::Segments segments =
+      embedkit::cpu::group_positions(ids.data(), kPositions, kRows, {true, kPadding});
   const std::int64_t runs = segments.size();
   std::vector<std::int64_t> first_piece(static_cast<std::size_t>(runs + 1), 0);
   for (std::int64_t u = 0; u < runs; ++u) {
@@ -133,7 +135,8 @@ TEST_P(FusedApplyHost, FusedPhasesEqualCombineThenApplyBitwise) {
   const std::int64_t pieces = first_piece.back();
   ASSERT_GT(pieces, runs + 15);  // the hot id spans many pieces
   std::vector<std::int64_t> piece_begin(static_cast<std::size_t>(pieces)), piece_end(piece_begin.size());
-  const PieceLayoutArgs layout{segments.run_begin.data(), first_piece.data(), runs, piece_begin.data(), piece_end.data()};
+  const PieceLayoutArgs layout{segments.run_begin.data(), first_piece.data(), runs, piece_begin.data(),
+                               piece_end.data()};
   host_launch((runs + kLayoutBlockThreads - 1) / kLayoutBlockThreads, kLayoutBlockThreads,
               [&](std::int64_t block, int thread) { piece_layout_body(block, thread, layout); });
   std::vector<float> piece_sums(static_cast<std::size_t>(pieces * dim));
@@ -160,7 +163,8 @@ TEST_P(FusedApplyHost, FusedPhasesEqualCombineThenApplyBitwise) {
   std::vector<float> unfused_weights = weights, unfused_slot0 = slot0, unfused_slot1 = slot1;
   std::vector<float> rows(static_cast<std::size_t>(runs * dim));
   const CombineArgs combine{first_piece.data(), runs, piece_sums.data(), dim, rows.data()};
-  host_launch(plan.blocks, plan.threads(), [&](std::int64_t block, int thread) { combine_body(block, thread, plan, combine); });
+  host_launch(plan.blocks, plan.threads(),
+              [&](std::int64_t block, int thread) { combine_body(block, thread, plan, combine); });
   std::vector<std::uint8_t> flags(static_cast<std::size_t>(runs), 0);
   if (skip_nonfinite) {
     const NonFiniteArgs scan{rows.data(), runs, dim, flags.data()};
@@ -170,18 +174,23 @@ TEST_P(FusedApplyHost, FusedPhasesEqualCombineThenApplyBitwise) {
   // The CPU step on the same rows, judging updates under the skip policy as the kernels do.
   const bool has_slot1 = optimizer.kind == OptimizerKind::adam || optimizer.kind == OptimizerKind::ftrl;
   std::vector<float> cpu_weights = weights, cpu_slot0 = slot0, cpu_slot1 = slot1;
-  const embedkit::cpu::RowStep update{cpu_weights.data(), has_slot0 ? cpu_slot0.data() : nullptr,
-                                      has_slot1 ? cpu_slot1.data() : nullptr, dim,
+  const embedkit::cpu::RowStep update{cpu_weights.data(),
+                                      has_slot0 ? cpu_slot0.data() : nullptr,
+                                      has_slot1 ? cpu_slot1.data() : nullptr,
+                                      dim,
                                       {optimizer.kind, s, constraint, 0.5f, skip_nonfinite}};
   const std::int64_t cpu_rejected =
       embedkit::cpu::update_rows(update, segments.unique_ids.data(), rows.data(), flags.data(), runs);
 
-  const RowStep unfused_step{unfused_weights.data(), has_slot0 ? unfused_slot0.data() : nullptr, unfused_slot1.data(),
-                             dim, {optimizer.kind, s, constraint, 0.5f, skip_nonfinite}};
-  const std::int64_t rejected =
-      embedkit::testing::replay_apply(ApplyArgs{unfused_step, segments.unique_ids.data(), rows.data(), flags.data(),
-                                                runs, false, 0, kRows, {true, kPadding}},
-                                      groups, plan.lanes);
+  const RowStep unfused_step{unfused_weights.data(),
+                             has_slot0 ? unfused_slot0.data() : nullptr,
+                             unfused_slot1.data(),
+                             dim,
+                             {optimizer.kind, s, constraint, 0.5f, skip_nonfinite}};
+  const std::int64_t rejected = embedkit::testing::replay_apply(
+      ApplyArgs{
+          unfused_step, segments.unique_ids.data(), rows.data(), flags.data(), runs, false, 0, kRows, {true, kPadding}},
+      groups, plan.lanes);
   const auto flagged = static_cast<std::int64_t>(std::count(flags.begin(), flags.end(), std::uint8_t{2}));
   EXPECT_EQ(flagged, skip_nonfinite ? 2 : 0);
   EXPECT_EQ(rejected, skip_nonfinite ? 2 : 0);
@@ -196,12 +205,14 @@ TEST_P(FusedApplyHost, FusedPhasesEqualCombineThenApplyBitwise) {
   }
 
   // Fused: the same piece sums, combined in registers.
-  const RowStep fused_step{weights.data(), has_slot0 ? slot0.data() : nullptr, slot1.data(), dim,
+  const RowStep fused_step{weights.data(),
+                           has_slot0 ? slot0.data() : nullptr,
+                           slot1.data(),
+                           dim,
                            {optimizer.kind, s, constraint, 0.5f, skip_nonfinite}};
-  const std::int64_t skipped =
-      replay_fused(FusedApplyArgs{fused_step, segments.unique_ids.data(), first_piece.data(), runs, piece_sums.data(),
-                                  skip_nonfinite, nullptr},
-                   groups, plan.lanes);
+  const std::int64_t skipped = replay_fused(FusedApplyArgs{fused_step, segments.unique_ids.data(), first_piece.data(),
+                                                           runs, piece_sums.data(), skip_nonfinite, nullptr},
+                                            groups, plan.lanes);
   EXPECT_EQ(skipped, flagged + rejected);
   EXPECT_EQ(std::memcmp(weights.data(), unfused_weights.data(), weights.size() * sizeof(float)), 0);
   EXPECT_EQ(std::memcmp(slot0.data(), unfused_slot0.data(), slot0.size() * sizeof(float)), 0);
@@ -216,18 +227,19 @@ TEST_P(FusedApplyHost, FusedPhasesEqualCombineThenApplyBitwise) {
   EXPECT_FALSE(row_equal(42));
 }
 
-INSTANTIATE_TEST_SUITE_P(
-    Steps, FusedApplyHost,
-    ::testing::Combine(::testing::Range(0, static_cast<int>(std::size(kOptimizers))),
-                       ::testing::Values<std::int64_t>(1, 3, 4, 64, 129, 256),
-                       ::testing::Values(ConstraintKind::none, ConstraintKind::max_norm, ConstraintKind::unit_norm,
-                                         ConstraintKind::non_neg),
-                       ::testing::Bool()),
-    [](const ::testing::TestParamInfo<Case>& param_info) {
-      const Case& c = param_info.param;
-      return std::string(kOptimizers[std::get<0>(c)].name) + "_dim" + std::to_string(std::get<1>(c)) +
-             "_constraint" + std::to_string(static_cast<int>(std::get<2>(c))) + (std::get<3>(c) ? "_skip" : "_apply");
-    });
+INSTANTIATE_TEST_SUITE_P(Steps, FusedApplyHost,
+                         ::testing::Combine(::testing::Range(0, static_cast<int>(std::size(kOptimizers))),
+                                            ::testing::Values<std::int64_t>(1, 3, 4, 64, 129, 256),
+                                            ::testing::Values(ConstraintKind::none, ConstraintKind::max_norm,
+                                                              ConstraintKind::unit_norm, ConstraintKind::non_neg),
+                                            ::testing::Bool()),
+                         [](const ::testing::TestParamInfo<Case>& param_info) {
+                           const Case& c = param_info.param;
+                           return std::string(kOptimizers[std::get<0>(c)].name) + "_dim" +
+                                  std::to_string(std::get<1>(c)) + "_constraint" +
+                                  std::to_string(static_cast<int>(std::get<2>(c))) +
+                                  (std::get<3>(c) ? "_skip" : "_apply");
+                         });
 
 TEST(FusedApplyPlan, RowsUpTo32LanesOfRegistersFit) {
   EXPECT_FALSE(fits_fused(0));

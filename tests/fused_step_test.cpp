@@ -79,7 +79,8 @@ struct Batch {
 Batch batch(std::int64_t dim, std::size_t count, std::uint64_t seed, bool nonfinite) {
   std::mt19937_64 rng(seed);
   Batch b;
-  for (std::size_t i = 0; i < count; ++i) b.ids.push_back(rng() % 3 == 0 ? 3 : static_cast<std::int64_t>(rng() % kRows));
+  for (std::size_t i = 0; i < count; ++i)
+    b.ids.push_back(rng() % 3 == 0 ? 3 : static_cast<std::int64_t>(rng() % kRows));
   for (std::size_t i = 0; i < count * static_cast<std::size_t>(dim); ++i) {
     b.grad.push_back(static_cast<float>(static_cast<double>(rng() % 2001) / 1000.0 - 1.0));
   }
@@ -302,7 +303,8 @@ TEST(FusedStepPooled, EqualsTheUnfusedPooledStepBitwiseAndFallsBackOnEveryFailur
     auto reference_context = sim_context(64 * kMiB);
     sim_of(*reference_context).offer_fused_steps(false);
     EmbeddingTable reference(config_for(optimizer, 8), *reference_context);
-    for (int step = 0; step < 2; ++step) reference.train_step_pooled(IndexTensor(b.ids), offsets, mode, weights, bag_grad);
+    for (int step = 0; step < 2; ++step)
+      reference.train_step_pooled(IndexTensor(b.ids), offsets, mode, weights, bag_grad);
     ASSERT_GT(reference.nonfinite_gradient_rows(), 0);
 
     auto probe_context = sim_context(64 * kMiB);
@@ -354,9 +356,12 @@ TEST(FusedStepChoice, TheCpuFusedStepRefusesBadInputAndChangesNothing) {
   const std::string bad_id = "[7] = " + std::to_string(kRows + 5) + " is not in [0, " + std::to_string(kRows) + ")";
   expect_refused([&] { table.train_step(IndexTensor(bad.ids), bad.grad); }, bad_id);
   std::vector<std::int64_t> offsets = {0, 300, 600};
-  expect_refused([&] { table.train_step_pooled(IndexTensor(bad.ids), offsets, embedkit::PoolingMode::sum, {},
-                                               std::vector<float>(2 * 8)); },
-                 bad_id);
+  expect_refused(
+      [&] {
+        table.train_step_pooled(IndexTensor(bad.ids), offsets, embedkit::PoolingMode::sum, {},
+                                std::vector<float>(2 * 8));
+      },
+      bad_id);
   expect_refused([&] { table.train_step(IndexTensor(good.ids), std::vector<float>(good.grad.size() - 1)); },
                  "grad_out");
 }

@@ -33,8 +33,8 @@ TEST_P(GatherKernelHost, EveryCoordinateMatchesReference) {
   for (std::size_t i = 0; i < weights.size; ++i) weights.data[i] = std::uniform_real_distribution<float>(-1, 1)(rng);
   std::vector<std::int64_t> ids(kCount);
   for (auto& id : ids) id = std::uniform_int_distribution<std::int64_t>(0, kRows - 1)(rng);
-  ids[5] = 13;    // padding
-  ids[7] = kRows; // out of range: zeros and the flag
+  ids[5] = 13;     // padding
+  ids[7] = kRows;  // out of range: zeros and the flag
   ids[9] = -2;
   AlignedFloats out(static_cast<std::size_t>(kCount * dim) + 1, 16);
   float* destination = aligned ? out.data : out.data + 1;  // +1 float breaks 16-byte alignment
@@ -58,9 +58,8 @@ TEST_P(GatherKernelHost, EveryCoordinateMatchesReference) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Dims, GatherKernelHost,
-                         ::testing::Values(Case{1, true}, Case{3, true}, Case{4, true}, Case{4, false},
-                                           Case{16, true}, Case{64, true}, Case{64, false}, Case{129, true},
-                                           Case{512, true}),
+                         ::testing::Values(Case{1, true}, Case{3, true}, Case{4, true}, Case{4, false}, Case{16, true},
+                                           Case{64, true}, Case{64, false}, Case{129, true}, Case{512, true}),
                          [](const ::testing::TestParamInfo<Case>& param_info) {
                            return "dim" + std::to_string(param_info.param.dim) +
                                   (param_info.param.aligned ? "_aligned" : "_misaligned");

@@ -60,15 +60,17 @@ TYPED_TEST(IdCheckHost, CountsAndFindsTheFirstLikeAPlainScan) {
   using Index = TypeParam;
   constexpr std::int64_t kInputDim = 10000;
   std::mt19937_64 rng(11);
-  for (const std::size_t count : {std::size_t{0}, std::size_t{1}, std::size_t{255}, std::size_t{256},
-                                  std::size_t{257}, std::size_t{5000}}) {
+  for (const std::size_t count :
+       {std::size_t{0}, std::size_t{1}, std::size_t{255}, std::size_t{256}, std::size_t{257}, std::size_t{5000}}) {
     for (const double bad_share : {0.0, 0.001, 0.5, 1.0}) {
       std::vector<Index> ids(count);
       for (auto& id : ids) {
         const bool bad = static_cast<double>(rng() % 10000) < bad_share * 10000;
         const std::int64_t choice = static_cast<std::int64_t>(rng() % 4);
-        const std::int64_t out = choice == 0 ? -1 : choice == 1 ? kInputDim : choice == 2 ? std::numeric_limits<Index>::max()
-                                                                                       : std::numeric_limits<Index>::min();
+        const std::int64_t out = choice == 0   ? -1
+                                 : choice == 1 ? kInputDim
+                                 : choice == 2 ? std::numeric_limits<Index>::max()
+                                               : std::numeric_limits<Index>::min();
         id = static_cast<Index>(bad ? out : static_cast<std::int64_t>(rng() % kInputDim));
       }
       if (count > 3 && bad_share == 0.0) ids[count - 1] = static_cast<Index>(kInputDim - 1);  // the last good id

@@ -3,6 +3,7 @@
 #include <embedkit/embedkit.hpp>
 
 #include <gtest/gtest.h>
+
 #include <omp.h>
 
 #include <algorithm>
@@ -49,7 +50,7 @@ TEST(Initializer, DefaultIsKerasUniform) {
 // What Keras's initializer gives a (1000, 100) matrix: fan_in 1000, fan_out 100, fan_avg 550.
 struct Law {
   const char* name;
-  double bound;   // every |value - mean| <= bound (0: unbounded)
+  double bound;  // every |value - mean| <= bound (0: unbounded)
   double mean;
   double stddev;  // of the values actually drawn
 };
@@ -63,11 +64,11 @@ const Law kLaws[] = {
     {"zeros", 0.0, 0.0, 0.0},
     {"ones", 0.0, 1.0, 0.0},
     {"glorot_uniform", 0.07385489458759964, 0.0, 0.07385489458759964 / 1.7320508075688772},  // sqrt(6/1100)
-    {"glorot_normal", 2.0 * 0.04264014327112209 / kTruncation, 0.0, 0.04264014327112209},   // sqrt(1/550)
-    {"he_uniform", 0.07745966692414834, 0.0, 0.07745966692414834 / 1.7320508075688772},     // sqrt(6/1000)
-    {"he_normal", 2.0 * 0.044721359549995794 / kTruncation, 0.0, 0.044721359549995794},     // sqrt(2/1000)
-    {"lecun_uniform", 0.05477225575051661, 0.0, 0.05477225575051661 / 1.7320508075688772},  // sqrt(3/1000)
-    {"lecun_normal", 2.0 * 0.03162277660168379 / kTruncation, 0.0, 0.03162277660168379},    // sqrt(1/1000)
+    {"glorot_normal", 2.0 * 0.04264014327112209 / kTruncation, 0.0, 0.04264014327112209},    // sqrt(1/550)
+    {"he_uniform", 0.07745966692414834, 0.0, 0.07745966692414834 / 1.7320508075688772},      // sqrt(6/1000)
+    {"he_normal", 2.0 * 0.044721359549995794 / kTruncation, 0.0, 0.044721359549995794},      // sqrt(2/1000)
+    {"lecun_uniform", 0.05477225575051661, 0.0, 0.05477225575051661 / 1.7320508075688772},   // sqrt(3/1000)
+    {"lecun_normal", 2.0 * 0.03162277660168379 / kTruncation, 0.0, 0.03162277660168379},     // sqrt(1/1000)
     {"variance_scaling", 2.0 * 0.03162277660168379 / kTruncation, 0.0, 0.03162277660168379},
 };
 
@@ -100,7 +101,9 @@ TEST_P(InitializerLaw, BitwiseEqualOnOneAndTwoThreads) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Keras, InitializerLaw, ::testing::ValuesIn(kLaws),
-                         [](const ::testing::TestParamInfo<Law>& param_info) { return std::string(param_info.param.name); });
+                         [](const ::testing::TestParamInfo<Law>& param_info) {
+                           return std::string(param_info.param.name);
+                         });
 
 TEST(Initializer, Constant) {
   TableConfig config = make_config(10, 3, "constant", 1);
@@ -142,10 +145,10 @@ TEST(Initializer, DrawnSeedIsRecordedAndReproduces) {
 }
 
 TEST(Initializer, NamesKerasAccepts) {
-  for (const char* name : {"uniform", "RandomUniform", "random_uniform", "normal", "RandomNormal",
-                           "TruncatedNormal", "truncated_normal", "zeros", "Zeros", "ones", "Ones",
-                           "constant", "GlorotUniform", "glorot_normal", "HeUniform", "he_normal",
-                           "LecunUniform", "lecun_normal", "VarianceScaling"}) {
+  for (const char* name :
+       {"uniform", "RandomUniform", "random_uniform", "normal", "RandomNormal", "TruncatedNormal", "truncated_normal",
+        "zeros", "Zeros", "ones", "Ones", "constant", "GlorotUniform", "glorot_normal", "HeUniform", "he_normal",
+        "LecunUniform", "lecun_normal", "VarianceScaling"}) {
     EXPECT_NO_THROW(Initializer::from_name(name)) << name;
   }
   EXPECT_THROW(Initializer::from_name("Orthogonal"), embedkit::Error);

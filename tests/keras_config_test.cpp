@@ -125,11 +125,19 @@ TEST(KerasConfig, LoraIsUnsupportedAndNamed) {
 }
 
 TEST(KerasConfig, OptionsAcceptedAtTheirKerasDefaults) {
-  for (const auto& [key, value] : {std::pair{"sparse", "false"}, {"sparse", "null"}, {"lora_rank", "null"},
-                                   {"lora_alpha", "null"}, {"quantization_config", "null"},
-                                   {"activity_regularizer", "null"}, {"input_length", "null"}, {"input_length", "20"},
-                                   {"batch_input_shape", "[null, 20]"}, {"dtype", "\"float32\""}, {"dtype", "null"},
-                                   {"embeddings_regularizer", "null"}, {"embeddings_constraint", "null"}}) {
+  for (const auto& [key, value] : {std::pair{"sparse", "false"},
+                                   {"sparse", "null"},
+                                   {"lora_rank", "null"},
+                                   {"lora_alpha", "null"},
+                                   {"quantization_config", "null"},
+                                   {"activity_regularizer", "null"},
+                                   {"input_length", "null"},
+                                   {"input_length", "20"},
+                                   {"batch_input_shape", "[null, 20]"},
+                                   {"dtype", "\"float32\""},
+                                   {"dtype", "null"},
+                                   {"embeddings_regularizer", "null"},
+                                   {"embeddings_constraint", "null"}}) {
     EXPECT_NO_THROW(TableConfig::from_json(with(key, value))) << key << ": " << value;
   }
 }
@@ -137,13 +145,14 @@ TEST(KerasConfig, OptionsAcceptedAtTheirKerasDefaults) {
 TEST(KerasConfig, UnimplementedOptionsAreUnsupported) {
   expect_rejected(with("sparse", "true"), Status::unsupported, "sparse = true is not supported");
   expect_rejected(with("quantization_config", R"({"mode": "int8"})"), Status::unsupported, "quantization_config");
-  expect_rejected(with("activity_regularizer", R"({"class_name": "L2", "config": {"l2": 0.01}})"),
-                  Status::unsupported, "activity_regularizer");
+  expect_rejected(with("activity_regularizer", R"({"class_name": "L2", "config": {"l2": 0.01}})"), Status::unsupported,
+                  "activity_regularizer");
   expect_rejected(with("dtype", "\"float16\""), Status::unsupported, "dtype 'float16' is not supported");
   expect_rejected(with("dtype", "\"mixed_bfloat16\""), Status::unsupported, "mixed_bfloat16");
   expect_rejected(with("dtype", R"({"module": "keras", "class_name": "DTypePolicy", "config": {"name": "bfloat16"}})"),
                   Status::unsupported, "bfloat16");
-  expect_rejected(with("embeddings_initializer", R"({"class_name": "Orthogonal", "config": {"seed": null, "gain": 1.0}})"),
+  expect_rejected(with("embeddings_initializer",
+                       R"({"class_name": "Orthogonal", "config": {"seed": null, "gain": 1.0}})"),
                   Status::unsupported, "Orthogonal");
   expect_rejected(with("embeddings_initializer", R"({"class_name": "GlorotUniform", "config": {"input_axes": [0]}})"),
                   Status::unsupported, "input_axes");
@@ -162,7 +171,8 @@ TEST(KerasConfig, IllFormedKerasValuesAreInvalid) {
   expect_rejected(with("input_length", "\"20\""), Status::invalid_argument, "input_length must be null");
   expect_rejected(with("batch_input_shape", "[null, -2]"), Status::invalid_argument, "batch_input_shape must be null");
   expect_rejected(with("lora_alpha", "\"x\""), Status::invalid_argument, "lora_alpha must be a finite number");
-  expect_rejected(with("embeddings_regularizer", "\"l3\""), Status::invalid_argument, "unknown embeddings_regularizer 'l3'");
+  expect_rejected(with("embeddings_regularizer", "\"l3\""), Status::invalid_argument,
+                  "unknown embeddings_regularizer 'l3'");
   expect_rejected(with("embeddings_regularizer", R"({"class_name": "L2", "config": {"l2": -1}})"),
                   Status::invalid_argument, "must be non-negative");
   expect_rejected(with("embeddings_regularizer", R"({"class_name": "L2", "config": {"l1": 0.1}})"),
@@ -170,7 +180,8 @@ TEST(KerasConfig, IllFormedKerasValuesAreInvalid) {
   expect_rejected(with("embeddings_regularizer", "7"), Status::invalid_argument, "embeddings_regularizer must be null");
   expect_rejected(with("embeddings_constraint", R"({"class_name": "MaxNorm", "config": {"max_value": -1, "axis": 1}})"),
                   Status::invalid_argument, "max_value must be non-negative");
-  expect_rejected(with("embeddings_constraint", "\"clip\""), Status::invalid_argument, "unknown embeddings_constraint 'clip'");
+  expect_rejected(with("embeddings_constraint", "\"clip\""), Status::invalid_argument,
+                  "unknown embeddings_constraint 'clip'");
   expect_rejected(with("embeddings_constraint", R"({"class_name": "NonNeg", "config": {"axis": 1}})"),
                   Status::invalid_argument, "unknown key 'axis'");
   expect_rejected(with("embeddings_initializer", R"({"class_name": "RandomUniform", "config": [], "x": 1})"),
@@ -185,8 +196,9 @@ TEST(KerasConfig, RegularizerAndConstraintNames) {
   EXPECT_EQ(l1l2.l2, 0.0);
   EXPECT_EQ(TableConfig::from_json(with("embeddings_constraint", "\"non_neg\"")).embeddings_constraint.kind,
             ConstraintKind::non_neg);
-  const auto max_norm = TableConfig::from_json(
-      with("embeddings_constraint", R"({"class_name": "MaxNorm", "config": {"axis": -1}})")).embeddings_constraint;
+  const auto max_norm =
+      TableConfig::from_json(with("embeddings_constraint", R"({"class_name": "MaxNorm", "config": {"axis": -1}})"))
+          .embeddings_constraint;
   EXPECT_EQ(max_norm.kind, ConstraintKind::max_norm);
   EXPECT_DOUBLE_EQ(max_norm.max_value, 2.0);  // Keras's default max_value
 }

@@ -3,6 +3,7 @@
 #include <embedkit/embedkit.hpp>
 
 #include <gtest/gtest.h>
+
 #include <omp.h>
 
 #include <cstdint>
@@ -83,7 +84,7 @@ TYPED_TEST(LookupTest, RandomBatchMatchesReference) {
 
 TYPED_TEST(LookupTest, DuplicatesAndOneHotRow) {
   EmbeddingTable table(make_config(50, 8));
-  std::vector<TypeParam> ids(4096, 7);  // one hot row...
+  std::vector<TypeParam> ids(4096, 7);                                                      // one hot row...
   for (std::size_t i = 0; i < ids.size(); i += 9) ids[i] = static_cast<TypeParam>(i % 50);  // ...and others
   EXPECT_EQ(table.lookup(IndexTensor(ids)).values, reference_lookup(table.get_weights(), ids));
 }

@@ -86,10 +86,13 @@ TEST(OptimizerConfig, BadValuesAreNamed) {
   expect_rejected(R"("rmsprop")", Status::invalid_argument, "unknown optimizer 'rmsprop'");
   expect_rejected(R"(7)", Status::invalid_argument, "optimizer must be a name or a Keras optimizer object");
   expect_rejected(R"({"config": {}})", Status::invalid_argument, "optimizer object has no 'class_name'");
-  expect_rejected(adam_with("momentum", "0.9"), Status::invalid_argument, "unknown key 'momentum' in optimizer config of Adam");
+  expect_rejected(adam_with("momentum", "0.9"), Status::invalid_argument,
+                  "unknown key 'momentum' in optimizer config of Adam");
   expect_rejected(adam_with("beta_1", "1.0"), Status::invalid_argument, "beta_1 must be in [0, 1) as a float32, got 1");
-  expect_rejected(adam_with("learning_rate", "-0.1"), Status::invalid_argument, "learning_rate must be a finite number >= 0");
-  expect_rejected(adam_with("learning_rate", "\"fast\""), Status::invalid_argument, "optimizer learning_rate must be a finite number");
+  expect_rejected(adam_with("learning_rate", "-0.1"), Status::invalid_argument,
+                  "learning_rate must be a finite number >= 0");
+  expect_rejected(adam_with("learning_rate", "\"fast\""), Status::invalid_argument,
+                  "optimizer learning_rate must be a finite number");
   expect_rejected(adam_with("lazy", "1"), Status::invalid_argument, "optimizer lazy must be a boolean");
   expect_rejected(R"({"class_name": "SGD", "config": {"momentum": 1.5}})", Status::invalid_argument,
                   "momentum must be in [0, 1]");

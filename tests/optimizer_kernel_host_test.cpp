@@ -5,9 +5,9 @@
 
 #include "cpu/optimizer_apply.hpp"
 #include "kernels/group_reduce.hpp"
-#include "tests/apply_kernel_replay.hpp"
 #include "kernels/optimizer_kernel.hpp"
 #include "kernels/segment_reduce_kernel.hpp"
+#include "tests/apply_kernel_replay.hpp"
 
 #include <algorithm>
 #include <cmath>
@@ -24,7 +24,6 @@ namespace {
 using embedkit::ConstraintKind;
 using embedkit::OptimizerKind;
 using namespace embedkit::kernels;
-
 
 struct Case {
   OptimizerKind kind;
@@ -45,7 +44,7 @@ TEST_P(OptimizerKernelHost, PhasesMatchTheCpuStep) {
     std::vector<float> weights(static_cast<std::size_t>(kRows * dim)), slot0(weights.size()), slot1(weights.size());
     for (auto& w : weights) w = random();
     for (auto& s : slot0) s = std::abs(random()) + 0.1f;  // accumulators are positive
-    for (auto& s : slot1) s = std::abs(random());  // Adam's v is non-negative too
+    for (auto& s : slot1) s = std::abs(random());         // Adam's v is non-negative too
     std::vector<std::int64_t> ids;
     for (std::int64_t id = 0; id < kRows; id += 1 + static_cast<std::int64_t>(rng() % 3)) ids.push_back(id);
     const auto count = static_cast<std::int64_t>(ids.size());
@@ -60,23 +59,30 @@ TEST_P(OptimizerKernelHost, PhasesMatchTheCpuStep) {
 
     // The CPU step on copies.
     std::vector<float> cpu_weights = weights, cpu_slot0 = slot0, cpu_slot1 = slot1;
-    const embedkit::cpu::RowStep update{cpu_weights.data(), cpu_slot0.data(), cpu_slot1.data(), dim,
-                                        {kind, s, constraint, 0.5f, false}};
+    const embedkit::cpu::RowStep update{
+        cpu_weights.data(), cpu_slot0.data(), cpu_slot1.data(), dim, {kind, s, constraint, 0.5f, false}};
     if (dense) {
       embedkit::cpu::update_every_row(update, 0, kRows, ids.data(), grads.data(), skip.data(), count, {true, 5});
     } else {
       embedkit::cpu::update_rows(update, ids.data(), grads.data(), skip.data(), count);
     }
 
-    const ApplyArgs args{{weights.data(), slot0.data(), slot1.data(), dim, {kind, s, constraint, 0.5f}}, ids.data(),
-                         grads.data(), skip.data(), count, dense, 0, kRows, {true, 5}};
+    const ApplyArgs args{{weights.data(), slot0.data(), slot1.data(), dim, {kind, s, constraint, 0.5f}},
+                         ids.data(),
+                         grads.data(),
+                         skip.data(),
+                         count,
+                         dense,
+                         0,
+                         kRows,
+                         {true, 5}};
     embedkit::testing::replay_apply(args, dense ? kRows : count, plan_groups(1, dim).lanes);
 
     const bool statistic = kind == OptimizerKind::rowwise_adagrad || constraint == ConstraintKind::max_norm ||
                            constraint == ConstraintKind::unit_norm;
-    for (const auto& [got, expected, name] : {std::tuple{&weights, &cpu_weights, "weights"},
-                                              std::tuple{&slot0, &cpu_slot0, "slot0"},
-                                              std::tuple{&slot1, &cpu_slot1, "slot1"}}) {
+    for (const auto& [got, expected, name] :
+         {std::tuple{&weights, &cpu_weights, "weights"}, std::tuple{&slot0, &cpu_slot0, "slot0"},
+          std::tuple{&slot1, &cpu_slot1, "slot1"}}) {
       if (!statistic) {
         EXPECT_EQ(std::memcmp(got->data(), expected->data(), got->size() * sizeof(float)), 0) << name;
         continue;
@@ -88,20 +94,20 @@ TEST_P(OptimizerKernelHost, PhasesMatchTheCpuStep) {
   }
 }
 
-INSTANTIATE_TEST_SUITE_P(
-    Optimizers, OptimizerKernelHost,
-    ::testing::Values(Case{OptimizerKind::sgd, ConstraintKind::none, false, 16},
-                      Case{OptimizerKind::sgd, ConstraintKind::non_neg, false, 3},
-                      Case{OptimizerKind::adagrad, ConstraintKind::none, false, 64},
-                      Case{OptimizerKind::rowwise_adagrad, ConstraintKind::none, false, 129},
-                      Case{OptimizerKind::adam, ConstraintKind::max_norm, false, 64},
-                      Case{OptimizerKind::adam, ConstraintKind::none, true, 8},
-                      Case{OptimizerKind::ftrl, ConstraintKind::unit_norm, false, 32}),
-    [](const ::testing::TestParamInfo<Case>& param_info) {
-      return std::string(embedkit::to_string(param_info.param.kind)) + "_constraint" +
-             std::to_string(static_cast<int>(param_info.param.constraint)) + (param_info.param.dense ? "_dense" : "") +
-             "_dim" + std::to_string(param_info.param.dim);
-    });
+INSTANTIATE_TEST_SUITE_P(Optimizers, OptimizerKernelHost,
+                         ::testing::Values(Case{OptimizerKind::sgd, ConstraintKind::none, false, 16},
+                                           Case{OptimizerKind::sgd, ConstraintKind::non_neg, false, 3},
+                                           Case{OptimizerKind::adagrad, ConstraintKind::none, false, 64},
+                                           Case{OptimizerKind::rowwise_adagrad, ConstraintKind::none, false, 129},
+                                           Case{OptimizerKind::adam, ConstraintKind::max_norm, false, 64},
+                                           Case{OptimizerKind::adam, ConstraintKind::none, true, 8},
+                                           Case{OptimizerKind::ftrl, ConstraintKind::unit_norm, false, 32}),
+                         [](const ::testing::TestParamInfo<Case>& param_info) {
+                           return std::string(embedkit::to_string(param_info.param.kind)) + "_constraint" +
+                                  std::to_string(static_cast<int>(param_info.param.constraint)) +
+                                  (param_info.param.dense ? "_dense" : "") + "_dim" +
+                                  std::to_string(param_info.param.dim);
+                         });
 
 // Updates judged by detail::keeps_update (the skip and error policies): the kernel's phases must
 // reject exactly the rows the CPU step rejects, leave them and their state as they were, and name
@@ -181,11 +187,17 @@ TEST_P(JudgedUpdateHost, KernelRejectsAndNamesTheRowsTheCpuDoes) {
   };
   const Table original{weights, slot0, slot1};
   const auto cpu_update = [&](Table& table) {
-    return embedkit::cpu::RowStep{table.weights.data(), table.slot0_or_null(has_slot0), table.slot1_or_null(has_slot1),
-                                  dim, {optimizer.kind, s, constraint, 0.5f, true}};
+    return embedkit::cpu::RowStep{table.weights.data(),
+                                  table.slot0_or_null(has_slot0),
+                                  table.slot1_or_null(has_slot1),
+                                  dim,
+                                  {optimizer.kind, s, constraint, 0.5f, true}};
   };
   const auto kernel_args = [&](Table& table) {
-    const RowStep step{table.weights.data(), table.slot0_or_null(has_slot0), table.slot1_or_null(has_slot1), dim,
+    const RowStep step{table.weights.data(),
+                       table.slot0_or_null(has_slot0),
+                       table.slot1_or_null(has_slot1),
+                       dim,
                        {optimizer.kind, s, constraint, 0.5f, true}};
     return ApplyArgs{step, ids.data(), grads.data(), skip.data(), count, optimizer.dense, 0, kRows, padding};
   };
@@ -223,16 +235,15 @@ TEST_P(JudgedUpdateHost, KernelRejectsAndNamesTheRowsTheCpuDoes) {
   EXPECT_FALSE(std::equal(on_device.weights.begin(), on_device.weights.begin() + dim, original.weights.begin()));
 }
 
-INSTANTIATE_TEST_SUITE_P(
-    Optimizers, JudgedUpdateHost,
-    ::testing::Combine(::testing::Range(0, static_cast<int>(std::size(kJudged))),
-                       ::testing::Values<std::int64_t>(3, 40),
-                       ::testing::Values(ConstraintKind::none, ConstraintKind::non_neg)),
-    [](const ::testing::TestParamInfo<JudgedCase>& param_info) {
-      const JudgedCase& c = param_info.param;
-      return std::string(kJudged[std::get<0>(c)].name) + "_dim" + std::to_string(std::get<1>(c)) + "_constraint" +
-             std::to_string(static_cast<int>(std::get<2>(c)));
-    });
+INSTANTIATE_TEST_SUITE_P(Optimizers, JudgedUpdateHost,
+                         ::testing::Combine(::testing::Range(0, static_cast<int>(std::size(kJudged))),
+                                            ::testing::Values<std::int64_t>(3, 40),
+                                            ::testing::Values(ConstraintKind::none, ConstraintKind::non_neg)),
+                         [](const ::testing::TestParamInfo<JudgedCase>& param_info) {
+                           const JudgedCase& c = param_info.param;
+                           return std::string(kJudged[std::get<0>(c)].name) + "_dim" + std::to_string(std::get<1>(c)) +
+                                  "_constraint" + std::to_string(static_cast<int>(std::get<2>(c)));
+                         });
 
 TEST(GroupSum, HostTwinPairsLikeTheButterfly) {
   float values[8] = {1, 2, 3, 4, 5, 6, 7, 8};

@@ -5,6 +5,7 @@
 #include <embedkit/embedkit.hpp>
 
 #include <gtest/gtest.h>
+
 #include <omp.h>
 
 #include <algorithm>
@@ -77,8 +78,8 @@ struct Reference {
           case OptimizerKind::adam: {
             // Keras: β cast to float32 for the powers; (1 − β) a Python double cast once.
             const float b1 = static_cast<float>(o.beta_1), b2 = static_cast<float>(o.beta_2);
-            const float alpha = lr * std::sqrt(1 - std::pow(b2, static_cast<float>(t))) /
-                                (1 - std::pow(b1, static_cast<float>(t)));
+            const float alpha =
+                lr * std::sqrt(1 - std::pow(b2, static_cast<float>(t))) / (1 - std::pow(b1, static_cast<float>(t)));
             a[i] += (g - a[i]) * static_cast<float>(1.0 - o.beta_1);
             b[i] += (g * g - b[i]) * static_cast<float>(1.0 - o.beta_2);
             w[i] -= a[i] * alpha / (std::sqrt(b[i]) + static_cast<float>(o.epsilon));
@@ -287,7 +288,8 @@ std::vector<float> everything_but_row(const EmbeddingTable& table, std::int64_t 
 // Two clean steps touching every row, so that momentum, accumulators and moments are all non-zero.
 void warm_up(EmbeddingTable& table) {
   const std::vector<std::int64_t> ids = {0, 1, 2, 3, 4, 2};
-  for (std::uint64_t seed = 1; seed <= 2; ++seed) table.train_step(IndexTensor(ids), random_values(ids.size() * kDim, seed));
+  for (std::uint64_t seed = 1; seed <= 2; ++seed)
+    table.train_step(IndexTensor(ids), random_values(ids.size() * kDim, seed));
 }
 
 const float kBadValues[] = {std::numeric_limits<float>::quiet_NaN(), std::numeric_limits<float>::infinity(),
@@ -363,7 +365,10 @@ TEST_P(OptimizerTest, NonFiniteRowUnderErrorChangesNothing) {
     } catch (const Error& e) {
       EXPECT_EQ(e.status(), Status::invalid_argument);
       const std::string expected = "1 gradient rows are not finite; the gradient row of id 2 holds " +
-                                   std::string(std::isnan(bad) ? "nan" : bad > 0 ? "inf" : "-inf") + " at column 1";
+                                   std::string(std::isnan(bad) ? "nan"
+                                               : bad > 0       ? "inf"
+                                                               : "-inf") +
+                                   " at column 1";
       EXPECT_NE(std::string(e.what()).find(expected), std::string::npos) << e.what();
     }
     EXPECT_EQ(everything(table), before) << bad;
@@ -463,8 +468,8 @@ TEST(Training, RegularizerAddsItsGradientAndReportsTheFullLoss) {
 }
 
 TEST(Training, ConstraintsApplyToTouchedRowsAfterTheUpdate) {
-  for (const auto kind : {embedkit::ConstraintKind::max_norm, embedkit::ConstraintKind::unit_norm,
-                          embedkit::ConstraintKind::non_neg}) {
+  for (const auto kind :
+       {embedkit::ConstraintKind::max_norm, embedkit::ConstraintKind::unit_norm, embedkit::ConstraintKind::non_neg}) {
     TableConfig config = table_config(with_lr(OptimizerKind::sgd, 1.0));
     config.embeddings_constraint = {kind, 0.5};
     EmbeddingTable table(config);

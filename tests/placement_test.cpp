@@ -25,32 +25,140 @@ struct Row {
   const char* name;
   bool built_with_cuda;
   bool device_present;
-  std::uint64_t needed;              // bytes the table needs
+  std::uint64_t needed;  // bytes the table needs
   std::optional<std::uint64_t> limit;
   bool optimizer_kernel;
   PlacementPolicy policy;
   // expected:
   DeviceKind device;
-  PlacementReason reason;            // when no error
-  std::optional<Status> error;       // forced cuda failures
+  PlacementReason reason;       // when no error
+  std::optional<Status> error;  // forced cuda failures
 };
 
 // A 10 GiB device with 8 GiB free: 1 GiB headroom by default, so 7 GiB usable.
 const Row kTable[] = {
-    {"cpu_policy_with_device", true, true, kGiB, {}, true, PlacementPolicy::cpu, DeviceKind::cpu, PlacementReason::cpu_requested, {}},
-    {"auto_not_built", false, false, kGiB, {}, true, PlacementPolicy::automatic, DeviceKind::cpu, PlacementReason::cuda_not_built, {}},
-    {"auto_no_device", true, false, kGiB, {}, true, PlacementPolicy::automatic, DeviceKind::cpu, PlacementReason::no_cuda_device, {}},
-    {"auto_fits", true, true, 6 * kGiB, {}, true, PlacementPolicy::automatic, DeviceKind::cuda, PlacementReason::fits_on_device, {}},
-    {"auto_does_not_fit", true, true, 8 * kGiB, {}, true, PlacementPolicy::automatic, DeviceKind::cpu, PlacementReason::does_not_fit, {}},
-    {"auto_over_budget", true, true, 3 * kGiB, 2 * kGiB, true, PlacementPolicy::automatic, DeviceKind::cpu, PlacementReason::does_not_fit, {}},
-    {"auto_within_budget", true, true, 2 * kGiB, 2 * kGiB, true, PlacementPolicy::automatic, DeviceKind::cuda, PlacementReason::fits_on_device, {}},
-    {"auto_host_optimizer", true, true, kGiB, {}, false, PlacementPolicy::automatic, DeviceKind::cpu, PlacementReason::optimizer_has_no_cuda_kernel, {}},
-    {"cuda_fits", true, true, kGiB, {}, true, PlacementPolicy::cuda, DeviceKind::cuda, PlacementReason::fits_on_device, {}},
+    {"cpu_policy_with_device",
+     true,
+     true,
+     kGiB,
+     {},
+     true,
+     PlacementPolicy::cpu,
+     DeviceKind::cpu,
+     PlacementReason::cpu_requested,
+     {}},
+    {"auto_not_built",
+     false,
+     false,
+     kGiB,
+     {},
+     true,
+     PlacementPolicy::automatic,
+     DeviceKind::cpu,
+     PlacementReason::cuda_not_built,
+     {}},
+    {"auto_no_device",
+     true,
+     false,
+     kGiB,
+     {},
+     true,
+     PlacementPolicy::automatic,
+     DeviceKind::cpu,
+     PlacementReason::no_cuda_device,
+     {}},
+    {"auto_fits",
+     true,
+     true,
+     6 * kGiB,
+     {},
+     true,
+     PlacementPolicy::automatic,
+     DeviceKind::cuda,
+     PlacementReason::fits_on_device,
+     {}},
+    {"auto_does_not_fit",
+     true,
+     true,
+     8 * kGiB,
+     {},
+     true,
+     PlacementPolicy::automatic,
+     DeviceKind::cpu,
+     PlacementReason::does_not_fit,
+     {}},
+    {"auto_over_budget",
+     true,
+     true,
+     3 * kGiB,
+     2 * kGiB,
+     true,
+     PlacementPolicy::automatic,
+     DeviceKind::cpu,
+     PlacementReason::does_not_fit,
+     {}},
+    {"auto_within_budget",
+     true,
+     true,
+     2 * kGiB,
+     2 * kGiB,
+     true,
+     PlacementPolicy::automatic,
+     DeviceKind::cuda,
+     PlacementReason::fits_on_device,
+     {}},
+    {"auto_host_optimizer",
+     true,
+     true,
+     kGiB,
+     {},
+     false,
+     PlacementPolicy::automatic,
+     DeviceKind::cpu,
+     PlacementReason::optimizer_has_no_cuda_kernel,
+     {}},
+    {"cuda_fits",
+     true,
+     true,
+     kGiB,
+     {},
+     true,
+     PlacementPolicy::cuda,
+     DeviceKind::cuda,
+     PlacementReason::fits_on_device,
+     {}},
     {"cuda_not_built", false, false, kGiB, {}, true, PlacementPolicy::cuda, DeviceKind::cpu, {}, Status::unsupported},
     {"cuda_no_device", true, false, kGiB, {}, true, PlacementPolicy::cuda, DeviceKind::cpu, {}, Status::unsupported},
-    {"cuda_does_not_fit", true, true, 8 * kGiB, {}, true, PlacementPolicy::cuda, DeviceKind::cpu, {}, Status::out_of_memory},
-    {"cuda_over_budget", true, true, 3 * kGiB, 2 * kGiB, true, PlacementPolicy::cuda, DeviceKind::cpu, {}, Status::out_of_memory},
-    {"cuda_host_optimizer", true, true, kGiB, {}, false, PlacementPolicy::cuda, DeviceKind::cpu, {}, Status::unsupported},
+    {"cuda_does_not_fit",
+     true,
+     true,
+     8 * kGiB,
+     {},
+     true,
+     PlacementPolicy::cuda,
+     DeviceKind::cpu,
+     {},
+     Status::out_of_memory},
+    {"cuda_over_budget",
+     true,
+     true,
+     3 * kGiB,
+     2 * kGiB,
+     true,
+     PlacementPolicy::cuda,
+     DeviceKind::cpu,
+     {},
+     Status::out_of_memory},
+    {"cuda_host_optimizer",
+     true,
+     true,
+     kGiB,
+     {},
+     false,
+     PlacementPolicy::cuda,
+     DeviceKind::cpu,
+     {},
+     Status::unsupported},
 };
 
 class PlacementTable : public ::testing::TestWithParam<Row> {};
@@ -65,7 +173,8 @@ TEST_P(PlacementTable, DeviceAndReason) {
   inputs.optimizer_has_cuda_kernel = row.optimizer_kernel;
   inputs.built_with_cuda = row.built_with_cuda;
   if (row.device_present) inputs.device = embedkit::detail::DeviceFacts{"sim:0", true};
-  inputs.no_device_reason = row.built_with_cuda ? "cudaErrorInsufficientDriver: CUDA driver version is insufficient" : "";
+  inputs.no_device_reason =
+      row.built_with_cuda ? "cudaErrorInsufficientDriver: CUDA driver version is insufficient" : "";
   inputs.device_memory = {8 * kGiB, 10 * kGiB};
   inputs.limit = row.limit;
   if (row.error) {
@@ -74,7 +183,8 @@ TEST_P(PlacementTable, DeviceAndReason) {
       FAIL() << "decided instead of failing";
     } catch (const Error& e) {
       EXPECT_EQ(e.status(), *row.error) << e.what();
-      EXPECT_NE(std::string(e.what()).find("placement 'cuda' was requested by the config"), std::string::npos) << e.what();
+      EXPECT_NE(std::string(e.what()).find("placement 'cuda' was requested by the config"), std::string::npos)
+          << e.what();
     }
     return;
   }
@@ -86,7 +196,9 @@ TEST_P(PlacementTable, DeviceAndReason) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Cases, PlacementTable, ::testing::ValuesIn(kTable),
-                         [](const ::testing::TestParamInfo<Row>& param_info) { return std::string(param_info.param.name); });
+                         [](const ::testing::TestParamInfo<Row>& param_info) {
+                           return std::string(param_info.param.name);
+                         });
 
 // The gate that keeps tables off a device whose CUDA kernels have not run on a GPU: its reason is
 // named for what it is, and the old enumerator stays as a deprecated alias of it.

@@ -3,9 +3,10 @@
 #include <embedkit/embedkit.hpp>
 
 #include <gtest/gtest.h>
-#include <omp.h>
 
 #include "tests/support/tables.hpp"
+
+#include <omp.h>
 
 #include <cmath>
 #include <cstdint>
@@ -36,7 +37,7 @@ TEST(PooledGrad, ExactValuesPerMode) {
   const SparseGrad sum = grad(PoolingMode::sum);
   EXPECT_EQ(sum.unique_ids, (std::vector<std::int64_t>{1, 2, 3}));
   EXPECT_EQ(sum.rows, (std::vector<float>{1, 10, 2, 20, 1, 10}));  // id 2 twice
-  const SparseGrad mean = grad(PoolingMode::mean);  // 4 counted entries
+  const SparseGrad mean = grad(PoolingMode::mean);                 // 4 counted entries
   EXPECT_EQ(mean.rows, (std::vector<float>{0.25f, 2.5f, 0.5f, 5, 0.25f, 2.5f}));
   const SparseGrad weighted = grad(PoolingMode::sqrtn, {2, 1, 9, 2, 1});  // √(4+1+4+1) = √10
   const float s = 1.0f / std::sqrt(10.0f);
@@ -57,7 +58,8 @@ TEST_P(FiniteDifferences, GradientMatchesTheForward) {
   // Values of one column 0.1 apart across rows, so a step of 0.01 never changes a bag's argmax.
   std::vector<float> weights(kRows * kDim);
   for (std::int64_t r = 0; r < kRows; ++r) {
-    for (std::int64_t c = 0; c < kDim; ++c) weights[r * kDim + c] = static_cast<float>((r * 7 + c * 13) % 31) * 0.1f - 1.5f;
+    for (std::int64_t c = 0; c < kDim; ++c)
+      weights[r * kDim + c] = static_cast<float>((r * 7 + c * 13) % 31) * 0.1f - 1.5f;
   }
   table.set_weights(weights, std::vector<std::int64_t>{kRows, kDim});
   std::mt19937_64 rng(3);
@@ -93,7 +95,8 @@ TEST_P(FiniteDifferences, GradientMatchesTheForward) {
       row[c] = original;
       table.set_row(id, row);
       const double numeric = (up - down) / (2 * kStep);
-      const double analytic = found == grad.unique_ids.end() ? 0.0 : grad.rows[(found - grad.unique_ids.begin()) * kDim + c];
+      const double analytic =
+          found == grad.unique_ids.end() ? 0.0 : grad.rows[(found - grad.unique_ids.begin()) * kDim + c];
       EXPECT_NEAR(analytic, numeric, 2e-3 * (1 + std::abs(numeric))) << "id " << id << " column " << c;
     }
   }

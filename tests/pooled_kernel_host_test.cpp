@@ -20,9 +20,9 @@ namespace {
 using embedkit::PoolingMode;
 using embedkit::cpu::Isa;
 using embedkit::detail::PooledBatch;
+using embedkit::kernels::plan_pooled;
 using embedkit::kernels::PooledArgs;
 using embedkit::kernels::PooledPlan;
-using embedkit::kernels::plan_pooled;
 
 struct Case {
   std::int64_t dim;
@@ -79,8 +79,8 @@ TEST_P(PooledKernelHost, EveryCoordinateOfBothPathsMatchesTheCpu) {
     std::vector<float> got(expected.size(), -99.0f);
     std::vector<std::int64_t> argmax(expected.size(), -7);
     unsigned int flag = 0;
-    const PooledArgs<std::int64_t> args{weights.data(), kRows, dim, batch, got.data(), &flag,
-                                        mode == PoolingMode::max ? argmax.data() : nullptr};
+    const PooledArgs<std::int64_t> args{
+        weights.data(), kRows, dim, batch, got.data(), &flag, mode == PoolingMode::max ? argmax.data() : nullptr};
     embedkit::testing::host_launch(plan.groups.blocks, plan.groups.threads(),
                                    [&](std::int64_t block, int thread) { pooled_body(block, thread, plan, args); });
     EXPECT_EQ(std::memcmp(got.data(), expected.data(), got.size() * sizeof(float)), 0)
@@ -92,17 +92,18 @@ TEST_P(PooledKernelHost, EveryCoordinateOfBothPathsMatchesTheCpu) {
   }
 }
 
-INSTANTIATE_TEST_SUITE_P(
-    Shapes, PooledKernelHost,
-    ::testing::Values(Case{1, PoolingMode::sum, false}, Case{3, PoolingMode::mean, true}, Case{4, PoolingMode::max, false},
-                      Case{8, PoolingMode::sum, true}, Case{16, PoolingMode::sqrtn, true},
-                      Case{64, PoolingMode::mean, false}, Case{64, PoolingMode::max, false},
-                      Case{129, PoolingMode::sum, true}, Case{256, PoolingMode::sqrtn, false},
-                      Case{256, PoolingMode::max, false}, Case{512, PoolingMode::max, false}),
-    [](const ::testing::TestParamInfo<Case>& param_info) {
-      return "dim" + std::to_string(param_info.param.dim) + "_" + embedkit::to_string(param_info.param.mode) +
-             (param_info.param.weighted ? "_weighted" : "");
-    });
+INSTANTIATE_TEST_SUITE_P(Shapes, PooledKernelHost,
+                         ::testing::Values(Case{1, PoolingMode::sum, false}, Case{3, PoolingMode::mean, true},
+                                           Case{4, PoolingMode::max, false}, Case{8, PoolingMode::sum, true},
+                                           Case{16, PoolingMode::sqrtn, true}, Case{64, PoolingMode::mean, false},
+                                           Case{64, PoolingMode::max, false}, Case{129, PoolingMode::sum, true},
+                                           Case{256, PoolingMode::sqrtn, false}, Case{256, PoolingMode::max, false},
+                                           Case{512, PoolingMode::max, false}),
+                         [](const ::testing::TestParamInfo<Case>& param_info) {
+                           return "dim" + std::to_string(param_info.param.dim) + "_" +
+                                  embedkit::to_string(param_info.param.mode) +
+                                  (param_info.param.weighted ? "_weighted" : "");
+                         });
 
 // The AVX2 clone against the baseline on a batch of many ranges of bags (run by the default team), int32
 // ids, every mode it serves, weighted and not, dims with and without a partial tile.
@@ -115,7 +116,9 @@ TEST(PooledIsa, TheAvx2CloneGivesTheBaselineBitsOnInt32Ids) {
   for (int bag = 0; bag < 1000; ++bag) offsets.push_back(offsets.back() + static_cast<std::int64_t>(rng() % 40));
   const std::int64_t bags = static_cast<std::int64_t>(offsets.size()) - 1;
   std::vector<std::int32_t> ids(static_cast<std::size_t>(offsets.back()));
-  for (auto& id : ids) id = rng() % 7 == 0 ? static_cast<std::int32_t>(kPadding.id) : static_cast<std::int32_t>(rng() % (kRows + 3));  // some outside
+  for (auto& id : ids)
+    id = rng() % 7 == 0 ? static_cast<std::int32_t>(kPadding.id)
+                        : static_cast<std::int32_t>(rng() % (kRows + 3));  // some outside
   std::vector<float> sample_weights(ids.size());
   for (auto& w : sample_weights) w = static_cast<float>(static_cast<int>(rng() % 200) - 100) / 37.0f;
   for (const std::int64_t dim : {std::int64_t{64}, std::int64_t{100}}) {

@@ -3,9 +3,10 @@
 #include <embedkit/embedkit.hpp>
 
 #include <gtest/gtest.h>
-#include <omp.h>
 
 #include "tests/support/tables.hpp"
+
+#include <omp.h>
 
 #include <algorithm>
 #include <cmath>
@@ -65,7 +66,8 @@ Expected reference(const Array<float>& weights, const std::vector<Index>& ids, c
     for (std::int64_t c = 0; c < dim; ++c) {
       const bool zero = denominator == 0;
       out.values.push_back(mode == PoolingMode::max ? max[c] : zero ? 0.0 : sum[c] / denominator);
-      const double bound = mode == PoolingMode::max || zero ? 0.0 : (count + 2) * kUnitRoundoff * magnitude[c] / std::abs(denominator);
+      const double bound =
+          mode == PoolingMode::max || zero ? 0.0 : (count + 2) * kUnitRoundoff * magnitude[c] / std::abs(denominator);
       out.error_bounds.push_back(bound + 1e-7 * std::abs(out.values.back()));
     }
   }
@@ -228,8 +230,7 @@ TEST(PooledZeroFill, OutOfRangeIdsCountAsZeroRows) {
   const EmbeddingTable table(config);
   const std::vector<std::int64_t> ids = {1, 99};
   const std::vector<std::int64_t> offsets = {0, 2};
-  EXPECT_EQ(table.lookup_pooled(IndexTensor(ids), offsets, PoolingMode::mean).values,
-            (std::vector<float>{0.5f, 0.5f}));
+  EXPECT_EQ(table.lookup_pooled(IndexTensor(ids), offsets, PoolingMode::mean).values, (std::vector<float>{0.5f, 0.5f}));
   EXPECT_EQ(table.out_of_range_count(), 1);
 }
 

@@ -4,12 +4,13 @@
 
 #include <gtest/gtest.h>
 
+#include <unistd.h>
+
 #include <cstdio>
 #include <fstream>
 #include <functional>
 #include <iterator>
 #include <string>
-#include <unistd.h>
 #include <vector>
 
 namespace {
@@ -93,11 +94,19 @@ TEST(Pretrained, ErrorsNameFileAndLineAndChangeNothing) {
   EXPECT_EQ(t.get_weights().values, before);
   // A vocabulary larger than the table, and the mask_zero hint.
   EmbeddingTable masked = table(3, 3, true);
-  expect_error([&] { embedkit::load_pretrained_text(masked, write_temp("v.txt", "a 1 2 3\n"), write_temp("big.txt", "a\nb\nc\nd\n")); },
-               Status::invalid_argument, "4 tokens after 0 reserved indices need input_dim 4, but the table has 3 (1 too "
-                                         "many); mask_zero reserves index 0");
-  expect_error([&] { embedkit::load_pretrained_text(masked, write_temp("v2.txt", "a 1 2 3\n"), write_temp("big2.txt", "a\nb\nc\n"), 1); },
-               Status::invalid_argument, "(1 too many)");
+  expect_error(
+      [&] {
+        embedkit::load_pretrained_text(masked, write_temp("v.txt", "a 1 2 3\n"), write_temp("big.txt", "a\nb\nc\nd\n"));
+      },
+      Status::invalid_argument,
+      "4 tokens after 0 reserved indices need input_dim 4, but the table has 3 (1 too "
+      "many); mask_zero reserves index 0");
+  expect_error(
+      [&] {
+        embedkit::load_pretrained_text(masked, write_temp("v2.txt", "a 1 2 3\n"), write_temp("big2.txt", "a\nb\nc\n"),
+                                       1);
+      },
+      Status::invalid_argument, "(1 too many)");
 }
 
 TEST(Pretrained, NpyMatrixAndItsShape) {
@@ -116,8 +125,9 @@ TEST(Pretrained, NpyMatrixAndItsShape) {
   EmbeddingTable wrong = table(5, 3);
   expect_error([&] { embedkit::load_pretrained_npy(wrong, weights_file); }, Status::shape_mismatch,
                "weight shape (5, 3) is not compatible with provided weight shape (4, 3)");
-  expect_error([&] { embedkit::load_pretrained_npy(wrong, write_temp("bad.npy", "\x93NUMPY\x01\x00\x10\x00{'descr': '<f8'")); },
-               Status::io_error, "bad.npy: ");
+  expect_error(
+      [&] { embedkit::load_pretrained_npy(wrong, write_temp("bad.npy", "\x93NUMPY\x01\x00\x10\x00{'descr': '<f8'")); },
+      Status::io_error, "bad.npy: ");
 }
 
 // Files that are truncated, have a wrong header, lie about their shape or are not what their name
@@ -151,7 +161,8 @@ TEST(Pretrained, HostileNpyFilesChangeNothing) {
     Status status;
     std::string text;
   } cases[] = {
-      {"cut.npy", good.substr(0, good.size() - 4), Status::io_error, "cut.npy: shape (4, 3) needs 48 bytes of data, the file holds 44"},
+      {"cut.npy", good.substr(0, good.size() - 4), Status::io_error,
+       "cut.npy: shape (4, 3) needs 48 bytes of data, the file holds 44"},
       {"cut_header.npy", good.substr(0, 30), Status::io_error, "cut_header.npy: the .npy header is truncated"},
       {"empty.npy", "", Status::io_error, "empty.npy: not a .npy file (wrong magic bytes)"},
       {"text.npy", "the 1 2 3\n", Status::io_error, "text.npy: not a .npy file (wrong magic bytes)"},
@@ -162,7 +173,8 @@ TEST(Pretrained, HostileNpyFilesChangeNothing) {
       {"lies.npy", npy("{'descr': '<f4', 'fortran_order': False, 'shape': (4, 4), }", payload), Status::io_error,
        "lies.npy: shape (4, 4) needs 64 bytes of data, the file holds 48"},
       {"huge.npy", npy("{'descr': '<f4', 'fortran_order': False, 'shape': (4611686018427387904, 3), }", payload),
-       Status::io_error, "huge.npy: the array shape (4611686018427387904, 3) has more elements than memory can address"},
+       Status::io_error,
+       "huge.npy: the array shape (4611686018427387904, 3) has more elements than memory can address"},
       {"transposed.npy", npy("{'descr': '<f4', 'fortran_order': False, 'shape': (3, 4), }", payload),
        Status::shape_mismatch, "weight shape (4, 3) is not compatible with provided weight shape (3, 4)"},
       {"flat.npy", npy("{'descr': '<f4', 'fortran_order': False, 'shape': (12,), }", payload), Status::shape_mismatch,
@@ -191,14 +203,16 @@ TEST(Pretrained, HostileTextFilesChangeNothing) {
       {"inf.txt", "a -inf 2 3\n", "inf.txt:1: '-inf' is not a finite number"},
       {"suffix.txt", "a 1 2 3x\n", "suffix.txt:1: '3x' is not a finite number"},
       {"nul.txt", std::string("a 1 2\0 3\n", 10), "nul.txt:1: '2"},
-      {"header.txt", "3 4\na 1 2 3\n", "header.txt:1: the word2vec header says 4 values per vector, the table has output_dim 3"},
+      {"header.txt", "3 4\na 1 2 3\n",
+       "header.txt:1: the word2vec header says 4 values per vector, the table has output_dim 3"},
       {"late_error.txt", "a 1 2 3\nb 4 5 6\nc 7 8\n", "late_error.txt:3: expected 3 values, got 2"},
   };
   for (const auto& c : cases) {
     expect_error([&] { embedkit::load_pretrained_text(t, write_temp(c.name, c.text), vocabulary); }, Status::io_error,
                  c.error);
   }
-  expect_error([&] { embedkit::load_pretrained_text(t, "/tmp", vocabulary); }, Status::io_error, "/tmp: not a regular file");
+  expect_error([&] { embedkit::load_pretrained_text(t, "/tmp", vocabulary); }, Status::io_error,
+               "/tmp: not a regular file");
   expect_error([&] { embedkit::load_pretrained_text(t, write_temp("ok.txt", "a 1 2 3\n"), "/tmp"); }, Status::io_error,
                "/tmp: not a regular file");
   expect_error([&] { embedkit::load_pretrained_text(t, write_temp("ok.txt", "a 1 2 3\n"), vocabulary, -1); },

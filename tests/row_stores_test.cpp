@@ -56,15 +56,15 @@ void expect_gather_matches_reference(std::int64_t dim, std::int64_t count, RowSt
     }
   }
   AlignedFloats buffer(expected.size() + static_cast<std::size_t>(offset), 64);  // on a cache line
-  std::fill(buffer.data, buffer.data + expected.size() + offset, -99.0f);  // the floats around must stay
+  std::fill(buffer.data, buffer.data + expected.size() + offset, -99.0f);        // the floats around must stay
   float* out = buffer.data + offset;
   const int saved = omp_get_max_threads();
   omp_set_num_threads(threads);
   gather_rows(weights.data(), kRows, dim, ids.data(), count, {true, kPadding}, out, stores);
   omp_set_num_threads(saved);
   EXPECT_EQ(std::memcmp(out, expected.data(), expected.size() * sizeof(float)), 0)
-      << "dim " << dim << ", " << count << " rows, " << (stores == RowStores::streaming ? "streamed" : "cached")
-      << ", " << threads << " threads, " << offset << " floats off a line";
+      << "dim " << dim << ", " << count << " rows, " << (stores == RowStores::streaming ? "streamed" : "cached") << ", "
+      << threads << " threads, " << offset << " floats off a line";
   EXPECT_TRUE(std::all_of(buffer.data, out, [](float v) { return v == -99.0f; })) << "wrote before the output";
 }
 
@@ -109,11 +109,11 @@ TEST(RowStores, StreamsOnlyLongWholeLineRowsFromALineIntoAnOutputBeyondTheCache)
 #endif
   EXPECT_EQ(choose_row_stores(aligned, 256, beyond, kCache), streaming);
   EXPECT_EQ(choose_row_stores(aligned, 192, kCache, kCache), streaming);  // 768 bytes: the shortest streamed row
-  EXPECT_EQ(choose_row_stores(aligned, 256, within, kCache), RowStores::cached);  // fits the cache
+  EXPECT_EQ(choose_row_stores(aligned, 256, within, kCache), RowStores::cached);      // fits the cache
   EXPECT_EQ(choose_row_stores(aligned + 4, 256, beyond, kCache), RowStores::cached);  // 16 bytes off a line
-  EXPECT_EQ(choose_row_stores(aligned, 176, kCache, kCache), RowStores::cached);  // 704 bytes: too short
-  EXPECT_EQ(choose_row_stores(aligned, 200, kCache, kCache), RowStores::cached);  // 800 bytes: not whole lines
-  EXPECT_EQ(choose_row_stores(aligned, 64, kCache, kCache), RowStores::cached);  // short rows measured slower
+  EXPECT_EQ(choose_row_stores(aligned, 176, kCache, kCache), RowStores::cached);      // 704 bytes: too short
+  EXPECT_EQ(choose_row_stores(aligned, 200, kCache, kCache), RowStores::cached);      // 800 bytes: not whole lines
+  EXPECT_EQ(choose_row_stores(aligned, 64, kCache, kCache), RowStores::cached);       // short rows measured slower
   EXPECT_EQ(choose_row_stores(aligned, 0, kCache, kCache), RowStores::cached);
   EXPECT_GT(embedkit::cpu::last_level_cache_bytes(), 0);
   const bool available = streaming == RowStores::streaming;

@@ -1,8 +1,8 @@
 // The GPU's canonical reduction (piece layout, piece sums, combination), run on the CPU at every
 // launch coordinate, against the CPU path's reduction of the same grouping: bitwise.
-#include <gtest/gtest.h>
-
 #include <embedkit/detail/summation_order.hpp>
+
+#include <gtest/gtest.h>
 
 #include "cpu/segment_reduce.hpp"
 #include "cpu/segments.hpp"
@@ -25,7 +25,8 @@ TEST_P(SegmentReduceHost, EveryCoordinateMatchesTheCpuReduction) {
   const std::int64_t dim = GetParam();
   std::mt19937_64 rng(static_cast<std::uint64_t>(dim));
   std::vector<std::int64_t> ids(3000);
-  for (auto& id : ids) id = rng() % 3 == 0 ? 42 : static_cast<std::int64_t>(rng() % 500);  // a hot id of ~1000 positions
+  for (auto& id : ids)
+    id = rng() % 3 == 0 ? 42 : static_cast<std::int64_t>(rng() % 500);  // a hot id of ~1000 positions
   std::vector<float> grad(ids.size() * static_cast<std::size_t>(dim));
   for (auto& g : grad) g = static_cast<float>(static_cast<int>(rng() % 2001) - 1000) / 999.0f;
   const embedkit::cpu::Segments segments =
@@ -49,19 +50,22 @@ TEST_P(SegmentReduceHost, EveryCoordinateMatchesTheCpuReduction) {
   }
   const std::int64_t pieces = first_piece.back();
   std::vector<std::int64_t> piece_begin(static_cast<std::size_t>(pieces)), piece_end(static_cast<std::size_t>(pieces));
-  const PieceLayoutArgs layout{segments.run_begin.data(), first_piece.data(), runs, piece_begin.data(), piece_end.data()};
+  const PieceLayoutArgs layout{segments.run_begin.data(), first_piece.data(), runs, piece_begin.data(),
+                               piece_end.data()};
   embedkit::testing::host_launch((runs + kLayoutBlockThreads - 1) / kLayoutBlockThreads, kLayoutBlockThreads,
                                  [&](std::int64_t block, int thread) { piece_layout_body(block, thread, layout); });
   std::vector<float> piece_sums(static_cast<std::size_t>(pieces * dim)), rows(expected.size(), -1.0f);
   const GroupPlan piece_plan = plan_groups(pieces, dim);
   const PieceSumArgs sums{segments.positions.data(), piece_begin.data(), piece_end.data(), pieces, grad.data(), dim,
                           piece_sums.data()};
-  embedkit::testing::host_launch(piece_plan.blocks, piece_plan.threads(),
-                                 [&](std::int64_t block, int thread) { piece_sum_body(block, thread, piece_plan, sums); });
+  embedkit::testing::host_launch(piece_plan.blocks, piece_plan.threads(), [&](std::int64_t block, int thread) {
+    piece_sum_body(block, thread, piece_plan, sums);
+  });
   const GroupPlan run_plan = plan_groups(runs, dim);
   const CombineArgs combine{first_piece.data(), runs, piece_sums.data(), dim, rows.data()};
-  embedkit::testing::host_launch(run_plan.blocks, run_plan.threads(),
-                                 [&](std::int64_t block, int thread) { combine_body(block, thread, run_plan, combine); });
+  embedkit::testing::host_launch(run_plan.blocks, run_plan.threads(), [&](std::int64_t block, int thread) {
+    combine_body(block, thread, run_plan, combine);
+  });
   EXPECT_GT(pieces, runs);  // the hot id really split
   EXPECT_EQ(std::memcmp(rows.data(), expected.data(), rows.size() * sizeof(float)), 0);
 }

@@ -55,7 +55,8 @@ Batch random_batch(std::int64_t input_dim, std::int64_t padding_idx, std::uint64
     const auto size = static_cast<std::int64_t>(rng() % 41);
     for (std::int64_t j = 0; j < size; ++j) {
       const std::uint64_t draw = rng() % 100;
-      std::int64_t id = static_cast<std::int64_t>(rng() % static_cast<std::uint64_t>(std::min<std::int64_t>(input_dim, 5000)));
+      std::int64_t id =
+          static_cast<std::int64_t>(rng() % static_cast<std::uint64_t>(std::min<std::int64_t>(input_dim, 5000)));
       if (draw < 33) id = hot;
       else if (draw < 38) id = padding_idx;
       else if (draw < 41) id = input_dim + static_cast<std::int64_t>(rng() % 3);
@@ -95,7 +96,8 @@ INSTANTIATE_TEST_SUITE_P(InputDims, Grouping, ::testing::Values(std::int64_t{100
 
 TEST(Grouping, AnEmptyBatchAndOnlyPaddingGiveNoSegments) {
   const std::vector<std::int64_t> offsets = {0, 0, 0};
-  const Segments none = embedkit::cpu::group_bags(static_cast<const std::int64_t*>(nullptr), offsets.data(), 2, 10, {true, 0});
+  const Segments none =
+      embedkit::cpu::group_bags(static_cast<const std::int64_t*>(nullptr), offsets.data(), 2, 10, {true, 0});
   EXPECT_EQ(none.size(), 0);
   EXPECT_EQ(none.run_begin, (std::vector<std::int64_t>{0}));
   const std::vector<std::int64_t> padding = {0, 0, 0}, padding_offsets = {0, 1, 3};

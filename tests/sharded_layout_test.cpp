@@ -59,8 +59,9 @@ TEST(SplitRows, MoreRanksThanRowsIsAnError) {
     ADD_FAILURE() << "no error";
   } catch (const Error& e) {
     EXPECT_EQ(e.status(), Status::invalid_argument);
-    EXPECT_STREQ(e.what(), "a table of 3 rows cannot be split over 4 ranks: every rank must hold at least one row "
-                           "(1 <= ranks <= input_dim)");
+    EXPECT_STREQ(e.what(),
+                 "a table of 3 rows cannot be split over 4 ranks: every rank must hold at least one row "
+                 "(1 <= ranks <= input_dim)");
   }
   EXPECT_THROW((void)split_rows(3, 0, RowSplit::modulo), Error);
 }

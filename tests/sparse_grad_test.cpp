@@ -3,14 +3,15 @@
 #include <embedkit/embedkit.hpp>
 
 #include <gtest/gtest.h>
-#include <omp.h>
 
 #include "tests/support/tables.hpp"
 
+#include <omp.h>
+
 #include <algorithm>
 #include <cmath>
-#include <cstdio>
 #include <cstdint>
+#include <cstdio>
 #include <cstring>
 #include <map>
 #include <random>
@@ -35,7 +36,8 @@ SparseGrad canonical_reference(const std::vector<Index>& ids, const std::vector<
                                std::int64_t input_dim, std::int64_t padding_idx = -1) {
   std::map<std::int64_t, std::vector<std::int64_t>> positions;
   for (std::size_t p = 0; p < ids.size(); ++p) {
-    if (ids[p] >= 0 && ids[p] < input_dim && ids[p] != padding_idx) positions[ids[p]].push_back(static_cast<std::int64_t>(p));
+    if (ids[p] >= 0 && ids[p] < input_dim && ids[p] != padding_idx)
+      positions[ids[p]].push_back(static_cast<std::int64_t>(p));
   }
   SparseGrad out;
   out.dim = dim;
@@ -221,10 +223,11 @@ TEST(SparseGrad, TenMillionDuplicatesStayWithinTheBoundOfTheCanonicalOrder) {
     EXPECT_EQ(got.rows[c], total) << "column " << c << " is not the canonical order's float sum";
     EXPECT_LE(error, running_bound) << "column " << c;
     EXPECT_LE(running_bound, a_priori_bound) << "column " << c;
-    std::printf("column %lld: sum %.6f, float %.6f, |error| %.3g (%.2g of the sum), running bound %.3g, "
-                "a-priori bound %.3g (sum of |g| %.6g)\n",
-                static_cast<long long>(c), exact, static_cast<double>(got.rows[c]), error,
-                error / std::abs(exact), running_bound, a_priori_bound, magnitude);
+    std::printf(
+        "column %lld: sum %.6f, float %.6f, |error| %.3g (%.2g of the sum), running bound %.3g, "
+        "a-priori bound %.3g (sum of |g| %.6g)\n",
+        static_cast<long long>(c), exact, static_cast<double>(got.rows[c]), error, error / std::abs(exact),
+        running_bound, a_priori_bound, magnitude);
   }
 }
 

@@ -2,9 +2,10 @@
 #include <embedkit/embedkit.hpp>
 
 #include <gtest/gtest.h>
-#include <nlohmann/json.hpp>
 
 #include "tests/support/tables.hpp"
+
+#include <nlohmann/json.hpp>
 
 #include <string>
 #include <vector>
@@ -55,8 +56,7 @@ TEST(Summary, ActualBatchCountsPaddingUnderMaskZero) {
   const auto summary = words_table(true).summary(IndexTensor(ids.data(), {2, 3}));
   EXPECT_EQ(*summary.batch_entries, 6);
   EXPECT_EQ(*summary.padding_entries, 3);
-  EXPECT_NE(summary.to_string().find("3 of 6 ids are 0 (masked by mask_zero): 3 effective (50.0%)"),
-            std::string::npos);
+  EXPECT_NE(summary.to_string().find("3 of 6 ids are 0 (masked by mask_zero): 3 effective (50.0%)"), std::string::npos);
   EXPECT_FALSE(words_table(false).summary(IndexTensor(ids)).padding_entries.has_value());
 }
 

@@ -25,7 +25,8 @@ std::int64_t element_blocks(std::int64_t count) { return (count + kElementBlockT
 
 TEST(ElementwiseHost, FillInitialIsTheCpuMatrix) {
   for (const auto kind : {embedkit::detail::InitSampler::uniform, embedkit::detail::InitSampler::truncated_normal}) {
-    const embedkit::detail::InitSampler sampler{kind, kind == embedkit::detail::InitSampler::uniform ? -0.05 : 0.0, 0.05};
+    const embedkit::detail::InitSampler sampler{kind, kind == embedkit::detail::InitSampler::uniform ? -0.05 : 0.0,
+                                                0.05};
     std::vector<float> cpu(37 * 13), device(cpu.size(), -1.0f);
     embedkit::cpu::fill_initial(cpu.data(), 37, 13, sampler, 99);
     const FillInitialArgs args{device.data(), 37, 13, sampler, 99};
@@ -36,16 +37,26 @@ TEST(ElementwiseHost, FillInitialIsTheCpuMatrix) {
 }
 
 TEST(ElementwiseHost, NonFiniteRowsAreFlaggedOnce) {
-  std::vector<float> rows = {1, 2, std::numeric_limits<float>::quiet_NaN(), 4, 5, std::numeric_limits<float>::infinity(),
-                             -std::numeric_limits<float>::infinity(), 0, 3.4e38f, 1};
+  std::vector<float> rows = {1,
+                             2,
+                             std::numeric_limits<float>::quiet_NaN(),
+                             4,
+                             5,
+                             std::numeric_limits<float>::infinity(),
+                             -std::numeric_limits<float>::infinity(),
+                             0,
+                             3.4e38f,
+                             1};
   std::vector<std::uint8_t> skip = {0, 0, 0, 1, 0};  // row 3 was left out before: not flagged again
-  rows[6] = 1.0f;  // row 3 finite anyway
+  rows[6] = 1.0f;                                    // row 3 finite anyway
   const NonFiniteArgs args{rows.data(), 5, 2, skip.data()};
-  embedkit::testing::host_launch(1, kElementBlockThreads, [&](std::int64_t block, int thread) { nonfinite_body(block, thread, args); });
+  embedkit::testing::host_launch(1, kElementBlockThreads,
+                                 [&](std::int64_t block, int thread) { nonfinite_body(block, thread, args); });
   EXPECT_EQ(skip, (std::vector<std::uint8_t>{0, 2, 2, 1, 0}));
   std::vector<float> fill(10, 0.0f);
   const FillArgs fill_args{fill.data(), 10, 2.5f};
-  embedkit::testing::host_launch(1, kElementBlockThreads, [&](std::int64_t block, int thread) { fill_body(block, thread, fill_args); });
+  embedkit::testing::host_launch(1, kElementBlockThreads,
+                                 [&](std::int64_t block, int thread) { fill_body(block, thread, fill_args); });
   EXPECT_EQ(fill, std::vector<float>(10, 2.5f));
 }
 
@@ -67,7 +78,8 @@ TEST_P(EntryRowsHost, EachEntryGetsWhatTheCpuGivesIt) {
   if (mode != PoolingMode::max) {
     for (std::int64_t j = 0; j < entries; ++j) sample_weights.push_back(static_cast<float>(rng() % 8) / 3.0f);
   }
-  for (std::int64_t i = 0; i < bags * kDim; ++i) grad_bags.push_back(static_cast<float>(static_cast<int>(rng() % 200) - 100) / 7.0f);
+  for (std::int64_t i = 0; i < bags * kDim; ++i)
+    grad_bags.push_back(static_cast<float>(static_cast<int>(rng() % 200) - 100) / 7.0f);
   const float* w = sample_weights.empty() ? nullptr : sample_weights.data();
   const embedkit::detail::PooledBatch<std::int64_t> batch{ids.data(), offsets.data(), bags, w, mode, kPadding};
 
@@ -93,11 +105,12 @@ TEST_P(EntryRowsHost, EachEntryGetsWhatTheCpuGivesIt) {
   std::vector<std::int64_t> recorded(pooled.size(), -7);
   if (mode == PoolingMode::max) {
     const embedkit::kernels::PooledPlan forward = embedkit::kernels::plan_pooled(bags, kDim, false);
-    const embedkit::kernels::PooledArgs<std::int64_t> forward_args{weights.data(), kRows,  kDim,          batch,
+    const embedkit::kernels::PooledArgs<std::int64_t> forward_args{weights.data(), kRows,   kDim,           batch,
                                                                    pooled.data(),  nullptr, recorded.data()};
-    embedkit::testing::host_launch(forward.groups.blocks, forward.groups.threads(), [&](std::int64_t block, int thread) {
-      pooled_body(block, thread, forward, forward_args);
-    });
+    embedkit::testing::host_launch(forward.groups.blocks, forward.groups.threads(),
+                                   [&](std::int64_t block, int thread) {
+                                     pooled_body(block, thread, forward, forward_args);
+                                   });
   }
   std::vector<float> rows(expected.size(), -7.0f);
   const GroupPlan plan = plan_groups(bags, kDim);

@@ -90,7 +90,7 @@ TEST(TableWorkspace, SteadyStepsReuseItAndOnlyALargerBatchGrowsIt) {
   const std::int64_t first = allocations_of_step(table, device, small);
   const std::int64_t steady = allocations_of_step(table, device, small);
   EXPECT_EQ(steady, first - 1) << "a second step of the same size allocated its workspace again";
-  EXPECT_EQ(allocations_of_step(table, device, large), first);  // grown once...
+  EXPECT_EQ(allocations_of_step(table, device, large), first);   // grown once...
   EXPECT_EQ(allocations_of_step(table, device, large), steady);  // ...then kept
   EXPECT_EQ(allocations_of_step(table, device, small), steady);  // and not shrunk
 }

@@ -6,9 +6,9 @@
 namespace embedkit::tools {
 
 struct BenchOptions {
-  double seconds = 60;           ///< time budget of the timed runs, shared among the scenarios
-  std::string scale = "full";    ///< "full" (2 GiB tables) or "smoke" (tiny shapes, for tests)
-  bool json = false;             ///< print JSON (what bench/compare_pytorch.py reads) instead of tables
+  double seconds = 60;         ///< time budget of the timed runs, shared among the scenarios
+  std::string scale = "full";  ///< "full" (2 GiB tables) or "smoke" (tiny shapes, for tests)
+  bool json = false;           ///< print JSON (what bench/compare_pytorch.py reads) instead of tables
 };
 
 /// Builds each scenario of bench::main_figures in turn, times its measures in turns within its

@@ -1,7 +1,10 @@
 #include "demo.hpp"
-#include "demo_data.hpp"
 
 #include <embedkit/embedkit.hpp>
+
+#include "demo_data.hpp"
+
+#include <unistd.h>
 
 #include <algorithm>
 #include <chrono>
@@ -12,7 +15,6 @@
 #include <numeric>
 #include <random>
 #include <string>
-#include <unistd.h>
 #include <vector>
 
 namespace embedkit::tools {
@@ -40,10 +42,11 @@ int run_demo(const DemoOptions& options) {
   Data data = make_data(rng);
   std::int64_t pairs = 0;
   for (const auto& liked : data.train) pairs += static_cast<std::int64_t>(liked.size());
-  std::printf("data: %lld users x %lld items, planted rank %lld, Zipf(1.05) popularity, %lld training likes, "
-              "%lld held out\n\nplacement:\n",
-              static_cast<long long>(kUsers), static_cast<long long>(kItems), static_cast<long long>(kRank),
-              static_cast<long long>(pairs), static_cast<long long>(kUsers * kHeldOut));
+  std::printf(
+      "data: %lld users x %lld items, planted rank %lld, Zipf(1.05) popularity, %lld training likes, "
+      "%lld held out\n\nplacement:\n",
+      static_cast<long long>(kUsers), static_cast<long long>(kItems), static_cast<long long>(kRank),
+      static_cast<long long>(pairs), static_cast<long long>(kUsers * kHeldOut));
   EmbeddingTable users(table_config("users", kUsers));
   EmbeddingTable items(table_config("items", kItems));
   print_placement(users);
@@ -106,7 +109,8 @@ int run_demo(const DemoOptions& options) {
 
   const double recall = recall_at_10(users.get_weights().values, items.get_weights().values, data);
   const double random = 10.0 / static_cast<double>(kItems - (kPositives - kHeldOut));
-  std::printf("\nheld-out recall@10: %.4f   random ranking: %.4f   (%.0fx random)\n\n", recall, random, recall / random);
+  std::printf("\nheld-out recall@10: %.4f   random ranking: %.4f   (%.0fx random)\n\n", recall, random,
+              recall / random);
   std::printf("%s\n%s\n", users.summary().to_string().c_str(), items.summary().to_string().c_str());
 
   std::string directory = options.checkpoint_directory;

@@ -2,18 +2,18 @@
 // ranks. Every rank builds the same data; each trains on its share of every batch (likes k with
 // k % world == rank), so the ranks together take the single-process demo's steps on the whole
 // batch. Rank 0 reports; every rank saves its shard and checks the reloaded table.
+#include <embedkit/embedkit.hpp>
+
 #include "demo.hpp"
 #include "demo_data.hpp"
 
-#include <embedkit/embedkit.hpp>
-
 #include <mpi.h>
+#include <unistd.h>
 
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <string>
-#include <unistd.h>
 #include <vector>
 
 namespace embedkit::tools {
@@ -102,8 +102,8 @@ int sharded_demo(const DemoOptions& options, int rank, int world) {
     MPI_Allreduce(totals, global, 2, MPI_DOUBLE, MPI_SUM, MPI_COMM_WORLD);
     const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     if (talk) {
-      std::printf("  epoch %2d/%d loss %.4f  (rank 0: %.1f%% of %.1f s in MPI, %.1f MiB sent)\n", epoch,
-                  options.epochs, global[0] / global[1], 100.0 * communicating / seconds, seconds,
+      std::printf("  epoch %2d/%d loss %.4f  (rank 0: %.1f%% of %.1f s in MPI, %.1f MiB sent)\n", epoch, options.epochs,
+                  global[0] / global[1], 100.0 * communicating / seconds, seconds,
                   static_cast<double>(bytes_sent) / (1 << 20));
     }
   }
@@ -111,7 +111,9 @@ int sharded_demo(const DemoOptions& options, int rank, int world) {
   const std::vector<float> u = users.get_weights().values, v = items.get_weights().values;
   const double recall = recall_at_10(u, v, data);
   const double random = 10.0 / static_cast<double>(kItems - (kPositives - kHeldOut));
-  if (talk) std::printf("\nheld-out recall@10: %.4f   random ranking: %.4f   (%.0fx random)\n", recall, random, recall / random);
+  if (talk)
+    std::printf("\nheld-out recall@10: %.4f   random ranking: %.4f   (%.0fx random)\n", recall, random,
+                recall / random);
 
   std::string directory = options.checkpoint_directory;
   char path[64] = "";

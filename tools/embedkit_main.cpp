@@ -1,11 +1,11 @@
 // The `embedkit` command-line tool: demo, plan, inspect, bench.
+#include <embedkit/c_api.h>
+#include <embedkit/embedkit.hpp>
+
 #include "bench_command.hpp"
 #include "demo.hpp"
 #include "inspect_command.hpp"
 #include "plan_command.hpp"
-
-#include <embedkit/c_api.h>
-#include <embedkit/embedkit.hpp>
 
 #include <CLI/CLI.hpp>
 

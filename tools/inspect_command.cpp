@@ -16,13 +16,20 @@ int run_inspect(const std::string& directory, bool json) {
   if (json) {
     nlohmann::json files = nlohmann::json::array();
     for (const CheckpointFile& file : info.files) {
-      files.push_back({{"name", file.name}, {"role", file.role}, {"slot", file.slot}, {"shape", file.shape},
-                       {"ok", file.ok}, {"error", file.error}});
+      files.push_back({{"name", file.name},
+                       {"role", file.role},
+                       {"slot", file.slot},
+                       {"shape", file.shape},
+                       {"ok", file.ok},
+                       {"error", file.error}});
     }
     nlohmann::json out = {{"name", info.name}, {"input_dim", info.input_dim}, {"output_dim", info.output_dim},
-                          {"step", info.step}, {"optimizer", info.optimizer}, {"files", files}, {"ok", all_ok}};
+                          {"step", info.step}, {"optimizer", info.optimizer}, {"files", files},
+                          {"ok", all_ok}};
     if (info.weights_ok) {
-      out["row_norms"] = {{"min", info.row_norm_min}, {"mean", info.row_norm_mean}, {"max", info.row_norm_max},
+      out["row_norms"] = {{"min", info.row_norm_min},
+                          {"mean", info.row_norm_mean},
+                          {"max", info.row_norm_max},
                           {"zero_rows", info.zero_rows}};
     }
     // Paths are bytes, not always UTF-8 (an error names the directory): such bytes become U+FFFD,
@@ -43,8 +50,9 @@ int run_inspect(const std::string& directory, bool json) {
   for (const CheckpointFile& file : info.files) {
     std::string shape;
     for (const std::int64_t extent : file.shape) shape += (shape.empty() ? "" : " x ") + std::to_string(extent);
-    std::printf("  %-48s %-16s %-14s %s\n", file.name.c_str(), file.slot.empty() ? file.role.c_str() : file.slot.c_str(),
-                shape.c_str(), file.ok ? "ok" : file.error.c_str());
+    std::printf("  %-48s %-16s %-14s %s\n", file.name.c_str(),
+                file.slot.empty() ? file.role.c_str() : file.slot.c_str(), shape.c_str(),
+                file.ok ? "ok" : file.error.c_str());
   }
   if (info.weights_ok) {
     std::printf("  row norms: min %.4g, mean %.4g, max %.4g; rows all zeros: %lld\n", info.row_norm_min,

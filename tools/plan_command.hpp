@@ -13,7 +13,7 @@ struct PlanOptions {
   std::string gpu_memory;  ///< a hypothetical device's free memory, e.g. "80GiB"; this machine's when empty
   std::int64_t batch = 1 << 18;
   bool json = false;
-  int ranks = 0;                    ///< > 0: the table sharded over this many ranks
+  int ranks = 0;                     ///< > 0: the table sharded over this many ranks
   std::string split = "contiguous";  ///< with ranks: contiguous or modulo
 };
 

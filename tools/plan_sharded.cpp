@@ -1,6 +1,6 @@
-#include "plan_command.hpp"
-
 #include <embedkit/embedkit.hpp>
+
+#include "plan_command.hpp"
 
 #include <nlohmann/json.hpp>
 
@@ -42,8 +42,8 @@ int run_sharded_plan(const PlanOptions& options) {
   PlanRequest request;
   request.dim = options.dim;
   request.optimizer = OptimizerConfig::from_json(nlohmann::json(options.optimizer).dump());
-  request.max_batch_lookups = std::min<std::int64_t>(options.batch, std::numeric_limits<std::int64_t>::max() / options.ranks) *
-                              options.ranks;
+  request.max_batch_lookups =
+      std::min<std::int64_t>(options.batch, std::numeric_limits<std::int64_t>::max() / options.ranks) * options.ranks;
   if (!options.gpu_memory.empty()) request.device_memory = parse_bytes(options.gpu_memory);
   std::vector<PlacementDecision> decisions;
   for (const ShardRows& shard : shards) {
@@ -66,8 +66,11 @@ int run_sharded_plan(const PlanOptions& options) {
                          {"workspace", bytes.workspace},
                          {"total", bytes.total()}}}});
     }
-    const nlohmann::json out = {{"rows", options.rows}, {"dim", options.dim}, {"split", to_string(split)},
-                                {"world_size", options.ranks}, {"ranks", ranks}};
+    const nlohmann::json out = {{"rows", options.rows},
+                                {"dim", options.dim},
+                                {"split", to_string(split)},
+                                {"world_size", options.ranks},
+                                {"ranks", ranks}};
     std::printf("%s\n", out.dump(2).c_str());
     return 0;
   }
@@ -86,9 +89,10 @@ int run_sharded_plan(const PlanOptions& options) {
   }
   std::uint64_t total = 0;
   for (const PlacementDecision& decision : decisions) total += decision.bytes.weights + decision.bytes.optimizer_state;
-  std::printf("weights and state on all ranks: %s; each owner's workspace holds every rank's batch at once "
-              "(%d x %lld lookups)\n",
-              short_bytes(total).c_str(), options.ranks, static_cast<long long>(options.batch));
+  std::printf(
+      "weights and state on all ranks: %s; each owner's workspace holds every rank's batch at once "
+      "(%d x %lld lookups)\n",
+      short_bytes(total).c_str(), options.ranks, static_cast<long long>(options.batch));
   return 0;
 }
 

@@ -42,8 +42,8 @@ void naive_pooled_sum(const float* matrix, std::int64_t dim, std::span<const std
 NaiveTrainStep::NaiveTrainStep(std::vector<float> matrix, std::int64_t dim, float learning_rate)
     : matrix_(std::move(matrix)), dim_(dim), learning_rate_(learning_rate) {}
 
-void NaiveTrainStep::run(std::span<const std::int64_t> ids, std::span<const std::int64_t> offsets,
-                         float* forward_out, std::span<const float> grad_bags) {
+void NaiveTrainStep::run(std::span<const std::int64_t> ids, std::span<const std::int64_t> offsets, float* forward_out,
+                         std::span<const float> grad_bags) {
   naive_pooled_sum(matrix_.data(), dim_, ids, offsets, forward_out);
   gradient_.clear();
   const auto bags = static_cast<std::int64_t>(offsets.size()) - 1;

@@ -12,8 +12,7 @@ namespace {
 constexpr std::uint64_t kSpreadPrime = 2654435761u;  // a prime above any table size here: a bijection mod rows
 
 std::int64_t spread(std::int64_t rank, std::int64_t rows) {
-  return static_cast<std::int64_t>(static_cast<std::uint64_t>(rank) * kSpreadPrime %
-                                   static_cast<std::uint64_t>(rows));
+  return static_cast<std::int64_t>(static_cast<std::uint64_t>(rank) * kSpreadPrime % static_cast<std::uint64_t>(rows));
 }
 
 // Inverse-CDF sampling over the finite support [1, rows]: exact, and fast enough for the sizes here

@@ -55,10 +55,10 @@ void print_report(std::ostream& out, const std::vector<Figures>& figures, int th
     const auto mine = f.seconds.find("embedkit");
     if (mine == f.seconds.end()) continue;
     const double s = mine->second;
-    fmt::print(out, "{:<72} {:>10.3f} {:>8.2f} {:>10.1f} {:>9.2f} {:>8} {:>7} {:>10.1f} {:>10.1f}\n", f.title,
-               s * 1e3, f.bytes / s / 1e9, static_cast<double>(f.lookups) / s / 1e6,
-               s * 1e9 / static_cast<double>(f.lookups), ratio(f.speedup_over("naive")),
-               ratio(f.speedup_over("copy")), h100_seconds(f.bytes) * 1e6, pcie5_seconds(f.pcie_bytes) * 1e6);
+    fmt::print(out, "{:<72} {:>10.3f} {:>8.2f} {:>10.1f} {:>9.2f} {:>8} {:>7} {:>10.1f} {:>10.1f}\n", f.title, s * 1e3,
+               f.bytes / s / 1e9, static_cast<double>(f.lookups) / s / 1e6, s * 1e9 / static_cast<double>(f.lookups),
+               ratio(f.speedup_over("naive")), ratio(f.speedup_over("copy")), h100_seconds(f.bytes) * 1e6,
+               pcie5_seconds(f.pcie_bytes) * 1e6);
     if (f.peak_step_bytes >= 0 || f.state_bytes > 0) {
       fmt::print(out, "{:<72} peak step memory {} beside weights {} + state {}\n", "", bytes_text(f.peak_step_bytes),
                  bytes_text(f.table_bytes), bytes_text(f.state_bytes));

@@ -1,18 +1,18 @@
 #include "scenarios.hpp"
 
-#include "baselines.hpp"
-#include "buffers.hpp"
-#include "peak_memory.hpp"
-
 #include <embedkit/config.hpp>
 #include <embedkit/table.hpp>
 #include <embedkit/tensor.hpp>
 
+#include "baselines.hpp"
+#include "buffers.hpp"
+#include "peak_memory.hpp"
+
 #include <fmt/format.h>
 
 #include <algorithm>
-#include <optional>
 #include <cstring>
+#include <optional>
 #include <random>
 #include <stdexcept>
 #include <utility>
@@ -143,8 +143,8 @@ std::string title(const PooledShape& shape) {
 }
 
 std::string title(const TrainShape& shape) {
-  return fmt::format("train_{}/bag:{}/dim:{}/{}/rows:{}/lookups:{}", to_string(shape.optimizer), shape.bag,
-                     shape.dim, shape.ids.name(), shape.rows, shape.lookups);
+  return fmt::format("train_{}/bag:{}/dim:{}/{}/rows:{}/lookups:{}", to_string(shape.optimizer), shape.bag, shape.dim,
+                     shape.ids.name(), shape.rows, shape.lookups);
 }
 
 std::vector<std::string> measure_names(const LookupShape&) { return {"embedkit", "naive", "copy"}; }
@@ -160,7 +160,7 @@ Scenario make_scenario(const LookupShape& shape) {
   Scenario scenario;
   scenario.title = title(shape);
   scenario.lookups = shape.lookups;
-  scenario.bytes = 2 * float_bytes(shape.lookups * shape.dim);  // rows read, output written
+  scenario.bytes = 2 * float_bytes(shape.lookups * shape.dim);   // rows read, output written
   scenario.pcie_bytes = float_bytes(shape.lookups * shape.dim);  // gathered on the host, sent once
   scenario.table_bytes = static_cast<std::int64_t>(float_bytes(shape.rows * shape.dim));
   scenario.measures = {
@@ -183,10 +183,8 @@ Scenario make_scenario(const PooledShape& shape) {
   scenario.pcie_bytes = float_bytes(bags * shape.dim);
   scenario.table_bytes = static_cast<std::int64_t>(float_bytes(shape.rows * shape.dim));
   scenario.measures = {
-      {"embedkit",
-       [r] { r->table.lookup_pooled(r->indices, r->offsets, PoolingMode::sum, {}, r->out.span()); }},
-      {"naive",
-       [r, dim = shape.dim] { naive_pooled_sum(r->matrix.data(), dim, r->ids, r->offsets, r->out.data()); }},
+      {"embedkit", [r] { r->table.lookup_pooled(r->indices, r->offsets, PoolingMode::sum, {}, r->out.span()); }},
+      {"naive", [r, dim = shape.dim] { naive_pooled_sum(r->matrix.data(), dim, r->ids, r->offsets, r->out.data()); }},
       {"copy", [r] { stream_copy(r->copy_source.data(), r->copy_destination.data(), r->copy_source.size()); }},
   };
   check_same_output(scenario, r->out);
@@ -214,9 +212,7 @@ Scenario make_scenario(const TrainShape& shape) {
   scenario.peak_step_bytes = peak_resident_growth([r] { r->embedkit_step(); });
   scenario.measures = {{"embedkit", [r] { r->embedkit_step(); }}};
   if (r->naive) {
-    scenario.measures.push_back({"naive", [r] {
-                                   r->naive->run(r->ids, r->offsets, r->forward.data(), r->grad_bags);
-                                 }});
+    scenario.measures.push_back({"naive", [r] { r->naive->run(r->ids, r->offsets, r->forward.data(), r->grad_bags); }});
   }
   scenario.resources = std::move(resources);
   return scenario;

@@ -3,9 +3,9 @@
 // it is compared with, and the bytes the operation must move at minimum (what GB/s and the roofline
 // are computed from). The bench programs and `embedkit bench` time the same scenarios.
 
-#include "id_streams.hpp"
-
 #include <embedkit/optimizer.hpp>
+
+#include "id_streams.hpp"
 
 #include <cstdint>
 #include <functional>
@@ -22,12 +22,12 @@ struct Measure {
 };
 
 struct Scenario {
-  std::string title;            ///< as title(shape)
-  std::int64_t lookups = 0;     ///< ids per batch
-  double bytes = 0;             ///< bytes the operation must move per batch (rows, outputs, state)
-  double pcie_bytes = 0;        ///< bytes that cross PCIe per batch when the table stays in host memory
-  std::int64_t table_bytes = 0;  ///< weights
-  std::int64_t state_bytes = 0;  ///< optimizer state
+  std::string title;                  ///< as title(shape)
+  std::int64_t lookups = 0;           ///< ids per batch
+  double bytes = 0;                   ///< bytes the operation must move per batch (rows, outputs, state)
+  double pcie_bytes = 0;              ///< bytes that cross PCIe per batch when the table stays in host memory
+  std::int64_t table_bytes = 0;       ///< weights
+  std::int64_t state_bytes = 0;       ///< optimizer state
   std::int64_t peak_step_bytes = -1;  ///< train: resident memory a step adds at its peak; -1 if unmeasured
   std::vector<Measure> measures;      ///< embedkit first
   std::shared_ptr<void> resources;    ///< what the measures point into

@@ -21,8 +21,9 @@
 #ifndef EMBEDKIT_C_API_H
 #define EMBEDKIT_C_API_H
 
-#include <dlpack/dlpack.h>
 #include <embedkit/export.h>
+
+#include <dlpack/dlpack.h>
 #include <stddef.h>
 
 #ifdef __cplusplus
@@ -91,8 +92,8 @@ EMBEDKIT_API ek_status ek_train_step(ek_table* t, const DLTensor* indices, const
 /* One training step of a pooled lookup: as ek_lookup_pooled's arguments, with `grad_out` float32 of
  * shape (bags, output_dim). */
 EMBEDKIT_API ek_status ek_train_step_pooled(ek_table* t, const DLTensor* indices, const DLTensor* offsets,
-                                           const DLTensor* per_sample_weights, const char* mode,
-                                           const DLTensor* grad_out);
+                                            const DLTensor* per_sample_weights, const char* mode,
+                                            const DLTensor* grad_out);
 
 /* Sets the learning rate of the next steps (finite, >= 0; > 0 for Ftrl). */
 EMBEDKIT_API ek_status ek_set_learning_rate(ek_table* t, double lr);

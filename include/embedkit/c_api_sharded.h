@@ -11,6 +11,7 @@
 #define EMBEDKIT_C_API_SHARDED_H
 
 #include <embedkit/c_api.h>
+
 #include <stdint.h>
 
 #ifdef __cplusplus
@@ -38,8 +39,7 @@ EMBEDKIT_API void ek_sharded_destroy(ek_sharded_table* table);
 EMBEDKIT_API ek_status ek_sharded_world(ek_sharded_table* t, int* rank, int* world_size);
 
 /* The rows `rank` holds: its local row k is the table's row *first + k * *stride, for k < *count. */
-EMBEDKIT_API ek_status ek_sharded_rows(ek_sharded_table* t, int rank, int64_t* first, int64_t* stride,
-                                       int64_t* count);
+EMBEDKIT_API ek_status ek_sharded_rows(ek_sharded_table* t, int rank, int64_t* first, int64_t* stride, int64_t* count);
 
 /* As ek_lookup, for this rank's batch: rows come from the ranks that hold them. */
 EMBEDKIT_API ek_status ek_sharded_lookup(ek_sharded_table* t, const DLTensor* indices, DLTensor* out);
@@ -55,8 +55,8 @@ EMBEDKIT_API ek_status ek_sharded_train_step(ek_sharded_table* t, const DLTensor
 /* As ek_train_step_pooled, for this rank's bags: bitwise one table's pooled step on the
  * concatenated bags, on CPU shards. */
 EMBEDKIT_API ek_status ek_sharded_train_step_pooled(ek_sharded_table* t, const DLTensor* indices,
-                                                   const DLTensor* offsets, const DLTensor* per_sample_weights,
-                                                   const char* mode, const DLTensor* grad_out);
+                                                    const DLTensor* offsets, const DLTensor* per_sample_weights,
+                                                    const char* mode, const DLTensor* grad_out);
 
 /* Sets the learning rate of the next steps; the same value on every rank. */
 EMBEDKIT_API ek_status ek_sharded_set_learning_rate(ek_sharded_table* t, double lr);

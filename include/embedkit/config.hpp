@@ -56,8 +56,8 @@ struct EMBEDKIT_API TableConfig {
   std::int64_t input_dim = 0;   ///< Number of rows (vocabulary size, + 1 under mask_zero). Required.
   std::int64_t output_dim = 0;  ///< Embedding width. Required.
   Initializer embeddings_initializer = Initializer::keras_default();
-  std::optional<std::uint64_t> seed;  ///< Drawn at creation when absent, and recorded in the table.
-  bool mask_zero = false;             ///< compute_mask returns indices != 0 (row 0 is still looked up).
+  std::optional<std::uint64_t> seed;        ///< Drawn at creation when absent, and recorded in the table.
+  bool mask_zero = false;                   ///< compute_mask returns indices != 0 (row 0 is still looked up).
   std::optional<std::int64_t> padding_idx;  ///< This row reads as zeros.
   BoundsCheck bounds_check = BoundsCheck::error;
   bool trainable = true;
@@ -65,9 +65,9 @@ struct EMBEDKIT_API TableConfig {
   PlacementPolicy placement = PlacementPolicy::automatic;
   std::optional<Regularizer> embeddings_regularizer;  ///< Added to touched rows' gradients (lazy).
   Constraint embeddings_constraint;                   ///< Applied to touched rows after each update.
-  std::optional<std::uint64_t> gpu_memory_limit;     ///< A byte cap for this table's device, shared with the model.
-  std::optional<std::uint64_t> gpu_memory_headroom;  ///< Bytes left free on the device; default 10% of its total.
-  std::int64_t max_batch_lookups = 1 << 18;          ///< The largest batch, which sizes the workspace.
+  std::optional<std::uint64_t> gpu_memory_limit;      ///< A byte cap for this table's device, shared with the model.
+  std::optional<std::uint64_t> gpu_memory_headroom;   ///< Bytes left free on the device; default 10% of its total.
+  std::int64_t max_batch_lookups = 1 << 18;           ///< The largest batch, which sizes the workspace.
   OptimizerConfig optimizer = OptimizerConfig::defaults(OptimizerKind::sgd);
   NonFiniteGradients nonfinite_gradients = NonFiniteGradients::skip;
 

@@ -4,13 +4,13 @@
 #define EMBEDKIT_EXPORT_H
 
 #if defined(_WIN32)
-#  if defined(EMBEDKIT_BUILDING)
-#    define EMBEDKIT_API __declspec(dllexport)
-#  else
-#    define EMBEDKIT_API __declspec(dllimport)
-#  endif
+#if defined(EMBEDKIT_BUILDING)
+#define EMBEDKIT_API __declspec(dllexport)
 #else
-#  define EMBEDKIT_API __attribute__((visibility("default")))
+#define EMBEDKIT_API __declspec(dllimport)
+#endif
+#else
+#define EMBEDKIT_API __attribute__((visibility("default")))
 #endif
 
 #endif /* EMBEDKIT_EXPORT_H */

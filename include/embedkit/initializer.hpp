@@ -30,14 +30,14 @@ enum class ScalingDistribution { truncated_normal, untruncated_normal, uniform }
 /// value depends only on (seed, row, column): the same matrix on any thread count, device or shard.
 struct EMBEDKIT_API Initializer {
   InitializerKind kind = InitializerKind::uniform;
-  std::string name = "uniform";  ///< The Keras name it was made from, for summaries and configs.
-  double minval = -0.05;         ///< uniform
-  double maxval = 0.05;          ///< uniform
-  double mean = 0.0;             ///< normal, truncated_normal
-  double stddev = 0.05;          ///< normal, truncated_normal
-  double value = 0.0;            ///< constant
-  double scale = 1.0;            ///< variance_scaling
-  FanMode mode = FanMode::fan_in;                                           ///< variance_scaling
+  std::string name = "uniform";    ///< The Keras name it was made from, for summaries and configs.
+  double minval = -0.05;           ///< uniform
+  double maxval = 0.05;            ///< uniform
+  double mean = 0.0;               ///< normal, truncated_normal
+  double stddev = 0.05;            ///< normal, truncated_normal
+  double value = 0.0;              ///< constant
+  double scale = 1.0;              ///< variance_scaling
+  FanMode mode = FanMode::fan_in;  ///< variance_scaling
   ScalingDistribution distribution = ScalingDistribution::truncated_normal;  ///< variance_scaling
   std::optional<std::uint64_t> seed;  ///< When set, wins over the table's seed (as in Keras).
 

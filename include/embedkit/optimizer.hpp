@@ -14,8 +14,8 @@ namespace embedkit {
 
 /// @brief The update rule a table trains with.
 enum class OptimizerKind {
-  sgd,              ///< w -= lr·g; with momentum μ > 0 (lazy): a = μ·a − lr·g; w += a (nesterov: w += μ·a − lr·g)
-  adagrad,          ///< acc += g²; w -= lr·g / √(acc + ε)   (Keras 3)
+  sgd,      ///< w -= lr·g; with momentum μ > 0 (lazy): a = μ·a − lr·g; w += a (nesterov: w += μ·a − lr·g)
+  adagrad,  ///< acc += g²; w -= lr·g / √(acc + ε)   (Keras 3)
   rowwise_adagrad,  ///< FBGEMM's: one accumulator per row, m += mean(g²); w -= lr·g / (√m + ε)
   adam,             ///< Keras 3's Adam; lazy (touched rows only) by default
   ftrl,             ///< Keras 3's FTRL-proximal
@@ -30,10 +30,10 @@ using CustomUpdate = std::function<void(std::int64_t id, float* weights, const f
 /// @brief An optimizer and its hyperparameters; fields that do not apply to `kind` are ignored.
 struct EMBEDKIT_API OptimizerConfig {
   OptimizerKind kind = OptimizerKind::sgd;
-  double learning_rate = 0.01;  ///< Keras's defaults: 0.01 for SGD and row-wise Adagrad, 0.001 otherwise
-  std::optional<double> weight_decay;  ///< decoupled, Keras's formula w -= w·wd·lr, on touched rows
-  double momentum = 0.0;               ///< sgd
-  bool nesterov = false;               ///< sgd
+  double learning_rate = 0.01;             ///< Keras's defaults: 0.01 for SGD and row-wise Adagrad, 0.001 otherwise
+  std::optional<double> weight_decay;      ///< decoupled, Keras's formula w -= w·wd·lr, on touched rows
+  double momentum = 0.0;                   ///< sgd
+  bool nesterov = false;                   ///< sgd
   double initial_accumulator_value = 0.1;  ///< adagrad, ftrl (0 for rowwise_adagrad)
   double epsilon = 1e-7;                   ///< adagrad, adam (1e-8 for rowwise_adagrad)
   double beta_1 = 0.9;                     ///< adam
@@ -44,8 +44,8 @@ struct EMBEDKIT_API OptimizerConfig {
   double l2_regularization_strength = 0.0;            ///< ftrl
   double l2_shrinkage_regularization_strength = 0.0;  ///< ftrl
   double beta = 0.0;                                  ///< ftrl
-  CustomUpdate custom_update;  ///< custom
-  int custom_state_width = 0;  ///< custom: floats of state per row
+  CustomUpdate custom_update;                         ///< custom
+  int custom_state_width = 0;                         ///< custom: floats of state per row
 
   /// @brief An optimizer of `kind` with Keras's defaults for it.
   static OptimizerConfig defaults(OptimizerKind kind);

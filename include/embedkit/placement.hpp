@@ -42,11 +42,11 @@ struct ByteBreakdown {
 struct PlacementDecision {
   DeviceKind device = DeviceKind::cpu;
   PlacementReason reason_code = PlacementReason::cpu_requested;
-  std::string reason;               ///< One sentence a person can act on.
-  ByteBreakdown bytes;              ///< What the table needs where it was placed.
+  std::string reason;                                ///< One sentence a person can act on.
+  ByteBreakdown bytes;                               ///< What the table needs where it was placed.
   std::optional<std::uint64_t> device_free_bytes;    ///< Free device memory seen, when a device was probed.
   std::optional<std::uint64_t> device_usable_bytes;  ///< What this table could have used there.
-  std::string device_label = "cpu";                   ///< Its backend's name: "cpu", "cuda:0", "sim:0".
+  std::string device_label = "cpu";                  ///< Its backend's name: "cpu", "cuda:0", "sim:0".
 
   /// @brief "cpu", "cuda:N" (or a simulated device's name in tests).
   std::string device_name() const { return device_label; }

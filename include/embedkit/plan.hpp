@@ -29,7 +29,8 @@ struct PlanRequest {
 /// device_memory, the device is a hypothetical one with that much memory free (and the CUDA
 /// kernels it would need); without, it is `context`'s device.
 /// @throws Error(invalid_argument) for rows or dim that are not positive.
-EMBEDKIT_API PlacementDecision plan_placement(const PlanRequest& request, Context& context = Context::default_context());
+EMBEDKIT_API PlacementDecision plan_placement(const PlanRequest& request,
+                                              Context& context = Context::default_context());
 
 /// @brief What `embedkit plan` prints for `request` and its `decision`: the byte breakdown and the
 /// decision as lines of text, or (json) one JSON object with device, reason_code, reason, bytes and

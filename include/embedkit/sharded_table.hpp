@@ -70,11 +70,11 @@ struct ExchangeStats {
 /// Creation, lookups, train steps, set_learning_rate, get_weights, save and load are collective:
 /// each rank of the communicator makes the same calls in the same order, one at a time (not from
 /// several threads), each with its own local batch (of any size, empty included); the accessors
-/// (config() to last_exchange()) are local. Results are bitwise those of one EmbeddingTable of the same config given the
-/// concatenation of the ranks' batches in rank order, on CPU shards (see docs/numerics.md,
-/// floating-point contract). A call that fails on any rank fails on every rank with the same
-/// Error, whose message starts with the rank it came from (`rank 1: indices[3] = 15000 is not in
-/// [0, 10000)`), and changes no shard. A rank that dies ends the job (MPI's default error handling).
+/// (config() to last_exchange()) are local. Results are bitwise those of one EmbeddingTable of the same config given
+/// the concatenation of the ranks' batches in rank order, on CPU shards (see docs/numerics.md, floating-point
+/// contract). A call that fails on any rank fails on every rank with the same Error, whose message starts with the rank
+/// it came from (`rank 1: indices[3] = 15000 is not in [0, 10000)`), and changes no shard. A rank that dies ends the
+/// job (MPI's default error handling).
 class EMBEDKIT_API ShardedEmbeddingTable {
  public:
   /// @brief Whether this build has MPI. Without it every constructor throws Error(unsupported).

@@ -6,13 +6,12 @@
 // call raises the exception embedkit._errors.error_for builds from the status and ek_last_error().
 #include <embedkit/c_api.h>
 
+#include <Python.h>
 #include <nanobind/nanobind.h>
 #include <nanobind/ndarray.h>
 #include <nanobind/stl/optional.h>
 #include <nanobind/stl/string.h>
 #include <nanobind/stl/vector.h>
-
-#include <Python.h>
 
 #include <cstdint>
 #include <optional>
@@ -171,7 +170,8 @@ class Table {
                      nb::handle out) {
     Borrowed ids(indices, "indices", false), csr(offsets, "offsets", false), output(out, "out", true);
     MaybeBorrowed weights(per_sample_weights, "per_sample_weights");
-    call_unlocked([&] { return ek_lookup_pooled(table_, ids.get(), csr.get(), weights.get(), mode.c_str(), output.get()); });
+    call_unlocked(
+        [&] { return ek_lookup_pooled(table_, ids.get(), csr.get(), weights.get(), mode.c_str(), output.get()); });
   }
   void compute_mask(nb::handle indices, nb::handle mask) {
     Borrowed ids(indices, "indices", false), output(mask, "mask", true);
@@ -181,12 +181,13 @@ class Table {
     Borrowed ids(indices, "indices", false), gradient(grad, "grad_out", false);
     call_unlocked([&] { return ek_train_step(table_, ids.get(), gradient.get()); });
   }
-  void train_step_pooled(nb::handle indices, nb::handle offsets, nb::handle per_sample_weights,
-                         const std::string& mode, nb::handle grad) {
+  void train_step_pooled(nb::handle indices, nb::handle offsets, nb::handle per_sample_weights, const std::string& mode,
+                         nb::handle grad) {
     Borrowed ids(indices, "indices", false), csr(offsets, "offsets", false), gradient(grad, "grad_out", false);
     MaybeBorrowed weights(per_sample_weights, "per_sample_weights");
-    call_unlocked(
-        [&] { return ek_train_step_pooled(table_, ids.get(), csr.get(), weights.get(), mode.c_str(), gradient.get()); });
+    call_unlocked([&] {
+      return ek_train_step_pooled(table_, ids.get(), csr.get(), weights.get(), mode.c_str(), gradient.get());
+    });
   }
   void get_weights(nb::handle out) {
     Borrowed output(out, "out", true);
@@ -236,7 +237,8 @@ NB_MODULE(_embedkit, m) {
   // interpreter is finalizing, so a table referenced by a live graph at exit would be reported as
   // a leak of ours (the OS reclaims it either way).
   nb::set_leak_warnings(false);
-  m.def("version", [] { return std::string(ek_version()); }, "The C library's version, MAJOR.MINOR.PATCH.");
+  m.def(
+      "version", [] { return std::string(ek_version()); }, "The C library's version, MAJOR.MINOR.PATCH.");
   m.def(
       "optimizer_names",
       [] {

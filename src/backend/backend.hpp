@@ -74,8 +74,8 @@ struct TableView {
   OptimizerStateArrays state;
   std::int64_t input_dim = 0;
   std::int64_t dim = 0;
-  Padding padding;  // the table's padding_idx, if it has one
-  void* stream = nullptr;  // a caller-owned cudaStream_t the table's work goes on (CUDA only)
+  Padding padding;                      // the table's padding_idx, if it has one
+  void* stream = nullptr;               // a caller-owned cudaStream_t the table's work goes on (CUDA only)
   TableResources* resources = nullptr;  // from open_table(); NULL for a backend that keeps none
 };
 
@@ -194,8 +194,8 @@ class Backend : public BackendMemory {
                              StepPlan plan) = 0;
   /// The smallest id whose update apply would reject under plan.rule.judge_results, or -1, computed
   /// without changing the table.
-  virtual std::int64_t first_rejected_update(const TableView& table, const FoldedGrad& grad,
-                                             const std::uint8_t* skip, StepPlan plan) = 0;
+  virtual std::int64_t first_rejected_update(const TableView& table, const FoldedGrad& grad, const std::uint8_t* skip,
+                                             StepPlan plan) = 0;
   /// The constraint on every row.
   virtual void constrain_all(const TableView& table, const Constraint& constraint) = 0;
   /// l1·Σ|w| + l2·Σw² over `count` weights, the same on any thread count.

@@ -1,6 +1,6 @@
-#include "backend/backends.hpp"
-
 #include <embedkit/status.hpp>
+
+#include "backend/backends.hpp"
 
 namespace embedkit::detail {
 

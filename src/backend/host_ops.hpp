@@ -4,11 +4,11 @@
 // the host (sharded tables; a pooled step retried in chunks). The CPU backend implements it with its
 // OpenMP loops; src/ reaches it through backends.hpp's host_ops(), never through cpu/ directly.
 
-#include "backend/backend.hpp"
-
 #include <embedkit/config.hpp>
 #include <embedkit/detail/padding.hpp>
 #include <embedkit/detail/pooled_batch.hpp>
+
+#include "backend/backend.hpp"
 
 #include <cstdint>
 

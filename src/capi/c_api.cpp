@@ -6,13 +6,13 @@
 #include <embedkit/table.hpp>
 #include <embedkit/version.hpp>
 
-#include "capi/c_api_support.hpp"
-#include "placement/context_impl.hpp"
 #include "backend/backends.hpp"
+#include "capi/c_api_support.hpp"
 #include "capi/dlpack_view.hpp"
-#include "placement/plan_request_json.hpp"
 #include "core/expects.hpp"
 #include "core/shape.hpp"
+#include "placement/context_impl.hpp"
+#include "placement/plan_request_json.hpp"
 #include "table/table_access.hpp"
 
 #include <fmt/format.h>
@@ -45,8 +45,8 @@ embedkit::EmbeddingTable& table_of(ek_table* table) {
 // neither may overlap what the call read (`read`). The buffer's bytes checked are those written (the
 // text and its NUL, none when it does not fit), not the capacity the caller claims: a generous
 // capacity over a later input is no overlap.
-void write_text(const std::string& text, std::string_view what, char* buffer, std::size_t capacity,
-                std::size_t* length, const std::vector<NamedBytes>& read) {
+void write_text(const std::string& text, std::string_view what, char* buffer, std::size_t capacity, std::size_t* length,
+                const std::vector<NamedBytes>& read) {
   EMBEDKIT_EXPECTS(length != nullptr, Status::invalid_argument, "length is NULL");
   const std::size_t needed = text.size() + 1;
   const bool fits = buffer != nullptr && capacity >= needed;
@@ -105,8 +105,8 @@ ek_status ek_lookup_pooled(ek_table* t, const DLTensor* indices, const DLTensor*
   return guarded(__func__, [&] {
     auto& table = table_of(t);
     embedkit::detail::TensorStaging staging(default_device(), table.cuda_stream());
-    const auto args = embedkit::detail::pooled_lookup_arguments(staging, indices, offsets, per_sample_weights, mode, out,
-                                                                table.output_dim());
+    const auto args = embedkit::detail::pooled_lookup_arguments(staging, indices, offsets, per_sample_weights, mode,
+                                                                out, table.output_dim());
     staging.check_outputs_apart(TableAccess::memory(table));
     table.lookup_pooled(args.pooled.ids, args.pooled.offsets, args.pooled.mode, args.pooled.sample_weights, args.out);
     staging.finish();
@@ -167,8 +167,7 @@ ek_status ek_table_set_cuda_stream(ek_table* t, void* stream) {
   return guarded(__func__, [&] { table_of(t).set_cuda_stream(stream); });
 }
 
-ek_status ek_set_cuda_allocator(void* (*alloc)(size_t, void*, void*), void (*release)(void*, void*, void*),
-                                void* ctx) {
+ek_status ek_set_cuda_allocator(void* (*alloc)(size_t, void*, void*), void (*release)(void*, void*, void*), void* ctx) {
   return guarded(__func__, [&] { embedkit::detail::set_device_allocator(alloc, release, ctx); });
 }
 

@@ -125,8 +125,9 @@ ek_status ek_sharded_train_step(ek_sharded_table* t, const DLTensor* indices, co
   return guarded(__func__, [&] {
     auto& table = table_of(t);
     embedkit::detail::TensorStaging staging(embedkit::detail::c_api_device());
-    const auto args = prepared(
-        table, [&] { return embedkit::detail::train_arguments(staging, indices, grad_out, table.output_dim()); });
+    const auto args = prepared(table, [&] {
+      return embedkit::detail::train_arguments(staging, indices, grad_out, table.output_dim());
+    });
     table.train_step(args.ids, args.grad);
     staging.finish();
   });

@@ -1,8 +1,8 @@
 #include "capi/c_api_support.hpp"
 
-#include "placement/context_impl.hpp"
 #include "core/expects.hpp"
 #include "core/shape.hpp"
+#include "placement/context_impl.hpp"
 
 namespace embedkit::detail {
 

@@ -2,17 +2,16 @@
 
 #include <embedkit/status.hpp>
 
-#include "placement/context_impl.hpp"
-
 #include "core/expects.hpp"
 #include "core/shape.hpp"
+#include "placement/context_impl.hpp"
+
+#include <fmt/format.h>
 
 #include <cstring>
 #include <limits>
 #include <type_traits>
 #include <vector>
-
-#include <fmt/format.h>
 
 namespace embedkit::detail {
 namespace {
@@ -140,8 +139,8 @@ HostTensor TensorStaging::stage(const DLTensor* tensor, std::string_view name, A
   (copy_in ? read_ : written_)
       .push_back({std::string(name), view.data, static_cast<std::size_t>(view.size) * (tensor->dtype.bits / 8)});
   if (!on_device || view.data == nullptr) return view;
-  EMBEDKIT_EXPECTS(device_ != nullptr, Status::unsupported, "{} is in CUDA memory (cuda:{}), but {}; pass a host tensor",
-                   name, tensor->device.device_id,
+  EMBEDKIT_EXPECTS(device_ != nullptr, Status::unsupported,
+                   "{} is in CUDA memory (cuda:{}), but {}; pass a host tensor", name, tensor->device.device_id,
                    Context::default_context().impl().built_with_cuda ? "no CUDA device is usable here"
                                                                      : "this embedkit was built without CUDA");
   const std::size_t bytes = static_cast<std::size_t>(view.size) * (tensor->dtype.bits / 8);

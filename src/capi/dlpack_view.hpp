@@ -2,12 +2,12 @@
 // Checks a borrowed DLTensor before any entry point touches its memory: pointers, rank, shape,
 // strides, alignment, device and element type, each failure with its own status and message.
 
-#include <dlpack/dlpack.h>
-
 #include <embedkit/tensor.hpp>
 
 #include "backend/backend.hpp"
 #include "core/memory_overlap.hpp"
+
+#include <dlpack/dlpack.h>
 
 #include <cstdint>
 #include <string_view>

@@ -1,15 +1,14 @@
 #include <embedkit/config.hpp>
+#include <embedkit/detail/init_sampler.hpp>
 #include <embedkit/status.hpp>
 
-#include <embedkit/detail/init_sampler.hpp>
-
 #include "config/config_json.hpp"
-#include "core/expects.hpp"
-#include "core/float32_range.hpp"
 #include "config/initializer_json.hpp"
 #include "config/json_document.hpp"
 #include "config/json_fields.hpp"
 #include "config/keras_objects.hpp"
+#include "core/expects.hpp"
+#include "core/float32_range.hpp"
 
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
@@ -36,8 +35,8 @@ NonFiniteGradients parse_nonfinite(const nlohmann::json& value) {
   if (policy == "skip") return NonFiniteGradients::skip;
   if (policy == "apply") return NonFiniteGradients::apply;
   if (policy == "error") return NonFiniteGradients::error;
-  throw Error(Status::invalid_argument, fmt::format("nonfinite_gradients must be 'skip', 'apply' or 'error', got {}",
-                                                    detail::json_repr(value)));
+  throw Error(Status::invalid_argument,
+              fmt::format("nonfinite_gradients must be 'skip', 'apply' or 'error', got {}", detail::json_repr(value)));
 }
 
 PlacementPolicy parse_placement(const nlohmann::json& value) {
@@ -155,12 +154,15 @@ void TableConfig::validate() const {
   EMBEDKIT_EXPECTS(!padding_idx || (*padding_idx >= 0 && *padding_idx < input_dim), Status::invalid_argument,
                    "padding_idx must be in [0, input_dim) = [0, {}), got {}", input_dim, *padding_idx);
   optimizer.validate();
-  EMBEDKIT_EXPECTS(max_batch_lookups > 0, Status::invalid_argument, "max_batch_lookups must be a positive integer, got {}",
-                   max_batch_lookups);
+  EMBEDKIT_EXPECTS(max_batch_lookups > 0, Status::invalid_argument,
+                   "max_batch_lookups must be a positive integer, got {}", max_batch_lookups);
   const Initializer& init = embeddings_initializer;
-  for (const auto& [field, value] : {std::pair{"minval", init.minval}, {"maxval", init.maxval},
-                                    {"mean", init.mean}, {"stddev", init.stddev},
-                                    {"value", init.value}, {"scale", init.scale}}) {
+  for (const auto& [field, value] : {std::pair{"minval", init.minval},
+                                     {"maxval", init.maxval},
+                                     {"mean", init.mean},
+                                     {"stddev", init.stddev},
+                                     {"value", init.value},
+                                     {"scale", init.scale}}) {
     detail::require_float32(value, fmt::format("embeddings_initializer {}", field));
   }
   // A normal draw is mean + stddev·z: every value must fit, not only the two parameters.
@@ -202,8 +204,8 @@ nlohmann::json config_to_json(const TableConfig& config) {
       {"padding_idx", config.padding_idx ? nlohmann::json(*config.padding_idx) : nlohmann::json(nullptr)},
       {"bounds_check", embedkit::to_string(config.bounds_check)},
       {"placement", embedkit::to_string(config.placement)},
-      {"optimizer", config.optimizer.kind == OptimizerKind::custom ? nlohmann::json(nullptr)
-                                                                   : optimizer_to_json(config.optimizer)},
+      {"optimizer",
+       config.optimizer.kind == OptimizerKind::custom ? nlohmann::json(nullptr) : optimizer_to_json(config.optimizer)},
       {"nonfinite_gradients", embedkit::to_string(config.nonfinite_gradients)},
       {"gpu_memory_limit",
        config.gpu_memory_limit ? nlohmann::json(*config.gpu_memory_limit) : nlohmann::json(nullptr)},
@@ -215,9 +217,7 @@ nlohmann::json config_to_json(const TableConfig& config) {
 
 }  // namespace detail
 
-const char* to_string(BoundsCheck mode) noexcept {
-  return mode == BoundsCheck::zero_fill ? "zero_fill" : "error";
-}
+const char* to_string(BoundsCheck mode) noexcept { return mode == BoundsCheck::zero_fill ? "zero_fill" : "error"; }
 
 const char* to_string(NonFiniteGradients policy) noexcept {
   switch (policy) {

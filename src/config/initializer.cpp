@@ -22,8 +22,7 @@ std::string normalized(std::string_view name) {
   return out;
 }
 
-Initializer variance_scaling(std::string_view name, double scale, FanMode mode,
-                             ScalingDistribution distribution) {
+Initializer variance_scaling(std::string_view name, double scale, FanMode mode, ScalingDistribution distribution) {
   Initializer init;
   init.kind = InitializerKind::variance_scaling;
   init.name = std::string(name);
@@ -68,10 +67,9 @@ Initializer Initializer::from_name(std::string_view name) {
   } else if (key == "variancescaling") {
     init = variance_scaling(name, 1.0, FanMode::fan_in, ScalingDistribution::truncated_normal);
   } else if (key == "orthogonal" || key == "identity") {
-    throw Error(Status::unsupported,
-                fmt::format("embeddings_initializer '{}' is not supported by embedkit: its rows "
-                            "are not independent, so it cannot be drawn per (seed, row, column)",
-                            name));
+    throw Error(Status::unsupported, fmt::format("embeddings_initializer '{}' is not supported by embedkit: its rows "
+                                                 "are not independent, so it cannot be drawn per (seed, row, column)",
+                                                 name));
   } else {
     throw Error(Status::invalid_argument,
                 fmt::format("unknown embeddings_initializer '{}' (expected a Keras initializer "
@@ -94,8 +92,7 @@ InitSampler resolve_sampler(const Initializer& init, std::int64_t input_dim, std
   switch (init.kind) {
     case InitializerKind::uniform: return {InitSampler::uniform, init.minval, init.maxval};
     case InitializerKind::normal: return {InitSampler::normal, init.mean, init.stddev};
-    case InitializerKind::truncated_normal:
-      return {InitSampler::truncated_normal, init.mean, init.stddev};
+    case InitializerKind::truncated_normal: return {InitSampler::truncated_normal, init.mean, init.stddev};
     case InitializerKind::constant: return {InitSampler::constant, init.value, 0.0};
     case InitializerKind::variance_scaling: break;
   }
@@ -111,8 +108,7 @@ InitSampler resolve_sampler(const Initializer& init, std::int64_t input_dim, std
       const double limit = std::sqrt(3.0 * variance);
       return {InitSampler::uniform, -limit, limit};
     }
-    case ScalingDistribution::untruncated_normal:
-      return {InitSampler::normal, 0.0, std::sqrt(variance)};
+    case ScalingDistribution::untruncated_normal: return {InitSampler::normal, 0.0, std::sqrt(variance)};
     case ScalingDistribution::truncated_normal:
       // Keras divides by the stddev of a unit normal truncated to [-2, 2].
       return {InitSampler::truncated_normal, 0.0, std::sqrt(variance) / 0.87962566103423978};

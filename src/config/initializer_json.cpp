@@ -20,9 +20,9 @@ FanMode fan_mode(const nlohmann::json& value) {
   if (mode == "fan_in") return FanMode::fan_in;
   if (mode == "fan_out") return FanMode::fan_out;
   if (mode == "fan_avg") return FanMode::fan_avg;
-  throw Error(Status::invalid_argument,
-              fmt::format("embeddings_initializer mode must be one of 'fan_in', 'fan_out', "
-                          "'fan_avg', got {}", json_repr(value)));
+  throw Error(Status::invalid_argument, fmt::format("embeddings_initializer mode must be one of 'fan_in', 'fan_out', "
+                                                    "'fan_avg', got {}",
+                                                    json_repr(value)));
 }
 
 ScalingDistribution distribution(const nlohmann::json& value) {
@@ -32,7 +32,8 @@ ScalingDistribution distribution(const nlohmann::json& value) {
   if (name == "uniform") return ScalingDistribution::uniform;
   throw Error(Status::invalid_argument,
               fmt::format("embeddings_initializer distribution must be one of 'truncated_normal', "
-                          "'untruncated_normal', 'uniform', got {}", json_repr(value)));
+                          "'untruncated_normal', 'uniform', got {}",
+                          json_repr(value)));
 }
 
 const char* fan_mode_name(FanMode mode) {
@@ -141,10 +142,8 @@ nlohmann::json initializer_to_json(const Initializer& init) {
   if (init.kind != InitializerKind::constant) {
     config["seed"] = init.seed ? nlohmann::json(*init.seed) : nlohmann::json(nullptr);
   }
-  return {{"module", "keras.initializers"},
-          {"class_name", class_name},
-          {"config", config},
-          {"registered_name", nullptr}};
+  return {
+      {"module", "keras.initializers"}, {"class_name", class_name}, {"config", config}, {"registered_name", nullptr}};
 }
 
 }  // namespace embedkit::detail

@@ -40,7 +40,8 @@ void check_depth(std::string_view text, std::string_view what, Status status) {
 // bits (nlohmann reads it as the nearest double, so the value used is not the value written).
 class GuardedBuilder final : public nlohmann::json_sax<nlohmann::json> {
  public:
-  GuardedBuilder(nlohmann::json& root, std::string_view what, Status status) : root_(root), what_(what), status_(status) {}
+  GuardedBuilder(nlohmann::json& root, std::string_view what, Status status)
+      : root_(root), what_(what), status_(status) {}
 
   bool null() override { return put(nullptr); }
   bool boolean(bool value) override { return put(value); }

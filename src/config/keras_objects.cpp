@@ -86,8 +86,7 @@ std::optional<Regularizer> regularizer_from_json(const nlohmann::json& value) {
     throw Error(Status::unsupported,
                 fmt::format("{} '{}' is not supported by embedkit: it couples all rows", kWhat, name));
   } else {
-    throw Error(Status::invalid_argument,
-                fmt::format("unknown {} '{}' (expected L1, L2 or L1L2)", kWhat, name));
+    throw Error(Status::invalid_argument, fmt::format("unknown {} '{}' (expected L1, L2 or L1L2)", kWhat, name));
   }
   EMBEDKIT_EXPECTS(!(regularizer.l1 < 0 || regularizer.l2 < 0), Status::invalid_argument,
                    "{} penalties must be non-negative, got l1 {} and l2 {}", kWhat, regularizer.l1, regularizer.l2);
@@ -112,7 +111,8 @@ Constraint constraint_from_json(const nlohmann::json& value) {
     reject_unknown_keys(config, where, {"max_value", "axis"});
     require_row_axis(config, "MaxNorm");
     constraint.kind = ConstraintKind::max_norm;
-    if (config.contains("max_value")) constraint.max_value = finite_number(config["max_value"], "embeddings_constraint max_value");
+    if (config.contains("max_value"))
+      constraint.max_value = finite_number(config["max_value"], "embeddings_constraint max_value");
     EMBEDKIT_EXPECTS(!(constraint.max_value < 0), Status::invalid_argument,
                      "embeddings_constraint max_value must be non-negative, got {}", constraint.max_value);
   } else if (name == "UnitNorm" || name == "unit_norm") {
@@ -163,8 +163,8 @@ void check_dtype_policy(const nlohmann::json& value) {
     throw Error(Status::invalid_argument,
                 fmt::format("dtype must be a string or a Keras DTypePolicy object, got {}", json_repr(value)));
   }
-  EMBEDKIT_EXPECTS(name == "float32", Status::unsupported, "dtype '{}' is not supported: embedkit tables are float32 for now",
-                   name);
+  EMBEDKIT_EXPECTS(name == "float32", Status::unsupported,
+                   "dtype '{}' is not supported: embedkit tables are float32 for now", name);
 }
 
 }  // namespace embedkit::detail

@@ -3,13 +3,13 @@
 #include <embedkit/status.hpp>
 
 #include "config/config_json.hpp"
-#include "core/expects.hpp"
-#include "core/float32_range.hpp"
 #include "config/json_document.hpp"
 #include "config/json_fields.hpp"
 #include "config/keras_objects.hpp"
 #include "config/optimizer_rules.hpp"
 #include "config/optimizer_state.hpp"
+#include "core/expects.hpp"
+#include "core/float32_range.hpp"
 
 #include <fmt/format.h>
 #include <fmt/ranges.h>
@@ -17,8 +17,8 @@
 
 #include <cmath>
 #include <limits>
-#include <utility>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace embedkit {
@@ -200,8 +200,8 @@ OptimizerConfig optimizer_from_json(const nlohmann::json& document) {
     return config;
   }
   if (!document.is_object()) {
-    throw Error(Status::invalid_argument,
-                fmt::format("optimizer must be a name or a Keras optimizer object, got {}", detail::json_repr(document)));
+    throw Error(Status::invalid_argument, fmt::format("optimizer must be a name or a Keras optimizer object, got {}",
+                                                      detail::json_repr(document)));
   }
   if (!document.contains("class_name")) throw Error(Status::invalid_argument, "optimizer object has no 'class_name'");
   const std::string class_name = detail::string(document["class_name"], "optimizer class_name");
@@ -245,9 +245,7 @@ nlohmann::json optimizer_to_json(const OptimizerConfig& optimizer) {
       config["l2_shrinkage_regularization_strength"] = optimizer.l2_shrinkage_regularization_strength;
       config["beta"] = optimizer.beta;
       break;
-    case OptimizerKind::custom:
-      config["state_width"] = optimizer.custom_state_width;
-      break;
+    case OptimizerKind::custom: config["state_width"] = optimizer.custom_state_width; break;
   }
   return nlohmann::json{{"module", "keras.optimizers"},
                         {"class_name", class_name_of(optimizer.kind)},
@@ -260,72 +258,93 @@ nlohmann::json optimizer_to_json(const OptimizerConfig& optimizer) {
 namespace {
 
 // Whether `kind` is one of the enumerators (a value cast from a foreign integer may not be).
-bool known(OptimizerKind kind) {
-  return static_cast<unsigned>(kind) < static_cast<unsigned>(detail::kOptimizerCount);
-}
+bool known(OptimizerKind kind) { return static_cast<unsigned>(kind) < static_cast<unsigned>(detail::kOptimizerCount); }
 
 }  // namespace
 
 void OptimizerConfig::validate() const {
   EMBEDKIT_EXPECTS(known(kind), Status::invalid_argument, "optimizer kind {} is not one of embedkit's",
                    static_cast<int>(kind));
-  EMBEDKIT_EXPECTS(std::isfinite(learning_rate) && learning_rate >= 0, Status::invalid_argument, "optimizer learning_rate must be a finite number >= 0, got {}", learning_rate);
+  EMBEDKIT_EXPECTS(std::isfinite(learning_rate) && learning_rate >= 0, Status::invalid_argument,
+                   "optimizer learning_rate must be a finite number >= 0, got {}", learning_rate);
   // Steps compute in float32, as Keras does for float32 tables: every scalar must survive the cast.
-  for (const auto& [name, value] :
-       {std::pair{"learning_rate", learning_rate}, {"weight_decay", weight_decay.value_or(0.0)}, {"momentum", momentum},
-        {"initial_accumulator_value", initial_accumulator_value}, {"epsilon", epsilon}, {"beta_1", beta_1},
-        {"beta_2", beta_2}, {"learning_rate_power", learning_rate_power},
-        {"l1_regularization_strength", l1_regularization_strength},
-        {"l2_regularization_strength", l2_regularization_strength},
-        {"l2_shrinkage_regularization_strength", l2_shrinkage_regularization_strength}, {"beta", beta}}) {
+  for (const auto& [name, value] : {std::pair{"learning_rate", learning_rate},
+                                    {"weight_decay", weight_decay.value_or(0.0)},
+                                    {"momentum", momentum},
+                                    {"initial_accumulator_value", initial_accumulator_value},
+                                    {"epsilon", epsilon},
+                                    {"beta_1", beta_1},
+                                    {"beta_2", beta_2},
+                                    {"learning_rate_power", learning_rate_power},
+                                    {"l1_regularization_strength", l1_regularization_strength},
+                                    {"l2_regularization_strength", l2_regularization_strength},
+                                    {"l2_shrinkage_regularization_strength", l2_shrinkage_regularization_strength},
+                                    {"beta", beta}}) {
     detail::require_float32(value, fmt::format("optimizer {}", name));
   }
   using detail::zero_in_step;
   // An accumulator that can be 0 when a zero gradient arrives divides 0 by 0 unless epsilon is > 0.
   const auto require_no_zero_over_zero = [&](const char* optimizer) {
-    EMBEDKIT_EXPECTS(!detail::zero_accumulator_divides_zero_by_zero(*this) || !zero_in_step(initial_accumulator_value), Status::invalid_argument, "optimizer {} epsilon {} with initial_accumulator_value {} divides 0 by 0 on a zero gradient: "
-                        "give one of them a value of at least {} (the smallest normal float32)",
-                        optimizer, epsilon, initial_accumulator_value, static_cast<double>(detail::kSmallestNormalFloat));
+    EMBEDKIT_EXPECTS(!detail::zero_accumulator_divides_zero_by_zero(*this) || !zero_in_step(initial_accumulator_value),
+                     Status::invalid_argument,
+                     "optimizer {} epsilon {} with initial_accumulator_value {} divides 0 by 0 on a zero gradient: "
+                     "give one of them a value of at least {} (the smallest normal float32)",
+                     optimizer, epsilon, initial_accumulator_value, static_cast<double>(detail::kSmallestNormalFloat));
   };
   if (weight_decay) {
-    EMBEDKIT_EXPECTS(std::isfinite(*weight_decay) && *weight_decay >= 0, Status::invalid_argument, "optimizer weight_decay must be >= 0, got {}", *weight_decay);
+    EMBEDKIT_EXPECTS(std::isfinite(*weight_decay) && *weight_decay >= 0, Status::invalid_argument,
+                     "optimizer weight_decay must be >= 0, got {}", *weight_decay);
   }
   switch (kind) {
     case OptimizerKind::sgd:
-      EMBEDKIT_EXPECTS(momentum >= 0 && momentum <= 1, Status::invalid_argument, "optimizer momentum must be in [0, 1], got {}", momentum);
+      EMBEDKIT_EXPECTS(momentum >= 0 && momentum <= 1, Status::invalid_argument,
+                       "optimizer momentum must be in [0, 1], got {}", momentum);
       break;
     case OptimizerKind::adagrad:
     case OptimizerKind::rowwise_adagrad:
-      EMBEDKIT_EXPECTS(initial_accumulator_value >= 0, Status::invalid_argument, "optimizer initial_accumulator_value must be >= 0, got {}", initial_accumulator_value);
+      EMBEDKIT_EXPECTS(initial_accumulator_value >= 0, Status::invalid_argument,
+                       "optimizer initial_accumulator_value must be >= 0, got {}", initial_accumulator_value);
       EMBEDKIT_EXPECTS(epsilon >= 0, Status::invalid_argument, "optimizer epsilon must be >= 0, got {}", epsilon);
       require_no_zero_over_zero(class_name_of(kind));
       break;
     case OptimizerKind::adam:
       // In float32, as the step computes them: 0.99999999 would round to 1 and divide by zero.
-      EMBEDKIT_EXPECTS(beta_1 >= 0 && static_cast<float>(beta_1) < 1.0f, Status::invalid_argument, "optimizer beta_1 must be in [0, 1) as a float32, got {}", beta_1);
-      EMBEDKIT_EXPECTS(beta_2 >= 0 && static_cast<float>(beta_2) < 1.0f, Status::invalid_argument, "optimizer beta_2 must be in [0, 1) as a float32, got {}", beta_2);
+      EMBEDKIT_EXPECTS(beta_1 >= 0 && static_cast<float>(beta_1) < 1.0f, Status::invalid_argument,
+                       "optimizer beta_1 must be in [0, 1) as a float32, got {}", beta_1);
+      EMBEDKIT_EXPECTS(beta_2 >= 0 && static_cast<float>(beta_2) < 1.0f, Status::invalid_argument,
+                       "optimizer beta_2 must be in [0, 1) as a float32, got {}", beta_2);
       EMBEDKIT_EXPECTS(epsilon >= 0, Status::invalid_argument, "optimizer epsilon must be >= 0, got {}", epsilon);
       // m and v start at 0: with epsilon 0 a zero gradient computes 0/0.
-      EMBEDKIT_EXPECTS(!zero_in_step(epsilon), Status::invalid_argument, "optimizer Adam epsilon {} divides 0 by 0 on a zero gradient (its moments start at 0): "
-                          "give epsilon a value of at least {} (the smallest normal float32)",
-                          epsilon, static_cast<double>(detail::kSmallestNormalFloat));
+      EMBEDKIT_EXPECTS(!zero_in_step(epsilon), Status::invalid_argument,
+                       "optimizer Adam epsilon {} divides 0 by 0 on a zero gradient (its moments start at 0): "
+                       "give epsilon a value of at least {} (the smallest normal float32)",
+                       epsilon, static_cast<double>(detail::kSmallestNormalFloat));
       break;
     case OptimizerKind::ftrl:
-      EMBEDKIT_EXPECTS(learning_rate_power <= 0, Status::invalid_argument, "optimizer learning_rate_power must be <= 0, got {}", learning_rate_power);
-      EMBEDKIT_EXPECTS(initial_accumulator_value >= 0, Status::invalid_argument, "optimizer initial_accumulator_value must be >= 0, got {}", initial_accumulator_value);
+      EMBEDKIT_EXPECTS(learning_rate_power <= 0, Status::invalid_argument,
+                       "optimizer learning_rate_power must be <= 0, got {}", learning_rate_power);
+      EMBEDKIT_EXPECTS(initial_accumulator_value >= 0, Status::invalid_argument,
+                       "optimizer initial_accumulator_value must be >= 0, got {}", initial_accumulator_value);
       EMBEDKIT_EXPECTS(l1_regularization_strength >= 0 && l2_regularization_strength >= 0 &&
-                  l2_shrinkage_regularization_strength >= 0 && beta >= 0, Status::invalid_argument, "optimizer FTRL regularization strengths and beta must be >= 0");
+                           l2_shrinkage_regularization_strength >= 0 && beta >= 0,
+                       Status::invalid_argument, "optimizer FTRL regularization strengths and beta must be >= 0");
       // FTRL divides by the rate: a denormal one is 0 on a device that flushes them, and overflows otherwise.
-      EMBEDKIT_EXPECTS(!zero_in_step(learning_rate), Status::invalid_argument, "optimizer Ftrl needs a learning_rate of at least {} (the smallest normal float32), got {}",
-                          static_cast<double>(detail::kSmallestNormalFloat), learning_rate);
-      EMBEDKIT_EXPECTS(!zero_in_step(initial_accumulator_value) || !detail::zero_accumulator_divides_zero_by_zero(*this), Status::invalid_argument, "optimizer Ftrl initial_accumulator_value {} with learning_rate_power {} divides 0 by 0 on a "
-                          "zero gradient (l2_regularization_strength and beta are 0): give "
-                          "initial_accumulator_value a value of at least {} (the smallest normal float32)",
-                          initial_accumulator_value, learning_rate_power, static_cast<double>(detail::kSmallestNormalFloat));
+      EMBEDKIT_EXPECTS(!zero_in_step(learning_rate), Status::invalid_argument,
+                       "optimizer Ftrl needs a learning_rate of at least {} (the smallest normal float32), got {}",
+                       static_cast<double>(detail::kSmallestNormalFloat), learning_rate);
+      EMBEDKIT_EXPECTS(
+          !zero_in_step(initial_accumulator_value) || !detail::zero_accumulator_divides_zero_by_zero(*this),
+          Status::invalid_argument,
+          "optimizer Ftrl initial_accumulator_value {} with learning_rate_power {} divides 0 by 0 on a "
+          "zero gradient (l2_regularization_strength and beta are 0): give "
+          "initial_accumulator_value a value of at least {} (the smallest normal float32)",
+          initial_accumulator_value, learning_rate_power, static_cast<double>(detail::kSmallestNormalFloat));
       break;
     case OptimizerKind::custom:
-      EMBEDKIT_EXPECTS(static_cast<bool>(custom_update), Status::invalid_argument, "custom optimizer has no update function");
-      EMBEDKIT_EXPECTS(custom_state_width >= 0, Status::invalid_argument, "custom optimizer state_width must be >= 0, got {}", custom_state_width);
+      EMBEDKIT_EXPECTS(static_cast<bool>(custom_update), Status::invalid_argument,
+                       "custom optimizer has no update function");
+      EMBEDKIT_EXPECTS(custom_state_width >= 0, Status::invalid_argument,
+                       "custom optimizer state_width must be >= 0, got {}", custom_state_width);
       break;
   }
 }

@@ -1,13 +1,11 @@
 #include "config/optimizer_state.hpp"
 
-#include "config/optimizer_rules.hpp"
-
 #include <embedkit/detail/optimizer_math.hpp>
-
 #include <embedkit/status.hpp>
 
-#include <fmt/format.h>
+#include "config/optimizer_rules.hpp"
 
+#include <fmt/format.h>
 
 namespace embedkit::detail {
 
@@ -26,7 +24,8 @@ std::vector<SlotSpec> slot_specs(const OptimizerConfig& optimizer, std::int64_t 
     specs.push_back({slot.name, width, accumulator ? static_cast<float>(optimizer.initial_accumulator_value) : 0.0f,
                      slot.non_negative, accumulator && zero_divides, slot.width == SlotWidth::one});
   }
-  return specs;}
+  return specs;
+}
 
 std::uint64_t optimizer_state_bytes(const OptimizerConfig& optimizer, std::int64_t input_dim, std::int64_t dim) {
   std::uint64_t total = 0;

@@ -3,7 +3,6 @@
 
 #include <embedkit/optimizer.hpp>
 
-
 #include <cstdint>
 #include <string>
 #include <vector>

@@ -9,8 +9,8 @@ namespace embedkit::detail {
 
 spdlog::logger& logger() {
   static const std::shared_ptr<spdlog::logger> instance = [] {
-    auto created = std::make_shared<spdlog::logger>(
-        "embedkit", std::make_shared<spdlog::sinks::stderr_color_sink_mt>());
+    auto created =
+        std::make_shared<spdlog::logger>("embedkit", std::make_shared<spdlog::sinks::stderr_color_sink_mt>());
     created->set_pattern("[embedkit] [%l] %v");
     const char* level = std::getenv("EMBEDKIT_LOG_LEVEL");
     created->set_level(spdlog::level::warn);

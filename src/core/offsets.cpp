@@ -9,7 +9,8 @@
 namespace embedkit::detail {
 
 void check_offsets(std::span<const std::int64_t> offsets, std::int64_t index_count) {
-  EMBEDKIT_EXPECTS(!offsets.empty(), Status::invalid_argument, "offsets must hold bags + 1 entries (at least 1), got 0");
+  EMBEDKIT_EXPECTS(!offsets.empty(), Status::invalid_argument,
+                   "offsets must hold bags + 1 entries (at least 1), got 0");
   EMBEDKIT_EXPECTS(offsets[0] == 0, Status::invalid_argument, "offsets[0] = {} must be 0", offsets[0]);
   for (std::size_t i = 1; i < offsets.size(); ++i) {
     EMBEDKIT_EXPECTS(offsets[i] >= offsets[i - 1], Status::invalid_argument,
@@ -18,7 +19,8 @@ void check_offsets(std::span<const std::int64_t> offsets, std::int64_t index_cou
   }
   const std::size_t last = offsets.size() - 1;
   EMBEDKIT_EXPECTS(offsets[last] == index_count, Status::invalid_argument,
-                   "offsets[{}] = {} (the last) must equal the number of indices, {}", last, offsets[last], index_count);
+                   "offsets[{}] = {} (the last) must equal the number of indices, {}", last, offsets[last],
+                   index_count);
 }
 
 }  // namespace embedkit::detail

@@ -11,8 +11,7 @@
 
 namespace embedkit::detail {
 
-std::int64_t checked_numel(std::span<const std::int64_t> shape, std::string_view what,
-                           std::size_t bytes_per_element) {
+std::int64_t checked_numel(std::span<const std::int64_t> shape, std::string_view what, std::size_t bytes_per_element) {
   std::int64_t numel = 1;
   bool overflow = false;
   for (std::size_t axis = 0; axis < shape.size(); ++axis) {
@@ -27,8 +26,7 @@ std::int64_t checked_numel(std::span<const std::int64_t> shape, std::string_view
   const auto max_elements = std::numeric_limits<std::size_t>::max() / bytes_per_element;
   if (overflow || static_cast<std::uint64_t>(numel) > max_elements) {
     throw Error(Status::invalid_argument,
-                fmt::format("{} shape {} has more elements than memory can address", what,
-                            format_shape(shape)));
+                fmt::format("{} shape {} has more elements than memory can address", what, format_shape(shape)));
   }
   return numel;
 }
@@ -89,10 +87,9 @@ void expect_floats(std::string_view what, std::size_t got, std::int64_t rows, st
                    rows, dim, got);
 }
 
-void expect_floats(std::string_view what, std::size_t got, std::int64_t rows, std::int64_t dim,
-                   std::string_view unit) {
-  EMBEDKIT_EXPECTS(holds_floats(got, rows, dim), Status::shape_mismatch, "{} must hold {} x {} floats for {} {}, got {}",
-                   what, rows, dim, rows, unit, got);
+void expect_floats(std::string_view what, std::size_t got, std::int64_t rows, std::int64_t dim, std::string_view unit) {
+  EMBEDKIT_EXPECTS(holds_floats(got, rows, dim), Status::shape_mismatch,
+                   "{} must hold {} x {} floats for {} {}, got {}", what, rows, dim, rows, unit, got);
 }
 
 void expect_floats(std::string_view what, std::size_t got, const IndexTensor& indices, std::int64_t dim) {

@@ -44,8 +44,7 @@ Array<float> pooled_output(std::span<const std::int64_t> offsets, std::int64_t d
 /// that product, Error(shape_mismatch) "WHAT must hold ROWS x DIM floats, got GOT".
 void expect_floats(std::string_view what, std::size_t got, std::int64_t rows, std::int64_t dim);
 /// The same with the rows counted in `unit`: "WHAT must hold 4 x 8 floats for 4 bags, got GOT".
-void expect_floats(std::string_view what, std::size_t got, std::int64_t rows, std::int64_t dim,
-                   std::string_view unit);
+void expect_floats(std::string_view what, std::size_t got, std::int64_t rows, std::int64_t dim, std::string_view unit);
 /// The same with a row per id of `indices`: "WHAT must hold 6 x 8 floats for indices of shape (2, 3), got GOT".
 void expect_floats(std::string_view what, std::size_t got, const IndexTensor& indices, std::int64_t dim);
 

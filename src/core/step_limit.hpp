@@ -24,7 +24,8 @@ inline constexpr std::int64_t kMaxStep = kExactDoubleLimit;
 /// otherwise Error(invalid_argument) `step 9007199254740993 is not in [0, 9007199254740992]`, which
 /// each manifest reader prefixes with its file.
 inline std::int64_t checked_step(std::int64_t step) {
-  EMBEDKIT_EXPECTS(step >= 0 && step <= kMaxStep, Status::invalid_argument, "step {} is not in [0, {}]", step, kMaxStep);
+  EMBEDKIT_EXPECTS(step >= 0 && step <= kMaxStep, Status::invalid_argument, "step {} is not in [0, {}]", step,
+                   kMaxStep);
   return step;
 }
 

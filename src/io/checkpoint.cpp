@@ -4,23 +4,22 @@
 #include <embedkit/table.hpp>
 #include <embedkit/version.hpp>
 
-#include "io/checkpoint_names.hpp"
 #include "config/config_json.hpp"
-#include "io/files.hpp"
-#include "io/npy.hpp"
 #include "config/json_document.hpp"
 #include "config/json_fields.hpp"
-#include "core/log.hpp"
 #include "config/optimizer_rules.hpp"
 #include "config/optimizer_state.hpp"
+#include "core/log.hpp"
 #include "core/shape.hpp"
 #include "core/step_limit.hpp"
+#include "io/checkpoint_names.hpp"
+#include "io/files.hpp"
+#include "io/npy.hpp"
 #include "table/table_impl.hpp"
 
+#include <dirent.h>
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
-
-#include <dirent.h>
 #include <sys/stat.h>
 
 #include <cerrno>
@@ -68,7 +67,8 @@ std::optional<std::set<std::string>> previous_generation(const std::string& mani
 
 // Deletes the files of a save's forms in `dir` that neither `current` nor `previous` lists: older
 // generations, and what killed saves left. A file that cannot be deleted is only a warning: the save is in.
-void delete_unlisted(const std::string& dir, const std::set<std::string>& current, const std::set<std::string>& previous) {
+void delete_unlisted(const std::string& dir, const std::set<std::string>& current,
+                     const std::set<std::string>& previous) {
   std::vector<std::string> doomed;
   DIR* listing = ::opendir(dir.c_str());
   if (listing == nullptr) {
@@ -156,8 +156,8 @@ void EmbeddingTable::save(std::string_view directory) const {
                 {"config", detail::config_to_json(impl.config)},
                 {"seed", *impl.config.seed},
                 {"step", impl.step.load()},
-                {"placement", {{"device", impl.placement.device_name()},
-                               {"reason_code", to_string(impl.placement.reason_code)}}}};
+                {"placement",
+                 {{"device", impl.placement.device_name()}, {"reason_code", to_string(impl.placement.reason_code)}}}};
   }
   // New names for this save: the old checkpoint's files stay untouched until the new manifest is in.
   std::random_device random;
@@ -169,13 +169,16 @@ void EmbeddingTable::save(std::string_view directory) const {
   try {
     nlohmann::json files = nlohmann::json::array();
     for (const SavedArray& array : arrays) {
-      const std::string name = array.role == "weights" ? detail::weights_file_name(token)
-                                                       : detail::state_file_name(array.slot, token);
+      const std::string name =
+          array.role == "weights" ? detail::weights_file_name(token) : detail::state_file_name(array.slot, token);
       const std::string bytes = detail::npy_bytes(array.values.data(), array.shape);
       written.push_back(name);
       detail::write_file_durably(join(dir, name), bytes);
       detail::checkpoint_fault_point("wrote " + name);
-      nlohmann::json entry = {{"name", name}, {"role", array.role}, {"shape", array.shape}, {"dtype", "<f4"},
+      nlohmann::json entry = {{"name", name},
+                              {"role", array.role},
+                              {"shape", array.shape},
+                              {"dtype", "<f4"},
                               {"xxh64", detail::checkpoint_checksum(bytes)}};
       if (!array.slot.empty()) entry["slot"] = array.slot;
       files.push_back(std::move(entry));
@@ -202,7 +205,8 @@ void EmbeddingTable::save(std::string_view directory) const {
   } else {
     detail::logger().warn("checkpoint {}: the previous manifest did not parse; no old file deleted", dir);
   }
-  detail::logger().info("table '{}' saved to {} (step {})", impl.config.name, dir, manifest["step"].get<std::int64_t>());
+  detail::logger().info("table '{}' saved to {} (step {})", impl.config.name, dir,
+                        manifest["step"].get<std::int64_t>());
 }
 
 EmbeddingTable EmbeddingTable::load(std::string_view directory, Context& context) {
@@ -216,8 +220,8 @@ EmbeddingTable EmbeddingTable::load(std::string_view directory, Context& context
       if (manifest.value("format", "") != kFormat) bad_manifest("not an embedkit checkpoint manifest");
       const nlohmann::json version = manifest.value("format_version", nlohmann::json());
       if (version != kFormatVersion) {
-        bad_manifest(fmt::format("format version {} is not supported (this embedkit reads {})", detail::json_repr(version),
-                                 kFormatVersion));
+        bad_manifest(fmt::format("format version {} is not supported (this embedkit reads {})",
+                                 detail::json_repr(version), kFormatVersion));
       }
       // Typed reads: get<std::int64_t>() would convert a float or a boolean, and 1e300 out of range.
       step = detail::checked_step(detail::integer(manifest.at("step"), "step"));
@@ -264,7 +268,8 @@ EmbeddingTable EmbeddingTable::load(std::string_view directory, Context& context
             }
           }
         }
-        if (target == nullptr) bad_manifest(fmt::format("names {} as '{}', which this table does not have or has twice", name, role));
+        if (target == nullptr)
+          bad_manifest(fmt::format("names {} as '{}', which this table does not have or has twice", name, role));
         const auto check_shape = [&](const std::vector<std::int64_t>& shape) {
           if (shape != expected) {
             throw Error(Status::io_error, fmt::format("{}: shape {} does not match the table's {}", name,

@@ -2,12 +2,12 @@
 #include <embedkit/checkpoint.hpp>
 #include <embedkit/status.hpp>
 
+#include "config/json_document.hpp"
+#include "config/json_fields.hpp"
 #include "core/expects.hpp"
 #include "io/checkpoint_names.hpp"
 #include "io/files.hpp"
 #include "io/npy.hpp"
-#include "config/json_document.hpp"
-#include "config/json_fields.hpp"
 
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>

@@ -65,8 +65,8 @@ inline bool is_checkpoint_data_name(std::string_view name) {
   if (stem.substr(0, 6) != "state-") return false;
   // state-SLOT-TOKEN: the token holds one '-', so the slot ends at the second '-' from the end.
   const std::size_t hex_dash = stem.rfind('-');
-  const std::size_t step_dash = hex_dash == std::string_view::npos || hex_dash == 0 ? std::string_view::npos
-                                                                                    : stem.rfind('-', hex_dash - 1);
+  const std::size_t step_dash =
+      hex_dash == std::string_view::npos || hex_dash == 0 ? std::string_view::npos : stem.rfind('-', hex_dash - 1);
   if (step_dash == std::string_view::npos || step_dash <= 6) return false;
   for (const char c : stem.substr(6, step_dash - 6)) {
     if (!((c >= 'a' && c <= 'z') || c == '_')) return false;

@@ -36,7 +36,8 @@ Preamble preamble(std::string_view head, std::uint64_t file_size, std::string_vi
   const auto major = static_cast<unsigned char>(head[6]);
   Preamble p;
   if (major == 1) {
-    p.header_length = static_cast<unsigned char>(head[8]) | static_cast<std::size_t>(static_cast<unsigned char>(head[9])) << 8;
+    p.header_length =
+        static_cast<unsigned char>(head[8]) | static_cast<std::size_t>(static_cast<unsigned char>(head[9])) << 8;
     p.header_start = 10;
   } else if (major == 2 || major == 3) {
     if (head.size() < 12) malformed(name, "the .npy header is truncated");
@@ -96,18 +97,22 @@ class HeaderParser {
 
   // The next character that is not white space, or '\0' at the end.
   char skip_space() {
-    while (at_ < text_.size() && (text_[at_] == ' ' || text_[at_] == '\t' || text_[at_] == '\n' || text_[at_] == '\r')) ++at_;
+    while (at_ < text_.size() && (text_[at_] == ' ' || text_[at_] == '\t' || text_[at_] == '\n' || text_[at_] == '\r'))
+      ++at_;
     return at_ < text_.size() ? text_[at_] : '\0';
   }
 
   void expect(char c) {
-    if (skip_space() != c) fail(fmt::format("is not a dict literal: '{}' expected, found {}", c, at_ < text_.size() ? detail_at() : "the end"));
+    if (skip_space() != c)
+      fail(fmt::format("is not a dict literal: '{}' expected, found {}", c,
+                       at_ < text_.size() ? detail_at() : "the end"));
     ++at_;
   }
 
   std::string string_literal() {
     const char quote = skip_space();
-    if (quote != '\'' && quote != '"') fail(fmt::format("is not a dict literal: a string expected, found {}", detail_at()));
+    if (quote != '\'' && quote != '"')
+      fail(fmt::format("is not a dict literal: a string expected, found {}", detail_at()));
     std::string value;
     for (++at_; at_ < text_.size() && text_[at_] != quote; ++at_) {
       if (text_[at_] == '\\' && at_ + 1 < text_.size()) ++at_;  // the escaped character as itself
@@ -133,7 +138,8 @@ class HeaderParser {
   std::vector<std::int64_t> tuple(const std::string& key) {
     if (skip_space() != '(') {
       const std::size_t end = text_.find_first_of(",}", at_);
-      malformed(name_, fmt::format("{} {} is not a tuple", key, text_.substr(at_, end == std::string_view::npos ? end : end - at_)));
+      malformed(name_, fmt::format("{} {} is not a tuple", key,
+                                   text_.substr(at_, end == std::string_view::npos ? end : end - at_)));
     }
     const std::size_t close = text_.find(')', at_);
     if (close == std::string_view::npos) malformed(name_, fmt::format("the .npy header's {} is not closed", key));
@@ -177,7 +183,8 @@ std::uint64_t data_bytes(const std::vector<std::int64_t>& shape, std::string_vie
 void check_payload(const std::vector<std::int64_t>& shape, std::uint64_t payload, std::string_view name) {
   const std::uint64_t needed = data_bytes(shape, name);
   if (payload != needed) {
-    malformed(name, fmt::format("shape {} needs {} bytes of data, the file holds {}", format_shape(shape), needed, payload));
+    malformed(name,
+              fmt::format("shape {} needs {} bytes of data, the file holds {}", format_shape(shape), needed, payload));
   }
 }
 

@@ -4,9 +4,9 @@
 
 #include "core/expects.hpp"
 #include "core/host_memory.hpp"
+#include "core/log.hpp"
 #include "io/files.hpp"
 #include "io/npy.hpp"
-#include "core/log.hpp"
 #include "table/table_access.hpp"
 
 #include <fmt/format.h>
@@ -144,10 +144,11 @@ PretrainedCoverage load_pretrained_text(EmbeddingTable& table, const std::string
       coverage.missing_examples.emplace_back(tokens[k]);
     }
   }
-  detail::logger().info("table '{}': pretrained vectors for {} of {} tokens ({:.1f}%) from {}{}{}", table.config().name,
-                        coverage.found, vocabulary, vocabulary > 0 ? 100.0 * static_cast<double>(coverage.found) / static_cast<double>(vocabulary) : 100.0, name,
-                        coverage.missing_examples.empty() ? "" : "; missing, e.g.: ",
-                        fmt::join(coverage.missing_examples, ", "));
+  detail::logger().info(
+      "table '{}': pretrained vectors for {} of {} tokens ({:.1f}%) from {}{}{}", table.config().name, coverage.found,
+      vocabulary,
+      vocabulary > 0 ? 100.0 * static_cast<double>(coverage.found) / static_cast<double>(vocabulary) : 100.0, name,
+      coverage.missing_examples.empty() ? "" : "; missing, e.g.: ", fmt::join(coverage.missing_examples, ", "));
   return coverage;
 }
 

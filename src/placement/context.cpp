@@ -1,7 +1,7 @@
 #include <embedkit/context.hpp>
 
-#include "placement/context_impl.hpp"
 #include "backend/backends.hpp"
+#include "placement/context_impl.hpp"
 
 namespace embedkit {
 

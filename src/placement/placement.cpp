@@ -63,8 +63,7 @@ PlacementPolicy effective_policy(PlacementPolicy configured, bool* from_environm
   if (text == "auto") return PlacementPolicy::automatic;
   if (text == "cpu") return PlacementPolicy::cpu;
   if (text == "cuda") return PlacementPolicy::cuda;
-  throw Error(Status::invalid_argument,
-              fmt::format("EMBEDKIT_DEVICE must be 'auto', 'cpu' or 'cuda', got '{}'", text));
+  throw Error(Status::invalid_argument, fmt::format("EMBEDKIT_DEVICE must be 'auto', 'cpu' or 'cuda', got '{}'", text));
 }
 
 PlacementDecision decide_placement(const PlacementInputs& inputs) {
@@ -78,12 +77,13 @@ PlacementDecision decide_placement(const PlacementInputs& inputs) {
                                     source, why, remedy));
   };
   if (!inputs.device) {
-    const PlacementReason code = inputs.built_with_cuda ? PlacementReason::no_cuda_device : PlacementReason::cuda_not_built;
-    const std::string why = inputs.built_with_cuda
-                                ? (inputs.no_device_reason.empty() ? std::string("no CUDA device is present")
-                                                                   : fmt::format("no usable CUDA device ({})",
-                                                                                 inputs.no_device_reason))
-                                : std::string("this embedkit was built without CUDA");
+    const PlacementReason code =
+        inputs.built_with_cuda ? PlacementReason::no_cuda_device : PlacementReason::cuda_not_built;
+    const std::string why =
+        inputs.built_with_cuda
+            ? (inputs.no_device_reason.empty() ? std::string("no CUDA device is present")
+                                               : fmt::format("no usable CUDA device ({})", inputs.no_device_reason))
+            : std::string("this embedkit was built without CUDA");
     if (forced) {
       refuse(Status::unsupported, why,
              inputs.built_with_cuda ? "use placement 'auto' or 'cpu'"
@@ -97,9 +97,10 @@ PlacementDecision decide_placement(const PlacementInputs& inputs) {
     return decision(PlacementReason::optimizer_has_no_cuda_kernel, why, inputs);
   }
   if (!inputs.device->kernels_verified) {
-    const std::string why = fmt::format("{} is usable, but embedkit's CUDA table kernels have not been verified on a "
-                                        "GPU yet (set EMBEDKIT_CUDA_TABLES=1 to use them)",
-                                        inputs.device->name);
+    const std::string why = fmt::format(
+        "{} is usable, but embedkit's CUDA table kernels have not been verified on a "
+        "GPU yet (set EMBEDKIT_CUDA_TABLES=1 to use them)",
+        inputs.device->name);
     if (forced) refuse(Status::unsupported, why, "use placement 'auto' or 'cpu'");
     return decision(PlacementReason::cuda_kernels_unverified, why, inputs);
   }
@@ -122,8 +123,8 @@ PlacementDecision decide_placement(const PlacementInputs& inputs) {
     }
   }
   const bool fits = inputs.bytes.total() <= usable;
-  const std::string why = fmt::format("{}, {} usable {} ({})", needs_text(inputs), inputs.device->name,
-                                      short_bytes(usable), usable_text);
+  const std::string why =
+      fmt::format("{}, {} usable {} ({})", needs_text(inputs), inputs.device->name, short_bytes(usable), usable_text);
   if (!fits && forced) {
     refuse(Status::out_of_memory, "it does not fit: " + why,
            "raise gpu_memory_limit, lower max_batch_lookups, free device memory, or use placement 'auto' or 'cpu'");

@@ -6,8 +6,6 @@
 
 #include "backend/backend.hpp"
 
-#include <string>
-
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -16,7 +14,7 @@ namespace embedkit::detail {
 
 /// What the decision needs to know of a device.
 struct DeviceFacts {
-  std::string name;             // "cuda:0", "sim:0"
+  std::string name;               // "cuda:0", "sim:0"
   bool kernels_verified = false;  // its table kernels may be trusted (BackendCapabilities)
 };
 
@@ -29,13 +27,13 @@ struct PlacementInputs {
   std::string optimizer_name;
   bool optimizer_has_cuda_kernel = true;
   bool built_with_cuda = false;
-  std::optional<DeviceFacts> device;  // the context's device; none when there is none
-  std::string no_device_reason;     // the runtime's words when there is none
-  MemoryInfo device_memory;         // read from `device`
+  std::optional<DeviceFacts> device;      // the context's device; none when there is none
+  std::string no_device_reason;           // the runtime's words when there is none
+  MemoryInfo device_memory;               // read from `device`
   std::optional<std::uint64_t> limit;     // gpu_memory_limit
   std::optional<std::uint64_t> headroom;  // gpu_memory_headroom; default 10% of the device's total
-  std::uint64_t ledger = 0;    // bytes earlier tables of the context need there (the budget's share)
-  std::uint64_t promised = 0;  // of those, workspace not allocated now, so not yet out of `free`
+  std::uint64_t ledger = 0;               // bytes earlier tables of the context need there (the budget's share)
+  std::uint64_t promised = 0;             // of those, workspace not allocated now, so not yet out of `free`
 };
 
 /// Decides where the table goes. Under policy `cuda`, a device this build or machine cannot give,

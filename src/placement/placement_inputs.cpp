@@ -10,9 +10,8 @@ namespace embedkit::detail {
 
 ByteBreakdown table_bytes(const TableConfig& config) {
   std::uint64_t weights = 0;
-  const bool overflow =
-      __builtin_mul_overflow(static_cast<std::uint64_t>(config.input_dim),
-                             static_cast<std::uint64_t>(config.output_dim) * sizeof(float), &weights);
+  const bool overflow = __builtin_mul_overflow(static_cast<std::uint64_t>(config.input_dim),
+                                               static_cast<std::uint64_t>(config.output_dim) * sizeof(float), &weights);
   if (overflow) {
     throw Error(Status::out_of_memory,
                 fmt::format("table '{}' of {} x {} float32 weights needs more bytes than memory can address",

@@ -4,11 +4,11 @@
 #include <embedkit/summary.hpp>
 
 #include "config/config_json.hpp"
-#include "placement/placement_inputs.hpp"
 #include "config/json_document.hpp"
 #include "config/json_fields.hpp"
-#include "placement/plan_request_json.hpp"
 #include "core/step_limit.hpp"
+#include "placement/placement_inputs.hpp"
+#include "placement/plan_request_json.hpp"
 
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
@@ -112,7 +112,8 @@ std::string plan_report(const PlanRequest& request, const PlacementDecision& dec
   line("workspace", format_bytes(bytes.workspace));
   line("total", format_bytes(bytes.total()));
   if (decision.device_free_bytes) line("device free", format_bytes(*decision.device_free_bytes));
-  if (decision.device_usable_bytes) line("device usable", format_bytes(*decision.device_usable_bytes) + " (after headroom)");
+  if (decision.device_usable_bytes)
+    line("device usable", format_bytes(*decision.device_usable_bytes) + " (after headroom)");
   text.append(fmt::format("placement: {} ({})\n  {}\n", decision.device_name(), to_string(decision.reason_code),
                           decision.reason));
   return text;

@@ -5,8 +5,8 @@
 #include <fmt/format.h>
 
 #include <array>
-#include <utility>
 #include <string>
+#include <utility>
 
 namespace embedkit {
 namespace {
@@ -57,10 +57,10 @@ std::string Summary::to_string() const {
   const auto line = [&text](std::string_view label, const std::string& value) {
     text += fmt::format("  {:<16}{}\n", label, value);
   };
-  line("rows x dim", fmt::format("{} x {} ({} parameters, {})", with_thousands(static_cast<std::uint64_t>(rows)),
-                                 with_thousands(static_cast<std::uint64_t>(dim)),
-                                 with_thousands(static_cast<std::uint64_t>(parameters)),
-                                 trainable ? "trainable" : "not trainable"));
+  line("rows x dim",
+       fmt::format("{} x {} ({} parameters, {})", with_thousands(static_cast<std::uint64_t>(rows)),
+                   with_thousands(static_cast<std::uint64_t>(dim)),
+                   with_thousands(static_cast<std::uint64_t>(parameters)), trainable ? "trainable" : "not trainable"));
   line("weights", format_bytes(bytes.weights));
   line("optimizer state", format_bytes(bytes.optimizer_state));
   line("workspace", format_bytes(bytes.workspace));
@@ -72,9 +72,10 @@ std::string Summary::to_string() const {
   }
   if (batch_entries && padding_entries) {
     const std::int64_t effective = *batch_entries - *padding_entries;
-    const double share = *batch_entries > 0 ? 100.0 * static_cast<double>(effective) / static_cast<double>(*batch_entries) : 100.0;
-    line("padding", fmt::format("{} of {} ids are 0 (masked by mask_zero): {} effective ({:.1f}%)",
-                                *padding_entries, *batch_entries, effective, share));
+    const double share =
+        *batch_entries > 0 ? 100.0 * static_cast<double>(effective) / static_cast<double>(*batch_entries) : 100.0;
+    line("padding", fmt::format("{} of {} ids are 0 (masked by mask_zero): {} effective ({:.1f}%)", *padding_entries,
+                                *batch_entries, effective, share));
   }
   return text;
 }

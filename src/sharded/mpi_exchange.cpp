@@ -66,8 +66,9 @@ MpiExchange::MpiExchange(MPI_Comm parent) {
   MPI_Initialized(&initialized);
   MPI_Finalized(&finalized);
   if (initialized == 0 || finalized != 0) {
-    throw Error(Status::invalid_argument, "a sharded table needs MPI: call MPI_Init before creating it and "
-                                          "MPI_Finalize only after destroying it");
+    throw Error(Status::invalid_argument,
+                "a sharded table needs MPI: call MPI_Init before creating it and "
+                "MPI_Finalize only after destroying it");
   }
   MPI_Comm_dup(parent, &comm_);
   MPI_Comm_rank(comm_, &rank_);

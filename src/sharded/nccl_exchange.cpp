@@ -15,8 +15,8 @@ void nccl_try(ncclResult_t result, const char* call) {
 
 void cuda_try(cudaError_t result, const char* call) {
   if (result != cudaSuccess) {
-    throw Error(Status::internal, fmt::format("{} failed: {}: {}", call, cudaGetErrorName(result),
-                                              cudaGetErrorString(result)));
+    throw Error(Status::internal,
+                fmt::format("{} failed: {}: {}", call, cudaGetErrorName(result), cudaGetErrorString(result)));
   }
 }
 

@@ -1,8 +1,8 @@
 #include "sharded/row_layout.hpp"
 
-#include "core/expects.hpp"
-
 #include <embedkit/status.hpp>
+
+#include "core/expects.hpp"
 
 #include <fmt/format.h>
 

@@ -3,21 +3,20 @@
 #include <embedkit/sharded_table.hpp>
 #include <embedkit/status.hpp>
 
-#include "io/checkpoint_names.hpp"
 #include "config/config_json.hpp"
-#include "io/files.hpp"
 #include "config/json_document.hpp"
 #include "config/json_fields.hpp"
+#include "config/optimizer_state.hpp"
 #include "core/log.hpp"
 #include "core/step_limit.hpp"
-#include "config/optimizer_state.hpp"
-#include "table/table_access.hpp"
+#include "io/checkpoint_names.hpp"
+#include "io/files.hpp"
 #include "sharded/sharded_impl.hpp"
-
-#include <fmt/format.h>
-#include <nlohmann/json.hpp>
+#include "table/table_access.hpp"
 
 #include <dirent.h>
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
 
 #include <cerrno>
 #include <cstdio>
@@ -110,7 +109,8 @@ ShardedManifest read_manifest(const std::string& directory) {
                                             r, to_string(manifest.split), manifest.config.input_dim, manifest.world));
       }
       const std::string name = shard.at("directory").get<std::string>();
-      if (name != shard_directory(r, manifest.world)) bad_manifest(directory, fmt::format("unexpected shard directory '{}'", name));
+      if (name != shard_directory(r, manifest.world))
+        bad_manifest(directory, fmt::format("unexpected shard directory '{}'", name));
       manifest.shard_directories.push_back(name);
     }
   } catch (const nlohmann::json::exception& e) {
@@ -137,7 +137,8 @@ EmbeddingTable resharded(const std::string& directory, const ShardedManifest& ma
   for (const auto& [owner, locals] : wanted) {
     const std::string path = join(directory, manifest.shard_directories[static_cast<std::size_t>(owner)]);
     const EmbeddingTable source = EmbeddingTable::load(path, context);  // checksums checked
-    if (source.step() != manifest.step || source.input_dim() != saved.shard(owner).count || source.output_dim() != dim) {
+    if (source.step() != manifest.step || source.input_dim() != saved.shard(owner).count ||
+        source.output_dim() != dim) {
       throw Error(Status::io_error,
                   fmt::format("{}: holds step {} and {} rows, but {} says step {} and {} rows: shards of different "
                               "saves (a save that did not finish?)",

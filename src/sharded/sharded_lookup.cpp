@@ -6,9 +6,9 @@
 #include "backend/backends.hpp"
 #include "core/ids.hpp"
 #include "core/shape.hpp"
+#include "sharded/sharded_impl.hpp"
 #include "table/table_access.hpp"
 #include "table/table_impl.hpp"
-#include "sharded/sharded_impl.hpp"
 
 #include <fmt/format.h>
 
@@ -141,9 +141,9 @@ void ShardedEmbeddingTable::lookup_pooled(const IndexTensor& indices, std::span<
     if (at >= 0) padding_slot = {true, at};
   }
   detail::host_ops().pooled({rows.data(), fetched, dim},
-                            detail::PooledBatch<std::int64_t>{slots.data(), offsets.data(), bags,
-                                                              per_sample_weights.empty() ? nullptr : per_sample_weights.data(),
-                                                              mode, padding_slot},
+                            detail::PooledBatch<std::int64_t>{
+                                slots.data(), offsets.data(), bags,
+                                per_sample_weights.empty() ? nullptr : per_sample_weights.data(), mode, padding_slot},
                             out.data());
   detail::record_zero_filled(impl, zero_filled);
 }

@@ -6,9 +6,9 @@
 #include "config/initializer_resolve.hpp"
 #include "core/expects.hpp"
 #include "core/log.hpp"
+#include "sharded/sharded_impl.hpp"
 #include "table/table_access.hpp"
 #include "table/table_impl.hpp"
-#include "sharded/sharded_impl.hpp"
 
 #include <fmt/format.h>
 #include <xxhash.h>
@@ -61,7 +61,8 @@ TableConfig shard_config(const TableConfig& config, const RowLayout& layout, int
                                 ? std::numeric_limits<std::int64_t>::max()
                                 : config.max_batch_lookups * layout.world();
   shard.padding_idx.reset();
-  if (config.padding_idx && layout.owner(*config.padding_idx) == rank) shard.padding_idx = layout.local(*config.padding_idx);
+  if (config.padding_idx && layout.owner(*config.padding_idx) == rank)
+    shard.padding_idx = layout.local(*config.padding_idx);
   return shard;
 }
 
@@ -98,9 +99,8 @@ ShardedEmbeddingTable::ShardedEmbeddingTable(TableConfig config, RowSplit split,
 
 ShardedEmbeddingTable ShardedEmbeddingTable::from_json(std::string_view config_json, std::string_view split,
                                                        MpiComm comm, Context& context) {
-  return ShardedEmbeddingTable(
-      [&] { return std::pair(TableConfig::from_json(config_json), parse_row_split(split)); }, initial_shard, comm,
-      context);
+  return ShardedEmbeddingTable([&] { return std::pair(TableConfig::from_json(config_json), parse_row_split(split)); },
+                               initial_shard, comm, context);
 }
 
 ShardedEmbeddingTable::ShardedEmbeddingTable(const ConfigSource& source, const ShardSource& make_shard, MpiComm comm,
@@ -113,19 +113,19 @@ ShardedEmbeddingTable::ShardedEmbeddingTable(const ConfigSource& source, const S
   TableConfig config;
   RowSplit split = RowSplit::contiguous;
   const bool lacks_seed = exchange.agree([&]() -> std::int64_t {
-                            std::tie(config, split) = source();
-                            config.validate();
-                            EMBEDKIT_EXPECTS(config.optimizer.kind != OptimizerKind::custom, Status::unsupported,
-                                             "sharded table '{}': a custom (callback) optimizer cannot be "
-                                             "sharded; use a built-in one",
-                                             config.name);
-                            EMBEDKIT_EXPECTS(config.output_dim <= INT_MAX, Status::unsupported,
-                                             "sharded table '{}': output_dim {} is more floats than one MPI "
-                                             "row type holds ({})",
-                                             config.name, config.output_dim, INT_MAX);
-                            impl.layout.emplace(config.input_dim, exchange.size(), split);
-                            return config.seed ? 0 : 1;
-                          }) != 0;
+    std::tie(config, split) = source();
+    config.validate();
+    EMBEDKIT_EXPECTS(config.optimizer.kind != OptimizerKind::custom, Status::unsupported,
+                     "sharded table '{}': a custom (callback) optimizer cannot be "
+                     "sharded; use a built-in one",
+                     config.name);
+    EMBEDKIT_EXPECTS(config.output_dim <= INT_MAX, Status::unsupported,
+                     "sharded table '{}': output_dim {} is more floats than one MPI "
+                     "row type holds ({})",
+                     config.name, config.output_dim, INT_MAX);
+    impl.layout.emplace(config.input_dim, exchange.size(), split);
+    return config.seed ? 0 : 1;
+  }) != 0;
   // Rank 0's seed (drawn when it has none) for the ranks without one; a rank with its own keeps it,
   // and the config check below says so when it differs.
   if (lacks_seed) {
@@ -199,7 +199,8 @@ Array<float> ShardedEmbeddingTable::get_weights() const {
     return 0;
   });
   std::vector<int> counts(static_cast<std::size_t>(exchange.size()));
-  for (int r = 0; r < exchange.size(); ++r) counts[static_cast<std::size_t>(r)] = static_cast<int>(impl.layout->shard(r).count);
+  for (int r = 0; r < exchange.size(); ++r)
+    counts[static_cast<std::size_t>(r)] = static_cast<int>(impl.layout->shard(r).count);
   const std::vector<float> gathered = exchange.gather_rows(local, counts);
   const auto dim = static_cast<std::size_t>(impl.config.output_dim);
   Array<float> out;

@@ -8,10 +8,10 @@
 
 #include "core/ids.hpp"
 #include "core/shape.hpp"
+#include "sharded/sharded_impl.hpp"
 #include "table/pooled_entry_gradients.hpp"
 #include "table/table_access.hpp"
 #include "table/table_impl.hpp"
-#include "sharded/sharded_impl.hpp"
 
 #include <fmt/format.h>
 
@@ -52,7 +52,8 @@ OutgoingRows group_by_owner(const Impl& impl, const IndexTensor& indices, std::s
       if (!sent(id)) continue;
       const std::size_t slot = next[static_cast<std::size_t>(layout.owner(id))]++;
       out.ids[slot] = layout.local(id);
-      std::memcpy(out.rows.data() + slot * dim, grad_out.data() + static_cast<std::size_t>(p) * dim, dim * sizeof(float));
+      std::memcpy(out.rows.data() + slot * dim, grad_out.data() + static_cast<std::size_t>(p) * dim,
+                  dim * sizeof(float));
     }
     return out;
   });
@@ -118,11 +119,11 @@ void ShardedEmbeddingTable::train_step_pooled(const IndexTensor& indices, std::s
   detail::check_exchange_size(exchange, exchange.agree([&] {
     bags = detail::check_pooled_arguments(indices, offsets, mode, per_sample_weights);
     detail::expect_floats("grad_bags", grad_bags.size(), bags, dim, "bags");
-    const detail::NamedBytes inputs[] = {
-        {"indices", indices.data(), detail::index_bytes(indices)},
-        {"offsets", offsets.data(), offsets.size_bytes()},
-        {"per_sample_weights", per_sample_weights.data(), per_sample_weights.size_bytes()},
-        {"grad_bags", grad_bags.data(), grad_bags.size_bytes()}};
+    const detail::NamedBytes inputs[] = {{"indices", indices.data(), detail::index_bytes(indices)},
+                                         {"offsets", offsets.data(), offsets.size_bytes()},
+                                         {"per_sample_weights", per_sample_weights.data(),
+                                          per_sample_weights.size_bytes()},
+                                         {"grad_bags", grad_bags.data(), grad_bags.size_bytes()}};
     check_inputs_apart_from_shard(impl, inputs);
     zero_filled = detail::check_sharded_ids(impl, indices);
     if (detail::picks_entry(mode)) {

@@ -35,9 +35,9 @@ std::vector<float> pooled_entry_gradients(const Index* ids, std::int64_t count, 
   for (std::int64_t p = 0; p < count; ++p) compact_ids[p] = slot(static_cast<std::int64_t>(ids[p]));
   const Padding padding_slot{padding.enabled && slot(padding.id) != outside, padding.enabled ? slot(padding.id) : 0};
   std::vector<std::int64_t> argmax(static_cast<std::size_t>(bags * dim));
-  host_ops().pooled_argmax({read.rows.data(), outside, dim},
-                           PooledBatch<std::int64_t>{compact_ids.data(), offsets.data(), bags, nullptr, mode, padding_slot},
-                           argmax.data());
+  host_ops().pooled_argmax(
+      {read.rows.data(), outside, dim},
+      PooledBatch<std::int64_t>{compact_ids.data(), offsets.data(), bags, nullptr, mode, padding_slot}, argmax.data());
   for (std::int64_t b = 0; b < bags; ++b) {
     for (std::int64_t c = 0; c < dim; ++c) {
       if (argmax[b * dim + c] >= 0) rows[argmax[b * dim + c] * dim + c] = grad_bags[b * dim + c];
@@ -48,11 +48,9 @@ std::vector<float> pooled_entry_gradients(const Index* ids, std::int64_t count, 
 
 template std::vector<float> pooled_entry_gradients(const std::int32_t*, std::int64_t, std::span<const std::int64_t>,
                                                    std::int64_t, PoolingMode, std::span<const float>,
-                                                   std::span<const float>, std::int64_t, Padding,
-                                                   const CompactRows&);
+                                                   std::span<const float>, std::int64_t, Padding, const CompactRows&);
 template std::vector<float> pooled_entry_gradients(const std::int64_t*, std::int64_t, std::span<const std::int64_t>,
                                                    std::int64_t, PoolingMode, std::span<const float>,
-                                                   std::span<const float>, std::int64_t, Padding,
-                                                   const CompactRows&);
+                                                   std::span<const float>, std::int64_t, Padding, const CompactRows&);
 
 }  // namespace embedkit::detail

@@ -1,15 +1,14 @@
+#include <embedkit/detail/id_range.hpp>
 #include <embedkit/status.hpp>
 #include <embedkit/table.hpp>
 
 #include "backend/backends.hpp"
-
-#include <embedkit/detail/id_range.hpp>
-#include "placement/placement_inputs.hpp"
+#include "backend/staging.hpp"
 #include "config/initializer_resolve.hpp"
 #include "core/expects.hpp"
 #include "core/log.hpp"
 #include "core/shape.hpp"
-#include "backend/staging.hpp"
+#include "placement/placement_inputs.hpp"
 #include "table/table_access.hpp"
 #include "table/table_impl.hpp"
 
@@ -251,7 +250,8 @@ void EmbeddingTable::set_weights(std::span<const float> values, std::span<const 
                    "weights of shape {} must hold {} values, got {}", detail::format_shape(shape),
                    impl_->weight_count(), values.size());
   std::unique_lock lock(impl_->mutex);
-  if (detail::writes_weights_onto_themselves({"weights", values.data(), values.size_bytes()}, impl_->memory().front())) {
+  if (detail::writes_weights_onto_themselves({"weights", values.data(), values.size_bytes()},
+                                             impl_->memory().front())) {
     return;  // the table's own weights, e.g. through a view of them: nothing to change
   }
   impl_->backend->copy_from_host(impl_->weights.as<float>(), values.data(), values.size_bytes());

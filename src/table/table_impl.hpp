@@ -4,31 +4,29 @@
 #include <embedkit/config.hpp>
 #include <embedkit/context.hpp>
 #include <embedkit/placement.hpp>
+#include <embedkit/status.hpp>
 #include <embedkit/table.hpp>
 
-#include <embedkit/status.hpp>
-
 #include "backend/backends.hpp"
-#include "placement/context_impl.hpp"
+#include "config/optimizer_state.hpp"
 #include "core/expects.hpp"
 #include "core/host_memory.hpp"
 #include "core/ids.hpp"
-#include "config/optimizer_state.hpp"
 #include "core/log.hpp"
 #include "core/memory_overlap.hpp"
 #include "core/shape.hpp"
 #include "core/writer_priority_mutex.hpp"
+#include "placement/context_impl.hpp"
 
 #include <fmt/format.h>
 
+#include <atomic>
 #include <bit>
+#include <cstdint>
+#include <memory>
+#include <span>
 #include <string>
 #include <vector>
-
-#include <atomic>
-#include <memory>
-#include <cstdint>
-#include <span>
 
 namespace embedkit {
 namespace detail {
@@ -44,18 +42,18 @@ struct EmbeddingTable::Impl {
   TableConfig config;           // with the seed filled in
   PlacementDecision placement;  // decided at creation, updated by migrate()
   Context* context = nullptr;
-  detail::Backend* backend = nullptr;  // where the memory below lives
-  detail::DeviceBuffer weights;        // (input_dim, output_dim), row-major
-  std::vector<detail::SlotSpec> slot_specs;  // the optimizer's state, named as Keras names it
-  std::vector<detail::DeviceBuffer> slots;   // one buffer per spec
+  detail::Backend* backend = nullptr;                 // where the memory below lives
+  detail::DeviceBuffer weights;                       // (input_dim, output_dim), row-major
+  std::vector<detail::SlotSpec> slot_specs;           // the optimizer's state, named as Keras names it
+  std::vector<detail::DeviceBuffer> slots;            // one buffer per spec
   std::unique_ptr<detail::TableResources> resources;  // the backend's per-table state, freed first
-  void* cuda_stream = nullptr;       // the caller's stream for this table's CUDA work, if set
-  std::uint64_t ledger_bytes = 0;    // what this table needs in the context's device ledger...
-  std::uint64_t ledger_resident = 0;  // ...and of that, what it holds allocated
-  std::atomic<std::int64_t> step{0};  // written under the writer lock, read by anyone
+  void* cuda_stream = nullptr;                        // the caller's stream for this table's CUDA work, if set
+  std::uint64_t ledger_bytes = 0;                     // what this table needs in the context's device ledger...
+  std::uint64_t ledger_resident = 0;                  // ...and of that, what it holds allocated
+  std::atomic<std::int64_t> step{0};                  // written under the writer lock, read by anyone
   std::atomic<std::int64_t> out_of_range_count{0};
   std::atomic<std::int64_t> nonfinite_rows{0};  // gradient rows skipped as non-finite
-  bool frozen_step_logged = false;  // a step on a frozen table is logged once, under the writer lock
+  bool frozen_step_logged = false;              // a step on a frozen table is logged once, under the writer lock
   // The one lock of the threading model (table.hpp): every reading method holds it shared, every
   // writing method alone, so no read sees a half-written row or a half-applied step.
   mutable detail::WriterPriorityMutex mutex;
@@ -83,8 +81,8 @@ struct EmbeddingTable::Impl {
   std::vector<detail::NamedBytes> memory() const {
     std::vector<detail::NamedBytes> memory{{"the table's weights", weights.as<void>(), weights.bytes()}};
     for (std::size_t k = 0; k < slots.size(); ++k) {
-      memory.push_back({fmt::format("the table's optimizer state '{}'", slot_specs[k].name), slots[k].as<void>(),
-                        slots[k].bytes()});
+      memory.push_back(
+          {fmt::format("the table's optimizer state '{}'", slot_specs[k].name), slots[k].as<void>(), slots[k].bytes()});
     }
     return memory;
   }
@@ -93,9 +91,8 @@ struct EmbeddingTable::Impl {
 namespace detail {
 
 inline std::string out_of_range_message(const IndexTensor& indices, std::int64_t position, std::int64_t id,
-                                 std::int64_t input_dim) {
-  return fmt::format("indices{} = {} is not in [0, {})", format_position(indices.shape(), position),
-                     id, input_dim);
+                                        std::int64_t input_dim) {
+  return fmt::format("indices{} = {} is not in [0, {})", format_position(indices.shape(), position), id, input_dim);
 }
 
 /// Out-of-range ids a call read as zeros under zero_fill, recorded only once the call succeeds.

@@ -3,9 +3,9 @@
 #include <embedkit/table.hpp>
 
 #include "backend/backends.hpp"
-#include "placement/placement_inputs.hpp"
 #include "core/expects.hpp"
 #include "core/log.hpp"
+#include "placement/placement_inputs.hpp"
 #include "table/table_impl.hpp"
 
 #include <fmt/format.h>
@@ -33,8 +33,7 @@ detail::Backend& target_backend(Impl& impl, std::string_view device) {
 }
 
 // Copies `bytes` from one backend's memory to another's through the host.
-void copy_across(detail::Backend& from, const void* source, detail::Backend& to, void* destination,
-                 std::size_t bytes) {
+void copy_across(detail::Backend& from, const void* source, detail::Backend& to, void* destination, std::size_t bytes) {
   std::vector<unsigned char> host(bytes);
   from.copy_to_host(host.data(), source, bytes);
   to.copy_from_host(destination, host.data(), bytes);
@@ -64,7 +63,8 @@ void EmbeddingTable::migrate(std::string_view device) {
   detail::DeviceBuffer weights = target.allocate(impl.weights.bytes(), fmt::format("table '{}' weights", config.name));
   std::vector<detail::DeviceBuffer> slots;
   for (std::size_t k = 0; k < impl.slots.size(); ++k) {
-    slots.push_back(target.allocate(impl.slots[k].bytes(), fmt::format("table '{}' {}", config.name, impl.slot_specs[k].name)));
+    slots.push_back(
+        target.allocate(impl.slots[k].bytes(), fmt::format("table '{}' {}", config.name, impl.slot_specs[k].name)));
   }
   std::unique_ptr<detail::TableResources> resources = target.open_table();
   copy_across(*impl.backend, impl.weights.as<void>(), target, weights.as<void>(), weights.bytes());

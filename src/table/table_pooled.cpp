@@ -3,10 +3,10 @@
 #include <embedkit/status.hpp>
 #include <embedkit/table.hpp>
 
+#include "backend/staging.hpp"
 #include "core/expects.hpp"
 #include "core/offsets.hpp"
 #include "core/shape.hpp"
-#include "backend/staging.hpp"
 #include "table/table_impl.hpp"
 
 #include <fmt/format.h>
@@ -19,8 +19,8 @@ namespace detail {
 
 std::int64_t check_pooled_arguments(const IndexTensor& indices, std::span<const std::int64_t> offsets, PoolingMode mode,
                                     std::span<const float> per_sample_weights) {
-  EMBEDKIT_EXPECTS(indices.shape().size() == 1, Status::shape_mismatch, "pooled lookup indices must be 1-D, got shape {}",
-                   format_shape(indices.shape()));
+  EMBEDKIT_EXPECTS(indices.shape().size() == 1, Status::shape_mismatch,
+                   "pooled lookup indices must be 1-D, got shape {}", format_shape(indices.shape()));
   check_offsets(offsets, indices.size());
   EMBEDKIT_EXPECTS(per_sample_weights.empty() || !picks_entry(mode), Status::invalid_argument,
                    "per_sample_weights are not supported with pooling mode '{}'", to_string(mode));
@@ -39,9 +39,8 @@ Array<float> EmbeddingTable::lookup_pooled(const IndexTensor& indices, std::span
   return out;
 }
 
-void EmbeddingTable::lookup_pooled(const IndexTensor& indices, std::span<const std::int64_t> offsets,
-                                   PoolingMode mode, std::span<const float> per_sample_weights,
-                                   std::span<float> out) const {
+void EmbeddingTable::lookup_pooled(const IndexTensor& indices, std::span<const std::int64_t> offsets, PoolingMode mode,
+                                   std::span<const float> per_sample_weights, std::span<float> out) const {
   const TableConfig& config = impl_->config;
   const std::int64_t bags = detail::check_pooled_arguments(indices, offsets, mode, per_sample_weights);
   const bool weighted = !per_sample_weights.empty();
@@ -57,9 +56,10 @@ void EmbeddingTable::lookup_pooled(const IndexTensor& indices, std::span<const s
                               indices.size()};
   const auto* device_offsets =
       static_cast<const std::int64_t*>(staging.in(offsets.data(), offsets.size_bytes(), "pooled offsets"));
-  const auto* device_weights = weighted ? static_cast<const float*>(staging.in(
-                                              per_sample_weights.data(), per_sample_weights.size_bytes(), "per-sample weights"))
-                                        : nullptr;
+  const auto* device_weights =
+      weighted ? static_cast<const float*>(
+                     staging.in(per_sample_weights.data(), per_sample_weights.size_bytes(), "per-sample weights"))
+               : nullptr;
   float* device_out = static_cast<float*>(staging.out(out.data(), out.size_bytes(), "pooled output"));
   impl_->backend->pooled(impl_->view(), ids, device_offsets, bags, device_weights, mode, device_out, check.report());
   const detail::ZeroFilled filled = check.result();

@@ -31,9 +31,9 @@ Summary EmbeddingTable::summary(std::span<const std::int64_t> batch_shape) const
   Summary summary = this->summary();
   summary.output_shape.assign(batch_shape.begin(), batch_shape.end());
   summary.output_shape.push_back(output_dim());
-  summary.output_bytes = static_cast<std::uint64_t>(
-                             detail::checked_numel(summary.output_shape, "summary batch", sizeof(float))) *
-                         sizeof(float);
+  summary.output_bytes =
+      static_cast<std::uint64_t>(detail::checked_numel(summary.output_shape, "summary batch", sizeof(float))) *
+      sizeof(float);
   return summary;
 }
 

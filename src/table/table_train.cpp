@@ -1,18 +1,17 @@
 // Training: sparse gradients (sort, run-length encode, canonical reduction) and optimizer steps.
+#include <embedkit/detail/pooling_math.hpp>
 #include <embedkit/status.hpp>
 #include <embedkit/table.hpp>
 
 #include "backend/backends.hpp"
+#include "backend/staging.hpp"
 #include "config/optimizer_rules.hpp"
-
-#include <embedkit/detail/pooling_math.hpp>
 #include "core/expects.hpp"
 #include "core/ids.hpp"
 #include "core/log.hpp"
-#include "table/pooled_entry_gradients.hpp"
 #include "core/shape.hpp"
-#include "backend/staging.hpp"
 #include "core/step_limit.hpp"
+#include "table/pooled_entry_gradients.hpp"
 #include "table/table_impl.hpp"
 
 #include <fmt/format.h>
@@ -123,8 +122,8 @@ std::vector<Part> fold_lookup(Impl& impl, const Index* ids, std::int64_t count, 
   const std::int64_t dim = impl.config.output_dim, input_dim = impl.config.input_dim;
   for (int chunks = 1;; chunks *= 2) {
     *nonfinite = 0;
-    const std::vector<std::int64_t> bounds = chunks == 1 ? std::vector<std::int64_t>{0, input_dim}
-                                                         : chunk_bounds(ids, count, input_dim, chunks);
+    const std::vector<std::int64_t> bounds =
+        chunks == 1 ? std::vector<std::int64_t>{0, input_dim} : chunk_bounds(ids, count, input_dim, chunks);
     try {
       std::vector<Part> parts;
       if (bounds.size() == 2) {
@@ -179,7 +178,8 @@ std::vector<float> entry_gradients(Impl& impl, const Index* ids, std::int64_t co
     read.rows.resize(read.ids.size() * static_cast<std::size_t>(dim));
     for (std::size_t k = 0; k < read.ids.size(); ++k) {
       impl.backend->copy_to_host(read.rows.data() + static_cast<std::int64_t>(k) * dim,
-                                 impl.weights.as<float>() + read.ids[k] * dim, static_cast<std::size_t>(dim) * sizeof(float));
+                                 impl.weights.as<float>() + read.ids[k] * dim,
+                                 static_cast<std::size_t>(dim) * sizeof(float));
     }
   }
   return detail::pooled_entry_gradients(ids, count, offsets, bags, mode, per_sample_weights, grad_bags, dim,
@@ -204,10 +204,10 @@ decltype(auto) with_staged_pooled(Impl& impl, const IndexTensor& indices, std::s
                               indices.size()};
   const auto* device_offsets =
       static_cast<const std::int64_t*>(staging.in(offsets.data(), offsets.size_bytes(), "gradient offsets"));
-  const auto* device_weights =
-      per_sample_weights.empty()
-          ? nullptr
-          : static_cast<const float*>(staging.in(per_sample_weights.data(), per_sample_weights.size_bytes(), "weights"));
+  const auto* device_weights = per_sample_weights.empty()
+                                   ? nullptr
+                                   : static_cast<const float*>(staging.in(per_sample_weights.data(),
+                                                                          per_sample_weights.size_bytes(), "weights"));
   const auto* device_grad =
       static_cast<const float*>(staging.in(grad_bags.data(), grad_bags.size_bytes(), "bag gradient"));
   return body(StagedPooled{ids, device_offsets, device_weights, device_grad});
@@ -275,7 +275,8 @@ std::int64_t apply_custom(Impl& impl, const std::vector<Part>& parts, const deta
   }
   // Puts row `ids[u]` back from saved row `at`.
   const auto restore = [&](std::int64_t id, std::size_t at) {
-    std::copy_n(saved_weights.begin() + static_cast<std::ptrdiff_t>(at) * dim, dim, impl.weights.as<float>() + id * dim);
+    std::copy_n(saved_weights.begin() + static_cast<std::ptrdiff_t>(at) * dim, dim,
+                impl.weights.as<float>() + id * dim);
     if (state != nullptr) {
       std::copy_n(saved_state.begin() + static_cast<std::ptrdiff_t>(at) * width, width, state + id * width);
     }
@@ -398,9 +399,8 @@ bool frozen(Impl& impl) {
 bool fusable(const Impl& impl) {
   const TableConfig& config = impl.config;
   return config.trainable && config.optimizer.kind != OptimizerKind::custom &&
-         !detail::updates_every_row(config.optimizer) &&
-         config.nonfinite_gradients != NonFiniteGradients::error && impl.backend->fused_step() != nullptr &&
-         impl.backend->fused_step()->fuses(config.output_dim);
+         !detail::updates_every_row(config.optimizer) && config.nonfinite_gradients != NonFiniteGradients::error &&
+         impl.backend->fused_step() != nullptr && impl.backend->fused_step()->fuses(config.output_dim);
 }
 
 // Takes a fusable step by `run(skip_nonfinite, report)` (a fused backend call returning the rows
@@ -475,7 +475,8 @@ std::vector<Part> pooled_parts(Impl& impl, const IndexTensor& indices, std::span
                                std::int64_t bags, PoolingMode mode, std::span<const float> per_sample_weights,
                                std::span<const float> grad_bags, std::int64_t* nonfinite, detail::ZeroFilled* filled) {
   detail::IdsCheck check(impl, indices);
-  std::vector<Part> parts = fold_pooled(impl, indices, offsets, bags, mode, per_sample_weights, grad_bags, nonfinite, check);
+  std::vector<Part> parts =
+      fold_pooled(impl, indices, offsets, bags, mode, per_sample_weights, grad_bags, nonfinite, check);
   *filled = check.result();
   return parts;
 }
@@ -487,8 +488,8 @@ void check_sparse_grad(const TableConfig& config, const SparseGrad& grad) {
   detail::expect_floats("sparse gradient rows", grad.rows.size(), unique, grad.dim, "unique ids");
   for (std::int64_t u = 0; u < unique; ++u) {
     const std::int64_t id = grad.unique_ids[u];
-    EMBEDKIT_EXPECTS(id >= 0 && id < config.input_dim, Status::out_of_range, "unique_ids[{}] = {} is not in [0, {})",
-                     u, id, config.input_dim);
+    EMBEDKIT_EXPECTS(id >= 0 && id < config.input_dim, Status::out_of_range, "unique_ids[{}] = {} is not in [0, {})", u,
+                     id, config.input_dim);
     EMBEDKIT_EXPECTS(u == 0 || id > grad.unique_ids[u - 1], Status::invalid_argument,
                      "unique_ids[{}] = {} does not exceed unique_ids[{}] = {}; ids must be strictly increasing", u, id,
                      u - 1, grad.unique_ids[u - 1]);
@@ -514,8 +515,8 @@ SparseGrad EmbeddingTable::sparse_grad_pooled(const IndexTensor& indices, std::s
   const std::int64_t bags = check_pooled_grad(*impl_, indices, offsets, mode, per_sample_weights, grad_bags);
   std::int64_t nonfinite = 0;
   detail::ZeroFilled filled;
-  SparseGrad grad = concatenate(
-      *impl_, pooled_parts(*impl_, indices, offsets, bags, mode, per_sample_weights, grad_bags, &nonfinite, &filled));
+  SparseGrad grad = concatenate(*impl_, pooled_parts(*impl_, indices, offsets, bags, mode, per_sample_weights,
+                                                     grad_bags, &nonfinite, &filled));
   detail::record_zero_filled(*impl_, filled);
   return grad;
 }
@@ -549,15 +550,17 @@ void EmbeddingTable::train_step(const IndexTensor& indices, std::span<const floa
   detail::check_inputs_apart_from_table(impl, inputs);
   check_lookup_grad(impl, indices, grad_out);
   detail::ZeroFilled filled;
-  const bool fused = fusable(impl) && detail::with_ids(indices, [&](const auto* ids) {
-    return take_fused_step(impl, indices, &filled, [&](bool skip_nonfinite, detail::IdCheck* report) {
-      return with_staged_lookup(impl, ids, indices.size(), grad_out.data(), indices.type(),
-                                [&](const detail::DeviceIds& device_ids, const float* device_grad) {
-                                  return impl.backend->fused_step()->fold_and_apply(impl.view(), device_ids, device_grad,
-                                                                      step_plan(impl), skip_nonfinite, report);
-                                });
-    });
-  });
+  const bool fused =
+      fusable(impl) && detail::with_ids(indices, [&](const auto* ids) {
+        return take_fused_step(impl, indices, &filled, [&](bool skip_nonfinite, detail::IdCheck* report) {
+          return with_staged_lookup(impl, ids, indices.size(), grad_out.data(), indices.type(),
+                                    [&](const detail::DeviceIds& device_ids, const float* device_grad) {
+                                      return impl.backend->fused_step()->fold_and_apply(impl.view(), device_ids,
+                                                                                        device_grad, step_plan(impl),
+                                                                                        skip_nonfinite, report);
+                                    });
+        });
+      });
   if (!fused) {
     std::int64_t nonfinite = 0;
     const std::vector<Part> parts = lookup_parts(impl, indices, grad_out, &nonfinite, &filled);
@@ -573,18 +576,20 @@ void EmbeddingTable::train_step_pooled(const IndexTensor& indices, std::span<con
   Impl& impl = *impl_;
   const detail::NamedBytes inputs[] = {{"indices", indices.data(), detail::index_bytes(indices)},
                                        {"offsets", offsets.data(), offsets.size_bytes()},
-                                       {"per_sample_weights", per_sample_weights.data(), per_sample_weights.size_bytes()},
+                                       {"per_sample_weights", per_sample_weights.data(),
+                                        per_sample_weights.size_bytes()},
                                        {"grad_bags", grad_bags.data(), grad_bags.size_bytes()}};
   detail::check_inputs_apart_from_table(impl, inputs);
   const std::int64_t bags = check_pooled_grad(impl, indices, offsets, mode, per_sample_weights, grad_bags);
   detail::ZeroFilled filled;
-  const bool fused = fusable(impl) && take_fused_step(impl, indices, &filled, [&](bool skip_nonfinite,
-                                                                                  detail::IdCheck* report) {
-    return with_staged_pooled(impl, indices, offsets, per_sample_weights, grad_bags, [&](const StagedPooled& in) {
-      return impl.backend->fused_step()->fold_pooled_and_apply(impl.view(), in.ids, in.offsets, bags, in.sample_weights, mode,
-                                                 in.grad_bags, step_plan(impl), skip_nonfinite, report);
-    });
-  });
+  const bool fused =
+      fusable(impl) && take_fused_step(impl, indices, &filled, [&](bool skip_nonfinite, detail::IdCheck* report) {
+        return with_staged_pooled(impl, indices, offsets, per_sample_weights, grad_bags, [&](const StagedPooled& in) {
+          return impl.backend->fused_step()->fold_pooled_and_apply(impl.view(), in.ids, in.offsets, bags,
+                                                                   in.sample_weights, mode, in.grad_bags,
+                                                                   step_plan(impl), skip_nonfinite, report);
+        });
+      });
   if (!fused) {
     std::int64_t nonfinite = 0;
     const std::vector<Part> parts =
@@ -618,7 +623,8 @@ Array<float> EmbeddingTable::optimizer_state(std::string_view name) const {
     const detail::SlotSpec& spec = impl_->slot_specs[k];
     if (spec.name != name) continue;
     Array<float> state;
-    state.shape = spec.per_row ? std::vector<std::int64_t>{input_dim()} : std::vector<std::int64_t>{input_dim(), spec.width};
+    state.shape =
+        spec.per_row ? std::vector<std::int64_t>{input_dim()} : std::vector<std::int64_t>{input_dim(), spec.width};
     state.values.resize(static_cast<std::size_t>(input_dim() * spec.width));
     std::shared_lock lock(impl_->mutex);
     impl_->backend->copy_to_host(state.values.data(), impl_->slots[k].as<void>(), state.values.size() * sizeof(float));

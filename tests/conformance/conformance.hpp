@@ -86,7 +86,8 @@ inline ::testing::AssertionResult same_bits(const std::vector<float>& got, const
 
 inline ::testing::AssertionResult same_bits(const SparseGrad& got, const SparseGrad& expected) {
   if (got.unique_ids != expected.unique_ids) return ::testing::AssertionFailure() << "different unique ids";
-  if (got.dim != expected.dim) return ::testing::AssertionFailure() << "dim " << got.dim << ", expected " << expected.dim;
+  if (got.dim != expected.dim)
+    return ::testing::AssertionFailure() << "dim " << got.dim << ", expected " << expected.dim;
   return same_bits(got.rows, expected.rows);
 }
 
@@ -132,12 +133,14 @@ struct TableState {
 
 inline TableState state_of(const EmbeddingTable& table) {
   TableState state{table.get_weights().values, {}, table.step()};
-  for (const std::string& name : table.optimizer_state_names()) state.slots.push_back(table.optimizer_state(name).values);
+  for (const std::string& name : table.optimizer_state_names())
+    state.slots.push_back(table.optimizer_state(name).values);
   return state;
 }
 
 inline ::testing::AssertionResult same_bits(const TableState& got, const TableState& expected) {
-  if (got.step != expected.step) return ::testing::AssertionFailure() << "step " << got.step << ", expected " << expected.step;
+  if (got.step != expected.step)
+    return ::testing::AssertionFailure() << "step " << got.step << ", expected " << expected.step;
   if (auto weights = same_bits(got.weights, expected.weights); !weights) return weights << " (weights)";
   if (got.slots.size() != expected.slots.size()) return ::testing::AssertionFailure() << "different state arrays";
   for (std::size_t s = 0; s < got.slots.size(); ++s) {

@@ -75,7 +75,8 @@ TEST_P(FusedStepConformance, TrainStepPooledEveryMode) {
         for (std::uint64_t step = 0; step < 2; ++step) {
           const auto offsets = random_offsets(60, 30, step + 90);
           const auto ids = random_ids<std::int64_t>(static_cast<std::size_t>(offsets.back()), step + 91);
-          const auto w = mode == PoolingMode::max ? std::vector<float>{} : random_values(ids.size(), step + 92, 0.5f, 2.0f);
+          const auto w =
+              mode == PoolingMode::max ? std::vector<float>{} : random_values(ids.size(), step + 92, 0.5f, 2.0f);
           const auto grad_bags = random_values(60 * static_cast<std::size_t>(dim), step + 93);
           const SparseGrad folded = reference::sparse_grad_pooled(matrix_of(table), ids, offsets, mode, w, grad_bags);
           table.train_step_pooled(IndexTensor(ids), offsets, mode, w, grad_bags);

@@ -18,8 +18,8 @@ int main(void) {
   float o[6] = {0};
   int64_t o_shape[2] = {3, 2};
   DLTensor out = {o, {kDLCPU, 0}, 2, {kDLFloat, 32, 1}, o_shape, NULL, 0};
-  int ok = ek_set_weights(table, &weights) == EK_OK && ek_lookup(table, &indices, &out) == EK_OK &&
-           o[0] == 3 && o[2] == 2 && o[4] == 0;
+  int ok = ek_set_weights(table, &weights) == EK_OK && ek_lookup(table, &indices, &out) == EK_OK && o[0] == 3 &&
+           o[2] == 2 && o[4] == 0;
   printf("consumer_c: embedkit %s lookup %s\n", ek_version(), ok ? "ok" : "WRONG");
   ek_table_destroy(table);
   return ok ? 0 : 1;

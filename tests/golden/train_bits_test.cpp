@@ -171,7 +171,8 @@ void train(EmbeddingTable& table, std::uint64_t seed) {
       case 1: {
         const std::int64_t bags = 9;
         std::vector<std::int64_t> offsets{0};
-        for (std::int64_t b = 0; b < bags; ++b) offsets.push_back(offsets.back() + static_cast<std::int64_t>(bits() % 6));
+        for (std::int64_t b = 0; b < bags; ++b)
+          offsets.push_back(offsets.back() + static_cast<std::int64_t>(bits() % 6));
         const auto ids = draw_ids(offsets.back());
         const auto mode = modes[(step / 3) % 4];
         const auto weights = mode != PoolingMode::max && step % 2 == 1 ? draw_floats(ids.size()) : std::vector<float>{};

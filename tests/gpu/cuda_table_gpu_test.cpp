@@ -240,7 +240,8 @@ TEST(CudaTablePlacement, DeviceBoundsCheckMatchesTheCpuAtEveryEntryPoint) {
   const std::vector<float> grad(ids.size() * 16, 0.5f), grad_bags(100 * 16, 0.25f);
   const IndexTensor batch(ids.data(), {100, 64});
   for (const auto bounds : {embedkit::BoundsCheck::error, embedkit::BoundsCheck::zero_fill}) {
-    TableConfig on_gpu = config_for(16, OptimizerKind::adagrad, true), on_cpu = config_for(16, OptimizerKind::adagrad, false);
+    TableConfig on_gpu = config_for(16, OptimizerKind::adagrad, true),
+                on_cpu = config_for(16, OptimizerKind::adagrad, false);
     on_gpu.bounds_check = on_cpu.bounds_check = bounds;
     EmbeddingTable gpu(on_gpu, *context), cpu(on_cpu);
     const std::vector<std::function<std::vector<float>(EmbeddingTable&)>> calls = {

@@ -3,15 +3,15 @@
 // written. Item 12: id -1 is an id like any other (flagged, or a row of zeros under zero_fill),
 // never padding, in pooled and plain calls, train steps and kernels. Item 9 (sqrtn): a per-sample
 // weight whose square overflows float32.
-#include <gtest/gtest.h>
-
 #include <embedkit/c_api.h>
 #include <embedkit/status.hpp>
 #include <embedkit/table.hpp>
 
+#include <gtest/gtest.h>
+
 #include "kernels/gather_kernel.hpp"
-#include "src/core/memory_overlap.hpp"
 #include "src/capi/c_api_support.hpp"
+#include "src/core/memory_overlap.hpp"
 #include "src/table/table_access.hpp"
 #include "tests/kernel_host_launch.hpp"
 #include "tests/sim_context.hpp"
@@ -312,8 +312,8 @@ TEST(AliasingCpp, OutputsOverInputsAreRefusedAlikeOnCpuAndDevice) {
     offsets[0] = 0, offsets[1] = 2;
     const std::vector<unsigned char> before = arena.snapshot();
     const IndexTensor indices(ids, {2});
-    const std::string lookup = error_of(
-        [&] { table->lookup(indices, std::span(arena.at<float>(8), 2 * kDim)); }, Status::invalid_argument);
+    const std::string lookup =
+        error_of([&] { table->lookup(indices, std::span(arena.at<float>(8), 2 * kDim)); }, Status::invalid_argument);
     EXPECT_NE(lookup.find("out and indices overlap"), std::string::npos) << lookup;
     const std::string pooled = error_of(
         [&] {
@@ -343,12 +343,11 @@ TEST(AliasingCpp, OutputsOverTheTablesMemoryAreRefusedOnCpuAndDevice) {
     auto* own = static_cast<float*>(const_cast<void*>(memory[0].data));
     auto* slot = static_cast<float*>(const_cast<void*>(memory[1].data));
     const auto count = static_cast<std::size_t>(kRows * kDim);
-    const std::string copied =
-        error_of([&] { table->get_weights(std::span(own, count)); }, Status::invalid_argument);
+    const std::string copied = error_of([&] { table->get_weights(std::span(own, count)); }, Status::invalid_argument);
     EXPECT_NE(copied.find("out and the table's weights overlap"), std::string::npos) << copied;
     const std::vector<std::int64_t> ids = {1, 2};
-    const std::string looked = error_of([&] { table->lookup(IndexTensor(ids), std::span(slot + kDim, 2 * kDim)); },
-                                        Status::invalid_argument);
+    const std::string looked =
+        error_of([&] { table->lookup(IndexTensor(ids), std::span(slot + kDim, 2 * kDim)); }, Status::invalid_argument);
     EXPECT_NE(looked.find("out and the table's optimizer state 'accumulator' overlap"), std::string::npos) << looked;
     const std::vector<std::int64_t> shape = {kRows, kDim};
     table->set_weights(std::span<const float>(own, count), shape);  // its own weights: a no-op
@@ -380,9 +379,9 @@ TEST(AliasingCpp, TrainStepInputsOverTheTablesMemoryAreRefused) {
       const auto weights = table->get_weights().values;
       const auto accumulator = table->optimizer_state("accumulator").values;
       const std::vector<std::int64_t> ids = {1, 2};
-      const std::string grad = error_of(
-          [&] { table->train_step(IndexTensor(ids), std::span<const float>(own + kDim, 2 * kDim)); },
-          Status::invalid_argument);
+      const std::string grad =
+          error_of([&] { table->train_step(IndexTensor(ids), std::span<const float>(own + kDim, 2 * kDim)); },
+                   Status::invalid_argument);
       EXPECT_NE(grad.find("the table's weights and grad_out overlap"), std::string::npos) << grad;
       // Ids over the optimizer state (their bits are small floats' bits: in range or not, refused first).
       const IndexTensor over_state(reinterpret_cast<const std::int64_t*>(slot), {2});
@@ -401,7 +400,8 @@ TEST(AliasingCpp, TrainStepInputsOverTheTablesMemoryAreRefused) {
       const std::string weighted = error_of(
           [&] {
             table->train_step_pooled(IndexTensor(ids), std::span<const std::int64_t>(offsets), PoolingMode::sum,
-                                     std::span<const float>(slot + 4, 2), std::span<const float>(gradient.data(), kDim));
+                                     std::span<const float>(slot + 4, 2),
+                                     std::span<const float>(gradient.data(), kDim));
           },
           Status::invalid_argument);
       EXPECT_NE(weighted.find("the table's optimizer state 'accumulator' and per_sample_weights overlap"),
@@ -594,8 +594,8 @@ TEST(PaddingFlagEverywhere, TheGatherKernelBodyFlagsMinusOneWithoutPadding) {
     out.assign(static_cast<std::size_t>(count * kDim), -9.0f);
     unsigned int flag = 0;
     const embedkit::kernels::GatherPlan plan = embedkit::kernels::plan_gather(count, kDim, false);
-    const embedkit::kernels::GatherArgs<std::int64_t> args{weights.data(), kRows, kDim, ids.data(), count,
-                                                           padding,        out.data(), &flag};
+    const embedkit::kernels::GatherArgs<std::int64_t> args{weights.data(), kRows,   kDim,       ids.data(),
+                                                           count,          padding, out.data(), &flag};
     embedkit::testing::host_launch(plan.groups.blocks, plan.groups.threads(), [&](std::int64_t block, int thread) {
       embedkit::kernels::gather_body(block, thread, plan, args);
     });

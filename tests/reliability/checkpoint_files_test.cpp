@@ -61,7 +61,9 @@ void spill(const std::string& path, const std::string& bytes) {
   std::ofstream(path, std::ios::binary | std::ios::trunc) << bytes;
 }
 
-nlohmann::json manifest_of(const std::string& directory) { return nlohmann::json::parse(slurp(directory + "/manifest.json")); }
+nlohmann::json manifest_of(const std::string& directory) {
+  return nlohmann::json::parse(slurp(directory + "/manifest.json"));
+}
 
 void write_manifest(const std::string& directory, const nlohmann::json& manifest) {
   spill(directory + "/manifest.json", manifest.dump(2));
@@ -138,16 +140,25 @@ TEST(SpecialFiles, AFifoManifestFailsAtOnceInLoadInspectAndSave) {
   ASSERT_EQ(::mkfifo(manifest.c_str(), 0644), 0);
   const auto unblock = [&] { free_fifo_reader(manifest); };
   for (const auto& context : both_contexts()) {
-    expect_prompt([&] { expect_error([&] { EmbeddingTable::load(directory, *context); }, Status::io_error,
-                                     {manifest, "not a regular file"}); },
-                  unblock);
+    expect_prompt(
+        [&] {
+          expect_error([&] { EmbeddingTable::load(directory, *context); }, Status::io_error,
+                       {manifest, "not a regular file"});
+        },
+        unblock);
   }
-  expect_prompt([&] { expect_error([&] { embedkit::inspect_checkpoint(directory); }, Status::io_error,
-                                   {manifest, "not a regular file"}); },
-                unblock);
+  expect_prompt(
+      [&] {
+        expect_error([&] { embedkit::inspect_checkpoint(directory); }, Status::io_error,
+                     {manifest, "not a regular file"});
+      },
+      unblock);
   // The save reads the previous manifest to know which files it must keep.
-  expect_prompt([&] { expect_error([&] { table.save(directory); }, Status::io_error, {manifest, "not a regular file"}); },
-                unblock);
+  expect_prompt(
+      [&] {
+        expect_error([&] { table.save(directory); }, Status::io_error, {manifest, "not a regular file"});
+      },
+      unblock);
   struct stat info {};
   ASSERT_EQ(::stat(manifest.c_str(), &info), 0);
   EXPECT_TRUE(S_ISFIFO(info.st_mode)) << "the refused save replaced it";
@@ -182,25 +193,32 @@ TEST(SpecialFiles, ADataFileThatIsAFifoSocketDeviceOrDirectoryIsRefusedNamingIt)
     make();
     const auto unblock = [&] { free_fifo_reader(weights); };
     for (const auto& context : both_contexts()) {
-      expect_prompt([&] { expect_error([&] { EmbeddingTable::load(directory, *context); }, Status::io_error,
-                                       {weights, "not a regular file"}); },
-                    unblock);
+      expect_prompt(
+          [&] {
+            expect_error([&] { EmbeddingTable::load(directory, *context); }, Status::io_error,
+                         {weights, "not a regular file"});
+          },
+          unblock);
     }
     expect_prompt(
         [&] {
           const embedkit::CheckpointInfo info = embedkit::inspect_checkpoint(directory);
           bool flagged = false;
           for (const auto& file : info.files) {
-            if (file.role == "weights") flagged = !file.ok && file.error.find("not a regular file") != std::string::npos;
+            if (file.role == "weights")
+              flagged = !file.ok && file.error.find("not a regular file") != std::string::npos;
           }
           EXPECT_TRUE(flagged);
         },
         unblock);
     // A pretrained matrix read from it.
     EmbeddingTable target(small_config(OptimizerKind::sgd));
-    expect_prompt([&] { expect_error([&] { embedkit::load_pretrained_npy(target, weights); }, Status::io_error,
-                                     {weights, "not a regular file"}); },
-                  unblock);
+    expect_prompt(
+        [&] {
+          expect_error([&] { embedkit::load_pretrained_npy(target, weights); }, Status::io_error,
+                       {weights, "not a regular file"});
+        },
+        unblock);
   }
   // A symlink to a regular file keeps working.
   ASSERT_EQ(::unlink(weights.c_str()) == 0 || ::rmdir(weights.c_str()) == 0, true);
@@ -423,9 +441,12 @@ TEST(CheckpointContents, ATrainStepPastTheLastStepIsRefusedAndChangesNothing) {
     const std::vector<std::int64_t> ids = {3, 5};
     expect_error([&] { table.train_step(IndexTensor(ids), std::vector<float>(8, 1.0f)); }, Status::invalid_argument,
                  {"step 9007199254740992", "the last step a table takes"});
-    expect_error([&] { table.train_step_pooled(IndexTensor(ids), std::vector<std::int64_t>{0, 2},
-                                               embedkit::PoolingMode::sum, {}, std::vector<float>(4, 1.0f)); },
-                 Status::invalid_argument, {"step 9007199254740992"});
+    expect_error(
+        [&] {
+          table.train_step_pooled(IndexTensor(ids), std::vector<std::int64_t>{0, 2}, embedkit::PoolingMode::sum, {},
+                                  std::vector<float>(4, 1.0f));
+        },
+        Status::invalid_argument, {"step 9007199254740992"});
     EXPECT_EQ(table.step(), last);
     EXPECT_EQ(table.get_weights().values, weights);
     EXPECT_EQ(table.optimizer_state("velocity").values, velocity);
@@ -504,8 +525,8 @@ TEST(CheckpointContents, AZeroAccumulatorThatWouldDivideZeroByZeroIsRefusedNamin
     for (const auto& context : both_contexts()) {
       if (c.refused) {
         expect_error([&] { EmbeddingTable::load(directory, *context); }, Status::io_error,
-                     {fmt::format("{}: row 7 holds {}, which is 0 in a step", name, c.value),
-                      "'" + c.slot + "'", "divide 0 by 0"});
+                     {fmt::format("{}: row 7 holds {}, which is 0 in a step", name, c.value), "'" + c.slot + "'",
+                      "divide 0 by 0"});
       } else {
         EXPECT_EQ(EmbeddingTable::load(directory, *context).optimizer_state(c.slot).values, state);
       }
@@ -560,7 +581,8 @@ TEST(PretrainedFiles, HugeFilesAreRefusedBeforeTheyAreReadNamingThem) {
   EmbeddingTable table(small_config(OptimizerKind::sgd));  // 40 x 4
   const std::vector<float> before = table.get_weights().values;
   const std::string huge_npy = directory + "/huge.npy";
-  const std::string header = npy_with_header("{'descr': '<f4', 'fortran_order': False, 'shape': (1048576, 1048576), }", "");
+  const std::string header =
+      npy_with_header("{'descr': '<f4', 'fortran_order': False, 'shape': (1048576, 1048576), }", "");
   spill(huge_npy, header);
   ASSERT_EQ(::truncate(huge_npy.c_str(), static_cast<off_t>(header.size() + (std::uint64_t{1} << 42))), 0);
   const auto started = std::chrono::steady_clock::now();
@@ -590,14 +612,15 @@ TEST(CheckpointContents, NpyHeadersAreParsedAsTheDictLiteralTheyAre) {
                {"hidden.npy: the .npy header has the key 'note'"});
   // Only the three real keys, spelled so that a search for the text numpy writes ("'descr': '")
   // would miss them or find the wrong value: the dtype and the order are read exactly.
-  const std::string float64 = npy_with_header("{\"shape\":(2,2),\"fortran_order\" :False ,  \"descr\"  :\"<f8\"}", payload);
+  const std::string float64 =
+      npy_with_header("{\"shape\":(2,2),\"fortran_order\" :False ,  \"descr\"  :\"<f8\"}", payload);
   expect_error([&] { embedkit::detail::parse_npy(float64, "float64.npy"); }, Status::io_error,
                {"float64.npy: dtype '<f8' is not float32 ('<f4')"});
   const std::string fortran = npy_with_header("{ 'shape':( 2 ,2 ),'descr' :\"<f4\",'fortran_order':True}", payload);
   expect_error([&] { embedkit::detail::parse_npy(fortran, "fortran.npy"); }, Status::io_error,
                {"fortran.npy: Fortran-ordered arrays are not supported"});
-  const std::string doubled = npy_with_header(
-      "{'descr': '<f4', 'fortran_order': False, 'shape': (4, 2), 'descr': '<f8'}", payload);
+  const std::string doubled =
+      npy_with_header("{'descr': '<f4', 'fortran_order': False, 'shape': (4, 2), 'descr': '<f8'}", payload);
   expect_error([&] { embedkit::detail::parse_npy(doubled, "doubled.npy"); }, Status::io_error,
                {"doubled.npy: ", "'descr' twice"});
   // What Python reads as the dict numpy writes, spelled differently.

@@ -4,12 +4,12 @@
 #include <embedkit/c_api.h>
 #include <embedkit/embedkit.hpp>
 
+#include <gtest/gtest.h>
+
 #include "src/core/host_memory.hpp"
 
 #include <fmt/format.h>
-#include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
-
 #include <unistd.h>
 
 #include <atomic>
@@ -79,8 +79,7 @@ TEST(GuardedJson, DuplicateKeysAreRefusedNamingTheKey) {
     std::string message;
   };
   const std::vector<Case> cases = {
-      {R"({"input_dim": 5, "output_dim": 4, "input_dim": 6})",
-       "config has the key 'input_dim' twice"},
+      {R"({"input_dim": 5, "output_dim": 4, "input_dim": 6})", "config has the key 'input_dim' twice"},
       {R"({"input_dim": 5, "output_dim": 4, "optimizer": {"class_name": "Adam",
            "config": {"learning_rate": 0.5, "learning_rate": 0.1}}})",
        "config has the key 'learning_rate' twice at /optimizer/config"},
@@ -321,9 +320,8 @@ TEST(TwoCallText, SummarySizeQueryThenFillHoldsWhileAnotherThreadTrains) {
 class MemoryLimit : public ::testing::Test {
  protected:
   void SetUp() override {
-    root_ = fs::temp_directory_path() /
-            ("embedkit-h2-cgroup-" + std::to_string(::getpid()) + "-" +
-             ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    root_ = fs::temp_directory_path() / ("embedkit-h2-cgroup-" + std::to_string(::getpid()) + "-" +
+                                         ::testing::UnitTest::GetInstance()->current_test_info()->name());
     fs::remove_all(root_);
     write("proc/meminfo", "MemTotal:       67108864 kB\nMemAvailable:   33554432 kB\n");  // 32 GiB
   }

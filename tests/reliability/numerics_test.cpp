@@ -2,12 +2,12 @@
 // Items 7, 8 and 9 (the Adagrad accumulator): numbers that do not fit float32, 0/0 in the
 // optimizers, and steps that would turn finite weights or state non-finite. Each case runs on the
 // CPU (fused and unfused steps) and on the simulated device, which must fail or skip alike.
-#include <gtest/gtest.h>
-
 #include <embedkit/c_api.h>
 #include <embedkit/config.hpp>
 #include <embedkit/status.hpp>
 #include <embedkit/table.hpp>
+
+#include <gtest/gtest.h>
 
 #include "kernels/optimizer_kernel.hpp"
 #include "tests/apply_kernel_replay.hpp"
@@ -121,23 +121,31 @@ TEST(FloatRange, InitializerValuesThatDoNotFitFloat32AreRefusedNamingKeyAndLimit
                      {"embeddings_initializer " + key, "float32", "3.4028234663852886e+38"});
     }
   };
-  refused([](TableConfig& c) {
-    c.embeddings_initializer.kind = InitializerKind::constant;
-    c.embeddings_initializer.value = 1e300;
-  }, "value");
-  refused([](TableConfig& c) {
-    c.embeddings_initializer.minval = -1e300;
-    c.embeddings_initializer.maxval = 1e300;
-  }, "minval");
-  refused([](TableConfig& c) {
-    c.embeddings_initializer.kind = InitializerKind::normal;
-    c.embeddings_initializer.stddev = 1e300;
-  }, "stddev");
+  refused(
+      [](TableConfig& c) {
+        c.embeddings_initializer.kind = InitializerKind::constant;
+        c.embeddings_initializer.value = 1e300;
+      },
+      "value");
+  refused(
+      [](TableConfig& c) {
+        c.embeddings_initializer.minval = -1e300;
+        c.embeddings_initializer.maxval = 1e300;
+      },
+      "minval");
+  refused(
+      [](TableConfig& c) {
+        c.embeddings_initializer.kind = InitializerKind::normal;
+        c.embeddings_initializer.stddev = 1e300;
+      },
+      "stddev");
   // Each value fits, but a draw of mean + stddev·z (|z| up to 8.6) would not.
-  refused([](TableConfig& c) {
-    c.embeddings_initializer.kind = InitializerKind::normal;
-    c.embeddings_initializer.stddev = 1e38;
-  }, "stddev");
+  refused(
+      [](TableConfig& c) {
+        c.embeddings_initializer.kind = InitializerKind::normal;
+        c.embeddings_initializer.stddev = 1e38;
+      },
+      "stddev");
 }
 
 TEST(FloatRange, JsonInitializerOf1e300IsRefused) {
@@ -411,7 +419,13 @@ TEST(NormConstraint, KernelPhasesScaleRowsWhoseSquaresOverflow) {
     embedkit::detail::StepScalars s;
     s.learning_rate = 0.01f;
     const ApplyArgs args{{weights.data(), nullptr, nullptr, kDim, OptimizerKind::sgd, s, kind, 1.0f},
-                         ids.data(), grads.data(), skip.data(), static_cast<std::int64_t>(ids.size()), false, 0, kRows,
+                         ids.data(),
+                         grads.data(),
+                         skip.data(),
+                         static_cast<std::int64_t>(ids.size()),
+                         false,
+                         0,
+                         kRows,
                          embedkit::detail::Padding{}};
     for (const int lanes : {1, 2, 4}) {
       std::vector<float> replayed = weights;

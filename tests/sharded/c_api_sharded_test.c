@@ -9,7 +9,6 @@
 
 #include <dlpack/dlpack.h>
 #include <mpi.h>
-
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -19,15 +18,15 @@ static int g_passed = 0;
 static int g_failed = 0;
 static int g_rank = 0;
 
-#define CHECK(expr)                                                                                         \
-  do {                                                                                                      \
-    if (expr) {                                                                                             \
-      ++g_passed;                                                                                           \
-    } else {                                                                                                \
-      ++g_failed;                                                                                           \
-      fprintf(stderr, "rank %d: %s:%d: CHECK failed: %s\n    ek_last_error(): \"%s\"\n", g_rank, __FILE__, \
-              __LINE__, #expr, ek_last_error());                                                            \
-    }                                                                                                       \
+#define CHECK(expr)                                                                                                  \
+  do {                                                                                                               \
+    if (expr) {                                                                                                      \
+      ++g_passed;                                                                                                    \
+    } else {                                                                                                         \
+      ++g_failed;                                                                                                    \
+      fprintf(stderr, "rank %d: %s:%d: CHECK failed: %s\n    ek_last_error(): \"%s\"\n", g_rank, __FILE__, __LINE__, \
+              #expr, ek_last_error());                                                                               \
+    }                                                                                                                \
   } while (0)
 
 enum { kDim = 4, kBatch = 5, kMaxRanks = 8 };

@@ -1,6 +1,7 @@
 // GoogleTest under MPI: every rank runs every test (the sharded calls are collective), and the job
 // fails when any rank does.
 #include <gtest/gtest.h>
+
 #include <mpi.h>
 
 int main(int argc, char** argv) {
@@ -16,7 +17,8 @@ int main(int argc, char** argv) {
       int rank;
       explicit FailurePrinter(int r) : rank(r) {}
       void OnTestPartResult(const ::testing::TestPartResult& result) override {
-        if (result.failed()) std::printf("[rank %d] %s:%d: %s\n", rank, result.file_name(), result.line_number(), result.summary());
+        if (result.failed())
+          std::printf("[rank %d] %s:%d: %s\n", rank, result.file_name(), result.line_number(), result.summary());
       }
     };
     listeners.Append(new FailurePrinter(rank));

@@ -114,7 +114,8 @@ TEST(ShardedCheckpoint, LoadsOnEverySmallerWorldAndKeepsTrainingLikeOneTable) {
         loaded.train_step(IndexTensor(step_ids(step, size, rank)), step_grads(step, size, rank));
       }
       EmbeddingTable again(adam_config());
-      for (int step = 0; step < 3; ++step) again.train_step(IndexTensor(step_ids(step, world)), step_grads(step, world));
+      for (int step = 0; step < 3; ++step)
+        again.train_step(IndexTensor(step_ids(step, world)), step_grads(step, world));
       for (int step = 3; step < 5; ++step) again.train_step(IndexTensor(step_ids(step, size)), step_grads(step, size));
       expect_rows_of(loaded, again, what + ", 2 steps later");
     }
@@ -207,8 +208,7 @@ TEST(ShardedCheckpoint, AnEmptyPathAndAStepOutOfRangeAreRefusedOnEveryRank) {
     ADD_FAILURE() << "a step of INT64_MAX loaded";
   } catch (const Error& e) {
     EXPECT_EQ(e.status(), Status::io_error) << e.what();
-    EXPECT_NE(std::string(e.what()).find("step 9223372036854775807 is not in [0, 9007199254740992]"),
-              std::string::npos)
+    EXPECT_NE(std::string(e.what()).find("step 9223372036854775807 is not in [0, 9007199254740992]"), std::string::npos)
         << e.what();
   }
 }

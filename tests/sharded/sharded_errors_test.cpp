@@ -98,7 +98,8 @@ TEST(ShardedErrors, AWrongGradientSizeOnOneRankFailsEveryRank) {
   const std::size_t floats = world_rank() == last ? 11 : 12;
   const auto [status, message] = failure_of([&] { sharded.train_step(IndexTensor(ids), std::vector<float>(floats)); });
   EXPECT_EQ(status, Status::shape_mismatch);
-  EXPECT_EQ(message, "rank " + std::to_string(last) + ": grad_out must hold 3 x 4 floats for indices of shape (3,), got 11");
+  EXPECT_EQ(message,
+            "rank " + std::to_string(last) + ": grad_out must hold 3 x 4 floats for indices of shape (3,), got 11");
 }
 
 TEST(ShardedErrors, ConfigsThatDifferBetweenRanksAreRefusedOnEveryRank) {
@@ -107,19 +108,21 @@ TEST(ShardedErrors, ConfigsThatDifferBetweenRanksAreRefusedOnEveryRank) {
   if (world_rank() == 1) config.output_dim = 8;
   const auto [status, message] = failure_of([&] { ShardedEmbeddingTable sharded(config); });
   EXPECT_EQ(status, Status::invalid_argument);
-  EXPECT_EQ(message, "rank 1's table config or row split differs from rank 0's: every rank must create a sharded "
-                     "table with the same config and split");
+  EXPECT_EQ(message,
+            "rank 1's table config or row split differs from rank 0's: every rank must create a sharded "
+            "table with the same config and split");
   EXPECT_EQ(rank0_message(message), message);
-  const auto [split_status, split_message] = failure_of(
-      [&] { ShardedEmbeddingTable sharded(small_config(), world_rank() == 1 ? RowSplit::modulo : RowSplit::contiguous); });
+  const auto [split_status, split_message] = failure_of([&] {
+    ShardedEmbeddingTable sharded(small_config(), world_rank() == 1 ? RowSplit::modulo : RowSplit::contiguous);
+  });
   EXPECT_EQ(split_status, Status::invalid_argument);
   EXPECT_EQ(split_message, message);
 }
 
 TEST(ShardedErrors, MalformedJsonOnOneRankFailsEveryRank) {
   const int last = world_size() - 1;
-  const std::string json = world_rank() == last ? R"({"input_dim": 10, "output_dim": )"
-                                                : R"({"input_dim": 10, "output_dim": 4, "seed": 1})";
+  const std::string json =
+      world_rank() == last ? R"({"input_dim": 10, "output_dim": )" : R"({"input_dim": 10, "output_dim": 4, "seed": 1})";
   const auto [status, message] = failure_of([&] { (void)ShardedEmbeddingTable::from_json(json); });
   EXPECT_EQ(status, Status::invalid_argument);
   EXPECT_EQ(message.rfind("rank " + std::to_string(last) + ": ", 0), 0u) << message;
@@ -167,7 +170,8 @@ TEST(ShardedErrors, ACustomOptimizerIsRefused) {
   config.optimizer = OptimizerConfig::custom([](std::int64_t, float*, const float*, float*, int) {}, 0);
   const auto [status, message] = failure_of([&] { ShardedEmbeddingTable sharded(config); });
   EXPECT_EQ(status, Status::unsupported);
-  EXPECT_EQ(message, "rank 0: sharded table 'users': a custom (callback) optimizer cannot be sharded; use a built-in one");
+  EXPECT_EQ(message,
+            "rank 0: sharded table 'users': a custom (callback) optimizer cannot be sharded; use a built-in one");
 }
 
 }  // namespace

@@ -244,8 +244,10 @@ PooledBatch pooled_batch(int step, int rank) {
   batch.ids = zipf_ids(kRows, batch_size(step, rank), 13, step, rank);
   if (batch.ids.size() > 4) batch.ids[4] = 1;  // padding_idx
   batch.offsets = {0};
-  for (std::int64_t size = 0; batch.offsets.back() < static_cast<std::int64_t>(batch.ids.size()); size = (size + 1) % 5) {
-    batch.offsets.push_back(std::min<std::int64_t>(batch.offsets.back() + size, static_cast<std::int64_t>(batch.ids.size())));
+  for (std::int64_t size = 0; batch.offsets.back() < static_cast<std::int64_t>(batch.ids.size());
+       size = (size + 1) % 5) {
+    batch.offsets.push_back(
+        std::min<std::int64_t>(batch.offsets.back() + size, static_cast<std::int64_t>(batch.ids.size())));
   }
   batch.weights = random_floats(batch.ids.size(), 13, step, rank + 100);
   batch.grad_bags = random_floats((batch.offsets.size() - 1) * kDim, 13, step, rank);

@@ -5,6 +5,7 @@
 #include <embedkit/embedkit.hpp>
 
 #include <gtest/gtest.h>
+
 #include <mpi.h>
 
 #include <cmath>
@@ -36,7 +37,8 @@ inline std::vector<std::int64_t> zipf_ids(std::int64_t rows, std::int64_t count,
   std::vector<double> weights(static_cast<std::size_t>(rows));
   for (std::int64_t k = 0; k < rows; ++k) weights[static_cast<std::size_t>(k)] = 1.0 / std::pow(double(k + 1), 1.1);
   std::discrete_distribution<std::int64_t> zipf(weights.begin(), weights.end());
-  std::mt19937_64 generator(seed * 1000003u + static_cast<std::uint64_t>(step) * 1009u + static_cast<std::uint64_t>(rank));
+  std::mt19937_64 generator(seed * 1000003u + static_cast<std::uint64_t>(step) * 1009u +
+                            static_cast<std::uint64_t>(rank));
   // Shuffle which ids are hot, so hot rows land on every rank under either split.
   std::vector<std::int64_t> permutation(static_cast<std::size_t>(rows));
   for (std::int64_t k = 0; k < rows; ++k) permutation[static_cast<std::size_t>(k)] = (k * 7919) % rows;

@@ -41,7 +41,9 @@ struct BackendCase {
 };
 
 /// A context without a device: every table of it is on the CPU.
-inline std::unique_ptr<Context> cpu_only_context() { return std::make_unique<Context>(std::make_unique<Context::Impl>()); }
+inline std::unique_ptr<Context> cpu_only_context() {
+  return std::make_unique<Context>(std::make_unique<Context::Impl>());
+}
 
 /// A context whose device is a simulated one large enough for every conformance table.
 inline std::unique_ptr<Context> sim_device_context() {

@@ -34,16 +34,14 @@ constexpr double kTruncatedNormalBound = 2.0;
 
 /// 53 random bits as a double in [0, 1).
 EK_HOST_DEVICE inline double unit_double(std::uint32_t high, std::uint32_t low) {
-  return (static_cast<double>(high >> 5) * 67108864.0 + static_cast<double>(low >> 6)) *
-         (1.0 / 9007199254740992.0);
+  return (static_cast<double>(high >> 5) * 67108864.0 + static_cast<double>(low >> 6)) * (1.0 / 9007199254740992.0);
 }
 
 /// The Philox block for one (row, column, attempt) of a table seeded with `seed`.
 EK_HOST_DEVICE inline Philox4x32 init_block(std::uint64_t seed, std::uint64_t row, std::uint32_t col,
                                             std::uint32_t attempt) {
-  return philox4x32_10(Philox4x32{{static_cast<std::uint32_t>(row),
-                                   static_cast<std::uint32_t>(row >> 32), col, attempt}},
-                       seed);
+  return philox4x32_10(
+      Philox4x32{{static_cast<std::uint32_t>(row), static_cast<std::uint32_t>(row >> 32), col, attempt}}, seed);
 }
 
 /// The initial value of weights[row, col] (`row` of this table, mapped to the matrix's row).

@@ -30,13 +30,13 @@ struct StepScalars {
   float weight_decay = 0.0f;  // 0: none
   float regularizer_l1 = 0.0f;
   float regularizer_l2 = 0.0f;
-  float momentum = 0.0f;  // sgd
-  bool nesterov = false;  // sgd
-  float epsilon = 0.0f;   // adagrad, rowwise_adagrad, adam
+  float momentum = 0.0f;          // sgd
+  bool nesterov = false;          // sgd
+  float epsilon = 0.0f;           // adagrad, rowwise_adagrad, adam
   float one_minus_beta_1 = 0.0f;  // adam: float(1 − β1) rounded once from double, as Keras does
   float one_minus_beta_2 = 0.0f;  // adam
-  float adam_alpha = 0.0f;  // adam: lr·√(1 − β2ᵗ) / (1 − β1ᵗ)
-  float ftrl_power = 0.0f;  // ftrl: −learning_rate_power
+  float adam_alpha = 0.0f;        // adam: lr·√(1 − β2ᵗ) / (1 − β1ᵗ)
+  float ftrl_power = 0.0f;        // ftrl: −learning_rate_power
   float ftrl_l1 = 0.0f;
   float ftrl_l2 = 0.0f;  // ftrl: l2 + beta / (2·lr), as Keras folds it
   float ftrl_l2_shrinkage = 0.0f;
@@ -127,16 +127,24 @@ struct OptimizerDescriptor {
 /// The descriptor of `kind`: the table of optimizers, one case each. A function rather than an array
 /// so that device code may read it too.
 EK_HOST_DEVICE constexpr OptimizerDescriptor describe(OptimizerKind kind) {
+  // One optimizer per case, its fields in OptimizerDescriptor's order:
+  // kind, name, Keras class, learning_rate, epsilon, initial_accumulator_value, slot count,
+  // slots {name, width, starts at initial_accumulator_value, non-negative, only with momentum},
+  // row statistic, on CUDA.
+  // clang-format off
   switch (kind) {
     case OptimizerKind::sgd:
       return {OptimizerKind::sgd, "sgd", "SGD", 0.01, 1e-7, 0.1, 1,
-              {{"momentum", SlotWidth::row_width, false, false, true}, {}}, false, true};
+              {{"momentum", SlotWidth::row_width, false, false, true}, {}},
+              false, true};
     case OptimizerKind::adagrad:
       return {OptimizerKind::adagrad, "adagrad", "Adagrad", 0.001, 1e-7, 0.1, 1,
-              {{"accumulator", SlotWidth::row_width, true, true, false}, {}}, false, true};
+              {{"accumulator", SlotWidth::row_width, true, true, false}, {}},
+              false, true};
     case OptimizerKind::rowwise_adagrad:
       return {OptimizerKind::rowwise_adagrad, "rowwise_adagrad", "RowWiseAdagrad", 0.01, 1e-8, 0.0, 1,
-              {{"row_accumulator", SlotWidth::one, true, true, false}, {}}, true, true};
+              {{"row_accumulator", SlotWidth::one, true, true, false}, {}},
+              true, true};
     case OptimizerKind::adam:
       return {OptimizerKind::adam, "adam", "Adam", 0.001, 1e-7, 0.1, 2,
               {{"momentum", SlotWidth::row_width, false, false, false},
@@ -150,7 +158,9 @@ EK_HOST_DEVICE constexpr OptimizerDescriptor describe(OptimizerKind kind) {
     case OptimizerKind::custom: break;
   }
   return {OptimizerKind::custom, "custom", "custom", 0.01, 1e-7, 0.1, 1,
-          {{"state", SlotWidth::custom, false, false, false}, {}}, false, false};
+          {{"state", SlotWidth::custom, false, false, false}, {}},
+          false, false};
+  // clang-format on
 }
 
 /// How many optimizers there are: OptimizerKind's enumerators, custom the last.
