@@ -45,6 +45,15 @@ int main(int argc, char** argv) {
   demo->add_option("--checkpoint-dir", demo_options.checkpoint_directory,
                    "where to save the checkpoint (default: a new directory under /tmp)");
   demo->add_option("--epochs", demo_options.epochs, "passes over the training likes")->check(CLI::Range(1, 1000));
+  demo->add_option("--seed", demo_options.seed,
+                   "seed of the synthetic data, the shuffles, the negatives and the tables");
+  demo->add_option("--ratings", demo_options.ratings,
+                   "train on a MovieLens-style ratings file (user item rating timestamp; tab or :: separated)");
+  demo->add_option("--min-rating", demo_options.min_rating, "with --ratings: ratings at or above this are likes")
+      ->capture_default_str();
+  demo->add_option("--held-out", demo_options.held_out, "with --ratings: each user's latest likes held out")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
   bool sharded_demo = false;
   demo->add_flag("--sharded", sharded_demo, "shard both tables over MPI ranks (run under mpirun -np N)");
 
