@@ -215,4 +215,97 @@ TEST(Cli, InspectJsonOfANonUtf8Path) {
   ::rmdir(directory.c_str());
 }
 
+// `embedkit demo --ratings FILE`: MovieLens-style fixtures written here, in u.data's tab form and
+// ratings.dat's :: form. Three users (ids 7, 42, 5) and 13 items (ids 1001..1013):
+//   user 5 likes 1001..1011, and last 1013 (held out); user 7 likes 1001, and last 1012 (held
+//   out); user 42 likes 1002, and last 1013 (held out); a rating of 2 is not a like.
+// Training like counts: 1001 and 1002 twice, 1003..1011 once, 1012 and 1013 never. Popularity's
+// top 10 for user 7 is 1002..1011 (misses 1012), for user 42 1001, 1003..1011 (misses 1013), for
+// user 5 the two it has not liked (hits 1013): recall 1/3. Random: (10/12 + 10/12 + 2/2) / 3.
+std::string ratings_fixture(const std::string& separator) {
+  std::string text;
+  const auto line = [&](int user, int item, int rating, long timestamp) {
+    text += std::to_string(user) + separator + std::to_string(item) + separator + std::to_string(rating) + separator +
+            std::to_string(timestamp) + "\n";
+  };
+  line(7, 1012, 5, 900000900);  // the latest like comes first in the file: time decides, not order
+  for (int item = 1001; item <= 1011; ++item) line(5, item, 4 + item % 2, 900000000 + item - 1000);
+  line(7, 1001, 4, 900000001);
+  line(42, 1002, 5, 900000002);
+  line(42, 1005, 2, 900000003);  // not a like
+  line(42, 1013, 4, 900000800);
+  line(5, 1013, 5, 900000700);
+  return text;
+}
+
+std::string write_file(const std::string& directory, const std::string& name, const std::string& text) {
+  const std::string path = directory + "/" + name;
+  std::ofstream(path, std::ios::binary) << text;
+  return path;
+}
+
+TEST(Cli, DemoOnARatingsFile) {
+  const std::string directory = embedkit::testing::fresh_directory("embedkit-cli-ratings");
+  for (const char* separator : {"\t", "::"}) {
+    const std::string path =
+        write_file(directory, separator[0] == '\t' ? "u.data" : "ratings.dat", ratings_fixture(separator));
+    const CommandResult demo =
+        run("demo --epochs 2 --log-level warn --ratings " + path + " --checkpoint-dir " + directory);
+    EXPECT_EQ(demo.exit_code, 0) << demo.output;
+    EXPECT_NE(demo.output.find("data: " + path +
+                               ", 3 users x 13 items, 17 ratings, 16 of them >= 4 (likes), each user's latest 1 held "
+                               "out: 13 training likes, 3 held out"),
+              std::string::npos)
+        << demo.output;
+    EXPECT_NE(demo.output.find("held-out recall@10: "), std::string::npos) << demo.output;
+    EXPECT_NE(demo.output.find(", popularity: 0.3333 ("), std::string::npos) << demo.output;
+    EXPECT_NE(demo.output.find(", random: 0.8889 ("), std::string::npos) << demo.output;
+    EXPECT_NE(demo.output.find("reloaded: identical"), std::string::npos) << demo.output;
+  }
+  // A higher threshold leaves fewer likes; a rating of 4 is no longer one.
+  const CommandResult strict = run("demo --epochs 1 --log-level warn --min-rating 5 --ratings " + directory +
+                                   "/u.data --checkpoint-dir " + directory);
+  EXPECT_EQ(strict.exit_code, 0) << strict.output;
+  EXPECT_NE(strict.output.find("17 ratings, 9 of them >= 5 (likes)"), std::string::npos) << strict.output;
+  std::filesystem::remove_all(directory);
+}
+
+TEST(Cli, DemoRefusesABadRatingsFile) {
+  const std::string directory = embedkit::testing::fresh_directory("embedkit-cli-bad-ratings");
+  const std::string good = "1\t10\t5\t100\n1\t11\t4\t101\n";
+  const struct {
+    const char* name;
+    std::string text;
+    std::string error;  // after "embedkit: error: <path>"
+  } cases[] = {
+      {"letters", good + "2\tten\t5\t102\n", ":3: item id 'ten' is not a number"},
+      {"rating", good + "2::10::good::102\n", ":3: rating 'good' is not a number"},
+      {"timestamp", "1\t10\t5\tyesterday\n", ":1: timestamp 'yesterday' is not a number"},
+      {"negative", good + "-2\t10\t5\t102\n", ":3: user id -2 is negative"},
+      {"columns", good + "\n2\t10\t5\n",
+       ":4: expected 4 columns (user item rating timestamp, tab or :: separated), "
+       "found 3"},
+      {"colons", "1::10::5\n", ":1: expected 4 columns"},
+      {"empty", "", ": no ratings (an empty file)"},
+      {"blank", "\n\n", ": no ratings (an empty file)"},
+      {"dislikes", "1\t10\t3\t100\n2\t10\t1\t100\n",
+       ": none of its 2 ratings is >= 4, so there are no likes to train on"},
+      {"single", "1\t10\t5\t100\n2\t10\t5\t100\n", ": no user has more than 1 likes, so there is nothing to hold out"},
+  };
+  for (const auto& bad : cases) {
+    const std::string path = write_file(directory, bad.name, bad.text);
+    const CommandResult demo = run("demo --log-level warn --ratings " + path + " --checkpoint-dir " + directory);
+    EXPECT_EQ(demo.exit_code, 1) << bad.name << ": " << demo.output;
+    EXPECT_NE(demo.output.find("embedkit: error: " + path + bad.error), std::string::npos)
+        << bad.name << ": " << demo.output;
+    EXPECT_EQ(demo.output.find("held-out recall"), std::string::npos) << bad.name << ": " << demo.output;
+  }
+  const CommandResult missing = run("demo --ratings " + directory + "/no-such-file");
+  EXPECT_EQ(missing.exit_code, 1);
+  EXPECT_NE(missing.output.find("embedkit: error: cannot open the ratings file " + directory + "/no-such-file"),
+            std::string::npos)
+      << missing.output;
+  std::filesystem::remove_all(directory);
+}
+
 }  // namespace

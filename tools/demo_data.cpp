@@ -188,8 +188,8 @@ Data load_ratings(const std::string& path, double min_rating, std::int64_t held_
   char threshold[32];
   std::snprintf(threshold, sizeof threshold, "%g", min_rating);
   if (likes.empty()) {
-    throw Error(Status::invalid_argument, path + ": none of its " + std::to_string(ratings) + " ratings is >= " +
-                                              threshold + ", so there are no likes to train on");
+    throw Error(Status::invalid_argument, path + ": none of its " + std::to_string(ratings) +
+                                              " ratings is >= " + threshold + ", so there are no likes to train on");
   }
   const auto users = dense_rows(user_ids), items = dense_rows(item_ids);
   Data data;
@@ -201,8 +201,9 @@ Data load_ratings(const std::string& path, double min_rating, std::int64_t held_
   for (const Like& like : likes) per_user[static_cast<std::size_t>(users.at(like.user))].push_back(like);
   for (std::size_t u = 0; u < per_user.size(); ++u) {
     auto& liked = per_user[u];
-    std::sort(liked.begin(), liked.end(),
-              [](const Like& a, const Like& b) { return std::tie(a.timestamp, a.line) > std::tie(b.timestamp, b.line); });
+    std::sort(liked.begin(), liked.end(), [](const Like& a, const Like& b) {
+      return std::tie(a.timestamp, a.line) > std::tie(b.timestamp, b.line);
+    });
     std::vector<std::int64_t> rows;  // latest first, each item once (its latest like)
     for (const Like& like : liked) {
       const std::int64_t row = items.at(like.item);
@@ -261,8 +262,9 @@ void append_examples(const std::vector<std::pair<std::int64_t, std::int64_t>>& l
   }
 }
 
-double sampled_softmax_loss(const std::vector<float>& eu, const std::vector<float>& ei, const std::vector<std::int64_t>& item_ids,
-                 const NegativeSampler& sampler, std::vector<float>& user_grad, std::vector<float>& item_grad) {
+double sampled_softmax_loss(const std::vector<float>& eu, const std::vector<float>& ei,
+                            const std::vector<std::int64_t>& item_ids, const NegativeSampler& sampler,
+                            std::vector<float>& user_grad, std::vector<float>& item_grad) {
   const auto n = static_cast<std::int64_t>(item_ids.size());
   user_grad.assign(static_cast<std::size_t>(n * kDim), 0.0f);
   item_grad.assign(static_cast<std::size_t>(n * kDim), 0.0f);
@@ -334,14 +336,14 @@ Recalls evaluate(const std::vector<float>& u, const std::vector<float>& v, const
 
 std::string recall_line(const Recalls& recalls) {
   char line[200];
-  if (recalls.popularity > 0) {
-    std::snprintf(line, sizeof line, "held-out recall@10: %.4f, popularity: %.4f (%.2fx), random: %.4f (%.0fx)",
-                  recalls.model, recalls.popularity, recalls.model / recalls.popularity, recalls.random,
-                  recalls.model / recalls.random);
-  } else {  // no ratio to zero
-    std::snprintf(line, sizeof line, "held-out recall@10: %.4f, popularity: %.4f, random: %.4f (%.0fx)", recalls.model,
-                  recalls.popularity, recalls.random, recalls.model / recalls.random);
-  }
+  const auto times = [](double recall, double baseline) {  // "1.43x", "62x"; "-" against a zero baseline
+    char text[32] = "-";
+    if (baseline > 0) std::snprintf(text, sizeof text, recall / baseline < 10 ? "%.2fx" : "%.0fx", recall / baseline);
+    return std::string(text);
+  };
+  std::snprintf(line, sizeof line, "held-out recall@10: %.4f, popularity: %.4f (%s), random: %.4f (%s)", recalls.model,
+                recalls.popularity, times(recalls.model, recalls.popularity).c_str(), recalls.random,
+                times(recalls.model, recalls.random).c_str());
   return line;
 }
 
