@@ -44,16 +44,26 @@ EK_HOST_DEVICE inline Philox4x32 init_block(std::uint64_t seed, std::uint64_t ro
       Philox4x32{{static_cast<std::uint32_t>(row), static_cast<std::uint32_t>(row >> 32), col, attempt}}, seed);
 }
 
+/// The matrix row a table's row `table_row` draws.
+EK_HOST_DEVICE inline std::uint64_t matrix_row(const InitSampler& s, std::uint64_t table_row) {
+  return s.row_first + table_row * s.row_stride;
+}
+
+/// The uniform draw at (matrix `row`, `col`): low + width·u. fma rounds once on every platform (an
+/// instruction or libm's exact emulation), so host and device agree exactly. Branch-free, so a
+/// loop over the columns vectorises.
+EK_HOST_DEVICE inline float uniform_value(double low, double width, std::uint64_t seed, std::uint64_t row,
+                                          std::uint32_t col) {
+  const Philox4x32 r = init_block(seed, row, col, 0);
+  return static_cast<float>(::fma(width, unit_double(r.v[0], r.v[1]), low));
+}
+
 /// The initial value of weights[row, col] (`row` of this table, mapped to the matrix's row).
 EK_HOST_DEVICE inline float init_value(const InitSampler& s, std::uint64_t seed, std::uint64_t table_row,
                                        std::uint32_t col) {
   if (s.kind == InitSampler::constant) return static_cast<float>(s.a);
-  const std::uint64_t row = s.row_first + table_row * s.row_stride;
-  if (s.kind == InitSampler::uniform) {
-    const Philox4x32 r = init_block(seed, row, col, 0);
-    // fma rounds once on every platform, so host and device agree exactly here.
-    return static_cast<float>(::fma(s.b - s.a, unit_double(r.v[0], r.v[1]), s.a));
-  }
+  const std::uint64_t row = matrix_row(s, table_row);
+  if (s.kind == InitSampler::uniform) return uniform_value(s.a, s.b - s.a, seed, row, col);
   constexpr double kTwoPi = 6.283185307179586476925286766559;
   for (std::uint32_t attempt = 0; attempt < kTruncatedNormalAttempts; ++attempt) {
     const Philox4x32 r = init_block(seed, row, col, attempt);
