@@ -21,6 +21,17 @@
 
 namespace embedkit::testing::conformance {
 
+// The names every suite uses, here once: each suite's `using namespace conformance` brings them.
+using embedkit::BoundsCheck;
+using embedkit::Error;
+using embedkit::IndexTensor;
+using embedkit::PoolingMode;
+using embedkit::SparseGrad;
+using embedkit::Status;
+using embedkit::testing::backend_name;
+using embedkit::testing::OnBackend;
+using embedkit::testing::present_backends;
+
 /// Row widths: below a vector, odd, and around multiples of 4, 8 and 16.
 inline const std::vector<std::int64_t> kDims = {1, 3, 4, 7, 8, 12, 16, 33, 64};
 constexpr std::int64_t kRows = 97;

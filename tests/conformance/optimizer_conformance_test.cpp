@@ -7,13 +7,6 @@
 namespace {
 
 using namespace embedkit::testing::conformance;
-using embedkit::Error;
-using embedkit::IndexTensor;
-using embedkit::SparseGrad;
-using embedkit::Status;
-using embedkit::testing::backend_name;
-using embedkit::testing::OnBackend;
-using embedkit::testing::present_backends;
 namespace reference = embedkit::testing::reference;
 
 class OptimizerConformance : public OnBackend {};

@@ -6,14 +6,6 @@
 namespace {
 
 using namespace embedkit::testing::conformance;
-using embedkit::BoundsCheck;
-using embedkit::Error;
-using embedkit::IndexTensor;
-using embedkit::PoolingMode;
-using embedkit::Status;
-using embedkit::testing::backend_name;
-using embedkit::testing::OnBackend;
-using embedkit::testing::present_backends;
 namespace reference = embedkit::testing::reference;
 
 constexpr PoolingMode kModes[] = {PoolingMode::sum, PoolingMode::mean, PoolingMode::sqrtn, PoolingMode::max};
