@@ -15,6 +15,7 @@
 #include <fstream>
 #include <iterator>
 #include <string>
+#include <vector>
 
 namespace {
 
@@ -38,7 +39,7 @@ CommandResult run(const std::string& arguments) {
 TEST(Cli, HelpListsTheSubcommands) {
   const CommandResult help = run("--help");
   EXPECT_EQ(help.exit_code, 0);
-  for (const char* word : {"demo", "plan", "inspect", "--log-level"}) {
+  for (const char* word : {"demo", "plan", "inspect", "bench", "--log-level"}) {
     EXPECT_NE(help.output.find(word), std::string::npos) << word;
   }
   EXPECT_EQ(run("plan --help").exit_code, 0);
@@ -213,6 +214,34 @@ TEST(Cli, InspectJsonOfANonUtf8Path) {
   EXPECT_NE(text.output.find(directory + "/" + weights), std::string::npos) << text.output;
   std::remove((directory + "/manifest.json").c_str());
   ::rmdir(directory.c_str());
+}
+
+// `embedkit bench` at the smoke scale, as CI runs it: every headline scenario timed, the table's
+// creation among them with its constant-fill anchor, and the report's line for that anchor.
+TEST(Cli, BenchSmokeTimesEveryHeadlineScenarioAndTableCreation) {
+  const CommandResult json_run = run("--log-level error bench --scale smoke --seconds 0.2 --json");
+  ASSERT_EQ(json_run.exit_code, 0) << json_run.output;
+  const auto report = nlohmann::json::parse(json_run.output);
+  EXPECT_GE(report["threads"].get<int>(), 1);
+  std::vector<std::string> groups;
+  for (const auto& scenario : report["scenarios"]) {
+    groups.push_back(scenario["group"]);
+    EXPECT_GT(scenario["seconds"]["embedkit"].get<double>(), 0.0) << scenario["title"];
+  }
+  EXPECT_EQ(groups, (std::vector<std::string>{"lookup", "lookup", "pooled", "train", "train", "create"}));
+  const auto& create = report["scenarios"].back();
+  // The smoke scale's 8 MiB table at dim 64: 32768 rows, every weight written once.
+  EXPECT_EQ(create["title"], "create/uniform/dim:64/rows:32768");
+  EXPECT_NEAR(create["bytes"].get<double>(), 32768.0 * 64 * 4, 10.0);  // printed with 6 digits
+  EXPECT_EQ(create["table_bytes"], 32768 * 64 * 4);
+  EXPECT_EQ(create["lookups"], 0);
+  EXPECT_GT(create["seconds"]["fill"].get<double>(), 0.0);
+
+  const CommandResult text_run = run("bench --scale smoke --seconds 0.2");
+  ASSERT_EQ(text_run.exit_code, 0) << text_run.output;
+  EXPECT_NE(text_run.output.find("[create]"), std::string::npos) << text_run.output;
+  EXPECT_NE(text_run.output.find("a constant fill of fresh memory"), std::string::npos) << text_run.output;
+  EXPECT_NE(text_run.output.find("x its time"), std::string::npos) << text_run.output;
 }
 
 // The gate: the synthetic data's popularity baseline is the issue's 0.0861 (issue #30), and one epoch

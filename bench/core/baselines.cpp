@@ -1,8 +1,12 @@
 #include "baselines.hpp"
 
 #include <omp.h>
+#include <sys/mman.h>
 
+#include <algorithm>
+#include <cstdlib>
 #include <cstring>
+#include <new>
 #include <utility>
 
 namespace embedkit::bench {
@@ -16,6 +20,22 @@ void stream_copy(const float* source, float* destination, std::int64_t count) {
     const std::int64_t end = count * (thread + 1) / threads;
     std::memcpy(destination + begin, source + begin, static_cast<std::size_t>(end - begin) * sizeof(float));
   }
+}
+
+void fresh_fill(std::int64_t count, float value) {
+  // As cpu/cpu_backend.cpp allocates weights, so the two differ only in what they write.
+  constexpr std::size_t kHugePage = std::size_t{2} << 20;
+  constexpr std::size_t kHugePageMinBytes = 32 * kHugePage;
+  const std::size_t bytes = static_cast<std::size_t>(count) * sizeof(float);
+  const bool huge = bytes >= kHugePageMinBytes;
+  const std::size_t alignment = huge ? kHugePage : 64;
+  const std::size_t rounded = std::max(alignment, (bytes + alignment - 1) / alignment * alignment);
+  auto* data = static_cast<float*>(std::aligned_alloc(alignment, rounded));
+  if (data == nullptr) throw std::bad_alloc();
+  if (huge) (void)madvise(data, rounded, MADV_HUGEPAGE);
+#pragma omp parallel for schedule(static)
+  for (std::int64_t i = 0; i < count; ++i) data[i] = value;
+  std::free(data);
 }
 
 void naive_gather(const float* matrix, std::int64_t dim, std::span<const std::int64_t> ids, float* out) {

@@ -13,6 +13,11 @@ namespace embedkit::bench {
 /// bandwidth, the ceiling for a gather, which reads and writes as many bytes.
 void stream_copy(const float* source, float* destination, std::int64_t count);
 
+/// Allocates `count` floats as the library allocates a table's weights (2 MiB aligned, huge pages
+/// advised from 64 MiB), fills them with `value` on the OpenMP threads and frees them: the floor of
+/// creating a table, every page faulted in and written once, with nothing drawn.
+void fresh_fill(std::int64_t count, float value);
+
 /// out[i, :] = matrix[ids[i], :] with one memcpy per row, no bounds check.
 void naive_gather(const float* matrix, std::int64_t dim, std::span<const std::int64_t> ids, float* out);
 

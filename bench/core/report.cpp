@@ -55,10 +55,17 @@ void print_report(std::ostream& out, const std::vector<Figures>& figures, int th
     const auto mine = f.seconds.find("embedkit");
     if (mine == f.seconds.end()) continue;
     const double s = mine->second;
-    fmt::print(out, "{:<72} {:>10.3f} {:>8.2f} {:>10.1f} {:>9.2f} {:>8} {:>7} {:>10.1f} {:>10.1f}\n", f.title, s * 1e3,
-               f.bytes / s / 1e9, static_cast<double>(f.lookups) / s / 1e6, s * 1e9 / static_cast<double>(f.lookups),
-               ratio(f.speedup_over("naive")), ratio(f.speedup_over("copy")), h100_seconds(f.bytes) * 1e6,
-               pcie5_seconds(f.pcie_bytes) * 1e6);
+    const auto lookups = static_cast<double>(f.lookups);
+    // A creation looks nothing up.
+    const std::string lookup_rate = f.lookups > 0 ? fmt::format("{:.1f}", lookups / s / 1e6) : "-";
+    const std::string lookup_time = f.lookups > 0 ? fmt::format("{:.2f}", s * 1e9 / lookups) : "-";
+    fmt::print(out, "{:<72} {:>10.3f} {:>8.2f} {:>10} {:>9} {:>8} {:>7} {:>10.1f} {:>10.1f}\n", f.title, s * 1e3,
+               f.bytes / s / 1e9, lookup_rate, lookup_time, ratio(f.speedup_over("naive")),
+               ratio(f.speedup_over("copy")), h100_seconds(f.bytes) * 1e6, pcie5_seconds(f.pcie_bytes) * 1e6);
+    if (const auto fill = f.seconds.find("fill"); fill != f.seconds.end()) {
+      fmt::print(out, "{:<72} a constant fill of fresh memory {:.2f} GB/s; creating takes {:.2f}x its time\n", "",
+                 f.bytes / fill->second / 1e9, s / fill->second);
+    }
     if (f.peak_step_bytes >= 0 || f.state_bytes > 0) {
       fmt::print(out, "{:<72} peak step memory {} beside weights {} + state {}\n", "", bytes_text(f.peak_step_bytes),
                  bytes_text(f.table_bytes), bytes_text(f.state_bytes));

@@ -147,12 +147,17 @@ std::string title(const TrainShape& shape) {
                      shape.ids.name(), shape.rows, shape.lookups);
 }
 
+std::string title(const CreateShape& shape) {
+  return fmt::format("create/uniform/dim:{}/rows:{}", shape.dim, shape.rows);
+}
+
 std::vector<std::string> measure_names(const LookupShape&) { return {"embedkit", "naive", "copy"}; }
 std::vector<std::string> measure_names(const PooledShape&) { return {"embedkit", "naive", "copy"}; }
 std::vector<std::string> measure_names(const TrainShape& shape) {
   if (shape.baseline) return {"embedkit", "naive"};
   return {"embedkit"};
 }
+std::vector<std::string> measure_names(const CreateShape&) { return {"embedkit", "fill"}; }
 
 Scenario make_scenario(const LookupShape& shape) {
   auto resources = std::make_shared<LookupResources>(shape);
@@ -215,6 +220,19 @@ Scenario make_scenario(const TrainShape& shape) {
     scenario.measures.push_back({"naive", [r] { r->naive->run(r->ids, r->offsets, r->forward.data(), r->grad_bags); }});
   }
   scenario.resources = std::move(resources);
+  return scenario;
+}
+
+Scenario make_scenario(const CreateShape& shape) {
+  const double bytes = float_bytes(shape.rows * shape.dim);
+  Scenario scenario;
+  scenario.title = title(shape);
+  scenario.bytes = bytes;  // every weight written once
+  scenario.table_bytes = static_cast<std::int64_t>(bytes);
+  scenario.measures = {
+      {"embedkit", [shape] { EmbeddingTable table = make_table(shape.rows, shape.dim, OptimizerKind::sgd); }},
+      {"fill", [count = shape.rows * shape.dim] { fresh_fill(count, 1.0f); }},
+  };
   return scenario;
 }
 

@@ -52,20 +52,30 @@ struct TrainShape {
   bool baseline = true;
 };
 
+/// A (rows, dim) table created with the default initializer, Keras's uniform(-0.05, 0.05): the
+/// allocation, every page's first touch and the draws, then freed. Baseline "fill": the same bytes
+/// allocated the same way and filled with a constant (fresh_fill), the floor of any creation.
+struct CreateShape {
+  std::int64_t rows = 0, dim = 0;
+};
+
 /// The scenario's title, e.g. "lookup/dim:64/uniform/rows:8388608/lookups:1048576".
 std::string title(const LookupShape& shape);
 std::string title(const PooledShape& shape);
 std::string title(const TrainShape& shape);
+std::string title(const CreateShape& shape);
 
 /// The names of the measures make_scenario gives, embedkit first.
 std::vector<std::string> measure_names(const LookupShape& shape);
 std::vector<std::string> measure_names(const PooledShape& shape);
 std::vector<std::string> measure_names(const TrainShape& shape);
+std::vector<std::string> measure_names(const CreateShape& shape);
 
 Scenario make_scenario(const LookupShape& shape);
 Scenario make_scenario(const PooledShape& shape);
 /// Also measures peak_step_bytes, by running one step before returning.
 Scenario make_scenario(const TrainShape& shape);
+Scenario make_scenario(const CreateShape& shape);
 
 /// The time `bytes` take at the bandwidth of an H100's HBM3 (3.35 TB/s) and of PCIe 5.0 x16
 /// (64 GB/s per direction): the memory roofline of a kernel that moves them once.

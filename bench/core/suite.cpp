@@ -30,6 +30,9 @@ PooledShape pooled_shape(const Scale& scale, std::int64_t bag) {
   return {rows_for(scale, 64), 64, 2 * scale.lookups, bag, kUniform};
 }
 
+// A table of the scale's size at the training target's width, made with the default initializer.
+CreateShape create_shape(const Scale& scale) { return {rows_for(scale, kTrainDim), kTrainDim}; }
+
 TrainShape train_shape(const Scale& scale, OptimizerKind optimizer) {
   return {scale.train_rows, kTrainDim, scale.train_lookups, kBag, kZipf12, optimizer, true};
 }
@@ -59,6 +62,7 @@ std::vector<ScenarioSpec> full_suite(const Scale& scale) {
        {OptimizerKind::sgd, OptimizerKind::adagrad, OptimizerKind::rowwise_adagrad, OptimizerKind::adam}) {
     suite.push_back(spec("train", train_shape(scale, optimizer)));
   }
+  suite.push_back(spec("create", create_shape(scale)));
   // Cost must follow the batch, not the vocabulary: the same batch against a small and a large table.
   for (const std::int64_t rows : scale.scaling_rows) {
     suite.push_back(spec("scaling_rows", TrainShape{rows, kTrainDim, scale.lookups, kBag, kZipf12,
@@ -79,6 +83,7 @@ std::vector<ScenarioSpec> main_figures(const Scale& scale) {
       spec("pooled", pooled_shape(scale, kBag)),
       spec("train", train_shape(scale, OptimizerKind::rowwise_adagrad)),
       spec("train", train_shape(scale, OptimizerKind::adam)),
+      spec("create", create_shape(scale)),
   };
 }
 

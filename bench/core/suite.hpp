@@ -28,7 +28,7 @@ struct Scale {
 
 /// A scenario before it is built.
 struct ScenarioSpec {
-  std::string group;  ///< "lookup", "pooled", "train", "scaling_rows", "scaling_batch"
+  std::string group;  ///< "lookup", "pooled", "train", "create", "scaling_rows", "scaling_batch"
   std::string title;
   std::vector<std::string> measures;
   std::function<Scenario()> make;
@@ -36,11 +36,13 @@ struct ScenarioSpec {
 
 /// Every scenario of the issue: lookups at dim 16/64/128/256 with uniform and Zipf (1.05, 1.2) ids,
 /// pooled sums over bags of 1/8/32/128, train steps (SGD, Adagrad, row-wise Adagrad, lazy Adam),
-/// row-wise Adagrad against 1 M and 32 M rows, and batches of 2^14 … 2^22.
+/// the creation of a table with the default initializer, row-wise Adagrad against 1 M and 32 M rows,
+/// and batches of 2^14 … 2^22.
 std::vector<ScenarioSpec> full_suite(const Scale& scale);
 
 /// The headline figures `embedkit bench` prints: lookups at dim 64 and 256, pooled bags of 32 at
-/// dim 64, and the row-wise Adagrad and lazy Adam train steps of the training target.
+/// dim 64, the row-wise Adagrad and lazy Adam train steps of the training target, and the creation
+/// of a table of the scale's size with the default initializer.
 std::vector<ScenarioSpec> main_figures(const Scale& scale);
 
 /// Best seconds per batch of each measure of `scenario`, the measures run in turns (round robin,
