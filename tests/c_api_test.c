@@ -390,6 +390,94 @@ static void test_lookup_and_weights(void) {
   ek_table_destroy(table);
 }
 
+/* ek_lookup_new / ek_lookup_pooled_new: the library allocates the output and hands it over as a
+ * DLManagedTensor; freeing a large one and asking again reuses its memory (the output cache). */
+static void test_new_outputs(void) {
+  ek_table* table = CREATE_OK("{\"input_dim\": 3, \"output_dim\": 2}");
+  set_w(table);
+  int64_t x[3] = {2, 1, 0};
+  int64_t x_shape[1] = {3};
+  DLTensor ids = i64(x, 1, x_shape);
+
+  DLManagedTensor* out = NULL;
+  EXPECT_OK(ek_lookup_new(table, &ids, &out));
+  CHECK(out != NULL);
+  if (out != NULL) {
+    const DLTensor* t = &out->dl_tensor;
+    CHECK(t->ndim == 2 && t->shape[0] == 3 && t->shape[1] == 2 && t->strides == NULL && t->byte_offset == 0);
+    CHECK(t->dtype.code == kDLFloat && t->dtype.bits == 32 && t->dtype.lanes == 1 && t->device.device_type == kDLCPU);
+    CHECK(floats_equal((const float*)t->data, &kExpected[0][0], 6));
+    out->deleter(out);
+  }
+
+  /* Pooled: bags {2, 1} and {0}, summed. */
+  int64_t csr[3] = {0, 2, 3};
+  int64_t csr_shape[1] = {3};
+  DLTensor offsets = i64(csr, 1, csr_shape);
+  out = NULL;
+  EXPECT_OK(ek_lookup_pooled_new(table, &ids, &offsets, NULL, "sum", &out));
+  CHECK(out != NULL);
+  if (out != NULL) {
+    const float expected[4] = {5, 5, 0, 0};
+    CHECK(out->dl_tensor.ndim == 2 && out->dl_tensor.shape[0] == 2 && out->dl_tensor.shape[1] == 2);
+    CHECK(floats_equal((const float*)out->dl_tensor.data, expected, 4));
+    out->deleter(out);
+  }
+
+  /* No ids: a (0, 2) tensor, still owned and freed by its deleter. */
+  int64_t empty_shape[1] = {0};
+  DLTensor no_ids = i64(x, 1, empty_shape);
+  out = NULL;
+  EXPECT_OK(ek_lookup_new(table, &no_ids, &out));
+  CHECK(out != NULL && out->dl_tensor.shape[0] == 0 && out->dl_tensor.shape[1] == 2);
+  if (out != NULL) out->deleter(out);
+
+  /* Failures name the problem and leave *out as it was. */
+  DLManagedTensor sentinel;
+  DLManagedTensor* untouched = &sentinel;
+  EXPECT_FAIL(ek_lookup_new(table, &ids, NULL), EK_INVALID_ARGUMENT, "out (the DLManagedTensor** to fill) is NULL");
+  int64_t bad[3] = {2, 7, 0};
+  DLTensor bad_ids = i64(bad, 1, x_shape);
+  EXPECT_FAIL(ek_lookup_new(table, &bad_ids, &untouched), EK_OUT_OF_RANGE, "indices[1] = 7 is not in [0, 3)");
+  CHECK(untouched == &sentinel);
+  EXPECT_FAIL(ek_lookup_pooled_new(table, &ids, &offsets, NULL, "median", &untouched), EK_INVALID_ARGUMENT, "median");
+  CHECK(untouched == &sentinel);
+  EXPECT_FAIL(ek_lookup_pooled_new(table, &bad_ids, &offsets, NULL, "sum", &untouched), EK_OUT_OF_RANGE,
+              "indices[1] = 7");
+  CHECK(untouched == &sentinel);
+  ek_table_destroy(table);
+
+  /* A 2 MiB output freed, then asked for again: the same memory, rewritten whole. */
+  ek_table* big = CREATE_OK("{\"input_dim\": 1000, \"output_dim\": 64}");
+  enum { kIds = 8192 };
+  static int64_t many[kIds];
+  for (int i = 0; i < kIds; ++i) many[i] = (i * 7919) % 1000;
+  int64_t many_shape[1] = {kIds};
+  DLTensor many_ids = i64(many, 1, many_shape);
+  static float expected[kIds * 64];
+  int64_t expected_shape[2] = {kIds, 64};
+  DLTensor expected_t = f32(expected, 2, expected_shape);
+  EXPECT_OK(ek_lookup(big, &many_ids, &expected_t));
+  DLManagedTensor* first = NULL;
+  EXPECT_OK(ek_set_output_cache_capacity((size_t)64 << 20));
+  EXPECT_OK(ek_lookup_new(big, &many_ids, &first));
+  if (first != NULL) {
+    void* data = first->dl_tensor.data;
+    fill_floats((float*)data, (size_t)kIds * 64, -1.0f);
+    first->deleter(first);
+    DLManagedTensor* second = NULL;
+    EXPECT_OK(ek_lookup_new(big, &many_ids, &second));
+    if (second != NULL) {
+      CHECK(second->dl_tensor.data == data);
+      CHECK(floats_equal((const float*)second->dl_tensor.data, expected, (size_t)kIds * 64));
+      second->deleter(second);
+    }
+  }
+  EXPECT_OK(ek_set_output_cache_capacity(0));
+  EXPECT_OK(ek_set_output_cache_capacity((size_t)1 << 30));
+  ek_table_destroy(big);
+}
+
 static void test_mask(void) {
   ek_table* masked = CREATE_OK("{\"input_dim\": 3, \"output_dim\": 2, \"mask_zero\": true}");
   ek_table* plain = CREATE_OK("{\"input_dim\": 3, \"output_dim\": 2}");
@@ -1721,6 +1809,7 @@ int main(void) {
   test_create_invalid();
   test_create_resources();
   test_lookup_and_weights();
+  test_new_outputs();
   test_mask();
   test_tensor_layouts();
   test_info();

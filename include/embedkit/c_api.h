@@ -79,6 +79,22 @@ EMBEDKIT_API ek_status ek_lookup(ek_table* t, const DLTensor* indices, DLTensor*
 EMBEDKIT_API ek_status ek_lookup_pooled(ek_table* t, const DLTensor* indices, const DLTensor* offsets,
                                         const DLTensor* per_sample_weights, const char* mode, DLTensor* out);
 
+/* ek_lookup into a new float32 host tensor the library allocates: on success *out is a
+ * DLManagedTensor (kDLCPU, compact) the caller owns and frees by calling its deleter, which may run
+ * on any thread and hands the memory back to embedkit's output cache for the next call's output.
+ * A training loop that frees each step's output thus reuses mapped memory instead of faulting fresh
+ * pages in. *out is left unchanged on failure. */
+EMBEDKIT_API ek_status ek_lookup_new(ek_table* t, const DLTensor* indices, DLManagedTensor** out);
+
+/* ek_lookup_pooled into a new (bags, output_dim) float32 host tensor, owned as ek_lookup_new's. */
+EMBEDKIT_API ek_status ek_lookup_pooled_new(ek_table* t, const DLTensor* indices, const DLTensor* offsets,
+                                            const DLTensor* per_sample_weights, const char* mode,
+                                            DLManagedTensor** out);
+
+/* Bytes of freed large outputs kept for reuse (default 1 GiB, or EMBEDKIT_OUTPUT_CACHE_BYTES);
+ * 0 disables the cache and frees what it holds. */
+EMBEDKIT_API ek_status ek_set_output_cache_capacity(size_t bytes);
+
 /* mask = indices != 0 under mask_zero, all 1 otherwise; `mask` is uint8 (or DLPack bool,
  * code 6, 8 bits) of shape indices.shape. */
 EMBEDKIT_API ek_status ek_compute_mask(ek_table* t, const DLTensor* indices, DLTensor* mask);

@@ -2,6 +2,7 @@
 /// @file embedkit.hpp
 /// @brief The whole C++ API in one include.
 
+#include <embedkit/buffer.hpp>
 #include <embedkit/checkpoint.hpp>
 #include <embedkit/config.hpp>
 #include <embedkit/context.hpp>

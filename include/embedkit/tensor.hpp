@@ -2,6 +2,7 @@
 /// @file tensor.hpp
 /// @brief The tensor types of the C++ API: a borrowed index tensor in, an owning array out.
 
+#include <embedkit/buffer.hpp>
 #include <embedkit/export.h>
 
 #include <cstdint>
@@ -41,11 +42,12 @@ class EMBEDKIT_API IndexTensor {
   std::int64_t size_;
 };
 
-/// @brief An owning, compact row-major array returned by the C++ API.
+/// @brief An owning, compact row-major array returned by the C++ API; its values' memory comes
+/// from the output allocator and can be handed on (Buffer::release()).
 template <class T>
 struct Array {
   std::vector<std::int64_t> shape;
-  std::vector<T> values;
+  Buffer<T> values;
 };
 
 }  // namespace embedkit

@@ -22,6 +22,15 @@ from ._errors import (
 )
 from .embedding import Embedding
 
+
+def set_output_cache_capacity(num_bytes: int) -> None:
+    """Bytes of freed lookup outputs embedkit keeps mapped for the next call's output (default
+    1 GiB, or the environment variable ``EMBEDKIT_OUTPUT_CACHE_BYTES``); 0 frees them and disables
+    the cache. Outputs the library allocates (``Embedding(...)`` without ``out=``, the
+    ``embedkit.torch`` modules' forward) come from it, so a loop reuses memory already paged in."""
+    _embedkit.set_output_cache_capacity(int(num_bytes))
+
+
 #: The version of the C library this package runs on (MAJOR.MINOR.PATCH).
 __version__: str = _embedkit.version()
 
@@ -37,4 +46,5 @@ __all__ = [
     "ShapeMismatchError",
     "UnsupportedError",
     "__version__",
+    "set_output_cache_capacity",
 ]

@@ -170,7 +170,7 @@ class Embedding:
         (any writable DLPack array of that shape, filled in place and returned)."""
         ids = as_input(indices, np.int64)
         if out is None:
-            out = np.empty(shape_of(ids) + (self.output_dim,), dtype=np.float32)
+            return self._table.lookup_new(ids, "numpy")
         self._table.lookup(ids, as_output(out))
         return out
 
@@ -205,9 +205,7 @@ class Embedding:
         csr = as_input(offsets, np.int64)
         weights = None if per_sample_weights is None else as_input(per_sample_weights, np.float32)
         if out is None:
-            extents = shape_of(csr)
-            bags = extents[0] - 1 if len(extents) == 1 and extents[0] > 0 else 0  # the C ABI names bad offsets
-            out = np.empty((bags, self.output_dim), dtype=np.float32)
+            return self._table.lookup_pooled_new(ids, csr, weights, mode, "numpy")
         self._table.lookup_pooled(ids, csr, weights, mode, as_output(out))
         return out
 

@@ -1,7 +1,8 @@
 """embedkit.torch: ``torch.nn`` modules over embedkit tables, the optimizer fused into backward.
 
 ``Embedding`` and ``EmbeddingBag`` take PyTorch's arguments and inputs. Their forward runs
-embedkit's lookup into a new tensor (through DLPack, without copies); their backward hands the
+embedkit's lookup into a new tensor the library allocates (through DLPack, without copies; freed
+back to embedkit's output cache, so a loop reuses paged-in memory); their backward hands the
 upstream gradient to the table's sparse optimizer step (``train_step``/``train_step_pooled``), as
 FBGEMM's table-batched embeddings do, so no dense gradient and no ``torch.optim`` state exists for
 the table. A training loop calls ``loss.backward()`` as usual; the table has been updated when it
@@ -58,8 +59,11 @@ class _Lookup(torch.autograd.Function):
     @staticmethod
     def forward(ctx: Any, anchor: torch.Tensor, table: _Table, indices: torch.Tensor) -> torch.Tensor:
         del anchor
-        out = torch.empty(tuple(indices.shape) + (table.output_dim,), dtype=torch.float32, device=indices.device)
-        table(indices, out=out)
+        if indices.device.type == "cpu":
+            out = table._table.lookup_new(indices, "torch")
+        else:
+            out = torch.empty(tuple(indices.shape) + (table.output_dim,), dtype=torch.float32, device=indices.device)
+            table(indices, out=out)
         ctx.table, ctx.indices = table, indices
         return out
 
@@ -83,8 +87,11 @@ class _PooledLookup(torch.autograd.Function):
         mode: str,
     ) -> torch.Tensor:
         del anchor
-        out = torch.empty((csr.shape[0] - 1, table.output_dim), dtype=torch.float32, device=indices.device)
-        table.pooled(indices, csr, mode, weights, out=out)
+        if indices.device.type == "cpu":
+            out = table._table.lookup_pooled_new(indices, csr, weights, mode, "torch")
+        else:
+            out = torch.empty((csr.shape[0] - 1, table.output_dim), dtype=torch.float32, device=indices.device)
+            table.pooled(indices, csr, mode, weights, out=out)
         ctx.table, ctx.indices, ctx.csr, ctx.weights, ctx.mode = table, indices, csr, weights, mode
         return out
 

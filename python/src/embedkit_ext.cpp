@@ -143,6 +143,24 @@ void call_unlocked(Call&& call) {
   check(status);
 }
 
+// A tensor the library allocated, as a NumPy array or PyTorch tensor that owns it: the capsule's
+// destructor calls the DLManagedTensor's deleter, which returns the memory to embedkit's output
+// cache when the framework frees the array.
+nb::object adopt(DLManagedTensor* managed, const std::string& framework) {
+  nb::capsule owner(managed, [](void* pointer) noexcept {
+    auto* tensor = static_cast<DLManagedTensor*>(pointer);
+    tensor->deleter(tensor);
+  });
+  const DLTensor& tensor = managed->dl_tensor;
+  const std::vector<std::size_t> shape(tensor.shape, tensor.shape + tensor.ndim);
+  auto* data = static_cast<float*>(tensor.data);
+  if (framework == "torch") {
+    return nb::cast(nb::ndarray<nb::pytorch, float>(data, shape.size(), shape.data(), owner));
+  }
+  if (framework == "numpy") return nb::cast(nb::ndarray<nb::numpy, float>(data, shape.size(), shape.data(), owner));
+  raise_python(PyExc_ValueError, "framework must be 'numpy' or 'torch', got '" + framework + "'");
+}
+
 // An embedding table: owns one ek_table.
 class Table {
  public:
@@ -172,6 +190,21 @@ class Table {
     MaybeBorrowed weights(per_sample_weights, "per_sample_weights");
     call_unlocked(
         [&] { return ek_lookup_pooled(table_, ids.get(), csr.get(), weights.get(), mode.c_str(), output.get()); });
+  }
+  nb::object lookup_new(nb::handle indices, const std::string& framework) {
+    Borrowed ids(indices, "indices", false);
+    DLManagedTensor* out = nullptr;
+    call_unlocked([&] { return ek_lookup_new(table_, ids.get(), &out); });
+    return adopt(out, framework);
+  }
+  nb::object lookup_pooled_new(nb::handle indices, nb::handle offsets, nb::handle per_sample_weights,
+                               const std::string& mode, const std::string& framework) {
+    Borrowed ids(indices, "indices", false), csr(offsets, "offsets", false);
+    MaybeBorrowed weights(per_sample_weights, "per_sample_weights");
+    DLManagedTensor* out = nullptr;
+    call_unlocked(
+        [&] { return ek_lookup_pooled_new(table_, ids.get(), csr.get(), weights.get(), mode.c_str(), &out); });
+    return adopt(out, framework);
   }
   void compute_mask(nb::handle indices, nb::handle mask) {
     Borrowed ids(indices, "indices", false), output(mask, "mask", true);
@@ -247,6 +280,9 @@ NB_MODULE(_embedkit, m) {
         return names;
       },
       "ek_optimizer_name: the built-in optimizers a config may name.");
+  m.def(
+      "set_output_cache_capacity", [](std::size_t bytes) { check(ek_set_output_cache_capacity(bytes)); },
+      nb::arg("bytes"), "ek_set_output_cache_capacity: bytes of freed outputs kept for reuse (0: none).");
   m.def("plan", &plan, nb::arg("request_json"), nb::arg("as_json"),
         "What placement would decide for a table: the text (or JSON) `embedkit plan` prints.");
 
@@ -256,6 +292,11 @@ NB_MODULE(_embedkit, m) {
       .def("lookup", &Table::lookup, nb::arg("indices"), nb::arg("out"), "ek_lookup.")
       .def("lookup_pooled", &Table::lookup_pooled, nb::arg("indices"), nb::arg("offsets"),
            nb::arg("per_sample_weights").none(), nb::arg("mode"), nb::arg("out"), "ek_lookup_pooled.")
+      .def("lookup_new", &Table::lookup_new, nb::arg("indices"), nb::arg("framework"),
+           "ek_lookup_new: the rows in a new NumPy array or PyTorch tensor ('numpy' or 'torch').")
+      .def("lookup_pooled_new", &Table::lookup_pooled_new, nb::arg("indices"), nb::arg("offsets"),
+           nb::arg("per_sample_weights").none(), nb::arg("mode"), nb::arg("framework"),
+           "ek_lookup_pooled_new: the bags in a new NumPy array or PyTorch tensor.")
       .def("compute_mask", &Table::compute_mask, nb::arg("indices"), nb::arg("mask"), "ek_compute_mask.")
       .def("train_step", &Table::train_step, nb::arg("indices"), nb::arg("grad"), "ek_train_step.")
       .def("train_step_pooled", &Table::train_step_pooled, nb::arg("indices"), nb::arg("offsets"),

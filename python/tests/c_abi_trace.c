@@ -1,6 +1,7 @@
 /* Test-only interposer (LD_PRELOAD) for test_zero_copy.py: each C ABI entry point that takes
  * arrays appends "function tensor address" lines to $EK_TRACE_FILE, the address being the first
- * byte the library reads (data + byte_offset), then calls libembedkit's own function. It shows
+ * byte the library reads (data + byte_offset), then calls libembedkit's own function (for the
+ * entry points that allocate their output, the output is recorded after the call). It shows
  * which memory the library was handed, without any hook inside the library or the package. */
 #define _GNU_SOURCE
 #include <embedkit/c_api.h>
@@ -42,6 +43,9 @@ typedef ek_status (*train_fn)(ek_table*, const DLTensor*, const DLTensor*);
 typedef ek_status (*train_pooled_fn)(ek_table*, const DLTensor*, const DLTensor*, const DLTensor*, const char*,
                                      const DLTensor*);
 typedef ek_status (*weights_fn)(ek_table*, DLTensor*);
+typedef ek_status (*lookup_new_fn)(ek_table*, const DLTensor*, DLManagedTensor**);
+typedef ek_status (*pooled_new_fn)(ek_table*, const DLTensor*, const DLTensor*, const DLTensor*, const char*,
+                                   DLManagedTensor**);
 typedef ek_status (*set_weights_fn)(ek_table*, const DLTensor*);
 
 ek_status ek_lookup(ek_table* t, const DLTensor* indices, DLTensor* out) {
@@ -88,4 +92,21 @@ ek_status ek_get_weights(ek_table* t, DLTensor* out) {
 ek_status ek_set_weights(ek_table* t, const DLTensor* weights) {
   record(__func__, "weights", weights);
   return ((set_weights_fn)real(__func__))(t, weights);
+}
+
+ek_status ek_lookup_new(ek_table* t, const DLTensor* indices, DLManagedTensor** out) {
+  record(__func__, "indices", indices);
+  const ek_status status = ((lookup_new_fn)real(__func__))(t, indices, out);
+  if (status == EK_OK) record(__func__, "out", &(*out)->dl_tensor);
+  return status;
+}
+
+ek_status ek_lookup_pooled_new(ek_table* t, const DLTensor* indices, const DLTensor* offsets,
+                               const DLTensor* per_sample_weights, const char* mode, DLManagedTensor** out) {
+  record(__func__, "indices", indices);
+  record(__func__, "offsets", offsets);
+  record(__func__, "per_sample_weights", per_sample_weights);
+  const ek_status status = ((pooled_new_fn)real(__func__))(t, indices, offsets, per_sample_weights, mode, out);
+  if (status == EK_OK) record(__func__, "out", &(*out)->dl_tensor);
+  return status;
 }

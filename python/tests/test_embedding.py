@@ -40,6 +40,40 @@ def test_lookup_equals_indexing(dtype):
     assert layer(np.zeros((0, 3), dtype=dtype)).shape == (0, 3, 4)  # an empty batch
 
 
+
+def test_results_own_library_memory_that_is_reused_once_freed():
+    """Without out=, results come from embedkit's output cache: writable NumPy arrays that outlive
+    their table; a large one freed backs the next result of its size, rewritten whole."""
+    embedkit.set_output_cache_capacity(1 << 30)
+    layer = table(1000, 64)
+    ids = np.arange(8192) % 1000  # 2 MiB of output
+    first = layer(ids)
+    assert first.flags.writeable and first.flags.c_contiguous and first.flags.owndata is False
+    address = first.__array_interface__["data"][0]
+    first[:] = np.nan
+    del first
+    second = layer(ids)
+    assert second.__array_interface__["data"][0] == address
+    np.testing.assert_array_equal(second, layer.embeddings[ids])
+    offsets = np.arange(0, 8193, 2)  # 4096 bags of 2: 1 MiB
+    pooled = layer.pooled(ids, offsets, "max")
+    address = pooled.__array_interface__["data"][0]
+    pooled[:] = np.nan
+    del pooled
+    again = layer.pooled(ids, offsets, "max")
+    assert again.__array_interface__["data"][0] == address
+    np.testing.assert_array_equal(again, np.maximum(layer.embeddings[ids[0::2]], layer.embeddings[ids[1::2]]))
+    del layer
+    np.testing.assert_array_equal(second[:2], second[1000:1002])  # alive after its table is gone
+
+
+def test_a_failed_lookup_allocates_nothing_and_names_the_id():
+    layer = table(10, 4)
+    with pytest.raises(embedkit.OutOfRangeError, match=r"indices\[1\] = 10 is not in \[0, 10\)"):
+        layer(np.array([1, 10]))
+    with pytest.raises(embedkit.InvalidArgumentError, match="offsets"):
+        layer.pooled(np.array([1, 2]), np.array([0, 3]), "sum")
+
 def test_padding_idx_reads_zeros_and_is_never_trained():
     layer = table(padding_idx=2, optimizer={"class_name": "SGD", "config": {"learning_rate": 1.0}})
     before = layer.embeddings

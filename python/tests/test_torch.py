@@ -124,3 +124,44 @@ def test_frozen_or_no_grad_never_steps():
     assert not out.requires_grad
     torch.testing.assert_close(module.weight, before, rtol=0, atol=0)
     assert module.table.step == 0
+
+
+def test_forward_outputs_reuse_freed_memory_and_are_rewritten_whole():
+    """A large output freed by PyTorch returns to embedkit's output cache and backs the next
+    forward's output; the new output holds this call's rows, not the old ones."""
+    embedkit = pytest.importorskip("embedkit")
+    embedkit.set_output_cache_capacity(1 << 30)
+    module = ek_torch.Embedding(1000, 64)
+    ids = torch.arange(8192) % 1000  # 2 MiB of output
+    first = module(ids)
+    address = first.data_ptr()
+    first.fill_(float("nan"))
+    del first
+    second = module(ids)
+    assert second.data_ptr() == address
+    torch.testing.assert_close(second, F.embedding(ids, module.weight), rtol=0, atol=0)
+    bags = ek_torch.EmbeddingBag(1000, 64, mode="mean", padding_idx=0)
+    bag_ids = (torch.arange(3 * 4096) * 7) % 1000  # 4096 bags of 3: 1 MiB of output
+    offsets = torch.arange(0, 3 * 4096, 3)
+    pooled = bags(bag_ids, offsets)
+    address = pooled.data_ptr()
+    pooled.fill_(float("nan"))
+    del pooled
+    again = bags(bag_ids, offsets)
+    assert again.data_ptr() == address
+    expected = F.embedding_bag(bag_ids, bags.weight, offsets, mode="mean", padding_idx=0)
+    torch.testing.assert_close(again, expected, rtol=1e-6, atol=1e-6)
+    del second, again
+    embedkit.set_output_cache_capacity(0)  # frees the cached blocks: a later forward maps anew
+    third = module(ids)
+    torch.testing.assert_close(third, F.embedding(ids, module.weight), rtol=0, atol=0)
+    embedkit.set_output_cache_capacity(1 << 30)
+
+
+def test_forward_output_outlives_its_module():
+    module = ek_torch.Embedding(50, 8)
+    ids = torch.tensor([[1, 2], [3, 4]])
+    expected = module.weight[ids].clone()
+    out = module(ids)
+    del module
+    torch.testing.assert_close(out, expected, rtol=0, atol=0)

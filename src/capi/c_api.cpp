@@ -1,5 +1,6 @@
 // The C ABI: opaque handles, a status per call, a thread-local last error, and one catch-all
 // wrapper so no exception ever crosses into C.
+#include <embedkit/buffer.hpp>
 #include <embedkit/c_api.h>
 #include <embedkit/plan.hpp>
 #include <embedkit/status.hpp>
@@ -17,7 +18,9 @@
 
 #include <fmt/format.h>
 
+#include <cstdint>
 #include <cstring>
+#include <memory>
 #include <new>
 #include <string>
 #include <vector>
@@ -57,6 +60,29 @@ void write_text(const std::string& text, std::string_view what, char* buffer, st
                    "{} buffer holds {} bytes, but the {} needs {} (including the NUL); *length says how many", what,
                    buffer == nullptr ? 0 : capacity, what, needed);
   std::memcpy(buffer, text.c_str(), needed);
+}
+
+// A library-allocated array handed to a C caller: the DLManagedTensor's deleter frees the array,
+// whose Buffer returns its memory to the output cache.
+struct HandedOut {
+  DLManagedTensor managed{};
+  embedkit::Array<float> array;
+};
+
+DLManagedTensor* hand_out(embedkit::Array<float> array) {
+  auto owner = std::make_unique<HandedOut>();
+  owner->array = std::move(array);
+  DLTensor& tensor = owner->managed.dl_tensor;
+  tensor.data = owner->array.values.data();
+  tensor.device = {kDLCPU, 0};
+  tensor.ndim = static_cast<std::int32_t>(owner->array.shape.size());
+  tensor.dtype = {kDLFloat, 32, 1};
+  tensor.shape = owner->array.shape.data();
+  tensor.strides = nullptr;
+  tensor.byte_offset = 0;
+  owner->managed.manager_ctx = owner.get();
+  owner->managed.deleter = [](DLManagedTensor* self) { delete static_cast<HandedOut*>(self->manager_ctx); };
+  return &owner.release()->managed;
 }
 
 }  // namespace
@@ -111,6 +137,35 @@ ek_status ek_lookup_pooled(ek_table* t, const DLTensor* indices, const DLTensor*
     table.lookup_pooled(args.pooled.ids, args.pooled.offsets, args.pooled.mode, args.pooled.sample_weights, args.out);
     staging.finish();
   });
+}
+
+ek_status ek_lookup_new(ek_table* t, const DLTensor* indices, DLManagedTensor** out) {
+  return guarded(__func__, [&] {
+    auto& table = table_of(t);
+    EMBEDKIT_EXPECTS(out != nullptr, Status::invalid_argument, "out (the DLManagedTensor** to fill) is NULL");
+    embedkit::detail::TensorStaging staging(default_device(), table.cuda_stream());
+    const embedkit::IndexTensor ids = staging.indices(indices);
+    const NamedBytes written[] = {{"out", out, sizeof *out}};
+    embedkit::detail::check_outputs_apart(written, staging.inputs_read());
+    *out = hand_out(table.lookup(ids));
+  });
+}
+
+ek_status ek_lookup_pooled_new(ek_table* t, const DLTensor* indices, const DLTensor* offsets,
+                               const DLTensor* per_sample_weights, const char* mode, DLManagedTensor** out) {
+  return guarded(__func__, [&] {
+    auto& table = table_of(t);
+    EMBEDKIT_EXPECTS(out != nullptr, Status::invalid_argument, "out (the DLManagedTensor** to fill) is NULL");
+    embedkit::detail::TensorStaging staging(default_device(), table.cuda_stream());
+    const auto args = embedkit::detail::pooled_arguments(staging, indices, offsets, per_sample_weights, mode);
+    const NamedBytes written[] = {{"out", out, sizeof *out}};
+    embedkit::detail::check_outputs_apart(written, staging.inputs_read());
+    *out = hand_out(table.lookup_pooled(args.ids, args.offsets, args.mode, args.sample_weights));
+  });
+}
+
+ek_status ek_set_output_cache_capacity(size_t bytes) {
+  return guarded(__func__, [&] { embedkit::set_output_cache_capacity(bytes); });
 }
 
 ek_status ek_train_step(ek_table* t, const DLTensor* indices, const DLTensor* grad_out) {

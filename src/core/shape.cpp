@@ -60,14 +60,16 @@ std::int64_t bag_count(std::span<const std::int64_t> offsets) {
 Array<float> lookup_output(const IndexTensor& indices, std::int64_t dim) {
   Array<float> out;
   out.shape = lookup_shape(indices.shape(), dim);
-  out.values.resize(static_cast<std::size_t>(checked_numel(out.shape, "lookup output", sizeof(float))));
+  out.values =
+      Buffer<float>::uninitialized(static_cast<std::size_t>(checked_numel(out.shape, "lookup output", sizeof(float))));
   return out;
 }
 
 Array<float> pooled_output(std::span<const std::int64_t> offsets, std::int64_t dim) {
   Array<float> out;
   out.shape = {bag_count(offsets), dim};
-  out.values.resize(static_cast<std::size_t>(checked_numel(out.shape, "pooled output", sizeof(float))));
+  out.values =
+      Buffer<float>::uninitialized(static_cast<std::size_t>(checked_numel(out.shape, "pooled output", sizeof(float))));
   return out;
 }
 

@@ -32,12 +32,12 @@ std::vector<std::int64_t> lookup_shape(std::span<const std::int64_t> indices_sha
 /// The number of bags CSR `offsets` cut (one less than its entries; 0 when it has none).
 std::int64_t bag_count(std::span<const std::int64_t> offsets);
 
-/// An output for a lookup of `indices` from a table of `dim` columns, sized lookup_shape(); throws
-/// as checked_numel() names "lookup output".
+/// An uninitialised output (the lookup writes it whole) for a lookup of `indices` from a table of
+/// `dim` columns, sized lookup_shape(); throws as checked_numel() names "lookup output".
 Array<float> lookup_output(const IndexTensor& indices, std::int64_t dim);
 
-/// An output for a pooled lookup of the bags `offsets` cut, (bags, dim); throws as checked_numel()
-/// names "pooled output".
+/// An uninitialised output for a pooled lookup of the bags `offsets` cut, (bags, dim); throws as
+/// checked_numel() names "pooled output".
 Array<float> pooled_output(std::span<const std::int64_t> offsets, std::int64_t dim);
 
 /// The size checks of a buffer of `rows` × `dim` floats (an output, a gradient): unless `got` is

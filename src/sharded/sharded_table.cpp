@@ -205,7 +205,7 @@ Array<float> ShardedEmbeddingTable::get_weights() const {
   const auto dim = static_cast<std::size_t>(impl.config.output_dim);
   Array<float> out;
   out.shape = {impl.config.input_dim, impl.config.output_dim};
-  out.values.resize(gathered.size());
+  out.values = Buffer<float>::uninitialized(gathered.size());
   std::size_t next = 0;  // gathered rows come rank by rank, each shard's in local order
   for (int r = 0; r < exchange.size(); ++r) {
     const ShardRows rows = impl.layout->shard(r);

@@ -207,7 +207,7 @@ void EmbeddingTable::lookup(const IndexTensor& indices, std::span<float> out) co
 Array<std::uint8_t> EmbeddingTable::compute_mask(const IndexTensor& indices) const {
   Array<std::uint8_t> mask;
   mask.shape = indices.shape();
-  mask.values.resize(static_cast<std::size_t>(indices.size()));
+  mask.values = Buffer<std::uint8_t>::uninitialized(static_cast<std::size_t>(indices.size()));
   compute_mask(indices, mask.values);
   return mask;
 }
@@ -230,7 +230,7 @@ void EmbeddingTable::compute_mask(const IndexTensor& indices, std::span<std::uin
 Array<float> EmbeddingTable::get_weights() const {
   Array<float> weights;
   weights.shape = {input_dim(), output_dim()};
-  weights.values.resize(static_cast<std::size_t>(impl_->weight_count()));
+  weights.values = Buffer<float>::uninitialized(static_cast<std::size_t>(impl_->weight_count()));
   get_weights(weights.values);
   return weights;
 }

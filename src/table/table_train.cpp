@@ -625,7 +625,7 @@ Array<float> EmbeddingTable::optimizer_state(std::string_view name) const {
     Array<float> state;
     state.shape =
         spec.per_row ? std::vector<std::int64_t>{input_dim()} : std::vector<std::int64_t>{input_dim(), spec.width};
-    state.values.resize(static_cast<std::size_t>(input_dim() * spec.width));
+    state.values = Buffer<float>::uninitialized(static_cast<std::size_t>(input_dim() * spec.width));
     std::shared_lock lock(impl_->mutex);
     impl_->backend->copy_to_host(state.values.data(), impl_->slots[k].as<void>(), state.values.size() * sizeof(float));
     return state;

@@ -1,0 +1,169 @@
+#include "core/output_blocks.hpp"
+
+#include <embedkit/buffer.hpp>
+#include <embedkit/status.hpp>
+
+#include "core/expects.hpp"
+#include "core/log.hpp"
+
+#include <sys/mman.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <charconv>
+#include <cstdlib>
+#include <cstring>
+#include <limits>
+#include <new>
+#include <string_view>
+
+namespace embedkit::detail {
+
+namespace {
+
+constexpr std::align_val_t kSmallAlignment{64};
+
+std::size_t capacity_from_environment() {
+  const char* text = std::getenv("EMBEDKIT_OUTPUT_CACHE_BYTES");
+  if (text == nullptr) return OutputBlocks::kDefaultCapacity;
+  const std::string_view value(text);
+  std::size_t bytes = 0;
+  const auto [end, error] = std::from_chars(value.data(), value.data() + value.size(), bytes);
+  if (error != std::errc() || end != value.data() + value.size() || value.empty()) {
+    logger().warn("EMBEDKIT_OUTPUT_CACHE_BYTES='{}' is not a count of bytes; the output cache keeps {} bytes", value,
+                  OutputBlocks::kDefaultCapacity);
+    return OutputBlocks::kDefaultCapacity;
+  }
+  return bytes;
+}
+
+void unmap(const void* data, std::size_t bytes) noexcept { ::munmap(const_cast<void*>(data), bytes); }
+
+}  // namespace
+
+OutputBlocks::~OutputBlocks() {
+  for (const Block& block : free_) unmap(block.data, block.bytes);
+}
+
+OutputBlocks& OutputBlocks::process() {
+  static OutputBlocks* const blocks = new OutputBlocks(capacity_from_environment());
+  return *blocks;
+}
+
+std::size_t OutputBlocks::mapped_size(std::size_t bytes) {
+  EMBEDKIT_EXPECTS(bytes <= std::numeric_limits<std::size_t>::max() - kGranule, Status::out_of_memory,
+                   "an output of {} bytes cannot be allocated", bytes);
+  return (bytes + kGranule - 1) / kGranule * kGranule;
+}
+
+void* OutputBlocks::acquire(std::size_t bytes) {
+  const std::size_t want = mapped_size(bytes);
+  {
+    std::lock_guard lock(mutex_);
+    auto best = free_.end();
+    for (auto block = free_.begin(); block != free_.end(); ++block) {
+      const bool fits = block->bytes >= want && block->bytes / kMaxWasteFactor <= want;
+      if (fits && (best == free_.end() || block->bytes < best->bytes)) best = block;
+    }
+    if (best != free_.end()) {
+      void* data = best->data;
+      free_bytes_ -= best->bytes;
+      free_.erase(best);
+      ++reused_;
+      return data;
+    }
+    ++mapped_;
+  }
+  void* data = ::mmap(nullptr, want, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  EMBEDKIT_EXPECTS(data != MAP_FAILED, Status::out_of_memory, "cannot allocate an output of {} bytes: {}", bytes,
+                   std::strerror(errno));
+  return data;
+}
+
+void OutputBlocks::release(void* data, std::size_t bytes) noexcept {
+  // acquire() succeeded for these bytes, so mapped_size cannot throw here.
+  const std::size_t mapped = (bytes + kGranule - 1) / kGranule * kGranule;
+  std::vector<Block> evicted;
+  {
+    std::lock_guard lock(mutex_);
+    if (mapped <= capacity_) {
+      try {
+        free_.push_back({data, mapped});
+        free_bytes_ += mapped;
+        data = nullptr;
+      } catch (const std::bad_alloc&) {
+        // No room to remember the block: unmap it below instead.
+      }
+    }
+    try {
+      trim_locked(evicted);
+    } catch (const std::bad_alloc&) {
+      // The evicted list could not grow: what is cached stays until the next release or trim.
+    }
+  }
+  if (data != nullptr) unmap(data, mapped);
+  for (const Block& block : evicted) unmap(block.data, block.bytes);
+}
+
+void OutputBlocks::trim_locked(std::vector<Block>& evicted) {
+  std::size_t drop = 0;
+  std::size_t bytes = free_bytes_;
+  while (drop < free_.size() && (bytes > capacity_ || free_.size() - drop > kMaxCachedBlocks)) {
+    bytes -= free_[drop].bytes;
+    ++drop;
+  }
+  evicted.insert(evicted.end(), free_.begin(), free_.begin() + static_cast<std::ptrdiff_t>(drop));
+  free_.erase(free_.begin(), free_.begin() + static_cast<std::ptrdiff_t>(drop));
+  free_bytes_ = bytes;
+}
+
+void OutputBlocks::set_capacity(std::size_t bytes) {
+  std::vector<Block> evicted;
+  {
+    std::lock_guard lock(mutex_);
+    capacity_ = bytes;
+    trim_locked(evicted);
+  }
+  for (const Block& block : evicted) unmap(block.data, block.bytes);
+}
+
+std::size_t OutputBlocks::capacity() const {
+  std::lock_guard lock(mutex_);
+  return capacity_;
+}
+
+OutputBlocks::Stats OutputBlocks::stats() const {
+  std::lock_guard lock(mutex_);
+  return {free_bytes_, free_.size(), reused_, mapped_};
+}
+
+void* allocate_output(std::size_t count, std::size_t element_bytes) {
+  std::size_t bytes = 0;
+  EMBEDKIT_EXPECTS(!__builtin_mul_overflow(count, element_bytes, &bytes), Status::out_of_memory,
+                   "an output of {} elements of {} bytes cannot be allocated", count, element_bytes);
+  if (bytes == 0) return nullptr;
+  if (bytes >= OutputBlocks::kMappedFrom) return OutputBlocks::process().acquire(bytes);
+  try {
+    return ::operator new(bytes, kSmallAlignment);
+  } catch (const std::bad_alloc&) {
+    throw Error(Status::out_of_memory, fmt::format("cannot allocate an output of {} bytes", bytes));
+  }
+}
+
+void free_output(void* data, std::size_t bytes) noexcept {
+  if (data == nullptr) return;
+  if (bytes >= OutputBlocks::kMappedFrom) {
+    OutputBlocks::process().release(data, bytes);
+  } else {
+    ::operator delete(data, kSmallAlignment);
+  }
+}
+
+}  // namespace embedkit::detail
+
+namespace embedkit {
+
+void set_output_cache_capacity(std::size_t bytes) { detail::OutputBlocks::process().set_capacity(bytes); }
+std::size_t output_cache_capacity() { return detail::OutputBlocks::process().capacity(); }
+
+}  // namespace embedkit
