@@ -5,7 +5,9 @@
 // pooled-sum forward, the sparse gradient alone (sort + fold), the optimizer step alone on that
 // gradient, and the fused train step (sort + fold + apply), for SGD and row-wise Adagrad. Each
 // phase's minimum bytes over the copy's bandwidth is the time it would take at the roofline; the
-// fraction printed is roofline time / measured time. Usage: bench_train_phases [rows lookups rounds].
+// fraction printed is roofline time / measured time. Usage: bench_train_phases [rows lookups rounds
+// [optimizer]]; with an optimizer (sgd, rowwise_adagrad) it runs only that optimizer's fused step,
+// `rounds` times, for a profiler (perf record) to attribute its time to the step's functions.
 #include <embedkit/embedkit.hpp>
 
 #include "core/baselines.hpp"
@@ -53,6 +55,7 @@ int main(int argc, char** argv) {
   const std::int64_t rows = argc > 1 ? std::atoll(argv[1]) : std::int64_t{1} << 22;
   const std::int64_t lookups = argc > 2 ? std::atoll(argv[2]) : std::int64_t{1} << 21;
   const int rounds = argc > 3 ? std::atoi(argv[3]) : 8;
+  const std::string profiled = argc > 4 ? argv[4] : "";
   const std::vector<std::int64_t> ids =
       embedkit::bench::draw_ids(embedkit::bench::IdDistribution{1.2}, rows, lookups, 3);
   std::vector<std::int64_t> offsets;
@@ -74,6 +77,7 @@ int main(int argc, char** argv) {
       static_cast<long long>(rows), static_cast<long long>(kDim), static_cast<long long>(lookups), touched,
       static_cast<long long>(kBag), omp_get_max_threads(), rounds);
   for (const OptimizerKind kind : {OptimizerKind::sgd, OptimizerKind::rowwise_adagrad}) {
+    if (!profiled.empty() && profiled != embedkit::to_string(kind)) continue;
     std::printf("| optimizer | phase | ms | minimum bytes (MiB) | roofline ms | fraction of roofline |\n");
     std::printf("| --- | --- | ---: | ---: | ---: | ---: |\n");
     embedkit::TableConfig config;
@@ -101,6 +105,10 @@ int main(int argc, char** argv) {
         {"fused train step (sort + fold + apply)", step_bytes,
          [&] { table.train_step_pooled(batch, offsets, PoolingMode::sum, {}, grad_bags); }},
     };
+    if (!profiled.empty()) {
+      for (int round = 0; round < rounds; ++round) phases[4].run();
+      return 0;
+    }
     for (int round = 0; round < rounds; ++round) {
       for (Phase& phase : phases) phase.best = std::min(phase.best, seconds(phase.run));
     }

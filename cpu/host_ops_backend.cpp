@@ -34,9 +34,9 @@ void report_out_of_range(const Index* ids, std::int64_t count, std::int64_t inpu
 // scale once per slot; gathered here in one pass of independent loads, the fold reads them in
 // order instead of chasing each position into a batch-sized array (a cache miss per slot).
 template <class T>
-std::vector<T> by_slot(const cpu::Segments& segments, const std::vector<T>& values) {
+RecycledVector<T> by_slot(const cpu::Segments& segments, const RecycledVector<T>& values) {
   const auto slots = static_cast<std::int64_t>(segments.positions.size());
-  std::vector<T> gathered(segments.positions.size());
+  RecycledVector<T> gathered(segments.positions.size());
 #pragma omp parallel for schedule(static) if (slots >= cpu::kParallelMinIds)
   for (std::int64_t k = 0; k < slots; ++k) gathered[k] = values[segments.positions[k]];
   return gathered;
@@ -105,18 +105,18 @@ void fold_pooled_rows(const TableView& table, const PooledBatch<Index>& batch, s
   };
   if (shares_follow_bags(batch)) {
     // The slots hold bags; the same share for every counted entry of a bag.
-    std::vector<float> bag_scales(static_cast<std::size_t>(bags));
+    RecycledVector<float> bag_scales(static_cast<std::size_t>(bags));
     cpu::pooled_bag_scales(batch, bag_scales.data());
     const std::int64_t* slot_bag = segments.positions.data();
     fold_scaled(slot_bag, [&](std::int64_t k) { return bag_scales[slot_bag[k]]; });
     return;
   }
-  std::vector<std::int64_t> bag_of(static_cast<std::size_t>(count));
+  RecycledVector<std::int64_t> bag_of(static_cast<std::size_t>(count));
   if (picks_entry(batch.mode)) {
-    std::vector<std::int64_t> argmax(static_cast<std::size_t>(bags * dim));
+    RecycledVector<std::int64_t> argmax(static_cast<std::size_t>(bags * dim));
     cpu::pooled_argmax(table.weights.as<float>(), table.input_dim, dim, batch, argmax.data());
     for (std::int64_t b = 0; b < bags; ++b) std::fill(bag_of.begin() + offsets[b], bag_of.begin() + offsets[b + 1], b);
-    const std::vector<std::int64_t> slot_bag = by_slot(segments, bag_of);
+    const RecycledVector<std::int64_t> slot_bag = by_slot(segments, bag_of);
     cpu::reduce_segments(
         segments, dim,
         [&](std::int64_t k, float* acc, bool first) {
@@ -129,10 +129,10 @@ void fold_pooled_rows(const TableView& table, const PooledBatch<Index>& batch, s
         [&](std::int64_t k) { cpu::prefetch_row(grad_bags + slot_bag[k] * dim, floats(dim)); }, rows, finish);
     return;
   }
-  std::vector<float> scales(static_cast<std::size_t>(count));
+  RecycledVector<float> scales(static_cast<std::size_t>(count));
   cpu::pooled_entry_scales(batch, scales.data(), bag_of.data());
-  const std::vector<std::int64_t> slot_bag = by_slot(segments, bag_of);
-  const std::vector<float> slot_scale = by_slot(segments, scales);
+  const RecycledVector<std::int64_t> slot_bag = by_slot(segments, bag_of);
+  const RecycledVector<float> slot_scale = by_slot(segments, scales);
   fold_scaled(slot_bag.data(), [&](std::int64_t k) { return slot_scale[k]; });
 }
 

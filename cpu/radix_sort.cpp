@@ -13,7 +13,8 @@ constexpr int kDigitBits = 11;  // 2048 buckets: few passes, histograms that sta
 
 }  // namespace
 
-void radix_sort_bits(std::vector<std::uint64_t>& keys, std::vector<std::uint64_t>& scratch, int low_bit, int bits) {
+void radix_sort_bits(detail::RecycledVector<std::uint64_t>& keys, detail::RecycledVector<std::uint64_t>& scratch,
+                     int low_bit, int bits) {
   const std::int64_t n = static_cast<std::int64_t>(keys.size());
   scratch.resize(keys.size());
   const int threads = n >= kParallelMinIds ? omp_get_max_threads() : 1;

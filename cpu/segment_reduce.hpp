@@ -47,7 +47,7 @@ void reduce_segments(const Segments& segments, std::int64_t dim, const Accumulat
     const std::int64_t count = segments.run_begin[hot[h] + 1] - segments.run_begin[hot[h]];
     first_piece[h + 1] = first_piece[h] + detail::sum_piece_count(count);
   }
-  std::vector<float> piece_sums(static_cast<std::size_t>(first_piece.back() * dim));
+  detail::RecycledVector<float> piece_sums(static_cast<std::size_t>(first_piece.back() * dim));
   std::vector<float> scratch(rows != nullptr ? 0 : static_cast<std::size_t>(omp_get_max_threads() * dim));
   const auto row_of = [&](std::int64_t u) {
     return rows != nullptr ? rows + u * dim : scratch.data() + omp_get_thread_num() * dim;

@@ -25,7 +25,7 @@ Segments group_entries(const Index* ids, std::int64_t count, std::int64_t slot_l
   const auto kept = [&](std::int64_t id) { return id_in_range(id, input_dim) && !padding.is(id); };
   if (key_bits + slot_bits <= 64) {
     // (id, slot) packed in one word: sorting the id bits stably keeps each id's slots in order.
-    std::vector<std::uint64_t> packed, scratch;
+    detail::RecycledVector<std::uint64_t> packed, scratch;
     packed.reserve(static_cast<std::size_t>(count));
     for_each_entry([&](std::int64_t position, std::int64_t slot) {
       const auto id = static_cast<std::int64_t>(ids[position]);
@@ -48,7 +48,7 @@ Segments group_entries(const Index* ids, std::int64_t count, std::int64_t slot_l
     struct Entry {
       std::int64_t id, position, slot;
     };
-    std::vector<Entry> entries;
+    detail::RecycledVector<Entry> entries;
     entries.reserve(static_cast<std::size_t>(count));
     for_each_entry([&](std::int64_t position, std::int64_t slot) {
       const auto id = static_cast<std::int64_t>(ids[position]);

@@ -4,6 +4,8 @@
 
 #include <embedkit/detail/padding.hpp>
 
+#include "core/recycled_vector.hpp"
+
 #include <cstdint>
 #include <vector>
 
@@ -11,10 +13,11 @@ namespace embedkit::cpu {
 
 /// The positions of each distinct id, in increasing order: positions[run_begin[u] .. run_begin[u+1])
 /// looked up unique_ids[u]. From group_bags, the slots hold the positions' bags instead.
+/// Batch-sized, so their memory is recycled from step to step (core/recycled_vector.hpp).
 struct Segments {
-  std::vector<std::int64_t> unique_ids;
-  std::vector<std::int64_t> run_begin;
-  std::vector<std::int64_t> positions;
+  detail::RecycledVector<std::int64_t> unique_ids;
+  detail::RecycledVector<std::int64_t> run_begin;
+  detail::RecycledVector<std::int64_t> positions;
   std::int64_t size() const { return static_cast<std::int64_t>(unique_ids.size()); }
 };
 

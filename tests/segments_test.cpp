@@ -99,7 +99,7 @@ TEST(Grouping, AnEmptyBatchAndOnlyPaddingGiveNoSegments) {
   const Segments none =
       embedkit::cpu::group_bags(static_cast<const std::int64_t*>(nullptr), offsets.data(), 2, 10, {true, 0});
   EXPECT_EQ(none.size(), 0);
-  EXPECT_EQ(none.run_begin, (std::vector<std::int64_t>{0}));
+  EXPECT_EQ(none.run_begin, (embedkit::detail::RecycledVector<std::int64_t>{0}));
   const std::vector<std::int64_t> padding = {0, 0, 0}, padding_offsets = {0, 1, 3};
   const Segments only_padding = embedkit::cpu::group_bags(padding.data(), padding_offsets.data(), 2, 10, {true, 0});
   EXPECT_EQ(only_padding.size(), 0);
@@ -112,6 +112,6 @@ TEST(Grouping, WithoutPaddingEveryIdInTheTableIsKept) {
   // No padding_idx: id 0 is an ordinary id, and -1 is left out as outside the table, not as padding.
   const std::vector<std::int64_t> ids = {0, -1, 0, 9};
   const Segments segments = embedkit::cpu::group_positions(ids.data(), 4, 10, embedkit::detail::Padding{});
-  EXPECT_EQ(segments.unique_ids, (std::vector<std::int64_t>{0, 9}));
-  EXPECT_EQ(segments.positions, (std::vector<std::int64_t>{0, 2, 3}));
+  EXPECT_EQ(segments.unique_ids, (embedkit::detail::RecycledVector<std::int64_t>{0, 9}));
+  EXPECT_EQ(segments.positions, (embedkit::detail::RecycledVector<std::int64_t>{0, 2, 3}));
 }
