@@ -1,7 +1,7 @@
 // How many OpenMP parallel regions and barriers each table operation enters: the cost that grows
 // when the machine is loaded, since every region wakes the team and every barrier waits for its
 // slowest thread (docs/performance.md). Counted by interposing libgomp's entry points: this
-// executable defines GOMP_parallel, GOMP_barrier and GOMP_single_start, so libembedkit's calls
+// executable defines GOMP_parallel, GOMP_barrier and GOMP_loop_end, so libembedkit's calls
 // bind to them; each counts on the calling thread and forwards to libgomp's own (RTLD_NEXT).
 // GCC's libgomp only; prints a markdown table.
 #include <embedkit/embedkit.hpp>
@@ -22,7 +22,7 @@ namespace {
 
 std::atomic<std::int64_t> g_regions{0};         // GOMP_parallel with a team of more than one thread
 std::atomic<std::int64_t> g_serial_regions{0};  // GOMP_parallel whose if() clause kept one thread
-std::atomic<std::int64_t> g_barriers{0};        // explicit and single's barriers, counted once per team
+std::atomic<std::int64_t> g_barriers{0};        // explicit, single's and loops' barriers, once per team
 
 template <class Function>
 Function next_definition(const char* name) {
@@ -43,6 +43,13 @@ void GOMP_parallel(void (*fn)(void*), void* data, unsigned num_threads, unsigned
   static const Parallel real = next_definition<Parallel>("GOMP_parallel");
   (num_threads == 1 ? g_serial_regions : g_regions).fetch_add(1);
   real(fn, data, num_threads, flags);
+}
+
+void GOMP_loop_end() {  // the barrier that ends a dynamically scheduled loop without nowait
+  using LoopEnd = void (*)();
+  static const LoopEnd real = next_definition<LoopEnd>("GOMP_loop_end");
+  if (omp_get_thread_num() == 0) g_barriers.fetch_add(1);
+  real();
 }
 
 void GOMP_barrier() {

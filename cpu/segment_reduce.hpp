@@ -1,6 +1,7 @@
 #pragma once
 // Folds each id's gradient rows into one, in the canonical summation order
-// (include/embedkit/detail/summation_order.hpp), in parallel over ids and over the pieces of hot ids.
+// (include/embedkit/detail/summation_order.hpp), in parallel over ids and over the pieces of hot ids,
+// in one parallel region.
 
 #include <embedkit/detail/summation_order.hpp>
 
@@ -52,33 +53,41 @@ void reduce_segments(const Segments& segments, std::int64_t dim, const Accumulat
   const auto row_of = [&](std::int64_t u) {
     return rows != nullptr ? rows + u * dim : scratch.data() + omp_get_thread_num() * dim;
   };
-#pragma omp parallel for schedule(dynamic, 256) if (total * dim >= kParallelMinFloats)
-  for (std::int64_t u = 0; u < unique; ++u) {
-    const std::int64_t begin = segments.run_begin[u], end = segments.run_begin[u + 1];
-    if (end - begin > kPiece) continue;
-    float* row = row_of(u);
-    sum_piece(begin, end, row);
-    finish(u, static_cast<const float*>(row));
-  }
-  if (hot.empty()) return;
-#pragma omp parallel for schedule(dynamic, 16) if (total * dim >= kParallelMinFloats)
-  for (std::int64_t p = 0; p < first_piece.back(); ++p) {
-    const auto h =
-        static_cast<std::size_t>(std::upper_bound(first_piece.begin(), first_piece.end(), p) - first_piece.begin() - 1);
-    const std::int64_t run_begin = segments.run_begin[hot[h]], run_end = segments.run_begin[hot[h] + 1];
-    const std::int64_t begin = run_begin + (p - first_piece[h]) * kPiece;
-    sum_piece(begin, std::min(begin + kPiece, run_end), piece_sums.data() + p * dim);
-  }
-#pragma omp parallel for schedule(dynamic, 16) if (total * dim >= kParallelMinFloats)
-  for (std::size_t h = 0; h < hot.size(); ++h) {
-    float* row = row_of(hot[h]);
-    const float* piece = piece_sums.data() + first_piece[h] * dim;
-    std::copy(piece, piece + dim, row);
-    for (std::int64_t p = first_piece[h] + 1; p < first_piece[h + 1]; ++p) {
-      piece = piece_sums.data() + p * dim;
-      for (std::int64_t c = 0; c < dim; ++c) row[c] += piece[c];
+  // One parallel region: the short ids need no barrier before the hot ids' pieces, so a thread
+  // done with its share moves on to pieces (nowait); only the pieces must all be summed before
+  // any hot id adds them up.
+  const bool has_hot = !hot.empty();
+#pragma omp parallel if (total * dim >= kParallelMinFloats)
+  {
+#pragma omp for schedule(dynamic, 256) nowait
+    for (std::int64_t u = 0; u < unique; ++u) {
+      const std::int64_t begin = segments.run_begin[u], end = segments.run_begin[u + 1];
+      if (end - begin > kPiece) continue;
+      float* row = row_of(u);
+      sum_piece(begin, end, row);
+      finish(u, static_cast<const float*>(row));
     }
-    finish(hot[h], static_cast<const float*>(row));
+    if (has_hot) {
+#pragma omp for schedule(dynamic, 16)
+      for (std::int64_t p = 0; p < first_piece.back(); ++p) {
+        const auto h = static_cast<std::size_t>(std::upper_bound(first_piece.begin(), first_piece.end(), p) -
+                                                first_piece.begin() - 1);
+        const std::int64_t run_begin = segments.run_begin[hot[h]], run_end = segments.run_begin[hot[h] + 1];
+        const std::int64_t begin = run_begin + (p - first_piece[h]) * kPiece;
+        sum_piece(begin, std::min(begin + kPiece, run_end), piece_sums.data() + p * dim);
+      }
+#pragma omp for schedule(dynamic, 16) nowait
+      for (std::size_t h = 0; h < hot.size(); ++h) {
+        float* row = row_of(hot[h]);
+        const float* piece = piece_sums.data() + first_piece[h] * dim;
+        std::copy(piece, piece + dim, row);
+        for (std::int64_t p = first_piece[h] + 1; p < first_piece[h + 1]; ++p) {
+          piece = piece_sums.data() + p * dim;
+          for (std::int64_t c = 0; c < dim; ++c) row[c] += piece[c];
+        }
+        finish(hot[h], static_cast<const float*>(row));
+      }
+    }
   }
 }
 
