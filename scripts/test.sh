@@ -4,7 +4,7 @@
 #            a GPU) and the C ABI test's CUDA-build branch, and scripts/check_kernels.sh (spills,
 #            vector loads); the CPU tests of this build would repeat the cpu lane's
 #   cpu    - the CPU-only library (-DEMBEDKIT_CUDA=OFF), all tests (the sharded ones under mpiexec
-#            on 1, 2 and 4 ranks) and smoke runs of the benchmarks
+#            on 1, 2 and 4 ranks) and smoke runs of the C++ benchmarks
 #   asan   - CPU-only under AddressSanitizer + UndefinedBehaviorSanitizer, all tests (sharded ones
 #            on 1 and 2 ranks)
 #   tsan   - CPU-only under ThreadSanitizer (clang, LLVM's libomp), the concurrency tests, with
@@ -18,7 +18,8 @@
 #   python - the Python package (python/): one CPU-only wheel built from this checkout, installed
 #            into two virtual environments under build/python, pytest in each: `venv` holds the
 #            pinned PyPI Keras 3 + JAX (CPU) + NumPy 2 of python/requirements-test.txt, `venv-torch`
-#            sees Debian's python3-torch and NumPy 1.24 (system site-packages) and adds only pytest
+#            sees Debian's python3-torch and NumPy 1.24 (system site-packages) and adds only pytest;
+#            then a smoke run of bench/compare_pytorch.py in venv-torch (embedkit against Debian's torch)
 # Not in the default run: fuzz-long, the fuzz lane with EMBEDKIT_FUZZ_SECONDS defaulting to 300.
 # Usage: scripts/test.sh [lane ...]   (default: all but fuzz-long). Warnings are errors in every lane.
 # Every compile goes through ccache when it is installed (scripts/ccache_env.sh).
@@ -54,6 +55,13 @@ python_lane() {
     echo "[test] === lane python: pytest in $env"
     "$env/bin/python" -m pytest -q -p no:cacheprovider python/tests
   done
+  # The benchmark against the anchors works (no timing is asserted): in smoke mode, against Debian's
+  # torch of $torch_venv, which already holds the wheel (no PyPI torch or FBGEMM downloaded here).
+  echo "[test] === lane python: bench/compare_pytorch.py smoke run (Debian's torch, in $torch_venv)"
+  local log=$dir/compare_pytorch_smoke.log
+  "$torch_venv/bin/python" bench/compare_pytorch.py --anchor debian --no-venv --scale smoke --seconds 1 \
+    --load 0 --wait-policies unset,passive >"$log" 2>&1 || { cat "$log"; return 1; }
+  tail -n 4 "$log"
   echo "[test] === lane python: passed in $((SECONDS - started)) s"
 }
 
@@ -139,11 +147,6 @@ run_lane() {
     tail -n 4 "$dir/bench_smoke.log"
     "$dir/tools/embedkit" bench --scale smoke --seconds 1 >"$dir/embedkit_bench_smoke.log"
     tail -n 2 "$dir/embedkit_bench_smoke.log"
-    if /usr/bin/python3 -c "import torch" 2>/dev/null; then
-      /usr/bin/python3 bench/compare_pytorch.py --embedkit "$dir/tools/embedkit" --scale smoke --seconds 1 | tail -n 3
-    else
-      echo "[test] compare_pytorch.py not run: Debian's python3-torch is not installed (apt-get install python3-torch)"
-    fi
     OMP_NUM_THREADS=1 OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 \
       mpiexec -n 2 --oversubscribe "$dir/bench/bench_sharded" --rows 4096 --batch 256 --steps 2 --warmup 1
   fi
