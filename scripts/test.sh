@@ -4,7 +4,8 @@
 #            a GPU) and the C ABI test's CUDA-build branch, and scripts/check_kernels.sh (spills,
 #            vector loads); the CPU tests of this build would repeat the cpu lane's
 #   cpu    - the CPU-only library (-DEMBEDKIT_CUDA=OFF), all tests (the sharded ones under mpiexec
-#            on 1, 2 and 4 ranks) and smoke runs of the C++ benchmarks
+#            on 1, 2 and 4 ranks) and smoke runs of the C++ benchmarks (the suite, `embedkit bench`,
+#            the train step's phases, the OpenMP region count)
 #   asan   - CPU-only under AddressSanitizer + UndefinedBehaviorSanitizer, all tests (sharded ones
 #            on 1 and 2 ranks)
 #   tsan   - CPU-only under ThreadSanitizer (clang, LLVM's libomp), the concurrency tests, with
@@ -147,6 +148,8 @@ run_lane() {
     tail -n 4 "$dir/bench_smoke.log"
     "$dir/tools/embedkit" bench --scale smoke --seconds 1 >"$dir/embedkit_bench_smoke.log"
     tail -n 2 "$dir/embedkit_bench_smoke.log"
+    "$dir/bench/bench_train_phases" 65536 32768 1 | tail -n 2
+    "$dir/bench/bench_parallel_regions" | tail -n 1
     OMP_NUM_THREADS=1 OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 \
       mpiexec -n 2 --oversubscribe "$dir/bench/bench_sharded" --rows 4096 --batch 256 --steps 2 --warmup 1
   fi
