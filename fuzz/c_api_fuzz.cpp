@@ -6,7 +6,9 @@
 //
 // Checked on every call: the status is never EK_INTERNAL; a failed call changes no weight, nothing in
 // the table's info (step count, counters) and no output byte; a successful lookup, mask or
-// get_weights returns what a plain reference computes from the table, and set_weights stores its input.
+// get_weights returns what a plain reference computes from the table, and set_weights stores its input;
+// ek_lookup_new and ek_lookup_pooled_new hand out nothing when they fail, and a compact float32 host
+// tensor of dim-wide rows (the lookup's rows, for ek_lookup_new) when they succeed.
 #include <embedkit/c_api.h>
 #include <embedkit/logging.hpp>
 
@@ -57,8 +59,18 @@ constexpr std::array<TableSpec, 4> kTables = {{
      false},
 }};
 
-enum class Entry { lookup, lookup_pooled, compute_mask, train_step, train_step_pooled, get_weights, set_weights };
-constexpr int kEntryCount = 7;
+enum class Entry {
+  lookup,
+  lookup_pooled,
+  compute_mask,
+  train_step,
+  train_step_pooled,
+  get_weights,
+  set_weights,
+  lookup_new,  // the output allocated by the library
+  lookup_pooled_new
+};
+constexpr int kEntryCount = 9;
 
 // What a tensor argument holds, which decides its natural dtype and how its contents are drawn.
 enum class Role { ids, offsets, floats, float_output, mask_output };
@@ -316,7 +328,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   require(ek_table_create(spec.config, &table) == EK_OK, "a fixed config failed");
 
   // Ids first: their shape decides the expected shapes of the rest.
-  const bool pooled = entry == Entry::lookup_pooled || entry == Entry::train_step_pooled;
+  const bool pooled =
+      entry == Entry::lookup_pooled || entry == Entry::train_step_pooled || entry == Entry::lookup_pooled_new;
   const bool takes_ids = entry != Entry::get_weights && entry != Entry::set_weights;
   const std::int64_t id_rank = pooled ? 1 : in.byte() % 4;
   std::vector<std::int64_t> id_shape;
@@ -345,13 +358,18 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     case Entry::train_step_pooled: grad = decode(in, Role::floats, {bags, spec.dim}, spec.rows, id_count); break;
     case Entry::get_weights: out = decode(in, Role::float_output, {spec.rows, spec.dim}, spec.rows, 0); break;
     case Entry::set_weights: weights = decode(in, Role::floats, {spec.rows, spec.dim}, spec.rows, 0); break;
+    case Entry::lookup_new:
+    case Entry::lookup_pooled_new: break;
   }
   const DLTensor* sample_weights = has_sample_weights ? weights.pointer() : nullptr;
 
   // The info (step count, out-of-range counter) can move only in a train step or a zero_fill lookup;
   // it costs half of each run to build, so the other calls compare the weights alone.
-  const bool counts = entry == Entry::train_step || entry == Entry::train_step_pooled ||
-                      (spec.zero_fill && (entry == Entry::lookup || entry == Entry::lookup_pooled));
+  const bool looks_up = entry == Entry::lookup || entry == Entry::lookup_pooled || entry == Entry::lookup_new ||
+                        entry == Entry::lookup_pooled_new;
+  const bool counts = entry == Entry::train_step || entry == Entry::train_step_pooled || (spec.zero_fill && looks_up);
+  DLManagedTensor unwritten{};
+  DLManagedTensor* handed_out = &unwritten;  // a failed call must leave it as it is
   const TableState before = state_of(table, spec, counts);
   const std::vector<unsigned char> out_before = out.memory;
   ek_status status = EK_OK;
@@ -368,19 +386,34 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
       break;
     case Entry::get_weights: status = ek_get_weights(table, out.passed ? &out.tensor : nullptr); break;
     case Entry::set_weights: status = ek_set_weights(table, weights.pointer()); break;
+    case Entry::lookup_new: status = ek_lookup_new(table, ids.pointer(), &handed_out); break;
+    case Entry::lookup_pooled_new:
+      status = ek_lookup_pooled_new(table, ids.pointer(), offsets.pointer(), sample_weights, mode, &handed_out);
+      break;
   }
   embedkit::fuzz::trace("table %d, entry %d: %s %s", static_cast<int>(&spec - kTables.data()), static_cast<int>(entry),
                         ek_status_name(status), status == EK_OK ? "" : ek_last_error());
   require(status != EK_INTERNAL, "a bad input was reported as EK_INTERNAL");
   const TableState after = state_of(table, spec, counts);
 
+  const bool new_output = entry == Entry::lookup_new || entry == Entry::lookup_pooled_new;
   if (status != EK_OK) {
     require(after == before, "a failed call changed the table");
     require(out.memory == out_before, "a failed call wrote to its output");
-  } else if (entry == Entry::lookup) {
+    require(handed_out == &unwritten, "a failed call handed out a tensor");
+  } else if (new_output) {
+    require(handed_out != &unwritten && handed_out != nullptr, "a successful call handed out no tensor");
+    const DLTensor& got = handed_out->dl_tensor;
+    require(got.dtype.code == kDLFloat && got.dtype.bits == 32 && got.device.device_type == kDLCPU &&
+                got.strides == nullptr,
+            "the handed-out tensor is not compact float32 host memory");
+    require(got.ndim >= 1 && got.shape[got.ndim - 1] == spec.dim, "the handed-out tensor's rows are not dim wide");
+  }
+  if (status == EK_OK && (entry == Entry::lookup || entry == Entry::lookup_new)) {
     // Each id's row, or zeros for padding_idx and (under zero_fill) ids out of range.
     for (std::int64_t k = 0; k < id_count; ++k) {
-      const auto* rows = reinterpret_cast<const float*>(out.base());
+      const auto* rows = static_cast<const float*>(entry == Entry::lookup_new ? handed_out->dl_tensor.data
+                                                                              : static_cast<const void*>(out.base()));
       const std::int64_t id = id_at(ids, k);
       const bool real = id >= 0 && id < spec.rows && id != spec.padding_idx;
       require(real || spec.zero_fill || id == spec.padding_idx, "an out-of-range id was looked up under 'error'");
@@ -391,18 +424,19 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
         require(std::memcmp(&got, &want, sizeof got) == 0, "lookup returned another value than the row");
       }
     }
-  } else if (entry == Entry::compute_mask) {
+  } else if (status == EK_OK && entry == Entry::compute_mask) {
     for (std::int64_t k = 0; k < id_count; ++k) {
       const std::uint8_t want = spec.mask_zero ? id_at(ids, k) != 0 : 1;
       require(out.base()[k] == want, "compute_mask returned another mask than ids != 0");
     }
-  } else if (entry == Entry::get_weights) {
+  } else if (status == EK_OK && entry == Entry::get_weights) {
     require(std::memcmp(out.base(), before.weights.data(), before.weights.size() * sizeof(float)) == 0,
             "get_weights returned another matrix than the table's");
-  } else if (entry == Entry::set_weights) {
+  } else if (status == EK_OK && entry == Entry::set_weights) {
     require(std::memcmp(weights.base(), after.weights.data(), after.weights.size() * sizeof(float)) == 0,
             "set_weights stored another matrix than its input");
   }
+  if (status == EK_OK && new_output) handed_out->deleter(handed_out);
   ek_table_destroy(table);
   return 0;
 }
