@@ -3,11 +3,11 @@
 // element of a recycled block full of stale values.
 #include <embedkit/embedkit.hpp>
 
+#include <gtest/gtest.h>
+
 #include "core/output_blocks.hpp"
 #include "tests/support/reference.hpp"
 #include "tests/support/tables.hpp"
-
-#include <gtest/gtest.h>
 
 #include <atomic>
 #include <cmath>
@@ -137,6 +137,33 @@ TEST(OutputBlocks, AnOverflowingSizeIsOutOfMemory) {
     EXPECT_NE(std::string(e.what()).find("cannot be allocated"), std::string::npos) << e.what();
   }
 }
+
+// Under AddressSanitizer the cache poisons what it holds and the tail of what it hands out.
+#if defined(__SANITIZE_ADDRESS__)
+#define EMBEDKIT_TEST_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define EMBEDKIT_TEST_ASAN 1
+#endif
+#endif
+#if defined(EMBEDKIT_TEST_ASAN)
+TEST(OutputBlocksDeathTest, AddressSanitizerSeesPastTheEndAndAfterRelease) {
+  OutputBlocks blocks(64 * kMiB);
+  EXPECT_DEATH(
+      {
+        auto* data = static_cast<volatile char*>(blocks.acquire(kMiB + 1));
+        data[kMiB + 8] = 1;
+      },
+      "use-after-poison");
+  EXPECT_DEATH(
+      {
+        auto* data = static_cast<volatile char*>(blocks.acquire(2 * kMiB));
+        blocks.release(const_cast<char*>(data), 2 * kMiB);
+        data[0] = 1;
+      },
+      "use-after-poison");
+}
+#endif
 
 TEST(Buffer, BehavesAsAnOwningArray) {
   Buffer<float> zeros(5);

@@ -8,6 +8,25 @@
 
 #include <sys/mman.h>
 
+// Under AddressSanitizer, cached blocks are poisoned and a handed-out block is addressable only up
+// to the bytes asked for: a use after release or a write past the end is reported as it would be
+// for malloc'd memory, although the block stays mapped.
+#if defined(__SANITIZE_ADDRESS__)
+#define EMBEDKIT_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define EMBEDKIT_ASAN 1
+#endif
+#endif
+#if defined(EMBEDKIT_ASAN)
+#include <sanitizer/asan_interface.h>
+#define EMBEDKIT_POISON(data, bytes) ASAN_POISON_MEMORY_REGION((data), (bytes))
+#define EMBEDKIT_UNPOISON(data, bytes) ASAN_UNPOISON_MEMORY_REGION((data), (bytes))
+#else
+#define EMBEDKIT_POISON(data, bytes) ((void)(data), (void)(bytes))
+#define EMBEDKIT_UNPOISON(data, bytes) ((void)(data), (void)(bytes))
+#endif
+
 #include <algorithm>
 #include <cerrno>
 #include <charconv>
@@ -37,7 +56,17 @@ std::size_t capacity_from_environment() {
   return bytes;
 }
 
-void unmap(const void* data, std::size_t bytes) noexcept { ::munmap(const_cast<void*>(data), bytes); }
+void unmap(const void* data, std::size_t bytes) noexcept {
+  EMBEDKIT_UNPOISON(data, bytes);  // a later mapping at this address must not inherit the poison
+  ::munmap(const_cast<void*>(data), bytes);
+}
+
+// The block's first `bytes` addressable, the rest of its `mapped` bytes poisoned.
+void* hand_out(void* data, std::size_t bytes, std::size_t mapped) noexcept {
+  EMBEDKIT_UNPOISON(data, bytes);
+  EMBEDKIT_POISON(static_cast<char*>(data) + bytes, mapped - bytes);
+  return data;
+}
 
 }  // namespace
 
@@ -66,18 +95,18 @@ void* OutputBlocks::acquire(std::size_t bytes) {
       if (fits && (best == free_.end() || block->bytes < best->bytes)) best = block;
     }
     if (best != free_.end()) {
-      void* data = best->data;
-      free_bytes_ -= best->bytes;
+      const Block block = *best;
+      free_bytes_ -= block.bytes;
       free_.erase(best);
       ++reused_;
-      return data;
+      return hand_out(block.data, bytes, block.bytes);
     }
     ++mapped_;
   }
   void* data = ::mmap(nullptr, want, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
   EMBEDKIT_EXPECTS(data != MAP_FAILED, Status::out_of_memory, "cannot allocate an output of {} bytes: {}", bytes,
                    std::strerror(errno));
-  return data;
+  return hand_out(data, bytes, want);
 }
 
 void OutputBlocks::release(void* data, std::size_t bytes) noexcept {
@@ -89,6 +118,7 @@ void OutputBlocks::release(void* data, std::size_t bytes) noexcept {
     if (mapped <= capacity_) {
       try {
         free_.push_back({data, mapped});
+        EMBEDKIT_POISON(data, mapped);
         free_bytes_ += mapped;
         data = nullptr;
       } catch (const std::bad_alloc&) {
