@@ -52,8 +52,11 @@ TEST(OutputBlocks, ABlockMoreThanTwiceTheRequestIsNotHandedOut) {
   void* half = blocks.acquire(4 * kMiB);  // exactly half: still served
   EXPECT_EQ(half, big);
   blocks.release(small, 2 * kMiB);
-  blocks.release(half, 4 * kMiB);  // the block's own size comes back from the requested size
-  EXPECT_EQ(blocks.stats().cached_bytes, 4 * kMiB + 2 * kMiB);
+  blocks.release(half, 4 * kMiB);  // released with the size asked for: cached at its own, 8 MiB
+  EXPECT_EQ(blocks.stats().cached_bytes, 8 * kMiB + 2 * kMiB);
+  EXPECT_EQ(blocks.acquire(7 * kMiB), big);  // and serves a request it could not serve at 4 MiB
+  blocks.release(big, 7 * kMiB);
+  EXPECT_EQ(blocks.stats().cached_bytes, 8 * kMiB + 2 * kMiB);
 }
 
 TEST(OutputBlocks, TheSmallestFittingBlockIsTaken) {

@@ -96,25 +96,39 @@ void* OutputBlocks::acquire(std::size_t bytes) {
     }
     if (best != free_.end()) {
       const Block block = *best;
+      live_.try_emplace(block.data, block.bytes);  // first: if it throws, the block stays cached
       free_bytes_ -= block.bytes;
       free_.erase(best);
       ++reused_;
       return hand_out(block.data, bytes, block.bytes);
     }
-    ++mapped_;
   }
   void* data = ::mmap(nullptr, want, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
   EMBEDKIT_EXPECTS(data != MAP_FAILED, Status::out_of_memory, "cannot allocate an output of {} bytes: {}", bytes,
                    std::strerror(errno));
+  try {
+    std::lock_guard lock(mutex_);
+    live_.try_emplace(data, want);
+    ++mapped_;
+  } catch (const std::bad_alloc&) {
+    unmap(data, want);
+    throw Error(Status::out_of_memory, fmt::format("cannot allocate an output of {} bytes", bytes));
+  }
   return hand_out(data, bytes, want);
 }
 
 void OutputBlocks::release(void* data, std::size_t bytes) noexcept {
-  // acquire() succeeded for these bytes, so mapped_size cannot throw here.
-  const std::size_t mapped = (bytes + kGranule - 1) / kGranule * kGranule;
+  // The block's own size, which is more than `bytes` asked for when a larger cached block served
+  // the request (acquire() recorded it); unknown blocks, which acquire() never returns, are taken
+  // at the size `bytes` rounds to.
+  std::size_t mapped = (bytes + kGranule - 1) / kGranule * kGranule;
   std::vector<Block> evicted;
   {
     std::lock_guard lock(mutex_);
+    if (const auto live = live_.find(data); live != live_.end()) {
+      mapped = live->second;
+      live_.erase(live);
+    }
     if (mapped <= capacity_) {
       try {
         free_.push_back({data, mapped});

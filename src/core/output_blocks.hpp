@@ -6,6 +6,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <mutex>
+#include <unordered_map>
 #include <vector>
 
 namespace embedkit::detail {
@@ -41,7 +42,8 @@ class OutputBlocks {
 
   /// 64-byte aligned memory for `bytes` (> 0). @throws Error(out_of_memory).
   void* acquire(std::size_t bytes);
-  /// Takes back a block from acquire(bytes): cached when it fits the capacity, else unmapped.
+  /// Takes back a block from acquire(bytes), at the block's own size (a larger cached block may have
+  /// served the request): cached when it fits the capacity, else unmapped.
   void release(void* data, std::size_t bytes) noexcept;
   void set_capacity(std::size_t bytes);
   std::size_t capacity() const;
@@ -57,7 +59,8 @@ class OutputBlocks {
 
   mutable std::mutex mutex_;
   std::size_t capacity_;
-  std::vector<Block> free_;  // oldest first
+  std::vector<Block> free_;                      // oldest first
+  std::unordered_map<void*, std::size_t> live_;  // handed-out blocks and their mapped bytes
   std::size_t free_bytes_ = 0;
   std::uint64_t reused_ = 0;
   std::uint64_t mapped_ = 0;
