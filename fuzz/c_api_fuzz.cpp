@@ -407,7 +407,10 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     require(got.dtype.code == kDLFloat && got.dtype.bits == 32 && got.device.device_type == kDLCPU &&
                 got.strides == nullptr,
             "the handed-out tensor is not compact float32 host memory");
-    require(got.ndim >= 1 && got.shape[got.ndim - 1] == spec.dim, "the handed-out tensor's rows are not dim wide");
+    std::vector<std::int64_t> want = row_shape;  // a row per id, or per bag
+    if (entry == Entry::lookup_pooled_new) want = {offsets.shape.empty() ? 0 : offsets.shape[0] - 1, spec.dim};
+    require(std::vector<std::int64_t>(got.shape, got.shape + got.ndim) == want,
+            "the handed-out tensor's shape is not the lookup's");
   }
   if (status == EK_OK && (entry == Entry::lookup || entry == Entry::lookup_new)) {
     // Each id's row, or zeros for padding_idx and (under zero_fill) ids out of range.

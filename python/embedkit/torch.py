@@ -59,7 +59,9 @@ class _Lookup(torch.autograd.Function):
     @staticmethod
     def forward(ctx: Any, anchor: torch.Tensor, table: _Table, indices: torch.Tensor) -> torch.Tensor:
         del anchor
-        if indices.device.type == "cpu":
+        # PyTorch before 2.3 never calls the deleter of an empty DLPack tensor (its data is NULL),
+        # so empty outputs are PyTorch's own.
+        if indices.device.type == "cpu" and indices.numel() > 0:
             out = table._table.lookup_new(indices, "torch")
         else:
             out = torch.empty(tuple(indices.shape) + (table.output_dim,), dtype=torch.float32, device=indices.device)
@@ -87,7 +89,7 @@ class _PooledLookup(torch.autograd.Function):
         mode: str,
     ) -> torch.Tensor:
         del anchor
-        if indices.device.type == "cpu":
+        if indices.device.type == "cpu" and csr.shape[0] > 1:  # at least one bag, as above
             out = table._table.lookup_pooled_new(indices, csr, weights, mode, "torch")
         else:
             out = torch.empty((csr.shape[0] - 1, table.output_dim), dtype=torch.float32, device=indices.device)

@@ -14,6 +14,7 @@
 #include <nanobind/stl/vector.h>
 
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
 #include <utility>
@@ -143,22 +144,33 @@ void call_unlocked(Call&& call) {
   check(status);
 }
 
+// The frameworks a library-allocated output can be handed to; refused before any call runs, so a
+// bad name changes nothing.
+void check_framework(const std::string& framework) {
+  if (framework != "numpy" && framework != "torch") {
+    raise_python(PyExc_ValueError, "framework must be 'numpy' or 'torch', got '" + framework + "'");
+  }
+}
+
 // A tensor the library allocated, as a NumPy array or PyTorch tensor that owns it: the capsule's
 // destructor calls the DLManagedTensor's deleter, which returns the memory to embedkit's output
-// cache when the framework frees the array.
+// cache when the framework frees the array. Until the capsule holds it, `managed` is freed on any
+// failure.
 nb::object adopt(DLManagedTensor* managed, const std::string& framework) {
-  nb::capsule owner(managed, [](void* pointer) noexcept {
-    auto* tensor = static_cast<DLManagedTensor*>(pointer);
-    tensor->deleter(tensor);
-  });
+  const auto free_managed = [](DLManagedTensor* tensor) { tensor->deleter(tensor); };
+  std::unique_ptr<DLManagedTensor, decltype(free_managed)> owned(managed, free_managed);
   const DLTensor& tensor = managed->dl_tensor;
   const std::vector<std::size_t> shape(tensor.shape, tensor.shape + tensor.ndim);
   auto* data = static_cast<float*>(tensor.data);
+  nb::capsule owner(managed, [](void* pointer) noexcept {
+    auto* held = static_cast<DLManagedTensor*>(pointer);
+    held->deleter(held);
+  });
+  owned.release();  // the capsule frees it from here on
   if (framework == "torch") {
     return nb::cast(nb::ndarray<nb::pytorch, float>(data, shape.size(), shape.data(), owner));
   }
-  if (framework == "numpy") return nb::cast(nb::ndarray<nb::numpy, float>(data, shape.size(), shape.data(), owner));
-  raise_python(PyExc_ValueError, "framework must be 'numpy' or 'torch', got '" + framework + "'");
+  return nb::cast(nb::ndarray<nb::numpy, float>(data, shape.size(), shape.data(), owner));
 }
 
 // An embedding table: owns one ek_table.
@@ -192,6 +204,7 @@ class Table {
         [&] { return ek_lookup_pooled(table_, ids.get(), csr.get(), weights.get(), mode.c_str(), output.get()); });
   }
   nb::object lookup_new(nb::handle indices, const std::string& framework) {
+    check_framework(framework);
     Borrowed ids(indices, "indices", false);
     DLManagedTensor* out = nullptr;
     call_unlocked([&] { return ek_lookup_new(table_, ids.get(), &out); });
@@ -199,6 +212,7 @@ class Table {
   }
   nb::object lookup_pooled_new(nb::handle indices, nb::handle offsets, nb::handle per_sample_weights,
                                const std::string& mode, const std::string& framework) {
+    check_framework(framework);
     Borrowed ids(indices, "indices", false), csr(offsets, "offsets", false);
     MaybeBorrowed weights(per_sample_weights, "per_sample_weights");
     DLManagedTensor* out = nullptr;

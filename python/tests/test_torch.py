@@ -165,3 +165,17 @@ def test_forward_output_outlives_its_module():
     out = module(ids)
     del module
     torch.testing.assert_close(out, expected, rtol=0, atol=0)
+
+
+def test_empty_batches_give_empty_outputs_and_train_nothing():
+    module = ek_torch.Embedding(50, 8, optimizer=sgd(1.0))
+    bags = ek_torch.EmbeddingBag(50, 8, mode="sum", optimizer=sgd(1.0))
+    before, bags_before = module.weight.clone(), bags.weight.clone()
+    rows = module(torch.empty((0, 3), dtype=torch.int64))
+    assert rows.shape == (0, 3, 8)
+    rows.sum().backward()
+    pooled = bags(torch.empty(0, dtype=torch.int64), torch.empty(0, dtype=torch.int64))
+    assert pooled.shape == (0, 8)
+    pooled.sum().backward()
+    torch.testing.assert_close(module.weight, before, rtol=0, atol=0)
+    torch.testing.assert_close(bags.weight, bags_before, rtol=0, atol=0)

@@ -6,6 +6,7 @@
 #include "core/expects.hpp"
 #include "core/log.hpp"
 
+#include <pthread.h>
 #include <sys/mman.h>
 
 // Under AddressSanitizer, cached blocks are poisoned and a handed-out block is addressable only up
@@ -75,7 +76,14 @@ OutputBlocks::~OutputBlocks() {
 }
 
 OutputBlocks& OutputBlocks::process() {
-  static OutputBlocks* const blocks = new OutputBlocks(capacity_from_environment());
+  static OutputBlocks* const blocks = [] {
+    auto* created = new OutputBlocks(capacity_from_environment());
+    // A fork() while another thread holds the lock (inside a release, say) would leave the child's
+    // lock held forever: the forking thread takes it first and both sides let go after.
+    (void)pthread_atfork([] { process().mutex_.lock(); }, [] { process().mutex_.unlock(); },
+                         [] { process().mutex_.unlock(); });
+    return created;
+  }();
   return *blocks;
 }
 
@@ -163,6 +171,7 @@ void OutputBlocks::trim_locked(std::vector<Block>& evicted) {
 
 void OutputBlocks::set_capacity(std::size_t bytes) {
   std::vector<Block> evicted;
+  evicted.reserve(kMaxCachedBlocks + 1);  // trim_locked cannot then fail once the capacity changed
   {
     std::lock_guard lock(mutex_);
     capacity_ = bytes;
@@ -186,8 +195,8 @@ void* allocate_output(std::size_t count, std::size_t element_bytes) {
   EMBEDKIT_EXPECTS(!__builtin_mul_overflow(count, element_bytes, &bytes), Status::out_of_memory,
                    "an output of {} elements of {} bytes cannot be allocated", count, element_bytes);
   if (bytes == 0) return nullptr;
-  if (bytes >= OutputBlocks::kMappedFrom) return OutputBlocks::process().acquire(bytes);
   try {
+    if (bytes >= OutputBlocks::kMappedFrom) return OutputBlocks::process().acquire(bytes);
     return ::operator new(bytes, kSmallAlignment);
   } catch (const std::bad_alloc&) {
     throw Error(Status::out_of_memory, fmt::format("cannot allocate an output of {} bytes", bytes));
