@@ -5,13 +5,44 @@ from typing import Any, Optional, Tuple
 
 import numpy as np
 
+from ._errors import error_for
 
-def as_input(value: Any, dtype: Optional[type] = None) -> Any:
-    """``value`` itself when it exports DLPack or a buffer (borrowed, never copied); a NumPy array of
-    ``dtype`` made from it otherwise (Python lists, scalars)."""
-    if hasattr(value, "__dlpack__") or isinstance(value, (memoryview, bytearray)):
+# ek_status values (include/embedkit/c_api.h) of the refusals made here, before the C ABI sees them.
+_INVALID_ARGUMENT, _DTYPE_MISMATCH = 1, 4
+_STATUS_NAMES = {_INVALID_ARGUMENT: "EK_INVALID_ARGUMENT", _DTYPE_MISMATCH: "EK_DTYPE_MISMATCH"}
+
+
+def _refuse(status: int, message: str) -> Exception:
+    return error_for(status, _STATUS_NAMES[status], message)
+
+
+def _wanted(dtype: Optional[type]) -> str:
+    """The C ABI's words for the dtypes an argument takes."""
+    return "int32 or int64" if dtype is not None and np.issubdtype(dtype, np.integer) else "float32"
+
+
+def as_input(value: Any, dtype: Optional[type] = None, name: str = "indices") -> Any:
+    """``value`` itself when it exports DLPack or a buffer (borrowed, never copied); a NumPy array
+    made from it otherwise (Python lists, scalars): of ``dtype`` when its values are of that kind
+    (integers for ids, numbers for floats), else as NumPy reads them, so the C ABI refuses a list
+    of floats given as ids as it refuses an array of them, instead of truncating it. Tensors that
+    cannot cross DLPack (meta tensors; bool tensors on PyTorch before 2.x) are refused here in
+    words naming their device or dtype."""
+    if hasattr(value, "__dlpack__"):
+        if getattr(value, "is_meta", False) or str(getattr(value, "device", "")) == "meta":
+            raise _refuse(_INVALID_ARGUMENT,
+                          f"{name} is a meta tensor, which holds no data; pass a tensor on the CPU or a CUDA device")
+        if str(getattr(value, "dtype", "")) == "torch.bool":
+            raise _refuse(_DTYPE_MISMATCH, f"{name} must be {_wanted(dtype)}, got bool")
         return value
-    return np.asarray(value, dtype=dtype)
+    if isinstance(value, (memoryview, bytearray)):
+        return value
+    array = np.asarray(value)
+    if dtype is None or array.size == 0:
+        return array.astype(dtype) if dtype is not None else array
+    integral = np.issubdtype(dtype, np.integer)
+    convertible = array.dtype.kind in "iu" if integral else array.dtype.kind in "iuf"
+    return array.astype(dtype) if convertible else array
 
 
 def shape_of(array: Any) -> Tuple[int, ...]:

@@ -202,8 +202,10 @@ class Embedding:
         ``len(indices)``). ``mode`` is ``"sum"``, ``"mean"``, ``"max"`` or ``"sqrtn"``; empty bags
         give zeros; ``per_sample_weights`` (float32, like ``indices``) weighs each entry."""
         ids = as_input(indices, np.int64)
-        csr = as_input(offsets, np.int64)
-        weights = None if per_sample_weights is None else as_input(per_sample_weights, np.float32)
+        csr = as_input(offsets, np.int64, "offsets")
+        weights = None
+        if per_sample_weights is not None:
+            weights = as_input(per_sample_weights, np.float32, "per_sample_weights")
         if out is None:
             return self._table.lookup_pooled_new(ids, csr, weights, mode, "numpy")
         self._table.lookup_pooled(ids, csr, weights, mode, as_output(out))
@@ -216,7 +218,7 @@ class Embedding:
         """One optimizer step from the upstream gradient of ``self(indices)`` (float32, shape
         ``indices.shape + (output_dim,)``): duplicates folded, only touched rows updated (all rows for
         Adam with ``lazy: false``). The step count grows by one."""
-        self._table.train_step(as_input(indices, np.int64), as_input(grad, np.float32))
+        self._table.train_step(as_input(indices, np.int64), as_input(grad, np.float32, "grad_out"))
 
     def train_step_pooled(
         self,
@@ -228,9 +230,15 @@ class Embedding:
     ) -> None:
         """One optimizer step from the upstream gradient of ``self.pooled(...)`` (float32, shape
         ``(bags, output_dim)``)."""
-        weights = None if per_sample_weights is None else as_input(per_sample_weights, np.float32)
+        weights = None
+        if per_sample_weights is not None:
+            weights = as_input(per_sample_weights, np.float32, "per_sample_weights")
         self._table.train_step_pooled(
-            as_input(indices, np.int64), as_input(offsets, np.int64), weights, mode, as_input(grad, np.float32)
+            as_input(indices, np.int64),
+            as_input(offsets, np.int64, "offsets"),
+            weights,
+            mode,
+            as_input(grad, np.float32, "grad_out"),
         )
 
     @property
@@ -273,7 +281,7 @@ class Embedding:
             if len(weights) != 1:
                 raise ValueError(f"expected a list of 1 weight array (the embeddings), got {len(weights)}")
             weights = weights[0]
-        self._table.set_weights(as_input(weights, np.float32))
+        self._table.set_weights(as_input(weights, np.float32, "weights"))
 
     # ---------------------------------------------------------------------------------------------
     # What the table is
@@ -330,7 +338,7 @@ class Embedding:
     def summary(self, batch: Optional[ArrayLike] = None) -> str:
         """The table's summary, the same text as C++'s ``summary().to_string()``: rows, dim, bytes,
         placement and its reason; for a ``batch`` of ids also the output shape and the padding."""
-        return self._table.summary(None if batch is None else as_input(batch, np.int64))
+        return self._table.summary(None if batch is None else as_input(batch, np.int64, "batch"))
 
     def __repr__(self) -> str:
         info = self._info()

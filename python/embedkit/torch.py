@@ -17,8 +17,11 @@ from __future__ import annotations
 
 from typing import Any, Optional, Tuple
 
+import numpy as np
 import torch
 
+from ._arrays import as_input
+from ._errors import error_for
 from .embedding import Embedding as _Table, KerasObject
 
 # PyTorch initialises embeddings from N(0, 1); so do these modules unless told otherwise.
@@ -162,7 +165,7 @@ class Embedding(_TableModule):
 
     def forward(self, input: torch.Tensor) -> torch.Tensor:  # noqa: A002 - PyTorch's argument name
         """The rows of ``input`` (int32 or int64 ids of any shape)."""
-        return _Lookup.apply(self.anchor, self.table, input.contiguous())
+        return _Lookup.apply(self.anchor, self.table, as_input(input, np.int64).contiguous())
 
     def extra_repr(self) -> str:
         """The sizes and the table's device, for ``repr(module)``."""
@@ -216,6 +219,10 @@ class EmbeddingBag(_TableModule):
             raise ValueError("offsets is required when input is 1-D")
         if offsets.dim() != 1:
             raise ValueError(f"offsets must be 1-D, got shape {tuple(offsets.shape)}")
+        as_input(offsets, np.int64, "offsets")
+        if offsets.is_floating_point() or offsets.is_complex():  # .to(int64) would truncate them
+            dtype = str(offsets.dtype).replace("torch.", "")
+            raise error_for(4, "EK_DTYPE_MISMATCH", f"offsets must be int32 or int64, got {dtype}")
         csr = offsets.to(torch.int64)
         if not self.include_last_offset:
             end = torch.tensor([input.shape[0]], dtype=torch.int64, device=csr.device)
@@ -229,7 +236,7 @@ class EmbeddingBag(_TableModule):
         per_sample_weights: Optional[torch.Tensor] = None,
     ) -> torch.Tensor:
         """One pooled row per bag, ``(bags, embedding_dim)``."""
-        ids, csr = self.csr_offsets(input, offsets)
+        ids, csr = self.csr_offsets(as_input(input, np.int64), offsets)
         weights = None if per_sample_weights is None else per_sample_weights.detach().reshape(-1).contiguous()
         return _PooledLookup.apply(self.anchor, self.table, ids.contiguous(), csr.contiguous(), weights, self.mode)
 

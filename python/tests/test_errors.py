@@ -183,3 +183,34 @@ def test_cuda_arrays_without_a_cuda_library_get_a_clear_error():
     with pytest.raises(NotImplementedError, match=r"indices is in CUDA memory \(cuda:0\), but ") as caught:
         layer(CudaIds())
     assert caught.value.status_name == "EK_UNSUPPORTED"
+
+
+def test_float_ids_are_refused_as_lists_as_arrays():
+    """A list of floats given as ids is refused in the words an array of floats gets, never
+    truncated; bools likewise; an empty list is an empty batch."""
+    table = embedkit.Embedding(10, 4, placement="cpu")
+    for ids, dtype in (([1.7, 2.2], "float64"), (np.array([1.5, 2.0]), "float64"), ([True, False], "bool")):
+        with pytest.raises(embedkit.DtypeMismatchError, match=f"indices must be int32 or int64, got {dtype}"):
+            table(ids)
+    with pytest.raises(embedkit.DtypeMismatchError, match="offsets must be int64, got float64"):
+        table.pooled([1, 2], [0.0, 2.0])
+    assert table([]).shape == (0, 4)
+    np.testing.assert_array_equal(table([[1, 2]]), table(np.array([[1, 2]])))
+
+
+def test_torch_bool_and_meta_tensors_name_their_dtype_or_device():
+    torch = pytest.importorskip("torch")
+    import embedkit.torch as ek_torch
+
+    module = ek_torch.Embedding(10, 4)
+    bags = ek_torch.EmbeddingBag(10, 4, mode="sum")
+    with pytest.raises(embedkit.DtypeMismatchError, match="indices must be int32 or int64, got bool"):
+        module(torch.tensor([True, False]))
+    with pytest.raises(embedkit.InvalidArgumentError, match="indices is a meta tensor"):
+        module(torch.empty(3, dtype=torch.int64, device="meta"))
+    with pytest.raises(embedkit.DtypeMismatchError, match="got bool"):
+        bags(torch.tensor([True, False]), torch.tensor([0]))
+    with pytest.raises(embedkit.DtypeMismatchError, match="offsets must be int32 or int64, got float32"):
+        bags(torch.tensor([1, 2]), torch.tensor([0.0, 1.0]))
+    with pytest.raises(embedkit.DtypeMismatchError, match="indices must be int32 or int64, got float32"):
+        module(torch.tensor([1.0]))
