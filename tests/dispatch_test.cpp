@@ -304,7 +304,13 @@ TEST(Dispatch, MigrationRoundTripsBitwise) {
   const Batch b = batch(400, 8, 500, 4);
   moving.train_step(IndexTensor(b.ids), b.grad);
   staying.train_step(IndexTensor(b.ids), b.grad);
+  // On the CPU the step's scratch is allocated per call; a device table holds it as its workspace.
+  const std::uint64_t scratch = moving.placement().bytes.step_scratch;
+  EXPECT_GT(scratch, 0u);
+  EXPECT_EQ(moving.placement().bytes.workspace, 0u);
   moving.migrate("cuda");
+  EXPECT_EQ(moving.placement().bytes.workspace, scratch);
+  EXPECT_EQ(moving.placement().bytes.step_scratch, 0u);
   EXPECT_EQ(moving.placement().device_name(), "sim:0");
   EXPECT_EQ(moving.placement().reason_code, PlacementReason::migrated);
   EXPECT_EQ(moving.step(), 1);
@@ -313,6 +319,8 @@ TEST(Dispatch, MigrationRoundTripsBitwise) {
   moving.train_step(IndexTensor(b.ids), b.grad);  // a step on the device...
   staying.train_step(IndexTensor(b.ids), b.grad);
   moving.migrate("cpu");  // ...and back
+  EXPECT_EQ(moving.placement().bytes.workspace, 0u);
+  EXPECT_EQ(moving.placement().bytes.step_scratch, scratch);
   EXPECT_EQ(context->device_bytes_placed(), 0u);
   EXPECT_EQ(sim_of(*context).used_bytes(), 0u);
   EXPECT_EQ(everything(moving), everything(staying));

@@ -22,7 +22,7 @@ EmbeddingTable words_table(bool mask_zero) {
   TableConfig config = table_config(10001, 64, 99);
   config.name = "words";
   config.mask_zero = mask_zero;
-  config.max_batch_lookups = 1000;  // workspace: 1000 x (80 + 12 x 64) = 848,000 bytes
+  config.max_batch_lookups = 1000;  // step scratch: 1000 x (80 + 12 x 64) = 848,000 bytes
   return EmbeddingTable(config);
 }
 
@@ -34,12 +34,18 @@ TEST(Summary, TableFiguresWithoutBatch) {
   EXPECT_EQ(summary.parameters, 640064);
   EXPECT_EQ(summary.placement.bytes.weights, 640064u * 4u);
   EXPECT_EQ(summary.placement.bytes.optimizer_state, 0u);
-  EXPECT_EQ(summary.placement.bytes.workspace, 848000u);
-  EXPECT_EQ(summary.placement.bytes.total(), 3408256u);
+  // A CPU table holds no step workspace: each train step allocates its scratch and frees it.
+  EXPECT_EQ(summary.placement.bytes.workspace, 0u);
+  EXPECT_EQ(summary.placement.bytes.step_scratch, 848000u);
+  EXPECT_EQ(summary.placement.bytes.total(), 2560256u);
   EXPECT_TRUE(summary.output_shape.empty());
   const std::string text = summary.to_string();
   EXPECT_NE(text.find("2.44 MiB (2,560,256 bytes)"), std::string::npos) << text;
-  EXPECT_NE(text.find("828.12 KiB (848,000 bytes)"), std::string::npos) << text;
+  EXPECT_NE(text.find("workspace       0 bytes"), std::string::npos) << text;
+  EXPECT_NE(text.find("step scratch    up to 828.1 KiB per train step, allocated per call (not held)"),
+            std::string::npos)
+      << text;
+  EXPECT_NE(text.find("total           2.44 MiB (2,560,256 bytes)"), std::string::npos) << text;
   EXPECT_NE(text.find("10,001 x 64 (640,064 parameters, trainable)"), std::string::npos) << text;
 }
 
@@ -80,7 +86,9 @@ TEST(Summary, InfoJsonHoldsTheRecord) {
   EXPECT_EQ(info["placement"]["reason"], table.placement().reason);
   EXPECT_EQ(info["bytes"]["weights"], 2560256);
   EXPECT_EQ(info["bytes"]["optimizer_state"], 0);
-  EXPECT_EQ(info["bytes"]["workspace"], 848000);
+  EXPECT_EQ(info["bytes"]["workspace"], 0);
+  EXPECT_EQ(info["bytes"]["step_scratch"], 848000);
+  EXPECT_EQ(info["bytes"]["total"], 2560256);
   EXPECT_EQ(info["config"]["mask_zero"], true);
   // The embedded config is a valid config: it rebuilds the same table.
   EXPECT_EQ(EmbeddingTable(TableConfig::from_json(info["config"].dump())).get_weights().values,

@@ -64,6 +64,7 @@ int run_sharded_plan(const PlanOptions& options) {
                         {{"weights", bytes.weights},
                          {"optimizer_state", bytes.optimizer_state},
                          {"workspace", bytes.workspace},
+                         {"step_scratch", bytes.step_scratch},
                          {"total", bytes.total()}}}});
     }
     const nlohmann::json out = {{"rows", options.rows},
@@ -77,20 +78,21 @@ int run_sharded_plan(const PlanOptions& options) {
   std::printf("table of %lld x %lld, %s, split over %d ranks (%s), batches up to %lld lookups per rank\n",
               static_cast<long long>(options.rows), static_cast<long long>(options.dim), options.optimizer.c_str(),
               options.ranks, to_string(split), static_cast<long long>(options.batch));
-  std::printf("  %-5s %-24s %12s %11s %16s %11s %11s  %s\n", "rank", "rows", "count", "weights", "optimizer state",
-              "workspace", "total", "placement");
+  std::printf("  %-5s %-24s %12s %11s %16s %11s %13s %11s  %s\n", "rank", "rows", "count", "weights", "optimizer state",
+              "workspace", "step scratch", "total", "placement");
   for (std::size_t r = 0; r < shards.size(); ++r) {
     const ByteBreakdown& bytes = decisions[r].bytes;
-    std::printf("  %-5d %-24s %12lld %11s %16s %11s %11s  %s\n", shards[r].rank,
+    std::printf("  %-5d %-24s %12lld %11s %16s %11s %13s %11s  %s\n", shards[r].rank,
                 rows_text(shards[r], options.ranks).c_str(), static_cast<long long>(shards[r].count),
                 short_bytes(bytes.weights).c_str(), short_bytes(bytes.optimizer_state).c_str(),
-                short_bytes(bytes.workspace).c_str(), short_bytes(bytes.total()).c_str(),
-                decisions[r].device_name().c_str());
+                short_bytes(bytes.workspace).c_str(), short_bytes(bytes.step_scratch).c_str(),
+                short_bytes(bytes.total()).c_str(), decisions[r].device_name().c_str());
   }
   std::uint64_t total = 0;
   for (const PlacementDecision& decision : decisions) total += decision.bytes.weights + decision.bytes.optimizer_state;
   std::printf(
-      "weights and state on all ranks: %s; each owner's workspace holds every rank's batch at once "
+      "weights and state on all ranks: %s; each owner's workspace (device) or step scratch (CPU, per call) holds "
+      "every rank's batch at once "
       "(%d x %lld lookups)\n",
       short_bytes(total).c_str(), options.ranks, static_cast<long long>(options.batch));
   return 0;

@@ -34,7 +34,11 @@ enum class PlacementReason {
 struct ByteBreakdown {
   std::uint64_t weights = 0;          ///< input_dim × output_dim × 4.
   std::uint64_t optimizer_state = 0;  ///< Slots of the optimizer (none until training exists).
-  std::uint64_t workspace = 0;        ///< Scratch kept between calls.
+  std::uint64_t workspace = 0;        ///< Train-step scratch kept between calls (a device table's).
+  /// Train-step scratch a CPU table allocates in each step and frees after it: the most a step of
+  /// max_batch_lookups ids takes. Not held, so not in total().
+  std::uint64_t step_scratch = 0;
+  /// Bytes held between calls.
   std::uint64_t total() const noexcept { return weights + optimizer_state + workspace; }
 };
 

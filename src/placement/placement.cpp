@@ -32,7 +32,7 @@ PlacementDecision decision(PlacementReason code, std::string reason, const Place
   PlacementDecision d;
   d.reason_code = code;
   d.reason = std::move(reason);
-  d.bytes = inputs.bytes;
+  d.bytes = held_on(inputs.bytes, DeviceKind::cpu);  // the device branch below places it elsewhere
   if (inputs.device) d.device_free_bytes = inputs.device_memory.free_bytes;
   return d;
 }
@@ -45,6 +45,13 @@ std::string needs_text(const PlacementInputs& inputs) {
 }
 
 }  // namespace
+
+ByteBreakdown held_on(ByteBreakdown bytes, DeviceKind device) {
+  const std::uint64_t scratch = bytes.workspace + bytes.step_scratch;  // one of the two is 0
+  bytes.workspace = device == DeviceKind::cpu ? 0 : scratch;
+  bytes.step_scratch = device == DeviceKind::cpu ? scratch : 0;
+  return bytes;
+}
 
 std::uint64_t train_workspace_bytes(std::int64_t lookups, std::int64_t dim) {
   // Per lookup: its staged id (8) and upstream gradient row (4·dim); the fold's workspace
@@ -133,6 +140,7 @@ PlacementDecision decide_placement(const PlacementInputs& inputs) {
   d.device_usable_bytes = usable;
   if (fits) {
     d.device = DeviceKind::cuda;
+    d.bytes = held_on(inputs.bytes, DeviceKind::cuda);
     d.device_label = inputs.device->name;
   }
   return d;

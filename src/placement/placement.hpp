@@ -49,7 +49,14 @@ PlacementPolicy effective_policy(PlacementPolicy configured, bool* from_environm
 /// ids and upstream gradient, the sort's keys, and the folded rows.
 std::uint64_t train_workspace_bytes(std::int64_t lookups, std::int64_t dim);
 
+/// `bytes` as a table on `device` holds them: a device table keeps its train-step scratch between
+/// calls (workspace); a CPU table's steps allocate it per call (step_scratch).
+ByteBreakdown held_on(ByteBreakdown bytes, DeviceKind device);
+
 /// "74.9 GiB", "12.2 MiB", "512 bytes": short human units for log lines and reasons (summary.cpp).
 std::string short_bytes(std::uint64_t bytes);
+
+/// "up to 212.0 MiB per train step, allocated per call (not held)": a CPU table's step scratch.
+std::string step_scratch_text(std::uint64_t bytes);
 
 }  // namespace embedkit::detail

@@ -97,6 +97,7 @@ std::string plan_report(const PlanRequest& request, const PlacementDecision& dec
                            {{"weights", bytes.weights},
                             {"optimizer_state", bytes.optimizer_state},
                             {"workspace", bytes.workspace},
+                            {"step_scratch", bytes.step_scratch},
                             {"total", bytes.total()}}}};
     if (decision.device_free_bytes) out["device_free_bytes"] = *decision.device_free_bytes;
     if (decision.device_usable_bytes) out["device_usable_bytes"] = *decision.device_usable_bytes;
@@ -110,6 +111,7 @@ std::string plan_report(const PlanRequest& request, const PlacementDecision& dec
   line("weights", format_bytes(bytes.weights));
   line("optimizer state", format_bytes(bytes.optimizer_state));
   line("workspace", format_bytes(bytes.workspace));
+  if (bytes.step_scratch > 0) line("step scratch", detail::step_scratch_text(bytes.step_scratch));
   line("total", format_bytes(bytes.total()));
   if (decision.device_free_bytes) line("device free", format_bytes(*decision.device_free_bytes));
   if (decision.device_usable_bytes)

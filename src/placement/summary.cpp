@@ -1,6 +1,7 @@
 #include <embedkit/summary.hpp>
 
 #include "core/shape.hpp"
+#include "placement/placement.hpp"
 
 #include <fmt/format.h>
 
@@ -49,6 +50,10 @@ std::string short_bytes(std::uint64_t bytes) {
   return fmt::format("{:.1f} {}", scaled, unit);
 }
 
+std::string step_scratch_text(std::uint64_t bytes) {
+  return fmt::format("up to {} per train step, allocated per call (not held)", short_bytes(bytes));
+}
+
 }  // namespace detail
 
 std::string Summary::to_string() const {
@@ -64,6 +69,7 @@ std::string Summary::to_string() const {
   line("weights", format_bytes(bytes.weights));
   line("optimizer state", format_bytes(bytes.optimizer_state));
   line("workspace", format_bytes(bytes.workspace));
+  if (bytes.step_scratch > 0) line("step scratch", detail::step_scratch_text(bytes.step_scratch));
   line("total", format_bytes(bytes.total()));
   line("placement", fmt::format("{} ({}: {})", placement.device_name(), embedkit::to_string(placement.reason_code),
                                 placement.reason));

@@ -47,7 +47,7 @@ void EmbeddingTable::migrate(std::string_view device) {
   std::unique_lock lock(impl.mutex);
   if (&target == impl.backend) return;
   const TableConfig& config = impl.config;
-  const ByteBreakdown bytes = impl.placement.bytes;
+  const ByteBreakdown bytes = detail::held_on(impl.placement.bytes, target.kind());
   Context::Impl& context = impl.context->impl();
   const bool to_device = target.kind() == DeviceKind::cuda;
   std::unique_lock placing(context.placement_mutex, std::defer_lock);
@@ -81,6 +81,7 @@ void EmbeddingTable::migrate(std::string_view device) {
   impl.ledger_resident = to_device ? bytes.weights + bytes.optimizer_state : 0;
   if (to_device) context.reserve(impl.ledger_bytes, impl.ledger_resident);
   impl.placement.device = target.kind();
+  impl.placement.bytes = bytes;
   impl.placement.device_label = target.name();
   impl.placement.reason_code = PlacementReason::migrated;
   impl.placement.reason = fmt::format("moved from {} to {} by migrate()", from, target.name());

@@ -70,6 +70,7 @@ std::string EmbeddingTable::info_json() const {
        {{"weights", placement.bytes.weights},
         {"optimizer_state", placement.bytes.optimizer_state},
         {"workspace", placement.bytes.workspace},
+        {"step_scratch", placement.bytes.step_scratch},
         {"total", placement.bytes.total()}}},
   };
   // Writers change a few values between two calls of a reader: the step and the out-of-range count
