@@ -71,8 +71,7 @@ class Buffer {
   }
 
   Buffer(const Buffer& other) : Buffer(std::span<const T>(other.data_, other.size_)) {}
-  Buffer(Buffer&& other) noexcept
-      : data_(std::exchange(other.data_, nullptr)), size_(std::exchange(other.size_, 0)) {}
+  Buffer(Buffer&& other) noexcept : data_(std::exchange(other.data_, nullptr)), size_(std::exchange(other.size_, 0)) {}
   Buffer& operator=(const Buffer& other) {
     if (this != &other) *this = Buffer(other);
     return *this;
@@ -110,7 +109,9 @@ class Buffer {
     return std::unique_ptr<T[], OutputDeleter>(std::exchange(data_, nullptr), deleter);
   }
 
-  friend bool operator==(const Buffer& a, const Buffer& b) { return std::equal(a.begin(), a.end(), b.begin(), b.end()); }
+  friend bool operator==(const Buffer& a, const Buffer& b) {
+    return std::equal(a.begin(), a.end(), b.begin(), b.end());
+  }
   friend bool operator==(const Buffer& a, const std::vector<T>& b) {
     return std::equal(a.begin(), a.end(), b.begin(), b.end());
   }
