@@ -7,6 +7,7 @@
 #include <embedkit/embedkit.hpp>
 
 #include "core/id_streams.hpp"
+#include "core/scenarios.hpp"
 
 #include <dlfcn.h>
 #include <omp.h>
@@ -80,15 +81,6 @@ Counts count(const std::function<void()>& operation) {
           g_barriers.load() - before.barriers};
 }
 
-EmbeddingTable table(std::int64_t rows, std::int64_t dim, OptimizerKind optimizer) {
-  embedkit::TableConfig config;
-  config.input_dim = rows;
-  config.output_dim = dim;
-  config.placement = embedkit::PlacementPolicy::cpu;
-  config.optimizer = embedkit::OptimizerConfig::defaults(optimizer);
-  return EmbeddingTable(config);
-}
-
 }  // namespace
 
 int main() {
@@ -115,7 +107,7 @@ int main() {
                 static_cast<long long>(c.serial), static_cast<long long>(c.barriers));
   };
   {
-    EmbeddingTable t = table(kRows, kDim, OptimizerKind::sgd);
+    EmbeddingTable t = embedkit::bench::make_table(kRows, kDim, OptimizerKind::sgd);
     row("lookup", count([&] { t.lookup(batch, rows_out); }));
     row("pooled lookup, sum", count([&] { t.lookup_pooled(batch, offsets, PoolingMode::sum, {}, bags_out); }));
     row("pooled lookup, mean", count([&] { t.lookup_pooled(batch, offsets, PoolingMode::mean, {}, bags_out); }));
@@ -125,7 +117,7 @@ int main() {
   }
   for (const OptimizerKind kind :
        {OptimizerKind::sgd, OptimizerKind::rowwise_adagrad, OptimizerKind::adagrad, OptimizerKind::adam}) {
-    EmbeddingTable t = table(kRows, kDim, kind);
+    EmbeddingTable t = embedkit::bench::make_table(kRows, kDim, kind);
     row(std::string("train step, ") + embedkit::to_string(kind), count([&] { t.train_step(batch, row_grad); }));
     row(std::string("train step, pooled sum, ") + embedkit::to_string(kind),
         count([&] { t.train_step_pooled(batch, offsets, PoolingMode::sum, {}, bag_grad); }));

@@ -13,6 +13,7 @@
 #include "core/baselines.hpp"
 #include "core/buffers.hpp"
 #include "core/id_streams.hpp"
+#include "core/scenarios.hpp"
 
 #include <omp.h>
 
@@ -80,12 +81,7 @@ int main(int argc, char** argv) {
     if (!profiled.empty() && profiled != embedkit::to_string(kind)) continue;
     std::printf("| optimizer | phase | ms | minimum bytes (MiB) | roofline ms | fraction of roofline |\n");
     std::printf("| --- | --- | ---: | ---: | ---: | ---: |\n");
-    embedkit::TableConfig config;
-    config.input_dim = rows;
-    config.output_dim = kDim;
-    config.placement = embedkit::PlacementPolicy::cpu;
-    config.optimizer = embedkit::OptimizerConfig::defaults(kind);
-    EmbeddingTable table(config);
+    EmbeddingTable table = embedkit::bench::make_table(rows, kDim, kind);
     const double state_per_row =
         static_cast<double>(table.placement().bytes.optimizer_state) / static_cast<double>(rows);
     const embedkit::SparseGrad gradient = table.sparse_grad_pooled(batch, offsets, PoolingMode::sum, {}, grad_bags);

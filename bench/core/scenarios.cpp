@@ -24,17 +24,6 @@ constexpr std::uint64_t kSeed = 20240601;
 constexpr double kH100Bandwidth = 3.35e12;  // bytes/s, HBM3 of an H100 SXM
 constexpr double kPcie5Bandwidth = 64e9;    // bytes/s, PCIe 5.0 x16, one direction
 
-EmbeddingTable make_table(std::int64_t rows, std::int64_t dim, OptimizerKind optimizer) {
-  TableConfig config;
-  config.input_dim = rows;
-  config.output_dim = dim;
-  config.seed = kSeed;
-  config.name = "bench";
-  config.placement = PlacementPolicy::cpu;
-  config.optimizer = OptimizerConfig::defaults(optimizer);
-  return EmbeddingTable(config);
-}
-
 double float_bytes(std::int64_t count) { return static_cast<double>(count) * sizeof(float); }
 
 // Runs measures `first` and `second` of `scenario` once each and throws unless they wrote the same
@@ -234,6 +223,17 @@ Scenario make_scenario(const CreateShape& shape) {
       {"fill", [count = shape.rows * shape.dim] { fresh_fill(count, 1.0f); }},
   };
   return scenario;
+}
+
+EmbeddingTable make_table(std::int64_t rows, std::int64_t dim, OptimizerKind optimizer) {
+  TableConfig config;
+  config.input_dim = rows;
+  config.output_dim = dim;
+  config.seed = kSeed;
+  config.name = "bench";
+  config.placement = PlacementPolicy::cpu;
+  config.optimizer = OptimizerConfig::defaults(optimizer);
+  return EmbeddingTable(config);
 }
 
 double h100_seconds(double bytes) { return bytes / kH100Bandwidth; }

@@ -4,6 +4,7 @@
 // are computed from). The bench programs and `embedkit bench` time the same scenarios.
 
 #include <embedkit/optimizer.hpp>
+#include <embedkit/table.hpp>
 
 #include "id_streams.hpp"
 
@@ -76,6 +77,9 @@ Scenario make_scenario(const PooledShape& shape);
 /// Also measures peak_step_bytes, by running one step before returning.
 Scenario make_scenario(const TrainShape& shape);
 Scenario make_scenario(const CreateShape& shape);
+
+/// A (rows, dim) CPU table with the benchmarks' seed and `optimizer`'s defaults.
+EmbeddingTable make_table(std::int64_t rows, std::int64_t dim, OptimizerKind optimizer);
 
 /// The time `bytes` take at the bandwidth of an H100's HBM3 (3.35 TB/s) and of PCIe 5.0 x16
 /// (64 GB/s per direction): the memory roofline of a kernel that moves them once.
