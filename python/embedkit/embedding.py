@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import os
+import tempfile
 from typing import Any, Dict, List, Mapping, Optional, Sequence, TypeVar, Union
 
 import numpy as np
@@ -125,6 +126,28 @@ class Embedding:
         layer = cls.__new__(cls)
         layer._adopt(table)
         return layer
+
+    def __getstate__(self) -> Dict[str, Any]:
+        """For ``pickle`` and ``copy.deepcopy``: the table as its checkpoint's files (config with
+        placement, weights, optimizer state and step), read back whole by ``__setstate__``."""
+        files: Dict[str, bytes] = {}
+        with tempfile.TemporaryDirectory(prefix="embedkit-pickle-") as directory:
+            self.save(directory)
+            for root, _, names in os.walk(directory):
+                for name in names:
+                    path = os.path.join(root, name)
+                    with open(path, "rb") as file:
+                        files[os.path.relpath(path, directory)] = file.read()
+        return {"embedkit_checkpoint": files}
+
+    def __setstate__(self, state: Mapping[str, Any]) -> None:
+        with tempfile.TemporaryDirectory(prefix="embedkit-unpickle-") as directory:
+            for relative, data in state["embedkit_checkpoint"].items():
+                path = os.path.join(directory, relative)
+                os.makedirs(os.path.dirname(path), exist_ok=True)
+                with open(path, "wb") as file:
+                    file.write(data)
+            self._adopt(_embedkit.Table.load(directory))
 
     # ---------------------------------------------------------------------------------------------
     # Construction from Keras and from files

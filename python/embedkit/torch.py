@@ -8,14 +8,16 @@ FBGEMM's table-batched embeddings do, so no dense gradient and no ``torch.optim`
 the table. A training loop calls ``loss.backward()`` as usual; the table has been updated when it
 returns. The modules hold no weights as ``torch.nn.Parameter``s: only an empty ``anchor`` parameter
 that makes autograd call the backward (``requires_grad_(False)`` freezes the table). Read or save
-the weights through ``weight`` / ``set_weight`` or the underlying ``table`` (an ``embedkit.Embedding``).
+the weights through ``weight`` / ``set_weight`` or the underlying ``table`` (an ``embedkit.Embedding``);
+``state_dict()`` holds exactly ``weight``, as torch's modules' do, and ``pickle``, ``torch.save`` and
+``copy.deepcopy`` keep the whole table (placement, optimizer, its state and step).
 Each backward is one optimizer step: a module called twice in one graph steps twice.
 
 Importing this module needs PyTorch (1.10 or newer, for ``Tensor.__dlpack__``).
 """
 from __future__ import annotations
 
-from typing import Any, Optional, Tuple
+from typing import Any, Dict, List, Optional, Tuple
 
 import numpy as np
 import torch
@@ -133,6 +135,46 @@ class _TableModule(torch.nn.Module):
     def set_weight(self, weight: torch.Tensor) -> None:
         """Replaces the matrix (float32 ``(num_embeddings, embedding_dim)``)."""
         self.table.set_weights(weight.detach().contiguous())
+
+    # ``state_dict()`` holds exactly ``weight``, as ``nn.Embedding``'s and ``nn.EmbeddingBag``'s do,
+    # so their state dicts load here and this one loads there (strict included). The optimizer's
+    # state and step are not in it; pickling, ``torch.save(module)`` and ``copy.deepcopy`` keep
+    # them (the table pickles as its checkpoint).
+
+    def _save_to_state_dict(self, destination: Dict[str, Any], prefix: str, keep_vars: bool) -> None:
+        destination[prefix + "weight"] = self.weight
+
+    def _load_from_state_dict(
+        self,
+        state_dict: Dict[str, Any],
+        prefix: str,
+        local_metadata: Dict[str, Any],
+        strict: bool,
+        missing_keys: List[str],
+        unexpected_keys: List[str],
+        error_msgs: List[str],
+    ) -> None:
+        key = prefix + "weight"
+        # This module's own keys only (children have none); 'anchor', which state dicts of earlier
+        # versions held, is not unexpected. Under strict, an unexpected key leaves the table as it
+        # is (torch would still copy the other keys before raising).
+        own = [name for name in state_dict if name.startswith(prefix) and "." not in name[len(prefix):]]
+        unexpected = [name for name in own if name[len(prefix):] not in ("weight", "anchor")]
+        if strict and unexpected:
+            unexpected_keys.extend(unexpected)
+            return
+        if key in state_dict:
+            value = state_dict[key]
+            expected = (self.num_embeddings, self.embedding_dim)
+            if tuple(value.shape) != expected:
+                error_msgs.append(
+                    f"size mismatch for {key}: copying a param with shape {tuple(value.shape)} from checkpoint, "
+                    f"the shape in current model is {expected}."
+                )
+            else:
+                self.set_weight(value.to(torch.float32))
+        elif strict:
+            missing_keys.append(key)
 
 
 class Embedding(_TableModule):

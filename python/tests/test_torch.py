@@ -179,3 +179,73 @@ def test_empty_batches_give_empty_outputs_and_train_nothing():
     pooled.sum().backward()
     torch.testing.assert_close(module.weight, before, rtol=0, atol=0)
     torch.testing.assert_close(bags.weight, bags_before, rtol=0, atol=0)
+
+
+def test_state_dict_holds_exactly_weight_and_loads_both_ways():
+    module = ek_torch.Embedding(30, 5)
+    assert list(module.state_dict()) == ["weight"]
+    torch.testing.assert_close(module.state_dict()["weight"], module.weight, rtol=0, atol=0)
+    plain = torch.nn.Embedding(30, 5)
+    module.load_state_dict(plain.state_dict())  # strict
+    torch.testing.assert_close(module.weight, plain.weight.detach(), rtol=0, atol=0)
+    other = ek_torch.Embedding(30, 5, seed=3)
+    plain.load_state_dict(other.state_dict())  # and back, strict
+    torch.testing.assert_close(plain.weight.detach(), other.weight, rtol=0, atol=0)
+    bag, plain_bag = ek_torch.EmbeddingBag(30, 5, mode="sum"), torch.nn.EmbeddingBag(30, 5, mode="sum")
+    bag.load_state_dict(plain_bag.state_dict())
+    torch.testing.assert_close(bag.weight, plain_bag.weight.detach(), rtol=0, atol=0)
+    # Inside a model: prefixed keys, no 'anchor'.
+    model = torch.nn.Sequential(ek_torch.Embedding(30, 5), torch.nn.Linear(5, 1))
+    assert sorted(model.state_dict()) == ["0.weight", "1.bias", "1.weight"]
+
+
+def test_load_state_dict_refuses_what_torch_refuses_and_changes_nothing():
+    module = ek_torch.Embedding(30, 5)
+    before = module.weight.clone()
+    with pytest.raises(RuntimeError, match="size mismatch for weight"):
+        module.load_state_dict({"weight": torch.zeros(31, 5)})
+    with pytest.raises(RuntimeError, match="Missing key"):
+        module.load_state_dict({})
+    with pytest.raises(RuntimeError, match="Unexpected key"):
+        module.load_state_dict({"weight": torch.zeros(30, 5), "bias": torch.zeros(5)})
+    torch.testing.assert_close(module.weight, before, rtol=0, atol=0)
+    module.load_state_dict({}, strict=False)  # nothing to load, nothing changes
+    torch.testing.assert_close(module.weight, before, rtol=0, atol=0)
+
+
+def _train_once(module, ids):
+    module(ids).pow(2).sum().backward()
+
+
+@pytest.mark.parametrize("copy_kind", ["pickle", "deepcopy", "torch.save"])
+def test_pickle_deepcopy_and_torch_save_keep_the_optimizer_state_and_step(copy_kind):
+    import copy
+    import io
+    import pickle
+
+    module = ek_torch.Embedding(40, 6, optimizer="adam", lr=0.05, placement="cpu")
+    ids = torch.tensor([[1, 2, 2], [7, 1, 39]])
+    _train_once(module, ids)
+    if copy_kind == "pickle":
+        clone = pickle.loads(pickle.dumps(module))
+    elif copy_kind == "deepcopy":
+        clone = copy.deepcopy(module)
+    else:
+        buffer = io.BytesIO()
+        torch.save(module, buffer)
+        buffer.seek(0)
+        try:
+            clone = torch.load(buffer, weights_only=False)
+        except TypeError:  # PyTorch before 1.13.1 has no weights_only
+            buffer.seek(0)
+            clone = torch.load(buffer)
+    assert clone.table.step == module.table.step == 1
+    assert clone.table.placement["device"] == "cpu"
+    torch.testing.assert_close(clone.weight, module.weight, rtol=0, atol=0)
+    # The same optimizer state: one more identical step gives identical weights.
+    _train_once(module, ids)
+    _train_once(clone, ids)
+    torch.testing.assert_close(clone.weight, module.weight, rtol=0, atol=0)
+    # And they are independent tables.
+    _train_once(clone, ids)
+    assert clone.table.step == 3 and module.table.step == 2
