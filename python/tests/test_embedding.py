@@ -209,3 +209,20 @@ def test_config_round_trips_through_from_config():
     again = embedkit.Embedding.from_config(config)
     assert again.get_config() == config
     np.testing.assert_array_equal(again.embeddings, layer.embeddings)  # same seed, same matrix
+
+
+def test_pickle_and_deepcopy_keep_weights_optimizer_state_and_step():
+    import copy
+    import pickle
+
+    layer = table(optimizer={"class_name": "Adagrad", "config": {"learning_rate": 0.5}})
+    ids, grad = np.array([1, 4, 4]), np.ones((3, 4), np.float32)
+    layer.train_step(ids, grad)
+    for clone in (pickle.loads(pickle.dumps(layer)), copy.deepcopy(layer)):
+        assert clone.step == 1
+        np.testing.assert_array_equal(clone.embeddings, layer.embeddings)
+        assert clone.get_config() == layer.get_config()
+        clone.train_step(ids, grad)
+        assert layer.step == 1  # independent tables
+    layer.train_step(ids, grad)
+    np.testing.assert_array_equal(clone.embeddings, layer.embeddings)  # the same accumulator
