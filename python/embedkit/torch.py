@@ -30,6 +30,17 @@ from .embedding import Embedding as _Table, KerasObject
 _TORCH_INITIALIZER = {"class_name": "RandomNormal", "config": {"mean": 0.0, "stddev": 1.0}}
 
 
+def _check_gradient_options(sparse: bool, scale_grad_by_freq: bool) -> None:
+    """torch's ``sparse`` is accepted and means nothing here (the gradient never exists densely: the
+    optimizer step runs inside backward); ``scale_grad_by_freq`` is refused rather than ignored."""
+    del sparse
+    if scale_grad_by_freq:
+        raise NotImplementedError(
+            "scale_grad_by_freq=True is not supported: embedkit sums the gradients of an id's "
+            "occurrences in a batch; scale grad_out yourself, or pass scale_grad_by_freq=False"
+        )
+
+
 def _make_table(
     num_embeddings: int,
     embedding_dim: int,
@@ -136,6 +147,22 @@ class _TableModule(torch.nn.Module):
         """Replaces the matrix (float32 ``(num_embeddings, embedding_dim)``)."""
         self.table.set_weights(weight.detach().contiguous())
 
+    def _apply(self, fn: Any, *args: Any, **kwargs: Any) -> "_TableModule":
+        """``.to()``, ``.double()``, ``.half()``, ``.cuda()`` and the like reach the table or raise:
+        the table is float32 where its placement put it, so a conversion that would change the
+        dtype or the device is refused instead of silently leaving the table as it was."""
+        probe = fn(torch.empty(0, dtype=torch.float32))
+        if probe.dtype != torch.float32:
+            raise NotImplementedError(
+                f"embedkit tables hold float32 rows; converting the module to {probe.dtype} is not supported"
+            )
+        if probe.device.type != "cpu":
+            raise NotImplementedError(
+                f"moving the module to {probe.device} does not move its table; use "
+                f"module.table.migrate('cuda') (its placement says where it lives), and keep the ids where you like"
+            )
+        return super()._apply(fn, *args, **kwargs)
+
     # ``state_dict()`` holds exactly ``weight``, as ``nn.Embedding``'s and ``nn.EmbeddingBag``'s do,
     # so their state dicts load here and this one loads there (strict included). The optimizer's
     # state and step are not in it; pickling, ``torch.save(module)`` and ``copy.deepcopy`` keep
@@ -199,7 +226,10 @@ class Embedding(_TableModule):
         seed: Optional[int] = None,
         placement: str = "auto",
         name: str = "embedding",
+        sparse: bool = False,
+        scale_grad_by_freq: bool = False,
     ) -> None:
+        _check_gradient_options(sparse, scale_grad_by_freq)
         super().__init__(_make_table(
             num_embeddings, embedding_dim, padding_idx, optimizer, lr,
             embeddings_initializer or _TORCH_INITIALIZER, seed, placement, name,
@@ -237,7 +267,10 @@ class EmbeddingBag(_TableModule):
         seed: Optional[int] = None,
         placement: str = "auto",
         name: str = "embedding_bag",
+        sparse: bool = False,
+        scale_grad_by_freq: bool = False,
     ) -> None:
+        _check_gradient_options(sparse, scale_grad_by_freq)
         if mode not in ("sum", "mean", "max"):
             raise ValueError(f"mode must be 'sum', 'mean' or 'max', got {mode!r}")
         super().__init__(_make_table(
@@ -278,6 +311,11 @@ class EmbeddingBag(_TableModule):
         per_sample_weights: Optional[torch.Tensor] = None,
     ) -> torch.Tensor:
         """One pooled row per bag, ``(bags, embedding_dim)``."""
+        if per_sample_weights is not None and self.mode != "sum":
+            raise NotImplementedError(  # torch's refusal, in its words
+                f"embedding_bag: per_sample_weights was not None. per_sample_weights is only supported for "
+                f"mode='sum' (got mode='{self.mode}')."
+            )
         ids, csr = self.csr_offsets(as_input(input, np.int64), offsets)
         weights = None if per_sample_weights is None else per_sample_weights.detach().reshape(-1).contiguous()
         return _PooledLookup.apply(self.anchor, self.table, ids.contiguous(), csr.contiguous(), weights, self.mode)

@@ -249,3 +249,38 @@ def test_pickle_deepcopy_and_torch_save_keep_the_optimizer_state_and_step(copy_k
     # And they are independent tables.
     _train_once(clone, ids)
     assert clone.table.step == 3 and module.table.step == 2
+
+
+def test_torch_constructor_options_are_accepted_or_refused_never_ignored():
+    ek_torch.Embedding(10, 4, sparse=True)  # accepted: the gradient never exists densely anyway
+    ek_torch.EmbeddingBag(10, 4, mode="sum", sparse=False)
+    with pytest.raises(NotImplementedError, match="scale_grad_by_freq=True is not supported"):
+        ek_torch.Embedding(10, 4, scale_grad_by_freq=True)
+    with pytest.raises(NotImplementedError, match="scale_grad_by_freq"):
+        ek_torch.EmbeddingBag(10, 4, scale_grad_by_freq=True)
+
+
+@pytest.mark.parametrize("mode", ["mean", "max"])
+def test_per_sample_weights_outside_sum_are_refused_as_torch_refuses(mode):
+    bags = ek_torch.EmbeddingBag(10, 4, mode=mode)
+    ids, offsets, weights = torch.tensor([1, 2, 3]), torch.tensor([0, 2]), torch.ones(3)
+    with pytest.raises(NotImplementedError, match=f"only supported for mode='sum' \\(got mode='{mode}'\\)"):
+        bags(ids, offsets, per_sample_weights=weights)
+    with pytest.raises(NotImplementedError, match="only supported for mode='sum'"):
+        F.embedding_bag(ids, bags.weight, offsets, mode=mode, per_sample_weights=weights)
+
+
+def test_dtype_and_device_conversions_reach_the_table_or_raise():
+    module = ek_torch.Embedding(10, 4)
+    before = module.weight.clone()
+    assert module.float() is module and module.to(torch.float32) is module and module.cpu() is module
+    for convert in (lambda m: m.double(), lambda m: m.half(), lambda m: m.to(torch.bfloat16)):
+        with pytest.raises(NotImplementedError, match="float32 rows"):
+            convert(module)
+    with pytest.raises(NotImplementedError, match="does not move its table"):
+        module.to("meta")
+    model = torch.nn.Sequential(module, torch.nn.Linear(4, 1))
+    with pytest.raises(NotImplementedError):
+        model.double()
+    torch.testing.assert_close(module.weight, before, rtol=0, atol=0)
+    assert module(torch.tensor([1, 2])).dtype == torch.float32
