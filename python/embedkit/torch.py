@@ -148,19 +148,22 @@ class _TableModule(torch.nn.Module):
         self.table.set_weights(weight.detach().contiguous())
 
     def _apply(self, fn: Any, *args: Any, **kwargs: Any) -> "_TableModule":
-        """``.to()``, ``.double()``, ``.half()``, ``.cuda()`` and the like reach the table or raise:
-        the table is float32 where its placement put it, so a conversion that would change the
-        dtype or the device is refused instead of silently leaving the table as it was."""
+        """``.to()``, ``.double()``, ``.half()``, ``.cuda()``, ``.cpu()`` and the like reach the table
+        or raise, never leave it as it was: a move to a CUDA device or back to the CPU migrates the
+        table (the placement rules' clear error where it cannot go); a dtype other than float32, or
+        any other device, is refused."""
         probe = fn(torch.empty(0, dtype=torch.float32))
         if probe.dtype != torch.float32:
             raise NotImplementedError(
                 f"embedkit tables hold float32 rows; converting the module to {probe.dtype} is not supported"
             )
-        if probe.device.type != "cpu":
+        if probe.device.type not in ("cpu", "cuda"):
             raise NotImplementedError(
-                f"moving the module to {probe.device} does not move its table; use "
-                f"module.table.migrate('cuda') (its placement says where it lives), and keep the ids where you like"
+                f"an embedkit table lives on the CPU or a CUDA device; moving the module to {probe.device} "
+                f"is not supported"
             )
+        if probe.device.type != self.table.placement["device"].split(":")[0]:
+            self.table.migrate(probe.device.type)
         return super()._apply(fn, *args, **kwargs)
 
     # ``state_dict()`` holds exactly ``weight``, as ``nn.Embedding``'s and ``nn.EmbeddingBag``'s do,

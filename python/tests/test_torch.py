@@ -271,14 +271,19 @@ def test_per_sample_weights_outside_sum_are_refused_as_torch_refuses(mode):
 
 
 def test_dtype_and_device_conversions_reach_the_table_or_raise():
+    """On a GPU machine .cuda() would migrate the table; that path is untested here (no GPU)."""
     module = ek_torch.Embedding(10, 4)
     before = module.weight.clone()
     assert module.float() is module and module.to(torch.float32) is module and module.cpu() is module
     for convert in (lambda m: m.double(), lambda m: m.half(), lambda m: m.to(torch.bfloat16)):
         with pytest.raises(NotImplementedError, match="float32 rows"):
             convert(module)
-    with pytest.raises(NotImplementedError, match="does not move its table"):
+    with pytest.raises(NotImplementedError, match="lives on the CPU or a CUDA device"):
         module.to("meta")
+    if not torch.cuda.is_available():
+        with pytest.raises(Exception):  # torch's own error, or the placement rules' (no device)
+            module.cuda()
+        assert module.table.placement["device"] == "cpu"
     model = torch.nn.Sequential(module, torch.nn.Linear(4, 1))
     with pytest.raises(NotImplementedError):
         model.double()
