@@ -87,13 +87,13 @@ OutputBlocks& OutputBlocks::process() {
   return *blocks;
 }
 
-std::size_t OutputBlocks::mapped_size(std::size_t bytes) {
-  EMBEDKIT_EXPECTS(bytes <= std::numeric_limits<std::size_t>::max() - kGranule, Status::out_of_memory,
-                   "an output of {} bytes cannot be allocated", bytes);
+std::size_t OutputBlocks::mapped_size(std::size_t bytes) noexcept {
   return (bytes + kGranule - 1) / kGranule * kGranule;
 }
 
 void* OutputBlocks::acquire(std::size_t bytes) {
+  EMBEDKIT_EXPECTS(bytes <= std::numeric_limits<std::size_t>::max() - kGranule, Status::out_of_memory,
+                   "an output of {} bytes cannot be allocated", bytes);
   const std::size_t want = mapped_size(bytes);
   {
     std::lock_guard lock(mutex_);
@@ -129,7 +129,7 @@ void OutputBlocks::release(void* data, std::size_t bytes) noexcept {
   // The block's own size, which is more than `bytes` asked for when a larger cached block served
   // the request (acquire() recorded it); unknown blocks, which acquire() never returns, are taken
   // at the size `bytes` rounds to.
-  std::size_t mapped = (bytes + kGranule - 1) / kGranule * kGranule;
+  std::size_t mapped = mapped_size(bytes);
   std::vector<Block> evicted;
   {
     std::lock_guard lock(mutex_);

@@ -54,8 +54,8 @@ class OutputBlocks {
     void* data;
     std::size_t bytes;  // mapped bytes
   };
-  static std::size_t mapped_size(std::size_t bytes);
-  void trim_locked(std::vector<Block>& evicted);  // oldest blocks out until within the bounds
+  static std::size_t mapped_size(std::size_t bytes) noexcept;  // rounded up to whole granules
+  void trim_locked(std::vector<Block>& evicted);               // oldest blocks out until within the bounds
 
   mutable std::mutex mutex_;
   std::size_t capacity_;
