@@ -5,15 +5,7 @@ from typing import Any, Optional, Tuple
 
 import numpy as np
 
-from ._errors import error_for
-
-# ek_status values (include/embedkit/c_api.h) of the refusals made here, before the C ABI sees them.
-_INVALID_ARGUMENT, _DTYPE_MISMATCH = 1, 4
-_STATUS_NAMES = {_INVALID_ARGUMENT: "EK_INVALID_ARGUMENT", _DTYPE_MISMATCH: "EK_DTYPE_MISMATCH"}
-
-
-def _refuse(status: int, message: str) -> Exception:
-    return error_for(status, _STATUS_NAMES[status], message)
+from ._errors import refusal
 
 
 def _wanted(dtype: Optional[type]) -> str:
@@ -30,10 +22,10 @@ def as_input(value: Any, dtype: Optional[type] = None, name: str = "indices") ->
     words naming their device or dtype."""
     if hasattr(value, "__dlpack__"):
         if getattr(value, "is_meta", False) or str(getattr(value, "device", "")) == "meta":
-            raise _refuse(_INVALID_ARGUMENT,
+            raise refusal("EK_INVALID_ARGUMENT",
                           f"{name} is a meta tensor, which holds no data; pass a tensor on the CPU or a CUDA device")
         if str(getattr(value, "dtype", "")) == "torch.bool":
-            raise _refuse(_DTYPE_MISMATCH, f"{name} must be {_wanted(dtype)}, got bool")
+            raise refusal("EK_DTYPE_MISMATCH", f"{name} must be {_wanted(dtype)}, got bool")
         return value
     if isinstance(value, (memoryview, bytearray)):
         return value

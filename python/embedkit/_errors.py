@@ -63,6 +63,23 @@ _BY_STATUS: dict[int, type[Error]] = {
 }
 
 
+_STATUS_OF: dict[str, int] = {
+    "EK_INVALID_ARGUMENT": 1,
+    "EK_OUT_OF_RANGE": 2,
+    "EK_SHAPE_MISMATCH": 3,
+    "EK_DTYPE_MISMATCH": 4,
+    "EK_OUT_OF_MEMORY": 5,
+    "EK_UNSUPPORTED": 6,
+    "EK_IO_ERROR": 7,
+    "EK_INTERNAL": 8,
+}
+
+
 def error_for(status: int, status_name: str, message: str) -> Error:
     """The exception for a failed C ABI call (called by the extension module)."""
     return _BY_STATUS.get(status, InternalError)(message, status, status_name)
+
+
+def refusal(status_name: str, message: str) -> Error:
+    """The exception the C ABI would give, for an input the package refuses before calling it."""
+    return error_for(_STATUS_OF[status_name], status_name, message)

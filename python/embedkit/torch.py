@@ -23,7 +23,7 @@ import numpy as np
 import torch
 
 from ._arrays import as_input
-from ._errors import error_for
+from ._errors import refusal
 from .embedding import Embedding as _Table, KerasObject
 
 # PyTorch initialises embeddings from N(0, 1); so do these modules unless told otherwise.
@@ -300,7 +300,7 @@ class EmbeddingBag(_TableModule):
         as_input(offsets, np.int64, "offsets")
         if offsets.is_floating_point() or offsets.is_complex():  # .to(int64) would truncate them
             dtype = str(offsets.dtype).replace("torch.", "")
-            raise error_for(4, "EK_DTYPE_MISMATCH", f"offsets must be int32 or int64, got {dtype}")
+            raise refusal("EK_DTYPE_MISMATCH", f"offsets must be int32 or int64, got {dtype}")
         csr = offsets.to(torch.int64)
         if not self.include_last_offset:
             end = torch.tensor([input.shape[0]], dtype=torch.int64, device=csr.device)

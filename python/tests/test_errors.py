@@ -214,3 +214,22 @@ def test_torch_bool_and_meta_tensors_name_their_dtype_or_device():
         bags(torch.tensor([1, 2]), torch.tensor([0.0, 1.0]))
     with pytest.raises(embedkit.DtypeMismatchError, match="indices must be int32 or int64, got float32"):
         module(torch.tensor([1.0]))
+
+
+def test_refusals_made_in_python_carry_the_c_abis_status():
+    """A refusal the package makes before calling the C ABI has the status and name the C ABI
+    gives the same kind of failure."""
+    table = embedkit.Embedding(10, 4, placement="cpu")
+    with pytest.raises(embedkit.DtypeMismatchError) as from_c:
+        table(np.array([1.5]))
+    from embedkit._errors import refusal
+
+    for status_name, kind in (("EK_DTYPE_MISMATCH", embedkit.DtypeMismatchError),
+                              ("EK_INVALID_ARGUMENT", embedkit.InvalidArgumentError)):
+        error = refusal(status_name, "message")
+        assert isinstance(error, kind) and error.status_name == status_name
+    error = refusal("EK_DTYPE_MISMATCH", "message")
+    assert (error.status, error.status_name) == (from_c.value.status, from_c.value.status_name)
+    with pytest.raises(embedkit.InvalidArgumentError) as invalid_from_c:
+        table.pooled(np.array([1]), np.array([0, 2]))
+    assert refusal("EK_INVALID_ARGUMENT", "m").status == invalid_from_c.value.status
