@@ -1,9 +1,10 @@
 #pragma once
 // Step-sized working memory that does not fault in anew every step. A train step sorts and groups
 // its ids in buffers the size of the batch (tens of MiB at a few million ids); from plain
-// std::vectors, malloc maps and returns them each step and every page faults again, a quarter of a
-// CPU step's time. RecycledVector draws them from the output allocator instead, whose bounded cache
-// of freed blocks (1 MiB and up) hands the next step the pages this one used.
+// std::vectors, malloc maps and returns them each step and every page faults again
+// (docs/performance.md has the measurement). RecycledVector draws them from the output allocator
+// instead, whose bounded cache of freed blocks (1 MiB and up) hands the next step the pages this
+// one used.
 
 #include <embedkit/buffer.hpp>
 
