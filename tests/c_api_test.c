@@ -193,15 +193,16 @@ static void test_status_codes(void) {
                                       "EK_OUT_OF_MEMORY",
                                       "EK_UNSUPPORTED",
                                       "EK_IO_ERROR",
-                                      "EK_INTERNAL"};
-  for (int code = 0; code <= 8; ++code) {
+                                      "EK_INTERNAL",
+                                      "EK_BUSY"};
+  for (int code = 0; code <= 9; ++code) {
     const char* name = ek_status_name((ek_status)code);
     CHECK(name != NULL && strcmp(name, names[code]) == 0);
   }
   CHECK(strcmp(ek_status_name(EK_IO_ERROR), "EK_IO_ERROR") == 0);
   CHECK(strcmp(ek_status_name(EK_INTERNAL), "EK_INTERNAL") == 0);
   CHECK(strcmp(ek_status_name((ek_status)99), "EK_UNKNOWN_STATUS") == 0);
-  CHECK(strcmp(ek_status_name((ek_status)9), "EK_UNKNOWN_STATUS") == 0);
+  CHECK(strcmp(ek_status_name((ek_status)10), "EK_UNKNOWN_STATUS") == 0);
   CHECK(strcmp(ek_status_name((ek_status)-1), "EK_UNKNOWN_STATUS") == 0);
 }
 

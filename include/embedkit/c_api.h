@@ -43,7 +43,8 @@ typedef enum ek_status {
   EK_OUT_OF_MEMORY = 5,    /* not enough memory, checked before allocating */
   EK_UNSUPPORTED = 6,      /* valid, but not available in this build or on this machine */
   EK_IO_ERROR = 7,         /* a file could not be read or written */
-  EK_INTERNAL = 8          /* a broken invariant: a bug in embedkit */
+  EK_INTERNAL = 8,         /* a broken invariant: a bug in embedkit */
+  EK_BUSY = 9              /* the table is in use in a way the call cannot wait out: a live weights view */
 } ek_status;
 
 /* The library version, "MAJOR.MINOR.PATCH". */
@@ -144,6 +145,45 @@ EMBEDKIT_API ek_status ek_get_weights(ek_table* t, DLTensor* out);
 
 /* Replaces the matrix from `weights`, float32 of shape (input_dim, output_dim). */
 EMBEDKIT_API ek_status ek_set_weights(ek_table* t, const DLTensor* weights);
+
+/* A view of a CPU table's weights in place, no copy: float32 (input_dim, output_dim), writable. It
+ * keeps the table alive (ek_table_destroy may come first). Reads and writes through it take no lock,
+ * so they may see or tear a concurrent train step: the caller orders them. While a view lives,
+ * ek_table_migrate fails with EK_BUSY. Free it with (*out)->deleter(*out). EK_UNSUPPORTED for a
+ * table in device memory (use ek_get_weights / ek_set_weights). */
+EMBEDKIT_API ek_status ek_weights_view(ek_table* t, DLManagedTensor** out);
+
+/* The name of the table's optimizer state slot `index` (0, 1, ...; e.g. "accumulator" for
+ * Adagrad), or NULL past the last slot or for a NULL table; valid while the handle lives. */
+EMBEDKIT_API const char* ek_optimizer_state_name(ek_table* t, int index);
+
+/* Copies optimizer state slot `name` into `out`: float32 of shape (input_dim, output_dim), or
+ * (input_dim,) for a per-row slot. EK_INVALID_ARGUMENT naming an unknown slot. */
+EMBEDKIT_API ek_status ek_get_optimizer_state(ek_table* t, const char* name, DLTensor* out);
+
+/* Replaces the optimizer's whole state and the step count, as loading a checkpoint would: `count`
+ * float32 tensors `states`, slot names[i] in ek_get_optimizer_state's shape, every slot exactly
+ * once. All or nothing: a missing, repeated or unknown slot, a wrong shape or step < 0 changes
+ * nothing. */
+EMBEDKIT_API ek_status ek_set_optimizer_state(ek_table* t, int64_t step, const char* const* names,
+                                              const DLTensor* const* states, size_t count);
+
+/* The sparse gradient ek_train_step would apply, without applying it: *unique_ids int64 (n,),
+ * strictly increasing, and *rows float32 (n, output_dim), each row the sum of its id's gradient
+ * rows in the library's canonical order; padding_idx and (under zero_fill) out-of-range ids left
+ * out. Both are set or neither; free each with its deleter. The table is not changed. */
+EMBEDKIT_API ek_status ek_sparse_grad_new(ek_table* t, const DLTensor* indices, const DLTensor* grad_out,
+                                          DLManagedTensor** unique_ids, DLManagedTensor** rows);
+
+/* As ek_sparse_grad_new, for ek_train_step_pooled's arguments. */
+EMBEDKIT_API ek_status ek_sparse_grad_pooled_new(ek_table* t, const DLTensor* indices, const DLTensor* offsets,
+                                                 const DLTensor* per_sample_weights, const char* mode,
+                                                 const DLTensor* grad_out, DLManagedTensor** unique_ids,
+                                                 DLManagedTensor** rows);
+
+/* One optimizer step from a sparse gradient: `unique_ids` int32 or int64 (n,), strictly increasing,
+ * in [0, input_dim); `rows` float32 (n, output_dim). The step count grows by one. */
+EMBEDKIT_API ek_status ek_apply_sparse_grad(ek_table* t, const DLTensor* unique_ids, const DLTensor* rows);
 
 /* Writes the table's description as JSON (name, dims, seed, step, placement, bytes) into
  * `buffer`. When `capacity` is too small (NULL with 0 included) it writes nothing, sets *length

@@ -28,6 +28,13 @@ enum class NonFiniteGradients {
   error,  ///< fail the step with Status::invalid_argument; nothing changes
 };
 
+/// @brief What a plain lookup of padding_idx returns. Either way the row never receives gradient
+/// and pooled lookups leave padding entries out of their bags (and out of mean's count).
+enum class PaddingReads {
+  zeros,  ///< zeros, whatever the row holds (Keras-style masking; the default)
+  row,    ///< the row as it is, as torch.nn.Embedding does; a new table's padding row is zeros
+};
+
 /// @brief Where the user wants the table: decided by embedkit (auto) or forced.
 enum class PlacementPolicy { automatic, cpu, cuda };
 
@@ -56,9 +63,10 @@ struct EMBEDKIT_API TableConfig {
   std::int64_t input_dim = 0;   ///< Number of rows (vocabulary size, + 1 under mask_zero). Required.
   std::int64_t output_dim = 0;  ///< Embedding width. Required.
   Initializer embeddings_initializer = Initializer::keras_default();
-  std::optional<std::uint64_t> seed;        ///< Drawn at creation when absent, and recorded in the table.
-  bool mask_zero = false;                   ///< compute_mask returns indices != 0 (row 0 is still looked up).
-  std::optional<std::int64_t> padding_idx;  ///< This row reads as zeros.
+  std::optional<std::uint64_t> seed;                 ///< Drawn at creation when absent, and recorded in the table.
+  bool mask_zero = false;                            ///< compute_mask returns indices != 0 (row 0 is still looked up).
+  std::optional<std::int64_t> padding_idx;           ///< This row is never updated; see padding_reads.
+  PaddingReads padding_reads = PaddingReads::zeros;  ///< What a plain lookup of padding_idx returns.
   BoundsCheck bounds_check = BoundsCheck::error;
   bool trainable = true;
   std::string name = "embedding";
@@ -72,7 +80,7 @@ struct EMBEDKIT_API TableConfig {
   NonFiniteGradients nonfinite_gradients = NonFiniteGradients::skip;
 
   /// @brief Parses a JSON object: a Keras `Embedding.get_config()` as it is (Keras 3 or tf-keras),
-  /// plus embedkit's own keys (padding_idx, bounds_check, placement, seed, optimizer as a name or a
+  /// plus embedkit's own keys (padding_idx, padding_reads, bounds_check, placement, seed, optimizer as a name or a
   /// Keras optimizer object, nonfinite_gradients, gpu_memory_limit, gpu_memory_headroom,
   /// max_batch_lookups). Initializers,
   /// regularizers and constraints come as Keras names or Keras objects.
@@ -94,6 +102,8 @@ struct EMBEDKIT_API TableConfig {
 EMBEDKIT_API const char* to_string(BoundsCheck mode) noexcept;
 /// @brief The JSON spelling of a non-finite gradient policy: "skip", "apply" or "error".
 EMBEDKIT_API const char* to_string(NonFiniteGradients policy) noexcept;
+/// @brief The JSON spelling of a padding read mode: "zeros" or "row".
+EMBEDKIT_API const char* to_string(PaddingReads mode) noexcept;
 /// @brief The JSON spelling of a placement policy: "auto", "cpu" or "cuda".
 EMBEDKIT_API const char* to_string(PlacementPolicy policy) noexcept;
 

@@ -20,6 +20,7 @@ enum class Status : int {
   unsupported = 6,       ///< Valid, but not available in this build or on this machine.
   io_error = 7,          ///< A file could not be read or written.
   internal = 8,          ///< A broken invariant: a bug in embedkit.
+  busy = 9,              ///< The table is in use in a way the call cannot wait out (a live weights view).
 };
 
 /// @brief The name of a status as the C ABI spells it, e.g. "EK_OUT_OF_RANGE".

@@ -10,6 +10,7 @@
 #include <embedkit/sparse_grad.hpp>
 #include <embedkit/summary.hpp>
 #include <embedkit/tensor.hpp>
+#include <embedkit/weights_view.hpp>
 
 #include <cstdint>
 #include <memory>
@@ -108,6 +109,9 @@ class EMBEDKIT_API EmbeddingTable {
   /// @brief As compute_mask, into caller memory of exactly indices.size() bytes.
   void compute_mask(const IndexTensor& indices, std::span<std::uint8_t> out) const;
 
+  /// @brief The CPU table's weights in place (weights_view.hpp: no lock, migrate refuses while it
+  /// lives). @throws Error(unsupported) for a table in device memory: use get_weights/set_weights.
+  WeightsView weights_view();
   /// @brief A copy of the whole matrix, shape (input_dim, output_dim).
   Array<float> get_weights() const;
   /// @brief Copies the matrix into caller memory of exactly input_dim × output_dim floats.
@@ -154,6 +158,11 @@ class EMBEDKIT_API EmbeddingTable {
   /// @brief A copy of one state array: (input_dim, output_dim), or (input_dim,) for a per-row slot.
   /// @throws Error(invalid_argument) naming an unknown slot.
   Array<float> optimizer_state(std::string_view name) const;
+  /// @brief Replaces the optimizer's whole state and the step count, as a checkpoint load would:
+  /// `slots` holds each of optimizer_state_names() once, in optimizer_state()'s shape. All or
+  /// nothing. @throws Error: invalid_argument (a slot missing, repeated or unknown; step < 0),
+  ///         shape_mismatch (a slot of the wrong shape).
+  void set_optimizer_state(std::int64_t step, std::span<const NamedArray> slots);
   /// @brief The full penalty of the table's regularizer: l1·Σ|w| + l2·Σw² over every row (0 without).
   double regularization_loss() const;
   /// @brief Applies the constraint to every row (training applies it to touched rows only).

@@ -7,6 +7,7 @@
 
 #include <cstdint>
 #include <span>
+#include <string_view>
 #include <vector>
 
 namespace embedkit {
@@ -48,6 +49,13 @@ template <class T>
 struct Array {
   std::vector<std::int64_t> shape;
   Buffer<T> values;
+};
+
+/// @brief A named float32 array the caller owns, e.g. one optimizer state slot to restore.
+struct NamedArray {
+  std::string_view name;
+  std::span<const float> values;
+  std::span<const std::int64_t> shape;
 };
 
 }  // namespace embedkit

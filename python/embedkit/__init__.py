@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from . import _embedkit
 from ._errors import (
+    BusyError,
     CheckpointError,
     DtypeMismatchError,
     Error,
@@ -35,6 +36,7 @@ def set_output_cache_capacity(num_bytes: int) -> None:
 __version__: str = _embedkit.version()
 
 __all__ = [
+    "BusyError",
     "CheckpointError",
     "DtypeMismatchError",
     "Embedding",

@@ -51,6 +51,11 @@ class InternalError(Error, RuntimeError):
     """EK_INTERNAL: a broken invariant inside embedkit (a bug: please report it)."""
 
 
+class BusyError(Error, RuntimeError):
+    """EK_BUSY: the table is in use in a way the call cannot wait out, e.g. ``migrate`` while a
+    tensor viewing its weights (``module.weight``) is alive."""
+
+
 _BY_STATUS: dict[int, type[Error]] = {
     1: InvalidArgumentError,
     2: OutOfRangeError,
@@ -60,6 +65,7 @@ _BY_STATUS: dict[int, type[Error]] = {
     6: UnsupportedError,
     7: CheckpointError,
     8: InternalError,
+    9: BusyError,
 }
 
 
@@ -72,6 +78,7 @@ _STATUS_OF: dict[str, int] = {
     "EK_UNSUPPORTED": 6,
     "EK_IO_ERROR": 7,
     "EK_INTERNAL": 8,
+    "EK_BUSY": 9,
 }
 
 

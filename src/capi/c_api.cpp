@@ -11,6 +11,7 @@
 #include "capi/c_api_support.hpp"
 #include "capi/dlpack_view.hpp"
 #include "core/expects.hpp"
+#include "core/ids.hpp"
 #include "core/shape.hpp"
 #include "placement/context_impl.hpp"
 #include "placement/plan_request_json.hpp"
@@ -18,15 +19,22 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <cstdint>
 #include <cstring>
 #include <memory>
 #include <new>
 #include <string>
+#include <type_traits>
 #include <vector>
 
+// Shared: a weights view (ek_weights_view) keeps its table alive past ek_table_destroy.
 struct ek_table {
-  embedkit::EmbeddingTable table;
+  explicit ek_table(embedkit::EmbeddingTable created)
+      : table(std::make_shared<embedkit::EmbeddingTable>(std::move(created))),
+        state_names(table->optimizer_state_names()) {}
+  std::shared_ptr<embedkit::EmbeddingTable> table;
+  std::vector<std::string> state_names;  // what ek_optimizer_state_name hands out, alive with the handle
 };
 
 namespace {
@@ -41,7 +49,7 @@ embedkit::detail::Backend* default_device() { return embedkit::detail::c_api_dev
 
 embedkit::EmbeddingTable& table_of(ek_table* table) {
   EMBEDKIT_EXPECTS(table != nullptr, Status::invalid_argument, "table is NULL");
-  return table->table;
+  return *table->table;
 }
 
 // Copies `text` and its NUL into the caller's buffer, or says in *length how much room it needs;
@@ -64,31 +72,64 @@ void write_text(const std::string& text, std::string_view what, char* buffer, st
 
 // A library-allocated array handed to a C caller: the DLManagedTensor's deleter frees the array,
 // whose Buffer returns its memory to the output cache.
+template <class T>
 struct HandedOut {
   DLManagedTensor managed{};
-  embedkit::Array<float> array;
+  embedkit::Array<T> array;
 };
 
-DLManagedTensor* hand_out(embedkit::Array<float> array) {
-  auto owner = std::make_unique<HandedOut>();
+template <class T>
+constexpr DLDataType dlpack_type() {
+  if constexpr (std::is_same_v<T, float>) return {kDLFloat, 32, 1};
+  else return {kDLInt, 64, 1};
+}
+
+template <class T>
+std::unique_ptr<HandedOut<T>> prepare_hand_out(embedkit::Array<T> array) {
+  auto owner = std::make_unique<HandedOut<T>>();
   owner->array = std::move(array);
   DLTensor& tensor = owner->managed.dl_tensor;
   tensor.data = owner->array.values.data();
   tensor.device = {kDLCPU, 0};
   tensor.ndim = static_cast<std::int32_t>(owner->array.shape.size());
-  tensor.dtype = {kDLFloat, 32, 1};
+  tensor.dtype = dlpack_type<T>();
   tensor.shape = owner->array.shape.data();
   tensor.strides = nullptr;
   tensor.byte_offset = 0;
   owner->managed.manager_ctx = owner.get();
-  owner->managed.deleter = [](DLManagedTensor* self) { delete static_cast<HandedOut*>(self->manager_ctx); };
-  return &owner.release()->managed;
+  owner->managed.deleter = [](DLManagedTensor* self) { delete static_cast<HandedOut<T>*>(self->manager_ctx); };
+  return owner;
+}
+
+template <class T>
+DLManagedTensor* hand_out(embedkit::Array<T> array) {
+  return &prepare_hand_out(std::move(array)).release()->managed;
+}
+
+// A weights view handed to a C caller: it holds the table (so ek_table_destroy may come first) and
+// the view (so migrate refuses) until the deleter runs.
+struct HandedView {
+  DLManagedTensor managed{};
+  std::shared_ptr<embedkit::EmbeddingTable> table;
+  embedkit::WeightsView view;
+  std::int64_t shape[2] = {0, 0};
+};
+
+// A sparse gradient as two handed-out arrays: ids (n,) int64 and rows (n, dim) float32.
+void hand_out_sparse_grad(embedkit::SparseGrad grad, DLManagedTensor** unique_ids, DLManagedTensor** rows) {
+  const auto count = static_cast<std::int64_t>(grad.unique_ids.size());
+  embedkit::Array<std::int64_t> ids{{count}, std::move(grad.unique_ids)};
+  embedkit::Array<float> values{{count, grad.dim}, std::move(grad.rows)};
+  auto ids_owner = prepare_hand_out(std::move(ids));
+  auto rows_owner = prepare_hand_out(std::move(values));
+  *unique_ids = &ids_owner.release()->managed;  // nothing below can fail: both or neither
+  *rows = &rows_owner.release()->managed;
 }
 
 }  // namespace
 
 namespace embedkit::detail {
-EmbeddingTable& table_of_handle(ek_table* handle) { return handle->table; }
+EmbeddingTable& table_of_handle(ek_table* handle) { return *handle->table; }
 }  // namespace embedkit::detail
 
 extern "C" {
@@ -109,7 +150,7 @@ ek_status ek_table_create(const char* config_json, ek_table** out) {
   return guarded(__func__, [&] {
     EMBEDKIT_EXPECTS(out != nullptr, Status::invalid_argument, "out (the ek_table** to fill) is NULL");
     EMBEDKIT_EXPECTS(config_json != nullptr, Status::invalid_argument, "config_json is NULL");
-    *out = new ek_table{embedkit::EmbeddingTable(embedkit::TableConfig::from_json(config_json))};
+    *out = new ek_table(embedkit::EmbeddingTable(embedkit::TableConfig::from_json(config_json)));
   });
 }
 
@@ -206,7 +247,7 @@ ek_status ek_load(const char* directory, ek_table** out) {
   return guarded(__func__, [&] {
     EMBEDKIT_EXPECTS(out != nullptr, Status::invalid_argument, "out (the ek_table** to fill) is NULL");
     EMBEDKIT_EXPECTS(directory != nullptr, Status::invalid_argument, "directory is NULL");
-    *out = new ek_table{embedkit::EmbeddingTable::load(directory)};
+    *out = new ek_table(embedkit::EmbeddingTable::load(directory));
   });
 }
 
@@ -297,6 +338,123 @@ ek_status ek_plan(const char* request_json, int as_json, char* buffer, size_t ca
     const embedkit::PlacementDecision decision = embedkit::plan_placement(request);
     write_text(embedkit::plan_report(request, decision, as_json != 0), "plan", buffer, capacity, length,
                {{"request_json", request_json, std::strlen(request_json) + 1}});
+  });
+}
+
+ek_status ek_weights_view(ek_table* t, DLManagedTensor** out) {
+  return guarded(__func__, [&] {
+    table_of(t);
+    EMBEDKIT_EXPECTS(out != nullptr, Status::invalid_argument, "out (the DLManagedTensor** to fill) is NULL");
+    auto owner = std::make_unique<HandedView>();
+    owner->table = t->table;
+    owner->view = owner->table->weights_view();
+    owner->shape[0] = owner->view.rows();
+    owner->shape[1] = owner->view.dim();
+    DLTensor& tensor = owner->managed.dl_tensor;
+    tensor.data = owner->view.values().data();
+    tensor.device = {kDLCPU, 0};
+    tensor.ndim = 2;
+    tensor.dtype = {kDLFloat, 32, 1};
+    tensor.shape = owner->shape;
+    owner->managed.manager_ctx = owner.get();
+    owner->managed.deleter = [](DLManagedTensor* self) { delete static_cast<HandedView*>(self->manager_ctx); };
+    *out = &owner.release()->managed;
+  });
+}
+
+const char* ek_optimizer_state_name(ek_table* t, int index) {
+  if (t == nullptr || index < 0 || static_cast<std::size_t>(index) >= t->state_names.size()) return nullptr;
+  return t->state_names[static_cast<std::size_t>(index)].c_str();
+}
+
+ek_status ek_get_optimizer_state(ek_table* t, const char* name, DLTensor* out) {
+  return guarded(__func__, [&] {
+    auto& table = table_of(t);
+    EMBEDKIT_EXPECTS(name != nullptr, Status::invalid_argument, "name is NULL");
+    embedkit::detail::TensorStaging staging(default_device(), table.cuda_stream());
+    const auto output = staging.output(out, "out", embedkit::detail::Accept::float32);
+    staging.check_outputs_apart(TableAccess::memory(table));
+    const embedkit::Array<float> state = table.optimizer_state(name);
+    embedkit::detail::expect_shape("out", state.shape, output.shape);
+    std::memcpy(output.data, state.values.data(), state.values.size() * sizeof(float));
+    staging.finish();
+  });
+}
+
+ek_status ek_set_optimizer_state(ek_table* t, int64_t step, const char* const* names, const DLTensor* const* states,
+                                 size_t count) {
+  return guarded(__func__, [&] {
+    auto& table = table_of(t);
+    EMBEDKIT_EXPECTS(count == 0 || (names != nullptr && states != nullptr), Status::invalid_argument,
+                     "names and states must not be NULL when count is {}", count);
+    embedkit::detail::TensorStaging staging(default_device(), table.cuda_stream());
+    std::vector<embedkit::detail::HostTensor> inputs;
+    std::vector<embedkit::NamedArray> slots;
+    inputs.reserve(count);
+    for (std::size_t i = 0; i < count; ++i) {
+      EMBEDKIT_EXPECTS(names[i] != nullptr, Status::invalid_argument, "names[{}] is NULL", i);
+      inputs.push_back(staging.input(states[i], fmt::format("states[{}]", i), embedkit::detail::Accept::float32));
+    }
+    for (std::size_t i = 0; i < count; ++i) {
+      slots.push_back({names[i],
+                       std::span(static_cast<const float*>(inputs[i].data), static_cast<std::size_t>(inputs[i].size)),
+                       inputs[i].shape});
+    }
+    embedkit::detail::check_outputs_apart(TableAccess::memory(table), staging.inputs_read());
+    table.set_optimizer_state(step, slots);
+    staging.finish();
+  });
+}
+
+ek_status ek_sparse_grad_new(ek_table* t, const DLTensor* indices, const DLTensor* grad_out,
+                             DLManagedTensor** unique_ids, DLManagedTensor** rows) {
+  return guarded(__func__, [&] {
+    auto& table = table_of(t);
+    EMBEDKIT_EXPECTS(unique_ids != nullptr && rows != nullptr, Status::invalid_argument,
+                     "unique_ids and rows (the DLManagedTensor** to fill) must not be NULL");
+    embedkit::detail::TensorStaging staging(default_device(), table.cuda_stream());
+    const auto args = embedkit::detail::train_arguments(staging, indices, grad_out, table.output_dim());
+    const NamedBytes written[] = {{"unique_ids", unique_ids, sizeof *unique_ids}, {"rows", rows, sizeof *rows}};
+    embedkit::detail::check_outputs_apart(written, staging.inputs_read());
+    hand_out_sparse_grad(table.sparse_grad(args.ids, args.grad), unique_ids, rows);
+  });
+}
+
+ek_status ek_sparse_grad_pooled_new(ek_table* t, const DLTensor* indices, const DLTensor* offsets,
+                                    const DLTensor* per_sample_weights, const char* mode, const DLTensor* grad_out,
+                                    DLManagedTensor** unique_ids, DLManagedTensor** rows) {
+  return guarded(__func__, [&] {
+    auto& table = table_of(t);
+    EMBEDKIT_EXPECTS(unique_ids != nullptr && rows != nullptr, Status::invalid_argument,
+                     "unique_ids and rows (the DLManagedTensor** to fill) must not be NULL");
+    embedkit::detail::TensorStaging staging(default_device(), table.cuda_stream());
+    const auto args = embedkit::detail::pooled_train_arguments(staging, indices, offsets, per_sample_weights, mode,
+                                                               grad_out, table.output_dim());
+    const NamedBytes written[] = {{"unique_ids", unique_ids, sizeof *unique_ids}, {"rows", rows, sizeof *rows}};
+    embedkit::detail::check_outputs_apart(written, staging.inputs_read());
+    hand_out_sparse_grad(table.sparse_grad_pooled(args.pooled.ids, args.pooled.offsets, args.pooled.mode,
+                                                  args.pooled.sample_weights, args.grad),
+                         unique_ids, rows);
+  });
+}
+
+ek_status ek_apply_sparse_grad(ek_table* t, const DLTensor* unique_ids, const DLTensor* rows) {
+  return guarded(__func__, [&] {
+    auto& table = table_of(t);
+    embedkit::detail::TensorStaging staging(default_device(), table.cuda_stream());
+    const embedkit::IndexTensor ids = staging.indices(unique_ids, "unique_ids");
+    EMBEDKIT_EXPECTS(ids.shape().size() == 1, Status::shape_mismatch, "unique_ids must be 1-D, got shape {}",
+                     embedkit::detail::format_shape(ids.shape()));
+    const auto values = staging.input(rows, "rows", embedkit::detail::Accept::float32);
+    embedkit::detail::expect_shape("rows", {ids.size(), table.output_dim()}, values.shape);
+    embedkit::SparseGrad grad;
+    grad.dim = table.output_dim();
+    grad.unique_ids.resize(static_cast<std::size_t>(ids.size()));
+    embedkit::detail::with_ids(ids, [&](const auto* id) { std::copy(id, id + ids.size(), grad.unique_ids.begin()); });
+    const auto* first = static_cast<const float*>(values.data);
+    grad.rows.assign(first, first + values.size);
+    table.apply(grad);
+    staging.finish();
   });
 }
 

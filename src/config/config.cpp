@@ -30,6 +30,14 @@ BoundsCheck parse_bounds_check(const nlohmann::json& value) {
               fmt::format("bounds_check must be 'error' or 'zero_fill', got {}", detail::json_repr(value)));
 }
 
+PaddingReads parse_padding_reads(const nlohmann::json& value) {
+  const std::string mode = detail::string(value, "padding_reads");
+  if (mode == "zeros") return PaddingReads::zeros;
+  if (mode == "row") return PaddingReads::row;
+  throw Error(Status::invalid_argument,
+              fmt::format("padding_reads must be 'zeros' or 'row', got {}", detail::json_repr(value)));
+}
+
 NonFiniteGradients parse_nonfinite(const nlohmann::json& value) {
   const std::string policy = detail::string(value, "nonfinite_gradients");
   if (policy == "skip") return NonFiniteGradients::skip;
@@ -103,6 +111,8 @@ TableConfig config_from_json(const nlohmann::json& document) {
       config.mask_zero = detail::boolean(value, key);
     } else if (key == "padding_idx") {
       if (!value.is_null()) config.padding_idx = detail::integer(value, key);
+    } else if (key == "padding_reads") {
+      config.padding_reads = parse_padding_reads(value);
     } else if (key == "bounds_check") {
       config.bounds_check = parse_bounds_check(value);
     } else if (key == "trainable") {
@@ -202,6 +212,7 @@ nlohmann::json config_to_json(const TableConfig& config) {
       {"seed", config.seed ? nlohmann::json(*config.seed) : nlohmann::json(nullptr)},
       {"mask_zero", config.mask_zero},
       {"padding_idx", config.padding_idx ? nlohmann::json(*config.padding_idx) : nlohmann::json(nullptr)},
+      {"padding_reads", embedkit::to_string(config.padding_reads)},
       {"bounds_check", embedkit::to_string(config.bounds_check)},
       {"placement", embedkit::to_string(config.placement)},
       {"optimizer",
@@ -227,6 +238,8 @@ const char* to_string(NonFiniteGradients policy) noexcept {
   }
   return "skip";
 }
+
+const char* to_string(PaddingReads mode) noexcept { return mode == PaddingReads::row ? "row" : "zeros"; }
 
 const char* to_string(PlacementPolicy policy) noexcept {
   switch (policy) {

@@ -13,6 +13,7 @@ const char* status_name(Status status) noexcept {
     case Status::unsupported: return "EK_UNSUPPORTED";
     case Status::io_error: return "EK_IO_ERROR";
     case Status::internal: return "EK_INTERNAL";
+    case Status::busy: return "EK_BUSY";
   }
   return "EK_UNKNOWN_STATUS";
 }

@@ -130,6 +130,10 @@ EmbeddingTable::EmbeddingTable(TableConfig config, Context& context, Fill fill, 
       sampler.row_stride = static_cast<std::uint64_t>(rows->stride);
     }
     backend.fill_initial(impl_->view().weights, config.input_dim, config.output_dim, sampler, seed);
+    // As torch.nn.Embedding does: a padding row that reads as itself starts at zeros.
+    if (config.padding_idx && config.padding_reads == PaddingReads::row) {
+      backend.fill(impl_->weights.as<float>() + *config.padding_idx * config.output_dim, config.output_dim, 0.0f);
+    }
   }
   for (std::size_t k = 0; k < specs.size(); ++k) {
     backend.fill(impl_->slots[k].as<float>(), config.input_dim * specs[k].width, specs[k].initial);
@@ -198,7 +202,7 @@ void EmbeddingTable::lookup(const IndexTensor& indices, std::span<float> out) co
   const detail::DeviceIds ids{staging.in(indices.data(), detail::index_bytes(indices), "lookup ids"), indices.type(),
                               count};
   float* device_out = static_cast<float*>(staging.out(out.data(), out.size_bytes(), "lookup output"));
-  impl_->backend->gather(impl_->view(), ids, device_out, check.report());
+  impl_->backend->gather(impl_->lookup_view(), ids, device_out, check.report());
   const detail::ZeroFilled filled = check.result();
   staging.finish();
   detail::record_zero_filled(*impl_, filled);

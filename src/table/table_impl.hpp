@@ -53,6 +53,7 @@ struct EmbeddingTable::Impl {
   std::atomic<std::int64_t> step{0};                  // written under the writer lock, read by anyone
   std::atomic<std::int64_t> out_of_range_count{0};
   std::atomic<std::int64_t> nonfinite_rows{0};  // gradient rows skipped as non-finite
+  std::atomic<std::int64_t> weight_views{0};    // live WeightsViews: migrate refuses while any exists
   bool frozen_step_logged = false;              // a step on a frozen table is logged once, under the writer lock
   // The one lock of the threading model (table.hpp): every reading method holds it shared, every
   // writing method alone, so no read sees a half-written row or a half-applied step.
@@ -76,6 +77,13 @@ struct EmbeddingTable::Impl {
     view.stream = cuda_stream;
     view.resources = resources.get();
     return view;
+  }
+  /// The view a plain lookup reads: the padding row as it is, without a padding id to zero,
+  /// when padding_reads is row.
+  detail::TableView lookup_view() const {
+    detail::TableView plain = view();
+    if (config.padding_reads == PaddingReads::row) plain.padding = {};
+    return plain;
   }
   /// The memory the table owns, named for overlap errors: its weights, then each optimizer slot.
   std::vector<detail::NamedBytes> memory() const {

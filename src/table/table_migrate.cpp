@@ -46,6 +46,11 @@ void EmbeddingTable::migrate(std::string_view device) {
   detail::Backend& target = target_backend(impl, device);
   std::unique_lock lock(impl.mutex);
   if (&target == impl.backend) return;
+  const std::int64_t views = impl.weight_views.load();
+  EMBEDKIT_EXPECTS(views == 0, Status::busy,
+                   "migrate: table '{}' has {} live view{} of its weights (weights_view(), a framework tensor such "
+                   "as a torch module's .weight); release {} first: migrate replaces the memory they point to",
+                   impl.config.name, views, views == 1 ? "" : "s", views == 1 ? "it" : "them");
   const TableConfig& config = impl.config;
   const ByteBreakdown bytes = detail::held_on(impl.placement.bytes, target.kind());
   Context::Impl& context = impl.context->impl();

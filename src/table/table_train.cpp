@@ -612,29 +612,6 @@ void EmbeddingTable::set_learning_rate(double learning_rate) {
   impl_->config.optimizer.learning_rate = learning_rate;
 }
 
-std::vector<std::string> EmbeddingTable::optimizer_state_names() const {
-  std::vector<std::string> names;
-  for (const auto& spec : impl_->slot_specs) names.push_back(spec.name);
-  return names;
-}
-
-Array<float> EmbeddingTable::optimizer_state(std::string_view name) const {
-  for (std::size_t k = 0; k < impl_->slot_specs.size(); ++k) {
-    const detail::SlotSpec& spec = impl_->slot_specs[k];
-    if (spec.name != name) continue;
-    Array<float> state;
-    state.shape =
-        spec.per_row ? std::vector<std::int64_t>{input_dim()} : std::vector<std::int64_t>{input_dim(), spec.width};
-    state.values = Buffer<float>::uninitialized(static_cast<std::size_t>(input_dim() * spec.width));
-    std::shared_lock lock(impl_->mutex);
-    impl_->backend->copy_to_host(state.values.data(), impl_->slots[k].as<void>(), state.values.size() * sizeof(float));
-    return state;
-  }
-  throw Error(Status::invalid_argument,
-              fmt::format("table '{}' has no optimizer state '{}' ({} keeps: {})", impl_->config.name, name,
-                          to_string(impl_->config.optimizer.kind), fmt::join(optimizer_state_names(), ", ")));
-}
-
 double EmbeddingTable::regularization_loss() const {
   if (!impl_->config.embeddings_regularizer) return 0.0;
   std::shared_lock lock(impl_->mutex);
