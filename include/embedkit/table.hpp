@@ -209,7 +209,8 @@ class EMBEDKIT_API EmbeddingTable {
   /// @brief The figures for an actual batch: also how many entries are padding under mask_zero.
   Summary summary(const IndexTensor& batch) const;
 
-  /// @brief name, dims, seed, step, config, placement {device, reason_code, reason} and bytes, as JSON,
+  /// @brief name, dims, seed, step, config, optimizer_state [{name, shape}], placement {device,
+  /// reason_code, reason} and bytes, as JSON,
   /// padded with trailing spaces to one length whatever the step, out-of-range count, learning rate
   /// and trainable flag (only a migration changes it), so a buffer sized by one call fits the next.
   std::string info_json() const;

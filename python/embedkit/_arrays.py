@@ -44,8 +44,20 @@ def shape_of(array: Any) -> Tuple[int, ...]:
 
 def as_output(value: Any) -> Any:
     """``value`` for the library to write into, refusing JAX arrays: they are immutable, but their
-    DLPack export does not say so, and writing into one would change a value JAX may share."""
+    DLPack export does not say so, and writing into one would change a value JAX may share. A
+    PyTorch tensor that requires grad is refused as torch refuses an in-place write on it while
+    autograd records (the library's write would be invisible to autograd); under ``torch.no_grad()``
+    it is written, as torch would write it."""
     if type(value).__module__.split(".")[0] in ("jax", "jaxlib"):
         raise ValueError("out is a JAX array, which is immutable; pass a NumPy, PyTorch or CuPy array, "
                          "or use the returned NumPy array")
+    if getattr(value, "requires_grad", False):
+        import torch  # a tensor that requires grad is a torch tensor: torch is importable
+
+        if torch.is_grad_enabled():
+            if value.is_leaf:
+                raise RuntimeError("a leaf Variable that requires grad is being used in an in-place operation.")
+            raise RuntimeError("out requires grad: embedkit's write into it would be invisible to autograd; "
+                               "pass a tensor that does not require grad")
+        return value.detach()
     return value

@@ -273,6 +273,25 @@ class Embedding:
     def learning_rate(self, value: float) -> None:
         self._table.set_learning_rate(float(value))
 
+    def optimizer_state_names(self) -> List[str]:
+        """The names of the optimizer's state arrays, e.g. ``["momentum", "velocity"]`` for Adam."""
+        return [entry["name"] for entry in self._info()["optimizer_state"]]
+
+    def optimizer_state(self, name: str) -> np.ndarray:
+        """A copy of one optimizer state array: float32 ``(input_dim, output_dim)``, or
+        ``(input_dim,)`` for a per-row one (row-wise Adagrad's); ``ValueError`` for an unknown name."""
+        shapes = {entry["name"]: tuple(entry["shape"]) for entry in self._info()["optimizer_state"]}
+        out = np.empty(shapes.get(name, (0,)), dtype=np.float32)
+        self._table.get_optimizer_state(name, out)  # an unknown name: the C ABI's error, naming the slots
+        return out
+
+    def set_optimizer_state(self, step: int, states: Mapping[str, ArrayLike]) -> None:
+        """Replaces the step count and every optimizer state array (``states`` maps each of
+        ``optimizer_state_names()`` to a float32 array of ``optimizer_state``'s shape), all or
+        nothing, as loading a checkpoint would."""
+        names = list(states)
+        self._table.set_optimizer_state(int(step), names, [as_input(states[n], np.float32, "states") for n in names])
+
     @property
     def step(self) -> int:
         """Optimizer steps taken so far."""

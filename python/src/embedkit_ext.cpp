@@ -161,16 +161,28 @@ nb::object adopt(DLManagedTensor* managed, const std::string& framework) {
   std::unique_ptr<DLManagedTensor, decltype(free_managed)> owned(managed, free_managed);
   const DLTensor& tensor = managed->dl_tensor;
   const std::vector<std::size_t> shape(tensor.shape, tensor.shape + tensor.ndim);
-  auto* data = static_cast<float*>(tensor.data);
+  const bool ids = tensor.dtype.code == kDLInt;  // int64 ids (a sparse gradient's), else float32
+  void* data = tensor.data;
   nb::capsule owner(managed, [](void* pointer) noexcept {
     auto* held = static_cast<DLManagedTensor*>(pointer);
     held->deleter(held);
   });
   owned.release();  // the capsule frees it from here on
   if (framework == "torch") {
+    if (ids) return nb::cast(nb::ndarray<nb::pytorch, std::int64_t>(data, shape.size(), shape.data(), owner));
     return nb::cast(nb::ndarray<nb::pytorch, float>(data, shape.size(), shape.data(), owner));
   }
+  if (ids) return nb::cast(nb::ndarray<nb::numpy, std::int64_t>(data, shape.size(), shape.data(), owner));
   return nb::cast(nb::ndarray<nb::numpy, float>(data, shape.size(), shape.data(), owner));
+}
+
+// Two library-allocated tensors (a sparse gradient's ids and rows) as one tuple; the second is freed
+// if adopting the first fails.
+nb::tuple adopt_pair(DLManagedTensor* first, DLManagedTensor* second, const std::string& framework) {
+  const auto free_managed = [](DLManagedTensor* tensor) { tensor->deleter(tensor); };
+  std::unique_ptr<DLManagedTensor, decltype(free_managed)> pending(second, free_managed);
+  nb::object a = adopt(first, framework);
+  return nb::make_tuple(a, adopt(pending.release(), framework));
 }
 
 // An embedding table: owns one ek_table.
@@ -243,6 +255,63 @@ class Table {
   void set_weights(nb::handle weights) {
     Borrowed values(weights, "weights", false);
     call_unlocked([&] { return ek_set_weights(table_, values.get()); });
+  }
+  nb::object weights_view(const std::string& framework) {
+    check_framework(framework);
+    DLManagedTensor* view = nullptr;
+    call_unlocked([&] { return ek_weights_view(table_, &view); });
+    return adopt(view, framework);
+  }
+  std::vector<std::string> optimizer_state_names() {
+    std::vector<std::string> names;
+    for (int k = 0; const char* name = ek_optimizer_state_name(table_, k); ++k) names.emplace_back(name);
+    return names;
+  }
+  void get_optimizer_state(const std::string& name, nb::handle out) {
+    Borrowed output(out, "out", true);
+    call_unlocked([&] { return ek_get_optimizer_state(table_, name.c_str(), output.get()); });
+  }
+  void set_optimizer_state(std::int64_t step, const std::vector<std::string>& names,
+                           const std::vector<nb::handle>& states) {
+    if (names.size() != states.size()) {
+      raise_python(PyExc_ValueError, "names and states must have the same length, got " + std::to_string(names.size()) +
+                                         " and " + std::to_string(states.size()));
+    }
+    std::vector<std::unique_ptr<Borrowed>> borrowed;
+    std::vector<const char*> name_pointers;
+    std::vector<const DLTensor*> tensors;
+    for (std::size_t i = 0; i < names.size(); ++i) {
+      borrowed.push_back(std::make_unique<Borrowed>(states[i], "states", false));
+      name_pointers.push_back(names[i].c_str());
+      tensors.push_back(borrowed.back()->get());
+    }
+    call_unlocked(
+        [&] { return ek_set_optimizer_state(table_, step, name_pointers.data(), tensors.data(), tensors.size()); });
+  }
+  nb::tuple sparse_grad_new(nb::handle indices, nb::handle grad, const std::string& framework) {
+    check_framework(framework);
+    Borrowed ids(indices, "indices", false), gradient(grad, "grad_out", false);
+    DLManagedTensor* unique = nullptr;
+    DLManagedTensor* rows = nullptr;
+    call_unlocked([&] { return ek_sparse_grad_new(table_, ids.get(), gradient.get(), &unique, &rows); });
+    return adopt_pair(unique, rows, framework);
+  }
+  nb::tuple sparse_grad_pooled_new(nb::handle indices, nb::handle offsets, nb::handle per_sample_weights,
+                                   const std::string& mode, nb::handle grad, const std::string& framework) {
+    check_framework(framework);
+    Borrowed ids(indices, "indices", false), csr(offsets, "offsets", false), gradient(grad, "grad_out", false);
+    MaybeBorrowed weights(per_sample_weights, "per_sample_weights");
+    DLManagedTensor* unique = nullptr;
+    DLManagedTensor* rows = nullptr;
+    call_unlocked([&] {
+      return ek_sparse_grad_pooled_new(table_, ids.get(), csr.get(), weights.get(), mode.c_str(), gradient.get(),
+                                       &unique, &rows);
+    });
+    return adopt_pair(unique, rows, framework);
+  }
+  void apply_sparse_grad(nb::handle unique_ids, nb::handle rows) {
+    Borrowed ids(unique_ids, "unique_ids", false), values(rows, "rows", false);
+    call_unlocked([&] { return ek_apply_sparse_grad(table_, ids.get(), values.get()); });
   }
   void set_learning_rate(double learning_rate) {
     call_unlocked([&] { return ek_set_learning_rate(table_, learning_rate); });
@@ -317,6 +386,20 @@ NB_MODULE(_embedkit, m) {
            nb::arg("per_sample_weights").none(), nb::arg("mode"), nb::arg("grad"), "ek_train_step_pooled.")
       .def("get_weights", &Table::get_weights, nb::arg("out"), "ek_get_weights.")
       .def("set_weights", &Table::set_weights, nb::arg("weights"), "ek_set_weights.")
+      .def("weights_view", &Table::weights_view, nb::arg("framework"),
+           "ek_weights_view: the CPU table's weights in place, as a NumPy array or PyTorch tensor.")
+      .def("optimizer_state_names", &Table::optimizer_state_names, "ek_optimizer_state_name for every slot.")
+      .def("get_optimizer_state", &Table::get_optimizer_state, nb::arg("name"), nb::arg("out"),
+           "ek_get_optimizer_state.")
+      .def("set_optimizer_state", &Table::set_optimizer_state, nb::arg("step"), nb::arg("names"), nb::arg("states"),
+           "ek_set_optimizer_state.")
+      .def("sparse_grad_new", &Table::sparse_grad_new, nb::arg("indices"), nb::arg("grad"), nb::arg("framework"),
+           "ek_sparse_grad_new: (unique_ids, rows).")
+      .def("sparse_grad_pooled_new", &Table::sparse_grad_pooled_new, nb::arg("indices"), nb::arg("offsets"),
+           nb::arg("per_sample_weights").none(), nb::arg("mode"), nb::arg("grad"), nb::arg("framework"),
+           "ek_sparse_grad_pooled_new: (unique_ids, rows).")
+      .def("apply_sparse_grad", &Table::apply_sparse_grad, nb::arg("unique_ids"), nb::arg("rows"),
+           "ek_apply_sparse_grad.")
       .def("set_learning_rate", &Table::set_learning_rate, nb::arg("learning_rate"), "ek_set_learning_rate.")
       .def("migrate", &Table::migrate, nb::arg("device"), "ek_table_migrate.")
       .def("save", &Table::save, nb::arg("directory"), "ek_save.")

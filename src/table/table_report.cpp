@@ -55,6 +55,13 @@ std::string EmbeddingTable::info_json() const {
                                    {"reason_code", to_string(placement.reason_code)},
                                    {"reason", placement.reason}};
   if (placement.device_free_bytes) placement_json["device_free_bytes"] = *placement.device_free_bytes;
+  // Each optimizer state array's shape by name, in optimizer_state_names() order.
+  nlohmann::json state_shapes = nlohmann::json::array();
+  for (const detail::SlotSpec& spec : impl_->slot_specs) {
+    state_shapes.push_back({{"name", spec.name},
+                            {"shape", spec.per_row ? nlohmann::json::array({input_dim()})
+                                                   : nlohmann::json::array({input_dim(), spec.width})}});
+  }
   const nlohmann::json info = {
       {"embedkit_version", EMBEDKIT_VERSION_STRING},
       {"name", impl_->config.name},
@@ -65,6 +72,7 @@ std::string EmbeddingTable::info_json() const {
       {"trainable", impl_->config.trainable},
       {"out_of_range_ids", out_of_range_count()},
       {"config", detail::config_to_json(impl_->config)},
+      {"optimizer_state", state_shapes},
       {"placement", placement_json},
       {"bytes",
        {{"weights", placement.bytes.weights},
