@@ -243,7 +243,12 @@ class _TableModule(torch.nn.Module):
         device = self.table.placement["device"]
         if device == "cpu":
             return self.table._table.weights_view("torch")
-        return read_only_copy(torch.from_numpy(self.table.embeddings), self.table.name, device)
+        return read_only_copy(self._weight_copy(device), self.table.name, device)
+
+    def _weight_copy(self, device: str) -> torch.Tensor:
+        """A plain copy of the matrix, on the table's CUDA device where torch has one."""
+        values = torch.from_numpy(self.table.embeddings)
+        return values.to(device) if device.startswith("cuda") and torch.cuda.is_available() else values
 
     def set_weight(self, weight: torch.Tensor) -> None:
         """Replaces the matrix (float32 ``(num_embeddings, embedding_dim)``)."""
@@ -296,7 +301,9 @@ class _TableModule(torch.nn.Module):
     # them (the table pickles as its checkpoint).
 
     def _save_to_state_dict(self, destination: Dict[str, Any], prefix: str, keep_vars: bool) -> None:
-        destination[prefix + "weight"] = self.weight
+        # As torch's: the weight itself (a CPU table's memory), or a plain copy of a device table's.
+        device = self.table.placement["device"]
+        destination[prefix + "weight"] = self.weight if device == "cpu" else self._weight_copy(device)
 
     def _load_from_state_dict(
         self,
