@@ -1,8 +1,10 @@
-// The CUDA gather on a real device against the CPU gather. Skips when no device is usable.
+// The CUDA gather on a real device against the CPU gather. Skips when no device is usable (fails
+// under EMBEDKIT_REQUIRE_GPU=1).
 #include <gtest/gtest.h>
 
 #include "cpu/gather.hpp"
 #include "kernels/gather.hpp"
+#include "tests/support/gpu_device.hpp"
 
 #include <cuda_runtime_api.h>
 
@@ -14,14 +16,6 @@
 namespace {
 
 #define CUDA_OK(call) ASSERT_EQ((call), cudaSuccess) << #call
-
-std::string device_unusable_reason() {
-  int count = 0;
-  const cudaError_t status = cudaGetDeviceCount(&count);
-  if (status != cudaSuccess) return std::string("no usable CUDA device: ") + cudaGetErrorString(status);
-  if (count == 0) return "no CUDA device present";
-  return "";
-}
 
 template <class T>
 T* device_alloc(std::size_t count) {
@@ -38,10 +32,7 @@ T* device_copy(const std::vector<T>& host) {
 
 class GatherGpu : public ::testing::TestWithParam<std::int64_t> {
  protected:
-  void SetUp() override {
-    const std::string reason = device_unusable_reason();
-    if (!reason.empty()) GTEST_SKIP() << reason;
-  }
+  void SetUp() override { EMBEDKIT_NEEDS_CUDA_DEVICE(); }
 };
 
 TEST_P(GatherGpu, MatchesCpuGather) {

@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include "src/sharded/nccl_exchange.hpp"
+#include "tests/support/gpu_device.hpp"
 
 #include <cuda_runtime_api.h>
 #include <mpi.h>
@@ -29,7 +30,10 @@ TEST(NcclExchangeGpu, EveryRankReceivesTheRowsSentToIt) {
   MPI_Comm_size(MPI_COMM_WORLD, &size);
   int usable = cudaGetDeviceCount(&devices) == cudaSuccess && devices > 0 ? 1 : 0, all_usable = 0;
   MPI_Allreduce(&usable, &all_usable, 1, MPI_INT, MPI_MIN, MPI_COMM_WORLD);
-  if (all_usable == 0) GTEST_SKIP() << "no usable CUDA device on some rank";
+  if (all_usable == 0) {
+    if (embedkit::testing::gpu_required()) FAIL() << "EMBEDKIT_REQUIRE_GPU=1, but no usable CUDA device on some rank";
+    GTEST_SKIP() << "no usable CUDA device on some rank";
+  }
 
   embedkit::detail::NcclExchange exchange(MPI_COMM_WORLD, rank % devices);
   std::vector<std::int64_t> send_counts, recv_counts;

@@ -17,8 +17,7 @@
 
 #if EMBEDKIT_CONFORMANCE_CUDA
 #include "kernels/cuda_backend.hpp"
-
-#include <cuda_runtime_api.h>
+#include "tests/support/gpu_device.hpp"
 #endif
 
 #include <cstdint>
@@ -62,28 +61,13 @@ inline std::unique_ptr<Context> cuda_device_context() {
   return std::make_unique<Context>(std::move(impl));
 }
 
-inline std::string no_cuda_device_reason() {
-  int count = 0;
-  const cudaError_t status = cudaGetDeviceCount(&count);
-  if (status != cudaSuccess) {
-    (void)cudaGetLastError();
-    return std::string("no usable CUDA device: ") + cudaGetErrorString(status);
-  }
-  return count == 0 ? "no CUDA device present" : "";
-}
 #endif
-
-/// Whether EMBEDKIT_REQUIRE_GPU=1 asks that a missing GPU fail the GPU tests instead of skipping them.
-inline bool gpu_required() {
-  const char* value = std::getenv("EMBEDKIT_REQUIRE_GPU");
-  return value != nullptr && std::string(value) == "1";
-}
 
 /// The backends of this test program.
 inline std::vector<BackendCase> present_backends() {
 #if EMBEDKIT_CONFORMANCE_CUDA
   // gpu_test: CUDA alone (backend_test runs the CPU and the simulated device).
-  return {BackendCase{"cuda", "cuda:0", &cuda_device_context, PlacementPolicy::cuda, no_cuda_device_reason(),
+  return {BackendCase{"cuda", "cuda:0", &cuda_device_context, PlacementPolicy::cuda, cuda_device_unusable_reason(),
                       gpu_required()}};
 #else
   return {BackendCase{"cpu", "cpu", &cpu_only_context, PlacementPolicy::cpu, "", false},
