@@ -10,6 +10,7 @@
 #include "parallel.hpp"
 #include "pooled.hpp"
 #include "pooled_backward.hpp"
+#include "renorm.hpp"
 #include "segment_reduce.hpp"
 #include "segments.hpp"
 
@@ -336,6 +337,17 @@ std::int64_t HostOpsBackend::first_rejected_update(const TableView& table, const
   return cpu::first_rejected_update(row_step(table, plan), plan.dense, plan.row_begin, plan.row_end,
                                     grad.ids.as<const std::int64_t>(), grad.rows.as<const float>(), skip, grad.count,
                                     table.padding);
+}
+
+void HostOpsBackend::renorm_rows(const TableView& table, const DeviceIds& ids, double max_norm, double norm_type) {
+  expect_table(table);
+  expect_device_memory(ids.data, id_bytes(ids), "renorm ids");
+  float* weights = table.weights.as<float>();  // outside the loop: it may throw
+  // Sorted distinct ids, out-of-range ones left out (padding kept, as torch renorms it too).
+  const cpu::Segments distinct = with_ids(ids, [&](const auto* typed) {
+    return cpu::group_positions(typed, ids.count, table.input_dim, Padding{});
+  });
+  cpu::renorm_rows(weights, table.dim, distinct.unique_ids.data(), distinct.size(), renorm_rule(max_norm, norm_type));
 }
 
 void HostOpsBackend::constrain_all(const TableView& table, const Constraint& constraint) {

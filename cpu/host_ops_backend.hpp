@@ -34,6 +34,8 @@ class HostOpsBackend : public Backend, public FusedStep {
   std::int64_t apply(const TableView& table, const FoldedGrad& grad, const std::uint8_t* skip, StepPlan plan) override;
   std::int64_t first_rejected_update(const TableView& table, const FoldedGrad& grad, const std::uint8_t* skip,
                                      StepPlan plan) override;
+  /// Each distinct in-range id once (cpu::group_positions' unique ids), then cpu::renorm_rows.
+  void renorm_rows(const TableView& table, const DeviceIds& ids, double max_norm, double norm_type) override;
   void constrain_all(const TableView& table, const Constraint& constraint) override;
   double penalty(const StoredRows& weights, std::int64_t count, double l1, double l2) override;
 

@@ -13,6 +13,7 @@
 #include "id_check.hpp"
 #include "optimizer.hpp"
 #include "pooled.hpp"
+#include "renorm.hpp"
 #include "sparse_grad.hpp"
 #include "table_ops.hpp"
 
@@ -443,6 +444,23 @@ std::int64_t CudaBackend::fused_step(const detail::TableView& table, const detai
   EMBEDKIT_CUDA_TRY(cudaMemcpyAsync(&count, skipped, sizeof count, cudaMemcpyDeviceToHost, active_stream()));
   EMBEDKIT_CUDA_TRY(cudaStreamSynchronize(active_stream()));
   return static_cast<std::int64_t>(count);
+}
+
+void CudaBackend::renorm_rows(const detail::TableView& table, const detail::DeviceIds& ids, double max_norm,
+                              double norm_type) {
+  if (ids.count == 0) return;
+  TableOperation operation(ordinal_, table);
+  const auto bytes = static_cast<std::size_t>(renorm_claim_words(table.input_dim)) * sizeof(unsigned int);
+  auto* claimed = static_cast<unsigned int*>(operation.workspace().reserve(*this, bytes, "table workspace"));
+  EMBEDKIT_CUDA_TRY(cudaMemsetAsync(claimed, 0, bytes, active_stream()));
+  const detail::RenormRule rule = detail::renorm_rule(max_norm, norm_type);
+  detail::with_ids(ids, [&](const auto* typed) {
+    using Index = std::remove_cv_t<std::remove_pointer_t<decltype(typed)>>;
+    run_renorm(RenormArgs<Index>{table.weights.as<float>(), table.input_dim, table.dim, typed, ids.count, claimed,
+                                 rule},
+               active_stream());
+  });
+  EMBEDKIT_CUDA_TRY(cudaStreamSynchronize(active_stream()));
 }
 
 void CudaBackend::constrain_all(const detail::TableView& table, const Constraint& constraint) {

@@ -70,6 +70,10 @@ class CudaBackend final : public detail::Backend, public detail::FusedStep {
                                      const std::int64_t* offsets, std::int64_t bags, const float* sample_weights,
                                      PoolingMode mode, const float* grad_bags, detail::StepPlan plan,
                                      bool skip_nonfinite, detail::IdCheck* check) override;
+  /// The renorm kernel (kernels/renorm.cu) over the batch, its rows told apart by a bitmap of
+  /// claimed rows in the table's workspace (input_dim bits).
+  void renorm_rows(const detail::TableView& table, const detail::DeviceIds& ids, double max_norm,
+                   double norm_type) override;
   void constrain_all(const detail::TableView& table, const Constraint& constraint) override;
   double penalty(const detail::StoredRows& weights, std::int64_t count, double l1, double l2) override;
 

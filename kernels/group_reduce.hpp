@@ -1,10 +1,12 @@
 #pragma once
-// C++17, host and device. The one collective of the optimizer kernels: a butterfly sum across the
-// lanes of a group (a power of two, at most a warp). On the device it is __shfl_xor_sync; on the
-// host, group_sum_host runs the very same pairing lane by lane, so a kernel's phases can be
+// C++17, host and device. The collectives of the row-wise kernels: a butterfly sum (and, for the
+// max_norm renorm, a butterfly maximum of magnitudes) across the lanes of a group (a power of two,
+// at most a warp). On the device they are __shfl_xor_sync; on the host, group_sum_host and
+// group_max_magnitude_host run the very same pairing lane by lane, so a kernel's phases can be
 // replayed on the CPU and give the device's bits.
 
 #include <embedkit/detail/host_device.hpp>
+#include <embedkit/detail/renorm_math.hpp>
 #include <embedkit/detail/square_sum.hpp>
 
 namespace embedkit::kernels {
@@ -23,9 +25,32 @@ __device__ inline detail::SquareSum group_sum(detail::SquareSum value, int lanes
   value.scaled = group_sum(value.scaled, lanes);
   return value;
 }
+
+/// A double's sum over the group, in butterfly order (the max_norm renorm's norm terms).
+__device__ inline double group_sum(double value, int lanes) {
+  for (int offset = lanes / 2; offset > 0; offset /= 2) value += __shfl_xor_sync(0xffffffffu, value, offset, lanes);
+  return value;
+}
+
+/// The largest magnitude over the group, NaN winning (detail::larger_magnitude), in butterfly order.
+__device__ inline float group_max_magnitude(float value, int lanes) {
+  for (int offset = lanes / 2; offset > 0; offset /= 2) {
+    value = detail::larger_magnitude(value, __shfl_xor_sync(0xffffffffu, value, offset, lanes));
+  }
+  return value;
+}
 #endif
 
-/// The host twin: `values[i]` is lane i's value (a float, or a SquareSum); on return every entry
+/// The host twin of group_max_magnitude, paired the same way.
+inline void group_max_magnitude_host(float* values, int lanes) {
+  float next[32];
+  for (int offset = lanes / 2; offset > 0; offset /= 2) {
+    for (int i = 0; i < lanes; ++i) next[i] = detail::larger_magnitude(values[i], values[i ^ offset]);
+    for (int i = 0; i < lanes; ++i) values[i] = next[i];
+  }
+}
+
+/// The host twin: `values[i]` is lane i's value (a float, a double or a SquareSum); on return every entry
 /// holds the group's sum, paired exactly as group_sum pairs it.
 template <class Value>
 inline void group_sum_host(Value* values, int lanes) {

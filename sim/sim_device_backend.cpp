@@ -6,6 +6,7 @@
 #include "backend/workspace.hpp"
 #include "kernels/fold_workspace.hpp"
 #include "kernels/fused_apply_kernel.hpp"
+#include "kernels/renorm_kernel.hpp"
 
 #include <fmt/format.h>
 
@@ -178,6 +179,16 @@ FoldedGrad SimDeviceBackend::fold_lookup_grad(const TableView& table, const Devi
   const std::lock_guard lock(resources.mutex);
   resources.workspace.reserve(*this, fold_workspace_bytes(ids.count, table.dim), "table workspace");
   return HostOpsBackend::fold_lookup_grad(table, ids, grad_out, check);
+}
+
+void SimDeviceBackend::renorm_rows(const TableView& table, const DeviceIds& ids, double max_norm, double norm_type) {
+  if (ids.count == 0) return;
+  auto& resources = dynamic_cast<SimTableResources&>(*table.resources);
+  const std::lock_guard lock(resources.mutex);
+  resources.workspace.reserve(
+      *this, static_cast<std::size_t>(kernels::renorm_claim_words(table.input_dim)) * sizeof(unsigned int),
+      "table workspace");
+  HostOpsBackend::renorm_rows(table, ids, max_norm, norm_type);
 }
 
 FoldedGrad SimDeviceBackend::fold_pooled_grad(const TableView& table, const DeviceIds& ids, const std::int64_t* offsets,

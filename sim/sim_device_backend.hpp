@@ -39,6 +39,8 @@ class SimDeviceBackend final : public HostOpsBackend {
   FoldedGrad fold_pooled_grad(const TableView& table, const DeviceIds& ids, const std::int64_t* offsets,
                               std::int64_t bags, const float* sample_weights, PoolingMode mode, const float* grad_bags,
                               IdCheck* check) override;
+  /// The host renorm, after reserving the claim bitmap the CUDA renorm keeps in the workspace.
+  void renorm_rows(const TableView& table, const DeviceIds& ids, double max_norm, double norm_type) override;
 
   /// Offers fold_and_apply for rows that fit the CUDA fused step (kernels::fits_fused).
   bool fuses(std::int64_t dim) const override;

@@ -196,6 +196,11 @@ class Backend : public BackendMemory {
   /// without changing the table.
   virtual std::int64_t first_rejected_update(const TableView& table, const FoldedGrad& grad, const std::uint8_t* skip,
                                              StepPlan plan) = 0;
+  /// torch's max_norm before a lookup (detail/renorm_math.hpp): each distinct row of `ids` in
+  /// [0, table.input_dim) whose `norm_type`-norm exceeds `max_norm` is scaled by
+  /// max_norm / (norm + 1e-7), once however often it occurs; out-of-range ids are left out, padding
+  /// is not. Throws Error(out_of_memory) for its scratch before any row changes.
+  virtual void renorm_rows(const TableView& table, const DeviceIds& ids, double max_norm, double norm_type) = 0;
   /// The constraint on every row.
   virtual void constrain_all(const TableView& table, const Constraint& constraint) = 0;
   /// l1·Σ|w| + l2·Σw² over `count` weights, the same on any thread count.
