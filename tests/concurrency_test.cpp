@@ -12,6 +12,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cmath>
 #include <cstdint>
 #include <latch>
 #include <memory>
@@ -391,6 +392,96 @@ TEST(Concurrency, ZeroFilledIdsFromConcurrentLookupsAreAllCounted) {
   }
   for (std::thread& thread : threads) thread.join();
   EXPECT_EQ(table.out_of_range_count(), 2 * kThreads * kLookups);
+}
+
+// A row of `dim` values all equal to its first, and (when `bound` > 0) with a 2-norm at most bound.
+bool whole_row(const float* row, std::int64_t dim, float bound) {
+  if (!std::all_of(row, row + dim, [&](float v) { return v == row[0]; })) return false;
+  return bound <= 0 || std::abs(row[0]) * std::sqrt(static_cast<float>(dim)) <= bound;
+}
+
+TEST(Concurrency, MaxNormLookupsWriteAloneAndNoReaderSeesATornRow) {
+  // Every row is constant across its columns, and stays so through SGD steps (gradient -1 on every
+  // column) and renorms (one float scale per row): a read that sees a row half scaled, or half
+  // stepped, finds two values in it. A lookup renorms what it reads under the same lock, so what it
+  // returns never has a norm above max_norm.
+  constexpr std::int64_t kRenormRows = 128, kRenormDim = 64;
+  constexpr float kMaxNorm = 1.0f;
+  TableConfig config = stress_config();
+  config.name = "max_norm";
+  config.input_dim = kRenormRows;
+  config.output_dim = kRenormDim;
+  config.max_norm = kMaxNorm;
+  config.placement = embedkit::PlacementPolicy::cpu;
+  EmbeddingTable table(config);
+  std::vector<float> initial(kRenormRows * kRenormDim);
+  for (std::int64_t r = 0; r < kRenormRows; ++r) {
+    std::fill_n(initial.begin() + r * kRenormDim, kRenormDim, static_cast<float>(1 + r));
+  }
+  table.set_weights(initial, std::vector<std::int64_t>{kRenormRows, kRenormDim});
+  const float bound = kMaxNorm * (1.0f + 1e-5f);
+
+  std::atomic<bool> done{false};
+  Failures failures;
+  std::latch start(5);
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 2; ++t) {  // lookups, which renorm: writers now
+    threads.emplace_back([&, t] {
+      std::mt19937_64 rng(static_cast<std::uint64_t>(t) + 100);
+      start.arrive_and_wait();
+      while (!done.load() && !failures.any()) {
+        std::vector<std::int64_t> ids(64);
+        for (auto& id : ids) id = rng() % 3 == 0 ? 5 : static_cast<std::int64_t>(rng() % kRenormRows);
+        const bool pooled = rng() % 2 == 0;
+        std::vector<std::int64_t> each(ids.size() + 1);
+        for (std::size_t p = 0; p <= ids.size(); ++p) each[p] = static_cast<std::int64_t>(p);
+        const std::vector<float> got = pooled ? table.lookup_pooled(IndexTensor(ids), each, PoolingMode::mean).values
+                                              : table.lookup(IndexTensor(ids)).values;
+        for (std::size_t k = 0; k < ids.size(); ++k) {
+          if (!whole_row(got.data() + k * kRenormDim, kRenormDim, bound)) {
+            failures.add(std::string(pooled ? "pooled" : "plain") + " lookup of row " + std::to_string(ids[k]) +
+                         " read " + std::to_string(got[k * kRenormDim]) + " and another value or a norm past max_norm");
+            return;
+          }
+        }
+      }
+    });
+  }
+  for (int t = 0; t < 2; ++t) {  // readers: the whole matrix, or one row
+    threads.emplace_back([&, t] {
+      std::mt19937_64 rng(static_cast<std::uint64_t>(t) + 200);
+      start.arrive_and_wait();
+      while (!done.load() && !failures.any()) {
+        if (t == 0) {
+          const std::vector<float> all = table.get_weights().values;
+          for (std::int64_t r = 0; r < kRenormRows; ++r) {
+            if (!whole_row(all.data() + r * kRenormDim, kRenormDim, 0)) {
+              failures.add("get_weights saw row " + std::to_string(r) + " torn");
+              return;
+            }
+          }
+        } else {
+          const auto id = static_cast<std::int64_t>(rng() % kRenormRows);
+          const std::vector<float> row = table.row(id);
+          if (!whole_row(row.data(), kRenormDim, 0)) failures.add("row(" + std::to_string(id) + ") saw it torn");
+        }
+      }
+    });
+  }
+  start.arrive_and_wait();
+  std::vector<std::int64_t> all_rows(kRenormRows);
+  for (std::int64_t r = 0; r < kRenormRows; ++r) all_rows[static_cast<std::size_t>(r)] = r;
+  const std::vector<float> minus_one(all_rows.size() * kRenormDim, -1.0f);
+  for (int step = 0; step < 300 && !failures.any(); ++step) table.train_step(IndexTensor(all_rows), minus_one);
+  done.store(true);
+  for (std::thread& thread : threads) thread.join();
+  EXPECT_FALSE(failures.any()) << failures.first();
+  // A last lookup of every row leaves every row within max_norm.
+  (void)table.lookup(IndexTensor(all_rows));
+  const std::vector<float> last = table.get_weights().values;
+  for (std::int64_t r = 0; r < kRenormRows; ++r) {
+    EXPECT_TRUE(whole_row(last.data() + r * kRenormDim, kRenormDim, bound)) << "row " << r;
+  }
 }
 
 }  // namespace

@@ -3,6 +3,8 @@
 
 #include <gtest/gtest.h>
 
+#include <cmath>
+#include <limits>
 #include <string>
 
 namespace {
@@ -198,6 +200,63 @@ TEST(Config, ValidateCatchesConfigsBuiltInCpp) {
   config.output_dim = 2;
   config.embeddings_initializer.stddev = -1.0;
   EXPECT_THROW(config.validate(), Error);
+}
+
+TEST(Config, MaxNormAndNormType) {
+  const TableConfig plain = TableConfig::from_json(R"({"input_dim": 3, "output_dim": 4})");
+  EXPECT_FALSE(plain.max_norm.has_value());
+  EXPECT_EQ(plain.norm_type, 2.0);
+  const TableConfig set = TableConfig::from_json(R"({"input_dim": 3, "output_dim": 4, "max_norm": 1.5,
+                                                     "norm_type": 3})");
+  EXPECT_EQ(*set.max_norm, 1.5);
+  EXPECT_EQ(set.norm_type, 3.0);
+  EXPECT_FALSE(TableConfig::from_json(R"({"input_dim": 3, "output_dim": 4, "max_norm": null})").max_norm);
+  // Infinity: JSON has none, so a string.
+  for (const char* inf : {R"("inf")", R"("Infinity")"}) {
+    const TableConfig config =
+        TableConfig::from_json(std::string(R"({"input_dim": 3, "output_dim": 4, "norm_type": )") + inf + "}");
+    EXPECT_TRUE(std::isinf(config.norm_type) && config.norm_type > 0) << inf;
+  }
+  expect_rejected(R"({"input_dim": 3, "output_dim": 4, "max_norm": 0})", Status::invalid_argument,
+                  "max_norm must be null or a positive finite number, got 0");
+  expect_rejected(R"({"input_dim": 3, "output_dim": 4, "max_norm": -2.5})", Status::invalid_argument,
+                  "max_norm must be null or a positive finite number, got -2.5");
+  expect_rejected(R"({"input_dim": 3, "output_dim": 4, "max_norm": "1"})", Status::invalid_argument,
+                  "max_norm must be a finite number, got \"1\"");
+  expect_rejected(R"({"input_dim": 3, "output_dim": 4, "norm_type": 0})", Status::invalid_argument,
+                  "norm_type must be a positive number or inf, got 0");
+  expect_rejected(R"({"input_dim": 3, "output_dim": 4, "norm_type": -1})", Status::invalid_argument,
+                  "norm_type must be a positive number or inf, got -1");
+  expect_rejected(R"({"input_dim": 3, "output_dim": 4, "norm_type": "-inf"})", Status::invalid_argument,
+                  "norm_type must be a positive number or \"inf\", got \"-inf\"");
+  expect_rejected(R"({"input_dim": 3, "output_dim": 4, "norm_type": true})", Status::invalid_argument,
+                  "norm_type must be a positive number or \"inf\", got true");
+  expect_rejected(R"({"input_dim": 3, "output_dim": 4, "norm_type": null})", Status::invalid_argument,
+                  "norm_type must be a positive number");
+}
+
+TEST(Config, MaxNormRoundTrips) {
+  for (const double p : {1.0, 2.0, 0.5, std::numeric_limits<double>::infinity()}) {
+    TableConfig config;
+    config.input_dim = 5;
+    config.output_dim = 2;
+    config.max_norm = 0.25;
+    config.norm_type = p;
+    const TableConfig back = TableConfig::from_json(config.to_json());
+    EXPECT_EQ(back.to_json(), config.to_json());
+    EXPECT_EQ(*back.max_norm, 0.25);
+    EXPECT_EQ(back.norm_type, p);
+  }
+  TableConfig none;
+  none.input_dim = 5;
+  none.output_dim = 2;
+  EXPECT_FALSE(TableConfig::from_json(none.to_json()).max_norm.has_value());
+  // Built in C++: validate() (and a table's constructor) refuse what from_json refuses.
+  none.max_norm = std::numeric_limits<double>::quiet_NaN();
+  EXPECT_THROW(none.validate(), Error);
+  none.max_norm = 1.0;
+  none.norm_type = std::numeric_limits<double>::quiet_NaN();
+  EXPECT_THROW(embedkit::EmbeddingTable{none}, Error);
 }
 
 }  // namespace

@@ -78,11 +78,18 @@ struct EMBEDKIT_API TableConfig {
   std::int64_t max_batch_lookups = 1 << 18;           ///< The largest batch, which sizes the workspace.
   OptimizerConfig optimizer = OptimizerConfig::defaults(OptimizerKind::sgd);
   NonFiniteGradients nonfinite_gradients = NonFiniteGradients::skip;
+  /// torch.nn.Embedding's max_norm: when set (positive, finite), every lookup first multiplies each
+  /// distinct row it reads whose norm_type-norm exceeds max_norm by max_norm / (norm + 1e-7), in
+  /// the table, so such a lookup writes (EmbeddingTable::lookup). Absent: lookups only read.
+  std::optional<double> max_norm;
+  /// The p of max_norm's p-norm: positive, or infinity (the largest magnitude). torch's default, 2.
+  double norm_type = 2.0;
 
   /// @brief Parses a JSON object: a Keras `Embedding.get_config()` as it is (Keras 3 or tf-keras),
   /// plus embedkit's own keys (padding_idx, padding_reads, bounds_check, placement, seed, optimizer as a name or a
   /// Keras optimizer object, nonfinite_gradients, gpu_memory_limit, gpu_memory_headroom,
-  /// max_batch_lookups). Initializers,
+  /// max_batch_lookups, max_norm (null or a positive number), norm_type (a positive number, or
+  /// "inf" / "Infinity" for the maximum norm)). Initializers,
   /// regularizers and constraints come as Keras names or Keras objects.
   /// @throws Error(Status::invalid_argument) naming a malformed document, an unknown key or a value
   ///         of the wrong type or range, e.g. `input_dim must be a positive integer, got 0`;

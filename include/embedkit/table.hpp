@@ -39,7 +39,8 @@ struct TableAccess;
 /// compute_mask, sparse_grad, get_weights, row, optimizer_state, summary, info_json, save and the
 /// accessors) run concurrently with each other. Writers (train_step, train_step_pooled, apply,
 /// set_weights, set_row, set_learning_rate, set_trainable, apply_constraints, migrate,
-/// set_cuda_stream) take the table alone: they wait for running readers, and readers that come
+/// set_cuda_stream, and lookup and lookup_pooled of a table with max_norm, which renormalise the
+/// rows they read) take the table alone: they wait for running readers, and readers that come
 /// while a writer waits or works wait for it (so a stream of lookups cannot starve training).
 /// Every read sees whole rows from one state, never a row half-way through a step.
 /// Accessors return copies or immutable values for the same reason. Two tables share nothing
@@ -84,7 +85,11 @@ class EMBEDKIT_API EmbeddingTable {
   std::int64_t out_of_range_count() const noexcept;
 
   /// @brief Gathers rows: the output has shape indices.shape + (output_dim,). padding_idx reads
-  /// as zeros. @throws Error(out_of_range) `indices[3,7] = 15000 is not in [0, 10000)`.
+  /// as zeros (as itself under padding_reads "row"). With config max_norm, each distinct row looked
+  /// up (padding_idx included, ids zero_fill reads as zeros not) whose norm_type-norm exceeds
+  /// max_norm is first scaled by max_norm / (norm + 1e-7) in the table, as torch.nn.Embedding
+  /// does; the ids are checked before any row changes.
+  /// @throws Error(out_of_range) `indices[3,7] = 15000 is not in [0, 10000)`.
   Array<float> lookup(const IndexTensor& indices) const;
   /// @brief As lookup, into caller memory of exactly indices.size() × output_dim floats.
   /// @throws Error(shape_mismatch) when `out` has another size; nothing is written on failure.
@@ -95,7 +100,7 @@ class EMBEDKIT_API EmbeddingTable {
   /// last indices.size()). `per_sample_weights`, when not empty, weighs each entry (not with max).
   /// Empty bags give zeros; padding_idx entries are skipped and not counted (without a padding_idx
   /// no id is padding: -1 is out of range as any other); mask_zero does not apply (id 0 is an
-  /// ordinary id here).
+  /// ordinary id here). max_norm renormalises the rows first, as in lookup (nn.EmbeddingBag's).
   /// @throws Error: invalid_argument (offsets, weights with max), shape_mismatch (indices not 1-D,
   ///         weights of another length), out_of_range (as lookup).
   Array<float> lookup_pooled(const IndexTensor& indices, std::span<const std::int64_t> offsets, PoolingMode mode,

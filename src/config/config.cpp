@@ -56,6 +56,19 @@ PlacementPolicy parse_placement(const nlohmann::json& value) {
               fmt::format("placement must be 'auto', 'cpu' or 'cuda', got {}", detail::json_repr(value)));
 }
 
+// norm_type: a positive number, or infinity as the string "inf" or "Infinity" (JSON has no
+// infinite number, and the parser refuses one that overflows a double).
+double parse_norm_type(const nlohmann::json& value) {
+  if (value.is_string()) {
+    const std::string text = value.get<std::string>();
+    if (text == "inf" || text == "Infinity") return std::numeric_limits<double>::infinity();
+  } else if (value.is_number() && !value.is_boolean()) {
+    return value.get<double>();  // validate() checks the range
+  }
+  throw Error(Status::invalid_argument,
+              fmt::format("norm_type must be a positive number or \"inf\", got {}", detail::json_repr(value)));
+}
+
 // A Keras option embedkit does not implement is accepted at its default and refused otherwise.
 void require_keras_default(std::string_view key, const nlohmann::json& value, bool is_default,
                            std::string_view default_text) {
@@ -131,6 +144,10 @@ TableConfig config_from_json(const nlohmann::json& document) {
       config.max_batch_lookups = detail::positive_integer(value, key);
     } else if (key == "nonfinite_gradients") {
       config.nonfinite_gradients = parse_nonfinite(value);
+    } else if (key == "max_norm") {
+      if (!value.is_null()) config.max_norm = detail::finite_number(value, key);  // validate() checks > 0
+    } else if (key == "norm_type") {
+      config.norm_type = parse_norm_type(value);
     } else if (key == "dtype") {
       detail::check_dtype_policy(value);
     } else if (key == "input_length" || key == "batch_input_shape") {
@@ -166,6 +183,10 @@ void TableConfig::validate() const {
   optimizer.validate();
   EMBEDKIT_EXPECTS(max_batch_lookups > 0, Status::invalid_argument,
                    "max_batch_lookups must be a positive integer, got {}", max_batch_lookups);
+  EMBEDKIT_EXPECTS(!max_norm || (std::isfinite(*max_norm) && *max_norm > 0), Status::invalid_argument,
+                   "max_norm must be null or a positive finite number, got {}", *max_norm);
+  EMBEDKIT_EXPECTS(norm_type > 0, Status::invalid_argument, "norm_type must be a positive number or inf, got {}",
+                   norm_type);
   const Initializer& init = embeddings_initializer;
   for (const auto& [field, value] : {std::pair{"minval", init.minval},
                                      {"maxval", init.maxval},
@@ -223,6 +244,9 @@ nlohmann::json config_to_json(const TableConfig& config) {
       {"gpu_memory_headroom",
        config.gpu_memory_headroom ? nlohmann::json(*config.gpu_memory_headroom) : nlohmann::json(nullptr)},
       {"max_batch_lookups", config.max_batch_lookups},
+      {"max_norm", config.max_norm ? nlohmann::json(*config.max_norm) : nlohmann::json(nullptr)},
+      // JSON has no infinity: the maximum norm is written as the string from_json reads.
+      {"norm_type", std::isinf(config.norm_type) ? nlohmann::json("inf") : nlohmann::json(config.norm_type)},
   };
 }
 

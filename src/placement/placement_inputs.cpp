@@ -1,5 +1,6 @@
 #include "placement/placement_inputs.hpp"
 
+#include <embedkit/detail/renorm_math.hpp>
 #include <embedkit/status.hpp>
 
 #include "config/optimizer_state.hpp"
@@ -31,6 +32,12 @@ ByteBreakdown table_bytes(const TableConfig& config) {
                 fmt::format("table '{}' of {} x {} float32 weights with max_batch_lookups {} needs more bytes than "
                             "memory can address",
                             config.name, config.input_dim, config.output_dim, config.max_batch_lookups));
+  }
+  // Under max_norm a device lookup first marks its rows in a bitmap kept in the same workspace.
+  if (config.max_norm) {
+    const auto claims =
+        static_cast<std::uint64_t>(detail::renorm_claim_words(config.input_dim)) * sizeof(std::uint32_t);
+    if (claims > bytes.workspace) bytes.workspace = claims;  // smaller than the weights: no overflow
   }
   return bytes;
 }

@@ -194,7 +194,7 @@ void EmbeddingTable::lookup(const IndexTensor& indices, std::span<float> out) co
   const TableConfig& config = impl_->config;
   const std::int64_t count = indices.size();
   detail::expect_floats("lookup output", out.size(), indices, config.output_dim);
-  std::shared_lock lock(impl_->mutex);
+  const detail::LookupLock lock(*impl_);  // alone under max_norm, which writes the rows it reads
   detail::check_output_apart(*impl_, {"out", out.data(), out.size_bytes()},
                              {{"indices", indices.data(), detail::index_bytes(indices)}});
   detail::IdsCheck check(*impl_, indices);
@@ -202,6 +202,7 @@ void EmbeddingTable::lookup(const IndexTensor& indices, std::span<float> out) co
   const detail::DeviceIds ids{staging.in(indices.data(), detail::index_bytes(indices), "lookup ids"), indices.type(),
                               count};
   float* device_out = static_cast<float*>(staging.out(out.data(), out.size_bytes(), "lookup output"));
+  detail::renorm_looked_up(*impl_, check, ids);
   impl_->backend->gather(impl_->lookup_view(), ids, device_out, check.report());
   const detail::ZeroFilled filled = check.result();
   staging.finish();

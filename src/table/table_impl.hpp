@@ -24,6 +24,8 @@
 #include <bit>
 #include <cstdint>
 #include <memory>
+#include <mutex>
+#include <shared_mutex>
 #include <span>
 #include <string>
 #include <vector>
@@ -156,6 +158,34 @@ class IdsCheck {
   IdCheck report_;
   ZeroFilled filled_;
 };
+
+/// A lookup's hold on the table's lock: shared, or alone when the table's max_norm makes the lookup
+/// write the rows it reads (renorm_looked_up). Without max_norm a lookup stays a reader.
+class LookupLock {
+ public:
+  explicit LookupLock(const EmbeddingTable::Impl& impl)
+      : shared_(impl.mutex, std::defer_lock), alone_(impl.mutex, std::defer_lock) {
+    if (impl.config.max_norm) {
+      alone_.lock();
+    } else {
+      shared_.lock();
+    }
+  }
+
+ private:
+  std::shared_lock<WriterPriorityMutex> shared_;
+  std::unique_lock<WriterPriorityMutex> alone_;
+};
+
+/// torch's max_norm before a lookup of `ids` (the call's indices, staged), under a LookupLock:
+/// nothing without max_norm. Otherwise the ids are checked on the host first, so a bad id under
+/// bounds_check error throws before any row changes (the operation that follows then reports
+/// nothing), and each distinct in-range row looked up, padding_idx included, is renormalised.
+inline void renorm_looked_up(const EmbeddingTable::Impl& impl, IdsCheck& check, const DeviceIds& ids) {
+  if (!impl.config.max_norm) return;
+  if (check.report() != nullptr) check.check_on_host();
+  impl.backend->renorm_rows(impl.view(), ids, *impl.config.max_norm, impl.config.norm_type);
+}
 
 // Counts zero-filled ids and warns on the first one and each time the table's total crosses a
 // power of two, so a training loop that keeps sending bad ids is told without being flooded.

@@ -45,7 +45,7 @@ void EmbeddingTable::lookup_pooled(const IndexTensor& indices, std::span<const s
   const std::int64_t bags = detail::check_pooled_arguments(indices, offsets, mode, per_sample_weights);
   const bool weighted = !per_sample_weights.empty();
   detail::expect_floats("pooled output", out.size(), bags, config.output_dim);
-  std::shared_lock lock(impl_->mutex);
+  const detail::LookupLock lock(*impl_);  // alone under max_norm, which writes the rows it reads
   detail::check_output_apart(*impl_, {"out", out.data(), out.size_bytes()},
                              {{"indices", indices.data(), detail::index_bytes(indices)},
                               {"offsets", offsets.data(), offsets.size_bytes()},
@@ -61,6 +61,7 @@ void EmbeddingTable::lookup_pooled(const IndexTensor& indices, std::span<const s
                      staging.in(per_sample_weights.data(), per_sample_weights.size_bytes(), "per-sample weights"))
                : nullptr;
   float* device_out = static_cast<float*>(staging.out(out.data(), out.size_bytes(), "pooled output"));
+  detail::renorm_looked_up(*impl_, check, ids);
   impl_->backend->pooled(impl_->view(), ids, device_offsets, bags, device_weights, mode, device_out, check.report());
   const detail::ZeroFilled filled = check.result();
   staging.finish();

@@ -3,6 +3,8 @@
 // optimizer, bit for bit, under both row splits and any world size (ctest runs 1, 2 and 4 ranks).
 #include "sharded_test_support.hpp"
 
+#include <limits>
+
 namespace embedkit::testing {
 namespace {
 
@@ -126,6 +128,34 @@ TEST_P(SplitTest, PooledLookupMatchesTheSingleTable) {
     if (mode == PoolingMode::max) continue;
     expect_same_bits(sharded.lookup_pooled(batch, offsets, mode, weights).values,
                      single.lookup_pooled(batch, offsets, mode, weights).values, "weighted pooled " + name);
+  }
+}
+
+TEST_P(SplitTest, MaxNormRowsAreRenormalisedByTheirOwners) {
+  // Each owner renormalises the rows every rank asked it for: the single table given all ranks'
+  // batches, concatenated, reads this rank's rows the same and ends with the same matrix.
+  for (const double norm_type : {1.0, 2.0, std::numeric_limits<double>::infinity()}) {
+    TableConfig config = base_config();
+    config.max_norm = 0.04;  // uniform ±0.05 rows, 6 wide: most lie above it, about half in the ∞-norm
+    config.norm_type = norm_type;
+    config.padding_idx = 5;
+    const ShardedEmbeddingTable sharded(config, GetParam());
+    const EmbeddingTable single(config);
+    const int rank = world_rank();
+    for (int step = 0; step < 3; ++step) {
+      std::vector<std::int64_t> ids = zipf_ids(kRows, batch_size(step, rank), 3, step, rank);
+      const std::vector<std::int64_t> all = global_ids(step, 3);
+      std::int64_t first = 0;  // where this rank's batch starts in `all`
+      for (int r = 0; r < rank; ++r) first += batch_size(step, r);
+      const Array<float> got = sharded.lookup(IndexTensor(ids));
+      const Array<float> expected = single.lookup(IndexTensor(all));
+      expect_same_bits(
+          got.values,
+          std::vector<float>(expected.values.begin() + first * kDim,
+                             expected.values.begin() + (first + static_cast<std::int64_t>(ids.size())) * kDim),
+          "max_norm lookup step " + std::to_string(step));
+    }
+    expect_same_bits(sharded.get_weights().values, single.get_weights().values, "max_norm weights");
   }
 }
 
