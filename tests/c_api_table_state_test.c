@@ -1,7 +1,7 @@
 /* Tests of the C ABI's ways into a table's memory (include/embedkit/c_api.h), in plain C11: the
- * weights view (writes reach the table, the view outlives ek_table_destroy), the optimizer state read and restored whole or not at all, and the sparse
- * gradient computed apart from its step, which applied equals ek_train_step bit for bit.
- * Prints `N passed, M failed` and exits 1 when any check failed; clean under ASan and LSan. */
+ * weights view (writes reach the table, the view outlives ek_table_destroy), the optimizer state read and restored
+ * whole or not at all, and the sparse gradient computed apart from its step, which applied equals ek_train_step bit for
+ * bit. Prints `N passed, M failed` and exits 1 when any check failed; clean under ASan and LSan. */
 #include <embedkit/c_api.h>
 
 #include "c_api_check.h"
@@ -182,8 +182,8 @@ static void test_sparse_grad(void) {
   DLTensor pooled_grad = f32(bag_grad, 2, bag_grad_shape);
   DLManagedTensor* pooled_unique = NULL;
   DLManagedTensor* pooled_rows = NULL;
-  EXPECT_OK(ek_sparse_grad_pooled_new(split, &pooled_ids, &csr, NULL, "mean", &pooled_grad, &pooled_unique,
-                                      &pooled_rows));
+  EXPECT_OK(
+      ek_sparse_grad_pooled_new(split, &pooled_ids, &csr, NULL, "mean", &pooled_grad, &pooled_unique, &pooled_rows));
   if (pooled_unique != NULL && pooled_rows != NULL) {
     CHECK(pooled_unique->dl_tensor.shape[0] == 1 && ((const int64_t*)pooled_unique->dl_tensor.data)[0] == 1);
     const float* pr = (const float*)pooled_rows->dl_tensor.data;

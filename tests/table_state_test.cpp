@@ -30,8 +30,9 @@ using embedkit::testing::sim_context;
 constexpr std::uint64_t kMiB = 1 << 20;
 
 TableConfig small_config(const char* optimizer = "{\"class_name\": \"SGD\", \"config\": {\"learning_rate\": 0.5}}") {
-  return TableConfig::from_json(std::string(R"({"input_dim": 6, "output_dim": 3, "seed": 11, "max_batch_lookups": 64, "optimizer": )") +
-                                optimizer + "}");
+  return TableConfig::from_json(
+      std::string(R"({"input_dim": 6, "output_dim": 3, "seed": 11, "max_batch_lookups": 64, "optimizer": )") +
+      optimizer + "}");
 }
 
 Status status_of(auto&& call) {
@@ -136,8 +137,9 @@ TEST(OptimizerState, RestoredWholeOnEveryBackend) {
               std::string::npos);
     EXPECT_NE(message_of([&] { table.set_optimizer_state(9, twice); }).find("'momentum' is given twice (slots[1])"),
               std::string::npos);
-    EXPECT_NE(message_of([&] { table.set_optimizer_state(9, unknown); })
-                  .find("has no optimizer state 'accumulator' (adam keeps: momentum, velocity)"),
+    EXPECT_NE(message_of([&] {
+                table.set_optimizer_state(9, unknown);
+              }).find("has no optimizer state 'accumulator' (adam keeps: momentum, velocity)"),
               std::string::npos);
     EXPECT_EQ(status_of([&] { table.set_optimizer_state(9, misshapen); }), Status::shape_mismatch);
     EXPECT_EQ(status_of([&] { table.set_optimizer_state(-1, slots); }), Status::invalid_argument);

@@ -26,9 +26,8 @@ WeightsView EmbeddingTable::weights_view() {
                    "get_weights and write them with set_weights",
                    impl.config.name, impl.backend->name());
   ++impl.weight_views;
-  std::shared_ptr<void> release(&impl.weight_views, [](void* count) {
-    --*static_cast<std::atomic<std::int64_t>*>(count);
-  });
+  std::shared_ptr<void> release(&impl.weight_views,
+                                [](void* count) { --*static_cast<std::atomic<std::int64_t>*>(count); });
   const std::span<float> values(impl.weights.as<float>(), static_cast<std::size_t>(impl.weight_count()));
   return WeightsView(values, impl.config.input_dim, impl.config.output_dim, std::move(release));
 }
@@ -73,16 +72,16 @@ void EmbeddingTable::set_optimizer_state(std::int64_t step, std::span<const Name
     EMBEDKIT_EXPECTS(by_slot[k] == nullptr, Status::invalid_argument,
                      "table '{}': optimizer state '{}' is given twice (slots[{}])", table, given.name, i);
     const detail::SlotSpec& spec = impl.slot_specs[k];
-    const std::vector<std::int64_t> expected =
-        spec.per_row ? std::vector<std::int64_t>{impl.config.input_dim}
-                     : std::vector<std::int64_t>{impl.config.input_dim, spec.width};
+    const std::vector<std::int64_t> expected = spec.per_row
+                                                   ? std::vector<std::int64_t>{impl.config.input_dim}
+                                                   : std::vector<std::int64_t>{impl.config.input_dim, spec.width};
     EMBEDKIT_EXPECTS(std::equal(given.shape.begin(), given.shape.end(), expected.begin(), expected.end()),
                      Status::shape_mismatch, "table '{}': optimizer state '{}' has shape {}, got shape {}", table,
                      given.name, detail::format_shape(expected), detail::format_shape(given.shape));
     EMBEDKIT_EXPECTS(given.values.size() == static_cast<std::size_t>(impl.config.input_dim * spec.width),
-                     Status::invalid_argument, "table '{}': optimizer state '{}' of shape {} must hold {} values, got {}",
-                     table, given.name, detail::format_shape(given.shape), impl.config.input_dim * spec.width,
-                     given.values.size());
+                     Status::invalid_argument,
+                     "table '{}': optimizer state '{}' of shape {} must hold {} values, got {}", table, given.name,
+                     detail::format_shape(given.shape), impl.config.input_dim * spec.width, given.values.size());
     by_slot[k] = &given;
   }
   for (std::size_t k = 0; k < names.size(); ++k) {

@@ -53,10 +53,10 @@ inline bool gpu_required() {
 
 /// As EMBEDKIT_NEEDS_CUDA_DEVICE, for a test that needs `count` devices: with fewer it skips, even
 /// under EMBEDKIT_REQUIRE_GPU=1 (a one-GPU machine is a valid GPU machine).
-#define EMBEDKIT_NEEDS_CUDA_DEVICES(count)                                                                     \
-  do {                                                                                                         \
-    EMBEDKIT_NEEDS_CUDA_DEVICE();                                                                              \
-    if (::embedkit::testing::cuda_device_count() < (count))                                                    \
+#define EMBEDKIT_NEEDS_CUDA_DEVICES(count)                                                                 \
+  do {                                                                                                     \
+    EMBEDKIT_NEEDS_CUDA_DEVICE();                                                                          \
+    if (::embedkit::testing::cuda_device_count() < (count))                                                \
       GTEST_SKIP() << "needs " << (count) << " CUDA devices, " << ::embedkit::testing::cuda_device_count() \
-                   << " present";                                                                              \
+                   << " present";                                                                          \
   } while (0)
