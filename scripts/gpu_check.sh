@@ -78,7 +78,7 @@ while read -r name command; do
   started=$(date +%s.%N)
   status=0
   (cd "$bundle" && timeout 900 $command --gtest_output="json:$json") >"$log" 2>&1 || status=$?
-  seconds=$(python3 -c "import sys; print(f"{float(sys.argv[2]) - float(sys.argv[1]):.2f}")" "$started" "$(date +%s.%N)")
+  seconds=$(python3 -c 'import sys; print(f"{float(sys.argv[2]) - float(sys.argv[1]):.2f}")' "$started" "$(date +%s.%N)")
   read -r passed failed skipped <<<"$(counts "$name" "$log" "$json")"
   passed=${passed:-0} failed=${failed:-0} skipped=${skipped:-0}
   total=$((total + passed + failed))
