@@ -11,10 +11,12 @@
  * overlap each other. ek_set_weights given exactly the table's weights (a view of them) is a no-op.
  *
  * Threads: every function may be called from any thread. On one table, reading calls (ek_lookup,
- * ek_lookup_pooled, ek_compute_mask, ek_get_weights, ek_table_info, ek_save) run concurrently;
- * writing calls (ek_train_step, ek_train_step_pooled, ek_set_weights, ek_set_learning_rate,
- * ek_table_migrate, ek_table_set_cuda_stream) wait for them and run alone, so a read never sees a
- * row half-way through a step. Different tables are independent. Saves into one directory (of one
+ * ek_lookup_pooled, ek_compute_mask, ek_get_weights, ek_get_optimizer_state, ek_sparse_grad_new,
+ * ek_table_info, ek_save) run concurrently; writing calls (ek_train_step, ek_train_step_pooled,
+ * ek_apply_sparse_grad, ek_set_weights, ek_set_optimizer_state, ek_set_learning_rate,
+ * ek_table_migrate, ek_table_set_cuda_stream, and the lookups of a table with max_norm, which
+ * renormalise the rows they read) wait for them and run alone, so a read never sees a row half-way
+ * through a step. A weights view (ek_weights_view) is outside this: its reads and writes take no lock. Different tables are independent. Saves into one directory (of one
  * table or several, from threads or processes) take turns on a lock on the directory, and each
  * succeeds. ek_last_error() is per thread.
  * ek_table_destroy must not overlap any other call on that table. */
