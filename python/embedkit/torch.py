@@ -19,6 +19,7 @@ Importing this module needs PyTorch (1.10 or newer, for ``Tensor.__dlpack__``).
 """
 from __future__ import annotations
 
+import math
 from typing import Any, Dict, List, Mapping, Optional, Tuple
 
 import numpy as np
@@ -108,7 +109,8 @@ def _make_table(
         padding_idx += num_embeddings  # PyTorch's negative padding_idx counts from the end
     extra: Dict[str, Any] = {"padding_reads": "row"}  # torch's padding_idx: the row reads as itself
     if max_norm is not None:
-        extra.update(max_norm=float(max_norm), norm_type=float(norm_type))
+        # JSON has no infinity: the config spells it "inf".
+        extra.update(max_norm=float(max_norm), norm_type="inf" if math.isinf(norm_type) else float(norm_type))
     table = _Table(
         num_embeddings,
         embedding_dim,

@@ -106,3 +106,22 @@ def test_out_tensors_that_require_grad_are_refused_as_torch_refuses_in_place_wri
     with torch.no_grad():  # where torch allows the write, so does embedkit
         table(ids, out=leaf)
     torch.testing.assert_close(leaf.detach(), torch.from_numpy(table(ids)), rtol=0, atol=0)
+
+
+@pytest.mark.parametrize("norm_type", [1.0, 2.0, 3.0, float("inf")])
+def test_max_norm_renormalises_the_looked_up_rows_in_the_table_as_torch(norm_type):
+    torch.manual_seed(5)
+    matrix = torch.randn(15, 6) * 3  # most rows' norms above 1.5
+    matrix[2] *= 0.01  # one below
+    reference = torch.nn.Embedding.from_pretrained(matrix.clone(), freeze=False, max_norm=1.5, norm_type=norm_type)
+    module = ek_torch.Embedding.from_pretrained(matrix, freeze=False, max_norm=1.5, norm_type=norm_type)
+    ids = torch.tensor([[2, 7, 7], [0, 11, 2]])  # duplicates renormalised once
+    torch.testing.assert_close(module(ids), reference(ids), rtol=1e-6, atol=1e-6)
+    torch.testing.assert_close(module.weight, reference.weight.detach(), rtol=1e-6, atol=1e-6)  # in the table
+    untouched = [r for r in range(15) if r not in (0, 2, 7, 11)]
+    torch.testing.assert_close(module.weight[untouched], matrix[untouched], rtol=0, atol=0)
+    bags = ek_torch.EmbeddingBag.from_pretrained(matrix, max_norm=1.5, norm_type=norm_type, mode="sum")
+    reference_bags = torch.nn.EmbeddingBag.from_pretrained(matrix.clone(), max_norm=1.5, norm_type=norm_type, mode="sum")
+    torch.testing.assert_close(bags(ids), reference_bags(ids), rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(bags.weight, reference_bags.weight.detach(), rtol=1e-6, atol=1e-6)
+    assert "max_norm=1.5" in repr(module)
