@@ -4,6 +4,7 @@
 #include "backend/backends.hpp"
 #include "cuda_allocator.hpp"
 #include "cuda_backend.hpp"
+#include "verified_architectures.hpp"
 
 #include <cuda_runtime_api.h>
 
@@ -28,9 +29,15 @@ CudaDevice open_cuda_device() {
     return found;
   }
   try {
-    // The kernels have not yet run on a GPU: tables go there only when the user opts in.
+    // Tables go to a device whose architecture the GPU suite has passed on, or where the user opts in.
     const char* opt_in = std::getenv("EMBEDKIT_CUDA_TABLES");
-    found.backend = std::make_unique<kernels::CudaBackend>(0, opt_in != nullptr && std::string(opt_in) == "1");
+    int major = 0, minor = 0;
+    (void)cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, 0);
+    (void)cudaDeviceGetAttribute(&minor, cudaDevAttrComputeCapabilityMinor, 0);
+    (void)cudaGetLastError();
+    const bool verified = kernels::architecture_verified(major, minor);
+    found.backend =
+        std::make_unique<kernels::CudaBackend>(0, verified || (opt_in != nullptr && std::string(opt_in) == "1"));
   } catch (const Error& e) {
     found.error = e.what();
   }
