@@ -4,9 +4,12 @@
 #include "cuda_try.hpp"
 #include "group_reduce.hpp"
 #include "optimizer_kernel.hpp"
+#include "penalty_kernel.hpp"
 #include "table_ops.hpp"
 
 #include <cuda_runtime_api.h>
+
+#include <cstdint>
 
 namespace embedkit::kernels {
 namespace {
@@ -21,8 +24,14 @@ __global__ void fill_initial_kernel(FillInitialArgs args) {
 __global__ void fill_kernel(FillArgs args) {
   fill_body(static_cast<std::int64_t>(blockIdx.x), static_cast<int>(threadIdx.x), args);
 }
-__global__ void nonfinite_kernel(NonFiniteArgs args) {
-  nonfinite_body(static_cast<std::int64_t>(blockIdx.x), static_cast<int>(threadIdx.x), args);
+__global__ void nonfinite_kernel(NonFinitePlan plan, NonFiniteArgs args) {
+  const int lanes = plan.groups.lanes;
+  const std::int64_t row = static_cast<std::int64_t>(blockIdx.x) * plan.groups.groups_per_block +
+                           static_cast<std::int64_t>(threadIdx.x) / lanes;
+  const int lane = static_cast<int>(threadIdx.x) % lanes;
+  // Lanes past the batch still join the group's sum.
+  const float bad_lanes = group_sum(nonfinite_row_phase(plan, args, row, lane), lanes);
+  nonfinite_mark_phase(args, row, lane, bad_lanes);
 }
 template <class Index>
 __global__ void entry_rows_kernel(GroupPlan plan, EntryRowsArgs<Index> args) {
@@ -38,11 +47,24 @@ __global__ void constrain_kernel(GroupPlan plan, RowStep step, std::int64_t rows
   constraint_phase(id, lane, plan.lanes, step, squares);
 }
 
-// Thread k sums chunk k, as the CPU's loop does (include/embedkit/detail/penalty.hpp).
-__global__ void penalty_kernel(const float* weights, std::int64_t count, double l1, double l2, double* partials) {
-  const std::int64_t k = static_cast<std::int64_t>(blockIdx.x) * kElementBlockThreads + threadIdx.x;
-  if (k >= detail::penalty_chunks(count)) return;
-  partials[k] = detail::penalty_chunk(weights, count, k, l1, l2);
+// A warp per chunk (penalty_kernel.hpp): the lanes load the chunk tile by tile, 16 contiguous bytes
+// each, into the warp's tile of terms; every lane then adds the tile to the chunk's sum in index
+// order, so all lanes hold the CPU's sum and lane 0 stores it.
+__global__ void __launch_bounds__(kPenaltyBlockThreads) penalty_kernel(PenaltyArgs args) {
+  __shared__ double terms[kPenaltyChunksPerBlock][kPenaltyTile];
+  const int warp = static_cast<int>(threadIdx.x) / kPenaltyLanes;
+  const int lane = static_cast<int>(threadIdx.x) % kPenaltyLanes;
+  const std::int64_t chunk = static_cast<std::int64_t>(blockIdx.x) * kPenaltyChunksPerBlock + warp;
+  if (chunk >= detail::penalty_chunks(args.count)) return;  // the whole warp: a warp is one chunk
+  double sum = 0.0;
+  const std::int64_t tiles = penalty_tiles(args, chunk);
+  for (std::int64_t tile = 0; tile < tiles; ++tile) {
+    penalty_terms_phase(args, chunk, tile, lane, terms[warp]);
+    __syncwarp();
+    sum = penalty_add_phase(args, chunk, tile, terms[warp], sum);
+    __syncwarp();  // every lane has read the tile before the next one overwrites it
+  }
+  if (lane == 0) args.partials[chunk] = sum;
 }
 
 }  // namespace
@@ -62,7 +84,10 @@ void run_fill(const FillArgs& args, void* stream) {
 
 void run_nonfinite(const NonFiniteArgs& args, void* stream) {
   if (args.count == 0) return;
-  nonfinite_kernel<<<element_blocks(args.count), kElementBlockThreads, 0, static_cast<cudaStream_t>(stream)>>>(args);
+  const NonFinitePlan plan =
+      plan_nonfinite(args.count, args.dim, reinterpret_cast<std::uintptr_t>(args.rows) % 16 == 0);
+  nonfinite_kernel<<<static_cast<unsigned int>(plan.groups.blocks), plan.groups.threads(), 0,
+                     static_cast<cudaStream_t>(stream)>>>(plan, args);
   EMBEDKIT_CUDA_TRY(cudaPeekAtLastError());
 }
 
@@ -91,10 +116,10 @@ void run_constrain(float* weights, std::int64_t rows, std::int64_t dim, Constrai
 
 void run_penalty_chunks(const float* weights, std::int64_t count, double l1, double l2, double* partials,
                         void* stream) {
-  const std::int64_t chunks = detail::penalty_chunks(count);
-  if (chunks == 0) return;
-  penalty_kernel<<<element_blocks(chunks), kElementBlockThreads, 0, static_cast<cudaStream_t>(stream)>>>(
-      weights, count, l1, l2, partials);
+  if (count == 0) return;
+  const PenaltyArgs args{weights, count, l1, l2, reinterpret_cast<std::uintptr_t>(weights) % 16 == 0, partials};
+  penalty_kernel<<<static_cast<unsigned int>(penalty_blocks(count)), kPenaltyBlockThreads, 0,
+                   static_cast<cudaStream_t>(stream)>>>(args);
   EMBEDKIT_CUDA_TRY(cudaPeekAtLastError());
 }
 

@@ -17,6 +17,7 @@
 #include "kernels/segment_reduce_kernel.hpp"
 #include "tests/apply_kernel_replay.hpp"
 #include "tests/kernel_host_launch.hpp"
+#include "tests/scan_kernel_replay.hpp"
 
 #include <algorithm>
 #include <cmath>
@@ -167,9 +168,7 @@ TEST_P(FusedApplyHost, FusedPhasesEqualCombineThenApplyBitwise) {
               [&](std::int64_t block, int thread) { combine_body(block, thread, plan, combine); });
   std::vector<std::uint8_t> flags(static_cast<std::size_t>(runs), 0);
   if (skip_nonfinite) {
-    const NonFiniteArgs scan{rows.data(), runs, dim, flags.data()};
-    host_launch((runs + kElementBlockThreads - 1) / kElementBlockThreads, kElementBlockThreads,
-                [&](std::int64_t block, int thread) { nonfinite_body(block, thread, scan); });
+    embedkit::testing::replay_nonfinite(NonFiniteArgs{rows.data(), runs, dim, flags.data()});
   }
   // The CPU step on the same rows, judging updates under the skip policy as the kernels do.
   const bool has_slot1 = optimizer.kind == OptimizerKind::adam || optimizer.kind == OptimizerKind::ftrl;

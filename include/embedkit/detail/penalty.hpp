@@ -20,16 +20,25 @@ EK_HOST_DEVICE constexpr std::int64_t penalty_chunks(std::int64_t count) {
   return (count + kPenaltyChunk - 1) / kPenaltyChunk;
 }
 
-/// l1·Σ|w| + l2·Σw² over chunk k of `count` weights, in double, left to right.
+/// One weight's term l1·|w| + l2·w², in double. A kernel may compute the terms of many weights at
+/// once; only their addition is ordered (penalty_chunk).
+EK_HOST_DEVICE inline double penalty_term(float weight, double l1, double l2) {
+  const double w = weight;
+  return l1 * ::fabs(w) + l2 * w * w;
+}
+
+/// The end of chunk k of `count` weights (its begin is k·kPenaltyChunk).
+EK_HOST_DEVICE constexpr std::int64_t penalty_chunk_end(std::int64_t count, std::int64_t k) {
+  return (k + 1) * kPenaltyChunk < count ? (k + 1) * kPenaltyChunk : count;
+}
+
+/// l1·Σ|w| + l2·Σw² over chunk k of `count` weights, in double: the terms added left to right,
+/// starting from 0.0.
 EK_HOST_DEVICE inline double penalty_chunk(const float* weights, std::int64_t count, std::int64_t k, double l1,
                                            double l2) {
-  const std::int64_t begin = k * kPenaltyChunk;
-  const std::int64_t end = begin + kPenaltyChunk < count ? begin + kPenaltyChunk : count;
+  const std::int64_t end = penalty_chunk_end(count, k);
   double sum = 0.0;
-  for (std::int64_t i = begin; i < end; ++i) {
-    const double w = weights[i];
-    sum += l1 * ::fabs(w) + l2 * w * w;
-  }
+  for (std::int64_t i = k * kPenaltyChunk; i < end; ++i) sum += penalty_term(weights[i], l1, l2);
   return sum;
 }
 
