@@ -45,11 +45,26 @@ class FusedOptimizer(torch.optim.Optimizer):
     # ---------------------------------------------------------------------------------------------
     # What backward calls
 
-    def _backward(self, index: int, batch: _Batch) -> None:
-        """Takes one backward's gradient for table ``index``; steps now unless accumulating."""
-        self._pending[index].append(batch)
+    def _backward(self, index: int, batch: _Batch) -> Optional[torch.Tensor]:
+        """Takes one backward's gradient for table ``index``; steps now unless accumulating. Returns
+        the anchor's gradient: none when stepping now; when accumulating an empty marker, so that
+        ``zero_grad(set_to_none=True)`` on the model (or any optimizer holding the anchor), which
+        clears it, is seen here and drops the batches kept before it, as it drops dense gradients."""
         if self._step_in_backward:
+            self._pending[index].append(batch)
             self.step()  # the instance's step: the one hooks and schedulers have wrapped
+            return None
+        if self._pending[index] and self._cleared(index):
+            self._pending[index], self._folded[index] = [], None
+        self._pending[index].append(batch)
+        return torch.zeros(0)
+
+    def _cleared(self, index: int) -> bool:
+        """Whether the anchor's gradient marker was cleared since the kept batches set it."""
+        return self.param_groups[index]["params"][0].grad is None
+
+    def _drop(self, index: int) -> None:
+        self._pending[index], self._folded[index] = [], None
 
     # ---------------------------------------------------------------------------------------------
     # torch.optim.Optimizer
@@ -69,6 +84,8 @@ class FusedOptimizer(torch.optim.Optimizer):
             with torch.enable_grad():
                 loss = closure()
         for index, table in enumerate(self._tables):
+            if not self._step_in_backward and self._cleared(index):
+                self._drop(index)  # zero_grad(set_to_none=True) since the last backward
             if not self._pending[index] and self._folded[index] is None:
                 continue
             self._sync_learning_rate(index)
@@ -84,7 +101,8 @@ class FusedOptimizer(torch.optim.Optimizer):
 
     def zero_grad(self, set_to_none: bool = True) -> None:
         """Drops the gradients kept for ``step()`` (none exist with ``step_in_backward``), and the
-        anchors' (always empty) ``.grad``."""
+        anchors' (always empty) ``.grad``. ``model.zero_grad()`` drops them too when it sets
+        gradients to None (torch 2's default)."""
         self._pending = [[] for _ in self._tables]
         self._folded = [None for _ in self._tables]
         super().zero_grad(set_to_none=set_to_none)
@@ -93,6 +111,8 @@ class FusedOptimizer(torch.optim.Optimizer):
         """PyTorch's layout: ``state[i]`` holds table i's ``step`` and each optimizer state array
         (e.g. ``accumulator`` for Adagrad, ``momentum`` and ``velocity`` for Adam) as CPU float32
         tensors; ``param_groups[i]`` its ``lr``. Gradients kept for ``step()`` are not in it."""
+        for hook in getattr(self, "_optimizer_state_dict_pre_hooks", {}).values():
+            hook(self)
         state: Dict[int, Dict[str, torch.Tensor]] = {}
         for index, table in enumerate(self._tables):
             entry: Dict[str, torch.Tensor] = {"step": torch.tensor(float(table.step))}
@@ -104,12 +124,19 @@ class FusedOptimizer(torch.optim.Optimizer):
             saved = {key: value for key, value in group.items() if key != "params"}
             saved["params"] = [index]
             groups.append(saved)
-        return {"state": state, "param_groups": groups}
+        result: Dict[str, Any] = {"state": state, "param_groups": groups}
+        for hook in getattr(self, "_optimizer_state_dict_post_hooks", {}).values():
+            changed = hook(self, result)
+            result = changed if changed is not None else result
+        return result
 
     def load_state_dict(self, state_dict: Dict[str, Any]) -> None:
         """Restores every table's optimizer state and step, and the groups' ``lr`` (and any other
         key a scheduler added), from ``state_dict()``'s layout. Everything is checked before any
         table changes; a mismatch raises ``ValueError`` naming the table and the array."""
+        for hook in getattr(self, "_optimizer_load_state_dict_pre_hooks", {}).values():
+            changed = hook(self, state_dict)
+            state_dict = changed if changed is not None else state_dict
         groups = state_dict.get("param_groups")
         state = state_dict.get("state")
         if not isinstance(groups, list) or not isinstance(state, dict):
@@ -152,6 +179,8 @@ class FusedOptimizer(torch.optim.Optimizer):
             group.update({key: value for key, value in saved.items() if key != "params"})
         self._pending = [[] for _ in self._tables]
         self._folded = [None for _ in self._tables]
+        for hook in getattr(self, "_optimizer_load_state_dict_post_hooks", {}).values():
+            hook(self)
 
     # ---------------------------------------------------------------------------------------------
     # Gradient norms (accumulating mode)
@@ -167,6 +196,8 @@ class FusedOptimizer(torch.optim.Optimizer):
             )
         norms = []
         for index in range(len(self._tables)):
+            if self._cleared(index):
+                self._drop(index)
             if self._pending[index]:
                 fresh = self._fold(index, self._pending[index])
                 self._pending[index] = []

@@ -1,10 +1,11 @@
-"""``module.weight`` for a table PyTorch cannot view in place: a copy that refuses to be written.
+"""``module.weight`` as a tensor whose writes reach the table or raise, never vanish.
 
-A CPU table's ``weight`` is its memory itself (a DLPack view), so writes reach the table. A table
-in device memory cannot be viewed that way yet; its ``weight`` is a copy, and an in-place change of
-a copy would silently not reach the table. This tensor subclass raises instead, naming how to write
-(``set_weight``). Results computed from it carry the refusal too (``w[0]``, ``w.data`` and
-``w.detach()`` are views whose changes would be lost the same way); ``clone()`` gives a plain tensor.
+A CPU table's ``weight`` is its memory itself (a DLPack view), so in-place writes reach the table;
+``weight.data = x``, which would only rebind that one tensor, copies ``x`` into the table instead
+(TableWeight). A table in device memory cannot be viewed that way yet; its ``weight`` is a copy,
+and an in-place change of a copy would silently not reach the table: ReadOnlyWeight raises instead,
+naming how to write (``set_weight``). Views of it (``w[0]``, ``w.data``, ``w.detach()``) refuse
+too; tensors computed from it (``w * 2``, ``w.cpu()``, ``w.clone()``) are plain and the user's.
 """
 from __future__ import annotations
 
@@ -25,6 +26,41 @@ def _no_subclass() -> Any:
     """The context in which torch functions see plain tensors (its name changed in PyTorch 2.0)."""
     disable = getattr(torch._C, "DisableTorchFunctionSubclass", None) or torch._C.DisableTorchFunction
     return disable()
+
+
+def _storage_pointer(tensor: torch.Tensor) -> int:
+    storage = tensor.untyped_storage() if hasattr(tensor, "untyped_storage") else tensor.storage()
+    return storage.data_ptr()
+
+
+def _is_data_setter(func: Callable[..., Any]) -> bool:
+    """Whether ``func`` is ``Tensor.data``'s setter (``tensor.data = x``)."""
+    return getattr(func, "__name__", "") == "__set__" and getattr(getattr(func, "__self__", None), "__name__", "") == "data"
+
+
+class TableWeight(torch.Tensor):
+    """A CPU table's weights in place. Every operation runs on the plain tensor (views alias the
+    table's memory, so in-place writes reach it); ``weight.data = x`` copies ``x`` into the table."""
+
+    _embedkit_table: Any = None
+
+    @classmethod
+    def __torch_function__(
+        cls, func: Callable[..., Any], types: Tuple[type, ...], args: Tuple[Any, ...] = (),
+        kwargs: Optional[Dict[str, Any]] = None,
+    ) -> Any:
+        if _is_data_setter(func) and isinstance(args[0], TableWeight):
+            args[0]._embedkit_table.set_weights(torch.as_tensor(args[1]).detach().contiguous())
+            return None
+        with _no_subclass():
+            return func(*args, **(kwargs or {}))
+
+
+def table_weight(view: torch.Tensor, table: Any) -> TableWeight:
+    """``view`` (a DLPack view of ``table``'s weights) as a TableWeight."""
+    weight = view.as_subclass(TableWeight)
+    weight._embedkit_table = table
+    return weight
 
 
 def _writes(name: str, kwargs: Dict[str, Any]) -> bool:
@@ -59,15 +95,13 @@ class ReadOnlyWeight(torch.Tensor):
                 f"would not reach the table. Write it with module.set_weight(new_weight) (or move the module "
                 f"to the CPU, where .weight is the table's memory)"
             )
-        if name == "clone":
-            with _no_subclass():
-                return func(*args, **kwargs)
-        result = super().__torch_function__(func, types, args, kwargs)
-        if isinstance(result, ReadOnlyWeight):
-            source = next((a for a in args if isinstance(a, ReadOnlyWeight)), None)
-            if source is not None:
-                result._embedkit_table = source._embedkit_table
-                result._embedkit_device = source._embedkit_device
+        source = next((a for a in args if isinstance(a, ReadOnlyWeight)), None)
+        with _no_subclass():
+            result = func(*args, **kwargs)
+        # Views of the copy stay read-only (their changes would be lost with it); new tensors are plain.
+        if isinstance(result, torch.Tensor) and source is not None and result.numel() > 0 and \
+                _storage_pointer(result) == _storage_pointer(source):
+            result = read_only_copy(result, source._embedkit_table, source._embedkit_device)
         return result
 
 

@@ -28,7 +28,7 @@ import torch
 from ._arrays import as_input
 from ._errors import refusal
 from ._torch_optimizer import FusedOptimizer
-from ._torch_weight import read_only_copy
+from ._torch_weight import read_only_copy, table_weight
 from .embedding import Embedding as _Table, KerasObject
 
 # PyTorch initialises embeddings from N(0, 1); so do these modules unless told otherwise.
@@ -105,8 +105,12 @@ def _make_table(
 ) -> _Table:
     _check_optimizer(optimizer)
     _check_max_norm(max_norm, norm_type)
-    if padding_idx is not None and padding_idx < 0:
-        padding_idx += num_embeddings  # PyTorch's negative padding_idx counts from the end
+    if padding_idx is not None:
+        if not -num_embeddings <= padding_idx < num_embeddings:
+            raise refusal("EK_INVALID_ARGUMENT", f"padding_idx must be within num_embeddings: got padding_idx="
+                                                 f"{padding_idx} for num_embeddings={num_embeddings}")
+        if padding_idx < 0:
+            padding_idx += num_embeddings  # PyTorch's negative padding_idx counts from the end
     extra: Dict[str, Any] = {"padding_reads": "row"}  # torch's padding_idx: the row reads as itself
     if max_norm is not None:
         # JSON has no infinity: the config spells it "inf".
@@ -151,8 +155,9 @@ class _Lookup(torch.autograd.Function):
     @staticmethod
     def backward(ctx: Any, grad_out: torch.Tensor) -> Tuple[None, None, None]:
         module = ctx.module
-        module.optimizer._backward(0, _plain_batch(module._kept_ids(ctx.indices), grad_out, module.embedding_dim))
-        return None, None, None
+        marker = module.optimizer._backward(
+            0, _plain_batch(module._kept_ids(ctx.indices), grad_out, module.embedding_dim))
+        return marker, None, None
 
 
 class _PooledLookup(torch.autograd.Function):
@@ -187,10 +192,11 @@ class _PooledLookup(torch.autograd.Function):
         grad_weights = None
         if ctx.needs_input_grad[4]:  # d(sum_j w_j row_j)/d w_j = <grad_bag, row_j>, before the step moves rows
             grad_weights = module._per_sample_weights_grad(ids, csr, grad_out)
+        marker = None
         if ctx.needs_input_grad[0]:
             batch = ("pooled", module._kept_ids(ids), csr, ctx.weights, ctx.mode, grad_out)
-            module.optimizer._backward(0, batch)
-        return None, None, None, None, grad_weights, None
+            marker = module.optimizer._backward(0, batch)
+        return marker, None, None, None, grad_weights, None
 
 
 class _TableModule(torch.nn.Module):
@@ -244,7 +250,7 @@ class _TableModule(torch.nn.Module):
         whose in-place modification raises, pointing to ``set_weight``."""
         device = self.table.placement["device"]
         if device == "cpu":
-            return self.table._table.weights_view("torch")
+            return table_weight(self.table._table.weights_view("torch"), self.table)
         return read_only_copy(self._weight_copy(device), self.table.name, device)
 
     def _weight_copy(self, device: str) -> torch.Tensor:
@@ -254,7 +260,20 @@ class _TableModule(torch.nn.Module):
 
     def set_weight(self, weight: torch.Tensor) -> None:
         """Replaces the matrix (float32 ``(num_embeddings, embedding_dim)``)."""
-        self.table.set_weights(weight.detach().contiguous())
+        self.table.set_weights(torch.as_tensor(weight).detach().contiguous())
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        # ``module.weight = nn.Parameter(x)`` (or a tensor) replaces the table's matrix, as torch's
+        # modules take it; the weight never becomes a parameter of its own.
+        if name == "weight":
+            self.set_weight(value)
+            return
+        super().__setattr__(name, value)
+
+    def zero_grad(self, set_to_none: bool = True) -> None:
+        """As torch's, and drops the gradients kept for ``optimizer.step()`` (step_in_backward=False)."""
+        super().zero_grad(set_to_none=set_to_none)
+        self.optimizer.zero_grad(set_to_none=set_to_none)
 
     def reset_parameters(self) -> None:
         """As torch's: rows drawn from N(0, 1), the padding row zeros."""
@@ -305,7 +324,9 @@ class _TableModule(torch.nn.Module):
     def _save_to_state_dict(self, destination: Dict[str, Any], prefix: str, keep_vars: bool) -> None:
         # As torch's: the weight itself (a CPU table's memory), or a plain copy of a device table's.
         device = self.table.placement["device"]
-        destination[prefix + "weight"] = self.weight if device == "cpu" else self._weight_copy(device)
+        # A plain tensor either way, so torch.load(weights_only=True) reads the saved dict.
+        on_cpu = device == "cpu"
+        destination[prefix + "weight"] = self.table._table.weights_view("torch") if on_cpu else self._weight_copy(device)
 
     def _load_from_state_dict(
         self,
@@ -319,13 +340,12 @@ class _TableModule(torch.nn.Module):
     ) -> None:
         key = prefix + "weight"
         # This module's own keys only (children have none); 'anchor', which state dicts of earlier
-        # versions held, is not unexpected. Under strict, an unexpected key leaves the table as it
-        # is (torch would still copy the other keys before raising).
+        # versions held, is not unexpected. As torch's modules do: the weight is loaded, unexpected
+        # keys recorded; torch's load_state_dict passes strict=True here whatever its own strict,
+        # and raises afterwards only when strict (the table then holds the loaded weight, as a
+        # torch module would).
         own = [name for name in state_dict if name.startswith(prefix) and "." not in name[len(prefix):]]
-        unexpected = [name for name in own if name[len(prefix):] not in ("weight", "anchor")]
-        if strict and unexpected:
-            unexpected_keys.extend(unexpected)
-            return
+        unexpected_keys.extend(name for name in own if name[len(prefix):] not in ("weight", "anchor"))
         if key in state_dict:
             value = state_dict[key]
             expected = (self.num_embeddings, self.embedding_dim)
@@ -505,6 +525,18 @@ class EmbeddingBag(_TableModule):
             dtype = str(offsets.dtype).replace("torch.", "")
             raise refusal("EK_DTYPE_MISMATCH", f"offsets must be int32 or int64, got {dtype}")
         csr = offsets.to(torch.int64)
+        # torch's conditions, checked on the offsets as given (before the end is appended).
+        if csr.numel() > 0:
+            first, last = int(csr[0]), int(csr[-1])
+            if first != 0:
+                raise refusal("EK_INVALID_ARGUMENT", f"offsets[0] has to be 0, i.e., the first sequence in the "
+                                                     f"mini-batch has to start from position 0. However, got {first}")
+            if last > input.shape[0]:
+                raise refusal("EK_INVALID_ARGUMENT", f"offsets[-1] = {last} can not be greater than input's length "
+                                                     f"({input.shape[0]})")
+        elif self.include_last_offset:
+            raise refusal("EK_INVALID_ARGUMENT", "offsets must hold at least the end of the input when "
+                                                 "include_last_offset is True, got an empty tensor")
         if not self.include_last_offset:
             end = torch.tensor([input.shape[0]], dtype=torch.int64, device=csr.device)
             csr = torch.cat([csr, end])

@@ -214,3 +214,21 @@ def test_copies_keep_the_optimizer_bound_to_their_own_table(copy_kind):
     assert clone.optimizer._tables[0] is clone.table and clone.optimizer.param_groups[0]["params"][0] is clone.anchor
     clone(batches(1)[0]).sum().backward()
     assert clone.table.step == 2 and module.table.step == 1
+
+
+def test_model_zero_grad_drops_the_batches_kept_before_it():
+    """model.zero_grad() reaches the module's anchor only (not the module's own zero_grad): its
+    gradient marker, cleared to None, tells the optimizer the batches before it are dropped."""
+    model = torch.nn.Sequential(ek_torch.Embedding(10, 2, optimizer="sgd", lr=1.0, step_in_backward=False))
+    before = model[0].weight.clone()
+    model(torch.tensor([1])).sum().backward()
+    model.zero_grad(set_to_none=True)
+    model(torch.tensor([2])).sum().backward()
+    model[0].optimizer.step()
+    torch.testing.assert_close(model[0].weight[1], before[1], rtol=0, atol=0)
+    torch.testing.assert_close(model[0].weight[2], before[2] - 1.0, rtol=0, atol=0)
+    model(torch.tensor([3])).sum().backward()
+    model.zero_grad(set_to_none=True)
+    model[0].optimizer.step()  # cleared after the last backward: nothing applied
+    torch.testing.assert_close(model[0].weight[3], before[3], rtol=0, atol=0)
+    assert model[0].table.step == 1
