@@ -214,7 +214,7 @@ class FusedOptimizer(torch.optim.Optimizer):
         ``max_norm / (norm + 1e-6)`` when that is below 1, and returns the norm before clipping."""
         total = self.sparse_grad_norm(norm_type)
         scale = float(max_norm) / (float(total) + 1e-6)
-        if scale < 1.0:
+        if scale < 1.0 or math.isnan(scale):  # a NaN norm makes the gradient NaN, as torch's clip does
             for folded in self._folded:
                 if folded is not None:
                     folded[1].mul_(scale)
