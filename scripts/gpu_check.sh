@@ -7,6 +7,8 @@
 #   <report>/summary.txt and summary.json  the device, the build, each program's result, counts
 #                                          (passed, failed, skipped) and seconds
 #   <report>/<program>.log, <program>.json its output, and GoogleTest's JSON for gtest programs
+#   <report>/bench.txt, bench.json         gpu_bench: GB/s of lookup, pooled and the train step
+#                                          against the measured copy bandwidth and the HBM roofline
 # Exit status: 0 all passed, 1 a test failed (or no test ran), 2 no usable device.
 # Usage: scripts/gpu_check.sh [--bundle DIR] [--report DIR] [--probe-only | --without-device]
 #   (defaults: build/gpu-check/bundle and build/gpu-report, relative to the repository root)
@@ -88,6 +90,17 @@ while read -r name command; do
     "$skipped" "$seconds" "$status" | tee -a "$summary"
   results+=("{\"program\": \"$name\", \"result\": \"$verdict\", \"exit\": $status, \"passed\": $passed, \"failed\": $failed, \"skipped\": $skipped, \"seconds\": $seconds}")
 done <"$bundle/tests.txt"
+# The benchmark on the CUDA backend: GB/s against the copy bandwidth and the HBM roofline.
+if [ -x "$bundle/bin/gpu_bench" ]; then
+  echo "[gpu-check] gpu_bench (lookup, pooled, train step at dims 64, 128, 256)"
+  bench_status=0
+  (cd "$bundle" && timeout 600 bin/gpu_bench --json "$report/bench.json") >"$report/bench.txt" 2>&1 || bench_status=$?
+  cat "$report/bench.txt" | tee -a "$summary"
+  if [ "$bench_status" -ne 0 ]; then
+    echo "gpu_bench FAILED (exit $bench_status)" | tee -a "$summary"
+    any_failed=1
+  fi
+fi
 if [ "$total" -eq 0 ]; then
   echo "no test ran" | tee -a "$summary"
   any_failed=1

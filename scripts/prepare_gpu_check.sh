@@ -3,7 +3,7 @@
 # nvcc, CMake and ninja, none of this project's Debian packages): a CUDA build for sm_90 without
 # MPI or NCCL, bundled in build/gpu-check/bundle/ with the shared libraries such a machine lacks
 #   bin/      gpu_probe, the GPU test programs, the C ABI tests (run from tests.txt, not CTest, so
-#             no path of this machine is needed there)
+#             no path of this machine is needed there), gpu_bench (bench/gpu_bench.cpp)
 #   lib/      libembedkit and its non-system dependencies (spdlog, fmt, xxhash, libgomp); the CUDA
 #             runtime is linked statically, the driver is the machine's
 #   tests.txt one test program per line: name, then the command relative to the bundle
@@ -19,17 +19,17 @@ nvcc=$(./scripts/find_nvcc.sh)
 source scripts/ccache_env.sh
 echo "[gpu-check] configure $dir (sm_90, Release, no MPI)"
 cmake -S . -B "$dir" -G Ninja -DCMAKE_BUILD_TYPE=Release -DEMBEDKIT_CUDA=ON -DCMAKE_CUDA_COMPILER="$nvcc" \
-  -DCMAKE_CUDA_ARCHITECTURES=90 -DEMBEDKIT_MPI=OFF -DEMBEDKIT_WERROR=ON -DEMBEDKIT_BUILD_BENCH=OFF \
+  -DCMAKE_CUDA_ARCHITECTURES=90 -DEMBEDKIT_MPI=OFF -DEMBEDKIT_WERROR=ON -DEMBEDKIT_BUILD_BENCH=ON \
   -DEMBEDKIT_BUILD_TOOLS=OFF >"$dir.configure.log" 2>&1 \
   || { cat "$dir.configure.log"; exit 1; }
-programs=(gpu_probe gpu_test c_api_test c_api_table_state_test)
+programs=(gpu_probe gpu_test c_api_test c_api_table_state_test gpu_bench)
 echo "[gpu-check] build ${programs[*]}"
 cmake --build "$dir" -t embedkit "${programs[@]}" -- -j"$(nproc)" >"$dir.build.log" 2>&1 \
   || { tail -n 40 "$dir.build.log"; exit 1; }
 
 rm -rf "$bundle"
 mkdir -p "$bundle/bin" "$bundle/lib"
-for program in "${programs[@]}"; do cp "$dir/tests/$program" "$bundle/bin/"; done
+for program in "${programs[@]}"; do cp "$dir/tests/$program" "$bundle/bin/" 2>/dev/null || cp "$dir/bench/$program" "$bundle/bin/"; done
 # libembedkit under its soname, and every library it or a program needs that is not the C library,
 # the C++ runtime or the CUDA driver (which the GPU machine has, and which must be its own).
 system='^(linux-vdso|ld-linux|libc\.|libm\.|libdl\.|librt\.|libpthread\.|libstdc\+\+|libgcc_s|libcuda\.)'
