@@ -5,6 +5,7 @@
 #include <embedkit/status.hpp>
 
 #include "cuda_allocator.hpp"
+#include "cuda_device_scope.hpp"
 #include "cuda_table_resources.hpp"
 #include "cuda_try.hpp"
 #include "fold_workspace.hpp"
@@ -25,45 +26,35 @@
 #include <vector>
 
 namespace embedkit::kernels {
-namespace {
-
-// Device calls run on the backend's device whatever the caller's current device is.
-class DeviceScope {
- public:
-  explicit DeviceScope(int ordinal) {
-    EMBEDKIT_CUDA_TRY(cudaGetDevice(&previous_));
-    EMBEDKIT_CUDA_TRY(cudaSetDevice(ordinal));
-  }
-  ~DeviceScope() { (void)cudaSetDevice(previous_); }
-  DeviceScope(const DeviceScope&) = delete;
-  DeviceScope& operator=(const DeviceScope&) = delete;
-
- private:
-  int previous_ = 0;
-};
-
-}  // namespace
 
 CudaBackend::CudaBackend(int ordinal, bool kernels_enabled) : ordinal_(ordinal), kernels_enabled_(kernels_enabled) {
-  DeviceScope scope(ordinal_);
+  const CheckedDeviceScope scope(ordinal_);
   EMBEDKIT_CUDA_TRY(cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking));
 }
 
 CudaBackend::~CudaBackend() {
+  // On the backend's device, and the caller's device again afterwards.
+  const CudaDeviceScope scope(CudaDevices{}, ordinal_);
+  if (stream_ != nullptr) {
+    (void)cudaStreamSynchronize(stream_);
+    (void)cudaStreamDestroy(stream_);
+  }
   if (staging_ != nullptr) (void)cudaFreeHost(staging_);
-  if (stream_ != nullptr) (void)cudaStreamDestroy(stream_);
+  (void)cudaGetLastError();  // a failure here (the runtime unloading at exit) is nobody's to report
 }
 
 detail::MemoryInfo CudaBackend::memory_info() const {
-  DeviceScope scope(ordinal_);
+  const CheckedDeviceScope scope(ordinal_);
   std::size_t free_bytes = 0, total_bytes = 0;
   EMBEDKIT_CUDA_TRY(cudaMemGetInfo(&free_bytes, &total_bytes));
+  // The default pool keeps what it freed mapped (allocation_policy.hpp): free for our allocations.
+  free_bytes = std::min(total_bytes, free_bytes + idle_pool_bytes(ordinal_));
   return {free_bytes, total_bytes};
 }
 
 detail::DeviceBuffer CudaBackend::allocate(std::size_t bytes, std::string_view what) {
-  DeviceScope scope(ordinal_);
-  void* data = cuda_allocate(bytes == 0 ? 1 : bytes, active_stream());
+  const CheckedDeviceScope scope(ordinal_);
+  void* data = cuda_allocate(ordinal_, bytes == 0 ? 1 : bytes, active_stream());
   if (data == nullptr) {
     throw Error(Status::out_of_memory,
                 std::string(what) + ": allocating " + std::to_string(bytes) + " bytes on " + name() + " failed");
@@ -72,8 +63,13 @@ detail::DeviceBuffer CudaBackend::allocate(std::size_t bytes, std::string_view w
 }
 
 void CudaBackend::deallocate(void* data, std::size_t) noexcept {
-  // Every operation ends by synchronising its stream, so no kernel still uses `data`.
-  if (cudaSetDevice(ordinal_) == cudaSuccess) cuda_free(data, stream_);
+  const CudaDeviceScope scope(CudaDevices{}, ordinal_);
+  if (scope.error() != 0) return;  // the runtime is gone (the process is exiting): nothing to give back
+  // Inside an operation (its temporaries, freed as it returns or unwinds) the free is ordered after
+  // the work the operation queued on its stream. Outside one, every operation has waited for its
+  // stream, at its end or, left by an exception, while unwinding (CheckedDeviceScope), so no queued
+  // work reads `data` any more.
+  cuda_free(ordinal_, data, active_stream());
 }
 
 void* CudaBackend::pinned(std::size_t bytes) {
@@ -89,7 +85,7 @@ void* CudaBackend::pinned(std::size_t bytes) {
 
 void CudaBackend::copy_from_host(void* destination, const void* host, std::size_t bytes) {
   if (bytes == 0) return;
-  DeviceScope scope(ordinal_);
+  const CheckedDeviceScope scope(ordinal_, active_stream());
   std::lock_guard lock(staging_mutex_);
   void* staging = pinned(bytes);  // pageable memory cannot be copied asynchronously
   std::memcpy(staging, host, bytes);
@@ -99,7 +95,7 @@ void CudaBackend::copy_from_host(void* destination, const void* host, std::size_
 
 void CudaBackend::copy_to_host(void* host, const void* source, std::size_t bytes) {
   if (bytes == 0) return;
-  DeviceScope scope(ordinal_);
+  const CheckedDeviceScope scope(ordinal_, active_stream());
   std::lock_guard lock(staging_mutex_);
   void* staging = pinned(bytes);
   EMBEDKIT_CUDA_TRY(cudaMemcpyAsync(staging, source, bytes, cudaMemcpyDeviceToHost, active_stream()));
@@ -143,14 +139,16 @@ CudaTableResources& resources_of(const detail::TableView& table) {
 }
 
 // One operation on one table: on the backend's device, on the table's stream (the caller's when
-// set, the table's own otherwise), with the table's workspace to itself.
+// set, the table's own otherwise), with the table's workspace to itself. Left by an exception, it
+// waits for its stream before it lets the workspace go and before the caller frees its staged
+// inputs: the kernels queued before the throw may still read them.
 class TableOperation {
  public:
   TableOperation(int ordinal, const detail::TableView& table)
-      : device_(ordinal),
-        resources_(resources_of(table)),
+      : resources_(resources_of(table)),
         lock_(resources_.mutex()),
-        stream_(table.stream != nullptr ? static_cast<cudaStream_t>(table.stream) : resources_.stream()) {}
+        stream_(table.stream != nullptr ? static_cast<cudaStream_t>(table.stream) : resources_.stream()),
+        device_(ordinal, stream_.get()) {}
   detail::Workspace& workspace() { return resources_.workspace(); }
   // The fold's layout for a batch of `count` positions, CUB's scratch included; planned (and CUB
   // asked) again only when the batch size changes.
@@ -164,10 +162,10 @@ class TableOperation {
   }
 
  private:
-  DeviceScope device_;
   CudaTableResources& resources_;
   std::unique_lock<std::mutex> lock_;
   OperationStream stream_;
+  CheckedDeviceScope device_;  // last: destroyed (and, unwinding, synchronised) first
 };
 
 // The bounds check's second pass over `ids`, reported to `check`, with scratch from `workspace`.
@@ -254,13 +252,13 @@ void write_entry_rows(const detail::TableView& table, const detail::DeviceIds& i
 
 void CudaBackend::fill_initial(const detail::StoredRows& weights, std::int64_t rows, std::int64_t dim,
                                const detail::InitSampler& sampler, std::uint64_t seed) {
-  DeviceScope scope(ordinal_);
+  const CheckedDeviceScope scope(ordinal_, active_stream());
   run_fill_initial(FillInitialArgs{weights.as<float>(), rows, dim, sampler, seed}, active_stream());
   EMBEDKIT_CUDA_TRY(cudaStreamSynchronize(active_stream()));
 }
 
 void CudaBackend::fill(float* data, std::int64_t count, float value) {
-  DeviceScope scope(ordinal_);
+  const CheckedDeviceScope scope(ordinal_, active_stream());
   run_fill(FillArgs{data, count, value}, active_stream());
   EMBEDKIT_CUDA_TRY(cudaStreamSynchronize(active_stream()));
 }
@@ -359,7 +357,7 @@ detail::FoldedGrad CudaBackend::fold_pooled_grad(const detail::TableView& table,
 }
 
 std::int64_t CudaBackend::mark_nonfinite(const detail::FoldedGrad& grad, std::int64_t dim, std::uint8_t* skip) {
-  DeviceScope scope(ordinal_);
+  const CheckedDeviceScope scope(ordinal_, active_stream());
   run_nonfinite(NonFiniteArgs{grad.rows.as<const float>(), grad.count, dim, skip}, active_stream());
   std::vector<std::uint8_t> flags(static_cast<std::size_t>(grad.count));
   copy_to_host(flags.data(), skip, flags.size());
@@ -471,7 +469,7 @@ void CudaBackend::constrain_all(const detail::TableView& table, const Constraint
 }
 
 double CudaBackend::penalty(const detail::StoredRows& rows, std::int64_t count, double l1, double l2) {
-  DeviceScope scope(ordinal_);
+  const CheckedDeviceScope scope(ordinal_, active_stream());
   const float* weights = rows.as<float>();
   const std::int64_t chunks = detail::penalty_chunks(count);
   detail::DeviceBuffer partials = allocate(static_cast<std::size_t>(chunks) * sizeof(double), "penalty partials");

@@ -1,25 +1,23 @@
 #include "cuda_table_resources.hpp"
 
+#include "cuda_device_scope.hpp"
 #include "cuda_try.hpp"
 
 namespace embedkit::kernels {
 
 CudaTableResources::CudaTableResources(int ordinal) : ordinal_(ordinal) {
-  int previous = 0;
-  EMBEDKIT_CUDA_TRY(cudaGetDevice(&previous));
-  EMBEDKIT_CUDA_TRY(cudaSetDevice(ordinal_));
-  const cudaError_t created = cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking);
-  (void)cudaSetDevice(previous);
-  EMBEDKIT_CUDA_TRY(created);
+  const CheckedDeviceScope scope(ordinal_);
+  EMBEDKIT_CUDA_TRY(cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking));
 }
 
 CudaTableResources::~CudaTableResources() {
-  int previous = 0;
-  if (cudaGetDevice(&previous) != cudaSuccess || cudaSetDevice(ordinal_) != cudaSuccess) return;
-  workspace_ = detail::Workspace();  // its buffer goes back while the device is current
-  (void)cudaStreamSynchronize(stream_);
+  // On the table's device, and the caller's device again afterwards.
+  const CudaDeviceScope scope(CudaDevices{}, ordinal_);
+  if (scope.error() != 0) return;
+  (void)cudaStreamSynchronize(stream_);  // nothing queued reads the workspace once it goes back
+  workspace_ = detail::Workspace();
   (void)cudaStreamDestroy(stream_);
-  (void)cudaSetDevice(previous);
+  (void)cudaGetLastError();
 }
 
 }  // namespace embedkit::kernels

@@ -18,7 +18,8 @@ class CudaTableResources final : public detail::TableResources {
   /// Creates the table's stream on device `ordinal` (non-blocking: it never waits on the legacy
   /// default stream). Throws Error when the runtime refuses.
   explicit CudaTableResources(int ordinal);
-  /// Waits for the stream's work, then destroys it.
+  /// On the table's device (the caller's restored afterwards): waits for the stream's work, frees
+  /// the workspace, then destroys the stream.
   ~CudaTableResources() override;
   CudaTableResources(const CudaTableResources&) = delete;
   CudaTableResources& operator=(const CudaTableResources&) = delete;

@@ -14,8 +14,12 @@
 //   own        CUB scratch (each CUB call in turn), run total and bounds flag, run begins, first
 //              pieces, piece sums.
 
+#include <embedkit/status.hpp>
+
 #include <cstddef>
 #include <cstdint>
+#include <limits>
+#include <string>
 
 namespace embedkit::kernels {
 
@@ -47,6 +51,17 @@ constexpr std::size_t kFoldAlignment = 256;
 /// `bytes` rounded up to the next multiple of kFoldAlignment.
 constexpr std::size_t fold_align(std::size_t bytes) {
   return (bytes + kFoldAlignment - 1) / kFoldAlignment * kFoldAlignment;
+}
+
+/// The most positions one fold takes: cub::DeviceRunLengthEncode::Encode counts its items in an int.
+constexpr std::int64_t kFoldMaxCount = std::numeric_limits<std::int32_t>::max();
+
+/// Throws Error(unsupported), naming `count`, when a fold of `count` positions exceeds kFoldMaxCount.
+inline void expect_fold_count(std::int64_t count) {
+  if (count <= kFoldMaxCount) return;
+  throw Error(Status::unsupported, "a CUDA train step of " + std::to_string(count) + " ids exceeds " +
+                                       std::to_string(kFoldMaxCount) +
+                                       ", the most CUB's run-length encode counts (a 32-bit int): split the batch");
 }
 
 /// The layout for a batch of `count` positions of rows of `dim` floats.

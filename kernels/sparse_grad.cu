@@ -68,11 +68,13 @@ FoldCubBytes query_fold_cub_bytes(std::int64_t count, std::int64_t input_dim, vo
   const auto stream = static_cast<cudaStream_t>(stream_handle);
   FoldCubBytes bytes;
   if (count == 0) return bytes;
+  expect_fold_count(count);
   // With no scratch pointer CUB only computes its size: nothing is read or written.
   std::int64_t* none = nullptr;
   EMBEDKIT_CUDA_TRY(cub::DeviceRadixSort::SortPairs(nullptr, bytes.sort, none, none, none, none, count, 0,
                                                     fold_key_bits(input_dim), stream));
-  EMBEDKIT_CUDA_TRY(cub::DeviceRunLengthEncode::Encode(nullptr, bytes.encode, none, none, none, none, count, stream));
+  EMBEDKIT_CUDA_TRY(cub::DeviceRunLengthEncode::Encode(nullptr, bytes.encode, none, none, none, none,
+                                                       static_cast<int>(count), stream));
   EMBEDKIT_CUDA_TRY(cub::DeviceScan::InclusiveSum(nullptr, bytes.scan, none, none, count, stream));
   return bytes;
 }
@@ -84,6 +86,7 @@ FoldPieces run_fold_pieces(const Index* ids, std::int64_t count, std::int64_t in
   const auto stream = static_cast<cudaStream_t>(stream_handle);
   FoldPieces out;
   if (count == 0) return out;
+  expect_fold_count(count);  // before anything is queued: the run-length encode takes an int
   auto* keys = at<std::int64_t>(workspace, layout.keys);
   auto* positions = at<std::int64_t>(workspace, layout.positions);
   auto* sorted_keys = at<std::int64_t>(workspace, layout.sorted_keys);
@@ -102,7 +105,7 @@ FoldPieces run_fold_pieces(const Index* ids, std::int64_t count, std::int64_t in
   auto* run_counts = at<std::int64_t>(workspace, layout.run_counts);
   scratch_bytes = layout.cub_scratch_bytes;
   EMBEDKIT_CUDA_TRY(cub::DeviceRunLengthEncode::Encode(scratch, scratch_bytes, sorted_keys, unique, run_counts, tallies,
-                                                       count, stream));
+                                                       static_cast<int>(count), stream));
   const Tallies read = read_back(reinterpret_cast<const Tallies*>(tallies), stream);
   out.out_of_range = read.out_of_range != 0;
   std::int64_t runs = read.runs;

@@ -26,7 +26,8 @@ struct FoldPieces {
 /// Folds the rows grad_rows[p] (count × dim) of positions p by ids[p], leaving out ids outside
 /// [0, input_dim) and `padding`, up to the piece sums. Works in `workspace`
 /// (layout.bytes, laid out by plan_fold_workspace(count, dim, query_fold_cub_bytes(count,
-/// input_dim))). Synchronises `stream` (a cudaStream_t) three times, to learn the number of
+/// input_dim))). Throws Error(unsupported) past kFoldMaxCount positions (expect_fold_count), before
+/// queueing anything. Synchronises `stream` (a cudaStream_t) three times, to learn the number of
 /// distinct ids and of pieces. The fused step (fused_apply.hpp) combines the pieces in registers;
 /// run_fold_rows writes them out as the sparse gradient.
 template <class Index>
@@ -34,7 +35,8 @@ FoldPieces run_fold_pieces(const Index* ids, std::int64_t count, std::int64_t in
                            const float* grad_rows, std::int64_t dim, void* workspace, const FoldWorkspace& layout,
                            void* stream);
 
-/// CUB's scratch sizes for a fold of `count` positions (its size query: nothing runs on `stream`).
+/// CUB's scratch sizes for a fold of `count` positions (its size query: nothing runs on `stream`);
+/// throws as run_fold_pieces past kFoldMaxCount.
 FoldCubBytes query_fold_cub_bytes(std::int64_t count, std::int64_t input_dim, void* stream);
 
 /// The sparse gradient of `pieces`: its pieces.runs ids to `ids` and its rows, each the sum of its
