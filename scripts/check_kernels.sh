@@ -2,8 +2,8 @@
 # Compiles every CUDA kernel file for sm_80 and sm_90 and checks what the GPU would run without
 # running it: no register spills in any of embedkit's kernels (ptxas -v; CUB's own kernels are
 # listed, and a spill there is reported but not ours to fix), and 128-bit global loads in the
-# vectorised gather and pooled lookup (ld.global[.nc].v4 in their PTX). Prints registers, shared
-# memory and spills.
+# vectorised gather, pooled lookup, penalty and non-finite scan (ld.global[.nc].v4 in their PTX).
+# Prints registers, shared memory and spills.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -37,7 +37,8 @@ for source in kernels/*.cu; do
   done
 done
 
-for source in kernels/gather.cu kernels/pooled.cu; do
+# The lookups, and the penalty and non-finite scan (coalesced 16-byte loads, issue #26 item 4).
+for source in kernels/gather.cu kernels/pooled.cu kernels/table_ops.cu; do
   for arch in 80 90; do
     ptx="$out/$(basename "$source" .cu)-sm$arch.ptx"
     "${launcher[@]}" "$nvcc" "${flags[@]}" -arch="sm_$arch" -ptx "$source" -o "$ptx"
