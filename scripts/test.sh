@@ -2,7 +2,11 @@
 # Sets up a fresh machine, then builds and tests embedkit in CI's lanes:
 #   cuda   - the CUDA backend compiled for sm_80 and sm_90, the GPU-labelled tests (they skip without
 #            a GPU) and the C ABI test's CUDA-build branch, and scripts/check_kernels.sh (spills,
-#            vector loads); the CPU tests of this build would repeat the cpu lane's
+#            vector loads); the CPU tests of this build would repeat the cpu lane's. Then the Python
+#            package built with CUDA (EMBEDKIT_CUDA=ON, no MPI or NCCL, incremental in
+#            build/python/wheel-cuda, through ccache) and python/tests/test_install.py run against it
+#            in venv-pypi-torch (below): embedkit.torch imports beside PyPI's CUDA torch, the library
+#            links neither NCCL nor MPI, and without a GPU a table says "no usable CUDA device" and why
 #   cpu    - the CPU-only library (-DEMBEDKIT_CUDA=OFF), all tests (the sharded ones under mpiexec
 #            on 1, 2 and 4 ranks) and smoke runs of the C++ benchmarks (the suite, `embedkit bench`,
 #            the train step's phases, the OpenMP region count)
@@ -17,10 +21,15 @@
 #   nompi  - the library built without MPI, and the test that its sharded entry points say so; first,
 #            the format check of every C/C++/CUDA source (scripts/format.sh --check, a few seconds)
 #   python - the Python package (python/): one CPU-only wheel built from this checkout, installed
-#            into two virtual environments under build/python, pytest in each: `venv` holds the
+#            into three virtual environments under build/python, pytest in each: `venv` holds the
 #            pinned PyPI Keras 3 + JAX (CPU) + NumPy 2 of python/requirements-test.txt, `venv-torch`
-#            sees Debian's python3-torch and NumPy 1.24 (system site-packages) and adds only pytest;
-#            then a smoke run of bench/compare_pytorch.py in venv-torch (embedkit against Debian's torch)
+#            sees Debian's python3-torch and NumPy 1.24 (system site-packages) and adds only pytest,
+#            `venv-pypi-torch` holds PyPI's torch 2.14.1 (its CUDA build, ~3 GB of nvidia-* wheels)
+#            of python/requirements-test-pypi-torch.txt; then a smoke run of bench/compare_pytorch.py
+#            in venv-torch (embedkit against Debian's torch)
+# venv-pypi-torch is shared by the cuda and python lanes: created once per run by the first lane that
+# needs it (reused when present, its creation time printed); its wheels are kept between runs in
+# ~/.cache/embedkit/wheels (EMBEDKIT_WHEELHOUSE), since pip's cache keeps nothing from this mirror.
 # Not in the default run: fuzz-long, the fuzz lane with EMBEDKIT_FUZZ_SECONDS defaulting to 300.
 # Usage: scripts/test.sh [lane ...]   (default: all but fuzz-long). Warnings are errors in every lane.
 # Every compile goes through ccache when it is installed (scripts/ccache_env.sh).
@@ -31,30 +40,82 @@ lanes=("$@")
 [ ${#lanes[@]} -gt 0 ] || lanes=(cuda cpu asan tsan fuzz nompi python)
 
 setup_groups=()
-for lane in "${lanes[@]}"; do [ "$lane" != python ] || setup_groups+=(python); done
+# The python lane, and the cuda lane's Python check, need Debian's Python (venv, headers).
+for lane in "${lanes[@]}"; do
+  case $lane in python | cuda) setup_groups=(python) ;; esac
+done
 ./scripts/setup.sh "${setup_groups[@]}"
 source scripts/ccache_env.sh
 jobs=$(nproc)
 mkdir -p build
-# Debian's Python (the one python3-torch is built for): both environments and the wheel use it.
+# Debian's Python (the one python3-torch is built for): every environment and the wheels use it.
+python=/usr/bin/python3
+pypi_torch_venv=build/python/venv-pypi-torch
+pypi_torch_venv_ready=0
+# Creates venv-pypi-torch (PyPI's torch, pinned) the first time a lane of this run needs it, or
+# checks the pins of the one present; says how long that took.
+ensure_pypi_torch_venv() {
+  [ "$pypi_torch_venv_ready" = 0 ] || return 0
+  local started=$SECONDS what=checked
+  if [ ! -x "$pypi_torch_venv/bin/python" ]; then
+    what=created
+    "$python" -m venv "$pypi_torch_venv"
+  fi
+  # pip's own cache keeps nothing from this machine's PyPI mirror (its responses carry no cache
+  # validators), so the wheels are kept in a wheelhouse beside ccache's cache, downloaded once.
+  local pip=(env PIP_DISABLE_PIP_VERSION_CHECK=1 "$pypi_torch_venv/bin/pip") requirements=python/requirements-test-pypi-torch.txt
+  local wheels=${EMBEDKIT_WHEELHOUSE:-$HOME/.cache/embedkit/wheels}
+  echo "[test] $pypi_torch_venv ($requirements: PyPI's torch, ~3 GB): installing from $wheels"
+  if ! "${pip[@]}" install -q --no-index --find-links "$wheels" -r "$requirements" 2>/dev/null; then
+    echo "[test] $pypi_torch_venv: downloading what $wheels lacks"
+    "${pip[@]}" download -q -d "$wheels" -r "$requirements"
+    "${pip[@]}" install -q --no-index --find-links "$wheels" -r "$requirements"
+  fi
+  echo "[test] $pypi_torch_venv: $what in $((SECONDS - started)) s"
+  pypi_torch_venv_ready=1
+}
+
+# The cuda lane's Python check: the package built with the CUDA backend (as EMBEDKIT_CUDA=ON asks;
+# its own incremental build directory, ccache shares the objects between runs) and imported, from the
+# unpacked wheel, beside PyPI's CUDA torch in venv-pypi-torch, which keeps the CPU-only wheel of the
+# python lane installed.
+cuda_python_check() {
+  local nvcc=$1 dir=build/python started=$SECONDS
+  ensure_pypi_torch_venv
+  echo "[test] === lane cuda: Python wheel with the CUDA backend (EMBEDKIT_CUDA=ON; incremental in $dir/wheel-cuda)"
+  rm -rf "$dir/dist-cuda" "$dir/site-cuda"
+  EMBEDKIT_CUDA=ON "$pypi_torch_venv/bin/pip" wheel -q --disable-pip-version-check --no-build-isolation --no-deps \
+    -w "$dir/dist-cuda" --config-settings=build-dir="$PWD/$dir/wheel-cuda" \
+    --config-settings=cmake.define.CMAKE_CUDA_COMPILER="$nvcc" --config-settings=cmake.define.EMBEDKIT_WERROR=ON ./python
+  "$python" -m zipfile -e "$dir"/dist-cuda/embedkit-*.whl "$dir/site-cuda"
+  echo "[test] lane cuda: wheel built in $((SECONDS - started)) s; libembedkit.so needs:" \
+    "$(readelf -d "$dir/site-cuda/embedkit/libembedkit.so" | sed -n 's/.*(NEEDED).*\[\(.*\)\]/\1/p' | tr '\n' ' ')"
+  echo "[test] === lane cuda: python/tests/test_install.py with the CUDA wheel beside PyPI's torch ($pypi_torch_venv)"
+  EMBEDKIT_TEST_CUDA_BUILD=1 PYTHONPATH="$PWD/$dir/site-cuda" \
+    "$pypi_torch_venv/bin/python" -m pytest -q -p no:cacheprovider python/tests/test_install.py
+}
+
 python_lane() {
-  local dir=build/python python=/usr/bin/python3 started=$SECONDS
+  local dir=build/python started=$SECONDS
   local venv=$dir/venv torch_venv=$dir/venv-torch
-  echo "[test] === lane python: virtual environments ($venv: python/requirements-test.txt; $torch_venv: Debian's torch)"
+  echo "[test] === lane python: virtual environments ($venv: python/requirements-test.txt; $torch_venv: Debian's torch; $pypi_torch_venv: PyPI's torch)"
   [ -x "$venv/bin/python" ] || "$python" -m venv "$venv"
   [ -x "$torch_venv/bin/python" ] || "$python" -m venv --system-site-packages "$torch_venv"
   "$venv/bin/pip" install -q --disable-pip-version-check -r python/requirements-test.txt
   "$torch_venv/bin/pip" install -q --disable-pip-version-check -r python/requirements-test-torch.txt
+  ensure_pypi_torch_venv
   echo "[test] === lane python: wheel (libembedkit, CPU-only, and the extension; incremental in $dir/wheel)"
   rm -rf "$dir/dist"
   "$venv/bin/pip" wheel -q --disable-pip-version-check --no-build-isolation --no-deps -w "$dir/dist" \
     --config-settings=build-dir="$PWD/$dir/wheel" --config-settings=cmake.define.EMBEDKIT_CUDA=OFF \
-    --config-settings=cmake.define.EMBEDKIT_WERROR=ON --config-settings=cmake.define.EMBEDKIT_MPI=OFF ./python
-  local env
-  for env in "$venv" "$torch_venv"; do
+    --config-settings=cmake.define.EMBEDKIT_WERROR=ON ./python
+  local env env_started
+  for env in "$venv" "$torch_venv" "$pypi_torch_venv"; do
+    env_started=$SECONDS
     "$env/bin/pip" install -q --disable-pip-version-check --force-reinstall --no-deps "$dir"/dist/embedkit-*.whl
     echo "[test] === lane python: pytest in $env"
     "$env/bin/python" -m pytest -q -p no:cacheprovider python/tests
+    echo "[test] lane python: $env took $((SECONDS - env_started)) s"
   done
   # The benchmark against the anchors works (no timing is asserted): in smoke mode, against Debian's
   # torch of $torch_venv, which already holds the wheel (no PyPI torch or FBGEMM downloaded here).
@@ -141,6 +202,7 @@ run_lane() {
   if [ "$lane" = cuda ]; then
     echo "[test] === lane cuda: kernel check (no register spills; 128-bit loads in the gather and the pooled lookup)"
     ./scripts/check_kernels.sh
+    cuda_python_check "$nvcc"
   fi
   if [ "$lane" = cpu ]; then
     echo "[test] === lane cpu: benchmark smoke runs (the harnesses work; no timing is asserted)"
