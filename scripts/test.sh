@@ -80,8 +80,9 @@ ensure_pypi_torch_venv() {
 # unpacked wheel, beside PyPI's CUDA torch in venv-pypi-torch, which keeps the CPU-only wheel of the
 # python lane installed.
 cuda_python_check() {
-  local nvcc=$1 dir=build/python started=$SECONDS
+  local nvcc=$1 dir=build/python started
   ensure_pypi_torch_venv
+  started=$SECONDS
   echo "[test] === lane cuda: Python wheel with the CUDA backend (EMBEDKIT_CUDA=ON; incremental in $dir/wheel-cuda)"
   rm -rf "$dir/dist-cuda" "$dir/site-cuda"
   EMBEDKIT_CUDA=ON "$pypi_torch_venv/bin/pip" wheel -q --disable-pip-version-check --no-build-isolation --no-deps \
