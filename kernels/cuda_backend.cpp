@@ -4,6 +4,7 @@
 #include <embedkit/detail/pooled_batch.hpp>
 #include <embedkit/status.hpp>
 
+#include "core/log.hpp"
 #include "cuda_allocator.hpp"
 #include "cuda_device_scope.hpp"
 #include "cuda_table_resources.hpp"
@@ -19,15 +20,37 @@
 #include "table_ops.hpp"
 
 #include <algorithm>
-#include <cstring>
+#include <cstdlib>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <type_traits>
 #include <vector>
 
 namespace embedkit::kernels {
 
-CudaBackend::CudaBackend(int ordinal, bool kernels_enabled) : ordinal_(ordinal), kernels_enabled_(kernels_enabled) {
+namespace {
+
+// The staging pool's shape, its chunk from EMBEDKIT_PINNED_CHUNK_BYTES when that is a count of bytes.
+StagingLimits staging_limits() {
+  StagingLimits limits;
+  const char* text = std::getenv("EMBEDKIT_PINNED_CHUNK_BYTES");
+  if (text == nullptr) return limits;
+  if (const std::optional<std::size_t> bytes = parse_staging_chunk_bytes(text)) {
+    limits.chunk_bytes = *bytes;
+  } else {
+    detail::logger().warn(
+        "EMBEDKIT_PINNED_CHUNK_BYTES='{}' is not a positive count of bytes; pinned staging copies in "
+        "chunks of {} bytes",
+        text, limits.chunk_bytes);
+  }
+  return limits;
+}
+
+}  // namespace
+
+CudaBackend::CudaBackend(int ordinal, bool kernels_enabled)
+    : ordinal_(ordinal), kernels_enabled_(kernels_enabled), staging_(CudaStagingOps{}, staging_limits()) {
   const CheckedDeviceScope scope(ordinal_);
   EMBEDKIT_CUDA_TRY(cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking));
 }
@@ -39,7 +62,7 @@ CudaBackend::~CudaBackend() {
     (void)cudaStreamSynchronize(stream_);
     (void)cudaStreamDestroy(stream_);
   }
-  if (staging_ != nullptr) (void)cudaFreeHost(staging_);
+  staging_.release_idle();   // the rings' events belong to this device
   (void)cudaGetLastError();  // a failure here (the runtime unloading at exit) is nobody's to report
 }
 
@@ -72,35 +95,16 @@ void CudaBackend::deallocate(void* data, std::size_t) noexcept {
   cuda_free(ordinal_, data, active_stream());
 }
 
-void* CudaBackend::pinned(std::size_t bytes) {
-  if (bytes > staging_bytes_) {
-    if (staging_ != nullptr) EMBEDKIT_CUDA_TRY(cudaFreeHost(staging_));
-    staging_ = nullptr;
-    staging_bytes_ = 0;
-    EMBEDKIT_CUDA_TRY(cudaMallocHost(&staging_, bytes));
-    staging_bytes_ = bytes;
-  }
-  return staging_;
-}
-
 void CudaBackend::copy_from_host(void* destination, const void* host, std::size_t bytes) {
   if (bytes == 0) return;
   const CheckedDeviceScope scope(ordinal_, active_stream());
-  std::lock_guard lock(staging_mutex_);
-  void* staging = pinned(bytes);  // pageable memory cannot be copied asynchronously
-  std::memcpy(staging, host, bytes);
-  EMBEDKIT_CUDA_TRY(cudaMemcpyAsync(destination, staging, bytes, cudaMemcpyHostToDevice, active_stream()));
-  EMBEDKIT_CUDA_TRY(cudaStreamSynchronize(active_stream()));
+  staging_.to_device(destination, host, bytes, active_stream());  // pageable memory cannot be copied asynchronously
 }
 
 void CudaBackend::copy_to_host(void* host, const void* source, std::size_t bytes) {
   if (bytes == 0) return;
   const CheckedDeviceScope scope(ordinal_, active_stream());
-  std::lock_guard lock(staging_mutex_);
-  void* staging = pinned(bytes);
-  EMBEDKIT_CUDA_TRY(cudaMemcpyAsync(staging, source, bytes, cudaMemcpyDeviceToHost, active_stream()));
-  EMBEDKIT_CUDA_TRY(cudaStreamSynchronize(active_stream()));
-  std::memcpy(host, staging, bytes);
+  staging_.to_host(host, source, bytes, active_stream());
 }
 
 bool CudaBackend::owns(const void* data, std::size_t) const {

@@ -1,6 +1,6 @@
 #pragma once
-// The CUDA backend: device memory (cudaMallocAsync, or the caller's allocator), copies through a
-// pinned staging buffer, memory information, and the table operations on the kernels of kernels/.
+// The CUDA backend: device memory (cudaMallocAsync, or the caller's allocator), copies through
+// bounded pinned rings (pinned_staging.hpp), memory information, and the table operations on the kernels of kernels/.
 // Each table has a stream and a workspace of its own (cuda_table_resources.hpp); its operations
 // run on the caller's stream instead when one is set.
 // Those kernels have been checked on the CPU (host-launched bodies) and compiled, but not yet run
@@ -9,12 +9,11 @@
 // tables on the CPU until then.
 
 #include "backend/backend.hpp"
+#include "cuda_staging.hpp"
 #include "fold_workspace.hpp"
 #include "sparse_grad.hpp"
 
 #include <cuda_runtime_api.h>
-
-#include <mutex>
 
 namespace embedkit::kernels {
 
@@ -36,6 +35,9 @@ class CudaBackend final : public detail::Backend, public detail::FusedStep {
   detail::FusedStep* fused_step() override { return this; }
   detail::DeviceBuffer allocate(std::size_t bytes, std::string_view what) override;
   void deallocate(void* data, std::size_t bytes) noexcept override;
+  /// Both copies go through a pinned ring of the backend's pool in chunks (EMBEDKIT_PINNED_CHUNK_BYTES,
+  /// default 64 MiB), on the operation's stream after its queued work, and return when the bytes are
+  /// in place; copies from different threads run concurrently, up to kMaxStagingRings at once.
   void copy_from_host(void* destination, const void* host, std::size_t bytes) override;
   void copy_to_host(void* host, const void* source, std::size_t bytes) override;
   bool owns(const void* data, std::size_t bytes) const override;
@@ -78,7 +80,6 @@ class CudaBackend final : public detail::Backend, public detail::FusedStep {
   double penalty(const detail::StoredRows& weights, std::int64_t count, double l1, double l2) override;
 
  private:
-  void* pinned(std::size_t bytes);  // the staging buffer, grown to at least `bytes`
   // The table's stream during an operation on it, the backend's own otherwise.
   cudaStream_t active_stream() const;
   // The sparse gradient of `rows` (one per id) by the CUB pipeline, in `workspace` laid out as `layout`.
@@ -98,9 +99,7 @@ class CudaBackend final : public detail::Backend, public detail::FusedStep {
   int ordinal_;
   bool kernels_enabled_;
   cudaStream_t stream_ = nullptr;
-  std::mutex staging_mutex_;
-  void* staging_ = nullptr;
-  std::size_t staging_bytes_ = 0;
+  CudaStagingPool staging_;
 };
 
 }  // namespace embedkit::kernels
