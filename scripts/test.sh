@@ -63,13 +63,15 @@ ensure_pypi_torch_venv() {
   fi
   # pip's own cache keeps nothing from this machine's PyPI mirror (its responses carry no cache
   # validators), so the wheels are kept in a wheelhouse beside ccache's cache, downloaded once.
-  local pip=(env PIP_DISABLE_PIP_VERSION_CHECK=1 "$pypi_torch_venv/bin/pip") requirements=python/requirements-test-pypi-torch.txt
+  # --no-compile: byte-compiling all of torch at install took 25 of 60 s; imports compile what they use.
+  local pip=(env PIP_DISABLE_PIP_VERSION_CHECK=1 "$pypi_torch_venv/bin/pip")
+  local requirements=python/requirements-test-pypi-torch.txt
   local wheels=${EMBEDKIT_WHEELHOUSE:-$HOME/.cache/embedkit/wheels}
   echo "[test] $pypi_torch_venv ($requirements: PyPI's torch, ~3 GB): installing from $wheels"
-  if ! "${pip[@]}" install -q --no-index --find-links "$wheels" -r "$requirements" 2>/dev/null; then
+  if ! "${pip[@]}" install -q --no-compile --no-index --find-links "$wheels" -r "$requirements" 2>/dev/null; then
     echo "[test] $pypi_torch_venv: downloading what $wheels lacks"
     "${pip[@]}" download -q -d "$wheels" -r "$requirements"
-    "${pip[@]}" install -q --no-index --find-links "$wheels" -r "$requirements"
+    "${pip[@]}" install -q --no-compile --no-index --find-links "$wheels" -r "$requirements"
   fi
   echo "[test] $pypi_torch_venv: $what in $((SECONDS - started)) s"
   pypi_torch_venv_ready=1
