@@ -63,7 +63,7 @@ ensure_pypi_torch_venv() {
   fi
   # pip's own cache keeps nothing from this machine's PyPI mirror (its responses carry no cache
   # validators), so the wheels are kept in a wheelhouse beside ccache's cache, downloaded once.
-  # --no-compile: byte-compiling all of torch at install took 25 of 60 s; imports compile what they use.
+  # --no-compile: byte-compiling all of torch's files would double the install; imports compile what they use.
   local pip=(env PIP_DISABLE_PIP_VERSION_CHECK=1 "$pypi_torch_venv/bin/pip")
   local requirements=python/requirements-test-pypi-torch.txt
   local wheels=${EMBEDKIT_WHEELHOUSE:-$HOME/.cache/embedkit/wheels}
