@@ -45,8 +45,7 @@ constexpr PoolFailureAction after_pool_failure(PoolFailure failure, bool trimmed
     case PoolFailure::not_supported:
       // Buffers of the pool must go back through cudaFreeAsync: the route cannot change under them.
       return pool_buffers == 0 ? PoolFailureAction::use_plain : PoolFailureAction::error;
-    case PoolFailure::other:
-      break;
+    case PoolFailure::other: break;
   }
   return PoolFailureAction::error;
 }

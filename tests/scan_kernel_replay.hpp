@@ -16,7 +16,8 @@ namespace embedkit::testing {
 inline void replay_nonfinite(const kernels::NonFiniteArgs& args) {
   using namespace kernels;
   if (args.count == 0) return;
-  const NonFinitePlan plan = plan_nonfinite(args.count, args.dim, reinterpret_cast<std::uintptr_t>(args.rows) % 16 == 0);
+  const NonFinitePlan plan =
+      plan_nonfinite(args.count, args.dim, reinterpret_cast<std::uintptr_t>(args.rows) % 16 == 0);
   const int lanes = plan.groups.lanes;
   for (std::int64_t block = 0; block < plan.groups.blocks; ++block) {
     for (int group = 0; group < plan.groups.groups_per_block; ++group) {
@@ -43,7 +44,8 @@ inline bool replay_penalty(const kernels::PenaltyArgs& args) {
       double terms[kPenaltyTile];
       for (std::int64_t tile = 0; tile < penalty_tiles(args, chunk); ++tile) {
         for (int lane = 0; lane < kPenaltyLanes; ++lane) penalty_terms_phase(args, chunk, tile, lane, terms);
-        for (int lane = 0; lane < kPenaltyLanes; ++lane) sums[lane] = penalty_add_phase(args, chunk, tile, terms, sums[lane]);
+        for (int lane = 0; lane < kPenaltyLanes; ++lane)
+          sums[lane] = penalty_add_phase(args, chunk, tile, terms, sums[lane]);
       }
       for (const double s : sums) lanes_agree = lanes_agree && (s == sums[0] || (s != s && sums[0] != sums[0]));
       args.partials[chunk] = sums[0];

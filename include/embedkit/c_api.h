@@ -16,10 +16,10 @@
  * ek_apply_sparse_grad, ek_set_weights, ek_set_optimizer_state, ek_set_learning_rate,
  * ek_table_migrate, ek_table_set_cuda_stream, and the lookups of a table with max_norm, which
  * renormalise the rows they read) wait for them and run alone, so a read never sees a row half-way
- * through a step. A weights view (ek_weights_view) is outside this: its reads and writes take no lock. Different tables are independent. Saves into one directory (of one
- * table or several, from threads or processes) take turns on a lock on the directory, and each
- * succeeds. ek_last_error() is per thread.
- * ek_table_destroy must not overlap any other call on that table. */
+ * through a step. A weights view (ek_weights_view) is outside this: its reads and writes take no lock. Different tables
+ * are independent. Saves into one directory (of one table or several, from threads or processes) take turns on a lock
+ * on the directory, and each succeeds. ek_last_error() is per thread. ek_table_destroy must not overlap any other call
+ * on that table. */
 #ifndef EMBEDKIT_C_API_H
 #define EMBEDKIT_C_API_H
 

@@ -89,7 +89,7 @@ PlacementDecision decide_placement(const PlacementInputs& inputs) {
     const std::string why =
         inputs.built_with_cuda
             ? (inputs.no_device_reason.empty() ? std::string("no CUDA device is present")
-                                               : fmt::format("no usable CUDA device ({})", inputs.no_device_reason))
+                                               : fmt::format("no CUDA device is usable ({})", inputs.no_device_reason))
             : std::string("this embedkit was built without CUDA");
     if (forced) {
       refuse(Status::unsupported, why,

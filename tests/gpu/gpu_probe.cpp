@@ -60,8 +60,8 @@ int main(int argc, char** argv) {
   for (int device = 0; device < count; ++device) {
     cudaDeviceProp properties{};
     if (cudaGetDeviceProperties(&properties, device) != cudaSuccess) continue;
-    std::printf("device %d: %s, sm_%d%d, %.1f GiB, %d multiprocessors\n", device, properties.name,
-                properties.major, properties.minor, static_cast<double>(properties.totalGlobalMem) / (1 << 30),
+    std::printf("device %d: %s, sm_%d%d, %.1f GiB, %d multiprocessors\n", device, properties.name, properties.major,
+                properties.minor, static_cast<double>(properties.totalGlobalMem) / (1 << 30),
                 properties.multiProcessorCount);
   }
   if (measure) std::printf("copy bandwidth: %.1f GB/s\n", copy_bandwidth_gbs());
