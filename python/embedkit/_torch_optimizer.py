@@ -57,7 +57,8 @@ class FusedOptimizer(torch.optim.Optimizer):
         if self._pending[index] and self._cleared(index):
             self._pending[index], self._folded[index] = [], None
         self._pending[index].append(batch)
-        return torch.zeros(0)
+        anchor = self.param_groups[index]["params"][0]
+        return torch.zeros(0, dtype=anchor.dtype, device=anchor.device)  # where autograd expects it
 
     def _cleared(self, index: int) -> bool:
         """Whether the anchor's gradient marker was cleared since the kept batches set it."""
