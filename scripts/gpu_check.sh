@@ -34,7 +34,7 @@ export LD_LIBRARY_PATH="$bundle/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
 export EMBEDKIT_REQUIRE_GPU=1 EMBEDKIT_CUDA_TABLES=1
 
 probe_status=0
-timeout 60 "$bundle/bin/gpu_probe" --bandwidth >"$report/probe.txt" 2>&1 || probe_status=$?
+timeout 60 "$bundle/bin/gpu_probe" >"$report/probe.txt" 2>&1 || probe_status=$?
 cat "$report/probe.txt"
 if [ "$probe_status" -ne 0 ] && [ "$without_device" -eq 0 ]; then
   echo "[gpu-check] no usable device (probe exit $probe_status): nothing run" | tee -a "$report/probe.txt"

@@ -6,6 +6,8 @@
 
 #include <gtest/gtest.h>
 
+#include "tests/support/tables.hpp"
+
 #include <omp.h>
 
 #include <algorithm>
@@ -19,6 +21,8 @@
 #include <vector>
 
 namespace {
+
+using embedkit::testing::uniform_floats;
 
 using embedkit::EmbeddingTable;
 using embedkit::Error;
@@ -118,14 +122,6 @@ void expect_near_all(const std::vector<float>& got, const std::vector<float>& ex
   for (std::size_t i = 0; i < got.size(); ++i) {
     EXPECT_NEAR(got[i], expected[i], 2e-6f * (1.0f + std::abs(expected[i]))) << what << " element " << i;
   }
-}
-
-std::vector<float> random_values(std::size_t count, std::uint64_t seed) {
-  std::mt19937_64 rng(seed);
-  std::uniform_real_distribution<float> value(-1.0f, 1.0f);
-  std::vector<float> values(count);
-  for (auto& v : values) v = value(rng);
-  return values;
 }
 
 OptimizerConfig with_lr(OptimizerKind kind, double lr) {
@@ -252,7 +248,7 @@ struct NonFiniteStep {
   std::vector<float> clean_grad;
 
   explicit NonFiniteStep(float bad) {
-    grad = random_values(ids.size() * kDim, 11);
+    grad = uniform_floats(ids.size() * kDim, 11);
     grad[3 * kDim + 1] = bad;
     clean_grad.assign(grad.begin(), grad.begin() + kDim);
     clean_grad.insert(clean_grad.end(), grad.begin() + 2 * kDim, grad.begin() + 3 * kDim);
@@ -289,7 +285,7 @@ std::vector<float> everything_but_row(const EmbeddingTable& table, std::int64_t 
 void warm_up(EmbeddingTable& table) {
   const std::vector<std::int64_t> ids = {0, 1, 2, 3, 4, 2};
   for (std::uint64_t seed = 1; seed <= 2; ++seed)
-    table.train_step(IndexTensor(ids), random_values(ids.size() * kDim, seed));
+    table.train_step(IndexTensor(ids), uniform_floats(ids.size() * kDim, seed));
 }
 
 const float kBadValues[] = {std::numeric_limits<float>::quiet_NaN(), std::numeric_limits<float>::infinity(),
@@ -322,7 +318,7 @@ TEST_P(OptimizerTest, NonFiniteRowSkippedIsTheStepWithoutItsId) {
     }
 
     // A sparse gradient made by hand.
-    embedkit::SparseGrad hand{{1, 2, 4}, random_values(3 * kDim, 12), kDim};
+    embedkit::SparseGrad hand{{1, 2, 4}, uniform_floats(3 * kDim, 12), kDim};
     embedkit::SparseGrad hand_clean{{1, 4}, hand.rows, kDim};
     hand_clean.rows.erase(hand_clean.rows.begin() + kDim, hand_clean.rows.begin() + 2 * kDim);
     hand.rows[kDim + 1] = bad;
@@ -332,7 +328,7 @@ TEST_P(OptimizerTest, NonFiniteRowSkippedIsTheStepWithoutItsId) {
     EXPECT_EQ(table.nonfinite_gradient_rows(), 2);
 
     // A pooled step: bag 0 = {2, 0}, bag 1 = {3, 3}; bag 0's gradient is bad, so ids 2 and 0 are.
-    std::vector<float> bags = random_values(2 * kDim, 13);
+    std::vector<float> bags = uniform_floats(2 * kDim, 13);
     bags[1] = bad;
     table.train_step_pooled(IndexTensor(std::vector<std::int64_t>{2, 0, 3, 3}), std::vector<std::int64_t>{0, 2, 4},
                             embedkit::PoolingMode::mean, {}, bags);
@@ -341,7 +337,7 @@ TEST_P(OptimizerTest, NonFiniteRowSkippedIsTheStepWithoutItsId) {
     EXPECT_EQ(everything(table), everything(twin)) << bad;
     EXPECT_EQ(table.nonfinite_gradient_rows(), 4);
 
-    const std::vector<float> clean = random_values(step.ids.size() * kDim, 14);
+    const std::vector<float> clean = uniform_floats(step.ids.size() * kDim, 14);
     table.train_step(IndexTensor(step.ids), clean);
     twin.train_step(IndexTensor(step.ids), clean);
     EXPECT_EQ(everything(table), everything(twin)) << bad;
@@ -372,12 +368,12 @@ TEST_P(OptimizerTest, NonFiniteRowUnderErrorChangesNothing) {
       EXPECT_NE(std::string(e.what()).find(expected), std::string::npos) << e.what();
     }
     EXPECT_EQ(everything(table), before) << bad;
-    embedkit::SparseGrad hand{{0, 2}, random_values(2 * kDim, 12), kDim};
+    embedkit::SparseGrad hand{{0, 2}, uniform_floats(2 * kDim, 12), kDim};
     hand.rows[kDim + 2] = bad;
     EXPECT_THROW(table.apply(hand), Error);
     EXPECT_EQ(everything(table), before) << bad;
     EXPECT_EQ(table.nonfinite_gradient_rows(), 0);
-    const std::vector<float> clean = random_values(step.ids.size() * kDim, 14);
+    const std::vector<float> clean = uniform_floats(step.ids.size() * kDim, 14);
     table.train_step(IndexTensor(step.ids), clean);
     twin.train_step(IndexTensor(step.ids), clean);
     EXPECT_EQ(everything(table), everything(twin)) << bad;

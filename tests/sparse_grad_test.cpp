@@ -26,6 +26,7 @@ using embedkit::SparseGrad;
 using embedkit::Status;
 using embedkit::TableConfig;
 using embedkit::testing::make_table;
+using embedkit::testing::uniform_floats;
 
 constexpr std::uint64_t kSeed = 1;  // the seed of every table here
 
@@ -56,14 +57,6 @@ SparseGrad canonical_reference(const std::vector<Index>& ids, const std::vector<
   return out;
 }
 
-std::vector<float> random_grad(std::size_t count, std::uint64_t seed) {
-  std::mt19937_64 rng(seed);
-  std::uniform_real_distribution<float> value(-1.0f, 1.0f);
-  std::vector<float> grad(count);
-  for (auto& g : grad) g = value(rng);
-  return grad;
-}
-
 void expect_bitwise(const SparseGrad& got, const SparseGrad& expected) {
   EXPECT_EQ(got.dim, expected.dim);
   EXPECT_EQ(got.unique_ids, expected.unique_ids);
@@ -81,7 +74,7 @@ TYPED_TEST(SparseGradTest, RandomBatchWithDuplicates) {
   std::mt19937_64 rng(2);
   std::vector<TypeParam> ids(20000);
   for (auto& id : ids) id = static_cast<TypeParam>(rng() % 300);  // ~67 occurrences each: several pieces
-  const auto grad = random_grad(ids.size() * 9, 3);
+  const auto grad = uniform_floats(ids.size() * 9, 3);
   const SparseGrad got = table.sparse_grad(IndexTensor(ids.data(), {100, 200}), grad);
   expect_bitwise(got, canonical_reference(ids, grad, 9, 300));
   // And it is the sum: against double precision, within float rounding of ~70 terms.
@@ -101,7 +94,7 @@ TYPED_TEST(SparseGradTest, OneHotIdInAMillionBitwiseOnOneAndTwoThreads) {
   std::mt19937_64 rng(5);
   std::vector<TypeParam> ids(1 << 20);
   for (auto& id : ids) id = rng() % 10 < 9 ? 77 : static_cast<TypeParam>(rng() % (1 << 20));  // 90% one id
-  const auto grad = random_grad(ids.size() * 4, 6);
+  const auto grad = uniform_floats(ids.size() * 4, 6);
   const int threads = omp_get_max_threads();
   omp_set_num_threads(1);
   const SparseGrad one = table.sparse_grad(IndexTensor(ids), grad);
@@ -119,13 +112,13 @@ TYPED_TEST(SparseGradTest, EmptyBatchAndAllPadding) {
   EXPECT_TRUE(empty.rows.empty());
   EXPECT_EQ(empty.dim, 3);
   const std::vector<TypeParam> padding = {0, 0, 0};
-  EXPECT_TRUE(table.sparse_grad(IndexTensor(padding), random_grad(9, 1)).unique_ids.empty());
+  EXPECT_TRUE(table.sparse_grad(IndexTensor(padding), uniform_floats(9, 1)).unique_ids.empty());
 }
 
 TYPED_TEST(SparseGradTest, PaddingAndZeroFilledIdsGetNothing) {
   const EmbeddingTable table = make_table(10, 2, kSeed, 4, embedkit::BoundsCheck::zero_fill);
   const std::vector<TypeParam> ids = {4, 3, 12, -1, 3, 4, 9};
-  const auto grad = random_grad(ids.size() * 2, 7);
+  const auto grad = uniform_floats(ids.size() * 2, 7);
   const SparseGrad got = table.sparse_grad(IndexTensor(ids), grad);
   EXPECT_EQ(got.unique_ids, (std::vector<std::int64_t>{3, 9}));
   expect_bitwise(got, canonical_reference(ids, grad, 2, 10, 4));

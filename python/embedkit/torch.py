@@ -206,7 +206,6 @@ class _TableModule(torch.nn.Module):
     def __init__(
         self,
         table: _Table,
-        padding_idx: Optional[int],
         max_norm: Optional[float],
         norm_type: float,
         sparse: bool,
@@ -216,12 +215,11 @@ class _TableModule(torch.nn.Module):
         self.table: _Table = table
         self.anchor = torch.nn.Parameter(torch.empty(0))
         self.optimizer = FusedOptimizer([self.anchor], [table], step_in_backward=step_in_backward)
-        self.padding_idx = table.get_config()["padding_idx"]
+        self.padding_idx = table.get_config()["padding_idx"]  # the table's: a negative one resolved
         self.max_norm = max_norm
         self.norm_type = float(norm_type)
         self.scale_grad_by_freq = False
         self.sparse = bool(sparse)
-        del padding_idx  # the table's (negative values resolved)
 
     def _adopt_initial_weight(self, weight: Optional[torch.Tensor], freeze: bool) -> None:
         """torch's ``_weight`` / ``from_pretrained``: the matrix as given (its padding row included)."""
@@ -400,7 +398,7 @@ class Embedding(_TableModule):
         _check_dtype(dtype)
         table = _make_table(num_embeddings, embedding_dim, padding_idx, max_norm, norm_type, optimizer, lr,
                             embeddings_initializer, seed, _placement_for(device, placement), name)
-        super().__init__(table, padding_idx, max_norm, norm_type, sparse, step_in_backward)
+        super().__init__(table, max_norm, norm_type, sparse, step_in_backward)
         self._adopt_initial_weight(_weight, _freeze)
 
     @classmethod
@@ -472,12 +470,11 @@ class EmbeddingBag(_TableModule):
     ) -> None:
         _check_gradient_options(sparse, scale_grad_by_freq)
         _check_dtype(dtype)
-        _check_max_norm(max_norm, norm_type)
         if mode not in ("sum", "mean", "max"):
             raise ValueError(f"mode must be 'sum', 'mean' or 'max', got {mode!r}")
         table = _make_table(num_embeddings, embedding_dim, padding_idx, max_norm, norm_type, optimizer, lr,
                             embeddings_initializer, seed, _placement_for(device, placement), name)
-        super().__init__(table, padding_idx, max_norm, norm_type, sparse, step_in_backward)
+        super().__init__(table, max_norm, norm_type, sparse, step_in_backward)
         self.mode = mode
         self.include_last_offset = include_last_offset
         self._adopt_initial_weight(_weight, False)

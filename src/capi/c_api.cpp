@@ -115,6 +115,15 @@ struct HandedView {
   std::int64_t shape[2] = {0, 0};
 };
 
+// The two DLManagedTensor** a sparse gradient call fills: not NULL, and apart from what it read.
+void check_sparse_grad_outputs(DLManagedTensor** unique_ids, DLManagedTensor** rows,
+                               const embedkit::detail::TensorStaging& staging) {
+  EMBEDKIT_EXPECTS(unique_ids != nullptr && rows != nullptr, Status::invalid_argument,
+                   "unique_ids and rows (the DLManagedTensor** to fill) must not be NULL");
+  const NamedBytes written[] = {{"unique_ids", unique_ids, sizeof *unique_ids}, {"rows", rows, sizeof *rows}};
+  embedkit::detail::check_outputs_apart(written, staging.inputs_read());
+}
+
 // A sparse gradient as two handed-out arrays: ids (n,) int64 and rows (n, dim) float32.
 void hand_out_sparse_grad(embedkit::SparseGrad grad, DLManagedTensor** unique_ids, DLManagedTensor** rows) {
   const auto count = static_cast<std::int64_t>(grad.unique_ids.size());
@@ -410,12 +419,9 @@ ek_status ek_sparse_grad_new(ek_table* t, const DLTensor* indices, const DLTenso
                              DLManagedTensor** unique_ids, DLManagedTensor** rows) {
   return guarded(__func__, [&] {
     auto& table = table_of(t);
-    EMBEDKIT_EXPECTS(unique_ids != nullptr && rows != nullptr, Status::invalid_argument,
-                     "unique_ids and rows (the DLManagedTensor** to fill) must not be NULL");
     embedkit::detail::TensorStaging staging(default_device(), table.cuda_stream());
     const auto args = embedkit::detail::train_arguments(staging, indices, grad_out, table.output_dim());
-    const NamedBytes written[] = {{"unique_ids", unique_ids, sizeof *unique_ids}, {"rows", rows, sizeof *rows}};
-    embedkit::detail::check_outputs_apart(written, staging.inputs_read());
+    check_sparse_grad_outputs(unique_ids, rows, staging);
     hand_out_sparse_grad(table.sparse_grad(args.ids, args.grad), unique_ids, rows);
   });
 }
@@ -425,13 +431,10 @@ ek_status ek_sparse_grad_pooled_new(ek_table* t, const DLTensor* indices, const 
                                     DLManagedTensor** unique_ids, DLManagedTensor** rows) {
   return guarded(__func__, [&] {
     auto& table = table_of(t);
-    EMBEDKIT_EXPECTS(unique_ids != nullptr && rows != nullptr, Status::invalid_argument,
-                     "unique_ids and rows (the DLManagedTensor** to fill) must not be NULL");
     embedkit::detail::TensorStaging staging(default_device(), table.cuda_stream());
     const auto args = embedkit::detail::pooled_train_arguments(staging, indices, offsets, per_sample_weights, mode,
                                                                grad_out, table.output_dim());
-    const NamedBytes written[] = {{"unique_ids", unique_ids, sizeof *unique_ids}, {"rows", rows, sizeof *rows}};
-    embedkit::detail::check_outputs_apart(written, staging.inputs_read());
+    check_sparse_grad_outputs(unique_ids, rows, staging);
     hand_out_sparse_grad(table.sparse_grad_pooled(args.pooled.ids, args.pooled.offsets, args.pooled.mode,
                                                   args.pooled.sample_weights, args.grad),
                          unique_ids, rows);

@@ -56,6 +56,7 @@
 #include "kernels/cuda_backend.hpp"
 #include "src/placement/context_impl.hpp"
 #include "tests/support/gpu_device.hpp"
+#include "tests/support/tables.hpp"
 
 #include <cuda_runtime_api.h>
 
@@ -70,6 +71,8 @@
 #include <vector>
 
 namespace {
+
+using embedkit::testing::uniform_floats;
 
 using embedkit::Context;
 using embedkit::EmbeddingTable;
@@ -104,14 +107,6 @@ std::vector<std::int64_t> random_ids(std::size_t count, std::uint64_t seed) {
   std::vector<std::int64_t> ids(count);
   for (auto& id : ids) id = rng() % 3 == 0 ? 11 : static_cast<std::int64_t>(rng() % 3000);
   return ids;
-}
-
-std::vector<float> random_grad(std::size_t count, std::uint64_t seed) {
-  std::mt19937_64 rng(seed);
-  std::uniform_real_distribution<float> value(-1.0f, 1.0f);
-  std::vector<float> grad(count);
-  for (auto& g : grad) g = value(rng);
-  return grad;
 }
 
 bool same_bits(const std::vector<float>& a, const std::vector<float>& b) {
@@ -153,7 +148,7 @@ TEST(CudaCoverage, PendingErrorOfAFailedAllocatorIsCleared) {
     EmbeddingTable gpu(config_for(32, true), *context);
     EmbeddingTable cpu(config_for(32, false));
     const auto ids = random_ids(2000, 1);
-    const auto grad = random_grad(ids.size() * 32, 2);
+    const auto grad = uniform_floats(ids.size() * 32, 2);
     ASSERT_TRUE(same_bits(gpu.lookup(IndexTensor(ids)).values, cpu.lookup(IndexTensor(ids)).values));
 
     // A lookup whose allocation fails: out of memory, or served; the next one is right either way.
@@ -192,7 +187,7 @@ TEST(CudaCoverage, TableOnTheSecondDeviceLeavesTheThreadOnItsOwn) {
   EMBEDKIT_NEEDS_CUDA_DEVICES(2);
   CUDA_OK(cudaSetDevice(0));
   const auto ids = random_ids(1500, 3);
-  const auto grad = random_grad(ids.size() * 16, 4);
+  const auto grad = uniform_floats(ids.size() * 16, 4);
   EmbeddingTable cpu(config_for(16, false));
   {
     auto context = cuda_context(1);
@@ -236,7 +231,7 @@ TEST(CudaCoverage, DefaultPoolKeepsItsMemoryAndCountsItFree) {
   auto context = cuda_context(0);
   EmbeddingTable table(config_for(64, true), *context);
   const auto ids = random_ids(20000, 5);
-  const auto grad = random_grad(ids.size() * 64, 6);
+  const auto grad = uniform_floats(ids.size() * 64, 6);
   for (int step = 0; step < 2; ++step) table.train_step(IndexTensor(ids), grad);
   CUDA_OK(cudaDeviceSynchronize());  // where a pool without the threshold gives its memory back
   cudaMemPool_t pool = nullptr;
@@ -291,7 +286,7 @@ TEST(CudaCoverage, DeviceTensorsInAndOutOnTheCallersStream) {
   ASSERT_EQ(ek_table_set_cuda_stream(gpu, stream), EK_OK) << ek_last_error();
 
   std::vector<std::int64_t> ids = random_ids(kCount, 7);
-  std::vector<float> grad = random_grad(kCount * kDim, 8);
+  std::vector<float> grad = uniform_floats(kCount * kDim, 8);
   std::int64_t* pinned_ids = nullptr;
   float* pinned_grad = nullptr;
   float* pinned_out = nullptr;
