@@ -1781,6 +1781,45 @@ static void fake_free(void* data, void* stream, void* ctx) {
   (void)ctx;
 }
 
+/* The _on_stream calls on a CPU table and host tensors: no CUDA work to order, so each gives what
+ * the call without a stream gives, and refuses what it refuses. */
+static void test_per_call_streams(void) {
+  ek_table* plain = CREATE_OK("{\"input_dim\": 3, \"output_dim\": 2, \"seed\": 4, \"optimizer\": \"adagrad\"}");
+  ek_table* streamed = CREATE_OK("{\"input_dim\": 3, \"output_dim\": 2, \"seed\": 4, \"optimizer\": \"adagrad\"}");
+  void* stream = (void*)0x5000; /* never dereferenced: a CPU table queues nothing */
+  int64_t x[4] = {2, 0, 2, 1};
+  int64_t x_shape[1] = {4}, offsets[3] = {0, 1, 4}, offsets_shape[1] = {3};
+  int64_t rows_shape[2] = {4, 2}, bags_shape[2] = {2, 2};
+  float grad[8] = {0.5f, -1.0f, 2.0f, 0.25f, 1.0f, 1.0f, -3.0f, 0.5f};
+  float a[8], b[8];
+  DLTensor ids = i64(x, 1, x_shape), csr = i64(offsets, 1, offsets_shape);
+  DLTensor rows_grad = f32(grad, 2, rows_shape), bags_grad = f32(grad, 2, bags_shape);
+  DLTensor out_a = f32(a, 2, rows_shape), out_b = f32(b, 2, rows_shape);
+  DLTensor pooled_a = f32(a, 2, bags_shape), pooled_b = f32(b, 2, bags_shape);
+  for (int step = 0; step < 2; ++step) {
+    EXPECT_OK(ek_train_step(plain, &ids, &rows_grad));
+    EXPECT_OK(ek_train_step_on_stream(streamed, &ids, &rows_grad, stream));
+    EXPECT_OK(ek_train_step_pooled(plain, &ids, &csr, NULL, "mean", &bags_grad));
+    EXPECT_OK(ek_train_step_pooled_on_stream(streamed, &ids, &csr, NULL, "mean", &bags_grad, stream));
+  }
+  EXPECT_OK(ek_lookup(plain, &ids, &out_a));
+  EXPECT_OK(ek_lookup_on_stream(streamed, &ids, &out_b, stream));
+  CHECK(memcmp(a, b, sizeof a) == 0);
+  EXPECT_OK(ek_lookup_pooled(plain, &ids, &csr, NULL, "sqrtn", &pooled_a));
+  EXPECT_OK(ek_lookup_pooled_on_stream(streamed, &ids, &csr, NULL, "sqrtn", &pooled_b, stream));
+  CHECK(memcmp(a, b, 4 * sizeof(float)) == 0);
+  x[1] = 7;
+  fill_floats(b, 8, -4.0f);
+  EXPECT_FAIL(ek_lookup_on_stream(streamed, &ids, &out_b, stream), EK_OUT_OF_RANGE, "indices[1] = 7 is not in [0, 3)");
+  EXPECT_FAIL(ek_train_step_on_stream(streamed, &ids, &rows_grad, stream), EK_OUT_OF_RANGE,
+              "indices[1] = 7 is not in [0, 3)");
+  EXPECT_FAIL(ek_lookup_pooled_on_stream(NULL, &ids, &csr, NULL, "sum", &pooled_b, stream), EK_INVALID_ARGUMENT,
+              "table is NULL");
+  CHECK(all_floats_equal(b, 8, -4.0f));
+  ek_table_destroy(plain);
+  ek_table_destroy(streamed);
+}
+
 static void test_cuda_hooks(void) {
   ek_table* table = CREATE_OK("{\"input_dim\": 3, \"output_dim\": 2, \"placement\": \"cpu\"}");
   EXPECT_FAIL(ek_table_set_cuda_stream(table, NULL), EK_UNSUPPORTED,
@@ -1827,6 +1866,7 @@ int main(void) {
   test_last_error_sticky();
   test_pooled();
   test_training();
+  test_per_call_streams();
   test_checkpoint();
   test_cuda_hooks();
 

@@ -1,9 +1,16 @@
 /* embedkit C ABI over DLPack tensors.
  *
  * Conventions: tensors are borrowed `DLTensor*`, compact row-major (strides NULL or compact),
- * in host memory (kDLCPU or kDLCUDAHost). Every function returns an ek_status; on failure the
+ * in host memory (kDLCPU, kDLCUDAHost, kDLCUDAManaged) or in the memory of the CUDA device
+ * embedkit uses (kDLCUDA). The lookups, train steps, ek_compute_mask and ek_sparse_grad*_new use
+ * CUDA tensors in place for a table on that device (no copy through the host) and copy them
+ * across for a table on the CPU; the other calls copy CUDA tensors through the host. Work on CUDA
+ * tensors follows the call's stream (the `_on_stream` functions' argument), else the table's
+ * (ek_table_set_cuda_stream), else CUDA's legacy default stream, as DLPack prescribes for a
+ * consumer that names none; only that stream is synchronised. Every function returns an ek_status; on failure the
  * table and every output are unchanged and ek_last_error() holds a message naming the bad value
- * and its position. A 0-d tensor may carry a NULL `shape`.
+ * and its position (one exception: a CUDA output that a table on that device writes in place may
+ * hold partial results after a lookup that fails on an out-of-range id). A 0-d tensor may carry a NULL `shape`.
  *
  * Memory: no output (a tensor, a text buffer or its *length) may share a byte with an input of the
  * same call or with the table's own memory (weights, optimizer state); such a call is
@@ -113,6 +120,22 @@ EMBEDKIT_API ek_status ek_train_step(ek_table* t, const DLTensor* indices, const
 EMBEDKIT_API ek_status ek_train_step_pooled(ek_table* t, const DLTensor* indices, const DLTensor* offsets,
                                             const DLTensor* per_sample_weights, const char* mode,
                                             const DLTensor* grad_out);
+
+/* ek_lookup, ek_lookup_pooled, ek_train_step and ek_train_step_pooled with the call's CUDA work
+ * on `stream` (a cudaStream_t the caller owns, e.g. the framework's current stream; NULL: as the
+ * functions without it): kernels and copies run on it, after the caller's work already queued
+ * there, and only it is synchronised. Per call, so concurrent readers of one table may each use
+ * their own stream (ek_table_set_cuda_stream is a writer call). A table on the CPU runs no CUDA
+ * work: the stream orders only the copies of CUDA tensors across to the host. */
+EMBEDKIT_API ek_status ek_lookup_on_stream(ek_table* t, const DLTensor* indices, DLTensor* out, void* stream);
+EMBEDKIT_API ek_status ek_lookup_pooled_on_stream(ek_table* t, const DLTensor* indices, const DLTensor* offsets,
+                                                  const DLTensor* per_sample_weights, const char* mode, DLTensor* out,
+                                                  void* stream);
+EMBEDKIT_API ek_status ek_train_step_on_stream(ek_table* t, const DLTensor* indices, const DLTensor* grad_out,
+                                               void* stream);
+EMBEDKIT_API ek_status ek_train_step_pooled_on_stream(ek_table* t, const DLTensor* indices, const DLTensor* offsets,
+                                                      const DLTensor* per_sample_weights, const char* mode,
+                                                      const DLTensor* grad_out, void* stream);
 
 /* Sets the learning rate of the next steps (finite, >= 0; > 0 for Ftrl). */
 EMBEDKIT_API ek_status ek_set_learning_rate(ek_table* t, double lr);

@@ -6,6 +6,7 @@
 #include <embedkit/checkpoint.hpp>
 #include <embedkit/config.hpp>
 #include <embedkit/context.hpp>
+#include <embedkit/cuda_stream.hpp>
 #include <embedkit/initializer.hpp>
 #include <embedkit/logging.hpp>
 #include <embedkit/placement.hpp>

@@ -35,6 +35,15 @@ struct TableAccess;
 /// before anything is written. Inputs may overlap each other. set_weights given exactly the
 /// table's weights (a view of them) is a no-op.
 ///
+/// Device memory: the ids, offsets, weights, gradients and outputs of lookup, lookup_pooled,
+/// compute_mask, sparse_grad, sparse_grad_pooled, train_step and train_step_pooled may be in the
+/// memory of the CUDA device of the table's Context instead of the host (as from cudaMalloc or a
+/// framework's allocator). A table on that device uses them in place, with its kernels on the
+/// call's stream (<embedkit/cuda_stream.hpp>); a table on the CPU copies them across and back.
+/// Checks that read an argument on the host (a pooled call's offsets, the ids under max_norm or
+/// in a chunked retry) read it from a copy. The other methods take host memory. A lookup that
+/// fails on an out-of-range id may have written an output that a table on the device uses in place.
+///
 /// Threading: every method may be called from any thread. Readers (lookup, lookup_pooled,
 /// compute_mask, sparse_grad, get_weights, row, optimizer_state, summary, info_json, save and the
 /// accessors) run concurrently with each other. Writers (train_step, train_step_pooled, apply,

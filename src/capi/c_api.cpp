@@ -2,6 +2,7 @@
 // wrapper so no exception ever crosses into C.
 #include <embedkit/buffer.hpp>
 #include <embedkit/c_api.h>
+#include <embedkit/cuda_stream.hpp>
 #include <embedkit/plan.hpp>
 #include <embedkit/status.hpp>
 #include <embedkit/table.hpp>
@@ -46,6 +47,12 @@ using embedkit::detail::TableAccess;
 
 // The device the C ABI's tensors in CUDA memory belong to: the default context's.
 embedkit::detail::Backend* default_device() { return embedkit::detail::c_api_device(); }
+
+// A call's tensors checked, those in CUDA memory handed on in place: the table operation takes
+// them where they are (used by a table on that device, staged by one elsewhere; backend/staging.hpp).
+embedkit::detail::TensorStaging in_place_staging() {
+  return embedkit::detail::TensorStaging(default_device(), nullptr, embedkit::detail::DeviceTensors::in_place);
+}
 
 embedkit::EmbeddingTable& table_of(ek_table* table) {
   EMBEDKIT_EXPECTS(table != nullptr, Status::invalid_argument, "table is NULL");
@@ -166,9 +173,14 @@ ek_status ek_table_create(const char* config_json, ek_table** out) {
 void ek_table_destroy(ek_table* table) { delete table; }
 
 ek_status ek_lookup(ek_table* t, const DLTensor* indices, DLTensor* out) {
-  return guarded(__func__, [&] {
+  return ek_lookup_on_stream(t, indices, out, nullptr);
+}
+
+ek_status ek_lookup_on_stream(ek_table* t, const DLTensor* indices, DLTensor* out, void* stream) {
+  return guarded("ek_lookup", [&] {
     auto& table = table_of(t);
-    embedkit::detail::TensorStaging staging(default_device(), table.cuda_stream());
+    const embedkit::CudaStreamScope on(stream);
+    auto staging = in_place_staging();
     const auto args = embedkit::detail::lookup_arguments(staging, indices, out, table.output_dim());
     staging.check_outputs_apart(TableAccess::memory(table));
     table.lookup(args.ids, args.out);
@@ -178,9 +190,16 @@ ek_status ek_lookup(ek_table* t, const DLTensor* indices, DLTensor* out) {
 
 ek_status ek_lookup_pooled(ek_table* t, const DLTensor* indices, const DLTensor* offsets,
                            const DLTensor* per_sample_weights, const char* mode, DLTensor* out) {
-  return guarded(__func__, [&] {
+  return ek_lookup_pooled_on_stream(t, indices, offsets, per_sample_weights, mode, out, nullptr);
+}
+
+ek_status ek_lookup_pooled_on_stream(ek_table* t, const DLTensor* indices, const DLTensor* offsets,
+                                     const DLTensor* per_sample_weights, const char* mode, DLTensor* out,
+                                     void* stream) {
+  return guarded("ek_lookup_pooled", [&] {
     auto& table = table_of(t);
-    embedkit::detail::TensorStaging staging(default_device(), table.cuda_stream());
+    const embedkit::CudaStreamScope on(stream);
+    auto staging = in_place_staging();
     const auto args = embedkit::detail::pooled_lookup_arguments(staging, indices, offsets, per_sample_weights, mode,
                                                                 out, table.output_dim());
     staging.check_outputs_apart(TableAccess::memory(table));
@@ -193,7 +212,7 @@ ek_status ek_lookup_new(ek_table* t, const DLTensor* indices, DLManagedTensor** 
   return guarded(__func__, [&] {
     auto& table = table_of(t);
     EMBEDKIT_EXPECTS(out != nullptr, Status::invalid_argument, "out (the DLManagedTensor** to fill) is NULL");
-    embedkit::detail::TensorStaging staging(default_device(), table.cuda_stream());
+    auto staging = in_place_staging();
     const embedkit::IndexTensor ids = staging.indices(indices);
     const NamedBytes written[] = {{"out", out, sizeof *out}};
     embedkit::detail::check_outputs_apart(written, staging.inputs_read());
@@ -206,7 +225,7 @@ ek_status ek_lookup_pooled_new(ek_table* t, const DLTensor* indices, const DLTen
   return guarded(__func__, [&] {
     auto& table = table_of(t);
     EMBEDKIT_EXPECTS(out != nullptr, Status::invalid_argument, "out (the DLManagedTensor** to fill) is NULL");
-    embedkit::detail::TensorStaging staging(default_device(), table.cuda_stream());
+    auto staging = in_place_staging();
     const auto args = embedkit::detail::pooled_arguments(staging, indices, offsets, per_sample_weights, mode);
     const NamedBytes written[] = {{"out", out, sizeof *out}};
     embedkit::detail::check_outputs_apart(written, staging.inputs_read());
@@ -219,9 +238,14 @@ ek_status ek_set_output_cache_capacity(size_t bytes) {
 }
 
 ek_status ek_train_step(ek_table* t, const DLTensor* indices, const DLTensor* grad_out) {
-  return guarded(__func__, [&] {
+  return ek_train_step_on_stream(t, indices, grad_out, nullptr);
+}
+
+ek_status ek_train_step_on_stream(ek_table* t, const DLTensor* indices, const DLTensor* grad_out, void* stream) {
+  return guarded("ek_train_step", [&] {
     auto& table = table_of(t);
-    embedkit::detail::TensorStaging staging(default_device(), table.cuda_stream());
+    const embedkit::CudaStreamScope on(stream);
+    auto staging = in_place_staging();
     const auto args = embedkit::detail::train_arguments(staging, indices, grad_out, table.output_dim());
     // The step writes the table: its inputs, where the caller's tensors are, must lie apart from it.
     embedkit::detail::check_outputs_apart(TableAccess::memory(table), staging.inputs_read());
@@ -232,9 +256,16 @@ ek_status ek_train_step(ek_table* t, const DLTensor* indices, const DLTensor* gr
 
 ek_status ek_train_step_pooled(ek_table* t, const DLTensor* indices, const DLTensor* offsets,
                                const DLTensor* per_sample_weights, const char* mode, const DLTensor* grad_out) {
-  return guarded(__func__, [&] {
+  return ek_train_step_pooled_on_stream(t, indices, offsets, per_sample_weights, mode, grad_out, nullptr);
+}
+
+ek_status ek_train_step_pooled_on_stream(ek_table* t, const DLTensor* indices, const DLTensor* offsets,
+                                         const DLTensor* per_sample_weights, const char* mode, const DLTensor* grad_out,
+                                         void* stream) {
+  return guarded("ek_train_step_pooled", [&] {
     auto& table = table_of(t);
-    embedkit::detail::TensorStaging staging(default_device(), table.cuda_stream());
+    const embedkit::CudaStreamScope on(stream);
+    auto staging = in_place_staging();
     const auto args = embedkit::detail::pooled_train_arguments(staging, indices, offsets, per_sample_weights, mode,
                                                                grad_out, table.output_dim());
     embedkit::detail::check_outputs_apart(TableAccess::memory(table), staging.inputs_read());
@@ -283,7 +314,7 @@ ek_status ek_set_learning_rate(ek_table* t, double lr) {
 ek_status ek_compute_mask(ek_table* t, const DLTensor* indices, DLTensor* mask) {
   return guarded(__func__, [&] {
     auto& table = table_of(t);
-    embedkit::detail::TensorStaging staging(default_device(), table.cuda_stream());
+    auto staging = in_place_staging();
     const embedkit::IndexTensor ids = staging.indices(indices);
     const auto output = staging.output(mask, "mask", embedkit::detail::Accept::mask);
     embedkit::detail::expect_shape("mask", ids.shape(), output.shape);
@@ -419,7 +450,7 @@ ek_status ek_sparse_grad_new(ek_table* t, const DLTensor* indices, const DLTenso
                              DLManagedTensor** unique_ids, DLManagedTensor** rows) {
   return guarded(__func__, [&] {
     auto& table = table_of(t);
-    embedkit::detail::TensorStaging staging(default_device(), table.cuda_stream());
+    auto staging = in_place_staging();
     const auto args = embedkit::detail::train_arguments(staging, indices, grad_out, table.output_dim());
     check_sparse_grad_outputs(unique_ids, rows, staging);
     hand_out_sparse_grad(table.sparse_grad(args.ids, args.grad), unique_ids, rows);
@@ -431,7 +462,7 @@ ek_status ek_sparse_grad_pooled_new(ek_table* t, const DLTensor* indices, const 
                                     DLManagedTensor** unique_ids, DLManagedTensor** rows) {
   return guarded(__func__, [&] {
     auto& table = table_of(t);
-    embedkit::detail::TensorStaging staging(default_device(), table.cuda_stream());
+    auto staging = in_place_staging();
     const auto args = embedkit::detail::pooled_train_arguments(staging, indices, offsets, per_sample_weights, mode,
                                                                grad_out, table.output_dim());
     check_sparse_grad_outputs(unique_ids, rows, staging);

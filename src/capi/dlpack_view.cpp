@@ -2,6 +2,7 @@
 
 #include <embedkit/status.hpp>
 
+#include "core/call_stream.hpp"
 #include "core/expects.hpp"
 #include "core/shape.hpp"
 #include "placement/context_impl.hpp"
@@ -146,9 +147,10 @@ HostTensor TensorStaging::stage(const DLTensor* tensor, std::string_view name, A
   const std::size_t bytes = static_cast<std::size_t>(view.size) * (tensor->dtype.bits / 8);
   EMBEDKIT_EXPECTS(device_->owns(view.data, bytes), Status::invalid_argument,
                    "{} says it is in CUDA memory, but its data is not memory of {}", name, device_->name());
+  if (device_tensors_ == DeviceTensors::in_place) return view;
   copies_.emplace_back(bytes);
   if (copy_in) {
-    const BoundStream bound(*device_, stream_);
+    const BoundStream bound(*device_, copy_stream());
     device_->copy_to_host(copies_.back().data(), view.data, bytes);
   }
   void* device_data = view.data;
@@ -176,9 +178,11 @@ void TensorStaging::check_outputs_apart(std::vector<NamedBytes> also_read) const
   detail::check_outputs_apart(written_, also_read);
 }
 
+void* TensorStaging::copy_stream() const { return stream_ != nullptr ? stream_ : legacy_default_stream(); }
+
 void TensorStaging::finish() {
   if (outputs_.empty()) return;
-  const BoundStream bound(*device_, stream_);
+  const BoundStream bound(*device_, copy_stream());
   for (const Output& output : outputs_) device_->copy_from_host(output.device_data, output.host_data, output.bytes);
 }
 

@@ -15,7 +15,8 @@
 
 namespace embedkit::detail {
 
-/// A validated host tensor: compact row-major, aligned data (NULL only when empty).
+/// A validated tensor: compact row-major, aligned data (NULL only when empty), in host memory
+/// unless DeviceTensors::in_place handed a CUDA tensor on as it is.
 struct HostTensor {
   void* data = nullptr;
   std::vector<std::int64_t> shape;
@@ -25,14 +26,21 @@ struct HostTensor {
 /// Element types an entry point accepts for one tensor.
 enum class Accept { index, int64, float32, mask };
 
-/// One call's tensors on the host: host tensors as they are, tensors in CUDA memory (kDLCUDA)
-/// staged across through `device`, the backend that owns that memory (null when there is none,
-/// and then such a tensor is Error(unsupported)), on `stream` (the table's caller-set stream, so
-/// the copies follow the caller's work on it; NULL: the device's own). Outputs in device memory
-/// are written back only by finish(), so a failed call writes nothing.
+/// How a call takes tensors in CUDA memory: staged to the host here, or handed on in place to a
+/// table operation that takes device memory itself (backend/staging.hpp).
+enum class DeviceTensors { staged, in_place };
+
+/// One call's tensors, checked: host tensors as they are; tensors in CUDA memory (kDLCUDA) must be
+/// memory of `device`, the backend that owns that memory (null when there is none, and then such
+/// a tensor is Error(unsupported)), and are handed on in place or staged across on `stream` (the
+/// call's, so the copies follow the caller's work on it; NULL: CUDA's legacy default stream, as
+/// DLPack has it). Staged outputs are written back only by finish(), so a failed call writes
+/// nothing.
 class TensorStaging {
  public:
-  explicit TensorStaging(BackendMemory* device, void* stream = nullptr) : device_(device), stream_(stream) {}
+  explicit TensorStaging(BackendMemory* device, void* stream = nullptr,
+                         DeviceTensors device_tensors = DeviceTensors::staged)
+      : device_(device), stream_(stream), device_tensors_(device_tensors) {}
   HostTensor input(const DLTensor* tensor, std::string_view name, Accept accept);
   IndexTensor indices(const DLTensor* tensor, std::string_view name = "indices");
   HostTensor output(DLTensor* tensor, std::string_view name, Accept accept);
@@ -50,8 +58,10 @@ class TensorStaging {
     std::size_t bytes;
   };
   HostTensor stage(const DLTensor* tensor, std::string_view name, Accept accept, bool copy_in);
+  void* copy_stream() const;
   BackendMemory* device_;
   void* stream_;
+  DeviceTensors device_tensors_;
   std::vector<std::vector<unsigned char>> copies_;
   std::vector<Output> outputs_;
   std::vector<NamedBytes> read_, written_;  // the caller's tensors, where they are

@@ -17,6 +17,9 @@
 #include <algorithm>
 #include <cstring>
 #include <mutex>
+#include <span>
+#include <type_traits>
+#include <vector>
 
 namespace embedkit {
 namespace detail {
@@ -198,12 +201,12 @@ void EmbeddingTable::lookup(const IndexTensor& indices, std::span<float> out) co
   detail::check_output_apart(*impl_, {"out", out.data(), out.size_bytes()},
                              {{"indices", indices.data(), detail::index_bytes(indices)}});
   detail::IdsCheck check(*impl_, indices);
-  detail::Staging staging(*impl_->backend);
+  detail::Staging staging(impl_->call_memory());
   const detail::DeviceIds ids{staging.in(indices.data(), detail::index_bytes(indices), "lookup ids"), indices.type(),
                               count};
   float* device_out = static_cast<float*>(staging.out(out.data(), out.size_bytes(), "lookup output"));
-  detail::renorm_looked_up(*impl_, check, ids);
-  impl_->backend->gather(impl_->lookup_view(), ids, device_out, check.report());
+  detail::renorm_looked_up(*impl_, check, ids, staging);
+  impl_->backend->gather(impl_->lookup_view(staging), ids, device_out, check.report());
   const detail::ZeroFilled filled = check.result();
   staging.finish();
   detail::record_zero_filled(*impl_, filled);
@@ -224,12 +227,26 @@ void EmbeddingTable::compute_mask(const IndexTensor& indices, std::span<std::uin
   std::shared_lock lock(impl_->mutex);  // for the table's memory: migrate moves it
   detail::check_output_apart(*impl_, {"mask", out.data(), out.size_bytes()},
                              {{"indices", indices.data(), detail::index_bytes(indices)}});
+  // The mask depends on the ids alone and is made on the host: no table memory is read. Ids in
+  // device memory are read from a host copy, and a mask in device memory is written from one.
+  const detail::CallMemory memory = impl_->call_memory();
+  detail::BackendMemory* mask_owner = memory.owner(out.data(), out.size_bytes());
+  std::vector<std::uint8_t> host_mask(mask_owner != nullptr ? out.size() : 0);
+  const std::span<std::uint8_t> mask = mask_owner != nullptr ? std::span<std::uint8_t>(host_mask) : out;
   if (!impl_->config.mask_zero) {
-    std::fill(out.begin(), out.end(), std::uint8_t{1});  // memset would see NULL for an empty mask
-    return;
+    std::fill(mask.begin(), mask.end(), std::uint8_t{1});  // memset would see NULL for an empty mask
+  } else {
+    detail::with_ids(indices, [&](const auto* ids) {
+      using Index = std::remove_cv_t<std::remove_pointer_t<decltype(ids)>>;
+      std::vector<Index> copy;
+      const auto host = detail::on_host(memory, std::span<const Index>(ids, out.size()), copy);
+      detail::host_ops().nonzero_mask(detail::host_ids(host.data(), indices.size()), mask.data());
+    });
   }
-  // The mask depends on the ids alone, which are on the host: no table memory is read.
-  detail::host_ops().nonzero_mask(detail::host_ids(indices), out.data());
+  if (mask_owner != nullptr) {
+    const detail::BoundStream bound(*mask_owner, memory.device_tensor_stream());
+    mask_owner->copy_from_host(out.data(), host_mask.data(), host_mask.size());
+  }
 }
 
 Array<float> EmbeddingTable::get_weights() const {

@@ -8,7 +8,9 @@
 #include <embedkit/table.hpp>
 
 #include "backend/backends.hpp"
+#include "backend/staging.hpp"
 #include "config/optimizer_state.hpp"
+#include "core/call_stream.hpp"
 #include "core/expects.hpp"
 #include "core/host_memory.hpp"
 #include "core/ids.hpp"
@@ -28,6 +30,7 @@
 #include <shared_mutex>
 #include <span>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 namespace embedkit {
@@ -68,6 +71,23 @@ struct EmbeddingTable::Impl {
   std::uint64_t weight_count() const {
     return static_cast<std::uint64_t>(config.input_dim) * static_cast<std::uint64_t>(config.output_dim);
   }
+  /// The stream this thread's call runs on (cuda_stream.hpp): its CudaStreamScope's, else the
+  /// table's; NULL: the backend's own.
+  void* stream() const {
+    void* scoped = detail::call_stream();
+    return scoped != nullptr ? scoped : cuda_stream;
+  }
+  /// Where this thread's call finds its arguments: host memory, the table's memory, or the
+  /// memory of the context's device.
+  detail::CallMemory call_memory() const { return {*backend, context->impl().device.get(), stream()}; }
+  /// The view a call whose arguments `staging` staged works on: on stream(), or on the legacy
+  /// default stream when it has none and some argument is device memory used in place (the
+  /// caller's producer is then ordered only with that stream, as DLPack has it).
+  detail::TableView view(const detail::Staging& staging) const {
+    detail::TableView on = view();
+    if (on.stream == nullptr && staging.any_in_place()) on.stream = detail::legacy_default_stream();
+    return on;
+  }
   detail::TableView view() const {
     detail::TableView view;
     view.weights = {weights.as<void>(), detail::StorageType::float32};
@@ -76,14 +96,14 @@ struct EmbeddingTable::Impl {
     view.input_dim = config.input_dim;
     view.dim = config.output_dim;
     view.padding = detail::padding_of(config);
-    view.stream = cuda_stream;
+    view.stream = stream();
     view.resources = resources.get();
     return view;
   }
   /// The view a plain lookup reads: the padding row as it is, without a padding id to zero,
   /// when padding_reads is row.
-  detail::TableView lookup_view() const {
-    detail::TableView plain = view();
+  detail::TableView lookup_view(const detail::Staging& staging) const {
+    detail::TableView plain = view(staging);
     if (config.padding_reads == PaddingReads::row) plain.padding = {};
     return plain;
   }
@@ -138,7 +158,12 @@ class IdsCheck {
   /// Checks on the host now, for a path whose operations see only part of the batch.
   void check_on_host() {
     by_backend_ = false;
-    filled_ = with_ids(indices_, [&](const auto* ids) { return check_ids(impl_, indices_, ids); });
+    filled_ = with_ids(indices_, [&](const auto* ids) {
+      using Index = std::remove_cv_t<std::remove_pointer_t<decltype(ids)>>;
+      std::vector<Index> copy;  // ids in device memory are read from a copy
+      const auto count = static_cast<std::size_t>(indices_.size());
+      return check_ids(impl_, indices_, on_host(impl_.call_memory(), std::span<const Index>(ids, count), copy).data());
+    });
   }
   /// The zero-filled ids to record; throws Error(out_of_range) as check_ids does.
   ZeroFilled result() {
@@ -181,10 +206,11 @@ class LookupLock {
 /// nothing without max_norm. Otherwise the ids are checked on the host first, so a bad id under
 /// bounds_check error throws before any row changes (the operation that follows then reports
 /// nothing), and each distinct in-range row looked up, padding_idx included, is renormalised.
-inline void renorm_looked_up(const EmbeddingTable::Impl& impl, IdsCheck& check, const DeviceIds& ids) {
+inline void renorm_looked_up(const EmbeddingTable::Impl& impl, IdsCheck& check, const DeviceIds& ids,
+                             const Staging& staging) {
   if (!impl.config.max_norm) return;
   if (check.report() != nullptr) check.check_on_host();
-  impl.backend->renorm_rows(impl.view(), ids, *impl.config.max_norm, impl.config.norm_type);
+  impl.backend->renorm_rows(impl.view(staging), ids, *impl.config.max_norm, impl.config.norm_type);
 }
 
 // Counts zero-filled ids and warns on the first one and each time the table's total crosses a

@@ -20,6 +20,9 @@
 #include <cmath>
 #include <map>
 #include <mutex>
+#include <span>
+#include <type_traits>
+#include <vector>
 
 namespace embedkit {
 namespace {
@@ -74,18 +77,18 @@ Part make_part(Impl& impl, detail::FoldedGrad grad, std::int64_t row_begin, std:
   return part;
 }
 
-// Runs `body(device_ids, device_grad)` on a lookup batch staged onto the table's backend.
+// Runs `body(view, device_ids, device_grad)` on a lookup batch staged onto the table's backend,
+// with the table's view on the call's stream.
 template <class Index, class Body>
 decltype(auto) with_staged_lookup(Impl& impl, const Index* ids, std::int64_t count, const float* grad_out,
                                   IndexType type, Body&& body) {
   const std::int64_t dim = impl.config.output_dim;
-  detail::Backend& backend = *impl.backend;
-  detail::Staging staging(backend);
+  detail::Staging staging(impl.call_memory());
   const detail::DeviceIds device_ids{staging.in(ids, static_cast<std::size_t>(count) * sizeof(Index), "gradient ids"),
                                      type, count};
   const auto* device_grad = static_cast<const float*>(
       staging.in(grad_out, static_cast<std::size_t>(count * dim) * sizeof(float), "upstream gradient"));
-  return body(device_ids, device_grad);
+  return body(impl.view(staging), device_ids, device_grad);
 }
 
 // Folds positions `picked` of a lookup batch (all of them when empty) on the table's backend.
@@ -93,8 +96,9 @@ template <class Index>
 detail::FoldedGrad fold_positions(Impl& impl, const Index* ids, std::int64_t count, const float* grad_out,
                                   IndexType type, detail::IdCheck* check) {
   return with_staged_lookup(impl, ids, count, grad_out, type,
-                            [&](const detail::DeviceIds& device_ids, const float* device_grad) {
-                              return impl.backend->fold_lookup_grad(impl.view(), device_ids, device_grad, check);
+                            [&](const detail::TableView& view, const detail::DeviceIds& device_ids,
+                                const float* device_grad) {
+                              return impl.backend->fold_lookup_grad(view, device_ids, device_grad, check);
                             });
 }
 
@@ -120,10 +124,22 @@ template <class Index>
 std::vector<Part> fold_lookup(Impl& impl, const Index* ids, std::int64_t count, const float* grad_out, IndexType type,
                               std::int64_t* nonfinite, detail::IdsCheck& check) {
   const std::int64_t dim = impl.config.output_dim, input_dim = impl.config.input_dim;
+  // The chunked retry splits the batch on the host: ids and gradient in device memory are split
+  // from host copies, made at the first retry.
+  std::vector<Index> ids_copy;
+  std::vector<float> grad_copy;
+  const Index* host_ids = nullptr;
+  const float* host_grad = nullptr;
   for (int chunks = 1;; chunks *= 2) {
     *nonfinite = 0;
+    if (chunks > 1 && host_ids == nullptr) {
+      const auto positions = static_cast<std::size_t>(count);
+      host_ids = detail::on_host(impl.call_memory(), std::span<const Index>(ids, positions), ids_copy).data();
+      host_grad =
+          detail::on_host(impl.call_memory(), std::span<const float>(grad_out, positions * dim), grad_copy).data();
+    }
     const std::vector<std::int64_t> bounds =
-        chunks == 1 ? std::vector<std::int64_t>{0, input_dim} : chunk_bounds(ids, count, input_dim, chunks);
+        chunks == 1 ? std::vector<std::int64_t>{0, input_dim} : chunk_bounds(host_ids, count, input_dim, chunks);
     try {
       std::vector<Part> parts;
       if (bounds.size() == 2) {
@@ -138,10 +154,10 @@ std::vector<Part> fold_lookup(Impl& impl, const Index* ids, std::int64_t count, 
         std::vector<Index> part_ids;
         std::vector<float> part_grad;
         for (std::int64_t p = 0; p < count; ++p) {
-          const auto id = static_cast<std::int64_t>(ids[p]);
+          const auto id = static_cast<std::int64_t>(host_ids[p]);
           if (id < bounds[k] || id >= bounds[k + 1]) continue;
-          part_ids.push_back(ids[p]);
-          part_grad.insert(part_grad.end(), grad_out + p * dim, grad_out + (p + 1) * dim);
+          part_ids.push_back(host_ids[p]);
+          part_grad.insert(part_grad.end(), host_grad + p * dim, host_grad + (p + 1) * dim);
         }
         parts.push_back(make_part(impl,
                                   fold_positions(impl, part_ids.data(), static_cast<std::int64_t>(part_ids.size()),
@@ -188,6 +204,7 @@ std::vector<float> entry_gradients(Impl& impl, const Index* ids, std::int64_t co
 
 // A pooled batch's inputs on the table's backend.
 struct StagedPooled {
+  detail::TableView view;  // on the call's stream
   detail::DeviceIds ids;
   const std::int64_t* offsets;
   const float* sample_weights;  // NULL: none
@@ -199,7 +216,7 @@ template <class Body>
 decltype(auto) with_staged_pooled(Impl& impl, const IndexTensor& indices, std::span<const std::int64_t> offsets,
                                   std::span<const float> per_sample_weights, std::span<const float> grad_bags,
                                   Body&& body) {
-  detail::Staging staging(*impl.backend);
+  detail::Staging staging(impl.call_memory());
   const detail::DeviceIds ids{staging.in(indices.data(), detail::index_bytes(indices), "gradient ids"), indices.type(),
                               indices.size()};
   const auto* device_offsets =
@@ -210,7 +227,7 @@ decltype(auto) with_staged_pooled(Impl& impl, const IndexTensor& indices, std::s
                                                                           per_sample_weights.size_bytes(), "weights"));
   const auto* device_grad =
       static_cast<const float*>(staging.in(grad_bags.data(), grad_bags.size_bytes(), "bag gradient"));
-  return body(StagedPooled{ids, device_offsets, device_weights, device_grad});
+  return body(StagedPooled{impl.view(staging), ids, device_offsets, device_weights, device_grad});
 }
 
 std::vector<Part> fold_pooled(Impl& impl, const IndexTensor& indices, std::span<const std::int64_t> offsets,
@@ -221,7 +238,7 @@ std::vector<Part> fold_pooled(Impl& impl, const IndexTensor& indices, std::span<
     return with_staged_pooled(impl, indices, offsets, per_sample_weights, grad_bags, [&](const StagedPooled& in) {
       std::vector<Part> parts;
       *nonfinite = 0;
-      detail::FoldedGrad grad = backend.fold_pooled_grad(impl.view(), in.ids, in.offsets, bags, in.sample_weights, mode,
+      detail::FoldedGrad grad = backend.fold_pooled_grad(in.view, in.ids, in.offsets, bags, in.sample_weights, mode,
                                                          in.grad_bags, check.report());
       check.result();
       parts.push_back(make_part(impl, std::move(grad), 0, impl.config.input_dim, nonfinite));
@@ -233,10 +250,22 @@ std::vector<Part> fold_pooled(Impl& impl, const IndexTensor& indices, std::span<
     detail::logger().warn("table '{}': {}; retrying the pooled step as per-entry rows in chunks", impl.config.name,
                           e.what());
   }
+  // Each entry's gradient is made on the host: arguments in device memory are read from copies.
+  std::vector<std::int64_t> offsets_copy;
+  std::vector<float> weights_copy, grad_copy;
+  const auto host_offsets = detail::on_host(impl.call_memory(), offsets, offsets_copy);
+  const auto host_weights = detail::on_host(impl.call_memory(), per_sample_weights, weights_copy);
+  const auto host_grad = detail::on_host(impl.call_memory(), grad_bags, grad_copy);
   return detail::with_ids(indices, [&](const auto* ids) {
+    using Index = std::remove_cv_t<std::remove_pointer_t<decltype(ids)>>;
+    std::vector<Index> ids_copy;
+    const Index* host_ids =
+        detail::on_host(impl.call_memory(), std::span<const Index>(ids, static_cast<std::size_t>(indices.size())),
+                        ids_copy)
+            .data();
     const std::vector<float> rows =
-        entry_gradients(impl, ids, indices.size(), offsets, bags, mode, per_sample_weights, grad_bags);
-    return fold_lookup(impl, ids, indices.size(), rows.data(), indices.type(), nonfinite, check);
+        entry_gradients(impl, host_ids, indices.size(), host_offsets, bags, mode, host_weights, host_grad);
+    return fold_lookup(impl, host_ids, indices.size(), rows.data(), indices.type(), nonfinite, check);
   });
 }
 
@@ -465,7 +494,9 @@ std::vector<Part> lookup_parts(Impl& impl, const IndexTensor& indices, std::span
 std::int64_t check_pooled_grad(const Impl& impl, const IndexTensor& indices, std::span<const std::int64_t> offsets,
                                PoolingMode mode, std::span<const float> per_sample_weights,
                                std::span<const float> grad_bags) {
-  const std::int64_t bags = detail::check_pooled_arguments(indices, offsets, mode, per_sample_weights);
+  std::vector<std::int64_t> offsets_copy;  // offsets in device memory are checked from a host copy
+  const std::int64_t bags = detail::check_pooled_arguments(
+      indices, detail::on_host(impl.call_memory(), offsets, offsets_copy), mode, per_sample_weights);
   detail::expect_floats("grad_bags", grad_bags.size(), bags, impl.config.output_dim, "bags");
   return bags;
 }
@@ -553,12 +584,12 @@ void EmbeddingTable::train_step(const IndexTensor& indices, std::span<const floa
   const bool fused =
       fusable(impl) && detail::with_ids(indices, [&](const auto* ids) {
         return take_fused_step(impl, indices, &filled, [&](bool skip_nonfinite, detail::IdCheck* report) {
-          return with_staged_lookup(impl, ids, indices.size(), grad_out.data(), indices.type(),
-                                    [&](const detail::DeviceIds& device_ids, const float* device_grad) {
-                                      return impl.backend->fused_step()->fold_and_apply(impl.view(), device_ids,
-                                                                                        device_grad, step_plan(impl),
-                                                                                        skip_nonfinite, report);
-                                    });
+          return with_staged_lookup(
+              impl, ids, indices.size(), grad_out.data(), indices.type(),
+              [&](const detail::TableView& view, const detail::DeviceIds& device_ids, const float* device_grad) {
+                return impl.backend->fused_step()->fold_and_apply(view, device_ids, device_grad, step_plan(impl),
+                                                                  skip_nonfinite, report);
+              });
         });
       });
   if (!fused) {
@@ -585,9 +616,9 @@ void EmbeddingTable::train_step_pooled(const IndexTensor& indices, std::span<con
   const bool fused =
       fusable(impl) && take_fused_step(impl, indices, &filled, [&](bool skip_nonfinite, detail::IdCheck* report) {
         return with_staged_pooled(impl, indices, offsets, per_sample_weights, grad_bags, [&](const StagedPooled& in) {
-          return impl.backend->fused_step()->fold_pooled_and_apply(impl.view(), in.ids, in.offsets, bags,
-                                                                   in.sample_weights, mode, in.grad_bags,
-                                                                   step_plan(impl), skip_nonfinite, report);
+          return impl.backend->fused_step()->fold_pooled_and_apply(in.view, in.ids, in.offsets, bags, in.sample_weights,
+                                                                   mode, in.grad_bags, step_plan(impl), skip_nonfinite,
+                                                                   report);
         });
       });
   if (!fused) {

@@ -44,10 +44,12 @@
 // | The conformance suites on CUDA            | gpu_test builds tests/conformance/ with EMBEDKIT_CONFORMANCE_CUDA=1  |
 // |                                           | (tests/CMakeLists.txt), the new suites included                      |
 //
+// | Device tensors on a per-call stream, used  | new: CudaCoverage.DeviceTensorsOnPerCallStreams (the _on_stream      |
+// |   in place                                | calls, two caller streams, no table stream); that nothing crosses to |
+// |                                           | the host: tests/device_tensors_test.cpp on the simulated device      |
+//
 // Not covered: that a caller's stream is the only one synchronised (nothing observable from a test
-// tells a device-wide synchronisation from a stream's), and device tensors going to the kernels
-// without a host round trip (item 1: today the C ABI stages them, and only ordering and results
-// are tested).
+// tells a device-wide synchronisation from a stream's).
 #include <embedkit/c_api.h>
 #include <embedkit/embedkit.hpp>
 
@@ -359,3 +361,84 @@ TEST(CudaCoverage, DeviceTensorsInAndOutOnTheCallersStream) {
 }
 
 }  // namespace
+
+TEST(CudaCoverage, DeviceTensorsOnPerCallStreams) {
+  EMBEDKIT_NEEDS_CUDA_DEVICE();
+  const auto& device = Context::default_context().impl().device;
+  if (!device || !device->capabilities().kernels_verified) {
+    if (embedkit::testing::gpu_required()) FAIL() << "the default context's CUDA tables are closed";
+    GTEST_SKIP() << "CUDA tables are closed in the default context: run with EMBEDKIT_CUDA_TABLES=1";
+  }
+  constexpr std::int64_t kDim = 64, kCount = 2048, kBags = 256;
+  ek_table* gpu = nullptr;
+  ek_table* cpu = nullptr;
+  const std::string config = R"({"input_dim": 5000, "output_dim": 64, "seed": 41, "optimizer": "adam", )";
+  ASSERT_EQ(ek_table_create((config + R"("placement": "cuda"})").c_str(), &gpu), EK_OK) << ek_last_error();
+  ASSERT_EQ(ek_table_create((config + R"("placement": "cpu"})").c_str(), &cpu), EK_OK) << ek_last_error();
+  cudaStream_t reader = nullptr, trainer = nullptr;  // two callers' streams; the table keeps its own
+  CUDA_OK(cudaStreamCreateWithFlags(&reader, cudaStreamNonBlocking));
+  CUDA_OK(cudaStreamCreateWithFlags(&trainer, cudaStreamNonBlocking));
+
+  const std::vector<std::int64_t> ids = random_ids(kCount, 17);
+  std::vector<std::int64_t> offsets(kBags + 1);
+  for (std::int64_t b = 0; b <= kBags; ++b) offsets[b] = b * kCount / kBags;
+  const std::vector<float> grad = uniform_floats(kBags * kDim, 18);
+  std::int64_t *device_ids = nullptr, *device_offsets = nullptr;
+  float *device_grad = nullptr, *device_out = nullptr;
+  CUDA_OK(cudaMalloc(&device_ids, kCount * sizeof(std::int64_t)));
+  CUDA_OK(cudaMalloc(&device_offsets, offsets.size() * sizeof(std::int64_t)));
+  CUDA_OK(cudaMalloc(&device_grad, grad.size() * sizeof(float)));
+  CUDA_OK(cudaMalloc(&device_out, kBags * kDim * sizeof(float)));
+  CUDA_OK(cudaMemset(device_ids, 0xff, kCount * sizeof(std::int64_t)));  // -1 until the caller writes them
+  CUDA_OK(cudaMemset(device_grad, 0xff, grad.size() * sizeof(float)));   // NaN until then
+  CUDA_OK(cudaMemcpy(device_offsets, offsets.data(), offsets.size() * sizeof(std::int64_t), cudaMemcpyHostToDevice));
+  CUDA_OK(cudaDeviceSynchronize());
+
+  std::int64_t ids_shape[] = {kCount}, offsets_shape[] = {kBags + 1}, out_shape[] = {kBags, kDim};
+  DLTensor ids_tensor = device_tensor(device_ids, {kDLInt, 64, 1}, 1, ids_shape);
+  DLTensor offsets_tensor = device_tensor(device_offsets, {kDLInt, 64, 1}, 1, offsets_shape);
+  DLTensor grad_tensor = device_tensor(device_grad, {kDLFloat, 32, 1}, 2, out_shape);
+  DLTensor out_tensor = device_tensor(device_out, {kDLFloat, 32, 1}, 2, out_shape);
+  const auto on_host = [](DLTensor tensor, const void* data) {
+    tensor.data = const_cast<void*>(data);
+    tensor.device = {kDLCPU, 0};
+    return tensor;
+  };
+  std::vector<float> expected(kBags * kDim), got(kBags * kDim);
+  DLTensor host_ids = on_host(ids_tensor, ids.data()), host_offsets = on_host(offsets_tensor, offsets.data());
+  DLTensor host_grad = on_host(grad_tensor, grad.data()), host_out = on_host(out_tensor, expected.data());
+
+  // The reader's stream writes the ids late; the pooled lookup on that stream must see them.
+  CUDA_OK(cudaLaunchHostFunc(reader, &hold_back, nullptr));
+  CUDA_OK(cudaMemcpyAsync(device_ids, ids.data(), kCount * sizeof(std::int64_t), cudaMemcpyHostToDevice, reader));
+  ASSERT_EQ(ek_lookup_pooled_on_stream(gpu, &ids_tensor, &offsets_tensor, nullptr, "mean", &out_tensor, reader), EK_OK)
+      << ek_last_error();
+  CUDA_OK(cudaMemcpyAsync(got.data(), device_out, got.size() * sizeof(float), cudaMemcpyDeviceToHost, reader));
+  CUDA_OK(cudaStreamSynchronize(reader));
+  ASSERT_EQ(ek_lookup_pooled(cpu, &host_ids, &host_offsets, nullptr, "mean", &host_out), EK_OK) << ek_last_error();
+  for (std::size_t k = 0; k < got.size(); ++k) ASSERT_NEAR(got[k], expected[k], 1e-6f) << "pooled " << k;
+
+  // The trainer's stream writes the gradient late; the step on that stream must see it.
+  CUDA_OK(cudaLaunchHostFunc(trainer, &hold_back, nullptr));
+  CUDA_OK(cudaMemcpyAsync(device_grad, grad.data(), grad.size() * sizeof(float), cudaMemcpyHostToDevice, trainer));
+  ASSERT_EQ(ek_train_step_pooled_on_stream(gpu, &ids_tensor, &offsets_tensor, nullptr, "mean", &grad_tensor, trainer),
+            EK_OK)
+      << ek_last_error();
+  ASSERT_EQ(ek_train_step_pooled(cpu, &host_ids, &host_offsets, nullptr, "mean", &host_grad), EK_OK) << ek_last_error();
+  std::vector<float> gpu_weights(5000 * kDim), cpu_weights(5000 * kDim);
+  std::int64_t weights_shape[] = {5000, kDim};
+  DLTensor gpu_out{gpu_weights.data(), {kDLCPU, 0}, 2, {kDLFloat, 32, 1}, weights_shape, nullptr, 0};
+  DLTensor cpu_out{cpu_weights.data(), {kDLCPU, 0}, 2, {kDLFloat, 32, 1}, weights_shape, nullptr, 0};
+  ASSERT_EQ(ek_get_weights(gpu, &gpu_out), EK_OK) << ek_last_error();
+  ASSERT_EQ(ek_get_weights(cpu, &cpu_out), EK_OK) << ek_last_error();
+  for (std::size_t k = 0; k < gpu_weights.size(); ++k) ASSERT_NEAR(gpu_weights[k], cpu_weights[k], 1e-6f) << k;
+
+  ek_table_destroy(gpu);
+  ek_table_destroy(cpu);
+  CUDA_OK(cudaStreamDestroy(reader));
+  CUDA_OK(cudaStreamDestroy(trainer));
+  cudaFree(device_ids);
+  cudaFree(device_offsets);
+  cudaFree(device_grad);
+  cudaFree(device_out);
+}
