@@ -61,3 +61,23 @@ def as_output(value: Any) -> Any:
                                "pass a tensor that does not require grad")
         return value.detach()
     return value
+
+
+def cuda_stream(stream: Any, *arrays: Any) -> Optional[int]:
+    """The CUDA stream a call runs on, as an int ``cudaStream_t`` (0: CUDA's legacy default
+    stream), or ``None`` when the call names none. ``stream`` is ``None``, an int, or a stream
+    object with ``cuda_stream`` (PyTorch) or ``ptr`` (CuPy). Given ``None``, a call on PyTorch CUDA
+    tensors runs on PyTorch's current stream of their device, as PyTorch's own operations do;
+    other CUDA arrays are then exported for CUDA's legacy default stream, as DLPack prescribes."""
+    if stream is not None:
+        handle = getattr(stream, "cuda_stream", getattr(stream, "ptr", stream))
+        if isinstance(handle, bool) or not isinstance(handle, int) or handle < 0:
+            raise TypeError(f"stream must be a CUDA stream (an int cudaStream_t, or an object with cuda_stream or "
+                            f"ptr), got {type(stream).__name__}")
+        return handle
+    for array in arrays:
+        if getattr(array, "is_cuda", False) and type(array).__module__.split(".")[0] == "torch":
+            import torch  # a torch tensor: torch is importable
+
+            return int(torch.cuda.current_stream(array.device).cuda_stream)
+    return None

@@ -14,6 +14,7 @@ from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 import torch
 
+from ._arrays import cuda_stream
 from ._errors import refusal
 from .embedding import Embedding as _Table
 
@@ -257,10 +258,12 @@ class FusedOptimizer(torch.optim.Optimizer):
     def _apply_batches(self, table: _Table, batches: List[_Batch]) -> None:
         """One train step of the batches together: duplicates across batches folded once."""
         batch = self._concatenate(batches)
+        # On CUDA tensors the step runs on PyTorch's current stream, after the backward pass that made them.
         if batch[0] == "plain":
-            table._table.train_step(batch[1], batch[2])
+            table._table.train_step(batch[1], batch[2], cuda_stream(None, batch[1], batch[2]))
         else:
-            table._table.train_step_pooled(batch[1], batch[2], batch[3], batch[4], batch[5])
+            table._table.train_step_pooled(batch[1], batch[2], batch[3], batch[4], batch[5],
+                                           cuda_stream(None, batch[1], batch[5]))
 
     def _fold(self, index: int, batches: List[_Batch]) -> Tuple[torch.Tensor, torch.Tensor]:
         batch = self._concatenate(batches)

@@ -9,7 +9,7 @@ from typing import Any, Dict, List, Mapping, Optional, Sequence, TypeVar, Union
 import numpy as np
 
 from . import _embedkit
-from ._arrays import as_input, as_output, shape_of
+from ._arrays import as_input, as_output, cuda_stream, shape_of
 
 #: Any array embedkit borrows through DLPack (NumPy >= 1.22, PyTorch, JAX, CuPy) or, for inputs,
 #: a nested sequence that NumPy turns into one.
@@ -188,13 +188,15 @@ class Embedding:
     # ---------------------------------------------------------------------------------------------
     # Lookups
 
-    def __call__(self, indices: ArrayLike, *, out: Optional[ArrayLike] = None) -> Any:
+    def __call__(self, indices: ArrayLike, *, out: Optional[ArrayLike] = None, stream: Any = None) -> Any:
         """Gathers rows: float32 of shape ``indices.shape + (output_dim,)``, into ``out`` when given
-        (any writable DLPack array of that shape, filled in place and returned)."""
+        (any writable DLPack array of that shape, filled in place and returned). CUDA arrays of a
+        table on their device are used in place, on ``stream`` (see ``docs/python.md``: by default
+        PyTorch's current stream for PyTorch tensors)."""
         ids = as_input(indices, np.int64)
         if out is None:
             return self._table.lookup_new(ids, "numpy")
-        self._table.lookup(ids, as_output(out))
+        self._table.lookup(ids, as_output(out), cuda_stream(stream, ids, out))
         return out
 
     def compute_mask(
@@ -219,6 +221,7 @@ class Embedding:
         per_sample_weights: Optional[ArrayLike] = None,
         *,
         out: Optional[ArrayLike] = None,
+        stream: Any = None,
     ) -> Any:
         """Pools bags of rows into float32 ``(bags, output_dim)``: bag ``b`` holds the 1-D ``indices``
         at positions ``offsets[b]:offsets[b+1]`` (int64 CSR offsets, ``bags + 1`` entries from 0 to
@@ -231,17 +234,18 @@ class Embedding:
             weights = as_input(per_sample_weights, np.float32, "per_sample_weights")
         if out is None:
             return self._table.lookup_pooled_new(ids, csr, weights, mode, "numpy")
-        self._table.lookup_pooled(ids, csr, weights, mode, as_output(out))
+        self._table.lookup_pooled(ids, csr, weights, mode, as_output(out), cuda_stream(stream, ids, out))
         return out
 
     # ---------------------------------------------------------------------------------------------
     # Training
 
-    def train_step(self, indices: ArrayLike, grad: ArrayLike) -> None:
+    def train_step(self, indices: ArrayLike, grad: ArrayLike, *, stream: Any = None) -> None:
         """One optimizer step from the upstream gradient of ``self(indices)`` (float32, shape
         ``indices.shape + (output_dim,)``): duplicates folded, only touched rows updated (all rows for
         Adam with ``lazy: false``). The step count grows by one."""
-        self._table.train_step(as_input(indices, np.int64), as_input(grad, np.float32, "grad_out"))
+        ids, gradient = as_input(indices, np.int64), as_input(grad, np.float32, "grad_out")
+        self._table.train_step(ids, gradient, cuda_stream(stream, ids, gradient))
 
     def train_step_pooled(
         self,
@@ -250,19 +254,17 @@ class Embedding:
         grad: ArrayLike,
         mode: str = "sum",
         per_sample_weights: Optional[ArrayLike] = None,
+        *,
+        stream: Any = None,
     ) -> None:
         """One optimizer step from the upstream gradient of ``self.pooled(...)`` (float32, shape
         ``(bags, output_dim)``)."""
         weights = None
         if per_sample_weights is not None:
             weights = as_input(per_sample_weights, np.float32, "per_sample_weights")
-        self._table.train_step_pooled(
-            as_input(indices, np.int64),
-            as_input(offsets, np.int64, "offsets"),
-            weights,
-            mode,
-            as_input(grad, np.float32, "grad_out"),
-        )
+        ids, gradient = as_input(indices, np.int64), as_input(grad, np.float32, "grad_out")
+        self._table.train_step_pooled(ids, as_input(offsets, np.int64, "offsets"), weights, mode, gradient,
+                                      cuda_stream(stream, ids, gradient))
 
     @property
     def learning_rate(self) -> float:

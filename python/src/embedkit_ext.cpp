@@ -43,10 +43,36 @@ void check(ek_status status) {
   throw nb::python_error();
 }
 
+// The CUDA stream a call names, as Python gives it: a cudaStream_t as an int, 0 meaning CUDA's
+// legacy default stream; none: the call names no stream.
+using Stream = std::optional<std::uintptr_t>;
+
+// The stream as the C ABI and DLPack take it: NULL when none is named, and the legacy default
+// stream as cudaStreamLegacy (1), since NULL means "none named" to the C ABI and DLPack reserves 0.
+std::uintptr_t stream_handle(const Stream& stream) {
+  if (!stream) return 0;
+  return *stream == 0 ? 1 : *stream;
+}
+void* c_stream(const Stream& stream) { return reinterpret_cast<void*>(stream_handle(stream)); }
+
+// `object` itself, or, when the call names a stream and `object` is a CUDA array, the DLPack capsule
+// its producer exports for that stream: `__dlpack__(stream=...)` makes the producer order its
+// pending work on the array before the consumer's stream, as the DLPack protocol has it.
+nb::object exported_for(nb::handle object, const Stream& stream) {
+  constexpr int kCudaDevice = 2;  // DLPack's kDLCUDA
+  if (!stream || !nb::hasattr(object, "__dlpack_device__") || !nb::hasattr(object, "__dlpack__")) {
+    return nb::borrow(object);
+  }
+  const nb::object device = object.attr("__dlpack_device__")();
+  if (nb::cast<int>(device[0]) != kCudaDevice) return nb::borrow(object);
+  return object.attr("__dlpack__")(nb::arg("stream") = stream_handle(stream));
+}
+
 // A Python array borrowed as a DLTensor for one call: the nanobind reference keeps its memory alive.
 class Borrowed {
  public:
-  Borrowed(nb::handle object, const char* name, bool writable) {
+  Borrowed(nb::handle given, const char* name, bool writable, const Stream& stream = std::nullopt) {
+    const nb::object object = exported_for(given, stream);
     if (writable) {
       if (!nb::try_cast(object, writable_, /*convert=*/false)) {
         nb::ndarray<nb::ro> read_only;
@@ -103,8 +129,8 @@ class Borrowed {
 // An optional input: None gives NULL.
 class MaybeBorrowed {
  public:
-  MaybeBorrowed(nb::handle object, const char* name) {
-    if (!object.is_none()) borrowed_.emplace(object, name, false);
+  MaybeBorrowed(nb::handle object, const char* name, const Stream& stream = std::nullopt) {
+    if (!object.is_none()) borrowed_.emplace(object, name, false, stream);
   }
   DLTensor* get() { return borrowed_ ? borrowed_->get() : nullptr; }
 
@@ -204,16 +230,19 @@ class Table {
   Table& operator=(Table&&) = delete;
   ~Table() { ek_table_destroy(table_); }
 
-  void lookup(nb::handle indices, nb::handle out) {
-    Borrowed ids(indices, "indices", false), output(out, "out", true);
-    call_unlocked([&] { return ek_lookup(table_, ids.get(), output.get()); });
+  void lookup(nb::handle indices, nb::handle out, const Stream& stream) {
+    Borrowed ids(indices, "indices", false, stream), output(out, "out", true, stream);
+    call_unlocked([&] { return ek_lookup_on_stream(table_, ids.get(), output.get(), c_stream(stream)); });
   }
   void lookup_pooled(nb::handle indices, nb::handle offsets, nb::handle per_sample_weights, const std::string& mode,
-                     nb::handle out) {
-    Borrowed ids(indices, "indices", false), csr(offsets, "offsets", false), output(out, "out", true);
-    MaybeBorrowed weights(per_sample_weights, "per_sample_weights");
-    call_unlocked(
-        [&] { return ek_lookup_pooled(table_, ids.get(), csr.get(), weights.get(), mode.c_str(), output.get()); });
+                     nb::handle out, const Stream& stream) {
+    Borrowed ids(indices, "indices", false, stream), csr(offsets, "offsets", false, stream),
+        output(out, "out", true, stream);
+    MaybeBorrowed weights(per_sample_weights, "per_sample_weights", stream);
+    call_unlocked([&] {
+      return ek_lookup_pooled_on_stream(table_, ids.get(), csr.get(), weights.get(), mode.c_str(), output.get(),
+                                        c_stream(stream));
+    });
   }
   nb::object lookup_new(nb::handle indices, const std::string& framework) {
     check_framework(framework);
@@ -236,16 +265,18 @@ class Table {
     Borrowed ids(indices, "indices", false), output(mask, "mask", true);
     call_unlocked([&] { return ek_compute_mask(table_, ids.get(), output.get()); });
   }
-  void train_step(nb::handle indices, nb::handle grad) {
-    Borrowed ids(indices, "indices", false), gradient(grad, "grad_out", false);
-    call_unlocked([&] { return ek_train_step(table_, ids.get(), gradient.get()); });
+  void train_step(nb::handle indices, nb::handle grad, const Stream& stream) {
+    Borrowed ids(indices, "indices", false, stream), gradient(grad, "grad_out", false, stream);
+    call_unlocked([&] { return ek_train_step_on_stream(table_, ids.get(), gradient.get(), c_stream(stream)); });
   }
   void train_step_pooled(nb::handle indices, nb::handle offsets, nb::handle per_sample_weights, const std::string& mode,
-                         nb::handle grad) {
-    Borrowed ids(indices, "indices", false), csr(offsets, "offsets", false), gradient(grad, "grad_out", false);
-    MaybeBorrowed weights(per_sample_weights, "per_sample_weights");
+                         nb::handle grad, const Stream& stream) {
+    Borrowed ids(indices, "indices", false, stream), csr(offsets, "offsets", false, stream),
+        gradient(grad, "grad_out", false, stream);
+    MaybeBorrowed weights(per_sample_weights, "per_sample_weights", stream);
     call_unlocked([&] {
-      return ek_train_step_pooled(table_, ids.get(), csr.get(), weights.get(), mode.c_str(), gradient.get());
+      return ek_train_step_pooled_on_stream(table_, ids.get(), csr.get(), weights.get(), mode.c_str(), gradient.get(),
+                                            c_stream(stream));
     });
   }
   void get_weights(nb::handle out) {
@@ -372,18 +403,22 @@ NB_MODULE(_embedkit, m) {
   nb::class_<Table>(m, "Table", "One ek_table; every method raises embedkit's exceptions on failure.")
       .def(nb::init<const std::string&>(), nb::arg("config_json"), "ek_table_create.")
       .def_static("load", &Table::load, nb::arg("directory"), "ek_load.")
-      .def("lookup", &Table::lookup, nb::arg("indices"), nb::arg("out"), "ek_lookup.")
+      .def("lookup", &Table::lookup, nb::arg("indices"), nb::arg("out"), nb::arg("stream") = nb::none(),
+           "ek_lookup_on_stream; stream: a cudaStream_t as an int (0: the legacy default stream) or None.")
       .def("lookup_pooled", &Table::lookup_pooled, nb::arg("indices"), nb::arg("offsets"),
-           nb::arg("per_sample_weights").none(), nb::arg("mode"), nb::arg("out"), "ek_lookup_pooled.")
+           nb::arg("per_sample_weights").none(), nb::arg("mode"), nb::arg("out"), nb::arg("stream") = nb::none(),
+           "ek_lookup_pooled_on_stream.")
       .def("lookup_new", &Table::lookup_new, nb::arg("indices"), nb::arg("framework"),
            "ek_lookup_new: the rows in a new NumPy array or PyTorch tensor ('numpy' or 'torch').")
       .def("lookup_pooled_new", &Table::lookup_pooled_new, nb::arg("indices"), nb::arg("offsets"),
            nb::arg("per_sample_weights").none(), nb::arg("mode"), nb::arg("framework"),
            "ek_lookup_pooled_new: the bags in a new NumPy array or PyTorch tensor.")
       .def("compute_mask", &Table::compute_mask, nb::arg("indices"), nb::arg("mask"), "ek_compute_mask.")
-      .def("train_step", &Table::train_step, nb::arg("indices"), nb::arg("grad"), "ek_train_step.")
+      .def("train_step", &Table::train_step, nb::arg("indices"), nb::arg("grad"), nb::arg("stream") = nb::none(),
+           "ek_train_step_on_stream.")
       .def("train_step_pooled", &Table::train_step_pooled, nb::arg("indices"), nb::arg("offsets"),
-           nb::arg("per_sample_weights").none(), nb::arg("mode"), nb::arg("grad"), "ek_train_step_pooled.")
+           nb::arg("per_sample_weights").none(), nb::arg("mode"), nb::arg("grad"), nb::arg("stream") = nb::none(),
+           "ek_train_step_pooled_on_stream.")
       .def("get_weights", &Table::get_weights, nb::arg("out"), "ek_get_weights.")
       .def("set_weights", &Table::set_weights, nb::arg("weights"), "ek_set_weights.")
       .def("weights_view", &Table::weights_view, nb::arg("framework"),

@@ -38,20 +38,22 @@ static void record(const char* function, const char* tensor, const DLTensor* t) 
 }
 
 typedef ek_status (*lookup_fn)(ek_table*, const DLTensor*, DLTensor*);
-typedef ek_status (*pooled_fn)(ek_table*, const DLTensor*, const DLTensor*, const DLTensor*, const char*, DLTensor*);
-typedef ek_status (*train_fn)(ek_table*, const DLTensor*, const DLTensor*);
+typedef ek_status (*lookup_on_stream_fn)(ek_table*, const DLTensor*, DLTensor*, void*);
+typedef ek_status (*pooled_fn)(ek_table*, const DLTensor*, const DLTensor*, const DLTensor*, const char*, DLTensor*,
+                               void*);
+typedef ek_status (*train_fn)(ek_table*, const DLTensor*, const DLTensor*, void*);
 typedef ek_status (*train_pooled_fn)(ek_table*, const DLTensor*, const DLTensor*, const DLTensor*, const char*,
-                                     const DLTensor*);
+                                     const DLTensor*, void*);
 typedef ek_status (*weights_fn)(ek_table*, DLTensor*);
 typedef ek_status (*lookup_new_fn)(ek_table*, const DLTensor*, DLManagedTensor**);
 typedef ek_status (*pooled_new_fn)(ek_table*, const DLTensor*, const DLTensor*, const DLTensor*, const char*,
                                    DLManagedTensor**);
 typedef ek_status (*set_weights_fn)(ek_table*, const DLTensor*);
 
-ek_status ek_lookup(ek_table* t, const DLTensor* indices, DLTensor* out) {
+ek_status ek_lookup_on_stream(ek_table* t, const DLTensor* indices, DLTensor* out, void* stream) {
   record(__func__, "indices", indices);
   record(__func__, "out", out);
-  return ((lookup_fn)real(__func__))(t, indices, out);
+  return ((lookup_on_stream_fn)real(__func__))(t, indices, out, stream);
 }
 
 ek_status ek_compute_mask(ek_table* t, const DLTensor* indices, DLTensor* mask) {
@@ -60,28 +62,30 @@ ek_status ek_compute_mask(ek_table* t, const DLTensor* indices, DLTensor* mask) 
   return ((lookup_fn)real(__func__))(t, indices, mask);
 }
 
-ek_status ek_lookup_pooled(ek_table* t, const DLTensor* indices, const DLTensor* offsets,
-                           const DLTensor* per_sample_weights, const char* mode, DLTensor* out) {
+ek_status ek_lookup_pooled_on_stream(ek_table* t, const DLTensor* indices, const DLTensor* offsets,
+                                     const DLTensor* per_sample_weights, const char* mode, DLTensor* out,
+                                     void* stream) {
   record(__func__, "indices", indices);
   record(__func__, "offsets", offsets);
   record(__func__, "per_sample_weights", per_sample_weights);
   record(__func__, "out", out);
-  return ((pooled_fn)real(__func__))(t, indices, offsets, per_sample_weights, mode, out);
+  return ((pooled_fn)real(__func__))(t, indices, offsets, per_sample_weights, mode, out, stream);
 }
 
-ek_status ek_train_step(ek_table* t, const DLTensor* indices, const DLTensor* grad_out) {
+ek_status ek_train_step_on_stream(ek_table* t, const DLTensor* indices, const DLTensor* grad_out, void* stream) {
   record(__func__, "indices", indices);
   record(__func__, "grad_out", grad_out);
-  return ((train_fn)real(__func__))(t, indices, grad_out);
+  return ((train_fn)real(__func__))(t, indices, grad_out, stream);
 }
 
-ek_status ek_train_step_pooled(ek_table* t, const DLTensor* indices, const DLTensor* offsets,
-                               const DLTensor* per_sample_weights, const char* mode, const DLTensor* grad_out) {
+ek_status ek_train_step_pooled_on_stream(ek_table* t, const DLTensor* indices, const DLTensor* offsets,
+                                         const DLTensor* per_sample_weights, const char* mode, const DLTensor* grad_out,
+                                         void* stream) {
   record(__func__, "indices", indices);
   record(__func__, "offsets", offsets);
   record(__func__, "per_sample_weights", per_sample_weights);
   record(__func__, "grad_out", grad_out);
-  return ((train_pooled_fn)real(__func__))(t, indices, offsets, per_sample_weights, mode, grad_out);
+  return ((train_pooled_fn)real(__func__))(t, indices, offsets, per_sample_weights, mode, grad_out, stream);
 }
 
 ek_status ek_get_weights(ek_table* t, DLTensor* out) {

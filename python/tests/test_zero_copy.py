@@ -43,14 +43,14 @@ buffer = np.arange(12, dtype=np.int64) % 10
 ids = buffer[2:8].reshape(2, 3)            # a view into the middle of another array's memory
 out = np.empty((2, 3, 4), np.float32)
 assert table(ids, out=out) is out
-expect("ek_lookup", indices=ids, out=out)
+expect("ek_lookup_on_stream", indices=ids, out=out)
 
 result = table(ids)                         # the default NumPy result is the array the library allocated
 expect("ek_lookup_new", indices=ids, out=result)
 
 grad = np.ones((2, 3, 4), np.float32)
 table.train_step(ids, grad)
-expect("ek_train_step", indices=ids, grad_out=grad)
+expect("ek_train_step_on_stream", indices=ids, grad_out=grad)
 
 bag_ids, offsets = np.array([1, 2, 3], np.int64), np.array([0, 1, 3], np.int64)
 weights = np.array([1.0, 2.0, 0.5], np.float32)
@@ -58,10 +58,10 @@ pooled = table.pooled(bag_ids, offsets, "sum", weights)
 expect("ek_lookup_pooled_new", indices=bag_ids, offsets=offsets, per_sample_weights=weights, out=pooled)
 pooled_into = np.empty((2, 4), np.float32)
 assert table.pooled(bag_ids, offsets, "sum", weights, out=pooled_into) is pooled_into
-expect("ek_lookup_pooled", indices=bag_ids, offsets=offsets, per_sample_weights=weights, out=pooled_into)
+expect("ek_lookup_pooled_on_stream", indices=bag_ids, offsets=offsets, per_sample_weights=weights, out=pooled_into)
 bag_grad = np.ones((2, 4), np.float32)
 table.train_step_pooled(bag_ids, offsets, bag_grad, "sum", weights)
-expect("ek_train_step_pooled", indices=bag_ids, offsets=offsets, per_sample_weights=weights, grad_out=bag_grad)
+expect("ek_train_step_pooled_on_stream", indices=bag_ids, offsets=offsets, per_sample_weights=weights, grad_out=bag_grad)
 
 matrix = np.zeros((10, 4), np.float32)
 table.set_weights(matrix)
@@ -79,10 +79,10 @@ if "torch" in sys.argv:
     t_ids = torch.tensor([[1, 2], [3, 4]])
     t_out = torch.empty((2, 2, 4))
     assert table(t_ids, out=t_out) is t_out
-    expect("ek_lookup", indices=t_ids, out=t_out)
+    expect("ek_lookup_on_stream", indices=t_ids, out=t_out)
     t_grad = torch.ones((2, 2, 4))
     table.train_step(t_ids, t_grad)
-    expect("ek_train_step", indices=t_ids, grad_out=t_grad)
+    expect("ek_train_step_on_stream", indices=t_ids, grad_out=t_grad)
     import embedkit.torch as ek_torch
     module = ek_torch.Embedding(10, 4)
     t_rows = module(t_ids)                  # the module's output is the tensor the library allocated
@@ -95,7 +95,7 @@ if "jax" in sys.argv:
     expect("ek_lookup_new", indices=j_ids, out=j_out)
     j_grad = jnp.ones((2, 2, 4), dtype=jnp.float32)
     table.train_step(j_ids, j_grad)
-    expect("ek_train_step", indices=j_ids, grad_out=j_grad)
+    expect("ek_train_step_on_stream", indices=j_ids, grad_out=j_grad)
 
 print(json.dumps(expected))
 '''
