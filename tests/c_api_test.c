@@ -1808,6 +1808,23 @@ static void test_per_call_streams(void) {
   EXPECT_OK(ek_lookup_pooled(plain, &ids, &csr, NULL, "sqrtn", &pooled_a));
   EXPECT_OK(ek_lookup_pooled_on_stream(streamed, &ids, &csr, NULL, "sqrtn", &pooled_b, stream));
   CHECK(memcmp(a, b, 4 * sizeof(float)) == 0);
+  {
+    DLManagedTensor* rows = NULL;
+    DLManagedTensor* unique = NULL;
+    DLManagedTensor* grad_rows = NULL;
+    uint8_t mask[4];
+    DLTensor mask_t = {mask, {kDLCPU, 0}, 1, {kDLUInt, 8, 1}, x_shape, NULL, 0};
+    EXPECT_OK(ek_lookup_new_on_stream(streamed, &ids, &rows, stream));
+    EXPECT_OK(ek_lookup(plain, &ids, &out_a)); /* a held the pooled rows */
+    CHECK(memcmp(rows->dl_tensor.data, a, sizeof a) == 0);
+    rows->deleter(rows);
+    EXPECT_OK(ek_sparse_grad_new_on_stream(streamed, &ids, &rows_grad, &unique, &grad_rows, stream));
+    CHECK(unique->dl_tensor.shape[0] == 3); /* ids 0, 1 and 2 */
+    unique->deleter(unique);
+    grad_rows->deleter(grad_rows);
+    EXPECT_OK(ek_compute_mask_on_stream(streamed, &ids, &mask_t, stream));
+    CHECK(mask[0] == 1 && mask[3] == 1);
+  }
   x[1] = 7;
   fill_floats(b, 8, -4.0f);
   EXPECT_FAIL(ek_lookup_on_stream(streamed, &ids, &out_b, stream), EK_OUT_OF_RANGE, "indices[1] = 7 is not in [0, 3)");

@@ -267,6 +267,24 @@ TEST(DeviceTensors, ChunkedRetrySplitsDeviceInputsFromHostCopies) {
   device.offer_fused_steps(true);
 }
 
+TEST(DeviceTensors, PooledRetryReadsDeviceInputsFromHostCopies) {
+  auto context = sim_context(64 * kMiB);
+  SimDeviceBackend& device = sim_of(*context);
+  constexpr std::int64_t kRows = 300, kDim = 8;
+  device.offer_fused_steps(false);
+  embedkit::EmbeddingTable table(config_for(kRows, kDim, embedkit::PlacementPolicy::cuda), *context);
+  embedkit::EmbeddingTable twin(config_for(kRows, kDim, embedkit::PlacementPolicy::cuda), *context);
+  const Batch batch = batch_for(kRows, kDim, 8);
+  const DeviceArray<std::int64_t> ids(device, batch.ids), offsets(device, batch.offsets);
+  const DeviceArray<float> weights(device, batch.weights), grad(device, batch.grad_bags);
+  twin.train_step_pooled(IndexTensor(batch.ids), batch.offsets, PoolingMode::mean, batch.weights, batch.grad_bags);
+  device.fail_allocation_in(1);  // the pooled fold: retried as per-entry rows made on the host
+  table.train_step_pooled(IndexTensor(ids.data(), {static_cast<std::int64_t>(batch.ids.size())}), offsets.span(),
+                          PoolingMode::mean, weights.span(), grad.span());
+  EXPECT_EQ(values_of(table.get_weights()), values_of(twin.get_weights()));
+  device.offer_fused_steps(true);
+}
+
 TEST(DeviceTensors, StreamScopesNestAndRestore) {
   int first = 0, second = 0;
   EXPECT_EQ(embedkit::detail::call_stream(), nullptr);

@@ -2,9 +2,10 @@
  *
  * Conventions: tensors are borrowed `DLTensor*`, compact row-major (strides NULL or compact),
  * in host memory (kDLCPU, kDLCUDAHost, kDLCUDAManaged) or in the memory of the CUDA device
- * embedkit uses (kDLCUDA). The lookups, train steps, ek_compute_mask and ek_sparse_grad*_new use
- * CUDA tensors in place for a table on that device (no copy through the host) and copy them
- * across for a table on the CPU; the other calls copy CUDA tensors through the host. Work on CUDA
+ * embedkit uses (kDLCUDA). The lookups, train steps and ek_sparse_grad*_new use CUDA tensors in
+ * place for a table on that device (no copy through the host) and copy them across for a table on
+ * the CPU; ek_compute_mask (made on the host) and the other calls copy CUDA tensors through the
+ * host. Work on CUDA
  * tensors follows the call's stream (the `_on_stream` functions' argument), else the table's
  * (ek_table_set_cuda_stream), else CUDA's legacy default stream, as DLPack prescribes for a
  * consumer that names none; only that stream is synchronised. Every function returns an ek_status; on failure the
@@ -121,12 +122,12 @@ EMBEDKIT_API ek_status ek_train_step_pooled(ek_table* t, const DLTensor* indices
                                             const DLTensor* per_sample_weights, const char* mode,
                                             const DLTensor* grad_out);
 
-/* ek_lookup, ek_lookup_pooled, ek_train_step and ek_train_step_pooled with the call's CUDA work
- * on `stream` (a cudaStream_t the caller owns, e.g. the framework's current stream; NULL: as the
- * functions without it): kernels and copies run on it, after the caller's work already queued
- * there, and only it is synchronised. Per call, so concurrent readers of one table may each use
- * their own stream (ek_table_set_cuda_stream is a writer call). A table on the CPU runs no CUDA
- * work: the stream orders only the copies of CUDA tensors across to the host. */
+/* The calls that take CUDA tensors in place, with the call's CUDA work on `stream` (a cudaStream_t
+ * the caller owns, e.g. the framework's current stream; NULL: as the functions without it): its
+ * kernels and copies run on it, after the caller's work already queued there, and only it is
+ * synchronised. Per call, so concurrent readers of one table may each use their own stream
+ * (ek_table_set_cuda_stream is a writer call). A table on the CPU runs no CUDA work: the stream
+ * orders only the copies of CUDA tensors across to the host. Otherwise each is its namesake. */
 EMBEDKIT_API ek_status ek_lookup_on_stream(ek_table* t, const DLTensor* indices, DLTensor* out, void* stream);
 EMBEDKIT_API ek_status ek_lookup_pooled_on_stream(ek_table* t, const DLTensor* indices, const DLTensor* offsets,
                                                   const DLTensor* per_sample_weights, const char* mode, DLTensor* out,
@@ -136,6 +137,19 @@ EMBEDKIT_API ek_status ek_train_step_on_stream(ek_table* t, const DLTensor* indi
 EMBEDKIT_API ek_status ek_train_step_pooled_on_stream(ek_table* t, const DLTensor* indices, const DLTensor* offsets,
                                                       const DLTensor* per_sample_weights, const char* mode,
                                                       const DLTensor* grad_out, void* stream);
+EMBEDKIT_API ek_status ek_lookup_new_on_stream(ek_table* t, const DLTensor* indices, DLManagedTensor** out,
+                                               void* stream);
+EMBEDKIT_API ek_status ek_lookup_pooled_new_on_stream(ek_table* t, const DLTensor* indices, const DLTensor* offsets,
+                                                      const DLTensor* per_sample_weights, const char* mode,
+                                                      DLManagedTensor** out, void* stream);
+EMBEDKIT_API ek_status ek_compute_mask_on_stream(ek_table* t, const DLTensor* indices, DLTensor* mask, void* stream);
+EMBEDKIT_API ek_status ek_sparse_grad_new_on_stream(ek_table* t, const DLTensor* indices, const DLTensor* grad_out,
+                                                    DLManagedTensor** unique_ids, DLManagedTensor** rows, void* stream);
+EMBEDKIT_API ek_status ek_sparse_grad_pooled_new_on_stream(ek_table* t, const DLTensor* indices,
+                                                           const DLTensor* offsets, const DLTensor* per_sample_weights,
+                                                           const char* mode, const DLTensor* grad_out,
+                                                           DLManagedTensor** unique_ids, DLManagedTensor** rows,
+                                                           void* stream);
 
 /* Sets the learning rate of the next steps (finite, >= 0; > 0 for Ftrl). */
 EMBEDKIT_API ek_status ek_set_learning_rate(ek_table* t, double lr);

@@ -41,8 +41,10 @@ struct TableAccess;
 /// framework's allocator). A table on that device uses them in place, with its kernels on the
 /// call's stream (<embedkit/cuda_stream.hpp>); a table on the CPU copies them across and back.
 /// Checks that read an argument on the host (a pooled call's offsets, the ids under max_norm or
-/// in a chunked retry) read it from a copy. The other methods take host memory. A lookup that
-/// fails on an out-of-range id may have written an output that a table on the device uses in place.
+/// in a chunked retry) read it from a copy, as compute_mask does. The other methods take host
+/// memory. Memory of any other device is the caller's error, not detected here (the C ABI refuses
+/// it). A lookup that fails on an out-of-range id may have written an output that a table on the
+/// device uses in place.
 ///
 /// Threading: every method may be called from any thread. Readers (lookup, lookup_pooled,
 /// compute_mask, sparse_grad, get_weights, row, optimizer_state, summary, info_json, save and the

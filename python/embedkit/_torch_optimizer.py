@@ -263,14 +263,15 @@ class FusedOptimizer(torch.optim.Optimizer):
             table._table.train_step(batch[1], batch[2], cuda_stream(None, batch[1], batch[2]))
         else:
             table._table.train_step_pooled(batch[1], batch[2], batch[3], batch[4], batch[5],
-                                           cuda_stream(None, batch[1], batch[5]))
+                                           cuda_stream(None, batch[1], batch[2], batch[5]))
 
     def _fold(self, index: int, batches: List[_Batch]) -> Tuple[torch.Tensor, torch.Tensor]:
         batch = self._concatenate(batches)
         table = self._tables[index]._table
         if batch[0] == "plain":
-            return table.sparse_grad_new(batch[1], batch[2], "torch")
-        return table.sparse_grad_pooled_new(batch[1], batch[2], batch[3], batch[4], batch[5], "torch")
+            return table.sparse_grad_new(batch[1], batch[2], "torch", cuda_stream(None, batch[1], batch[2]))
+        return table.sparse_grad_pooled_new(batch[1], batch[2], batch[3], batch[4], batch[5], "torch",
+                                            cuda_stream(None, batch[1], batch[2], batch[5]))
 
     def _merge(self, index: int, first: Tuple[torch.Tensor, torch.Tensor],
                second: Tuple[torch.Tensor, torch.Tensor]) -> Tuple[torch.Tensor, torch.Tensor]:

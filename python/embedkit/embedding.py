@@ -195,12 +195,13 @@ class Embedding:
         PyTorch's current stream for PyTorch tensors)."""
         ids = as_input(indices, np.int64)
         if out is None:
-            return self._table.lookup_new(ids, "numpy")
+            return self._table.lookup_new(ids, "numpy", cuda_stream(stream, ids))
         self._table.lookup(ids, as_output(out), cuda_stream(stream, ids, out))
         return out
 
     def compute_mask(
-        self, indices: ArrayLike, mask: Optional[ArrayLike] = None, *, out: Optional[ArrayLike] = None
+        self, indices: ArrayLike, mask: Optional[ArrayLike] = None, *, out: Optional[ArrayLike] = None,
+        stream: Any = None,
     ) -> Any:
         """Keras's mask: ``indices != 0`` (bool, shape ``indices.shape``) under ``mask_zero``, else
         ``None``. ``mask`` (a previous layer's mask) is ignored, as Keras does."""
@@ -210,7 +211,7 @@ class Embedding:
         ids = as_input(indices, np.int64)
         if out is None:
             out = np.empty(shape_of(ids), dtype=np.bool_)
-        self._table.compute_mask(ids, as_output(out))
+        self._table.compute_mask(ids, as_output(out), cuda_stream(stream, ids, out))
         return out
 
     def pooled(
@@ -233,8 +234,10 @@ class Embedding:
         if per_sample_weights is not None:
             weights = as_input(per_sample_weights, np.float32, "per_sample_weights")
         if out is None:
-            return self._table.lookup_pooled_new(ids, csr, weights, mode, "numpy")
-        self._table.lookup_pooled(ids, csr, weights, mode, as_output(out), cuda_stream(stream, ids, out))
+            return self._table.lookup_pooled_new(ids, csr, weights, mode, "numpy",
+                                                 cuda_stream(stream, ids, csr, weights))
+        self._table.lookup_pooled(ids, csr, weights, mode, as_output(out),
+                                  cuda_stream(stream, ids, csr, weights, out))
         return out
 
     # ---------------------------------------------------------------------------------------------
@@ -263,8 +266,9 @@ class Embedding:
         if per_sample_weights is not None:
             weights = as_input(per_sample_weights, np.float32, "per_sample_weights")
         ids, gradient = as_input(indices, np.int64), as_input(grad, np.float32, "grad_out")
-        self._table.train_step_pooled(ids, as_input(offsets, np.int64, "offsets"), weights, mode, gradient,
-                                      cuda_stream(stream, ids, gradient))
+        csr = as_input(offsets, np.int64, "offsets")
+        self._table.train_step_pooled(ids, csr, weights, mode, gradient,
+                                      cuda_stream(stream, ids, csr, weights, gradient))
 
     @property
     def learning_rate(self) -> float:

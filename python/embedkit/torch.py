@@ -25,7 +25,7 @@ from typing import Any, Dict, List, Mapping, Optional, Tuple
 import numpy as np
 import torch
 
-from ._arrays import as_input
+from ._arrays import as_input, cuda_stream
 from ._errors import refusal
 from ._torch_optimizer import FusedOptimizer
 from ._torch_weight import read_only_copy, table_weight
@@ -288,7 +288,8 @@ class _TableModule(torch.nn.Module):
     def _per_sample_weights_grad(self, ids: torch.Tensor, csr: torch.Tensor, grad_bags: torch.Tensor) -> torch.Tensor:
         """torch's gradient of per_sample_weights in sum mode: entry j of bag b gets
         <grad_bags[b], weight[ids[j]]>, and 0 for padding entries."""
-        rows = self.table._table.lookup_new(ids, "torch") if ids.numel() > 0 else torch.empty(0, self.embedding_dim)
+        rows = (self.table._table.lookup_new(ids, "torch", cuda_stream(None, ids)) if ids.numel() > 0
+                else torch.empty(0, self.embedding_dim))
         bag_of = torch.repeat_interleave(torch.arange(csr.shape[0] - 1, device=ids.device), csr[1:] - csr[:-1])
         grad = (rows.to(grad_bags.device) * grad_bags[bag_of]).sum(dim=1)
         if self.padding_idx is not None:

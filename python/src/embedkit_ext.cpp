@@ -244,26 +244,28 @@ class Table {
                                         c_stream(stream));
     });
   }
-  nb::object lookup_new(nb::handle indices, const std::string& framework) {
+  nb::object lookup_new(nb::handle indices, const std::string& framework, const Stream& stream) {
     check_framework(framework);
-    Borrowed ids(indices, "indices", false);
+    Borrowed ids(indices, "indices", false, stream);
     DLManagedTensor* out = nullptr;
-    call_unlocked([&] { return ek_lookup_new(table_, ids.get(), &out); });
+    call_unlocked([&] { return ek_lookup_new_on_stream(table_, ids.get(), &out, c_stream(stream)); });
     return adopt(out, framework);
   }
   nb::object lookup_pooled_new(nb::handle indices, nb::handle offsets, nb::handle per_sample_weights,
-                               const std::string& mode, const std::string& framework) {
+                               const std::string& mode, const std::string& framework, const Stream& stream) {
     check_framework(framework);
-    Borrowed ids(indices, "indices", false), csr(offsets, "offsets", false);
-    MaybeBorrowed weights(per_sample_weights, "per_sample_weights");
+    Borrowed ids(indices, "indices", false, stream), csr(offsets, "offsets", false, stream);
+    MaybeBorrowed weights(per_sample_weights, "per_sample_weights", stream);
     DLManagedTensor* out = nullptr;
-    call_unlocked(
-        [&] { return ek_lookup_pooled_new(table_, ids.get(), csr.get(), weights.get(), mode.c_str(), &out); });
+    call_unlocked([&] {
+      return ek_lookup_pooled_new_on_stream(table_, ids.get(), csr.get(), weights.get(), mode.c_str(), &out,
+                                            c_stream(stream));
+    });
     return adopt(out, framework);
   }
-  void compute_mask(nb::handle indices, nb::handle mask) {
-    Borrowed ids(indices, "indices", false), output(mask, "mask", true);
-    call_unlocked([&] { return ek_compute_mask(table_, ids.get(), output.get()); });
+  void compute_mask(nb::handle indices, nb::handle mask, const Stream& stream) {
+    Borrowed ids(indices, "indices", false, stream), output(mask, "mask", true, stream);
+    call_unlocked([&] { return ek_compute_mask_on_stream(table_, ids.get(), output.get(), c_stream(stream)); });
   }
   void train_step(nb::handle indices, nb::handle grad, const Stream& stream) {
     Borrowed ids(indices, "indices", false, stream), gradient(grad, "grad_out", false, stream);
@@ -319,24 +321,28 @@ class Table {
     call_unlocked(
         [&] { return ek_set_optimizer_state(table_, step, name_pointers.data(), tensors.data(), tensors.size()); });
   }
-  nb::tuple sparse_grad_new(nb::handle indices, nb::handle grad, const std::string& framework) {
+  nb::tuple sparse_grad_new(nb::handle indices, nb::handle grad, const std::string& framework, const Stream& stream) {
     check_framework(framework);
-    Borrowed ids(indices, "indices", false), gradient(grad, "grad_out", false);
-    DLManagedTensor* unique = nullptr;
-    DLManagedTensor* rows = nullptr;
-    call_unlocked([&] { return ek_sparse_grad_new(table_, ids.get(), gradient.get(), &unique, &rows); });
-    return adopt_pair(unique, rows, framework);
-  }
-  nb::tuple sparse_grad_pooled_new(nb::handle indices, nb::handle offsets, nb::handle per_sample_weights,
-                                   const std::string& mode, nb::handle grad, const std::string& framework) {
-    check_framework(framework);
-    Borrowed ids(indices, "indices", false), csr(offsets, "offsets", false), gradient(grad, "grad_out", false);
-    MaybeBorrowed weights(per_sample_weights, "per_sample_weights");
+    Borrowed ids(indices, "indices", false, stream), gradient(grad, "grad_out", false, stream);
     DLManagedTensor* unique = nullptr;
     DLManagedTensor* rows = nullptr;
     call_unlocked([&] {
-      return ek_sparse_grad_pooled_new(table_, ids.get(), csr.get(), weights.get(), mode.c_str(), gradient.get(),
-                                       &unique, &rows);
+      return ek_sparse_grad_new_on_stream(table_, ids.get(), gradient.get(), &unique, &rows, c_stream(stream));
+    });
+    return adopt_pair(unique, rows, framework);
+  }
+  nb::tuple sparse_grad_pooled_new(nb::handle indices, nb::handle offsets, nb::handle per_sample_weights,
+                                   const std::string& mode, nb::handle grad, const std::string& framework,
+                                   const Stream& stream) {
+    check_framework(framework);
+    Borrowed ids(indices, "indices", false, stream), csr(offsets, "offsets", false, stream),
+        gradient(grad, "grad_out", false, stream);
+    MaybeBorrowed weights(per_sample_weights, "per_sample_weights", stream);
+    DLManagedTensor* unique = nullptr;
+    DLManagedTensor* rows = nullptr;
+    call_unlocked([&] {
+      return ek_sparse_grad_pooled_new_on_stream(table_, ids.get(), csr.get(), weights.get(), mode.c_str(),
+                                                 gradient.get(), &unique, &rows, c_stream(stream));
     });
     return adopt_pair(unique, rows, framework);
   }
@@ -408,12 +414,13 @@ NB_MODULE(_embedkit, m) {
       .def("lookup_pooled", &Table::lookup_pooled, nb::arg("indices"), nb::arg("offsets"),
            nb::arg("per_sample_weights").none(), nb::arg("mode"), nb::arg("out"), nb::arg("stream") = nb::none(),
            "ek_lookup_pooled_on_stream.")
-      .def("lookup_new", &Table::lookup_new, nb::arg("indices"), nb::arg("framework"),
-           "ek_lookup_new: the rows in a new NumPy array or PyTorch tensor ('numpy' or 'torch').")
+      .def("lookup_new", &Table::lookup_new, nb::arg("indices"), nb::arg("framework"), nb::arg("stream") = nb::none(),
+           "ek_lookup_new_on_stream: the rows in a new NumPy array or PyTorch tensor ('numpy' or 'torch').")
       .def("lookup_pooled_new", &Table::lookup_pooled_new, nb::arg("indices"), nb::arg("offsets"),
-           nb::arg("per_sample_weights").none(), nb::arg("mode"), nb::arg("framework"),
-           "ek_lookup_pooled_new: the bags in a new NumPy array or PyTorch tensor.")
-      .def("compute_mask", &Table::compute_mask, nb::arg("indices"), nb::arg("mask"), "ek_compute_mask.")
+           nb::arg("per_sample_weights").none(), nb::arg("mode"), nb::arg("framework"), nb::arg("stream") = nb::none(),
+           "ek_lookup_pooled_new_on_stream: the bags in a new NumPy array or PyTorch tensor.")
+      .def("compute_mask", &Table::compute_mask, nb::arg("indices"), nb::arg("mask"), nb::arg("stream") = nb::none(),
+           "ek_compute_mask_on_stream.")
       .def("train_step", &Table::train_step, nb::arg("indices"), nb::arg("grad"), nb::arg("stream") = nb::none(),
            "ek_train_step_on_stream.")
       .def("train_step_pooled", &Table::train_step_pooled, nb::arg("indices"), nb::arg("offsets"),
@@ -429,10 +436,10 @@ NB_MODULE(_embedkit, m) {
       .def("set_optimizer_state", &Table::set_optimizer_state, nb::arg("step"), nb::arg("names"), nb::arg("states"),
            "ek_set_optimizer_state.")
       .def("sparse_grad_new", &Table::sparse_grad_new, nb::arg("indices"), nb::arg("grad"), nb::arg("framework"),
-           "ek_sparse_grad_new: (unique_ids, rows).")
+           nb::arg("stream") = nb::none(), "ek_sparse_grad_new_on_stream: (unique_ids, rows).")
       .def("sparse_grad_pooled_new", &Table::sparse_grad_pooled_new, nb::arg("indices"), nb::arg("offsets"),
            nb::arg("per_sample_weights").none(), nb::arg("mode"), nb::arg("grad"), nb::arg("framework"),
-           "ek_sparse_grad_pooled_new: (unique_ids, rows).")
+           nb::arg("stream") = nb::none(), "ek_sparse_grad_pooled_new_on_stream: (unique_ids, rows).")
       .def("apply_sparse_grad", &Table::apply_sparse_grad, nb::arg("unique_ids"), nb::arg("rows"),
            "ek_apply_sparse_grad.")
       .def("set_learning_rate", &Table::set_learning_rate, nb::arg("learning_rate"), "ek_set_learning_rate.")

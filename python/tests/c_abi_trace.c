@@ -37,7 +37,6 @@ static void record(const char* function, const char* tensor, const DLTensor* t) 
   fclose(trace);
 }
 
-typedef ek_status (*lookup_fn)(ek_table*, const DLTensor*, DLTensor*);
 typedef ek_status (*lookup_on_stream_fn)(ek_table*, const DLTensor*, DLTensor*, void*);
 typedef ek_status (*pooled_fn)(ek_table*, const DLTensor*, const DLTensor*, const DLTensor*, const char*, DLTensor*,
                                void*);
@@ -45,9 +44,9 @@ typedef ek_status (*train_fn)(ek_table*, const DLTensor*, const DLTensor*, void*
 typedef ek_status (*train_pooled_fn)(ek_table*, const DLTensor*, const DLTensor*, const DLTensor*, const char*,
                                      const DLTensor*, void*);
 typedef ek_status (*weights_fn)(ek_table*, DLTensor*);
-typedef ek_status (*lookup_new_fn)(ek_table*, const DLTensor*, DLManagedTensor**);
+typedef ek_status (*lookup_new_fn)(ek_table*, const DLTensor*, DLManagedTensor**, void*);
 typedef ek_status (*pooled_new_fn)(ek_table*, const DLTensor*, const DLTensor*, const DLTensor*, const char*,
-                                   DLManagedTensor**);
+                                   DLManagedTensor**, void*);
 typedef ek_status (*set_weights_fn)(ek_table*, const DLTensor*);
 
 ek_status ek_lookup_on_stream(ek_table* t, const DLTensor* indices, DLTensor* out, void* stream) {
@@ -56,10 +55,10 @@ ek_status ek_lookup_on_stream(ek_table* t, const DLTensor* indices, DLTensor* ou
   return ((lookup_on_stream_fn)real(__func__))(t, indices, out, stream);
 }
 
-ek_status ek_compute_mask(ek_table* t, const DLTensor* indices, DLTensor* mask) {
+ek_status ek_compute_mask_on_stream(ek_table* t, const DLTensor* indices, DLTensor* mask, void* stream) {
   record(__func__, "indices", indices);
   record(__func__, "mask", mask);
-  return ((lookup_fn)real(__func__))(t, indices, mask);
+  return ((lookup_on_stream_fn)real(__func__))(t, indices, mask, stream);
 }
 
 ek_status ek_lookup_pooled_on_stream(ek_table* t, const DLTensor* indices, const DLTensor* offsets,
@@ -98,19 +97,20 @@ ek_status ek_set_weights(ek_table* t, const DLTensor* weights) {
   return ((set_weights_fn)real(__func__))(t, weights);
 }
 
-ek_status ek_lookup_new(ek_table* t, const DLTensor* indices, DLManagedTensor** out) {
+ek_status ek_lookup_new_on_stream(ek_table* t, const DLTensor* indices, DLManagedTensor** out, void* stream) {
   record(__func__, "indices", indices);
-  const ek_status status = ((lookup_new_fn)real(__func__))(t, indices, out);
+  const ek_status status = ((lookup_new_fn)real(__func__))(t, indices, out, stream);
   if (status == EK_OK) record(__func__, "out", &(*out)->dl_tensor);
   return status;
 }
 
-ek_status ek_lookup_pooled_new(ek_table* t, const DLTensor* indices, const DLTensor* offsets,
-                               const DLTensor* per_sample_weights, const char* mode, DLManagedTensor** out) {
+ek_status ek_lookup_pooled_new_on_stream(ek_table* t, const DLTensor* indices, const DLTensor* offsets,
+                                         const DLTensor* per_sample_weights, const char* mode, DLManagedTensor** out,
+                                         void* stream) {
   record(__func__, "indices", indices);
   record(__func__, "offsets", offsets);
   record(__func__, "per_sample_weights", per_sample_weights);
-  const ek_status status = ((pooled_new_fn)real(__func__))(t, indices, offsets, per_sample_weights, mode, out);
+  const ek_status status = ((pooled_new_fn)real(__func__))(t, indices, offsets, per_sample_weights, mode, out, stream);
   if (status == EK_OK) record(__func__, "out", &(*out)->dl_tensor);
   return status;
 }

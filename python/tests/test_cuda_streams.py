@@ -58,6 +58,23 @@ def test_the_legacy_default_stream_is_named_as_dlpack_names_it():
     np.testing.assert_allclose(table.get_weights()[0][2], before - 0.5)
 
 
+def test_calls_that_allocate_their_output_name_the_stream_too():
+    table = _table()
+    ids = CudaLike(np.array([3, 1, 3], dtype=np.int64))
+    rows = table(ids, stream=0x6000)  # a new host array: the ids are still read on the stream
+    assert ids.streams == [0x6000]
+    np.testing.assert_array_equal(rows, table(np.array([3, 1, 3])))
+    csr = CudaLike(np.array([0, 1, 3], dtype=np.int64))
+    bags = table.pooled(np.array([3, 1, 3]), csr, "mean", stream=0x6000)  # only the offsets are CUDA
+    assert csr.streams == [0x6000]
+    np.testing.assert_array_equal(bags, table.pooled(np.array([3, 1, 3]), np.array([0, 1, 3]), "mean"))
+    masked = embedkit.Embedding(20, 4, placement="cpu", mask_zero=True)
+    zero_ids = CudaLike(np.array([0, 5], dtype=np.int64))
+    mask = masked.compute_mask(zero_ids, stream=0x6000)
+    assert zero_ids.streams == [0x6000]
+    np.testing.assert_array_equal(mask, [False, True])
+
+
 def test_without_a_stream_the_producer_is_asked_for_none():
     table = _table()
     ids = CudaLike(np.array([4, 5], dtype=np.int64))

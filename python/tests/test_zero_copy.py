@@ -46,7 +46,7 @@ assert table(ids, out=out) is out
 expect("ek_lookup_on_stream", indices=ids, out=out)
 
 result = table(ids)                         # the default NumPy result is the array the library allocated
-expect("ek_lookup_new", indices=ids, out=result)
+expect("ek_lookup_new_on_stream", indices=ids, out=result)
 
 grad = np.ones((2, 3, 4), np.float32)
 table.train_step(ids, grad)
@@ -55,7 +55,7 @@ expect("ek_train_step_on_stream", indices=ids, grad_out=grad)
 bag_ids, offsets = np.array([1, 2, 3], np.int64), np.array([0, 1, 3], np.int64)
 weights = np.array([1.0, 2.0, 0.5], np.float32)
 pooled = table.pooled(bag_ids, offsets, "sum", weights)
-expect("ek_lookup_pooled_new", indices=bag_ids, offsets=offsets, per_sample_weights=weights, out=pooled)
+expect("ek_lookup_pooled_new_on_stream", indices=bag_ids, offsets=offsets, per_sample_weights=weights, out=pooled)
 pooled_into = np.empty((2, 4), np.float32)
 assert table.pooled(bag_ids, offsets, "sum", weights, out=pooled_into) is pooled_into
 expect("ek_lookup_pooled_on_stream", indices=bag_ids, offsets=offsets, per_sample_weights=weights, out=pooled_into)
@@ -72,7 +72,7 @@ expect("ek_get_weights", out=copy)
 masked = embedkit.Embedding(10, 4, mask_zero=True)
 mask = np.empty((2, 3), np.bool_)
 assert masked.compute_mask(ids, out=mask) is mask
-expect("ek_compute_mask", indices=ids, mask=mask)
+expect("ek_compute_mask_on_stream", indices=ids, mask=mask)
 
 if "torch" in sys.argv:
     import torch
@@ -86,13 +86,13 @@ if "torch" in sys.argv:
     import embedkit.torch as ek_torch
     module = ek_torch.Embedding(10, 4)
     t_rows = module(t_ids)                  # the module's output is the tensor the library allocated
-    expect("ek_lookup_new", indices=t_ids, out=t_rows)
+    expect("ek_lookup_new_on_stream", indices=t_ids, out=t_rows)
 
 if "jax" in sys.argv:
     import jax.numpy as jnp
     j_ids = jnp.array([[1, 2], [3, 4]], dtype=jnp.int32)
     j_out = table(j_ids)
-    expect("ek_lookup_new", indices=j_ids, out=j_out)
+    expect("ek_lookup_new_on_stream", indices=j_ids, out=j_out)
     j_grad = jnp.ones((2, 2, 4), dtype=jnp.float32)
     table.train_step(j_ids, j_grad)
     expect("ek_train_step_on_stream", indices=j_ids, grad_out=j_grad)

@@ -34,12 +34,13 @@ struct CallMemory {
 
 class Staging {
  public:
-  explicit Staging(CallMemory memory) : memory_(memory), bound_(memory.table, memory.stream) {}
+  /// Stages for a call whose stream is bound for its length (the table layer's CallStream).
+  explicit Staging(CallMemory memory) : memory_(memory) {}
 
   /// `bytes` of the caller's data where the table's backend reads them.
   const void* in(const void* data, std::size_t bytes, std::string_view what) {
     BackendMemory* owner = memory_.owner(data, bytes);
-    if (owner == &memory_.table) return used_in_place(data);
+    if (owner == &memory_.table) return data;
     if (memory_.table.host_accessible()) {
       if (owner == nullptr) return data;
       host_copies_.emplace_back(bytes);  // device memory, for a table on the host
@@ -56,7 +57,7 @@ class Staging {
   /// Where the table's backend writes an output of `bytes` that finish() delivers to `data`.
   void* out(void* data, std::size_t bytes, std::string_view what) {
     BackendMemory* owner = memory_.owner(data, bytes);
-    if (owner == &memory_.table) return const_cast<void*>(used_in_place(data));
+    if (owner == &memory_.table) return data;
     if (memory_.table.host_accessible()) {
       if (owner == nullptr) return data;
       host_copies_.emplace_back(bytes);
@@ -68,9 +69,6 @@ class Staging {
     outputs_.push_back({nullptr, data, buffers_.back().as<void>(), bytes});
     return buffers_.back().as<void>();
   }
-
-  /// Whether any argument so far is the table's memory, used in place.
-  bool any_in_place() const { return any_in_place_; }
 
   /// Delivers every output that crossed over.
   void finish() {
@@ -91,16 +89,10 @@ class Staging {
     const void* source;
     std::size_t bytes;
   };
-  const void* used_in_place(const void* data) {
-    any_in_place_ = true;
-    return data;
-  }
   CallMemory memory_;
-  BoundStream bound_;
   std::vector<DeviceBuffer> buffers_;
   std::vector<std::vector<unsigned char>> host_copies_;
   std::vector<Output> outputs_;
-  bool any_in_place_ = false;
 };
 
 /// `values` readable on the host: themselves when they are host memory, else a copy into `copy`.

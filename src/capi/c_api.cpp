@@ -209,8 +209,13 @@ ek_status ek_lookup_pooled_on_stream(ek_table* t, const DLTensor* indices, const
 }
 
 ek_status ek_lookup_new(ek_table* t, const DLTensor* indices, DLManagedTensor** out) {
-  return guarded(__func__, [&] {
+  return ek_lookup_new_on_stream(t, indices, out, nullptr);
+}
+
+ek_status ek_lookup_new_on_stream(ek_table* t, const DLTensor* indices, DLManagedTensor** out, void* stream) {
+  return guarded("ek_lookup_new", [&] {
     auto& table = table_of(t);
+    const embedkit::CudaStreamScope on(stream);
     EMBEDKIT_EXPECTS(out != nullptr, Status::invalid_argument, "out (the DLManagedTensor** to fill) is NULL");
     auto staging = in_place_staging();
     const embedkit::IndexTensor ids = staging.indices(indices);
@@ -222,8 +227,15 @@ ek_status ek_lookup_new(ek_table* t, const DLTensor* indices, DLManagedTensor** 
 
 ek_status ek_lookup_pooled_new(ek_table* t, const DLTensor* indices, const DLTensor* offsets,
                                const DLTensor* per_sample_weights, const char* mode, DLManagedTensor** out) {
-  return guarded(__func__, [&] {
+  return ek_lookup_pooled_new_on_stream(t, indices, offsets, per_sample_weights, mode, out, nullptr);
+}
+
+ek_status ek_lookup_pooled_new_on_stream(ek_table* t, const DLTensor* indices, const DLTensor* offsets,
+                                         const DLTensor* per_sample_weights, const char* mode, DLManagedTensor** out,
+                                         void* stream) {
+  return guarded("ek_lookup_pooled_new", [&] {
     auto& table = table_of(t);
+    const embedkit::CudaStreamScope on(stream);
     EMBEDKIT_EXPECTS(out != nullptr, Status::invalid_argument, "out (the DLManagedTensor** to fill) is NULL");
     auto staging = in_place_staging();
     const auto args = embedkit::detail::pooled_arguments(staging, indices, offsets, per_sample_weights, mode);
@@ -312,8 +324,13 @@ ek_status ek_set_learning_rate(ek_table* t, double lr) {
 }
 
 ek_status ek_compute_mask(ek_table* t, const DLTensor* indices, DLTensor* mask) {
-  return guarded(__func__, [&] {
+  return ek_compute_mask_on_stream(t, indices, mask, nullptr);
+}
+
+ek_status ek_compute_mask_on_stream(ek_table* t, const DLTensor* indices, DLTensor* mask, void* stream) {
+  return guarded("ek_compute_mask", [&] {
     auto& table = table_of(t);
+    const embedkit::CudaStreamScope on(stream);
     auto staging = in_place_staging();
     const embedkit::IndexTensor ids = staging.indices(indices);
     const auto output = staging.output(mask, "mask", embedkit::detail::Accept::mask);
@@ -448,8 +465,14 @@ ek_status ek_set_optimizer_state(ek_table* t, int64_t step, const char* const* n
 
 ek_status ek_sparse_grad_new(ek_table* t, const DLTensor* indices, const DLTensor* grad_out,
                              DLManagedTensor** unique_ids, DLManagedTensor** rows) {
-  return guarded(__func__, [&] {
+  return ek_sparse_grad_new_on_stream(t, indices, grad_out, unique_ids, rows, nullptr);
+}
+
+ek_status ek_sparse_grad_new_on_stream(ek_table* t, const DLTensor* indices, const DLTensor* grad_out,
+                                       DLManagedTensor** unique_ids, DLManagedTensor** rows, void* stream) {
+  return guarded("ek_sparse_grad_new", [&] {
     auto& table = table_of(t);
+    const embedkit::CudaStreamScope on(stream);
     auto staging = in_place_staging();
     const auto args = embedkit::detail::train_arguments(staging, indices, grad_out, table.output_dim());
     check_sparse_grad_outputs(unique_ids, rows, staging);
@@ -460,8 +483,17 @@ ek_status ek_sparse_grad_new(ek_table* t, const DLTensor* indices, const DLTenso
 ek_status ek_sparse_grad_pooled_new(ek_table* t, const DLTensor* indices, const DLTensor* offsets,
                                     const DLTensor* per_sample_weights, const char* mode, const DLTensor* grad_out,
                                     DLManagedTensor** unique_ids, DLManagedTensor** rows) {
-  return guarded(__func__, [&] {
+  return ek_sparse_grad_pooled_new_on_stream(t, indices, offsets, per_sample_weights, mode, grad_out, unique_ids, rows,
+                                             nullptr);
+}
+
+ek_status ek_sparse_grad_pooled_new_on_stream(ek_table* t, const DLTensor* indices, const DLTensor* offsets,
+                                              const DLTensor* per_sample_weights, const char* mode,
+                                              const DLTensor* grad_out, DLManagedTensor** unique_ids,
+                                              DLManagedTensor** rows, void* stream) {
+  return guarded("ek_sparse_grad_pooled_new", [&] {
     auto& table = table_of(t);
+    const embedkit::CudaStreamScope on(stream);
     auto staging = in_place_staging();
     const auto args = embedkit::detail::pooled_train_arguments(staging, indices, offsets, per_sample_weights, mode,
                                                                grad_out, table.output_dim());

@@ -200,13 +200,14 @@ void EmbeddingTable::lookup(const IndexTensor& indices, std::span<float> out) co
   const detail::LookupLock lock(*impl_);  // alone under max_norm, which writes the rows it reads
   detail::check_output_apart(*impl_, {"out", out.data(), out.size_bytes()},
                              {{"indices", indices.data(), detail::index_bytes(indices)}});
+  const detail::CallStream on(*impl_, {{indices.data(), detail::index_bytes(indices)}, {out.data(), out.size_bytes()}});
   detail::IdsCheck check(*impl_, indices);
   detail::Staging staging(impl_->call_memory());
   const detail::DeviceIds ids{staging.in(indices.data(), detail::index_bytes(indices), "lookup ids"), indices.type(),
                               count};
   float* device_out = static_cast<float*>(staging.out(out.data(), out.size_bytes(), "lookup output"));
-  detail::renorm_looked_up(*impl_, check, ids, staging);
-  impl_->backend->gather(impl_->lookup_view(staging), ids, device_out, check.report());
+  detail::renorm_looked_up(*impl_, check, ids);
+  impl_->backend->gather(impl_->lookup_view(), ids, device_out, check.report());
   const detail::ZeroFilled filled = check.result();
   staging.finish();
   detail::record_zero_filled(*impl_, filled);

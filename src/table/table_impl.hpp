@@ -3,6 +3,7 @@
 
 #include <embedkit/config.hpp>
 #include <embedkit/context.hpp>
+#include <embedkit/cuda_stream.hpp>
 #include <embedkit/placement.hpp>
 #include <embedkit/status.hpp>
 #include <embedkit/table.hpp>
@@ -22,15 +23,18 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <atomic>
 #include <bit>
 #include <cstdint>
+#include <initializer_list>
 #include <memory>
 #include <mutex>
 #include <shared_mutex>
 #include <span>
 #include <string>
 #include <type_traits>
+#include <utility>
 #include <vector>
 
 namespace embedkit {
@@ -80,14 +84,6 @@ struct EmbeddingTable::Impl {
   /// Where this thread's call finds its arguments: host memory, the table's memory, or the
   /// memory of the context's device.
   detail::CallMemory call_memory() const { return {*backend, context->impl().device.get(), stream()}; }
-  /// The view a call whose arguments `staging` staged works on: on stream(), or on the legacy
-  /// default stream when it has none and some argument is device memory used in place (the
-  /// caller's producer is then ordered only with that stream, as DLPack has it).
-  detail::TableView view(const detail::Staging& staging) const {
-    detail::TableView on = view();
-    if (on.stream == nullptr && staging.any_in_place()) on.stream = detail::legacy_default_stream();
-    return on;
-  }
   detail::TableView view() const {
     detail::TableView view;
     view.weights = {weights.as<void>(), detail::StorageType::float32};
@@ -102,8 +98,8 @@ struct EmbeddingTable::Impl {
   }
   /// The view a plain lookup reads: the padding row as it is, without a padding id to zero,
   /// when padding_reads is row.
-  detail::TableView lookup_view(const detail::Staging& staging) const {
-    detail::TableView plain = view(staging);
+  detail::TableView lookup_view() const {
+    detail::TableView plain = view();
     if (config.padding_reads == PaddingReads::row) plain.padding = {};
     return plain;
   }
@@ -202,15 +198,37 @@ class LookupLock {
   std::unique_lock<WriterPriorityMutex> alone_;
 };
 
+/// One call's stream for its whole length (cuda_stream.hpp): the caller's CudaStreamScope, else the
+/// table's, else, when an argument is memory of the table's device used in place, CUDA's legacy
+/// default stream (what DLPack prescribes for a consumer that names none). Bound to the table's
+/// backend, so every copy and allocation of the call follows it, not only its kernels. Made under
+/// the table's lock: where an argument lives depends on where the table is.
+class CallStream {
+ public:
+  using Argument = std::pair<const void*, std::size_t>;  // data and bytes
+  CallStream(const EmbeddingTable::Impl& impl, std::initializer_list<Argument> arguments)
+      : legacy_(needs_legacy(impl, arguments) ? legacy_default_stream() : nullptr),
+        bound_(*impl.backend, impl.stream()) {}
+
+ private:
+  static bool needs_legacy(const EmbeddingTable::Impl& impl, std::initializer_list<Argument> arguments) {
+    if (impl.stream() != nullptr || impl.backend->host_accessible()) return false;
+    const CallMemory memory = impl.call_memory();
+    return std::any_of(arguments.begin(), arguments.end(),
+                       [&](const Argument& a) { return memory.owner(a.first, a.second) == &memory.table; });
+  }
+  CudaStreamScope legacy_;
+  BoundStream bound_;
+};
+
 /// torch's max_norm before a lookup of `ids` (the call's indices, staged), under a LookupLock:
 /// nothing without max_norm. Otherwise the ids are checked on the host first, so a bad id under
 /// bounds_check error throws before any row changes (the operation that follows then reports
 /// nothing), and each distinct in-range row looked up, padding_idx included, is renormalised.
-inline void renorm_looked_up(const EmbeddingTable::Impl& impl, IdsCheck& check, const DeviceIds& ids,
-                             const Staging& staging) {
+inline void renorm_looked_up(const EmbeddingTable::Impl& impl, IdsCheck& check, const DeviceIds& ids) {
   if (!impl.config.max_norm) return;
   if (check.report() != nullptr) check.check_on_host();
-  impl.backend->renorm_rows(impl.view(staging), ids, *impl.config.max_norm, impl.config.norm_type);
+  impl.backend->renorm_rows(impl.view(), ids, *impl.config.max_norm, impl.config.norm_type);
 }
 
 // Counts zero-filled ids and warns on the first one and each time the table's total crosses a

@@ -43,16 +43,21 @@ Array<float> EmbeddingTable::lookup_pooled(const IndexTensor& indices, std::span
 void EmbeddingTable::lookup_pooled(const IndexTensor& indices, std::span<const std::int64_t> offsets, PoolingMode mode,
                                    std::span<const float> per_sample_weights, std::span<float> out) const {
   const TableConfig& config = impl_->config;
+  const detail::LookupLock lock(*impl_);  // alone under max_norm, which writes the rows it reads
+  // Where the offsets are depends on where the table is: read under its lock.
   std::vector<std::int64_t> offsets_copy;  // offsets in device memory are checked from a host copy
   const std::int64_t bags = detail::check_pooled_arguments(
       indices, detail::on_host(impl_->call_memory(), offsets, offsets_copy), mode, per_sample_weights);
   const bool weighted = !per_sample_weights.empty();
   detail::expect_floats("pooled output", out.size(), bags, config.output_dim);
-  const detail::LookupLock lock(*impl_);  // alone under max_norm, which writes the rows it reads
   detail::check_output_apart(*impl_, {"out", out.data(), out.size_bytes()},
                              {{"indices", indices.data(), detail::index_bytes(indices)},
                               {"offsets", offsets.data(), offsets.size_bytes()},
                               {"per_sample_weights", per_sample_weights.data(), per_sample_weights.size_bytes()}});
+  const detail::CallStream on(*impl_, {{indices.data(), detail::index_bytes(indices)},
+                                       {offsets.data(), offsets.size_bytes()},
+                                       {per_sample_weights.data(), per_sample_weights.size_bytes()},
+                                       {out.data(), out.size_bytes()}});
   detail::IdsCheck check(*impl_, indices);
   detail::Staging staging(impl_->call_memory());
   const detail::DeviceIds ids{staging.in(indices.data(), detail::index_bytes(indices), "pooled ids"), indices.type(),
@@ -64,9 +69,8 @@ void EmbeddingTable::lookup_pooled(const IndexTensor& indices, std::span<const s
                      staging.in(per_sample_weights.data(), per_sample_weights.size_bytes(), "per-sample weights"))
                : nullptr;
   float* device_out = static_cast<float*>(staging.out(out.data(), out.size_bytes(), "pooled output"));
-  detail::renorm_looked_up(*impl_, check, ids, staging);
-  impl_->backend->pooled(impl_->view(staging), ids, device_offsets, bags, device_weights, mode, device_out,
-                         check.report());
+  detail::renorm_looked_up(*impl_, check, ids);
+  impl_->backend->pooled(impl_->view(), ids, device_offsets, bags, device_weights, mode, device_out, check.report());
   const detail::ZeroFilled filled = check.result();
   staging.finish();
   detail::record_zero_filled(*impl_, filled);

@@ -88,7 +88,7 @@ decltype(auto) with_staged_lookup(Impl& impl, const Index* ids, std::int64_t cou
                                      type, count};
   const auto* device_grad = static_cast<const float*>(
       staging.in(grad_out, static_cast<std::size_t>(count * dim) * sizeof(float), "upstream gradient"));
-  return body(impl.view(staging), device_ids, device_grad);
+  return body(impl.view(), device_ids, device_grad);
 }
 
 // Folds positions `picked` of a lookup batch (all of them when empty) on the table's backend.
@@ -227,7 +227,7 @@ decltype(auto) with_staged_pooled(Impl& impl, const IndexTensor& indices, std::s
                                                                           per_sample_weights.size_bytes(), "weights"));
   const auto* device_grad =
       static_cast<const float*>(staging.in(grad_bags.data(), grad_bags.size_bytes(), "bag gradient"));
-  return body(StagedPooled{impl.view(staging), ids, device_offsets, device_weights, device_grad});
+  return body(StagedPooled{impl.view(), ids, device_offsets, device_weights, device_grad});
 }
 
 std::vector<Part> fold_pooled(Impl& impl, const IndexTensor& indices, std::span<const std::int64_t> offsets,
@@ -532,6 +532,8 @@ void check_sparse_grad(const TableConfig& config, const SparseGrad& grad) {
 SparseGrad EmbeddingTable::sparse_grad(const IndexTensor& indices, std::span<const float> grad_out) const {
   std::shared_lock lock(impl_->mutex);
   check_lookup_grad(*impl_, indices, grad_out);
+  const detail::CallStream on(*impl_, {{indices.data(), detail::index_bytes(indices)},
+                                       {grad_out.data(), grad_out.size_bytes()}});
   std::int64_t nonfinite = 0;
   detail::ZeroFilled filled;
   SparseGrad grad = concatenate(*impl_, lookup_parts(*impl_, indices, grad_out, &nonfinite, &filled));
@@ -544,6 +546,10 @@ SparseGrad EmbeddingTable::sparse_grad_pooled(const IndexTensor& indices, std::s
                                               std::span<const float> grad_bags) const {
   std::shared_lock lock(impl_->mutex);
   const std::int64_t bags = check_pooled_grad(*impl_, indices, offsets, mode, per_sample_weights, grad_bags);
+  const detail::CallStream on(*impl_, {{indices.data(), detail::index_bytes(indices)},
+                                       {offsets.data(), offsets.size_bytes()},
+                                       {per_sample_weights.data(), per_sample_weights.size_bytes()},
+                                       {grad_bags.data(), grad_bags.size_bytes()}});
   std::int64_t nonfinite = 0;
   detail::ZeroFilled filled;
   SparseGrad grad = concatenate(*impl_, pooled_parts(*impl_, indices, offsets, bags, mode, per_sample_weights,
@@ -580,6 +586,8 @@ void EmbeddingTable::train_step(const IndexTensor& indices, std::span<const floa
                                        {"grad_out", grad_out.data(), grad_out.size_bytes()}};
   detail::check_inputs_apart_from_table(impl, inputs);
   check_lookup_grad(impl, indices, grad_out);
+  const detail::CallStream on(impl, {{indices.data(), detail::index_bytes(indices)},
+                                     {grad_out.data(), grad_out.size_bytes()}});
   detail::ZeroFilled filled;
   const bool fused =
       fusable(impl) && detail::with_ids(indices, [&](const auto* ids) {
@@ -612,6 +620,10 @@ void EmbeddingTable::train_step_pooled(const IndexTensor& indices, std::span<con
                                        {"grad_bags", grad_bags.data(), grad_bags.size_bytes()}};
   detail::check_inputs_apart_from_table(impl, inputs);
   const std::int64_t bags = check_pooled_grad(impl, indices, offsets, mode, per_sample_weights, grad_bags);
+  const detail::CallStream on(impl, {{indices.data(), detail::index_bytes(indices)},
+                                     {offsets.data(), offsets.size_bytes()},
+                                     {per_sample_weights.data(), per_sample_weights.size_bytes()},
+                                     {grad_bags.data(), grad_bags.size_bytes()}});
   detail::ZeroFilled filled;
   const bool fused =
       fusable(impl) && take_fused_step(impl, indices, &filled, [&](bool skip_nonfinite, detail::IdCheck* report) {

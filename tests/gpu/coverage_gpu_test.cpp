@@ -383,8 +383,7 @@ TEST(CudaCoverage, DeviceTensorsOnPerCallStreams) {
   std::vector<std::int64_t> offsets(kBags + 1);
   for (std::int64_t b = 0; b <= kBags; ++b) offsets[b] = b * kCount / kBags;
   const std::vector<float> grad = uniform_floats(kBags * kDim, 18);
-  std::int64_t *device_ids = nullptr, *device_offsets = nullptr;
-  float *device_grad = nullptr, *device_out = nullptr;
+  void *device_ids = nullptr, *device_offsets = nullptr, *device_grad = nullptr, *device_out = nullptr;
   CUDA_OK(cudaMalloc(&device_ids, kCount * sizeof(std::int64_t)));
   CUDA_OK(cudaMalloc(&device_offsets, offsets.size() * sizeof(std::int64_t)));
   CUDA_OK(cudaMalloc(&device_grad, grad.size() * sizeof(float)));
