@@ -392,9 +392,7 @@ class Embedding:
         """The config with Keras's keys only, which ``keras.layers.Embedding.from_config`` takes (it
         refuses embedkit's: optimizer, placement, seed, ...): the same table definition for Keras."""
         config = self.get_config()
-        keras_config = {key: config.get(key) for key in _KERAS_KEYS}
-        keras_config["dtype"] = config.get("dtype", "float32")
-        return keras_config
+        return {key: config.get(key) for key in _KERAS_KEYS}
 
     @property
     def input_dim(self) -> int:
