@@ -222,11 +222,39 @@ class Embedding(keras.layers.Layer):
 
     def load_own_variables(self, store: Any) -> None:
         """``keras.models.load_model``: the embeddings, and the optimizer state when saved with it
-        (a model saved with ``keras.layers.Embedding`` loads its embeddings only)."""
-        self.set_weights([np.asarray(store["0"])])
-        if _STEP_KEY in store.keys():
-            states = {name: np.asarray(store[_STATE_PREFIX + name]) for name in self.table.optimizer_state_names()}
+        (a model saved with ``keras.layers.Embedding`` loads its embeddings only). Everything is
+        checked before the table changes: a store of another shape or optimizer raises
+        ``ValueError`` naming what differs, and leaves the table as it was."""
+        keys = set(store.keys())
+        embeddings = _as_float32_weights(np.asarray(store["0"]))
+        expected = (self.input_dim, self.output_dim)
+        if tuple(embeddings.shape) != expected:
+            raise ValueError(f"Layer {self.name} weight shape {expected} is not compatible with provided weight "
+                             f"shape {tuple(embeddings.shape)}.")
+        saved = sorted(key[len(_STATE_PREFIX):] for key in keys if key.startswith(_STATE_PREFIX))
+        states: Dict[str, np.ndarray] = {}
+        if _STEP_KEY in keys:
+            shapes = {entry["name"]: tuple(entry["shape"]) for entry in self.table._info()["optimizer_state"]}
+            if saved != sorted(shapes):
+                raise ValueError(
+                    f"layer '{self.name}': the saved optimizer state holds {saved or 'no arrays'}, but this layer's "
+                    f"optimizer keeps {sorted(shapes) or 'none'}: load it into a layer with the same optimizer"
+                )
+            for name, shape in shapes.items():
+                states[name] = np.ascontiguousarray(store[_STATE_PREFIX + name], dtype=np.float32)
+                if states[name].shape != shape:
+                    raise ValueError(f"layer '{self.name}': the saved optimizer state '{name}' has shape "
+                                     f"{states[name].shape}, this layer's has {shape}")
+        if _STEP_KEY not in keys:
+            self.table.set_weights([embeddings])
+            return
+        previous = self.table.embeddings  # the state's own checks (finite, accumulators >= 0) come last
+        self.table.set_weights([embeddings])
+        try:
             self.table.set_optimizer_state(int(np.asarray(store[_STEP_KEY])), states)
+        except Exception:
+            self.table.set_weights([previous])
+            raise
 
     @property
     def placement(self) -> Dict[str, Any]:

@@ -150,6 +150,38 @@ def test_model_save_and_load_keep_weights_optimizer_state_and_predictions(tmp_pa
     np.testing.assert_allclose(twin.get_weights()[0], layer.get_weights()[0], rtol=1e-6, atol=1e-7)
 
 
+def test_loading_a_mismatched_store_changes_nothing():
+    """load_own_variables checks the whole store first: another optimizer's state or another shape
+    raises ValueError naming it, and the table keeps its weights, state and step."""
+    adam = embedkit.keras.Embedding(10, 3, optimizer="adam")
+    adam.build()
+    store = {}
+    adam.save_own_variables(store)
+    assert sorted(store) == ["0", "embedkit_state_momentum", "embedkit_state_velocity", "embedkit_step"]
+    adagrad = embedkit.keras.Embedding(10, 3, optimizer="adagrad", seed=9)
+    adagrad.build()
+    before = adagrad.get_weights()[0]
+    with pytest.raises(ValueError, match=r"holds \['momentum', 'velocity'\], but this layer's optimizer keeps "
+                                         r"\['accumulator'\]"):
+        adagrad.load_own_variables(store)
+    wrong = dict(store, **{"0": np.zeros((10, 4), np.float32)})
+    with pytest.raises(ValueError, match=r"weight shape \(10, 3\) is not compatible"):
+        adam.load_own_variables(wrong)
+    wrong = dict(store, embedkit_state_velocity=np.zeros((10, 4), np.float32))
+    with pytest.raises(ValueError, match="the saved optimizer state 'velocity' has shape"):
+        adam.load_own_variables(wrong)
+    adam_before = adam.get_weights()[0]
+    wrong = dict(store, **{"0": np.zeros((10, 3), np.float32), "embedkit_step": np.array(-1)})
+    with pytest.raises(ValueError, match="step must be >= 0, got -1"):  # the table's check, after the weights
+        adam.load_own_variables(wrong)
+    np.testing.assert_array_equal(adam.get_weights()[0], adam_before)
+    np.testing.assert_array_equal(adagrad.get_weights()[0], before)
+    assert adagrad.table.step == 0
+    keras_only = {"0": np.ones((10, 3))}  # a keras.layers.Embedding's store: float64 cast, no state
+    adagrad.load_own_variables(keras_only)
+    np.testing.assert_array_equal(adagrad.get_weights()[0], np.ones((10, 3), np.float32))
+
+
 def test_summary_counts_the_table_and_names_its_cost():
     layer = embedkit.keras.Embedding(1000, 8, optimizer=keras.optimizers.SGD(0.1, momentum=0.9))
     sequential(layer)
