@@ -21,7 +21,7 @@ namespace embedkit::kernels {
 using detail::RowStep;
 
 /// One step over `count` rows: ids[i] (sorted) with gradient rows grads[i·dim ..]; rows with
-/// skip[i] != 0 are left alone. Dense (Adam without lazy): every row of [row_begin, row_end) but
+/// skip[i] != 0 are left alone. Dense (lazy: false): every row of [row_begin, row_end) but
 /// padding moves, untouched ones with a zero gradient; `count` then only describes the touched.
 struct ApplyArgs {
   RowStep step;

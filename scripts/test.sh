@@ -24,13 +24,15 @@
 #            into three virtual environments under build/python, pytest in each: `venv` holds the
 #            pinned PyPI Keras 3 + JAX (CPU) + NumPy 2 of python/requirements-test.txt, `venv-torch`
 #            sees Debian's python3-torch and NumPy 1.24 (system site-packages) and adds only pytest,
-#            `venv-pypi-torch` holds PyPI's torch 2.14.1 (its CUDA build, ~3 GB of nvidia-* wheels)
+#            `venv-pypi-torch` holds PyPI's torch 2.14.1 (its CUDA build, ~3 GB of nvidia-* wheels) and Keras 3
 #            of python/requirements-test-pypi-torch.txt; then a smoke run of bench/compare_pytorch.py
 #            in venv-torch (embedkit against Debian's torch)
 # venv-pypi-torch is shared by the cuda and python lanes: created once per run by the first lane that
 # needs it (reused when present, its creation time printed); its wheels are kept between runs in
 # ~/.cache/embedkit/wheels (EMBEDKIT_WHEELHOUSE), since pip's cache keeps nothing from this mirror.
-# Not in the default run: fuzz-long, the fuzz lane with EMBEDKIT_FUZZ_SECONDS defaulting to 300.
+# Not in the default run: fuzz-long, the fuzz lane with EMBEDKIT_FUZZ_SECONDS defaulting to 300;
+# keras-backends, python/tests/test_keras_layer.py on Keras's TensorFlow backend (the CPU wheel, in
+# build/python/venv-keras-tf from python/requirements-test-keras-tf.txt: TensorFlow, ~1.5 GB).
 # Usage: scripts/test.sh [lane ...]   (default: all but fuzz-long). Warnings are errors in every lane.
 # Every compile goes through ccache when it is installed (scripts/ccache_env.sh).
 set -euo pipefail
@@ -42,7 +44,7 @@ lanes=("$@")
 setup_groups=()
 # The python lane, and the cuda lane's Python check, need Debian's Python (venv, headers).
 for lane in "${lanes[@]}"; do
-  case $lane in python | cuda) setup_groups=(python) ;; esac
+  case $lane in python | cuda | keras-backends) setup_groups=(python) ;; esac
 done
 ./scripts/setup.sh "${setup_groups[@]}"
 source scripts/ccache_env.sh
@@ -130,6 +132,22 @@ python_lane() {
   echo "[test] === lane python: passed in $((SECONDS - started)) s"
 }
 
+# embedkit.keras on Keras's TensorFlow backend: the CPU wheel (built as the python lane builds it,
+# incrementally in build/python/wheel) in its own environment, test_keras_layer.py there.
+keras_backends_lane() {
+  local dir=build/python started=$SECONDS venv=build/python/venv-keras-tf
+  echo "[test] === lane keras-backends: $venv (python/requirements-test-keras-tf.txt: Keras 3 + TensorFlow CPU)"
+  [ -x "$venv/bin/python" ] || "$python" -m venv "$venv"
+  "$venv/bin/pip" install -q --disable-pip-version-check -r python/requirements-test-keras-tf.txt
+  rm -rf "$dir/dist-keras"
+  "$venv/bin/pip" wheel -q --disable-pip-version-check --no-build-isolation --no-deps -w "$dir/dist-keras" \
+    --config-settings=build-dir="$PWD/$dir/wheel" --config-settings=cmake.define.EMBEDKIT_CUDA=OFF \
+    --config-settings=cmake.define.EMBEDKIT_WERROR=ON ./python
+  "$venv/bin/pip" install -q --disable-pip-version-check --force-reinstall --no-deps "$dir"/dist-keras/embedkit-*.whl
+  KERAS_BACKEND=tensorflow "$venv/bin/python" -m pytest -q -p no:cacheprovider python/tests/test_keras_layer.py
+  echo "[test] === lane keras-backends: passed in $((SECONDS - started)) s"
+}
+
 # Runs every fuzz target for EMBEDKIT_FUZZ_SECONDS from its seed corpus (read-only; new inputs go to
 # build/fuzz/corpus/) and prints its executions. A crash, leak, timeout or out-of-memory stops the lane.
 run_fuzzers() {
@@ -161,6 +179,10 @@ run_lane() {
     python_lane
     return
   fi
+  if [ "$lane" = keras-backends ]; then
+    keras_backends_lane
+    return
+  fi
   local flags=() targets=() tests=()
   case $lane in
     cuda)
@@ -176,7 +198,7 @@ run_lane() {
     tsan)  # the library and the concurrency tests (label `concurrency`)
       targets=(-t concurrency_test c_api_concurrency_test)
       tests=(-L concurrency --no-tests=error) ;;
-    *) echo "[test] unknown lane '$lane' (cuda, cpu, asan, tsan, fuzz, fuzz-long, nompi, python)" >&2; return 1 ;;
+    *) echo "[test] unknown lane '$lane' (cuda, cpu, asan, tsan, fuzz, fuzz-long, nompi, python, keras-backends)" >&2; return 1 ;;
   esac
   if [ "$lane" = nompi ]; then
     echo "[test] === lane nompi: format check (scripts/format.sh --check against .clang-format)"

@@ -70,6 +70,34 @@ TEST(OptimizerConfig, NamesTakeKerasDefaults) {
   EXPECT_FALSE(OptimizerConfig::from_json(adam_with("lazy", "false")).lazy);
 }
 
+// `lazy` is every built-in's key: written by to_json, read back, false only where asked; a custom
+// optimizer (called per touched id) cannot step untouched rows and refuses it.
+TEST(OptimizerConfig, LazyIsEveryBuiltInsKey) {
+  for (const char* name : {"SGD", "Adagrad", "RowWiseAdagrad", "Adam", "Ftrl"}) {
+    const std::string json = std::string(R"({"class_name": ")") + name + R"(", "config": {"lazy": false}})";
+    const OptimizerConfig config = OptimizerConfig::from_json(json);
+    EXPECT_FALSE(config.lazy) << name;
+    EXPECT_FALSE(OptimizerConfig::from_json(config.to_json()).lazy) << name;
+    EXPECT_NE(config.to_json().find(R"("lazy":false)"), std::string::npos) << config.to_json();
+    const std::string lazy = std::string(R"({"class_name": ")") + name + R"(", "config": {}})";
+    EXPECT_TRUE(OptimizerConfig::from_json(lazy).lazy) << name;
+    EXPECT_NE(OptimizerConfig::from_json(lazy).to_json().find(R"("lazy":true)"), std::string::npos) << name;
+    expect_rejected(std::string(R"({"class_name": ")") + name + R"(", "config": {"lazy": "no"}})",
+                    Status::invalid_argument, "optimizer lazy must be a boolean");
+  }
+  OptimizerConfig custom = OptimizerConfig::custom([](std::int64_t, float*, const float*, float*, int) {}, 0);
+  custom.lazy = false;
+  try {
+    custom.validate();
+    FAIL() << "a custom optimizer accepted lazy = false";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.status(), Status::invalid_argument);
+    EXPECT_NE(std::string(e.what()).find("custom optimizer updates touched rows only: lazy must be true"),
+              std::string::npos)
+        << e.what();
+  }
+}
+
 TEST(OptimizerConfig, UnimplementedKerasOptionsAreUnsupported) {
   expect_rejected(adam_with("clipnorm", "1.0"), Status::unsupported, "optimizer clipnorm = 1.0 is not supported");
   expect_rejected(adam_with("clipvalue", "0.5"), Status::unsupported, "clipvalue");

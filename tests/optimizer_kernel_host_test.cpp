@@ -101,7 +101,14 @@ INSTANTIATE_TEST_SUITE_P(Optimizers, OptimizerKernelHost,
                                            Case{OptimizerKind::rowwise_adagrad, ConstraintKind::none, false, 129},
                                            Case{OptimizerKind::adam, ConstraintKind::max_norm, false, 64},
                                            Case{OptimizerKind::adam, ConstraintKind::none, true, 8},
-                                           Case{OptimizerKind::ftrl, ConstraintKind::unit_norm, false, 32}),
+                                           Case{OptimizerKind::ftrl, ConstraintKind::unit_norm, false, 32},
+                                           // lazy: false, every row stepped (momentum with Nesterov)
+                                           Case{OptimizerKind::sgd, ConstraintKind::none, true, 16},
+                                           Case{OptimizerKind::sgd, ConstraintKind::non_neg, true, 3},
+                                           Case{OptimizerKind::adagrad, ConstraintKind::max_norm, true, 64},
+                                           Case{OptimizerKind::rowwise_adagrad, ConstraintKind::none, true, 129},
+                                           Case{OptimizerKind::ftrl, ConstraintKind::none, true, 32},
+                                           Case{OptimizerKind::ftrl, ConstraintKind::unit_norm, true, 7}),
                          [](const ::testing::TestParamInfo<Case>& param_info) {
                            return std::string(embedkit::to_string(param_info.param.kind)) + "_constraint" +
                                   std::to_string(static_cast<int>(param_info.param.constraint)) +

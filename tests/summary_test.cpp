@@ -49,6 +49,27 @@ TEST(Summary, TableFiguresWithoutBatch) {
   EXPECT_NE(text.find("10,001 x 64 (640,064 parameters, trainable)"), std::string::npos) << text;
 }
 
+// lazy: false where a zero gradient moves rows costs O(input_dim x dim) a step: the summary and
+// the placement sentence say so; where it moves nothing (plain SGD) the step is sparse and neither does.
+TEST(Summary, DenseStepStatesItsCost) {
+  TableConfig config = table_config(10001, 64, 99);
+  config.optimizer = embedkit::OptimizerConfig::from_json(R"({"class_name": "Adam", "config": {"lazy": false}})");
+  const std::string cost =
+      "every train step updates all 10,001 rows (lazy: false, Keras's semantics): O(input_dim x dim) = 640,064 "
+      "weights a step";
+  const auto summary = EmbeddingTable(config).summary();
+  EXPECT_TRUE(summary.dense_step);
+  EXPECT_NE(summary.to_string().find("optimizer step  " + cost), std::string::npos) << summary.to_string();
+  EXPECT_NE(summary.placement.reason.find("; " + cost), std::string::npos) << summary.placement.reason;
+
+  config.optimizer = embedkit::OptimizerConfig::from_json(R"({"class_name": "SGD", "config": {"lazy": false}})");
+  const auto plain = EmbeddingTable(config).summary();
+  EXPECT_FALSE(plain.dense_step);
+  EXPECT_EQ(plain.to_string().find("optimizer step"), std::string::npos) << plain.to_string();
+  EXPECT_EQ(plain.placement.reason.find("O(input_dim x dim)"), std::string::npos) << plain.placement.reason;
+  EXPECT_FALSE(words_table(false).summary().dense_step);
+}
+
 TEST(Summary, BatchShapeGivesOutputBytes) {
   const std::int64_t batch[] = {32, 20};
   const auto summary = words_table(false).summary(batch);

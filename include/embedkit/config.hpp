@@ -22,7 +22,7 @@ enum class BoundsCheck {
 /// @brief What a train step does with a folded gradient row holding a NaN or an infinity.
 enum class NonFiniteGradients {
   skip,   ///< the step goes on as if that id were not in the batch: its row and optimizer state are
-          ///< left alone (with dense Adam, lazy = false, they move as any untouched row's do); the
+          ///< left alone (under lazy = false they move as any untouched row's do); the
           ///< row is counted (nonfinite_gradient_rows) and a warning logged. The default.
   apply,  ///< apply it as it is
   error,  ///< fail the step with Status::invalid_argument; nothing changes
@@ -71,8 +71,8 @@ struct EMBEDKIT_API TableConfig {
   bool trainable = true;
   std::string name = "embedding";
   PlacementPolicy placement = PlacementPolicy::automatic;
-  std::optional<Regularizer> embeddings_regularizer;  ///< Added to touched rows' gradients (lazy).
-  Constraint embeddings_constraint;                   ///< Applied to touched rows after each update.
+  std::optional<Regularizer> embeddings_regularizer;  ///< Added to touched rows' gradients (every row's: lazy = false).
+  Constraint embeddings_constraint;                   ///< Applied to updated rows after each update.
   std::optional<std::uint64_t> gpu_memory_limit;      ///< A byte cap for this table's device, shared with the model.
   std::optional<std::uint64_t> gpu_memory_headroom;   ///< Bytes left free on the device; default 10% of its total.
   std::int64_t max_batch_lookups = 1 << 18;           ///< The largest batch, which sizes the workspace.

@@ -14,10 +14,10 @@ namespace embedkit {
 
 /// @brief The update rule a table trains with.
 enum class OptimizerKind {
-  sgd,      ///< w -= lr·g; with momentum μ > 0 (lazy): a = μ·a − lr·g; w += a (nesterov: w += μ·a − lr·g)
-  adagrad,  ///< acc += g²; w -= lr·g / √(acc + ε)   (Keras 3)
+  sgd,              ///< w -= lr·g; with momentum μ > 0: a = μ·a − lr·g; w += a (nesterov: w += μ·a − lr·g)
+  adagrad,          ///< acc += g²; w -= lr·g / √(acc + ε)   (Keras 3)
   rowwise_adagrad,  ///< FBGEMM's: one accumulator per row, m += mean(g²); w -= lr·g / (√m + ε)
-  adam,             ///< Keras 3's Adam; lazy (touched rows only) by default
+  adam,             ///< Keras 3's Adam
   ftrl,             ///< Keras 3's FTRL-proximal
   custom,           ///< a host callback: its table stays on the CPU (always the last enumerator)
 };
@@ -31,14 +31,18 @@ using CustomUpdate = std::function<void(std::int64_t id, float* weights, const f
 struct EMBEDKIT_API OptimizerConfig {
   OptimizerKind kind = OptimizerKind::sgd;
   double learning_rate = 0.01;             ///< Keras's defaults: 0.01 for SGD and row-wise Adagrad, 0.001 otherwise
-  std::optional<double> weight_decay;      ///< decoupled, Keras's formula w -= w·wd·lr, on touched rows
+  std::optional<double> weight_decay;      ///< decoupled, Keras's formula w -= w·wd·lr, on updated rows
   double momentum = 0.0;                   ///< sgd
   bool nesterov = false;                   ///< sgd
   double initial_accumulator_value = 0.1;  ///< adagrad, ftrl (0 for rowwise_adagrad)
   double epsilon = 1e-7;                   ///< adagrad, adam (1e-8 for rowwise_adagrad)
   double beta_1 = 0.9;                     ///< adam
   double beta_2 = 0.999;                   ///< adam
-  bool lazy = true;  ///< adam: touched rows only; false: Keras's exact dense decay, O(input_dim·dim) a step
+  /// Built-ins: true updates touched rows only. False is Keras's semantics (its dense gradient):
+  /// every row each step, where a zero gradient moves rows (momentum decay, Adam's moments, FTRL's
+  /// reset of never-touched rows, weight decay, a regularizer, a constraint), O(input_dim·dim) work
+  /// a step. Custom optimizers are lazy only.
+  bool lazy = true;
   double learning_rate_power = -0.5;                  ///< ftrl
   double l1_regularization_strength = 0.0;            ///< ftrl
   double l2_regularization_strength = 0.0;            ///< ftrl

@@ -152,9 +152,10 @@ class EMBEDKIT_API EmbeddingTable {
   /// by √Σw²; max gives each column's gradient to that column's argmax entry (ties: first position).
   SparseGrad sparse_grad_pooled(const IndexTensor& indices, std::span<const std::int64_t> offsets, PoolingMode mode,
                                 std::span<const float> per_sample_weights, std::span<const float> grad_bags) const;
-  /// @brief One optimizer step from a sparse gradient: only touched rows change (unless the
-  /// optimizer is Adam with lazy = false). Regularizers add their gradient first, constraints run
-  /// after; the step count grows by one, also for an empty gradient. A no-op on a frozen table.
+  /// @brief One optimizer step from a sparse gradient: only touched rows change (every row, under
+  /// the optimizer's lazy = false, where a zero gradient moves rows: detail::updates_every_row). Regularizers add their
+  /// gradient first, constraints run after; the step count grows by one, also for an empty gradient. A no-op on a
+  /// frozen table.
   /// @throws Error: invalid_argument (ids not strictly increasing, rows of the wrong size, a
   ///         non-finite row under nonfinite_gradients "error"), out_of_range. Nothing changes then.
   void apply(const SparseGrad& grad);

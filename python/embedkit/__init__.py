@@ -2,7 +2,8 @@
 
 ``embedkit.Embedding`` is a Keras-style embedding layer whose table (weights and optimizer state)
 lives in embedkit's C++ library; ``embedkit.torch`` (when PyTorch is importable) wraps it as
-``torch.nn`` modules whose backward runs the sparse optimizer step. Arrays cross through DLPack
+``torch.nn`` modules whose backward runs the sparse optimizer step; ``embedkit.keras`` (when Keras is
+importable) is a Keras 3 layer over it, trained in the backward pass too. Arrays cross through DLPack
 without copies. Failed calls raise ``embedkit.Error`` subclasses that are also the matching
 built-in exceptions, and change nothing.
 """

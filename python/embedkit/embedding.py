@@ -30,6 +30,52 @@ def _serialize(value: KerasObject) -> Any:
     raise TypeError(f"expected a name, a Keras object dict or an object with get_config(), got {type(value).__name__}")
 
 
+def _serialize_optimizer(optimizer: KerasObject) -> Any:
+    """The optimizer as embedkit's config takes it. A Keras optimizer object asks for Keras's
+    semantics: ``lazy: false``, every row stepped as Keras steps its dense gradient (momentum and
+    Adam's moments decay on rows absent from a batch, FTRL resets never-touched rows, weight decay
+    reaches every row). Names and serialized dicts keep embedkit's lazy default."""
+    serialized = _serialize(optimizer)
+    if _is_keras_object(optimizer):
+        serialized["config"] = dict(serialized["config"], lazy=False)
+    return serialized
+
+
+def _is_keras_object(value: Any) -> bool:
+    return value is not None and not isinstance(value, (str, int, float, bool, Mapping)) and hasattr(value, "get_config")
+
+
+# The keys keras.layers.Embedding's get_config() writes (Keras 3), in its order; to_keras_config()
+# gives exactly these, since Keras's from_config passes every key to the constructor.
+_KERAS_KEYS = ("name", "trainable", "dtype", "input_dim", "output_dim", "embeddings_initializer",
+               "embeddings_regularizer", "activity_regularizer", "embeddings_constraint", "mask_zero",
+               "quantization_config")
+
+
+def _is_keras_tensor(value: Any) -> bool:
+    """Whether ``value`` is a symbolic Keras tensor (a functional model's input), which holds no data."""
+    return type(value).__name__ == "KerasTensor" and type(value).__module__.split(".")[0] == "keras"
+
+
+def _keras_tensor_refusal(value: Any) -> TypeError:
+    return TypeError(
+        f"embedkit.Embedding got a symbolic KerasTensor (shape {tuple(value.shape)}), which holds no ids: "
+        f"embedkit.Embedding is a table, not a Keras layer. In a Keras model use embedkit.keras.Embedding, "
+        f"a keras.layers.Layer over the same table"
+    )
+
+
+def _as_float32_weights(value: Any) -> Any:
+    """Weights as Keras's ``set_weights`` takes them: float32 borrowed as it is; float64, float16 or
+    integer arrays (NumPy's float64 above all) cast to a float32 copy, as Keras casts a value it assigns."""
+    if str(getattr(value, "dtype", "")).replace("torch.", "") in _CAST_TO_FLOAT32:
+        return np.ascontiguousarray(np.asarray(value), dtype=np.float32)
+    return value
+
+
+_CAST_TO_FLOAT32 = frozenset({"float16", "float64", "int8", "int16", "int32", "int64", "uint8", "uint16", "uint32"})
+
+
 def _json_default(value: Any) -> Any:
     if isinstance(value, np.generic):
         return value.item()
@@ -80,8 +126,11 @@ class Embedding:
         """Creates and initialises the table.
 
         The positional arguments are Keras's. ``optimizer`` is a lower-case name (``"sgd"``,
-        ``"adagrad"``, ``"rowwise_adagrad"``, ``"adam"``, ``"ftrl"``), a Keras optimizer object or
-        its serialized dict (default: SGD with Keras's defaults). ``placement`` is ``"auto"``,
+        ``"adagrad"``, ``"rowwise_adagrad"``, ``"adam"``, ``"ftrl"``) or a dict (its serialized form,
+        ``"lazy"`` allowed), which step only the rows a batch touched unless ``"lazy": False``; or a
+        Keras optimizer object, which keeps Keras's semantics (``lazy: false``: every row stepped
+        each step where a zero gradient moves rows, O(input_dim x output_dim) work a step; see
+        ``summary()``). Default: SGD with Keras's defaults. ``placement`` is ``"auto"``,
         ``"cpu"`` or ``"cuda"``. ``weights`` is Keras's initial ``[matrix]``. ``lora_rank``,
         ``lora_alpha``, ``quantization_config`` and other Keras options (``dtype``, ...) are accepted
         at their Keras defaults; embedkit refuses other values with ``NotImplementedError``.
@@ -101,7 +150,7 @@ class Embedding:
             "seed": seed,
             "padding_idx": padding_idx,
             "bounds_check": bounds_check,
-            "optimizer": _serialize(optimizer),
+            "optimizer": _serialize_optimizer(optimizer),
             "placement": placement,
             "nonfinite_gradients": nonfinite_gradients,
             "gpu_memory_limit": gpu_memory_limit,
@@ -165,7 +214,7 @@ class Embedding:
         """A table with a Keras ``Embedding`` layer's config and (when the layer is built) its
         current weights, trained by ``optimizer`` and placed by ``placement``."""
         config = dict(layer.get_config())
-        config["optimizer"] = _serialize(optimizer)
+        config["optimizer"] = _serialize_optimizer(optimizer)
         config["placement"] = placement
         table = cls.from_config(config)
         weights = layer.get_weights()
@@ -193,6 +242,8 @@ class Embedding:
         (any writable DLPack array of that shape, filled in place and returned). CUDA arrays of a
         table on their device are used in place, on ``stream`` (see ``docs/python.md``: by default
         PyTorch's current stream for PyTorch tensors)."""
+        if _is_keras_tensor(indices):
+            raise _keras_tensor_refusal(indices)
         ids = as_input(indices, np.int64)
         if out is None:
             return self._table.lookup_new(ids, "numpy", cuda_stream(stream, ids))
@@ -245,8 +296,8 @@ class Embedding:
 
     def train_step(self, indices: ArrayLike, grad: ArrayLike, *, stream: Any = None) -> None:
         """One optimizer step from the upstream gradient of ``self(indices)`` (float32, shape
-        ``indices.shape + (output_dim,)``): duplicates folded, only touched rows updated (all rows for
-        Adam with ``lazy: false``). The step count grows by one."""
+        ``indices.shape + (output_dim,)``): duplicates folded, only touched rows updated (every row under
+        the optimizer's ``lazy: false``, Keras's semantics). The step count grows by one."""
         ids, gradient = as_input(indices, np.int64), as_input(grad, np.float32, "grad_out")
         self._table.train_step(ids, gradient, cuda_stream(stream, ids, gradient))
 
@@ -323,13 +374,14 @@ class Embedding:
         return self.weights
 
     def set_weights(self, weights: Union[Sequence[ArrayLike], ArrayLike]) -> None:
-        """Replaces the matrix from Keras's ``[matrix]`` or the matrix itself (float32, shape
-        ``(input_dim, output_dim)``; a wrong shape raises ``ValueError`` in Keras's words)."""
+        """Replaces the matrix from Keras's ``[matrix]`` or the matrix itself (shape ``(input_dim,
+        output_dim)``; a wrong shape raises ``ValueError`` in Keras's words). float32 is read in place;
+        float64, float16 and integer arrays are cast to float32 first, as Keras casts them."""
         if isinstance(weights, (list, tuple)):
             if len(weights) != 1:
                 raise ValueError(f"expected a list of 1 weight array (the embeddings), got {len(weights)}")
             weights = weights[0]
-        self._table.set_weights(as_input(weights, np.float32, "weights"))
+        self._table.set_weights(as_input(_as_float32_weights(weights), np.float32, "weights"))
 
     # ---------------------------------------------------------------------------------------------
     # What the table is
@@ -341,6 +393,12 @@ class Embedding:
         """The config (Keras's keys in Keras's form, and embedkit's), which ``from_config`` reads
         back to an equal table definition; the seed drawn at creation is in it."""
         return self._info()["config"]
+
+    def to_keras_config(self) -> Dict[str, Any]:
+        """The config with Keras's keys only, which ``keras.layers.Embedding.from_config`` takes (it
+        refuses embedkit's: optimizer, placement, seed, ...): the same table definition for Keras."""
+        config = self.get_config()
+        return {key: config.get(key) for key in _KERAS_KEYS}
 
     @property
     def input_dim(self) -> int:

@@ -209,3 +209,59 @@ def test_duplicate_ids_fold_before_the_optimizer():
     np.subtract.at(per_occurrence, ids, lr * upstream / np.sqrt(accumulator[ids] + epsilon))
     np.testing.assert_allclose(ours[[0, 2, 3, 4]], per_occurrence[[0, 2, 3, 4]], rtol=1e-5)  # id 2 once: same
     assert np.abs(ours[1] - per_occurrence[1]).max() > 1e-3  # id 1 three times: not the same step
+
+
+# Keras optimizer objects keep Keras's semantics (lazy: false): rows absent from a batch move as
+# Keras moves them (velocity decay, Adam's moments, FTRL's reset of never-touched rows, weight decay).
+KERAS_SEMANTICS = [
+    ("sgd", lambda: keras.optimizers.SGD(learning_rate=0.1)),
+    ("momentum", lambda: keras.optimizers.SGD(learning_rate=0.1, momentum=0.9)),
+    ("nesterov", lambda: keras.optimizers.SGD(learning_rate=0.1, momentum=0.9, nesterov=True)),
+    ("sgd_weight_decay", lambda: keras.optimizers.SGD(learning_rate=0.1, weight_decay=0.05)),
+    ("adagrad", lambda: keras.optimizers.Adagrad(learning_rate=0.1)),
+    ("adagrad_weight_decay", lambda: keras.optimizers.Adagrad(learning_rate=0.1, weight_decay=0.05)),
+    ("adam", lambda: keras.optimizers.Adam(learning_rate=0.01)),
+    ("adam_weight_decay", lambda: keras.optimizers.Adam(learning_rate=0.01, weight_decay=0.004)),
+    ("ftrl", lambda: keras.optimizers.Ftrl(learning_rate=0.1, l1_regularization_strength=0.01,
+                                           l2_regularization_strength=0.02,
+                                           l2_shrinkage_regularization_strength=0.01, beta=0.5)),
+]
+
+
+@pytest.mark.parametrize("name,make", KERAS_SEMANTICS, ids=[name for name, _ in KERAS_SEMANTICS])
+def test_keras_optimizer_objects_keep_keras_semantics(name, make):
+    """8 steps of 12 ids out of 40 rows (most rows absent from each batch): the Keras object itself
+    given to embedkit.Embedding, every row against Keras's own training."""
+    weights = np.random.default_rng(5).standard_normal((40, 6)).astype(np.float32)
+    batches = distinct_batches(steps=8, seed=6)
+    expected = keras_steps(make(), weights, batches)
+    table = embedkit.Embedding(40, 6, optimizer=make(), placement="cpu")
+    assert table.get_config()["optimizer"]["config"]["lazy"] is False
+    table.set_weights([weights])
+    for ids, upstream in batches:
+        table.train_step(ids, upstream)
+    # Keras's FTRL runs float32 pow through XLA, a few ulps from libm's powf, over 8 steps.
+    np.testing.assert_allclose(table.embeddings, expected, rtol=1e-5, atol=1e-6)
+    # Its serialized dict keeps the lazy default: off Keras exactly where Keras moves absent rows.
+    lazy = embedkit_steps(keras.optimizers.serialize(make()), weights, batches)
+    assert (np.abs(lazy - expected).max() > 1e-4) == (name not in ("sgd", "adagrad"))
+
+
+def test_keras_semantics_cost_is_stated_and_names_stay_lazy():
+    """A Keras object steps every row: the summary and the placement sentence say what it costs.
+    Names and serialized dicts keep the lazy default, and leave rows absent from a batch bit for bit."""
+    dense = embedkit.Embedding(1000, 8, optimizer=keras.optimizers.Adam(), placement="cpu")
+    cost = "every train step updates all 1,000 rows (lazy: false, Keras's semantics): O(input_dim x dim) = 8,000"
+    assert cost in dense.summary() and cost in dense.placement["reason"]
+    from_keras = embedkit.Embedding.from_keras(keras_table(), optimizer=keras.optimizers.Adam())
+    assert from_keras.get_config()["optimizer"]["config"]["lazy"] is False
+    for optimizer in ("adam", keras.optimizers.serialize(keras.optimizers.Adam()), {"class_name": "Adam", "config": {}}):
+        table = embedkit.Embedding(40, 6, optimizer=optimizer, placement="cpu")
+        assert table.get_config()["optimizer"]["config"]["lazy"] is True
+        assert "O(input_dim x dim)" not in table.summary()
+        before = table.embeddings
+        ids, upstream = distinct_batches(steps=1)[0]
+        table.train_step(ids, upstream)
+        absent = np.setdiff1d(np.arange(40), ids.ravel())
+        np.testing.assert_array_equal(table.embeddings[absent], before[absent])
+        assert not np.array_equal(table.embeddings[ids.ravel()], before[ids.ravel()])

@@ -120,7 +120,7 @@ struct FoldedGrad {
 /// gets (detail/row_step.hpp, what the CPU loops and the kernels read) and which rows it covers.
 struct StepPlan {
   StepRule rule;
-  bool dense = false;  // Adam without lazy: every row of [row_begin, row_end) but padding moves
+  bool dense = false;  // lazy: false (detail::updates_every_row): every row of [row_begin, row_end) but padding moves
   std::int64_t row_begin = 0;
   std::int64_t row_end = 0;
 };

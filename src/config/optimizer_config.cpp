@@ -87,7 +87,7 @@ bool read_key(OptimizerConfig& config, const std::string& key, const nlohmann::j
     config.beta_1 = number();
   } else if (kind == OptimizerKind::adam && key == "beta_2") {
     config.beta_2 = number();
-  } else if (kind == OptimizerKind::adam && key == "lazy") {
+  } else if (kind != OptimizerKind::custom && key == "lazy") {
     config.lazy = detail::boolean(value, what);
   } else if (kind == OptimizerKind::ftrl && key == "learning_rate_power") {
     config.learning_rate_power = number();
@@ -189,8 +189,18 @@ StepRule step_rule(const TableConfig& config, std::int64_t t) {
   return rule;
 }
 
-bool updates_every_row(const OptimizerConfig& optimizer) {
-  return optimizer.kind == OptimizerKind::adam && !optimizer.lazy;
+bool zero_gradient_moves_rows(const TableConfig& config) {
+  const OptimizerConfig& o = config.optimizer;
+  const bool optimizer_moves = (o.kind == OptimizerKind::sgd && !zero_in_step(o.momentum)) ||
+                               o.kind == OptimizerKind::adam || o.kind == OptimizerKind::ftrl;
+  const bool penalty = config.embeddings_regularizer && (!zero_in_step(config.embeddings_regularizer->l1) ||
+                                                         !zero_in_step(config.embeddings_regularizer->l2));
+  return optimizer_moves || !zero_in_step(o.weight_decay.value_or(0.0)) || penalty ||
+         config.embeddings_constraint.kind != ConstraintKind::none;
+}
+
+bool updates_every_row(const TableConfig& config) {
+  return !config.optimizer.lazy && config.optimizer.kind != OptimizerKind::custom && zero_gradient_moves_rows(config);
 }
 
 OptimizerConfig optimizer_from_json(const nlohmann::json& document) {
@@ -235,7 +245,6 @@ nlohmann::json optimizer_to_json(const OptimizerConfig& optimizer) {
       config["beta_1"] = optimizer.beta_1;
       config["beta_2"] = optimizer.beta_2;
       config["epsilon"] = optimizer.epsilon;
-      config["lazy"] = optimizer.lazy;
       break;
     case OptimizerKind::ftrl:
       config["learning_rate_power"] = optimizer.learning_rate_power;
@@ -247,6 +256,7 @@ nlohmann::json optimizer_to_json(const OptimizerConfig& optimizer) {
       break;
     case OptimizerKind::custom: config["state_width"] = optimizer.custom_state_width; break;
   }
+  if (optimizer.kind != OptimizerKind::custom) config["lazy"] = optimizer.lazy;
   return nlohmann::json{{"module", "keras.optimizers"},
                         {"class_name", class_name_of(optimizer.kind)},
                         {"config", config},
@@ -345,6 +355,9 @@ void OptimizerConfig::validate() const {
                        "custom optimizer has no update function");
       EMBEDKIT_EXPECTS(custom_state_width >= 0, Status::invalid_argument,
                        "custom optimizer state_width must be >= 0, got {}", custom_state_width);
+      // Its callback is called once per touched id: it has no update of an untouched row to run.
+      EMBEDKIT_EXPECTS(lazy, Status::invalid_argument,
+                       "custom optimizer updates touched rows only: lazy must be true, got false");
       break;
   }
 }

@@ -16,8 +16,16 @@ namespace embedkit::detail {
 /// judged (every non-finite policy but "apply").
 StepRule step_rule(const TableConfig& config, std::int64_t t);
 
-/// Whether a step moves every row, touched or not (Adam without lazy: Keras's dense decay).
-bool updates_every_row(const OptimizerConfig& optimizer);
+/// Whether a zero gradient changes a row under `config`: momentum SGD (its velocity decays), Adam
+/// (its moments decay), FTRL (a never-touched row is reset to its proximal solution, 0 without
+/// shrinkage), weight decay, a regularizer's gradient, a constraint. Plain SGD, Adagrad and row-wise
+/// Adagrad leave such a row exactly as it was.
+bool zero_gradient_moves_rows(const TableConfig& config);
+
+/// Whether a step updates every row, touched or not: `lazy: false` (Keras's semantics, its dense
+/// gradient) where a zero gradient moves a row; O(input_dim · dim) work per step. Elsewhere the
+/// dense step equals the sparse one bit for bit, and the sparse one is taken.
+bool updates_every_row(const TableConfig& config);
 
 /// Whether an accumulator holding 0 divides 0 by 0 on a zero gradient under `optimizer`: Adagrad and
 /// row-wise Adagrad at epsilon 0; FTRL with a learning_rate_power != 0 and l2 and beta both 0.

@@ -32,6 +32,8 @@ PlacementDecision decision(PlacementReason code, std::string reason, const Place
   PlacementDecision d;
   d.reason_code = code;
   d.reason = std::move(reason);
+  // Where the table goes decides how fast that work runs, so the sentence says it.
+  if (inputs.dense_step) d.reason += "; " + dense_step_text(inputs.rows, inputs.dim);
   d.bytes = held_on(inputs.bytes, DeviceKind::cpu);  // the device branch below places it elsewhere
   if (inputs.device) d.device_free_bytes = inputs.device_memory.free_bytes;
   return d;

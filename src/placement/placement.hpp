@@ -34,6 +34,9 @@ struct PlacementInputs {
   std::optional<std::uint64_t> headroom;  // gpu_memory_headroom; default 10% of the device's total
   std::uint64_t ledger = 0;               // bytes earlier tables of the context need there (the budget's share)
   std::uint64_t promised = 0;             // of those, workspace not allocated now, so not yet out of `free`
+  std::int64_t rows = 0;                  // input_dim
+  std::int64_t dim = 0;                   // output_dim
+  bool dense_step = false;                // each step updates every row (updates_every_row)
 };
 
 /// Decides where the table goes. Under policy `cuda`, a device this build or machine cannot give,
@@ -55,6 +58,10 @@ ByteBreakdown held_on(ByteBreakdown bytes, DeviceKind device);
 
 /// "74.9 GiB", "12.2 MiB", "512 bytes": short human units for log lines and reasons (summary.cpp).
 std::string short_bytes(std::uint64_t bytes);
+
+/// "every train step updates all 1,000,000 rows (lazy: false, Keras's semantics): O(input_dim x dim) =
+/// 64,000,000 weights a step": the cost a dense step adds, in the placement reason and the summary.
+std::string dense_step_text(std::int64_t rows, std::int64_t dim);
 
 /// "up to 212.0 MiB per train step, allocated per call (not held)": a CPU table's step scratch.
 std::string step_scratch_text(std::uint64_t bytes);

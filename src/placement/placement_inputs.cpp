@@ -3,6 +3,7 @@
 #include <embedkit/detail/renorm_math.hpp>
 #include <embedkit/status.hpp>
 
+#include "config/optimizer_rules.hpp"
 #include "config/optimizer_state.hpp"
 
 #include <fmt/format.h>
@@ -49,6 +50,9 @@ PlacementInputs placement_inputs(const TableConfig& config, Context::Impl& conte
   inputs.bytes = table_bytes(config);
   inputs.optimizer_name = to_string(config.optimizer.kind);
   inputs.optimizer_has_cuda_kernel = config.optimizer.has_cuda_kernel();
+  inputs.rows = config.input_dim;
+  inputs.dim = config.output_dim;
+  inputs.dense_step = detail::updates_every_row(config);
   inputs.built_with_cuda = context.built_with_cuda;
   inputs.no_device_reason = context.no_device_reason;
   if (context.device) {

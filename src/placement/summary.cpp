@@ -50,6 +50,14 @@ std::string short_bytes(std::uint64_t bytes) {
   return fmt::format("{:.1f} {}", scaled, unit);
 }
 
+std::string dense_step_text(std::int64_t rows, std::int64_t dim) {
+  const auto n = static_cast<std::uint64_t>(rows), d = static_cast<std::uint64_t>(dim);
+  return fmt::format(
+      "every train step updates all {} rows (lazy: false, Keras's semantics): O(input_dim x dim) = {} "
+      "weights a step",
+      with_thousands(n), with_thousands(n * d));
+}
+
 std::string step_scratch_text(std::uint64_t bytes) {
   return fmt::format("up to {} per train step, allocated per call (not held)", short_bytes(bytes));
 }
@@ -70,6 +78,7 @@ std::string Summary::to_string() const {
   line("optimizer state", format_bytes(bytes.optimizer_state));
   line("workspace", format_bytes(bytes.workspace));
   if (bytes.step_scratch > 0) line("step scratch", detail::step_scratch_text(bytes.step_scratch));
+  if (dense_step) line("optimizer step", detail::dense_step_text(rows, dim));
   line("total", format_bytes(bytes.total()));
   line("placement", fmt::format("{} ({}: {})", placement.device_name(), embedkit::to_string(placement.reason_code),
                                 placement.reason));

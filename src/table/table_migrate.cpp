@@ -3,6 +3,7 @@
 #include <embedkit/table.hpp>
 
 #include "backend/backends.hpp"
+#include "config/optimizer_rules.hpp"
 #include "core/expects.hpp"
 #include "core/log.hpp"
 #include "placement/placement_inputs.hpp"
@@ -90,6 +91,9 @@ void EmbeddingTable::migrate(std::string_view device) {
   impl.placement.device_label = target.name();
   impl.placement.reason_code = PlacementReason::migrated;
   impl.placement.reason = fmt::format("moved from {} to {} by migrate()", from, target.name());
+  if (detail::updates_every_row(config)) {
+    impl.placement.reason += "; " + detail::dense_step_text(config.input_dim, config.output_dim);
+  }
   detail::logger().info("table '{}' placed on {}: {}", config.name, target.name(), impl.placement.reason);
 }
 

@@ -3,6 +3,7 @@
 #include <embedkit/version.hpp>
 
 #include "config/config_json.hpp"
+#include "config/optimizer_rules.hpp"
 #include "core/ids.hpp"
 #include "core/shape.hpp"
 #include "table/table_impl.hpp"
@@ -23,6 +24,7 @@ Summary EmbeddingTable::summary() const {
   summary.dim = output_dim();
   summary.parameters = static_cast<std::int64_t>(impl_->weight_count());
   summary.trainable = impl_->config.trainable;
+  summary.dense_step = detail::updates_every_row(impl_->config);
   summary.placement = impl_->placement;
   return summary;
 }

@@ -369,7 +369,7 @@ detail::StepPlan step_plan(const Impl& impl) {
                    config.name, impl.step.load());
   detail::StepPlan plan;
   plan.rule = detail::step_rule(config, impl.step + 1);
-  plan.dense = detail::updates_every_row(config.optimizer);
+  plan.dense = detail::updates_every_row(config);
   plan.row_end = config.input_dim;
   return plan;
 }
@@ -423,13 +423,13 @@ bool frozen(Impl& impl) {
 
 // Whether a train step may fold and apply in one backend call (FusedStep::fold_and_apply), the
 // folded rows never handed out: the backend fuses rows of this dim, the table trains, the
-// optimizer is built in and sparse (dense Adam moves every row), and non-finite rows are applied
+// optimizer is built in and sparse (a lazy: false step moves every row), and non-finite rows are applied
 // or skipped ("error" must name the row before anything changes).
 bool fusable(const Impl& impl) {
   const TableConfig& config = impl.config;
-  return config.trainable && config.optimizer.kind != OptimizerKind::custom &&
-         !detail::updates_every_row(config.optimizer) && config.nonfinite_gradients != NonFiniteGradients::error &&
-         impl.backend->fused_step() != nullptr && impl.backend->fused_step()->fuses(config.output_dim);
+  return config.trainable && config.optimizer.kind != OptimizerKind::custom && !detail::updates_every_row(config) &&
+         config.nonfinite_gradients != NonFiniteGradients::error && impl.backend->fused_step() != nullptr &&
+         impl.backend->fused_step()->fuses(config.output_dim);
 }
 
 // Takes a fusable step by `run(skip_nonfinite, report)` (a fused backend call returning the rows

@@ -17,7 +17,7 @@
 // |                                           | FusedStepConformance.TrainStepPooledEveryMode                        |
 // | int32 ids                                 | every conformance suite (for_each_index_type); FusedStepConformance  |
 // |                                           | .TrainStepEveryOptimizer alternates int32 and int64 steps            |
-// | Dense Adam (lazy = false)                 | new: DenseAdamConformance (train_step, pooled, apply, bitwise);      |
+// | lazy = false, every optimizer             | new: DenseStepConformance (train_step, pooled, apply, bitwise);      |
 // |                                           | before: CudaTable.OverflowingUpdates... (overflowing rows, 1e-5)     |
 // | Pooled gradient, every mode               | SparseGradConformance.PooledGradientEveryModeAndDim (sum, mean,      |
 // |                                           | sqrtn, max); FusedStepConformance.TrainStepPooledEveryMode           |

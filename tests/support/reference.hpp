@@ -180,7 +180,9 @@ SparseGrad sparse_grad_pooled(const Matrix& m, const std::vector<Index>& ids, co
 /// A table's weights and optimizer state, stepped the textbook way (Keras 3's formulas in float;
 /// FBGEMM's row-wise Adagrad): for each touched row, the gradient plus the regularizer's (from the
 /// weight before the step), decoupled weight decay, the optimizer's update, then the constraint.
-/// slot0 and slot1 are the table's state arrays in optimizer_state_names() order.
+/// Under lazy = false every row but padding_idx, as Keras steps its dense gradient: an untouched
+/// row with a zero gradient. slot0 and slot1 are the table's state arrays in
+/// optimizer_state_names() order.
 struct Trainer {
   TableConfig config;
   std::vector<float> weights, slot0, slot1;
@@ -188,73 +190,88 @@ struct Trainer {
 
   void apply(const SparseGrad& grad) {
     ++step;
+    const auto dim = static_cast<std::size_t>(config.output_dim);
+    if (config.optimizer.lazy) {
+      for (std::size_t u = 0; u < grad.unique_ids.size(); ++u) {
+        update(static_cast<std::size_t>(grad.unique_ids[u]), grad.rows.data() + u * dim);
+      }
+      return;
+    }
+    const std::vector<float> zeros(dim, 0.0f);
+    for (std::int64_t row = 0; row < config.input_dim; ++row) {
+      if (config.padding_idx == row) continue;
+      const auto found = std::find(grad.unique_ids.begin(), grad.unique_ids.end(), row);
+      const auto u = static_cast<std::size_t>(found - grad.unique_ids.begin());
+      update(static_cast<std::size_t>(row), found == grad.unique_ids.end() ? zeros.data() : grad.rows.data() + u * dim);
+    }
+  }
+
+  /// One row's step from its folded gradient row `grad_row`.
+  void update(std::size_t row, const float* grad_row) {
     const OptimizerConfig& o = config.optimizer;
     const auto dim = static_cast<std::size_t>(config.output_dim);
     const float lr = static_cast<float>(o.learning_rate);
     const Regularizer penalty = config.embeddings_regularizer.value_or(Regularizer{});
-    for (std::size_t u = 0; u < grad.unique_ids.size(); ++u) {
-      const auto row = static_cast<std::size_t>(grad.unique_ids[u]);
-      float* w = weights.data() + row * dim;
-      std::vector<float> g(dim);
-      for (std::size_t c = 0; c < dim; ++c) {
-        g[c] = grad.rows[u * dim + c];
-        const float sign = w[c] > 0 ? 1.0f : w[c] < 0 ? -1.0f : 0.0f;
-        if (penalty.l1 != 0) g[c] += static_cast<float>(penalty.l1) * sign;
-        if (penalty.l2 != 0) g[c] += 2.0f * static_cast<float>(penalty.l2) * w[c];
-      }
-      float row_accumulator = 0;
-      if (o.kind == OptimizerKind::rowwise_adagrad) {
-        double squares = 0;
-        for (std::size_t c = 0; c < dim; ++c) squares += static_cast<double>(g[c]) * g[c];
-        slot0[row] += static_cast<float>(squares / static_cast<double>(dim));
-        row_accumulator = slot0[row];
-      }
-      for (std::size_t c = 0; c < dim; ++c) {
-        const std::size_t i = row * dim + c;
-        if (o.weight_decay) w[c] = w[c] - w[c] * static_cast<float>(*o.weight_decay) * lr;
-        switch (o.kind) {
-          case OptimizerKind::sgd:
-            if (o.momentum == 0) {
-              w[c] -= g[c] * lr;
-            } else {
-              const float mu = static_cast<float>(o.momentum);
-              slot0[i] = slot0[i] * mu - g[c] * lr;
-              w[c] += o.nesterov ? slot0[i] * mu - g[c] * lr : slot0[i];
-            }
-            break;
-          case OptimizerKind::adagrad:
-            slot0[i] += g[c] * g[c];
-            w[c] -= lr * g[c] / std::sqrt(slot0[i] + static_cast<float>(o.epsilon));
-            break;
-          case OptimizerKind::rowwise_adagrad:
-            w[c] -= g[c] * (lr / (std::sqrt(row_accumulator) + static_cast<float>(o.epsilon)));
-            break;
-          case OptimizerKind::adam: {
-            const float b1 = static_cast<float>(o.beta_1), b2 = static_cast<float>(o.beta_2);
-            const auto t = static_cast<float>(step);
-            const float alpha = lr * std::sqrt(1 - std::pow(b2, t)) / (1 - std::pow(b1, t));
-            slot0[i] += (g[c] - slot0[i]) * static_cast<float>(1.0 - o.beta_1);
-            slot1[i] += (g[c] * g[c] - slot1[i]) * static_cast<float>(1.0 - o.beta_2);
-            w[c] -= slot0[i] * alpha / (std::sqrt(slot1[i]) + static_cast<float>(o.epsilon));
-            break;
-          }
-          case OptimizerKind::ftrl: {
-            const float power = static_cast<float>(-o.learning_rate_power);
-            const float l1 = static_cast<float>(o.l1_regularization_strength);
-            const float l2 = static_cast<float>(o.l2_regularization_strength) + static_cast<float>(o.beta) / (2 * lr);
-            const float shrunk = g[c] + 2 * static_cast<float>(o.l2_shrinkage_regularization_strength) * w[c];
-            const float next = slot0[i] + g[c] * g[c];
-            slot1[i] += shrunk - (std::pow(next, power) - std::pow(slot0[i], power)) / lr * w[c];
-            const float quadratic = std::pow(next, power) / lr + 2 * l2;
-            w[c] = (std::min(std::max(slot1[i], -l1), l1) - slot1[i]) / quadratic;
-            slot0[i] = next;
-            break;
-          }
-          case OptimizerKind::custom: break;
-        }
-      }
-      constrain(w, dim);
+    float* w = weights.data() + row * dim;
+    std::vector<float> g(dim);
+    for (std::size_t c = 0; c < dim; ++c) {
+      g[c] = grad_row[c];
+      const float sign = w[c] > 0 ? 1.0f : w[c] < 0 ? -1.0f : 0.0f;
+      if (penalty.l1 != 0) g[c] += static_cast<float>(penalty.l1) * sign;
+      if (penalty.l2 != 0) g[c] += 2.0f * static_cast<float>(penalty.l2) * w[c];
     }
+    float row_accumulator = 0;
+    if (o.kind == OptimizerKind::rowwise_adagrad) {
+      double squares = 0;
+      for (std::size_t c = 0; c < dim; ++c) squares += static_cast<double>(g[c]) * g[c];
+      slot0[row] += static_cast<float>(squares / static_cast<double>(dim));
+      row_accumulator = slot0[row];
+    }
+    for (std::size_t c = 0; c < dim; ++c) {
+      const std::size_t i = row * dim + c;
+      if (o.weight_decay) w[c] = w[c] - w[c] * static_cast<float>(*o.weight_decay) * lr;
+      switch (o.kind) {
+        case OptimizerKind::sgd:
+          if (o.momentum == 0) {
+            w[c] -= g[c] * lr;
+          } else {
+            const float mu = static_cast<float>(o.momentum);
+            slot0[i] = slot0[i] * mu - g[c] * lr;
+            w[c] += o.nesterov ? slot0[i] * mu - g[c] * lr : slot0[i];
+          }
+          break;
+        case OptimizerKind::adagrad:
+          slot0[i] += g[c] * g[c];
+          w[c] -= lr * g[c] / std::sqrt(slot0[i] + static_cast<float>(o.epsilon));
+          break;
+        case OptimizerKind::rowwise_adagrad:
+          w[c] -= g[c] * (lr / (std::sqrt(row_accumulator) + static_cast<float>(o.epsilon)));
+          break;
+        case OptimizerKind::adam: {
+          const float b1 = static_cast<float>(o.beta_1), b2 = static_cast<float>(o.beta_2);
+          const auto t = static_cast<float>(step);
+          const float alpha = lr * std::sqrt(1 - std::pow(b2, t)) / (1 - std::pow(b1, t));
+          slot0[i] += (g[c] - slot0[i]) * static_cast<float>(1.0 - o.beta_1);
+          slot1[i] += (g[c] * g[c] - slot1[i]) * static_cast<float>(1.0 - o.beta_2);
+          w[c] -= slot0[i] * alpha / (std::sqrt(slot1[i]) + static_cast<float>(o.epsilon));
+          break;
+        }
+        case OptimizerKind::ftrl: {
+          const float power = static_cast<float>(-o.learning_rate_power);
+          const float l1 = static_cast<float>(o.l1_regularization_strength);
+          const float l2 = static_cast<float>(o.l2_regularization_strength) + static_cast<float>(o.beta) / (2 * lr);
+          const float shrunk = g[c] + 2 * static_cast<float>(o.l2_shrinkage_regularization_strength) * w[c];
+          const float next = slot0[i] + g[c] * g[c];
+          slot1[i] += shrunk - (std::pow(next, power) - std::pow(slot0[i], power)) / lr * w[c];
+          const float quadratic = std::pow(next, power) / lr + 2 * l2;
+          w[c] = (std::min(std::max(slot1[i], -l1), l1) - slot1[i]) / quadratic;
+          slot0[i] = next;
+          break;
+        }
+        case OptimizerKind::custom: break;
+      }
+    }
+    constrain(w, dim);
   }
 
   void constrain(float* w, std::size_t dim) const {
