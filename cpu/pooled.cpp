@@ -12,6 +12,7 @@
 #include <omp.h>
 
 #include <algorithm>
+#include <vector>
 
 namespace embedkit::cpu {
 namespace {
@@ -33,6 +34,7 @@ struct Batch {
   detail::PooledBatch<Index> bags;
   std::int64_t entries;  // bags.entries(), for the prefetch ahead
   float* out;
+  std::int64_t out_stride;  // floats from one bag's output row to the next (dim, or a collection's width)
 };
 
 // The row of entry j, or NULL for padding (skipped) and ids outside the table (zeros). With
@@ -119,7 +121,7 @@ template <class Index>
   for (std::int64_t bag = first; bag < last; ++bag) {
     const std::int64_t begin = batch.bags.offsets[bag], end = batch.bags.offsets[bag + 1];
     const float denominator = batch.bags.denominator(bag);
-    float* pooled = batch.out + bag * batch.dim;
+    float* pooled = batch.out + bag * batch.out_stride;
     for (std::int64_t tile = 0; tile < batch.dim; tile += kTile) {
       const std::int64_t width = std::min(kTile, batch.dim - tile);
       if (width == kTile) {
@@ -195,7 +197,7 @@ void pooled_lookup(const float* weights, std::int64_t input_dim, std::int64_t di
     for (std::int64_t bag = 0; bag < bags.bags; ++bag) pick_bag(weights, input_dim, dim, bags, bag, out + bag * dim);
     return;
   }
-  const Batch<Index> batch{weights, input_dim, dim, bags, entries, out};
+  const Batch<Index> batch{weights, input_dim, dim, bags, entries, out, dim};
   const WeightedBags<Index> weighted_bags_clone = weighted_bags_for<Index>(isa);
   // Contiguous ranges of about equal work, kRangesPerThread times the team in all, handed out
   // dynamically (a thread the host preempts holds up one range, not half the batch). Chunks of 64
@@ -211,9 +213,61 @@ void pooled_lookup(const float* weights, std::int64_t input_dim, std::int64_t di
   }
 }
 
+template <class Index>
+void pooled_lookup_many(std::span<const detail::PooledJob<Index>> jobs, Isa isa) {
+  // A job's work in bytes: each entry reads a row, each bag writes one.
+  const auto job_bytes = [](const detail::PooledJob<Index>& job) {
+    return (job.batch.entries() + job.batch.bags) * job.rows.dim * static_cast<std::int64_t>(sizeof(float));
+  };
+  std::int64_t total = 0;
+  for (const detail::PooledJob<Index>& job : jobs) total += job_bytes(job);
+  // Ranges of whole bags of one job, each job cut into ranges in proportion to its bytes: a 10M-row
+  // table's feature and 25 small ones share one team, as many ranges per thread as pooled_lookup.
+  struct Range {
+    std::int64_t job, first, last, bytes;
+  };
+  constexpr std::int64_t kRangesPerThread = 8;
+  const std::int64_t budget = kRangesPerThread * omp_get_max_threads();
+  std::vector<Range> ranges;
+  for (std::size_t k = 0; k < jobs.size(); ++k) {
+    const detail::PooledJob<Index>& job = jobs[k];
+    if (job.batch.bags == 0) continue;
+    const std::int64_t bytes = job_bytes(job);
+    const std::int64_t parts =
+        std::clamp<std::int64_t>(total > 0 ? (budget * bytes + total - 1) / total : 1, 1, job.batch.bags);
+    for (std::int64_t part = 0; part < parts; ++part) {
+      const std::int64_t first = bag_range_begin(job.batch.offsets, job.batch.bags, part, parts);
+      const std::int64_t last = bag_range_begin(job.batch.offsets, job.batch.bags, part + 1, parts);
+      if (first < last) ranges.push_back({static_cast<std::int64_t>(k), first, last, bytes / parts});
+    }
+  }
+  // The largest first, so the dynamic schedule ends on small ranges and the threads finish together.
+  std::stable_sort(ranges.begin(), ranges.end(), [](const Range& a, const Range& b) { return a.bytes > b.bytes; });
+  const WeightedBags<Index> weighted_bags_clone = weighted_bags_for<Index>(isa);
+  const auto count = static_cast<std::int64_t>(ranges.size());
+#pragma omp parallel for schedule(dynamic, \
+                                  1) if (total >= kParallelMinFloats * static_cast <std::int64_t>(sizeof(float)))
+  for (std::int64_t r = 0; r < count; ++r) {
+    const Range& range = ranges[r];
+    const detail::PooledJob<Index>& job = jobs[range.job];
+    if (detail::picks_entry(job.batch.mode)) {
+      for (std::int64_t bag = range.first; bag < range.last; ++bag) {
+        pick_bag(job.rows.data, job.rows.count, job.rows.dim, job.batch, bag, job.out + bag * job.out_stride);
+      }
+    } else {
+      const Batch<Index> batch{job.rows.data,       job.rows.count, job.rows.dim,  job.batch,
+                               job.batch.entries(), job.out,        job.out_stride};
+      weighted_bags_clone(batch, range.first, range.last);
+    }
+  }
+}
+
 template void pooled_lookup(const float*, std::int64_t, std::int64_t, const detail::PooledBatch<std::int32_t>&, float*,
                             Isa);
 template void pooled_lookup(const float*, std::int64_t, std::int64_t, const detail::PooledBatch<std::int64_t>&, float*,
                             Isa);
+
+template void pooled_lookup_many(std::span<const detail::PooledJob<std::int32_t>>, Isa);
+template void pooled_lookup_many(std::span<const detail::PooledJob<std::int64_t>>, Isa);
 
 }  // namespace embedkit::cpu
