@@ -174,15 +174,18 @@ TEST(Collection, PooledLookupMatchesTheReferenceInConfigOrder) {
   TableCollection collection(mixed_config());
   EXPECT_EQ(collection.feature_names(), (std::vector<std::string>{"user_a", "user_b", "item", "tiny", "geo"}));
   EXPECT_EQ(collection.pooled_width(), 8 + 8 + 70 + 3 + 64);
-  for (const bool int32 : {false, true}) {
-    for (const bool use_offsets : {false, true}) {
-      Kjt kjt = random_batch(kShuffledKeys, kShuffledRows, 33, 6, false, 7);
-      kjt.int32 = int32;
-      kjt.use_offsets = use_offsets;
-      const Array<float> out = collection.lookup_pooled(kjt.view());
-      EXPECT_EQ(out.shape, (std::vector<std::int64_t>{33, collection.pooled_width()}));
-      expect_near_all(std::vector<float>(out.values.begin(), out.values.end()),
-                      reference_pooled(mixed_config(), all_weights(collection), kjt, 33), 1e-5f);
+  // 33 samples run on one thread; 700 samples of bags up to 30 in one parallel region.
+  for (const std::int64_t samples : {33, 700}) {
+    for (const bool int32 : {false, true}) {
+      for (const bool use_offsets : {false, true}) {
+        Kjt kjt = random_batch(kShuffledKeys, kShuffledRows, samples, samples > 100 ? 30 : 6, false, 7);
+        kjt.int32 = int32;
+        kjt.use_offsets = use_offsets;
+        const Array<float> out = collection.lookup_pooled(kjt.view());
+        EXPECT_EQ(out.shape, (std::vector<std::int64_t>{samples, collection.pooled_width()}));
+        expect_near_all(std::vector<float>(out.values.begin(), out.values.end()),
+                        reference_pooled(mixed_config(), all_weights(collection), kjt, samples), 1e-5f);
+      }
     }
   }
 }

@@ -47,8 +47,9 @@ class HostOps {
   /// read as zeros.
   virtual void pooled(const HostRows& rows, const PooledBatch<std::int32_t>& batch, float* out) = 0;
   virtual void pooled(const HostRows& rows, const PooledBatch<std::int64_t>& batch, float* out) = 0;
-  /// pooled for every job, in one parallel region whose work is split by bytes across the jobs
-  /// (a table collection's call); each job's results are bitwise pooled's. Jobs may share rows.
+  /// pooled for every job (the features of one batch: each job has one bag per sample, the same
+  /// number), in one parallel region whose work is split by bytes across the jobs (a table
+  /// collection's call); each job's results are bitwise pooled's. Jobs may share rows.
   virtual void pooled_many(std::span<const PooledJob<std::int32_t>> jobs) = 0;
   virtual void pooled_many(std::span<const PooledJob<std::int64_t>> jobs) = 0;
   /// What each entry of a sum, mean or sqrtn batch receives of its bag's gradient (scales[p]), and

@@ -538,8 +538,16 @@ struct TableBatch {
   std::vector<std::int64_t> ids64;
   std::vector<std::int64_t> offsets;
   std::vector<float> weights;
-  std::vector<float> grad;
+  std::span<float> grad;  // its rows of the call's gradient scratch
 };
+
+// The calling thread's gradient scratch for collection steps, kept between calls: a step's
+// gradient is regrouped table by table, and fresh pages for it on every call cost page faults.
+std::span<float> gradient_scratch(std::size_t floats) {
+  thread_local std::vector<float> scratch;
+  if (scratch.size() < floats) scratch.resize(floats);
+  return {scratch.data(), floats};
+}
 
 }  // namespace
 
@@ -557,6 +565,8 @@ void TableCollection::train_step_pooled(const KeyedJaggedBatch& batch, std::span
   }
   std::vector<TableBatch> batches(impl.tables.size());
   std::vector<detail::TableStep> steps;
+  const std::span<float> scratch = gradient_scratch(grad.size());
+  std::size_t used = 0;
   for (std::size_t t = 0; t < impl.tables.size(); ++t) {
     std::vector<std::size_t> served;
     for (std::size_t f = 0; f < impl.features.size(); ++f) {
@@ -568,7 +578,8 @@ void TableCollection::train_step_pooled(const KeyedJaggedBatch& batch, std::span
     for (const std::size_t f : served) entries += resolved.count[f];
     gathered.offsets.reserve(served.size() * static_cast<std::size_t>(samples) + 1);
     gathered.offsets.push_back(0);
-    gathered.grad.resize(served.size() * static_cast<std::size_t>(samples * dim));
+    gathered.grad = scratch.subspan(used, served.size() * static_cast<std::size_t>(samples * dim));
+    used += gathered.grad.size();
     std::int64_t base = 0;
     for (std::size_t k = 0; k < served.size(); ++k) {
       const std::size_t f = served[k];
@@ -630,6 +641,8 @@ void TableCollection::train_step(const KeyedJaggedBatch& batch, std::span<const 
   }
   std::vector<TableBatch> batches(impl.tables.size());
   std::vector<detail::TableStep> steps;
+  const std::span<float> scratch = gradient_scratch(grad.size());
+  std::size_t used = 0;
   for (std::size_t t = 0; t < impl.tables.size(); ++t) {
     std::vector<std::size_t> served;
     for (std::size_t f = 0; f < impl.features.size(); ++f) {
@@ -638,10 +651,11 @@ void TableCollection::train_step(const KeyedJaggedBatch& batch, std::span<const 
     const std::int64_t dim = impl.tables[t].output_dim();
     TableBatch& gathered = batches[t];
     std::int64_t entries = 0;
+    for (const std::size_t f : served) entries += resolved.count[f];
+    gathered.grad = scratch.subspan(used, static_cast<std::size_t>(entries * dim));
     for (const std::size_t f : served) {
-      entries += resolved.count[f];
-      gathered.grad.insert(gathered.grad.end(), grad.data() + starts[f],
-                           grad.data() + starts[f] + resolved.count[f] * dim);
+      std::copy_n(grad.data() + starts[f], resolved.count[f] * dim, scratch.data() + used);
+      used += static_cast<std::size_t>(resolved.count[f] * dim);
     }
     const IndexTensor indices = detail::with_ids(batch.values, [&](const auto* ids) {
       using Index = std::remove_cv_t<std::remove_pointer_t<decltype(ids)>>;
