@@ -1,8 +1,8 @@
 // `embedkit plan --collection config.json`: where each table of a collection would go, decided
 // together against one device budget, as TableCollection places them.
-#include "plan_command.hpp"
-
 #include <embedkit/embedkit.hpp>
+
+#include "plan_command.hpp"
 
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
@@ -47,7 +47,8 @@ int run_collection_plan(const PlanOptions& options) {
   std::vector<std::size_t> order(config.tables.size());
   std::iota(order.begin(), order.end(), std::size_t{0});
   const auto size_of = [&](std::size_t t) {
-    return static_cast<double>(config.tables[t].config.input_dim) * static_cast<double>(config.tables[t].config.output_dim);
+    return static_cast<double>(config.tables[t].config.input_dim) *
+           static_cast<double>(config.tables[t].config.output_dim);
   };
   std::stable_sort(order.begin(), order.end(), [&](std::size_t a, std::size_t b) { return size_of(a) < size_of(b); });
   std::vector<PlacementDecision> decisions(config.tables.size());
