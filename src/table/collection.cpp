@@ -136,7 +136,7 @@ struct Resolved {
   std::int64_t batch = 0;
   std::vector<std::int64_t> begin;         // per feature: its first position in values
   std::vector<std::int64_t> count;         // per feature: its ids
-  std::vector<std::int64_t> offsets;       // per feature: batch + 1 offsets from 0, feature after feature
+  std::span<std::int64_t> offsets;         // per feature: batch + 1 offsets from 0, feature after feature (scratch)
   std::vector<std::size_t> key_of;         // per feature: its key's index
   std::vector<detail::ZeroFilled> filled;  // per feature
 
@@ -150,19 +150,27 @@ std::int64_t sample_of(const std::int64_t* offsets, std::int64_t batch, std::int
   return std::upper_bound(offsets, offsets + batch + 1, p) - offsets - 1;
 }
 
-// Global per-key-and-sample offsets (keys × batch + 1) from the batch's lengths or offsets.
-std::vector<std::int64_t> global_offsets(const KeyedJaggedBatch& batch, std::int64_t keys) {
+// `count` int64s of the calling thread's scratch number `which`, kept between calls: a call's
+// offsets are as long as its batch, and fresh pages for them on every call cost page faults.
+std::span<std::int64_t> offsets_scratch(int which, std::size_t count) {
+  thread_local std::vector<std::int64_t> scratch[2];
+  if (scratch[which].size() < count) scratch[which].resize(count);
+  return {scratch[which].data(), count};
+}
+
+// Global per-key-and-sample offsets (keys × batch + 1) from the batch's lengths (into scratch) or
+// its offsets (as they are), checked.
+std::span<const std::int64_t> global_offsets(const KeyedJaggedBatch& batch, std::int64_t keys) {
   const std::int64_t values = batch.values.size();
   const auto key_name = [&](std::int64_t slot, std::int64_t samples) {
     return batch.keys[static_cast<std::size_t>(slot / samples)];
   };
-  std::vector<std::int64_t> offsets;
   if (batch.offsets.empty()) {  // lengths, empty for a batch of no samples
     const auto slots = static_cast<std::int64_t>(batch.lengths.size());
     EMBEDKIT_EXPECTS(slots % keys == 0, Status::shape_mismatch,
                      "lengths hold {} entries, not a multiple of the {} keys (keys × batch size)", slots, keys);
     const std::int64_t samples = slots / keys;
-    offsets.resize(static_cast<std::size_t>(slots) + 1);
+    const std::span<std::int64_t> offsets = offsets_scratch(0, static_cast<std::size_t>(slots) + 1);
     offsets[0] = 0;
     for (std::int64_t s = 0; s < slots; ++s) {
       const std::int64_t length = batch.lengths[s];
@@ -200,8 +208,7 @@ std::vector<std::int64_t> global_offsets(const KeyedJaggedBatch& batch, std::int
                        s % samples, batch.lengths[s], batch.offsets[s + 1] - batch.offsets[s]);
     }
   }
-  offsets.assign(batch.offsets.begin(), batch.offsets.end());
-  return offsets;
+  return batch.offsets;
 }
 
 // Everything about `batch` a call checks before it touches a table; `all_keys`: every key must be
@@ -222,7 +229,7 @@ Resolved resolve(const CollectionImpl& impl, const KeyedJaggedBatch& batch, bool
     EMBEDKIT_EXPECTS(!all_keys || impl.feature_index.contains(batch.keys[k]), Status::invalid_argument,
                      "key '{}' (keys[{}]) is not a feature of the collection", batch.keys[k], k);
   }
-  const std::vector<std::int64_t> offsets = global_offsets(batch, keys);
+  const std::span<const std::int64_t> offsets = global_offsets(batch, keys);
   Resolved resolved;
   resolved.batch = (static_cast<std::int64_t>(offsets.size()) - 1) / keys;
   const std::int64_t samples = resolved.batch;
@@ -231,7 +238,7 @@ Resolved resolve(const CollectionImpl& impl, const KeyedJaggedBatch& batch, bool
   resolved.count.resize(features);
   resolved.key_of.resize(features);
   resolved.filled.resize(features);
-  resolved.offsets.resize(features * static_cast<std::size_t>(samples + 1));
+  resolved.offsets = offsets_scratch(1, features * static_cast<std::size_t>(samples + 1));
   for (std::size_t f = 0; f < features; ++f) {
     const Feature& feature = impl.features[f];
     const auto key = key_index.find(feature.name);
