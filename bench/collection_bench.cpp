@@ -39,9 +39,9 @@ using embedkit::PoolingMode;
 using embedkit::TableCollection;
 
 // The Criteo Kaggle cardinalities, in DLRM's order.
-constexpr std::int64_t kCardinalities[] = {1460, 583,   10131227, 2202608, 305,  24,      12517, 633, 3,
-                                           93145, 5683, 8351593, 3194,    27,   14992,   5461306, 10,  5652,
-                                           2173,  4,    7046547, 18,      15,   286181,  105,     142572};
+constexpr std::int64_t kCardinalities[] = {1460,  583,  10131227, 2202608, 305, 24,     12517,   633,   3,
+                                           93145, 5683, 8351593,  3194,    27,  14992,  5461306, 10,    5652,
+                                           2173,  4,    7046547,  18,      15,  286181, 105,     142572};
 constexpr std::int64_t kTables = 26;
 
 double seconds(const std::function<void()>& run) {
@@ -86,7 +86,7 @@ struct Batch {
   std::vector<std::string> keys;
   std::vector<std::int64_t> values, lengths;
   std::vector<std::vector<std::int64_t>> ids, offsets;  // per table, for the separate calls
-  std::vector<float> grad;                               // (batch, 26 × dim)
+  std::vector<float> grad;                              // (batch, 26 × dim)
 
   KeyedJaggedBatch view() const { return {keys, IndexTensor(values), lengths, {}, {}}; }
 };
@@ -103,9 +103,9 @@ Batch make_batch(const CollectionConfig& config, std::int64_t batch, std::int64_
       made.lengths.push_back(length);
       offsets.push_back(offsets.back() + length);
     }
-    std::vector<std::int64_t> ids = embedkit::bench::draw_ids(embedkit::bench::IdDistribution{1.05},
-                                                              config.tables[t].config.input_dim, offsets.back(),
-                                                              static_cast<std::uint64_t>(100 + t));
+    std::vector<std::int64_t> ids =
+        embedkit::bench::draw_ids(embedkit::bench::IdDistribution{1.05}, config.tables[t].config.input_dim,
+                                  offsets.back(), static_cast<std::uint64_t>(100 + t));
     made.values.insert(made.values.end(), ids.begin(), ids.end());
     made.ids.push_back(std::move(ids));
     made.offsets.push_back(std::move(offsets));
@@ -124,8 +124,9 @@ struct Contenders {
 void add_collection(std::vector<Timing>& timings, TableCollection& collection, const Batch& batch,
                     std::vector<float>& out, const std::string& optimizer) {
   timings.push_back({"collection: forward", [&] { collection.lookup_pooled(batch.view(), out); }, {}});
-  timings.push_back(
-      {"collection: train step (" + optimizer + ")", [&] { collection.train_step_pooled(batch.view(), batch.grad); }, {}});
+  timings.push_back({"collection: train step (" + optimizer + ")",
+                     [&] { collection.train_step_pooled(batch.view(), batch.grad); },
+                     {}});
 }
 
 void add_separate(std::vector<Timing>& timings, std::vector<EmbeddingTable>& tables, const Batch& batch,
@@ -141,22 +142,21 @@ void add_separate(std::vector<Timing>& timings, std::vector<EmbeddingTable>& tab
                      {}});
   // What a caller of the separate calls does to get the collection's (batch, 26 × dim) matrix (as
   // TorchRec's KeyedTensor holds it).
-  timings.push_back({"26 separate calls + concatenation: forward",
-                     [&] {
-                       const std::int64_t dim = tables[0].output_dim(), width = dim * std::ssize(tables);
-                       for (std::size_t t = 0; t < tables.size(); ++t) {
-                         tables[t].lookup_pooled(IndexTensor(batch.ids[t]), batch.offsets[t], PoolingMode::sum, {},
-                                                 outs[t]);
-                       }
-                       const auto samples = static_cast<std::int64_t>(outs[0].size()) / dim;
-                       for (std::int64_t b = 0; b < samples; ++b) {
-                         for (std::size_t t = 0; t < tables.size(); ++t) {
-                           std::copy_n(outs[t].data() + b * dim, dim,
-                                       wide.data() + b * width + static_cast<std::int64_t>(t) * dim);
-                         }
-                       }
-                     },
-                     {}});
+  timings.push_back(
+      {"26 separate calls + concatenation: forward",
+       [&] {
+         const std::int64_t dim = tables[0].output_dim(), width = dim * std::ssize(tables);
+         for (std::size_t t = 0; t < tables.size(); ++t) {
+           tables[t].lookup_pooled(IndexTensor(batch.ids[t]), batch.offsets[t], PoolingMode::sum, {}, outs[t]);
+         }
+         const auto samples = static_cast<std::int64_t>(outs[0].size()) / dim;
+         for (std::int64_t b = 0; b < samples; ++b) {
+           for (std::size_t t = 0; t < tables.size(); ++t) {
+             std::copy_n(outs[t].data() + b * dim, dim, wide.data() + b * width + static_cast<std::int64_t>(t) * dim);
+           }
+         }
+       },
+       {}});
   timings.push_back({"26 separate calls: train step (" + optimizer + ")",
                      [&] {
                        for (std::size_t t = 0; t < tables.size(); ++t) {
