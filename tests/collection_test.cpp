@@ -10,11 +10,13 @@
 #include "tests/sim_context.hpp"
 
 #include <algorithm>
+#include <atomic>
 #include <cmath>
 #include <cstdint>
 #include <limits>
 #include <random>
 #include <string>
+#include <thread>
 #include <type_traits>
 #include <vector>
 
@@ -582,6 +584,34 @@ TEST(Collection, PlacementPerTableAgainstOneBudgetAndTheSameResults) {
     const Array<float> got = placed.table(t).get_weights(), want = cpu.table(t).get_weights();
     EXPECT_TRUE(std::equal(got.values.begin(), got.values.end(), want.values.begin(), want.values.end())) << t;
   }
+}
+
+// A table migrated between the CPU and the device while another thread looks the collection up:
+// each lookup sees the table where it is (judged under its lock), so every result is the same.
+TEST(Collection, LookupsWhileATableMigrates) {
+  CollectionConfig config;
+  config.tables.push_back(table_of("moving", 500, 16, {"m"}, PoolingMode::sum));
+  config.tables.push_back(table_of("still", 300, 8, {"s"}, PoolingMode::mean));
+  for (CollectionTable& table : config.tables) {
+    table.config.placement = embedkit::PlacementPolicy::cpu;
+    table.config.max_batch_lookups = 1 << 14;
+  }
+  auto context = embedkit::testing::sim_context(64 * kMiB);
+  TableCollection collection(config, *context);
+  const Kjt kjt = random_batch({"m", "s"}, {500, 300}, 400, 20, false, 12);
+  const Array<float> want = collection.lookup_pooled(kjt.view());
+  std::atomic<bool> done{false};
+  std::thread mover([&] {
+    for (int k = 0; k < 20; ++k) collection.table(0).migrate(k % 2 == 0 ? "sim:0" : "cpu");
+    done = true;
+  });
+  int lookups = 0;
+  while (!done || lookups < 5) {
+    const Array<float> got = collection.lookup_pooled(kjt.view());
+    ASSERT_TRUE(std::equal(got.values.begin(), got.values.end(), want.values.begin(), want.values.end()));
+    ++lookups;
+  }
+  mover.join();
 }
 
 }  // namespace

@@ -390,18 +390,20 @@ struct PooledTarget {
 void pooled_into(const CollectionImpl& impl, const KeyedJaggedBatch& batch, const Resolved& resolved,
                  std::span<const PooledTarget> targets) {
   const std::int64_t samples = resolved.batch;
-  std::vector<std::size_t> own;    // tables whose features join the one CPU region
+  std::vector<std::size_t> own;    // features of tables that join the one CPU region
   std::vector<std::size_t> apart;  // the others: each feature through its table's lookup_pooled
-  std::vector<bool> joins(impl.tables.size());
-  for (std::size_t t = 0; t < impl.tables.size(); ++t) {
-    joins[t] = joins_cpu_region(detail::TableAccess::impl(impl.tables[t]));
-  }
-  for (std::size_t f = 0; f < impl.features.size(); ++f) (joins[impl.features[f].table] ? own : apart).push_back(f);
   {
-    std::vector<std::shared_lock<detail::WriterPriorityMutex>> locks;
+    // Whether a table joins is judged under its lock (a migrate may move it until then); the locks
+    // go in table order, as a step takes them, and are released before the other tables' own calls.
+    std::vector<std::shared_lock<detail::WriterPriorityMutex>> locks(impl.tables.size());
+    std::vector<bool> joins(impl.tables.size(), false);
     for (std::size_t t = 0; t < impl.tables.size(); ++t) {
-      if (joins[t]) locks.emplace_back(detail::TableAccess::impl(impl.tables[t]).mutex);
+      const EmbeddingTable::Impl& table = detail::TableAccess::impl(impl.tables[t]);
+      locks[t] = std::shared_lock(table.mutex);
+      joins[t] = joins_cpu_region(table);
+      if (!joins[t]) locks[t].unlock();
     }
+    for (std::size_t f = 0; f < impl.features.size(); ++f) (joins[impl.features[f].table] ? own : apart).push_back(f);
     detail::with_ids(batch.values, [&](const auto* ids) {
       using Index = std::remove_cv_t<std::remove_pointer_t<decltype(ids)>>;
       std::vector<detail::PooledJob<Index>> jobs;
