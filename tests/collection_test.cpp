@@ -13,6 +13,8 @@
 #include <atomic>
 #include <cmath>
 #include <cstdint>
+#include <filesystem>
+#include <fstream>
 #include <limits>
 #include <random>
 #include <string>
@@ -586,6 +588,57 @@ TEST(Collection, PlacementPerTableAgainstOneBudgetAndTheSameResults) {
   }
 }
 
+// A checkpoint: one manifest over the tables; generations replace each other whole; a damaged
+// table file fails the load naming it.
+TEST(Collection, CheckpointRoundTripAndGenerations) {
+  CollectionConfig config = mixed_config();
+  for (CollectionTable& table : config.tables)
+    table.config.optimizer = OptimizerConfig::defaults(OptimizerKind::adagrad);
+  TableCollection collection(config);
+  const Kjt kjt = random_batch(kShuffledKeys, kShuffledRows, 12, 4, false, 40);
+  const std::vector<float> grad(static_cast<std::size_t>(12 * collection.pooled_width()), 0.5f);
+  collection.train_step_pooled(kjt.view(), grad);
+  const std::string dir = ::testing::TempDir() + "embedkit_collection_checkpoint";
+  std::filesystem::remove_all(dir);
+  for (int generation = 1; generation <= 3; ++generation) {
+    collection.save(dir);
+    const TableCollection loaded = TableCollection::load(dir);
+    EXPECT_EQ(loaded.feature_names(), collection.feature_names());
+    for (std::size_t t = 0; t < collection.table_count(); ++t) {
+      const Array<float> got = loaded.table(t).get_weights(), want = collection.table(t).get_weights();
+      EXPECT_TRUE(std::equal(got.values.begin(), got.values.end(), want.values.begin(), want.values.end()));
+      EXPECT_EQ(loaded.table(t).step(), collection.table(t).step());
+      const Array<float> state = loaded.table(t).optimizer_state("accumulator");
+      const Array<float> want_state = collection.table(t).optimizer_state("accumulator");
+      EXPECT_TRUE(std::equal(state.values.begin(), state.values.end(), want_state.values.begin()));
+    }
+    const Array<float> got = loaded.lookup_pooled(kjt.view()), want = collection.lookup_pooled(kjt.view());
+    EXPECT_TRUE(std::equal(got.values.begin(), got.values.end(), want.values.begin(), want.values.end()));
+    collection.train_step_pooled(kjt.view(), grad);
+  }
+  // Generations 2 and 3 remain; 1 was deleted.
+  EXPECT_FALSE(std::filesystem::exists(dir + "/g1-t0"));
+  EXPECT_TRUE(std::filesystem::exists(dir + "/g2-t0"));
+  EXPECT_TRUE(std::filesystem::exists(dir + "/g3-t3"));
+  // A damaged weights file of one table: the load names it.
+  for (const auto& entry : std::filesystem::directory_iterator(dir + "/g3-t1")) {
+    if (entry.path().filename().string().rfind("weights", 0) == 0) {
+      std::fstream file(entry.path(), std::ios::in | std::ios::out | std::ios::binary);
+      file.seekp(-4, std::ios::end);
+      file.write("\x7f\x7f\x7f\x7f", 4);
+    }
+  }
+  try {
+    (void)TableCollection::load(dir);
+    ADD_FAILURE() << "a damaged table loaded";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.status(), Status::io_error);
+    EXPECT_NE(std::string(e.what()).find("checksum"), std::string::npos) << e.what();
+  }
+  EXPECT_THROW((void)TableCollection::load(dir + "/nowhere"), Error);
+  std::filesystem::remove_all(dir);
+}
+
 // A table migrated between the CPU and the device while another thread looks the collection up:
 // each lookup sees the table where it is (judged under its lock), so every result is the same.
 TEST(Collection, LookupsWhileATableMigrates) {
@@ -683,6 +736,19 @@ TEST(CollectionCApi, LooksUpTrainsAndNamesTheBadId) {
   }
   EXPECT_EQ(ek_collection_lookup_pooled(handle, keys, 3, &values, nullptr, nullptr, nullptr, &out_tensor),
             EK_INVALID_ARGUMENT);
+  const std::string dir = ::testing::TempDir() + "embedkit_c_collection_checkpoint";
+  std::filesystem::remove_all(dir);
+  ASSERT_EQ(ek_collection_save(handle, dir.c_str()), EK_OK) << ek_last_error();
+  ek_collection* loaded = nullptr;
+  ASSERT_EQ(ek_collection_load(dir.c_str(), &loaded), EK_OK) << ek_last_error();
+  std::size_t loaded_tables = 0;
+  std::int64_t loaded_width = 0;
+  ASSERT_EQ(ek_collection_shape(loaded, &loaded_tables, &loaded_width), EK_OK);
+  EXPECT_EQ(loaded_tables, 2u);
+  EXPECT_EQ(loaded_width, 10);
+  ek_collection_destroy(loaded);
+  EXPECT_EQ(ek_collection_load((dir + "/missing").c_str(), &loaded), EK_IO_ERROR);
+  std::filesystem::remove_all(dir);
   ek_collection_destroy(handle);
   std::vector<float> weights(8000);
   std::vector<std::int64_t> weights_shape{4000, 2};

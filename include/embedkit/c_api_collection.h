@@ -28,6 +28,14 @@ EMBEDKIT_API ek_status ek_collection_create(const char* config_json, ek_collecti
 /* Frees a collection; NULL is a no-op. Table handles from ek_collection_table stay valid. */
 EMBEDKIT_API void ek_collection_destroy(ek_collection* collection);
 
+/* Saves the collection into `directory` (TableCollection::save: one manifest, collection.json, over
+ * a crash-safe checkpoint of each table). EK_IO_ERROR naming the file that fails. */
+EMBEDKIT_API ek_status ek_collection_save(const ek_collection* collection, const char* directory);
+
+/* Loads a collection saved by ek_collection_save, its tables placed anew. EK_IO_ERROR naming the file
+ * that fails (a checksum, a missing table folder, a manifest of another format). */
+EMBEDKIT_API ek_status ek_collection_load(const char* directory, ek_collection** out);
+
 /* The number of tables and the width of a pooled lookup (the sum of every feature's dim). */
 EMBEDKIT_API ek_status ek_collection_shape(const ek_collection* collection, size_t* tables, int64_t* pooled_width);
 

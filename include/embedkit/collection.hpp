@@ -124,9 +124,22 @@ class EMBEDKIT_API TableCollection {
   /// train_step_pooled with each table's train_step.
   void train_step(const KeyedJaggedBatch& batch, std::span<const float> grad);
 
+  /// @brief Saves every table (EmbeddingTable::save, each crash-safe) into a new generation of
+  /// `directory` (`g<N>-t<i>/` per table), then collection.json, one manifest over them (format
+  /// version, generation, the collection config, each table's folder), written aside, fsynced and
+  /// renamed over the old one: a crash leaves the previous checkpoint or the new one, whole. Then
+  /// generations older than the previous one are deleted. Saves into one directory take turns.
+  /// The tables are saved one after the other: steps of the collection must not run meanwhile.
+  /// @throws Error(io_error) naming the file; Error(unsupported) as EmbeddingTable::save.
+  void save(std::string_view directory) const;
+  /// @brief Loads a collection saved by save(), each table placed anew on `context` as a new
+  /// collection's are (the smallest first). @throws Error(io_error) naming the file that fails.
+  static TableCollection load(std::string_view directory, Context& context = Context::default_context());
+
   struct Impl;  ///< Opaque.
 
  private:
+  TableCollection() = default;
   std::unique_ptr<Impl> impl_;
 };
 

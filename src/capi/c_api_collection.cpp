@@ -95,6 +95,23 @@ ek_status ek_collection_create(const char* config_json, ek_collection** out) {
 
 void ek_collection_destroy(ek_collection* collection) { delete collection; }
 
+ek_status ek_collection_save(const ek_collection* c, const char* directory) {
+  return guarded(__func__, [&] {
+    const auto& collection = collection_of(c);
+    EMBEDKIT_EXPECTS(directory != nullptr, Status::invalid_argument, "directory is NULL");
+    collection.save(directory);
+  });
+}
+
+ek_status ek_collection_load(const char* directory, ek_collection** out) {
+  return guarded(__func__, [&] {
+    EMBEDKIT_EXPECTS(directory != nullptr, Status::invalid_argument, "directory is NULL");
+    EMBEDKIT_EXPECTS(out != nullptr, Status::invalid_argument, "out (the ek_collection** to fill) is NULL");
+    auto collection = std::make_shared<embedkit::TableCollection>(embedkit::TableCollection::load(directory));
+    *out = new ek_collection{std::move(collection)};
+  });
+}
+
 ek_status ek_collection_shape(const ek_collection* c, size_t* tables, int64_t* pooled_width) {
   return guarded(__func__, [&] {
     const auto& collection = collection_of(c);

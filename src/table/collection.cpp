@@ -10,6 +10,7 @@
 #include "core/ids.hpp"
 #include "core/memory_overlap.hpp"
 #include "core/shape.hpp"
+#include "io/files.hpp"
 #include "table/table_access.hpp"
 #include "table/table_impl.hpp"
 #include "table/table_steps.hpp"
@@ -18,8 +19,11 @@
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
+#include <cstdio>
+#include <filesystem>
 #include <map>
 #include <numeric>
+#include <optional>
 #include <shared_mutex>
 #include <unordered_map>
 #include <utility>
@@ -302,10 +306,11 @@ IndexTensor id_slice(const IndexTensor& values, std::int64_t begin, std::int64_t
 
 }  // namespace
 
-TableCollection::TableCollection(CollectionConfig config, Context& context) : impl_(std::make_unique<Impl>()) {
-  config.validate();
-  // Placement against the context's one device budget: the smallest tables are decided (and take
-  // device memory) first, so when the budget runs out it is the big tables that go to the CPU.
+namespace {
+
+// The order a collection's tables are created in: the smallest first, so that when the context's
+// device budget runs out it is the big tables that go to the CPU.
+std::vector<std::size_t> creation_order(const CollectionConfig& config) {
   std::vector<std::size_t> order(config.tables.size());
   std::iota(order.begin(), order.end(), std::size_t{0});
   const auto size_of = [&](std::size_t t) {
@@ -313,9 +318,11 @@ TableCollection::TableCollection(CollectionConfig config, Context& context) : im
            static_cast<double>(config.tables[t].config.output_dim);
   };
   std::stable_sort(order.begin(), order.end(), [&](std::size_t a, std::size_t b) { return size_of(a) < size_of(b); });
-  std::vector<std::optional<EmbeddingTable>> made(config.tables.size());
-  for (const std::size_t t : order) made[t].emplace(config.tables[t].config, context);
-  Impl& impl = *impl_;
+  return order;
+}
+
+// Takes `made` (one table per config entry, in config order) into `impl`, with the features.
+void adopt(TableCollection::Impl& impl, CollectionConfig config, std::vector<std::optional<EmbeddingTable>> made) {
   for (std::size_t t = 0; t < made.size(); ++t) {
     impl.tables.push_back(std::move(*made[t]));
     config.tables[t].config = impl.tables.back().config();  // with its seed
@@ -326,6 +333,120 @@ TableCollection::TableCollection(CollectionConfig config, Context& context) : im
     }
   }
   impl.config = std::move(config);
+}
+
+}  // namespace
+
+TableCollection::TableCollection(CollectionConfig config, Context& context) : impl_(std::make_unique<Impl>()) {
+  config.validate();
+  std::vector<std::optional<EmbeddingTable>> made(config.tables.size());
+  for (const std::size_t t : creation_order(config)) made[t].emplace(config.tables[t].config, context);
+  adopt(*impl_, std::move(config), std::move(made));
+}
+
+namespace {
+
+constexpr std::string_view kCollectionManifest = "collection.json";
+constexpr int kCollectionFormat = 1;
+
+std::string table_folder(std::int64_t generation, std::size_t table) {
+  return fmt::format("g{}-t{}", generation, table);
+}
+
+// The generation of the checkpoint in `directory`, 0 when there is none.
+std::int64_t saved_generation(const std::string& directory) {
+  const std::string path = directory + "/" + std::string(kCollectionManifest);
+  if (!std::filesystem::exists(path)) return 0;
+  const nlohmann::json manifest = detail::parse_json_document(detail::read_file(path, 1 << 26), path, Status::io_error);
+  EMBEDKIT_EXPECTS(manifest.is_object() && manifest.contains("generation") &&
+                       manifest["generation"].is_number_integer(),
+                   Status::io_error, "{}: no generation", path);
+  return manifest["generation"].get<std::int64_t>();
+}
+
+}  // namespace
+
+void TableCollection::save(std::string_view directory) const {
+  detail::check_checkpoint_directory(directory);
+  const std::string dir(directory);
+  detail::ensure_directory(dir);
+  const detail::DirectoryLock lock(dir);
+  const std::int64_t generation = saved_generation(dir) + 1;
+  nlohmann::json tables = nlohmann::json::array();
+  for (std::size_t t = 0; t < impl_->tables.size(); ++t) {
+    const std::string folder = table_folder(generation, t);
+    impl_->tables[t].save(dir + "/" + folder);
+    tables.push_back({{"name", impl_->config.tables[t].config.name}, {"directory", folder}});
+  }
+  const nlohmann::json manifest{{"format", "embedkit-collection"},
+                                {"format_version", kCollectionFormat},
+                                {"generation", generation},
+                                {"config", nlohmann::json::parse(config().to_json())},
+                                {"tables", std::move(tables)}};
+  const std::string path = dir + "/" + std::string(kCollectionManifest);
+  const std::string aside = fmt::format("{}.g{}.tmp", path, generation);
+  std::filesystem::remove(aside);  // a killed save's
+  detail::write_file_durably(aside, manifest.dump(2));
+  detail::replace_file(aside, path);
+  detail::sync_directory(dir);
+  // Generations before the previous one: no manifest names them any more.
+  for (const auto& entry : std::filesystem::directory_iterator(dir)) {
+    const std::string name = entry.path().filename().string();
+    std::int64_t old = 0;
+    std::size_t index = 0;
+    if (std::sscanf(name.c_str(), "g%ld-t%zu", &old, &index) == 2 && name == table_folder(old, index) &&
+        old < generation - 1) {
+      std::filesystem::remove_all(entry.path());
+    }
+  }
+}
+
+TableCollection TableCollection::load(std::string_view directory, Context& context) {
+  detail::check_checkpoint_directory(directory);
+  const std::string dir(directory);
+  const std::string path = dir + "/" + std::string(kCollectionManifest);
+  const nlohmann::json manifest = detail::parse_json_document(detail::read_file(path, 1 << 26), path, Status::io_error);
+  EMBEDKIT_EXPECTS(manifest.is_object() && manifest.value("format", "") == "embedkit-collection" &&
+                       manifest.contains("format_version") && manifest["format_version"] == kCollectionFormat &&
+                       manifest.contains("config") && manifest.contains("tables") && manifest["tables"].is_array(),
+                   Status::io_error, "{}: not an embedkit collection manifest of format version {}", path,
+                   kCollectionFormat);
+  CollectionConfig config;
+  try {
+    config = CollectionConfig::from_json(manifest["config"].dump());
+  } catch (const Error& e) {
+    throw Error(Status::io_error, fmt::format("{}: {}", path, e.what()));
+  }
+  const nlohmann::json& tables = manifest["tables"];
+  EMBEDKIT_EXPECTS(tables.size() == config.tables.size(), Status::io_error, "{}: {} table folders for {} tables", path,
+                   tables.size(), config.tables.size());
+  std::vector<std::string> folders;
+  for (std::size_t t = 0; t < tables.size(); ++t) {
+    const nlohmann::json& entry = tables[t];
+    EMBEDKIT_EXPECTS(entry.is_object() && entry.contains("directory") && entry["directory"].is_string() &&
+                         entry.value("name", "") == config.tables[t].config.name,
+                     Status::io_error, "{}: tables[{}] does not name table '{}' and its folder", path, t,
+                     config.tables[t].config.name);
+    const std::string folder = entry["directory"].get<std::string>();
+    EMBEDKIT_EXPECTS(!folder.empty() && folder.find('/') == std::string::npos && folder != "." && folder != "..",
+                     Status::io_error, "{}: tables[{}]'s folder '{}' is not a folder of the checkpoint", path, t,
+                     folder);
+    folders.push_back(dir + "/" + folder);
+  }
+  std::vector<std::optional<EmbeddingTable>> made(config.tables.size());
+  for (const std::size_t t : creation_order(config)) {
+    made[t].emplace(EmbeddingTable::load(folders[t], context));
+    const TableConfig loaded = made[t]->config();
+    EMBEDKIT_EXPECTS(loaded.input_dim == config.tables[t].config.input_dim &&
+                         loaded.output_dim == config.tables[t].config.output_dim,
+                     Status::io_error, "{}: table '{}' holds {} x {}, the manifest says {} x {}", folders[t],
+                     config.tables[t].config.name, loaded.input_dim, loaded.output_dim,
+                     config.tables[t].config.input_dim, config.tables[t].config.output_dim);
+  }
+  TableCollection collection;
+  collection.impl_ = std::make_unique<Impl>();
+  adopt(*collection.impl_, std::move(config), std::move(made));
+  return collection;
 }
 
 TableCollection::~TableCollection() = default;
