@@ -15,7 +15,7 @@ try:  # pragma: no cover - which branch runs depends on the environment
     from torchrec.sparse.jagged_tensor import JaggedTensor, KeyedJaggedTensor, KeyedTensor
 
     HAVE_TORCHREC = True
-except ImportError:
+except (ImportError, OSError, RuntimeError):  # absent, or an install that cannot load (fbgemm's libraries)
     HAVE_TORCHREC = False
 
     class PoolingType(enum.Enum):
