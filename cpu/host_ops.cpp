@@ -27,6 +27,8 @@ class CpuHostOps final : public HostOps {
   void pooled(const HostRows& rows, const PooledBatch<std::int64_t>& batch, float* out) override {
     cpu::pooled_lookup(rows.data, rows.count, rows.dim, batch, out);
   }
+  void pooled_many(std::span<const PooledJob<std::int32_t>> jobs) override { cpu::pooled_lookup_many(jobs); }
+  void pooled_many(std::span<const PooledJob<std::int64_t>> jobs) override { cpu::pooled_lookup_many(jobs); }
   void pooled_entry_scales(const PooledBatch<std::int32_t>& batch, float* scales, std::int64_t* bag_of) override {
     cpu::pooled_entry_scales(batch, scales, bag_of);
   }

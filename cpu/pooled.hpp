@@ -3,9 +3,11 @@
 
 #include <embedkit/detail/pooled_batch.hpp>
 
+#include "backend/host_ops.hpp"
 #include "isa.hpp"
 
 #include <cstdint>
+#include <span>
 
 namespace embedkit::cpu {
 
@@ -16,5 +18,13 @@ namespace embedkit::cpu {
 template <class Index>
 void pooled_lookup(const float* weights, std::int64_t input_dim, std::int64_t dim,
                    const detail::PooledBatch<Index>& batch, float* out, Isa isa = best_isa());
+
+/// pooled_lookup of every job, in one parallel region whose work is split by bytes across the jobs:
+/// the jobs are the features of one batch (each the same number of bags, one per sample), cut into
+/// ranges of samples of about equal bytes over all jobs (so one big table and many small ones keep
+/// every thread busy). Each bag's arithmetic is pooled_lookup's: a job's results are bitwise those
+/// of pooled_lookup alone. Error(internal) for jobs of different bag counts.
+template <class Index>
+void pooled_lookup_many(std::span<const detail::PooledJob<Index>> jobs, Isa isa = best_isa());
 
 }  // namespace embedkit::cpu

@@ -48,6 +48,34 @@ TEST(Cli, HelpListsTheSubcommands) {
   EXPECT_NE(run("train").exit_code, 0);  // unknown subcommand
 }
 
+// A collection config: its tables decided smallest first against one budget, the big one on the CPU.
+TEST(Cli, PlanCollectionAgainstOneBudget) {
+  const std::string path = ::testing::TempDir() + "embedkit_cli_collection.json";
+  {
+    std::ofstream file(path);
+    file << R"({"tables": [
+      {"name": "big", "input_dim": 1000000, "output_dim": 64, "max_batch_lookups": 1024, "feature_names": ["a"]},
+      {"name": "small", "input_dim": 1000, "output_dim": 16, "max_batch_lookups": 1024, "feature_names": ["b", "c"]},
+      {"name": "forced", "input_dim": 10, "output_dim": 4, "placement": "cpu"}]})";
+  }
+  const CommandResult planned = run("plan --collection " + path + " --gpu-memory 64MiB --json");
+  ASSERT_EQ(planned.exit_code, 0) << planned.output;
+  const auto report = nlohmann::json::parse(planned.output);
+  ASSERT_EQ(report["tables"].size(), 3u);
+  EXPECT_EQ(report["tables"][0]["name"], "big");
+  EXPECT_EQ(report["tables"][0]["device"], "cpu");
+  EXPECT_EQ(report["tables"][1]["device"], "cuda");
+  EXPECT_EQ(report["tables"][2]["device"], "cpu");
+  EXPECT_EQ(report["tables"][2]["reason_code"], "cpu_requested");
+  EXPECT_EQ(report["device_bytes"], report["tables"][1]["bytes"]);
+  const CommandResult text = run("plan --collection " + path + " --gpu-memory 64MiB");
+  EXPECT_EQ(text.exit_code, 0) << text.output;
+  EXPECT_NE(text.output.find("small"), std::string::npos);
+  EXPECT_NE(run("plan --collection " + path + " --rows 5").exit_code, 0);  // one or the other
+  EXPECT_NE(run("plan --dim 4").exit_code, 0);                             // --rows missing
+  std::remove(path.c_str());
+}
+
 TEST(Cli, PlanOnAHypotheticalDevice) {
   const CommandResult fits =
       run("plan --rows 10000000 --dim 64 --optimizer adam --gpu-memory 80GiB --batch 65536 --json");

@@ -59,8 +59,14 @@ int main(int argc, char** argv) {
 
   embedkit::tools::PlanOptions plan_options;
   CLI::App* plan = app.add_subcommand("plan", "what placement would decide for a table, and why");
-  plan->add_option("--rows", plan_options.rows, "rows (input_dim)")->required()->check(CLI::PositiveNumber);
-  plan->add_option("--dim", plan_options.dim, "embedding width (output_dim)")->required()->check(CLI::PositiveNumber);
+  CLI::Option* rows = plan->add_option("--rows", plan_options.rows, "rows (input_dim)")->check(CLI::PositiveNumber);
+  CLI::Option* dim =
+      plan->add_option("--dim", plan_options.dim, "embedding width (output_dim)")->check(CLI::PositiveNumber);
+  plan->add_option("--collection", plan_options.collection,
+                   "a collection config (JSON file): each table's placement against one device budget")
+      ->check(CLI::ExistingFile)
+      ->excludes(rows)
+      ->excludes(dim);
   plan->add_option("--optimizer", plan_options.optimizer, "a built-in optimizer: " + built_in_optimizers(", "))
       ->check(CLI::IsMember(built_in_optimizer_names()));
   plan->add_option("--gpu-memory", plan_options.gpu_memory, "a hypothetical device's free memory, e.g. 80GiB");

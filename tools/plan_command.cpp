@@ -9,6 +9,10 @@
 namespace embedkit::tools {
 
 int run_plan(const PlanOptions& options) {
+  if (!options.collection.empty()) return run_collection_plan(options);
+  if (options.rows <= 0 || options.dim <= 0) {
+    throw Error(Status::invalid_argument, "plan needs --rows and --dim (or --collection)");
+  }
   if (options.ranks > 0) return run_sharded_plan(options);
   PlanRequest request;
   request.rows = options.rows;

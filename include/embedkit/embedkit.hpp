@@ -4,6 +4,7 @@
 
 #include <embedkit/buffer.hpp>
 #include <embedkit/checkpoint.hpp>
+#include <embedkit/collection.hpp>
 #include <embedkit/config.hpp>
 #include <embedkit/context.hpp>
 #include <embedkit/cuda_stream.hpp>

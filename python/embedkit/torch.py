@@ -566,4 +566,17 @@ class EmbeddingBag(_TableModule):
         return text + f", device={self.table.placement['device']!r}"
 
 
-__all__ = ["Embedding", "EmbeddingBag", "FusedOptimizer"]
+
+# TorchRec's collections (python/embedkit/_torch_collection.py) and its types, torchrec's own when installed.
+from ._torch_collection import EmbeddingBagCollection, EmbeddingCollection  # noqa: E402
+from ._torchrec_types import (  # noqa: E402
+    EmbeddingBagConfig,
+    EmbeddingConfig,
+    JaggedTensor,
+    KeyedJaggedTensor,
+    KeyedTensor,
+    PoolingType,
+)
+
+__all__ = ["Embedding", "EmbeddingBag", "EmbeddingBagCollection", "EmbeddingBagConfig", "EmbeddingCollection",
+           "EmbeddingConfig", "FusedOptimizer", "JaggedTensor", "KeyedJaggedTensor", "KeyedTensor", "PoolingType"]

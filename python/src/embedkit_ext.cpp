@@ -5,11 +5,13 @@
 // as it is, data pointer, shape and strides included. Every C call runs without the GIL. A failed
 // call raises the exception embedkit._errors.error_for builds from the status and ek_last_error().
 #include <embedkit/c_api.h>
+#include <embedkit/c_api_collection.h>
 
 #include <Python.h>
 #include <nanobind/nanobind.h>
 #include <nanobind/ndarray.h>
 #include <nanobind/stl/optional.h>
+#include <nanobind/stl/pair.h>
 #include <nanobind/stl/string.h>
 #include <nanobind/stl/vector.h>
 
@@ -372,8 +374,98 @@ class Table {
   }
 
  private:
+  friend class Collection;
   explicit Table(ek_table* table) : table_(table) {}
   ek_table* table_ = nullptr;
+};
+
+// One ek_collection; a batch is TorchRec's KeyedJaggedTensor as its parts (keys, values, lengths or
+// offsets, weights).
+class Collection {
+ public:
+  explicit Collection(const std::string& config_json) {
+    ek_collection* collection = nullptr;
+    call_unlocked([&] { return ek_collection_create(config_json.c_str(), &collection); });
+    collection_ = collection;
+  }
+  Collection(const Collection&) = delete;
+  Collection& operator=(const Collection&) = delete;
+  ~Collection() { ek_collection_destroy(collection_); }
+
+  std::pair<std::size_t, std::int64_t> shape() {
+    std::size_t tables = 0;
+    std::int64_t width = 0;
+    check(ek_collection_shape(collection_, &tables, &width));
+    return {tables, width};
+  }
+  Table table(std::size_t index) {
+    ek_table* table = nullptr;
+    check(ek_collection_table(collection_, index, &table));
+    return Table(table);
+  }
+  void lookup_pooled(const std::vector<std::string>& keys, nb::handle values, nb::handle lengths, nb::handle offsets,
+                     nb::handle weights, nb::handle out) {
+    Batch batch(keys, values, lengths, offsets, weights);
+    Borrowed output(out, "out", true);
+    call_unlocked([&] {
+      return ek_collection_lookup_pooled(collection_, batch.keys.data(), batch.keys.size(), batch.values.get(),
+                                         batch.lengths.get(), batch.offsets.get(), batch.weights.get(), output.get());
+    });
+  }
+  void train_step_pooled(const std::vector<std::string>& keys, nb::handle values, nb::handle lengths,
+                         nb::handle offsets, nb::handle weights, nb::handle grad) {
+    Batch batch(keys, values, lengths, offsets, weights);
+    Borrowed gradient(grad, "grad", false);
+    call_unlocked([&] {
+      return ek_collection_train_step_pooled(collection_, batch.keys.data(), batch.keys.size(), batch.values.get(),
+                                             batch.lengths.get(), batch.offsets.get(), batch.weights.get(),
+                                             gradient.get());
+    });
+  }
+  std::int64_t lookup_size(const std::vector<std::string>& keys, nb::handle values, nb::handle lengths,
+                           nb::handle offsets) {
+    Batch batch(keys, values, lengths, offsets, nb::none());
+    std::int64_t size = 0;
+    call_unlocked([&] {
+      return ek_collection_lookup_size(collection_, batch.keys.data(), batch.keys.size(), batch.values.get(),
+                                       batch.lengths.get(), batch.offsets.get(), &size);
+    });
+    return size;
+  }
+  void lookup(const std::vector<std::string>& keys, nb::handle values, nb::handle lengths, nb::handle offsets,
+              nb::handle out) {
+    Batch batch(keys, values, lengths, offsets, nb::none());
+    Borrowed output(out, "out", true);
+    call_unlocked([&] {
+      return ek_collection_lookup(collection_, batch.keys.data(), batch.keys.size(), batch.values.get(),
+                                  batch.lengths.get(), batch.offsets.get(), output.get());
+    });
+  }
+  void train_step(const std::vector<std::string>& keys, nb::handle values, nb::handle lengths, nb::handle offsets,
+                  nb::handle grad) {
+    Batch batch(keys, values, lengths, offsets, nb::none());
+    Borrowed gradient(grad, "grad", false);
+    call_unlocked([&] {
+      return ek_collection_train_step(collection_, batch.keys.data(), batch.keys.size(), batch.values.get(),
+                                      batch.lengths.get(), batch.offsets.get(), gradient.get());
+    });
+  }
+
+ private:
+  struct Batch {
+    Batch(const std::vector<std::string>& names, nb::handle ids, nb::handle lengths_in, nb::handle offsets_in,
+          nb::handle weights_in)
+        : values(ids, "values", false),
+          lengths(lengths_in, "lengths"),
+          offsets(offsets_in, "offsets"),
+          weights(weights_in, "weights") {
+      for (const std::string& name : names) keys.push_back(name.c_str());
+    }
+    std::vector<const char*> keys;
+    Borrowed values;
+    MaybeBorrowed lengths, offsets, weights;
+  };
+  ek_collection* collection_ = nullptr;
 };
 
 std::string plan(const std::string& request_json, bool as_json) {
@@ -405,6 +497,22 @@ NB_MODULE(_embedkit, m) {
       nb::arg("bytes"), "ek_set_output_cache_capacity: bytes of freed outputs kept for reuse (0: none).");
   m.def("plan", &plan, nb::arg("request_json"), nb::arg("as_json"),
         "What placement would decide for a table: the text (or JSON) `embedkit plan` prints.");
+
+  nb::class_<Collection>(m, "Collection", "One ek_collection: tables looked up and trained together.")
+      .def(nb::init<const std::string&>(), nb::arg("config_json"), "ek_collection_create.")
+      .def("shape", &Collection::shape, "ek_collection_shape: (tables, pooled width).")
+      .def("table", &Collection::table, nb::arg("index"), "ek_collection_table: a handle of one table.")
+      .def("lookup_pooled", &Collection::lookup_pooled, nb::arg("keys"), nb::arg("values"), nb::arg("lengths").none(),
+           nb::arg("offsets").none(), nb::arg("weights").none(), nb::arg("out"), "ek_collection_lookup_pooled.")
+      .def("train_step_pooled", &Collection::train_step_pooled, nb::arg("keys"), nb::arg("values"),
+           nb::arg("lengths").none(), nb::arg("offsets").none(), nb::arg("weights").none(), nb::arg("grad"),
+           "ek_collection_train_step_pooled.")
+      .def("lookup_size", &Collection::lookup_size, nb::arg("keys"), nb::arg("values"), nb::arg("lengths").none(),
+           nb::arg("offsets").none(), "ek_collection_lookup_size.")
+      .def("lookup", &Collection::lookup, nb::arg("keys"), nb::arg("values"), nb::arg("lengths").none(),
+           nb::arg("offsets").none(), nb::arg("out"), "ek_collection_lookup.")
+      .def("train_step", &Collection::train_step, nb::arg("keys"), nb::arg("values"), nb::arg("lengths").none(),
+           nb::arg("offsets").none(), nb::arg("grad"), "ek_collection_train_step.");
 
   nb::class_<Table>(m, "Table", "One ek_table; every method raises embedkit's exceptions on failure.")
       .def(nb::init<const std::string&>(), nb::arg("config_json"), "ek_table_create.")

@@ -11,6 +11,7 @@
 #include "backend/backend.hpp"
 
 #include <cstdint>
+#include <span>
 
 namespace embedkit::detail {
 
@@ -19,6 +20,16 @@ struct HostRows {
   const float* data = nullptr;
   std::int64_t count = 0;
   std::int64_t dim = 0;
+};
+
+/// One table's share of a many-table pooled lookup: its rows, its bags, and where bag b goes
+/// (out + b·out_stride, rows.dim floats: a column block of a wider matrix, or rows of their own).
+template <class Index>
+struct PooledJob {
+  HostRows rows;
+  PooledBatch<Index> batch;
+  float* out = nullptr;
+  std::int64_t out_stride = 0;
 };
 
 class HostOps {
@@ -36,6 +47,11 @@ class HostOps {
   /// read as zeros.
   virtual void pooled(const HostRows& rows, const PooledBatch<std::int32_t>& batch, float* out) = 0;
   virtual void pooled(const HostRows& rows, const PooledBatch<std::int64_t>& batch, float* out) = 0;
+  /// pooled for every job (the features of one batch: each job has one bag per sample, the same
+  /// number), in one parallel region whose work is split by bytes across the jobs (a table
+  /// collection's call); each job's results are bitwise pooled's. Jobs may share rows.
+  virtual void pooled_many(std::span<const PooledJob<std::int32_t>> jobs) = 0;
+  virtual void pooled_many(std::span<const PooledJob<std::int64_t>> jobs) = 0;
   /// What each entry of a sum, mean or sqrtn batch receives of its bag's gradient (scales[p]), and
   /// its bag (bag_of[p]); padding entries receive 0.
   virtual void pooled_entry_scales(const PooledBatch<std::int32_t>& batch, float* scales, std::int64_t* bag_of) = 0;

@@ -10,6 +10,7 @@
 
 #include "backend/backends.hpp"
 #include "capi/c_api_support.hpp"
+#include "capi/c_api_table.hpp"
 #include "capi/dlpack_view.hpp"
 #include "core/expects.hpp"
 #include "core/ids.hpp"
@@ -28,15 +29,6 @@
 #include <string>
 #include <type_traits>
 #include <vector>
-
-// Shared: a weights view (ek_weights_view) keeps its table alive past ek_table_destroy.
-struct ek_table {
-  explicit ek_table(embedkit::EmbeddingTable created)
-      : table(std::make_shared<embedkit::EmbeddingTable>(std::move(created))),
-        state_names(table->optimizer_state_names()) {}
-  std::shared_ptr<embedkit::EmbeddingTable> table;
-  std::vector<std::string> state_names;  // what ek_optimizer_state_name hands out, alive with the handle
-};
 
 namespace {
 

@@ -40,6 +40,11 @@ struct TableAccess {
   /// Where `table`'s memory is now (weights, then each optimizer slot), for the C ABI's overlap
   /// check of tensors in device memory (memory_overlap.hpp).
   static std::vector<NamedBytes> memory(const EmbeddingTable& table);
+
+  /// The table's state, for the table layer's many-table calls (a collection's), which take the
+  /// table's lock themselves.
+  static EmbeddingTable::Impl& impl(EmbeddingTable& table) { return *table.impl_; }
+  static const EmbeddingTable::Impl& impl(const EmbeddingTable& table) { return *table.impl_; }
 };
 
 }  // namespace embedkit::detail

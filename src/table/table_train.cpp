@@ -12,7 +12,9 @@
 #include "core/shape.hpp"
 #include "core/step_limit.hpp"
 #include "table/pooled_entry_gradients.hpp"
+#include "table/table_access.hpp"
 #include "table/table_impl.hpp"
+#include "table/table_steps.hpp"
 
 #include <fmt/format.h>
 
@@ -669,4 +671,80 @@ void EmbeddingTable::apply_constraints() {
 
 std::int64_t EmbeddingTable::nonfinite_gradient_rows() const noexcept { return impl_->nonfinite_rows.load(); }
 
+namespace detail {
+
+void train_tables(std::span<const TableStep> steps) {
+  // A step prepared by the checks: the folded parts of a table that is not fused (its checks need
+  // the fold), the ids it zero-filled.
+  struct Prepared {
+    std::vector<Part> parts;
+    bool folded = false;
+    std::int64_t bags = 0;
+    std::int64_t nonfinite = 0;
+    ZeroFilled filled;
+  };
+  std::vector<std::unique_lock<WriterPriorityMutex>> locks;
+  locks.reserve(steps.size());
+  for (const TableStep& step : steps) locks.emplace_back(TableAccess::impl(*step.table).mutex);
+  std::vector<Prepared> prepared(steps.size());
+  for (std::size_t k = 0; k < steps.size(); ++k) {
+    const TableStep& step = steps[k];
+    Impl& impl = TableAccess::impl(*step.table);
+    EMBEDKIT_EXPECTS(impl.config.optimizer.kind != OptimizerKind::custom, Status::unsupported,
+                     "table '{}': a custom optimizer cannot step with other tables", impl.config.name);
+    const NamedBytes inputs[] = {{"indices", step.indices.data(), index_bytes(step.indices)},
+                                 {"offsets", step.offsets.data(), step.offsets.size_bytes()},
+                                 {"per_sample_weights", step.per_sample_weights.data(),
+                                  step.per_sample_weights.size_bytes()},
+                                 {"grad", step.grad.data(), step.grad.size_bytes()}};
+    check_inputs_apart_from_table(impl, inputs);
+    Prepared& ready = prepared[k];
+    if (step.pooled) {
+      ready.bags = check_pooled_grad(impl, step.indices, step.offsets, step.mode, step.per_sample_weights, step.grad);
+    } else {
+      check_lookup_grad(impl, step.indices, step.grad);
+    }
+    if (impl.config.trainable) step_plan(impl);  // refuses a step past the last
+    if (fusable(impl)) continue;                 // its checks are the ids', which its step makes first
+    ready.parts = step.pooled ? pooled_parts(impl, step.indices, step.offsets, ready.bags, step.mode,
+                                             step.per_sample_weights, step.grad, &ready.nonfinite, &ready.filled)
+                              : lookup_parts(impl, step.indices, step.grad, &ready.nonfinite, &ready.filled);
+    ready.folded = true;
+    if (impl.config.trainable) refuse_nonfinite_updates(impl, ready.parts, step_plan(impl));
+  }
+  for (std::size_t k = 0; k < steps.size(); ++k) {
+    const TableStep& step = steps[k];
+    Impl& impl = TableAccess::impl(*step.table);
+    Prepared& ready = prepared[k];
+    const bool fused =
+        !ready.folded && take_fused_step(impl, step.indices, &ready.filled, [&](bool skip_nonfinite, IdCheck* report) {
+          if (step.pooled) {
+            return with_staged_pooled(
+                impl, step.indices, step.offsets, step.per_sample_weights, step.grad, [&](const StagedPooled& in) {
+                  return impl.backend->fused_step()->fold_pooled_and_apply(impl.view(), in.ids, in.offsets, ready.bags,
+                                                                           in.sample_weights, step.mode, in.grad_bags,
+                                                                           step_plan(impl), skip_nonfinite, report);
+                });
+          }
+          return with_ids(step.indices, [&](const auto* ids) {
+            return with_staged_lookup(impl, ids, step.indices.size(), step.grad.data(), step.indices.type(),
+                                      [&](const DeviceIds& device_ids, const float* device_grad) {
+                                        return impl.backend->fused_step()->fold_and_apply(impl.view(), device_ids,
+                                                                                          device_grad, step_plan(impl),
+                                                                                          skip_nonfinite, report);
+                                      });
+          });
+        });
+    if (!fused && !ready.folded) {  // the fused step fell back: no "error" policy here, so nothing throws
+      ready.parts = step.pooled ? pooled_parts(impl, step.indices, step.offsets, ready.bags, step.mode,
+                                               step.per_sample_weights, step.grad, &ready.nonfinite, &ready.filled)
+                                : lookup_parts(impl, step.indices, step.grad, &ready.nonfinite, &ready.filled);
+      ready.folded = true;
+    }
+    if (ready.folded && !frozen(impl)) apply_parts(impl, ready.parts, ready.nonfinite);
+    record_zero_filled(impl, ready.filled);
+  }
+}
+
+}  // namespace detail
 }  // namespace embedkit
