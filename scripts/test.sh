@@ -24,9 +24,10 @@
 #            into three virtual environments under build/python, pytest in each: `venv` holds the
 #            pinned PyPI Keras 3 + JAX (CPU) + NumPy 2 of python/requirements-test.txt, `venv-torch`
 #            sees Debian's python3-torch and NumPy 1.24 (system site-packages) and adds only pytest,
-#            `venv-pypi-torch` holds PyPI's torch 2.14.1 (its CUDA build, ~3 GB of nvidia-* wheels) and Keras 3
-#            of python/requirements-test-pypi-torch.txt; then a smoke run of bench/compare_pytorch.py
-#            in venv-torch (embedkit against Debian's torch)
+#            `venv-pypi-torch` holds PyPI's torch 2.14.1 (its CUDA build, ~3 GB of nvidia-* wheels) and
+#            Keras 3 of python/requirements-test-pypi-torch.txt, and TorchRec with FBGEMM's CPU build
+#            (python/requirements-test-torchrec.txt, without dependencies); then a smoke run of
+#            bench/compare_pytorch.py in venv-torch (embedkit against Debian's torch)
 # venv-pypi-torch is shared by the cuda and python lanes: created once per run by the first lane that
 # needs it (reused when present, its creation time printed); its wheels are kept between runs in
 # ~/.cache/embedkit/wheels (EMBEDKIT_WHEELHOUSE), since pip's cache keeps nothing from this mirror.
@@ -74,6 +75,13 @@ ensure_pypi_torch_venv() {
     echo "[test] $pypi_torch_venv: downloading what $wheels lacks"
     "${pip[@]}" download -q -d "$wheels" -r "$requirements"
     "${pip[@]}" install -q --no-compile --no-index --find-links "$wheels" -r "$requirements"
+  fi
+  # TorchRec and FBGEMM's CPU build on top, without their dependencies: torchrec's own name the CUDA
+  # build of FBGEMM (fbgemm-gpu), which would shadow the CPU build (~60 MB).
+  local torchrec=python/requirements-test-torchrec.txt
+  if ! "${pip[@]}" install -q --no-compile --no-index --no-deps --find-links "$wheels" -r "$torchrec" 2>/dev/null; then
+    "${pip[@]}" download -q --no-deps -d "$wheels" -r "$torchrec"
+    "${pip[@]}" install -q --no-compile --no-index --no-deps --find-links "$wheels" -r "$torchrec"
   fi
   echo "[test] $pypi_torch_venv: $what in $((SECONDS - started)) s"
   pypi_torch_venv_ready=1
