@@ -79,8 +79,7 @@ Part make_part(Impl& impl, detail::FoldedGrad grad, std::int64_t row_begin, std:
   return part;
 }
 
-// Runs `body(view, device_ids, device_grad)` on a lookup batch staged onto the table's backend,
-// with the table's view on the call's stream.
+// Runs `body(device_ids, device_grad)` on a lookup batch staged onto the table's backend.
 template <class Index, class Body>
 decltype(auto) with_staged_lookup(Impl& impl, const Index* ids, std::int64_t count, const float* grad_out,
                                   IndexType type, Body&& body) {
@@ -90,7 +89,7 @@ decltype(auto) with_staged_lookup(Impl& impl, const Index* ids, std::int64_t cou
                                      type, count};
   const auto* device_grad = static_cast<const float*>(
       staging.in(grad_out, static_cast<std::size_t>(count * dim) * sizeof(float), "upstream gradient"));
-  return body(impl.view(), device_ids, device_grad);
+  return body(device_ids, device_grad);
 }
 
 // Folds positions `picked` of a lookup batch (all of them when empty) on the table's backend.
@@ -98,9 +97,8 @@ template <class Index>
 detail::FoldedGrad fold_positions(Impl& impl, const Index* ids, std::int64_t count, const float* grad_out,
                                   IndexType type, detail::IdCheck* check) {
   return with_staged_lookup(impl, ids, count, grad_out, type,
-                            [&](const detail::TableView& view, const detail::DeviceIds& device_ids,
-                                const float* device_grad) {
-                              return impl.backend->fold_lookup_grad(view, device_ids, device_grad, check);
+                            [&](const detail::DeviceIds& device_ids, const float* device_grad) {
+                              return impl.backend->fold_lookup_grad(impl.view(), device_ids, device_grad, check);
                             });
 }
 
@@ -206,7 +204,6 @@ std::vector<float> entry_gradients(Impl& impl, const Index* ids, std::int64_t co
 
 // A pooled batch's inputs on the table's backend.
 struct StagedPooled {
-  detail::TableView view;  // on the call's stream
   detail::DeviceIds ids;
   const std::int64_t* offsets;
   const float* sample_weights;  // NULL: none
@@ -229,7 +226,7 @@ decltype(auto) with_staged_pooled(Impl& impl, const IndexTensor& indices, std::s
                                                                           per_sample_weights.size_bytes(), "weights"));
   const auto* device_grad =
       static_cast<const float*>(staging.in(grad_bags.data(), grad_bags.size_bytes(), "bag gradient"));
-  return body(StagedPooled{impl.view(), ids, device_offsets, device_weights, device_grad});
+  return body(StagedPooled{ids, device_offsets, device_weights, device_grad});
 }
 
 std::vector<Part> fold_pooled(Impl& impl, const IndexTensor& indices, std::span<const std::int64_t> offsets,
@@ -240,7 +237,7 @@ std::vector<Part> fold_pooled(Impl& impl, const IndexTensor& indices, std::span<
     return with_staged_pooled(impl, indices, offsets, per_sample_weights, grad_bags, [&](const StagedPooled& in) {
       std::vector<Part> parts;
       *nonfinite = 0;
-      detail::FoldedGrad grad = backend.fold_pooled_grad(in.view, in.ids, in.offsets, bags, in.sample_weights, mode,
+      detail::FoldedGrad grad = backend.fold_pooled_grad(impl.view(), in.ids, in.offsets, bags, in.sample_weights, mode,
                                                          in.grad_bags, check.report());
       check.result();
       parts.push_back(make_part(impl, std::move(grad), 0, impl.config.input_dim, nonfinite));
@@ -594,12 +591,12 @@ void EmbeddingTable::train_step(const IndexTensor& indices, std::span<const floa
   const bool fused =
       fusable(impl) && detail::with_ids(indices, [&](const auto* ids) {
         return take_fused_step(impl, indices, &filled, [&](bool skip_nonfinite, detail::IdCheck* report) {
-          return with_staged_lookup(
-              impl, ids, indices.size(), grad_out.data(), indices.type(),
-              [&](const detail::TableView& view, const detail::DeviceIds& device_ids, const float* device_grad) {
-                return impl.backend->fused_step()->fold_and_apply(view, device_ids, device_grad, step_plan(impl),
-                                                                  skip_nonfinite, report);
-              });
+          return with_staged_lookup(impl, ids, indices.size(), grad_out.data(), indices.type(),
+                                    [&](const detail::DeviceIds& device_ids, const float* device_grad) {
+                                      return impl.backend->fused_step()->fold_and_apply(impl.view(), device_ids,
+                                                                                        device_grad, step_plan(impl),
+                                                                                        skip_nonfinite, report);
+                                    });
         });
       });
   if (!fused) {
@@ -630,9 +627,9 @@ void EmbeddingTable::train_step_pooled(const IndexTensor& indices, std::span<con
   const bool fused =
       fusable(impl) && take_fused_step(impl, indices, &filled, [&](bool skip_nonfinite, detail::IdCheck* report) {
         return with_staged_pooled(impl, indices, offsets, per_sample_weights, grad_bags, [&](const StagedPooled& in) {
-          return impl.backend->fused_step()->fold_pooled_and_apply(in.view, in.ids, in.offsets, bags, in.sample_weights,
-                                                                   mode, in.grad_bags, step_plan(impl), skip_nonfinite,
-                                                                   report);
+          return impl.backend->fused_step()->fold_pooled_and_apply(impl.view(), in.ids, in.offsets, bags,
+                                                                   in.sample_weights, mode, in.grad_bags,
+                                                                   step_plan(impl), skip_nonfinite, report);
         });
       });
   if (!fused) {
