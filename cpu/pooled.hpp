@@ -2,6 +2,7 @@
 // Pooled lookup on the CPU (OpenMP over bags): out[b, :] = combine(weights[ids[j], :] for j in bag b).
 
 #include <embedkit/detail/pooled_batch.hpp>
+#include <embedkit/detail/stored_row.hpp>
 
 #include "isa.hpp"
 
@@ -13,8 +14,9 @@ namespace embedkit::cpu {
 /// Padding entries are skipped and not counted; ids outside [0, input_dim) (already accepted by
 /// the caller under zero_fill) count as rows of zeros. Sum, mean and sqrtn run compiled for `isa`
 /// (the same bits on each; tests ask for each one this CPU supports).
-template <class Index>
-void pooled_lookup(const float* weights, std::int64_t input_dim, std::int64_t dim,
-                   const detail::PooledBatch<Index>& batch, float* out, Isa isa = best_isa());
+/// Pooled lookups of rows stored as T (float, float16 or bfloat16; the sums are float32).
+template <class T, class Index>
+void pooled_lookup(const T* weights, std::int64_t input_dim, std::int64_t dim, const detail::PooledBatch<Index>& batch,
+                   float* out, Isa isa = best_isa());
 
 }  // namespace embedkit::cpu

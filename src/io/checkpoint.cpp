@@ -141,7 +141,7 @@ void EmbeddingTable::save(std::string_view directory) const {
   {
     std::shared_lock lock(impl.mutex);
     SavedArray matrix{"weights", "", {input_dim(), output_dim()}, std::vector<float>(impl.weight_count())};
-    impl.backend->copy_to_host(matrix.values.data(), impl.weights.as<void>(), matrix.values.size() * sizeof(float));
+    impl.read_floats(0, impl.weight_count(), matrix.values.data());  // float16/bfloat16 rows widen exactly
     arrays.push_back(std::move(matrix));
     for (std::size_t k = 0; k < impl.slot_specs.size(); ++k) {
       const detail::SlotSpec& spec = impl.slot_specs[k];
@@ -301,7 +301,7 @@ EmbeddingTable EmbeddingTable::load(std::string_view directory, Context& context
     }
     EmbeddingTable table(std::move(config), context, Fill::none);  // placed by today's policy
     Impl& impl = *table.impl_;
-    impl.backend->copy_from_host(impl.weights.as<void>(), weights.data(), weights.size() * sizeof(float));
+    impl.write_floats(0, impl.weight_count(), weights.data());
     for (std::size_t k = 0; k < specs.size(); ++k) {
       impl.backend->copy_from_host(impl.slots[k].as<void>(), states[k].data(), states[k].size() * sizeof(float));
     }

@@ -68,9 +68,15 @@ struct EmbeddingTable::Impl {
   std::uint64_t weight_count() const {
     return static_cast<std::uint64_t>(config.input_dim) * static_cast<std::uint64_t>(config.output_dim);
   }
+  /// The rows as the backends take them, in their storage type.
+  detail::StoredRows stored() const { return {weights.as<void>(), config.dtype}; }
+  /// Reads elements [first, first + count) of the rows into `out` as float32 (exact) / writes them
+  /// from `values` rounded to nearest even: through a bounded host buffer when the rows are narrower.
+  void read_floats(std::uint64_t first, std::uint64_t count, float* out) const;
+  void write_floats(std::uint64_t first, std::uint64_t count, const float* values) const;
   detail::TableView view() const {
     detail::TableView view;
-    view.weights = {weights.as<void>(), detail::StorageType::float32};
+    view.weights = stored();
     view.state.slot0 = slots.size() > 0 ? slots[0].as<float>() : nullptr;
     view.state.slot1 = slots.size() > 1 ? slots[1].as<float>() : nullptr;
     view.input_dim = config.input_dim;

@@ -1,0 +1,187 @@
+#pragma once
+// C++17, host and device. Rows stored in float16 or bfloat16: the conversions from and to float32
+// (to nearest even, and stochastic with counter-based random bits keyed by seed, step, row and
+// column), and the per-element accessors every loop and kernel reads and writes rows through, so
+// an operation is written once over the element type T (float, float16, bfloat16) and
+// instantiated per type (as FBGEMM's WeightRow). The math stays float32: widen on load, round on
+// store.
+
+#include <embedkit/detail/host_device.hpp>
+#include <embedkit/detail/philox.hpp>
+#include <embedkit/dtype.hpp>
+
+#include <cstdint>
+#include <cstring>
+#include <type_traits>
+
+namespace embedkit::detail {
+
+/// An IEEE binary16 value as its bits.
+struct float16 {
+  std::uint16_t bits;
+};
+/// A bfloat16 value as its bits: the high half of a float32.
+struct bfloat16 {
+  std::uint16_t bits;
+};
+
+/// The DType of element type T.
+template <class T>
+constexpr DType dtype_of() {
+  static_assert(std::is_same_v<T, float> || std::is_same_v<T, float16> || std::is_same_v<T, bfloat16>,
+                "rows are float, float16 or bfloat16");
+  if constexpr (std::is_same_v<T, float16>) return DType::float16;
+  if constexpr (std::is_same_v<T, bfloat16>) return DType::bfloat16;
+  return DType::float32;
+}
+
+/// Calls body(T{}) with T the element type of `type`.
+template <class Body>
+inline decltype(auto) with_dtype(DType type, Body&& body) {
+  switch (type) {
+    case DType::float16: return body(float16{});
+    case DType::bfloat16: return body(bfloat16{});
+    case DType::float32: break;
+  }
+  return body(0.0f);
+}
+
+EK_HOST_DEVICE inline std::uint32_t float_bits(float value) {
+  std::uint32_t bits;
+  std::memcpy(&bits, &value, sizeof bits);
+  return bits;
+}
+
+EK_HOST_DEVICE inline float bits_float(std::uint32_t bits) {
+  float value;
+  std::memcpy(&value, &bits, sizeof value);
+  return value;
+}
+
+// ---- widening: exact for every value ----
+
+EK_HOST_DEVICE inline float widen(float value) { return value; }
+EK_HOST_DEVICE inline float widen(bfloat16 value) { return bits_float(static_cast<std::uint32_t>(value.bits) << 16); }
+EK_HOST_DEVICE inline float widen(float16 value) {
+  const std::uint32_t sign = static_cast<std::uint32_t>(value.bits & 0x8000u) << 16;
+  const std::uint32_t magnitude = value.bits & 0x7FFFu;
+  if (magnitude >= 0x7C00u) return bits_float(sign | 0x7F800000u | ((magnitude & 0x3FFu) << 13));  // inf, NaN
+  if (magnitude >= 0x0400u) return bits_float(sign | ((magnitude + ((127u - 15u) << 10)) << 13));  // normal
+  // Zero or subnormal: magnitude · 2^-24, both factors and the product exact in float32.
+  return bits_float(sign | float_bits(static_cast<float>(magnitude) * 5.9604644775390625e-8f));
+}
+
+// ---- narrowing to nearest, ties to even ----
+// NaN stays NaN: quietened, with its sign and the top of its payload (what F16C's vcvtps2ph does).
+
+EK_HOST_DEVICE inline bfloat16 to_bfloat16_nearest(float value) {
+  const std::uint32_t bits = float_bits(value);
+  if ((bits & 0x7FFFFFFFu) > 0x7F800000u) return {static_cast<std::uint16_t>((bits >> 16) | 0x0040u)};
+  return {static_cast<std::uint16_t>((bits + 0x7FFFu + ((bits >> 16) & 1u)) >> 16)};
+}
+
+EK_HOST_DEVICE inline float16 to_float16_nearest(float value) {
+  const std::uint32_t bits = float_bits(value);
+  const auto sign = static_cast<std::uint16_t>((bits >> 16) & 0x8000u);
+  const std::uint32_t magnitude = bits & 0x7FFFFFFFu;
+  if (magnitude > 0x7F800000u) {
+    return {static_cast<std::uint16_t>(sign | 0x7E00u | ((magnitude >> 13) & 0x3FFu))};
+  }
+  if (magnitude >= 0x477FF000u) return {static_cast<std::uint16_t>(sign | 0x7C00u)};  // >= 65520: infinity
+  if (magnitude >= 0x38800000u) {  // a normal float16: rebias the exponent, round at bit 13
+    const std::uint32_t rounded = (magnitude - 0x38000000u + 0xFFFu + ((magnitude >> 13) & 1u)) >> 13;
+    return {static_cast<std::uint16_t>(sign | rounded)};
+  }
+  const std::uint32_t exponent = magnitude >> 23;
+  if (exponent < 102u) return {sign};  // below 2^-25, half the smallest subnormal: zero
+  // A subnormal float16: the significand in units of 2^-24, rounded at `shift` (14 to 24).
+  const std::uint32_t significand = (magnitude & 0x7FFFFFu) | 0x800000u;
+  const std::uint32_t shift = 126u - exponent;
+  std::uint32_t units = significand >> shift;
+  const std::uint32_t rest = significand & ((1u << shift) - 1u), half = 1u << (shift - 1u);
+  units += (rest > half || (rest == half && (units & 1u) != 0u)) ? 1u : 0u;
+  return {static_cast<std::uint16_t>(sign | units)};
+}
+
+// ---- stochastic narrowing ----
+// `random` (32 uniform bits) rounds away from zero with probability (dropped part) / (spacing):
+// exactly for every bfloat16 and every normal float16 result, and to within 2^-32 for float16's
+// subnormals. Infinity stays infinity; a finite value past the largest finite one may round to it.
+
+EK_HOST_DEVICE inline bfloat16 to_bfloat16_stochastic(float value, std::uint32_t random) {
+  const std::uint32_t bits = float_bits(value);
+  if ((bits & 0x7FFFFFFFu) >= 0x7F800000u) return to_bfloat16_nearest(value);  // NaN, infinity
+  const std::uint32_t up = random < ((bits & 0xFFFFu) << 16) ? 1u : 0u;
+  return {static_cast<std::uint16_t>((bits >> 16) + up)};  // a carry moves into the exponent
+}
+
+EK_HOST_DEVICE inline float16 to_float16_stochastic(float value, std::uint32_t random) {
+  const std::uint32_t bits = float_bits(value);
+  const auto sign = static_cast<std::uint16_t>((bits >> 16) & 0x8000u);
+  const std::uint32_t magnitude = bits & 0x7FFFFFFFu;
+  if (magnitude > 0x7F800000u) return to_float16_nearest(value);                      // NaN
+  if (magnitude >= 0x47800000u) return {static_cast<std::uint16_t>(sign | 0x7C00u)};  // >= 2^16: infinity
+  if (magnitude >= 0x38800000u) {  // a normal float16, or (by the carry) infinity from just above 65504
+    const std::uint32_t up = random < ((magnitude & 0x1FFFu) << 19) ? 1u : 0u;
+    return {static_cast<std::uint16_t>(sign | (((magnitude - 0x38000000u) >> 13) + up))};
+  }
+  // A subnormal float16: the significand in units of 2^-24 and the fraction of a unit dropped.
+  const std::uint32_t exponent = magnitude >> 23;
+  const std::uint32_t significand = exponent == 0u ? magnitude : (magnitude & 0x7FFFFFu) | 0x800000u;
+  const std::uint32_t shift = exponent == 0u ? 125u : 126u - exponent;  // 14 and up
+  const std::uint32_t units = shift < 24u ? significand >> shift : 0u;
+  const std::uint64_t rest = significand & ((std::uint64_t{1} << (shift < 24u ? shift : 24u)) - 1u);
+  const std::uint64_t fraction = shift <= 32u ? rest << (32u - shift) : (shift < 64u ? rest >> (shift - 32u) : 0u);
+  const std::uint32_t up = random < fraction ? 1u : 0u;
+  return {static_cast<std::uint16_t>(sign | (units + up))};
+}
+
+/// The random bits stochastic rounding gives column `col` of row `row` at step `step` of a table
+/// seeded with `seed`: one Philox block per four columns, a key apart from the initializers'.
+EK_HOST_DEVICE inline std::uint32_t rounding_bits(std::uint64_t seed, std::uint64_t step, std::uint64_t row,
+                                                  std::uint32_t col) {
+  constexpr std::uint64_t kRoundingStream = 0x5851F42D4C957F2Dull;
+  const std::uint64_t key = (seed ^ kRoundingStream) + (step >> 32) * 0x9E3779B97F4A7C15ull;
+  const Philox4x32 block =
+      philox4x32_10(Philox4x32{{static_cast<std::uint32_t>(row), static_cast<std::uint32_t>(row >> 32), col >> 2,
+                                static_cast<std::uint32_t>(step)}},
+                    key);
+  return block.v[col & 3u];
+}
+
+/// How a step rounds the rows it writes back: the table's rounding and the key of its bits.
+struct RowRounding {
+  Rounding rounding = Rounding::stochastic;
+  std::uint64_t seed = 0;
+  std::uint64_t step = 0;
+};
+
+/// `value` as a T to nearest even (what set_weights, pretrained vectors and initializers store).
+template <class T>
+EK_HOST_DEVICE inline T narrow_nearest(float value) {
+  if constexpr (std::is_same_v<T, bfloat16>) {
+    return to_bfloat16_nearest(value);
+  } else if constexpr (std::is_same_v<T, float16>) {
+    return to_float16_nearest(value);
+  } else {
+    return value;
+  }
+}
+
+/// `value`, the float32 result of a step for (row, col), as a T under `rounding`.
+template <class T>
+EK_HOST_DEVICE inline T narrow_updated(float value, const RowRounding& rounding, std::uint64_t row, std::uint32_t col) {
+  if constexpr (std::is_same_v<T, float>) {
+    return value;
+  } else {
+    if (rounding.rounding == Rounding::nearest) return narrow_nearest<T>(value);
+    const std::uint32_t random = rounding_bits(rounding.seed, rounding.step, row, col);
+    if constexpr (std::is_same_v<T, bfloat16>) {
+      return to_bfloat16_stochastic(value, random);
+    } else {
+      return to_float16_stochastic(value, random);
+    }
+  }
+}
+
+}  // namespace embedkit::detail
