@@ -23,6 +23,7 @@ Summary EmbeddingTable::summary() const {
   summary.dim = output_dim();
   summary.parameters = static_cast<std::int64_t>(impl_->weight_count());
   summary.trainable = impl_->config.trainable;
+  summary.dtype = impl_->config.dtype;
   summary.placement = impl_->placement;
   return summary;
 }
