@@ -222,15 +222,10 @@ RowStep widened(const RowStep& update, std::int64_t id, float* wide) {
 
 // The updated float32 row `wide` rounded into row `id` of the narrow rows (the write-back).
 void write_back(const RowStep& update, std::int64_t id, const float* wide) {
-  const std::int64_t dim = update.dim;
-  const detail::RowRounding rounding = update.rule.rounding;
-  const auto row_key = static_cast<std::uint64_t>(id);
   detail::with_dtype(update.narrow_type, [&](auto tag) {
     using T = decltype(tag);
-    T* row = static_cast<T*>(update.narrow_rows) + id * dim;
-    for (std::int64_t c = 0; c < dim; ++c) {
-      row[c] = detail::narrow_updated<T>(wide[c], rounding, row_key, static_cast<std::uint32_t>(c));
-    }
+    detail::narrow_updated_row(wide, update.dim, update.rule.rounding, static_cast<std::uint64_t>(id),
+                               static_cast<T*>(update.narrow_rows) + id * update.dim);
   });
 }
 

@@ -62,13 +62,19 @@ EK_HOST_DEVICE inline float bits_float(std::uint32_t bits) {
 
 EK_HOST_DEVICE inline float widen(float value) { return value; }
 EK_HOST_DEVICE inline float widen(bfloat16 value) { return bits_float(static_cast<std::uint32_t>(value.bits) << 16); }
+// The three cases computed and one selected, without branches, so a loop over a row vectorises.
+// No float32 denormal is ever an operand: the subnormal case converts an integer and scales it, so
+// flushing denormals (DAZ) cannot change a result.
 EK_HOST_DEVICE inline float widen(float16 value) {
   const std::uint32_t sign = static_cast<std::uint32_t>(value.bits & 0x8000u) << 16;
   const std::uint32_t magnitude = value.bits & 0x7FFFu;
-  if (magnitude >= 0x7C00u) return bits_float(sign | 0x7F800000u | ((magnitude & 0x3FFu) << 13));  // inf, NaN
-  if (magnitude >= 0x0400u) return bits_float(sign | ((magnitude + ((127u - 15u) << 10)) << 13));  // normal
+  const std::uint32_t special = 0x7F800000u | ((magnitude & 0x3FFu) << 13);  // inf, NaN
+  const std::uint32_t normal = (magnitude + ((127u - 15u) << 10)) << 13;     // rebiased
   // Zero or subnormal: magnitude · 2^-24, both factors and the product exact in float32.
-  return bits_float(sign | float_bits(static_cast<float>(magnitude) * 5.9604644775390625e-8f));
+  const std::uint32_t subnormal =
+      float_bits(static_cast<float>(static_cast<std::int32_t>(magnitude)) * 5.9604644775390625e-8f);
+  const std::uint32_t bits = magnitude >= 0x7C00u ? special : magnitude >= 0x0400u ? normal : subnormal;
+  return bits_float(sign | bits);
 }
 
 // ---- narrowing to nearest, ties to even ----
@@ -136,17 +142,21 @@ EK_HOST_DEVICE inline float16 to_float16_stochastic(float value, std::uint32_t r
   return {static_cast<std::uint16_t>(sign | (units + up))};
 }
 
-/// The random bits stochastic rounding gives column `col` of row `row` at step `step` of a table
-/// seeded with `seed`: one Philox block per four columns, a key apart from the initializers'.
-EK_HOST_DEVICE inline std::uint32_t rounding_bits(std::uint64_t seed, std::uint64_t step, std::uint64_t row,
-                                                  std::uint32_t col) {
+/// The random bits stochastic rounding gives columns 4·quad to 4·quad + 3 of row `row` at step
+/// `step` of a table seeded with `seed`: one Philox block, under a key apart from the initializers'.
+EK_HOST_DEVICE inline Philox4x32 rounding_block(std::uint64_t seed, std::uint64_t step, std::uint64_t row,
+                                                std::uint32_t quad) {
   constexpr std::uint64_t kRoundingStream = 0x5851F42D4C957F2Dull;
   const std::uint64_t key = (seed ^ kRoundingStream) + (step >> 32) * 0x9E3779B97F4A7C15ull;
-  const Philox4x32 block =
-      philox4x32_10(Philox4x32{{static_cast<std::uint32_t>(row), static_cast<std::uint32_t>(row >> 32), col >> 2,
-                                static_cast<std::uint32_t>(step)}},
-                    key);
-  return block.v[col & 3u];
+  return philox4x32_10(Philox4x32{{static_cast<std::uint32_t>(row), static_cast<std::uint32_t>(row >> 32), quad,
+                                   static_cast<std::uint32_t>(step)}},
+                       key);
+}
+
+/// The bits of column `col` alone: word col mod 4 of its block.
+EK_HOST_DEVICE inline std::uint32_t rounding_bits(std::uint64_t seed, std::uint64_t step, std::uint64_t row,
+                                                  std::uint32_t col) {
+  return rounding_block(seed, step, row, col >> 2).v[col & 3u];
 }
 
 /// How a step rounds the rows it writes back: the table's rounding and the key of its bits.
@@ -168,19 +178,38 @@ EK_HOST_DEVICE inline T narrow_nearest(float value) {
   }
 }
 
+/// `value` as a T, rounded stochastically with `random`.
+template <class T>
+EK_HOST_DEVICE inline T narrow_stochastic(float value, std::uint32_t random) {
+  if constexpr (std::is_same_v<T, bfloat16>) {
+    return to_bfloat16_stochastic(value, random);
+  } else if constexpr (std::is_same_v<T, float16>) {
+    return to_float16_stochastic(value, random);
+  } else {
+    return value;
+  }
+}
+
 /// `value`, the float32 result of a step for (row, col), as a T under `rounding`.
 template <class T>
 EK_HOST_DEVICE inline T narrow_updated(float value, const RowRounding& rounding, std::uint64_t row, std::uint32_t col) {
-  if constexpr (std::is_same_v<T, float>) {
-    return value;
-  } else {
-    if (rounding.rounding == Rounding::nearest) return narrow_nearest<T>(value);
-    const std::uint32_t random = rounding_bits(rounding.seed, rounding.step, row, col);
-    if constexpr (std::is_same_v<T, bfloat16>) {
-      return to_bfloat16_stochastic(value, random);
-    } else {
-      return to_float16_stochastic(value, random);
-    }
+  if (rounding.rounding == Rounding::nearest) return narrow_nearest<T>(value);
+  return narrow_stochastic<T>(value, rounding_bits(rounding.seed, rounding.step, row, col));
+}
+
+/// Row `row`'s `dim` updated float32 values `wide` written as T into `out` under `rounding`: what
+/// narrow_updated gives each column, with one Philox block per four columns.
+template <class T>
+EK_HOST_DEVICE inline void narrow_updated_row(const float* wide, std::int64_t dim, const RowRounding& rounding,
+                                              std::uint64_t row, T* out) {
+  if (rounding.rounding == Rounding::nearest) {
+    for (std::int64_t c = 0; c < dim; ++c) out[c] = narrow_nearest<T>(wide[c]);
+    return;
+  }
+  for (std::int64_t quad = 0; quad * 4 < dim; ++quad) {
+    const Philox4x32 block = rounding_block(rounding.seed, rounding.step, row, static_cast<std::uint32_t>(quad));
+    const std::int64_t first = quad * 4, end = first + 4 < dim ? first + 4 : dim;
+    for (std::int64_t c = first; c < end; ++c) out[c] = narrow_stochastic<T>(wide[c], block.v[c - first]);
   }
 }
 
