@@ -133,6 +133,10 @@ EmbeddingTable::EmbeddingTable(TableConfig config, Context& context, Fill fill, 
 
   impl_->context = &context;
   impl_->slot_specs = specs;
+  if (rows != nullptr) {
+    impl_->matrix_row_first = static_cast<std::uint64_t>(rows->first);
+    impl_->matrix_row_stride = static_cast<std::uint64_t>(rows->stride);
+  }
   if (placement.device == DeviceKind::cuda) {
     try {
       Storage storage = allocate_storage(*ctx.device, config, specs);

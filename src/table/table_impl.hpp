@@ -52,6 +52,8 @@ struct EmbeddingTable::Impl {
   void* cuda_stream = nullptr;                        // the caller's stream for this table's CUDA work, if set
   std::uint64_t ledger_bytes = 0;                     // what this table needs in the context's device ledger...
   std::uint64_t ledger_resident = 0;                  // ...and of that, what it holds allocated
+  std::uint64_t matrix_row_first = 0;                 // a shard's rows in its whole table's matrix...
+  std::uint64_t matrix_row_stride = 1;                // ...which keys stochastic rounding (RowRounding)
   std::atomic<std::int64_t> step{0};                  // written under the writer lock, read by anyone
   std::atomic<std::int64_t> out_of_range_count{0};
   std::atomic<std::int64_t> nonfinite_rows{0};  // gradient rows skipped as non-finite

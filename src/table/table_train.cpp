@@ -340,7 +340,8 @@ detail::StepPlan step_plan(const Impl& impl) {
   detail::StepPlan plan;
   plan.rule = detail::step_rule(config, impl.step + 1);
   // Narrow rows' write-back: stochastic bits keyed by the table's seed and this step.
-  plan.rule.rounding = {config.rounding, *config.seed, static_cast<std::uint64_t>(impl.step + 1)};
+  plan.rule.rounding = {config.rounding, *config.seed, static_cast<std::uint64_t>(impl.step + 1), impl.matrix_row_first,
+                        impl.matrix_row_stride};
   plan.dense = detail::updates_every_row(config.optimizer);
   plan.row_end = config.input_dim;
   return plan;

@@ -164,6 +164,10 @@ struct RowRounding {
   Rounding rounding = Rounding::stochastic;
   std::uint64_t seed = 0;
   std::uint64_t step = 0;
+  // The table's row r is row row_first + r·row_stride of the matrix the bits are keyed by: a shard
+  // of a sharded table rounds its rows as the whole table would. A whole table has 0 and 1.
+  std::uint64_t row_first = 0;
+  std::uint64_t row_stride = 1;
 };
 
 /// `value` as a T to nearest even (what set_weights, pretrained vectors and initializers store).
@@ -194,7 +198,8 @@ EK_HOST_DEVICE inline T narrow_stochastic(float value, std::uint32_t random) {
 template <class T>
 EK_HOST_DEVICE inline T narrow_updated(float value, const RowRounding& rounding, std::uint64_t row, std::uint32_t col) {
   if (rounding.rounding == Rounding::nearest) return narrow_nearest<T>(value);
-  return narrow_stochastic<T>(value, rounding_bits(rounding.seed, rounding.step, row, col));
+  const std::uint64_t key_row = rounding.row_first + row * rounding.row_stride;
+  return narrow_stochastic<T>(value, rounding_bits(rounding.seed, rounding.step, key_row, col));
 }
 
 /// Row `row`'s `dim` updated float32 values `wide` written as T into `out` under `rounding`: what
@@ -206,8 +211,9 @@ EK_HOST_DEVICE inline void narrow_updated_row(const float* wide, std::int64_t di
     for (std::int64_t c = 0; c < dim; ++c) out[c] = narrow_nearest<T>(wide[c]);
     return;
   }
+  const std::uint64_t key_row = rounding.row_first + row * rounding.row_stride;
   for (std::int64_t quad = 0; quad * 4 < dim; ++quad) {
-    const Philox4x32 block = rounding_block(rounding.seed, rounding.step, row, static_cast<std::uint32_t>(quad));
+    const Philox4x32 block = rounding_block(rounding.seed, rounding.step, key_row, static_cast<std::uint32_t>(quad));
     const std::int64_t first = quad * 4, end = first + 4 < dim ? first + 4 : dim;
     for (std::int64_t c = first; c < end; ++c) out[c] = narrow_stochastic<T>(wide[c], block.v[c - first]);
   }
