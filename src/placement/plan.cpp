@@ -106,9 +106,10 @@ std::string plan_report(const PlanRequest& request, const PlacementDecision& dec
     if (decision.device_usable_bytes) out["device_usable_bytes"] = *decision.device_usable_bytes;
     return out.dump(2) + "\n";
   }
-  std::string text =
-      fmt::format("table of {} x {} {}, {}, batches up to {} lookups\n", request.rows, request.dim,
-                  to_string(request.dtype), to_string(request.optimizer.kind), request.max_batch_lookups);
+  // The type is named when it is not float32, the default.
+  const std::string type = request.dtype == DType::float32 ? "" : std::string(" ") + to_string(request.dtype);
+  std::string text = fmt::format("table of {} x {}{}, {}, batches up to {} lookups\n", request.rows, request.dim, type,
+                                 to_string(request.optimizer.kind), request.max_batch_lookups);
   const auto line = [&text](std::string_view label, const std::string& value) {
     text.append(fmt::format("  {:<17}{}\n", label, value));
   };
