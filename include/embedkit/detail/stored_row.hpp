@@ -47,15 +47,23 @@ inline decltype(auto) with_dtype(DType type, Body&& body) {
 }
 
 EK_HOST_DEVICE inline std::uint32_t float_bits(float value) {
+#if defined(__CUDA_ARCH__)
+  return __float_as_uint(value);
+#else
   std::uint32_t bits;
   std::memcpy(&bits, &value, sizeof bits);
   return bits;
+#endif
 }
 
 EK_HOST_DEVICE inline float bits_float(std::uint32_t bits) {
+#if defined(__CUDA_ARCH__)
+  return __uint_as_float(bits);
+#else
   float value;
   std::memcpy(&value, &bits, sizeof value);
   return value;
+#endif
 }
 
 // ---- widening: exact for every value ----
