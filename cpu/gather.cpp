@@ -4,6 +4,7 @@
 #include "parallel.hpp"
 #include "prefetch.hpp"
 #include "stream_stores.hpp"
+#include "widen_rows.hpp"
 
 #include <cstring>
 #include <type_traits>
@@ -34,6 +35,7 @@ void gather_rows(const T* weights, std::int64_t input_dim, std::int64_t dim, con
   bool stream = false;
   if constexpr (kFloatRows) stream = stores == RowStores::streaming && can_stream_rows(out, dim);
   const auto wanted = [=](std::int64_t id) { return id_in_range(id, input_dim) && !padding.is(id); };
+  const bool f16c = has_f16c();  // float16 rows into float32: vcvtph2ps where the CPU has it
 #pragma omp parallel if (count * dim >= kParallelMinFloats)
   {
 #pragma omp for schedule(static) nowait
@@ -55,6 +57,10 @@ void gather_rows(const T* weights, std::int64_t input_dim, std::int64_t dim, con
         }
       }
       if (wanted(id)) {
+        if constexpr (std::is_same_v<T, detail::float16> && std::is_same_v<Out, float>) {
+          widen_float16_row(weights + id * dim, dim, destination, f16c);
+          continue;
+        }
         copy_row(weights + id * dim, dim, destination);
       } else {
         std::memset(static_cast<void*>(destination), 0, static_cast<std::size_t>(dim) * sizeof(Out));

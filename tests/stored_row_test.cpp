@@ -4,6 +4,8 @@
 // its definition, unbiased and a pure function of its key.
 #include <embedkit/detail/stored_row.hpp>
 
+#include "cpu/widen_rows.hpp"
+
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -162,6 +164,23 @@ TEST(StoredRow, WidenEveryPattern) {
       EXPECT_TRUE(std::isnan(bfloat)) << std::hex << p;
     } else {
       EXPECT_EQ(static_cast<double>(bfloat), expected_bfloat) << std::hex << p;
+    }
+  }
+}
+
+// The run-time choice for lookups of float16 rows: F16C's conversion gives the scalar one's bits for
+// every pattern (NaNs included), at every alignment and tail length.
+TEST(StoredRow, F16cWideningIsTheScalarOne) {
+  if (!embedkit::cpu::has_f16c()) GTEST_SKIP() << "this CPU has no F16C";
+  std::vector<float16> patterns(0x10000 + 7);
+  for (std::size_t p = 0; p < patterns.size(); ++p) patterns[p] = float16{static_cast<std::uint16_t>(p)};
+  for (const std::size_t offset : {std::size_t{0}, std::size_t{3}}) {
+    const std::int64_t count = 0x10000 + 4 - static_cast<std::int64_t>(offset);
+    std::vector<float> scalar(static_cast<std::size_t>(count)), vector(static_cast<std::size_t>(count));
+    embedkit::cpu::widen_float16_row(patterns.data() + offset, count, scalar.data(), false);
+    embedkit::cpu::widen_float16_row(patterns.data() + offset, count, vector.data(), true);
+    for (std::size_t k = 0; k < scalar.size(); ++k) {
+      ASSERT_EQ(to_bits(vector[k]), to_bits(scalar[k])) << "pattern " << std::hex << (k + offset) % 0x10000;
     }
   }
 }

@@ -161,7 +161,8 @@ void EmbeddingTable::save(std::string_view directory) const {
       impl.read_floats(0, impl.weight_count(), matrix.values.data());
     } else {  // the rows' own bits: a narrower checkpoint, read back exactly
       matrix.narrow.resize(impl.weight_count());
-      impl.backend->copy_to_host(matrix.narrow.data(), impl.weights.as<void>(), impl.weights.bytes());
+      impl.backend->copy_to_host(matrix.narrow.data(), impl.weights.as<void>(),
+                                 matrix.narrow.size() * sizeof(std::uint16_t));
     }
     arrays.push_back(std::move(matrix));
     for (std::size_t k = 0; k < impl.slot_specs.size(); ++k) {
