@@ -4,9 +4,9 @@
 // its definition, unbiased and a pure function of its key.
 #include <embedkit/detail/stored_row.hpp>
 
-#include "cpu/widen_rows.hpp"
-
 #include <gtest/gtest.h>
+
+#include "cpu/widen_rows.hpp"
 
 #include <algorithm>
 #include <cmath>

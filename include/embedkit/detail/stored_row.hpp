@@ -66,7 +66,7 @@ EK_HOST_DEVICE inline float bits_float(std::uint32_t bits) {
 #endif
 }
 
-// ---- widening: exact for every value ----
+// ---- widening: exact for every value (a float16 NaN becomes a quiet NaN) ----
 
 EK_HOST_DEVICE inline float widen(float value) { return value; }
 EK_HOST_DEVICE inline float widen(bfloat16 value) { return bits_float(static_cast<std::uint32_t>(value.bits) << 16); }
@@ -76,8 +76,10 @@ EK_HOST_DEVICE inline float widen(bfloat16 value) { return bits_float(static_cas
 EK_HOST_DEVICE inline float widen(float16 value) {
   const std::uint32_t sign = static_cast<std::uint32_t>(value.bits & 0x8000u) << 16;
   const std::uint32_t magnitude = value.bits & 0x7FFFu;
-  const std::uint32_t special = 0x7F800000u | ((magnitude & 0x3FFu) << 13);  // inf, NaN
-  const std::uint32_t normal = (magnitude + ((127u - 15u) << 10)) << 13;     // rebiased
+  // Infinity, or NaN made quiet with its payload kept, as F16C's vcvtph2ps does.
+  const std::uint32_t quiet = magnitude > 0x7C00u ? 0x00400000u : 0u;
+  const std::uint32_t special = 0x7F800000u | quiet | ((magnitude & 0x3FFu) << 13);
+  const std::uint32_t normal = (magnitude + ((127u - 15u) << 10)) << 13;  // rebiased
   // Zero or subnormal: magnitude · 2^-24, both factors and the product exact in float32.
   const std::uint32_t subnormal =
       float_bits(static_cast<float>(static_cast<std::int32_t>(magnitude)) * 5.9604644775390625e-8f);
