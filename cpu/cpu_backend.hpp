@@ -14,7 +14,9 @@ class CpuBackend final : public HostOpsBackend {
   DeviceKind kind() const override { return DeviceKind::cpu; }
   MemoryInfo memory_info() const override;
   bool host_accessible() const override { return true; }
-  BackendCapabilities capabilities() const override { return {.kernels_verified = true, .checks_ids = false}; }
+  BackendCapabilities capabilities() const override {
+    return {.kernels_verified = true, .checks_ids = false, .narrow_rows = true};
+  }
   DeviceBuffer allocate(std::size_t bytes, std::string_view what) override;
   void deallocate(void* data, std::size_t bytes) noexcept override;
   void copy_from_host(void* destination, const void* host, std::size_t bytes) override;

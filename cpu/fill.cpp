@@ -4,11 +4,13 @@
 #include "parallel.hpp"
 #include "philox_avx2.hpp"
 
+#include <vector>
+
 namespace embedkit::cpu {
 namespace {
 
-// Rows [first, last) of the matrix. init_value's fma is exactly rounded on every instruction set,
-// so a clone built with FMA gives the bits of the baseline build's libm call.
+// Rows [first, last) of the matrix, written from `weights` on (row first at weights). init_value's fma is exactly
+// rounded on every instruction set, so a clone built with FMA gives the bits of the baseline build's libm call.
 inline void fill_rows(float* weights, std::int64_t first, std::int64_t last, std::int64_t dim,
                       const detail::InitSampler& sampler, std::uint64_t seed) {
   if (sampler.kind == detail::InitSampler::uniform) {
@@ -16,7 +18,7 @@ inline void fill_rows(float* weights, std::int64_t first, std::int64_t last, std
     // compiler then vectorises.
     const double low = sampler.a, width = sampler.b - sampler.a;
     for (std::int64_t r = first; r < last; ++r) {
-      float* row = weights + r * dim;
+      float* row = weights + (r - first) * dim;
       const std::uint64_t matrix_row = detail::matrix_row(sampler, static_cast<std::uint64_t>(r));
       for (std::int64_t c = 0; c < dim; ++c) {
         row[c] = detail::uniform_value(low, width, seed, matrix_row, static_cast<std::uint32_t>(c));
@@ -25,7 +27,7 @@ inline void fill_rows(float* weights, std::int64_t first, std::int64_t last, std
     return;
   }
   for (std::int64_t r = first; r < last; ++r) {
-    float* row = weights + r * dim;
+    float* row = weights + (r - first) * dim;
     for (std::int64_t c = 0; c < dim; ++c) {
       row[c] = detail::init_value(sampler, seed, static_cast<std::uint64_t>(r), static_cast<std::uint32_t>(c));
     }
@@ -48,7 +50,7 @@ __attribute__((target("avx2,fma"))) void fill_rows_avx2_fma(float* weights, std:
   const __m256d low4 = _mm256_set1_pd(low), width4 = _mm256_set1_pd(width);
   const __m256i step = _mm256_set1_epi64x(4);
   for (std::int64_t r = first; r < last; ++r) {
-    float* row = weights + r * dim;
+    float* row = weights + (r - first) * dim;
     const std::uint64_t matrix_row = detail::matrix_row(sampler, static_cast<std::uint64_t>(r));
     const px::RowKey key = px::row_key(seed, matrix_row);
     __m256i cols = _mm256_setr_epi64x(0, 1, 2, 3);
@@ -77,25 +79,54 @@ bool has_avx2_fma() {
 }
 #endif
 
+// Row r of the matrix into `row`, by the clone this CPU runs.
+inline void fill_row(float* row, std::int64_t r, std::int64_t dim, const detail::InitSampler& sampler,
+                     std::uint64_t seed, bool avx2_fma) {
+#if EMBEDKIT_HAVE_AVX2_CLONES
+  if (avx2_fma) {
+    fill_rows_avx2_fma(row, r, r + 1, dim, sampler, seed);
+    return;
+  }
+#else
+  (void)avx2_fma;
+#endif
+  fill_rows(row, r, r + 1, dim, sampler, seed);
+}
+
+bool use_avx2_fma() {
+#if EMBEDKIT_HAVE_AVX2_CLONES
+  return has_avx2_fma();
+#else
+  return false;
+#endif
+}
+
 }  // namespace
 
 void fill_initial(float* weights, std::int64_t rows, std::int64_t dim, const detail::InitSampler& sampler,
                   std::uint64_t seed) {
-#if EMBEDKIT_HAVE_AVX2_CLONES
-  const bool avx2_fma = has_avx2_fma();
-#else
-  const bool avx2_fma = false;
-#endif
+  const bool avx2_fma = use_avx2_fma();
 #pragma omp parallel for schedule(static) if (rows * dim >= kParallelMinFloats)
-  for (std::int64_t r = 0; r < rows; ++r) {
-#if EMBEDKIT_HAVE_AVX2_CLONES
-    if (avx2_fma) {
-      fill_rows_avx2_fma(weights, r, r + 1, dim, sampler, seed);
-      continue;
+  for (std::int64_t r = 0; r < rows; ++r) fill_row(weights + r * dim, r, dim, sampler, seed, avx2_fma);
+}
+
+template <class T>
+void fill_initial(T* weights, std::int64_t rows, std::int64_t dim, const detail::InitSampler& sampler,
+                  std::uint64_t seed) {
+  const bool avx2_fma = use_avx2_fma();
+#pragma omp parallel if (rows * dim >= kParallelMinFloats)
+  {
+    std::vector<float> wide(static_cast<std::size_t>(dim));
+#pragma omp for schedule(static)
+    for (std::int64_t r = 0; r < rows; ++r) {
+      fill_row(wide.data(), r, dim, sampler, seed, avx2_fma);
+      T* row = weights + r * dim;
+      for (std::int64_t c = 0; c < dim; ++c) row[c] = detail::narrow_nearest<T>(wide[c]);
     }
-#endif
-    fill_rows(weights, r, r + 1, dim, sampler, seed);
   }
 }
+
+template void fill_initial(detail::float16*, std::int64_t, std::int64_t, const detail::InitSampler&, std::uint64_t);
+template void fill_initial(detail::bfloat16*, std::int64_t, std::int64_t, const detail::InitSampler&, std::uint64_t);
 
 }  // namespace embedkit::cpu

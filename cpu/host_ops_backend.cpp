@@ -18,6 +18,7 @@
 #include <atomic>
 #include <cmath>
 #include <cstring>
+#include <type_traits>
 #include <vector>
 
 namespace embedkit::detail {
@@ -115,7 +116,9 @@ void fold_pooled_rows(const TableView& table, const PooledBatch<Index>& batch, s
   RecycledVector<std::int64_t> bag_of(static_cast<std::size_t>(count));
   if (picks_entry(batch.mode)) {
     RecycledVector<std::int64_t> argmax(static_cast<std::size_t>(bags * dim));
-    cpu::pooled_argmax(table.weights.as<float>(), table.input_dim, dim, batch, argmax.data());
+    with_dtype(table.weights.type, [&](auto tag) {
+      cpu::pooled_argmax(table.weights.as<const decltype(tag)>(), table.input_dim, dim, batch, argmax.data());
+    });
     for (std::int64_t b = 0; b < bags; ++b) std::fill(bag_of.begin() + offsets[b], bag_of.begin() + offsets[b + 1], b);
     const RecycledVector<std::int64_t> slot_bag = by_slot(segments, bag_of);
     cpu::reduce_segments(
@@ -137,9 +140,22 @@ void fold_pooled_rows(const TableView& table, const PooledBatch<Index>& batch, s
   fold_scaled(slot_bag.data(), [&](std::int64_t k) { return slot_scale[k]; });
 }
 
-// What the optimizer step writes and what it does there.
+// What the optimizer step writes and what it does there: float32 rows in place, narrower ones
+// through update_row's widened copy and rounded write-back.
 cpu::RowStep row_step(const TableView& table, const StepPlan& plan) {
-  return cpu::RowStep{table.weights.as<float>(), table.state.slot0, table.state.slot1, table.dim, plan.rule};
+  cpu::RowStep step{nullptr, table.state.slot0, table.state.slot1, table.dim, plan.rule};
+  if (table.weights.type == StorageType::float32) {
+    step.weights = table.weights.as<float>();
+  } else {
+    step.narrow_rows = table.weights.data;
+    step.narrow_type = table.weights.type;
+  }
+  return step;
+}
+
+// Bytes of `count` stored elements of `rows`.
+std::size_t stored_bytes(const StoredRows& rows, std::int64_t count) {
+  return static_cast<std::size_t>(count) * storage_bytes(rows.type);
 }
 
 // The fused step's end of each folded row: what mark_nonfinite (when skipping) and apply do to
@@ -176,7 +192,7 @@ class FusedUpdate {
 }  // namespace
 
 void HostOpsBackend::expect_table(const TableView& table) const {
-  expect_device_memory(table.weights.as<float>(), floats(table.input_dim * table.dim), "table weights");
+  expect_device_memory(table.weights.data, stored_bytes(table.weights, table.input_dim * table.dim), "table weights");
 }
 
 FoldedGrad HostOpsBackend::folded(const cpu::Segments& segments, std::int64_t dim) {
@@ -192,9 +208,8 @@ FoldedGrad HostOpsBackend::folded(const cpu::Segments& segments, std::int64_t di
 
 void HostOpsBackend::fill_initial(const StoredRows& rows_of, std::int64_t rows, std::int64_t dim,
                                   const InitSampler& sampler, std::uint64_t seed) {
-  float* weights = rows_of.as<float>();
-  expect_device_memory(weights, floats(rows * dim), "weights to initialise");
-  cpu::fill_initial(weights, rows, dim, sampler, seed);
+  expect_device_memory(rows_of.data, stored_bytes(rows_of, rows * dim), "weights to initialise");
+  with_dtype(rows_of.type, [&](auto tag) { cpu::fill_initial(rows_of.as<decltype(tag)>(), rows, dim, sampler, seed); });
 }
 
 void HostOpsBackend::fill(float* data, std::int64_t count, float value) {
@@ -207,7 +222,10 @@ void HostOpsBackend::gather(const TableView& table, const DeviceIds& ids, float*
   expect_device_memory(ids.data, id_bytes(ids), "lookup ids");
   expect_device_memory(out, floats(ids.count * table.dim), "lookup output");
   with_ids(ids, [&](const auto* typed) {
-    cpu::gather_rows(table.weights.as<float>(), table.input_dim, table.dim, typed, ids.count, table.padding, out);
+    with_dtype(table.weights.type, [&](auto tag) {
+      cpu::gather_rows(table.weights.as<const decltype(tag)>(), table.input_dim, table.dim, typed, ids.count,
+                       table.padding, out);
+    });
     report_out_of_range(typed, ids.count, table.input_dim, check);
   });
 }
@@ -221,8 +239,10 @@ void HostOpsBackend::pooled(const TableView& table, const DeviceIds& ids, const 
   if (sample_weights != nullptr) expect_device_memory(sample_weights, floats(ids.count), "per-sample weights");
   expect_device_memory(out, floats(bags * table.dim), "pooled output");
   with_ids(ids, [&](const auto* typed) {
-    cpu::pooled_lookup(table.weights.as<float>(), table.input_dim, table.dim,
-                       pooled_batch(typed, offsets, bags, sample_weights, mode, table.padding), out);
+    with_dtype(table.weights.type, [&](auto tag) {
+      cpu::pooled_lookup(table.weights.as<const decltype(tag)>(), table.input_dim, table.dim,
+                         pooled_batch(typed, offsets, bags, sample_weights, mode, table.padding), out);
+    });
     report_out_of_range(typed, ids.count, table.input_dim, check);
   });
 }
@@ -342,30 +362,52 @@ std::int64_t HostOpsBackend::first_rejected_update(const TableView& table, const
 void HostOpsBackend::renorm_rows(const TableView& table, const DeviceIds& ids, double max_norm, double norm_type) {
   expect_table(table);
   expect_device_memory(ids.data, id_bytes(ids), "renorm ids");
-  float* weights = table.weights.as<float>();  // outside the loop: it may throw
   // Sorted distinct ids, out-of-range ones left out (padding kept, as torch renorms it too).
   const cpu::Segments distinct = with_ids(ids, [&](const auto* typed) {
     return cpu::group_positions(typed, ids.count, table.input_dim, Padding{});
   });
-  cpu::renorm_rows(weights, table.dim, distinct.unique_ids.data(), distinct.size(), renorm_rule(max_norm, norm_type));
+  with_dtype(table.weights.type, [&](auto tag) {
+    cpu::renorm_rows(table.weights.as<decltype(tag)>(), table.dim, distinct.unique_ids.data(), distinct.size(),
+                     renorm_rule(max_norm, norm_type));
+  });
 }
 
 void HostOpsBackend::constrain_all(const TableView& table, const Constraint& constraint) {
   expect_table(table);
-  float* weights = table.weights.as<float>();  // outside the loop: it may throw
+  with_dtype(table.weights.type, [&](auto tag) {
+    using T = decltype(tag);
+    T* weights = table.weights.as<T>();  // outside the loop: it may throw
+    if constexpr (std::is_same_v<T, float>) {
 #pragma omp parallel for schedule(static) if (table.input_dim * table.dim >= cpu::kParallelMinFloats)
-  for (std::int64_t id = 0; id < table.input_dim; ++id)
-    cpu::constrain_row(weights + id * table.dim, table.dim, constraint);
+      for (std::int64_t id = 0; id < table.input_dim; ++id)
+        cpu::constrain_row(weights + id * table.dim, table.dim, constraint);
+    } else {
+      // In float32, each row rounded back to nearest.
+#pragma omp parallel if (table.input_dim * table.dim >= cpu::kParallelMinFloats)
+      {
+        std::vector<float> wide(static_cast<std::size_t>(table.dim));
+#pragma omp for schedule(static)
+        for (std::int64_t id = 0; id < table.input_dim; ++id) {
+          T* row = weights + id * table.dim;
+          for (std::int64_t c = 0; c < table.dim; ++c) wide[c] = widen(row[c]);
+          cpu::constrain_row(wide.data(), table.dim, constraint);
+          for (std::int64_t c = 0; c < table.dim; ++c) row[c] = narrow_nearest<T>(wide[c]);
+        }
+      }
+    }
+  });
 }
 
 double HostOpsBackend::penalty(const StoredRows& rows, std::int64_t count, double l1, double l2) {
-  const float* weights = rows.as<float>();
-  expect_device_memory(weights, floats(count), "weights");
+  expect_device_memory(rows.data, stored_bytes(rows, count), "weights");
   // Fixed chunks summed in order: the same double on any thread count, and the CUDA kernel's.
   const std::int64_t chunks = penalty_chunks(count);
   std::vector<double> partial(static_cast<std::size_t>(chunks), 0.0);
+  with_dtype(rows.type, [&](auto tag) {
+    const auto* weights = rows.as<const decltype(tag)>();
 #pragma omp parallel for schedule(static) if (chunks > 1)
-  for (std::int64_t k = 0; k < chunks; ++k) partial[k] = penalty_chunk(weights, count, k, l1, l2);
+    for (std::int64_t k = 0; k < chunks; ++k) partial[k] = penalty_chunk(weights, count, k, l1, l2);
+  });
   double total = 0.0;
   for (const double p : partial) total += p;
   return total;

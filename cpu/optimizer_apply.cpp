@@ -194,9 +194,50 @@ std::vector<float>& row_scratch(std::int64_t floats) {
   return scratch;
 }
 
+// A thread's float32 copy of a row stored narrower: apart from row_scratch, which the update of
+// that copy uses in turn.
+float* wide_scratch(std::int64_t floats) {
+  thread_local std::vector<float> scratch;
+  if (static_cast<std::int64_t>(scratch.size()) < floats) scratch.resize(static_cast<std::size_t>(floats));
+  return scratch.data();
+}
+
+// Row `id` of a step on rows stored as float16 or bfloat16, widened into `wide`, as a step on a
+// one-row float32 table: the same optimizer math on the same state (the table's, offset to the row).
+RowStep widened(const RowStep& update, std::int64_t id, float* wide) {
+  const std::int64_t dim = update.dim;
+  RowStep one = update;
+  one.weights = wide;
+  one.narrow_rows = nullptr;
+  one.narrow_type = DType::float32;
+  if (one.slot0 != nullptr) one.slot0 += detail::has_row_statistic(update.rule.kind) ? id : id * dim;
+  if (one.slot1 != nullptr) one.slot1 += id * dim;
+  detail::with_dtype(update.narrow_type, [&](auto tag) {
+    using T = decltype(tag);
+    const T* row = static_cast<const T*>(update.narrow_rows) + id * dim;
+    for (std::int64_t c = 0; c < dim; ++c) wide[c] = detail::widen(row[c]);
+  });
+  return one;
+}
+
+// The updated float32 row `wide` rounded into row `id` of the narrow rows (the write-back).
+void write_back(const RowStep& update, std::int64_t id, const float* wide) {
+  detail::with_dtype(update.narrow_type, [&](auto tag) {
+    using T = decltype(tag);
+    detail::narrow_updated_row(wide, update.dim, update.rule.rounding, static_cast<std::uint64_t>(id),
+                               static_cast<T*>(update.narrow_rows) + id * update.dim);
+  });
+}
+
 }  // namespace
 
 bool update_row(const RowStep& update, std::int64_t id, const float* grad) {
+  if (update.narrow_rows != nullptr) {
+    float* wide = wide_scratch(update.dim);
+    if (!update_row(widened(update, id, wide), 0, grad)) return false;
+    write_back(update, id, wide);
+    return true;
+  }
   if (update.rule.judge_results) {
     const RowPieces pieces = row_pieces(update, id);
     std::vector<float>& saved = row_scratch(pieces.floats);
@@ -214,6 +255,7 @@ bool update_row(const RowStep& update, std::int64_t id, const float* grad) {
 }
 
 bool rejects_update(const RowStep& update, std::int64_t id, const float* grad) {
+  if (update.narrow_rows != nullptr) return rejects_update(widened(update, id, wide_scratch(update.dim)), 0, grad);
   // The same update on a copy of the row, as row 0 of a one-row table: the same bits, no writes.
   const RowPieces pieces = row_pieces(update, id);
   std::vector<float>& copy = row_scratch(pieces.floats);
@@ -233,7 +275,12 @@ bool rejects_update(const RowStep& update, std::int64_t id, const float* grad) {
 
 void prefetch_update_state(const RowStep& update, std::int64_t id) {
   const std::size_t row_bytes = static_cast<std::size_t>(update.dim) * sizeof(float);
-  prefetch_row(update.weights + id * update.dim, row_bytes);
+  if (update.narrow_rows != nullptr) {
+    const std::size_t narrow_bytes = static_cast<std::size_t>(update.dim) * dtype_bytes(update.narrow_type);
+    prefetch_row(static_cast<const char*>(update.narrow_rows) + id * narrow_bytes, narrow_bytes);
+  } else {
+    prefetch_row(update.weights + id * update.dim, row_bytes);
+  }
   if (update.slot0 != nullptr) {
     if (detail::has_row_statistic(update.rule.kind)) {
       prefetch_row(update.slot0 + id, sizeof(float));

@@ -1,6 +1,7 @@
 #include "pooled.hpp"
 
 #include <embedkit/detail/pooling_math.hpp>
+#include <embedkit/detail/stored_row.hpp>
 #include <embedkit/status.hpp>
 
 #include "bag_ranges.hpp"
@@ -26,10 +27,10 @@ namespace {
 constexpr std::int64_t kTile = 64;
 using Lanes = float __attribute__((vector_size(32)));
 
-// A pooled lookup's inputs, as pooled_lookup takes them.
-template <class Index>
+// A pooled lookup's inputs, as pooled_lookup takes them: rows of T (float, float16, bfloat16).
+template <class T, class Index>
 struct Batch {
-  const float* weights;
+  const T* weights;
   std::int64_t input_dim, dim;
   detail::PooledBatch<Index> bags;
   std::int64_t entries;  // bags.entries(), for the prefetch ahead
@@ -39,12 +40,12 @@ struct Batch {
 
 // The row of entry j, or NULL for padding (skipped) and ids outside the table (zeros). With
 // `prefetch` (a bag's first tile), asks for the row kPrefetchDistance entries ahead.
-template <class Index>
-[[gnu::always_inline]] inline const float* entry_row(const Batch<Index>& batch, std::int64_t j, bool prefetch) {
+template <class T, class Index>
+[[gnu::always_inline]] inline const T* entry_row(const Batch<T, Index>& batch, std::int64_t j, bool prefetch) {
   if (prefetch && j + kPrefetchDistance < batch.entries) {
     const std::int64_t ahead = batch.bags.id(j + kPrefetchDistance);
     if (id_in_range(ahead, batch.input_dim)) {
-      const std::size_t row_bytes = static_cast<std::size_t>(batch.dim) * sizeof(float);
+      const std::size_t row_bytes = static_cast<std::size_t>(batch.dim) * sizeof(T);
       prefetch_row<CacheLevel::l2>(batch.weights + ahead * batch.dim, row_bytes);
     }
   }
@@ -58,15 +59,22 @@ template <class Index>
 [[gnu::always_inline]] inline void load_lanes(Lanes& lanes, const float* from) {
   __builtin_memcpy(&lanes, from, sizeof lanes);
 }
+// Eight stored values widened to float (exact).
+template <class T>
+[[gnu::always_inline]] inline void load_lanes(Lanes& lanes, const T* from) {
+  float wide[8];
+  for (int k = 0; k < 8; ++k) wide[k] = detail::widen(from[k]);
+  __builtin_memcpy(&lanes, wide, sizeof lanes);
+}
 
 // Columns [tile, tile + kTile) of the Σ wᵢ·rowᵢ of entries [begin, end), left to right from 0.0f,
 // divided by `denominator`, into pooled.
-template <class Index>
-[[gnu::always_inline]] inline void sum_full_tile(const Batch<Index>& batch, std::int64_t begin, std::int64_t end,
+template <class T, class Index>
+[[gnu::always_inline]] inline void sum_full_tile(const Batch<T, Index>& batch, std::int64_t begin, std::int64_t end,
                                                  std::int64_t tile, float denominator, float* pooled) {
   Lanes a0{}, a1{}, a2{}, a3{}, a4{}, a5{}, a6{}, a7{};
   for (std::int64_t j = begin; j < end; ++j) {
-    const float* row = entry_row(batch, j, tile == 0);
+    const T* row = entry_row(batch, j, tile == 0);
     if (row == nullptr) continue;
     row += tile;
     Lanes r0, r1, r2, r3, r4, r5, r6, r7;
@@ -91,21 +99,21 @@ template <class Index>
 
 // The last `width` (< kTile) columns from `tile` on, as sum_full_tile, accumulated in the output
 // row itself (in L1 after the first entry).
-template <class Index>
-[[gnu::always_inline]] inline void sum_partial_tile(const Batch<Index>& batch, std::int64_t begin, std::int64_t end,
+template <class T, class Index>
+[[gnu::always_inline]] inline void sum_partial_tile(const Batch<T, Index>& batch, std::int64_t begin, std::int64_t end,
                                                     std::int64_t tile, std::int64_t width, float denominator,
                                                     float* pooled) {
   float* acc = pooled + tile;
   for (std::int64_t c = 0; c < width; ++c) acc[c] = 0.0f;
   for (std::int64_t j = begin; j < end; ++j) {
-    const float* row = entry_row(batch, j, tile == 0);
+    const T* row = entry_row(batch, j, tile == 0);
     if (row == nullptr) continue;
     row += tile;
     if (batch.bags.sample_weights != nullptr) {
       const float w = batch.bags.sample_weights[j];
-      for (std::int64_t c = 0; c < width; ++c) acc[c] += w * row[c];
+      for (std::int64_t c = 0; c < width; ++c) acc[c] += w * detail::widen(row[c]);
     } else {
-      for (std::int64_t c = 0; c < width; ++c) acc[c] += row[c];
+      for (std::int64_t c = 0; c < width; ++c) acc[c] += detail::widen(row[c]);
     }
   }
   if (denominator != 1.0f) {
@@ -115,9 +123,9 @@ template <class Index>
 
 // Sum, mean and sqrtn of bags [first, last): Σ wᵢ·rowᵢ left to right in position order from 0.0f,
 // then divided by the mode's denominator: the same operations in the same order as the CUDA kernel.
-template <class Index>
-[[gnu::always_inline]] inline void weighted_bags(const Batch<Index>& shared, std::int64_t first, std::int64_t last) {
-  const Batch<Index> batch = shared;  // a local copy: the compiler keeps the fields in registers
+template <class T, class Index>
+[[gnu::always_inline]] inline void weighted_bags(const Batch<T, Index>& shared, std::int64_t first, std::int64_t last) {
+  const Batch<T, Index> batch = shared;  // a local copy: the compiler keeps the fields in registers
   for (std::int64_t bag = first; bag < last; ++bag) {
     const std::int64_t begin = batch.bags.offsets[bag], end = batch.bags.offsets[bag + 1];
     const float denominator = batch.bags.denominator(bag);
@@ -141,45 +149,45 @@ template <class Index>
 // 2 threads, AMD EPYC), took 28.7 ms best and 32.7 median with AVX2 against 36.3 and 44.6 with
 // SSE2 (AVX-512 was level with AVX2 in a standalone copy of the loop); measured while the
 // accumulator was still an array.
-template <class Index>
-void weighted_bags_baseline(const Batch<Index>& batch, std::int64_t first, std::int64_t last) {
+template <class T, class Index>
+void weighted_bags_baseline(const Batch<T, Index>& batch, std::int64_t first, std::int64_t last) {
   weighted_bags(batch, first, last);
 }
 
 #if EMBEDKIT_HAVE_AVX2_CLONES
-template <class Index>
-EMBEDKIT_TARGET_AVX2 void weighted_bags_avx2(const Batch<Index>& batch, std::int64_t first, std::int64_t last) {
+template <class T, class Index>
+EMBEDKIT_TARGET_AVX2 void weighted_bags_avx2(const Batch<T, Index>& batch, std::int64_t first, std::int64_t last) {
   weighted_bags(batch, first, last);
 }
 #endif
 
-template <class Index>
-using WeightedBags = void (*)(const Batch<Index>&, std::int64_t, std::int64_t);
+template <class T, class Index>
+using WeightedBags = void (*)(const Batch<T, Index>&, std::int64_t, std::int64_t);
 
 // The clone compiled for `isa`.
-template <class Index>
-WeightedBags<Index> weighted_bags_for(Isa isa) {
+template <class T, class Index>
+WeightedBags<T, Index> weighted_bags_for(Isa isa) {
   if (!supports(isa)) throw Error(Status::internal, "pooled lookup asked for an instruction set this CPU lacks");
 #if EMBEDKIT_HAVE_AVX2_CLONES
-  if (isa == Isa::avx2) return weighted_bags_avx2<Index>;
+  if (isa == Isa::avx2) return weighted_bags_avx2<T, Index>;
 #endif
-  return weighted_bags_baseline<Index>;
+  return weighted_bags_baseline<T, Index>;
 }
 
 // Max (a mode that picks entries) of one bag: element-wise, each column keeping the entry
 // detail::replaces_pick chooses, the first counted entry initialising; ids outside the table are
 // rows of zeros; an empty bag is zeros.
-template <class Index>
-void pick_bag(const float* weights, std::int64_t input_dim, std::int64_t dim, const detail::PooledBatch<Index>& batch,
+template <class T, class Index>
+void pick_bag(const T* weights, std::int64_t input_dim, std::int64_t dim, const detail::PooledBatch<Index>& batch,
               std::int64_t bag, float* pooled) {
   std::fill(pooled, pooled + dim, 0.0f);
   bool seen = false;
   for (std::int64_t j = batch.offsets[bag]; j < batch.offsets[bag + 1]; ++j) {
     if (!batch.counted(j)) continue;
     const std::int64_t id = batch.id(j);
-    const float* row = id_in_range(id, input_dim) ? weights + id * dim : nullptr;
+    const T* row = id_in_range(id, input_dim) ? weights + id * dim : nullptr;
     for (std::int64_t c = 0; c < dim; ++c) {
-      const float v = row != nullptr ? row[c] : 0.0f;
+      const float v = row != nullptr ? detail::widen(row[c]) : 0.0f;
       pooled[c] = detail::replaces_pick(batch.mode, v, pooled[c], !seen) ? v : pooled[c];
     }
     seen = true;
@@ -188,17 +196,17 @@ void pick_bag(const float* weights, std::int64_t input_dim, std::int64_t dim, co
 
 }  // namespace
 
-template <class Index>
-void pooled_lookup(const float* weights, std::int64_t input_dim, std::int64_t dim,
-                   const detail::PooledBatch<Index>& bags, float* out, Isa isa) {
+template <class T, class Index>
+void pooled_lookup(const T* weights, std::int64_t input_dim, std::int64_t dim, const detail::PooledBatch<Index>& bags,
+                   float* out, Isa isa) {
   const std::int64_t entries = bags.entries();
   if (detail::picks_entry(bags.mode)) {  // bags differ in size: small dynamic chunks of them
 #pragma omp parallel for schedule(dynamic, 64) if (entries * dim >= kParallelMinFloats)
     for (std::int64_t bag = 0; bag < bags.bags; ++bag) pick_bag(weights, input_dim, dim, bags, bag, out + bag * dim);
     return;
   }
-  const Batch<Index> batch{weights, input_dim, dim, bags, entries, out, dim};
-  const WeightedBags<Index> weighted_bags_clone = weighted_bags_for<Index>(isa);
+  const Batch<T, Index> batch{weights, input_dim, dim, bags, entries, out, dim};
+  const WeightedBags<T, Index> weighted_bags_clone = weighted_bags_for<T, Index>(isa);
   // Contiguous ranges of about equal work, kRangesPerThread times the team in all, handed out
   // dynamically (a thread the host preempts holds up one range, not half the batch). Chunks of 64
   // bags instead left the prefetch behind at every chunk (a copy of this kernel, bags of one entry,
@@ -243,7 +251,7 @@ void pooled_lookup_many(std::span<const detail::PooledJob<Index>> jobs, Isa isa)
   };
   std::vector<std::int64_t> bounds(static_cast<std::size_t>(ranges) + 1);
   for (std::int64_t r = 0; r <= ranges; ++r) bounds[r] = range_begin(r);
-  const WeightedBags<Index> weighted_bags_clone = weighted_bags_for<Index>(isa);
+  const WeightedBags<float, Index> weighted_bags_clone = weighted_bags_for<float, Index>(isa);
   // A job whose rows go into a wider matrix (out_stride > dim) pools into contiguous scratch first,
   // copied into the matrix sample by sample afterwards: writing the wide rows in order costs a third
   // of writing each job's columns down the whole matrix (26 features of dim 16, 16384 samples, one
@@ -280,7 +288,7 @@ void pooled_lookup_many(std::span<const detail::PooledJob<Index>> jobs, Isa isa)
           pick_bag(job.rows.data, job.rows.count, job.rows.dim, job.batch, bag, job.out + bag * job.out_stride);
         }
       } else {
-        const Batch<Index> batch{job.rows.data,       job.rows.count, job.rows.dim,  job.batch,
+        const Batch<float, Index> batch{job.rows.data,       job.rows.count, job.rows.dim,  job.batch,
                                  job.batch.entries(), job.out,        job.out_stride};
         weighted_bags_clone(batch, first, last);
       }
@@ -298,10 +306,15 @@ void pooled_lookup_many(std::span<const detail::PooledJob<Index>> jobs, Isa isa)
   }
 }
 
-template void pooled_lookup(const float*, std::int64_t, std::int64_t, const detail::PooledBatch<std::int32_t>&, float*,
-                            Isa);
-template void pooled_lookup(const float*, std::int64_t, std::int64_t, const detail::PooledBatch<std::int64_t>&, float*,
-                            Isa);
+#define EMBEDKIT_POOLED_LOOKUP(T)                                                                                     \
+  template void pooled_lookup(const T*, std::int64_t, std::int64_t, const detail::PooledBatch<std::int32_t>&, float*, \
+                              Isa);                                                                                   \
+  template void pooled_lookup(const T*, std::int64_t, std::int64_t, const detail::PooledBatch<std::int64_t>&, float*, \
+                              Isa);
+EMBEDKIT_POOLED_LOOKUP(float)
+EMBEDKIT_POOLED_LOOKUP(detail::float16)
+EMBEDKIT_POOLED_LOOKUP(detail::bfloat16)
+#undef EMBEDKIT_POOLED_LOOKUP
 
 template void pooled_lookup_many(std::span<const detail::PooledJob<std::int32_t>>, Isa);
 template void pooled_lookup_many(std::span<const detail::PooledJob<std::int64_t>>, Isa);

@@ -2,6 +2,7 @@
 // What each entry of a pooled lookup receives of its bag's gradient (the backward of cpu/pooled).
 
 #include <embedkit/detail/pooled_batch.hpp>
+#include <embedkit/detail/stored_row.hpp>
 
 #include <cstdint>
 
@@ -22,8 +23,8 @@ void pooled_bag_scales(const detail::PooledBatch<Index>& batch, float* scales);
 /// For a mode that picks entries (max): argmax[b·dim + c] = the position of bag b's entry that
 /// column c picks (detail::replaces_pick: the first maximal one), -1 for a bag without counted
 /// entries, recomputed from the rows (`input_dim` of `dim` weights) as the forward chose it.
-template <class Index>
-void pooled_argmax(const float* weights, std::int64_t input_dim, std::int64_t dim,
-                   const detail::PooledBatch<Index>& batch, std::int64_t* argmax);
+template <class T, class Index>
+void pooled_argmax(const T* weights, std::int64_t input_dim, std::int64_t dim, const detail::PooledBatch<Index>& batch,
+                   std::int64_t* argmax);
 
 }  // namespace embedkit::cpu

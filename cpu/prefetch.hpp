@@ -33,8 +33,8 @@ constexpr std::size_t kCacheLineBytes = 64;
 
 /// Asks for every cache line of the `row_bytes` bytes at `row`, for reading, into `level`.
 template <CacheLevel level = CacheLevel::l1>
-inline void prefetch_row(const float* row, std::size_t row_bytes) {
-  const char* bytes = reinterpret_cast<const char*>(row);
+inline void prefetch_row(const void* row, std::size_t row_bytes) {
+  const char* bytes = static_cast<const char*>(row);
   for (std::size_t b = 0; b < row_bytes; b += kCacheLineBytes) {
     __builtin_prefetch(bytes + b, 0, static_cast<int>(level));
   }

@@ -3,6 +3,7 @@
 // with the norm and scale of include/embedkit/detail/renorm_math.hpp.
 
 #include <embedkit/detail/renorm_math.hpp>
+#include <embedkit/detail/stored_row.hpp>
 
 #include <cstdint>
 
@@ -17,7 +18,9 @@ void renorm_row(float* row, std::int64_t dim, const detail::RenormRule& rule);
 /// renorm_row on rows ids[0..count) of `weights`, in parallel: the ids must be distinct (each row
 /// belongs to one thread) and in range. Every row is computed alone, so the result does not depend
 /// on the thread count.
-void renorm_rows(float* weights, std::int64_t dim, const std::int64_t* ids, std::int64_t count,
+/// Each row ids[k] of rows stored as T renormalised (narrow rows: in float32, rounded back to nearest).
+template <class T>
+void renorm_rows(T* weights, std::int64_t dim, const std::int64_t* ids, std::int64_t count,
                  const detail::RenormRule& rule);
 
 }  // namespace embedkit::cpu

@@ -25,7 +25,9 @@ class SimDeviceBackend final : public HostOpsBackend {
   MemoryInfo memory_info() const override;
   /// Like a device, it reports out-of-range ids from its operations (from the CPU's scan).
   bool host_accessible() const override { return false; }
-  BackendCapabilities capabilities() const override { return {.kernels_verified = true, .checks_ids = true}; }
+  BackendCapabilities capabilities() const override {
+    return {.kernels_verified = true, .checks_ids = true, .narrow_rows = true};
+  }
   DeviceBuffer allocate(std::size_t bytes, std::string_view what) override;
   void deallocate(void* data, std::size_t bytes) noexcept override;
   void copy_from_host(void* destination, const void* host, std::size_t bytes) override;

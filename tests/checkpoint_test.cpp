@@ -19,6 +19,7 @@
 
 #include <chrono>
 #include <cstdlib>
+#include <cstring>
 #include <fstream>
 #include <functional>
 #include <random>
@@ -115,6 +116,79 @@ TEST_P(CheckpointRoundTrip, LoadGivesTheSameTableAndTrainingContinuesTheSame) {
   EXPECT_EQ(manifest["files"][0]["shape"], (std::vector<std::int64_t>{300, 8}));
   EXPECT_EQ(manifest["files"][0]["dtype"], "<f4");
   EXPECT_EQ(manifest["files"].size(), 1 + original.optimizer_state_names().size());
+}
+
+// float16 and bfloat16 rows are saved in their own type (float16 '<f2'; bfloat16 as its bits
+// '<u2', the type in the manifest), load back bit for bit and train on the same, and load into
+// another type on request: wider exactly, narrower rounded to nearest even.
+TEST(CheckpointTypes, NarrowRowsKeepTheirTypeAndLoadIntoAnother) {
+  for (const embedkit::DType type : {embedkit::DType::float16, embedkit::DType::bfloat16}) {
+    const std::string directory = fresh_directory();
+    TableConfig config = trained_config(OptimizerKind::adam);
+    config.dtype = type;
+    EmbeddingTable original(config);
+    train(original, 3);
+    original.save(directory);
+    const auto manifest = nlohmann::json::parse(embedkit::detail::read_file(directory + "/manifest.json"));
+    const auto& weights = manifest["files"][0];
+    EXPECT_EQ(weights["dtype"], type == embedkit::DType::float16 ? "<f2" : "<u2");
+    EXPECT_EQ(weights.contains("storage"), type == embedkit::DType::bfloat16);
+    if (type == embedkit::DType::bfloat16) {
+      EXPECT_EQ(weights["storage"], "bfloat16");
+    }
+    EXPECT_EQ(manifest["files"][1]["dtype"], "<f4");  // optimizer state stays float32
+    // The weights file holds 2 bytes a value, and NumPy's header says which.
+    const std::string bytes = embedkit::detail::read_file(directory + "/" + weights["name"].get<std::string>());
+    EXPECT_NE(bytes.find(type == embedkit::DType::float16 ? "'descr': '<f2'" : "'descr': '<u2'"), std::string::npos);
+    EXPECT_LT(bytes.size(), 300u * 8u * 2u + 256u);
+    EmbeddingTable loaded = EmbeddingTable::load(directory);
+    EXPECT_EQ(loaded.config().dtype, type);
+    expect_same(original, loaded);
+    train(original, 2);
+    train(loaded, 2);
+    expect_same(original, loaded);
+    // Into float32: the same values, exactly; training goes on in float32.
+    EmbeddingTable wide = EmbeddingTable::load(directory, embedkit::DType::float32);
+    EXPECT_EQ(wide.config().dtype, embedkit::DType::float32);
+    EXPECT_EQ(wide.step(), 3);
+    EXPECT_EQ(wide.optimizer_state("momentum").values,
+              EmbeddingTable::load(directory).optimizer_state("momentum").values);
+    EXPECT_EQ(wide.get_weights().values, EmbeddingTable::load(directory).get_weights().values);
+  }
+  // A float32 checkpoint into a bfloat16 table: each value rounded to nearest even.
+  const std::string directory = fresh_directory();
+  EmbeddingTable full(trained_config(OptimizerKind::sgd));
+  train(full, 2);
+  full.save(directory);
+  EmbeddingTable narrow = EmbeddingTable::load(directory, embedkit::DType::bfloat16);
+  EXPECT_EQ(narrow.config().dtype, embedkit::DType::bfloat16);
+  const auto values = full.get_weights().values, rounded = narrow.get_weights().values;
+  for (std::size_t i = 0; i < values.size(); ++i) {
+    std::uint32_t bits;
+    std::memcpy(&bits, &values[i], 4);
+    bits = (bits + 0x7FFFu + ((bits >> 16) & 1u)) & 0xFFFF0000u;  // to nearest even (values are finite)
+    float expected;
+    std::memcpy(&expected, &bits, 4);
+    ASSERT_EQ(rounded[i], expected) << i;
+  }
+}
+
+// A narrow dtype a manifest cannot name (<u2 without its storage, or on optimizer state) is refused.
+TEST(CheckpointTypes, UnknownFileTypesAreRefused) {
+  const std::string directory = fresh_directory();
+  TableConfig config = trained_config(OptimizerKind::adagrad);
+  config.dtype = embedkit::DType::bfloat16;
+  EmbeddingTable(config).save(directory);
+  const std::string path = directory + "/manifest.json";
+  const std::string good = embedkit::detail::read_file(path);
+  auto manifest = nlohmann::json::parse(good);
+  manifest["files"][0].erase("storage");
+  std::ofstream(path, std::ios::trunc) << manifest.dump(2);
+  expect_io_error(directory, "dtype '<u2' (storage '') is not one a checkpoint holds");
+  manifest = nlohmann::json::parse(good);
+  manifest["files"][1]["dtype"] = "<f2";
+  std::ofstream(path, std::ios::trunc) << manifest.dump(2);
+  expect_io_error(directory, "optimizer state is float32, the manifest says '<f2'");
 }
 
 INSTANTIATE_TEST_SUITE_P(Optimizers, CheckpointRoundTrip,

@@ -93,6 +93,20 @@ TEST(Cli, PlanOnAHypotheticalDevice) {
   EXPECT_NE(too_big.output.find("weights          47.68 GiB"), std::string::npos) << too_big.output;
 }
 
+// --dtype counts the rows' bytes in that type; the CUDA kernels take float32 rows only, so a
+// bfloat16 table plans for the CPU and says why.
+TEST(Cli, PlanByStorageType) {
+  const CommandResult narrow = run("plan --rows 1000000 --dim 64 --dtype bfloat16 --gpu-memory 80GiB --json");
+  ASSERT_EQ(narrow.exit_code, 0) << narrow.output;
+  const auto decision = nlohmann::json::parse(narrow.output);
+  EXPECT_EQ(decision["bytes"]["weights"], 1000000ull * 64 * 2);
+  EXPECT_EQ(decision["reason_code"], "dtype_has_no_cuda_kernel");
+  const CommandResult text = run("plan --rows 1000 --dim 8 --dtype float16");
+  EXPECT_EQ(text.exit_code, 0);
+  EXPECT_NE(text.output.find("table of 1000 x 8 float16"), std::string::npos) << text.output;
+  EXPECT_NE(run("plan --rows 1000 --dim 8 --dtype float64").exit_code, 0);
+}
+
 TEST(Cli, PlanOnThisMachine) {
   const CommandResult here = run("plan --rows 1000 --dim 8 --json");
   ASSERT_EQ(here.exit_code, 0) << here.output;

@@ -10,8 +10,11 @@
 namespace {
 
 using embedkit::ConstraintKind;
+using embedkit::DType;
 using embedkit::Error;
 using embedkit::InitializerKind;
+using embedkit::OptimizerConfig;
+using embedkit::Rounding;
 using embedkit::Status;
 using embedkit::TableConfig;
 
@@ -147,10 +150,12 @@ TEST(KerasConfig, UnimplementedOptionsAreUnsupported) {
   expect_rejected(with("quantization_config", R"({"mode": "int8"})"), Status::unsupported, "quantization_config");
   expect_rejected(with("activity_regularizer", R"({"class_name": "L2", "config": {"l2": 0.01}})"), Status::unsupported,
                   "activity_regularizer");
-  expect_rejected(with("dtype", "\"float16\""), Status::unsupported, "dtype 'float16' is not supported");
-  expect_rejected(with("dtype", "\"mixed_bfloat16\""), Status::unsupported, "mixed_bfloat16");
-  expect_rejected(with("dtype", R"({"module": "keras", "class_name": "DTypePolicy", "config": {"name": "bfloat16"}})"),
-                  Status::unsupported, "bfloat16");
+  expect_rejected(with("dtype", "\"float64\""), Status::unsupported, "dtype 'float64' is not supported");
+  expect_rejected(with("dtype", "\"int8\""), Status::unsupported, "dtype 'int8' is not supported");
+  expect_rejected(
+      with("dtype",
+           R"({"module": "keras", "class_name": "QuantizedDTypePolicy", "config": {"name": "int8_from_float32"}})"),
+      Status::unsupported, "QuantizedDTypePolicy");
   expect_rejected(with("embeddings_initializer",
                        R"({"class_name": "Orthogonal", "config": {"seed": null, "gain": 1.0}})"),
                   Status::unsupported, "Orthogonal");
@@ -164,6 +169,44 @@ TEST(KerasConfig, UnimplementedOptionsAreUnsupported) {
   expect_rejected(with("embeddings_constraint", "\"unit_norm\""), Status::unsupported, "axis=0");
   expect_rejected(with("embeddings_constraint", R"({"class_name": "MinMaxNorm", "config": {}})"), Status::unsupported,
                   "MinMaxNorm");
+}
+
+// Keras's dtype names and policies give the rows' type; a mixed policy keeps float32 variables.
+TEST(KerasConfig, DtypeNamesAndPoliciesGiveTheRowsType) {
+  const std::pair<const char*, DType> cases[] = {
+      {R"("float32")", DType::float32},
+      {"null", DType::float32},
+      {R"("float16")", DType::float16},
+      {R"("bfloat16")", DType::bfloat16},
+      {R"("mixed_float16")", DType::float32},
+      {R"("mixed_bfloat16")", DType::float32},
+      {R"({"module": "keras", "class_name": "DTypePolicy", "config": {"name": "bfloat16"}, "registered_name": null})",
+       DType::bfloat16},
+      {R"({"module": "keras", "class_name": "DTypePolicy", "config": {"name": "mixed_bfloat16"}})", DType::float32},
+      {R"({"module": "keras", "class_name": "FloatDTypePolicy", "config": {"name": "float16"}})", DType::float16},
+  };
+  for (const auto& [json, type] : cases) {
+    const TableConfig config = TableConfig::from_json(with("dtype", json));
+    EXPECT_EQ(config.dtype, type) << json;
+    EXPECT_EQ(config.rounding, Rounding::stochastic) << json;
+    // to_json writes the type by name, which reads back to the same config.
+    EXPECT_EQ(TableConfig::from_json(config.to_json()).dtype, type) << json;
+  }
+  EXPECT_EQ(TableConfig::from_json(with("rounding", R"("nearest")")).rounding, Rounding::nearest);
+  EXPECT_EQ(TableConfig::from_json(TableConfig::from_json(with("rounding", R"("nearest")")).to_json()).rounding,
+            Rounding::nearest);
+  expect_rejected(with("rounding", R"("up")"), Status::invalid_argument,
+                  "rounding must be 'stochastic' or 'nearest', got \"up\"");
+  expect_rejected(with("rounding", "1"), Status::invalid_argument, "rounding");
+  TableConfig custom = TableConfig::from_json(with("dtype", R"("bfloat16")"));
+  custom.optimizer = OptimizerConfig::custom([](std::int64_t, float*, const float*, float*, int) {}, 0);
+  try {
+    custom.validate();
+    ADD_FAILURE() << "a custom optimizer over bfloat16 rows was accepted";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.status(), Status::unsupported);
+    EXPECT_NE(std::string(e.what()).find("bfloat16"), std::string::npos) << e.what();
+  }
 }
 
 TEST(KerasConfig, IllFormedKerasValuesAreInvalid) {

@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include "src/placement/placement.hpp"
+#include "tests/sim_context.hpp"
 
 #include <cstdlib>
 #include <string>
@@ -262,6 +263,77 @@ TEST(Placement, ReasonSpellsOutTheArithmetic) {
   EXPECT_EQ(decide_placement(inputs).reason_code, PlacementReason::does_not_fit);
   EXPECT_NE(decide_placement(inputs).reason.find("gpu_memory_limit 70.0 GiB - 60.0 GiB placed by earlier tables"),
             std::string::npos);
+}
+
+// Where the storage type decides the placement, the sentence says so, both ways round: a bfloat16
+// table that fits where float32 would not, and a float32 table that would fit as bfloat16.
+TEST(Placement, ReasonSaysWhenTheStorageTypeDecides) {
+  PlacementInputs inputs;
+  inputs.table_name = "items";
+  inputs.bytes.weights = 12 * kGiB;  // as bfloat16; 24 GiB as float32
+  inputs.bytes.workspace = kGiB / 2;
+  inputs.dtype = embedkit::DType::bfloat16;
+  inputs.optimizer_name = "sgd";
+  inputs.built_with_cuda = true;
+  inputs.device = embedkit::detail::DeviceFacts{"sim:0", true, true};
+  inputs.device_memory = {20 * kGiB, 20 * kGiB};
+  inputs.headroom = 0;
+  auto decision = decide_placement(inputs);
+  EXPECT_EQ(decision.reason_code, PlacementReason::fits_on_device);
+  EXPECT_NE(decision.reason.find("; fits on sim:0 as bfloat16 (12.5 GiB), not as float32 (24.5 GiB)"),
+            std::string::npos)
+      << decision.reason;
+  inputs.dtype = embedkit::DType::float32;
+  inputs.bytes.weights = 24 * kGiB;
+  decision = decide_placement(inputs);
+  EXPECT_EQ(decision.reason_code, PlacementReason::does_not_fit);
+  EXPECT_NE(decision.reason.find("; fits on sim:0 as bfloat16 (12.5 GiB), not as float32 (24.5 GiB)"),
+            std::string::npos)
+      << decision.reason;
+  // Both fit, or neither: nothing to add.
+  inputs.device_memory = {30 * kGiB, 30 * kGiB};
+  EXPECT_EQ(decide_placement(inputs).reason.find("fits on sim:0 as"), std::string::npos);
+  inputs.device_memory = {10 * kGiB, 10 * kGiB};
+  EXPECT_EQ(decide_placement(inputs).reason.find("fits on sim:0 as"), std::string::npos);
+  // A device without kernels for narrow rows keeps a bfloat16 table off it, and never suggests it.
+  inputs.device = embedkit::detail::DeviceFacts{"cuda:0", true, false};
+  inputs.device_memory = {20 * kGiB, 20 * kGiB};
+  EXPECT_EQ(decide_placement(inputs).reason.find("as bfloat16"), std::string::npos);
+  inputs.dtype = embedkit::DType::bfloat16;
+  inputs.bytes.weights = 12 * kGiB;
+  decision = decide_placement(inputs);
+  EXPECT_EQ(decision.reason_code, PlacementReason::dtype_has_no_cuda_kernel);
+  EXPECT_EQ(decision.device, DeviceKind::cpu);
+  EXPECT_EQ(decision.reason, "cuda:0 has no kernels for bfloat16 rows (its kernels take float32)");
+  inputs.policy = PlacementPolicy::cuda;
+  try {
+    decide_placement(inputs);
+    FAIL() << "forced cuda placed a bfloat16 table on float32 kernels";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.status(), Status::unsupported);
+    EXPECT_NE(std::string(e.what()).find("use dtype 'float32'"), std::string::npos) << e.what();
+  }
+}
+
+// A real table: its bytes by type, placed on the simulated device as bfloat16 where float32 would not fit.
+TEST(Placement, NarrowTableFitsWhereFloat32DoesNot) {
+  auto context = embedkit::testing::sim_context(2u << 20);  // 2 MiB
+  embedkit::TableConfig config;
+  config.input_dim = 4096;
+  config.output_dim = 128;  // 1 MiB as bfloat16, 2 MiB as float32, plus the workspace
+  config.max_batch_lookups = 256;
+  config.gpu_memory_headroom = 0;
+  config.dtype = embedkit::DType::bfloat16;
+  const embedkit::EmbeddingTable table(config, *context);
+  EXPECT_EQ(table.placement().device, DeviceKind::cuda) << table.placement().reason;
+  EXPECT_EQ(table.placement().bytes.weights, 4096u * 128u * 2u);
+  EXPECT_NE(table.placement().reason.find("fits on sim:0 as bfloat16"), std::string::npos) << table.placement().reason;
+  EXPECT_NE(table.summary().to_string().find("dtype           bfloat16 (2 bytes a value)"), std::string::npos)
+      << table.summary().to_string();
+  config.dtype = embedkit::DType::float32;
+  const embedkit::EmbeddingTable full(config, *context);
+  EXPECT_EQ(full.placement().device, DeviceKind::cpu) << full.placement().reason;
+  EXPECT_EQ(full.placement().bytes.weights, 4096u * 128u * 4u);
 }
 
 TEST(Placement, EnvironmentOverridesTheConfig) {

@@ -69,6 +69,8 @@ int main(int argc, char** argv) {
       ->excludes(dim);
   plan->add_option("--optimizer", plan_options.optimizer, "a built-in optimizer: " + built_in_optimizers(", "))
       ->check(CLI::IsMember(built_in_optimizer_names()));
+  plan->add_option("--dtype", plan_options.dtype, "the rows' storage type: float32, float16 or bfloat16")
+      ->check(CLI::IsMember({"float32", "float16", "bfloat16"}));
   plan->add_option("--gpu-memory", plan_options.gpu_memory, "a hypothetical device's free memory, e.g. 80GiB");
   plan->add_option("--batch", plan_options.batch, "the largest batch, in lookups")->check(CLI::PositiveNumber);
   plan->add_flag("--json", plan_options.json, "print JSON");

@@ -19,6 +19,9 @@ int run_plan(const PlanOptions& options) {
   request.dim = options.dim;
   request.optimizer = OptimizerConfig::from_json(nlohmann::json(options.optimizer).dump());
   request.max_batch_lookups = options.batch;
+  request.dtype = options.dtype == "float16"    ? DType::float16
+                  : options.dtype == "bfloat16" ? DType::bfloat16
+                                                : DType::float32;
   if (!options.gpu_memory.empty()) request.device_memory = parse_bytes(options.gpu_memory);
   const PlacementDecision decision = plan_placement(request);
   std::fputs(plan_report(request, decision, options.json).c_str(), stdout);

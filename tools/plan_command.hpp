@@ -10,7 +10,8 @@ struct PlanOptions {
   std::int64_t rows = 0;
   std::int64_t dim = 0;
   std::string optimizer = "sgd";
-  std::string gpu_memory;  ///< a hypothetical device's free memory, e.g. "80GiB"; this machine's when empty
+  std::string dtype = "float32";  ///< the rows' storage type: float32, float16 or bfloat16
+  std::string gpu_memory;         ///< a hypothetical device's free memory, e.g. "80GiB"; this machine's when empty
   std::int64_t batch = 1 << 18;
   bool json = false;
   int ranks = 0;                     ///< > 0: the table sharded over this many ranks

@@ -241,7 +241,8 @@ EMBEDKIT_API ek_status ek_table_summary(ek_table* t, const DLTensor* batch, char
 
 /* Writes what placement would decide for a table, without creating it: the text `embedkit plan`
  * prints, or its JSON form when `as_json` is non-zero. `request_json` is an object with "rows" and
- * "dim" (required), "optimizer" (a name or a Keras object), "max_batch_lookups", "gpu_memory" (a
+ * "dim" (required), "dtype" ("float32", "float16", "bfloat16": the rows' storage type),
+ * "optimizer" (a name or a Keras object), "max_batch_lookups", "gpu_memory" (a
  * hypothetical device's free memory, in bytes or a size such as "80GiB"; this machine's device when
  * absent), "gpu_memory_limit" and "gpu_memory_headroom". `buffer` is sized as for ek_table_info. */
 EMBEDKIT_API ek_status ek_plan(const char* request_json, int as_json, char* buffer, size_t capacity, size_t* length);

@@ -2,6 +2,7 @@
 /// @file config.hpp
 /// @brief TableConfig: everything that defines a table, readable from and writable to JSON.
 
+#include <embedkit/dtype.hpp>
 #include <embedkit/export.h>
 #include <embedkit/initializer.hpp>
 #include <embedkit/optimizer.hpp>
@@ -84,17 +85,26 @@ struct EMBEDKIT_API TableConfig {
   std::optional<double> max_norm;
   /// The p of max_norm's p-norm: positive, or infinity (the largest magnitude). torch's default, 2.
   double norm_type = 2.0;
+  /// The rows' storage type. float16 and bfloat16 halve the rows' bytes: lookups widen them to
+  /// float32, gradients and optimizer state stay float32, and each updated row is rounded back
+  /// (`rounding`); set_weights, pretrained vectors and initial values round to nearest even.
+  DType dtype = DType::float32;
+  /// How a train step rounds an updated float16 or bfloat16 row (unused for float32).
+  Rounding rounding = Rounding::stochastic;
 
   /// @brief Parses a JSON object: a Keras `Embedding.get_config()` as it is (Keras 3 or tf-keras),
   /// plus embedkit's own keys (padding_idx, padding_reads, bounds_check, placement, seed, optimizer as a name or a
   /// Keras optimizer object, nonfinite_gradients, gpu_memory_limit, gpu_memory_headroom,
   /// max_batch_lookups, max_norm (null or a positive number), norm_type (a positive number, or
-  /// "inf" / "Infinity" for the maximum norm)). Initializers,
+  /// "inf" / "Infinity" for the maximum norm), rounding ("stochastic" or "nearest")), and dtype as a
+  /// Keras name or DTypePolicy ("float32", "float16", "bfloat16"; mixed policies keep float32
+  /// rows). Initializers,
   /// regularizers and constraints come as Keras names or Keras objects.
   /// @throws Error(Status::invalid_argument) naming a malformed document, an unknown key or a value
   ///         of the wrong type or range, e.g. `input_dim must be a positive integer, got 0`;
   ///         Error(Status::unsupported) naming a Keras option embedkit does not implement
-  ///         (sparse, LoRA, quantization, an activity regularizer, a dtype other than float32).
+  ///         (sparse, LoRA, quantization, an activity regularizer, another dtype, a custom optimizer
+  ///         over float16 or bfloat16 rows).
   static TableConfig from_json(std::string_view json);
 
   /// @brief The config as a JSON object that from_json reads back to an equal config.

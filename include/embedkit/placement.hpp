@@ -26,13 +26,15 @@ enum class PlacementReason {
   does_not_fit,                  ///< The table needs more than the device's usable memory.
   device_allocation_failed,      ///< It should have fit, but allocating on the device failed.
   migrated,                      ///< Moved by migrate().
+  dtype_has_no_cuda_kernel,      ///< The CUDA kernels take float32 rows only: a float16 or bfloat16 table
+                                 ///< stays on the CPU.
   /// @deprecated The name before 0.2 for cuda_kernels_unverified, which reports now print.
   cuda_backend_not_implemented [[deprecated("use cuda_kernels_unverified")]] = cuda_kernels_unverified,
 };
 
 /// @brief Bytes a table holds, by purpose.
 struct ByteBreakdown {
-  std::uint64_t weights = 0;          ///< input_dim × output_dim × 4.
+  std::uint64_t weights = 0;          ///< input_dim × output_dim × the storage type's bytes (4 or 2).
   std::uint64_t optimizer_state = 0;  ///< Slots of the optimizer (none until training exists).
   std::uint64_t workspace = 0;        ///< Train-step scratch kept between calls (a device table's).
   /// Train-step scratch a CPU table allocates in each step and frees after it: the most a step of

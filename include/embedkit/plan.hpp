@@ -3,6 +3,7 @@
 /// @brief What placement would decide for a table, without creating it (`embedkit plan`).
 
 #include <embedkit/context.hpp>
+#include <embedkit/dtype.hpp>
 #include <embedkit/export.h>
 #include <embedkit/optimizer.hpp>
 #include <embedkit/placement.hpp>
@@ -18,6 +19,7 @@ namespace embedkit {
 struct PlanRequest {
   std::int64_t rows = 0;
   std::int64_t dim = 0;
+  DType dtype = DType::float32;  ///< the rows' storage type (float16 and bfloat16 halve the weights)
   OptimizerConfig optimizer = OptimizerConfig::defaults(OptimizerKind::sgd);
   std::int64_t max_batch_lookups = 1 << 18;
   std::optional<std::uint64_t> device_memory;  ///< a device of this many free bytes instead of this machine's

@@ -2,6 +2,7 @@
 /// @file summary.hpp
 /// @brief What a table really costs, for a person (to_string) and for code (the fields).
 
+#include <embedkit/dtype.hpp>
 #include <embedkit/export.h>
 #include <embedkit/placement.hpp>
 
@@ -20,6 +21,7 @@ struct EMBEDKIT_API Summary {
   std::int64_t parameters = 0;  ///< rows × dim
   bool trainable = true;
   bool dense_step = false;      ///< Each train step updates every row (lazy = false): O(rows × dim) work a step.
+  DType dtype = DType::float32;  ///< the rows' storage type, which the weights' bytes count
   PlacementDecision placement;  ///< Includes the byte breakdown.
   std::vector<std::int64_t> output_shape;       ///< batch shape + (dim,); empty without a batch.
   std::uint64_t output_bytes = 0;               ///< float32 output of that batch.

@@ -14,6 +14,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <span>
 #include <string>
 #include <string_view>
@@ -188,13 +189,13 @@ class EMBEDKIT_API EmbeddingTable {
   std::int64_t nonfinite_gradient_rows() const noexcept;
 
   /// @brief Saves weights, optimizer state, config, seed and step count into `directory` (created
-  /// if missing): .npy files that numpy.load reads, and manifest.json (format version, config,
-  /// step, placement, each file's name, shape, dtype and xxHash64). Crash-safe, also over an
-  /// existing checkpoint: new files under new names, fsynced; the manifest written aside, fsynced
-  /// and renamed over the old one; the directory fsynced. Then files of the forms a save writes
-  /// that neither the new nor the previous manifest lists are deleted (older generations, leftovers
-  /// of killed saves): one previous generation stays, so a concurrent load still finds its files.
-  /// A failed save removes its own files. A crash at any moment leaves the old checkpoint or the
+  /// if missing): .npy files that numpy.load reads (the weights in their storage type: float16 as
+  /// '<f2', bfloat16 as its bits '<u2' with "storage": "bfloat16" in the manifest), and manifest.json (format version,
+  /// config, step, placement, each file's name, shape, dtype and xxHash64). Crash-safe, also over an existing
+  /// checkpoint: new files under new names, fsynced; the manifest written aside, fsynced and renamed over the old one;
+  /// the directory fsynced. Then files of the forms a save writes that neither the new nor the previous manifest lists
+  /// are deleted (older generations, leftovers of killed saves): one previous generation stays, so a concurrent load
+  /// still finds its files. A failed save removes its own files. A crash at any moment leaves the old checkpoint or the
   /// new one. Saves into one directory (threads, tables, processes) take turns on an exclusive
   /// flock(2) on the directory, held for the whole save, and each succeeds.
   /// @throws Error: io_error (naming the file; a manifest.json that is not a regular file
@@ -204,6 +205,10 @@ class EMBEDKIT_API EmbeddingTable {
   /// saved device). Every checksum, shape and file name is checked before the table exists.
   /// @throws Error(io_error) naming the file that fails (`weights-….npy: checksum mismatch`).
   static EmbeddingTable load(std::string_view directory, Context& context = Context::default_context());
+  /// @brief load() into a table whose rows are stored as `dtype`, whatever the checkpoint's type:
+  /// a float32 checkpoint into a bfloat16 table rounds each value to nearest even; a narrower one
+  /// into a wider table is exact. Throws as load() does.
+  static EmbeddingTable load(std::string_view directory, DType dtype, Context& context = Context::default_context());
 
   /// @brief Moves the table (weights, optimizer state, step count) to "cpu" or to its context's
   /// device ("cuda", or the device's name such as "cuda:0"); results before and after are bitwise
@@ -239,6 +244,8 @@ class EMBEDKIT_API EmbeddingTable {
   enum class Fill { initializer, none };
   // `rows`, when given, makes the table rows of a larger matrix, initialised as that matrix's rows.
   EmbeddingTable(TableConfig config, Context& context, Fill fill, const detail::RowSlice* rows = nullptr);
+  // Both loads: the checkpoint's own type, or the one asked for.
+  static EmbeddingTable load_as(std::string_view directory, std::optional<DType> dtype, Context& context);
   std::unique_ptr<Impl> impl_;
 };
 

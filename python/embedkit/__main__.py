@@ -30,6 +30,12 @@ def _parser() -> argparse.ArgumentParser:
         choices=_embedkit.optimizer_names(),
         help="the optimizer, whose state counts",
     )
+    plan.add_argument(
+        "--dtype",
+        default="float32",
+        choices=("float32", "float16", "bfloat16"),
+        help="the rows' storage type, whose bytes count",
+    )
     plan.add_argument("--gpu-memory", help="a hypothetical device's free memory, e.g. 80GiB")
     plan.add_argument("--batch", type=_positive, default=1 << 18, help="the largest batch, in lookups")
     plan.add_argument("--json", action="store_true", help="print JSON")
@@ -43,6 +49,7 @@ def main(argv: Optional[List[str]] = None) -> int:
         "rows": options.rows,
         "dim": options.dim,
         "optimizer": options.optimizer,
+        "dtype": options.dtype,
         "max_batch_lookups": options.batch,
         "gpu_memory": options.gpu_memory,
     }

@@ -131,9 +131,14 @@ class Embedding:
         Keras optimizer object, which keeps Keras's semantics (``lazy: false``: every row stepped
         each step where a zero gradient moves rows, O(input_dim x output_dim) work a step; see
         ``summary()``). Default: SGD with Keras's defaults. ``placement`` is ``"auto"``,
-        ``"cpu"`` or ``"cuda"``. ``weights`` is Keras's initial ``[matrix]``. ``lora_rank``,
-        ``lora_alpha``, ``quantization_config`` and other Keras options (``dtype``, ...) are accepted
-        at their Keras defaults; embedkit refuses other values with ``NotImplementedError``.
+        ``"cpu"`` or ``"cuda"``. ``weights`` is Keras's initial ``[matrix]``. ``dtype`` (a Keras
+        name or ``DTypePolicy``) is the rows' storage type: ``"float32"``, ``"float16"`` or
+        ``"bfloat16"`` (half the bytes; lookups, gradients and optimizer state stay float32, each
+        updated row is rounded back, stochastically unless ``rounding="nearest"``); a
+        ``mixed_float16`` / ``mixed_bfloat16`` policy keeps float32 rows, as Keras keeps its
+        variables. ``lora_rank``, ``lora_alpha``, ``quantization_config`` and other Keras options
+        are accepted at their Keras defaults; embedkit refuses other values with
+        ``NotImplementedError``.
         """
         config: Dict[str, Any] = {
             "input_dim": input_dim,

@@ -46,10 +46,20 @@ def _check_gradient_options(sparse: bool, scale_grad_by_freq: bool) -> None:
         )
 
 
-def _check_dtype(dtype: Any) -> None:
-    """``dtype=``: the rows are float32 (None means float32, as torch's default dtype)."""
-    if dtype is not None and dtype != torch.float32:
-        raise NotImplementedError(f"embedkit tables hold float32 rows; dtype={dtype} is not supported")
+# torch's dtypes a table stores its rows in, by their embedkit names.
+_ROW_DTYPES = {torch.float32: "float32", torch.float16: "float16", torch.bfloat16: "bfloat16"}
+
+
+def _dtype_name(dtype: Any) -> str:
+    """``dtype=``: the rows' storage type, torch.float32 (None: float32, as torch's default dtype),
+    torch.float16 or torch.bfloat16."""
+    if dtype is None:
+        return "float32"
+    if dtype not in _ROW_DTYPES:
+        raise NotImplementedError(
+            f"embedkit tables hold float32, float16 or bfloat16 rows; dtype={dtype} is not supported"
+        )
+    return _ROW_DTYPES[dtype]
 
 
 def _placement_for(device: Any, placement: str) -> str:
@@ -102,6 +112,8 @@ def _make_table(
     seed: Optional[int],
     placement: str,
     name: str,
+    dtype: str = "float32",
+    rounding: str = "stochastic",
 ) -> _Table:
     _check_optimizer(optimizer)
     _check_max_norm(max_norm, norm_type)
@@ -111,7 +123,8 @@ def _make_table(
                                                  f"{padding_idx} for num_embeddings={num_embeddings}")
         if padding_idx < 0:
             padding_idx += num_embeddings  # PyTorch's negative padding_idx counts from the end
-    extra: Dict[str, Any] = {"padding_reads": "row"}  # torch's padding_idx: the row reads as itself
+    # torch's padding_idx: the row reads as itself.
+    extra: Dict[str, Any] = {"padding_reads": "row", "dtype": dtype, "rounding": rounding}
     if max_norm is not None:
         # JSON has no infinity: the config spells it "inf".
         extra.update(max_norm=float(max_norm), norm_type="inf" if math.isinf(norm_type) else float(norm_type))
@@ -240,16 +253,21 @@ class _TableModule(torch.nn.Module):
 
     @property
     def weight(self) -> torch.Tensor:
-        """The matrix, ``(num_embeddings, embedding_dim)`` float32. For a CPU table it is the table's
-        memory itself (no copy): in-place changes (``nn.init.zeros_(m.weight)``, ``m.weight[0] = 5``,
+        """The matrix, ``(num_embeddings, embedding_dim)`` float32. For a CPU table of float32 rows it is
+        the table's memory itself (no copy): in-place changes (``nn.init.zeros_(m.weight)``, ``m.weight[0] = 5``,
         ``m.weight.data.normal_()``) reach the table. Writes through it take no lock: do not make them
         while another thread trains the table. While such a tensor lives, ``.cuda()`` / ``migrate``
         refuse (``embedkit.BusyError``): drop it first. For a table in device memory it is a copy
-        whose in-place modification raises, pointing to ``set_weight``."""
+        whose in-place modification raises, pointing to ``set_weight``; so are float16 and bfloat16 rows."""
         device = self.table.placement["device"]
-        if device == "cpu":
+        if self._viewable():
             return table_weight(self.table._table.weights_view("torch"), self.table)
         return read_only_copy(self._weight_copy(device), self.table.name, device)
+
+    def _viewable(self) -> bool:
+        """Whether ``weight`` is the table's memory itself: a CPU table of float32 rows. float16 and
+        bfloat16 rows are read as a float32 copy, as a device table's are."""
+        return self.table.placement["device"] == "cpu" and self.table.get_config()["dtype"] == "float32"
 
     def _weight_copy(self, device: str) -> torch.Tensor:
         """A plain copy of the matrix, on the table's CUDA device where torch has one."""
@@ -257,7 +275,8 @@ class _TableModule(torch.nn.Module):
         return values.to(device) if device.startswith("cuda") and torch.cuda.is_available() else values
 
     def set_weight(self, weight: torch.Tensor) -> None:
-        """Replaces the matrix (float32 ``(num_embeddings, embedding_dim)``)."""
+        """Replaces the matrix (float32 ``(num_embeddings, embedding_dim)``, rounded to nearest even
+        into float16 or bfloat16 rows)."""
         self.table.set_weights(torch.as_tensor(weight).detach().contiguous())
 
     def __setattr__(self, name: str, value: Any) -> None:
@@ -299,12 +318,13 @@ class _TableModule(torch.nn.Module):
     def _apply(self, fn: Any, *args: Any, **kwargs: Any) -> "_TableModule":
         """``.to()``, ``.double()``, ``.half()``, ``.cuda()``, ``.cpu()`` and the like reach the table
         or raise, never leave it as it was: a move to a CUDA device or back to the CPU migrates the
-        table (the placement rules' clear error where it cannot go); a dtype other than float32, or
-        any other device, is refused."""
+        table (the placement rules' clear error where it cannot go); a dtype conversion (the rows'
+        type is chosen at creation, ``dtype=``), or any other device, is refused."""
         probe = fn(torch.empty(0, dtype=torch.float32))
         if probe.dtype != torch.float32:
             raise NotImplementedError(
-                f"embedkit tables hold float32 rows; converting the module to {probe.dtype} is not supported"
+                f"converting an embedkit module to {probe.dtype} is not supported: its rows' type is chosen "
+                f"at creation (dtype=torch.float32, torch.float16 or torch.bfloat16)"
             )
         if probe.device.type not in ("cpu", "cuda"):
             raise NotImplementedError(
@@ -324,8 +344,9 @@ class _TableModule(torch.nn.Module):
         # As torch's: the weight itself (a CPU table's memory), or a plain copy of a device table's.
         device = self.table.placement["device"]
         # A plain tensor either way, so torch.load(weights_only=True) reads the saved dict.
-        on_cpu = device == "cpu"
-        destination[prefix + "weight"] = self.table._table.weights_view("torch") if on_cpu else self._weight_copy(device)
+        destination[prefix + "weight"] = (
+            self.table._table.weights_view("torch") if self._viewable() else self._weight_copy(device)
+        )
 
     def _load_from_state_dict(
         self,
@@ -368,7 +389,9 @@ class Embedding(_TableModule):
     reads as whatever it holds and is never updated, as in torch. ``max_norm`` renormalises the
     rows a forward looks up in the stored table, as torch does (that forward writes the table).
     ``device`` asks for a CPU or CUDA table (``placement`` says the same in embedkit's words);
-    ``dtype`` must be float32. ``optimizer`` is an embedkit optimizer name (``"sgd"``,
+    ``dtype`` is the rows' storage type: torch.float32 (the default), torch.float16 or
+    torch.bfloat16 (half the bytes; lookups and gradients stay float32, each updated row is rounded
+    back, stochastically unless ``rounding="nearest"``). ``optimizer`` is an embedkit optimizer name (``"sgd"``,
     ``"adagrad"``, ``"rowwise_adagrad"``, ``"adam"``, ``"ftrl"``) or a dict; ``lr`` overrides its
     learning rate. Non-contiguous inputs are made contiguous (a copy); contiguous ones are read in place.
     """
@@ -394,11 +417,12 @@ class Embedding(_TableModule):
         seed: Optional[int] = None,
         placement: str = "auto",
         name: str = "embedding",
+        rounding: str = "stochastic",
     ) -> None:
         _check_gradient_options(sparse, scale_grad_by_freq)
-        _check_dtype(dtype)
         table = _make_table(num_embeddings, embedding_dim, padding_idx, max_norm, norm_type, optimizer, lr,
-                            embeddings_initializer, seed, _placement_for(device, placement), name)
+                            embeddings_initializer, seed, _placement_for(device, placement), name,
+                            _dtype_name(dtype), rounding)
         super().__init__(table, max_norm, norm_type, sparse, step_in_backward)
         self._adopt_initial_weight(_weight, _freeze)
 
@@ -468,13 +492,14 @@ class EmbeddingBag(_TableModule):
         seed: Optional[int] = None,
         placement: str = "auto",
         name: str = "embedding_bag",
+        rounding: str = "stochastic",
     ) -> None:
         _check_gradient_options(sparse, scale_grad_by_freq)
-        _check_dtype(dtype)
         if mode not in ("sum", "mean", "max"):
             raise ValueError(f"mode must be 'sum', 'mean' or 'max', got {mode!r}")
         table = _make_table(num_embeddings, embedding_dim, padding_idx, max_norm, norm_type, optimizer, lr,
-                            embeddings_initializer, seed, _placement_for(device, placement), name)
+                            embeddings_initializer, seed, _placement_for(device, placement), name,
+                            _dtype_name(dtype), rounding)
         super().__init__(table, max_norm, norm_type, sparse, step_in_backward)
         self.mode = mode
         self.include_last_offset = include_last_offset

@@ -226,3 +226,41 @@ def test_pickle_and_deepcopy_keep_weights_optimizer_state_and_step():
         assert layer.step == 1  # independent tables
     layer.train_step(ids, grad)
     np.testing.assert_array_equal(clone.embeddings, layer.embeddings)  # the same accumulator
+
+
+@pytest.mark.parametrize(
+    "dtype, stored",
+    [
+        ("float16", "float16"),
+        ("bfloat16", "bfloat16"),
+        ("mixed_bfloat16", "float32"),  # a mixed policy keeps float32 variables
+        ({"module": "keras", "class_name": "DTypePolicy", "config": {"name": "bfloat16"}}, "bfloat16"),
+    ],
+)
+def test_dtype_stores_the_rows_narrower(dtype, stored):
+    """Keras's dtype names and policies: float16 and bfloat16 rows, read back as float32 values of
+    that type; set_weights rounds to nearest even (checked for float16 against NumPy's own rounding)."""
+    layer = embedkit.Embedding(30, 6, dtype=dtype, seed=1)
+    assert layer.get_config()["dtype"] == stored
+    weights = layer.get_weights()[0]
+    assert weights.dtype == np.float32
+    if stored == "bfloat16":
+        assert not np.any(weights.view(np.uint32) & 0xFFFF)
+    values = np.random.default_rng(2).standard_normal((30, 6)).astype(np.float32) * 1000
+    layer.set_weights([values])
+    if stored == "float16":
+        np.testing.assert_array_equal(layer.get_weights()[0], values.astype(np.float16).astype(np.float32))
+    if stored == "bfloat16":
+        got = layer.get_weights()[0]
+        assert not np.any(got.view(np.uint32) & 0xFFFF)
+        assert np.all(np.abs(got - values) <= np.abs(values) * 2.0**-8)
+    layer.train_step(np.array([1, 1, 4]), np.ones((3, 6), np.float32))
+    assert layer.step == 1
+
+
+def test_rounding_option_and_bad_dtypes():
+    assert embedkit.Embedding(4, 2, dtype="bfloat16", rounding="nearest").get_config()["rounding"] == "nearest"
+    with pytest.raises(NotImplementedError, match="dtype 'float64' is not supported"):
+        embedkit.Embedding(4, 2, dtype="float64")
+    with pytest.raises(ValueError, match="rounding must be 'stochastic' or 'nearest'"):
+        embedkit.Embedding(4, 2, rounding="up")

@@ -20,6 +20,14 @@ def test_json_report_on_a_hypothetical_device():
     assert decision["device_free_bytes"] == 80 << 30
 
 
+def test_dtype_counts_the_rows_bytes():
+    result = run("--rows", "1000000", "--dim", "64", "--dtype", "bfloat16", "--gpu-memory", "80GiB", "--json")
+    assert result.returncode == 0, result.stderr
+    decision = json.loads(result.stdout)
+    assert decision["bytes"]["weights"] == 1_000_000 * 64 * 2
+    assert decision["reason_code"] == "dtype_has_no_cuda_kernel"  # the CUDA kernels take float32 rows
+
+
 def test_text_report_is_the_cli_text():
     result = run("--rows", "100000000", "--dim", "128", "--optimizer", "adam", "--gpu-memory", "16GiB")
     assert result.returncode == 0, result.stderr

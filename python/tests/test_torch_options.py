@@ -50,8 +50,8 @@ def test_dtype_and_device_arguments():
     module = ek_torch.Embedding(10, 3, device=torch.device("cpu"))
     assert module.table.placement["device"] == "cpu"
     assert module.table.get_config()["placement"] == "cpu"
-    for dtype in (torch.float64, torch.float16, torch.bfloat16):
-        with pytest.raises(NotImplementedError, match=f"float32 rows; dtype={dtype}"):
+    for dtype in (torch.float64, torch.int8):
+        with pytest.raises(NotImplementedError, match=f"float32, float16 or bfloat16 rows; dtype={dtype}"):
             ek_torch.EmbeddingBag(10, 3, dtype=dtype)
     with pytest.raises(NotImplementedError, match="CPU or a CUDA device, not on meta"):
         ek_torch.Embedding(10, 3, device="meta")
@@ -125,3 +125,37 @@ def test_max_norm_renormalises_the_looked_up_rows_in_the_table_as_torch(norm_typ
     torch.testing.assert_close(bags(ids), reference_bags(ids), rtol=1e-5, atol=1e-5)
     torch.testing.assert_close(bags.weight, reference_bags.weight.detach(), rtol=1e-6, atol=1e-6)
     assert "max_norm=1.5" in repr(module)
+
+
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
+def test_reduced_precision_rows(dtype):
+    """``dtype=torch.float16 / torch.bfloat16``: the rows are stored in that type (read back as
+    float32, every value one of the type's), set_weight rounds as torch's own conversion does, and a
+    train step moves the touched rows and keeps them in the type; modes from EmbeddingBag too."""
+    name = str(dtype).replace("torch.", "")
+    module = ek_torch.Embedding(50, 8, dtype=dtype, seed=3)
+    assert module.table.get_config()["dtype"] == name
+    assert module.table.get_config()["rounding"] == "stochastic"
+    weight = module.weight
+    assert weight.dtype == torch.float32
+    torch.testing.assert_close(weight, weight.to(dtype).float(), rtol=0, atol=0)
+    values = torch.randn(50, 8) * 100
+    module.set_weight(values)
+    torch.testing.assert_close(module.weight, values.to(dtype).float(), rtol=0, atol=0)
+    module.set_weight(torch.randn(50, 8) * 0.1)  # a step of 0.01 is many spacings of the type here
+    before = module.weight
+    ids = torch.tensor([1, 2, 2, 7])
+    out = module(ids)
+    assert out.dtype == torch.float32
+    torch.testing.assert_close(out, before[ids], rtol=0, atol=0)
+    out.sum().backward()
+    after = module.weight
+    assert not torch.equal(after[2], before[2]) and torch.equal(after[3], before[3])
+    torch.testing.assert_close(after, after.to(dtype).float(), rtol=0, atol=0)
+    with pytest.raises(RuntimeError):  # a copy of the rows, not a view of them
+        module.weight.add_(1.0)
+    assert "weight" in module.state_dict()
+    bag = ek_torch.EmbeddingBag(20, 4, mode="sum", dtype=dtype, rounding="nearest")
+    assert bag.table.get_config()["rounding"] == "nearest"
+    expected = bag.weight[torch.tensor([0, 1, 3])].sum(dim=0)
+    torch.testing.assert_close(bag(torch.tensor([[0, 1, 3]]))[0], expected, rtol=1e-6, atol=1e-6)

@@ -10,6 +10,8 @@
 #include <embedkit/detail/optimizer_math.hpp>
 #include <embedkit/detail/padding.hpp>
 #include <embedkit/detail/row_step.hpp>
+#include <embedkit/detail/stored_row.hpp>
+#include <embedkit/dtype.hpp>
 #include <embedkit/placement.hpp>
 #include <embedkit/pooling.hpp>
 #include <embedkit/status.hpp>
@@ -34,28 +36,26 @@ class TableResources {
   virtual ~TableResources() = default;
 };
 
-/// The element type a table's rows are stored in. Only float32 exists; reduced-precision rows
-/// (bf16, fp16, int8) become enumerators here and a dispatch inside each backend.
-enum class StorageType { float32 };
+/// The element type a table's rows are stored in (detail/stored_row.hpp has the element types and
+/// their conversions); each backend's operations dispatch on it with detail::with_dtype.
+using StorageType = DType;
 
 /// Bytes of one stored element.
-constexpr std::size_t storage_bytes(StorageType type) {
-  switch (type) {
-    case StorageType::float32: return 4;
-  }
-  return 4;
-}
+constexpr std::size_t storage_bytes(StorageType type) { return dtype_bytes(type); }
 
 /// A table's rows on its backend, in their storage type.
 struct StoredRows {
   void* data = nullptr;  // (input_dim, dim) elements of `type`
   StorageType type = StorageType::float32;
 
-  /// The rows as `T`, which must be their storage type: Error(internal) otherwise.
+  /// The rows as `T` (float, float16 or bfloat16), which must be their storage type: Error(internal)
+  /// otherwise.
   template <class T>
   T* as() const {
-    static_assert(std::is_same_v<T, float>, "float32 is the only storage type");
-    if (type != StorageType::float32) throw Error(Status::internal, "table rows read as float32 are stored otherwise");
+    if (type != dtype_of<std::remove_const_t<T>>()) {
+      throw Error(Status::internal, std::string("table rows stored as ") + to_string(type) + " read as " +
+                                        to_string(dtype_of<std::remove_const_t<T>>()));
+    }
     return static_cast<T*>(data);
   }
 };
@@ -134,6 +134,8 @@ struct BackendCapabilities {
   /// gather, pooled and the folds find out-of-range ids themselves, in their own pass over the ids
   /// (a device: no pass over them on the host first). Otherwise the caller checks first.
   bool checks_ids = false;
+  /// It runs tables stored as float16 and bfloat16 (StorageType), not only float32.
+  bool narrow_rows = false;
 };
 
 /// A train step folded and applied in one call, the sparse gradient never handed out: offered by

@@ -38,6 +38,14 @@ PaddingReads parse_padding_reads(const nlohmann::json& value) {
               fmt::format("padding_reads must be 'zeros' or 'row', got {}", detail::json_repr(value)));
 }
 
+Rounding parse_rounding(const nlohmann::json& value) {
+  const std::string rounding = detail::string(value, "rounding");
+  if (rounding == "stochastic") return Rounding::stochastic;
+  if (rounding == "nearest") return Rounding::nearest;
+  throw Error(Status::invalid_argument,
+              fmt::format("rounding must be 'stochastic' or 'nearest', got {}", detail::json_repr(value)));
+}
+
 NonFiniteGradients parse_nonfinite(const nlohmann::json& value) {
   const std::string policy = detail::string(value, "nonfinite_gradients");
   if (policy == "skip") return NonFiniteGradients::skip;
@@ -149,7 +157,9 @@ TableConfig config_from_json(const nlohmann::json& document) {
     } else if (key == "norm_type") {
       config.norm_type = parse_norm_type(value);
     } else if (key == "dtype") {
-      detail::check_dtype_policy(value);
+      config.dtype = detail::dtype_from_policy(value);
+    } else if (key == "rounding") {
+      config.rounding = parse_rounding(value);
     } else if (key == "input_length" || key == "batch_input_shape") {
       check_shape_hint(value, key);  // shape hints of the layer's input: ignored, as Keras 3 does
     } else if (key == "activity_regularizer" || key == "quantization_config") {
@@ -185,6 +195,8 @@ void TableConfig::validate() const {
                    "max_batch_lookups must be a positive integer, got {}", max_batch_lookups);
   EMBEDKIT_EXPECTS(!max_norm || (std::isfinite(*max_norm) && *max_norm > 0), Status::invalid_argument,
                    "max_norm must be null or a positive finite number, got {}", *max_norm);
+  EMBEDKIT_EXPECTS(dtype == DType::float32 || optimizer.kind != OptimizerKind::custom, Status::unsupported,
+                   "a custom optimizer updates float32 rows; dtype '{}' takes a built-in optimizer", to_string(dtype));
   EMBEDKIT_EXPECTS(norm_type > 0, Status::invalid_argument, "norm_type must be a positive number or inf, got {}",
                    norm_type);
   const Initializer& init = embeddings_initializer;
@@ -224,7 +236,8 @@ nlohmann::json config_to_json(const TableConfig& config) {
   return {
       {"name", config.name},
       {"trainable", config.trainable},
-      {"dtype", "float32"},
+      {"dtype", embedkit::to_string(config.dtype)},
+      {"rounding", embedkit::to_string(config.rounding)},
       {"input_dim", config.input_dim},
       {"output_dim", config.output_dim},
       {"embeddings_initializer", detail::initializer_to_json(config.embeddings_initializer)},
@@ -262,6 +275,17 @@ const char* to_string(NonFiniteGradients policy) noexcept {
   }
   return "skip";
 }
+
+const char* to_string(DType type) noexcept {
+  switch (type) {
+    case DType::float32: return "float32";
+    case DType::float16: return "float16";
+    case DType::bfloat16: return "bfloat16";
+  }
+  return "float32";
+}
+
+const char* to_string(Rounding rounding) noexcept { return rounding == Rounding::nearest ? "nearest" : "stochastic"; }
 
 const char* to_string(PaddingReads mode) noexcept { return mode == PaddingReads::row ? "row" : "zeros"; }
 

@@ -147,15 +147,18 @@ nlohmann::json constraint_to_json(const Constraint& constraint) {
   return nullptr;
 }
 
-void check_dtype_policy(const nlohmann::json& value) {
+DType dtype_from_policy(const nlohmann::json& value) {
   std::string name;
-  if (value.is_null()) return;  // Keras: null means the global policy, float32 by default
+  if (value.is_null()) return DType::float32;  // Keras: null means the global policy, float32 by default
   if (value.is_string()) {
     name = value.get<std::string>();
   } else if (value.is_object()) {
     const std::string class_name = class_name_of(value, "dtype");
+    // The quantized policies (QuantizedDTypePolicy, Int4DTypePolicy...) hold int8/int4 rows, which
+    // a trainable table does not take.
     EMBEDKIT_EXPECTS(class_name == "DTypePolicy" || class_name == "FloatDTypePolicy", Status::unsupported,
-                     "dtype policy '{}' is not supported: embedkit tables are float32", class_name);
+                     "dtype policy '{}' is not supported: embedkit tables train float32, float16 or bfloat16 rows",
+                     class_name);
     const nlohmann::json config = keras_object_config(value, "dtype");
     reject_unknown_keys(config, "dtype config", {"name"});
     name = config.contains("name") ? string(config["name"], "dtype name") : "float32";
@@ -163,8 +166,14 @@ void check_dtype_policy(const nlohmann::json& value) {
     throw Error(Status::invalid_argument,
                 fmt::format("dtype must be a string or a Keras DTypePolicy object, got {}", json_repr(value)));
   }
-  EMBEDKIT_EXPECTS(name == "float32", Status::unsupported,
-                   "dtype '{}' is not supported: embedkit tables are float32 for now", name);
+  // A mixed policy computes in the narrow type but keeps float32 variables: the rows stay float32.
+  if (name == "float32" || name == "mixed_float16" || name == "mixed_bfloat16") return DType::float32;
+  if (name == "float16") return DType::float16;
+  if (name == "bfloat16") return DType::bfloat16;
+  throw Error(Status::unsupported,
+              fmt::format("dtype '{}' is not supported: embedkit tables are float32, float16 or bfloat16 (or a "
+                          "mixed_float16 / mixed_bfloat16 policy, whose rows are float32)",
+                          name));
 }
 
 }  // namespace embedkit::detail

@@ -3,6 +3,7 @@
 // {"module", "class_name", "config", "registered_name"} (tf-keras omits module and registered_name).
 
 #include <embedkit/config.hpp>
+#include <embedkit/dtype.hpp>
 
 #include <nlohmann/json.hpp>
 
@@ -22,9 +23,10 @@ nlohmann::json regularizer_to_json(const std::optional<Regularizer>& regularizer
 Constraint constraint_from_json(const nlohmann::json& value);
 nlohmann::json constraint_to_json(const Constraint& constraint);
 
-/// Accepts "float32" or a DTypePolicy / FloatDTypePolicy object naming float32; any other dtype is
-/// unsupported, a malformed value invalid.
-void check_dtype_policy(const nlohmann::json& value);
+/// The rows' type of a Keras dtype: a name ("float32", "float16", "bfloat16"; "mixed_float16" and
+/// "mixed_bfloat16" keep float32 variables, so float32) or a DTypePolicy / FloatDTypePolicy object
+/// naming one; null is float32. Another name or policy is unsupported, a malformed value invalid.
+DType dtype_from_policy(const nlohmann::json& value);
 
 /// The object's "config" member (an empty object when absent), after checking the object's keys.
 nlohmann::json keras_object_config(const nlohmann::json& object, std::string_view what);

@@ -116,8 +116,23 @@ struct SavedArray {
   std::string role;  // "weights" or "optimizer_state"
   std::string slot;  // the state's name
   std::vector<std::int64_t> shape;
-  std::vector<float> values;
+  std::vector<float> values;          // a float32 array
+  DType type = DType::float32;        // the weights' storage type
+  std::vector<std::uint16_t> narrow;  // float16 or bfloat16 weights, as stored
 };
+
+// The storage type of a file entry: its .npy dtype, with the manifest's "storage" naming bfloat16
+// (NumPy has none; its bits are '<u2').
+DType entry_type(const nlohmann::json& file, const std::string& name) {
+  const std::string descr = file.value("dtype", "<f4");
+  if (descr == "<f4") return DType::float32;
+  if (descr == "<f2") return DType::float16;
+  if (descr == "<u2" && file.value("storage", "") == "bfloat16") return DType::bfloat16;
+  throw Error(Status::io_error,
+              fmt::format("{}: dtype '{}' (storage '{}') is not one a checkpoint holds ('<f4', '<f2', or '<u2' with "
+                          "storage 'bfloat16')",
+                          name, descr, file.value("storage", "")));
+}
 
 }  // namespace
 
@@ -140,12 +155,19 @@ void EmbeddingTable::save(std::string_view directory) const {
   nlohmann::json manifest;
   {
     std::shared_lock lock(impl.mutex);
-    SavedArray matrix{"weights", "", {input_dim(), output_dim()}, std::vector<float>(impl.weight_count())};
-    impl.backend->copy_to_host(matrix.values.data(), impl.weights.as<void>(), matrix.values.size() * sizeof(float));
+    SavedArray matrix{"weights", "", {input_dim(), output_dim()}, {}, impl.config.dtype, {}};
+    if (impl.config.dtype == DType::float32) {
+      matrix.values.resize(impl.weight_count());
+      impl.read_floats(0, impl.weight_count(), matrix.values.data());
+    } else {  // the rows' own bits: a narrower checkpoint, read back exactly
+      matrix.narrow.resize(impl.weight_count());
+      impl.backend->copy_to_host(matrix.narrow.data(), impl.weights.as<void>(),
+                                 matrix.narrow.size() * sizeof(std::uint16_t));
+    }
     arrays.push_back(std::move(matrix));
     for (std::size_t k = 0; k < impl.slot_specs.size(); ++k) {
       const detail::SlotSpec& spec = impl.slot_specs[k];
-      SavedArray state{"optimizer_state", spec.name, {input_dim(), spec.width}, {}};
+      SavedArray state{"optimizer_state", spec.name, {input_dim(), spec.width}, {}, DType::float32, {}};
       state.values.resize(static_cast<std::size_t>(input_dim() * spec.width));
       impl.backend->copy_to_host(state.values.data(), impl.slots[k].as<void>(), state.values.size() * sizeof(float));
       arrays.push_back(std::move(state));
@@ -171,15 +193,18 @@ void EmbeddingTable::save(std::string_view directory) const {
     for (const SavedArray& array : arrays) {
       const std::string name =
           array.role == "weights" ? detail::weights_file_name(token) : detail::state_file_name(array.slot, token);
-      const std::string bytes = detail::npy_bytes(array.values.data(), array.shape);
+      const std::string bytes = array.type == DType::float32
+                                    ? detail::npy_bytes(array.values.data(), array.shape)
+                                    : detail::npy_bytes(array.narrow.data(), array.type, array.shape);
       written.push_back(name);
       detail::write_file_durably(join(dir, name), bytes);
       detail::checkpoint_fault_point("wrote " + name);
       nlohmann::json entry = {{"name", name},
                               {"role", array.role},
                               {"shape", array.shape},
-                              {"dtype", "<f4"},
+                              {"dtype", detail::npy_descr(array.type)},
                               {"xxh64", detail::checkpoint_checksum(bytes)}};
+      if (array.type == DType::bfloat16) entry["storage"] = "bfloat16";
       if (!array.slot.empty()) entry["slot"] = array.slot;
       files.push_back(std::move(entry));
       current.insert(name);
@@ -210,6 +235,14 @@ void EmbeddingTable::save(std::string_view directory) const {
 }
 
 EmbeddingTable EmbeddingTable::load(std::string_view directory, Context& context) {
+  return load_as(directory, std::nullopt, context);
+}
+
+EmbeddingTable EmbeddingTable::load(std::string_view directory, DType dtype, Context& context) {
+  return load_as(directory, dtype, context);
+}
+
+EmbeddingTable EmbeddingTable::load_as(std::string_view directory, std::optional<DType> dtype, Context& context) {
   detail::check_checkpoint_directory(directory);
   const std::string dir(directory);
   // The table a manifest's text describes, every file read and checked before the table exists.
@@ -279,12 +312,17 @@ EmbeddingTable EmbeddingTable::load(std::string_view directory, Context& context
         std::vector<std::int64_t> listed_shape;
         for (const auto& extent : file.at("shape")) listed_shape.push_back(detail::integer(extent, "shape"));
         check_shape(listed_shape);
+        const DType type = entry_type(file, name);
+        if (type != DType::float32 && role != "weights") {
+          throw Error(Status::io_error, fmt::format("{}: optimizer state is float32, the manifest says '{}'", name,
+                                                    file.value("dtype", "")));
+        }
         // The file's size is checked against that shape before a byte of it is read.
-        const std::string bytes = detail::read_npy_file(join(dir, name), name, &expected);
+        const std::string bytes = detail::read_npy_file(join(dir, name), name, &expected, {}, type);
         if (detail::checkpoint_checksum(bytes) != file.at("xxh64").get<std::string>()) {
           throw Error(Status::io_error, fmt::format("{}: checksum mismatch", name));
         }
-        detail::NpyArray array = detail::parse_npy(bytes, name);
+        detail::NpyArray array = detail::parse_npy(bytes, name, type);
         check_shape(array.shape);
         if (spec != nullptr) check_state_values(array.values, *spec, name);
         *target = std::move(array.values);
@@ -299,9 +337,10 @@ EmbeddingTable EmbeddingTable::load(std::string_view directory, Context& context
     for (std::size_t k = 0; k < specs.size(); ++k) {
       if (!seen[k]) bad_manifest(fmt::format("names no file for the optimizer state '{}'", specs[k].name));
     }
+    if (dtype) config.dtype = *dtype;  // the values pass through float32, rounded into the asked type
     EmbeddingTable table(std::move(config), context, Fill::none);  // placed by today's policy
     Impl& impl = *table.impl_;
-    impl.backend->copy_from_host(impl.weights.as<void>(), weights.data(), weights.size() * sizeof(float));
+    impl.write_floats(0, impl.weight_count(), weights.data());
     for (std::size_t k = 0; k < specs.size(); ++k) {
       impl.backend->copy_from_host(impl.slots[k].as<void>(), states[k].data(), states[k].size() * sizeof(float));
     }

@@ -23,6 +23,7 @@ CheckpointInfo inspect_checkpoint(std::string_view directory) {
   CheckpointInfo info;
   info.manifest_json = detail::read_file(dir + "/manifest.json", detail::kMaxManifestBytes);
   std::vector<std::string> checksums;  // one per file, as the manifest records them
+  std::vector<DType> types;            // and its storage type (bfloat16: '<u2' with "storage")
   try {
     const nlohmann::json manifest = detail::parse_json_document(info.manifest_json, "manifest.json", Status::io_error);
     // Typed reads: get<std::int64_t>() would convert a float or a boolean, and 1e300 out of range.
@@ -40,6 +41,10 @@ CheckpointInfo inspect_checkpoint(std::string_view directory) {
       for (const auto& extent : entry.at("shape")) file.shape.push_back(detail::integer(extent, "shape"));
       info.files.push_back(std::move(file));
       checksums.push_back(entry.value("xxh64", ""));
+      const std::string descr = entry.value("dtype", "<f4");
+      types.push_back(descr == "<f2"                                               ? DType::float16
+                      : descr == "<u2" && entry.value("storage", "") == "bfloat16" ? DType::bfloat16
+                                                                                   : DType::float32);
     }
   } catch (const nlohmann::json::exception& e) {
     throw Error(Status::io_error, fmt::format("manifest.json: malformed: {}", e.what()));
@@ -52,10 +57,10 @@ CheckpointInfo inspect_checkpoint(std::string_view directory) {
     try {
       detail::check_listed_name(file.name);
       // The size against the manifest's shape before a byte is read: a sparse 100 GiB file is refused.
-      const std::string bytes = detail::read_npy_file(dir + "/" + file.name, file.name, &file.shape);
+      const std::string bytes = detail::read_npy_file(dir + "/" + file.name, file.name, &file.shape, {}, types[k]);
       EMBEDKIT_EXPECTS(detail::checkpoint_checksum(bytes) == checksums[k], Status::io_error, "{}: checksum mismatch",
                        file.name);
-      const detail::NpyArray array = detail::parse_npy(bytes, file.name);
+      const detail::NpyArray array = detail::parse_npy(bytes, file.name, types[k]);
       EMBEDKIT_EXPECTS(array.shape == file.shape, Status::io_error, "{}: shape differs from the manifest's", file.name);
       file.ok = true;
       if (file.role != "weights" || array.shape.size() != 2) continue;

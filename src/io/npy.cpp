@@ -1,5 +1,6 @@
 #include "io/npy.hpp"
 
+#include <embedkit/detail/stored_row.hpp>
 #include <embedkit/status.hpp>
 
 #include "core/shape.hpp"
@@ -170,18 +171,18 @@ class HeaderParser {
   std::size_t at_ = 0;
 };
 
-// The number of elements of `shape` and their bytes as float32, named as `name`'s.
-std::uint64_t data_bytes(const std::vector<std::int64_t>& shape, std::string_view name) {
+// The number of elements of `shape` and their bytes as `type`, named as `name`'s.
+std::uint64_t data_bytes(const std::vector<std::int64_t>& shape, std::string_view name, DType type) {
   try {
-    return static_cast<std::uint64_t>(checked_numel(shape, "the array", sizeof(float))) * sizeof(float);
+    return static_cast<std::uint64_t>(checked_numel(shape, "the array", dtype_bytes(type))) * dtype_bytes(type);
   } catch (const Error& e) {
     malformed(name, e.what());
   }
 }
 
 // The one check of a payload's size against a shape, made before reading and after.
-void check_payload(const std::vector<std::int64_t>& shape, std::uint64_t payload, std::string_view name) {
-  const std::uint64_t needed = data_bytes(shape, name);
+void check_payload(const std::vector<std::int64_t>& shape, std::uint64_t payload, std::string_view name, DType type) {
+  const std::uint64_t needed = data_bytes(shape, name, type);
   if (payload != needed) {
     malformed(name,
               fmt::format("shape {} needs {} bytes of data, the file holds {}", format_shape(shape), needed, payload));
@@ -193,11 +194,24 @@ constexpr std::uint64_t kMaxHeaderBytes = 1 << 20;
 
 }  // namespace
 
+const char* npy_descr(DType type) {
+  switch (type) {
+    case DType::float16: return "<f2";
+    case DType::bfloat16: return "<u2";
+    case DType::float32: break;
+  }
+  return "<f4";
+}
+
 std::string npy_bytes(const float* values, const std::vector<std::int64_t>& shape) {
+  return npy_bytes(values, DType::float32, shape);
+}
+
+std::string npy_bytes(const void* values, DType type, const std::vector<std::int64_t>& shape) {
   std::string dims;
   for (const std::int64_t extent : shape) dims += fmt::format("{}, ", extent);
   if (shape.size() > 1) dims.resize(dims.size() - 2);
-  std::string header = fmt::format("{{'descr': '<f4', 'fortran_order': False, 'shape': ({}), }}", dims);
+  std::string header = fmt::format("{{'descr': '{}', 'fortran_order': False, 'shape': ({}), }}", npy_descr(type), dims);
   // Magic (6) + version (2) + length (2) + header, padded with spaces to a multiple of 64, then \\n.
   const std::size_t unpadded = 10 + header.size() + 1;
   header.append((64 - unpadded % 64) % 64, ' ');
@@ -208,27 +222,40 @@ std::string npy_bytes(const float* values, const std::vector<std::int64_t>& shap
   bytes.push_back(static_cast<char>(header.size() & 0xff));
   bytes.push_back(static_cast<char>(header.size() >> 8));
   bytes += header;
-  const std::size_t count = static_cast<std::size_t>(checked_numel(shape, "npy array", sizeof(float)));
-  bytes.append(reinterpret_cast<const char*>(values), count * sizeof(float));
+  const auto count = static_cast<std::size_t>(checked_numel(shape, "npy array", dtype_bytes(type)));
+  bytes.append(static_cast<const char*>(values), count * dtype_bytes(type));
   return bytes;
 }
 
-NpyArray parse_npy(std::string_view bytes, std::string_view name) {
+NpyArray parse_npy(std::string_view bytes, std::string_view name) { return parse_npy(bytes, name, DType::float32); }
+
+NpyArray parse_npy(std::string_view bytes, std::string_view name, DType type) {
   const Preamble p = preamble(bytes.substr(0, 12), bytes.size(), name);
   const Header header = HeaderParser(bytes.substr(p.header_start, p.header_length), name).parse();
-  if (header.descr != "<f4") malformed(name, fmt::format("dtype '{}' is not float32 ('<f4')", header.descr));
+  if (header.descr != npy_descr(type)) {
+    malformed(name, fmt::format("dtype '{}' is not {} ('{}')", header.descr, to_string(type), npy_descr(type)));
+  }
   if (header.fortran_order) malformed(name, "Fortran-ordered arrays are not supported");
   const std::size_t payload = bytes.size() - p.header_start - p.header_length;
-  check_payload(header.shape, payload, name);
+  check_payload(header.shape, payload, name, type);
   NpyArray array;
   array.shape = header.shape;
-  array.values.resize(payload / sizeof(float));
-  if (payload > 0) std::memcpy(array.values.data(), bytes.data() + p.header_start + p.header_length, payload);
+  const std::size_t count = payload / dtype_bytes(type);
+  array.values.resize(count);
+  const char* data = bytes.data() + p.header_start + p.header_length;
+  with_dtype(type, [&](auto tag) {
+    using T = decltype(tag);
+    for (std::size_t k = 0; k < count; ++k) {
+      T value;
+      std::memcpy(&value, data + k * sizeof(T), sizeof(T));
+      array.values[k] = widen(value);
+    }
+  });
   return array;
 }
 
 std::string read_npy_file(const std::string& path, std::string_view name, const std::vector<std::int64_t>* shape,
-                          const std::function<void(const std::vector<std::int64_t>&)>& accept_shape) {
+                          const std::function<void(const std::vector<std::int64_t>&)>& accept_shape, DType type) {
   const InputFile file(path);
   const Preamble p = preamble(file.read(0, 12), file.size(), name);
   if (p.header_length > kMaxHeaderBytes) {
@@ -240,7 +267,7 @@ std::string read_npy_file(const std::string& path, std::string_view name, const 
     header = HeaderParser(file.read(p.header_start, p.header_length), name).parse();
     shape = &header.shape;
   }
-  check_payload(*shape, file.size() - p.header_start - p.header_length, name);
+  check_payload(*shape, file.size() - p.header_start - p.header_length, name, type);
   if (shape == &header.shape && accept_shape) accept_shape(header.shape);
   return file.read(0, file.size());
 }

@@ -21,6 +21,7 @@ const char* to_string(PlacementReason reason) noexcept {
     case PlacementReason::does_not_fit: return "does_not_fit";
     case PlacementReason::device_allocation_failed: return "device_allocation_failed";
     case PlacementReason::migrated: return "migrated";
+    case PlacementReason::dtype_has_no_cuda_kernel: return "dtype_has_no_cuda_kernel";
   }
   return "unknown";
 }
@@ -47,6 +48,11 @@ std::string needs_text(const PlacementInputs& inputs) {
 }
 
 }  // namespace
+
+ByteBreakdown bytes_as(ByteBreakdown bytes, DType from, DType to) {
+  bytes.weights = bytes.weights / dtype_bytes(from) * dtype_bytes(to);
+  return bytes;
+}
 
 ByteBreakdown held_on(ByteBreakdown bytes, DeviceKind device) {
   const std::uint64_t scratch = bytes.workspace + bytes.step_scratch;  // one of the two is 0
@@ -105,6 +111,12 @@ PlacementDecision decide_placement(const PlacementInputs& inputs) {
     if (forced) refuse(Status::unsupported, why, "use a built-in optimizer, or placement 'auto' or 'cpu'");
     return decision(PlacementReason::optimizer_has_no_cuda_kernel, why, inputs);
   }
+  if (inputs.dtype != DType::float32 && !inputs.device->takes_narrow_rows) {
+    const std::string why = fmt::format("{} has no kernels for {} rows (its kernels take float32)", inputs.device->name,
+                                        to_string(inputs.dtype));
+    if (forced) refuse(Status::unsupported, why, "use dtype 'float32', or placement 'auto' or 'cpu'");
+    return decision(PlacementReason::dtype_has_no_cuda_kernel, why, inputs);
+  }
   if (!inputs.device->kernels_verified) {
     const std::string why = fmt::format(
         "{} is usable, but embedkit's CUDA table kernels have not been verified on a "
@@ -132,8 +144,18 @@ PlacementDecision decide_placement(const PlacementInputs& inputs) {
     }
   }
   const bool fits = inputs.bytes.total() <= usable;
-  const std::string why =
+  std::string why =
       fmt::format("{}, {} usable {} ({})", needs_text(inputs), inputs.device->name, short_bytes(usable), usable_text);
+  // Where the storage type decides it, say so: the same table in the other type would (not) fit.
+  const DType other = inputs.dtype == DType::float32 ? DType::bfloat16 : DType::float32;
+  const std::uint64_t other_total = bytes_as(inputs.bytes, inputs.dtype, other).total();
+  if (fits != (other_total <= usable) && (other == DType::float32 || inputs.device->takes_narrow_rows)) {
+    const DType fitting = fits ? inputs.dtype : other, failing = fits ? other : inputs.dtype;
+    const std::uint64_t fitting_total = fits ? inputs.bytes.total() : other_total;
+    const std::uint64_t failing_total = fits ? other_total : inputs.bytes.total();
+    why += fmt::format("; fits on {} as {} ({}), not as {} ({})", inputs.device->name, to_string(fitting),
+                       short_bytes(fitting_total), to_string(failing), short_bytes(failing_total));
+  }
   if (!fits && forced) {
     refuse(Status::out_of_memory, "it does not fit: " + why,
            "raise gpu_memory_limit, lower max_batch_lookups, free device memory, or use placement 'auto' or 'cpu'");

@@ -14,8 +14,9 @@ namespace embedkit::detail {
 
 /// What the decision needs to know of a device.
 struct DeviceFacts {
-  std::string name;               // "cuda:0", "sim:0"
-  bool kernels_verified = false;  // its table kernels may be trusted (BackendCapabilities)
+  std::string name;                // "cuda:0", "sim:0"
+  bool kernels_verified = false;   // its table kernels may be trusted (BackendCapabilities)
+  bool takes_narrow_rows = false;  // it runs float16 and bfloat16 tables (BackendCapabilities)
 };
 
 /// Everything the decision depends on.
@@ -24,6 +25,7 @@ struct PlacementInputs {
   PlacementPolicy policy = PlacementPolicy::automatic;
   bool policy_from_environment = false;  // EMBEDKIT_DEVICE set it
   ByteBreakdown bytes;                   // what the table needs wherever it goes
+  DType dtype = DType::float32;          // the rows' storage type, which `bytes` counts
   std::string optimizer_name;
   bool optimizer_has_cuda_kernel = true;
   bool built_with_cuda = false;
@@ -51,6 +53,9 @@ PlacementPolicy effective_policy(PlacementPolicy configured, bool* from_environm
 /// Workspace bytes a train step of `lookups` ids of `dim` floats needs on a device: the staged
 /// ids and upstream gradient, the sort's keys, and the folded rows.
 std::uint64_t train_workspace_bytes(std::int64_t lookups, std::int64_t dim);
+
+/// `bytes` of a table stored as `from` for the same table stored as `to` (only the weights change).
+ByteBreakdown bytes_as(ByteBreakdown bytes, DType from, DType to);
 
 /// `bytes` as a table on `device` holds them: a device table keeps its train-step scratch between
 /// calls (workspace); a CPU table's steps allocate it per call (step_scratch).

@@ -12,12 +12,13 @@ namespace embedkit::detail {
 
 ByteBreakdown table_bytes(const TableConfig& config) {
   std::uint64_t weights = 0;
-  const bool overflow = __builtin_mul_overflow(static_cast<std::uint64_t>(config.input_dim),
-                                               static_cast<std::uint64_t>(config.output_dim) * sizeof(float), &weights);
+  const bool overflow =
+      __builtin_mul_overflow(static_cast<std::uint64_t>(config.input_dim),
+                             static_cast<std::uint64_t>(config.output_dim) * dtype_bytes(config.dtype), &weights);
   if (overflow) {
     throw Error(Status::out_of_memory,
-                fmt::format("table '{}' of {} x {} float32 weights needs more bytes than memory can address",
-                            config.name, config.input_dim, config.output_dim));
+                fmt::format("table '{}' of {} x {} {} weights needs more bytes than memory can address", config.name,
+                            config.input_dim, config.output_dim, to_string(config.dtype)));
   }
   ByteBreakdown bytes;
   bytes.weights = weights;
@@ -30,9 +31,10 @@ ByteBreakdown table_bytes(const TableConfig& config) {
       __builtin_add_overflow(bytes.weights, bytes.optimizer_state, &total) ||
       __builtin_add_overflow(total, bytes.workspace, &total)) {
     throw Error(Status::out_of_memory,
-                fmt::format("table '{}' of {} x {} float32 weights with max_batch_lookups {} needs more bytes than "
+                fmt::format("table '{}' of {} x {} {} weights with max_batch_lookups {} needs more bytes than "
                             "memory can address",
-                            config.name, config.input_dim, config.output_dim, config.max_batch_lookups));
+                            config.name, config.input_dim, config.output_dim, to_string(config.dtype),
+                            config.max_batch_lookups));
   }
   // Under max_norm a device lookup first marks its rows in a bitmap kept in the same workspace.
   if (config.max_norm) {
@@ -48,6 +50,7 @@ PlacementInputs placement_inputs(const TableConfig& config, Context::Impl& conte
   inputs.table_name = config.name;
   inputs.policy = effective_policy(config.placement, &inputs.policy_from_environment);
   inputs.bytes = table_bytes(config);
+  inputs.dtype = config.dtype;
   inputs.optimizer_name = to_string(config.optimizer.kind);
   inputs.optimizer_has_cuda_kernel = config.optimizer.has_cuda_kernel();
   inputs.rows = config.input_dim;
@@ -56,7 +59,8 @@ PlacementInputs placement_inputs(const TableConfig& config, Context::Impl& conte
   inputs.built_with_cuda = context.built_with_cuda;
   inputs.no_device_reason = context.no_device_reason;
   if (context.device) {
-    inputs.device = DeviceFacts{context.device->name(), context.device->capabilities().kernels_verified};
+    const BackendCapabilities capabilities = context.device->capabilities();
+    inputs.device = DeviceFacts{context.device->name(), capabilities.kernels_verified, capabilities.narrow_rows};
     inputs.device_memory = context.device->memory_info();
   }
   inputs.limit = config.gpu_memory_limit;

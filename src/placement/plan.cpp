@@ -6,6 +6,7 @@
 #include "config/config_json.hpp"
 #include "config/json_document.hpp"
 #include "config/json_fields.hpp"
+#include "config/keras_objects.hpp"
 #include "core/step_limit.hpp"
 #include "placement/placement_inputs.hpp"
 #include "placement/plan_request_json.hpp"
@@ -71,6 +72,7 @@ PlacementDecision plan_placement(const PlanRequest& request, Context& context) {
   config.name = "planned";
   config.input_dim = request.rows;
   config.output_dim = request.dim;
+  config.dtype = request.dtype;
   config.optimizer = request.optimizer;
   config.max_batch_lookups = request.max_batch_lookups;
   config.gpu_memory_limit = request.gpu_memory_limit;
@@ -79,7 +81,8 @@ PlacementDecision plan_placement(const PlanRequest& request, Context& context) {
   detail::PlacementInputs inputs = detail::placement_inputs(config, context.impl());
   if (request.device_memory) {  // a device of that size, empty, with the kernels it would need
     inputs.built_with_cuda = true;
-    inputs.device = detail::DeviceFacts{"cuda:0 (hypothetical)", true};
+    // Verified kernels, as a GPU run would make them; float32 rows only, as this build's kernels are.
+    inputs.device = detail::DeviceFacts{"cuda:0 (hypothetical)", true, false};
     inputs.device_memory = {*request.device_memory, *request.device_memory};
     inputs.ledger = 0;
     inputs.promised = 0;
@@ -103,7 +106,9 @@ std::string plan_report(const PlanRequest& request, const PlacementDecision& dec
     if (decision.device_usable_bytes) out["device_usable_bytes"] = *decision.device_usable_bytes;
     return out.dump(2) + "\n";
   }
-  std::string text = fmt::format("table of {} x {}, {}, batches up to {} lookups\n", request.rows, request.dim,
+  // The type is named when it is not float32, the default.
+  const std::string type = request.dtype == DType::float32 ? "" : std::string(" ") + to_string(request.dtype);
+  std::string text = fmt::format("table of {} x {}{}, {}, batches up to {} lookups\n", request.rows, request.dim, type,
                                  to_string(request.optimizer.kind), request.max_batch_lookups);
   const auto line = [&text](std::string_view label, const std::string& value) {
     text.append(fmt::format("  {:<17}{}\n", label, value));
@@ -146,6 +151,8 @@ PlanRequest plan_request_from_json(std::string_view json) {
       request.dim = positive_integer(value, key);
     } else if (key == "optimizer") {
       request.optimizer = optimizer_from_json(value);
+    } else if (key == "dtype") {
+      request.dtype = dtype_from_policy(value);
     } else if (key == "max_batch_lookups") {
       request.max_batch_lookups = positive_integer(value, key);
     } else if (key == "gpu_memory") {

@@ -75,6 +75,7 @@ std::string Summary::to_string() const {
                    with_thousands(static_cast<std::uint64_t>(dim)),
                    with_thousands(static_cast<std::uint64_t>(parameters)), trainable ? "trainable" : "not trainable"));
   line("weights", format_bytes(bytes.weights));
+  line("dtype", fmt::format("{} ({} bytes a value)", embedkit::to_string(dtype), dtype_bytes(dtype)));
   line("optimizer state", format_bytes(bytes.optimizer_state));
   line("workspace", format_bytes(bytes.workspace));
   if (bytes.step_scratch > 0) line("step scratch", detail::step_scratch_text(bytes.step_scratch));

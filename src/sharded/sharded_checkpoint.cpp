@@ -157,7 +157,8 @@ EmbeddingTable resharded(const std::string& directory, const ShardedManifest& ma
       }
     }
   }
-  return detail::TableAccess::restore(std::move(shard_config), context, weights, slots, manifest.step);
+  return detail::TableAccess::restore(std::move(shard_config), context, weights, slots, manifest.step,
+                                      detail::RowSlice{manifest.config.input_dim, rows.first, rows.stride});
 }
 
 }  // namespace

@@ -15,6 +15,7 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <cstddef>
 #include <cstring>
 #include <mutex>
 #include <span>
@@ -35,6 +36,49 @@ void check_weight_shape(const TableConfig& config, std::span<const std::int64_t>
 
 namespace {
 
+// Elements converted per pass between float32 and narrower rows: bounds the host buffer.
+constexpr std::uint64_t kConvertChunk = std::uint64_t{1} << 20;
+
+}  // namespace
+
+void EmbeddingTable::Impl::read_floats(std::uint64_t first, std::uint64_t count, float* out) const {
+  if (config.dtype == DType::float32) {
+    backend->copy_to_host(out, weights.as<float>() + first, count * sizeof(float));
+    return;
+  }
+  detail::with_dtype(config.dtype, [&](auto tag) {
+    using T = decltype(tag);
+    if constexpr (!std::is_same_v<T, float>) {
+      std::vector<T> chunk(static_cast<std::size_t>(std::min(count, kConvertChunk)));
+      for (std::uint64_t at = 0; at < count; at += kConvertChunk) {
+        const std::uint64_t n = std::min(count - at, kConvertChunk);
+        backend->copy_to_host(chunk.data(), weights.as<T>() + first + at, n * sizeof(T));
+        for (std::uint64_t k = 0; k < n; ++k) out[at + k] = detail::widen(chunk[k]);
+      }
+    }
+  });
+}
+
+void EmbeddingTable::Impl::write_floats(std::uint64_t first, std::uint64_t count, const float* values) const {
+  if (config.dtype == DType::float32) {
+    backend->copy_from_host(weights.as<float>() + first, values, count * sizeof(float));
+    return;
+  }
+  detail::with_dtype(config.dtype, [&](auto tag) {
+    using T = decltype(tag);
+    if constexpr (!std::is_same_v<T, float>) {
+      std::vector<T> chunk(static_cast<std::size_t>(std::min(count, kConvertChunk)));
+      for (std::uint64_t at = 0; at < count; at += kConvertChunk) {
+        const std::uint64_t n = std::min(count - at, kConvertChunk);
+        for (std::uint64_t k = 0; k < n; ++k) chunk[k] = detail::narrow_nearest<T>(values[at + k]);
+        backend->copy_from_host(weights.as<T>() + first + at, chunk.data(), n * sizeof(T));
+      }
+    }
+  });
+}
+
+namespace {
+
 using detail::check_weight_shape;
 using Impl = EmbeddingTable::Impl;
 
@@ -48,9 +92,9 @@ Storage allocate_storage(detail::Backend& backend, const TableConfig& config,
                          const std::vector<detail::SlotSpec>& specs) {
   Storage storage;
   const auto rows = static_cast<std::size_t>(config.input_dim);
-  storage.weights = backend.allocate(rows * static_cast<std::size_t>(config.output_dim) *
-                                         detail::storage_bytes(detail::StorageType::float32),
-                                     fmt::format("table '{}' weights", config.name));
+  storage.weights =
+      backend.allocate(rows * static_cast<std::size_t>(config.output_dim) * detail::storage_bytes(config.dtype),
+                       fmt::format("table '{}' weights", config.name));
   for (const detail::SlotSpec& spec : specs) {
     storage.slots.push_back(backend.allocate(rows * static_cast<std::size_t>(spec.width) * sizeof(float),
                                              fmt::format("table '{}' {}", config.name, spec.name)));
@@ -90,6 +134,10 @@ EmbeddingTable::EmbeddingTable(TableConfig config, Context& context, Fill fill, 
 
   impl_->context = &context;
   impl_->slot_specs = specs;
+  if (rows != nullptr) {
+    impl_->matrix_row_first = static_cast<std::uint64_t>(rows->first);
+    impl_->matrix_row_stride = static_cast<std::uint64_t>(rows->stride);
+  }
   if (placement.device == DeviceKind::cuda) {
     try {
       Storage storage = allocate_storage(*ctx.device, config, specs);
@@ -132,10 +180,13 @@ EmbeddingTable::EmbeddingTable(TableConfig config, Context& context, Fill fill, 
       sampler.row_first = static_cast<std::uint64_t>(rows->first);
       sampler.row_stride = static_cast<std::uint64_t>(rows->stride);
     }
-    backend.fill_initial(impl_->view().weights, config.input_dim, config.output_dim, sampler, seed);
-    // As torch.nn.Embedding does: a padding row that reads as itself starts at zeros.
+    backend.fill_initial({impl_->weights.as<void>(), config.dtype}, config.input_dim, config.output_dim, sampler, seed);
+    // As torch.nn.Embedding does: a padding row that reads as itself starts at zeros (all bits
+    // zero in every storage type).
     if (config.padding_idx && config.padding_reads == PaddingReads::row) {
-      backend.fill(impl_->weights.as<float>() + *config.padding_idx * config.output_dim, config.output_dim, 0.0f);
+      const std::size_t row_bytes = static_cast<std::size_t>(config.output_dim) * detail::storage_bytes(config.dtype);
+      const std::vector<std::byte> zeros(row_bytes);
+      backend.copy_from_host(impl_->weights.as<std::byte>() + *config.padding_idx * row_bytes, zeros.data(), row_bytes);
     }
   }
   for (std::size_t k = 0; k < specs.size(); ++k) {
@@ -264,7 +315,7 @@ void EmbeddingTable::get_weights(std::span<float> out) const {
                    impl_->weight_count(), out.size());
   std::shared_lock lock(impl_->mutex);
   detail::check_output_apart(*impl_, {"out", out.data(), out.size_bytes()}, {});
-  impl_->backend->copy_to_host(out.data(), impl_->weights.as<float>(), out.size_bytes());
+  impl_->read_floats(0, out.size(), out.data());
 }
 
 void EmbeddingTable::set_weights(std::span<const float> values, std::span<const std::int64_t> shape) {
@@ -277,7 +328,7 @@ void EmbeddingTable::set_weights(std::span<const float> values, std::span<const 
                                              impl_->memory().front())) {
     return;  // the table's own weights, e.g. through a view of them: nothing to change
   }
-  impl_->backend->copy_from_host(impl_->weights.as<float>(), values.data(), values.size_bytes());
+  impl_->write_floats(0, values.size(), values.data());
 }
 
 void EmbeddingTable::set_weights(const Array<float>& weights) { set_weights(weights.values, weights.shape); }
@@ -287,8 +338,7 @@ std::vector<float> EmbeddingTable::row(std::int64_t id) const {
                    input_dim());
   std::vector<float> values(static_cast<std::size_t>(output_dim()));
   std::shared_lock lock(impl_->mutex);
-  impl_->backend->copy_to_host(values.data(), impl_->weights.as<float>() + id * output_dim(),
-                               values.size() * sizeof(float));
+  impl_->read_floats(static_cast<std::uint64_t>(id * output_dim()), values.size(), values.data());
   return values;
 }
 
@@ -298,7 +348,7 @@ void EmbeddingTable::set_row(std::int64_t id, std::span<const float> values) {
   EMBEDKIT_EXPECTS(values.size() == static_cast<std::size_t>(output_dim()), Status::shape_mismatch,
                    "row shape ({},) is not compatible with provided row shape ({},)", output_dim(), values.size());
   std::unique_lock lock(impl_->mutex);
-  impl_->backend->copy_from_host(impl_->weights.as<float>() + id * output_dim(), values.data(), values.size_bytes());
+  impl_->write_floats(static_cast<std::uint64_t>(id * output_dim()), values.size(), values.data());
 }
 
 }  // namespace embedkit

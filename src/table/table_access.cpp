@@ -16,7 +16,8 @@ EmbeddingTable TableAccess::make_slice(TableConfig config, Context& context, con
 }
 
 EmbeddingTable TableAccess::restore(TableConfig config, Context& context, std::span<const float> weights,
-                                    const std::vector<std::vector<float>>& slots, std::int64_t step) {
+                                    const std::vector<std::vector<float>>& slots, std::int64_t step,
+                                    const RowSlice& rows_of) {
   const std::vector<SlotSpec> specs = slot_specs(config.optimizer, config.output_dim);
   const auto rows = static_cast<std::size_t>(config.input_dim);
   EMBEDKIT_EXPECTS(weights.size() == rows * static_cast<std::size_t>(config.output_dim) && slots.size() == specs.size(),
@@ -28,9 +29,9 @@ EmbeddingTable TableAccess::restore(TableConfig config, Context& context, std::s
                      "table '{}': state '{}' needs {} x {} floats, got {}", config.name, specs[k].name, rows,
                      specs[k].width, slots[k].size());
   }
-  EmbeddingTable table(std::move(config), context, EmbeddingTable::Fill::none);
+  EmbeddingTable table(std::move(config), context, EmbeddingTable::Fill::none, &rows_of);
   EmbeddingTable::Impl& impl = *table.impl_;
-  impl.backend->copy_from_host(impl.weights.as<void>(), weights.data(), weights.size_bytes());
+  impl.write_floats(0, weights.size(), weights.data());
   for (std::size_t k = 0; k < specs.size(); ++k) {
     impl.backend->copy_from_host(impl.slots[k].as<void>(), slots[k].data(), slots[k].size() * sizeof(float));
   }

@@ -31,11 +31,12 @@ struct TableAccess {
   /// table of rows.matrix_rows rows (the same values, bit for bit), placed as any table.
   static EmbeddingTable make_slice(TableConfig config, Context& context, const RowSlice& rows);
 
-  /// A table holding `weights` (input_dim × output_dim), one array per optimizer state slot (in
-  /// optimizer_state_names() order, each input_dim × its width) and `step`, placed as any table.
+  /// A table holding `weights` (input_dim × output_dim, rounded to nearest into config.dtype), one
+  /// array per optimizer state slot (in optimizer_state_names() order, each input_dim × its width)
+  /// and `step`, placed as any table; `rows` of a larger matrix, which keys its stochastic rounding.
   /// @throws Error(invalid_argument) when an array has the wrong size.
   static EmbeddingTable restore(TableConfig config, Context& context, std::span<const float> weights,
-                                const std::vector<std::vector<float>>& slots, std::int64_t step);
+                                const std::vector<std::vector<float>>& slots, std::int64_t step, const RowSlice& rows);
 
   /// Where `table`'s memory is now (weights, then each optimizer slot), for the C ABI's overlap
   /// check of tensors in device memory (memory_overlap.hpp).

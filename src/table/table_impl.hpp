@@ -59,6 +59,8 @@ struct EmbeddingTable::Impl {
   void* cuda_stream = nullptr;                        // the caller's stream for this table's CUDA work, if set
   std::uint64_t ledger_bytes = 0;                     // what this table needs in the context's device ledger...
   std::uint64_t ledger_resident = 0;                  // ...and of that, what it holds allocated
+  std::uint64_t matrix_row_first = 0;                 // a shard's rows in its whole table's matrix...
+  std::uint64_t matrix_row_stride = 1;                // ...which keys stochastic rounding (RowRounding)
   std::atomic<std::int64_t> step{0};                  // written under the writer lock, read by anyone
   std::atomic<std::int64_t> out_of_range_count{0};
   std::atomic<std::int64_t> nonfinite_rows{0};  // gradient rows skipped as non-finite
@@ -84,9 +86,15 @@ struct EmbeddingTable::Impl {
   /// Where this thread's call finds its arguments: host memory, the table's memory, or the
   /// memory of the context's device.
   detail::CallMemory call_memory() const { return {*backend, context->impl().device.get(), stream()}; }
+  /// The rows as the backends take them, in their storage type.
+  detail::StoredRows stored() const { return {weights.as<void>(), config.dtype}; }
+  /// Reads elements [first, first + count) of the rows into `out` as float32 (exact) / writes them
+  /// from `values` rounded to nearest even: through a bounded host buffer when the rows are narrower.
+  void read_floats(std::uint64_t first, std::uint64_t count, float* out) const;
+  void write_floats(std::uint64_t first, std::uint64_t count, const float* values) const;
   detail::TableView view() const {
     detail::TableView view;
-    view.weights = {weights.as<void>(), detail::StorageType::float32};
+    view.weights = stored();
     view.state.slot0 = slots.size() > 0 ? slots[0].as<float>() : nullptr;
     view.state.slot1 = slots.size() > 1 ? slots[1].as<float>() : nullptr;
     view.input_dim = config.input_dim;

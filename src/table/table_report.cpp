@@ -25,6 +25,7 @@ Summary EmbeddingTable::summary() const {
   summary.parameters = static_cast<std::int64_t>(impl_->weight_count());
   summary.trainable = impl_->config.trainable;
   summary.dense_step = detail::updates_every_row(impl_->config);
+  summary.dtype = impl_->config.dtype;
   summary.placement = impl_->placement;
   return summary;
 }

@@ -25,6 +25,10 @@ WeightsView EmbeddingTable::weights_view() {
                    "table '{}' is on {}: its weights cannot be viewed in place from the host; read them with "
                    "get_weights and write them with set_weights",
                    impl.config.name, impl.backend->name());
+  EMBEDKIT_EXPECTS(impl.config.dtype == DType::float32, Status::unsupported,
+                   "table '{}' stores its rows as {}: a view in place is of float32 rows; read them with get_weights "
+                   "and write them with set_weights",
+                   impl.config.name, to_string(impl.config.dtype));
   ++impl.weight_views;
   std::shared_ptr<void> release(&impl.weight_views,
                                 [](void* count) { --*static_cast<std::atomic<std::int64_t>*>(count); });

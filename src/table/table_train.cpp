@@ -193,9 +193,8 @@ std::vector<float> entry_gradients(Impl& impl, const Index* ids, std::int64_t co
     read.ids = detail::distinct_in_range(ids, count, impl.config.input_dim);
     read.rows.resize(read.ids.size() * static_cast<std::size_t>(dim));
     for (std::size_t k = 0; k < read.ids.size(); ++k) {
-      impl.backend->copy_to_host(read.rows.data() + static_cast<std::int64_t>(k) * dim,
-                                 impl.weights.as<float>() + read.ids[k] * dim,
-                                 static_cast<std::size_t>(dim) * sizeof(float));
+      impl.read_floats(static_cast<std::uint64_t>(read.ids[k] * dim), static_cast<std::uint64_t>(dim),
+                       read.rows.data() + static_cast<std::int64_t>(k) * dim);
     }
   }
   return detail::pooled_entry_gradients(ids, count, offsets, bags, mode, per_sample_weights, grad_bags, dim,
@@ -368,6 +367,9 @@ detail::StepPlan step_plan(const Impl& impl) {
                    config.name, impl.step.load());
   detail::StepPlan plan;
   plan.rule = detail::step_rule(config, impl.step + 1);
+  // Narrow rows' write-back: stochastic bits keyed by the table's seed and this step.
+  plan.rule.rounding = {config.rounding, *config.seed, static_cast<std::uint64_t>(impl.step + 1), impl.matrix_row_first,
+                        impl.matrix_row_stride};
   plan.dense = detail::updates_every_row(config);
   plan.row_end = config.input_dim;
   return plan;

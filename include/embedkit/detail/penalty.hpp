@@ -6,6 +6,7 @@
 // and the CPU and the GPU agree bit for bit only while both cut the weights at the same places.
 
 #include <embedkit/detail/host_device.hpp>
+#include <embedkit/detail/stored_row.hpp>
 
 #include <cmath>
 #include <cstdint>
@@ -32,13 +33,13 @@ EK_HOST_DEVICE constexpr std::int64_t penalty_chunk_end(std::int64_t count, std:
   return (k + 1) * kPenaltyChunk < count ? (k + 1) * kPenaltyChunk : count;
 }
 
-/// l1·Σ|w| + l2·Σw² over chunk k of `count` weights, in double: the terms added left to right,
-/// starting from 0.0.
-EK_HOST_DEVICE inline double penalty_chunk(const float* weights, std::int64_t count, std::int64_t k, double l1,
-                                           double l2) {
+/// l1·Σ|w| + l2·Σw² over chunk k of `count` weights (float, float16 or bfloat16), in double: the
+/// terms added left to right, starting from 0.0.
+template <class T>
+EK_HOST_DEVICE inline double penalty_chunk(const T* weights, std::int64_t count, std::int64_t k, double l1, double l2) {
   const std::int64_t end = penalty_chunk_end(count, k);
   double sum = 0.0;
-  for (std::int64_t i = k * kPenaltyChunk; i < end; ++i) sum += penalty_term(weights[i], l1, l2);
+  for (std::int64_t i = k * kPenaltyChunk; i < end; ++i) sum += penalty_term(widen(weights[i]), l1, l2);
   return sum;
 }
 

@@ -6,6 +6,8 @@
 
 #include <embedkit/config.hpp>
 #include <embedkit/detail/optimizer_math.hpp>
+#include <embedkit/detail/stored_row.hpp>
+#include <embedkit/dtype.hpp>
 #include <embedkit/optimizer.hpp>
 
 #include <cstdint>
@@ -21,15 +23,21 @@ struct StepRule {
   // A row whose update fails detail::keeps_update is left as it was (the skip and error policies):
   // its update is judged, across the whole row, before any of it is written. False: the apply policy.
   bool judge_results = false;
+  // How an updated row is rounded into float16 or bfloat16 storage (unused for float32 rows).
+  RowRounding rounding{};
 };
 
 /// The arrays a step updates, with its rule.
 struct RowStep {
-  float* weights = nullptr;  // (input_dim, dim)
+  float* weights = nullptr;  // (input_dim, dim) float32 rows; NULL when they are stored narrower
   float* slot0 = nullptr;    // the optimizer's first state array, laid out as its descriptor says
   float* slot1 = nullptr;    // its second
   std::int64_t dim = 0;
   StepRule rule;
+  // Rows stored as float16 or bfloat16: each is widened, updated in float32 and rounded back by
+  // rule.rounding (detail/stored_row.hpp) at write-back; the optimizer math never sees the type.
+  void* narrow_rows = nullptr;
+  DType narrow_type = DType::float32;
 };
 
 }  // namespace embedkit::detail
