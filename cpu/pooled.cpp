@@ -289,7 +289,7 @@ void pooled_lookup_many(std::span<const detail::PooledJob<Index>> jobs, Isa isa)
         }
       } else {
         const Batch<float, Index> batch{job.rows.data,       job.rows.count, job.rows.dim,  job.batch,
-                                 job.batch.entries(), job.out,        job.out_stride};
+                                        job.batch.entries(), job.out,        job.out_stride};
         weighted_bags_clone(batch, first, last);
       }
     }

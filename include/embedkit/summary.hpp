@@ -20,9 +20,9 @@ struct EMBEDKIT_API Summary {
   std::int64_t dim = 0;         ///< output_dim
   std::int64_t parameters = 0;  ///< rows × dim
   bool trainable = true;
-  bool dense_step = false;      ///< Each train step updates every row (lazy = false): O(rows × dim) work a step.
+  bool dense_step = false;       ///< Each train step updates every row (lazy = false): O(rows × dim) work a step.
   DType dtype = DType::float32;  ///< the rows' storage type, which the weights' bytes count
-  PlacementDecision placement;  ///< Includes the byte breakdown.
+  PlacementDecision placement;   ///< Includes the byte breakdown.
   std::vector<std::int64_t> output_shape;       ///< batch shape + (dim,); empty without a batch.
   std::uint64_t output_bytes = 0;               ///< float32 output of that batch.
   std::optional<std::int64_t> batch_entries;    ///< ids in the batch, when an actual batch was given
