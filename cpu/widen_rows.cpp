@@ -3,6 +3,7 @@
 #include "isa.hpp"
 
 #if EMBEDKIT_HAVE_AVX2_CLONES
+#include <cpuid.h>
 #include <immintrin.h>
 #endif
 
@@ -24,7 +25,12 @@ __attribute__((target("avx,f16c"))) void widen_f16c(const detail::float16* from,
 
 bool has_f16c() {
 #if EMBEDKIT_HAVE_AVX2_CLONES
-  static const bool supported = __builtin_cpu_supports("avx") && __builtin_cpu_supports("f16c");
+  // F16C from CPUID leaf 1 (ECX bit 29): clang's __builtin_cpu_supports has no "f16c". AVX2's check
+  // also says the OS saves the YMM registers the conversion writes.
+  static const bool supported = [] {
+    unsigned int eax = 0, ebx = 0, ecx = 0, edx = 0;
+    return supports(Isa::avx2) && __get_cpuid(1, &eax, &ebx, &ecx, &edx) != 0 && (ecx & bit_F16C) != 0;
+  }();
   return supported;
 #else
   return false;
