@@ -673,6 +673,24 @@ struct TableBatch {
 
 // The calling thread's gradient scratch for collection steps, kept between calls: a step's
 // gradient is regrouped table by table, and fresh pages for it on every call cost page faults.
+// A step writes every table: the batch and its gradient must lie apart from all of them.
+void check_apart_from_tables(const TableCollection::Impl& impl, const KeyedJaggedBatch& batch,
+                             std::span<const float> grad) {
+  std::vector<detail::NamedBytes> inputs = input_memory(batch);
+  inputs.push_back({"grad", grad.data(), grad.size_bytes()});
+  for (const EmbeddingTable& table : impl.tables)
+    detail::check_outputs_apart(detail::TableAccess::memory(table), inputs);
+}
+
+// The features table `t` serves, in config order.
+std::vector<std::size_t> features_of_table(const TableCollection::Impl& impl, std::size_t t) {
+  std::vector<std::size_t> served;
+  for (std::size_t f = 0; f < impl.features.size(); ++f) {
+    if (impl.features[f].table == t) served.push_back(f);
+  }
+  return served;
+}
+
 std::span<float> gradient_scratch(std::size_t floats) {
   thread_local std::vector<float> scratch;
   if (scratch.size() < floats) scratch.resize(floats);
@@ -687,21 +705,13 @@ void TableCollection::train_step_pooled(const KeyedJaggedBatch& batch, std::span
   check_pooling_weights(impl, batch);
   const std::int64_t samples = resolved.batch;
   detail::expect_floats("grad", grad.size(), samples, impl.width);
-  std::vector<detail::NamedBytes> inputs = input_memory(batch);
-  inputs.push_back({"grad", grad.data(), grad.size_bytes()});
-  for (EmbeddingTable& table : impl.tables) {
-    std::vector<detail::NamedBytes> owned = detail::TableAccess::memory(table);
-    detail::check_outputs_apart(owned, inputs);
-  }
+  check_apart_from_tables(impl, batch, grad);
   std::vector<TableBatch> batches(impl.tables.size());
   std::vector<detail::TableStep> steps;
   const std::span<float> scratch = gradient_scratch(grad.size());
   std::size_t used = 0;
   for (std::size_t t = 0; t < impl.tables.size(); ++t) {
-    std::vector<std::size_t> served;
-    for (std::size_t f = 0; f < impl.features.size(); ++f) {
-      if (impl.features[f].table == t) served.push_back(f);
-    }
+    const std::vector<std::size_t> served = features_of_table(impl, t);
     const std::int64_t dim = impl.tables[t].output_dim();
     TableBatch& gathered = batches[t];
     std::int64_t entries = 0;
@@ -763,21 +773,13 @@ void TableCollection::train_step(const KeyedJaggedBatch& batch, std::span<const 
   for (std::size_t f = 0; f < impl.features.size(); ++f) size += resolved.count[f] * impl.features[f].dim;
   EMBEDKIT_EXPECTS(grad.size() == static_cast<std::size_t>(size), Status::shape_mismatch,
                    "grad must hold {} floats (each value's row of its feature's dim), got {}", size, grad.size());
-  std::vector<detail::NamedBytes> inputs = input_memory(batch);
-  inputs.push_back({"grad", grad.data(), grad.size_bytes()});
-  for (EmbeddingTable& table : impl.tables) {
-    std::vector<detail::NamedBytes> owned = detail::TableAccess::memory(table);
-    detail::check_outputs_apart(owned, inputs);
-  }
+  check_apart_from_tables(impl, batch, grad);
   std::vector<TableBatch> batches(impl.tables.size());
   std::vector<detail::TableStep> steps;
   const std::span<float> scratch = gradient_scratch(grad.size());
   std::size_t used = 0;
   for (std::size_t t = 0; t < impl.tables.size(); ++t) {
-    std::vector<std::size_t> served;
-    for (std::size_t f = 0; f < impl.features.size(); ++f) {
-      if (impl.features[f].table == t) served.push_back(f);
-    }
+    const std::vector<std::size_t> served = features_of_table(impl, t);
     const std::int64_t dim = impl.tables[t].output_dim();
     TableBatch& gathered = batches[t];
     std::int64_t entries = 0;
