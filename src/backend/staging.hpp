@@ -27,9 +27,8 @@ struct CallMemory {
     if (!table.host_accessible()) return table.owns(data, bytes) ? &table : nullptr;
     return device != nullptr && device->owns(data, bytes) ? device : nullptr;
   }
-  /// The stream for work on a caller's device memory: the named one, else the legacy default
-  /// stream, which DLPack prescribes when a consumer names none.
-  void* device_tensor_stream() const { return stream != nullptr ? stream : legacy_default_stream(); }
+  /// The stream for work on a caller's device memory (detail::device_tensor_stream).
+  void* device_tensor_stream() const { return detail::device_tensor_stream(stream); }
 };
 
 class Staging {

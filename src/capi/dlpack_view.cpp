@@ -178,7 +178,7 @@ void TensorStaging::check_outputs_apart(std::vector<NamedBytes> also_read) const
   detail::check_outputs_apart(written_, also_read);
 }
 
-void* TensorStaging::copy_stream() const { return stream_ != nullptr ? stream_ : legacy_default_stream(); }
+void* TensorStaging::copy_stream() const { return device_tensor_stream(stream_); }
 
 void TensorStaging::finish() {
   if (outputs_.empty()) return;

@@ -11,4 +11,8 @@ void* call_stream() noexcept;
 /// stream DLPack prescribes when a consumer names none, ordered after every blocking stream.
 inline void* legacy_default_stream() noexcept { return reinterpret_cast<void*>(0x1); }
 
+/// The stream work on a caller's device memory goes on: the one the call names, else the legacy
+/// default stream, which DLPack prescribes when a consumer names none.
+inline void* device_tensor_stream(void* named) noexcept { return named != nullptr ? named : legacy_default_stream(); }
+
 }  // namespace embedkit::detail
